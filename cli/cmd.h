@@ -1,0 +1,21 @@
+/* Subcommand entry points. Each takes argv with argv[0] = the subcommand name
+ * and returns the process exit status: 0 ok, 1 a negative answer or a runtime
+ * failure (Redis unreachable, verify mismatch), 2 bad usage or configuration. */
+#ifndef HQ_CLI_CMD_H
+#define HQ_CLI_CMD_H
+
+int hq_cmd_produce(int argc, char **argv);   /* producer/cmd_produce.c */
+int hq_cmd_sign(int argc, char **argv);      /* cli/cmd_sign.c */
+int hq_cmd_verify(int argc, char **argv);    /* cli/cmd_sign.c */
+int hq_cmd_endpoint(int argc, char **argv);  /* cli/cmd_endpoint.c */
+int hq_cmd_stats(int argc, char **argv);     /* cli/cmd_stats.c */
+int hq_cmd_worker(int argc, char **argv);    /* worker/cmd_worker.c */
+int hq_cmd_scheduler(int argc, char **argv); /* scheduler/cmd_scheduler.c */
+int hq_cmd_dlq(int argc, char **argv);       /* scheduler/cmd_dlq.c */
+int hq_cmd_event(int argc, char **argv);     /* scheduler/cmd_event.c */
+int hq_cmd_up(int argc, char **argv);        /* cli/cmd_up.c */
+
+/* Prints "hookq <cmd>: <msg>" on stderr and returns 'status' (for `return fail(...)`). */
+int hq_cli_fail(int status, const char *cmd, const char *msg);
+
+#endif

@@ -1,0 +1,109 @@
+/* Bounded growable buffer. See buf.h. */
+#include "common/buf.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+
+void hq_buf_init(struct hq_buf *b, size_t max)
+{
+    b->p = NULL;
+    b->len = 0;
+    b->cap = 0;
+    b->max = max;
+}
+
+static int reserve(struct hq_buf *b, size_t n)
+{
+    if (n > b->max || b->len + n > b->max)
+        return HQ_ETOOBIG;
+    size_t need = b->len + n + 1;
+    if (need <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < need)
+        cap *= 2;
+    if (cap > b->max + 1)
+        cap = b->max + 1;
+    b->p = hq_realloc(b->p, cap);
+    b->cap = cap;
+    return 0;
+}
+
+int hq_buf_append(struct hq_buf *b, const void *p, size_t n)
+{
+    if (reserve(b, n) != 0)
+        return HQ_ETOOBIG;
+    if (n)
+        memcpy(b->p + b->len, p, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+    return 0;
+}
+
+int hq_buf_printf(struct hq_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return HQ_EINVAL;
+    if (reserve(b, (size_t)n) != 0)
+        return HQ_ETOOBIG;
+    va_start(ap, fmt);
+    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+    return 0;
+}
+
+int hq_buf_json_str(struct hq_buf *b, const char *s, size_t n)
+{
+    int rc = hq_buf_append(b, "\"", 1);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            char e[2] = {'\\', (char)c};
+            rc = hq_buf_append(b, e, 2);
+        } else if (c == '\n') {
+            rc = hq_buf_append(b, "\\n", 2);
+        } else if (c == '\r') {
+            rc = hq_buf_append(b, "\\r", 2);
+        } else if (c == '\t') {
+            rc = hq_buf_append(b, "\\t", 2);
+        } else if (c < 0x20 || c == 0x7f) {
+            rc = hq_buf_printf(b, "\\u%04x", c);
+        } else {
+            rc = hq_buf_append(b, &s[i], 1);
+        }
+    }
+    if (rc == 0)
+        rc = hq_buf_append(b, "\"", 1);
+    return rc;
+}
+
+void hq_buf_reset(struct hq_buf *b)
+{
+    b->len = 0;
+    if (b->p)
+        b->p[0] = '\0';
+}
+
+void hq_buf_free(struct hq_buf *b)
+{
+    free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+char *hq_buf_steal(struct hq_buf *b)
+{
+    char *p = b->p ? b->p : hq_strdup("");
+    b->p = NULL;
+    b->len = b->cap = 0;
+    return p;
+}

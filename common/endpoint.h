@@ -1,0 +1,81 @@
+/* Endpoints (the product's "webhooks"): the model, its validation, type
+ * matching, and its Redis storage.
+ *
+ * Storage (docs/internals/redis-layout.md):
+ *   <p>:ep:<id>        hash: name url description events headers key1 key2
+ *                      key1_ms key2_ms enabled max_attempts created_ms updated_ms
+ *                      events  = filters joined by ","  ("invoice.paid,user.*")
+ *                      headers = "Name: value" lines joined by "\n" (CR/LF are refused in headers)
+ *   <p>:endpoints      zset id -> created ms (paged listing)
+ *   <p>:idx:t:<type>   set of ids subscribed to exactly <type>
+ *   <p>:idx:p:<pre>    set of ids with a filter "<pre>*" ("" for "*", "user." for "user.*")
+ *   <p>:endpoints:ver  counter bumped on every change (workers' cache check)
+ * Finding the subscribers of type "a.b.c" is one SUNION over idx:t:a.b.c,
+ * idx:p:, idx:p:a., idx:p:a.b. (hq_endpoint_index_keys): no scan of endpoints.
+ * A filter is an exact type, "*", or "<prefix>.*" (a wildcard only after a dot). */
+#ifndef HQ_COMMON_ENDPOINT_H
+#define HQ_COMMON_ENDPOINT_H
+
+#include <hiredis/hiredis.h>
+#include <stddef.h>
+
+#include "common/err.h"
+#include "common/keys.h"
+#include "common/limits.h"
+#include "common/netguard.h"
+#include "common/sign.h"
+
+struct hq_endpoint {
+    char id[HQ_ENDPOINT_ID_MAX + 1]; /* "ep_" + 24 lowercase base32 chars */
+    char *name;                      /* owned */
+    char *url;                       /* owned */
+    char *description;               /* owned; "" when none */
+    char **events;                   /* owned array of owned filters; none = "*" */
+    int nevents;
+    char **headers; /* owned array of owned "Name: value" */
+    int nheaders;
+    char key1[HQ_SECRET_STR_MAX]; /* whsec_...; secret */
+    char key2[HQ_SECRET_STR_MAX]; /* whsec_...; secret */
+    long long key1_ms, key2_ms;   /* when each key was generated, unix ms (rotate replaces the older) */
+    int enabled;                  /* 0 = disabled: nothing delivered, due retries dead-lettered */
+    int max_attempts;             /* 0 = the deployment's HOOKQ_MAX_ATTEMPTS */
+    long long created_ms, updated_ms;
+};
+
+void hq_endpoint_free(struct hq_endpoint *e); /* frees the owned fields, wipes keys */
+
+/* ---- Validation (pure) ---------------------------------------------------- */
+/* URL: http/https only (libcurl's URL API), no user:password, <= HQ_URL_MAX,
+ * and a literal blocked address refused per the netguard g. */
+int hq_endpoint_check_url(const char *url, const struct hq_netguard *g, struct hq_err *err) HQ_MUST_CHECK;
+/* "Name: value": token name, no CR/LF/NUL, <= HQ_HEADER_LINE_MAX, not host,
+ * content-length, content-type, user-agent, webhook-* (case-insensitive). */
+int hq_endpoint_check_header(const char *line, struct hq_err *err) HQ_MUST_CHECK;
+/* An event filter: a valid type, "*", or "<type>.*". */
+int hq_endpoint_check_filter(const char *f, struct hq_err *err) HQ_MUST_CHECK;
+/* 1 when a filter list (none = everything) matches the type. */
+int hq_endpoint_matches(const struct hq_endpoint *e, const char *type, size_t type_len);
+
+/* Writes the index keys to union for a type into keys (each HQ_KEY_MAX);
+ * returns their count (<= HQ_TYPE_MAX / 2 + 2). */
+int hq_endpoint_index_keys(const char *prefix, const char *type, size_t type_len,
+                           char (*keys)[HQ_KEY_MAX], int max);
+
+/* Fills e from an HGETALL reply's field/value pairs (array of strings).
+ * HQ_ENOTFOUND for an empty reply; HQ_EINVAL for a malformed hash. */
+int hq_endpoint_from_reply(const redisReply *r, const char *id, struct hq_endpoint *e,
+                           struct hq_err *err) HQ_MUST_CHECK;
+
+/* ---- Registry (blocking; for the CLI and tests, never the worker loop) ------- */
+/* Creates e (validated by the caller): generates id and both keys into e, writes
+ * the hash and the indexes atomically (MULTI/EXEC). */
+int hq_endpoint_create(redisContext *c, const char *prefix, struct hq_endpoint *e,
+                       struct hq_err *err) HQ_MUST_CHECK;
+int hq_endpoint_get(redisContext *c, const char *prefix, const char *id, struct hq_endpoint *e,
+                    struct hq_err *err) HQ_MUST_CHECK;
+/* Rewrites e's hash and moves its index entries from old's filters to e's. */
+int hq_endpoint_save(redisContext *c, const char *prefix, const struct hq_endpoint *old,
+                     const struct hq_endpoint *e, struct hq_err *err) HQ_MUST_CHECK;
+int hq_endpoint_delete(redisContext *c, const char *prefix, const char *id, struct hq_err *err) HQ_MUST_CHECK;
+
+#endif

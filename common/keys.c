@@ -1,0 +1,38 @@
+/* Redis key names. See keys.h; the layout is documented in
+ * docs/internals/redis-layout.md. */
+#include "common/keys.h"
+
+#include <stdio.h>
+
+static int fmt(char *out, size_t n, const char *prefix, const char *suffix, const char *arg)
+{
+    int w = arg ? snprintf(out, n, "%s:%s%s", prefix, suffix, arg)
+                : snprintf(out, n, "%s:%s", prefix, suffix);
+    return (w < 0 || (size_t)w >= n) ? -1 : w;
+}
+
+int hq_key_events(const char *p, char *out, size_t n) { return fmt(out, n, p, "events", NULL); }
+int hq_key_dead(const char *p, char *out, size_t n) { return fmt(out, n, p, "dead", NULL); }
+int hq_key_retry(const char *p, char *out, size_t n) { return fmt(out, n, p, "retry", NULL); }
+int hq_key_retry_data(const char *p, char *out, size_t n) { return fmt(out, n, p, "retry:data", NULL); }
+int hq_key_endpoints(const char *p, char *out, size_t n) { return fmt(out, n, p, "endpoints", NULL); }
+int hq_key_endpoints_version(const char *p, char *out, size_t n)
+{
+    return fmt(out, n, p, "endpoints:ver", NULL);
+}
+int hq_key_endpoint(const char *p, const char *id, char *out, size_t n)
+{
+    return fmt(out, n, p, "ep:", id);
+}
+int hq_key_idx_type(const char *p, const char *type, char *out, size_t n)
+{
+    return fmt(out, n, p, "idx:t:", type);
+}
+int hq_key_idx_prefix(const char *p, const char *tprefix, char *out, size_t n)
+{
+    return fmt(out, n, p, "idx:p:", tprefix);
+}
+int hq_key_attempts(const char *p, const char *event_id, char *out, size_t n)
+{
+    return fmt(out, n, p, "att:", event_id);
+}

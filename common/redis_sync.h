@@ -1,0 +1,27 @@
+/* Blocking hiredis helpers for the CLI and admin commands (never the worker
+ * loop): connect by URL with a timeout, AUTH and SELECT, one-line errors that
+ * name the address and the cause. */
+#ifndef HQ_COMMON_REDIS_SYNC_H
+#define HQ_COMMON_REDIS_SYNC_H
+
+#include <hiredis/hiredis.h>
+
+#include "common/err.h"
+#include "common/redis_url.h"
+
+/* Connects, authenticates and selects the db. Returns a context the caller
+ * frees with redisFree(), or NULL with err set: "redis: cannot reach
+ * 127.0.0.1:6379: Connection refused". */
+redisContext *hq_redis_connect(const char *url, int timeout_ms, struct hq_err *err);
+
+/* Runs a command (argv form) and returns its reply (caller frees with
+ * freeReplyObject), or NULL with err set for I/O failures AND error replies
+ * ("redis: <the server's error>"). */
+redisReply *hq_redis_cmd(redisContext *c, struct hq_err *err, int argc, const char **argv,
+                         const size_t *lens);
+
+/* printf-style convenience around redisCommand (for fixed-shape commands);
+ * same error handling as hq_redis_cmd. */
+redisReply *hq_redis_cmdf(redisContext *c, struct hq_err *err, const char *fmt, ...);
+
+#endif

@@ -1,0 +1,65 @@
+/* libhookq: write webhook events to a hookq Redis stream from C.
+ *
+ *   struct hookq_producer *p;
+ *   char err[256], id[64];
+ *   if (hookq_producer_connect("redis://127.0.0.1:6379/0", "hookq", &p, err, sizeof(err)) != 0) ...
+ *   struct hookq_event ev = {.type = "invoice.paid", .payload = body, .payload_len = n};
+ *   if (hookq_produce(p, &ev, id, sizeof(id), err, sizeof(err)) != 0) ...
+ *   hookq_producer_free(p);
+ *
+ * Events are validated before anything is written (type, id, size) and written
+ * in the canonical msgpack form (docs/wire-format.md). The library never
+ * aborts: every failure is a negative return and a one-line message in err.
+ * A producer handle is not thread-safe; use one per thread. */
+#ifndef HOOKQ_HOOKQ_H
+#define HOOKQ_HOOKQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HOOKQ_EXPORT __attribute__((visibility("default")))
+
+struct hookq_producer;
+
+struct hookq_event {
+    const char *type;     /* required: 1-128 chars of [A-Za-z0-9_.:-] */
+    const void *payload;  /* required: the exact HTTP body (JSON) */
+    size_t payload_len;
+    const char *id;       /* optional: 1-128 chars of [A-Za-z0-9_:-]; becomes webhook-id */
+    const char *endpoint; /* optional: deliver only to this endpoint id */
+    int64_t ts_ms;        /* optional: unix ms; 0 = omitted */
+};
+
+/* Connects (5 s timeout), authenticates and selects the db of redis_url
+ * (redis://[:password@]host:port/db or unix:///path.sock). prefix NULL = "hookq".
+ * Returns 0 and *out (free with hookq_producer_free), or < 0 with err filled. */
+HOOKQ_EXPORT int hookq_producer_connect(const char *redis_url, const char *prefix,
+                                        struct hookq_producer **out, char *err, size_t err_len);
+
+/* Sets the payload bound (default 1 MiB); must match the workers' --max-payload. */
+HOOKQ_EXPORT void hookq_producer_set_max_payload(struct hookq_producer *p, size_t max);
+
+/* Writes one event; entry_id (may be NULL) receives the stream entry id.
+ * Returns 0, or < 0 with err filled (nothing written). */
+HOOKQ_EXPORT int hookq_produce(struct hookq_producer *p, const struct hookq_event *ev,
+                               char *entry_id, size_t entry_id_len, char *err, size_t err_len);
+
+/* Writes n events pipelined in one round trip. All are validated first: if any
+ * is invalid nothing is written and err names its index. ids (may be NULL)
+ * is an array of n buffers of ids_len bytes each for the entry ids.
+ * Returns 0 or < 0 (on a Redis failure some events may have been written;
+ * err says how many). */
+HOOKQ_EXPORT int hookq_produce_batch(struct hookq_producer *p, const struct hookq_event *evs,
+                                     size_t n, char (*ids)[64], char *err, size_t err_len);
+
+HOOKQ_EXPORT void hookq_producer_free(struct hookq_producer *p);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,111 @@
+/* Test harness: real parts only. A private redis-server per test binary on a
+ * free loopback port, HTTP receivers on 127.0.0.1 (libmicrohttpd, own thread)
+ * that record every request, a runner for the hookq CLI, and waiting on
+ * conditions instead of sleeping.
+ *
+ * Include after <stdarg.h> <stddef.h> <setjmp.h> <cmocka.h> in test files. */
+#ifndef HQ_TESTS_HARNESS_H
+#define HQ_TESTS_HARNESS_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+#include <hiredis/hiredis.h>
+
+/* ---- redis-server --------------------------------------------------------------- */
+struct hq_test_redis {
+    pid_t pid;       /* the server process; 0 when stopped */
+    int port;        /* 127.0.0.1:port */
+    char dir[256];   /* private data directory (mkdtemp), removed on stop */
+    char url[300];   /* "redis://127.0.0.1:<port>/0" */
+    char extra[512]; /* extra config args kept for restarts ("--appendonly yes") */
+};
+
+/* Starts redis-server on a free port with --save "" --appendonly no (unless
+ * extra overrides, space-separated "--name value" pairs; may be NULL) and waits
+ * until it answers PING. Fails the test on error. */
+void hq_test_redis_start(struct hq_test_redis *r, const char *extra);
+/* SIGTERM (or SIGKILL when hard) and reap; the data dir is kept for restarts. */
+void hq_test_redis_stop(struct hq_test_redis *r, int hard);
+/* Starts again on the same port with the same dir and args. */
+void hq_test_redis_restart(struct hq_test_redis *r);
+/* Stops and removes the data dir. */
+void hq_test_redis_destroy(struct hq_test_redis *r);
+/* A blocking connection to it (fails the test on error). */
+redisContext *hq_test_redis_connect(const struct hq_test_redis *r);
+/* Runs a command and returns the reply; fails the test on NULL. */
+redisReply *hq_test_cmd(redisContext *c, const char *fmt, ...);
+/* Runs a command expecting an integer reply and returns it. */
+long long hq_test_cmd_int(redisContext *c, const char *fmt, ...);
+
+/* ---- HTTP receiver ----------------------------------------------------------------- */
+/* Behaviour is chosen by the request path (so one receiver serves many endpoints):
+ *   /s/<code>[/...]         answer <code> (e.g. /s/500, /s/302 with Location: /)
+ *   /delay/<ms>[/...]       wait <ms>, then answer default_status
+ *   /hang[/...]             never answer (until the receiver stops)
+ *   /big/<bytes>[/...]      answer 200 with a body of <bytes> bytes
+ *   /retry-after/<v>[/...]  answer 429 with "Retry-After: <v>"
+ *   /redirect[/...]         answer 302 with Location: /s/204
+ *   anything else           answer default_status (204) with an empty body
+ * and `flaky_pct` (0-100) fails that share of requests with 500 before the rule. */
+struct hq_test_request {
+    char method[16];
+    char path[256];
+    char *headers; /* "name: value\n" lines, lower-case names; owned */
+    char *body;    /* owned, NUL-terminated */
+    size_t body_len;
+    int status;    /* what the receiver answered (0 = hung) */
+    int64_t at_ms; /* unix ms when it arrived */
+};
+
+struct hq_test_receiver {
+    void *mhd;            /* struct MHD_Daemon * */
+    int port;             /* bound loopback port */
+    char url[64];         /* "http://127.0.0.1:<port>" */
+    int default_status;   /* 204 unless changed before requests arrive */
+    int flaky_pct;        /* share of requests failed with 500 */
+    pthread_mutex_t mu;   /* guards the fields below */
+    struct hq_test_request *reqs;
+    size_t nreqs, capreqs;
+    int in_flight;        /* requests being answered now */
+    int stopping;         /* set by stop: hanging handlers return */
+};
+
+void hq_test_receiver_start(struct hq_test_receiver *rc);
+void hq_test_receiver_stop(struct hq_test_receiver *rc);
+/* Number of recorded requests (thread-safe). */
+size_t hq_test_receiver_count(struct hq_test_receiver *rc);
+/* Number of recorded requests whose path starts with prefix. */
+size_t hq_test_receiver_count_path(struct hq_test_receiver *rc, const char *prefix);
+/* Copies request i's header value (name lower-case) into out; 0 if found. */
+int hq_test_request_header(const struct hq_test_request *q, const char *name, char *out, size_t n);
+
+/* ---- waiting ---------------------------------------------------------------------------- */
+typedef int (*hq_test_pred)(void *arg);
+/* Polls pred every 2 ms until it returns non-zero (returns 1) or timeout_ms passes (0). */
+int hq_test_wait(hq_test_pred pred, void *arg, int timeout_ms);
+/* Runs loop (UV_RUN_ONCE with a 5 ms wake-up timer) until pred or timeout. */
+int hq_test_run_until(uv_loop_t *loop, hq_test_pred pred, void *arg, int timeout_ms);
+int64_t hq_test_now_ms(void);
+
+/* ---- processes ----------------------------------------------------------------------------- */
+struct hq_test_proc {
+    pid_t pid;
+    int out_fd, err_fd; /* pipes to read stdout/stderr (or -1) */
+};
+/* Runs the hookq binary with args (NULL-terminated, without "hookq"), stdin
+ * from in (may be NULL), waits, captures stdout/stderr (each bounded to n-1 bytes,
+ * NUL-terminated) and returns the exit status (128+sig when killed). env: extra
+ * "NAME=value" strings (NULL-terminated, may be NULL). */
+int hq_test_cli(const char *const *args, const char *const *env, const char *in, char *out,
+                size_t out_n, char *err, size_t err_n);
+/* Starts the hookq binary in the background with stderr to log_path (may be NULL). */
+pid_t hq_test_spawn(const char *const *args, const char *const *env, const char *log_path);
+/* Sends sig and waits up to timeout_ms; returns the exit status, 128+sig when killed, -1 on timeout. */
+int hq_test_kill_wait(pid_t pid, int sig, int timeout_ms);
+/* A free TCP port on 127.0.0.1. */
+int hq_test_free_port(void);
+
+#endif
