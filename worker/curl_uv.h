@@ -1,0 +1,44 @@
+/* The libcurl <-> libuv binding, and nothing else: curl's multi-socket API
+ * (CURLMOPT_SOCKETFUNCTION / TIMERFUNCTION) on uv_poll_t / uv_timer_t, with
+ * the rules of ../shared/notes/worker-core.md: reap after every
+ * socket_action, poll errors passed as CURL_CSELECT_ERR, 0 ms -> 1 ms on libuv
+ * < 1.48, unknown socket on REMOVE ignored, re-arm only on mask change, our
+ * close-socket callback stops the poll before close(), container_of, checked
+ * returns. It knows nothing of deliveries. */
+#ifndef HQ_WORKER_CURL_UV_H
+#define HQ_WORKER_CURL_UV_H
+
+#include <curl/curl.h>
+#include <uv.h>
+
+#include "common/err.h"
+
+struct hq_curl_uv;
+
+/* Called once per finished transfer, after the easy handle was removed from
+ * the multi (curl_easy_getinfo still works on it). The callee owns easy again
+ * and may re-add or reset it from inside the callback. */
+typedef void (*hq_curl_done_cb)(CURL *easy, CURLcode result, void *arg);
+
+/* Creates the multi and its timer on loop. Returns NULL on failure (logged). */
+struct hq_curl_uv *hq_curl_uv_new(uv_loop_t *loop, hq_curl_done_cb done, void *arg);
+
+/* The multi handle, for options such as CURLMOPT_MAX_HOST_CONNECTIONS. Borrowed. */
+CURLM *hq_curl_uv_multi(struct hq_curl_uv *cu);
+
+/* Sets the options this binding needs on an easy handle (close-socket callback);
+ * call after every curl_easy_reset and before hq_curl_uv_add. */
+void hq_curl_uv_prepare_easy(struct hq_curl_uv *cu, CURL *easy);
+
+/* Starts a transfer. Returns 0, or HQ_EIO (logged; done is not called). */
+int hq_curl_uv_add(struct hq_curl_uv *cu, CURL *easy) HQ_MUST_CHECK;
+
+/* Transfers in progress. */
+int hq_curl_uv_running(const struct hq_curl_uv *cu);
+
+/* Aborts what is in progress (without calling done), cleans up the multi,
+ * closes every handle; on_closed(arg) runs after the last close callback
+ * and cu is freed. */
+void hq_curl_uv_close(struct hq_curl_uv *cu, void (*on_closed)(void *arg), void *arg);
+
+#endif
