@@ -21,13 +21,37 @@ void hq_policy_init(struct hq_policy *p);
 int hq_policy_check(const struct hq_policy *p, struct hq_err *err) HQ_MUST_CHECK;
 
 #define HQ_POLICY_OPTS(p)                                                                          \
-    {"max-attempts", HQ_OPT_INT, &(p)->max_attempts, "N", "attempts in all before dead-lettering", \
-     0, 1, 1000, 0},                                                                               \
-        {"backoff-base", HQ_OPT_DURATION, &(p)->base_ms, "DUR", "delay after the first failure", 0, \
-         1, 86400000LL * 30, 0},                                                                   \
-        {"backoff-factor", HQ_OPT_DOUBLE, &(p)->factor, "F", "delay growth per failure", 0, 0, 0, 0}, \
-        {"backoff-max", HQ_OPT_DURATION, &(p)->max_ms, "DUR", "longest delay between attempts", 0, \
-         1, 86400000LL * 30, 0}
+    {"max-attempts",                                                                               \
+     HQ_OPT_INT,                                                                                   \
+     &(p)->max_attempts,                                                                           \
+     "N",                                                                                          \
+     "attempts in all before dead-lettering",                                                      \
+     0,                                                                                            \
+     1,                                                                                            \
+     1000,                                                                                         \
+     0},                                                                                           \
+        {"backoff-base",                                                                           \
+         HQ_OPT_DURATION,                                                                          \
+         &(p)->base_ms,                                                                            \
+         "DUR",                                                                                    \
+         "delay after the first failure",                                                          \
+         0,                                                                                        \
+         1,                                                                                        \
+         86400000LL * 30,                                                                          \
+         0},                                                                                       \
+        {"backoff-factor",                                                                         \
+         HQ_OPT_DOUBLE,                                                                            \
+         &(p)->factor,                                                                             \
+         "F",                                                                                      \
+         "delay growth per failure",                                                               \
+         0,                                                                                        \
+         0,                                                                                        \
+         0,                                                                                        \
+         0},                                                                                       \
+    {                                                                                              \
+        "backoff-max", HQ_OPT_DURATION, &(p)->max_ms, "DUR", "longest delay between attempts", 0,  \
+            1, 86400000LL * 30, 0                                                                  \
+    }
 
 /* Delay in ms before the next attempt after 'failed' failed attempts (>= 1).
  * rnd: a uniformly random 64-bit value (the caller's PRNG; tests pass fixed ones). */

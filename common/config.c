@@ -33,9 +33,9 @@ int hq_common_opts_apply(const struct hq_common_opts *c, struct hq_err *err)
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)c->prefix[i];
         if (!isalnum(ch) && ch != '_' && ch != '-' && ch != '.' && ch != ':')
-            return hq_err_set(err, HQ_EINVAL,
-                              "--prefix: '%s' may hold only letters, digits and _ - . :",
-                              c->prefix);
+            return hq_err_set(
+                err, HQ_EINVAL,
+                "--prefix: '%s' may hold only letters, digits and _ - . :", c->prefix);
     }
     enum hq_log_level lv;
     enum hq_log_format lf;
@@ -113,7 +113,7 @@ static int parse_scaled(const char *s, const struct unit *units, int bare_ok, lo
 
 int hq_parse_duration_ms(const char *s, long long *out)
 {
-    static const struct unit units[] = {{"ms", 1},        {"s", 1000},         {"m", 60000},
+    static const struct unit units[] = {{"ms", 1},        {"s", 1000},       {"m", 60000},
                                         {"h", 3600000LL}, {"d", 86400000LL}, {NULL, 0}};
     return parse_scaled(s, units, 0, out);
 }
@@ -148,7 +148,8 @@ static const char *type_hint(enum hq_opt_type t)
 {
     switch (t) {
     case HQ_OPT_INT: return "is not a whole number";
-    case HQ_OPT_DURATION: return "is not a duration (a number with ms, s, m, h or d: 200ms, 15s, 7d)";
+    case HQ_OPT_DURATION:
+        return "is not a duration (a number with ms, s, m, h or d: 200ms, 15s, 7d)";
     case HQ_OPT_SIZE: return "is not a size (bytes, or a number with k or M: 64k, 1M)";
     case HQ_OPT_BOOL: return "is not a boolean (1/0, true/false, yes/no)";
     case HQ_OPT_DOUBLE: return "is not a number";
@@ -163,18 +164,14 @@ static int set_value(struct hq_opt *o, const char *v, const char *src, struct hq
     int rc = 0;
     long long n = 0;
     switch (o->type) {
-    case HQ_OPT_STR:
-        *(const char **)o->dst = v;
-        break;
+    case HQ_OPT_STR: *(const char **)o->dst = v; break;
     case HQ_OPT_LIST: {
         struct hq_strlist *l = o->dst;
         l->v = hq_realloc(l->v, sizeof(*l->v) * (size_t)(l->n + 1));
         l->v[l->n++] = v;
         break;
     }
-    case HQ_OPT_BOOL:
-        rc = hq_parse_bool(v, (int *)o->dst);
-        break;
+    case HQ_OPT_BOOL: rc = hq_parse_bool(v, (int *)o->dst); break;
     case HQ_OPT_DOUBLE: {
         char *end;
         errno = 0;
@@ -193,10 +190,10 @@ static int set_value(struct hq_opt *o, const char *v, const char *src, struct hq
                                           : hq_parse_size(v, &n);
         if (rc == 0 && (o->min || o->max) && (n < o->min || n > o->max)) {
             if (o->type == HQ_OPT_INT)
-                return hq_err_set(err, HQ_EINVAL, "%s: '%s' is out of range (%lld to %lld)", src,
-                                  v, o->min, o->max);
-            return hq_err_set(err, HQ_EINVAL, "%s: '%s' is out of range (%lld%s to %lld%s)", src,
-                              v, o->min, o->type == HQ_OPT_DURATION ? "ms" : " bytes", o->max,
+                return hq_err_set(err, HQ_EINVAL, "%s: '%s' is out of range (%lld to %lld)", src, v,
+                                  o->min, o->max);
+            return hq_err_set(err, HQ_EINVAL, "%s: '%s' is out of range (%lld%s to %lld%s)", src, v,
+                              o->min, o->type == HQ_OPT_DURATION ? "ms" : " bytes", o->max,
                               o->type == HQ_OPT_DURATION ? "ms" : " bytes");
         }
         if (rc == 0)

@@ -31,14 +31,14 @@ enum hq_opt_type {
 #define HQ_OPTF_NOENV 1u /* no HOOKQ_* twin: a command argument, not configuration */
 
 struct hq_opt {
-    const char *name;      /* flag without dashes: "claim-idle"; NULL ends a table */
+    const char *name; /* flag without dashes: "claim-idle"; NULL ends a table */
     enum hq_opt_type type;
-    void *dst;             /* where the parsed value goes; see the type */
-    const char *metavar;   /* for --help: "DUR", "URL"; NULL for bools */
-    const char *help;      /* one line */
-    unsigned flags;        /* HQ_OPTF_* */
-    long long min, max;    /* inclusive bounds for INT/DURATION/SIZE; both 0 = unbounded */
-    int given;             /* [out] set to 1 when the flag or env var supplied a value */
+    void *dst;           /* where the parsed value goes; see the type */
+    const char *metavar; /* for --help: "DUR", "URL"; NULL for bools */
+    const char *help;    /* one line */
+    unsigned flags;      /* HQ_OPTF_* */
+    long long min, max;  /* inclusive bounds for INT/DURATION/SIZE; both 0 = unbounded */
+    int given;           /* [out] set to 1 when the flag or env var supplied a value */
 };
 
 struct hq_strlist {
@@ -59,12 +59,21 @@ void hq_common_opts_init(struct hq_common_opts *c);
 int hq_common_opts_apply(const struct hq_common_opts *c, struct hq_err *err) HQ_MUST_CHECK;
 
 #define HQ_COMMON_OPTS(c)                                                                          \
-    {"redis-url", HQ_OPT_STR, &(c)->redis_url, "URL",                                              \
-     "redis://[:password@]host:port/db or unix:///path.sock", 0, 0, 0, 0},                          \
-        {"prefix", HQ_OPT_STR, &(c)->prefix, "P", "key prefix: every key starts with P:", 0, 0, 0,   \
-         0},                                                                                       \
-        {"log-level", HQ_OPT_STR, &(c)->log_level, "LEVEL", "debug|info|warn|error", 0, 0, 0, 0},   \
-        {"log-format", HQ_OPT_STR, &(c)->log_format, "FMT", "logfmt|json", 0, 0, 0, 0}
+    {"redis-url",                                                                                  \
+     HQ_OPT_STR,                                                                                   \
+     &(c)->redis_url,                                                                              \
+     "URL",                                                                                        \
+     "redis://[:password@]host:port/db or unix:///path.sock",                                      \
+     0,                                                                                            \
+     0,                                                                                            \
+     0,                                                                                            \
+     0},                                                                                           \
+        {"prefix", HQ_OPT_STR, &(c)->prefix, "P", "key prefix: every key starts with P:", 0, 0,    \
+         0,        0},                                                                             \
+        {"log-level", HQ_OPT_STR, &(c)->log_level, "LEVEL", "debug|info|warn|error", 0, 0, 0, 0},  \
+    {                                                                                              \
+        "log-format", HQ_OPT_STR, &(c)->log_format, "FMT", "logfmt|json", 0, 0, 0, 0               \
+    }
 
 /* Command help: the usage line after "hookq " and a one-paragraph summary. */
 struct hq_cmd_help {
@@ -79,7 +88,8 @@ struct hq_cmd_help {
 int hq_config_parse(struct hq_opt *opts, const struct hq_cmd_help *help, int argc, char **argv,
                     int *npos, char ***pos, struct hq_err *err) HQ_MUST_CHECK;
 
-/* Prints "usage: hookq <usage>\n\n<summary>\n\noptions:\n  --flag METAVAR  help [env HOOKQ_FLAG]". */
+/* Prints "usage: hookq <usage>\n\n<summary>\n\noptions:\n  --flag METAVAR  help [env HOOKQ_FLAG]".
+ */
 void hq_config_usage(FILE *out, const struct hq_opt *opts, const char *usage, const char *summary);
 
 /* Value parsers (pure; used by the table and by tests). 0 or HQ_EINVAL. */

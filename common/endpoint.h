@@ -36,9 +36,10 @@ struct hq_endpoint {
     int nheaders;
     char key1[HQ_SECRET_STR_MAX]; /* whsec_...; secret */
     char key2[HQ_SECRET_STR_MAX]; /* whsec_...; secret */
-    long long key1_ms, key2_ms;   /* when each key was generated, unix ms (rotate replaces the older) */
-    int enabled;                  /* 0 = disabled: nothing delivered, due retries dead-lettered */
-    int max_attempts;             /* 0 = the deployment's HOOKQ_MAX_ATTEMPTS */
+    long long key1_ms,
+        key2_ms;      /* when each key was generated, unix ms (rotate replaces the older) */
+    int enabled;      /* 0 = disabled: nothing delivered, due retries dead-lettered */
+    int max_attempts; /* 0 = the deployment's HOOKQ_MAX_ATTEMPTS */
     long long created_ms, updated_ms;
 };
 
@@ -47,7 +48,8 @@ void hq_endpoint_free(struct hq_endpoint *e); /* frees the owned fields, wipes k
 /* ---- Validation (pure) ---------------------------------------------------- */
 /* URL: http/https only (libcurl's URL API), no user:password, <= HQ_URL_MAX,
  * and a literal blocked address refused per the netguard g. */
-int hq_endpoint_check_url(const char *url, const struct hq_netguard *g, struct hq_err *err) HQ_MUST_CHECK;
+int hq_endpoint_check_url(const char *url, const struct hq_netguard *g,
+                          struct hq_err *err) HQ_MUST_CHECK;
 /* "Name: value": token name, no CR/LF/NUL, <= HQ_HEADER_LINE_MAX, not host,
  * content-length, content-type, user-agent, webhook-* (case-insensitive). */
 int hq_endpoint_check_header(const char *line, struct hq_err *err) HQ_MUST_CHECK;
@@ -76,6 +78,7 @@ int hq_endpoint_get(redisContext *c, const char *prefix, const char *id, struct 
 /* Rewrites e's hash and moves its index entries from old's filters to e's. */
 int hq_endpoint_save(redisContext *c, const char *prefix, const struct hq_endpoint *old,
                      const struct hq_endpoint *e, struct hq_err *err) HQ_MUST_CHECK;
-int hq_endpoint_delete(redisContext *c, const char *prefix, const char *id, struct hq_err *err) HQ_MUST_CHECK;
+int hq_endpoint_delete(redisContext *c, const char *prefix, const char *id,
+                       struct hq_err *err) HQ_MUST_CHECK;
 
 #endif

@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-#define HQ_MUST_CHECK __attribute__((warn_unused_result))
+#define HQ_MUST_CHECK   __attribute__((warn_unused_result))
 #define HQ_PRINTF(f, a) __attribute__((format(printf, f, a)))
 
 enum {

@@ -11,11 +11,26 @@ static int fmt(char *out, size_t n, const char *prefix, const char *suffix, cons
     return (w < 0 || (size_t)w >= n) ? -1 : w;
 }
 
-int hq_key_events(const char *p, char *out, size_t n) { return fmt(out, n, p, "events", NULL); }
-int hq_key_dead(const char *p, char *out, size_t n) { return fmt(out, n, p, "dead", NULL); }
-int hq_key_retry(const char *p, char *out, size_t n) { return fmt(out, n, p, "retry", NULL); }
-int hq_key_retry_data(const char *p, char *out, size_t n) { return fmt(out, n, p, "retry:data", NULL); }
-int hq_key_endpoints(const char *p, char *out, size_t n) { return fmt(out, n, p, "endpoints", NULL); }
+int hq_key_events(const char *p, char *out, size_t n)
+{
+    return fmt(out, n, p, "events", NULL);
+}
+int hq_key_dead(const char *p, char *out, size_t n)
+{
+    return fmt(out, n, p, "dead", NULL);
+}
+int hq_key_retry(const char *p, char *out, size_t n)
+{
+    return fmt(out, n, p, "retry", NULL);
+}
+int hq_key_retry_data(const char *p, char *out, size_t n)
+{
+    return fmt(out, n, p, "retry:data", NULL);
+}
+int hq_key_endpoints(const char *p, char *out, size_t n)
+{
+    return fmt(out, n, p, "endpoints", NULL);
+}
 int hq_key_endpoints_version(const char *p, char *out, size_t n)
 {
     return fmt(out, n, p, "endpoints:ver", NULL);

@@ -9,18 +9,24 @@
 
 #include <stddef.h>
 
-#define HQ_KEY_MAX 512 /* prefix (<= 64) + a type (<= 128) or ids, with room to spare */
-#define HQ_GROUP "workers" /* the consumer group every worker reads through */
+#define HQ_KEY_MAX 512       /* prefix (<= 64) + a type (<= 128) or ids, with room to spare */
+#define HQ_GROUP   "workers" /* the consumer group every worker reads through */
 
-int hq_key_events(const char *prefix, char *out, size_t n);   /* <p>:events   stream of events */
-int hq_key_dead(const char *prefix, char *out, size_t n);     /* <p>:dead     dead-letter stream */
-int hq_key_retry(const char *prefix, char *out, size_t n);    /* <p>:retry    zset member -> due ms */
-int hq_key_retry_data(const char *prefix, char *out, size_t n); /* <p>:retry:data hash member -> entry */
-int hq_key_endpoints(const char *prefix, char *out, size_t n); /* <p>:endpoints zset id -> created ms */
+int hq_key_events(const char *prefix, char *out, size_t n); /* <p>:events   stream of events */
+int hq_key_dead(const char *prefix, char *out, size_t n);   /* <p>:dead     dead-letter stream */
+int hq_key_retry(const char *prefix, char *out, size_t n);  /* <p>:retry    zset member -> due ms */
+int hq_key_retry_data(const char *prefix, char *out,
+                      size_t n); /* <p>:retry:data hash member -> entry */
+int hq_key_endpoints(const char *prefix, char *out,
+                     size_t n); /* <p>:endpoints zset id -> created ms */
 int hq_key_endpoint(const char *prefix, const char *id, char *out, size_t n); /* <p>:ep:<id> hash */
-int hq_key_idx_type(const char *prefix, const char *type, char *out, size_t n); /* <p>:idx:t:<type> set */
-int hq_key_idx_prefix(const char *prefix, const char *tprefix, char *out, size_t n); /* <p>:idx:p:<tprefix> set */
-int hq_key_attempts(const char *prefix, const char *event_id, char *out, size_t n); /* <p>:att:<event id> list */
-int hq_key_endpoints_version(const char *prefix, char *out, size_t n); /* <p>:endpoints:ver counter */
+int hq_key_idx_type(const char *prefix, const char *type, char *out,
+                    size_t n); /* <p>:idx:t:<type> set */
+int hq_key_idx_prefix(const char *prefix, const char *tprefix, char *out,
+                      size_t n); /* <p>:idx:p:<tprefix> set */
+int hq_key_attempts(const char *prefix, const char *event_id, char *out,
+                    size_t n); /* <p>:att:<event id> list */
+int hq_key_endpoints_version(const char *prefix, char *out,
+                             size_t n); /* <p>:endpoints:ver counter */
 
 #endif

@@ -23,14 +23,15 @@ struct hq_cidr {
 };
 
 struct hq_netguard {
-    int allow_private;                     /* 1: nothing is blocked */
+    int allow_private;                        /* 1: nothing is blocked */
     struct hq_cidr allow[HQ_ALLOW_CIDRS_MAX]; /* explicitly allowed ranges */
     int nallow;
 };
 
 /* Parses "10.1.0.0/16,fd00::/8" into g->allow (appending). HQ_EINVAL
  * "--allow-cidrs: '10.1.0.0/33' is not a CIDR range". */
-int hq_netguard_parse_cidrs(struct hq_netguard *g, const char *list, struct hq_err *err) HQ_MUST_CHECK;
+int hq_netguard_parse_cidrs(struct hq_netguard *g, const char *list,
+                            struct hq_err *err) HQ_MUST_CHECK;
 
 /* 0 when connecting to sa is allowed; HQ_EBLOCKED with why filled
  * ("127.0.0.1 is loopback (127.0.0.0/8)") otherwise. */
@@ -42,13 +43,20 @@ int hq_netguard_check(const struct hq_netguard *g, const struct sockaddr *sa, ch
 int hq_netguard_check_host(const struct hq_netguard *g, const char *host, char *why,
                            size_t why_len) HQ_MUST_CHECK;
 
-
-
 /* Options shared by `endpoint add/update` and `worker` (use with common/config.h):
  *   int allow_private = 0; const char *allow_cidrs = NULL; */
 #define HQ_NETGUARD_OPTS(allow_private, allow_cidrs)                                               \
-    {"allow-private", HQ_OPT_BOOL, (allow_private), NULL,                                          \
-     "allow private, loopback and link-local targets", 0, 0, 0, 0},                                \
-        {"allow-cidrs", HQ_OPT_STR, (allow_cidrs), "LIST",                                         \
-         "comma-separated CIDR ranges allowed despite the SSRF guard", 0, 0, 0, 0}
+    {"allow-private",                                                                              \
+     HQ_OPT_BOOL,                                                                                  \
+     (allow_private),                                                                              \
+     NULL,                                                                                         \
+     "allow private, loopback and link-local targets",                                             \
+     0,                                                                                            \
+     0,                                                                                            \
+     0,                                                                                            \
+     0},                                                                                           \
+    {                                                                                              \
+        "allow-cidrs", HQ_OPT_STR, (allow_cidrs), "LIST",                                          \
+            "comma-separated CIDR ranges allowed despite the SSRF guard", 0, 0, 0, 0               \
+    }
 #endif

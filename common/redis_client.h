@@ -35,7 +35,7 @@ typedef void (*hq_redis_state_cb)(struct hq_redis_client *c, int ready, const ch
 /* A script, for hq_redis_client_script: source plus its SHA1 (EVALSHA first,
  * EVAL on NOSCRIPT). Fill with hq_redis_script_init. */
 struct hq_redis_script {
-    const char *src;  /* borrowed, static */
+    const char *src; /* borrowed, static */
     char sha[41];
 };
 void hq_redis_script_init(struct hq_redis_script *s, const char *src);
@@ -55,7 +55,8 @@ int hq_redis_client_ready(const struct hq_redis_client *c);
  * Returns 0 (cb will be called exactly once) or HQ_EAGAIN when not READY
  * (cb is not called). */
 int hq_redis_client_command(struct hq_redis_client *c, hq_redis_reply_cb cb, void *arg,
-                            int timeout_ms, int argc, const char **argv, const size_t *lens) HQ_MUST_CHECK;
+                            int timeout_ms, int argc, const char **argv,
+                            const size_t *lens) HQ_MUST_CHECK;
 
 /* EVALSHA sha numkeys args...; on a NOSCRIPT error reply, resends it as EVAL src
  * transparently (cb sees only the final reply). argv excludes the command, sha

@@ -37,8 +37,9 @@ int hq_redis_url_parse(const char *url, struct hq_redis_url *out, struct hq_err 
         const char *q = strchr(p, '?');
         size_t plen = q ? (size_t)(q - p) : strlen(p);
         if (plen == 0 || p[0] != '/' || copy(out->path, sizeof(out->path), p, plen) != 0)
-            return hq_err_set(err, HQ_EINVAL,
-                              "--redis-url: unix URL needs an absolute socket path (unix:///path.sock)");
+            return hq_err_set(
+                err, HQ_EINVAL,
+                "--redis-url: unix URL needs an absolute socket path (unix:///path.sock)");
         while (q && *q) {
             q++;
             const char *amp = strchr(q, '&');
@@ -50,8 +51,9 @@ int hq_redis_url_parse(const char *url, struct hq_redis_url *out, struct hq_err 
                 if (copy(out->password, sizeof(out->password), q + 9, len - 9) != 0)
                     return hq_err_set(err, HQ_EINVAL, "--redis-url: password too long");
             } else {
-                return hq_err_set(err, HQ_EINVAL,
-                                  "--redis-url: unknown unix URL parameter (db= and password= are known)");
+                return hq_err_set(
+                    err, HQ_EINVAL,
+                    "--redis-url: unknown unix URL parameter (db= and password= are known)");
             }
             q = amp;
         }
@@ -66,7 +68,8 @@ int hq_redis_url_parse(const char *url, struct hq_redis_url *out, struct hq_err 
         const char *colon = memchr(p, ':', (size_t)(at - p));
         if (colon) {
             if (copy(out->user, sizeof(out->user), p, (size_t)(colon - p)) != 0 ||
-                copy(out->password, sizeof(out->password), colon + 1, (size_t)(at - colon - 1)) != 0)
+                copy(out->password, sizeof(out->password), colon + 1, (size_t)(at - colon - 1)) !=
+                    0)
                 return hq_err_set(err, HQ_EINVAL, "--redis-url: user or password too long");
         } else if (copy(out->password, sizeof(out->password), p, (size_t)(at - p)) != 0) {
             return hq_err_set(err, HQ_EINVAL, "--redis-url: password too long");

@@ -13,8 +13,8 @@
 #include "common/err.h"
 
 #define HQ_SECRET_STR_MAX 128 /* "whsec_" + base64 of up to 64 bytes + NUL */
-#define HQ_SIG_V1_LEN 47      /* "v1," + 44 chars of base64(32 bytes) */
-#define HQ_KEY_BYTES_MAX 64
+#define HQ_SIG_V1_LEN     47  /* "v1," + 44 chars of base64(32 bytes) */
+#define HQ_KEY_BYTES_MAX  64
 
 struct hq_sign_key {
     uint8_t k[HQ_KEY_BYTES_MAX]; /* decoded key bytes; secret */
@@ -26,7 +26,8 @@ int hq_sign_key_generate(char *out, size_t n, struct hq_err *err) HQ_MUST_CHECK;
 
 /* Decodes "whsec_<base64>" (the prefix is optional, as in the reference
  * libraries). HQ_EINVAL "secret: not base64" etc.; the message never echoes the key. */
-int hq_sign_key_decode(const char *secret, struct hq_sign_key *out, struct hq_err *err) HQ_MUST_CHECK;
+int hq_sign_key_decode(const char *secret, struct hq_sign_key *out,
+                       struct hq_err *err) HQ_MUST_CHECK;
 
 /* Writes "v1,<base64>" + NUL into out (>= HQ_SIG_V1_LEN + 1). */
 void hq_sign_v1(const struct hq_sign_key *key, const char *id, size_t id_len, int64_t ts,

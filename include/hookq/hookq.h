@@ -26,8 +26,8 @@ extern "C" {
 struct hookq_producer;
 
 struct hookq_event {
-    const char *type;     /* required: 1-128 chars of [A-Za-z0-9_.:-] */
-    const void *payload;  /* required: the exact HTTP body (JSON) */
+    const char *type;    /* required: 1-128 chars of [A-Za-z0-9_.:-] */
+    const void *payload; /* required: the exact HTTP body (JSON) */
     size_t payload_len;
     const char *id;       /* optional: 1-128 chars of [A-Za-z0-9_:-]; becomes webhook-id */
     const char *endpoint; /* optional: deliver only to this endpoint id */

@@ -239,7 +239,8 @@ long long hq_test_cmd_int(redisContext *c, const char *fmt, ...)
     return v;
 }
 
-/* ---- HTTP receiver ------------------------------------------------------------------------------- */
+/* ---- HTTP receiver
+ * ------------------------------------------------------------------------------- */
 
 struct conn_state {
     char *body;
@@ -461,7 +462,8 @@ int hq_test_request_header(const struct hq_test_request *q, const char *name, ch
     return -1;
 }
 
-/* ---- processes ------------------------------------------------------------------------------------- */
+/* ---- processes
+ * ------------------------------------------------------------------------------------- */
 
 static void child_env(const char *const *env)
 {

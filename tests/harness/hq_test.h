@@ -61,16 +61,16 @@ struct hq_test_request {
 };
 
 struct hq_test_receiver {
-    void *mhd;            /* struct MHD_Daemon * */
-    int port;             /* bound loopback port */
-    char url[64];         /* "http://127.0.0.1:<port>" */
-    int default_status;   /* 204 unless changed before requests arrive */
-    int flaky_pct;        /* share of requests failed with 500 */
-    pthread_mutex_t mu;   /* guards the fields below */
+    void *mhd;          /* struct MHD_Daemon * */
+    int port;           /* bound loopback port */
+    char url[64];       /* "http://127.0.0.1:<port>" */
+    int default_status; /* 204 unless changed before requests arrive */
+    int flaky_pct;      /* share of requests failed with 500 */
+    pthread_mutex_t mu; /* guards the fields below */
     struct hq_test_request *reqs;
     size_t nreqs, capreqs;
-    int in_flight;        /* requests being answered now */
-    int stopping;         /* set by stop: hanging handlers return */
+    int in_flight; /* requests being answered now */
+    int stopping;  /* set by stop: hanging handlers return */
 };
 
 void hq_test_receiver_start(struct hq_test_receiver *rc);
@@ -103,7 +103,8 @@ int hq_test_cli(const char *const *args, const char *const *env, const char *in,
                 size_t out_n, char *err, size_t err_n);
 /* Starts the hookq binary in the background with stderr to log_path (may be NULL). */
 pid_t hq_test_spawn(const char *const *args, const char *const *env, const char *log_path);
-/* Sends sig and waits up to timeout_ms; returns the exit status, 128+sig when killed, -1 on timeout. */
+/* Sends sig and waits up to timeout_ms; returns the exit status, 128+sig when killed, -1 on
+ * timeout. */
 int hq_test_kill_wait(pid_t pid, int sig, int timeout_ms);
 /* A free TCP port on 127.0.0.1. */
 int hq_test_free_port(void);

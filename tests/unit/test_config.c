@@ -130,7 +130,8 @@ static void test_lists_positionals_and_bools(void **state)
         {"json", HQ_OPT_BOOL, &json, NULL, "j", HQ_OPTF_NOENV, 0, 0, 0},
         {0},
     };
-    char *argv[] = {"endpoint", "show", "--header", "A: 1", "ep_x", "--json", "--header=B: 2", NULL};
+    char *argv[] = {"endpoint", "show",   "--header",      "A: 1",
+                    "ep_x",     "--json", "--header=B: 2", NULL};
     int npos;
     char **pos;
     struct hq_err err = {0};
