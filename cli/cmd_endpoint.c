@@ -1,8 +1,1105 @@
-/* Placeholder until this command lands; exits 2 so nothing mistakes it for done. */
+/* `hookq endpoint add|list|show|update|rotate|disable|enable|delete`: the
+ * admin commands over the endpoint registry (common/endpoint.h), their
+ * human-readable and --json output (docs/endpoints.md documents both; the JSON
+ * field names are stable).
+ *
+ * It owns argument handling and printing only: validation, storage and
+ * indexes are common/endpoint.c's. Secrets: keys are printed only by add,
+ * rotate and show --reveal; custom header values (often credentials) only by
+ * add and show --reveal. Everything else prints them masked.
+ *
+ * Exit status: 0 ok, 1 no such endpoint or Redis trouble, 2 bad usage or input.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
 #include "cli/cmd.h"
+#include "common/alloc.h"
+#include "common/buf.h"
+#include "common/config.h"
+#include "common/endpoint.h"
+#include "common/keys.h"
+#include "common/limits.h"
+#include "common/redis_sync.h"
+
+#define CMD(c, err, argv)                                                                          \
+    hq_redis_cmd((c), (err), (int)(sizeof(argv) / sizeof(*(argv))), (argv), NULL)
+
+/* JSON for one endpoint is at most a few fields of bounded size; a list page
+ * is flushed after every endpoint, so this bounds one object, not the list. */
+#define JSON_OBJ_MAX                                                                               \
+    (4 * (HQ_URL_MAX + HQ_NAME_MAX + HQ_DESCRIPTION_MAX) +                                         \
+     2 * HQ_HEADERS_MAX * HQ_HEADER_LINE_MAX + 2 * HQ_EVENT_FILTERS_MAX * (HQ_TYPE_MAX + 4) +      \
+     4096)
+
+/* What a subcommand parsed: the shared options and the connection. */
+struct ctx {
+    char cmd[48]; /* "endpoint add", for messages */
+    struct hq_common_opts common;
+    int json; /* --json */
+    redisContext *c;
+};
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int given(const struct hq_opt *opts, const char *name)
+{
+    for (; opts->name; opts++) {
+        if (strcmp(opts->name, name) == 0)
+            return opts->given;
+    }
+    return 0;
+}
+
+static int exit_for(int rc)
+{
+    return (rc == HQ_EINVAL || rc == HQ_EBLOCKED) ? 2 : 1;
+}
+
+static int fail(const struct ctx *x, int status, const struct hq_err *err)
+{
+    return hq_cli_fail(status, x->cmd, err->msg);
+}
+
+/* Parses argv for a subcommand that takes npos positional arguments (0 or 1).
+ * Returns -1 to go on, or the exit status (0 after --help). */
+static int parse(struct ctx *x, struct hq_opt *opts, const struct hq_cmd_help *help, int argc,
+                 char **argv, int npos_want, const char **pos_out)
+{
+    struct hq_err err = {0};
+    int npos = 0;
+    char **pos = NULL;
+    int rc = hq_config_parse(opts, help, argc, argv, &npos, &pos, &err);
+    if (rc == 1)
+        return 0;
+    if (rc != 0)
+        return fail(x, 2, &err);
+    if (npos != npos_want) {
+        if (npos_want == 1 && npos == 0)
+            hq_err_set(&err, HQ_EINVAL, "missing the endpoint id (usage: hookq %s)", help->usage);
+        else
+            hq_err_set(&err, HQ_EINVAL, "unexpected argument '%.80s' (usage: hookq %s)",
+                       pos[npos_want], help->usage);
+        free(pos);
+        return fail(x, 2, &err);
+    }
+    if (npos_want == 1) {
+        *pos_out = pos[0];
+        if (hq_endpoint_check_id(pos[0], &err) != 0) {
+            free(pos);
+            return fail(x, 2, &err);
+        }
+    }
+    free(pos);
+    if (hq_common_opts_apply(&x->common, &err) != 0)
+        return fail(x, 2, &err);
+    return -1;
+}
+
+/* Connects after the arguments were found good. -1 to go on, else the exit
+ * status. */
+static int connect_redis(struct ctx *x)
+{
+    struct hq_err err = {0};
+    x->c = hq_redis_connect(x->common.redis_url, HQ_REDIS_CONNECT_TIMEOUT_MS, &err);
+    if (!x->c)
+        return fail(x, 1, &err);
+    return -1;
+}
+
+static int finish(struct ctx *x, int status)
+{
+    if (x->c)
+        redisFree(x->c);
+    x->c = NULL;
+    return status;
+}
+
+static int netguard(const struct ctx *x, int allow_private, const char *allow_cidrs,
+                    struct hq_netguard *g)
+{
+    struct hq_err err = {0};
+    memset(g, 0, sizeof(*g));
+    g->allow_private = allow_private;
+    if (allow_cidrs && *allow_cidrs && hq_netguard_parse_cidrs(g, allow_cidrs, &err) != 0)
+        return fail(x, 2, &err);
+    return -1;
+}
+
+/* ---- Output helpers
+ * ------------------------------------------------------------------ */
+
+/* Prints s with control characters as '?': a hand-edited hash must not be
+ * able to drive the terminal. Newlines are kept only when multiline. */
+static void put_clean(const char *s, int multiline)
+{
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if ((ch < 0x20 && !(multiline && (ch == '\n' || ch == '\t'))) || ch == 0x7f)
+            ch = '?';
+        putchar(ch);
+    }
+}
+
+static void iso_time(long long ms, char *out, size_t n)
+{
+    if (ms <= 0) {
+        snprintf(out, n, "never");
+        return;
+    }
+    time_t s = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    char b[32];
+    strftime(b, sizeof(b), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, n, "%s.%03lldZ", b, ms % 1000);
+}
+
+/* "whsec_…abcd": enough to tell keys apart, not enough to use one. */
+static void mask_key(const char *key, char *out, size_t n)
+{
+    size_t len = strlen(key);
+    snprintf(out, n, "whsec_\xe2\x80\xa6%s", len > 10 ? key + len - 4 : "");
+}
+
+/* "Name: ***" unless reveal. */
+static void header_shown(const char *h, int reveal, char *out, size_t n)
+{
+    const char *colon = strchr(h, ':');
+    if (reveal || !colon)
+        snprintf(out, n, "%s", h);
+    else
+        snprintf(out, n, "%.*s: ***", (int)(colon - h), h);
+}
+
+static int json_str(struct hq_buf *b, const char *s)
+{
+    return hq_buf_json_str(b, s ? s : "", s ? strlen(s) : 0);
+}
+
+enum show_keys { KEYS_NONE, KEYS_MASKED, KEYS_REVEALED };
+
+/* Appends the endpoint's JSON object (docs/endpoints.md, "The endpoint
+ * object"). */
+static int json_endpoint(struct hq_buf *b, const struct hq_endpoint *e, enum show_keys keys,
+                         int reveal_headers)
+{
+    int rc = hq_buf_printf(b, "{\"id\":");
+    rc = rc ? rc : json_str(b, e->id);
+    rc = rc ? rc : hq_buf_printf(b, ",\"name\":");
+    rc = rc ? rc : json_str(b, e->name);
+    rc = rc ? rc : hq_buf_printf(b, ",\"url\":");
+    rc = rc ? rc : json_str(b, e->url);
+    rc = rc ? rc : hq_buf_printf(b, ",\"description\":");
+    rc = rc ? rc : json_str(b, e->description);
+    rc = rc ? rc : hq_buf_printf(b, ",\"events\":[");
+    for (int i = 0; i < e->nevents && rc == 0; i++) {
+        rc = i ? hq_buf_printf(b, ",") : 0;
+        rc = rc ? rc : json_str(b, e->events[i]);
+    }
+    if (rc == 0 && e->nevents == 0)
+        rc = json_str(b, "*");
+    rc = rc ? rc : hq_buf_printf(b, "],\"headers\":[");
+    for (int i = 0; i < e->nheaders && rc == 0; i++) {
+        char h[HQ_HEADER_LINE_MAX + 8];
+        header_shown(e->headers[i], reveal_headers, h, sizeof(h));
+        rc = i ? hq_buf_printf(b, ",") : 0;
+        rc = rc ? rc : json_str(b, h);
+    }
+    rc = rc ? rc
+            : hq_buf_printf(b,
+                            "],\"enabled\":%s,\"max_attempts\":%d,\"created_ms\":%lld,"
+                            "\"updated_ms\":%lld",
+                            e->enabled ? "true" : "false", e->max_attempts, e->created_ms,
+                            e->updated_ms);
+    if (keys != KEYS_NONE) {
+        char k1[HQ_SECRET_STR_MAX + 8], k2[HQ_SECRET_STR_MAX + 8];
+        if (keys == KEYS_MASKED) {
+            mask_key(e->key1, k1, sizeof(k1));
+            mask_key(e->key2, k2, sizeof(k2));
+        } else {
+            snprintf(k1, sizeof(k1), "%s", e->key1);
+            snprintf(k2, sizeof(k2), "%s", e->key2);
+        }
+        rc = rc ? rc : hq_buf_printf(b, ",\"key1\":");
+        rc = rc ? rc : json_str(b, k1);
+        rc = rc ? rc : hq_buf_printf(b, ",\"key1_ms\":%lld,\"key2\":", e->key1_ms);
+        rc = rc ? rc : json_str(b, k2);
+        rc = rc ? rc : hq_buf_printf(b, ",\"key2_ms\":%lld", e->key2_ms);
+    }
+    rc = rc ? rc : hq_buf_printf(b, "}");
+    return rc;
+}
+
+static void print_json_endpoint(const struct hq_endpoint *e, enum show_keys keys,
+                                int reveal_headers)
+{
+    struct hq_buf b;
+    hq_buf_init(&b, JSON_OBJ_MAX);
+    if (json_endpoint(&b, e, keys, reveal_headers) == 0)
+        printf("%s\n", b.p);
+    hq_buf_free(&b);
+}
+
+static void print_events(const struct hq_endpoint *e)
+{
+    if (e->nevents == 0)
+        put_clean("*", 0);
+    for (int i = 0; i < e->nevents; i++) {
+        if (i)
+            fputs(",", stdout);
+        put_clean(e->events[i], 0);
+    }
+}
+
+static void print_human(const struct hq_endpoint *e, enum show_keys keys, int reveal_headers)
+{
+    char t[48];
+    printf("id:           %s\n", e->id);
+    fputs("name:         ", stdout);
+    put_clean(e->name, 0);
+    fputs("\nurl:          ", stdout);
+    put_clean(e->url, 0);
+    fputs("\ndescription:  ", stdout);
+    put_clean(e->description, 1);
+    fputs("\nevents:       ", stdout);
+    print_events(e);
+    fputs("\nheaders:      ", stdout);
+    for (int i = 0; i < e->nheaders; i++) {
+        char h[HQ_HEADER_LINE_MAX + 8];
+        header_shown(e->headers[i], reveal_headers, h, sizeof(h));
+        if (i)
+            fputs("\n              ", stdout);
+        put_clean(h, 0);
+    }
+    if (e->nheaders == 0)
+        fputs("none", stdout);
+    printf("\nstate:        %s\n", e->enabled ? "enabled" : "disabled");
+    if (e->max_attempts)
+        printf("max_attempts: %d\n", e->max_attempts);
+    else
+        printf("max_attempts: deployment default (HOOKQ_MAX_ATTEMPTS)\n");
+    if (keys != KEYS_NONE) {
+        char k[HQ_SECRET_STR_MAX + 8];
+        for (int slot = 1; slot <= 2; slot++) {
+            const char *key = slot == 1 ? e->key1 : e->key2;
+            if (keys == KEYS_MASKED)
+                mask_key(key, k, sizeof(k));
+            else
+                snprintf(k, sizeof(k), "%s", key);
+            iso_time(slot == 1 ? e->key1_ms : e->key2_ms, t, sizeof(t));
+            printf("key%d:         ", slot);
+            put_clean(k, 0);
+            printf(" (created %s)\n", t);
+        }
+    }
+    iso_time(e->created_ms, t, sizeof(t));
+    printf("created:      %s\n", t);
+    iso_time(e->updated_ms, t, sizeof(t));
+    printf("updated:      %s\n", t);
+}
+
+/* ---- Shared argument handling
+ * ------------------------------------------------------- */
+
+/* Parses "invoice.paid, user.*" into e->events (deduplicated; whitespace
+ * around items ignored). */
+static int parse_events(const char *list, struct hq_endpoint *e, struct hq_err *err)
+{
+    char *copy = hq_strdup(list);
+    char *save = NULL;
+    int rc = 0;
+    e->events = hq_calloc(HQ_EVENT_FILTERS_MAX, sizeof(char *));
+    e->nevents = 0;
+    for (char *tok = strtok_r(copy, ",", &save); tok && rc == 0; tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ' || *tok == '\t')
+            tok++;
+        size_t n = strlen(tok);
+        while (n && (tok[n - 1] == ' ' || tok[n - 1] == '\t'))
+            tok[--n] = '\0';
+        rc = hq_endpoint_check_filter(tok, err);
+        if (rc != 0)
+            break;
+        int dup = 0;
+        for (int i = 0; i < e->nevents; i++)
+            dup |= strcmp(e->events[i], tok) == 0;
+        if (dup)
+            continue;
+        if (e->nevents == HQ_EVENT_FILTERS_MAX) {
+            rc = hq_err_set(err, HQ_EINVAL, "events: more than %d filters", HQ_EVENT_FILTERS_MAX);
+            break;
+        }
+        e->events[e->nevents++] = hq_strdup(tok);
+    }
+    if (rc == 0 && e->nevents == 0)
+        rc = hq_err_set(err, HQ_EINVAL, "events: '%.80s' lists no filter (use '*' for every type)",
+                        list);
+    free(copy);
+    return rc;
+}
+
+static void set_headers(struct hq_endpoint *e, const struct hq_strlist *l)
+{
+    e->headers = l->n ? hq_calloc((size_t)l->n, sizeof(char *)) : NULL;
+    e->nheaders = l->n;
+    for (int i = 0; i < l->n; i++)
+        e->headers[i] = hq_strdup(l->v[i]);
+}
+
+static void free_events(struct hq_endpoint *e)
+{
+    for (int i = 0; i < e->nevents; i++)
+        free(e->events[i]);
+    free(e->events);
+    e->events = NULL;
+    e->nevents = 0;
+}
+
+static void free_headers(struct hq_endpoint *e)
+{
+    for (int i = 0; i < e->nheaders; i++)
+        free(e->headers[i]);
+    free(e->headers);
+    e->headers = NULL;
+    e->nheaders = 0;
+}
+
+/* ---- add
+ * --------------------------------------------------------------------------------
+ */
+
+static int cmd_add(struct ctx *x, int argc, char **argv)
+{
+    const char *name = NULL, *url = NULL, *description = "", *events = "*", *allow_cidrs = NULL;
+    struct hq_strlist headers = {0};
+    long long max_attempts = 0;
+    int disabled = 0, allow_private = 0;
+    struct hq_opt opts[] = {
+        {"name", HQ_OPT_STR, &name, "NAME", "a name for people (required)", HQ_OPTF_NOENV, 0, 0, 0},
+        {"url", HQ_OPT_STR, &url, "URL", "http(s) URL to POST to (required)", HQ_OPTF_NOENV, 0, 0,
+         0},
+        {"description", HQ_OPT_STR, &description, "TEXT", "free text", HQ_OPTF_NOENV, 0, 0, 0},
+        {"events", HQ_OPT_STR, &events, "LIST",
+         "event types to receive: invoice.paid,user.*,* (default *)", HQ_OPTF_NOENV, 0, 0, 0},
+        {"header", HQ_OPT_LIST, &headers, "'K: V'", "custom header sent with every delivery",
+         HQ_OPTF_NOENV, 0, 0, 0},
+        {"max-attempts", HQ_OPT_INT, &max_attempts, "N",
+         "attempts before dead-lettering (0 = HOOKQ_MAX_ATTEMPTS)", HQ_OPTF_NOENV, 0,
+         HQ_ENDPOINT_ATTEMPTS_MAX, 0},
+        {"disabled", HQ_OPT_BOOL, &disabled, NULL, "create it disabled", HQ_OPTF_NOENV, 0, 0, 0},
+        {"json", HQ_OPT_BOOL, &x->json, NULL, "print JSON", HQ_OPTF_NOENV, 0, 0, 0},
+        HQ_NETGUARD_OPTS(&allow_private, &allow_cidrs),
+        HQ_COMMON_OPTS(&x->common),
+        {0},
+    };
+    static const struct hq_cmd_help help = {
+        "endpoint add --name N --url U [--events LIST] [--header 'K: V']... "
+        "[options]",
+        "Registers an endpoint and prints its id and both signing keys (the only "
+        "time "
+        "they are shown without --reveal)."};
+    struct hq_err err = {0};
+    const char *unused = NULL;
+    int status = parse(x, opts, &help, argc, argv, 0, &unused);
+    if (status >= 0) {
+        hq_strlist_free(&headers);
+        return status;
+    }
+    struct hq_endpoint e = {0};
+    struct hq_netguard g;
+    status = netguard(x, allow_private, allow_cidrs, &g);
+    if (status >= 0)
+        goto out;
+    if (!name || !url) {
+        hq_err_set(&err, HQ_EINVAL, "%s: required (usage: hookq %s)", !name ? "--name" : "--url",
+                   help.usage);
+        status = fail(x, 2, &err);
+        goto out;
+    }
+    e.name = hq_strdup(name);
+    e.url = hq_strdup(url);
+    e.description = hq_strdup(description);
+    e.enabled = !disabled;
+    e.max_attempts = (int)max_attempts;
+    int rc = parse_events(events, &e, &err);
+    if (rc == 0) {
+        set_headers(&e, &headers);
+        rc = hq_endpoint_validate(&e, &g, &err);
+    }
+    if (rc != 0) {
+        status = fail(x, exit_for(rc), &err);
+        goto out;
+    }
+    /* Everything typed is checked before Redis is contacted. */
+    status = connect_redis(x);
+    if (status >= 0)
+        goto out;
+    rc = hq_endpoint_create(x->c, x->common.prefix, &e, &err);
+    if (rc != 0) {
+        status = fail(x, exit_for(rc), &err);
+        goto out;
+    }
+    if (x->json) {
+        print_json_endpoint(&e, KEYS_REVEALED, 1);
+    } else {
+        printf("id: %s\nkey1: %s\nkey2: %s\n", e.id, e.key1, e.key2);
+    }
+    status = 0;
+out:
+    hq_endpoint_free(&e);
+    hq_strlist_free(&headers);
+    return finish(x, status);
+}
+
+/* ---- Loading for a change
+ * ------------------------------------------------------------- */
+
+/* WATCHes the endpoint's hash, then reads it into old (what the indexes hold
+ * now) and into e (to be modified): hq_endpoint_save then fails with
+ * HQ_EAGAIN instead of overwriting a concurrent change. -1 to go on. */
+static int load_for_write(struct ctx *x, const char *id, struct hq_endpoint *old,
+                          struct hq_endpoint *e)
+{
+    struct hq_err err = {0};
+    char key[HQ_KEY_MAX];
+    hq_key_endpoint(x->common.prefix, id, key, sizeof(key));
+    const char *watch[] = {"WATCH", key};
+    redisReply *r = CMD(x->c, &err, watch);
+    if (!r)
+        return fail(x, 1, &err);
+    freeReplyObject(r);
+    int rc = hq_endpoint_get(x->c, x->common.prefix, id, old, &err);
+    if (rc == 0)
+        rc = hq_endpoint_get(x->c, x->common.prefix, id, e, &err);
+    if (rc != 0)
+        return fail(x, exit_for(rc), &err);
+    return -1;
+}
+
+static int save(struct ctx *x, const struct hq_endpoint *old, struct hq_endpoint *e)
+{
+    struct hq_err err = {0};
+    e->updated_ms = now_ms();
+    int rc = hq_endpoint_save(x->c, x->common.prefix, old, e, &err);
+    if (rc != 0)
+        return fail(x, exit_for(rc), &err);
+    return -1;
+}
+
+/* ---- list
+ * ------------------------------------------------------------------------------
+ */
+
+/* Fields fetched per endpoint when listing: everything but the keys. */
+static const char *const list_fields[] = {"name",         "url",        "description",
+                                          "events",       "headers",    "enabled",
+                                          "max_attempts", "created_ms", "updated_ms"};
+#define NLIST_FIELDS ((int)(sizeof(list_fields) / sizeof(*list_fields)))
+
+static void split_into(const redisReply *v, char sep, int max, char ***out, int *n)
+{
+    *out = hq_calloc((size_t)max, sizeof(char *));
+    *n = 0;
+    size_t start = 0;
+    for (size_t i = 0; i <= v->len && *n < max; i++) {
+        if (i == v->len || v->str[i] == sep) {
+            if (i > start)
+                (*out)[(*n)++] = hq_strndup(v->str + start, i - start);
+            start = i + 1;
+        }
+    }
+}
+
+/* Fills e from an HMGET of list_fields. 1 when the endpoint is gone (every
+ * field nil: deleted after the page's ZRANGE), -1 for a malformed reply. */
+static int from_hmget(const redisReply *r, const char *id, struct hq_endpoint *e)
+{
+    memset(e, 0, sizeof(*e));
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)NLIST_FIELDS)
+        return -1;
+    int present = 0;
+    snprintf(e->id, sizeof(e->id), "%s", id);
+    e->enabled = 1;
+    for (int i = 0; i < NLIST_FIELDS; i++) {
+        const redisReply *v = r->element[i];
+        if (v->type != REDIS_REPLY_STRING)
+            continue;
+        present = 1;
+        switch (i) {
+        case 0: e->name = hq_strndup(v->str, v->len); break;
+        case 1: e->url = hq_strndup(v->str, v->len); break;
+        case 2: e->description = hq_strndup(v->str, v->len); break;
+        case 3: split_into(v, ',', HQ_EVENT_FILTERS_MAX, &e->events, &e->nevents); break;
+        case 4: split_into(v, '\n', HQ_HEADERS_MAX, &e->headers, &e->nheaders); break;
+        case 5: e->enabled = v->len > 0 && v->str[0] == '1'; break;
+        case 6: e->max_attempts = (int)strtol(v->str, NULL, 10); break;
+        case 7: e->created_ms = strtoll(v->str, NULL, 10); break;
+        case 8: e->updated_ms = strtoll(v->str, NULL, 10); break;
+        }
+    }
+    if (!present)
+        return 1;
+    if (!e->name)
+        e->name = hq_strdup("");
+    if (!e->url)
+        e->url = hq_strdup("");
+    if (!e->description)
+        e->description = hq_strdup("");
+    return 0;
+}
+
+static void print_list_line(const struct hq_endpoint *e)
+{
+    printf("%s\t%s\t", e->id, e->enabled ? "enabled" : "disabled");
+    put_clean(e->name, 0);
+    putchar('\t');
+    put_clean(e->url, 0);
+    putchar('\t');
+    print_events(e);
+    putchar('\n');
+}
+
+static int cmd_list(struct ctx *x, int argc, char **argv)
+{
+    long long limit = 0;
+    const char *after = NULL;
+    struct hq_opt opts[] = {
+        {"limit", HQ_OPT_INT, &limit, "N", "print at most N endpoints (default: all)",
+         HQ_OPTF_NOENV, 1, 1000000000, 0},
+        {"after", HQ_OPT_STR, &after, "ID", "start after this endpoint (a previous list's last)",
+         HQ_OPTF_NOENV, 0, 0, 0},
+        {"json", HQ_OPT_BOOL, &x->json, NULL, "print JSON", HQ_OPTF_NOENV, 0, 0, 0},
+        HQ_COMMON_OPTS(&x->common),
+        {0},
+    };
+    static const struct hq_cmd_help help = {
+        "endpoint list [--limit N] [--after ID] [--json]",
+        "Lists endpoints oldest first, fetched and printed page by page. Keys "
+        "are never "
+        "printed; header values are masked."};
+    struct hq_err err = {0};
+    const char *unused = NULL;
+    int status = parse(x, opts, &help, argc, argv, 0, &unused);
+    if (status >= 0)
+        return status;
+    if (after && hq_endpoint_check_id(after, &err) != 0) {
+        hq_err_prefix(&err, "--after");
+        return fail(x, 2, &err);
+    }
+    status = connect_redis(x);
+    if (status >= 0)
+        return finish(x, status);
+
+    char zkey[HQ_KEY_MAX], last[HQ_ENDPOINT_ID_MAX + 1] = "", score_s[32] = "";
+    hq_key_endpoints(x->common.prefix, zkey, sizeof(zkey));
+    int have_last = 0;
+    redisReply *r;
+    if (after) {
+        const char *zscore[] = {"ZSCORE", zkey, after};
+        r = CMD(x->c, &err, zscore);
+        if (!r)
+            return finish(x, fail(x, 1, &err));
+        if (r->type != REDIS_REPLY_STRING) {
+            freeReplyObject(r);
+            hq_err_set(&err, HQ_ENOTFOUND, "--after: no endpoint '%s'", after);
+            return finish(x, fail(x, 1, &err));
+        }
+        snprintf(score_s, sizeof(score_s), "%.*s", (int)r->len, r->str);
+        freeReplyObject(r);
+        snprintf(last, sizeof(last), "%s", after);
+        have_last = 1;
+    }
+
+    if (x->json)
+        fputs("{\"endpoints\":[", stdout);
+    else
+        puts("ID\tSTATE\tNAME\tURL\tEVENTS");
+    long long printed = 0;
+    int first = 1;
+    status = 0;
+    for (;;) {
+        /* Where the next page starts: just after the last id seen. Ranks are
+         * re-read per page so deletions meanwhile skip nothing; when the last
+         * id itself was deleted, count the scores below it and skip its
+         * same-millisecond predecessors by id (the zset's tie order). */
+        long long start = 0;
+        int filter = 0;
+        if (have_last) {
+            const char *zrank[] = {"ZRANK", zkey, last};
+            r = CMD(x->c, &err, zrank);
+            if (!r)
+                goto redis_fail;
+            if (r->type == REDIS_REPLY_INTEGER) {
+                start = r->integer + 1;
+            } else {
+                char excl[40];
+                snprintf(excl, sizeof(excl), "(%s", score_s);
+                const char *zcount[] = {"ZCOUNT", zkey, "-inf", excl};
+                freeReplyObject(r);
+                r = CMD(x->c, &err, zcount);
+                if (!r)
+                    goto redis_fail;
+                start = r->integer;
+                filter = 1;
+            }
+            freeReplyObject(r);
+        }
+        long long count = HQ_LIST_PAGE;
+        if (limit && limit - printed < count)
+            count = limit - printed;
+        char a[24], b[24];
+        snprintf(a, sizeof(a), "%lld", start);
+        snprintf(b, sizeof(b), "%lld", start + count - 1);
+        const char *zrange[] = {"ZRANGE", zkey, a, b, "WITHSCORES"};
+        redisReply *page = CMD(x->c, &err, zrange);
+        if (!page)
+            goto redis_fail;
+        size_t items = page->type == REDIS_REPLY_ARRAY ? page->elements / 2 : 0;
+        /* One pipelined HMGET per endpoint of the page: one round trip. */
+        int sent = 0;
+        char(*ids)[HQ_ENDPOINT_ID_MAX + 1] = hq_calloc(items ? items : 1, sizeof(*ids));
+        for (size_t i = 0; i < items; i++) {
+            const redisReply *m = page->element[2 * i], *s = page->element[2 * i + 1];
+            if (m->type != REDIS_REPLY_STRING || m->len > HQ_ENDPOINT_ID_MAX ||
+                s->type != REDIS_REPLY_STRING)
+                continue;
+            char id[HQ_ENDPOINT_ID_MAX + 1];
+            memcpy(id, m->str, m->len);
+            id[m->len] = '\0';
+            int skip = filter && strncmp(s->str, score_s, s->len) == 0 &&
+                       strlen(score_s) == s->len && strcmp(id, last) <= 0;
+            if (i == items - 1) {
+                snprintf(last, sizeof(last), "%s", id);
+                snprintf(score_s, sizeof(score_s), "%.*s", (int)s->len, s->str);
+                have_last = 1;
+            }
+            if (skip)
+                continue;
+            char key[HQ_KEY_MAX];
+            hq_key_endpoint(x->common.prefix, id, key, sizeof(key));
+            const char *argvv[2 + NLIST_FIELDS] = {"HMGET", key};
+            for (int f = 0; f < NLIST_FIELDS; f++)
+                argvv[2 + f] = list_fields[f];
+            if (redisAppendCommandArgv(x->c, 2 + NLIST_FIELDS, argvv, NULL) != REDIS_OK)
+                abort();
+            memcpy(ids[sent++], id, sizeof(id));
+        }
+        freeReplyObject(page);
+        int io_failed = 0;
+        for (int i = 0; i < sent; i++) {
+            redisReply *hr = NULL;
+            if (redisGetReply(x->c, (void **)&hr) != REDIS_OK || !hr) {
+                io_failed = 1;
+                break;
+            }
+            struct hq_endpoint e;
+            if (from_hmget(hr, ids[i], &e) == 0) {
+                if (x->json) {
+                    if (!first)
+                        putchar(',');
+                    struct hq_buf jb;
+                    hq_buf_init(&jb, JSON_OBJ_MAX);
+                    if (json_endpoint(&jb, &e, KEYS_NONE, 0) == 0)
+                        fputs(jb.p, stdout);
+                    hq_buf_free(&jb);
+                } else {
+                    print_list_line(&e);
+                }
+                first = 0;
+                printed++;
+            }
+            hq_endpoint_free(&e);
+            freeReplyObject(hr);
+        }
+        free(ids);
+        if (io_failed) {
+            hq_err_set(&err, HQ_EREDIS, "redis: %s", x->c->errstr);
+            goto redis_fail;
+        }
+        fflush(stdout);
+        if ((long long)items < count || (limit && printed >= limit))
+            break;
+    }
+    /* With --limit, tell the caller where to continue when more are left. */
+    int more = 0;
+    if (limit && printed >= limit && have_last) {
+        const char *zrank[] = {"ZRANK", zkey, last};
+        const char *zcard[] = {"ZCARD", zkey};
+        redisReply *rk = CMD(x->c, &err, zrank);
+        redisReply *cd = rk ? CMD(x->c, &err, zcard) : NULL;
+        more = rk && cd && rk->type == REDIS_REPLY_INTEGER && rk->integer + 1 < cd->integer;
+        if (rk)
+            freeReplyObject(rk);
+        if (cd)
+            freeReplyObject(cd);
+    }
+    if (x->json) {
+        fputs("],\"next_after\":", stdout);
+        if (more)
+            printf("\"%s\"}\n", last);
+        else
+            puts("null}");
+    } else if (more) {
+        fprintf(stderr, "more: hookq endpoint list --after %s\n", last);
+    }
+    return finish(x, 0);
+redis_fail:
+    if (x->json)
+        puts("");
+    fflush(stdout);
+    return finish(x, fail(x, 1, &err));
+}
+
+/* ---- show
+ * ------------------------------------------------------------------------------
+ */
+
+static int cmd_show(struct ctx *x, int argc, char **argv)
+{
+    int reveal = 0;
+    struct hq_opt opts[] = {
+        {"reveal", HQ_OPT_BOOL, &reveal, NULL, "print the keys and header values in full",
+         HQ_OPTF_NOENV, 0, 0, 0},
+        {"json", HQ_OPT_BOOL, &x->json, NULL, "print JSON", HQ_OPTF_NOENV, 0, 0, 0},
+        HQ_COMMON_OPTS(&x->common),
+        {0},
+    };
+    static const struct hq_cmd_help help = {
+        "endpoint show ID [--reveal] [--json]",
+        "Shows one endpoint. Keys print as whsec_...abcd and header values as "
+        "*** unless "
+        "--reveal."};
+    const char *id = NULL;
+    int status = parse(x, opts, &help, argc, argv, 1, &id);
+    if (status >= 0)
+        return status;
+    status = connect_redis(x);
+    if (status >= 0)
+        return finish(x, status);
+    struct hq_err err = {0};
+    struct hq_endpoint e;
+    int rc = hq_endpoint_get(x->c, x->common.prefix, id, &e, &err);
+    if (rc != 0)
+        return finish(x, fail(x, exit_for(rc), &err));
+    if (x->json)
+        print_json_endpoint(&e, reveal ? KEYS_REVEALED : KEYS_MASKED, reveal);
+    else
+        print_human(&e, reveal ? KEYS_REVEALED : KEYS_MASKED, reveal);
+    hq_endpoint_free(&e);
+    return finish(x, 0);
+}
+
+/* ---- update
+ * ------------------------------------------------------------------------------
+ */
+
+static int cmd_update(struct ctx *x, int argc, char **argv)
+{
+    const char *name = NULL, *url = NULL, *description = NULL, *events = NULL, *allow_cidrs = NULL;
+    struct hq_strlist headers = {0};
+    long long max_attempts = 0;
+    int clear_headers = 0, allow_private = 0;
+    struct hq_opt opts[] = {
+        {"name", HQ_OPT_STR, &name, "NAME", "new name", HQ_OPTF_NOENV, 0, 0, 0},
+        {"url", HQ_OPT_STR, &url, "URL", "new http(s) URL", HQ_OPTF_NOENV, 0, 0, 0},
+        {"description", HQ_OPT_STR, &description, "TEXT", "new description", HQ_OPTF_NOENV, 0, 0,
+         0},
+        {"events", HQ_OPT_STR, &events, "LIST", "new event filters (replaces all)", HQ_OPTF_NOENV,
+         0, 0, 0},
+        {"header", HQ_OPT_LIST, &headers, "'K: V'", "custom header (replaces all headers)",
+         HQ_OPTF_NOENV, 0, 0, 0},
+        {"clear-headers", HQ_OPT_BOOL, &clear_headers, NULL, "remove every custom header",
+         HQ_OPTF_NOENV, 0, 0, 0},
+        {"max-attempts", HQ_OPT_INT, &max_attempts, "N",
+         "attempts before dead-lettering (0 = HOOKQ_MAX_ATTEMPTS)", HQ_OPTF_NOENV, 0,
+         HQ_ENDPOINT_ATTEMPTS_MAX, 0},
+        {"json", HQ_OPT_BOOL, &x->json, NULL, "print JSON", HQ_OPTF_NOENV, 0, 0, 0},
+        HQ_NETGUARD_OPTS(&allow_private, &allow_cidrs),
+        HQ_COMMON_OPTS(&x->common),
+        {0},
+    };
+    static const struct hq_cmd_help help = {
+        "endpoint update ID [--name N] [--url U] [--description D] [--events "
+        "LIST] "
+        "[--header 'K: V']... [--clear-headers] [--max-attempts N]",
+        "Changes an endpoint; workers see the change within "
+        "HOOKQ_ENDPOINT_CACHE."};
+    const char *id = NULL;
+    struct hq_err err = {0};
+    struct hq_endpoint old = {0}, e = {0};
+    struct hq_netguard g;
+    int status = parse(x, opts, &help, argc, argv, 1, &id);
+    if (status >= 0)
+        goto out;
+    if (!(name || url || description || events || headers.n || clear_headers ||
+          given(opts, "max-attempts"))) {
+        hq_err_set(&err, HQ_EINVAL, "nothing to update (usage: hookq %s)", help.usage);
+        status = fail(x, 2, &err);
+        goto out;
+    }
+    if (headers.n && clear_headers) {
+        hq_err_set(&err, HQ_EINVAL, "--header and --clear-headers: give one or the other");
+        status = fail(x, 2, &err);
+        goto out;
+    }
+    /* A URL that was accepted when set stays accepted: the guard applies to a new
+     * URL. */
+    status = netguard(x, url ? allow_private : 1, allow_cidrs, &g);
+    if (status >= 0)
+        goto out;
+    status = connect_redis(x);
+    if (status >= 0)
+        goto out;
+    status = load_for_write(x, id, &old, &e);
+    if (status >= 0)
+        goto out;
+    if (name) {
+        free(e.name);
+        e.name = hq_strdup(name);
+    }
+    if (url) {
+        free(e.url);
+        e.url = hq_strdup(url);
+    }
+    if (description) {
+        free(e.description);
+        e.description = hq_strdup(description);
+    }
+    int rc = 0;
+    if (events) {
+        free_events(&e);
+        rc = parse_events(events, &e, &err);
+    }
+    if (headers.n || clear_headers) {
+        free_headers(&e);
+        set_headers(&e, &headers);
+    }
+    if (given(opts, "max-attempts"))
+        e.max_attempts = (int)max_attempts;
+    if (rc == 0)
+        rc = hq_endpoint_validate(&e, &g, &err);
+    if (rc != 0) {
+        status = fail(x, exit_for(rc), &err);
+        goto out;
+    }
+    status = save(x, &old, &e);
+    if (status >= 0)
+        goto out;
+    if (x->json)
+        print_json_endpoint(&e, KEYS_MASKED, 0);
+    else
+        printf("updated %s\n", e.id);
+    status = 0;
+out:
+    hq_endpoint_free(&old);
+    hq_endpoint_free(&e);
+    hq_strlist_free(&headers);
+    return finish(x, status);
+}
+
+/* ---- rotate
+ * -----------------------------------------------------------------------------
+ */
+
+static int cmd_rotate(struct ctx *x, int argc, char **argv)
+{
+    long long slot = 0;
+    struct hq_opt opts[] = {
+        {"slot", HQ_OPT_INT, &slot, "1|2", "which key to replace (default: the older)",
+         HQ_OPTF_NOENV, 1, 2, 0},
+        {"json", HQ_OPT_BOOL, &x->json, NULL, "print JSON", HQ_OPTF_NOENV, 0, 0, 0},
+        HQ_COMMON_OPTS(&x->common),
+        {0},
+    };
+    static const struct hq_cmd_help help = {
+        "endpoint rotate ID [--slot 1|2] [--json]",
+        "Replaces one of the endpoint's two signing keys (the older by default) "
+        "and prints "
+        "the new key. Deliveries are signed with both keys, so receivers that "
+        "know either "
+        "keep verifying during the switch."};
+    const char *id = NULL;
+    struct hq_err err = {0};
+    struct hq_endpoint old = {0}, e = {0};
+    int status = parse(x, opts, &help, argc, argv, 1, &id);
+    if (status >= 0)
+        goto out;
+    status = connect_redis(x);
+    if (status >= 0)
+        goto out;
+    status = load_for_write(x, id, &old, &e);
+    if (status >= 0)
+        goto out;
+    if (slot == 0)
+        slot = e.key1_ms <= e.key2_ms ? 1 : 2;
+    char *key = slot == 1 ? e.key1 : e.key2;
+    int rc = hq_sign_key_generate(key, HQ_SECRET_STR_MAX, &err);
+    if (rc != 0) {
+        status = fail(x, 1, &err);
+        goto out;
+    }
+    if (slot == 1)
+        e.key1_ms = now_ms();
+    else
+        e.key2_ms = now_ms();
+    status = save(x, &old, &e);
+    if (status >= 0)
+        goto out;
+    if (x->json)
+        printf("{\"id\":\"%s\",\"slot\":%lld,\"key\":\"%s\"}\n", e.id, slot, key);
+    else
+        printf("id: %s\nkey%lld: %s\n", e.id, slot, key);
+    status = 0;
+out:
+    hq_endpoint_free(&old);
+    hq_endpoint_free(&e);
+    return finish(x, status);
+}
+
+/* ---- enable / disable / delete
+ * ------------------------------------------------------------ */
+
+static int cmd_set_enabled(struct ctx *x, int argc, char **argv, int enabled)
+{
+    struct hq_opt opts[] = {
+        {"json", HQ_OPT_BOOL, &x->json, NULL, "print JSON", HQ_OPTF_NOENV, 0, 0, 0},
+        HQ_COMMON_OPTS(&x->common),
+        {0},
+    };
+    static const struct hq_cmd_help help_on = {"endpoint enable ID [--json]",
+                                               "Resumes deliveries to a disabled endpoint."};
+    static const struct hq_cmd_help help_off = {
+        "endpoint disable ID [--json]",
+        "Stops deliveries to an endpoint: new events skip it and its due retries "
+        "are "
+        "dead-lettered (reason endpoint_disabled) for replay after enabling it."};
+    const char *id = NULL;
+    struct hq_endpoint old = {0}, e = {0};
+    int status = parse(x, opts, enabled ? &help_on : &help_off, argc, argv, 1, &id);
+    if (status >= 0)
+        goto out;
+    status = connect_redis(x);
+    if (status >= 0)
+        goto out;
+    status = load_for_write(x, id, &old, &e);
+    if (status >= 0)
+        goto out;
+    e.enabled = enabled;
+    status = save(x, &old, &e);
+    if (status >= 0)
+        goto out;
+    if (x->json)
+        printf("{\"id\":\"%s\",\"enabled\":%s}\n", e.id, enabled ? "true" : "false");
+    else
+        printf("%s %s\n", enabled ? "enabled" : "disabled", e.id);
+    status = 0;
+out:
+    hq_endpoint_free(&old);
+    hq_endpoint_free(&e);
+    return finish(x, status);
+}
+
+static int cmd_enable(struct ctx *x, int argc, char **argv)
+{
+    return cmd_set_enabled(x, argc, argv, 1);
+}
+
+static int cmd_disable(struct ctx *x, int argc, char **argv)
+{
+    return cmd_set_enabled(x, argc, argv, 0);
+}
+
+static int cmd_delete(struct ctx *x, int argc, char **argv)
+{
+    struct hq_opt opts[] = {
+        {"json", HQ_OPT_BOOL, &x->json, NULL, "print JSON", HQ_OPTF_NOENV, 0, 0, 0},
+        HQ_COMMON_OPTS(&x->common),
+        {0},
+    };
+    static const struct hq_cmd_help help = {
+        "endpoint delete ID [--json]",
+        "Deletes an endpoint and its index entries. Its pending retries are "
+        "dead-lettered "
+        "(reason endpoint_deleted) when they come due."};
+    const char *id = NULL;
+    int status = parse(x, opts, &help, argc, argv, 1, &id);
+    if (status >= 0)
+        return status;
+    status = connect_redis(x);
+    if (status >= 0)
+        return finish(x, status);
+    struct hq_err err = {0};
+    int rc = hq_endpoint_delete(x->c, x->common.prefix, id, &err);
+    if (rc != 0)
+        return finish(x, fail(x, exit_for(rc), &err));
+    if (x->json)
+        printf("{\"id\":\"%s\",\"deleted\":true}\n", id);
+    else
+        printf("deleted %s\n", id);
+    return finish(x, 0);
+}
+
+/* ---- Dispatch
+ * ------------------------------------------------------------------------------
+ */
+
+struct subcommand {
+    const char *name;
+    int (*run)(struct ctx *x, int argc, char **argv);
+    const char *summary;
+};
+
+static const struct subcommand subcommands[] = {
+    {"add", cmd_add, "register an endpoint; prints its id and both keys"},
+    {"list", cmd_list, "list endpoints, page by page"},
+    {"show", cmd_show, "show one endpoint (keys masked unless --reveal)"},
+    {"update", cmd_update, "change name, URL, description, events, headers, max attempts"},
+    {"rotate", cmd_rotate, "replace the older signing key (or --slot 1|2)"},
+    {"disable", cmd_disable, "stop deliveries to an endpoint"},
+    {"enable", cmd_enable, "resume deliveries to an endpoint"},
+    {"delete", cmd_delete, "delete an endpoint and its index entries"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: hookq endpoint <subcommand> [options]\n\nsubcommands:\n");
+    for (size_t i = 0; i < sizeof(subcommands) / sizeof(*subcommands); i++)
+        fprintf(out, "  %-8s %s\n", subcommands[i].name, subcommands[i].summary);
+    fprintf(out, "\n'hookq endpoint <subcommand> --help' lists its options.\n");
+}
 
 int hq_cmd_endpoint(int argc, char **argv)
 {
-    (void)argc;
-    return hq_cli_fail(2, argv[0], "not built yet");
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(subcommands) / sizeof(*subcommands); i++) {
+        if (strcmp(argv[1], subcommands[i].name) != 0)
+            continue;
+        struct ctx x;
+        memset(&x, 0, sizeof(x));
+        snprintf(x.cmd, sizeof(x.cmd), "endpoint %s", subcommands[i].name);
+        hq_common_opts_init(&x.common);
+        return subcommands[i].run(&x, argc - 1, argv + 1);
+    }
+    fprintf(stderr,
+            "hookq endpoint: '%.80s' is not a subcommand (add, list, show, "
+            "update, rotate, "
+            "disable, enable, delete)\n",
+            argv[1]);
+    return 2;
 }

@@ -81,4 +81,26 @@ int hq_endpoint_save(redisContext *c, const char *prefix, const struct hq_endpoi
 int hq_endpoint_delete(redisContext *c, const char *prefix, const char *id,
                        struct hq_err *err) HQ_MUST_CHECK;
 
+/* ---- Additions (validation of a whole endpoint, id syntax, one filter's key) --- */
+/* Enough index keys for any type of up to HQ_TYPE_MAX chars: the exact key, the
+ * "*" key and one per dot. Pass it as max to hq_endpoint_index_keys, which
+ * returns HQ_EINVAL for an empty or over-long type and HQ_ETOOBIG when max is
+ * smaller than the count (a type of many dots exceeds HQ_TYPE_MAX / 2 + 2). */
+#define HQ_ENDPOINT_INDEX_KEYS_MAX (HQ_TYPE_MAX + 2)
+
+/* Validates every field of e before create/save: name (1-HQ_NAME_MAX chars, no
+ * control characters), description (<= HQ_DESCRIPTION_MAX, no control
+ * characters but tab and newline), url (hq_endpoint_check_url with g), each
+ * filter and header and their counts, max_attempts (0-HQ_ENDPOINT_ATTEMPTS_MAX).
+ * HQ_EINVAL/HQ_EBLOCKED with a message naming the field. Pure. */
+int hq_endpoint_validate(const struct hq_endpoint *e, const struct hq_netguard *g,
+                         struct hq_err *err) HQ_MUST_CHECK;
+/* Syntax of an id given by a user: 1-HQ_ENDPOINT_ID_MAX chars of [A-Za-z0-9_-].
+ * Whether it exists is hq_endpoint_get's business. */
+int hq_endpoint_check_id(const char *id, struct hq_err *err) HQ_MUST_CHECK;
+/* Writes the index key that holds a filter's subscribers into out (size n):
+ * idx:t:<type> for an exact type, idx:p:<pre> for "<pre>*". Returns the length
+ * or a negative value when out is too small. */
+int hq_endpoint_filter_key(const char *prefix, const char *filter, char *out, size_t n);
+
 #endif

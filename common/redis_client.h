@@ -69,10 +69,13 @@ int hq_redis_client_script(struct hq_redis_client *c, const struct hq_redis_scri
 int hq_redis_client_pending(const struct hq_redis_client *c);
 
 /* Closes: pending callbacks get NULL, handles are closed; on_closed(arg) runs
- * once every libuv handle's close callback has run (then c is freed). */
+ * once every libuv handle's close callback has run (then c is freed).
+ * May be called from inside a reply or state callback (the work is deferred
+ * to an idle callback); a second call is ignored. */
 void hq_redis_client_close(struct hq_redis_client *c, void (*on_closed)(void *arg), void *arg);
 
-/* Counters for metrics. */
+/* Counters for metrics. reconnects: connection attempts after the first one,
+ * failed or not (a 3 s outage adds 4 or 5: the backoff bounds it). */
 unsigned long hq_redis_client_reconnects(const struct hq_redis_client *c);
 
 #endif

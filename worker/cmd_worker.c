@@ -1,8 +1,135 @@
-/* Placeholder until this command lands; exits 2 so nothing mistakes it for done. */
+/* `hookq worker`: the option table -> struct hq_worker_config -> hq_worker_run. */
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
 #include "cli/cmd.h"
+#include "common/config.h"
+#include "common/limits.h"
+#include "common/log.h"
+#include "worker/worker.h"
+
+static int opts_given(const struct hq_opt *opts, const char *name)
+{
+    for (; opts->name; opts++) {
+        if (strcmp(opts->name, name) == 0)
+            return opts->given;
+    }
+    return 0;
+}
+
+static const struct hq_cmd_help help = {
+    "worker [options]",
+    "Reads events from <prefix>:events through the consumer group 'workers', signs them\n"
+    "(Standard Webhooks, both endpoint keys) and POSTs them to every subscribed endpoint.\n"
+    "Run as many replicas as you need; each needs only the Redis URL. SIGTERM drains.",
+};
 
 int hq_cmd_worker(int argc, char **argv)
 {
-    (void)argc;
-    return hq_cli_fail(2, argv[0], "not built yet");
+    struct hq_common_opts common;
+    hq_common_opts_init(&common);
+    struct hq_worker_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.concurrency = HQ_CONCURRENCY_DEFAULT;
+    cfg.endpoint_concurrency = HQ_ENDPOINT_CONCURRENCY_DEFAULT;
+    cfg.connect_timeout_ms = HQ_CONNECT_TIMEOUT_DEFAULT_MS;
+    cfg.timeout_ms = HQ_TIMEOUT_DEFAULT_MS;
+    cfg.max_payload = HQ_PAYLOAD_MAX_DEFAULT;
+    cfg.attempt_ttl_ms = HQ_ATTEMPT_TTL_DEFAULT_MS;
+    cfg.endpoint_cache_ms = HQ_ENDPOINT_CACHE_DEFAULT_MS;
+    cfg.defer_ms = HQ_DEFER_DEFAULT_MS;
+    hq_policy_init(&cfg.policy);
+    const char *consumer = NULL, *allow_cidrs = NULL;
+    int allow_private = 0;
+    struct hq_opt opts[] = {
+        HQ_COMMON_OPTS(&common),
+        {"consumer", HQ_OPT_STR, &consumer, "NAME", "consumer name (default <hostname>-<pid>)", 0,
+         0, 0, 0},
+        {"concurrency", HQ_OPT_INT, &cfg.concurrency, "N", "deliveries in flight at most", 0, 1,
+         100000, 0},
+        {"endpoint-concurrency", HQ_OPT_INT, &cfg.endpoint_concurrency, "N",
+         "deliveries in flight per endpoint at most", 0, 1, 100000, 0},
+        {"connect-timeout", HQ_OPT_DURATION, &cfg.connect_timeout_ms, "DUR",
+         "connect timeout per attempt (default 5s)", 0, 1, 3600000, 0},
+        {"timeout", HQ_OPT_DURATION, &cfg.timeout_ms, "DUR",
+         "total timeout per attempt (default 15s)", 0, 1, 3600000, 0},
+        {"claim-idle", HQ_OPT_DURATION, &cfg.claim_idle_ms, "DUR",
+         "reclaim entries idle this long from dead workers (default timeout + 30s)", 0, 1,
+         86400000LL * 7, 0},
+        {"max-payload", HQ_OPT_SIZE, &cfg.max_payload, "SIZE",
+         "largest payload accepted (default 1M)", 0, 1, HQ_PAYLOAD_MAX_LIMIT, 0},
+        HQ_POLICY_OPTS(&cfg.policy),
+        {"attempt-ttl", HQ_OPT_DURATION, &cfg.attempt_ttl_ms, "DUR",
+         "how long attempt records are kept (default 72h)", 0, 1000, 86400000LL * 365, 0},
+        {"endpoint-cache", HQ_OPT_DURATION, &cfg.endpoint_cache_ms, "DUR",
+         "how long endpoint data is reused before re-reading it (default 1s)", 0, 1, 3600000, 0},
+        {"defer", HQ_OPT_DURATION, &cfg.defer_ms, "DUR",
+         "postponement of a congested endpoint's deliveries (default 5s)", 0, 1, 3600000, 0},
+        {"dead-maxlen", HQ_OPT_INT, &cfg.dead_maxlen, "N",
+         "cap the dead-letter stream at about N entries (default: no cap)", 0, 0, 1000000000LL, 0},
+        HQ_NETGUARD_OPTS(&allow_private, &allow_cidrs),
+        {"proxy", HQ_OPT_STR, &cfg.proxy, "URL",
+         "send deliveries through this proxy (proxy environment variables are ignored)", 0, 0, 0,
+         0},
+        {"ca-file", HQ_OPT_STR, &cfg.ca_file, "PATH", "extra CA bundle for private CAs", 0, 0, 0,
+         0},
+        {"metrics", HQ_OPT_STR, &cfg.metrics, "HOST:PORT", "serve /metrics and /healthz here", 0, 0,
+         0, 0},
+        {0},
+    };
+    struct hq_err err = {0};
+    int npos = 0;
+    char **pos = NULL;
+    int rc = hq_config_parse(opts, &help, argc, argv, &npos, &pos, &err);
+    if (rc == 1)
+        return 0;
+    if (rc != 0)
+        return hq_cli_fail(2, "worker", err.msg);
+    free(pos);
+    if (npos > 0)
+        return hq_cli_fail(2, "worker", "takes no arguments (see --help)");
+    if (hq_common_opts_apply(&common, &err) != 0 ||
+        hq_redis_url_parse(common.redis_url, &cfg.redis, &err) != 0 ||
+        hq_policy_check(&cfg.policy, &err) != 0)
+        return hq_cli_fail(2, "worker", err.msg);
+    cfg.redis_url = common.redis_url;
+    cfg.prefix = common.prefix;
+    cfg.guard.allow_private = allow_private;
+    if (allow_cidrs && hq_netguard_parse_cidrs(&cfg.guard, allow_cidrs, &err) != 0)
+        return hq_cli_fail(2, "worker", err.msg);
+    long long min_idle = cfg.timeout_ms + HQ_CLAIM_MIN_MARGIN_MS;
+    if (!opts_given(opts, "claim-idle")) {
+        cfg.claim_idle_ms = cfg.timeout_ms + HQ_CLAIM_MARGIN_MS;
+    } else if (cfg.claim_idle_ms <= min_idle) {
+        char msg[200];
+        snprintf(msg, sizeof(msg),
+                 "--claim-idle: %lldms must exceed the total timeout + 5s (%lldms): a slow but "
+                 "live delivery would be reclaimed and sent twice",
+                 cfg.claim_idle_ms, min_idle);
+        return hq_cli_fail(2, "worker", msg);
+    }
+    if (cfg.endpoint_concurrency > cfg.concurrency)
+        cfg.endpoint_concurrency = cfg.concurrency;
+    if (consumer) {
+        if (!*consumer || strlen(consumer) >= sizeof(cfg.consumer) || strpbrk(consumer, " \r\n"))
+            return hq_cli_fail(2, "worker", "--consumer: must be 1-127 characters without spaces");
+        snprintf(cfg.consumer, sizeof(cfg.consumer), "%s", consumer);
+    } else {
+        char host[64] = "worker";
+        gethostname(host, sizeof(host) - 1);
+        host[sizeof(host) - 1] = '\0';
+        snprintf(cfg.consumer, sizeof(cfg.consumer), "%s-%ld", host, (long)getpid());
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return hq_cli_fail(1, "worker", "cannot initialise libcurl");
+    rc = hq_worker_run(&cfg, &err);
+    curl_global_cleanup();
+    if (rc != 0) {
+        hq_log(HQ_LOG_ERROR, "worker", "%s", err.msg);
+        return 1;
+    }
+    return 0;
 }

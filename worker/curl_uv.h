@@ -20,7 +20,8 @@ struct hq_curl_uv;
  * and may re-add or reset it from inside the callback. */
 typedef void (*hq_curl_done_cb)(CURL *easy, CURLcode result, void *arg);
 
-/* Creates the multi and its timer on loop. Returns NULL on failure (logged). */
+/* Creates the multi and its timer on loop. Returns NULL on failure (logged).
+ * The process calls curl_global_init once (in main) before this. */
 struct hq_curl_uv *hq_curl_uv_new(uv_loop_t *loop, hq_curl_done_cb done, void *arg);
 
 /* The multi handle, for options such as CURLMOPT_MAX_HOST_CONNECTIONS. Borrowed. */
@@ -38,7 +39,8 @@ int hq_curl_uv_running(const struct hq_curl_uv *cu);
 
 /* Aborts what is in progress (without calling done), cleans up the multi,
  * closes every handle; on_closed(arg) runs after the last close callback
- * and cu is freed. */
+ * and cu is freed. May be called from inside done (finished after the current
+ * curl_multi_socket_action returns), not from inside other curl callbacks. */
 void hq_curl_uv_close(struct hq_curl_uv *cu, void (*on_closed)(void *arg), void *arg);
 
 #endif

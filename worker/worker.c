@@ -1,2 +1,341 @@
-/* Placeholder: the worker lands with issue 3. */
-#include "common/err.h"
+/* The worker process: owns the loop and the order of things — start-up,
+ * signals, the drain on SIGTERM, and the shutdown sequence that ends with
+ * uv_loop_close() == 0. Reading is in consumer.c, fan-out in dispatch.c, one
+ * attempt in delivery.c, recording outcomes in outcome.c. */
+#include "worker/internal.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/alloc.h"
+#include "common/keys.h"
+#include "common/log.h"
+
+#define TICK_MS         250   /* congestion checks, flush retries, re-arming reads */
+#define LAG_SAMPLE_MS   5000  /* XINFO GROUPS for the lag gauge */
+#define DRAIN_MARGIN_MS 10000 /* drain gives up this long after the attempt timeout */
+
+extern const char hq_script_record_outcomes[];
+
+int64_t hq__now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t hq__mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+uint64_t hq__rand(struct hq_worker *w)
+{
+    /* xorshift64*: jitter only, not security. */
+    uint64_t x = w->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    w->rng = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+/* ---- Shutdown ------------------------------------------------------------------ */
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    struct hq_worker *w = h->loop->data;
+    w->handles_open--;
+}
+
+static void close_handle(struct hq_worker *w, uv_handle_t *h)
+{
+    if (!uv_is_closing(h)) {
+        w->handles_open++;
+        uv_close(h, on_handle_closed);
+    }
+}
+
+static void on_client_closed(void *arg)
+{
+    struct hq_worker *w = arg;
+    w->handles_open--;
+}
+
+static void on_curl_closed(void *arg)
+{
+    struct hq_worker *w = arg;
+    w->handles_open--;
+    /* curl is gone: close Redis last, so nothing recorded is cut off. */
+    w->handles_open += 2;
+    hq_redis_client_close(w->reader, on_client_closed, w);
+    hq_redis_client_close(w->writer, on_client_closed, w);
+    w->reader = w->writer = NULL;
+}
+
+static void shutdown_all(struct hq_worker *w)
+{
+    if (w->stopping)
+        return;
+    w->stopping = 1;
+    hq_log(HQ_LOG_INFO, "worker", "stopping: %d entries held, %ld deliveries in flight",
+           w->nentries, w->in_flight);
+    close_handle(w, (uv_handle_t *)&w->flush_prepare);
+    close_handle(w, (uv_handle_t *)&w->claim_timer);
+    close_handle(w, (uv_handle_t *)&w->tick_timer);
+    close_handle(w, (uv_handle_t *)&w->sigterm);
+    close_handle(w, (uv_handle_t *)&w->sigint);
+    w->handles_open++;
+    hq_curl_uv_close(w->curl, on_curl_closed, w);
+    w->curl = NULL;
+}
+
+void hq__worker_maybe_done(struct hq_worker *w)
+{
+    if (!w->draining || w->stopping)
+        return;
+    if (w->nentries == 0 && !w->reading && !w->claiming && w->flushing == 0) {
+        hq_log(HQ_LOG_INFO, "worker", "drained: every outcome recorded");
+        shutdown_all(w);
+    }
+}
+
+/* ---- Signals ------------------------------------------------------------------------ */
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    struct hq_worker *w = s->loop->data;
+    w->signals++;
+    if (w->signals > 1) {
+        hq_log(HQ_LOG_WARN, "worker",
+               "second signal (%d): exiting now; %d held entries will be reclaimed by other "
+               "workers",
+               signum, w->nentries);
+        _exit(1);
+    }
+    hq_log(HQ_LOG_INFO, "worker",
+           "signal %d: draining (%ld deliveries in flight, %d entries held; again to exit now)",
+           signum, w->in_flight, w->nentries);
+    w->draining = 1;
+    hq__dispatch_defer_all(w);
+    hq__worker_maybe_done(w);
+}
+
+/* ---- Periodic work ---------------------------------------------------------------------- */
+
+static void on_lag_reply(struct hq_redis_client *c, redisReply *r, void *arg)
+{
+    (void)c;
+    struct hq_worker *w = arg;
+    if (!r || r->type != REDIS_REPLY_ARRAY)
+        return;
+    for (size_t i = 0; i < r->elements; i++) {
+        redisReply *g = r->element[i];
+        if (g->type != REDIS_REPLY_ARRAY)
+            continue;
+        int ours = 0;
+        long lag = -1, pending = -1;
+        for (size_t k = 0; k + 1 < g->elements; k += 2) {
+            redisReply *f = g->element[k], *v = g->element[k + 1];
+            if (f->type != REDIS_REPLY_STRING && f->type != REDIS_REPLY_STATUS)
+                continue;
+            if (strcmp(f->str, "name") == 0 && v->type == REDIS_REPLY_STRING)
+                ours = strcmp(v->str, HQ_GROUP) == 0;
+            else if (strcmp(f->str, "lag") == 0 && v->type == REDIS_REPLY_INTEGER)
+                lag = (long)v->integer;
+            else if (strcmp(f->str, "pending") == 0 && v->type == REDIS_REPLY_INTEGER)
+                pending = (long)v->integer;
+        }
+        if (ours) {
+            atomic_store_explicit(&w->metrics.stream_lag, lag, memory_order_relaxed);
+            atomic_store_explicit(&w->metrics.stream_pending, pending, memory_order_relaxed);
+        }
+    }
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    struct hq_worker *w = container_of(t, struct hq_worker, tick_timer);
+    int64_t now = hq__now_ms();
+    hq__dispatch_tick(w);
+    hq__dispatch_retry_parked(w);
+    hq__consumer_read(w);
+    if (now - w->last_lag_ms >= LAG_SAMPLE_MS && w->writer && hq_redis_client_ready(w->writer)) {
+        w->last_lag_ms = now;
+        const char *argv[] = {"XINFO", "GROUPS", w->key_events};
+        if (hq_redis_client_command(w->writer, on_lag_reply, w, 0, 3, argv, NULL) != 0)
+            w->last_lag_ms = 0;
+    }
+    if (w->draining && !w->stopping) {
+        if (!w->drain_started_ms)
+            w->drain_started_ms = now;
+        if (now - w->drain_started_ms > w->cfg->timeout_ms + DRAIN_MARGIN_MS) {
+            hq_log(HQ_LOG_WARN, "worker",
+                   "drain timed out with %d entries held; they stay pending and will be "
+                   "reclaimed",
+                   w->nentries);
+            w->exit_code = 1;
+            shutdown_all(w);
+        }
+    }
+}
+
+static void on_claim_timer(uv_timer_t *t)
+{
+    struct hq_worker *w = container_of(t, struct hq_worker, claim_timer);
+    hq__consumer_claim(w);
+}
+
+static void on_flush_prepare(uv_prepare_t *p)
+{
+    struct hq_worker *w = container_of(p, struct hq_worker, flush_prepare);
+    hq__outcome_flush(w);
+}
+
+void hq__worker_capacity_changed(struct hq_worker *w)
+{
+    if (w->draining) {
+        hq__worker_maybe_done(w);
+        return;
+    }
+    hq__consumer_read(w);
+}
+
+/* ---- Redis connection state --------------------------------------------------------------- */
+
+static void update_ready(struct hq_worker *w)
+{
+    int ready = w->reader && w->writer && hq_redis_client_ready(w->reader) &&
+                hq_redis_client_ready(w->writer);
+    atomic_store_explicit(&w->metrics.redis_ready, ready, memory_order_relaxed);
+    unsigned long rc = 0;
+    if (w->reader)
+        rc += hq_redis_client_reconnects(w->reader);
+    if (w->writer)
+        rc += hq_redis_client_reconnects(w->writer);
+    atomic_store_explicit(&w->metrics.redis_reconnects, rc, memory_order_relaxed);
+}
+
+static void on_reader_state(struct hq_redis_client *c, int ready, const char *why, void *arg)
+{
+    (void)c;
+    (void)why;
+    struct hq_worker *w = arg;
+    if (!ready)
+        w->reading = 0; /* its callback got NULL; the read is re-armed on READY */
+    update_ready(w);
+    if (ready)
+        hq__consumer_read(w);
+}
+
+static void on_writer_state(struct hq_redis_client *c, int ready, const char *why, void *arg)
+{
+    (void)c;
+    (void)why;
+    struct hq_worker *w = arg;
+    update_ready(w);
+    if (ready) {
+        hq__consumer_start(w);
+        hq__outcome_flush(w);
+    }
+}
+
+/* ---- Run ----------------------------------------------------------------------------------- */
+
+int hq_worker_run(const struct hq_worker_config *cfg, struct hq_err *err)
+{
+    struct hq_worker *w = hq_calloc(1, sizeof(*w));
+    w->cfg = cfg;
+    w->entries.next = w->entries.prev = &w->entries;
+    w->rng = (uint64_t)hq__mono_us() ^ ((uint64_t)getpid() << 32) ^ 0x9E3779B97F4A7C15ULL;
+    w->flush_backoff_ms = 100;
+    hq_metrics_init(&w->metrics);
+    hq_key_events(cfg->prefix, w->key_events, sizeof(w->key_events));
+    hq_key_retry(cfg->prefix, w->key_retry, sizeof(w->key_retry));
+    hq_key_retry_data(cfg->prefix, w->key_retry_data, sizeof(w->key_retry_data));
+    hq_key_dead(cfg->prefix, w->key_dead, sizeof(w->key_dead));
+    hq_key_attempts(cfg->prefix, "", w->key_att_prefix, sizeof(w->key_att_prefix));
+    hq_redis_script_init(&w->record_script, hq_script_record_outcomes);
+
+    if (uv_loop_init(&w->loop) != 0) {
+        free(w);
+        return hq_err_set(err, HQ_EIO, "cannot initialise the event loop");
+    }
+    w->loop.data = w;
+
+    if (cfg->metrics) {
+        w->metrics_server = hq_metrics_serve(cfg->metrics, &w->metrics, err);
+        if (!w->metrics_server) {
+            uv_loop_close(&w->loop);
+            free(w);
+            return err ? err->code : HQ_EIO;
+        }
+    }
+
+    w->curl = hq_curl_uv_new(&w->loop, hq__delivery_done, w);
+    if (!w->curl) {
+        if (w->metrics_server)
+            hq_metrics_stop(w->metrics_server);
+        uv_loop_close(&w->loop);
+        free(w);
+        return hq_err_set(err, HQ_EIO, "cannot initialise libcurl's multi handle");
+    }
+    CURLM *multi = hq_curl_uv_multi(w->curl);
+    /* The connection cache must hold a connection per in-flight delivery or
+     * keep-alive is lost under load. */
+    curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)cfg->concurrency);
+    curl_multi_setopt(multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+
+    hq__outcome_init(w);
+    uv_prepare_init(&w->loop, &w->flush_prepare);
+    uv_prepare_start(&w->flush_prepare, on_flush_prepare);
+    uv_timer_init(&w->loop, &w->tick_timer);
+    uv_timer_start(&w->tick_timer, on_tick, TICK_MS, TICK_MS);
+    uv_timer_init(&w->loop, &w->claim_timer);
+    uint64_t claim_every = (uint64_t)(cfg->claim_idle_ms / 4);
+    if (claim_every < 1000)
+        claim_every = 1000;
+    uv_timer_start(&w->claim_timer, on_claim_timer, claim_every, claim_every);
+    uv_signal_init(&w->loop, &w->sigterm);
+    uv_signal_start(&w->sigterm, on_signal, SIGTERM);
+    uv_signal_init(&w->loop, &w->sigint);
+    uv_signal_start(&w->sigint, on_signal, SIGINT);
+
+    char where[300];
+    hq_redis_url_describe(&cfg->redis, where, sizeof(where));
+    hq_log(HQ_LOG_INFO, "worker",
+           "started consumer=%s redis=%s prefix=%s concurrency=%lld endpoint_concurrency=%lld "
+           "timeout=%lldms claim_idle=%lldms",
+           cfg->consumer, where, cfg->prefix, cfg->concurrency, cfg->endpoint_concurrency,
+           cfg->timeout_ms, cfg->claim_idle_ms);
+
+    w->reader = hq_redis_client_new(&w->loop, &cfg->redis, "reader", on_reader_state, w);
+    w->writer = hq_redis_client_new(&w->loop, &cfg->redis, "writer", on_writer_state, w);
+
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+
+    hq__dispatch_free_cache(w);
+    for (int i = 0; i < w->npool; i++)
+        curl_easy_cleanup(w->easy_pool[i]);
+    free(w->easy_pool);
+    /* Entries still held (a timed-out drain) stay pending in Redis. */
+    while (w->entries.next != &w->entries)
+        hq__entry_free(w, w->entries.next);
+    int rc = uv_loop_close(&w->loop);
+    if (rc != 0)
+        hq_log(HQ_LOG_ERROR, "worker", "event loop closed with handles still open: %s",
+               uv_strerror(rc));
+    if (w->metrics_server)
+        hq_metrics_stop(w->metrics_server);
+    int code = w->exit_code;
+    free(w);
+    if (rc != 0)
+        return hq_err_set(err, HQ_EIO, "event loop closed with handles still open");
+    return code ? hq_err_set(err, HQ_ETIMEDOUT, "drain timed out") : 0;
+}

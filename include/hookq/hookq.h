@@ -25,6 +25,11 @@ extern "C" {
 
 struct hookq_producer;
 
+/* Return codes (negative); err always carries the one-line reason. */
+#define HOOKQ_EINVAL (-1) /* invalid event, URL or prefix: nothing was written */
+#define HOOKQ_ENOMEM (-2) /* out of memory: nothing was written */
+#define HOOKQ_EREDIS (-3) /* Redis unreachable or an error reply */
+
 struct hookq_event {
     const char *type;    /* required: 1-128 chars of [A-Za-z0-9_.:-] */
     const void *payload; /* required: the exact HTTP body (JSON) */
@@ -40,7 +45,8 @@ struct hookq_event {
 HOOKQ_EXPORT int hookq_producer_connect(const char *redis_url, const char *prefix,
                                         struct hookq_producer **out, char *err, size_t err_len);
 
-/* Sets the payload bound (default 1 MiB); must match the workers' --max-payload. */
+/* Sets the payload bound (default 1 MiB); must match the workers' --max-payload.
+ * Values above 64 MiB (the workers' ceiling) are clamped to 64 MiB. */
 HOOKQ_EXPORT void hookq_producer_set_max_payload(struct hookq_producer *p, size_t max);
 
 /* Writes one event; entry_id (may be NULL) receives the stream entry id.

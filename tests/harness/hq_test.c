@@ -144,7 +144,9 @@ static int redis_answers(void *arg)
     int ok = 0;
     if (c && !c->err) {
         redisReply *rep = redisCommand(c, "PING");
-        ok = rep && rep->type == REDIS_REPLY_STATUS;
+        /* A server started with --requirepass answers NOAUTH: it is up. */
+        ok = rep && (rep->type == REDIS_REPLY_STATUS ||
+                     (rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOAUTH", 6) == 0));
         if (rep)
             freeReplyObject(rep);
     }
@@ -309,6 +311,8 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
     pthread_mutex_lock(&rc->mu);
     int flaky = rc->flaky_pct > 0 && (rand() % 100) < rc->flaky_pct;
     rc->in_flight++;
+    if (rc->in_flight > rc->max_in_flight)
+        rc->max_in_flight = rc->in_flight;
     pthread_mutex_unlock(&rc->mu);
 
     if (flaky) {
@@ -396,7 +400,7 @@ void hq_test_receiver_start(struct hq_test_receiver *rc)
     /* A thread per connection: /hang and /delay handlers block, and must not
      * hold up other endpoints' requests. */
     struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0,
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0,
         NULL, NULL, answer, rc, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&a,
         MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4000, MHD_OPTION_END);

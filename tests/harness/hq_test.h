@@ -70,6 +70,7 @@ struct hq_test_receiver {
     struct hq_test_request *reqs;
     size_t nreqs, capreqs;
     int in_flight; /* requests being answered now */
+    int max_in_flight; /* the most requests answered at once so far */
     int stopping;  /* set by stop: hanging handlers return */
 };
 

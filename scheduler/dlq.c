@@ -1,0 +1,607 @@
+/* The dead-letter stream: paging, filters, replay, purge, and the pure helpers
+ * the dlq and event commands print with. See dlq.h. Owns no output format. */
+#include "scheduler/dlq.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/config.h"
+#include "common/keys.h"
+#include "common/limits.h"
+#include "common/redis_sync.h"
+#include "scheduler/scheduler.h"
+
+extern const char hq_script_dlq_replay[];
+
+/* ---- Ids and times -------------------------------------------------------------------- */
+
+/* Parses "<ms>-<seq>"; 0 or -1. */
+static int parse_id(const char *s, unsigned long long *ms, unsigned long long *seq)
+{
+    const char *dash = strchr(s, '-');
+    if (!dash || dash == s || !dash[1] || strlen(s) >= HQ_DLQ_ID_MAX)
+        return -1;
+    for (const char *p = s; *p; p++) {
+        if (p != dash && !isdigit((unsigned char)*p))
+            return -1;
+    }
+    errno = 0;
+    *ms = strtoull(s, NULL, 10);
+    *seq = strtoull(dash + 1, NULL, 10);
+    return errno ? -1 : 0;
+}
+
+int hq_dlq_check_id(const char *what, const char *s, struct hq_err *err)
+{
+    unsigned long long ms, seq;
+    if (parse_id(s, &ms, &seq) != 0)
+        return hq_err_set(err, HQ_EINVAL, "%s: '%.*s' is not a stream entry id (<ms>-<seq>)", what,
+                          HQ_EVENT_ECHO_MAX, s);
+    return 0;
+}
+
+/* -1, 0, 1 like strcmp, for two valid ids. */
+static int id_cmp(const char *a, const char *b)
+{
+    unsigned long long am = 0, as = 0, bm = 0, bs = 0;
+    (void)parse_id(a, &am, &as);
+    (void)parse_id(b, &bm, &bs);
+    if (am != bm)
+        return am < bm ? -1 : 1;
+    if (as != bs)
+        return as < bs ? -1 : 1;
+    return 0;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+ * days_from_civil): no timegm(), which C11 lacks. */
+static long long days_from_civil(long long y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    long long era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (long long)doe - 719468;
+}
+
+/* Reads exactly n digits; -1 when they are not digits. */
+static long long digits(const char *s, int n)
+{
+    long long v = 0;
+    for (int i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)s[i]))
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+static int parse_iso(const char *s, int64_t *out)
+{
+    size_t n = strlen(s);
+    if (n < 10 || s[4] != '-' || s[7] != '-')
+        return -1;
+    long long y = digits(s, 4), mo = digits(s + 5, 2), d = digits(s + 8, 2);
+    long long h = 0, mi = 0, sec = 0;
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31)
+        return -1;
+    const char *p = s + 10;
+    if (*p == 'T' || *p == ' ') {
+        if (strlen(p) < 6 || p[3] != ':')
+            return -1;
+        h = digits(p + 1, 2);
+        mi = digits(p + 4, 2);
+        p += 6;
+        if (*p == ':') {
+            sec = digits(p + 1, 2);
+            p += 3;
+        }
+        if (h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 60)
+            return -1;
+    }
+    if (*p == 'Z')
+        p++;
+    if (*p)
+        return -1;
+    *out =
+        ((days_from_civil(y, (unsigned)mo, (unsigned)d) * 24 + h) * 60 + mi) * 60000 + sec * 1000;
+    return 0;
+}
+
+int hq_dlq_parse_time(const char *what, const char *s, int64_t now_ms, int64_t *out_ms,
+                      struct hq_err *err)
+{
+    long long v;
+    int all_digits = *s != '\0';
+    for (const char *p = s; *p; p++)
+        all_digits &= isdigit((unsigned char)*p) != 0;
+    if (all_digits && hq_parse_int(s, &v) == 0 && v > 0) {
+        *out_ms = v;
+        return 0;
+    }
+    if (!all_digits && hq_parse_duration_ms(s, &v) == 0) {
+        *out_ms = v > now_ms ? 0 : now_ms - v;
+        return 0;
+    }
+    if (parse_iso(s, out_ms) == 0)
+        return 0;
+    return hq_err_set(err, HQ_EINVAL,
+                      "%s: '%.*s' is not a duration (2h, 7d), unix ms or a date "
+                      "(2026-11-26 or 2026-11-26T12:00:00Z)",
+                      what, HQ_EVENT_ECHO_MAX, s);
+}
+
+/* ---- JSON pretty-printer ------------------------------------------------------------------ */
+
+struct pp {
+    const char *p, *end;
+    struct hq_buf *out;
+    int ok; /* 0 once an append failed (too big) */
+};
+
+static void put(struct pp *x, const char *s, size_t n)
+{
+    if (x->ok && hq_buf_append(x->out, s, n) != 0)
+        x->ok = 0;
+}
+
+static void indent(struct pp *x, int depth)
+{
+    put(x, "\n", 1);
+    for (int i = 0; i < depth; i++)
+        put(x, "  ", 2);
+}
+
+static void skip_ws(struct pp *x)
+{
+    while (x->p < x->end && (*x->p == ' ' || *x->p == '\t' || *x->p == '\n' || *x->p == '\r'))
+        x->p++;
+}
+
+static int pp_string(struct pp *x)
+{
+    const char *start = x->p++;
+    while (x->p < x->end && *x->p != '"') {
+        unsigned char ch = (unsigned char)*x->p;
+        if (ch < 0x20)
+            return -1;
+        if (ch == '\\') {
+            x->p++;
+            if (x->p >= x->end || !strchr("\"\\/bfnrtu", *x->p))
+                return -1;
+            if (*x->p == 'u') {
+                if (x->end - x->p < 5)
+                    return -1;
+                for (int i = 1; i <= 4; i++) {
+                    if (!isxdigit((unsigned char)x->p[i]))
+                        return -1;
+                }
+                x->p += 4;
+            }
+        }
+        x->p++;
+    }
+    if (x->p >= x->end)
+        return -1;
+    x->p++;
+    put(x, start, (size_t)(x->p - start));
+    return 0;
+}
+
+static int pp_number(struct pp *x)
+{
+    const char *start = x->p;
+    if (*x->p == '-')
+        x->p++;
+    if (x->p >= x->end || !isdigit((unsigned char)*x->p))
+        return -1;
+    while (x->p < x->end && (isdigit((unsigned char)*x->p) || strchr(".eE+-", *x->p)))
+        x->p++;
+    put(x, start, (size_t)(x->p - start));
+    return 0;
+}
+
+static int pp_value(struct pp *x, int depth)
+{
+    skip_ws(x);
+    if (x->p >= x->end || depth > HQ_JSON_PRETTY_DEPTH_MAX)
+        return -1;
+    char ch = *x->p;
+    if (ch == '"')
+        return pp_string(x);
+    if (ch == '-' || isdigit((unsigned char)ch))
+        return pp_number(x);
+    static const char *const lits[] = {"true", "false", "null"};
+    for (int i = 0; i < 3; i++) {
+        size_t n = strlen(lits[i]);
+        if ((size_t)(x->end - x->p) >= n && memcmp(x->p, lits[i], n) == 0) {
+            put(x, lits[i], n);
+            x->p += n;
+            return 0;
+        }
+    }
+    if (ch != '{' && ch != '[')
+        return -1;
+    char close = ch == '{' ? '}' : ']';
+    put(x, &ch, 1);
+    x->p++;
+    skip_ws(x);
+    if (x->p < x->end && *x->p == close) {
+        put(x, &close, 1);
+        x->p++;
+        return 0;
+    }
+    for (;;) {
+        indent(x, depth + 1);
+        if (ch == '{') {
+            skip_ws(x);
+            if (x->p >= x->end || *x->p != '"' || pp_string(x) != 0)
+                return -1;
+            skip_ws(x);
+            if (x->p >= x->end || *x->p != ':')
+                return -1;
+            x->p++;
+            put(x, ": ", 2);
+        }
+        if (pp_value(x, depth + 1) != 0)
+            return -1;
+        skip_ws(x);
+        if (x->p >= x->end)
+            return -1;
+        if (*x->p == ',') {
+            put(x, ",", 1);
+            x->p++;
+            continue;
+        }
+        if (*x->p != close)
+            return -1;
+        x->p++;
+        indent(x, depth);
+        put(x, &close, 1);
+        return 0;
+    }
+}
+
+int hq_dlq_json_pretty(const char *s, size_t n, struct hq_buf *out)
+{
+    size_t mark = out->len;
+    struct pp x = {s, s + n, out, 1};
+    int rc = pp_value(&x, 0);
+    skip_ws(&x);
+    if (rc != 0 || x.p != x.end || !x.ok) {
+        out->len = mark;
+        if (out->p)
+            out->p[mark] = '\0';
+        return HQ_EINVAL;
+    }
+    return 0;
+}
+
+/* ---- Terminal escaping -------------------------------------------------------------------- */
+
+/* Length of a valid UTF-8 sequence at s (n bytes left) that is not a C1
+ * control, or 0. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    size_t len;
+    unsigned cp;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+        len = 2;
+        cp = s[0] & 0x1f;
+    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+        len = 3;
+        cp = s[0] & 0x0f;
+    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+        len = 4;
+        cp = s[0] & 0x07;
+    } else {
+        return 0;
+    }
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+        (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0x80 && cp <= 0x9f))
+        return 0;
+    return len;
+}
+
+void hq_dlq_escape(struct hq_buf *out, const char *s, size_t n, size_t max, int keep_lines)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t lim = n < max ? n : max;
+    int rc = 0;
+    for (size_t i = 0; i < lim && rc == 0;) {
+        unsigned char ch = u[i];
+        size_t ul;
+        if (ch >= 0x20 && ch < 0x7f) {
+            rc = hq_buf_append(out, &u[i], 1);
+            i++;
+        } else if (keep_lines && (ch == '\n' || ch == '\t')) {
+            rc = hq_buf_append(out, &u[i], 1);
+            i++;
+        } else if (ch == '\n') {
+            rc = hq_buf_append(out, "\\n", 2);
+            i++;
+        } else if (ch == '\t') {
+            rc = hq_buf_append(out, "\\t", 2);
+            i++;
+        } else if (ch >= 0x80 && (ul = utf8_len(&u[i], n - i)) > 0 && i + ul <= lim) {
+            rc = hq_buf_append(out, &u[i], ul);
+            i += ul;
+        } else {
+            rc = hq_buf_printf(out, "\\x%02x", ch);
+            i++;
+        }
+    }
+    if (rc == 0 && lim < n)
+        rc = hq_buf_append(out, "...", 3);
+    (void)rc; /* a full buffer just ends the text early */
+}
+
+/* ---- Entries ----------------------------------------------------------------------------- */
+
+const char *hq_dlq_entry_id(const redisReply *e)
+{
+    if (!e || e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
+        e->element[0]->type != REDIS_REPLY_STRING)
+        return "";
+    return e->element[0]->str;
+}
+
+const char *hq_dlq_field(const redisReply *e, const char *name, size_t *len)
+{
+    if (!e || e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
+        e->element[1]->type != REDIS_REPLY_ARRAY)
+        return NULL;
+    const redisReply *kv = e->element[1];
+    for (size_t i = 0; i + 1 < kv->elements; i += 2) {
+        const redisReply *k = kv->element[i], *v = kv->element[i + 1];
+        if (k->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING &&
+            strcmp(k->str, name) == 0) {
+            if (len)
+                *len = v->len;
+            return v->str;
+        }
+    }
+    return NULL;
+}
+
+static int field_is(const redisReply *e, const char *name, const char *want)
+{
+    const char *v = hq_dlq_field(e, name, NULL);
+    return v && strcmp(v, want) == 0;
+}
+
+int hq_dlq_match(const struct hq_dlq_filter *f, const redisReply *e)
+{
+    if (f->endpoint && !field_is(e, "endpoint_id", f->endpoint))
+        return 0;
+    if (f->type && !field_is(e, "type", f->type))
+        return 0;
+    if (f->reason) {
+        const char *r = hq_dlq_field(e, "reason", NULL);
+        if (!r || strncmp(r, f->reason, strlen(f->reason)) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+/* ---- Paging --------------------------------------------------------------------------------- */
+
+int hq_dlq_scan(redisContext *c, const char *prefix, int newest_first,
+                const struct hq_dlq_filter *f, hq_dlq_visit_cb cb, void *arg, struct hq_err *err)
+{
+    char key[HQ_KEY_MAX], lo[HQ_DLQ_ID_MAX + 1] = "-", hi[HQ_DLQ_ID_MAX + 1] = "+";
+    char count[16];
+    hq_key_dead(prefix, key, sizeof(key));
+    snprintf(count, sizeof(count), "%d", HQ_DLQ_PAGE);
+    if (f->since_ms > 0)
+        snprintf(lo, sizeof(lo), "%lld-0", (long long)f->since_ms);
+    if (f->before_ms > 0)
+        snprintf(hi, sizeof(hi), "(%lld-0", (long long)f->before_ms);
+    if (f->max_id[0] && (f->before_ms <= 0 || id_cmp(f->max_id, hi + 1) < 0))
+        snprintf(hi, sizeof(hi), "%s", f->max_id);
+    for (;;) {
+        const char *argv[] = {newest_first ? "XREVRANGE" : "XRANGE",
+                              key,
+                              newest_first ? hi : lo,
+                              newest_first ? lo : hi,
+                              "COUNT",
+                              count};
+        redisReply *r = hq_redis_cmd(c, err, 6, argv, NULL);
+        if (!r)
+            return HQ_EREDIS;
+        if (r->type != REDIS_REPLY_ARRAY) {
+            freeReplyObject(r);
+            return hq_err_set(err, HQ_EREDIS, "redis: unexpected reply to XRANGE");
+        }
+        int stop = r->elements == 0;
+        for (size_t i = 0; i < r->elements && !stop; i++) {
+            const redisReply *e = r->element[i];
+            if (hq_dlq_match(f, e))
+                stop = cb(e, arg) != 0;
+        }
+        if (!stop && r->elements > 0) {
+            const char *last = hq_dlq_entry_id(r->element[r->elements - 1]);
+            snprintf(newest_first ? hi : lo, HQ_DLQ_ID_MAX + 1, "(%s", last);
+        }
+        if (r->elements < (size_t)HQ_DLQ_PAGE)
+            stop = 1;
+        freeReplyObject(r);
+        if (stop)
+            return 0;
+    }
+}
+
+int hq_dlq_get(redisContext *c, const char *prefix, const char *id, redisReply **entry,
+               struct hq_err *err)
+{
+    char key[HQ_KEY_MAX];
+    hq_key_dead(prefix, key, sizeof(key));
+    const char *argv[] = {"XRANGE", key, id, id};
+    redisReply *r = hq_redis_cmd(c, err, 4, argv, NULL);
+    if (!r)
+        return HQ_EREDIS;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 1) {
+        freeReplyObject(r);
+        return hq_err_set(err, HQ_ENOTFOUND, "entry '%s' is not in %s", id, key);
+    }
+    *entry = r;
+    return 0;
+}
+
+int hq_dlq_last_id(redisContext *c, const char *prefix, char out[HQ_DLQ_ID_MAX], struct hq_err *err)
+{
+    char key[HQ_KEY_MAX];
+    hq_key_dead(prefix, key, sizeof(key));
+    const char *argv[] = {"XREVRANGE", key, "+", "-", "COUNT", "1"};
+    redisReply *r = hq_redis_cmd(c, err, 6, argv, NULL);
+    if (!r)
+        return HQ_EREDIS;
+    out[0] = '\0';
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1)
+        snprintf(out, HQ_DLQ_ID_MAX, "%s", hq_dlq_entry_id(r->element[0]));
+    freeReplyObject(r);
+    return 0;
+}
+
+/* ---- Replay and delete ------------------------------------------------------------------- */
+
+int hq_dlq_replay_ids(redisContext *c, const char *prefix, const char *const *ids, size_t n,
+                      struct hq_dlq_counts *counts, struct hq_err *err)
+{
+    char dead[HQ_KEY_MAX], events[HQ_KEY_MAX];
+    hq_key_dead(prefix, dead, sizeof(dead));
+    hq_key_events(prefix, events, sizeof(events));
+    const char *argv[2 + HQ_DLQ_PAGE];
+    argv[0] = dead;
+    argv[1] = events;
+    for (size_t off = 0; off < n; off += HQ_DLQ_PAGE) {
+        size_t k = n - off < (size_t)HQ_DLQ_PAGE ? n - off : (size_t)HQ_DLQ_PAGE;
+        for (size_t i = 0; i < k; i++)
+            argv[2 + i] = ids[off + i];
+        redisReply *r = hq__sched_eval(c, hq_script_dlq_replay, 2, (int)(2 + k), argv, NULL, err);
+        if (!r)
+            return HQ_EREDIS;
+        if (r->type == REDIS_REPLY_ARRAY && r->elements == 3) {
+            counts->done += r->element[0]->integer;
+            counts->skipped += r->element[1]->integer;
+            counts->missing += r->element[2]->integer;
+        }
+        freeReplyObject(r);
+    }
+    return 0;
+}
+
+int hq_dlq_delete_ids(redisContext *c, const char *prefix, const char *const *ids, size_t n,
+                      struct hq_dlq_counts *counts, struct hq_err *err)
+{
+    char key[HQ_KEY_MAX];
+    hq_key_dead(prefix, key, sizeof(key));
+    const char *argv[2 + HQ_DLQ_PAGE];
+    argv[0] = "XDEL";
+    argv[1] = key;
+    for (size_t off = 0; off < n; off += HQ_DLQ_PAGE) {
+        size_t k = n - off < (size_t)HQ_DLQ_PAGE ? n - off : (size_t)HQ_DLQ_PAGE;
+        for (size_t i = 0; i < k; i++)
+            argv[2 + i] = ids[off + i];
+        redisReply *r = hq_redis_cmd(c, err, (int)(2 + k), argv, NULL);
+        if (!r)
+            return HQ_EREDIS;
+        long long del = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+        counts->done += del;
+        counts->missing += (long long)k - del;
+        freeReplyObject(r);
+    }
+    return 0;
+}
+
+/* Ids collected from a scan, acted on a page at a time. */
+struct batch {
+    redisContext *c;
+    const char *prefix;
+    int replay; /* 1 replay, 0 delete, -1 count only */
+    char ids[HQ_DLQ_PAGE][HQ_DLQ_ID_MAX];
+    size_t n;
+    struct hq_dlq_counts *counts;
+    hq_dlq_progress_cb progress;
+    void *arg;
+    struct hq_err *err;
+    int rc;
+};
+
+static int flush(struct batch *b)
+{
+    const char *ids[HQ_DLQ_PAGE];
+    for (size_t i = 0; i < b->n; i++)
+        ids[i] = b->ids[i];
+    int rc = b->replay ? hq_dlq_replay_ids(b->c, b->prefix, ids, b->n, b->counts, b->err)
+                       : hq_dlq_delete_ids(b->c, b->prefix, ids, b->n, b->counts, b->err);
+    b->n = 0;
+    if (rc == 0 && b->progress)
+        b->progress(b->counts, b->arg);
+    return rc;
+}
+
+static int on_batch_entry(const redisReply *e, void *arg)
+{
+    struct batch *b = arg;
+    if (b->replay < 0) {
+        b->counts->done++;
+        return 0;
+    }
+    snprintf(b->ids[b->n++], HQ_DLQ_ID_MAX, "%s", hq_dlq_entry_id(e));
+    if (b->n == (size_t)HQ_DLQ_PAGE) {
+        b->rc = flush(b);
+        return b->rc != 0;
+    }
+    return 0;
+}
+
+static int run_batch(struct batch *b, const struct hq_dlq_filter *f)
+{
+    int rc = hq_dlq_scan(b->c, b->prefix, 0, f, on_batch_entry, b, b->err);
+    if (rc == 0)
+        rc = b->rc;
+    if (rc == 0 && b->n > 0)
+        rc = flush(b);
+    return rc;
+}
+
+int hq_dlq_replay_matching(redisContext *c, const char *prefix, const struct hq_dlq_filter *f,
+                           hq_dlq_progress_cb progress, void *arg, struct hq_dlq_counts *counts,
+                           struct hq_err *err)
+{
+    struct batch *b = hq_calloc(1, sizeof(*b));
+    *b = (struct batch){.c = c,
+                        .prefix = prefix,
+                        .replay = 1,
+                        .counts = counts,
+                        .progress = progress,
+                        .arg = arg,
+                        .err = err};
+    int rc = run_batch(b, f);
+    free(b);
+    return rc;
+}
+
+int hq_dlq_purge_matching(redisContext *c, const char *prefix, const struct hq_dlq_filter *f,
+                          int count_only, struct hq_dlq_counts *counts, struct hq_err *err)
+{
+    struct batch *b = hq_calloc(1, sizeof(*b));
+    *b = (struct batch){
+        .c = c, .prefix = prefix, .replay = count_only ? -1 : 0, .counts = counts, .err = err};
+    int rc = run_batch(b, f);
+    free(b);
+    return rc;
+}

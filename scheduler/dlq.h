@@ -1,0 +1,107 @@
+/* The dead-letter stream <p>:dead: filtering, paging, replay and purge, plus
+ * the pure helpers its commands print with (entry id and time parsing, a JSON
+ * pretty-printer that never fails, terminal-safe escaping). Owns no output
+ * format: cmd_dlq.c prints. Every walk over the stream is paged
+ * (HQ_DLQ_PAGE entries per round trip), so memory stays bounded for any
+ * stream length. Entry fields are documented in docs/internals/redis-layout.md. */
+#ifndef HQ_SCHEDULER_DLQ_H
+#define HQ_SCHEDULER_DLQ_H
+
+#include <hiredis/hiredis.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/err.h"
+
+/* ---- Pure helpers ------------------------------------------------------------------- */
+
+#define HQ_DLQ_ID_MAX 48 /* "<20 digits>-<20 digits>" and a NUL */
+
+/* Validates a stream entry id "<ms>-<seq>" (both decimal). 0 or HQ_EINVAL
+ * naming 'what' and the value: "entry id: 'abc' is not <ms>-<seq>". */
+int hq_dlq_check_id(const char *what, const char *s, struct hq_err *err) HQ_MUST_CHECK;
+
+/* Parses a point in time: a duration ("2h" = now - 2h), unix ms ("1732660000000"),
+ * or an ISO date ("2026-11-26", "2026-11-26T12:00:00Z", UTC). [out] *out_ms.
+ * HQ_EINVAL with err naming 'what' ("--since") and the value. */
+int hq_dlq_parse_time(const char *what, const char *s, int64_t now_ms, int64_t *out_ms,
+                      struct hq_err *err) HQ_MUST_CHECK;
+
+/* Appends s (n bytes) pretty-printed with two-space indents when it is valid
+ * JSON; otherwise leaves out unchanged and returns HQ_EINVAL (the caller
+ * prints it raw). Nesting deeper than HQ_JSON_PRETTY_DEPTH_MAX is HQ_EINVAL. */
+int hq_dlq_json_pretty(const char *s, size_t n, struct hq_buf *out) HQ_MUST_CHECK;
+
+/* Appends s (n bytes, at most max of them) made safe for a terminal:
+ * printable ASCII and valid UTF-8 (no C1 controls) as is, \n and \t as is when
+ * keep_lines else escaped, everything else as \xNN; "..." marks a cut. */
+void hq_dlq_escape(struct hq_buf *out, const char *s, size_t n, size_t max, int keep_lines);
+
+/* ---- Entries ---------------------------------------------------------------------------- */
+
+/* A stream entry reply is [id, [field, value, ...]]; these read it (borrowed). */
+const char *hq_dlq_entry_id(const redisReply *entry);
+/* The value of field 'name', or NULL; [out] *len (may be NULL). */
+const char *hq_dlq_field(const redisReply *entry, const char *name, size_t *len);
+
+struct hq_dlq_filter {
+    const char *endpoint;       /* exact endpoint_id, or NULL */
+    const char *type;           /* exact type, or NULL */
+    const char *reason;         /* prefix of reason ("invalid" matches "invalid: ..."), or NULL */
+    int64_t since_ms;           /* only entries added at or after this unix ms; 0 = no bound */
+    int64_t before_ms;          /* only entries added before this unix ms; 0 = no bound */
+    char max_id[HQ_DLQ_ID_MAX]; /* only entries with id <= this; "" = no bound */
+};
+
+/* Whether the entry passes the field filters (endpoint, type, reason). */
+int hq_dlq_match(const struct hq_dlq_filter *f, const redisReply *entry);
+
+/* Called per matching entry (borrowed until return). Return 0 to go on, 1 to stop. */
+typedef int (*hq_dlq_visit_cb)(const redisReply *entry, void *arg);
+
+/* Walks <p>:dead in pages, newest first when newest_first, calling cb for each
+ * entry that matches f. 0 or HQ_EREDIS. */
+int hq_dlq_scan(redisContext *c, const char *prefix, int newest_first,
+                const struct hq_dlq_filter *f, hq_dlq_visit_cb cb, void *arg,
+                struct hq_err *err) HQ_MUST_CHECK;
+
+/* Reads one entry by id. [out] *entry: the XRANGE reply array (caller frees it
+ * with freeReplyObject); its element[0] is the entry. HQ_ENOTFOUND when absent. */
+int hq_dlq_get(redisContext *c, const char *prefix, const char *id, redisReply **entry,
+               struct hq_err *err) HQ_MUST_CHECK;
+
+/* The id of the newest entry into out ("" when the stream is empty). */
+int hq_dlq_last_id(redisContext *c, const char *prefix, char out[HQ_DLQ_ID_MAX],
+                   struct hq_err *err) HQ_MUST_CHECK;
+
+struct hq_dlq_counts {
+    long long done;    /* replayed or deleted */
+    long long skipped; /* not replayable: no valid event ("invalid: ...") */
+    long long missing; /* ids that were not (or no longer) in the stream */
+};
+
+/* Progress callback: called after each page with the counts so far. */
+typedef void (*hq_dlq_progress_cb)(const struct hq_dlq_counts *c, void *arg);
+
+/* Replays the n given ids (dlq_replay.lua, HQ_DLQ_PAGE ids per call): each
+ * is re-added to <p>:events (type payload id endpoint, no attempt field) and
+ * deleted from <p>:dead in one step. [out] counts are added to. */
+int hq_dlq_replay_ids(redisContext *c, const char *prefix, const char *const *ids, size_t n,
+                      struct hq_dlq_counts *counts, struct hq_err *err) HQ_MUST_CHECK;
+
+/* Replays every entry matching f, oldest first, page by page. */
+int hq_dlq_replay_matching(redisContext *c, const char *prefix, const struct hq_dlq_filter *f,
+                           hq_dlq_progress_cb progress, void *arg, struct hq_dlq_counts *counts,
+                           struct hq_err *err) HQ_MUST_CHECK;
+
+/* XDELs the n given ids in batches. [out] counts->done deleted, ->missing absent. */
+int hq_dlq_delete_ids(redisContext *c, const char *prefix, const char *const *ids, size_t n,
+                      struct hq_dlq_counts *counts, struct hq_err *err) HQ_MUST_CHECK;
+
+/* Counts (count_only) or deletes the entries matching f, page by page. */
+int hq_dlq_purge_matching(redisContext *c, const char *prefix, const struct hq_dlq_filter *f,
+                          int count_only, struct hq_dlq_counts *counts,
+                          struct hq_err *err) HQ_MUST_CHECK;
+
+#endif

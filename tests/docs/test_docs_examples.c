@@ -1,0 +1,201 @@
+/* Runs the producer examples of docs/wire-format.md: each fenced block after a
+ * "<!-- tested: LANG -->" marker is written to a file and run with REDIS_URL
+ * pointing at a private redis-server; then every entry it wrote must decode
+ * with hookq's decoder into the event the page promises (type invoice.paid,
+ * id evt_in_1, the exact payload). A language whose interpreter or packages
+ * are absent is skipped with a message (cmocka skip()), never failed. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/event.h"
+#include "common/limits.h"
+#include "tests/harness/hq_test.h"
+
+#define DOC_PATH     HQ_TEST_SRC "/docs/wire-format.md"
+#define NODE_DIR     HQ_TEST_BUILD "/tests/docs/node"
+#define EXAMPLE_MAX  16384 /* bytes of one example block */
+#define WANT_PAYLOAD "{\"id\":\"in_1\",\"amount\":4200}"
+
+static struct hq_test_redis redis;
+
+static int setup(void **state)
+{
+    (void)state;
+    hq_test_redis_start(&redis, NULL);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    hq_test_redis_destroy(&redis);
+    return 0;
+}
+
+/* Copies the fenced block that follows "<!-- tested: lang -->" into out.
+ * Returns 0, or -1 when the page has no such block. */
+static int extract_example(const char *lang, char *out, size_t cap)
+{
+    FILE *f = fopen(DOC_PATH, "r");
+    assert_non_null(f);
+    char marker[64], line[1024];
+    snprintf(marker, sizeof(marker), "<!-- tested: %s -->", lang);
+    int state = 0; /* 0 looking for the marker, 1 for the fence, 2 inside */
+    size_t n = 0;
+    out[0] = '\0';
+    while (fgets(line, sizeof(line), f)) {
+        if (state == 0 && strncmp(line, marker, strlen(marker)) == 0) {
+            state = 1;
+        } else if (state == 1 && strncmp(line, "```", 3) == 0) {
+            state = 2;
+        } else if (state == 2 && strncmp(line, "```", 3) == 0) {
+            fclose(f);
+            return 0;
+        } else if (state == 2) {
+            size_t k = strlen(line);
+            assert_true(n + k < cap);
+            memcpy(out + n, line, k + 1);
+            n += k;
+        }
+    }
+    fclose(f);
+    return -1;
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fputs(text, f) >= 0, 1);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* Runs a shell command line; returns its exit status (or -1). */
+static int run(const char *cmd)
+{
+    int st = system(cmd);
+    if (st == -1 || !WIFEXITED(st))
+        return -1;
+    return WEXITSTATUS(st);
+}
+
+/* Every entry in hookq:events must be the documented event; returns their count. */
+static size_t check_written(void)
+{
+    redisContext *c = hq_test_redis_connect(&redis);
+    redisReply *r = hq_test_cmd(c, "XRANGE hookq:events - +");
+    for (size_t i = 0; i < r->elements; i++) {
+        redisReply *kv = r->element[i]->element[1];
+        struct hq_field f[HQ_EVENT_FIELDS_MAX];
+        size_t nf = kv->elements / 2;
+        assert_true(nf <= HQ_EVENT_FIELDS_MAX);
+        for (size_t k = 0; k < nf; k++)
+            f[k] = (struct hq_field){kv->element[2 * k]->str, kv->element[2 * k]->len,
+                                     kv->element[2 * k + 1]->str, kv->element[2 * k + 1]->len};
+        struct hq_event ev;
+        struct hq_err err = {0};
+        int rc = hq_event_decode_fields(f, nf, HQ_PAYLOAD_MAX_DEFAULT, &ev, &err);
+        if (rc != 0)
+            print_error("entry %zu: invalid: %s\n", i, err.msg);
+        assert_int_equal(rc, 0);
+        assert_int_equal(ev.type_len, strlen("invoice.paid"));
+        assert_memory_equal(ev.type, "invoice.paid", ev.type_len);
+        assert_int_equal(ev.id_len, strlen("evt_in_1"));
+        assert_memory_equal(ev.id, "evt_in_1", ev.id_len);
+        assert_int_equal(ev.payload_len, strlen(WANT_PAYLOAD));
+        assert_memory_equal(ev.payload, WANT_PAYLOAD, ev.payload_len);
+    }
+    size_t n = r->elements;
+    freeReplyObject(r);
+    freeReplyObject(hq_test_cmd(c, "DEL hookq:events"));
+    redisFree(c);
+    return n;
+}
+
+/* Extracts the example for lang into a temporary file named *.ext and runs
+ * "<runner> <file>" with REDIS_URL set. */
+static int run_example(const char *lang, const char *ext, const char *env, const char *runner)
+{
+    static char code[EXAMPLE_MAX];
+    assert_int_equal(extract_example(lang, code, sizeof(code)), 0);
+    char dir[] = "/tmp/hq_docs_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[128], cmd[1024];
+    snprintf(path, sizeof(path), "%s/example.%s", dir, ext);
+    write_file(path, code);
+    snprintf(cmd, sizeof(cmd), "cd %s && REDIS_URL='%s' %s %s %s", dir, redis.url, env, runner,
+             path);
+    int st = run(cmd);
+    unlink(path);
+    rmdir(dir);
+    return st;
+}
+
+static void test_docs_redis_cli_example_writes_a_valid_plain_entry(void **state)
+{
+    (void)state;
+    if (run("command -v redis-cli >/dev/null 2>&1") != 0) {
+        print_message("skip: redis-cli is not installed\n");
+        skip();
+    }
+    assert_int_equal(run_example("sh", "sh", "", "sh"), 0);
+    assert_int_equal(check_written(), 1);
+}
+
+static void test_docs_python_example_writes_a_valid_msgpack_entry(void **state)
+{
+    (void)state;
+    /* Debian's python3-redis and python3-msgpack live with /usr/bin/python3;
+     * a python3 earlier on PATH may lack them. */
+    if (run("/usr/bin/python3 -c 'import redis, msgpack' >/dev/null 2>&1") != 0) {
+        print_message("skip: /usr/bin/python3 with redis and msgpack is not installed\n");
+        skip();
+    }
+    assert_int_equal(run_example("python", "py", "", "/usr/bin/python3"), 0);
+    assert_int_equal(check_written(), 1);
+}
+
+static void test_docs_node_example_writes_a_valid_msgpack_entry(void **state)
+{
+    (void)state;
+    if (run("command -v node >/dev/null 2>&1") != 0) {
+        print_message("skip: node is not installed\n");
+        skip();
+    }
+    const char *check = "NODE_PATH=" NODE_DIR "/node_modules node -e "
+                        "'require(\"ioredis\"); require(\"@msgpack/msgpack\")' >/dev/null 2>&1";
+    if (run(check) != 0) {
+        /* Install into the build dir only, once, and only if the registry answers. */
+        mkdir(HQ_TEST_BUILD "/tests/docs", 0755);
+        mkdir(NODE_DIR, 0755);
+        run("command -v npm >/dev/null 2>&1 && timeout 120 npm install --prefix " NODE_DIR
+            " --no-audit --no-fund --no-save --fetch-retries=0 --fetch-timeout=20000"
+            " ioredis @msgpack/msgpack >/dev/null 2>&1");
+        if (run(check) != 0) {
+            print_message("skip: node packages ioredis and @msgpack/msgpack are not installed "
+                          "and npm could not install them\n");
+            skip();
+        }
+    }
+    assert_int_equal(run_example("node", "js", "NODE_PATH=" NODE_DIR "/node_modules", "node"), 0);
+    assert_int_equal(check_written(), 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_docs_redis_cli_example_writes_a_valid_plain_entry),
+        cmocka_unit_test(test_docs_python_example_writes_a_valid_msgpack_entry),
+        cmocka_unit_test(test_docs_node_example_writes_a_valid_msgpack_entry),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

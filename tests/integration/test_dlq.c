@@ -1,0 +1,385 @@
+/* `hookq dlq` against a real redis-server: list with each filter and --json,
+ * show with a pretty-printed or escaped payload, replay by id and --all
+ * (fresh attempt budget, invalid entries skipped, paging past one page),
+ * purge (refusal without a terminal, --older-than, --endpoint, ids), and bad
+ * ids/filters refused with exit 2 before anything is touched. Dead letters are
+ * written here with the contract's fields (docs/internals/redis-layout.md). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "scheduler/dlq.h"
+#include "tests/harness/hq_test.h"
+
+static struct hq_test_redis R;
+static redisContext *C;
+static char ENV_URL[400];
+static char OUT[1 << 20], ERR[8192];
+
+static int setup(void **state)
+{
+    (void)state;
+    hq_test_redis_start(&R, NULL);
+    C = hq_test_redis_connect(&R);
+    snprintf(ENV_URL, sizeof(ENV_URL), "HOOKQ_REDIS_URL=%s", R.url);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    redisFree(C);
+    hq_test_redis_destroy(&R);
+    return 0;
+}
+
+static int flush(void **state)
+{
+    (void)state;
+    freeReplyObject(hq_test_cmd(C, "FLUSHALL"));
+    return 0;
+}
+
+/* Adds a dead letter at unix ms 'at' (entry id "<at>-<seq>") and returns its id. */
+static void add_dead(char id[64], long long at, int seq, const char *ep, const char *type,
+                     const char *ev, const char *reason, const char *payload)
+{
+    snprintf(id, 64, "%lld-%d", at, seq);
+    freeReplyObject(hq_test_cmd(
+        C,
+        "XADD hookq:dead %s event_id %s type %s endpoint_id %s url https://example.test/h "
+        "attempts 10 last_status 500 last_error http_status first_attempt_ms 1 "
+        "last_attempt_ms 2 reason %s payload %s",
+        id, ev, type, ep, reason, payload));
+}
+
+static int dlq(const char *const *args)
+{
+    const char *env[] = {ENV_URL, NULL};
+    OUT[0] = ERR[0] = '\0';
+    return hq_test_cli(args, env, NULL, OUT, sizeof(OUT), ERR, sizeof(ERR));
+}
+
+static int count_lines(const char *s)
+{
+    int n = 0;
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+/* Three entries: two hours old on ep_a, ten minutes old on ep_b (invalid), now on ep_a. */
+static long long NOW;
+static char ID_OLD[64], ID_MID[64], ID_NEW[64];
+static void fixture(void)
+{
+    NOW = hq_test_now_ms();
+    add_dead(ID_OLD, NOW - 2 * 3600000LL, 0, "ep_a", "invoice.paid", "ev_old", "exhausted",
+             "{\"n\":1}");
+    add_dead(ID_MID, NOW - 600000LL, 0, "ep_b", "user.created", "ev_mid", "invalid: payload: bad",
+             "x");
+    add_dead(ID_NEW, NOW, 0, "ep_a", "user.created", "ev_new", "endpoint_disabled", "{\"n\":3}");
+}
+
+static void test_list_is_newest_first_and_applies_each_filter(void **state)
+{
+    (void)state;
+    fixture();
+    const char *a[] = {"dlq", "list", NULL};
+    assert_int_equal(dlq(a), 0);
+    assert_int_equal(count_lines(OUT), 4); /* header + 3 */
+    char *pn = strstr(OUT, "ev_new"), *pm = strstr(OUT, "ev_mid"), *po = strstr(OUT, "ev_old");
+    assert_true(pn && pm && po && pn < pm && pm < po);
+    assert_non_null(strstr(OUT, "endpoint_disabled"));
+
+    const char *ep[] = {"dlq", "list", "--endpoint", "ep_a", NULL};
+    assert_int_equal(dlq(ep), 0);
+    assert_int_equal(count_lines(OUT), 3);
+    assert_null(strstr(OUT, "ev_mid"));
+
+    const char *ty[] = {"dlq", "list", "--type", "user.created", NULL};
+    assert_int_equal(dlq(ty), 0);
+    assert_int_equal(count_lines(OUT), 3);
+    assert_null(strstr(OUT, "ev_old"));
+
+    const char *re[] = {"dlq", "list", "--reason", "invalid", NULL};
+    assert_int_equal(dlq(re), 0);
+    assert_int_equal(count_lines(OUT), 2);
+    assert_non_null(strstr(OUT, "ev_mid"));
+
+    const char *si[] = {"dlq", "list", "--since", "1h", NULL};
+    assert_int_equal(dlq(si), 0);
+    assert_int_equal(count_lines(OUT), 3);
+    assert_null(strstr(OUT, "ev_old"));
+
+    char ms[32];
+    snprintf(ms, sizeof(ms), "%lld", NOW - 60000);
+    const char *sm[] = {"dlq", "list", "--since", ms, NULL};
+    assert_int_equal(dlq(sm), 0);
+    assert_int_equal(count_lines(OUT), 2);
+
+    const char *iso[] = {"dlq", "list", "--since", "2000-01-01", NULL};
+    assert_int_equal(dlq(iso), 0);
+    assert_int_equal(count_lines(OUT), 4);
+
+    const char *li[] = {"dlq", "list", "--limit", "1", NULL};
+    assert_int_equal(dlq(li), 0);
+    assert_int_equal(count_lines(OUT), 2);
+    assert_non_null(strstr(OUT, "ev_new"));
+}
+
+static void test_list_json_is_an_array_of_every_field(void **state)
+{
+    (void)state;
+    fixture();
+    const char *a[] = {"dlq", "list", "--json", "--endpoint", "ep_a", NULL};
+    assert_int_equal(dlq(a), 0);
+    assert_true(OUT[0] == '[');
+    char want[200];
+    snprintf(want, sizeof(want), "{\"id\":\"%s\",\"event_id\":\"ev_new\",\"type\":\"user.created\"",
+             ID_NEW);
+    assert_non_null(strstr(OUT, want));
+    assert_non_null(strstr(OUT, "\"payload\":\"{\\\"n\\\":1}\""));
+    assert_null(strstr(OUT, "ev_mid"));
+    const char *none[] = {"dlq", "list", "--json", "--type", "nothing", NULL};
+    assert_int_equal(dlq(none), 0);
+    assert_string_equal(OUT, "[\n]\n");
+}
+
+static void test_list_pages_through_more_than_one_page(void **state)
+{
+    (void)state;
+    freeReplyObject(hq_test_cmd(C, "EVAL %s 0",
+                                "for i = 1, 1200 do redis.call('XADD', 'hookq:dead', '*', "
+                                "'event_id', 'e' .. i, 'type', i % 2 == 0 and 'even' or 'odd', "
+                                "'endpoint_id', 'ep', 'reason', 'exhausted', 'payload', 'p') end "
+                                "return 1"));
+    const char *a[] = {"dlq", "list", "--type", "odd", "--limit", "100000", NULL};
+    assert_int_equal(dlq(a), 0);
+    assert_int_equal(count_lines(OUT), 601);
+}
+
+static void test_show_prints_every_field_and_pretty_prints_json_payloads(void **state)
+{
+    (void)state;
+    fixture();
+    const char *a[] = {"dlq", "show", ID_OLD, NULL};
+    assert_int_equal(dlq(a), 0);
+    const char *fields[] = {"event_id",        "type",        "endpoint_id", "url",
+                            "attempts",        "last_status", "last_error",  "first_attempt_ms",
+                            "last_attempt_ms", "reason"};
+    for (size_t i = 0; i < sizeof(fields) / sizeof(*fields); i++)
+        assert_non_null(strstr(OUT, fields[i]));
+    assert_non_null(strstr(OUT, "{\n  \"n\": 1\n}"));
+
+    char id[64];
+    add_dead(id, NOW + 1, 0, "ep_a", "t", "ev_esc", "exhausted", "not json \x1b[31m red");
+    const char *b[] = {"dlq", "show", id, NULL};
+    assert_int_equal(dlq(b), 0);
+    assert_non_null(strstr(OUT, "not json \\x1b[31m red"));
+    assert_null(strchr(OUT, '\x1b'));
+
+    const char *j[] = {"dlq", "show", ID_OLD, "--json", NULL};
+    assert_int_equal(dlq(j), 0);
+    assert_non_null(strstr(OUT, "\"reason\":\"exhausted\""));
+}
+
+static void test_show_unknown_entry_exits_1_and_bad_id_exits_2(void **state)
+{
+    (void)state;
+    const char *a[] = {"dlq", "show", "123-0", NULL};
+    assert_int_equal(dlq(a), 1);
+    assert_non_null(strstr(ERR, "entry '123-0' is not in hookq:dead"));
+    const char *b[] = {"dlq", "show", "abc", NULL};
+    assert_int_equal(dlq(b), 2);
+    assert_non_null(strstr(ERR, "entry id: 'abc' is not a stream entry id"));
+}
+
+static void test_replay_by_id_reenqueues_with_fresh_budget_and_removes_the_entry(void **state)
+{
+    (void)state;
+    fixture();
+    const char *a[] = {"dlq", "replay", ID_OLD, ID_NEW, NULL};
+    assert_int_equal(dlq(a), 0);
+    assert_string_equal(OUT, "replayed 2\n");
+    redisReply *r = hq_test_cmd(C, "XRANGE hookq:events - +");
+    assert_int_equal(r->elements, 2);
+    const char *want[] = {"type", "invoice.paid", "payload",  "{\"n\":1}",
+                          "id",   "ev_old",       "endpoint", "ep_a"};
+    const redisReply *kv = r->element[0]->element[1];
+    assert_int_equal(kv->elements, 8); /* no attempt field: a fresh budget */
+    for (int i = 0; i < 8; i++)
+        assert_string_equal(kv->element[i]->str, want[i]);
+    freeReplyObject(r);
+    assert_int_equal(hq_test_cmd_int(C, "XLEN hookq:dead"), 1);
+}
+
+static void test_replay_skips_invalid_entries_and_keeps_them(void **state)
+{
+    (void)state;
+    fixture();
+    const char *a[] = {"dlq", "replay", ID_MID, NULL};
+    assert_int_equal(dlq(a), 0);
+    assert_string_equal(OUT, "replayed 0\n");
+    assert_non_null(strstr(ERR, "skipped 1 entries that hold no valid event"));
+    assert_int_equal(hq_test_cmd_int(C, "XLEN hookq:dead"), 3);
+    assert_int_equal(hq_test_cmd_int(C, "EXISTS hookq:events"), 0);
+}
+
+static void test_replay_refuses_unknown_or_malformed_ids_and_replays_nothing(void **state)
+{
+    (void)state;
+    fixture();
+    const char *a[] = {"dlq", "replay", ID_OLD, "1-1", NULL};
+    assert_int_equal(dlq(a), 1);
+    assert_non_null(strstr(ERR, "entry '1-1' is not in hookq:dead; nothing changed"));
+    const char *b[] = {"dlq", "replay", ID_OLD, "1-x", NULL};
+    assert_int_equal(dlq(b), 2);
+    assert_non_null(strstr(ERR, "entry id: '1-x'"));
+    const char *c[] = {"dlq", "replay", NULL};
+    assert_int_equal(dlq(c), 2);
+    const char *d[] = {"dlq", "replay", ID_OLD, "--all", NULL};
+    assert_int_equal(dlq(d), 2);
+    assert_int_equal(hq_test_cmd_int(C, "XLEN hookq:dead"), 3);
+    assert_int_equal(hq_test_cmd_int(C, "EXISTS hookq:events"), 0);
+}
+
+static void test_replay_all_applies_filters_and_reports_json_counts(void **state)
+{
+    (void)state;
+    fixture();
+    const char *a[] = {"dlq", "replay", "--all", "--type", "user.created", "--json", NULL};
+    assert_int_equal(dlq(a), 0);
+    assert_string_equal(OUT, "{\"replayed\":1,\"skipped\":1,\"missing\":0}\n");
+    assert_int_equal(hq_test_cmd_int(C, "XLEN hookq:events"), 1);
+    const char *b[] = {"dlq", "replay", "--all", "--since", "1h", NULL};
+    assert_int_equal(dlq(b), 0);
+    assert_string_equal(OUT, "replayed 0\n");
+    const char *c[] = {"dlq", "replay", "--all", "--endpoint", "ep_a", NULL};
+    assert_int_equal(dlq(c), 0);
+    assert_string_equal(OUT, "replayed 1\n");
+    assert_int_equal(hq_test_cmd_int(C, "XLEN hookq:dead"), 1); /* the invalid one */
+}
+
+static void test_replay_all_pages_through_thousands_of_entries(void **state)
+{
+    (void)state;
+    freeReplyObject(hq_test_cmd(C, "EVAL %s 0",
+                                "for i = 1, 2345 do redis.call('XADD', 'hookq:dead', '*', "
+                                "'event_id', 'e' .. i, 'type', 't', 'endpoint_id', 'ep', "
+                                "'reason', 'exhausted', 'payload', 'p') end return 1"));
+    const char *a[] = {"dlq", "replay", "--all", NULL};
+    assert_int_equal(dlq(a), 0);
+    assert_string_equal(OUT, "replayed 2345\n");
+    assert_int_equal(hq_test_cmd_int(C, "XLEN hookq:events"), 2345);
+    assert_int_equal(hq_test_cmd_int(C, "XLEN hookq:dead"), 0);
+}
+
+static void test_purge_without_a_terminal_or_yes_refuses_with_exit_2(void **state)
+{
+    (void)state;
+    fixture();
+    const char *a[] = {"dlq", "purge", "--all", NULL};
+    assert_int_equal(dlq(a), 2);
+    assert_non_null(strstr(ERR, "not a terminal: add --yes"));
+    assert_int_equal(hq_test_cmd_int(C, "XLEN hookq:dead"), 3);
+}
+
+static void test_purge_older_than_endpoint_and_ids(void **state)
+{
+    (void)state;
+    fixture();
+    const char *a[] = {"dlq", "purge", "--older-than", "1h", "--yes", NULL};
+    assert_int_equal(dlq(a), 0);
+    assert_string_equal(OUT, "purged 1\n");
+    assert_int_equal(hq_test_cmd_int(C, "XLEN hookq:dead"), 2);
+    redisReply *r = hq_test_cmd(C, "XRANGE hookq:dead %s %s", ID_OLD, ID_OLD);
+    assert_int_equal(r->elements, 0);
+    freeReplyObject(r);
+
+    const char *b[] = {"dlq", "purge", "--all", "--endpoint", "ep_b", "--yes", "--json", NULL};
+    assert_int_equal(dlq(b), 0);
+    assert_string_equal(OUT, "{\"purged\":1,\"skipped\":0,\"missing\":0}\n");
+    assert_int_equal(hq_test_cmd_int(C, "XLEN hookq:dead"), 1);
+
+    const char *c[] = {"dlq", "purge", ID_NEW, "--yes", NULL};
+    assert_int_equal(dlq(c), 0);
+    assert_string_equal(OUT, "purged 1\n");
+    assert_int_equal(hq_test_cmd_int(C, "XLEN hookq:dead"), 0);
+}
+
+static void test_bad_filters_and_options_exit_2_and_touch_nothing(void **state)
+{
+    (void)state;
+    fixture();
+    struct {
+        const char *args[8];
+        const char *msg;
+    } cases[] = {
+        {{"dlq", "list", "--since", "yesterday", NULL}, "--since: 'yesterday' is not a duration"},
+        {{"dlq", "list", "--since", "2026-13-01", NULL}, "--since: '2026-13-01'"},
+        {{"dlq", "list", "--limit", "0", NULL}, "--limit: '0' is out of range"},
+        {{"dlq", "list", "--yes", NULL}, "--yes: not an option of list"},
+        {{"dlq", "frobnicate", NULL}, "unknown subcommand"},
+        {{"dlq", NULL}, "needs a subcommand"},
+        {{"dlq", "purge", "--all", "--older-than", "1d", "--yes", NULL}, "give one of"},
+        {{"dlq", "purge", "--older-than", "soon", "--yes", NULL}, "--older-than: 'soon'"},
+        {{"dlq", "replay", "--all", "--reason", "x", NULL}, "--reason: not an option of replay"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        assert_int_equal(dlq(cases[i].args), 2);
+        if (!strstr(ERR, cases[i].msg))
+            fail_msg("case %zu: stderr '%s' lacks '%s'", i, ERR, cases[i].msg);
+        assert_int_equal(count_lines(ERR), 1);
+    }
+    assert_int_equal(hq_test_cmd_int(C, "XLEN hookq:dead"), 3);
+}
+
+static void test_json_pretty_printer_never_fails(void **state)
+{
+    (void)state;
+    struct hq_buf b;
+    hq_buf_init(&b, 1 << 16);
+    assert_int_equal(hq_dlq_json_pretty("{\"a\":[1,2,{}],\"b\":\"x\\\"y\"}", 25, &b), 0);
+    assert_string_equal(b.p, "{\n  \"a\": [\n    1,\n    2,\n    {}\n  ],\n  \"b\": \"x\\\"y\"\n}");
+    const char *bad[] = {"{", "{\"a\"}", "[1,]", "\"\x01\"", "tru", "{} x", "[\"\\q\"]", ""};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        hq_buf_reset(&b);
+        assert_int_equal(hq_dlq_json_pretty(bad[i], strlen(bad[i]), &b), HQ_EINVAL);
+        assert_int_equal(b.len, 0);
+    }
+    char deep[300];
+    memset(deep, '[', 150);
+    memset(deep + 150, ']', 150);
+    assert_int_equal(hq_dlq_json_pretty(deep, 300, &b), HQ_EINVAL);
+    hq_buf_free(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_list_is_newest_first_and_applies_each_filter, flush),
+        cmocka_unit_test_setup(test_list_json_is_an_array_of_every_field, flush),
+        cmocka_unit_test_setup(test_list_pages_through_more_than_one_page, flush),
+        cmocka_unit_test_setup(test_show_prints_every_field_and_pretty_prints_json_payloads, flush),
+        cmocka_unit_test_setup(test_show_unknown_entry_exits_1_and_bad_id_exits_2, flush),
+        cmocka_unit_test_setup(test_replay_by_id_reenqueues_with_fresh_budget_and_removes_the_entry,
+                               flush),
+        cmocka_unit_test_setup(test_replay_skips_invalid_entries_and_keeps_them, flush),
+        cmocka_unit_test_setup(test_replay_refuses_unknown_or_malformed_ids_and_replays_nothing,
+                               flush),
+        cmocka_unit_test_setup(test_replay_all_applies_filters_and_reports_json_counts, flush),
+        cmocka_unit_test_setup(test_replay_all_pages_through_thousands_of_entries, flush),
+        cmocka_unit_test_setup(test_purge_without_a_terminal_or_yes_refuses_with_exit_2, flush),
+        cmocka_unit_test_setup(test_purge_older_than_endpoint_and_ids, flush),
+        cmocka_unit_test_setup(test_bad_filters_and_options_exit_2_and_touch_nothing, flush),
+        cmocka_unit_test(test_json_pretty_printer_never_fails),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,468 @@
+/* The worker against a real redis-server and a real loopback receiver: what it
+ * sends (byte-exact, signed with both keys), whom it sends to, and how every
+ * failure class is recorded (retry, dead letter) before the entry is acked. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <msgpack.h>
+
+#include "tests/integration/worker_env.h"
+
+static struct wenv W;
+
+static void reset_env(void)
+{
+    freeReplyObject(hq_test_cmd(W.c, "FLUSHALL"));
+    /* A fresh receiver per test keeps request indexes simple. */
+    hq_test_receiver_stop(&W.rcv);
+    hq_test_receiver_start(&W.rcv);
+    if (truncate(W.log, 0) != 0) {
+        /* no log yet */
+    }
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    reset_env();
+    return 0;
+}
+
+static pid_t start_worker(const char *const *extra)
+{
+    return wenv_worker(&W, extra, NULL);
+}
+
+static void stop_worker(pid_t pid)
+{
+    int st = hq_test_kill_wait(pid, SIGTERM, 20000);
+    if (st != 0)
+        wenv_dump_log(&W);
+    assert_int_equal(st, 0);
+}
+
+static void wait_or_dump(hq_test_pred pred, void *arg, int ms, const char *what)
+{
+    if (!hq_test_wait(pred, arg, ms)) {
+        wenv_dump_log(&W);
+        fail_msg("timed out waiting for %s", what);
+    }
+}
+
+/* Looks up key k in a msgpack map and copies it as a string (ints printed). */
+static int map_get(const char *blob, size_t n, const char *k, char *out, size_t outn)
+{
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    int found = -1;
+    if (msgpack_unpack_next(&u, blob, n, NULL) == MSGPACK_UNPACK_SUCCESS &&
+        u.data.type == MSGPACK_OBJECT_MAP) {
+        for (uint32_t i = 0; i < u.data.via.map.size; i++) {
+            msgpack_object_kv *kv = &u.data.via.map.ptr[i];
+            if (kv->key.type == MSGPACK_OBJECT_STR && kv->key.via.str.size == strlen(k) &&
+                memcmp(kv->key.via.str.ptr, k, kv->key.via.str.size) == 0) {
+                if (kv->val.type == MSGPACK_OBJECT_STR)
+                    snprintf(out, outn, "%.*s", (int)kv->val.via.str.size, kv->val.via.str.ptr);
+                else if (kv->val.type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+                    snprintf(out, outn, "%llu", (unsigned long long)kv->val.via.u64);
+                else
+                    snprintf(out, outn, "?");
+                found = 0;
+            }
+        }
+    }
+    msgpack_unpacked_destroy(&u);
+    return found;
+}
+
+/* The retry data field k of the retry member for endpoint ep. */
+static int retry_field(const char *ep, const char *k, char *out, size_t n)
+{
+    redisReply *r = hq_test_cmd(W.c, "HGETALL hookq:retry:data");
+    int rc = -1;
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        if (strncmp(r->element[i]->str, ep, strlen(ep)) == 0 &&
+            r->element[i]->str[strlen(ep)] == '/')
+            rc = map_get(r->element[i + 1]->str, r->element[i + 1]->len, k, out, n);
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+static void test_delivers_signed_request_byte_exact(void **state)
+{
+    (void)state;
+    struct hq_endpoint ep;
+    char url[128];
+    snprintf(url, sizeof(url), "%s/hooks/a", W.rcv.url);
+    wenv_endpoint(&W, url, "invoice.*", "X-Tenant: 42", 0, &ep);
+    pid_t pid = start_worker(NULL);
+    const char *body = "{\"amount\": 12.5, \"name\": \"J\\u00fcrgen\", \"nested\": {\"x\": [1,2]}}";
+    int64_t before = hq_test_now_ms() / 1000;
+    wenv_produce(&W, "invoice.paid", body, "msg_2Ab-c:d", NULL, NULL, 0);
+    struct count_arg ca = {&W.rcv, "/hooks/a", 1};
+    wait_or_dump(received_at_least, &ca, 10000, "the delivery");
+    wait_or_dump(nothing_pending_and_stream_empty, &W, 10000, "the ack");
+
+    const struct hq_test_request *q = &W.rcv.reqs[0];
+    assert_string_equal(q->method, "POST");
+    assert_string_equal(q->path, "/hooks/a");
+    assert_int_equal(q->body_len, strlen(body));
+    assert_memory_equal(q->body, body, strlen(body));
+    char v[512];
+    assert_int_equal(hq_test_request_header(q, "content-type", v, sizeof(v)), 0);
+    assert_string_equal(v, "application/json");
+    assert_int_equal(hq_test_request_header(q, "user-agent", v, sizeof(v)), 0);
+    assert_true(strncmp(v, "hookq/", 6) == 0);
+    assert_int_equal(hq_test_request_header(q, "x-tenant", v, sizeof(v)), 0);
+    assert_string_equal(v, "42");
+    assert_int_equal(hq_test_request_header(q, "webhook-id", v, sizeof(v)), 0);
+    assert_string_equal(v, "msg_2Ab-c:d");
+    assert_int_equal(hq_test_request_header(q, "webhook-timestamp", v, sizeof(v)), 0);
+    long long ts = atoll(v);
+    assert_true(ts >= before && ts <= hq_test_now_ms() / 1000 + 1);
+    char sig[512];
+    assert_int_equal(hq_test_request_header(q, "webhook-signature", sig, sizeof(sig)), 0);
+    /* Two signatures, one per key, and each key alone verifies. */
+    assert_non_null(strchr(sig, ' '));
+    const char *keys[2] = {ep.key1, ep.key2};
+    for (int i = 0; i < 2; i++) {
+        struct hq_sign_key k;
+        struct hq_err err = {0};
+        assert_int_equal(hq_sign_key_decode(keys[i], &k, &err), 0);
+        char one[HQ_SIG_V1_LEN + 1];
+        hq_sign_v1(&k, "msg_2Ab-c:d", 11, ts, body, strlen(body), one);
+        assert_non_null(strstr(sig, one));
+        assert_int_equal(hq_sign_verify(&k, "msg_2Ab-c:d", ts, body, strlen(body), sig,
+                                        hq_test_now_ms() / 1000, 300, &err),
+                         0);
+    }
+    /* The attempt record says delivered. */
+    redisReply *r = hq_test_cmd(W.c, "LRANGE hookq:att:msg_2Ab-c:d 0 -1");
+    assert_int_equal(r->elements, 1);
+    assert_non_null(strstr(r->element[0]->str, "\"outcome\":\"delivered\""));
+    assert_non_null(strstr(r->element[0]->str, ep.id));
+    freeReplyObject(r);
+    assert_true(hq_test_cmd_int(W.c, "PTTL hookq:att:msg_2Ab-c:d") > 0);
+    stop_worker(pid);
+    hq_endpoint_free(&ep);
+}
+
+static void test_fans_out_only_to_enabled_subscribers(void **state)
+{
+    (void)state;
+    struct hq_endpoint a, b, c, d;
+    char url[128];
+    snprintf(url, sizeof(url), "%s/a", W.rcv.url);
+    wenv_endpoint(&W, url, "invoice.*", NULL, 0, &a);
+    snprintf(url, sizeof(url), "%s/b", W.rcv.url);
+    wenv_endpoint(&W, url, "*", NULL, 0, &b);
+    snprintf(url, sizeof(url), "%s/c", W.rcv.url);
+    wenv_endpoint(&W, url, "user.created", NULL, 0, &c);
+    snprintf(url, sizeof(url), "%s/d", W.rcv.url);
+    wenv_endpoint(&W, url, "invoice.paid", NULL, 0, &d);
+    freeReplyObject(hq_test_cmd(W.c, "HSET hookq:ep:%s enabled 0", d.id));
+    pid_t pid = start_worker(NULL);
+    for (int i = 0; i < 5; i++)
+        wenv_produce(&W, "invoice.paid", "{}", NULL, NULL, NULL, 0);
+    wenv_produce(&W, "user.created", "{}", NULL, NULL, NULL, 0);
+    struct count_arg ca = {&W.rcv, NULL, 12};
+    wait_or_dump(received_at_least, &ca, 10000, "12 deliveries");
+    wait_or_dump(nothing_pending_and_stream_empty, &W, 10000, "the acks");
+    assert_int_equal(hq_test_receiver_count_path(&W.rcv, "/a"), 5);
+    assert_int_equal(hq_test_receiver_count_path(&W.rcv, "/b"), 6);
+    assert_int_equal(hq_test_receiver_count_path(&W.rcv, "/c"), 1);
+    assert_int_equal(hq_test_receiver_count_path(&W.rcv, "/d"), 0);
+    /* Each event id is distinct per event and the same for every endpoint. */
+    stop_worker(pid);
+    hq_endpoint_free(&a);
+    hq_endpoint_free(&b);
+    hq_endpoint_free(&c);
+    hq_endpoint_free(&d);
+}
+
+static void test_every_failure_class_is_scheduled_for_retry(void **state)
+{
+    (void)state;
+    struct hq_endpoint e500, e302, refused, hang, dns;
+    char url[128];
+    snprintf(url, sizeof(url), "%s/s/500", W.rcv.url);
+    wenv_endpoint(&W, url, NULL, NULL, 0, &e500);
+    snprintf(url, sizeof(url), "%s/redirect", W.rcv.url);
+    wenv_endpoint(&W, url, NULL, NULL, 0, &e302);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/", hq_test_free_port());
+    wenv_endpoint(&W, url, NULL, NULL, 0, &refused);
+    snprintf(url, sizeof(url), "%s/hang", W.rcv.url);
+    wenv_endpoint(&W, url, NULL, NULL, 0, &hang);
+    wenv_endpoint(&W, "http://no-such-host.invalid/", NULL, NULL, 0, &dns);
+    const char *extra[] = {"--timeout", "1s", "--claim-idle", "40s", NULL};
+    pid_t pid = start_worker(extra);
+    int64_t t0 = hq_test_now_ms();
+    wenv_produce(&W, "order.created", "{\"n\":1}", "evt_fail", NULL, NULL, 0);
+    struct redis_arg ra = {&W, "ZCARD hookq:retry", 5};
+    wait_or_dump(redis_int_is, &ra, 15000, "5 retries");
+    wait_or_dump(nothing_pending_and_stream_empty, &W, 10000, "the ack");
+
+    char v[256];
+    assert_int_equal(retry_field(e500.id, "last_status", v, sizeof(v)), 0);
+    assert_string_equal(v, "500");
+    assert_int_equal(retry_field(e500.id, "last_error", v, sizeof(v)), 0);
+    assert_string_equal(v, "http_status: 500");
+    assert_int_equal(retry_field(e302.id, "last_status", v, sizeof(v)), 0);
+    assert_string_equal(v, "302");
+    assert_int_equal(hq_test_receiver_count_path(&W.rcv, "/s/204"), 0); /* not followed */
+    assert_int_equal(retry_field(refused.id, "last_error", v, sizeof(v)), 0);
+    assert_true(strncmp(v, "connect: ", 9) == 0);
+    assert_int_equal(retry_field(hang.id, "last_error", v, sizeof(v)), 0);
+    assert_true(strncmp(v, "timeout: ", 9) == 0);
+    assert_int_equal(retry_field(dns.id, "last_error", v, sizeof(v)), 0);
+    assert_true(strncmp(v, "dns: ", 5) == 0);
+    /* Every retry carries the payload, the stable id, attempt 1, and a due time
+     * from the backoff (30 s +-20 % by default). */
+    const char *ids[] = {e500.id, e302.id, refused.id, hang.id, dns.id};
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(retry_field(ids[i], "payload", v, sizeof(v)), 0);
+        assert_string_equal(v, "{\"n\":1}");
+        assert_int_equal(retry_field(ids[i], "id", v, sizeof(v)), 0);
+        assert_string_equal(v, "evt_fail");
+        assert_int_equal(retry_field(ids[i], "attempt", v, sizeof(v)), 0);
+        assert_string_equal(v, "1");
+        char member[256];
+        snprintf(member, sizeof(member), "%s/evt_fail/1", ids[i]);
+        redisReply *r = hq_test_cmd(W.c, "ZSCORE hookq:retry %s", member);
+        assert_int_equal(r->type, REDIS_REPLY_STRING);
+        long long due = atoll(r->str);
+        freeReplyObject(r);
+        assert_true(due >= t0 + 24000 && due <= hq_test_now_ms() + 36000);
+    }
+    assert_int_equal(hq_test_cmd_int(W.c, "XLEN hookq:dead"), 0);
+    stop_worker(pid);
+    hq_endpoint_free(&e500);
+    hq_endpoint_free(&e302);
+    hq_endpoint_free(&refused);
+    hq_endpoint_free(&hang);
+    hq_endpoint_free(&dns);
+}
+
+static void test_retry_after_pushes_the_next_attempt_later(void **state)
+{
+    (void)state;
+    struct hq_endpoint ep;
+    char url[128];
+    snprintf(url, sizeof(url), "%s/retry-after/600", W.rcv.url);
+    wenv_endpoint(&W, url, NULL, NULL, 0, &ep);
+    const char *extra[] = {"--backoff-base", "1s", NULL};
+    pid_t pid = start_worker(extra);
+    int64_t t0 = hq_test_now_ms();
+    wenv_produce(&W, "a.b", "{}", "evt_ra", NULL, NULL, 0);
+    struct redis_arg ra = {&W, "ZCARD hookq:retry", 1};
+    wait_or_dump(redis_int_is, &ra, 10000, "the retry");
+    char member[256];
+    snprintf(member, sizeof(member), "%s/evt_ra/1", ep.id);
+    redisReply *r = hq_test_cmd(W.c, "ZSCORE hookq:retry %s", member);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    long long due = atoll(r->str);
+    freeReplyObject(r);
+    assert_true(due >= t0 + 599000);
+    stop_worker(pid);
+    hq_endpoint_free(&ep);
+}
+
+static void test_exhausted_delivery_is_dead_lettered_with_every_field(void **state)
+{
+    (void)state;
+    struct hq_endpoint ep;
+    char url[128];
+    snprintf(url, sizeof(url), "%s/s/503", W.rcv.url);
+    wenv_endpoint(&W, url, NULL, NULL, 3, &ep);
+    pid_t pid = start_worker(NULL);
+    /* A retry re-enqueued by the scheduler: two failures already. */
+    redisReply *r =
+        hq_test_cmd(W.c,
+                    "XADD hookq:events * type t.x payload {\"p\":1} id evt_ex endpoint %s "
+                    "attempt 2 first_ms 1700000000000",
+                    ep.id);
+    freeReplyObject(r);
+    struct redis_arg ra = {&W, "XLEN hookq:dead", 1};
+    wait_or_dump(redis_int_is, &ra, 10000, "the dead letter");
+    wait_or_dump(nothing_pending_and_stream_empty, &W, 10000, "the ack");
+    char v[256];
+    stream_field(&W, "hookq:dead", 0, "reason", v, sizeof(v));
+    assert_string_equal(v, "exhausted");
+    stream_field(&W, "hookq:dead", 0, "event_id", v, sizeof(v));
+    assert_string_equal(v, "evt_ex");
+    stream_field(&W, "hookq:dead", 0, "type", v, sizeof(v));
+    assert_string_equal(v, "t.x");
+    stream_field(&W, "hookq:dead", 0, "endpoint_id", v, sizeof(v));
+    assert_string_equal(v, ep.id);
+    stream_field(&W, "hookq:dead", 0, "url", v, sizeof(v));
+    assert_string_equal(v, url);
+    stream_field(&W, "hookq:dead", 0, "attempts", v, sizeof(v));
+    assert_string_equal(v, "3");
+    stream_field(&W, "hookq:dead", 0, "last_status", v, sizeof(v));
+    assert_string_equal(v, "503");
+    stream_field(&W, "hookq:dead", 0, "last_error", v, sizeof(v));
+    assert_string_equal(v, "http_status: 503");
+    stream_field(&W, "hookq:dead", 0, "first_attempt_ms", v, sizeof(v));
+    assert_string_equal(v, "1700000000000");
+    stream_field(&W, "hookq:dead", 0, "last_attempt_ms", v, sizeof(v));
+    assert_true(atoll(v) > 1700000000000LL);
+    stream_field(&W, "hookq:dead", 0, "payload", v, sizeof(v));
+    assert_string_equal(v, "{\"p\":1}");
+    assert_int_equal(hq_test_cmd_int(W.c, "ZCARD hookq:retry"), 0);
+    stop_worker(pid);
+    hq_endpoint_free(&ep);
+}
+
+static void test_blocked_addresses_are_dead_lettered_not_retried(void **state)
+{
+    (void)state;
+    struct hq_endpoint lit, name;
+    char url[128];
+    wenv_endpoint(&W, W.rcv.url, NULL, NULL, 0, &lit);
+    snprintf(url, sizeof(url), "http://localhost:%d/", W.rcv.port);
+    wenv_endpoint(&W, url, NULL, NULL, 0, &name);
+    static const char *const env[] = {"HOOKQ_ALLOW_PRIVATE=0", NULL};
+    pid_t pid = wenv_worker(&W, NULL, env);
+    wenv_produce(&W, "a.b", "{}", "evt_blk", NULL, NULL, 0);
+    struct redis_arg ra = {&W, "XLEN hookq:dead", 2};
+    wait_or_dump(redis_int_is, &ra, 10000, "two dead letters");
+    wait_or_dump(nothing_pending_and_stream_empty, &W, 10000, "the ack");
+    char v[256];
+    for (int i = 0; i < 2; i++) {
+        stream_field(&W, "hookq:dead", i, "reason", v, sizeof(v));
+        assert_true(strncmp(v, "blocked: ", 9) == 0);
+        assert_non_null(strstr(v, "loopback"));
+    }
+    assert_int_equal(hq_test_receiver_count(&W.rcv), 0);
+    assert_int_equal(hq_test_cmd_int(W.c, "ZCARD hookq:retry"), 0);
+    stop_worker(pid);
+
+    /* The allow-list lets the same endpoints through. */
+    freeReplyObject(hq_test_cmd(W.c, "DEL hookq:dead"));
+    static const char *const env2[] = {"HOOKQ_ALLOW_CIDRS=127.0.0.0/8,::1/128", NULL};
+    pid = wenv_worker(&W, NULL, env2);
+    wenv_produce(&W, "a.b", "{}", "evt_ok", NULL, NULL, 0);
+    struct count_arg ca = {&W.rcv, NULL, 2};
+    wait_or_dump(received_at_least, &ca, 10000, "two deliveries");
+    assert_int_equal(hq_test_cmd_int(W.c, "XLEN hookq:dead"), 0);
+    stop_worker(pid);
+    hq_endpoint_free(&lit);
+    hq_endpoint_free(&name);
+}
+
+static void test_invalid_entries_are_dead_lettered_with_raw_fields(void **state)
+{
+    (void)state;
+    pid_t pid = start_worker(NULL);
+    freeReplyObject(hq_test_cmd(W.c, "XADD hookq:events * type %s payload x", "bad type!"));
+    freeReplyObject(hq_test_cmd(W.c, "XADD hookq:events * event %b", "\xc1\x00", (size_t)2));
+    freeReplyObject(hq_test_cmd(W.c, "XADD hookq:events * color blue"));
+    struct redis_arg ra = {&W, "XLEN hookq:dead", 3};
+    wait_or_dump(redis_int_is, &ra, 10000, "three dead letters");
+    wait_or_dump(nothing_pending_and_stream_empty, &W, 10000, "the acks");
+    char v[256];
+    for (int i = 0; i < 3; i++) {
+        stream_field(&W, "hookq:dead", i, "reason", v, sizeof(v));
+        assert_true(strncmp(v, "invalid: ", 9) == 0);
+    }
+    stream_field(&W, "hookq:dead", 0, "raw_type", v, sizeof(v));
+    assert_string_equal(v, "bad type!");
+    stream_field(&W, "hookq:dead", 2, "raw_color", v, sizeof(v));
+    assert_string_equal(v, "blue");
+    stop_worker(pid);
+}
+
+static void test_targeted_event_for_missing_or_disabled_endpoint(void **state)
+{
+    (void)state;
+    struct hq_endpoint ep;
+    wenv_endpoint(&W, W.rcv.url, NULL, NULL, 0, &ep);
+    freeReplyObject(hq_test_cmd(W.c, "HSET hookq:ep:%s enabled 0", ep.id));
+    pid_t pid = start_worker(NULL);
+    wenv_produce(&W, "a.b", "{}", "evt_t1", "ep_nosuchendpoint", NULL, 0);
+    wenv_produce(&W, "a.b", "{}", "evt_t2", ep.id, NULL, 0);
+    struct redis_arg ra = {&W, "XLEN hookq:dead", 2};
+    wait_or_dump(redis_int_is, &ra, 10000, "two dead letters");
+    char v[256];
+    stream_field(&W, "hookq:dead", 0, "reason", v, sizeof(v));
+    assert_string_equal(v, "endpoint_deleted");
+    stream_field(&W, "hookq:dead", 1, "reason", v, sizeof(v));
+    assert_string_equal(v, "endpoint_disabled");
+    assert_int_equal(hq_test_receiver_count(&W.rcv), 0);
+    stop_worker(pid);
+    hq_endpoint_free(&ep);
+}
+
+static void test_huge_response_is_cut_and_delivery_counts(void **state)
+{
+    (void)state;
+    struct hq_endpoint ep;
+    char url[128];
+    snprintf(url, sizeof(url), "%s/big/200000000", W.rcv.url);
+    wenv_endpoint(&W, url, NULL, NULL, 0, &ep);
+    pid_t pid = start_worker(NULL);
+    wenv_produce(&W, "a.b", "{}", "evt_big", NULL, NULL, 0);
+    wait_or_dump(nothing_pending_and_stream_empty, &W, 20000, "the ack");
+    redisReply *r = hq_test_cmd(W.c, "LRANGE hookq:att:evt_big 0 -1");
+    assert_int_equal(r->elements, 1);
+    assert_non_null(strstr(r->element[0]->str, "\"outcome\":\"delivered\""));
+    assert_non_null(strstr(r->element[0]->str, "\"status\":200"));
+    assert_true(r->element[0]->len < 4096 + 512);
+    freeReplyObject(r);
+    stop_worker(pid);
+    hq_endpoint_free(&ep);
+}
+
+static void test_bad_worker_options_exit_2_with_one_line(void **state)
+{
+    (void)state;
+    char out[2048], err[2048];
+    const char *a1[] = {"worker", "--timeout", "15s", "--claim-idle", "10s", NULL};
+    assert_int_equal(hq_test_cli(a1, NULL, NULL, out, sizeof(out), err, sizeof(err)), 2);
+    assert_non_null(
+        strstr(err, "--claim-idle: 10000ms must exceed the total timeout + 5s (20000ms)"));
+    const char *a2[] = {"worker", "--concurrency", "lots", NULL};
+    assert_int_equal(hq_test_cli(a2, NULL, NULL, out, sizeof(out), err, sizeof(err)), 2);
+    assert_non_null(strstr(err, "--concurrency: 'lots' is not a whole number"));
+    const char *a3[] = {"worker", "--redis-url", "http://x", NULL};
+    assert_int_equal(hq_test_cli(a3, NULL, NULL, out, sizeof(out), err, sizeof(err)), 2);
+    assert_non_null(strstr(err, "--redis-url"));
+    static const char *const env[] = {"HOOKQ_ALLOW_CIDRS=10.0.0.0/99", NULL};
+    const char *a4[] = {"worker", NULL};
+    assert_int_equal(hq_test_cli(a4, env, NULL, out, sizeof(out), err, sizeof(err)), 2);
+    assert_non_null(strstr(err, "10.0.0.0/99"));
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    wenv_start(&W, NULL);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    wenv_stop(&W);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_delivers_signed_request_byte_exact, setup),
+        cmocka_unit_test_setup(test_fans_out_only_to_enabled_subscribers, setup),
+        cmocka_unit_test_setup(test_every_failure_class_is_scheduled_for_retry, setup),
+        cmocka_unit_test_setup(test_retry_after_pushes_the_next_attempt_later, setup),
+        cmocka_unit_test_setup(test_exhausted_delivery_is_dead_lettered_with_every_field, setup),
+        cmocka_unit_test_setup(test_blocked_addresses_are_dead_lettered_not_retried, setup),
+        cmocka_unit_test_setup(test_invalid_entries_are_dead_lettered_with_raw_fields, setup),
+        cmocka_unit_test_setup(test_targeted_event_for_missing_or_disabled_endpoint, setup),
+        cmocka_unit_test_setup(test_huge_response_is_cut_and_delivery_counts, setup),
+        cmocka_unit_test(test_bad_worker_options_exit_2_with_one_line),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

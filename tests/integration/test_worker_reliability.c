@@ -1,0 +1,282 @@
+/* The worker under the faults issue 3 names: kill -9 with deliveries in
+ * flight and another worker reclaiming, SIGTERM drain, a hanging endpoint
+ * held to its cap while a healthy one flows, and Redis restarted under load
+ * or restarted empty. Real processes, real Redis, real receivers. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+
+#include "tests/integration/worker_env.h"
+
+static struct wenv W;
+
+static void wait_or_dump(hq_test_pred pred, void *arg, int ms, const char *what)
+{
+    if (!hq_test_wait(pred, arg, ms)) {
+        wenv_dump_log(&W);
+        fail_msg("timed out waiting for %s", what);
+    }
+}
+
+/* Distinct webhook-ids received, and total requests, under a path prefix. */
+static size_t distinct_ids(struct hq_test_receiver *rc, const char *prefix, size_t *total)
+{
+    pthread_mutex_lock(&rc->mu);
+    size_t n = rc->nreqs, distinct = 0, all = 0;
+    char **seen = calloc(n + 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++) {
+        if (prefix && strncmp(rc->reqs[i].path, prefix, strlen(prefix)) != 0)
+            continue;
+        if (rc->reqs[i].status < 200 || rc->reqs[i].status >= 300)
+            continue;
+        all++;
+        char id[256];
+        if (hq_test_request_header(&rc->reqs[i], "webhook-id", id, sizeof(id)) != 0)
+            continue;
+        int dup = 0;
+        for (size_t k = 0; k < distinct && !dup; k++)
+            dup = strcmp(seen[k], id) == 0;
+        if (!dup)
+            seen[distinct++] = strdup(id);
+    }
+    pthread_mutex_unlock(&rc->mu);
+    for (size_t k = 0; k < distinct; k++)
+        free(seen[k]);
+    free(seen);
+    if (total)
+        *total = all;
+    return distinct;
+}
+
+struct distinct_arg {
+    struct hq_test_receiver *rc;
+    const char *prefix;
+    size_t want;
+};
+
+static int distinct_at_least(void *arg)
+{
+    struct distinct_arg *a = arg;
+    return distinct_ids(a->rc, a->prefix, NULL) >= a->want;
+}
+
+static int receiver_in_flight_at_least(void *arg)
+{
+    struct count_arg *a = arg;
+    pthread_mutex_lock(&a->rcv->mu);
+    int n = a->rcv->in_flight;
+    pthread_mutex_unlock(&a->rcv->mu);
+    return (size_t)n >= a->want;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    wenv_start(&W, NULL);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    wenv_stop(&W);
+    return 0;
+}
+
+static void test_kill9_in_flight_then_another_worker_reclaims_everything(void **state)
+{
+    (void)state;
+    struct hq_endpoint ep;
+    char url[128];
+    snprintf(url, sizeof(url), "%s/delay/1500", W.rcv.url);
+    wenv_endpoint(&W, url, NULL, NULL, 0, &ep);
+    const int n = 300;
+    for (int i = 0; i < n; i++)
+        wenv_produce(&W, "crash.test", "{\"i\":1}", NULL, NULL, NULL, 0);
+    const char *extra[] = {
+        "--timeout", "5s", "--claim-idle", "11s", "--concurrency", "100", "--endpoint-concurrency",
+        "100",       NULL};
+    pid_t a = wenv_worker(&W, extra, NULL);
+    struct count_arg ca = {&W.rcv, NULL, 50};
+    wait_or_dump(receiver_in_flight_at_least, &ca, 15000, "50 deliveries in flight");
+    long long held = wenv_pending(&W);
+    assert_int_equal(hq_test_kill_wait(a, SIGKILL, 5000), 128 + SIGKILL);
+    pthread_mutex_lock(&W.rcv.mu);
+    int in_flight_at_kill = W.rcv.in_flight;
+    pthread_mutex_unlock(&W.rcv.mu);
+
+    pid_t b = wenv_worker(&W, extra, NULL);
+    struct distinct_arg da = {&W.rcv, NULL, (size_t)n};
+    wait_or_dump(distinct_at_least, &da, 90000, "every event delivered after the reclaim");
+    wait_or_dump(nothing_pending_and_stream_empty, &W, 20000, "nothing pending");
+    size_t total = 0;
+    size_t distinct = distinct_ids(&W.rcv, NULL, &total);
+    assert_int_equal(distinct, (size_t)n);
+    size_t dups = total - distinct;
+    print_message("kill -9: %d deliveries in flight, %lld entries held, %zu duplicates\n",
+                  in_flight_at_kill, held, dups);
+    /* Duplicates come only from what the killed worker held at the kill. */
+    assert_true(dups <= (size_t)held);
+    /* A crash spends no retry budget: nothing went to the retry set or the DLQ. */
+    assert_int_equal(hq_test_cmd_int(W.c, "ZCARD hookq:retry"), 0);
+    assert_int_equal(hq_test_cmd_int(W.c, "XLEN hookq:dead"), 0);
+    assert_int_equal(hq_test_kill_wait(b, SIGTERM, 20000), 0);
+    hq_endpoint_free(&ep);
+}
+
+static void test_sigterm_drains_in_flight_and_exits_0(void **state)
+{
+    (void)state;
+    struct hq_endpoint ep;
+    char url[128];
+    snprintf(url, sizeof(url), "%s/delay/1000", W.rcv.url);
+    wenv_endpoint(&W, url, NULL, NULL, 0, &ep);
+    const int n = 100;
+    for (int i = 0; i < n; i++)
+        wenv_produce(&W, "drain.test", "{}", NULL, NULL, NULL, 0);
+    const char *extra[] = {"--concurrency", "20", NULL};
+    pid_t a = wenv_worker(&W, extra, NULL);
+    struct count_arg ca = {&W.rcv, NULL, 15};
+    wait_or_dump(receiver_in_flight_at_least, &ca, 15000, "deliveries in flight");
+    int st = hq_test_kill_wait(a, SIGTERM, 20000);
+    if (st != 0)
+        wenv_dump_log(&W);
+    assert_int_equal(st, 0);
+    /* Every delivery that started finished and was recorded; nothing is left pending. */
+    assert_int_equal(wenv_pending(&W), 0);
+    size_t total = 0;
+    size_t distinct = distinct_ids(&W.rcv, NULL, &total);
+    assert_int_equal(total, distinct);
+    assert_true(distinct >= 15);
+    long long left = hq_test_cmd_int(W.c, "XLEN hookq:events");
+    long long deferred = hq_test_cmd_int(W.c, "ZCARD hookq:retry");
+    assert_int_equal((long long)distinct + left + deferred, n);
+    /* Another worker delivers the rest; nobody receives anything twice. */
+    const char *wide[] = {"--endpoint-concurrency", "200", NULL};
+    pid_t b = wenv_worker(&W, wide, NULL);
+    struct distinct_arg da = {&W.rcv, NULL, (size_t)(n - deferred)};
+    wait_or_dump(distinct_at_least, &da, 30000, "the rest delivered");
+    distinct = distinct_ids(&W.rcv, NULL, &total);
+    assert_int_equal(total, distinct);
+    assert_int_equal(hq_test_kill_wait(b, SIGTERM, 20000), 0);
+    hq_endpoint_free(&ep);
+}
+
+static void test_hanging_endpoint_is_held_to_its_cap_while_healthy_flows(void **state)
+{
+    (void)state;
+    struct hq_endpoint hang, good;
+    char url[128];
+    snprintf(url, sizeof(url), "%s/hang", W.rcv.url);
+    wenv_endpoint(&W, url, "h.*", NULL, 0, &hang);
+    snprintf(url, sizeof(url), "%s/good", W.rcv.url);
+    wenv_endpoint(&W, url, "g.*", NULL, 0, &good);
+    const char *extra[] = {
+        "--timeout", "10s",           "--claim-idle", "60s", "--endpoint-concurrency",
+        "8",         "--concurrency", "64",           NULL};
+    pid_t a = wenv_worker(&W, extra, NULL);
+    const int n = 400;
+    for (int i = 0; i < n; i++)
+        wenv_produce(&W, i % 2 ? "h.x" : "g.x", "{}", NULL, NULL, NULL, 0);
+    /* Every healthy delivery lands before the first hanging attempt could time out. */
+    struct count_arg ca = {&W.rcv, "/good", (size_t)n / 2};
+    wait_or_dump(received_at_least, &ca, 9000, "all healthy deliveries while the other hangs");
+    pthread_mutex_lock(&W.rcv.mu);
+    int max_in_flight = W.rcv.max_in_flight;
+    pthread_mutex_unlock(&W.rcv.mu);
+    assert_true(max_in_flight <= 8 + 1); /* the hanging endpoint's cap (+1 healthy at most) */
+    /* The hanging endpoint's backlog was deferred, not dropped. */
+    struct redis_arg ra = {&W, "ZCARD hookq:retry", 1};
+    wait_or_dump(redis_int_at_least, &ra, 5000, "deferrals");
+    hq_test_receiver_stop(&W.rcv); /* releases the hung requests */
+    hq_test_receiver_start(&W.rcv);
+    assert_int_equal(hq_test_kill_wait(a, SIGTERM, 30000), 0);
+    assert_int_equal(wenv_pending(&W), 0);
+    hq_endpoint_free(&hang);
+    hq_endpoint_free(&good);
+}
+
+static void test_redis_restart_under_load_loses_nothing(void **state)
+{
+    (void)state;
+    hq_test_redis_destroy(&W.redis);
+    redisFree(W.c);
+    hq_test_redis_start(&W.redis, "--appendonly yes --appendfsync always");
+    W.c = hq_test_redis_connect(&W.redis);
+    struct hq_endpoint ep;
+    char url[128];
+    snprintf(url, sizeof(url), "%s/delay/5", W.rcv.url);
+    wenv_endpoint(&W, url, NULL, NULL, 0, &ep);
+    const int n = 400;
+    for (int i = 0; i < n; i++)
+        wenv_produce(&W, "restart.test", "{}", NULL, NULL, NULL, 0);
+    const char *extra[] = {"--claim-idle", "21s", "--timeout", "5s", NULL};
+    pid_t a = wenv_worker(&W, extra, NULL);
+    struct count_arg ca = {&W.rcv, NULL, 100};
+    wait_or_dump(received_at_least, &ca, 20000, "deliveries before the restart");
+    redisFree(W.c);
+    hq_test_redis_stop(&W.redis, 1);
+    hq_test_redis_restart(&W.redis);
+    W.c = hq_test_redis_connect(&W.redis);
+    struct distinct_arg da = {&W.rcv, NULL, (size_t)n};
+    wait_or_dump(distinct_at_least, &da, 60000, "every event after the restart");
+    wait_or_dump(nothing_pending_and_stream_empty, &W, 40000, "nothing pending");
+    assert_int_equal(hq_test_kill_wait(a, SIGTERM, 20000), 0);
+    hq_endpoint_free(&ep);
+}
+
+static int log_contains(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    char line[4096];
+    int found = 0;
+    while (!found && fgets(line, sizeof(line), f))
+        found = strstr(line, needle) != NULL;
+    fclose(f);
+    return found;
+}
+
+static void test_redis_restarted_empty_recreates_group_and_says_so(void **state)
+{
+    (void)state;
+    struct hq_endpoint ep;
+    wenv_endpoint(&W, W.rcv.url, NULL, NULL, 0, &ep);
+    pid_t a = wenv_worker(&W, NULL, NULL);
+    wenv_produce(&W, "e.one", "{}", NULL, NULL, NULL, 0);
+    struct count_arg ca = {&W.rcv, NULL, 1};
+    wait_or_dump(received_at_least, &ca, 10000, "the first delivery");
+    /* Restart with no data: the group and the endpoint are gone. */
+    redisFree(W.c);
+    hq_test_redis_stop(&W.redis, 1);
+    hq_test_redis_restart(&W.redis);
+    W.c = hq_test_redis_connect(&W.redis);
+    hq_endpoint_free(&ep);
+    wenv_endpoint(&W, W.rcv.url, NULL, NULL, 0, &ep);
+    wenv_produce(&W, "e.two", "{}", NULL, NULL, NULL, 0);
+    ca.want = 2;
+    wait_or_dump(received_at_least, &ca, 20000, "a delivery after the empty restart");
+    assert_true(log_contains(W.log, "was gone") || log_contains(W.log, "is gone"));
+    assert_int_equal(hq_test_kill_wait(a, SIGTERM, 20000), 0);
+    hq_endpoint_free(&ep);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(
+            test_kill9_in_flight_then_another_worker_reclaims_everything, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sigterm_drains_in_flight_and_exits_0, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_hanging_endpoint_is_held_to_its_cap_while_healthy_flows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_redis_restart_under_load_loses_nothing, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_redis_restarted_empty_recreates_group_and_says_so,
+                                        setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

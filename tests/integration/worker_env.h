@@ -1,0 +1,210 @@
+/* Shared set-up for the worker's integration tests: a private redis-server,
+ * a loopback receiver, endpoints created through the registry API, and
+ * `hookq worker` processes started from the built binary. Header-only: each
+ * test binary includes it once. */
+#ifndef HQ_TESTS_WORKER_ENV_H
+#define HQ_TESTS_WORKER_ENV_H
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/endpoint.h"
+#include "common/event.h"
+#include "common/keys.h"
+#include "common/redis_sync.h"
+#include "common/sign.h"
+#include "tests/harness/hq_test.h"
+
+struct wenv {
+    struct hq_test_redis redis;
+    struct hq_test_receiver rcv;
+    redisContext *c;
+    char log[320]; /* worker stderr, kept for a failing test's output */
+};
+
+static inline void wenv_start(struct wenv *w, const char *redis_extra)
+{
+    memset(w, 0, sizeof(*w));
+    hq_test_redis_start(&w->redis, redis_extra);
+    hq_test_receiver_start(&w->rcv);
+    w->c = hq_test_redis_connect(&w->redis);
+    snprintf(w->log, sizeof(w->log), "%s/worker.log", w->redis.dir);
+}
+
+static inline void wenv_stop(struct wenv *w)
+{
+    redisFree(w->c);
+    hq_test_receiver_stop(&w->rcv);
+    hq_test_redis_destroy(&w->redis);
+}
+
+/* Prints the worker log (for a failing assertion's context). */
+static inline void wenv_dump_log(struct wenv *w)
+{
+    FILE *f = fopen(w->log, "r");
+    if (!f)
+        return;
+    char line[2048];
+    while (fgets(line, sizeof(line), f))
+        fprintf(stderr, "  worker| %s", line);
+    fclose(f);
+}
+
+/* Creates an endpoint at url (filters: comma-separated, NULL = all), returns
+ * its id in id_out and keys in e_out (caller frees with hq_endpoint_free). */
+static inline void wenv_endpoint(struct wenv *w, const char *url, const char *filters,
+                                 const char *header, int max_attempts, struct hq_endpoint *e_out)
+{
+    memset(e_out, 0, sizeof(*e_out));
+    e_out->name = strdup("test");
+    e_out->url = strdup(url);
+    e_out->description = strdup("");
+    e_out->enabled = 1;
+    e_out->max_attempts = max_attempts;
+    if (filters) {
+        char *copy = strdup(filters), *save = NULL;
+        e_out->events = calloc(16, sizeof(char *));
+        for (char *t = strtok_r(copy, ",", &save); t && e_out->nevents < 16;
+             t = strtok_r(NULL, ",", &save))
+            e_out->events[e_out->nevents++] = strdup(t);
+        free(copy);
+    }
+    if (header) {
+        e_out->headers = calloc(1, sizeof(char *));
+        e_out->headers[0] = strdup(header);
+        e_out->nheaders = 1;
+    }
+    struct hq_err err = {0};
+    if (hq_endpoint_create(w->c, "hookq", e_out, &err) != 0)
+        fail_msg("endpoint create: %s", err.msg);
+}
+
+/* XADDs a plain-field event; returns the entry id in id_out (may be NULL). */
+static inline void wenv_produce(struct wenv *w, const char *type, const char *payload,
+                                const char *id, const char *endpoint, char *id_out, size_t n)
+{
+    const char *argv[12];
+    size_t lens[12];
+    int argc = 0;
+#define ARG(s)                                                                                     \
+    do {                                                                                           \
+        argv[argc] = (s);                                                                          \
+        lens[argc] = strlen(s);                                                                    \
+        argc++;                                                                                    \
+    } while (0)
+    ARG("XADD");
+    ARG("hookq:events");
+    ARG("*");
+    ARG("type");
+    ARG(type);
+    ARG("payload");
+    ARG(payload);
+    if (id) {
+        ARG("id");
+        ARG(id);
+    }
+    if (endpoint) {
+        ARG("endpoint");
+        ARG(endpoint);
+    }
+#undef ARG
+    redisReply *r = redisCommandArgv(w->c, argc, argv, lens);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    if (id_out)
+        snprintf(id_out, n, "%s", r->str);
+    freeReplyObject(r);
+}
+
+/* Starts `hookq worker` with extra args (NULL-terminated list) and env. */
+static inline pid_t wenv_worker(struct wenv *w, const char *const *extra, const char *const *env)
+{
+    const char *args[48];
+    int n = 0;
+    args[n++] = "worker";
+    args[n++] = "--redis-url";
+    args[n++] = w->redis.url;
+    args[n++] = "--log-level";
+    args[n++] = "info";
+    for (; extra && *extra && n < 46; extra++)
+        args[n++] = *extra;
+    args[n] = NULL;
+    static const char *const default_env[] = {"HOOKQ_ALLOW_PRIVATE=1", NULL};
+    return hq_test_spawn(args, env ? env : default_env, w->log);
+}
+
+struct count_arg {
+    struct hq_test_receiver *rcv;
+    const char *prefix;
+    size_t want;
+};
+
+static inline int received_at_least(void *arg)
+{
+    struct count_arg *a = arg;
+    return (a->prefix ? hq_test_receiver_count_path(a->rcv, a->prefix)
+                      : hq_test_receiver_count(a->rcv)) >= a->want;
+}
+
+struct redis_arg {
+    struct wenv *w;
+    const char *cmd; /* integer-returning command */
+    long long want;
+};
+
+static inline int redis_int_is(void *arg)
+{
+    struct redis_arg *a = arg;
+    return hq_test_cmd_int(a->w->c, a->cmd) == a->want;
+}
+
+static inline int redis_int_at_least(void *arg)
+{
+    struct redis_arg *a = arg;
+    return hq_test_cmd_int(a->w->c, a->cmd) >= a->want;
+}
+
+/* Pending entries of the workers group (0 when the group does not exist yet). */
+static inline long long wenv_pending(struct wenv *w)
+{
+    redisReply *r = redisCommand(w->c, "XPENDING hookq:events workers");
+    long long n = 0;
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
+        r->element[0]->type == REDIS_REPLY_INTEGER)
+        n = r->element[0]->integer;
+    if (r)
+        freeReplyObject(r);
+    return n;
+}
+
+static inline int nothing_pending_and_stream_empty(void *arg)
+{
+    struct wenv *w = arg;
+    return wenv_pending(w) == 0 && hq_test_cmd_int(w->c, "XLEN hookq:events") == 0;
+}
+
+/* Reads field f of the first entry of a stream into out ("" if absent). */
+static inline int stream_field(struct wenv *w, const char *key, int index, const char *f, char *out,
+                               size_t n)
+{
+    out[0] = '\0';
+    redisReply *r = hq_test_cmd(w->c, "XRANGE %s - +", key);
+    int found = -1;
+    if (r->type == REDIS_REPLY_ARRAY && (size_t)index < r->elements) {
+        redisReply *fields = r->element[index]->element[1];
+        for (size_t i = 0; i + 1 < fields->elements; i += 2) {
+            if (strcmp(fields->element[i]->str, f) == 0) {
+                snprintf(out, n, "%.*s", (int)fields->element[i + 1]->len,
+                         fields->element[i + 1]->str);
+                found = 0;
+            }
+        }
+    }
+    freeReplyObject(r);
+    return found;
+}
+
+#endif

@@ -1,0 +1,330 @@
+/* The consumer: reads entries through the consumer group on the reader
+ * connection (XREADGROUP COUNT = free capacity, BLOCK), reclaims entries idle
+ * longer than --claim-idle on the writer (XAUTOCLAIM), decodes them into
+ * struct hq_entry and hands valid ones to dispatch.c. It recreates the group
+ * when Redis comes back without it (NOGROUP). */
+#include "worker/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/keys.h"
+#include "common/log.h"
+
+#define READ_ERROR_PAUSE_MS 1000 /* after an error reply, do not re-read sooner (no busy loop) */
+
+/* ---- Entries ------------------------------------------------------------------------- */
+
+void hq__entry_set_state(struct hq_worker *w, struct hq_entry *e, enum hq_entry_state s)
+{
+    (void)w;
+    static const char *names[] = {"resolving", "delivering", "ready", "flushing"};
+    hq_log(HQ_LOG_DEBUG, "entry", "%s %s -> %s", e->id, names[e->state], names[s]);
+    e->state = s;
+}
+
+void hq__entry_free(struct hq_worker *w, struct hq_entry *e)
+{
+    e->prev->next = e->next;
+    e->next->prev = e->prev;
+    w->nentries--;
+    free(e->data);
+    free(e->invalid);
+    hq_buf_free(&e->raw);
+    hq_buf_free(&e->ops);
+    free(e);
+}
+
+static int holds(struct hq_worker *w, const char *id, size_t len)
+{
+    for (struct hq_entry *e = w->entries.next; e != &w->entries; e = e->next) {
+        if (strlen(e->id) == len && memcmp(e->id, id, len) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Copies a decoded event's strings into one allocation owned by the entry:
+ * hiredis frees the reply when our callback returns. */
+static void own_event(struct hq_entry *e, const struct hq_event *ev)
+{
+    size_t n = ev->type_len + ev->payload_len + ev->id_len + ev->endpoint_len + 4;
+    char *p = hq_malloc(n);
+    e->data = p;
+    e->ev = *ev;
+#define COPY(field, len)                                                                           \
+    do {                                                                                           \
+        if (ev->field)                                                                             \
+            memcpy(p, ev->field, ev->len);                                                         \
+        p[ev->len] = '\0';                                                                         \
+        e->ev.field = ev->field ? p : NULL;                                                        \
+        p += ev->len + 1;                                                                          \
+    } while (0)
+    COPY(type, type_len);
+    COPY(payload, payload_len);
+    COPY(id, id_len);
+    COPY(endpoint, endpoint_len);
+#undef COPY
+}
+
+/* Keeps an invalid entry's raw fields (each value cut at 64 KiB) for its
+ * dead letter, as NUL-separated name/value strings. */
+#define RAW_VALUE_MAX (64 * 1024)
+#define RAW_MAX       (HQ_EVENT_FIELDS_MAX * 2 * (RAW_VALUE_MAX + 64))
+
+static void keep_raw(struct hq_entry *e, const redisReply *fields)
+{
+    hq_buf_init(&e->raw, RAW_MAX);
+    for (size_t i = 0; i + 1 < fields->elements && i < HQ_EVENT_FIELDS_MAX * 2; i += 2) {
+        const redisReply *f = fields->element[i], *v = fields->element[i + 1];
+        if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+            continue;
+        size_t vl = v->len > RAW_VALUE_MAX ? RAW_VALUE_MAX : v->len;
+        size_t fl = f->len > 60 ? 60 : f->len;
+        if (hq_buf_append(&e->raw, "raw_", 4) != 0 || hq_buf_append(&e->raw, f->str, fl) != 0 ||
+            hq_buf_append(&e->raw, "", 1) != 0 || hq_buf_append(&e->raw, v->str, vl) != 0 ||
+            hq_buf_append(&e->raw, "", 1) != 0)
+            break;
+    }
+}
+
+/* Builds an entry from one [id, [field, value, ...]] element. Returns NULL for
+ * an element that is not an entry at all (logged); the caller skips it. */
+static struct hq_entry *entry_from_reply(struct hq_worker *w, const redisReply *el)
+{
+    if (el->type != REDIS_REPLY_ARRAY || el->elements < 2 ||
+        el->element[0]->type != REDIS_REPLY_STRING || el->element[0]->len >= HQ_ENTRY_ID_MAX) {
+        hq_log(HQ_LOG_WARN, "consumer", "skipping a malformed stream reply element");
+        return NULL;
+    }
+    const redisReply *idr = el->element[0], *fields = el->element[1];
+    struct hq_entry *e = hq_calloc(1, sizeof(*e));
+    memcpy(e->id, idr->str, idr->len);
+    e->id[idr->len] = '\0';
+    hq_buf_init(&e->ops, (size_t)64 * 1024 * 1024);
+
+    struct hq_field f[HQ_EVENT_FIELDS_MAX];
+    size_t nf = 0;
+    struct hq_err err = {0};
+    int rc = 0;
+    if (fields->type != REDIS_REPLY_ARRAY) {
+        /* A pending entry deleted from the stream (claimed after XDEL) has no fields. */
+        rc = hq_err_set(&err, HQ_EINVAL, "entry has no fields (deleted from the stream)");
+    } else if (fields->elements / 2 > HQ_EVENT_FIELDS_MAX || fields->elements % 2) {
+        rc = hq_err_set(&err, HQ_EINVAL, "entry has %zu field values, max %d pairs",
+                        fields->elements, HQ_EVENT_FIELDS_MAX);
+    } else {
+        for (size_t i = 0; i + 1 < fields->elements; i += 2) {
+            const redisReply *k = fields->element[i], *v = fields->element[i + 1];
+            if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) {
+                rc = hq_err_set(&err, HQ_EINVAL, "entry field is not a string");
+                break;
+            }
+            f[nf++] = (struct hq_field){k->str, k->len, v->str, v->len};
+        }
+    }
+    struct hq_event ev;
+    if (rc == 0)
+        rc = hq_event_decode_fields(f, nf, (size_t)w->cfg->max_payload, &ev, &err);
+    if (rc == 0) {
+        own_event(e, &ev);
+        if (e->ev.id)
+            snprintf(e->event_id, sizeof(e->event_id), "%s", e->ev.id);
+        else
+            snprintf(e->event_id, sizeof(e->event_id), "evt_%s", e->id);
+        e->first_ms = e->ev.first_ms;
+    } else {
+        e->invalid = hq_strdup(err.msg);
+        snprintf(e->event_id, sizeof(e->event_id), "evt_%s", e->id);
+        if (fields->type == REDIS_REPLY_ARRAY)
+            keep_raw(e, fields);
+        else
+            hq_buf_init(&e->raw, 0);
+        atomic_fetch_add_explicit(&w->metrics.events_invalid, 1, memory_order_relaxed);
+        hq_log(HQ_LOG_WARN, "consumer", "entry %s is invalid (%s): dead-lettered", e->id, err.msg);
+    }
+    e->next = &w->entries;
+    e->prev = w->entries.prev;
+    w->entries.prev->next = e;
+    w->entries.prev = e;
+    w->nentries++;
+    return e;
+}
+
+/* Takes the entries array of an XREADGROUP stream or XAUTOCLAIM reply. */
+static void take_entries(struct hq_worker *w, const redisReply *arr, int claimed)
+{
+    struct hq_entry *batch = NULL, **tail = &batch;
+    for (size_t i = 0; i < arr->elements; i++) {
+        const redisReply *el = arr->element[i];
+        if (claimed && el->type == REDIS_REPLY_ARRAY && el->elements >= 1 &&
+            el->element[0]->type == REDIS_REPLY_STRING &&
+            holds(w, el->element[0]->str, el->element[0]->len))
+            continue; /* ours already: idle only because its outcome flush is retrying */
+        struct hq_entry *e = entry_from_reply(w, el);
+        if (!e)
+            continue;
+        atomic_fetch_add_explicit(claimed ? &w->metrics.events_claimed : &w->metrics.events_read, 1,
+                                  memory_order_relaxed);
+        if (e->invalid) {
+            hq__outcome_add_invalid(w, e);
+            continue;
+        }
+        *tail = e;
+        tail = &e->qnext;
+    }
+    if (batch)
+        hq__dispatch_batch(w, batch);
+}
+
+/* ---- Group ------------------------------------------------------------------------------ */
+
+static void on_group_created(struct hq_redis_client *c, redisReply *r, void *arg)
+{
+    (void)c;
+    struct hq_worker *w = arg;
+    if (!r)
+        return; /* connection lost; retried on READY */
+    if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "BUSYGROUP", 9) != 0) {
+        hq_log(HQ_LOG_ERROR, "consumer", "cannot create consumer group '%s' on %s: %s", HQ_GROUP,
+               w->key_events, r->str);
+        return;
+    }
+    if (r->type != REDIS_REPLY_ERROR && w->group_seen)
+        hq_log(HQ_LOG_ERROR, "consumer",
+               "consumer group '%s' on %s was gone (Redis restarted without its data?): "
+               "recreated it; events and pending entries from before may have been lost",
+               HQ_GROUP, w->key_events);
+    w->group_ready = 1;
+    w->group_seen = 1;
+    hq__consumer_read(w);
+    hq__consumer_claim(w);
+}
+
+void hq__consumer_start(struct hq_worker *w)
+{
+    /* At id 0: events produced before the first worker ever started are delivered too. */
+    const char *argv[] = {"XGROUP", "CREATE", w->key_events, HQ_GROUP, "0", "MKSTREAM"};
+    if (hq_redis_client_command(w->writer, on_group_created, w, 0, 6, argv, NULL) != 0)
+        return; /* not ready: called again on READY */
+}
+
+/* ---- Reading ----------------------------------------------------------------------------------
+ */
+
+int hq__consumer_capacity(const struct hq_worker *w)
+{
+    long used = w->nentries > w->deliveries ? w->nentries : w->deliveries;
+    long cap = (long)w->cfg->concurrency - used;
+    if (cap > HQ_READ_COUNT_MAX)
+        cap = HQ_READ_COUNT_MAX;
+    return cap > 0 ? (int)cap : 0;
+}
+
+static void on_read(struct hq_redis_client *c, redisReply *r, void *arg)
+{
+    (void)c;
+    struct hq_worker *w = arg;
+    w->reading = 0;
+    if (!r) {
+        hq__worker_maybe_done(w);
+        return; /* outcome unknown: whatever was delivered stays pending and is reclaimed */
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        if (strncmp(r->str, "NOGROUP", 7) == 0) {
+            hq_log(HQ_LOG_ERROR, "consumer",
+                   "consumer group '%s' on %s is gone (Redis restarted without its data?): "
+                   "recreating it; events and pending entries from before may have been lost",
+                   HQ_GROUP, w->key_events);
+            w->group_ready = 0;
+            hq__consumer_start(w);
+        } else {
+            hq_log(HQ_LOG_ERROR, "consumer", "XREADGROUP failed: %s", r->str);
+            w->read_paused_until_ms = hq__now_ms() + READ_ERROR_PAUSE_MS;
+        }
+        hq__worker_maybe_done(w);
+        return;
+    }
+    if (r->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < r->elements; i++) {
+            const redisReply *s = r->element[i];
+            if (s->type == REDIS_REPLY_ARRAY && s->elements == 2 &&
+                s->element[1]->type == REDIS_REPLY_ARRAY)
+                take_entries(w, s->element[1], 0);
+        }
+    }
+    /* nil = BLOCK timed out with nothing new. */
+    hq__consumer_read(w);
+    hq__worker_maybe_done(w);
+}
+
+void hq__consumer_read(struct hq_worker *w)
+{
+    if (w->reading || w->draining || w->stopping || !w->group_ready || !w->reader ||
+        !hq_redis_client_ready(w->reader))
+        return;
+    if (w->read_paused_until_ms && hq__now_ms() < w->read_paused_until_ms)
+        return;
+    int cap = hq__consumer_capacity(w);
+    if (cap <= 0)
+        return;
+    char count[16], block[16];
+    snprintf(count, sizeof(count), "%d", cap);
+    snprintf(block, sizeof(block), "%d", HQ_READ_BLOCK_MS);
+    const char *argv[] = {"XREADGROUP", "GROUP", HQ_GROUP,  w->cfg->consumer, "COUNT", count,
+                          "BLOCK",      block,   "STREAMS", w->key_events,    ">"};
+    if (hq_redis_client_command(w->reader, on_read, w, HQ_READ_BLOCK_MS + HQ_REDIS_BLOCK_MARGIN_MS,
+                                11, argv, NULL) == 0)
+        w->reading = 1;
+}
+
+/* ---- Claiming
+ * ------------------------------------------------------------------------------------ */
+
+static void on_claim(struct hq_redis_client *c, redisReply *r, void *arg)
+{
+    (void)c;
+    struct hq_worker *w = arg;
+    w->claiming = 0;
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
+        r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY) {
+        if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOGROUP", 7) != 0)
+            hq_log(HQ_LOG_WARN, "consumer", "XAUTOCLAIM failed: %s", r->str);
+        snprintf(w->claim_cursor, sizeof(w->claim_cursor), "0-0");
+        hq__worker_maybe_done(w);
+        return;
+    }
+    const redisReply *next = r->element[0];
+    size_t got = r->element[1]->elements;
+    if (got)
+        hq_log(HQ_LOG_INFO, "consumer", "reclaimed %zu entries idle longer than %lld ms", got,
+               w->cfg->claim_idle_ms);
+    take_entries(w, r->element[1], 1);
+    snprintf(w->claim_cursor, sizeof(w->claim_cursor), "%.*s", (int)next->len, next->str);
+    /* More to scan: go on at once while there is capacity; else wait for the timer. */
+    if (strcmp(w->claim_cursor, "0-0") != 0)
+        hq__consumer_claim(w);
+    hq__worker_maybe_done(w);
+}
+
+void hq__consumer_claim(struct hq_worker *w)
+{
+    if (w->claiming || w->draining || w->stopping || !w->group_ready || !w->writer ||
+        !hq_redis_client_ready(w->writer))
+        return;
+    int cap = hq__consumer_capacity(w);
+    if (cap <= 0)
+        return;
+    if (cap > HQ_CLAIM_COUNT)
+        cap = HQ_CLAIM_COUNT;
+    if (!w->claim_cursor[0])
+        snprintf(w->claim_cursor, sizeof(w->claim_cursor), "0-0");
+    char idle[24], count[16];
+    snprintf(idle, sizeof(idle), "%lld", w->cfg->claim_idle_ms);
+    snprintf(count, sizeof(count), "%d", cap);
+    const char *argv[] = {"XAUTOCLAIM", w->key_events,   HQ_GROUP, w->cfg->consumer,
+                          idle,         w->claim_cursor, "COUNT",  count};
+    if (hq_redis_client_command(w->writer, on_claim, w, 0, 8, argv, NULL) == 0)
+        w->claiming = 1;
+}

@@ -1,0 +1,275 @@
+/* One delivery attempt: builds the request (headers and Standard Webhooks
+ * signatures at attempt time, both keys), sets the easy handle's limits
+ * (connect and total timeouts, low-speed guard, no redirects, no
+ * decompression, http/https only, proxies only when asked), keeps the first
+ * HQ_RESP_KEEP_MAX bytes of the answer and discards the rest as it arrives,
+ * then classifies the result and hands the outcome to outcome.c. */
+#include "worker/internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/alloc.h"
+#include "common/backoff.h"
+#include "common/log.h"
+
+/* ---- Request ------------------------------------------------------------------------- */
+
+static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
+{
+    struct hq_delivery *d = arg;
+    size_t n = size * nmemb;
+    if (d->resp_len < sizeof(d->resp)) {
+        size_t take = sizeof(d->resp) - d->resp_len;
+        if (take > n)
+            take = n;
+        memcpy(d->resp + d->resp_len, p, take);
+        d->resp_len += take;
+    }
+    d->resp_seen += n;
+    /* Past this, stop reading: the status is known and keep-alive is not worth a GiB. */
+    if (d->resp_seen > HQ_RESP_DISCARD_MAX)
+        return 0;
+    return n;
+}
+
+static size_t on_header(char *p, size_t size, size_t nmemb, void *arg)
+{
+    struct hq_delivery *d = arg;
+    size_t n = size * nmemb;
+    static const char name[] = "retry-after:";
+    if (n > sizeof(name) - 1 && n < 256 && strncasecmp(p, name, sizeof(name) - 1) == 0) {
+        char v[256];
+        size_t vl = n - (sizeof(name) - 1);
+        memcpy(v, p + sizeof(name) - 1, vl);
+        v[vl] = '\0';
+        char *s = v;
+        while (*s == ' ' || *s == '\t')
+            s++;
+        char *end = s + strlen(s);
+        while (end > s && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
+            *--end = '\0';
+        long long ms;
+        if (hq_retry_after_parse(s, hq__now_ms(), &ms) == 0)
+            d->retry_after_ms = ms;
+    }
+    return n;
+}
+
+static CURL *easy_get(struct hq_worker *w)
+{
+    if (w->npool > 0)
+        return w->easy_pool[--w->npool];
+    CURL *easy = curl_easy_init();
+    if (!easy) {
+        fprintf(stderr, "hookq: out of memory creating a curl handle\n");
+        abort();
+    }
+    return easy;
+}
+
+static void easy_put(struct hq_worker *w, CURL *easy)
+{
+    /* Pooled up to the concurrency: handles are reset at the next start, and
+     * connections live in the multi's cache, so keep-alive survives. */
+    if (w->npool >= w->cfg->concurrency) {
+        curl_easy_cleanup(easy);
+        return;
+    }
+    if (!w->easy_pool)
+        w->easy_pool = hq_calloc((size_t)w->cfg->concurrency, sizeof(CURL *));
+    w->easy_pool[w->npool++] = easy;
+}
+
+static struct curl_slist *build_headers(struct hq_delivery *d, int64_t ts)
+{
+    struct hq_entry *e = d->entry;
+    struct hq_ep *ep = d->ep;
+    char line[64 + 2 * (HQ_SIG_V1_LEN + 1) + HQ_ID_MAX];
+    struct curl_slist *h = NULL;
+    h = curl_slist_append(h, "Content-Type: application/json");
+    h = curl_slist_append(h, "User-Agent: hookq/" HQ_VERSION);
+    h = curl_slist_append(h, "Expect:"); /* no 100-continue round trip */
+    snprintf(line, sizeof(line), "webhook-id: %s", e->event_id);
+    h = curl_slist_append(h, line);
+    snprintf(line, sizeof(line), "webhook-timestamp: %lld", (long long)ts);
+    h = curl_slist_append(h, line);
+    int n = snprintf(line, sizeof(line), "webhook-signature: ");
+    hq_sign_header(ep->keys, ep->nkeys, e->event_id, strlen(e->event_id), ts, e->ev.payload,
+                   e->ev.payload_len, line + n);
+    h = curl_slist_append(h, line);
+    for (struct curl_slist *c = ep->custom; c; c = c->next)
+        h = curl_slist_append(h, c->data);
+    return h;
+}
+
+void hq__delivery_start(struct hq_worker *w, struct hq_delivery *d)
+{
+    const struct hq_worker_config *cfg = w->cfg;
+    d->state = HQ_DELIVERY_IN_FLIGHT;
+    d->at_ms = hq__now_ms();
+    d->start_us = hq__mono_us();
+    d->status = 0;
+    d->resp_len = d->resp_seen = 0;
+    d->blocked[0] = d->curl_err[0] = '\0';
+    d->retry_after_ms = -1;
+    d->headers = build_headers(d, d->at_ms / 1000);
+
+    CURL *easy = easy_get(w);
+    d->easy = easy;
+    curl_easy_reset(easy);
+    curl_easy_setopt(easy, CURLOPT_URL, d->ep->e.url);
+    curl_easy_setopt(easy, CURLOPT_POST, 1L);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, d->entry->ev.payload);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)d->entry->ev.payload_len);
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, d->headers);
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, d);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, d);
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, d);
+    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, d->curl_err);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->connect_timeout_ms);
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)cfg->timeout_ms);
+    curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, (long)HQ_LOW_SPEED_BYTES);
+    curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME, (long)HQ_LOW_SPEED_SECS);
+    curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+    /* "" disables the proxy environment variables: only --proxy sets one. */
+    curl_easy_setopt(easy, CURLOPT_PROXY, cfg->proxy ? cfg->proxy : "");
+    if (cfg->ca_file)
+        curl_easy_setopt(easy, CURLOPT_CAINFO, cfg->ca_file);
+    hq__ssrf_setup(w, d, easy);
+    hq_curl_uv_prepare_easy(w->curl, easy);
+
+    w->in_flight++;
+    atomic_fetch_add_explicit(&w->metrics.in_flight, 1, memory_order_relaxed);
+    if (hq_curl_uv_add(w->curl, easy) != 0) {
+        /* Treat as a failed attempt of class "other": retried like any failure. */
+        snprintf(d->curl_err, sizeof(d->curl_err), "could not start the transfer");
+        hq__delivery_done(easy, CURLE_FAILED_INIT, w);
+    }
+}
+
+/* ---- Result ----------------------------------------------------------------------------- */
+
+static enum hq_metric_class classify(CURLcode res, const struct hq_delivery *d, const char **name)
+{
+    if (d->blocked[0]) {
+        *name = "blocked";
+        return HQ_MC_BLOCKED;
+    }
+    switch (res) {
+    case CURLE_OPERATION_TIMEDOUT: *name = "timeout"; return HQ_MC_TIMEOUT;
+    case CURLE_COULDNT_CONNECT: *name = "connect"; return HQ_MC_CONNECT;
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY: *name = "dns"; return HQ_MC_DNS;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS: *name = "tls"; return HQ_MC_TLS;
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_WEIRD_SERVER_REPLY: *name = "network"; return HQ_MC_NETWORK;
+    default: *name = "other"; return HQ_MC_OTHER;
+    }
+}
+
+void hq__delivery_done(CURL *easy, CURLcode res, void *arg)
+{
+    struct hq_worker *w = arg;
+    struct hq_delivery *d = NULL;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&d);
+    struct hq_entry *e = d->entry;
+    struct hq_ep *ep = d->ep;
+    int64_t now = hq__now_ms();
+    int64_t dur_us = hq__mono_us() - d->start_us;
+    long status = 0;
+    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+    d->status = status;
+
+    w->in_flight--;
+    atomic_fetch_sub_explicit(&w->metrics.in_flight, 1, memory_order_relaxed);
+    hq_metrics_observe_latency(&w->metrics, dur_us > 0 ? (uint64_t)dur_us : 0);
+
+    /* A body cut short by us (too big) still counts by its status. */
+    int cut = res == CURLE_WRITE_ERROR && d->resp_seen > HQ_RESP_DISCARD_MAX;
+    int ok = (res == CURLE_OK || cut) && status >= 200 && status < 300;
+
+    char error[CURL_ERROR_SIZE + 64] = "";
+    const char *cls = "";
+    if (!ok) {
+        enum hq_metric_class mc;
+        if ((res == CURLE_OK || cut) && status) {
+            mc = HQ_MC_HTTP_STATUS;
+            snprintf(error, sizeof(error), "http_status: %ld", status);
+        } else {
+            mc = classify(res, d, &cls);
+            snprintf(error, sizeof(error), "%s: %s", cls,
+                     d->blocked[0]    ? d->blocked
+                     : d->curl_err[0] ? d->curl_err
+                                      : curl_easy_strerror(res));
+        }
+        atomic_fetch_add_explicit(&w->metrics.failures[mc], 1, memory_order_relaxed);
+    }
+
+    struct hq_attempt a = {
+        .endpoint_id = ep->id,
+        .url = ep->e.url,
+        .attempt = e->ev.attempt + 1,
+        .at_ms = d->at_ms,
+        .duration_ms = dur_us / 1000,
+        .status = status,
+        .error = error,
+        .resp = d->resp,
+        .resp_len = d->resp_len,
+    };
+    if (ok) {
+        hq__outcome_add(w, e, HQ_OUT_DELIVERED, &a, ep->id, ep->e.url, 0, 0, NULL);
+        atomic_fetch_add_explicit(&w->metrics.deliveries[HQ_MO_DELIVERED], 1, memory_order_relaxed);
+    } else {
+        long long max = ep->e.max_attempts > 0 ? ep->e.max_attempts : w->cfg->policy.max_attempts;
+        int failed = e->ev.attempt + 1;
+        if (d->blocked[0]) {
+            /* Not retried: the address will not stop being internal. */
+            char reason[200];
+            snprintf(reason, sizeof(reason), "blocked: %s", d->blocked);
+            hq__outcome_add(w, e, HQ_OUT_DEAD, &a, ep->id, ep->e.url, failed, 0, reason);
+            atomic_fetch_add_explicit(&w->metrics.deliveries[HQ_MO_DEAD], 1, memory_order_relaxed);
+        } else if (failed >= max) {
+            hq__outcome_add(w, e, HQ_OUT_DEAD, &a, ep->id, ep->e.url, failed, 0, "exhausted");
+            atomic_fetch_add_explicit(&w->metrics.deliveries[HQ_MO_DEAD], 1, memory_order_relaxed);
+        } else {
+            long long ra = (status == 429 || status == 503) ? d->retry_after_ms : -1;
+            long long delay = hq_backoff_next_ms(&w->cfg->policy, failed, ra, hq__rand(w));
+            hq__outcome_add(w, e, HQ_OUT_RETRY, &a, ep->id, ep->e.url, failed, now + delay, NULL);
+            atomic_fetch_add_explicit(&w->metrics.deliveries[HQ_MO_RETRY], 1, memory_order_relaxed);
+        }
+        hq_log(HQ_LOG_DEBUG, "delivery", "event %s to %s failed (attempt %d): %s", e->event_id,
+               ep->id, failed, error);
+    }
+
+    curl_slist_free_all(d->headers);
+    easy_put(w, easy);
+    free(d);
+    w->deliveries--;
+    hq__dispatch_release(w, ep);
+    hq__ep_unref(w, ep);
+    hq__outcome_delivery_finished(w, e);
+    hq__worker_capacity_changed(w);
+}

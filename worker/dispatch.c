@@ -1,0 +1,550 @@
+/* Dispatch: event -> deliveries. Resolves subscribers through a short-lived
+ * cache (--endpoint-cache) filled by batched Redis lookups (one pipelined
+ * SUNION per unknown type, one HGETALL per unknown endpoint, on the writer),
+ * fans each event out to its enabled endpoints, and holds deliveries in
+ * per-endpoint queues so one endpoint never has more than
+ * --endpoint-concurrency in flight. An endpoint whose queue stops moving
+ * (the oldest waiter waited > HQ_QUEUE_WAIT_MAX_MS) is congested: its waiting
+ * and new deliveries are deferred to the retry set (no attempt spent), so a
+ * hanging endpoint cannot take the worker's capacity from healthy ones. */
+#include "worker/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/keys.h"
+#include "common/log.h"
+
+static uint32_t hash(const char *s, size_t n)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+/* ---- Endpoint cache ---------------------------------------------------------------- */
+
+static struct hq_ep *ep_find(struct hq_worker *w, const char *id, size_t n)
+{
+    for (struct hq_ep *ep = w->eps[hash(id, n) % HQ_CACHE_BUCKETS]; ep; ep = ep->next) {
+        if (strlen(ep->id) == n && memcmp(ep->id, id, n) == 0)
+            return ep;
+    }
+    return NULL;
+}
+
+static int ep_fresh(const struct hq_worker *w, const struct hq_ep *ep, int64_t now)
+{
+    int64_t ttl = ep->missing ? HQ_EP_MISS_MS : w->cfg->endpoint_cache_ms;
+    return ep->fetched_ms && now - ep->fetched_ms < ttl;
+}
+
+static struct hq_ep *ep_get_or_add(struct hq_worker *w, const char *id, size_t n)
+{
+    struct hq_ep *ep = ep_find(w, id, n);
+    if (ep)
+        return ep;
+    ep = hq_calloc(1, sizeof(*ep));
+    memcpy(ep->id, id, n < HQ_ENDPOINT_ID_MAX ? n : HQ_ENDPOINT_ID_MAX);
+    ep->refs = 1;
+    ep->cached = 1;
+    uint32_t b = hash(ep->id, strlen(ep->id)) % HQ_CACHE_BUCKETS;
+    ep->next = w->eps[b];
+    w->eps[b] = ep;
+    return ep;
+}
+
+static void ep_clear_data(struct hq_ep *ep)
+{
+    hq_endpoint_free(&ep->e);
+    memset(&ep->e, 0, sizeof(ep->e));
+    for (int i = 0; i < ep->nkeys; i++)
+        hq_sign_key_wipe(&ep->keys[i]);
+    ep->nkeys = 0;
+    curl_slist_free_all(ep->custom);
+    ep->custom = NULL;
+}
+
+void hq__ep_unref(struct hq_worker *w, struct hq_ep *ep)
+{
+    (void)w;
+    if (--ep->refs > 0)
+        return;
+    ep_clear_data(ep);
+    free(ep);
+}
+
+/* Installs endpoint data from an HGETALL reply (in place: deliveries in
+ * flight keep their slot accounting). */
+static void ep_fill(struct hq_worker *w, struct hq_ep *ep, const redisReply *r)
+{
+    ep_clear_data(ep);
+    ep->fetched_ms = hq__now_ms();
+    struct hq_err err = {0};
+    int rc = hq_endpoint_from_reply(r, ep->id, &ep->e, &err);
+    if (rc == HQ_ENOTFOUND) {
+        ep->missing = 1;
+        return;
+    }
+    if (rc != 0) {
+        hq_log(HQ_LOG_ERROR, "dispatch",
+               "endpoint %s is malformed in Redis (%s): treated as missing", ep->id, err.msg);
+        ep->missing = 1;
+        return;
+    }
+    ep->missing = 0;
+    const char *secrets[2] = {ep->e.key1, ep->e.key2};
+    for (int i = 0; i < 2; i++) {
+        if (!secrets[i][0])
+            continue;
+        if (hq_sign_key_decode(secrets[i], &ep->keys[ep->nkeys], &err) == 0)
+            ep->nkeys++;
+        else
+            hq_log(HQ_LOG_ERROR, "dispatch", "endpoint %s key%d is unusable: %s", ep->id, i + 1,
+                   err.msg);
+    }
+    for (int i = 0; i < ep->e.nheaders; i++)
+        ep->custom = curl_slist_append(ep->custom, ep->e.headers[i]);
+    (void)w;
+}
+
+static struct hq_subs *subs_find(struct hq_worker *w, const char *type, size_t n)
+{
+    for (struct hq_subs *s = w->subs[hash(type, n) % HQ_CACHE_BUCKETS]; s; s = s->next) {
+        if (strlen(s->type) == n && memcmp(s->type, type, n) == 0)
+            return s;
+    }
+    return NULL;
+}
+
+static void subs_fill(struct hq_worker *w, const char *type, size_t n, const redisReply *r)
+{
+    struct hq_subs *s = subs_find(w, type, n);
+    if (!s) {
+        s = hq_calloc(1, sizeof(*s));
+        s->type = hq_strndup(type, n);
+        uint32_t b = hash(type, n) % HQ_CACHE_BUCKETS;
+        s->next = w->subs[b];
+        w->subs[b] = s;
+    }
+    for (int i = 0; i < s->nids; i++)
+        free(s->ids[i]);
+    free(s->ids);
+    s->ids = NULL;
+    s->nids = 0;
+    if (r->elements) {
+        s->ids = hq_calloc(r->elements, sizeof(char *));
+        for (size_t i = 0; i < r->elements; i++) {
+            if (r->element[i]->type == REDIS_REPLY_STRING &&
+                r->element[i]->len <= HQ_ENDPOINT_ID_MAX)
+                s->ids[s->nids++] = hq_strndup(r->element[i]->str, r->element[i]->len);
+        }
+    }
+    s->fetched_ms = hq__now_ms();
+}
+
+void hq__dispatch_free_cache(struct hq_worker *w)
+{
+    for (int b = 0; b < HQ_CACHE_BUCKETS; b++) {
+        for (struct hq_ep *ep = w->eps[b], *next; ep; ep = next) {
+            next = ep->next;
+            ep->cached = 0;
+            hq__ep_unref(w, ep);
+        }
+        w->eps[b] = NULL;
+        for (struct hq_subs *s = w->subs[b], *next; s; s = next) {
+            next = s->next;
+            for (int i = 0; i < s->nids; i++)
+                free(s->ids[i]);
+            free(s->ids);
+            free(s->type);
+            free(s);
+        }
+        w->subs[b] = NULL;
+    }
+}
+
+/* ---- Queues ----------------------------------------------------------------------------- */
+
+static void defer(struct hq_worker *w, struct hq_delivery *d)
+{
+    struct hq_entry *e = d->entry;
+    /* 0.5x-1.5x of --defer, so a congested endpoint's backlog comes back spread out. */
+    int64_t delay =
+        w->cfg->defer_ms / 2 + (int64_t)(hq__rand(w) % (uint64_t)(w->cfg->defer_ms + 1));
+    hq__outcome_add(w, e, HQ_OUT_DEFERRED, NULL, d->ep->id, d->ep->e.url, e->ev.attempt,
+                    hq__now_ms() + delay, NULL);
+    atomic_fetch_add_explicit(&w->metrics.deliveries[HQ_MO_DEFERRED], 1, memory_order_relaxed);
+    hq__ep_unref(w, d->ep);
+    free(d);
+    w->deliveries--;
+    hq__outcome_delivery_finished(w, e);
+}
+
+static int can_start(const struct hq_worker *w, const struct hq_ep *ep)
+{
+    return ep->in_flight < w->cfg->endpoint_concurrency && w->in_flight < w->cfg->concurrency;
+}
+
+static void start(struct hq_worker *w, struct hq_delivery *d)
+{
+    d->ep->in_flight++;
+    hq__delivery_start(w, d);
+}
+
+static void enqueue(struct hq_worker *w, struct hq_delivery *d)
+{
+    struct hq_ep *ep = d->ep;
+    int64_t now = hq__now_ms();
+    if (w->draining || ep->congested_until_ms > now) {
+        defer(w, d);
+        return;
+    }
+    if (!ep->qhead && can_start(w, ep)) {
+        start(w, d);
+        return;
+    }
+    d->state = HQ_DELIVERY_QUEUED;
+    d->queued_ms = now;
+    d->qnext = NULL;
+    if (ep->qtail)
+        ep->qtail->qnext = d;
+    else
+        ep->qhead = d;
+    ep->qtail = d;
+    ep->queued++;
+    atomic_fetch_add_explicit(&w->metrics.queued, 1, memory_order_relaxed);
+}
+
+static struct hq_delivery *dequeue(struct hq_worker *w, struct hq_ep *ep)
+{
+    struct hq_delivery *d = ep->qhead;
+    if (!d)
+        return NULL;
+    ep->qhead = d->qnext;
+    if (!ep->qhead)
+        ep->qtail = NULL;
+    ep->queued--;
+    atomic_fetch_sub_explicit(&w->metrics.queued, 1, memory_order_relaxed);
+    return d;
+}
+
+/* Starts waiting deliveries of ep while it has slots. */
+static void pump(struct hq_worker *w, struct hq_ep *ep)
+{
+    while (ep->qhead && can_start(w, ep))
+        start(w, dequeue(w, ep));
+}
+
+static void pump_all(struct hq_worker *w)
+{
+    for (int b = 0; b < HQ_CACHE_BUCKETS && w->in_flight < w->cfg->concurrency; b++) {
+        for (struct hq_ep *ep = w->eps[b]; ep; ep = ep->next)
+            pump(w, ep);
+    }
+}
+
+void hq__dispatch_release(struct hq_worker *w, struct hq_ep *ep)
+{
+    ep->in_flight--;
+    pump(w, ep);
+    /* A global slot freed while other endpoints wait for one. */
+    if (w->in_flight + 1 >= w->cfg->concurrency)
+        pump_all(w);
+}
+
+void hq__dispatch_tick(struct hq_worker *w)
+{
+    int64_t now = hq__now_ms();
+    for (int b = 0; b < HQ_CACHE_BUCKETS; b++) {
+        for (struct hq_ep *ep = w->eps[b]; ep; ep = ep->next) {
+            if (!ep->qhead || now - ep->qhead->queued_ms <= HQ_QUEUE_WAIT_MAX_MS)
+                continue;
+            int n = ep->queued;
+            ep->congested_until_ms = now + w->cfg->defer_ms;
+            hq_log(HQ_LOG_WARN, "dispatch",
+                   "endpoint %s is congested (%d in flight, oldest waiter %lld ms): deferring %d "
+                   "deliveries by ~%lld ms",
+                   ep->id, ep->in_flight, (long long)(now - ep->qhead->queued_ms), n,
+                   w->cfg->defer_ms);
+            struct hq_delivery *d;
+            while ((d = dequeue(w, ep)))
+                defer(w, d);
+        }
+    }
+}
+
+void hq__dispatch_defer_all(struct hq_worker *w)
+{
+    for (int b = 0; b < HQ_CACHE_BUCKETS; b++) {
+        for (struct hq_ep *ep = w->eps[b]; ep; ep = ep->next) {
+            struct hq_delivery *d;
+            while ((d = dequeue(w, ep)))
+                defer(w, d);
+        }
+    }
+}
+
+/* ---- Fan-out ----------------------------------------------------------------------------- */
+
+static void dead_for_endpoint(struct hq_worker *w, struct hq_entry *e, const char *ep_id,
+                              const char *url, const char *reason)
+{
+    hq__outcome_add(w, e, HQ_OUT_DEAD, NULL, ep_id, url, e->ev.attempt, 0, reason);
+    atomic_fetch_add_explicit(&w->metrics.deliveries[HQ_MO_DEAD], 1, memory_order_relaxed);
+}
+
+static void add_delivery(struct hq_worker *w, struct hq_entry *e, struct hq_ep *ep,
+                         struct hq_delivery ***list)
+{
+    struct hq_delivery *d = hq_calloc(1, sizeof(*d));
+    d->entry = e;
+    d->ep = ep;
+    ep->refs++;
+    d->retry_after_ms = -1;
+    e->remaining++;
+    w->deliveries++;
+    **list = d;
+    *list = &d->qnext;
+}
+
+static void fan_out(struct hq_worker *w, struct hq_entry *e)
+{
+    struct hq_delivery *ds = NULL, **tail = &ds;
+    e->remaining = 1; /* held while the deliveries are created */
+    hq__entry_set_state(w, e, HQ_ENTRY_DELIVERING);
+    if (e->ev.endpoint) {
+        struct hq_ep *ep = ep_find(w, e->ev.endpoint, e->ev.endpoint_len);
+        if (!ep || ep->missing)
+            dead_for_endpoint(w, e, e->ev.endpoint, "", "endpoint_deleted");
+        else if (!ep->e.enabled)
+            dead_for_endpoint(w, e, ep->id, ep->e.url, "endpoint_disabled");
+        else
+            add_delivery(w, e, ep, &tail);
+    } else {
+        struct hq_subs *s = subs_find(w, e->ev.type, e->ev.type_len);
+        for (int i = 0; s && i < s->nids; i++) {
+            struct hq_ep *ep = ep_find(w, s->ids[i], strlen(s->ids[i]));
+            /* Missing (a stale index entry) or disabled: not subscribed now. */
+            if (ep && !ep->missing && ep->e.enabled &&
+                hq_endpoint_matches(&ep->e, e->ev.type, e->ev.type_len))
+                add_delivery(w, e, ep, &tail);
+        }
+    }
+    for (struct hq_delivery *d = ds, *next; d; d = next) {
+        next = d->qnext;
+        enqueue(w, d);
+    }
+    hq__outcome_delivery_finished(w, e); /* drops the hold taken above */
+}
+
+/* ---- Resolution ----------------------------------------------------------------------------- */
+
+/* One batch of entries waiting for endpoint data; its commands are pipelined
+ * on the writer and counted down by their replies. */
+struct resolve {
+    struct hq_worker *w;
+    struct hq_entry *batch; /* linked by qnext */
+    int pending;            /* replies still expected */
+    int failed;             /* a reply was NULL or an error: retry the batch later */
+    int phase;              /* 1: subscriptions, 2: endpoints */
+};
+
+struct resolve_cmd {
+    struct resolve *rs;
+    char key[HQ_ENDPOINT_ID_MAX > HQ_TYPE_MAX ? HQ_ENDPOINT_ID_MAX + 1 : HQ_TYPE_MAX + 1];
+    size_t len;
+};
+
+static void resolve_step(struct resolve *rs);
+
+static void resolve_finish_reply(struct resolve *rs)
+{
+    if (--rs->pending == 0)
+        resolve_step(rs);
+}
+
+static void on_subs_reply(struct hq_redis_client *c, redisReply *r, void *arg)
+{
+    (void)c;
+    struct resolve_cmd *rc = arg;
+    struct resolve *rs = rc->rs;
+    if (!r || r->type != REDIS_REPLY_ARRAY) {
+        if (r)
+            hq_log(HQ_LOG_ERROR, "dispatch", "subscriber lookup for '%s' failed: %s", rc->key,
+                   r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        rs->failed = 1;
+    } else {
+        subs_fill(rs->w, rc->key, rc->len, r);
+    }
+    free(rc);
+    resolve_finish_reply(rs);
+}
+
+static void on_ep_reply(struct hq_redis_client *c, redisReply *r, void *arg)
+{
+    (void)c;
+    struct resolve_cmd *rc = arg;
+    struct resolve *rs = rc->rs;
+    if (!r || r->type != REDIS_REPLY_ARRAY) {
+        if (r)
+            hq_log(HQ_LOG_ERROR, "dispatch", "endpoint lookup for %s failed: %s", rc->key,
+                   r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        rs->failed = 1;
+    } else {
+        ep_fill(rs->w, ep_get_or_add(rs->w, rc->key, rc->len), r);
+    }
+    free(rc);
+    resolve_finish_reply(rs);
+}
+
+static int send_subs(struct resolve *rs, const char *type, size_t n)
+{
+    struct hq_worker *w = rs->w;
+    /* On the heap: up to HQ_ENDPOINT_INDEX_KEYS_MAX keys, and this runs only on
+     * a cache miss (once per type per --endpoint-cache). */
+    char(*keys)[HQ_KEY_MAX] = hq_malloc(sizeof(*keys) * HQ_ENDPOINT_INDEX_KEYS_MAX);
+    int nk = hq_endpoint_index_keys(w->cfg->prefix, type, n, keys, HQ_ENDPOINT_INDEX_KEYS_MAX);
+    if (nk <= 0) {
+        /* Cannot happen for a type the decoder accepted; fail the batch loudly. */
+        hq_log(HQ_LOG_ERROR, "dispatch", "no index keys for type '%.*s'", (int)n, type);
+        free(keys);
+        return -1;
+    }
+    const char **argv = hq_malloc(sizeof(char *) * (size_t)(nk + 1));
+    argv[0] = "SUNION";
+    for (int i = 0; i < nk; i++)
+        argv[i + 1] = keys[i];
+    struct resolve_cmd *rc = hq_calloc(1, sizeof(*rc));
+    rc->rs = rs;
+    memcpy(rc->key, type, n);
+    rc->len = n;
+    int rcode = hq_redis_client_command(w->writer, on_subs_reply, rc, 0, nk + 1, argv, NULL);
+    free(argv);
+    free(keys);
+    if (rcode != 0) {
+        free(rc);
+        return -1;
+    }
+    rs->pending++;
+    return 0;
+}
+
+static int send_ep(struct resolve *rs, const char *id, size_t n)
+{
+    struct hq_worker *w = rs->w;
+    char key[HQ_KEY_MAX], idz[HQ_ENDPOINT_ID_MAX + 1];
+    snprintf(idz, sizeof(idz), "%.*s", (int)n, id);
+    hq_key_endpoint(w->cfg->prefix, idz, key, sizeof(key));
+    const char *argv[] = {"HGETALL", key};
+    struct resolve_cmd *rc = hq_calloc(1, sizeof(*rc));
+    rc->rs = rs;
+    memcpy(rc->key, idz, strlen(idz));
+    rc->len = strlen(idz);
+    if (hq_redis_client_command(w->writer, on_ep_reply, rc, 0, 2, argv, NULL) != 0) {
+        free(rc);
+        return -1;
+    }
+    rs->pending++;
+    return 0;
+}
+
+/* Asks for an endpoint's data unless the cache has it fresh. No "being fetched"
+ * marks: a batch waits only for its own replies, and replies come back in the
+ * order the commands were sent, so asking twice in a burst is merely redundant. */
+static int need_ep(struct resolve *rs, const char *id, size_t n, int64_t now)
+{
+    struct hq_ep *ep = ep_find(rs->w, id, n);
+    if (ep && ep_fresh(rs->w, ep, now))
+        return 0;
+    return send_ep(rs, id, n);
+}
+
+static void resolve_fail(struct resolve *rs)
+{
+    /* Park the batch; the tick retries it (the writer is down or answered an error). */
+    struct hq_entry *e = rs->batch;
+    while (e) {
+        struct hq_entry *next = e->qnext;
+        e->qnext = rs->w->parked;
+        rs->w->parked = e;
+        e = next;
+    }
+    free(rs);
+}
+
+static void resolve_step(struct resolve *rs)
+{
+    struct hq_worker *w = rs->w;
+    int64_t now = hq__now_ms();
+    if (rs->failed || w->stopping) {
+        resolve_fail(rs);
+        return;
+    }
+    if (rs->phase == 0) {
+        rs->phase = 1;
+        for (struct hq_entry *e = rs->batch; e; e = e->qnext) {
+            if (e->ev.endpoint)
+                continue;
+            struct hq_subs *s = subs_find(w, e->ev.type, e->ev.type_len);
+            if (s && now - s->fetched_ms < w->cfg->endpoint_cache_ms)
+                continue;
+            if (send_subs(rs, e->ev.type, e->ev.type_len) != 0) {
+                rs->failed = 1;
+                break;
+            }
+        }
+        if (rs->pending == 0)
+            resolve_step(rs);
+        return;
+    }
+    if (rs->phase == 1) {
+        rs->phase = 2;
+        for (struct hq_entry *e = rs->batch; e && !rs->failed; e = e->qnext) {
+            if (e->ev.endpoint) {
+                if (need_ep(rs, e->ev.endpoint, e->ev.endpoint_len, now) != 0)
+                    rs->failed = 1;
+                continue;
+            }
+            struct hq_subs *s = subs_find(w, e->ev.type, e->ev.type_len);
+            for (int i = 0; s && i < s->nids && !rs->failed; i++)
+                if (need_ep(rs, s->ids[i], strlen(s->ids[i]), now) != 0)
+                    rs->failed = 1;
+        }
+        if (rs->pending == 0)
+            resolve_step(rs);
+        return;
+    }
+    /* Phase 2 done: everything the batch needs is cached. */
+    for (struct hq_entry *e = rs->batch, *next; e; e = next) {
+        next = e->qnext;
+        e->qnext = NULL;
+        fan_out(w, e);
+    }
+    free(rs);
+    hq__worker_capacity_changed(w);
+}
+
+void hq__dispatch_batch(struct hq_worker *w, struct hq_entry *batch)
+{
+    struct resolve *rs = hq_calloc(1, sizeof(*rs));
+    rs->w = w;
+    rs->batch = batch;
+    for (struct hq_entry *e = batch; e; e = e->qnext)
+        hq__entry_set_state(w, e, HQ_ENTRY_RESOLVING);
+    resolve_step(rs);
+}
+
+/* Called from the tick: retries parked batches. */
+void hq__dispatch_retry_parked(struct hq_worker *w)
+{
+    if (!w->parked || !w->writer || !hq_redis_client_ready(w->writer))
+        return;
+    struct hq_entry *batch = w->parked;
+    w->parked = NULL;
+    hq__dispatch_batch(w, batch);
+}

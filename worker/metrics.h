@@ -1,0 +1,74 @@
+/* Worker metrics: counters updated by the loop thread, read by the metrics
+ * HTTP server's own thread (libmicrohttpd), hence relaxed C11 atomics.
+ * /metrics renders them in Prometheus text format; /healthz answers 200 while
+ * the worker's Redis connections are ready, 503 otherwise. */
+#ifndef HQ_WORKER_METRICS_H
+#define HQ_WORKER_METRICS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+/* Delivery outcomes (label outcome=...). */
+enum hq_metric_outcome {
+    HQ_MO_DELIVERED = 0, /* 2xx */
+    HQ_MO_RETRY,         /* failed, retry scheduled */
+    HQ_MO_DEAD,          /* failed, dead-lettered (exhausted, blocked, invalid, endpoint gone) */
+    HQ_MO_DEFERRED,      /* postponed: endpoint's queue congested (no attempt spent) */
+    HQ_MO_COUNT
+};
+
+/* Error classes of failed attempts (label class=...). */
+enum hq_metric_class {
+    HQ_MC_HTTP_STATUS = 0, /* non-2xx answer (3xx included) */
+    HQ_MC_TIMEOUT,
+    HQ_MC_CONNECT, /* refused / unreachable */
+    HQ_MC_DNS,
+    HQ_MC_TLS,
+    HQ_MC_NETWORK, /* reset, closed mid-response, send/recv errors */
+    HQ_MC_BLOCKED, /* SSRF guard */
+    HQ_MC_OTHER,
+    HQ_MC_COUNT
+};
+
+/* Latency buckets (seconds) of the attempt latency histogram. */
+#define HQ_LAT_BUCKETS 12
+extern const double hq_metrics_lat_bounds[HQ_LAT_BUCKETS]; /* 0.005 ... 30 */
+
+struct hq_metrics {
+    atomic_ulong deliveries[HQ_MO_COUNT];    /* hookq_deliveries_total{outcome} */
+    atomic_ulong failures[HQ_MC_COUNT];      /* hookq_attempt_failures_total{class} */
+    atomic_ulong lat_bucket[HQ_LAT_BUCKETS]; /* hookq_attempt_duration_seconds_bucket
+                                                (non-cumulative here) */
+    atomic_ulong lat_count;
+    atomic_ulong lat_sum_us;       /* sum of durations in microseconds */
+    atomic_long in_flight;         /* hookq_in_flight */
+    atomic_long queued;            /* hookq_queued (waiting for an endpoint slot) */
+    atomic_ulong events_read;      /* hookq_events_read_total */
+    atomic_ulong events_claimed;   /* hookq_events_claimed_total (XAUTOCLAIM) */
+    atomic_ulong events_invalid;   /* hookq_events_invalid_total */
+    atomic_ulong events_acked;     /* hookq_events_acked_total */
+    atomic_ulong fenced;           /* hookq_outcomes_fenced_total (lost ownership) */
+    atomic_ulong redis_reconnects; /* hookq_redis_reconnects_total */
+    atomic_long stream_lag;        /* hookq_stream_lag (XINFO GROUPS lag; -1 unknown) */
+    atomic_long stream_pending;    /* hookq_stream_pending */
+    atomic_int redis_ready;        /* 1 when both connections are ready (/healthz) */
+};
+
+void hq_metrics_init(struct hq_metrics *m);
+/* Records one finished attempt's latency. */
+void hq_metrics_observe_latency(struct hq_metrics *m, uint64_t duration_us);
+
+struct hq_metrics_server;
+/* Starts serving /metrics and /healthz on addr "HOST:PORT" (":9090" = all
+ * interfaces; "127.0.0.1:0" picks a port) in its own thread. m is borrowed
+ * and must outlive the server. Returns NULL with err set on failure
+ * ("--metrics: cannot listen on 127.0.0.1:80: Permission denied"). */
+struct hq_metrics_server *hq_metrics_serve(const char *addr, struct hq_metrics *m,
+                                           struct hq_err *err);
+/* The bound port (useful with port 0). */
+int hq_metrics_port(const struct hq_metrics_server *s);
+void hq_metrics_stop(struct hq_metrics_server *s);
+
+#endif

@@ -1,0 +1,38 @@
+/* hookq worker: one process, one libuv loop, delivering events from the
+ * stream through the consumer group (docs/architecture.md, issue 3).
+ * Scale by running more processes. */
+#ifndef HQ_WORKER_WORKER_H
+#define HQ_WORKER_WORKER_H
+
+#include "common/backoff.h"
+#include "common/err.h"
+#include "common/netguard.h"
+#include "common/redis_url.h"
+
+struct hq_worker_config {
+    struct hq_redis_url redis;      /* parsed --redis-url */
+    const char *redis_url;          /* as given, for messages (password never printed) */
+    const char *prefix;             /* --prefix */
+    char consumer[128];             /* --consumer, default <hostname>-<pid> */
+    long long concurrency;          /* --concurrency: in-flight deliveries */
+    long long endpoint_concurrency; /* --endpoint-concurrency: per endpoint */
+    long long connect_timeout_ms;   /* --connect-timeout */
+    long long timeout_ms;           /* --timeout: total per attempt */
+    long long claim_idle_ms;        /* --claim-idle: reclaim entries idle this long */
+    long long max_payload;          /* --max-payload */
+    long long attempt_ttl_ms;       /* --attempt-ttl: attempt records kept this long */
+    long long endpoint_cache_ms;    /* --endpoint-cache: how long endpoint data is reused */
+    long long dead_maxlen;          /* --dead-maxlen: 0 = unbounded */
+    long long defer_ms;             /* --defer: postponement of a congested endpoint's deliveries */
+    struct hq_policy policy;        /* retry policy (HOOKQ_MAX_ATTEMPTS, HOOKQ_BACKOFF_*) */
+    struct hq_netguard guard;       /* SSRF rules */
+    const char *proxy;              /* --proxy: NULL = no proxy, environment ignored */
+    const char *ca_file;            /* --ca-file: extra CA bundle for private CAs */
+    const char *metrics;            /* --metrics HOST:PORT or NULL */
+};
+
+/* Runs the worker until SIGTERM/SIGINT drained it (returns 0) or a fatal
+ * start-up error (returns < 0 with err set). A second signal exits at once. */
+int hq_worker_run(const struct hq_worker_config *cfg, struct hq_err *err);
+
+#endif
