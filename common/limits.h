@@ -71,7 +71,6 @@
 #define HQ_DLQ_PAGE                  500   /* dead letters fetched per round trip (bounded memory) */
 #define HQ_DLQ_LIMIT_DEFAULT         50    /* `dlq list` entries shown unless --limit */
 #define HQ_DLQ_LIMIT_MAX             100000 /* `dlq list --limit` ceiling: a listing, not an export */
-#define HQ_DLQ_SHOW_FIELD_MAX        4096  /* `dlq list`/`event show`: bytes of one value printed */
 #define HQ_DLQ_IDS_MAX               10000 /* entry ids on one command line (argv is bounded anyway) */
 #define HQ_JSON_PRETTY_DEPTH_MAX     64    /* deeper payloads are printed raw: bounded recursion */
 

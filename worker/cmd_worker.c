@@ -74,7 +74,7 @@ int hq_cmd_worker(int argc, char **argv)
         {"proxy", HQ_OPT_STR, &cfg.proxy, "URL",
          "send deliveries through this proxy (proxy environment variables are ignored)", 0, 0, 0,
          0},
-        {"ca-file", HQ_OPT_STR, &cfg.ca_file, "PATH", "extra CA bundle for private CAs", 0, 0, 0,
+        {"ca-file", HQ_OPT_STR, &cfg.ca_file, "PATH", "CA bundle to verify endpoints with, instead of the system one (for private CAs)", 0, 0, 0,
          0},
         {"metrics", HQ_OPT_STR, &cfg.metrics, "HOST:PORT", "serve /metrics and /healthz here", 0, 0,
          0, 0},

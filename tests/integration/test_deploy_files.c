@@ -44,7 +44,16 @@ static void run_check(const char *check_and_args)
     assert_non_null(p);
     char *out = malloc(OUT_MAX);
     assert_non_null(out);
-    size_t len = fread(out, 1, OUT_MAX - 1, p);
+    /* Read to the end (keeping the first OUT_MAX - 1 bytes) so the child never
+     * blocks on a full pipe while pclose waits for it. */
+    size_t len = 0;
+    char chunk[4096];
+    size_t got;
+    while ((got = fread(chunk, 1, sizeof(chunk), p)) > 0) {
+        size_t take = got < OUT_MAX - 1 - len ? got : OUT_MAX - 1 - len;
+        memcpy(out + len, chunk, take);
+        len += take;
+    }
     out[len] = '\0';
     int status = pclose(p);
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);

@@ -1,0 +1,157 @@
+/* `hookq event show` against a real redis-server, over hand-written attempt
+ * records in the contract's JSON form (docs/internals/redis-layout.md): a
+ * delivered event, one that was retried then dead-lettered, records that are
+ * not JSON, unknown events and bad ids. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "tests/harness/hq_test.h"
+
+static struct hq_test_redis R;
+static redisContext *C;
+static char ENV_URL[400];
+static char OUT[1 << 16], ERR[4096];
+
+static int setup(void **state)
+{
+    (void)state;
+    hq_test_redis_start(&R, NULL);
+    C = hq_test_redis_connect(&R);
+    snprintf(ENV_URL, sizeof(ENV_URL), "HOOKQ_REDIS_URL=%s", R.url);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    redisFree(C);
+    hq_test_redis_destroy(&R);
+    return 0;
+}
+
+static int flush(void **state)
+{
+    (void)state;
+    freeReplyObject(hq_test_cmd(C, "FLUSHALL"));
+    return 0;
+}
+
+static int run(const char *const *args)
+{
+    const char *env[] = {ENV_URL, NULL};
+    OUT[0] = ERR[0] = '\0';
+    return hq_test_cli(args, env, NULL, OUT, sizeof(OUT), ERR, sizeof(ERR));
+}
+
+static void record(const char *ev, const char *json)
+{
+    freeReplyObject(hq_test_cmd(C, "RPUSH hookq:att:%s %s", ev, json));
+}
+
+/* ev_1: ep_b fails twice (500, timeout) and is dead-lettered at attempt 3;
+ * ep_a is delivered at once. Records interleave as a worker writes them. */
+static void fixture(void)
+{
+    record("ev_1", "{\"endpoint_id\":\"ep_b\",\"attempt\":1,\"at_ms\":1764201600000,"
+                   "\"duration_ms\":35,\"status\":500,\"error\":\"http_status\","
+                   "\"response\":\"oops\\n\\u001b[2J\",\"outcome\":\"retry\"}");
+    record("ev_1", "{\"endpoint_id\":\"ep_a\",\"attempt\":1,\"at_ms\":1764201600010,"
+                   "\"duration_ms\":12,\"status\":200,\"error\":\"\",\"response\":\"ok\","
+                   "\"outcome\":\"delivered\"}");
+    record("ev_1", "{\"endpoint_id\":\"ep_b\",\"attempt\":2,\"at_ms\":1764201630000,"
+                   "\"duration_ms\":15000,\"status\":0,\"error\":\"timeout: no answer\","
+                   "\"response\":\"\",\"outcome\":\"retry\"}");
+    record("ev_1", "{\"endpoint_id\":\"ep_b\",\"attempt\":3,\"at_ms\":1764201720000,"
+                   "\"duration_ms\":40,\"status\":503,\"error\":\"http_status\","
+                   "\"response\":\"down\",\"outcome\":\"dead\"}");
+}
+
+static void test_attempts_are_grouped_by_endpoint_with_every_detail(void **state)
+{
+    (void)state;
+    fixture();
+    const char *a[] = {"event", "show", "ev_1", NULL};
+    assert_int_equal(run(a), 0);
+    assert_non_null(strstr(OUT, "event ev_1: 4 attempts recorded"));
+    char *b = strstr(OUT, "endpoint ep_b"), *ea = strstr(OUT, "endpoint ep_a");
+    assert_true(b && ea && b < ea); /* first appearance order */
+    /* ep_b's three attempts come before ep_a's group, in order. */
+    char *b1 = strstr(b, "#1"), *b2 = strstr(b, "#2"), *b3 = strstr(b, "#3");
+    assert_true(b1 && b2 && b3 && b1 < b2 && b2 < b3 && b3 < ea);
+    assert_non_null(strstr(OUT, "2025-11-27T00:00:00.000Z"));
+    assert_non_null(strstr(b, "retry"));
+    assert_non_null(strstr(b, "status 500"));
+    assert_non_null(strstr(b, "15000 ms"));
+    assert_non_null(strstr(b, "error timeout: no answer"));
+    assert_non_null(strstr(b3, "dead"));
+    assert_non_null(strstr(ea, "delivered"));
+    assert_non_null(strstr(ea, "status 200"));
+    /* The response snippet is escaped for the terminal: no raw ESC or newline. */
+    assert_non_null(strstr(OUT, "response: oops\\n\\x1b[2J"));
+    assert_null(strchr(OUT, '\x1b'));
+}
+
+static void test_json_output_groups_the_raw_records(void **state)
+{
+    (void)state;
+    fixture();
+    const char *a[] = {"event", "show", "ev_1", "--json", NULL};
+    assert_int_equal(run(a), 0);
+    assert_non_null(strstr(OUT, "{\"event_id\":\"ev_1\",\"endpoints\":[{\"endpoint_id\":\"ep_b\","
+                                "\"attempts\":[{\"endpoint_id\":\"ep_b\",\"attempt\":1,"));
+    assert_non_null(strstr(OUT, "]},{\"endpoint_id\":\"ep_a\",\"attempts\":[{"));
+    assert_non_null(strstr(OUT, "\"outcome\":\"delivered\"}]}]}\n"));
+}
+
+static void test_records_that_are_not_json_are_shown_not_fatal(void **state)
+{
+    (void)state;
+    record("ev_2", "garbage \x07 here");
+    record("ev_2", "{\"endpoint_id\":\"ep_a\",\"attempt\":1,\"nested\":{\"x\":[1,2]},"
+                   "\"status\":204,\"outcome\":\"delivered\"}");
+    record("ev_2", "{\"endpoint_id\":\"ep_a\",\"attempt\":");
+    const char *a[] = {"event", "show", "ev_2", NULL};
+    assert_int_equal(run(a), 0);
+    assert_non_null(strstr(OUT, "(not a JSON object) garbage \\x07 here"));
+    assert_non_null(strstr(OUT, "status 204"));
+    const char *j[] = {"event", "show", "ev_2", "--json", NULL};
+    assert_int_equal(run(j), 0);
+    assert_non_null(strstr(OUT, "\"garbage \\u0007 here\""));
+}
+
+static void test_unknown_event_exits_1_naming_the_retention(void **state)
+{
+    (void)state;
+    const char *a[] = {"event", "show", "ev_nope", NULL};
+    assert_int_equal(run(a), 1);
+    assert_string_equal(ERR, "hookq event show: no attempts recorded for event 'ev_nope' "
+                             "(kept for HOOKQ_ATTEMPT_TTL)\n");
+}
+
+static void test_bad_usage_and_ids_exit_2(void **state)
+{
+    (void)state;
+    const char *a[] = {"event", "show", "bad.id", NULL};
+    assert_int_equal(run(a), 2);
+    assert_non_null(strstr(ERR, "bad.id"));
+    const char *b[] = {"event", "list", NULL};
+    assert_int_equal(run(b), 2);
+    assert_non_null(strstr(ERR, "usage: hookq event show EVENT_ID"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_attempts_are_grouped_by_endpoint_with_every_detail, flush),
+        cmocka_unit_test_setup(test_json_output_groups_the_raw_records, flush),
+        cmocka_unit_test_setup(test_records_that_are_not_json_are_shown_not_fatal, flush),
+        cmocka_unit_test_setup(test_unknown_event_exits_1_naming_the_retention, flush),
+        cmocka_unit_test_setup(test_bad_usage_and_ids_exit_2, flush),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
