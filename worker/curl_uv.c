@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "common/alloc.h"
@@ -28,6 +29,12 @@ struct sock {
     curl_socket_t fd;      /* the socket curl gave us */
     struct hq_curl_uv *cu; /* owner */
     int mask;              /* UV_READABLE | UV_WRITABLE the poll is started with */
+    int parkable;          /* a TCP socket: curl closes those only through our
+                            * close-socket callback (its resolver's socketpair it
+                            * closes itself, so that one is never parked) */
+    int parked;            /* curl REMOVEd it (idle keep-alive connection): we keep the
+                            * poll so reuse costs no epoll_ctl, and stop it on the first
+                            * event (the peer closed, or sent something unasked) */
 };
 
 struct hq_curl_uv {
@@ -171,6 +178,13 @@ static void on_uv_poll(uv_poll_t *poll, int status, int events)
 {
     struct sock *s = container_of(poll, struct sock, poll);
     struct hq_curl_uv *cu = s->cu;
+    if (s->parked) {
+        /* No transfer owns this connection: curl will find it dead (or not) when
+         * it next reuses it. Stop watching so a closed peer cannot spin the loop. */
+        uv_poll_stop(&s->poll);
+        s->mask = 0;
+        return;
+    }
     curl_socket_t fd = s->fd; /* s may be closed during the action: copy first */
     int flags = 0;
     if (status < 0) {
@@ -204,18 +218,43 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
          * and a socket our close-socket callback already forgot is unknown
          * too: ignore both. socketp is compared, never dereferenced, because
          * it may name a struct already freed. */
-        if (s && (!socketp || socketp == s))
-            sock_forget(cu, s);
+        if (s && (!socketp || socketp == s)) {
+            if (cu->closing || !s->parkable || (s->mask & UV_WRITABLE)) {
+                sock_forget(cu, s);
+            } else {
+                /* Usually a keep-alive connection going idle: park it, poll and
+                 * all, so the next transfer on it needs no epoll_ctl (each
+                 * uv_poll_init costs an ADD + DEL check, each start an ADD). Our
+                 * close-socket callback still forgets it before close(). */
+                s->parked = 1;
+            }
+        }
         return 0;
     }
     /* During close curl may ask for IN just before REMOVE (CCF #7308): start
      * nothing then, since every handle is about to be closed. */
     if (cu->closing)
         return 0;
+    if (s && s->parked) {
+        s->parked = 0;
+
+        /* curl forgot its association at REMOVE: give it back. */
+        CURLMcode mres = curl_multi_assign(cu->multi, fd, s);
+        if (mres != CURLM_OK) {
+            hq_log(HQ_LOG_ERROR, "curl", "curl_multi_assign fd %d: %s", (int)fd,
+                   curl_multi_strerror(mres));
+            sock_forget(cu, s);
+            return -1;
+        }
+    }
     if (!s) {
         s = hq_calloc(1, sizeof(*s));
         s->fd = fd;
         s->cu = cu;
+        int domain = 0;
+        socklen_t dlen = sizeof(domain);
+        s->parkable = getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dlen) == 0 &&
+                      (domain == AF_INET || domain == AF_INET6);
         int uvrc = uv_poll_init_socket(cu->loop, &s->poll, fd);
         if (uvrc < 0) {
             /* UV_EEXIST: another poll still watches this fd. Returning -1

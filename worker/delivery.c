@@ -6,6 +6,7 @@
  * then classifies the result and hands the outcome to outcome.c. */
 #include "worker/internal.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,26 +84,71 @@ static void easy_put(struct hq_worker *w, CURL *easy)
     w->easy_pool[w->npool++] = easy;
 }
 
+#define DELIVERY_POOL_MAX 1024 /* recycled structs kept: ~5 KiB each */
+
+struct hq_delivery *hq__delivery_new(struct hq_worker *w)
+{
+    struct hq_delivery *d = w->free_deliveries;
+    if (!d)
+        return hq_calloc(1, sizeof(*d));
+    w->free_deliveries = d->qnext;
+    w->nfree_deliveries--;
+    /* Everything but the buffers, which every attempt rewrites before use. */
+    memset(d, 0, offsetof(struct hq_delivery, hnodes));
+    return d;
+}
+
+void hq__delivery_free(struct hq_worker *w, struct hq_delivery *d)
+{
+    if (w->nfree_deliveries >= DELIVERY_POOL_MAX) {
+        free(d);
+        return;
+    }
+    d->qnext = w->free_deliveries;
+    w->free_deliveries = d;
+    w->nfree_deliveries++;
+}
+
+void hq__delivery_pool_free(struct hq_worker *w)
+{
+    while (w->free_deliveries) {
+        struct hq_delivery *d = w->free_deliveries;
+        w->free_deliveries = d->qnext;
+        free(d);
+    }
+    w->nfree_deliveries = 0;
+}
+
+/* The request headers: six standard ones in the delivery's own nodes and
+ * buffer (no allocation on the hot path), then a copy of the endpoint's custom
+ * headers (copied because a cache refresh may replace the endpoint's list while
+ * this attempt runs). */
 static struct curl_slist *build_headers(struct hq_delivery *d, int64_t ts)
 {
     struct hq_entry *e = d->entry;
     struct hq_ep *ep = d->ep;
-    char line[64 + 2 * (HQ_SIG_V1_LEN + 1) + HQ_ID_MAX];
-    struct curl_slist *h = NULL;
-    h = curl_slist_append(h, "Content-Type: application/json");
-    h = curl_slist_append(h, "User-Agent: hookq/" HQ_VERSION);
-    h = curl_slist_append(h, "Expect:"); /* no 100-continue round trip */
-    snprintf(line, sizeof(line), "webhook-id: %s", e->event_id);
-    h = curl_slist_append(h, line);
-    snprintf(line, sizeof(line), "webhook-timestamp: %lld", (long long)ts);
-    h = curl_slist_append(h, line);
-    int n = snprintf(line, sizeof(line), "webhook-signature: ");
+    static char content_type[] = "Content-Type: application/json";
+    static char user_agent[] = "User-Agent: hookq/" HQ_VERSION;
+    static char no_expect[] = "Expect:"; /* no 100-continue round trip */
+    char *p = d->hbuf, *end = d->hbuf + sizeof(d->hbuf);
+    char *id = p;
+    p += snprintf(p, (size_t)(end - p), "webhook-id: %s", e->event_id) + 1;
+    char *tsh = p;
+    p += snprintf(p, (size_t)(end - p), "webhook-timestamp: %lld", (long long)ts) + 1;
+    char *sig = p;
+    p += snprintf(p, (size_t)(end - p), "webhook-signature: ");
     hq_sign_header(ep->keys, ep->nkeys, e->event_id, strlen(e->event_id), ts, e->ev.payload,
-                   e->ev.payload_len, line + n);
-    h = curl_slist_append(h, line);
+                   e->ev.payload_len, p);
+    char *data[6] = {content_type, user_agent, no_expect, id, tsh, sig};
+    for (int i = 0; i < 6; i++) {
+        d->hnodes[i].data = data[i];
+        d->hnodes[i].next = i < 5 ? &d->hnodes[i + 1] : NULL;
+    }
+    d->custom = NULL;
     for (struct curl_slist *c = ep->custom; c; c = c->next)
-        h = curl_slist_append(h, c->data);
-    return h;
+        d->custom = curl_slist_append(d->custom, c->data);
+    d->hnodes[5].next = d->custom;
+    return d->hnodes;
 }
 
 void hq__delivery_start(struct hq_worker *w, struct hq_delivery *d)
@@ -115,7 +161,6 @@ void hq__delivery_start(struct hq_worker *w, struct hq_delivery *d)
     d->resp_len = d->resp_seen = 0;
     d->blocked[0] = d->curl_err[0] = '\0';
     d->retry_after_ms = -1;
-    d->headers = build_headers(d, d->at_ms / 1000);
 
     CURL *easy = easy_get(w);
     d->easy = easy;
@@ -124,7 +169,7 @@ void hq__delivery_start(struct hq_worker *w, struct hq_delivery *d)
     curl_easy_setopt(easy, CURLOPT_POST, 1L);
     curl_easy_setopt(easy, CURLOPT_POSTFIELDS, d->entry->ev.payload);
     curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)d->entry->ev.payload_len);
-    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, d->headers);
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, build_headers(d, d->at_ms / 1000));
     curl_easy_setopt(easy, CURLOPT_PRIVATE, d);
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, d);
@@ -273,9 +318,9 @@ void hq__delivery_done(CURL *easy, CURLcode res, void *arg)
                ep->id, failed, error);
     }
 
-    curl_slist_free_all(d->headers);
+    curl_slist_free_all(d->custom);
     easy_put(w, easy);
-    free(d);
+    hq__delivery_free(w, d);
     w->deliveries--;
     hq__dispatch_release(w, ep);
     hq__ep_unref(w, ep);

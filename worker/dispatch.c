@@ -180,7 +180,7 @@ static void defer(struct hq_worker *w, struct hq_delivery *d)
                     hq__now_ms() + delay, NULL);
     atomic_fetch_add_explicit(&w->metrics.deliveries[HQ_MO_DEFERRED], 1, memory_order_relaxed);
     hq__ep_unref(w, d->ep);
-    free(d);
+    hq__delivery_free(w, d);
     w->deliveries--;
     hq__outcome_delivery_finished(w, e);
 }
@@ -301,7 +301,7 @@ static void dead_for_endpoint(struct hq_worker *w, struct hq_entry *e, const cha
 static void add_delivery(struct hq_worker *w, struct hq_entry *e, struct hq_ep *ep,
                          struct hq_delivery ***list)
 {
-    struct hq_delivery *d = hq_calloc(1, sizeof(*d));
+    struct hq_delivery *d = hq__delivery_new(w);
     d->entry = e;
     d->ep = ep;
     ep->refs++;

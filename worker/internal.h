@@ -38,9 +38,10 @@
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
-#define HQ_ENTRY_ID_MAX      48  /* "<ms>-<seq>": two 64-bit numbers and a dash */
-#define HQ_OUTCOME_BATCH_MAX 256 /* entries per record_outcomes.lua call: bounds one call's size   \
-                                  */
+#define HQ_ENTRY_ID_MAX 48 /* "<ms>-<seq>": two 64-bit numbers and a dash */
+#define HQ_OUTCOME_BATCH_MAX                                                                       \
+    256 /* entries per record_outcomes.lua call: bounds one call's size                            \
+         */
 #define HQ_QUEUE_WAIT_MAX_MS                                                                       \
     1000 /* a delivery waiting longer for its endpoint's slot marks the endpoint congested */
 #define HQ_RESP_DISCARD_MAX                                                                        \
@@ -85,7 +86,7 @@ struct hq_delivery {
     struct hq_entry *entry;          /* borrowed; the entry outlives its deliveries */
     struct hq_ep *ep;                /* holds a reference */
     CURL *easy;                      /* from w->easy_pool while in flight */
-    struct curl_slist *headers;      /* owned, built at attempt time */
+    struct curl_slist *custom;       /* owned copy of the endpoint's custom headers, or NULL */
     int64_t queued_ms;               /* when it started waiting */
     int64_t start_us;                /* monotonic start of the attempt */
     int64_t at_ms;                   /* wall-clock start of the attempt */
@@ -93,7 +94,10 @@ struct hq_delivery {
     long long retry_after_ms;        /* from a Retry-After header on 429/503; -1 none */
     const struct hq_netguard *guard; /* borrowed from the config: the SSRF rules */
     char blocked[160];               /* SSRF refusal reason; "" when not blocked */
-    char resp[HQ_RESP_KEEP_MAX];     /* first bytes of the response body */
+    /* Buffers: not cleared when a struct is recycled (hq__delivery_new). */
+    struct curl_slist hnodes[6]; /* the standard headers, built without malloc */
+    char hbuf[HQ_ID_MAX + 2 * (HQ_SIG_V1_LEN + 1) + 96]; /* their variable text */
+    char resp[HQ_RESP_KEEP_MAX];                         /* first bytes of the response body */
     size_t resp_len;
     size_t resp_seen; /* response bytes seen (kept + discarded) */
     char curl_err[CURL_ERROR_SIZE];
@@ -140,12 +144,13 @@ struct hq_worker {
     char key_dead[HQ_KEY_MAX], key_att_prefix[HQ_KEY_MAX];
     struct hq_redis_script record_script;
 
-    int draining;    /* SIGTERM seen: read nothing more */
-    int stopping;    /* everything is closing */
-    int reading;     /* an XREADGROUP is in flight */
-    int claiming;    /* an XAUTOCLAIM is in flight */
-    int group_ready; /* the consumer group exists (created or seen) */
-    int group_seen;  /* it existed once in this run: a later creation means it was lost */
+    int draining;           /* SIGTERM seen: read nothing more */
+    int stopping;           /* everything is closing */
+    int reading;            /* an XREADGROUP is in flight */
+    int claiming;           /* an XAUTOCLAIM is in flight */
+    int group_ready;        /* the consumer group exists (created or seen) */
+    int durability_checked; /* the Redis configuration warning was looked for */
+    int group_seen;         /* it existed once in this run: a later creation means it was lost */
     char claim_cursor[HQ_ENTRY_ID_MAX];
 
     struct hq_entry entries; /* list head of every held entry */
@@ -155,9 +160,11 @@ struct hq_worker {
     int64_t flush_retry_at_ms;                /* after a failed flush, not before this */
     int flush_backoff_ms;
 
-    long deliveries;  /* deliveries existing (queued + in flight) */
-    long in_flight;   /* curl transfers running */
-    CURL **easy_pool; /* idle easy handles (keep-alive lives in the multi) */
+    long deliveries;                     /* deliveries existing (queued + in flight) */
+    long in_flight;                      /* curl transfers running */
+    CURL **easy_pool;                    /* idle easy handles (keep-alive lives in the multi) */
+    struct hq_delivery *free_deliveries; /* recycled delivery structs (linked by qnext) */
+    int nfree_deliveries;
     int npool;
 
     struct hq_entry *parked;      /* entries whose endpoint lookups failed; retried by the tick */
@@ -210,6 +217,16 @@ void hq__dispatch_free_cache(struct hq_worker *w);
 
 /* ---- delivery.c: one attempt ---- */
 void hq__delivery_start(struct hq_worker *w, struct hq_delivery *d);
+/* Delivery structs are recycled (each holds a 4 KiB response buffer: no
+ * per-delivery malloc + zeroing). */
+struct hq_delivery *hq__delivery_new(struct hq_worker *w);
+void hq__delivery_free(struct hq_worker *w, struct hq_delivery *d);
+void hq__delivery_pool_free(struct hq_worker *w);
+/* Delivery structs are recycled (each holds a 4 KiB response buffer: no
+ * per-delivery malloc + zeroing). */
+struct hq_delivery *hq__delivery_new(struct hq_worker *w);
+void hq__delivery_free(struct hq_worker *w, struct hq_delivery *d);
+void hq__delivery_pool_free(struct hq_worker *w);
 void hq__delivery_done(CURL *easy, CURLcode result, void *arg); /* curl_uv's done callback */
 
 /* ---- outcome.c: recording outcomes ---- */

@@ -234,6 +234,38 @@ static void on_reader_state(struct hq_redis_client *c, int ready, const char *wh
         hq__consumer_read(w);
 }
 
+/* Warns once when Redis' configuration risks events: an evicting policy may
+ * drop streams and retries under memory pressure; without AOF a restart loses
+ * what was acknowledged since the last save. Errors (a managed Redis that
+ * forbids CONFIG) are ignored. */
+static void on_config_reply(struct hq_redis_client *c, redisReply *r, void *arg)
+{
+    (void)c;
+    (void)arg;
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_STRING)
+        return;
+    const char *name = r->element[0]->str, *v = r->element[1]->str;
+    if (strcmp(name, "maxmemory-policy") == 0 && strcmp(v, "noeviction") != 0)
+        hq_log(HQ_LOG_WARN, "worker",
+               "redis maxmemory-policy=%s may evict events and retries; use noeviction", v);
+    else if (strcmp(name, "appendonly") == 0 && strcmp(v, "yes") != 0)
+        hq_log(HQ_LOG_WARN, "worker",
+               "redis appendonly=%s: a redis restart may lose recent events and outcomes", v);
+}
+
+static void check_durability(struct hq_worker *w)
+{
+    if (w->durability_checked)
+        return;
+    w->durability_checked = 1;
+    const char *policy[] = {"CONFIG", "GET", "maxmemory-policy"};
+    const char *aof[] = {"CONFIG", "GET", "appendonly"};
+    if (hq_redis_client_command(w->writer, on_config_reply, w, 0, 3, policy, NULL) != 0 ||
+        hq_redis_client_command(w->writer, on_config_reply, w, 0, 3, aof, NULL) != 0)
+        w->durability_checked = 0;
+}
+
 static void on_writer_state(struct hq_redis_client *c, int ready, const char *why, void *arg)
 {
     (void)c;
@@ -241,6 +273,7 @@ static void on_writer_state(struct hq_redis_client *c, int ready, const char *wh
     struct hq_worker *w = arg;
     update_ready(w);
     if (ready) {
+        check_durability(w);
         hq__consumer_start(w);
         hq__outcome_flush(w);
     }
@@ -321,6 +354,7 @@ int hq_worker_run(const struct hq_worker_config *cfg, struct hq_err *err)
     uv_run(&w->loop, UV_RUN_DEFAULT);
 
     hq__dispatch_free_cache(w);
+    hq__delivery_pool_free(w);
     for (int i = 0; i < w->npool; i++)
         curl_easy_cleanup(w->easy_pool[i]);
     free(w->easy_pool);

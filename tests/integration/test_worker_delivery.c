@@ -6,7 +6,10 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <curl/curl.h>
 #include <msgpack.h>
+
+#include "common/buf.h"
 
 #include "tests/integration/worker_env.h"
 
@@ -416,6 +419,92 @@ static void test_huge_response_is_cut_and_delivery_counts(void **state)
     hq_endpoint_free(&ep);
 }
 
+static size_t collect(char *p, size_t size, size_t n, void *arg)
+{
+    struct hq_buf *b = arg;
+    if (hq_buf_append(b, p, size * n) != 0)
+        return 0;
+    return size * n;
+}
+
+static long http_get(const char *url, struct hq_buf *body)
+{
+    CURL *h = curl_easy_init();
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, body);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 5000L);
+    long status = 0;
+    if (curl_easy_perform(h) == CURLE_OK)
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(h);
+    return status;
+}
+
+struct healthz_arg {
+    const char *url;
+};
+
+static int healthz_ok(void *arg)
+{
+    struct healthz_arg *a = arg;
+    struct hq_buf b;
+    hq_buf_init(&b, 1 << 16);
+    long st = http_get(a->url, &b);
+    hq_buf_free(&b);
+    return st == 200;
+}
+
+static int log_has(const char *needle)
+{
+    FILE *f = fopen(W.log, "r");
+    if (!f)
+        return 0;
+    char line[4096];
+    int found = 0;
+    while (!found && fgets(line, sizeof(line), f))
+        found = strstr(line, needle) != NULL;
+    fclose(f);
+    return found;
+}
+
+static int log_has_aof_warning(void *arg)
+{
+    (void)arg;
+    return log_has("appendonly=no");
+}
+
+static void test_metrics_health_and_redis_config_warning(void **state)
+{
+    (void)state;
+    struct hq_endpoint ep;
+    wenv_endpoint(&W, W.rcv.url, NULL, NULL, 0, &ep);
+    int port = hq_test_free_port();
+    char addr[64], url[128];
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+    const char *extra[] = {"--metrics", addr, NULL};
+    pid_t pid = start_worker(extra);
+    snprintf(url, sizeof(url), "http://%s/healthz", addr);
+    struct healthz_arg ha = {url};
+    wait_or_dump(healthz_ok, &ha, 10000, "/healthz 200");
+    wenv_produce(&W, "m.x", "{}", "evt_m", NULL, NULL, 0);
+    wait_or_dump(nothing_pending_and_stream_empty, &W, 10000, "the ack");
+    snprintf(url, sizeof(url), "http://%s/metrics", addr);
+    struct hq_buf b;
+    hq_buf_init(&b, 1 << 20);
+    assert_int_equal(http_get(url, &b), 200);
+    assert_non_null(strstr(b.p, "hookq_deliveries_total{outcome=\"delivered\"} 1"));
+    assert_non_null(strstr(b.p, "hookq_events_read_total 1"));
+    assert_non_null(strstr(b.p, "hookq_events_acked_total 1"));
+    assert_non_null(strstr(b.p, "hookq_attempt_duration_seconds_count 1"));
+    hq_buf_free(&b);
+    /* The test Redis runs without AOF: the worker says so, once. */
+    wait_or_dump(log_has_aof_warning, NULL, 5000, "the appendonly warning");
+    assert_false(log_has("maxmemory-policy="));
+    stop_worker(pid);
+    hq_endpoint_free(&ep);
+}
+
 static void test_bad_worker_options_exit_2_with_one_line(void **state)
 {
     (void)state;
@@ -462,6 +551,7 @@ int main(void)
         cmocka_unit_test_setup(test_invalid_entries_are_dead_lettered_with_raw_fields, setup),
         cmocka_unit_test_setup(test_targeted_event_for_missing_or_disabled_endpoint, setup),
         cmocka_unit_test_setup(test_huge_response_is_cut_and_delivery_counts, setup),
+        cmocka_unit_test_setup(test_metrics_health_and_redis_config_warning, setup),
         cmocka_unit_test(test_bad_worker_options_exit_2_with_one_line),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
