@@ -61,6 +61,38 @@ int hq_buf_printf(struct hq_buf *b, const char *fmt, ...)
     return 0;
 }
 
+/* Length of the valid UTF-8 sequence at p (n bytes left), or 0 when invalid
+ * (overlong forms, surrogates and code points past U+10FFFF included). */
+static size_t utf8_len(const unsigned char *p, size_t n)
+{
+    unsigned char c = p[0];
+    size_t len;
+    unsigned cp;
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2;
+        cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+        (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+        return 0;
+    return len;
+}
+
 int hq_buf_json_str(struct hq_buf *b, const char *s, size_t n)
 {
     int rc = hq_buf_append(b, "\"", 1);
@@ -77,8 +109,18 @@ int hq_buf_json_str(struct hq_buf *b, const char *s, size_t n)
             rc = hq_buf_append(b, "\\t", 2);
         } else if (c < 0x20 || c == 0x7f) {
             rc = hq_buf_printf(b, "\\u%04x", c);
-        } else {
+        } else if (c < 0x80) {
             rc = hq_buf_append(b, &s[i], 1);
+        } else {
+            /* Valid UTF-8 passes through; any other byte becomes U+FFFD, so the
+             * output is always valid JSON whatever a peer sent. */
+            size_t len = utf8_len((const unsigned char *)s + i, n - i);
+            if (len) {
+                rc = hq_buf_append(b, &s[i], len);
+                i += len - 1;
+            } else {
+                rc = hq_buf_append(b, "\\ufffd", 6);
+            }
         }
     }
     if (rc == 0)

@@ -46,14 +46,6 @@ static void stop_worker(pid_t pid)
     assert_int_equal(st, 0);
 }
 
-static void wait_or_dump(hq_test_pred pred, void *arg, int ms, const char *what)
-{
-    if (!hq_test_wait(pred, arg, ms)) {
-        wenv_dump_log(&W);
-        fail_msg("timed out waiting for %s", what);
-    }
-}
-
 /* Looks up key k in a msgpack map and copies it as a string (ints printed). */
 static int map_get(const char *blob, size_t n, const char *k, char *out, size_t outn)
 {
@@ -106,8 +98,8 @@ static void test_delivers_signed_request_byte_exact(void **state)
     int64_t before = hq_test_now_ms() / 1000;
     wenv_produce(&W, "invoice.paid", body, "msg_2Ab-c:d", NULL, NULL, 0);
     struct count_arg ca = {&W.rcv, "/hooks/a", 1};
-    wait_or_dump(received_at_least, &ca, 10000, "the delivery");
-    wait_or_dump(nothing_pending_and_stream_empty, &W, 10000, "the ack");
+    wenv_wait(&W, received_at_least, &ca, 10000, "the delivery");
+    wenv_wait(&W, nothing_pending_and_stream_empty, &W, 10000, "the ack");
 
     const struct hq_test_request *q = &W.rcv.reqs[0];
     assert_string_equal(q->method, "POST");
@@ -172,8 +164,8 @@ static void test_fans_out_only_to_enabled_subscribers(void **state)
         wenv_produce(&W, "invoice.paid", "{}", NULL, NULL, NULL, 0);
     wenv_produce(&W, "user.created", "{}", NULL, NULL, NULL, 0);
     struct count_arg ca = {&W.rcv, NULL, 12};
-    wait_or_dump(received_at_least, &ca, 10000, "12 deliveries");
-    wait_or_dump(nothing_pending_and_stream_empty, &W, 10000, "the acks");
+    wenv_wait(&W, received_at_least, &ca, 10000, "12 deliveries");
+    wenv_wait(&W, nothing_pending_and_stream_empty, &W, 10000, "the acks");
     assert_int_equal(hq_test_receiver_count_path(&W.rcv, "/a"), 5);
     assert_int_equal(hq_test_receiver_count_path(&W.rcv, "/b"), 6);
     assert_int_equal(hq_test_receiver_count_path(&W.rcv, "/c"), 1);
@@ -205,8 +197,8 @@ static void test_every_failure_class_is_scheduled_for_retry(void **state)
     int64_t t0 = hq_test_now_ms();
     wenv_produce(&W, "order.created", "{\"n\":1}", "evt_fail", NULL, NULL, 0);
     struct redis_arg ra = {&W, "ZCARD hookq:retry", 5};
-    wait_or_dump(redis_int_is, &ra, 15000, "5 retries");
-    wait_or_dump(nothing_pending_and_stream_empty, &W, 10000, "the ack");
+    wenv_wait(&W, redis_int_is, &ra, 15000, "5 retries");
+    wenv_wait(&W, nothing_pending_and_stream_empty, &W, 10000, "the ack");
 
     char v[256];
     assert_int_equal(retry_field(e500.id, "last_status", v, sizeof(v)), 0);
@@ -261,7 +253,7 @@ static void test_retry_after_pushes_the_next_attempt_later(void **state)
     int64_t t0 = hq_test_now_ms();
     wenv_produce(&W, "a.b", "{}", "evt_ra", NULL, NULL, 0);
     struct redis_arg ra = {&W, "ZCARD hookq:retry", 1};
-    wait_or_dump(redis_int_is, &ra, 10000, "the retry");
+    wenv_wait(&W, redis_int_is, &ra, 10000, "the retry");
     char member[256];
     snprintf(member, sizeof(member), "%s/evt_ra/1", ep.id);
     redisReply *r = hq_test_cmd(W.c, "ZSCORE hookq:retry %s", member);
@@ -289,8 +281,8 @@ static void test_exhausted_delivery_is_dead_lettered_with_every_field(void **sta
                     ep.id);
     freeReplyObject(r);
     struct redis_arg ra = {&W, "XLEN hookq:dead", 1};
-    wait_or_dump(redis_int_is, &ra, 10000, "the dead letter");
-    wait_or_dump(nothing_pending_and_stream_empty, &W, 10000, "the ack");
+    wenv_wait(&W, redis_int_is, &ra, 10000, "the dead letter");
+    wenv_wait(&W, nothing_pending_and_stream_empty, &W, 10000, "the ack");
     char v[256];
     stream_field(&W, "hookq:dead", 0, "reason", v, sizeof(v));
     assert_string_equal(v, "exhausted");
@@ -331,8 +323,8 @@ static void test_blocked_addresses_are_dead_lettered_not_retried(void **state)
     pid_t pid = wenv_worker(&W, NULL, env);
     wenv_produce(&W, "a.b", "{}", "evt_blk", NULL, NULL, 0);
     struct redis_arg ra = {&W, "XLEN hookq:dead", 2};
-    wait_or_dump(redis_int_is, &ra, 10000, "two dead letters");
-    wait_or_dump(nothing_pending_and_stream_empty, &W, 10000, "the ack");
+    wenv_wait(&W, redis_int_is, &ra, 10000, "two dead letters");
+    wenv_wait(&W, nothing_pending_and_stream_empty, &W, 10000, "the ack");
     char v[256];
     for (int i = 0; i < 2; i++) {
         stream_field(&W, "hookq:dead", i, "reason", v, sizeof(v));
@@ -349,7 +341,7 @@ static void test_blocked_addresses_are_dead_lettered_not_retried(void **state)
     pid = wenv_worker(&W, NULL, env2);
     wenv_produce(&W, "a.b", "{}", "evt_ok", NULL, NULL, 0);
     struct count_arg ca = {&W.rcv, NULL, 2};
-    wait_or_dump(received_at_least, &ca, 10000, "two deliveries");
+    wenv_wait(&W, received_at_least, &ca, 10000, "two deliveries");
     assert_int_equal(hq_test_cmd_int(W.c, "XLEN hookq:dead"), 0);
     stop_worker(pid);
     hq_endpoint_free(&lit);
@@ -364,8 +356,8 @@ static void test_invalid_entries_are_dead_lettered_with_raw_fields(void **state)
     freeReplyObject(hq_test_cmd(W.c, "XADD hookq:events * event %b", "\xc1\x00", (size_t)2));
     freeReplyObject(hq_test_cmd(W.c, "XADD hookq:events * color blue"));
     struct redis_arg ra = {&W, "XLEN hookq:dead", 3};
-    wait_or_dump(redis_int_is, &ra, 10000, "three dead letters");
-    wait_or_dump(nothing_pending_and_stream_empty, &W, 10000, "the acks");
+    wenv_wait(&W, redis_int_is, &ra, 10000, "three dead letters");
+    wenv_wait(&W, nothing_pending_and_stream_empty, &W, 10000, "the acks");
     char v[256];
     for (int i = 0; i < 3; i++) {
         stream_field(&W, "hookq:dead", i, "reason", v, sizeof(v));
@@ -388,7 +380,7 @@ static void test_targeted_event_for_missing_or_disabled_endpoint(void **state)
     wenv_produce(&W, "a.b", "{}", "evt_t1", "ep_nosuchendpoint", NULL, 0);
     wenv_produce(&W, "a.b", "{}", "evt_t2", ep.id, NULL, 0);
     struct redis_arg ra = {&W, "XLEN hookq:dead", 2};
-    wait_or_dump(redis_int_is, &ra, 10000, "two dead letters");
+    wenv_wait(&W, redis_int_is, &ra, 10000, "two dead letters");
     char v[256];
     stream_field(&W, "hookq:dead", 0, "reason", v, sizeof(v));
     assert_string_equal(v, "endpoint_deleted");
@@ -408,7 +400,7 @@ static void test_huge_response_is_cut_and_delivery_counts(void **state)
     wenv_endpoint(&W, url, NULL, NULL, 0, &ep);
     pid_t pid = start_worker(NULL);
     wenv_produce(&W, "a.b", "{}", "evt_big", NULL, NULL, 0);
-    wait_or_dump(nothing_pending_and_stream_empty, &W, 20000, "the ack");
+    wenv_wait(&W, nothing_pending_and_stream_empty, &W, 20000, "the ack");
     redisReply *r = hq_test_cmd(W.c, "LRANGE hookq:att:evt_big 0 -1");
     assert_int_equal(r->elements, 1);
     assert_non_null(strstr(r->element[0]->str, "\"outcome\":\"delivered\""));
@@ -455,23 +447,10 @@ static int healthz_ok(void *arg)
     return st == 200;
 }
 
-static int log_has(const char *needle)
-{
-    FILE *f = fopen(W.log, "r");
-    if (!f)
-        return 0;
-    char line[4096];
-    int found = 0;
-    while (!found && fgets(line, sizeof(line), f))
-        found = strstr(line, needle) != NULL;
-    fclose(f);
-    return found;
-}
-
 static int log_has_aof_warning(void *arg)
 {
     (void)arg;
-    return log_has("appendonly=no");
+    return wenv_log_has(&W, "appendonly=no");
 }
 
 static void test_metrics_health_and_redis_config_warning(void **state)
@@ -486,9 +465,9 @@ static void test_metrics_health_and_redis_config_warning(void **state)
     pid_t pid = start_worker(extra);
     snprintf(url, sizeof(url), "http://%s/healthz", addr);
     struct healthz_arg ha = {url};
-    wait_or_dump(healthz_ok, &ha, 10000, "/healthz 200");
+    wenv_wait(&W, healthz_ok, &ha, 10000, "/healthz 200");
     wenv_produce(&W, "m.x", "{}", "evt_m", NULL, NULL, 0);
-    wait_or_dump(nothing_pending_and_stream_empty, &W, 10000, "the ack");
+    wenv_wait(&W, nothing_pending_and_stream_empty, &W, 10000, "the ack");
     snprintf(url, sizeof(url), "http://%s/metrics", addr);
     struct hq_buf b;
     hq_buf_init(&b, 1 << 20);
@@ -499,8 +478,8 @@ static void test_metrics_health_and_redis_config_warning(void **state)
     assert_non_null(strstr(b.p, "hookq_attempt_duration_seconds_count 1"));
     hq_buf_free(&b);
     /* The test Redis runs without AOF: the worker says so, once. */
-    wait_or_dump(log_has_aof_warning, NULL, 5000, "the appendonly warning");
-    assert_false(log_has("maxmemory-policy="));
+    wenv_wait(&W, log_has_aof_warning, NULL, 5000, "the appendonly warning");
+    assert_false(wenv_log_has(&W, "maxmemory-policy="));
     stop_worker(pid);
     hq_endpoint_free(&ep);
 }

@@ -13,14 +13,6 @@
 
 static struct wenv W;
 
-static void wait_or_dump(hq_test_pred pred, void *arg, int ms, const char *what)
-{
-    if (!hq_test_wait(pred, arg, ms)) {
-        wenv_dump_log(&W);
-        fail_msg("timed out waiting for %s", what);
-    }
-}
-
 /* Distinct webhook-ids received, and total requests, under a path prefix. */
 static size_t distinct_ids(struct hq_test_receiver *rc, const char *prefix, size_t *total)
 {
@@ -101,7 +93,7 @@ static void test_kill9_in_flight_then_another_worker_reclaims_everything(void **
         "100",       NULL};
     pid_t a = wenv_worker(&W, extra, NULL);
     struct count_arg ca = {&W.rcv, NULL, 50};
-    wait_or_dump(receiver_in_flight_at_least, &ca, 15000, "50 deliveries in flight");
+    wenv_wait(&W, receiver_in_flight_at_least, &ca, 15000, "50 deliveries in flight");
     long long held = wenv_pending(&W);
     assert_int_equal(hq_test_kill_wait(a, SIGKILL, 5000), 128 + SIGKILL);
     pthread_mutex_lock(&W.rcv.mu);
@@ -110,8 +102,8 @@ static void test_kill9_in_flight_then_another_worker_reclaims_everything(void **
 
     pid_t b = wenv_worker(&W, extra, NULL);
     struct distinct_arg da = {&W.rcv, NULL, (size_t)n};
-    wait_or_dump(distinct_at_least, &da, 90000, "every event delivered after the reclaim");
-    wait_or_dump(nothing_pending_and_stream_empty, &W, 20000, "nothing pending");
+    wenv_wait(&W, distinct_at_least, &da, 90000, "every event delivered after the reclaim");
+    wenv_wait(&W, nothing_pending_and_stream_empty, &W, 20000, "nothing pending");
     size_t total = 0;
     size_t distinct = distinct_ids(&W.rcv, NULL, &total);
     assert_int_equal(distinct, (size_t)n);
@@ -140,7 +132,7 @@ static void test_sigterm_drains_in_flight_and_exits_0(void **state)
     const char *extra[] = {"--concurrency", "20", NULL};
     pid_t a = wenv_worker(&W, extra, NULL);
     struct count_arg ca = {&W.rcv, NULL, 15};
-    wait_or_dump(receiver_in_flight_at_least, &ca, 15000, "deliveries in flight");
+    wenv_wait(&W, receiver_in_flight_at_least, &ca, 15000, "deliveries in flight");
     int st = hq_test_kill_wait(a, SIGTERM, 20000);
     if (st != 0)
         wenv_dump_log(&W);
@@ -158,7 +150,7 @@ static void test_sigterm_drains_in_flight_and_exits_0(void **state)
     const char *wide[] = {"--endpoint-concurrency", "200", NULL};
     pid_t b = wenv_worker(&W, wide, NULL);
     struct distinct_arg da = {&W.rcv, NULL, (size_t)(n - deferred)};
-    wait_or_dump(distinct_at_least, &da, 30000, "the rest delivered");
+    wenv_wait(&W, distinct_at_least, &da, 30000, "the rest delivered");
     distinct = distinct_ids(&W.rcv, NULL, &total);
     assert_int_equal(total, distinct);
     assert_int_equal(hq_test_kill_wait(b, SIGTERM, 20000), 0);
@@ -183,14 +175,14 @@ static void test_hanging_endpoint_is_held_to_its_cap_while_healthy_flows(void **
         wenv_produce(&W, i % 2 ? "h.x" : "g.x", "{}", NULL, NULL, NULL, 0);
     /* Every healthy delivery lands before the first hanging attempt could time out. */
     struct count_arg ca = {&W.rcv, "/good", (size_t)n / 2};
-    wait_or_dump(received_at_least, &ca, 9000, "all healthy deliveries while the other hangs");
+    wenv_wait(&W, received_at_least, &ca, 9000, "all healthy deliveries while the other hangs");
     pthread_mutex_lock(&W.rcv.mu);
     int max_in_flight = W.rcv.max_in_flight;
     pthread_mutex_unlock(&W.rcv.mu);
     assert_true(max_in_flight <= 8 + 1); /* the hanging endpoint's cap (+1 healthy at most) */
     /* The hanging endpoint's backlog was deferred, not dropped. */
     struct redis_arg ra = {&W, "ZCARD hookq:retry", 1};
-    wait_or_dump(redis_int_at_least, &ra, 5000, "deferrals");
+    wenv_wait(&W, redis_int_at_least, &ra, 5000, "deferrals");
     hq_test_receiver_stop(&W.rcv); /* releases the hung requests */
     hq_test_receiver_start(&W.rcv);
     assert_int_equal(hq_test_kill_wait(a, SIGTERM, 30000), 0);
@@ -216,29 +208,16 @@ static void test_redis_restart_under_load_loses_nothing(void **state)
     const char *extra[] = {"--claim-idle", "21s", "--timeout", "5s", NULL};
     pid_t a = wenv_worker(&W, extra, NULL);
     struct count_arg ca = {&W.rcv, NULL, 100};
-    wait_or_dump(received_at_least, &ca, 20000, "deliveries before the restart");
+    wenv_wait(&W, received_at_least, &ca, 20000, "deliveries before the restart");
     redisFree(W.c);
     hq_test_redis_stop(&W.redis, 1);
     hq_test_redis_restart(&W.redis);
     W.c = hq_test_redis_connect(&W.redis);
     struct distinct_arg da = {&W.rcv, NULL, (size_t)n};
-    wait_or_dump(distinct_at_least, &da, 60000, "every event after the restart");
-    wait_or_dump(nothing_pending_and_stream_empty, &W, 40000, "nothing pending");
+    wenv_wait(&W, distinct_at_least, &da, 60000, "every event after the restart");
+    wenv_wait(&W, nothing_pending_and_stream_empty, &W, 40000, "nothing pending");
     assert_int_equal(hq_test_kill_wait(a, SIGTERM, 20000), 0);
     hq_endpoint_free(&ep);
-}
-
-static int log_contains(const char *path, const char *needle)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    char line[4096];
-    int found = 0;
-    while (!found && fgets(line, sizeof(line), f))
-        found = strstr(line, needle) != NULL;
-    fclose(f);
-    return found;
 }
 
 static void test_redis_restarted_empty_recreates_group_and_says_so(void **state)
@@ -249,7 +228,7 @@ static void test_redis_restarted_empty_recreates_group_and_says_so(void **state)
     pid_t a = wenv_worker(&W, NULL, NULL);
     wenv_produce(&W, "e.one", "{}", NULL, NULL, NULL, 0);
     struct count_arg ca = {&W.rcv, NULL, 1};
-    wait_or_dump(received_at_least, &ca, 10000, "the first delivery");
+    wenv_wait(&W, received_at_least, &ca, 10000, "the first delivery");
     /* Restart with no data: the group and the endpoint are gone. */
     redisFree(W.c);
     hq_test_redis_stop(&W.redis, 1);
@@ -259,8 +238,8 @@ static void test_redis_restarted_empty_recreates_group_and_says_so(void **state)
     wenv_endpoint(&W, W.rcv.url, NULL, NULL, 0, &ep);
     wenv_produce(&W, "e.two", "{}", NULL, NULL, NULL, 0);
     ca.want = 2;
-    wait_or_dump(received_at_least, &ca, 20000, "a delivery after the empty restart");
-    assert_true(log_contains(W.log, "was gone") || log_contains(W.log, "is gone"));
+    wenv_wait(&W, received_at_least, &ca, 20000, "a delivery after the empty restart");
+    assert_true(wenv_log_has(&W, "was gone") || wenv_log_has(&W, "is gone"));
     assert_int_equal(hq_test_kill_wait(a, SIGTERM, 20000), 0);
     hq_endpoint_free(&ep);
 }

@@ -53,6 +53,29 @@ static inline void wenv_dump_log(struct wenv *w)
     fclose(f);
 }
 
+/* Waits for pred; on timeout prints the worker log and fails naming 'what'. */
+static inline void wenv_wait(struct wenv *w, hq_test_pred pred, void *arg, int ms, const char *what)
+{
+    if (!hq_test_wait(pred, arg, ms)) {
+        wenv_dump_log(w);
+        fail_msg("timed out waiting for %s", what);
+    }
+}
+
+/* 1 when the worker log has a line containing needle. */
+static inline int wenv_log_has(struct wenv *w, const char *needle)
+{
+    FILE *f = fopen(w->log, "r");
+    if (!f)
+        return 0;
+    char line[4096];
+    int found = 0;
+    while (!found && fgets(line, sizeof(line), f))
+        found = strstr(line, needle) != NULL;
+    fclose(f);
+    return found;
+}
+
 /* Creates an endpoint at url (filters: comma-separated, NULL = all), returns
  * its id in id_out and keys in e_out (caller frees with hq_endpoint_free). */
 static inline void wenv_endpoint(struct wenv *w, const char *url, const char *filters,
