@@ -1,21 +1,37 @@
 /* `hookq stats [--json]`: one look at the queue's health for an SRE: the
  * event stream's length, the consumer group's lag, pending entries and
  * consumers, the retry backlog and when the next retry is due, the dead-letter
- * stream's length and the number of endpoints. One pipelined round trip;
- * read-only. Keys or the group that do not exist yet count as 0 / none, not as
- * errors (a fresh deployment is healthy). docs/endpoints.md ("hookq stats")
- * documents the output; the --json field names are stable. */
+ * stream's length and the number of endpoints (one pipelined round trip), then
+ * the dead letters counted by reason class and by endpoint (a paged walk over
+ * the newest HQ_STATS_DEAD_SCAN_MAX entries of <p>:dead, bounded memory).
+ * Read-only. Keys or the group that do not exist yet count as 0 / none, not
+ * as errors (a fresh deployment is healthy). docs/endpoints.md ("hookq
+ * stats") documents the output; the --json field names are stable. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "cli/cmd.h"
+#include "common/alloc.h"
 #include "common/buf.h"
 #include "common/config.h"
 #include "common/keys.h"
 #include "common/limits.h"
 #include "common/redis_sync.h"
+#include "scheduler/dlq.h"
+
+/* Bounds of the dead-letter breakdown (HQ_STATS_DEAD_SCAN_MAX in limits.h
+ * bounds the entries read). */
+#define STATS_NAME_MAX      64   /* bytes of a reason class or endpoint id kept: ids are <= 64 */
+#define STATS_REASONS_MAX   32   /* distinct reason classes kept: 5 are known, more is garbage */
+#define STATS_ENDPOINTS_MAX 1000 /* distinct endpoints kept (~80 KB); the rest count as (other) */
+#define STATS_TOP_ENDPOINTS 10   /* endpoints named in the human output: a line, not a report */
+/* --json output ceiling: the fixed fields plus every kept name escaped at worst
+ * (\uXXXX per byte) with its count. */
+#define STATS_JSON_MAX                                                                             \
+    (4096 + (STATS_REASONS_MAX + STATS_ENDPOINTS_MAX + 2) * (STATS_NAME_MAX * 6 + 32))
 
 struct stats {
     long long stream_len; /* XLEN <p>:events */
@@ -165,7 +181,200 @@ static int read_stats(redisContext *c, const char *prefix, struct stats *s, stru
     return rc;
 }
 
-static void print_human(const char *prefix, const struct stats *s)
+/* ---- Dead letters by reason and by endpoint ---------------------------------------------- */
+
+/* One counted name (a reason class or an endpoint id; may hold any bytes). */
+struct tally_slot {
+    char name[STATS_NAME_MAX + 1]; /* NUL-terminated copy, len bytes */
+    size_t len;                    /* bytes in name; 0 = free slot */
+    long long count;               /* dead letters with this name */
+};
+
+/* A bounded name -> count map: open addressing over 'cap' slots (a power of
+ * two, at least twice 'max', so probes stay short); names past 'max' distinct
+ * ones are counted in 'other' (the map never grows). */
+struct tally {
+    struct tally_slot *slots; /* owned, cap entries */
+    size_t cap;               /* slots allocated */
+    size_t max;               /* distinct names kept */
+    size_t used;              /* distinct names kept so far */
+    long long other;          /* entries whose name arrived after the map was full */
+};
+
+static void tally_init(struct tally *t, size_t max)
+{
+    size_t cap = 16;
+    while (cap < 2 * max)
+        cap *= 2;
+    t->slots = hq_calloc(cap, sizeof(*t->slots));
+    t->cap = cap;
+    t->max = max;
+    t->used = 0;
+    t->other = 0;
+}
+
+static void tally_free(struct tally *t)
+{
+    free(t->slots);
+    t->slots = NULL;
+}
+
+/* Counts one entry for name (n bytes, 1..STATS_NAME_MAX). */
+static void tally_add(struct tally *t, const char *name, size_t n)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)name[i]) * 16777619u;
+    for (size_t i = h & (t->cap - 1);; i = (i + 1) & (t->cap - 1)) {
+        struct tally_slot *sl = &t->slots[i];
+        if (sl->len == n && memcmp(sl->name, name, n) == 0) {
+            sl->count++;
+            return;
+        }
+        if (sl->len == 0) {
+            if (t->used >= t->max) {
+                t->other++;
+                return;
+            }
+            memcpy(sl->name, name, n);
+            sl->name[n] = '\0';
+            sl->len = n;
+            sl->count = 1;
+            t->used++;
+            return;
+        }
+    }
+}
+
+/* Most dead letters first, then by name (bytewise), so the output is stable. */
+static int slot_cmp(const void *a, const void *b)
+{
+    const struct tally_slot *x = *(const struct tally_slot *const *)a;
+    const struct tally_slot *y = *(const struct tally_slot *const *)b;
+    if (x->count != y->count)
+        return x->count > y->count ? -1 : 1;
+    int c = memcmp(x->name, y->name, x->len < y->len ? x->len : y->len);
+    if (c)
+        return c;
+    return x->len < y->len ? -1 : x->len > y->len;
+}
+
+/* [out] *n kept names; returns them sorted (caller frees the array, not the slots). */
+static struct tally_slot **tally_sorted(const struct tally *t, size_t *n)
+{
+    struct tally_slot **v = hq_calloc(t->used ? t->used : 1, sizeof(*v));
+    size_t k = 0;
+    for (size_t i = 0; i < t->cap; i++)
+        if (t->slots[i].len)
+            v[k++] = &t->slots[i];
+    qsort(v, k, sizeof(*v), slot_cmp);
+    *n = k;
+    return v;
+}
+
+struct dead_breakdown {
+    struct tally reasons;   /* reason class -> count */
+    struct tally endpoints; /* endpoint_id ("(none)" for "") -> count */
+    long long scanned;      /* entries read, newest first */
+    int capped;             /* the walk stopped at HQ_STATS_DEAD_SCAN_MAX */
+};
+
+/* Cuts n to at most STATS_NAME_MAX bytes without splitting a UTF-8 sequence. */
+static size_t cut_name(const char *s, size_t n)
+{
+    if (n <= STATS_NAME_MAX)
+        return n;
+    n = STATS_NAME_MAX;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n--;
+    return n ? n : STATS_NAME_MAX; /* all continuation bytes: not UTF-8, cut anywhere */
+}
+
+static int on_dead_entry(const redisReply *e, void *arg)
+{
+    struct dead_breakdown *d = arg;
+    size_t n = 0;
+    /* Reason class: "invalid: payload: ..." counts as "invalid". */
+    const char *r = hq_dlq_field(e, "reason", &n);
+    if (r) {
+        const char *colon = memchr(r, ':', n);
+        if (colon)
+            n = (size_t)(colon - r);
+    }
+    if (!r || n == 0)
+        tally_add(&d->reasons, "(none)", 6);
+    else
+        tally_add(&d->reasons, r, cut_name(r, n));
+    /* Invalid stream entries carry endpoint_id "" (no endpoint was known). */
+    const char *ep = hq_dlq_field(e, "endpoint_id", &n);
+    if (!ep || n == 0)
+        tally_add(&d->endpoints, "(none)", 6);
+    else
+        tally_add(&d->endpoints, ep, cut_name(ep, n));
+    if (++d->scanned >= HQ_STATS_DEAD_SCAN_MAX) {
+        d->capped = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* Walks the newest HQ_STATS_DEAD_SCAN_MAX entries of <p>:dead. 0 or HQ_EREDIS. */
+static int read_dead_breakdown(redisContext *c, const char *prefix, struct dead_breakdown *d,
+                               struct hq_err *err)
+{
+    struct hq_dlq_filter all;
+    memset(&all, 0, sizeof(all));
+    return hq_dlq_scan(c, prefix, 1, &all, on_dead_entry, d, err);
+}
+
+/* "  by reason: a 3, b 1" (with ", newest N of M" when the walk was capped);
+ * at most 'top' names, then "(other) K" for the letters not named. */
+static void print_breakdown(const char *what, const struct tally *t, size_t top,
+                            const struct dead_breakdown *d, long long dead)
+{
+    size_t n = 0;
+    struct tally_slot **v = tally_sorted(t, &n);
+    struct hq_buf b;
+    hq_buf_init(&b, (top + 1) * (STATS_NAME_MAX * 4 + 32) + 128);
+    long long other = t->other;
+    for (size_t i = top; i < n; i++)
+        other += v[i]->count;
+    for (size_t i = 0; i < n && i < top; i++) {
+        if (i && hq_buf_append(&b, ", ", 2) != 0)
+            break;
+        hq_dlq_escape(&b, v[i]->name, v[i]->len, STATS_NAME_MAX, 0);
+        if (hq_buf_printf(&b, " %lld", v[i]->count) != 0)
+            break;
+    }
+    if (other > 0 && hq_buf_printf(&b, "%s(other) %lld", b.len ? ", " : "", other) != 0)
+        hq_buf_reset(&b); /* cannot happen: the buffer is sized for 'top' names */
+    if (d->capped && dead > d->scanned)
+        printf("  by %s, newest %lld of %lld: %s\n", what, d->scanned, dead, b.p ? b.p : "");
+    else
+        printf("  by %s: %s\n", what, b.p ? b.p : "");
+    hq_buf_free(&b);
+    free(v);
+}
+
+/* ,"<field>":{"name":count,...,"(other)":K} with every kept name. */
+static int json_breakdown(struct hq_buf *b, const char *field, const struct tally *t)
+{
+    size_t n = 0;
+    struct tally_slot **v = tally_sorted(t, &n);
+    int rc = hq_buf_printf(b, ",\"%s\":{", field);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        rc = i ? hq_buf_append(b, ",", 1) : 0;
+        rc = rc ? rc : hq_buf_json_str(b, v[i]->name, v[i]->len);
+        rc = rc ? rc : hq_buf_printf(b, ":%lld", v[i]->count);
+    }
+    if (rc == 0 && t->other > 0)
+        rc = hq_buf_printf(b, "%s\"(other)\":%lld", n ? "," : "", t->other);
+    rc = rc ? rc : hq_buf_append(b, "}", 1);
+    free(v);
+    return rc;
+}
+
+static void print_human(const char *prefix, const struct stats *s, const struct dead_breakdown *d)
 {
     printf("events:       %lld entries in %s:events\n", s->stream_len, prefix);
     if (!s->group_exists) {
@@ -188,13 +397,18 @@ static void print_human(const char *prefix, const struct stats *s)
         printf("%s (%s)\n", t, rel);
     }
     printf("dead letters: %lld\n", s->dead);
+    /* An empty dead-letter stream prints no breakdown lines. */
+    if (d->scanned > 0) {
+        print_breakdown("reason", &d->reasons, STATS_REASONS_MAX, d, s->dead);
+        print_breakdown("endpoint", &d->endpoints, STATS_TOP_ENDPOINTS, d, s->dead);
+    }
     printf("endpoints:    %lld\n", s->endpoints);
 }
 
-static void print_json(const char *prefix, const struct stats *s)
+static void print_json(const char *prefix, const struct stats *s, const struct dead_breakdown *d)
 {
     struct hq_buf b;
-    hq_buf_init(&b, 4096);
+    hq_buf_init(&b, STATS_JSON_MAX);
     char lag[24] = "null", due[24] = "null", due_iso[48] = "null";
     if (s->lag >= 0)
         snprintf(lag, sizeof(lag), "%lld", s->lag);
@@ -211,11 +425,13 @@ static void print_json(const char *prefix, const struct stats *s)
                             ",\"stream_length\":%lld,\"group\":\"%s\",\"group_exists\":%s,"
                             "\"consumers\":%lld,\"pending\":%lld,\"lag\":%s,"
                             "\"retry_backlog\":%lld,\"retry_next_due_ms\":%s,"
-                            "\"retry_next_due\":%s,\"dead_letters\":%lld,\"endpoints\":%lld,"
-                            "\"now_ms\":%lld}",
+                            "\"retry_next_due\":%s,\"dead_letters\":%lld,\"dead_scanned\":%lld",
                             s->stream_len, HQ_GROUP, s->group_exists ? "true" : "false",
                             s->consumers, s->pending, lag, s->retries, due, due_iso, s->dead,
-                            s->endpoints, s->now);
+                            d->scanned);
+    rc = rc ? rc : json_breakdown(&b, "dead_by_reason", &d->reasons);
+    rc = rc ? rc : json_breakdown(&b, "dead_by_endpoint", &d->endpoints);
+    rc = rc ? rc : hq_buf_printf(&b, ",\"endpoints\":%lld,\"now_ms\":%lld}", s->endpoints, s->now);
     if (rc == 0)
         printf("%s\n", b.p);
     hq_buf_free(&b);
@@ -235,8 +451,8 @@ int hq_cmd_stats(int argc, char **argv)
     static const struct hq_cmd_help help = {
         "stats [--json]",
         "Prints the event stream's length, the worker group's lag, pending entries and "
-        "consumers, the retry backlog and its next due time, the dead-letter count and the "
-        "number of endpoints."};
+        "consumers, the retry backlog and its next due time, the dead-letter count (with the "
+        "newest dead letters counted by reason and by endpoint) and the number of endpoints."};
     struct hq_err err = {0};
     int npos = 0;
     char **pos = NULL;
@@ -258,13 +474,18 @@ int hq_cmd_stats(int argc, char **argv)
     if (!c)
         return hq_cli_fail(1, "stats", err.msg);
     struct stats s;
+    struct dead_breakdown d = {0};
+    tally_init(&d.reasons, STATS_REASONS_MAX);
+    tally_init(&d.endpoints, STATS_ENDPOINTS_MAX);
     rc = read_stats(c, common.prefix, &s, &err);
+    if (rc == 0 && s.dead > 0)
+        rc = read_dead_breakdown(c, common.prefix, &d, &err);
     redisFree(c);
-    if (rc != 0)
-        return hq_cli_fail(1, "stats", err.msg);
-    if (json)
-        print_json(common.prefix, &s);
-    else
-        print_human(common.prefix, &s);
-    return 0;
+    if (rc == 0 && json)
+        print_json(common.prefix, &s, &d);
+    else if (rc == 0)
+        print_human(common.prefix, &s, &d);
+    tally_free(&d.reasons);
+    tally_free(&d.endpoints);
+    return rc == 0 ? 0 : hq_cli_fail(1, "stats", err.msg);
 }

@@ -73,6 +73,9 @@
 #define HQ_DLQ_LIMIT_MAX             100000 /* `dlq list --limit` ceiling: a listing, not an export */
 #define HQ_DLQ_IDS_MAX               10000 /* entry ids on one command line (argv is bounded anyway) */
 #define HQ_JSON_PRETTY_DEPTH_MAX     64    /* deeper payloads are printed raw: bounded recursion */
+#define HQ_STATS_DEAD_SCAN_MAX       100000 /* `stats` counts by reason/endpoint over at most
+                                                * the newest this many dead letters: 200 pages of
+                                                * HQ_DLQ_PAGE, so a look stays quick */
 
 /* ---- Metrics server and `hookq up` ------------------------------------------------ */
 #define HQ_METRICS_CONN_MAX    16 /* scrapers are few; bounds the metrics thread's work */

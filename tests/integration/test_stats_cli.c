@@ -1,6 +1,8 @@
 /* `hookq stats` against a private redis-server: every figure it reports is the
  * one Redis holds (stream length, group lag/pending/consumers, retry backlog
- * and next due time, dead letters, endpoints), missing keys count as 0 / none,
+ * and next due time, dead letters and their counts by reason class and by
+ * endpoint, endpoints), missing keys count as 0 / none, the dead-letter walk
+ * is bounded (newest HQ_STATS_DEAD_SCAN_MAX entries, 1000 distinct endpoints),
  * and --json carries the documented field names. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/limits.h"
 #include "tests/harness/hq_test.h"
 
 static struct hq_test_redis redis;
@@ -63,6 +66,72 @@ static int json_field(const char *json, const char *field, char *v, size_t n)
     return 0;
 }
 
+/* Extracts the object value of "field" ({...}, braces kept; the test data has
+ * no braces inside names) into v. */
+static int json_object(const char *json, const char *field, char *v, size_t n)
+{
+    char pat[64];
+    snprintf(pat, sizeof(pat), "\"%s\":{", field);
+    const char *p = strstr(json, pat);
+    if (!p)
+        return -1;
+    p += strlen(pat) - 1;
+    const char *q = strchr(p, '}');
+    if (!q || (size_t)(q - p + 1) >= n)
+        return -1;
+    memcpy(v, p, (size_t)(q - p + 1));
+    v[q - p + 1] = '\0';
+    return 0;
+}
+
+/* Copies the output line that starts with 'start' (without its newline) into v. */
+static int out_line(const char *out, const char *start, char *v, size_t n)
+{
+    const char *p = strstr(out, start);
+    if (!p || (p != out && p[-1] != '\n'))
+        return -1;
+    size_t len = strcspn(p, "\n");
+    if (len >= n)
+        return -1;
+    memcpy(v, p, len);
+    v[len] = '\0';
+    return 0;
+}
+
+/* Counts the occurrences of needle in hay. */
+static int occurrences(const char *hay, const char *needle)
+{
+    int k = 0;
+    for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
+        k++;
+    return k;
+}
+
+/* Appends n dead letters to <prefix>:dead in one pipeline, with the fields
+ * redis-layout.md lists; endpoint "%d" in ep_fmt takes the letter's index. */
+static void add_dead(redisContext *c, const char *prefix, int n, const char *ep_fmt,
+                     const char *reason)
+{
+    for (int i = 0; i < n; i++) {
+        char ep[64];
+        snprintf(ep, sizeof(ep), ep_fmt, i);
+        assert_int_equal(
+            redisAppendCommand(c,
+                               "XADD %s:dead * event_id ev_%d type t.x endpoint_id %s url "
+                               "https://example.com/h attempts 10 last_status 500 last_error "
+                               "http_status first_attempt_ms 1 last_attempt_ms 2 reason %s "
+                               "payload {}",
+                               prefix, i, ep, reason),
+            REDIS_OK);
+    }
+    for (int i = 0; i < n; i++) {
+        redisReply *r = NULL;
+        assert_int_equal(redisGetReply(c, (void **)&r), REDIS_OK);
+        assert_int_equal(r->type, REDIS_REPLY_STRING);
+        freeReplyObject(r);
+    }
+}
+
 static void test_stats_shows_zero_and_none_when_nothing_exists(void **state)
 {
     (void)state;
@@ -73,10 +142,19 @@ static void test_stats_shows_zero_and_none_when_nothing_exists(void **state)
     assert_non_null(strstr(out, "retries:      0 waiting, next due none"));
     assert_non_null(strstr(out, "dead letters: 0"));
     assert_non_null(strstr(out, "endpoints:    0"));
+    /* No dead letters: no breakdown lines at all. */
+    assert_null(strstr(out, "by reason"));
+    assert_null(strstr(out, "by endpoint"));
     assert_string_equal(err, "");
 
     assert_int_equal(run_stats("empty", "--json", out, sizeof(out), err, sizeof(err)), 0);
     char v[64];
+    assert_int_equal(json_field(out, "dead_scanned", v, sizeof(v)), 0);
+    assert_string_equal(v, "0");
+    assert_int_equal(json_object(out, "dead_by_reason", v, sizeof(v)), 0);
+    assert_string_equal(v, "{}");
+    assert_int_equal(json_object(out, "dead_by_endpoint", v, sizeof(v)), 0);
+    assert_string_equal(v, "{}");
     assert_int_equal(json_field(out, "stream_length", v, sizeof(v)), 0);
     assert_string_equal(v, "0");
     assert_int_equal(json_field(out, "group_exists", v, sizeof(v)), 0);
@@ -143,6 +221,146 @@ static void test_stats_reports_what_redis_holds(void **state)
     redisFree(c);
 }
 
+static void test_stats_counts_dead_letters_by_reason_class_and_endpoint(void **state)
+{
+    (void)state;
+    redisContext *c = hq_test_redis_connect(&redis);
+    char z70[71], z64[65];
+    memset(z70, 'z', 70);
+    z70[70] = '\0';
+    memset(z64, 'z', 64);
+    z64[64] = '\0';
+    add_dead(c, "dl", 3, "ep_a", "exhausted");
+    add_dead(c, "dl", 1, "ep_b", "exhausted");
+    /* Invalid stream entries have endpoint_id "" (see redis-layout.md). */
+    for (int i = 0; i < 2; i++)
+        freeReplyObject(hq_test_cmd(c, "XADD dl:dead * event_id ev_%d endpoint_id %s reason %s", i,
+                                    "", "invalid: payload: not str/bin"));
+    add_dead(c, "dl", 1, "ep_b", "blocked: 10.0.0.1 is private");
+    add_dead(c, "dl", 1, "ep_c", "endpoint_disabled");
+    add_dead(c, "dl", 1, "ep_d", "endpoint_deleted");
+    add_dead(c, "dl", 1, "ep_a", z70);               /* unknown reason: kept, cut to 64 */
+    add_dead(c, "dl", 1, "ep_e", "bad\x1b[2Jthing"); /* escaped for the terminal */
+    freeReplyObject(hq_test_cmd(c, "XADD dl:dead * event_id ev_x")); /* no reason, no endpoint */
+
+    char out[8192], err[1024], want[1024], v[2048];
+    assert_int_equal(run_stats("dl", NULL, out, sizeof(out), err, sizeof(err)), 0);
+    snprintf(want, sizeof(want),
+             "dead letters: 12\n"
+             "  by reason: exhausted 4, invalid 2, (none) 1, bad\\x1b[2Jthing 1, blocked 1, "
+             "endpoint_deleted 1, endpoint_disabled 1, %s 1\n"
+             "  by endpoint: ep_a 4, (none) 3, ep_b 2, ep_c 1, ep_d 1, ep_e 1\n"
+             "endpoints:    0\n",
+             z64);
+    assert_non_null(strstr(out, want));
+    assert_string_equal(err, "");
+
+    assert_int_equal(run_stats("dl", "--json", out, sizeof(out), err, sizeof(err)), 0);
+    assert_int_equal(json_field(out, "dead_letters", v, sizeof(v)), 0);
+    assert_string_equal(v, "12");
+    assert_int_equal(json_field(out, "dead_scanned", v, sizeof(v)), 0);
+    assert_string_equal(v, "12");
+    assert_int_equal(json_object(out, "dead_by_reason", v, sizeof(v)), 0);
+    snprintf(want, sizeof(want),
+             "{\"exhausted\":4,\"invalid\":2,\"(none)\":1,\"bad\\u001b[2Jthing\":1,\"blocked\":1,"
+             "\"endpoint_deleted\":1,\"endpoint_disabled\":1,\"%s\":1}",
+             z64);
+    assert_string_equal(v, want);
+    assert_int_equal(json_object(out, "dead_by_endpoint", v, sizeof(v)), 0);
+    assert_string_equal(v, "{\"ep_a\":4,\"(none)\":3,\"ep_b\":2,\"ep_c\":1,\"ep_d\":1,\"ep_e\":1}");
+    /* The fields around the new ones are untouched. */
+    assert_int_equal(json_field(out, "endpoints", v, sizeof(v)), 0);
+    assert_string_equal(v, "0");
+    redisFree(c);
+}
+
+static void test_stats_names_the_top_10_endpoints_and_json_keeps_all(void **state)
+{
+    (void)state;
+    redisContext *c = hq_test_redis_connect(&redis);
+    /* ep_01 has 12 dead letters, ep_02 11, ..., ep_12 1 (78 in all). */
+    for (int k = 1; k <= 12; k++) {
+        char ep[16];
+        snprintf(ep, sizeof(ep), "ep_%02d", k);
+        add_dead(c, "top", 13 - k, ep, "exhausted");
+    }
+    char out[8192], err[1024], v[2048];
+    assert_int_equal(run_stats("top", NULL, out, sizeof(out), err, sizeof(err)), 0);
+    assert_int_equal(out_line(out, "  by reason", v, sizeof(v)), 0);
+    assert_string_equal(v, "  by reason: exhausted 78");
+    assert_int_equal(out_line(out, "  by endpoint", v, sizeof(v)), 0);
+    /* ep_11 (2) and ep_12 (1) are not named: 3 letters under (other). */
+    assert_string_equal(v,
+                        "  by endpoint: ep_01 12, ep_02 11, ep_03 10, ep_04 9, ep_05 8, ep_06 7, "
+                        "ep_07 6, ep_08 5, ep_09 4, ep_10 3, (other) 3");
+
+    assert_int_equal(run_stats("top", "--json", out, sizeof(out), err, sizeof(err)), 0);
+    assert_int_equal(json_object(out, "dead_by_endpoint", v, sizeof(v)), 0);
+    assert_string_equal(v, "{\"ep_01\":12,\"ep_02\":11,\"ep_03\":10,\"ep_04\":9,\"ep_05\":8,"
+                           "\"ep_06\":7,\"ep_07\":6,\"ep_08\":5,\"ep_09\":4,\"ep_10\":3,"
+                           "\"ep_11\":2,\"ep_12\":1}");
+    redisFree(c);
+}
+
+static void test_stats_keeps_1000_endpoints_and_counts_the_rest_as_other(void **state)
+{
+    (void)state;
+    redisContext *c = hq_test_redis_connect(&redis);
+    /* 1005 endpoints, one letter each; walked newest first, so ep_1004 ..
+     * ep_0005 are kept (1000, cmd_stats.c's STATS_ENDPOINTS_MAX) and the
+     * oldest five, ep_0000 .. ep_0004, arrive when the map is full. */
+    add_dead(c, "many", 1005, "ep_%04d", "exhausted");
+    static char out[256 * 1024], v[128 * 1024];
+    char err[1024];
+    assert_int_equal(run_stats("many", "--json", out, sizeof(out), err, sizeof(err)), 0);
+    assert_int_equal(json_object(out, "dead_by_endpoint", v, sizeof(v)), 0);
+    assert_int_equal(occurrences(v, "\"ep_"), 1000);
+    assert_non_null(strstr(v, "{\"ep_0005\":1,\"ep_0006\":1,"));
+    assert_non_null(strstr(v, ",\"ep_1004\":1,\"(other)\":5}"));
+    assert_null(strstr(v, "\"ep_0004\""));
+    assert_int_equal(json_field(out, "dead_scanned", v, sizeof(v)), 0);
+    assert_string_equal(v, "1005");
+
+    assert_int_equal(run_stats("many", NULL, out, sizeof(out), err, sizeof(err)), 0);
+    assert_int_equal(out_line(out, "  by endpoint", v, sizeof(v)), 0);
+    assert_string_equal(v, "  by endpoint: ep_0005 1, ep_0006 1, ep_0007 1, ep_0008 1, ep_0009 1, "
+                           "ep_0010 1, ep_0011 1, ep_0012 1, ep_0013 1, ep_0014 1, (other) 995");
+    redisFree(c);
+}
+
+static void test_stats_counts_only_the_newest_dead_letters_of_a_long_stream(void **state)
+{
+    (void)state;
+    redisContext *c = hq_test_redis_connect(&redis);
+    /* HQ_STATS_DEAD_SCAN_MAX old letters, then 500 newer ones: the walk reads
+     * the newest HQ_STATS_DEAD_SCAN_MAX, i.e. all 500 new and all but 500 old. */
+    const long long cap = HQ_STATS_DEAD_SCAN_MAX, total = cap + 500;
+    for (long long done = 0; done < cap; done += 10000)
+        add_dead(c, "long", (int)(cap - done < 10000 ? cap - done : 10000), "ep_old", "exhausted");
+    add_dead(c, "long", 500, "ep_new", "blocked: 10.0.0.9 is private");
+
+    char out[8192], err[1024], want[256], v[1024];
+    assert_int_equal(run_stats("long", NULL, out, sizeof(out), err, sizeof(err)), 0);
+    assert_int_equal(out_line(out, "  by reason", v, sizeof(v)), 0);
+    snprintf(want, sizeof(want), "  by reason, newest %lld of %lld: exhausted %lld, blocked 500",
+             cap, total, cap - 500);
+    assert_string_equal(v, want);
+    assert_int_equal(out_line(out, "  by endpoint", v, sizeof(v)), 0);
+    snprintf(want, sizeof(want), "  by endpoint, newest %lld of %lld: ep_old %lld, ep_new 500", cap,
+             total, cap - 500);
+    assert_string_equal(v, want);
+
+    assert_int_equal(run_stats("long", "--json", out, sizeof(out), err, sizeof(err)), 0);
+    assert_int_equal(json_field(out, "dead_letters", v, sizeof(v)), 0);
+    assert_int_equal(atoll(v), total);
+    assert_int_equal(json_field(out, "dead_scanned", v, sizeof(v)), 0);
+    assert_int_equal(atoll(v), cap);
+    assert_int_equal(json_object(out, "dead_by_reason", v, sizeof(v)), 0);
+    snprintf(want, sizeof(want), "{\"exhausted\":%lld,\"blocked\":500}", cap - 500);
+    assert_string_equal(v, want);
+    redisFree(c);
+}
+
 static void test_stats_shows_overdue_retries(void **state)
 {
     (void)state;
@@ -193,6 +411,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stats_shows_zero_and_none_when_nothing_exists),
         cmocka_unit_test(test_stats_reports_what_redis_holds),
+        cmocka_unit_test(test_stats_counts_dead_letters_by_reason_class_and_endpoint),
+        cmocka_unit_test(test_stats_names_the_top_10_endpoints_and_json_keeps_all),
+        cmocka_unit_test(test_stats_keeps_1000_endpoints_and_counts_the_rest_as_other),
+        cmocka_unit_test(test_stats_counts_only_the_newest_dead_letters_of_a_long_stream),
         cmocka_unit_test(test_stats_shows_overdue_retries),
         cmocka_unit_test(test_stats_rejects_bad_options_with_exit_2),
         cmocka_unit_test(test_stats_fails_with_exit_1_when_redis_is_unreachable),
