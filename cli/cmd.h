@@ -18,4 +18,12 @@ int hq_cmd_up(int argc, char **argv);        /* cli/cmd_up.c */
 /* Prints "hookq <cmd>: <msg>" on stderr and returns 'status' (for `return fail(...)`). */
 int hq_cli_fail(int status, const char *cmd, const char *msg);
 
+struct hq_opt;
+struct hq_cmd_help;
+/* hq_config_parse for a command: returns -1 to go on (positional arguments in
+ * *pos, free(*pos)), 0 after --help (usage printed, *pos NULL), or 2 after
+ * printing "hookq <cmd>: <what is wrong>" (*pos NULL). */
+int hq_cli_parse(struct hq_opt *opts, const struct hq_cmd_help *help, const char *cmd, int argc,
+                 char **argv, int *npos, char ***pos);
+
 #endif

@@ -35,6 +35,12 @@
      2 * HQ_HEADERS_MAX * HQ_HEADER_LINE_MAX + 2 * HQ_EVENT_FILTERS_MAX * (HQ_TYPE_MAX + 4) +      \
      4096)
 
+/* --json, which every subcommand takes. */
+#define JSON_OPT(x)                                                                                \
+    {                                                                                              \
+        "json", HQ_OPT_BOOL, &(x)->json, NULL, "print JSON", HQ_OPTF_NOENV, 0, 0, 0                \
+    }
+
 /* What a subcommand parsed: the shared options and the connection. */
 struct ctx {
     char cmd[48]; /* "endpoint add", for messages */
@@ -74,14 +80,12 @@ static int fail(const struct ctx *x, int status, const struct hq_err *err)
 static int parse(struct ctx *x, struct hq_opt *opts, const struct hq_cmd_help *help, int argc,
                  char **argv, int npos_want, const char **pos_out)
 {
-    struct hq_err err = {0};
     int npos = 0;
     char **pos = NULL;
-    int rc = hq_config_parse(opts, help, argc, argv, &npos, &pos, &err);
-    if (rc == 1)
-        return 0;
-    if (rc != 0)
-        return fail(x, 2, &err);
+    int status = hq_cli_parse(opts, help, x->cmd, argc, argv, &npos, &pos);
+    if (status >= 0)
+        return status;
+    struct hq_err err = {0};
     if (npos != npos_want) {
         if (npos_want == 1 && npos == 0)
             hq_err_set(&err, HQ_EINVAL, "missing the endpoint id (usage: hookq %s)", help->usage);
@@ -113,6 +117,15 @@ static int connect_redis(struct ctx *x)
     if (!x->c)
         return fail(x, 1, &err);
     return -1;
+}
+
+/* parse() for a subcommand on one endpoint id, then connect_redis(). -1 to go
+ * on, else the exit status. */
+static int parse_id_and_connect(struct ctx *x, struct hq_opt *opts, const struct hq_cmd_help *help,
+                                int argc, char **argv, const char **id)
+{
+    int status = parse(x, opts, help, argc, argv, 1, id);
+    return status >= 0 ? status : connect_redis(x);
 }
 
 static int finish(struct ctx *x, int status)
@@ -395,7 +408,7 @@ static int cmd_add(struct ctx *x, int argc, char **argv)
          "attempts before dead-lettering (0 = HOOKQ_MAX_ATTEMPTS)", HQ_OPTF_NOENV, 0,
          HQ_ENDPOINT_ATTEMPTS_MAX, 0},
         {"disabled", HQ_OPT_BOOL, &disabled, NULL, "create it disabled", HQ_OPTF_NOENV, 0, 0, 0},
-        {"json", HQ_OPT_BOOL, &x->json, NULL, "print JSON", HQ_OPTF_NOENV, 0, 0, 0},
+        JSON_OPT(x),
         HQ_NETGUARD_OPTS(&allow_private, &allow_cidrs),
         HQ_COMMON_OPTS(&x->common),
         {0},
@@ -462,12 +475,15 @@ out:
 /* ---- Loading for a change
  * ------------------------------------------------------------- */
 
-/* WATCHes the endpoint's hash, then reads it into old (what the indexes hold
- * now) and into e (to be modified): hq_endpoint_save then fails with
- * HQ_EAGAIN instead of overwriting a concurrent change. -1 to go on. */
+/* Connects, WATCHes the endpoint's hash, then reads it into old (what the
+ * indexes hold now) and into e (to be modified): hq_endpoint_save then fails
+ * with HQ_EAGAIN instead of overwriting a concurrent change. -1 to go on. */
 static int load_for_write(struct ctx *x, const char *id, struct hq_endpoint *old,
                           struct hq_endpoint *e)
 {
+    int status = connect_redis(x);
+    if (status >= 0)
+        return status;
     struct hq_err err = {0};
     char key[HQ_KEY_MAX];
     hq_key_endpoint(x->common.prefix, id, key, sizeof(key));
@@ -576,7 +592,7 @@ static int cmd_list(struct ctx *x, int argc, char **argv)
          HQ_OPTF_NOENV, 1, 1000000000, 0},
         {"after", HQ_OPT_STR, &after, "ID", "start after this endpoint (a previous list's last)",
          HQ_OPTF_NOENV, 0, 0, 0},
-        {"json", HQ_OPT_BOOL, &x->json, NULL, "print JSON", HQ_OPTF_NOENV, 0, 0, 0},
+        JSON_OPT(x),
         HQ_COMMON_OPTS(&x->common),
         {0},
     };
@@ -768,7 +784,7 @@ static int cmd_show(struct ctx *x, int argc, char **argv)
     struct hq_opt opts[] = {
         {"reveal", HQ_OPT_BOOL, &reveal, NULL, "print the keys and header values in full",
          HQ_OPTF_NOENV, 0, 0, 0},
-        {"json", HQ_OPT_BOOL, &x->json, NULL, "print JSON", HQ_OPTF_NOENV, 0, 0, 0},
+        JSON_OPT(x),
         HQ_COMMON_OPTS(&x->common),
         {0},
     };
@@ -778,12 +794,9 @@ static int cmd_show(struct ctx *x, int argc, char **argv)
         "*** unless "
         "--reveal."};
     const char *id = NULL;
-    int status = parse(x, opts, &help, argc, argv, 1, &id);
+    int status = parse_id_and_connect(x, opts, &help, argc, argv, &id);
     if (status >= 0)
         return status;
-    status = connect_redis(x);
-    if (status >= 0)
-        return finish(x, status);
     struct hq_err err = {0};
     struct hq_endpoint e;
     int rc = hq_endpoint_get(x->c, x->common.prefix, id, &e, &err);
@@ -821,7 +834,7 @@ static int cmd_update(struct ctx *x, int argc, char **argv)
         {"max-attempts", HQ_OPT_INT, &max_attempts, "N",
          "attempts before dead-lettering (0 = HOOKQ_MAX_ATTEMPTS)", HQ_OPTF_NOENV, 0,
          HQ_ENDPOINT_ATTEMPTS_MAX, 0},
-        {"json", HQ_OPT_BOOL, &x->json, NULL, "print JSON", HQ_OPTF_NOENV, 0, 0, 0},
+        JSON_OPT(x),
         HQ_NETGUARD_OPTS(&allow_private, &allow_cidrs),
         HQ_COMMON_OPTS(&x->common),
         {0},
@@ -853,9 +866,6 @@ static int cmd_update(struct ctx *x, int argc, char **argv)
     /* A URL that was accepted when set stays accepted: the guard applies to a new
      * URL. */
     status = netguard(x, url ? allow_private : 1, allow_cidrs, &g);
-    if (status >= 0)
-        goto out;
-    status = connect_redis(x);
     if (status >= 0)
         goto out;
     status = load_for_write(x, id, &old, &e);
@@ -915,7 +925,7 @@ static int cmd_rotate(struct ctx *x, int argc, char **argv)
     struct hq_opt opts[] = {
         {"slot", HQ_OPT_INT, &slot, "1|2", "which key to replace (default: the older)",
          HQ_OPTF_NOENV, 1, 2, 0},
-        {"json", HQ_OPT_BOOL, &x->json, NULL, "print JSON", HQ_OPTF_NOENV, 0, 0, 0},
+        JSON_OPT(x),
         HQ_COMMON_OPTS(&x->common),
         {0},
     };
@@ -930,9 +940,6 @@ static int cmd_rotate(struct ctx *x, int argc, char **argv)
     struct hq_err err = {0};
     struct hq_endpoint old = {0}, e = {0};
     int status = parse(x, opts, &help, argc, argv, 1, &id);
-    if (status >= 0)
-        goto out;
-    status = connect_redis(x);
     if (status >= 0)
         goto out;
     status = load_for_write(x, id, &old, &e);
@@ -970,7 +977,7 @@ out:
 static int cmd_set_enabled(struct ctx *x, int argc, char **argv, int enabled)
 {
     struct hq_opt opts[] = {
-        {"json", HQ_OPT_BOOL, &x->json, NULL, "print JSON", HQ_OPTF_NOENV, 0, 0, 0},
+        JSON_OPT(x),
         HQ_COMMON_OPTS(&x->common),
         {0},
     };
@@ -984,9 +991,6 @@ static int cmd_set_enabled(struct ctx *x, int argc, char **argv, int enabled)
     const char *id = NULL;
     struct hq_endpoint old = {0}, e = {0};
     int status = parse(x, opts, enabled ? &help_on : &help_off, argc, argv, 1, &id);
-    if (status >= 0)
-        goto out;
-    status = connect_redis(x);
     if (status >= 0)
         goto out;
     status = load_for_write(x, id, &old, &e);
@@ -1020,7 +1024,7 @@ static int cmd_disable(struct ctx *x, int argc, char **argv)
 static int cmd_delete(struct ctx *x, int argc, char **argv)
 {
     struct hq_opt opts[] = {
-        {"json", HQ_OPT_BOOL, &x->json, NULL, "print JSON", HQ_OPTF_NOENV, 0, 0, 0},
+        JSON_OPT(x),
         HQ_COMMON_OPTS(&x->common),
         {0},
     };
@@ -1030,12 +1034,9 @@ static int cmd_delete(struct ctx *x, int argc, char **argv)
         "dead-lettered "
         "(reason endpoint_deleted) when they come due."};
     const char *id = NULL;
-    int status = parse(x, opts, &help, argc, argv, 1, &id);
+    int status = parse_id_and_connect(x, opts, &help, argc, argv, &id);
     if (status >= 0)
         return status;
-    status = connect_redis(x);
-    if (status >= 0)
-        return finish(x, status);
     struct hq_err err = {0};
     int rc = hq_endpoint_delete(x->c, x->common.prefix, id, &err);
     if (rc != 0)

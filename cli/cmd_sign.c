@@ -45,18 +45,17 @@ static void args_free(struct sign_args *a)
     hq_buf_free(&a->body);
 }
 
-/* Parses argv with opts; 0 to go on, or the exit status (0 after --help, 2). */
+/* Parses argv with opts; 0 to go on, -1 after --help (exit 0), or the exit
+ * status (2). */
 static int parse(const char *cmd, struct hq_opt *opts, const struct hq_cmd_help *help, int argc,
                  char **argv, struct sign_args *a)
 {
-    struct hq_err err = {0};
     int npos = 0;
     char **pos = NULL;
-    int rc = hq_config_parse(opts, help, argc, argv, &npos, &pos, &err);
-    if (rc == 1)
-        return -1;
-    if (rc != 0)
-        return hq_cli_fail(2, cmd, err.msg);
+    int rc = hq_cli_parse(opts, help, cmd, argc, argv, &npos, &pos);
+    if (rc >= 0)
+        return rc == 0 ? -1 : rc;
+    struct hq_err err = {0};
     if (npos) {
         hq_err_set(&err, HQ_EINVAL, "unexpected argument '%.80s' (usage: hookq %s)", pos[0],
                    help->usage);

@@ -1,9 +1,11 @@
-/* The hookq executable: a subcommand table, --help and --version; nothing else.
+/* The hookq executable: a subcommand table, --help and --version, and the two
+ * helpers every subcommand shares (hq_cli_fail, hq_cli_parse); nothing else.
  * Each subcommand lives in its component's cmd_*.c (curl's src/tool_* split). */
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/cmd.h"
+#include "common/config.h"
 
 struct subcommand {
     const char *name;
@@ -29,6 +31,18 @@ int hq_cli_fail(int status, const char *cmd, const char *msg)
 {
     fprintf(stderr, "hookq %s: %s\n", cmd, msg);
     return status;
+}
+
+int hq_cli_parse(struct hq_opt *opts, const struct hq_cmd_help *help, const char *cmd, int argc,
+                 char **argv, int *npos, char ***pos)
+{
+    struct hq_err err = {0};
+    int rc = hq_config_parse(opts, help, argc, argv, npos, pos, &err);
+    if (rc == 1)
+        return 0;
+    if (rc != 0)
+        return hq_cli_fail(2, cmd, err.msg);
+    return -1;
 }
 
 static void usage(FILE *out)

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <sys/time.h>
 
-static redisReply *check(redisContext *c, redisReply *r, struct hq_err *err)
+redisReply *hq_redis_check(redisContext *c, redisReply *r, struct hq_err *err)
 {
     if (!r) {
         hq_err_set(err, HQ_EREDIS, "redis: %s", c->errstr[0] ? c->errstr : "connection lost");
@@ -45,7 +45,7 @@ redisContext *hq_redis_connect(const char *url, int timeout_ms, struct hq_err *e
             r = redisCommand(c, "AUTH %s %s", u.user, u.password);
         else
             r = redisCommand(c, "AUTH %s", u.password);
-        r = check(c, r, err);
+        r = hq_redis_check(c, r, err);
         if (!r) {
             hq_err_prefix(err, where);
             redisFree(c);
@@ -54,7 +54,7 @@ redisContext *hq_redis_connect(const char *url, int timeout_ms, struct hq_err *e
         freeReplyObject(r);
     }
     if (u.db) {
-        r = check(c, redisCommand(c, "SELECT %d", u.db), err);
+        r = hq_redis_check(c, redisCommand(c, "SELECT %d", u.db), err);
         if (!r) {
             hq_err_prefix(err, where);
             redisFree(c);
@@ -63,7 +63,7 @@ redisContext *hq_redis_connect(const char *url, int timeout_ms, struct hq_err *e
         freeReplyObject(r);
     }
     /* A ping proves the server answers (a TCP accept alone does not). */
-    r = check(c, redisCommand(c, "PING"), err);
+    r = hq_redis_check(c, redisCommand(c, "PING"), err);
     if (!r) {
         hq_err_prefix(err, where);
         redisFree(c);
@@ -76,7 +76,7 @@ redisContext *hq_redis_connect(const char *url, int timeout_ms, struct hq_err *e
 redisReply *hq_redis_cmd(redisContext *c, struct hq_err *err, int argc, const char **argv,
                          const size_t *lens)
 {
-    return check(c, redisCommandArgv(c, argc, argv, lens), err);
+    return hq_redis_check(c, redisCommandArgv(c, argc, argv, lens), err);
 }
 
 redisReply *hq_redis_cmdf(redisContext *c, struct hq_err *err, const char *fmt, ...)
@@ -85,5 +85,5 @@ redisReply *hq_redis_cmdf(redisContext *c, struct hq_err *err, const char *fmt, 
     va_start(ap, fmt);
     redisReply *r = redisvCommand(c, fmt, ap);
     va_end(ap);
-    return check(c, r, err);
+    return hq_redis_check(c, r, err);
 }

@@ -20,6 +20,12 @@ redisContext *hq_redis_connect(const char *url, int timeout_ms, struct hq_err *e
 redisReply *hq_redis_cmd(redisContext *c, struct hq_err *err, int argc, const char **argv,
                          const size_t *lens);
 
+/* The error handling of hq_redis_cmd for a reply got another way (pipelined,
+ * EVALSHA with a fallback): r as it came from hiredis (NULL for an I/O
+ * failure). Takes ownership of r: returns it when it is not an error reply,
+ * else frees it and returns NULL with err set ("redis: <cause>"). */
+redisReply *hq_redis_check(redisContext *c, redisReply *r, struct hq_err *err);
+
 /* printf-style convenience around redisCommand (for fixed-shape commands);
  * same error handling as hq_redis_cmd. */
 redisReply *hq_redis_cmdf(redisContext *c, struct hq_err *err, const char *fmt, ...);

@@ -149,14 +149,12 @@ int hq_cmd_produce(int argc, char **argv)
         "(docs/wire-format.md), then prints the stream entry id. Nothing is written when the\n"
         "event is invalid."};
 
-    struct hq_err err = {0};
     int npos = 0;
     char **pos = NULL;
-    int rc = hq_config_parse(opts, &help, argc, argv, &npos, &pos, &err);
-    if (rc == 1)
-        return 0;
-    if (rc != 0)
-        return hq_cli_fail(2, "produce", err.msg);
+    int rc = hq_cli_parse(opts, &help, "produce", argc, argv, &npos, &pos);
+    if (rc >= 0)
+        return rc;
+    struct hq_err err = {0};
     if (npos > 0) {
         char msg[300];
         snprintf(msg, sizeof(msg), "unexpected argument '%.200s' (see --help)", pos[0]);

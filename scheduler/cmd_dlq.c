@@ -361,12 +361,10 @@ int hq_cmd_dlq(int argc, char **argv)
         "  purge   delete: ID... | --all | --older-than DUR, [--endpoint ID]; asks unless --yes"};
     int npos;
     char **pos;
+    int rc = hq_cli_parse(opts, &help, argv[0], argc, argv, &npos, &pos);
+    if (rc >= 0)
+        return rc;
     struct hq_err err = {0};
-    int rc = hq_config_parse(opts, &help, argc, argv, &npos, &pos, &err);
-    if (rc == 1)
-        return 0;
-    if (rc != 0)
-        return hq_cli_fail(2, argv[0], err.msg);
     char cmd[32];
     const char *sub = npos > 0 ? pos[0] : "";
     snprintf(cmd, sizeof(cmd), "dlq %.20s", sub);

@@ -331,12 +331,10 @@ int hq_cmd_event(int argc, char **argv)
         "Records are kept for HOOKQ_ATTEMPT_TTL (72h by default)."};
     int npos;
     char **pos;
+    int rc = hq_cli_parse(opts, &help, argv[0], argc, argv, &npos, &pos);
+    if (rc >= 0)
+        return rc;
     struct hq_err err = {0};
-    int rc = hq_config_parse(opts, &help, argc, argv, &npos, &pos, &err);
-    if (rc == 1)
-        return 0;
-    if (rc != 0)
-        return hq_cli_fail(2, argv[0], err.msg);
     int status = 0;
     redisContext *c = NULL;
     redisReply *r = NULL;

@@ -34,15 +34,13 @@ int hq_cmd_scheduler(int argc, char **argv)
         "SIGTERM/SIGINT finish the current batch and exit 0."};
     int npos;
     char **pos;
-    struct hq_err err = {0};
-    int rc = hq_config_parse(opts, &help, argc, argv, &npos, &pos, &err);
-    if (rc == 1)
-        return 0;
-    if (rc != 0)
-        return hq_cli_fail(2, argv[0], err.msg);
+    int rc = hq_cli_parse(opts, &help, argv[0], argc, argv, &npos, &pos);
+    if (rc >= 0)
+        return rc;
     free(pos);
     if (npos > 0)
         return hq_cli_fail(2, argv[0], "takes no arguments (see --help)");
+    struct hq_err err = {0};
     if (hq_common_opts_apply(&common, &err) != 0)
         return hq_cli_fail(2, argv[0], err.msg);
 

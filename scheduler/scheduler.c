@@ -56,16 +56,7 @@ redisReply *hq__sched_eval(redisContext *c, const char *script, int nkeys, int a
         al[1] = strlen(script);
         r = redisCommandArgv(c, 3 + argc, av, al);
     }
-    if (!r) {
-        hq_err_set(err, HQ_EREDIS, "redis: %s", c->errstr[0] ? c->errstr : "connection lost");
-        return NULL;
-    }
-    if (r->type == REDIS_REPLY_ERROR) {
-        hq_err_set(err, HQ_EREDIS, "redis: %.*s", (int)r->len, r->str);
-        freeReplyObject(r);
-        return NULL;
-    }
-    return r;
+    return hq_redis_check(c, r, err);
 }
 
 static long long reply_ll(const redisReply *r)

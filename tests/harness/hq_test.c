@@ -616,3 +616,22 @@ int hq_test_kill_wait(pid_t pid, int sig, int timeout_ms)
         sleep_ms(2);
     }
 }
+
+void hq_test_redis_open(struct hq_test_redis *r, redisContext **c, char *url_env, size_t n)
+{
+    hq_test_redis_start(r, NULL);
+    *c = hq_test_redis_connect(r);
+    snprintf(url_env, n, "HOOKQ_REDIS_URL=%s", r->url);
+}
+
+void hq_test_redis_close(struct hq_test_redis *r, redisContext **c)
+{
+    redisFree(*c);
+    *c = NULL;
+    hq_test_redis_destroy(r);
+}
+
+void hq_test_flushall(redisContext *c)
+{
+    freeReplyObject(hq_test_cmd(c, "FLUSHALL"));
+}

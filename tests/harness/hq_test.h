@@ -110,4 +110,15 @@ int hq_test_kill_wait(pid_t pid, int sig, int timeout_ms);
 /* A free TCP port on 127.0.0.1. */
 int hq_test_free_port(void);
 
+/* ---- fixtures shared by CLI tests ------------------------------------------------------ */
+/* The usual group fixture of a test that drives the hookq CLI against its own
+ * Redis: starts r (no extra args), connects *c to it and writes
+ * "HOOKQ_REDIS_URL=<url>" into url_env (n bytes) for hq_test_cli's env. Fails
+ * the test on error. */
+void hq_test_redis_open(struct hq_test_redis *r, redisContext **c, char *url_env, size_t n);
+/* Frees *c (leaving it NULL) and destroys r. */
+void hq_test_redis_close(struct hq_test_redis *r, redisContext **c);
+/* FLUSHALL: every test starts from an empty server. */
+void hq_test_flushall(redisContext *c);
+
 #endif

@@ -62,19 +62,27 @@ static int ep_env(const char *const *env, const char *prefix, ...)
 }
 #define EP(prefix, ...) ep_env(NULL, prefix, __VA_ARGS__, NULL)
 
+/* Copies what follows pat in s, up to the first of stop, into v; fails the
+ * test naming what and where when pat is absent. */
+static void value_after(const char *s, const char *pat, const char *stop, const char *what,
+                        const char *where, char *v, size_t n)
+{
+    const char *p = strstr(s, pat);
+    if (!p)
+        fail_msg("no '%s' in %s: %s", what, where, s);
+    p += strlen(pat);
+    size_t len = strcspn(p, stop);
+    assert_true(len < n);
+    memcpy(v, p, len);
+    v[len] = '\0';
+}
+
 /* Copies the rest of the line after "<label>: " in s into v. */
 static void line_value(const char *s, const char *label, char *v, size_t n)
 {
     char pat[64];
     snprintf(pat, sizeof(pat), "%s: ", label);
-    const char *p = strstr(s, pat);
-    if (!p)
-        fail_msg("no '%s' in output: %s", label, s);
-    p += strlen(pat);
-    size_t len = strcspn(p, "\n");
-    assert_true(len < n);
-    memcpy(v, p, len);
-    v[len] = '\0';
+    value_after(s, pat, "\n", label, "output", v, n);
 }
 
 /* Copies the string value of "field" in a JSON object into v. */
@@ -82,14 +90,7 @@ static void json_str_field(const char *s, const char *field, char *v, size_t n)
 {
     char pat[64];
     snprintf(pat, sizeof(pat), "\"%s\":\"", field);
-    const char *p = strstr(s, pat);
-    if (!p)
-        fail_msg("no '%s' in JSON: %s", field, s);
-    p += strlen(pat);
-    size_t len = strcspn(p, "\"");
-    assert_true(len < n);
-    memcpy(v, p, len);
-    v[len] = '\0';
+    value_after(s, pat, "\"", field, "JSON", v, n);
 }
 
 struct added {

@@ -20,24 +20,21 @@ static char OUT[1 << 16], ERR[4096];
 static int setup(void **state)
 {
     (void)state;
-    hq_test_redis_start(&R, NULL);
-    C = hq_test_redis_connect(&R);
-    snprintf(ENV_URL, sizeof(ENV_URL), "HOOKQ_REDIS_URL=%s", R.url);
+    hq_test_redis_open(&R, &C, ENV_URL, sizeof(ENV_URL));
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    redisFree(C);
-    hq_test_redis_destroy(&R);
+    hq_test_redis_close(&R, &C);
     return 0;
 }
 
 static int flush(void **state)
 {
     (void)state;
-    freeReplyObject(hq_test_cmd(C, "FLUSHALL"));
+    hq_test_flushall(C);
     return 0;
 }
 

@@ -26,24 +26,21 @@ static char ENV_URL[400];
 static int setup(void **state)
 {
     (void)state;
-    hq_test_redis_start(&R, NULL);
-    C = hq_test_redis_connect(&R);
-    snprintf(ENV_URL, sizeof(ENV_URL), "HOOKQ_REDIS_URL=%s", R.url);
+    hq_test_redis_open(&R, &C, ENV_URL, sizeof(ENV_URL));
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    redisFree(C);
-    hq_test_redis_destroy(&R);
+    hq_test_redis_close(&R, &C);
     return 0;
 }
 
 static int flush(void **state)
 {
     (void)state;
-    freeReplyObject(hq_test_cmd(C, "FLUSHALL"));
+    hq_test_flushall(C);
     return 0;
 }
 
@@ -268,6 +265,14 @@ static void test_dead_maxlen_bounds_the_dead_letter_stream(void **state)
     assert_int_equal(hq_test_cmd_int(C, "EXISTS hookq:retry"), 0);
 }
 
+/* Creates the empty file named by the mkstemp template path (rewritten in place). */
+static void make_temp(char *path)
+{
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+}
+
 struct log_wait {
     const char *path, *needle;
 };
@@ -335,9 +340,7 @@ static void test_startup_warns_when_redis_can_evict_or_has_no_aof(void **state)
 {
     (void)state;
     char log[] = "/tmp/hq_sched_logXXXXXX";
-    int fd = mkstemp(log);
-    assert_true(fd >= 0);
-    close(fd);
+    make_temp(log);
     const char *env[] = {ENV_URL, NULL};
     const char *args[] = {"scheduler", NULL};
     freeReplyObject(hq_test_cmd(C, "CONFIG SET maxmemory-policy allkeys-lru"));
@@ -434,9 +437,7 @@ static void test_scheduler_recovers_after_redis_restarts(void **state)
 {
     (void)state;
     char log[] = "/tmp/hq_sched_logXXXXXX";
-    int fd = mkstemp(log);
-    assert_true(fd >= 0);
-    close(fd);
+    make_temp(log);
     const char *env[] = {ENV_URL, NULL};
     const char *args[] = {"scheduler", "--interval", "50ms", NULL};
     pid_t pid = hq_test_spawn(args, env, log);
