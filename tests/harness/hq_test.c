@@ -400,7 +400,7 @@ void hq_test_receiver_start(struct hq_test_receiver *rc)
     /* A thread per connection: /hang and /delay handlers block, and must not
      * hold up other endpoints' requests. */
     struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0,
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0,
         NULL, NULL, answer, rc, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&a,
         MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4000, MHD_OPTION_END);

@@ -1,0 +1,642 @@
+/* The fault suite's checker (issue 5): what a scenario produced against what
+ * the receivers saw and what Redis holds at the end. Header-only (every
+ * tests/faults/test_*.c is its own binary): include once per test file, after
+ * <stdarg.h> <stddef.h> <setjmp.h> <cmocka.h>.
+ *
+ * API
+ *   struct hq_ck ck;
+ *   hq_ck_init(&ck, "hookq");                    prefix of the keys
+ *   hq_ck_endpoint(&ck, &ep, &rcv);              ep: an endpoint made with hq_endpoint_create
+ *                                                (borrowed until hq_ck_free) whose URL points at
+ *                                                rcv; requests are matched to it by exact path, so
+ *                                                give each endpoint its own path on a receiver
+ *                                                ("/delay/2000/a", "/a"). Returns its index.
+ *   hq_ck_expect_dead_endpoint(&ck, idx)         every pair for that endpoint must end dead
+ *   hq_ck_produce(&ck, c, type, payload)         XADDs a plain event with a fresh id "evck_<n>"
+ *                                                and records a pair per registered endpoint
+ *                                                whose filters match type
+ *   hq_ck_produce_to(&ck, c, type, payload, idx) same, addressed to one endpoint
+ *   hq_ck_record(&ck, event_id, endpoint_id, expect_dead)  records a pair produced otherwise
+ *   hq_ck_note_fault(&ck, in_flight)             adds the deliveries in flight just before a
+ *                                                fault to the duplicate bound
+ *   hq_ck_collect(&ck, c, verify, &rep)          reads receivers + Redis into rep (below);
+ *                                                verify=1 also checks every signature
+ *   hq_ck_wait_settled(&ck, c, ms)               awaits: nothing lost, nothing pending, retry
+ *                                                backlog empty (polls every 50 ms); 1 = settled
+ *   hq_ck_assert(&ck, &rep)                      fails the test (printing the report) when any
+ *                                                invariant is broken: lost, dups over the bound,
+ *                                                bad or missing signature headers, requests for
+ *                                                unknown pairs, dead letters other than the
+ *                                                expected pairs, pending entries, retry backlog
+ *   hq_ck_print(&rep, label)                     one-line summary (print_message)
+ *   hq_ck_outcomes(&ck, c, &o)                   counts attempt records by outcome (delivered,
+ *                                                retry, deferred, dead): failures no receiver saw
+ *   hq_ck_free(&ck)
+ * Process health:
+ *   hq_ck_proc_sample(pid, &s)                   VmRSS (KiB) and open fds of a process
+ *   hq_ck_proc_back(&base, &now, rss_pct, fd_slack, why, n)  0 when now is within rss_pct % of
+ *                                                the baseline RSS and fd_slack fds of its fds;
+ *                                                pass HQ_CK_RSS_PCT(pct): no RSS check under ASan
+ * Keys: a pair is (webhook-id, endpoint). webhook-id is the event id and stays
+ * the same across retries, so "webhook-id stable" is checked by every request
+ * mapping onto a produced pair (a changed id shows up as an unknown pair and as
+ * a lost one). A request counts as delivered when the receiver answered 2xx. */
+#ifndef HQ_TESTS_FAULTS_CHECKER_H
+#define HQ_TESTS_FAULTS_CHECKER_H
+
+#include <dirent.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/endpoint.h"
+#include "common/keys.h"
+#include "common/sign.h"
+#include "tests/harness/hq_test.h"
+
+#define HQ_CK_EPS_MAX 32  /* endpoints one scenario registers */
+#define HQ_CK_KEY_MAX 200 /* "<event id>\x1f<endpoint id>" */
+#define HQ_CK_POLL_MS 50  /* wait_settled's polling period: a full collect is ~ms per 10k */
+
+/* ---- a tiny open-addressing map: string -> pair record ------------------------ */
+struct hq_ck_pair {
+    char *key;       /* owned; NULL = empty slot */
+    uint64_t h;      /* FNV-1a of key */
+    int expect_dead; /* 1 when this pair must end in <p>:dead */
+    int ok;          /* 2xx answers received (collect) */
+    int attempts;    /* requests received (collect) */
+    int dead;        /* entries in <p>:dead (collect) */
+};
+
+struct hq_ck_map {
+    struct hq_ck_pair *slots; /* owned; cap is a power of two */
+    size_t cap, n;
+};
+
+static inline uint64_t hq_ck_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 1099511628211ULL;
+    return h;
+}
+
+static inline struct hq_ck_pair *hq_ck_map_find(const struct hq_ck_map *m, const char *key)
+{
+    if (!m->cap)
+        return NULL;
+    uint64_t h = hq_ck_hash(key);
+    for (size_t i = h & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+        struct hq_ck_pair *p = &m->slots[i];
+        if (!p->key)
+            return NULL;
+        if (p->h == h && strcmp(p->key, key) == 0)
+            return p;
+    }
+}
+
+static inline struct hq_ck_pair *hq_ck_map_put(struct hq_ck_map *m, const char *key)
+{
+    if ((m->n + 1) * 2 > m->cap) { /* keep the load under 1/2 */
+        struct hq_ck_map g = {calloc(m->cap ? m->cap * 2 : 1024, sizeof(struct hq_ck_pair)),
+                              m->cap ? m->cap * 2 : 1024, m->n};
+        assert_non_null(g.slots);
+        for (size_t i = 0; i < m->cap; i++) {
+            if (!m->slots[i].key)
+                continue;
+            size_t j = m->slots[i].h & (g.cap - 1);
+            while (g.slots[j].key)
+                j = (j + 1) & (g.cap - 1);
+            g.slots[j] = m->slots[i];
+        }
+        free(m->slots);
+        *m = g;
+    }
+    uint64_t h = hq_ck_hash(key);
+    size_t i = h & (m->cap - 1);
+    for (; m->slots[i].key; i = (i + 1) & (m->cap - 1)) {
+        if (m->slots[i].h == h && strcmp(m->slots[i].key, key) == 0)
+            return &m->slots[i];
+    }
+    m->slots[i].key = strdup(key);
+    m->slots[i].h = h;
+    m->n++;
+    return &m->slots[i];
+}
+
+static inline void hq_ck_map_free(struct hq_ck_map *m)
+{
+    for (size_t i = 0; i < m->cap; i++)
+        free(m->slots[i].key);
+    free(m->slots);
+    memset(m, 0, sizeof(*m));
+}
+
+/* ---- the checker ------------------------------------------------------------------- */
+struct hq_ck_ep {
+    const struct hq_endpoint *e;  /* borrowed */
+    struct hq_test_receiver *rcv; /* borrowed */
+    char path[256];               /* the URL's path: requests are matched on it */
+    struct hq_sign_key k1, k2;    /* decoded keys; wiped by hq_ck_free */
+    int expect_dead;              /* every pair for it must be dead-lettered */
+};
+
+struct hq_ck {
+    char prefix[64];
+    struct hq_ck_ep eps[HQ_CK_EPS_MAX];
+    int neps;
+    struct hq_ck_map pairs; /* produced (event, endpoint) pairs */
+    long seq;               /* next generated event number */
+    long long dup_bound;    /* sum of deliveries in flight sampled before each fault */
+    int nfaults;
+};
+
+struct hq_ck_report {
+    size_t pairs;                   /* produced (event, endpoint) pairs */
+    size_t delivered;               /* pairs with at least one 2xx */
+    size_t dead;                    /* pairs found in <p>:dead */
+    size_t lost;                    /* pairs neither delivered nor dead-lettered */
+    size_t dups;                    /* 2xx answers beyond the first, summed over pairs */
+    size_t requests;                /* requests matched to a produced pair */
+    size_t failed_attempts;         /* of those, answered non-2xx or not at all */
+    int max_attempts;               /* most requests any one pair received */
+    size_t bad_sig;                 /* requests whose signature no endpoint key verifies */
+    size_t no_headers;              /* requests missing webhook-id/-timestamp/-signature */
+    size_t unknown;                 /* requests or dead letters for no produced pair */
+    size_t dead_unexpected;         /* dead pairs that were not expected dead */
+    size_t dead_missing;            /* expected-dead pairs not in <p>:dead */
+    size_t dead_twice;              /* pairs dead-lettered more than once */
+    size_t dead_total;              /* entries in <p>:dead */
+    long long pending;              /* XPENDING count of the workers group (0 if no group) */
+    long long retry;                /* ZCARD <p>:retry */
+    long long retry_data;           /* HLEN <p>:retry:data */
+    long long dup_bound;            /* copied from the checker */
+    char first_lost[HQ_CK_KEY_MAX]; /* one lost pair, for the failure message */
+    char problem[640];              /* first unknown/bad request seen */
+};
+
+static inline void hq_ck_init(struct hq_ck *ck, const char *prefix)
+{
+    memset(ck, 0, sizeof(*ck));
+    snprintf(ck->prefix, sizeof(ck->prefix), "%s", prefix);
+}
+
+static inline void hq_ck_free(struct hq_ck *ck)
+{
+    for (int i = 0; i < ck->neps; i++) {
+        hq_sign_key_wipe(&ck->eps[i].k1);
+        hq_sign_key_wipe(&ck->eps[i].k2);
+    }
+    hq_ck_map_free(&ck->pairs);
+    memset(ck, 0, sizeof(*ck));
+}
+
+static inline int hq_ck_endpoint(struct hq_ck *ck, const struct hq_endpoint *e,
+                                 struct hq_test_receiver *rcv)
+{
+    assert_true(ck->neps < HQ_CK_EPS_MAX);
+    struct hq_ck_ep *x = &ck->eps[ck->neps];
+    memset(x, 0, sizeof(*x));
+    x->e = e;
+    x->rcv = rcv;
+    const char *p = strstr(e->url, "://");
+    p = p ? strchr(p + 3, '/') : NULL;
+    snprintf(x->path, sizeof(x->path), "%s", p ? p : "/");
+    char *q = strchr(x->path, '?');
+    if (q)
+        *q = '\0';
+    for (int i = 0; i < ck->neps; i++) {
+        if (ck->eps[i].rcv == rcv && strcmp(ck->eps[i].path, x->path) == 0)
+            fail_msg("checker: endpoints %s and %s share path '%s' on one receiver",
+                     ck->eps[i].e->id, e->id, x->path);
+    }
+    struct hq_err err = {0};
+    if (hq_sign_key_decode(e->key1, &x->k1, &err) != 0 ||
+        hq_sign_key_decode(e->key2, &x->k2, &err) != 0)
+        fail_msg("checker: endpoint %s key: %s", e->id, err.msg);
+    return ck->neps++;
+}
+
+static inline void hq_ck_expect_dead_endpoint(struct hq_ck *ck, int idx)
+{
+    ck->eps[idx].expect_dead = 1;
+}
+
+static inline void hq_ck_pair_key(char *out, const char *event_id, const char *endpoint_id)
+{
+    snprintf(out, HQ_CK_KEY_MAX, "%s\x1f%s", event_id, endpoint_id);
+}
+
+static inline void hq_ck_record(struct hq_ck *ck, const char *event_id, const char *endpoint_id,
+                                int expect_dead)
+{
+    char key[HQ_CK_KEY_MAX];
+    hq_ck_pair_key(key, event_id, endpoint_id);
+    struct hq_ck_pair *p = hq_ck_map_put(&ck->pairs, key);
+    p->expect_dead = expect_dead;
+}
+
+/* XADDs type/payload/id[/endpoint]; writes the generated id into id_out (>= 32). */
+static inline void hq_ck_xadd(struct hq_ck *ck, redisContext *c, const char *type,
+                              const char *payload, size_t payload_len, const char *endpoint,
+                              char *id_out)
+{
+    char key[HQ_KEY_MAX];
+    assert_true(hq_key_events(ck->prefix, key, sizeof(key)) >= 0);
+    snprintf(id_out, 32, "evck_%ld", ck->seq++);
+    const char *argv[11] = {"XADD",  key,  "*",    "type",     type,    "payload",
+                            payload, "id", id_out, "endpoint", endpoint};
+    size_t lens[11];
+    for (int i = 0; i < 11; i++)
+        lens[i] = argv[i] ? strlen(argv[i]) : 0;
+    lens[6] = payload_len;
+    redisReply *r = redisCommandArgv(c, endpoint ? 11 : 9, argv, lens);
+    if (!r || r->type != REDIS_REPLY_STRING)
+        fail_msg("checker: XADD failed: %s", r ? r->str : c->errstr);
+    freeReplyObject(r);
+}
+
+/* Produces one event fanned out by type; returns the pairs it created. */
+static inline int hq_ck_produce(struct hq_ck *ck, redisContext *c, const char *type,
+                                const char *payload)
+{
+    char id[32];
+    hq_ck_xadd(ck, c, type, payload, strlen(payload), NULL, id);
+    int n = 0;
+    for (int i = 0; i < ck->neps; i++) {
+        const struct hq_endpoint *e = ck->eps[i].e;
+        if (e->enabled && hq_endpoint_matches(e, type, strlen(type))) {
+            hq_ck_record(ck, id, e->id, ck->eps[i].expect_dead);
+            n++;
+        }
+    }
+    return n;
+}
+
+static inline void hq_ck_produce_to(struct hq_ck *ck, redisContext *c, const char *type,
+                                    const char *payload, int idx)
+{
+    char id[32];
+    hq_ck_xadd(ck, c, type, payload, strlen(payload), ck->eps[idx].e->id, id);
+    hq_ck_record(ck, id, ck->eps[idx].e->id, ck->eps[idx].expect_dead);
+}
+
+static inline void hq_ck_note_fault(struct hq_ck *ck, long long in_flight)
+{
+    ck->dup_bound += in_flight;
+    ck->nfaults++;
+}
+
+/* The receiver's current in-flight count (thread-safe). */
+static inline int hq_ck_in_flight(struct hq_test_receiver *rcv)
+{
+    pthread_mutex_lock(&rcv->mu);
+    int n = rcv->in_flight;
+    pthread_mutex_unlock(&rcv->mu);
+    return n;
+}
+
+static inline long long hq_ck_reply_int(redisContext *c, const char *fmt, const char *key)
+{
+    redisReply *r = redisCommand(c, fmt, key);
+    long long n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    if (r)
+        freeReplyObject(r);
+    return n;
+}
+
+static inline void hq_ck_problem(struct hq_ck_report *rep, const char *fmt, const char *a,
+                                 const char *b)
+{
+    if (!rep->problem[0])
+        snprintf(rep->problem, sizeof(rep->problem), fmt, a, b);
+}
+
+/* Matches one receiver's requests to pairs (under its lock). */
+static inline void hq_ck_scan_receiver(struct hq_ck *ck, struct hq_test_receiver *rcv, int verify,
+                                       struct hq_ck_report *rep)
+{
+    pthread_mutex_lock(&rcv->mu);
+    for (size_t i = 0; i < rcv->nreqs; i++) {
+        const struct hq_test_request *q = &rcv->reqs[i];
+        struct hq_ck_ep *x = NULL;
+        for (int k = 0; k < ck->neps && !x; k++) {
+            if (ck->eps[k].rcv == rcv && strcmp(ck->eps[k].path, q->path) == 0)
+                x = &ck->eps[k];
+        }
+        if (!x) {
+            rep->unknown++;
+            hq_ck_problem(rep, "request for unregistered path '%s'%s", q->path, "");
+            continue;
+        }
+        char id[128], ts[32], sig[512], key[HQ_CK_KEY_MAX];
+        if (hq_test_request_header(q, "webhook-id", id, sizeof(id)) != 0 ||
+            hq_test_request_header(q, "webhook-timestamp", ts, sizeof(ts)) != 0 ||
+            hq_test_request_header(q, "webhook-signature", sig, sizeof(sig)) != 0) {
+            rep->no_headers++;
+            hq_ck_problem(rep, "request to '%s' without webhook headers%s", q->path, "");
+            continue;
+        }
+        if (verify) {
+            struct hq_err err = {0};
+            int64_t t = strtoll(ts, NULL, 10);
+            if (hq_sign_verify(&x->k1, id, t, q->body, q->body_len, sig, 0, -1, &err) != 0 &&
+                hq_sign_verify(&x->k2, id, t, q->body, q->body_len, sig, 0, -1, &err) != 0) {
+                rep->bad_sig++;
+                hq_ck_problem(rep, "bad signature on %s to %s", id, x->e->id);
+            }
+        }
+        hq_ck_pair_key(key, id, x->e->id);
+        struct hq_ck_pair *p = hq_ck_map_find(&ck->pairs, key);
+        if (!p) {
+            rep->unknown++;
+            hq_ck_problem(rep, "request for unproduced pair %s -> %s", id, x->e->id);
+            continue;
+        }
+        rep->requests++;
+        p->attempts++;
+        if (q->status >= 200 && q->status < 300)
+            p->ok++;
+        else
+            rep->failed_attempts++;
+    }
+    pthread_mutex_unlock(&rcv->mu);
+}
+
+static inline void hq_ck_scan_dead(struct hq_ck *ck, redisContext *c, struct hq_ck_report *rep)
+{
+    char key[HQ_KEY_MAX];
+    assert_true(hq_key_dead(ck->prefix, key, sizeof(key)) >= 0);
+    char from[64] = "-";
+    for (;;) {
+        redisReply *r = redisCommand(c, "XRANGE %s %s + COUNT 1000", key, from);
+        if (!r || r->type != REDIS_REPLY_ARRAY) {
+            if (r)
+                freeReplyObject(r);
+            return;
+        }
+        size_t n = r->elements;
+        for (size_t i = 0; i < n; i++) {
+            redisReply *ent = r->element[i];
+            redisReply *f = ent->element[1];
+            const char *ev = "", *ep = "";
+            for (size_t j = 0; j + 1 < f->elements; j += 2) {
+                if (strcmp(f->element[j]->str, "event_id") == 0)
+                    ev = f->element[j + 1]->str;
+                else if (strcmp(f->element[j]->str, "endpoint_id") == 0)
+                    ep = f->element[j + 1]->str;
+            }
+            rep->dead_total++;
+            char pk[HQ_CK_KEY_MAX];
+            hq_ck_pair_key(pk, ev, ep);
+            struct hq_ck_pair *p = hq_ck_map_find(&ck->pairs, pk);
+            if (!p) {
+                rep->unknown++;
+                hq_ck_problem(rep, "dead letter for unproduced pair %s -> %s", ev, ep);
+                continue;
+            }
+            p->dead++;
+        }
+        if (n > 0) /* the next page starts after the last id ("(" = exclusive) */
+            snprintf(from, sizeof(from), "(%s", r->element[n - 1]->element[0]->str);
+        freeReplyObject(r);
+        if (n < 1000)
+            return;
+    }
+}
+
+static inline void hq_ck_collect(struct hq_ck *ck, redisContext *c, int verify,
+                                 struct hq_ck_report *rep)
+{
+    memset(rep, 0, sizeof(*rep));
+    for (size_t i = 0; i < ck->pairs.cap; i++) {
+        struct hq_ck_pair *p = &ck->pairs.slots[i];
+        p->ok = p->attempts = p->dead = 0;
+    }
+    for (int k = 0; k < ck->neps; k++) {
+        int seen = 0;
+        for (int j = 0; j < k; j++)
+            seen |= ck->eps[j].rcv == ck->eps[k].rcv;
+        if (!seen)
+            hq_ck_scan_receiver(ck, ck->eps[k].rcv, verify, rep);
+    }
+    hq_ck_scan_dead(ck, c, rep);
+    for (size_t i = 0; i < ck->pairs.cap; i++) {
+        struct hq_ck_pair *p = &ck->pairs.slots[i];
+        if (!p->key)
+            continue;
+        rep->pairs++;
+        if (p->ok)
+            rep->delivered++;
+        if (p->ok > 1)
+            rep->dups += (size_t)p->ok - 1;
+        if (p->attempts > rep->max_attempts)
+            rep->max_attempts = p->attempts;
+        if (p->dead) {
+            rep->dead++;
+            if (p->dead > 1)
+                rep->dead_twice++;
+            if (!p->expect_dead)
+                rep->dead_unexpected++;
+        } else if (p->expect_dead) {
+            rep->dead_missing++;
+        }
+        if (!p->ok && !p->dead) {
+            rep->lost++;
+            if (!rep->first_lost[0]) {
+                snprintf(rep->first_lost, sizeof(rep->first_lost), "%s", p->key);
+                char *sep = strchr(rep->first_lost, '\x1f');
+                if (sep)
+                    *sep = ' ';
+            }
+        }
+    }
+    char key[HQ_KEY_MAX];
+    assert_true(hq_key_events(ck->prefix, key, sizeof(key)) >= 0);
+    redisReply *r = redisCommand(c, "XPENDING %s workers", key);
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
+        r->element[0]->type == REDIS_REPLY_INTEGER)
+        rep->pending = r->element[0]->integer;
+    if (r)
+        freeReplyObject(r);
+    assert_true(hq_key_retry(ck->prefix, key, sizeof(key)) >= 0);
+    rep->retry = hq_ck_reply_int(c, "ZCARD %s", key);
+    assert_true(hq_key_retry_data(ck->prefix, key, sizeof(key)) >= 0);
+    rep->retry_data = hq_ck_reply_int(c, "HLEN %s", key);
+    rep->dup_bound = ck->dup_bound;
+}
+
+static inline void hq_ck_print(const struct hq_ck_report *rep, const char *label)
+{
+    print_message("[%s] pairs=%zu delivered=%zu dead=%zu lost=%zu dups=%zu (bound %lld) "
+                  "requests=%zu failed=%zu max_attempts=%d bad_sig=%zu no_headers=%zu "
+                  "unknown=%zu dead_unexpected=%zu dead_missing=%zu dead_twice=%zu "
+                  "pending=%lld retry=%lld retry_data=%lld%s%s%s%s\n",
+                  label, rep->pairs, rep->delivered, rep->dead, rep->lost, rep->dups,
+                  rep->dup_bound, rep->requests, rep->failed_attempts, rep->max_attempts,
+                  rep->bad_sig, rep->no_headers, rep->unknown, rep->dead_unexpected,
+                  rep->dead_missing, rep->dead_twice, rep->pending, rep->retry, rep->retry_data,
+                  rep->first_lost[0] ? " first_lost=" : "", rep->first_lost,
+                  rep->problem[0] ? " problem: " : "", rep->problem);
+}
+
+/* Settled: nothing lost, nothing pending, nothing waiting to be retried. */
+static inline int hq_ck_settled(const struct hq_ck_report *rep)
+{
+    return rep->lost == 0 && rep->pending == 0 && rep->retry <= 0 && rep->retry_data <= 0;
+}
+
+struct hq_ck_wait_arg {
+    struct hq_ck *ck;
+    redisContext *c;
+    struct hq_ck_report rep;
+};
+
+static inline int hq_ck_settled_pred(void *arg)
+{
+    struct hq_ck_wait_arg *a = arg;
+    hq_ck_collect(a->ck, a->c, 0, &a->rep);
+    if (hq_ck_settled(&a->rep))
+        return 1;
+    struct timespec ts = {0, HQ_CK_POLL_MS * 1000000L};
+    nanosleep(&ts, NULL); /* pacing of a full collect, not an assertion */
+    return 0;
+}
+
+/* Awaits settling; on timeout prints the last report and returns 0. */
+static inline int hq_ck_wait_settled(struct hq_ck *ck, redisContext *c, int timeout_ms)
+{
+    struct hq_ck_wait_arg a = {ck, c, {0}};
+    if (hq_test_wait(hq_ck_settled_pred, &a, timeout_ms))
+        return 1;
+    hq_ck_print(&a.rep, "not settled");
+    return 0;
+}
+
+/* Fails the test when any invariant of the issue is broken. */
+static inline void hq_ck_assert(const struct hq_ck *ck, const struct hq_ck_report *rep)
+{
+    (void)ck;
+    int bad = rep->lost || (long long)rep->dups > rep->dup_bound || rep->bad_sig ||
+              rep->no_headers || rep->unknown || rep->dead_unexpected || rep->dead_missing ||
+              rep->dead_twice || rep->pending || rep->retry > 0 || rep->retry_data > 0;
+    if (bad) {
+        hq_ck_print(rep, "checker FAILED");
+        fail_msg("checker: invariants broken (see the line above)");
+    }
+}
+
+/* ---- attempt records (<p>:att:<event id>) ---------------------------------------------- */
+struct hq_ck_outcomes {
+    size_t records, delivered, retry, deferred, dead, other; /* by "outcome" */
+};
+
+/* Counts the outcomes of every attempt record of the produced events
+ * (pipelined LRANGE, 500 at a time): failures the receivers never saw (a
+ * refused or reset connection) show up here as "retry". */
+static inline void hq_ck_outcomes(struct hq_ck *ck, redisContext *c, struct hq_ck_outcomes *o)
+{
+    memset(o, 0, sizeof(*o));
+    struct hq_ck_map seen = {0};
+    size_t i = 0;
+    while (i < ck->pairs.cap) {
+        int sent = 0;
+        for (; i < ck->pairs.cap && sent < 500; i++) {
+            const char *k = ck->pairs.slots[i].key;
+            if (!k)
+                continue;
+            char ev[HQ_CK_KEY_MAX], key[HQ_KEY_MAX];
+            snprintf(ev, sizeof(ev), "%s", k);
+            *strchr(ev, '\x1f') = '\0';
+            if (hq_ck_map_find(&seen, ev))
+                continue;
+            hq_ck_map_put(&seen, ev);
+            assert_true(hq_key_attempts(ck->prefix, ev, key, sizeof(key)) >= 0);
+            redisAppendCommand(c, "LRANGE %s 0 -1", key);
+            sent++;
+        }
+        for (int j = 0; j < sent; j++) {
+            redisReply *r = NULL;
+            if (redisGetReply(c, (void **)&r) != REDIS_OK || !r)
+                fail_msg("checker: LRANGE failed: %s", c->errstr);
+            for (size_t k = 0; r->type == REDIS_REPLY_ARRAY && k < r->elements; k++) {
+                const char *js = r->element[k]->str;
+                o->records++;
+                if (strstr(js, "\"outcome\":\"delivered\""))
+                    o->delivered++;
+                else if (strstr(js, "\"outcome\":\"retry\""))
+                    o->retry++;
+                else if (strstr(js, "\"outcome\":\"deferred\""))
+                    o->deferred++;
+                else if (strstr(js, "\"outcome\":\"dead\""))
+                    o->dead++;
+                else
+                    o->other++;
+            }
+            freeReplyObject(r);
+        }
+    }
+    hq_ck_map_free(&seen);
+}
+
+/* ---- process health ------------------------------------------------------------------ */
+struct hq_ck_proc {
+    long rss_kb; /* VmRSS */
+    int fds;     /* entries in /proc/<pid>/fd */
+};
+
+static inline int hq_ck_proc_sample(pid_t pid, struct hq_ck_proc *s)
+{
+    char path[64], line[256];
+    s->rss_kb = -1;
+    s->fds = 0;
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof(line), f)) {
+        if (strncmp(line, "VmRSS:", 6) == 0)
+            s->rss_kb = strtol(line + 6, NULL, 10);
+    }
+    fclose(f);
+    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return -1;
+    for (struct dirent *de; (de = readdir(d));)
+        s->fds += de->d_name[0] != '.';
+    closedir(d);
+    return s->rss_kb >= 0 ? 0 : -1;
+}
+
+/* ASan keeps freed memory in quarantine (256 MiB by default), so a sanitized
+ * process's RSS says nothing about leaks: scenarios pass HQ_CK_RSS_PCT(n), which
+ * skips the RSS check there, and rely on LeakSanitizer at the worker's exit. */
+#if defined(__SANITIZE_ADDRESS__)
+#define HQ_CK_RSS_PCT(n) (-1)
+#else
+#define HQ_CK_RSS_PCT(n) (n)
+#endif
+
+/* 0 when now is back within rss_pct % (RSS; < 0: not checked) and fd_slack (fds) of base;
+ * otherwise -1 with the reason in why. */
+static inline int hq_ck_proc_back(const struct hq_ck_proc *base, const struct hq_ck_proc *now,
+                                  int rss_pct, int fd_slack, char *why, size_t n)
+{
+    if (rss_pct >= 0 && now->rss_kb > base->rss_kb + base->rss_kb * rss_pct / 100) {
+        snprintf(why, n, "rss %ld KiB > baseline %ld KiB + %d%%", now->rss_kb, base->rss_kb,
+                 rss_pct);
+        return -1;
+    }
+    if (now->fds > base->fds + fd_slack) {
+        snprintf(why, n, "fds %d > baseline %d + %d", now->fds, base->fds, fd_slack);
+        return -1;
+    }
+    why[0] = '\0';
+    return 0;
+}
+
+#endif

@@ -1,0 +1,135 @@
+/* Fault scenario 1 (issue 5), the baseline: 10,000 events fanned out to 2
+ * endpoints, produced at 500 events/s, with one worker and one scheduler and
+ * no fault. Everything is delivered exactly once, in one attempt, correctly
+ * signed; nothing is pending, retried or dead-lettered; the worker's fds come
+ * back to their post-warm-up baseline and its RSS stays near it. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "tests/faults/checker.h"
+#include "tests/integration/worker_env.h"
+
+static struct wenv W;
+
+static int setup(void **state)
+{
+    (void)state;
+    wenv_start(&W, NULL);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    wenv_stop(&W);
+    return 0;
+}
+
+struct settle_arg {
+    struct hq_ck *ck;
+    redisContext *c;
+    size_t want;
+};
+
+static int delivered_at_least(void *arg)
+{
+    struct settle_arg *a = arg;
+    struct hq_ck_report rep;
+    hq_ck_collect(a->ck, a->c, 0, &rep);
+    return rep.delivered >= a->want;
+}
+
+/* Produces n events at rate per second (paced by the clock, not asserted on). */
+static void produce_paced(struct hq_ck *ck, int n, int rate)
+{
+    int64_t t0 = hq_test_now_ms();
+    int done = 0;
+    while (done < n) {
+        int64_t due = (hq_test_now_ms() - t0) * rate / 1000 + 1;
+        for (; done < n && done < due; done++) {
+            char payload[64];
+            snprintf(payload, sizeof(payload), "{\"n\":%d}", done);
+            assert_int_equal(hq_ck_produce(ck, W.c, "base.tick", payload), 2);
+        }
+        struct timespec ts = {0, 5 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static void test_baseline_10k_events_2_endpoints_delivered_once_each(void **state)
+{
+    (void)state;
+    struct hq_endpoint a, b;
+    char url[128];
+    snprintf(url, sizeof(url), "%s/a", W.rcv.url);
+    wenv_endpoint(&W, url, NULL, NULL, 0, &a);
+    snprintf(url, sizeof(url), "%s/b", W.rcv.url);
+    wenv_endpoint(&W, url, NULL, NULL, 0, &b);
+    struct hq_ck ck;
+    hq_ck_init(&ck, "hookq");
+    hq_ck_endpoint(&ck, &a, &W.rcv);
+    hq_ck_endpoint(&ck, &b, &W.rcv);
+
+    pid_t wk = wenv_worker(&W, NULL, NULL);
+    const char *sargs[] = {"scheduler", "--redis-url", W.redis.url, "--interval", "200ms", NULL};
+    pid_t sc = hq_test_spawn(sargs, NULL, W.log);
+
+    /* Warm-up: the worker's connections and caches exist before the baseline. */
+    produce_paced(&ck, 500, 500);
+    struct settle_arg sa = {&ck, W.c, 1000};
+    if (!hq_test_wait(delivered_at_least, &sa, 20000)) {
+        wenv_dump_log(&W);
+        fail_msg("warm-up deliveries did not arrive");
+    }
+    struct hq_ck_proc base, now;
+    assert_int_equal(hq_ck_proc_sample(wk, &base), 0);
+
+    produce_paced(&ck, 9500, 500);
+    if (!hq_ck_wait_settled(&ck, W.c, 60000)) {
+        wenv_dump_log(&W);
+        fail_msg("not settled");
+    }
+    struct hq_ck_report rep;
+    hq_ck_collect(&ck, W.c, 1, &rep);
+    hq_ck_print(&rep, "baseline");
+    hq_ck_assert(&ck, &rep);
+    assert_int_equal(rep.pairs, 20000);
+    assert_int_equal(rep.delivered, 20000);
+    assert_int_equal(rep.dups, 0);
+    assert_int_equal(rep.max_attempts, 1); /* one attempt each */
+    assert_int_equal(rep.requests, 20000);
+    assert_int_equal(rep.dead_total, 0);
+    struct hq_ck_outcomes o;
+    hq_ck_outcomes(&ck, W.c, &o);
+    assert_int_equal(o.records, 20000); /* one attempt record per pair, each delivered */
+    assert_int_equal(o.delivered, 20000);
+
+    assert_int_equal(hq_ck_proc_sample(wk, &now), 0);
+    print_message("[baseline] worker rss %ld -> %ld KiB, fds %d -> %d\n", base.rss_kb, now.rss_kb,
+                  base.fds, now.fds);
+    char why[128];
+    /* fds: curl's connection cache may keep a few more idle keep-alive connections
+     * than at warm-up (8 at most here); a leak would grow with the 19,000 deliveries.
+     * RSS: 9,500 more events must not grow it by a quarter (not checked under ASan,
+     * whose quarantine holds freed memory; LeakSanitizer checks the exit instead, and a
+     * leak makes the exit status non-zero). */
+    if (hq_ck_proc_back(&base, &now, HQ_CK_RSS_PCT(25), 8, why, sizeof(why)) != 0)
+        fail_msg("worker did not come back to its baseline: %s", why);
+
+    assert_int_equal(hq_test_kill_wait(wk, SIGTERM, 20000), 0);
+    assert_int_equal(hq_test_kill_wait(sc, SIGTERM, 20000), 0);
+    hq_ck_free(&ck);
+    hq_endpoint_free(&a);
+    hq_endpoint_free(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_baseline_10k_events_2_endpoints_delivered_once_each,
+                                        setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,157 @@
+/* Fault scenario 3 (issue 5), rolling chaos (label slow): a minute of traffic
+ * to a healthy and a 30 %-failing endpoint, three workers and two schedulers,
+ * and every 3 s a random one of them is killed -9 and restarted by the test.
+ * Checked: nothing lost; duplicates no more than the deliveries the killed
+ * workers held just before their kills (entries pending to that consumer,
+ * times the fan-out); signatures valid; nothing pending or waiting to retry
+ * once quiet; no dead letters. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "tests/faults/checker.h"
+#include "tests/integration/worker_env.h"
+
+static struct wenv W;
+static struct hq_test_receiver FLAKY;
+
+#define NWORKERS 3
+#define NSCHED   2
+
+static const char *const WORKER_ARGS[] = {"--timeout",
+                                          "4s",
+                                          "--claim-idle",
+                                          "10s",
+                                          "--backoff-base",
+                                          "1s",
+                                          "--backoff-factor",
+                                          "1",
+                                          "--backoff-max",
+                                          "2s",
+                                          NULL};
+
+static int setup(void **state)
+{
+    (void)state;
+    wenv_start(&W, NULL);
+    memset(&FLAKY, 0, sizeof(FLAKY));
+    hq_test_receiver_start(&FLAKY);
+    FLAKY.flaky_pct = 30;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    hq_test_receiver_stop(&FLAKY);
+    wenv_stop(&W);
+    return 0;
+}
+
+static pid_t scheduler(void)
+{
+    const char *args[] = {"scheduler", "--redis-url", W.redis.url, "--interval", "200ms", NULL};
+    return hq_test_spawn(args, NULL, W.log);
+}
+
+/* Entries pending to the consumer of worker pid (default name <hostname>-<pid>). */
+static long long pending_of(pid_t pid)
+{
+    char host[128] = "", name[160];
+    gethostname(host, sizeof(host) - 1);
+    snprintf(name, sizeof(name), "%s-%d", host, (int)pid);
+    redisReply *r = hq_test_cmd(W.c, "XPENDING hookq:events workers");
+    long long n = 0;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 4 &&
+        r->element[3]->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < r->element[3]->elements; i++) {
+            redisReply *c = r->element[3]->element[i];
+            if (c->elements == 2 && strcmp(c->element[0]->str, name) == 0)
+                n = strtoll(c->element[1]->str, NULL, 10);
+        }
+    }
+    freeReplyObject(r);
+    return n;
+}
+
+static void test_rolling_kill9_of_workers_and_schedulers_for_a_minute(void **state)
+{
+    (void)state;
+    struct hq_endpoint flaky, good;
+    char url[128];
+    snprintf(url, sizeof(url), "%s/delay/20/good", W.rcv.url);
+    wenv_endpoint(&W, url, NULL, NULL, 0, &good);
+    snprintf(url, sizeof(url), "%s/flaky", FLAKY.url);
+    wenv_endpoint(&W, url, NULL, NULL, 20, &flaky); /* 0.3^20: never exhausted */
+    struct hq_ck ck;
+    hq_ck_init(&ck, "hookq");
+    hq_ck_endpoint(&ck, &good, &W.rcv);
+    hq_ck_endpoint(&ck, &flaky, &FLAKY);
+
+    pid_t workers[NWORKERS], scheds[NSCHED];
+    for (int i = 0; i < NWORKERS; i++)
+        workers[i] = wenv_worker(&W, WORKER_ARGS, NULL);
+    for (int i = 0; i < NSCHED; i++)
+        scheds[i] = scheduler();
+
+    srand(12345); /* a fixed schedule of victims: reruns see the same chaos */
+    const int rate = 100, run_ms = 60000, every_ms = 3000;
+    int64_t t0 = hq_test_now_ms(), next_kill = every_ms;
+    long done = 0;
+    int worker_kills = 0, sched_kills = 0;
+    for (int64_t el = 0; el < run_ms; el = hq_test_now_ms() - t0) {
+        for (; done < el * rate / 1000 + 1; done++)
+            assert_int_equal(hq_ck_produce(&ck, W.c, "chaos.tick", "{\"c\":1}"), 2);
+        if (el >= next_kill) {
+            next_kill += every_ms;
+            int v = rand() % (NWORKERS + NSCHED);
+            if (v < NWORKERS) {
+                /* Each held entry may be delivered once more per endpoint. Sampled
+                 * just before the kill and again after it (a dead consumer's pending
+                 * list is frozen until a reclaim, >= 10 s later): the larger. */
+                long long held = pending_of(workers[v]);
+                assert_int_equal(hq_test_kill_wait(workers[v], SIGKILL, 5000), 128 + SIGKILL);
+                long long after = pending_of(workers[v]);
+                hq_ck_note_fault(&ck, (after > held ? after : held) * 2);
+                workers[v] = wenv_worker(&W, WORKER_ARGS, NULL);
+                worker_kills++;
+            } else {
+                v -= NWORKERS;
+                assert_int_equal(hq_test_kill_wait(scheds[v], SIGKILL, 5000), 128 + SIGKILL);
+                scheds[v] = scheduler();
+                sched_kills++;
+            }
+        }
+        struct timespec ts = {0, 5 * 1000000L};
+        nanosleep(&ts, NULL); /* production pacing, not an assertion */
+    }
+    if (!hq_ck_wait_settled(&ck, W.c, 90000)) {
+        wenv_dump_log(&W);
+        fail_msg("not settled after the chaos");
+    }
+    struct hq_ck_report rep;
+    hq_ck_collect(&ck, W.c, 1, &rep);
+    print_message("[chaos] %d worker kills, %d scheduler kills\n", worker_kills, sched_kills);
+    hq_ck_print(&rep, "chaos");
+    hq_ck_assert(&ck, &rep);
+    assert_int_equal(rep.delivered, rep.pairs);
+    assert_int_equal(rep.dead_total, 0);
+    assert_true(worker_kills > 0 && sched_kills > 0);
+    for (int i = 0; i < NWORKERS; i++)
+        assert_int_equal(hq_test_kill_wait(workers[i], SIGTERM, 30000), 0);
+    for (int i = 0; i < NSCHED; i++)
+        assert_int_equal(hq_test_kill_wait(scheds[i], SIGTERM, 30000), 0);
+    hq_ck_free(&ck);
+    hq_endpoint_free(&good);
+    hq_endpoint_free(&flaky);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_rolling_kill9_of_workers_and_schedulers_for_a_minute,
+                                        setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
