@@ -46,14 +46,28 @@ int hq_buf_append(struct hq_buf *b, const void *p, size_t n)
 
 int hq_buf_printf(struct hq_buf *b, const char *fmt, ...)
 {
+    /* Format into the room already there; only when it does not fit, grow and
+     * format again (one vsnprintf in the common case, not two). */
+    size_t room = b->cap > b->len ? b->cap - b->len : 0;
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf(room ? b->p + b->len : NULL, room, fmt, ap);
     va_end(ap);
     if (n < 0)
         return HQ_EINVAL;
-    if (reserve(b, (size_t)n) != 0)
+    if ((size_t)n < room) {
+        if (b->len + (size_t)n > b->max) {
+            b->p[b->len] = '\0';
+            return HQ_ETOOBIG;
+        }
+        b->len += (size_t)n;
+        return 0;
+    }
+    if (reserve(b, (size_t)n) != 0) {
+        if (b->p)
+            b->p[b->len] = '\0';
         return HQ_ETOOBIG;
+    }
     va_start(ap, fmt);
     vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
     va_end(ap);

@@ -59,6 +59,34 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *arg)
     return n;
 }
 
+/* The options every attempt shares, set once per easy handle: pooled handles
+ * keep them (no curl_easy_reset per attempt; each attempt sets only its own
+ * options, below). */
+static void easy_setup(struct hq_worker *w, CURL *easy)
+{
+    const struct hq_worker_config *cfg = w->cfg;
+    curl_easy_setopt(easy, CURLOPT_POST, 1L);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->connect_timeout_ms);
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)cfg->timeout_ms);
+    curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, (long)HQ_LOW_SPEED_BYTES);
+    curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME, (long)HQ_LOW_SPEED_SECS);
+    curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+    /* "" disables the proxy environment variables: only --proxy sets one. */
+    curl_easy_setopt(easy, CURLOPT_PROXY, cfg->proxy ? cfg->proxy : "");
+    if (cfg->ca_file)
+        curl_easy_setopt(easy, CURLOPT_CAINFO, cfg->ca_file);
+    hq__ssrf_setup(w, easy);
+    hq_curl_uv_prepare_easy(w->curl, easy);
+}
+
 static CURL *easy_get(struct hq_worker *w)
 {
     if (w->npool > 0)
@@ -68,13 +96,14 @@ static CURL *easy_get(struct hq_worker *w)
         fprintf(stderr, "hookq: out of memory creating a curl handle\n");
         abort();
     }
+    easy_setup(w, easy);
     return easy;
 }
 
 static void easy_put(struct hq_worker *w, CURL *easy)
 {
-    /* Pooled up to the concurrency: handles are reset at the next start, and
-     * connections live in the multi's cache, so keep-alive survives. */
+    /* Pooled up to the concurrency, keeping their shared options; connections
+     * live in the multi's cache, so keep-alive survives. */
     if (w->npool >= w->cfg->concurrency) {
         curl_easy_cleanup(easy);
         return;
@@ -161,38 +190,20 @@ void hq__delivery_start(struct hq_worker *w, struct hq_delivery *d)
     d->resp_len = d->resp_seen = 0;
     d->blocked[0] = d->curl_err[0] = '\0';
     d->retry_after_ms = -1;
+    d->guard = &cfg->guard;
 
     CURL *easy = easy_get(w);
     d->easy = easy;
-    curl_easy_reset(easy);
+    /* Only what differs per attempt; the rest was set once (easy_setup). */
     curl_easy_setopt(easy, CURLOPT_URL, d->ep->e.url);
-    curl_easy_setopt(easy, CURLOPT_POST, 1L);
     curl_easy_setopt(easy, CURLOPT_POSTFIELDS, d->entry->ev.payload);
     curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)d->entry->ev.payload_len);
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, build_headers(d, d->at_ms / 1000));
     curl_easy_setopt(easy, CURLOPT_PRIVATE, d);
-    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, d);
-    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(easy, CURLOPT_HEADERDATA, d);
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, d->curl_err);
-    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->connect_timeout_ms);
-    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)cfg->timeout_ms);
-    curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, (long)HQ_LOW_SPEED_BYTES);
-    curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME, (long)HQ_LOW_SPEED_SECS);
-    curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
-    /* "" disables the proxy environment variables: only --proxy sets one. */
-    curl_easy_setopt(easy, CURLOPT_PROXY, cfg->proxy ? cfg->proxy : "");
-    if (cfg->ca_file)
-        curl_easy_setopt(easy, CURLOPT_CAINFO, cfg->ca_file);
-    hq__ssrf_setup(w, d, easy);
-    hq_curl_uv_prepare_easy(w->curl, easy);
+    curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, d);
 
     w->in_flight++;
     atomic_fetch_add_explicit(&w->metrics.in_flight, 1, memory_order_relaxed);

@@ -256,6 +256,8 @@ void hq__outcome_init(struct hq_worker *w);
 void hq__outcome_flush(struct hq_worker *w);
 
 /* ---- ssrf.c ---- */
-void hq__ssrf_setup(struct hq_worker *w, struct hq_delivery *d, CURL *easy);
+/* Sets the open-socket callback on a new easy handle; each attempt sets
+ * CURLOPT_OPENSOCKETDATA to its delivery, whose guard field the callback reads. */
+void hq__ssrf_setup(struct hq_worker *w, CURL *easy);
 
 #endif

@@ -25,9 +25,9 @@ static curl_socket_t on_open_socket(void *arg, curlsocktype purpose, struct curl
     return socket(a->family, a->socktype, a->protocol);
 }
 
-void hq__ssrf_setup(struct hq_worker *w, struct hq_delivery *d, CURL *easy)
+void hq__ssrf_setup(struct hq_worker *w, CURL *easy)
 {
-    d->guard = &w->cfg->guard;
+    (void)w;
     curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
-    curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, d);
+    /* CURLOPT_OPENSOCKETDATA is the delivery, set per attempt. */
 }
