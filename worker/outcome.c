@@ -251,9 +251,8 @@ static void on_flush_reply(struct hq_redis_client *c, redisReply *r, void *arg)
         const char *why = !r                             ? "no reply (connection lost or deadline)"
                           : r->type == REDIS_REPLY_ERROR ? r->str
                                                          : "unexpected reply";
-        hq_log(HQ_LOG_ERROR, "outcome",
-               "recording %d outcomes failed: %s; nothing acknowledged, retrying in %d ms", f->n,
-               why, w->flush_backoff_ms);
+        hq_log(HQ_LOG_ERROR, "outcome", "recording %d outcomes failed: %s; nothing acknowledged",
+               f->n, why);
         for (int i = f->n - 1; i >= 0; i--) {
             struct hq_entry *e = f->entries[i];
             hq__entry_set_state(w, e, HQ_ENTRY_READY);
@@ -262,10 +261,15 @@ static void on_flush_reply(struct hq_redis_client *c, redisReply *r, void *arg)
             if (!w->ready_tail)
                 w->ready_tail = e;
         }
-        w->flush_retry_at_ms = hq__now_ms() + w->flush_backoff_ms;
-        w->flush_backoff_ms *= 2;
-        if (w->flush_backoff_ms > FLUSH_BACKOFF_MAX_MS)
-            w->flush_backoff_ms = FLUSH_BACKOFF_MAX_MS;
+        /* Several calls in flight fail together when a connection drops: back
+         * off once per round, not once per call. */
+        int64_t now = hq__now_ms();
+        if (now >= w->flush_retry_at_ms) {
+            w->flush_retry_at_ms = now + w->flush_backoff_ms;
+            w->flush_backoff_ms *= 2;
+            if (w->flush_backoff_ms > FLUSH_BACKOFF_MAX_MS)
+                w->flush_backoff_ms = FLUSH_BACKOFF_MAX_MS;
+        }
         free(f);
         return;
     }

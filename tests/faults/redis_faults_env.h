@@ -1,0 +1,282 @@
+/* Shared set-up for the Redis-fault scenarios (issue 5, scenarios 6, 7, 8, 13):
+ * a private redis-server, loopback receivers, endpoints registered with the
+ * checker, `hookq worker` and `hookq scheduler` processes with their own
+ * logs, a producer that tolerates a Redis that is down or refusing writes
+ * (only acknowledged XADDs become expected pairs), and process probes (CPU
+ * time, RSS) to show that nothing spins while Redis is away. Header-only:
+ * each test binary includes it once, after <cmocka.h>. */
+#ifndef HQ_TESTS_FAULTS_REDIS_FAULTS_ENV_H
+#define HQ_TESTS_FAULTS_REDIS_FAULTS_ENV_H
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tests/faults/checker.h"
+#include "tests/integration/worker_env.h"
+
+#define RF_EPS_MAX    8
+#define RF_EVENTS_MAX 200000 /* acknowledgement times kept per produced event */
+#define RF_PROCS_MAX  256    /* processes one scenario starts (the soak restarts ~60) */
+
+struct rf {
+    struct wenv w;                /* redis, receiver (w.rcv), test connection, worker log */
+    struct hq_test_receiver rcv2; /* a second receiver (own flaky_pct), started on demand */
+    int rcv2_started;
+    struct hq_ck ck; /* the checker */
+    struct hq_endpoint eps[RF_EPS_MAX];
+    int neps;
+    char slog[320];  /* scheduler log */
+    int64_t *ack_ms; /* [evck number] = unix ms the XADD was acknowledged */
+    long nack;
+    pid_t procs[RF_PROCS_MAX]; /* every worker/scheduler started, for rf_stop */
+    int nprocs;
+};
+
+static inline pid_t rf_track(struct rf *r, pid_t pid)
+{
+    assert_true(pid > 0);
+    if (r->nprocs < RF_PROCS_MAX)
+        r->procs[r->nprocs++] = pid;
+    return pid;
+}
+
+/* Kills the processes a failed test left running. Only unreaped children are
+ * touched (waitpid says so), so a pid the test already reaped, which the system
+ * may have reused, is never signalled. */
+static inline void rf_kill_leftovers(struct rf *r)
+{
+    for (int i = 0; i < r->nprocs; i++) {
+        int st;
+        if (waitpid(r->procs[i], &st, WNOHANG) == 0) {
+            kill(r->procs[i], SIGKILL);
+            waitpid(r->procs[i], &st, 0);
+        }
+    }
+    r->nprocs = 0;
+}
+
+static inline void rf_start(struct rf *r, const char *redis_extra)
+{
+    memset(r, 0, sizeof(*r));
+    wenv_start(&r->w, redis_extra);
+    snprintf(r->slog, sizeof(r->slog), "%s/scheduler.log", r->w.redis.dir);
+    hq_ck_init(&r->ck, "hookq");
+    r->ack_ms = calloc(RF_EVENTS_MAX, sizeof(int64_t));
+    assert_non_null(r->ack_ms);
+}
+
+static inline void rf_free_endpoints(struct rf *r)
+{
+    for (int i = 0; i < r->neps; i++)
+        hq_endpoint_free(&r->eps[i]);
+    r->neps = 0;
+}
+
+static inline void rf_stop(struct rf *r)
+{
+    rf_kill_leftovers(r);
+    const char *keep = getenv("HQ_FAULTS_KEEP_LOGS"); /* a directory to copy the logs into */
+    if (keep) {
+        char cmd[1024];
+        snprintf(cmd, sizeof(cmd),
+                 "cat '%s' >> '%s/worker.log' 2>/dev/null; cat '%s' >> '%s/scheduler.log' "
+                 "2>/dev/null; true",
+                 r->w.log, keep, r->slog, keep);
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not keep the logs in %s\n", keep);
+    }
+    hq_ck_free(&r->ck);
+    rf_free_endpoints(r);
+    if (r->rcv2_started)
+        hq_test_receiver_stop(&r->rcv2);
+    free(r->ack_ms);
+    wenv_stop(&r->w);
+}
+
+/* Creates an endpoint at <receiver url><path> and registers it with the checker. */
+static inline int rf_endpoint_on(struct rf *r, struct hq_test_receiver *rcv, const char *path,
+                                 int max_attempts)
+{
+    assert_true(r->neps < RF_EPS_MAX);
+    char url[256];
+    snprintf(url, sizeof(url), "%s%s", rcv->url, path);
+    wenv_endpoint(&r->w, url, NULL, NULL, max_attempts, &r->eps[r->neps]);
+    int idx = hq_ck_endpoint(&r->ck, &r->eps[r->neps], rcv);
+    r->neps++;
+    return idx;
+}
+
+static inline int rf_endpoint(struct rf *r, const char *path)
+{
+    return rf_endpoint_on(r, &r->w.rcv, path, 0);
+}
+
+/* (Re)connects the test's own connection, waiting for Redis to answer. */
+static inline void rf_reconnect(struct rf *r)
+{
+    if (r->w.c)
+        redisFree(r->w.c);
+    r->w.c = hq_test_redis_connect(&r->w.redis);
+}
+
+/* XADDs one event fanned out to every registered endpoint. Returns 0 when Redis
+ * acknowledged it (the pairs are then expected), -1 on an error reply or a lost
+ * connection (nothing is expected; the caller reconnects when it needs to). */
+static inline int rf_produce(struct rf *r, const char *type, const char *payload)
+{
+    char key[HQ_KEY_MAX], id[32];
+    assert_true(hq_key_events(r->ck.prefix, key, sizeof(key)) >= 0);
+    long n = r->ck.seq;
+    assert_true(n < RF_EVENTS_MAX);
+    snprintf(id, sizeof(id), "evck_%ld", n);
+    if (r->w.c->err)
+        return -1;
+    redisReply *rep =
+        redisCommand(r->w.c, "XADD %s * type %s payload %s id %s", key, type, payload, id);
+    int ok = rep && rep->type == REDIS_REPLY_STRING;
+    if (rep)
+        freeReplyObject(rep);
+    if (!ok)
+        return -1;
+    r->ck.seq++;
+    r->ack_ms[n] = hq_test_now_ms();
+    r->nack = r->ck.seq;
+    for (int i = 0; i < r->ck.neps; i++)
+        hq_ck_record(&r->ck, id, r->ck.eps[i].e->id, r->ck.eps[i].expect_dead);
+    return 0;
+}
+
+/* Sleeps ms: pacing traffic or holding a fault for its stated duration, never an assertion. */
+static inline void rf_pause_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+/* Starts a worker with its consumer name and extra args; the log is shared (O_APPEND). */
+static inline pid_t rf_worker(struct rf *r, const char *consumer, const char *const *extra)
+{
+    const char *args[40];
+    int n = 0;
+    args[n++] = "--consumer";
+    args[n++] = consumer;
+    for (; extra && *extra && n < 38; extra++)
+        args[n++] = *extra;
+    args[n] = NULL;
+    return rf_track(r, wenv_worker(&r->w, args, NULL));
+}
+
+static inline pid_t rf_scheduler(struct rf *r)
+{
+    const char *args[] = {"scheduler", "--redis-url", r->w.redis.url, "--log-level",
+                          "info",      "--interval",  "200ms",        NULL};
+    return rf_track(r, hq_test_spawn(args, NULL, r->slog));
+}
+
+/* Lines of a log file containing needle (and level, when not NULL). */
+static inline int rf_log_count(const char *path, const char *level, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    char line[4096];
+    int n = 0;
+    while (fgets(line, sizeof(line), f))
+        n += strstr(line, needle) != NULL && (!level || strstr(line, level) != NULL);
+    fclose(f);
+    return n;
+}
+
+static inline void rf_dump(const char *path, const char *tag)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    char line[2048];
+    while (fgets(line, sizeof(line), f))
+        fprintf(stderr, "  %s| %s", tag, line);
+    fclose(f);
+}
+
+static inline void rf_dump_logs(struct rf *r)
+{
+    rf_dump(r->w.log, "worker");
+    rf_dump(r->slog, "scheduler");
+}
+
+/* CPU time (user + system) a process used so far, in ms; -1 if it is gone. */
+static inline long rf_cpu_ms(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')'); /* the command name may contain spaces */
+    if (!p)
+        return -1;
+    unsigned long ut = 0, st = 0;
+    /* after ')': state(3) ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime(14)
+     * stime(15) */
+    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return -1;
+    long hz = sysconf(_SC_CLK_TCK);
+    return (long)((ut + st) * 1000UL / (unsigned long)(hz > 0 ? hz : 100));
+}
+
+/* Receiver in-flight count plus entries held (pending) by the workers group, times the
+ * fan-out: every delivery started or finished-but-unrecorded at this moment. */
+static inline long long rf_in_flight(struct rf *r)
+{
+    long long n = hq_ck_in_flight(&r->w.rcv);
+    if (r->rcv2_started)
+        n += hq_ck_in_flight(&r->rcv2);
+    if (!r->w.c->err)
+        n += wenv_pending(&r->w) * r->ck.neps;
+    return n;
+}
+
+/* Quiet: nothing pending, nothing left in the stream, no retry backlog. Unlike
+ * hq_ck_wait_settled this does not require nothing lost, so a scenario that may
+ * lose acknowledged writes (appendfsync everysec) can settle and count them. */
+static inline int rf_quiet(void *arg)
+{
+    struct rf *r = arg;
+    if (r->w.c->err)
+        return 0;
+    int q = wenv_pending(&r->w) == 0 && hq_test_cmd_int(r->w.c, "XLEN hookq:events") == 0 &&
+            hq_test_cmd_int(r->w.c, "ZCARD hookq:retry") == 0 &&
+            hq_test_cmd_int(r->w.c, "HLEN hookq:retry:data") == 0;
+    if (!q)
+        rf_pause_ms(20); /* polling pace */
+    return q;
+}
+
+/* Attempt records of event evck_<n> (LLEN <p>:att:<id>). */
+static inline long long rf_attempt_records(struct rf *r, long n)
+{
+    char id[32], key[HQ_KEY_MAX];
+    snprintf(id, sizeof(id), "evck_%ld", n);
+    assert_true(hq_key_attempts(r->ck.prefix, id, key, sizeof(key)) >= 0);
+    return hq_test_cmd_int(r->w.c, "LLEN %s", key);
+}
+
+/* Acknowledgement time of the event of a checker pair key ("evck_<n>\x1f<ep>"); -1 if none. */
+static inline int64_t rf_pair_ack_ms(const struct rf *r, const char *pair_key)
+{
+    if (strncmp(pair_key, "evck_", 5) != 0)
+        return -1;
+    long n = strtol(pair_key + 5, NULL, 10);
+    return n >= 0 && n < r->nack ? r->ack_ms[n] : -1;
+}
+
+#endif
