@@ -25,7 +25,7 @@ int hq_policy_check(const struct hq_policy *p, struct hq_err *err) HQ_MUST_CHECK
      HQ_OPT_INT,                                                                                   \
      &(p)->max_attempts,                                                                           \
      "N",                                                                                          \
-     "attempts in all before dead-lettering",                                                      \
+     "attempts in all before dead-lettering (default 10)",                                         \
      0,                                                                                            \
      1,                                                                                            \
      1000,                                                                                         \
@@ -34,7 +34,7 @@ int hq_policy_check(const struct hq_policy *p, struct hq_err *err) HQ_MUST_CHECK
          HQ_OPT_DURATION,                                                                          \
          &(p)->base_ms,                                                                            \
          "DUR",                                                                                    \
-         "delay after the first failure",                                                          \
+         "delay after the first failure (default 30s)",                                            \
          0,                                                                                        \
          1,                                                                                        \
          86400000LL * 30,                                                                          \
@@ -43,14 +43,14 @@ int hq_policy_check(const struct hq_policy *p, struct hq_err *err) HQ_MUST_CHECK
          HQ_OPT_DOUBLE,                                                                            \
          &(p)->factor,                                                                             \
          "F",                                                                                      \
-         "delay growth per failure",                                                               \
+         "delay growth per failure (default 3)",                                                   \
          0,                                                                                        \
          0,                                                                                        \
          0,                                                                                        \
          0},                                                                                       \
     {                                                                                              \
-        "backoff-max", HQ_OPT_DURATION, &(p)->max_ms, "DUR", "longest delay between attempts", 0,  \
-            1, 86400000LL * 30, 0                                                                  \
+        "backoff-max", HQ_OPT_DURATION, &(p)->max_ms, "DUR",                                       \
+            "longest delay between attempts (default 10h)", 0, 1, 86400000LL * 30, 0               \
     }
 
 /* Delay in ms before the next attempt after 'failed' failed attempts (>= 1).
