@@ -74,6 +74,9 @@ static void easy_setup(struct hq_worker *w, CURL *easy)
     curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, (long)HQ_LOW_SPEED_BYTES);
     curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME, (long)HQ_LOW_SPEED_SECS);
     curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+    /* A reply that is not HTTP/1.x or 2 (HTTP/0.9: no status line) must fail,
+     * not count as "200". */
+    curl_easy_setopt(easy, CURLOPT_HTTP09_ALLOWED, 0L);
     curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
