@@ -9,22 +9,23 @@
 #define HQ_ENDPOINT_ID_MAX     64  /* endpoint ids are generated "ep_" + 24 chars; 64 leaves room */
 #define HQ_PAYLOAD_MAX_DEFAULT (1024 * 1024) /* default max body: Svix's limit is similar */
 #define HQ_PAYLOAD_MAX_LIMIT                                                                       \
-    (64 * 1024 * 1024)          /* --max-payload ceiling: a stream entry should stay small */
-#define HQ_MSGPACK_DEPTH_MAX 8  /* nesting accepted by the decoder: the event map is flat */
-#define HQ_EVENT_FIELDS_MAX  16 /* fields in a stream entry: 6 known, the rest is garbage */
-#define HQ_ATTEMPT_FIELD_MAX 1000 /* internal "attempt" field: far above any sane --max-attempts */
-#define HQ_EVENT_ECHO_MAX    40   /* bytes of a bad value echoed in an error: no huge messages */
+    (64 * 1024 * 1024)            /* --max-payload ceiling: a stream entry should stay small */
+#define HQ_MSGPACK_DEPTH_MAX 8    /* nesting accepted by the decoder: the event map is flat */
+#define HQ_EVENT_FIELDS_MAX  16   /* fields in a stream entry: 6 known, the rest is garbage */
+#define HQ_ATTEMPT_FIELD_MAX 1000 /* internal "attempt" field: far above any sane --max-attempts   \
+                                   */
+#define HQ_EVENT_ECHO_MAX 40      /* bytes of a bad value echoed in an error: no huge messages */
 
 /* ---- Endpoints -------------------------------------------------------------- */
-#define HQ_URL_MAX           2048 /* common browser/server limit for URLs */
-#define HQ_NAME_MAX          256  /* endpoint name */
-#define HQ_DESCRIPTION_MAX   4096 /* endpoint description */
-#define HQ_HEADERS_MAX       16   /* custom headers per endpoint */
-#define HQ_HEADER_LINE_MAX   1024 /* "Name: value" of one custom header */
-#define HQ_EVENT_FILTERS_MAX 64   /* event-type filters per endpoint */
-#define HQ_SECRET_BYTES      32   /* whsec_ key size (Standard Webhooks recommends 24-64) */
-#define HQ_LIST_PAGE         500  /* endpoints fetched per round trip when listing */
-#define HQ_ENDPOINT_ATTEMPTS_MAX 100 /* per-endpoint --max-attempts ceiling: 100 spans weeks */
+#define HQ_URL_MAX               2048 /* common browser/server limit for URLs */
+#define HQ_NAME_MAX              256  /* endpoint name */
+#define HQ_DESCRIPTION_MAX       4096 /* endpoint description */
+#define HQ_HEADERS_MAX           16   /* custom headers per endpoint */
+#define HQ_HEADER_LINE_MAX       1024 /* "Name: value" of one custom header */
+#define HQ_EVENT_FILTERS_MAX     64   /* event-type filters per endpoint */
+#define HQ_SECRET_BYTES          32   /* whsec_ key size (Standard Webhooks recommends 24-64) */
+#define HQ_LIST_PAGE             500  /* endpoints fetched per round trip when listing */
+#define HQ_ENDPOINT_ATTEMPTS_MAX 100  /* per-endpoint --max-attempts ceiling: 100 spans weeks */
 
 /* ---- Delivery ----------------------------------------------------------------- */
 #define HQ_RESP_KEEP_MAX                4096 /* response body kept for the attempt record */
@@ -37,9 +38,12 @@
 #define HQ_CLAIM_MARGIN_MS              30000 /* default --claim-idle = total timeout + this */
 #define HQ_CLAIM_MIN_MARGIN_MS          5000  /* --claim-idle must exceed total timeout + this */
 #define HQ_READ_BLOCK_MS                2000 /* XREADGROUP BLOCK: short enough to notice a drain promptly */
-#define HQ_READ_COUNT_MAX               256 /* XREADGROUP COUNT ceiling: bounds one reply's size */
+#define HQ_READ_COUNT_MAX               256  /* XREADGROUP COUNT ceiling: bounds one reply's size */
 #define HQ_ENDPOINT_CACHE_DEFAULT_MS    1000 /* endpoint changes reach workers within this */
 #define HQ_DEFER_DEFAULT_MS             5000 /* a congested endpoint's deliveries come back after ~this */
+#define HQ_IDLE_CLOSE_DEFAULT_MS                                                                   \
+    30000 /* an idle worker closes its keep-alive connections after this:                          \
+           * curl prunes only at the next transfer */
 
 /* ---- Retry policy (issue 4; Svix-like schedule spanning about a day) --------------- */
 #define HQ_MAX_ATTEMPTS_DEFAULT    10
@@ -49,17 +53,19 @@
 #define HQ_BACKOFF_JITTER_PCT      20 /* +-20 %: spreads a recovered outage's retries */
 #define HQ_ATTEMPT_TTL_DEFAULT_MS  (72LL * 3600 * 1000) /* attempt records kept for `event show` */
 #define HQ_ATTEMPTS_KEPT_MAX       50 /* attempt records kept per event: bounds the list */
-#define HQ_RETRY_AFTER_MAX_S       (366LL * 86400) /* Retry-After seconds saturate here (no overflow);
-                                                      * the policy's --backoff-max clamps further */
-#define HQ_RETRY_AFTER_LEN_MAX     64  /* longest Retry-After value parsed: a date is 29 chars */
-#define HQ_BACKOFF_FACTOR_MAX      100 /* --backoff-factor ceiling: 100x per failure is already absurd */
+#define HQ_RETRY_AFTER_MAX_S                                                                       \
+    (366LL * 86400)                /* Retry-After seconds saturate here (no overflow);             \
+                                    * the policy's --backoff-max clamps further */
+#define HQ_RETRY_AFTER_LEN_MAX 64  /* longest Retry-After value parsed: a date is 29 chars */
+#define HQ_BACKOFF_FACTOR_MAX  100 /* --backoff-factor ceiling: 100x per failure is already absurd \
+                                    */
 
 /* ---- Redis client ---------------------------------------------------------------- */
 #define HQ_REDIS_CONNECT_TIMEOUT_MS 5000
 #define HQ_REDIS_COMMAND_TIMEOUT_MS 10000 /* a reply later than this means the server is stuck */
 #define HQ_REDIS_BLOCK_MARGIN_MS    5000  /* BLOCK + this before the read is declared lost */
 #define HQ_RECONNECT_MIN_MS         100
-#define HQ_RECONNECT_MAX_MS         5000 /* capped backoff: no busy loop, prompt recovery */
+#define HQ_RECONNECT_MAX_MS         5000  /* capped backoff: no busy loop, prompt recovery */
 #define HQ_REDIS_DOWN_LOG_EVERY_MS  10000 /* while down: one warn line per this, not per retry */
 
 /* ---- Scheduler ---------------------------------------------------------------------- */
@@ -68,22 +74,23 @@
 #define HQ_SCHED_BATCH_MAX           10000 /* one move_due.lua call blocks Redis: ~10k moves is ~0.1 s */
 #define HQ_SCHED_INTERVAL_MAX_MS     60000 /* longest sleep: a new earlier retry waits at most this */
 #define HQ_DEAD_RAW_MAX              65536 /* raw bytes kept in a dead letter (as for invalid events) */
-#define HQ_DLQ_PAGE                  500   /* dead letters fetched per round trip (bounded memory) */
-#define HQ_DLQ_LIMIT_DEFAULT         50    /* `dlq list` entries shown unless --limit */
+#define HQ_DLQ_PAGE                  500 /* dead letters fetched per round trip (bounded memory) */
+#define HQ_DLQ_LIMIT_DEFAULT         50  /* `dlq list` entries shown unless --limit */
 #define HQ_DLQ_LIMIT_MAX             100000 /* `dlq list --limit` ceiling: a listing, not an export */
 #define HQ_DLQ_IDS_MAX               10000 /* entry ids on one command line (argv is bounded anyway) */
 #define HQ_JSON_PRETTY_DEPTH_MAX     64    /* deeper payloads are printed raw: bounded recursion */
-#define HQ_STATS_DEAD_SCAN_MAX       100000 /* `stats` counts by reason/endpoint over at most
-                                                * the newest this many dead letters: 200 pages of
-                                                * HQ_DLQ_PAGE, so a look stays quick */
+#define HQ_STATS_DEAD_SCAN_MAX                                                                     \
+    100000 /* `stats` counts by reason/endpoint over at most                                       \
+            * the newest this many dead letters: 200 pages of                                      \
+            * HQ_DLQ_PAGE, so a look stays quick */
 
 /* ---- Metrics server and `hookq up` ------------------------------------------------ */
-#define HQ_METRICS_CONN_MAX    16 /* scrapers are few; bounds the metrics thread's work */
-#define HQ_METRICS_TIMEOUT_S   10 /* idle scrape connections are closed after this */
+#define HQ_METRICS_CONN_MAX    16          /* scrapers are few; bounds the metrics thread's work */
+#define HQ_METRICS_TIMEOUT_S   10          /* idle scrape connections are closed after this */
 #define HQ_METRICS_BODY_MAX    (64 * 1024) /* rendered /metrics text: ~60 series fit easily */
-#define HQ_UP_START_TIMEOUT_MS 10000 /* private redis-server must answer PING within this */
-#define HQ_UP_STOP_TIMEOUT_MS  15000 /* a child that ignores SIGTERM this long gets SIGKILL */
-#define HQ_UP_PRODUCE_EVERY_MS 2000  /* demo event cadence: readable, not a flood */
+#define HQ_UP_START_TIMEOUT_MS 10000       /* private redis-server must answer PING within this */
+#define HQ_UP_STOP_TIMEOUT_MS  15000       /* a child that ignores SIGTERM this long gets SIGKILL */
+#define HQ_UP_PRODUCE_EVERY_MS 2000        /* demo event cadence: readable, not a flood */
 #define HQ_UP_PING_EVERY_MS    50   /* start-up: how often the private redis-server is asked PING */
 #define HQ_UP_LINE_MAX         4096 /* a child's output line passed through; longer ones are split */
 #define HQ_DEMO_BODY_MAX       (1024 * 1024) /* demo receiver request body: the default max payload */
@@ -92,8 +99,9 @@
 #define HQ_DEMO_TOLERANCE_S    300 /* signature timestamp tolerance (Standard Webhooks: 5 min) */
 
 /* ---- Signing (Standard Webhooks) ------------------------------------------------------ */
-#define HQ_KEY_BYTES_MIN     16  /* shorter signing keys are refused: too weak for HMAC-SHA256 */
-#define HQ_SIGN_TOLERANCE_S  300 /* `hookq verify` timestamp tolerance (Standard Webhooks: 5 min) */
-#define HQ_SIG_HEADER_MAX    4096 /* webhook-signature value accepted by `hookq verify` */
+#define HQ_KEY_BYTES_MIN    16  /* shorter signing keys are refused: too weak for HMAC-SHA256 */
+#define HQ_SIGN_TOLERANCE_S 300 /* `hookq verify` timestamp tolerance (Standard Webhooks: 5 min)   \
+                                 */
+#define HQ_SIG_HEADER_MAX 4096  /* webhook-signature value accepted by `hookq verify` */
 
 #endif

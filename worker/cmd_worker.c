@@ -41,6 +41,7 @@ int hq_cmd_worker(int argc, char **argv)
     cfg.attempt_ttl_ms = HQ_ATTEMPT_TTL_DEFAULT_MS;
     cfg.endpoint_cache_ms = HQ_ENDPOINT_CACHE_DEFAULT_MS;
     cfg.defer_ms = HQ_DEFER_DEFAULT_MS;
+    cfg.idle_close_ms = HQ_IDLE_CLOSE_DEFAULT_MS;
     hq_policy_init(&cfg.policy);
     const char *consumer = NULL, *allow_cidrs = NULL;
     int allow_private = 0;
@@ -66,6 +67,9 @@ int hq_cmd_worker(int argc, char **argv)
          "how long attempt records are kept (default 72h)", 0, 1000, 86400000LL * 365, 0},
         {"endpoint-cache", HQ_OPT_DURATION, &cfg.endpoint_cache_ms, "DUR",
          "how long endpoint data is reused before re-reading it (default 1s)", 0, 1, 3600000, 0},
+        {"idle-close", HQ_OPT_DURATION, &cfg.idle_close_ms, "DUR",
+         "close idle keep-alive connections after this long without deliveries (default 30s)", 0,
+         100, 86400000LL, 0},
         {"defer", HQ_OPT_DURATION, &cfg.defer_ms, "DUR",
          "postponement of a congested endpoint's deliveries (default 5s)", 0, 1, 3600000, 0},
         {"dead-maxlen", HQ_OPT_INT, &cfg.dead_maxlen, "N",

@@ -209,6 +209,7 @@ void hq__delivery_start(struct hq_worker *w, struct hq_delivery *d)
     curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, d);
 
     w->in_flight++;
+    w->curl_used = 1;
     atomic_fetch_add_explicit(&w->metrics.in_flight, 1, memory_order_relaxed);
     if (hq_curl_uv_add(w->curl, easy) != 0) {
         /* Treat as a failed attempt of class "other": retried like any failure. */
@@ -263,6 +264,7 @@ void hq__delivery_done(CURL *easy, CURLcode res, void *arg)
     d->status = status;
 
     w->in_flight--;
+    w->last_transfer_ms = now;
     atomic_fetch_sub_explicit(&w->metrics.in_flight, 1, memory_order_relaxed);
     if (getenv("HQ_TIMING")) {
         curl_off_t tc = 0, tp = 0, ts = 0, tt = 0;

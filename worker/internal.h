@@ -144,13 +144,15 @@ struct hq_worker {
     char key_dead[HQ_KEY_MAX], key_att_prefix[HQ_KEY_MAX];
     struct hq_redis_script record_script;
 
-    int draining;           /* SIGTERM seen: read nothing more */
-    int stopping;           /* everything is closing */
-    int reading;            /* an XREADGROUP is in flight */
-    int claiming;           /* an XAUTOCLAIM is in flight */
-    int group_ready;        /* the consumer group exists (created or seen) */
-    int durability_checked; /* the Redis configuration warning was looked for */
-    int group_seen;         /* it existed once in this run: a later creation means it was lost */
+    int draining;             /* SIGTERM seen: read nothing more */
+    int stopping;             /* everything is closing */
+    int reading;              /* an XREADGROUP is in flight */
+    int claiming;             /* an XAUTOCLAIM is in flight */
+    int group_ready;          /* the consumer group exists (created or seen) */
+    int64_t last_transfer_ms; /* when the last delivery finished (idle-close) */
+    int curl_used;            /* connections may be cached in w->curl since the last recycle */
+    int durability_checked;   /* the Redis configuration warning was looked for */
+    int group_seen;           /* it existed once in this run: a later creation means it was lost */
     char claim_cursor[HQ_ENTRY_ID_MAX];
 
     struct hq_entry entries; /* list head of every held entry */

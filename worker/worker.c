@@ -159,12 +159,49 @@ static void on_lag_reply(struct hq_redis_client *c, redisReply *r, void *arg)
     }
 }
 
+static struct hq_curl_uv *curl_new(struct hq_worker *w)
+{
+    struct hq_curl_uv *cu = hq_curl_uv_new(&w->loop, hq__delivery_done, w);
+    if (!cu)
+        return NULL;
+    CURLM *multi = hq_curl_uv_multi(cu);
+    /* The connection cache must hold a connection per in-flight delivery or
+     * keep-alive is lost under load. */
+    curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)w->cfg->concurrency);
+    curl_multi_setopt(multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    return cu;
+}
+
+/* An idle worker keeps every keep-alive connection of its last burst open
+ * (curl prunes its cache only at the next transfer): after --idle-close with
+ * nothing in flight, swap in a fresh multi and close the old one with its
+ * connections. Pooled easy handles are dropped too: their close-socket
+ * callback points at the old binding. */
+static void maybe_close_idle(struct hq_worker *w, int64_t now)
+{
+    if (!w->curl_used || w->in_flight > 0 || w->draining || w->stopping ||
+        now - w->last_transfer_ms < w->cfg->idle_close_ms)
+        return;
+    struct hq_curl_uv *fresh = curl_new(w);
+    if (!fresh)
+        return;
+    for (int i = 0; i < w->npool; i++)
+        curl_easy_cleanup(w->easy_pool[i]);
+    w->npool = 0;
+    hq_curl_uv_close(w->curl, NULL, NULL);
+    w->curl = fresh;
+    w->curl_used = 0;
+    hq_log(HQ_LOG_DEBUG, "worker", "idle for %lld ms: closed keep-alive connections",
+           (long long)(now - w->last_transfer_ms));
+}
+
 static void on_tick(uv_timer_t *t)
 {
     struct hq_worker *w = container_of(t, struct hq_worker, tick_timer);
     int64_t now = hq__now_ms();
     hq__dispatch_tick(w);
     hq__dispatch_retry_parked(w);
+    maybe_close_idle(w, now);
     hq__consumer_read(w);
     if (now - w->last_lag_ms >= LAG_SAMPLE_MS && w->writer && hq_redis_client_ready(w->writer)) {
         w->last_lag_ms = now;
@@ -311,7 +348,7 @@ int hq_worker_run(const struct hq_worker_config *cfg, struct hq_err *err)
         }
     }
 
-    w->curl = hq_curl_uv_new(&w->loop, hq__delivery_done, w);
+    w->curl = curl_new(w);
     if (!w->curl) {
         if (w->metrics_server)
             hq_metrics_stop(w->metrics_server);
@@ -319,12 +356,6 @@ int hq_worker_run(const struct hq_worker_config *cfg, struct hq_err *err)
         free(w);
         return hq_err_set(err, HQ_EIO, "cannot initialise libcurl's multi handle");
     }
-    CURLM *multi = hq_curl_uv_multi(w->curl);
-    /* The connection cache must hold a connection per in-flight delivery or
-     * keep-alive is lost under load. */
-    curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)cfg->concurrency);
-    curl_multi_setopt(multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
-
     hq__outcome_init(w);
     uv_prepare_init(&w->loop, &w->flush_prepare);
     uv_prepare_start(&w->flush_prepare, on_flush_prepare);

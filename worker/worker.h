@@ -24,6 +24,7 @@ struct hq_worker_config {
     long long endpoint_cache_ms;    /* --endpoint-cache: how long endpoint data is reused */
     long long dead_maxlen;          /* --dead-maxlen: 0 = unbounded */
     long long defer_ms;             /* --defer: postponement of a congested endpoint's deliveries */
+    long long idle_close_ms;        /* --idle-close: close keep-alive connections after this idle */
     struct hq_policy policy;        /* retry policy (HOOKQ_MAX_ATTEMPTS, HOOKQ_BACKOFF_*) */
     struct hq_netguard guard;       /* SSRF rules */
     const char *proxy;              /* --proxy: NULL = no proxy, environment ignored */

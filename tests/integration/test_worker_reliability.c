@@ -176,10 +176,15 @@ static void test_hanging_endpoint_is_held_to_its_cap_while_healthy_flows(void **
     /* Every healthy delivery lands before the first hanging attempt could time out. */
     struct count_arg ca = {&W.rcv, "/good", (size_t)n / 2};
     wenv_wait(&W, received_at_least, &ca, 9000, "all healthy deliveries while the other hangs");
+    /* Every healthy request has finished, so what is still open is the hanging
+     * endpoint's: held to its cap. (Both endpoints have the same cap, so the
+     * peak over both is at most twice it.) */
     pthread_mutex_lock(&W.rcv.mu);
+    int hanging = W.rcv.in_flight;
     int max_in_flight = W.rcv.max_in_flight;
     pthread_mutex_unlock(&W.rcv.mu);
-    assert_true(max_in_flight <= 8 + 1); /* the hanging endpoint's cap (+1 healthy at most) */
+    assert_true(hanging >= 1 && hanging <= 8);
+    assert_true(max_in_flight <= 8 + 8);
     /* The hanging endpoint's backlog was deferred, not dropped. */
     struct redis_arg ra = {&W, "ZCARD hookq:retry", 1};
     wenv_wait(&W, redis_int_at_least, &ra, 5000, "deferrals");
@@ -244,6 +249,66 @@ static void test_redis_restarted_empty_recreates_group_and_says_so(void **state)
     hq_endpoint_free(&ep);
 }
 
+static int fd_count(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+struct fd_arg {
+    pid_t pid;
+    int max;
+};
+
+static int fds_at_most(void *arg)
+{
+    struct fd_arg *a = arg;
+    int n = fd_count(a->pid);
+    return n >= 0 && n <= a->max;
+}
+
+static void test_idle_worker_closes_keepalive_connections_after_a_burst(void **state)
+{
+    (void)state;
+    struct hq_endpoint ep;
+    char url[128];
+    snprintf(url, sizeof(url), "%s/delay/300", W.rcv.url);
+    wenv_endpoint(&W, url, NULL, NULL, 0, &ep);
+    const char *extra[] = {"--idle-close", "1s", "--endpoint-concurrency", "64", NULL};
+    pid_t a = wenv_worker(&W, extra, NULL);
+    wenv_produce(&W, "idle.warmup", "{}", NULL, NULL, NULL, 0);
+    struct count_arg ca = {&W.rcv, NULL, 1};
+    wenv_wait(&W, received_at_least, &ca, 10000, "the warm-up delivery");
+    wenv_wait(&W, nothing_pending_and_stream_empty, &W, 10000, "the warm-up ack");
+    int base = fd_count(a);
+    assert_true(base > 0);
+    for (int i = 0; i < 64; i++)
+        wenv_produce(&W, "idle.burst", "{}", NULL, NULL, NULL, 0);
+    ca.want = 65;
+    wenv_wait(&W, received_at_least, &ca, 20000, "the burst");
+    wenv_wait(&W, nothing_pending_and_stream_empty, &W, 10000, "the burst's acks");
+    int peak = fd_count(a);
+    struct fd_arg fa = {a, base + 2};
+    wenv_wait(&W, fds_at_most, &fa, 10000, "the idle worker's fds back to baseline");
+    print_message("fds: %d at start, %d after the burst, %d after idle-close\n", base, peak,
+                  fd_count(a));
+    assert_true(peak > base + 10); /* the burst really opened connections */
+    /* Delivery goes on after the connections were recycled. */
+    wenv_produce(&W, "idle.after", "{}", NULL, NULL, NULL, 0);
+    ca.want = 66;
+    wenv_wait(&W, received_at_least, &ca, 10000, "a delivery after the recycle");
+    assert_int_equal(hq_test_kill_wait(a, SIGTERM, 20000), 0);
+    hq_endpoint_free(&ep);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -254,6 +319,8 @@ int main(void)
             test_hanging_endpoint_is_held_to_its_cap_while_healthy_flows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redis_restart_under_load_loses_nothing, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_idle_worker_closes_keepalive_connections_after_a_burst,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_redis_restarted_empty_recreates_group_and_says_so,
                                         setup, teardown),
     };
