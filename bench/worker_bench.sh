@@ -217,6 +217,15 @@ if grep -q "not built yet" <<<"$help"; then
     die "hookq worker is not built yet ('$HOOKQ worker --help' says so); only the floor was measured: $FLOOR_LINE"
 fi
 
+# What Redis and the nginx worker spend per delivery in this phase (they share
+# the 2 cores with the worker, so their cost bounds the throughput too).
+rcli() { redis-cli -u "$URL" "$@"; }
+redis_cpu() { rcli INFO cpu | awk -F: '/^used_cpu_(user|sys):/ { s += $2 } END { printf "%.4f", s }'; }
+redis_calls() { rcli INFO commandstats | tr -d '\r' | awk -F'[:=,]' -v c="cmdstat_$1" '$1 == c { print $3 }'; }
+nginx_cpu() { local s=0 p; for p in $(pgrep -P "$NPID"); do s=$(calc "\"%.4f\", $s + $(kv "$(hqb proc "$p")" cpu_s)"); done; echo "$s"; }
+rcli CONFIG RESETSTAT >/dev/null
+R_CPU0=$(redis_cpu)
+N_CPU0=$(nginx_cpu)
 T0=$(date +%s%N)
 HOOKQ_LOG_LEVEL=warn "$HOOKQ" worker --redis-url "$URL" --allow-private >"$TMP/worker.log" 2>&1 &
 WPID=$!
@@ -236,6 +245,11 @@ CPU1=$(kv "$p" cpu_s)
 W_RATE=$(calc "\"%.0f\", $EVENTS / $SECS")
 W_RATIO=$(calc "\"%.2f\", $W_RATE / $F_COMB")
 W_CPU=$(calc "\"%.4f\", ($CPU1 - $CPU0) / ($EVENTS / 1000)")
+R_US=$(calc "\"%.1f\", ($(redis_cpu) - $R_CPU0) * 1e6 / $EVENTS")
+N_US=$(calc "\"%.1f\", ($(nginx_cpu) - $N_CPU0) * 1e6 / $EVENTS")
+W_US=$(calc "\"%.1f\", ($CPU1 - $CPU0) * 1e6 / $EVENTS")
+R_READS=$(redis_calls xreadgroup); R_EVALS=$(redis_calls evalsha)
+SIDE_LINE="cost per delivery: worker $W_US us, redis $R_US us, nginx $N_US us CPU; redis calls: ${R_READS:-0} XREADGROUP, ${R_EVALS:-0} EVALSHA for $EVENTS deliveries"
 if [ "$DEAD" != 0 ] || [ "$RETRY" != 0 ]; then
     echo "warning: $RETRY deliveries waiting for retry and $DEAD dead-lettered: not every event was delivered" >&2
 fi
@@ -267,5 +281,6 @@ echo
 echo "$FLOOR_LINE"
 echo "worker: $EVENTS deliveries in $SECS s = ${W_RATE}/s ($W_RATIO of floor)   [>= ${T_RATE}/s: $(verdict "$W_RATE >= $T_RATE")]"
 echo "cpu: $W_CPU s per 1k deliveries   [<= $T_CPU: $(verdict "$W_CPU <= $T_CPU")]; peak RSS $RSS_MIB MiB   [<= $T_RSS MiB: $(verdict "$RSS_MIB <= $T_RSS")]"
+echo "$SIDE_LINE"
 echo "latency @${RATE}/s: p50 $(kv "$out" p50) ms p90 $(kv "$out" p90) ms p99 $(kv "$out" p99) ms max $(kv "$out" max) ms   [p99 <= $T_P99 ms: $(verdict "$(kv "$out" p99) <= $T_P99")] (n=$L_N, +-0.5 ms: nginx \$msec)"
 exit 0

@@ -245,7 +245,11 @@ static enum hq_metric_class classify(CURLcode res, const struct hq_delivery *d, 
     case CURLE_PARTIAL_FILE:
     case CURLE_HTTP2:
     case CURLE_HTTP2_STREAM:
-    case CURLE_WEIRD_SERVER_REPLY: *name = "network"; return HQ_MC_NETWORK;
+    case CURLE_WEIRD_SERVER_REPLY:
+    /* Our URLs are only ever http(s) (validated, CURLOPT_PROTOCOLS_STR), so
+     * "unsupported protocol" can only be an answer that is not HTTP, such as
+     * the "HTTP/0.9" libcurl reports after a flood of 1xx answers. */
+    case CURLE_UNSUPPORTED_PROTOCOL: *name = "network"; return HQ_MC_NETWORK;
     default: *name = "other"; return HQ_MC_OTHER;
     }
 }
@@ -266,15 +270,6 @@ void hq__delivery_done(CURL *easy, CURLcode res, void *arg)
     w->in_flight--;
     w->last_transfer_ms = now;
     atomic_fetch_sub_explicit(&w->metrics.in_flight, 1, memory_order_relaxed);
-    if (getenv("HQ_TIMING")) {
-        curl_off_t tc = 0, tp = 0, ts = 0, tt = 0;
-        curl_easy_getinfo(easy, CURLINFO_CONNECT_TIME_T, &tc);
-        curl_easy_getinfo(easy, CURLINFO_PRETRANSFER_TIME_T, &tp);
-        curl_easy_getinfo(easy, CURLINFO_STARTTRANSFER_TIME_T, &ts);
-        curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &tt);
-        hq_log(HQ_LOG_INFO, "timing", "wall=%lld connect=%ld pre=%ld start=%ld total=%ld",
-               (long long)(hq__mono_us() - d->start_us), (long)tc, (long)tp, (long)ts, (long)tt);
-    }
     hq_metrics_observe_latency(&w->metrics, dur_us > 0 ? (uint64_t)dur_us : 0);
 
     /* A body cut short by us (too big) still counts by its status. */

@@ -637,6 +637,10 @@ def check_image_libs(a):
                                        text=True).stdout)
     ldd = subprocess.run(["ldd", a.bin], capture_output=True, text=True).stdout
     paths = dict(re.findall(r"(?m)^\s*(\S+) => (\S+)", ldd))
+    # The dynamic loader is listed by path alone ("/lib64/ld-linux-x86-64.so.2 (0x...)");
+    # it is NEEDED once any code uses thread-local storage (common/sign.c does).
+    for m in re.finditer(r"(?m)^\s*(/\S+) \(0x", ldd):
+        paths.setdefault(os.path.basename(m.group(1)), m.group(1))
     if not needed:
         probs.add(f"{a.bin}: readelf lists no NEEDED libraries")
     for lib in needed:
