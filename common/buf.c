@@ -44,6 +44,26 @@ int hq_buf_append(struct hq_buf *b, const void *p, size_t n)
     return 0;
 }
 
+int hq_buf_reserve(struct hq_buf *b, size_t n)
+{
+    return reserve(b, n);
+}
+
+int hq_buf_i64(struct hq_buf *b, long long v)
+{
+    char tmp[24];
+    char *end = tmp + sizeof(tmp), *p = end;
+    /* Through unsigned: -LLONG_MIN does not fit in a long long. */
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--p = '-';
+    return hq_buf_append(b, p, (size_t)(end - p));
+}
+
 int hq_buf_printf(struct hq_buf *b, const char *fmt, ...)
 {
     /* Format into the room already there; only when it does not fit, grow and
@@ -107,12 +127,25 @@ static size_t utf8_len(const unsigned char *p, size_t n)
     return len;
 }
 
+/* 1 for the bytes hq_buf_json_str copies as they are. */
+static int json_plain(unsigned char c)
+{
+    return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+}
+
 int hq_buf_json_str(struct hq_buf *b, const char *s, size_t n)
 {
     int rc = hq_buf_append(b, "\"", 1);
     for (size_t i = 0; i < n && rc == 0; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') {
+        if (json_plain(c)) {
+            /* A run of plain ASCII goes in with one append. */
+            size_t j = i + 1;
+            while (j < n && json_plain((unsigned char)s[j]))
+                j++;
+            rc = hq_buf_append(b, s + i, j - i);
+            i = j - 1;
+        } else if (c == '"' || c == '\\') {
             char e[2] = {'\\', (char)c};
             rc = hq_buf_append(b, e, 2);
         } else if (c == '\n') {
@@ -123,8 +156,6 @@ int hq_buf_json_str(struct hq_buf *b, const char *s, size_t n)
             rc = hq_buf_append(b, "\\t", 2);
         } else if (c < 0x20 || c == 0x7f) {
             rc = hq_buf_printf(b, "\\u%04x", c);
-        } else if (c < 0x80) {
-            rc = hq_buf_append(b, &s[i], 1);
         } else {
             /* Valid UTF-8 passes through; any other byte becomes U+FFFD, so the
              * output is always valid JSON whatever a peer sent. */

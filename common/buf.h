@@ -19,6 +19,11 @@ void hq_buf_init(struct hq_buf *b, size_t max);
 /* Appends n bytes; HQ_ETOOBIG (buffer unchanged) past max. Aborts on OOM (daemon policy). */
 int hq_buf_append(struct hq_buf *b, const void *p, size_t n) HQ_MUST_CHECK;
 int hq_buf_printf(struct hq_buf *b, const char *fmt, ...) HQ_MUST_CHECK HQ_PRINTF(2, 3);
+/* Appends v in decimal; no printf machinery (hot paths format integers with it). */
+int hq_buf_i64(struct hq_buf *b, long long v) HQ_MUST_CHECK;
+/* Makes room for n more bytes now, so the appends that follow do not grow the
+ * buffer step by step; HQ_ETOOBIG past max. */
+int hq_buf_reserve(struct hq_buf *b, size_t n) HQ_MUST_CHECK;
 /* Appends s as a JSON string literal, quotes included. */
 int hq_buf_json_str(struct hq_buf *b, const char *s, size_t n) HQ_MUST_CHECK;
 void hq_buf_reset(struct hq_buf *b);

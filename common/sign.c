@@ -13,6 +13,7 @@
 #include "common/sign.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,12 +128,32 @@ static int mac_one(EVP_MAC_CTX *ctx, const struct hq_sign_key *key, const char *
 }
 
 /* This thread's HMAC-SHA256 context, made on first use and kept for the life
- * of the thread (each signature re-keys it). Failing to make it means OpenSSL
- * itself is broken or out of memory, which the sign functions treat as fatal:
- * a delivery must never go out with a wrong signature. */
+ * of the thread (each signature re-keys it); a thread-specific key, not
+ * _Thread_local, so a thread that ends (libmicrohttpd's per-connection threads
+ * in `hookq up`'s demo receiver) frees its context instead of leaking it.
+ * Failing to make it means OpenSSL itself is broken or out of memory, which
+ * the sign functions treat as fatal: a delivery must never go out with a
+ * wrong signature. */
+static pthread_key_t ctx_key;
+static pthread_once_t ctx_once = PTHREAD_ONCE_INIT;
+
+static void ctx_destroy(void *ctx)
+{
+    EVP_MAC_CTX_free(ctx);
+}
+
+static void ctx_key_make(void)
+{
+    if (pthread_key_create(&ctx_key, ctx_destroy) != 0) {
+        fprintf(stderr, "hookq: cannot create a thread-specific key\n");
+        abort();
+    }
+}
+
 static EVP_MAC_CTX *hmac_ctx(void)
 {
-    static _Thread_local EVP_MAC_CTX *ctx;
+    pthread_once(&ctx_once, ctx_key_make);
+    EVP_MAC_CTX *ctx = pthread_getspecific(ctx_key);
     if (ctx)
         return ctx;
     OSSL_PARAM params[] = {
@@ -140,13 +161,14 @@ static EVP_MAC_CTX *hmac_ctx(void)
         OSSL_PARAM_construct_end(),
     };
     EVP_MAC *m = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    EVP_MAC_CTX *c = m ? EVP_MAC_CTX_new(m) : NULL;
+    ctx = m ? EVP_MAC_CTX_new(m) : NULL;
     EVP_MAC_free(m); /* the context holds its own reference */
-    if (!c || EVP_MAC_CTX_set_params(c, params) != 1) {
+    if (!ctx || EVP_MAC_CTX_set_params(ctx, params) != 1 ||
+        pthread_setspecific(ctx_key, ctx) != 0) {
         fprintf(stderr, "hookq: OpenSSL HMAC-SHA256 unavailable\n");
         abort();
     }
-    return ctx = c;
+    return ctx;
 }
 
 /* Writes "v1,<base64>" + NUL (HQ_SIG_V1_LEN + 1 bytes) for one key. */

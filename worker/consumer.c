@@ -103,6 +103,9 @@ static struct hq_entry *entry_from_reply(struct hq_worker *w, const redisReply *
     memcpy(e->id, idr->str, idr->len);
     e->id[idr->len] = '\0';
     hq_buf_init(&e->ops, (size_t)64 * 1024 * 1024);
+    /* Room for the usual single "delivered" op (about 300 bytes) in one allocation. */
+    if (hq_buf_reserve(&e->ops, 512) != 0)
+        abort(); /* 512 bytes under a 64 MiB max */
 
     struct hq_field f[HQ_EVENT_FIELDS_MAX];
     size_t nf = 0;

@@ -453,13 +453,52 @@ static int send_ep(struct resolve *rs, const char *id, size_t n)
     return 0;
 }
 
-/* Asks for an endpoint's data unless the cache has it fresh. No "being fetched"
- * marks: a batch waits only for its own replies, and replies come back in the
- * order the commands were sent, so asking twice in a burst is merely redundant. */
-static int need_ep(struct resolve *rs, const char *id, size_t n, int64_t now)
+/* The keys (types or endpoint ids) one resolve phase has already asked for, so
+ * a batch of 100 events of one type sends one SUNION and one HGETALL per
+ * endpoint, not one per event. Made only on a cache miss; the keys point into
+ * the batch's entries and the subscription cache, which stay put while a phase
+ * sends its commands (replies arrive later, after the set is gone). */
+#define ASKED_SLOTS 1024
+struct asked {
+    const char *k[ASKED_SLOTS];
+    size_t n[ASKED_SLOTS];
+    int used;
+};
+
+/* 1 when (k, n) was asked before in this phase; else remembers it (while the
+ * table has room: past that, asking twice is merely redundant) and returns 0. */
+static int asked_before(struct asked **set, const char *k, size_t n)
+{
+    if (!*set)
+        *set = hq_calloc(1, sizeof(**set));
+    struct asked *a = *set;
+    uint32_t h = hash(k, n);
+    for (uint32_t i = 0; i < ASKED_SLOTS; i++) {
+        uint32_t j = (h + i) % ASKED_SLOTS;
+        if (!a->k[j]) {
+            if (a->used < ASKED_SLOTS * 3 / 4) {
+                a->k[j] = k;
+                a->n[j] = n;
+                a->used++;
+            }
+            return 0;
+        }
+        if (a->n[j] == n && memcmp(a->k[j], k, n) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Asks for an endpoint's data unless the cache has it fresh or this phase
+ * asked already. No "being fetched" marks across batches: a batch waits only
+ * for its own replies, and replies come back in the order the commands were
+ * sent, so two batches asking in a burst is merely redundant. */
+static int need_ep(struct resolve *rs, struct asked **asked, const char *id, size_t n, int64_t now)
 {
     struct hq_ep *ep = ep_find(rs->w, id, n);
     if (ep && ep_fresh(rs->w, ep, now))
+        return 0;
+    if (asked_before(asked, id, n))
         return 0;
     return send_ep(rs, id, n);
 }
@@ -485,6 +524,7 @@ static void resolve_step(struct resolve *rs)
         resolve_fail(rs);
         return;
     }
+    struct asked *asked = NULL;
     if (rs->phase == 0) {
         rs->phase = 1;
         for (struct hq_entry *e = rs->batch; e; e = e->qnext) {
@@ -493,11 +533,14 @@ static void resolve_step(struct resolve *rs)
             struct hq_subs *s = subs_find(w, e->ev.type, e->ev.type_len);
             if (s && now - s->fetched_ms < w->cfg->endpoint_cache_ms)
                 continue;
+            if (asked_before(&asked, e->ev.type, e->ev.type_len))
+                continue;
             if (send_subs(rs, e->ev.type, e->ev.type_len) != 0) {
                 rs->failed = 1;
                 break;
             }
         }
+        free(asked);
         if (rs->pending == 0)
             resolve_step(rs);
         return;
@@ -506,15 +549,16 @@ static void resolve_step(struct resolve *rs)
         rs->phase = 2;
         for (struct hq_entry *e = rs->batch; e && !rs->failed; e = e->qnext) {
             if (e->ev.endpoint) {
-                if (need_ep(rs, e->ev.endpoint, e->ev.endpoint_len, now) != 0)
+                if (need_ep(rs, &asked, e->ev.endpoint, e->ev.endpoint_len, now) != 0)
                     rs->failed = 1;
                 continue;
             }
             struct hq_subs *s = subs_find(w, e->ev.type, e->ev.type_len);
             for (int i = 0; s && i < s->nids && !rs->failed; i++)
-                if (need_ep(rs, s->ids[i], strlen(s->ids[i]), now) != 0)
+                if (need_ep(rs, &asked, s->ids[i], strlen(s->ids[i]), now) != 0)
                     rs->failed = 1;
         }
+        free(asked);
         if (rs->pending == 0)
             resolve_step(rs);
         return;

@@ -143,6 +143,7 @@ struct hq_worker {
     char key_events[HQ_KEY_MAX], key_retry[HQ_KEY_MAX], key_retry_data[HQ_KEY_MAX];
     char key_dead[HQ_KEY_MAX], key_att_prefix[HQ_KEY_MAX];
     struct hq_redis_script record_script;
+    struct hq_buf att_json; /* scratch for one attempt record, reused (outcome.c) */
 
     int draining;             /* SIGTERM seen: read nothing more */
     int stopping;             /* everything is closing */

@@ -57,19 +57,29 @@ static void pack_kdec(msgpack_packer *pk, const char *k, int64_t v)
 }
 
 /* The attempt record: one JSON object (docs/internals/redis-layout.md). */
+#define LIT(b, s) hq_buf_append(b, s, sizeof(s) - 1)
+
+/* The attempt record, one per attempt and so one per delivery: built with
+ * appends, not printf, which cost more than the rest of the outcome here. */
 static void attempt_json(struct hq_buf *b, const struct hq_attempt *a, const char *outcome)
 {
-    int rc = hq_buf_printf(b, "{\"endpoint_id\":");
+    int rc = LIT(b, "{\"endpoint_id\":");
     rc |= hq_buf_json_str(b, a->endpoint_id, strlen(a->endpoint_id));
-    rc |= hq_buf_printf(b,
-                        ",\"attempt\":%d,\"at_ms\":%lld,\"duration_ms\":%lld,\"status\":%ld,"
-                        "\"outcome\":\"%s\",\"error\":",
-                        a->attempt, (long long)a->at_ms, (long long)a->duration_ms, a->status,
-                        outcome);
+    rc |= LIT(b, ",\"attempt\":");
+    rc |= hq_buf_i64(b, a->attempt);
+    rc |= LIT(b, ",\"at_ms\":");
+    rc |= hq_buf_i64(b, a->at_ms);
+    rc |= LIT(b, ",\"duration_ms\":");
+    rc |= hq_buf_i64(b, a->duration_ms);
+    rc |= LIT(b, ",\"status\":");
+    rc |= hq_buf_i64(b, a->status);
+    rc |= LIT(b, ",\"outcome\":\"");
+    rc |= hq_buf_append(b, outcome, strlen(outcome)); /* one of ours, nothing to escape */
+    rc |= LIT(b, "\",\"error\":");
     rc |= hq_buf_json_str(b, a->error, strlen(a->error));
-    rc |= hq_buf_printf(b, ",\"response\":");
+    rc |= LIT(b, ",\"response\":");
     rc |= hq_buf_json_str(b, a->resp, a->resp_len);
-    rc |= hq_buf_printf(b, "}");
+    rc |= LIT(b, "}");
     (void)rc; /* the buffer's bound (HQ_RESP_KEEP_MAX escaped) is never hit */
 }
 
@@ -83,10 +93,10 @@ void hq__outcome_add(struct hq_worker *w, struct hq_entry *e, enum hq_outcome_ki
         e->first_ms = a ? a->at_ms : now;
     url = url ? url : "";
 
-    struct hq_buf att;
-    hq_buf_init(&att, HQ_RESP_KEEP_MAX * 6 + 1024);
+    struct hq_buf *att = &w->att_json;
+    hq_buf_reset(att);
     if (a)
-        attempt_json(&att, a, names[kind]);
+        attempt_json(att, a, names[kind]);
 
     /* Reserve the 4-byte length prefix, pack the op, then fill the prefix in. */
     size_t start = e->ops.len;
@@ -100,7 +110,7 @@ void hq__outcome_add(struct hq_worker *w, struct hq_entry *e, enum hq_outcome_ki
     msgpack_pack_array(&pk, 6);
     if (a) {
         pack_cstr(&pk, e->event_id);
-        pack_str(&pk, att.p, att.len);
+        pack_str(&pk, att->p, att->len);
     } else {
         pack_cstr(&pk, "");
         pack_cstr(&pk, "");
@@ -156,7 +166,6 @@ void hq__outcome_add(struct hq_worker *w, struct hq_entry *e, enum hq_outcome_ki
     uint32_t len = (uint32_t)(e->ops.len - start - 4);
     memcpy(e->ops.p + start, &len, 4);
     e->nops++;
-    hq_buf_free(&att);
 }
 
 void hq__outcome_add_invalid(struct hq_worker *w, struct hq_entry *e)

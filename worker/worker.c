@@ -332,6 +332,7 @@ int hq_worker_run(const struct hq_worker_config *cfg, struct hq_err *err)
     hq_key_dead(cfg->prefix, w->key_dead, sizeof(w->key_dead));
     hq_key_attempts(cfg->prefix, "", w->key_att_prefix, sizeof(w->key_att_prefix));
     hq_redis_script_init(&w->record_script, hq_script_record_outcomes);
+    hq_buf_init(&w->att_json, HQ_RESP_KEEP_MAX * 6 + 1024); /* 4 KiB escaped, plus the fields */
 
     if (uv_loop_init(&w->loop) != 0) {
         free(w);
@@ -399,6 +400,7 @@ int hq_worker_run(const struct hq_worker_config *cfg, struct hq_err *err)
     if (w->metrics_server)
         hq_metrics_stop(w->metrics_server);
     int code = w->exit_code;
+    hq_buf_free(&w->att_json);
     free(w);
     if (rc != 0)
         return hq_err_set(err, HQ_EIO, "event loop closed with handles still open");

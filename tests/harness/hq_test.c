@@ -1,4 +1,10 @@
-/* Test harness implementation. See hq_test.h. */
+/* Test harness implementation. See hq_test.h.
+ *
+ * Every process it forks (redis-server, hookq commands, workers, schedulers,
+ * the stdin feeder of hq_test_cli) is tied to the test binary with
+ * PR_SET_PDEATHSIG: a test that crashes or aborts (a failed assertion under
+ * ASan ends in LeakSanitizer's abort) must not leave children holding ctest's
+ * output pipe, or ctest waits for its 900 s timeout. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -17,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -47,6 +54,20 @@ int hq_test_free_port(void)
     assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
     close(fd);
     return ntohs(a.sin_port);
+}
+
+/* Called in a forked child before anything else: the child gets SIGKILL when
+ * the thread that forked it exits, and exits at once if the parent died
+ * between fork() and the prctl() (then it was already reparented, so getppid()
+ * no longer names the parent). 'parent' is getpid() taken before fork().
+ * PR_SET_PDEATHSIG is kept across execve (not for set-uid binaries) and
+ * cleared in the child's own children. Only async-signal-safe calls: the test
+ * binary has threads (MHD receivers). Every fork in this file happens on the
+ * thread that runs the test, which lives as long as the process. */
+static void die_with_parent(pid_t parent)
+{
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+        _exit(127);
 }
 
 /* ---- waiting ----------------------------------------------------------------------------- */
@@ -120,16 +141,54 @@ static pid_t redis_spawn(struct hq_test_redis *r)
          tok = strtok_r(NULL, " ", &save))
         argv[argc++] = tok;
     argv[argc] = NULL;
+    /* stdout and stderr go to a file in the data dir, never to the test's own
+     * output: a redis-server outliving the test must not hold ctest's pipe, and
+     * start-up errors (bad config args) are still shown by redis_dump_logs. */
+    char stdio_path[sizeof(r->dir) + 32];
+    snprintf(stdio_path, sizeof(stdio_path), "%s/redis.stdio", r->dir);
+    pid_t parent = getpid();
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        int devnull = open("/dev/null", O_RDWR);
+        die_with_parent(parent);
+        int devnull = open("/dev/null", O_RDONLY);
+        int out = open(stdio_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (devnull < 0 || out < 0)
+            _exit(127);
         dup2(devnull, 0);
-        dup2(devnull, 1);
+        dup2(out, 1);
+        dup2(out, 2);
+        close(devnull);
+        close(out);
         execvp("redis-server", (char *const *)argv);
         _exit(127);
     }
     return pid;
+}
+
+/* Copies the end of one of redis-server's files in its data dir to stderr. */
+static void redis_dump_file(const struct hq_test_redis *r, const char *name)
+{
+    char path[sizeof(r->dir) + 32];
+    snprintf(path, sizeof(path), "%s/%s", r->dir, name);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    char buf[4096];
+    if (fseek(f, -(long)(sizeof(buf) - 1), SEEK_END) != 0)
+        rewind(f);
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    if (n)
+        fprintf(stderr, "---- %s ----\n%s%s", path, buf, buf[n - 1] == '\n' ? "" : "\n");
+}
+
+/* Shows why a redis-server did not come up: its log and what it printed. */
+static void redis_dump_logs(const struct hq_test_redis *r)
+{
+    redis_dump_file(r, "redis.log");
+    redis_dump_file(r, "redis.stdio");
 }
 
 struct ping_arg {
@@ -153,8 +212,11 @@ static int redis_answers(void *arg)
     if (c)
         redisFree(c);
     int status;
-    if (!ok && waitpid(r->pid, &status, WNOHANG) == r->pid)
+    if (!ok && waitpid(r->pid, &status, WNOHANG) == r->pid) {
+        r->pid = 0; /* reaped: nothing left for stop to signal */
+        redis_dump_logs(r);
         fail_msg("redis-server exited at start (status %d); see %s/redis.log", status, r->dir);
+    }
     return ok;
 }
 
@@ -167,16 +229,20 @@ void hq_test_redis_start(struct hq_test_redis *r, const char *extra)
     r->port = hq_test_free_port();
     snprintf(r->url, sizeof(r->url), "redis://127.0.0.1:%d/0", r->port);
     r->pid = redis_spawn(r);
-    if (!hq_test_wait(redis_answers, r, 10000))
+    if (!hq_test_wait(redis_answers, r, 10000)) {
+        redis_dump_logs(r);
         fail_msg("redis-server on port %d did not answer within 10 s", r->port);
+    }
 }
 
 void hq_test_redis_restart(struct hq_test_redis *r)
 {
     assert_int_equal(r->pid, 0);
     r->pid = redis_spawn(r);
-    if (!hq_test_wait(redis_answers, r, 10000))
+    if (!hq_test_wait(redis_answers, r, 10000)) {
+        redis_dump_logs(r);
         fail_msg("redis-server restart on port %d did not answer within 10 s", r->port);
+    }
 }
 
 void hq_test_redis_stop(struct hq_test_redis *r, int hard)
@@ -400,10 +466,10 @@ void hq_test_receiver_start(struct hq_test_receiver *rc)
     /* A thread per connection: /hang and /delay handlers block, and must not
      * hold up other endpoints' requests. */
     struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0,
-        NULL, NULL, answer, rc, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&a,
-        MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4000, MHD_OPTION_END);
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL,
+        NULL, answer, rc, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&a, MHD_OPTION_NOTIFY_COMPLETED,
+        request_done, NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)4000, MHD_OPTION_END);
     assert_non_null(d);
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     assert_non_null(info);
@@ -497,9 +563,11 @@ int hq_test_cli(const char *const *args, const char *const *env, const char *in,
     for (; args[argc - 1] && argc < 63; argc++)
         argv[argc] = args[argc - 1];
     argv[argc] = NULL;
+    pid_t parent = getpid();
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
+        die_with_parent(parent);
         dup2(pin[0], 0);
         dup2(pout[1], 1);
         dup2(perr[1], 2);
@@ -516,7 +584,9 @@ int hq_test_cli(const char *const *args, const char *const *env, const char *in,
     /* Write stdin from a child so a large input cannot deadlock against full output pipes. */
     if (in && *in) {
         pid_t w = fork();
+        assert_true(w >= 0);
         if (w == 0) {
+            die_with_parent(parent);
             close(pout[0]);
             close(perr[0]);
             size_t len = strlen(in), off = 0;
@@ -581,9 +651,11 @@ pid_t hq_test_spawn(const char *const *args, const char *const *env, const char 
     for (; args[argc - 1] && argc < 63; argc++)
         argv[argc] = args[argc - 1];
     argv[argc] = NULL;
+    pid_t parent = getpid();
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
+        die_with_parent(parent);
         int devnull = open("/dev/null", O_RDWR);
         dup2(devnull, 0);
         dup2(devnull, 1);

@@ -3,6 +3,14 @@
  * that record every request, a runner for the hookq CLI, and waiting on
  * conditions instead of sleeping.
  *
+ * Every process the harness starts dies with the test binary (SIGKILL via
+ * PR_SET_PDEATHSIG, set race-free in the child), also when the test crashes
+ * or aborts. PR_SET_PDEATHSIG follows the forking *thread*: call the starting
+ * functions (hq_test_redis_start/restart, hq_test_cli, hq_test_spawn) from the
+ * test's own thread, not from a thread that exits before the process is done
+ * with the child. redis-server's stdout/stderr go to <dir>/redis.stdio (its
+ * log to <dir>/redis.log); both are printed when it fails to start.
+ *
  * Include after <stdarg.h> <stddef.h> <setjmp.h> <cmocka.h> in test files. */
 #ifndef HQ_TESTS_HARNESS_H
 #define HQ_TESTS_HARNESS_H
@@ -69,9 +77,9 @@ struct hq_test_receiver {
     pthread_mutex_t mu; /* guards the fields below */
     struct hq_test_request *reqs;
     size_t nreqs, capreqs;
-    int in_flight; /* requests being answered now */
+    int in_flight;     /* requests being answered now */
     int max_in_flight; /* the most requests answered at once so far */
-    int stopping;  /* set by stop: hanging handlers return */
+    int stopping;      /* set by stop: hanging handlers return */
 };
 
 void hq_test_receiver_start(struct hq_test_receiver *rc);
@@ -102,7 +110,8 @@ struct hq_test_proc {
  * "NAME=value" strings (NULL-terminated, may be NULL). */
 int hq_test_cli(const char *const *args, const char *const *env, const char *in, char *out,
                 size_t out_n, char *err, size_t err_n);
-/* Starts the hookq binary in the background with stderr to log_path (may be NULL). */
+/* Starts the hookq binary in the background with stderr to log_path (may be NULL;
+ * stdin and stdout are /dev/null). It is SIGKILLed if the test binary dies. */
 pid_t hq_test_spawn(const char *const *args, const char *const *env, const char *log_path);
 /* Sends sig and waits up to timeout_ms; returns the exit status, 128+sig when killed, -1 on
  * timeout. */

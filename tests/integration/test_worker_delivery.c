@@ -178,6 +178,48 @@ static void test_fans_out_only_to_enabled_subscribers(void **state)
     hq_endpoint_free(&d);
 }
 
+/* calls=N of one command in INFO commandstats (0 when never called). */
+static long long command_calls(const char *cmd)
+{
+    redisReply *r = hq_test_cmd(W.c, "INFO commandstats");
+    char needle[64];
+    snprintf(needle, sizeof(needle), "cmdstat_%s:calls=", cmd);
+    const char *p = strstr(r->str, needle);
+    long long n = p ? atoll(p + strlen(needle)) : 0;
+    freeReplyObject(r);
+    return n;
+}
+
+static void test_a_batch_of_one_type_looks_up_subscribers_once(void **state)
+{
+    (void)state;
+    struct hq_endpoint a, b;
+    char url[128];
+    snprintf(url, sizeof(url), "%s/a", W.rcv.url);
+    wenv_endpoint(&W, url, "order.*", NULL, 0, &a);
+    snprintf(url, sizeof(url), "%s/b", W.rcv.url);
+    wenv_endpoint(&W, url, "order.created", NULL, 0, &b);
+    /* 200 events of one type waiting before the worker starts: one read takes
+     * them all (capacity 512), and one batch needs one subscriber lookup and
+     * one lookup per endpoint, not one per event. */
+    for (int i = 0; i < 200; i++)
+        wenv_produce(&W, "order.created", "{}", NULL, NULL, NULL, 0);
+    freeReplyObject(hq_test_cmd(W.c, "CONFIG RESETSTAT"));
+    const char *extra[] = {"--endpoint-cache", "60s", NULL};
+    pid_t pid = start_worker(extra);
+    struct count_arg ca = {&W.rcv, NULL, 400};
+    wenv_wait(&W, received_at_least, &ca, 20000, "400 deliveries");
+    wenv_wait(&W, nothing_pending_and_stream_empty, &W, 10000, "the acks");
+    assert_int_equal(command_calls("xreadgroup") >= 1, 1);
+    print_message("%lld XREADGROUP, %lld SUNION, %lld HGETALL for 200 events x 2 endpoints\n",
+                  command_calls("xreadgroup"), command_calls("sunion"), command_calls("hgetall"));
+    assert_int_equal(command_calls("sunion"), 1);
+    assert_int_equal(command_calls("hgetall"), 2);
+    stop_worker(pid);
+    hq_endpoint_free(&a);
+    hq_endpoint_free(&b);
+}
+
 static void test_every_failure_class_is_scheduled_for_retry(void **state)
 {
     (void)state;
@@ -523,6 +565,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_delivers_signed_request_byte_exact, setup),
         cmocka_unit_test_setup(test_fans_out_only_to_enabled_subscribers, setup),
+        cmocka_unit_test_setup(test_a_batch_of_one_type_looks_up_subscribers_once, setup),
         cmocka_unit_test_setup(test_every_failure_class_is_scheduled_for_retry, setup),
         cmocka_unit_test_setup(test_retry_after_pushes_the_next_attempt_later, setup),
         cmocka_unit_test_setup(test_exhausted_delivery_is_dead_lettered_with_every_field, setup),
