@@ -639,4 +639,41 @@ static inline int hq_ck_proc_back(const struct hq_ck_proc *base, const struct hq
     return 0;
 }
 
+/* Samples pid into now until hq_ck_proc_back says it is back within the bounds
+ * of base, for at most timeout_ms: a worker started with --idle-close closes
+ * the burst's keep-alive connections once quiet, so its fds come back to where
+ * they were before the traffic. 0 when back; -1 with the reason in why. */
+static inline int hq_ck_proc_wait_back(pid_t pid, const struct hq_ck_proc *base,
+                                       struct hq_ck_proc *now, int rss_pct, int fd_slack,
+                                       int timeout_ms, char *why, size_t n)
+{
+    int64_t until = hq_test_now_ms() + timeout_ms;
+    for (;;) {
+        if (hq_ck_proc_sample(pid, now) != 0) {
+            snprintf(why, n, "process %d is gone", (int)pid);
+            return -1;
+        }
+        if (hq_ck_proc_back(base, now, rss_pct, fd_slack, why, n) == 0)
+            return 0;
+        if (hq_test_now_ms() > until)
+            return -1;
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL); /* polling a condition, bounded above */
+    }
+}
+
+/* Clients connected to Redis (CLIENT LIST lines): a worker holds two (reader
+ * and writer) once ready, a scheduler one. */
+static inline int hq_ck_redis_clients(redisContext *c)
+{
+    redisReply *r = redisCommand(c, "CLIENT LIST");
+    int n = 0;
+    if (r && r->type == REDIS_REPLY_STRING)
+        for (const char *p = r->str; (p = strchr(p, '\n')); p++)
+            n++;
+    if (r)
+        freeReplyObject(r);
+    return n;
+}
+
 #endif

@@ -111,15 +111,7 @@ static void test_baseline_10k_events_2_endpoints_delivered_once_each(void **stat
 
     /* Wait (bounded) for the idle worker to close its keep-alive connections. */
     char why[128];
-    int64_t until = hq_test_now_ms() + 10000;
-    for (;;) {
-        assert_int_equal(hq_ck_proc_sample(wk, &now), 0);
-        if (hq_ck_proc_back(&base, &now, HQ_CK_RSS_PCT(25), 8, why, sizeof(why)) == 0 ||
-            hq_test_now_ms() > until)
-            break;
-        struct timespec ts = {0, 50 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
+    int back = hq_ck_proc_wait_back(wk, &base, &now, HQ_CK_RSS_PCT(25), 8, 10000, why, sizeof(why));
     print_message("[baseline] worker rss %ld -> %ld KiB, fds %d -> %d\n", base.rss_kb, now.rss_kb,
                   base.fds, now.fds);
     /* fds: curl's connection cache may keep a few more idle keep-alive connections
@@ -127,7 +119,7 @@ static void test_baseline_10k_events_2_endpoints_delivered_once_each(void **stat
      * RSS: 9,500 more events must not grow it by a quarter (not checked under ASan,
      * whose quarantine holds freed memory; LeakSanitizer checks the exit instead, and a
      * leak makes the exit status non-zero). */
-    if (hq_ck_proc_back(&base, &now, HQ_CK_RSS_PCT(25), 8, why, sizeof(why)) != 0)
+    if (back != 0)
         fail_msg("worker did not come back to its baseline: %s", why);
 
     assert_int_equal(hq_test_kill_wait(wk, SIGTERM, 20000), 0);

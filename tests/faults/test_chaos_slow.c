@@ -4,7 +4,7 @@
  * Checked: nothing lost; duplicates no more than the deliveries the killed
  * workers held just before their kills (entries pending to that consumer,
  * times the fan-out); signatures valid; nothing pending or waiting to retry
- * once quiet; no dead letters. */
+ * once quiet; no dead letters; every worker's fds back to a fresh worker's. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -29,6 +29,8 @@ static const char *const WORKER_ARGS[] = {"--timeout",
                                           "1",
                                           "--backoff-max",
                                           "2s",
+                                          "--idle-close",
+                                          "1s",
                                           NULL};
 
 static int setup(void **state)
@@ -90,8 +92,20 @@ static void test_rolling_kill9_of_workers_and_schedulers_for_a_minute(void **sta
     hq_ck_endpoint(&ck, &flaky, &FLAKY);
 
     pid_t workers[NWORKERS], scheds[NSCHED];
+    int clients0 = hq_ck_redis_clients(W.c);
     for (int i = 0; i < NWORKERS; i++)
         workers[i] = wenv_worker(&W, WORKER_ARGS, NULL);
+    /* Workers connected (two Redis clients each) before any traffic: a fresh
+     * worker's fds, which every worker (restarted ones included) must come
+     * back to once quiet. */
+    int64_t until = hq_test_now_ms() + 10000;
+    while (hq_ck_redis_clients(W.c) < clients0 + 2 * NWORKERS && hq_test_now_ms() < until) {
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL); /* polling a condition, bounded above */
+    }
+    assert_true(hq_ck_redis_clients(W.c) >= clients0 + 2 * NWORKERS);
+    struct hq_ck_proc fresh;
+    assert_int_equal(hq_ck_proc_sample(workers[0], &fresh), 0);
     for (int i = 0; i < NSCHED; i++)
         scheds[i] = scheduler();
 
@@ -138,6 +152,18 @@ static void test_rolling_kill9_of_workers_and_schedulers_for_a_minute(void **sta
     assert_int_equal(rep.delivered, rep.pairs);
     assert_int_equal(rep.dead_total, 0);
     assert_true(worker_kills > 0 && sched_kills > 0);
+    /* No descriptor leaked through the kills and reclaims: each worker running
+     * now closes its idle connections (--idle-close 1s) and is back to a fresh
+     * worker's fds. */
+    for (int i = 0; i < NWORKERS; i++) {
+        struct hq_ck_proc now;
+        char why[128];
+        int back = hq_ck_proc_wait_back(workers[i], &fresh, &now, -1, 8, 10000, why, sizeof(why));
+        print_message("[chaos] worker %d: rss %ld KiB, fds %d (fresh worker: %d)\n", i, now.rss_kb,
+                      now.fds, fresh.fds);
+        if (back != 0)
+            fail_msg("worker %d did not come back to a fresh worker's fds: %s", i, why);
+    }
     for (int i = 0; i < NWORKERS; i++)
         assert_int_equal(hq_test_kill_wait(workers[i], SIGTERM, 30000), 0);
     for (int i = 0; i < NSCHED; i++)

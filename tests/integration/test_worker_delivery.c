@@ -453,42 +453,6 @@ static void test_huge_response_is_cut_and_delivery_counts(void **state)
     hq_endpoint_free(&ep);
 }
 
-static size_t collect(char *p, size_t size, size_t n, void *arg)
-{
-    struct hq_buf *b = arg;
-    if (hq_buf_append(b, p, size * n) != 0)
-        return 0;
-    return size * n;
-}
-
-static long http_get(const char *url, struct hq_buf *body)
-{
-    CURL *h = curl_easy_init();
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, body);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 5000L);
-    long status = 0;
-    if (curl_easy_perform(h) == CURLE_OK)
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(h);
-    return status;
-}
-
-struct healthz_arg {
-    const char *url;
-};
-
-static int healthz_ok(void *arg)
-{
-    struct healthz_arg *a = arg;
-    struct hq_buf b;
-    hq_buf_init(&b, 1 << 16);
-    long st = http_get(a->url, &b);
-    hq_buf_free(&b);
-    return st == 200;
-}
-
 static int log_has_aof_warning(void *arg)
 {
     (void)arg;
@@ -506,14 +470,14 @@ static void test_metrics_health_and_redis_config_warning(void **state)
     const char *extra[] = {"--metrics", addr, NULL};
     pid_t pid = start_worker(extra);
     snprintf(url, sizeof(url), "http://%s/healthz", addr);
-    struct healthz_arg ha = {url};
-    wenv_wait(&W, healthz_ok, &ha, 10000, "/healthz 200");
+    struct wenv_healthz_arg ha = {url};
+    wenv_wait(&W, wenv_healthz_ok, &ha, 10000, "/healthz 200");
     wenv_produce(&W, "m.x", "{}", "evt_m", NULL, NULL, 0);
     wenv_wait(&W, nothing_pending_and_stream_empty, &W, 10000, "the ack");
     snprintf(url, sizeof(url), "http://%s/metrics", addr);
     struct hq_buf b;
     hq_buf_init(&b, 1 << 20);
-    assert_int_equal(http_get(url, &b), 200);
+    assert_int_equal(wenv_http_get(url, &b), 200);
     assert_non_null(strstr(b.p, "hookq_deliveries_total{outcome=\"delivered\"} 1"));
     assert_non_null(strstr(b.p, "hookq_events_read_total 1"));
     assert_non_null(strstr(b.p, "hookq_events_acked_total 1"));

@@ -11,6 +11,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
+#include "common/buf.h"
 #include "common/endpoint.h"
 #include "common/event.h"
 #include "common/keys.h"
@@ -228,6 +231,46 @@ static inline int stream_field(struct wenv *w, const char *key, int index, const
     }
     freeReplyObject(r);
     return found;
+}
+
+/* ---- the worker's HTTP side (/healthz, /metrics) ---- */
+
+static inline size_t wenv_collect(char *p, size_t size, size_t n, void *arg)
+{
+    struct hq_buf *b = arg;
+    if (hq_buf_append(b, p, size * n) != 0)
+        return 0;
+    return size * n;
+}
+
+/* GETs url (loopback only) into body; the HTTP status, 0 when no answer. */
+static inline long wenv_http_get(const char *url, struct hq_buf *body)
+{
+    CURL *h = curl_easy_init();
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, wenv_collect);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, body);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 5000L);
+    long status = 0;
+    if (curl_easy_perform(h) == CURLE_OK)
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(h);
+    return status;
+}
+
+struct wenv_healthz_arg {
+    const char *url;
+};
+
+/* Predicate: /healthz answers 200 (the worker's Redis connections are ready). */
+static inline int wenv_healthz_ok(void *arg)
+{
+    struct wenv_healthz_arg *a = arg;
+    struct hq_buf b;
+    hq_buf_init(&b, 1 << 16);
+    long st = wenv_http_get(a->url, &b);
+    hq_buf_free(&b);
+    return st == 200;
 }
 
 #endif
