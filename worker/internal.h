@@ -71,7 +71,7 @@ struct hq_entry {
     struct hq_buf raw;            /* invalid entries: their raw fields, for the dead letter */
     int remaining;                /* deliveries not yet finished */
     struct hq_buf ops;            /* packed outcome ops (msgpack strings), recorded at flush */
-    int nops;                     /* ops in 'ops' */
+    int nargs;                    /* script arguments in 'ops' (its ops, flattened) */
     int64_t first_ms;             /* first attempt time carried across retries */
 };
 

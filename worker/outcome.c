@@ -19,6 +19,7 @@
 
 #define FLUSHES_IN_FLIGHT_MAX 4 /* pipelined record calls: bounds memory and Redis' queue */
 #define FLUSH_BACKOFF_MAX_MS  5000
+#define FENCE_RANGE_SLACK     32 /* entries of ours in a fence range beyond twice the batch */
 
 static int pack_write(void *data, const char *buf, size_t len)
 {
@@ -48,13 +49,6 @@ static void pack_kint(msgpack_packer *pk, const char *k, int64_t v)
     msgpack_pack_int64(pk, v);
 }
 
-static void pack_kdec(msgpack_packer *pk, const char *k, int64_t v)
-{
-    char num[24];
-    int n = snprintf(num, sizeof(num), "%lld", (long long)v);
-    pack_cstr(pk, k);
-    pack_str(pk, num, (size_t)n);
-}
 
 /* The attempt record: one JSON object (docs/internals/redis-layout.md). */
 #define LIT(b, s) hq_buf_append(b, s, sizeof(s) - 1)
@@ -83,6 +77,42 @@ static void attempt_json(struct hq_buf *b, const struct hq_attempt *a, const cha
     (void)rc; /* the buffer's bound (HQ_RESP_KEEP_MAX escaped) is never hit */
 }
 
+/* Appends one script argument to the entry's outcome buffer (a 4-byte length,
+ * then the bytes; flush_one points the call's argv at them). */
+static void arg(struct hq_entry *e, const char *s, size_t n)
+{
+    uint32_t len = (uint32_t)n;
+    if (hq_buf_append(&e->ops, &len, 4) != 0 || hq_buf_append(&e->ops, s, n) != 0) {
+        hq_log(HQ_LOG_ERROR, "outcome", "entry %s: outcome buffer full", e->id);
+        abort(); /* a bound we set far above any real entry: a bug, not input */
+    }
+    e->nargs++;
+}
+
+static void arg_str(struct hq_entry *e, const char *s)
+{
+    arg(e, s, strlen(s));
+}
+
+static void arg_dec(struct hq_entry *e, int64_t v)
+{
+    char num[24];
+    int n = snprintf(num, sizeof(num), "%lld", (long long)v);
+    arg(e, num, (size_t)n);
+}
+
+static void arg_kv(struct hq_entry *e, const char *k, const char *v, size_t n)
+{
+    arg_str(e, k);
+    arg(e, v, n);
+}
+
+static void arg_kdec(struct hq_entry *e, const char *k, int64_t v)
+{
+    arg_str(e, k);
+    arg_dec(e, v);
+}
+
 void hq__outcome_add(struct hq_worker *w, struct hq_entry *e, enum hq_outcome_kind kind,
                      const struct hq_attempt *a, const char *endpoint_id, const char *url,
                      int failed_attempts, int64_t due_ms, const char *dead_reason)
@@ -93,37 +123,25 @@ void hq__outcome_add(struct hq_worker *w, struct hq_entry *e, enum hq_outcome_ki
         e->first_ms = a ? a->at_ms : now;
     url = url ? url : "";
 
-    struct hq_buf *att = &w->att_json;
-    hq_buf_reset(att);
-    if (a)
-        attempt_json(att, a, names[kind]);
-
-    /* Reserve the 4-byte length prefix, pack the op, then fill the prefix in. */
-    size_t start = e->ops.len;
-    uint32_t zero = 0;
-    if (hq_buf_append(&e->ops, &zero, 4) != 0) {
-        hq_log(HQ_LOG_ERROR, "outcome", "entry %s: outcome buffer full", e->id);
-        abort(); /* a bound we set far above any real entry: a bug, not input */
-    }
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &e->ops, pack_write);
-    msgpack_pack_array(&pk, 6);
+    /* One op: event id and attempt record (or "" ""), retry member, due and
+     * data (or "" "0" ""), then the dead-letter field count and fields. */
     if (a) {
-        pack_cstr(&pk, e->event_id);
-        pack_str(&pk, att->p, att->len);
+        struct hq_buf *att = &w->att_json;
+        hq_buf_reset(att);
+        attempt_json(att, a, names[kind]);
+        arg_str(e, e->event_id);
+        arg(e, att->p, att->len);
     } else {
-        pack_cstr(&pk, "");
-        pack_cstr(&pk, "");
+        arg(e, "", 0);
+        arg(e, "", 0);
     }
     if (kind == HQ_OUT_RETRY || kind == HQ_OUT_DEFERRED) {
         /* Member unique per (endpoint, event, attempt): identical payloads never collapse. */
         char member[HQ_ENDPOINT_ID_MAX + HQ_ID_MAX + 24];
         snprintf(member, sizeof(member), "%s/%s/%d", endpoint_id, e->event_id, failed_attempts);
-        char due[24];
-        snprintf(due, sizeof(due), "%lld", (long long)due_ms);
-        pack_cstr(&pk, member);
-        pack_cstr(&pk, due);
-        /* Retry data: a msgpack map, packed into a str. */
+        arg_str(e, member);
+        arg_dec(e, due_ms);
+        /* Retry data: a msgpack map (docs/internals/redis-layout.md). */
         struct hq_buf data;
         hq_buf_init(&data, (size_t)w->cfg->max_payload + 64 * 1024);
         msgpack_packer dp;
@@ -140,78 +158,64 @@ void hq__outcome_add(struct hq_worker *w, struct hq_entry *e, enum hq_outcome_ki
         pack_kv(&dp, "last_error", a ? a->error : "", a ? strlen(a->error) : 0);
         pack_kv(&dp, "url", url, strlen(url));
         pack_kint(&dp, "deferred", kind == HQ_OUT_DEFERRED);
-        pack_str(&pk, data.p, data.len);
+        arg(e, data.p, data.len);
         hq_buf_free(&data);
     } else {
-        pack_cstr(&pk, "");
-        pack_cstr(&pk, "0");
-        pack_cstr(&pk, "");
+        arg(e, "", 0);
+        arg(e, "0", 1);
+        arg(e, "", 0);
     }
     if (kind == HQ_OUT_DEAD) {
-        msgpack_pack_array(&pk, 22);
-        pack_kv(&pk, "event_id", e->event_id, strlen(e->event_id));
-        pack_kv(&pk, "type", e->ev.type, e->ev.type_len);
-        pack_kv(&pk, "endpoint_id", endpoint_id, strlen(endpoint_id));
-        pack_kv(&pk, "url", url, strlen(url));
-        pack_kdec(&pk, "attempts", failed_attempts);
-        pack_kdec(&pk, "last_status", a ? a->status : 0);
-        pack_kv(&pk, "last_error", a ? a->error : "", a ? strlen(a->error) : 0);
-        pack_kdec(&pk, "first_attempt_ms", a ? e->first_ms : (e->ev.first_ms ? e->ev.first_ms : 0));
-        pack_kdec(&pk, "last_attempt_ms", a ? a->at_ms : 0);
-        pack_kv(&pk, "reason", dead_reason, strlen(dead_reason));
-        pack_kv(&pk, "payload", e->ev.payload, e->ev.payload_len);
+        arg_dec(e, 22);
+        arg_kv(e, "event_id", e->event_id, strlen(e->event_id));
+        arg_kv(e, "type", e->ev.type, e->ev.type_len);
+        arg_kv(e, "endpoint_id", endpoint_id, strlen(endpoint_id));
+        arg_kv(e, "url", url, strlen(url));
+        arg_kdec(e, "attempts", failed_attempts);
+        arg_kdec(e, "last_status", a ? a->status : 0);
+        arg_kv(e, "last_error", a ? a->error : "", a ? strlen(a->error) : 0);
+        arg_kdec(e, "first_attempt_ms", a ? e->first_ms : (e->ev.first_ms ? e->ev.first_ms : 0));
+        arg_kdec(e, "last_attempt_ms", a ? a->at_ms : 0);
+        arg_kv(e, "reason", dead_reason, strlen(dead_reason));
+        arg_kv(e, "payload", e->ev.payload, e->ev.payload_len);
     } else {
-        msgpack_pack_nil(&pk);
+        arg(e, "0", 1);
     }
-    uint32_t len = (uint32_t)(e->ops.len - start - 4);
-    memcpy(e->ops.p + start, &len, 4);
-    e->nops++;
 }
 
 void hq__outcome_add_invalid(struct hq_worker *w, struct hq_entry *e)
 {
-    size_t start = e->ops.len;
-    uint32_t zero = 0;
-    if (hq_buf_append(&e->ops, &zero, 4) != 0)
-        abort();
     /* Raw fields: NUL-separated name/value pairs kept by the consumer. */
     int nraw = 0;
     for (size_t i = 0; i < e->raw.len; i++)
         nraw += e->raw.p[i] == '\0';
     nraw /= 2;
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &e->ops, pack_write);
-    msgpack_pack_array(&pk, 6);
-    pack_cstr(&pk, "");
-    pack_cstr(&pk, "");
-    pack_cstr(&pk, "");
-    pack_cstr(&pk, "0");
-    pack_cstr(&pk, "");
-    msgpack_pack_array(&pk, (size_t)(22 + nraw * 2));
+    arg(e, "", 0);
+    arg(e, "", 0);
+    arg(e, "", 0);
+    arg(e, "0", 1);
+    arg(e, "", 0);
+    arg_dec(e, 22 + nraw * 2);
     char reason[300];
     snprintf(reason, sizeof(reason), "invalid: %s", e->invalid);
-    char now[24];
-    snprintf(now, sizeof(now), "%lld", (long long)hq__now_ms());
-    pack_kv(&pk, "event_id", e->event_id, strlen(e->event_id));
-    pack_kv(&pk, "type", "", 0);
-    pack_kv(&pk, "endpoint_id", "", 0);
-    pack_kv(&pk, "url", "", 0);
-    pack_kv(&pk, "attempts", "0", 1);
-    pack_kv(&pk, "last_status", "0", 1);
-    pack_kv(&pk, "last_error", "", 0);
-    pack_kv(&pk, "first_attempt_ms", now, strlen(now));
-    pack_kv(&pk, "last_attempt_ms", now, strlen(now));
-    pack_kv(&pk, "reason", reason, strlen(reason));
-    pack_kv(&pk, "payload", "", 0);
+    int64_t now = hq__now_ms();
+    arg_kv(e, "event_id", e->event_id, strlen(e->event_id));
+    arg_kv(e, "type", "", 0);
+    arg_kv(e, "endpoint_id", "", 0);
+    arg_kv(e, "url", "", 0);
+    arg_kv(e, "attempts", "0", 1);
+    arg_kv(e, "last_status", "0", 1);
+    arg_kv(e, "last_error", "", 0);
+    arg_kdec(e, "first_attempt_ms", now);
+    arg_kdec(e, "last_attempt_ms", now);
+    arg_kv(e, "reason", reason, strlen(reason));
+    arg_kv(e, "payload", "", 0);
     const char *p = e->raw.p;
     for (int i = 0; i < nraw * 2; i++) {
         size_t n = strlen(p);
-        pack_str(&pk, p, n);
+        arg(e, p, n);
         p += n + 1;
     }
-    uint32_t len = (uint32_t)(e->ops.len - start - 4);
-    memcpy(e->ops.p + start, &len, 4);
-    e->nops++;
     atomic_fetch_add_explicit(&w->metrics.deliveries[HQ_MO_DEAD], 1, memory_order_relaxed);
     e->remaining = 1;
     hq__outcome_delivery_finished(w, e);
@@ -302,15 +306,73 @@ static void on_flush_reply(struct hq_redis_client *c, redisReply *r, void *arg)
     hq__worker_maybe_done(w);
 }
 
+/* A stream entry id "<ms>-<seq>" as two numbers; 0 when it is not one. */
+struct sid {
+    unsigned long long ms, seq;
+};
+
+static int sid_parse(const char *s, struct sid *out)
+{
+    char *end;
+    out->ms = strtoull(s, &end, 10);
+    if (end == s || *end != '-')
+        return 0;
+    const char *q = end + 1;
+    out->seq = strtoull(q, &end, 10);
+    return end != q && *end == '\0';
+}
+
+static int sid_cmp(const struct sid *a, const struct sid *b)
+{
+    if (a->ms != b->ms)
+        return a->ms < b->ms ? -1 : 1;
+    return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+/* The fence of one flush in a single XPENDING: when this worker's own entries
+ * between the batch's lowest and highest id are few (completions come roughly
+ * in id order, so usually about the batch itself), the script asks Redis once
+ * for this consumer's pending entries in that range instead of once per entry.
+ * Fills min/max/count (decimal strings) and returns 1, or returns 0 to keep
+ * the per-entry check: the range would hold many entries not in the batch. The
+ * count has a margin; the script falls back to per-entry checks when the reply
+ * fills it, so a wrong guess costs time, never correctness. */
+static int fence_range(const struct hq_worker *w, const struct flush *f, char *min, char *max,
+                       char *count, size_t n)
+{
+    struct sid lo = {0, 0}, hi = {0, 0}, x;
+    if (f->n == 0)
+        return 0;
+    for (int k = 0; k < f->n; k++) {
+        if (!sid_parse(f->entries[k]->id, &x))
+            return 0;
+        if (k == 0 || sid_cmp(&x, &lo) < 0)
+            lo = x;
+        if (k == 0 || sid_cmp(&x, &hi) > 0)
+            hi = x;
+    }
+    long held = 0;
+    for (const struct hq_entry *e = w->entries.next; e != &w->entries; e = e->next)
+        held += sid_parse(e->id, &x) && sid_cmp(&x, &lo) >= 0 && sid_cmp(&x, &hi) <= 0;
+    if (held > 2L * f->n + FENCE_RANGE_SLACK)
+        return 0;
+    snprintf(min, n, "%llu-%llu", lo.ms, lo.seq);
+    snprintf(max, n, "%llu-%llu", hi.ms, hi.seq);
+    snprintf(count, n, "%ld", held + FENCE_RANGE_SLACK);
+    return 1;
+}
+
 static int flush_one(struct hq_worker *w)
 {
     struct flush *f = hq_calloc(1, sizeof(*f));
     f->w = w;
-    size_t argc = 6;
+    size_t argc = 9;
     for (struct hq_entry *e = w->ready_head; e && f->n < HQ_OUTCOME_BATCH_MAX; e = e->qnext) {
         f->entries[f->n++] = e;
-        argc += 2 + (size_t)e->nops;
+        argc += 2 + (size_t)e->nargs;
     }
+    char rmin[48] = "", rmax[48] = "", rcount[48] = "0"; /* two 20-digit numbers and a dash fit */
+    fence_range(w, f, rmin, rmax, rcount, sizeof(rmin));
     const char **argv = hq_malloc(sizeof(char *) * (argc + 4));
     size_t *lens = hq_malloc(sizeof(size_t) * (argc + 4));
     char(*counts)[12] = hq_malloc(sizeof(*counts) * (size_t)f->n);
@@ -324,8 +386,9 @@ static int flush_one(struct hq_worker *w)
         argv[i] = keys[k];
         lens[i] = strlen(keys[k]);
     }
-    const char *fixed[] = {HQ_GROUP, w->cfg->consumer, ttl, keep, w->key_att_prefix, maxlen};
-    for (int k = 0; k < 6; k++, i++) {
+    const char *fixed[] = {
+        HQ_GROUP, w->cfg->consumer, ttl, keep, w->key_att_prefix, maxlen, rmin, rmax, rcount};
+    for (int k = 0; k < 9; k++, i++) {
         argv[i] = fixed[k];
         lens[i] = strlen(fixed[k]);
     }
@@ -333,11 +396,11 @@ static int flush_one(struct hq_worker *w)
         struct hq_entry *e = f->entries[k];
         argv[i] = e->id;
         lens[i++] = strlen(e->id);
-        snprintf(counts[k], sizeof(counts[k]), "%d", e->nops);
+        snprintf(counts[k], sizeof(counts[k]), "%d", e->nargs);
         argv[i] = counts[k];
         lens[i++] = strlen(counts[k]);
         size_t off = 0;
-        for (int o = 0; o < e->nops; o++) {
+        for (int o = 0; o < e->nargs; o++) {
             uint32_t len;
             memcpy(&len, e->ops.p + off, 4);
             argv[i] = e->ops.p + off + 4;

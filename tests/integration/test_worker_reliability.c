@@ -119,6 +119,63 @@ static void test_kill9_in_flight_then_another_worker_reclaims_everything(void **
     hq_endpoint_free(&ep);
 }
 
+struct metric_arg {
+    const char *url;  /* /metrics */
+    const char *line; /* a line that must appear */
+};
+
+static int metrics_has(void *arg)
+{
+    struct metric_arg *a = arg;
+    struct hq_buf b;
+    hq_buf_init(&b, 1 << 20);
+    int ok = wenv_http_get(a->url, &b) == 200 && strstr(b.p, a->line) != NULL;
+    hq_buf_free(&b);
+    return ok;
+}
+
+static void test_paused_worker_that_lost_its_entry_records_nothing(void **state)
+{
+    (void)state;
+    struct hq_endpoint ep;
+    char url[128];
+    snprintf(url, sizeof(url), "%s/delay/3000", W.rcv.url);
+    wenv_endpoint(&W, url, NULL, NULL, 0, &ep);
+    char maddr[64], murl[128];
+    snprintf(maddr, sizeof(maddr), "127.0.0.1:%d", hq_test_free_port());
+    snprintf(murl, sizeof(murl), "http://%s/metrics", maddr);
+    const char *a_args[] = {"--timeout", "5s", "--claim-idle", "11s", "--metrics", maddr, NULL};
+    const char *b_args[] = {"--timeout", "5s", "--claim-idle", "11s", NULL};
+    pid_t a = wenv_worker(&W, a_args, NULL);
+    wenv_produce(&W, "fence.test", "{}", "evt_fence", NULL, NULL, 0);
+    /* A sent the request, then is paused past the claim time (a GC pause, a
+     * stopped container): B reclaims the entry, delivers it and acks it. */
+    struct count_arg ca = {&W.rcv, NULL, 1};
+    wenv_wait(&W, receiver_in_flight_at_least, &ca, 10000, "A's request at the receiver");
+    assert_int_equal(kill(a, SIGSTOP), 0);
+    pid_t b = wenv_worker(&W, b_args, NULL);
+    struct count_arg two = {&W.rcv, NULL, 2};
+    wenv_wait(&W, received_at_least, &two, 30000, "B's re-delivery");
+    wenv_wait(&W, nothing_pending_and_stream_empty, &W, 10000, "B's ack");
+    assert_int_equal(hq_test_cmd_int(W.c, "LLEN hookq:att:evt_fence"), 1);
+    /* A wakes with its answer (or its timeout) and flushes: the fence finds
+     * the entry no longer A's, and A records nothing — no second attempt
+     * record, no retry, no dead letter. */
+    assert_int_equal(kill(a, SIGCONT), 0);
+    struct metric_arg ma = {murl, "hookq_outcomes_fenced_total 1"};
+    wenv_wait(&W, metrics_has, &ma, 20000, "A's outcome fenced");
+    redisReply *r = hq_test_cmd(W.c, "LRANGE hookq:att:evt_fence 0 -1");
+    assert_int_equal(r->elements, 1);
+    assert_non_null(strstr(r->element[0]->str, "\"outcome\":\"delivered\""));
+    freeReplyObject(r);
+    assert_int_equal(hq_test_cmd_int(W.c, "ZCARD hookq:retry"), 0);
+    assert_int_equal(hq_test_cmd_int(W.c, "HLEN hookq:retry:data"), 0);
+    assert_int_equal(hq_test_cmd_int(W.c, "XLEN hookq:dead"), 0);
+    assert_int_equal(hq_test_kill_wait(a, SIGTERM, 20000), 0);
+    assert_int_equal(hq_test_kill_wait(b, SIGTERM, 20000), 0);
+    hq_endpoint_free(&ep);
+}
+
 static void test_sigterm_drains_in_flight_and_exits_0(void **state)
 {
     (void)state;
@@ -314,6 +371,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
             test_kill9_in_flight_then_another_worker_reclaims_everything, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_paused_worker_that_lost_its_entry_records_nothing,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigterm_drains_in_flight_and_exits_0, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_hanging_endpoint_is_held_to_its_cap_while_healthy_flows, setup, teardown),
