@@ -36,6 +36,25 @@ void hq__entry_free(struct hq_worker *w, struct hq_entry *e)
     free(e);
 }
 
+int hq__sid_parse(const char *s, struct hq_sid *out)
+{
+    char *end;
+    if (*s < '0' || *s > '9')
+        return 0;
+    out->ms = strtoull(s, &end, 10);
+    if (*end != '-' || end[1] < '0' || end[1] > '9')
+        return 0;
+    out->seq = strtoull(end + 1, &end, 10);
+    return *end == '\0';
+}
+
+int hq__sid_cmp(const struct hq_sid *a, const struct hq_sid *b)
+{
+    if (a->ms != b->ms)
+        return a->ms < b->ms ? -1 : 1;
+    return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
 static int holds(struct hq_worker *w, const char *id, size_t len)
 {
     for (struct hq_entry *e = w->entries.next; e != &w->entries; e = e->next) {
@@ -102,6 +121,7 @@ static struct hq_entry *entry_from_reply(struct hq_worker *w, const redisReply *
     struct hq_entry *e = hq_calloc(1, sizeof(*e));
     memcpy(e->id, idr->str, idr->len);
     e->id[idr->len] = '\0';
+    e->sid_ok = hq__sid_parse(e->id, &e->sid);
     hq_buf_init(&e->ops, (size_t)64 * 1024 * 1024);
     /* Room for the usual single "delivered" op (about 300 bytes) in one allocation. */
     if (hq_buf_reserve(&e->ops, 512) != 0)

@@ -59,18 +59,25 @@ enum hq_entry_state {
     HQ_ENTRY_FLUSHING,      /* its outcomes are being recorded */
 };
 
+/* A stream entry id "<ms>-<seq>" as numbers, to compare ids in id order. */
+struct hq_sid {
+    unsigned long long ms, seq;
+};
+
 struct hq_entry {
     struct hq_entry *next, *prev; /* in w->entries: every entry held */
     struct hq_entry *qnext;       /* in w->ready or a resolve batch */
     enum hq_entry_state state;
     char id[HQ_ENTRY_ID_MAX];     /* stream entry id */
+    struct hq_sid sid;            /* id as numbers (parsed once: the fence range compares them) */
+    int sid_ok;                   /* id parsed (always, for ids Redis hands out) */
     char event_id[HQ_ID_MAX + 1]; /* webhook-id: the event's id, or "evt_<entry id>" */
     struct hq_event ev;           /* strings point into data */
     char *data;                   /* owned: copies of the entry's field values */
     char *invalid;                /* owned reason when the entry did not decode; NULL if valid */
     struct hq_buf raw;            /* invalid entries: their raw fields, for the dead letter */
     int remaining;                /* deliveries not yet finished */
-    struct hq_buf ops;            /* packed outcome ops (msgpack strings), recorded at flush */
+    struct hq_buf ops;            /* outcome ops as length-prefixed script arguments */
     int nargs;                    /* script arguments in 'ops' (its ops, flattened) */
     int64_t first_ms;             /* first attempt time carried across retries */
 };
@@ -197,6 +204,10 @@ void hq__worker_capacity_changed(struct hq_worker *w);
 void hq__worker_maybe_done(struct hq_worker *w);
 
 /* ---- consumer.c: reading, claiming, decoding entries ---- */
+/* 1 when s is a stream id "<ms>-<seq>" (fills out), else 0. */
+int hq__sid_parse(const char *s, struct hq_sid *out);
+/* <0, 0, >0 as a is before, equal to, after b in stream order. */
+int hq__sid_cmp(const struct hq_sid *a, const struct hq_sid *b);
 void hq__consumer_start(struct hq_worker *w);
 void hq__consumer_read(struct hq_worker *w);
 void hq__consumer_claim(struct hq_worker *w);

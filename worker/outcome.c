@@ -49,7 +49,6 @@ static void pack_kint(msgpack_packer *pk, const char *k, int64_t v)
     msgpack_pack_int64(pk, v);
 }
 
-
 /* The attempt record: one JSON object (docs/internals/redis-layout.md). */
 #define LIT(b, s) hq_buf_append(b, s, sizeof(s) - 1)
 
@@ -123,8 +122,20 @@ void hq__outcome_add(struct hq_worker *w, struct hq_entry *e, enum hq_outcome_ki
         e->first_ms = a ? a->at_ms : now;
     url = url ? url : "";
 
-    /* One op: event id and attempt record (or "" ""), retry member, due and
-     * data (or "" "0" ""), then the dead-letter field count and fields. */
+    /* One op. A delivery (most of them): "a", event id, attempt record.
+     * Anything else: "f", event id and attempt record (or "" ""), retry
+     * member, due and data (or "" "0" ""), then the dead-letter field count
+     * and fields. */
+    if (kind == HQ_OUT_DELIVERED && a) {
+        struct hq_buf *att = &w->att_json;
+        hq_buf_reset(att);
+        attempt_json(att, a, names[kind]);
+        arg(e, "a", 1);
+        arg_str(e, e->event_id);
+        arg(e, att->p, att->len);
+        return;
+    }
+    arg(e, "f", 1);
     if (a) {
         struct hq_buf *att = &w->att_json;
         hq_buf_reset(att);
@@ -190,6 +201,7 @@ void hq__outcome_add_invalid(struct hq_worker *w, struct hq_entry *e)
     for (size_t i = 0; i < e->raw.len; i++)
         nraw += e->raw.p[i] == '\0';
     nraw /= 2;
+    arg(e, "f", 1);
     arg(e, "", 0);
     arg(e, "", 0);
     arg(e, "", 0);
@@ -306,29 +318,6 @@ static void on_flush_reply(struct hq_redis_client *c, redisReply *r, void *arg)
     hq__worker_maybe_done(w);
 }
 
-/* A stream entry id "<ms>-<seq>" as two numbers; 0 when it is not one. */
-struct sid {
-    unsigned long long ms, seq;
-};
-
-static int sid_parse(const char *s, struct sid *out)
-{
-    char *end;
-    out->ms = strtoull(s, &end, 10);
-    if (end == s || *end != '-')
-        return 0;
-    const char *q = end + 1;
-    out->seq = strtoull(q, &end, 10);
-    return end != q && *end == '\0';
-}
-
-static int sid_cmp(const struct sid *a, const struct sid *b)
-{
-    if (a->ms != b->ms)
-        return a->ms < b->ms ? -1 : 1;
-    return a->seq < b->seq ? -1 : a->seq > b->seq;
-}
-
 /* The fence of one flush in a single XPENDING: when this worker's own entries
  * between the batch's lowest and highest id are few (completions come roughly
  * in id order, so usually about the batch itself), the script asks Redis once
@@ -340,20 +329,21 @@ static int sid_cmp(const struct sid *a, const struct sid *b)
 static int fence_range(const struct hq_worker *w, const struct flush *f, char *min, char *max,
                        char *count, size_t n)
 {
-    struct sid lo = {0, 0}, hi = {0, 0}, x;
+    struct hq_sid lo = {0, 0}, hi = {0, 0};
     if (f->n == 0)
         return 0;
     for (int k = 0; k < f->n; k++) {
-        if (!sid_parse(f->entries[k]->id, &x))
+        const struct hq_entry *e = f->entries[k];
+        if (!e->sid_ok)
             return 0;
-        if (k == 0 || sid_cmp(&x, &lo) < 0)
-            lo = x;
-        if (k == 0 || sid_cmp(&x, &hi) > 0)
-            hi = x;
+        if (k == 0 || hq__sid_cmp(&e->sid, &lo) < 0)
+            lo = e->sid;
+        if (k == 0 || hq__sid_cmp(&e->sid, &hi) > 0)
+            hi = e->sid;
     }
     long held = 0;
     for (const struct hq_entry *e = w->entries.next; e != &w->entries; e = e->next)
-        held += sid_parse(e->id, &x) && sid_cmp(&x, &lo) >= 0 && sid_cmp(&x, &hi) <= 0;
+        held += !e->sid_ok || (hq__sid_cmp(&e->sid, &lo) >= 0 && hq__sid_cmp(&e->sid, &hi) <= 0);
     if (held > 2L * f->n + FENCE_RANGE_SLACK)
         return 0;
     snprintf(min, n, "%llu-%llu", lo.ms, lo.seq);

@@ -16,8 +16,9 @@
 -- ARGV[1] group  ARGV[2] consumer  ARGV[3] attempt record ttl (ms)  ARGV[4] attempt records kept
 -- ARGV[5] attempt key prefix ("<p>:att:")  ARGV[6] dead stream MAXLEN (0 = unbounded)
 -- ARGV[7] fence range start id or ""  ARGV[8] range end id  ARGV[9] range count
--- then per entry: entry id, n, and n arguments holding its ops, each
---   event id for the attempt record or "", attempt record JSON or "",
+-- then per entry: entry id, n, and n arguments holding its ops, each either
+--   "a", event id, attempt record JSON                    (a delivery), or
+--   "f", event id for the attempt record or "", attempt record JSON or "",
 --   retry member or "", due ms, retry data (a msgpack map, stored as is) or "",
 --   d = the number of dead-letter field/value strings (0: none), those d strings
 -- (plain arguments, not msgpack: no unpacking or table per op here).
@@ -52,8 +53,7 @@ while i <= #ARGV do
   if owned(id) then
     local j = i
     while j < i + n do
-      local evid, att, member = ARGV[j], ARGV[j + 1], ARGV[j + 2]
-      local nd = tonumber(ARGV[j + 5])
+      local evid, att = ARGV[j + 1], ARGV[j + 2]
       if evid ~= '' then
         local akey = attpre .. evid
         if redis.call('RPUSH', akey, att) > keep then
@@ -61,18 +61,23 @@ while i <= #ARGV do
         end
         redis.call('PEXPIRE', akey, ttl)
       end
-      if member ~= '' then
-        redis.call('ZADD', retry, ARGV[j + 3], member)
-        redis.call('HSET', rdata, member, ARGV[j + 4])
-      end
-      if nd > 0 then
-        if deadmax > 0 then
-          redis.call('XADD', dead, 'MAXLEN', '~', deadmax, '*', unpack(ARGV, j + 6, j + 5 + nd))
-        else
-          redis.call('XADD', dead, '*', unpack(ARGV, j + 6, j + 5 + nd))
+      if ARGV[j] == 'a' then
+        j = j + 3
+      else
+        local member, nd = ARGV[j + 3], tonumber(ARGV[j + 6])
+        if member ~= '' then
+          redis.call('ZADD', retry, ARGV[j + 4], member)
+          redis.call('HSET', rdata, member, ARGV[j + 5])
         end
+        if nd > 0 then
+          if deadmax > 0 then
+            redis.call('XADD', dead, 'MAXLEN', '~', deadmax, '*', unpack(ARGV, j + 7, j + 6 + nd))
+          else
+            redis.call('XADD', dead, '*', unpack(ARGV, j + 7, j + 6 + nd))
+          end
+        end
+        j = j + 7 + nd
       end
-      j = j + 6 + nd
     end
     acked[#acked + 1] = id
     res[#res + 1] = 1

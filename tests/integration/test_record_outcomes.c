@@ -75,13 +75,10 @@ static void record(const int *idx, int n, const char *rmin, const char *rmax, co
         snprintf(evs[k], sizeof(evs[k]), "e%d", idx[k]);
         snprintf(jsons[k], sizeof(jsons[k]), "{\"outcome\":\"delivered\",\"e\":%d}", idx[k]);
         STR(IDS[idx[k]]);
-        STR("6"); /* one op of six arguments */
+        STR("3"); /* one delivery op: "a", event id, attempt record */
+        STR("a");
         STR(evs[k]);
         STR(jsons[k]);
-        STR("");
-        STR("0");
-        STR("");
-        STR("0");
     }
 #undef STR
     redisReply *r = redisCommandArgv(C, c, argv, lens);
