@@ -182,10 +182,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    if (worker > 0)
-        hq_test_kill_wait(worker, SIGKILL, 5000);
-    worker = 0;
-    wenv_stop(&W);
+    wenv_stop_with_worker(&W, &worker);
     return 0;
 }
 

@@ -45,6 +45,16 @@ static inline void wenv_stop(struct wenv *w)
 }
 
 /* Prints the worker log (for a failing assertion's context). */
+/* Teardown of a test that keeps at most one worker pid: kills the worker a failed
+ * assertion left running, then stops the environment. */
+static inline void wenv_stop_with_worker(struct wenv *w, pid_t *worker)
+{
+    if (*worker > 0)
+        hq_test_kill_wait(*worker, SIGKILL, 5000);
+    *worker = 0;
+    wenv_stop(w);
+}
+
 static inline void wenv_dump_log(struct wenv *w)
 {
     FILE *f = fopen(w->log, "r");
