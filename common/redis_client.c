@@ -29,6 +29,7 @@
 #include "common/alloc.h"
 #include "common/limits.h"
 #include "common/log.h"
+#include "common/redis_reply.h"
 #include "common/redis_uv.h"
 #include "common/scripts.h"
 
@@ -91,6 +92,8 @@ struct hq_redis_client {
     char teardown_why[WHY_MAX];   /* ST_TEARDOWN: the reason to report */
     void (*on_closed)(void *arg); /* close: called after the last close callback */
     void *closed_arg;
+    char *fmt;                    /* owned: the last command in RESP, reused (send_argv) */
+    size_t fmt_cap;
 };
 
 static void on_timer(uv_timer_t *t);
@@ -146,13 +149,63 @@ static void arm_deadline(struct hq_redis_client *c, uint64_t deadline)
 
 static void on_reply(redisAsyncContext *ac, void *r, void *privdata);
 
+static char *put_len(char *o, char type, size_t n)
+{
+    char tmp[24];
+    int k = 0;
+    do
+        tmp[k++] = (char)('0' + n % 10);
+    while ((n /= 10) != 0);
+    *o++ = type;
+    while (k)
+        *o++ = tmp[--k];
+    *o++ = '\r';
+    *o++ = '\n';
+    return o;
+}
+
+/* Writes the command in RESP into the client's reused buffer and hands it to
+ * hiredis as one formatted command. redisAsyncCommandArgv formats each
+ * argument's length through sdscatfmt (~900 instructions per argument; a
+ * batch of outcomes is hundreds of arguments); this is a few memcpys. The
+ * buffer is kept for the next command unless a large one grew it past 1 MiB. */
+#define FMT_KEEP_MAX (1024 * 1024)
+static int send_argv(struct hq_redis_client *c, redisAsyncContext *ac, struct pending *p, int argc,
+                     const char **argv, const size_t *lens)
+{
+    size_t need = 24 + 3;
+    for (int i = 0; i < argc; i++)
+        need += 24 + 5 + (lens ? lens[i] : strlen(argv[i]));
+    if (need > c->fmt_cap) {
+        free(c->fmt);
+        c->fmt = hq_malloc(need);
+        c->fmt_cap = need;
+    }
+    char *o = put_len(c->fmt, '*', (size_t)argc);
+    for (int i = 0; i < argc; i++) {
+        size_t n = lens ? lens[i] : strlen(argv[i]);
+        o = put_len(o, '$', n);
+        memcpy(o, argv[i], n);
+        o += n;
+        *o++ = '\r';
+        *o++ = '\n';
+    }
+    int rc = redisAsyncFormattedCommand(ac, on_reply, p, c->fmt, (size_t)(o - c->fmt));
+    if (c->fmt_cap > FMT_KEEP_MAX) {
+        free(c->fmt);
+        c->fmt = NULL;
+        c->fmt_cap = 0;
+    }
+    return rc;
+}
+
 /* Hands a command to hiredis and tracks it. Takes ownership of p. */
 static int send_pending(struct hq_redis_client *c, struct pending *p, int argc, const char **argv,
                         const size_t *lens)
 {
     /* Fails on OOM or when hiredis is already disconnecting (a user callback
      * fed a NULL reply during hiredis's own teardown): "try later". */
-    if (redisAsyncCommandArgv(c->ac, on_reply, p, argc, argv, lens) != REDIS_OK) {
+    if (send_argv(c, c->ac, p, argc, argv, lens) != REDIS_OK) {
         free_pending(p);
         return HQ_EAGAIN;
     }
@@ -350,6 +403,9 @@ static void start_connect(struct hq_redis_client *c)
         fail(c, why);
         return;
     }
+    /* Replies are built in one arena each (common/redis_reply.h): a stream
+     * read is one tree of hundreds of objects, freed as soon as it is read. */
+    hq_redis_reply_use_arena(ac->c.reader);
     /* Keepalive catches a peer that vanished without a FIN (0.14: fixed 15 s
      * interval). On failure hiredis sets c->err, which would poison the
      * context, so it counts as a failed attempt. */
@@ -420,6 +476,7 @@ static void on_kick_closed(uv_handle_t *h)
     struct hq_redis_client *c = container_of((uv_idle_t *)h, struct hq_redis_client, kick);
     void (*cb)(void *) = c->on_closed;
     void *arg = c->closed_arg;
+    free(c->fmt);
     free(c);
     if (cb)
         cb(arg);
@@ -489,8 +546,7 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
         p->argv[1] = (char *)p->src;
         p->lens[1] = strlen(p->src);
         p->src = NULL;
-        if (redisAsyncCommandArgv(ac, on_reply, p, p->argc, (const char **)p->argv, p->lens) ==
-            REDIS_OK) {
+        if (send_argv(c, ac, p, p->argc, (const char **)p->argv, p->lens) == REDIS_OK) {
             p->deadline = uv_now(c->loop) + (uint64_t)p->timeout_ms;
             link_pending(c, p);
             arm_deadline(c, p->deadline);
