@@ -4,12 +4,12 @@
  * not decide which keys an endpoint has (common/endpoint.c) nor read bodies.
  *
  * Hot path: the worker calls hq_sign_header once per delivery attempt. The
- * signed content "<id>.<ts>.<body>" is streamed into the MAC in five updates,
- * never concatenated, so signing makes no copy of the body. One HMAC-SHA256
- * EVP_MAC_CTX per thread is fetched once and re-keyed for every signature:
- * OpenSSL 3's EVP_MAC_fetch and the digest fetch behind an init with a
- * "digest" parameter each take a lock and a method-store lookup, which used to
- * cost more than hashing a 1 KiB body. */
+ * signed content "<id>.<ts>.<body>" is streamed into the hash in pieces,
+ * never concatenated, so signing makes no copy of the body. Each thread
+ * fetches SHA-256 once and reuses one digest context (see mac_one for why
+ * HMAC is written out): OpenSSL 3's fetches take a lock and a method-store
+ * lookup, and its EVP_MAC HMAC allocates on every init and final, which
+ * together used to cost more than hashing a 1 KiB body. */
 #include "common/sign.h"
 
 #include <inttypes.h>
@@ -18,10 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/params.h>
 #include <openssl/rand.h>
 
 #include "common/limits.h"
@@ -110,69 +108,91 @@ void hq_sign_key_wipe(struct hq_sign_key *key)
 
 /* ---- Signing -------------------------------------------------------------------- */
 
-/* HMAC-SHA256 of "<id>.<ts>.<body>" with key into mac using ctx (re-keyed here). */
-static int mac_one(EVP_MAC_CTX *ctx, const struct hq_sign_key *key, const char *id, size_t id_len,
+/* One thread's SHA-256: the digest fetched once and a digest context reused
+ * for every hash (EVP_DigestInit_ex2 with the same digest reinitialises the
+ * provider's context in place, without allocating). */
+struct sha {
+    EVP_MD *md;
+    EVP_MD_CTX *c;
+};
+
+#define BLOCK 64 /* SHA-256 block size, HMAC's pad length */
+_Static_assert(HQ_KEY_BYTES_MAX <= BLOCK, "keys longer than a block would need hashing first");
+
+/* HMAC-SHA256 (RFC 2104) of "<id>.<ts>.<body>" with key into mac:
+ * H((K ^ opad) || H((K ^ ipad) || message)). Written out over the digest
+ * rather than through EVP_MAC because OpenSSL 3's HMAC copies its digest
+ * contexts on every init and final, five allocations per signature; keys are
+ * at most one block long, so they are used as they are. */
+static int mac_one(struct sha *h, const struct hq_sign_key *key, const char *id, size_t id_len,
                    const char *ts, size_t ts_len, const void *body, size_t body_len,
                    uint8_t mac[MAC_LEN])
 {
-    size_t ml = 0;
-    if (EVP_MAC_init(ctx, key->k, key->n, NULL) != 1 ||
-        EVP_MAC_update(ctx, (const unsigned char *)id, id_len) != 1 ||
-        EVP_MAC_update(ctx, (const unsigned char *)".", 1) != 1 ||
-        EVP_MAC_update(ctx, (const unsigned char *)ts, ts_len) != 1 ||
-        EVP_MAC_update(ctx, (const unsigned char *)".", 1) != 1 ||
-        (body_len && EVP_MAC_update(ctx, body, body_len) != 1) ||
-        EVP_MAC_final(ctx, mac, &ml, MAC_LEN) != 1 || ml != MAC_LEN)
-        return -1;
-    return 0;
+    uint8_t pad[BLOCK], inner[MAC_LEN];
+    for (size_t i = 0; i < BLOCK; i++)
+        pad[i] = (uint8_t)((i < key->n ? key->k[i] : 0) ^ 0x36);
+    unsigned int il = 0, ol = 0;
+    int ok = EVP_DigestInit_ex2(h->c, h->md, NULL) == 1 &&
+             EVP_DigestUpdate(h->c, pad, BLOCK) == 1 && EVP_DigestUpdate(h->c, id, id_len) == 1 &&
+             EVP_DigestUpdate(h->c, ".", 1) == 1 && EVP_DigestUpdate(h->c, ts, ts_len) == 1 &&
+             EVP_DigestUpdate(h->c, ".", 1) == 1 &&
+             (body_len == 0 || EVP_DigestUpdate(h->c, body, body_len) == 1) &&
+             EVP_DigestFinal_ex(h->c, inner, &il) == 1 && il == MAC_LEN;
+    for (size_t i = 0; i < BLOCK; i++)
+        pad[i] ^= 0x36 ^ 0x5c;
+    ok = ok && EVP_DigestInit_ex2(h->c, h->md, NULL) == 1 &&
+         EVP_DigestUpdate(h->c, pad, BLOCK) == 1 && EVP_DigestUpdate(h->c, inner, MAC_LEN) == 1 &&
+         EVP_DigestFinal_ex(h->c, mac, &ol) == 1 && ol == MAC_LEN;
+    OPENSSL_cleanse(pad, sizeof(pad));
+    OPENSSL_cleanse(inner, sizeof(inner));
+    return ok ? 0 : -1;
 }
 
-/* This thread's HMAC-SHA256 context, made on first use and kept for the life
- * of the thread (each signature re-keys it); a thread-specific key, not
- * _Thread_local, so a thread that ends (libmicrohttpd's per-connection threads
- * in `hookq up`'s demo receiver) frees its context instead of leaking it.
- * Failing to make it means OpenSSL itself is broken or out of memory, which
- * the sign functions treat as fatal: a delivery must never go out with a
- * wrong signature. */
-static pthread_key_t ctx_key;
-static pthread_once_t ctx_once = PTHREAD_ONCE_INIT;
+/* This thread's digest, made on first use and kept for the life of the thread;
+ * a thread-specific key, not _Thread_local, so a thread that ends
+ * (libmicrohttpd's per-connection threads in `hookq up`'s demo receiver) frees
+ * it instead of leaking it. Failing to make it means OpenSSL itself is broken
+ * or out of memory, which the sign functions treat as fatal: a delivery must
+ * never go out with a wrong signature. */
+static pthread_key_t sha_key;
+static pthread_once_t sha_once = PTHREAD_ONCE_INIT;
 
-static void ctx_destroy(void *ctx)
+static void sha_destroy(void *p)
 {
-    EVP_MAC_CTX_free(ctx);
+    struct sha *h = p;
+    EVP_MD_CTX_free(h->c);
+    EVP_MD_free(h->md);
+    free(h);
 }
 
-static void ctx_key_make(void)
+static void sha_key_make(void)
 {
-    if (pthread_key_create(&ctx_key, ctx_destroy) != 0) {
+    if (pthread_key_create(&sha_key, sha_destroy) != 0) {
         fprintf(stderr, "hookq: cannot create a thread-specific key\n");
         abort();
     }
 }
 
-static EVP_MAC_CTX *hmac_ctx(void)
+static struct sha *thread_sha(void)
 {
-    pthread_once(&ctx_once, ctx_key_make);
-    EVP_MAC_CTX *ctx = pthread_getspecific(ctx_key);
-    if (ctx)
-        return ctx;
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
-        OSSL_PARAM_construct_end(),
-    };
-    EVP_MAC *m = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    ctx = m ? EVP_MAC_CTX_new(m) : NULL;
-    EVP_MAC_free(m); /* the context holds its own reference */
-    if (!ctx || EVP_MAC_CTX_set_params(ctx, params) != 1 ||
-        pthread_setspecific(ctx_key, ctx) != 0) {
-        fprintf(stderr, "hookq: OpenSSL HMAC-SHA256 unavailable\n");
+    pthread_once(&sha_once, sha_key_make);
+    struct sha *h = pthread_getspecific(sha_key);
+    if (h)
+        return h;
+    h = calloc(1, sizeof(*h));
+    if (h) {
+        h->md = EVP_MD_fetch(NULL, "SHA256", NULL);
+        h->c = EVP_MD_CTX_new();
+    }
+    if (!h || !h->md || !h->c || pthread_setspecific(sha_key, h) != 0) {
+        fprintf(stderr, "hookq: OpenSSL SHA-256 unavailable\n");
         abort();
     }
-    return ctx;
+    return h;
 }
 
 /* Writes "v1,<base64>" + NUL (HQ_SIG_V1_LEN + 1 bytes) for one key. */
-static void sign_into(EVP_MAC_CTX *ctx, const struct hq_sign_key *key, const char *id,
+static void sign_into(struct sha *ctx, const struct hq_sign_key *key, const char *id,
                       size_t id_len, const char *ts, size_t ts_len, const void *body,
                       size_t body_len, char *out)
 {
@@ -191,7 +211,7 @@ void hq_sign_v1(const struct hq_sign_key *key, const char *id, size_t id_len, in
 {
     char tsb[24];
     int tl = snprintf(tsb, sizeof(tsb), "%" PRId64, ts);
-    sign_into(hmac_ctx(), key, id, id_len, tsb, (size_t)tl, body, body_len, out);
+    sign_into(thread_sha(), key, id, id_len, tsb, (size_t)tl, body, body_len, out);
 }
 
 size_t hq_sign_header(const struct hq_sign_key *keys, int nkeys, const char *id, size_t id_len,
@@ -202,7 +222,7 @@ size_t hq_sign_header(const struct hq_sign_key *keys, int nkeys, const char *id,
         return 0;
     char tsb[24];
     int tl = snprintf(tsb, sizeof(tsb), "%" PRId64, ts);
-    EVP_MAC_CTX *ctx = hmac_ctx();
+    struct sha *ctx = thread_sha();
     size_t len = 0;
     for (int i = 0; i < nkeys; i++) {
         if (i)
@@ -233,7 +253,7 @@ int hq_sign_verify(const struct hq_sign_key *key, const char *id, int64_t ts, co
     char want[HQ_SIG_V1_LEN + 1];
     char tsb[24];
     int tl = snprintf(tsb, sizeof(tsb), "%" PRId64, ts);
-    sign_into(hmac_ctx(), key, id, strlen(id), tsb, (size_t)tl, body, body_len, want);
+    sign_into(thread_sha(), key, id, strlen(id), tsb, (size_t)tl, body, body_len, want);
 
     /* The header is space-separated "<version>,<signature>" tokens; anything
      * that is not exactly a v1 token of the right length cannot match and is
