@@ -186,11 +186,21 @@ static void on_uv_poll(uv_poll_t *poll, int status, int events)
         return;
     }
     curl_socket_t fd = s->fd; /* s may be closed during the action: copy first */
-    int flags = 0;
+    int flags = 0, stopped = 0;
     if (status < 0) {
-        /* libuv reports POLLERR as a negative status: tell curl, which fails
-         * that transfer instead of waiting for its timeout (CCF #7308). */
+        /* libuv reports POLLERR as a negative status, having stopped the poll.
+         * Tell curl (CCF #7308: else the transfer waits for its timeout), and
+         * add the direction it waits for: with the error bit alone, libcurl
+         * fails with "select/poll returned error"; with it, libcurl makes that
+         * read or write and reports the socket's own error ("Connection reset
+         * by peer"), which is what an SRE reading the attempt needs. */
         flags = CURL_CSELECT_ERR;
+        stopped = s->mask;
+        if (s->mask & UV_READABLE)
+            flags |= CURL_CSELECT_IN;
+        if (s->mask & UV_WRITABLE)
+            flags |= CURL_CSELECT_OUT;
+        s->mask = 0;
     } else {
         if (events & UV_READABLE)
             flags |= CURL_CSELECT_IN;
@@ -198,6 +208,14 @@ static void on_uv_poll(uv_poll_t *poll, int status, int events)
             flags |= CURL_CSELECT_OUT;
     }
     action(cu, fd, flags);
+    /* Should the transfer live on (data was still readable before the error),
+     * curl keeps its interest and will not ask again: restart the poll libuv
+     * stopped, or the transfer would stall until its timeout. A socket closed
+     * during the action has left the table (its struct is freed only in the
+     * close callback, after this returns), and cu outlives the action. */
+    if (stopped && !cu->closing && sock_lookup(cu, fd) == s && !s->parked && s->mask == 0 &&
+        uv_poll_start(&s->poll, stopped, on_uv_poll) == 0)
+        s->mask = stopped;
 }
 
 static void on_uv_timer(uv_timer_t *t)

@@ -1,7 +1,8 @@
 /* The libcurl <-> libuv binding, and nothing else: curl's multi-socket API
  * (CURLMOPT_SOCKETFUNCTION / TIMERFUNCTION) on uv_poll_t / uv_timer_t, with
  * the rules of ../shared/notes/worker-core.md: reap after every
- * socket_action, poll errors passed as CURL_CSELECT_ERR, 0 ms -> 1 ms on libuv
+ * socket_action, poll errors passed as CURL_CSELECT_ERR (with the polled
+ * direction, so curl reports the socket's own error), 0 ms -> 1 ms on libuv
  * < 1.48, unknown socket on REMOVE ignored, re-arm only on mask change, our
  * close-socket callback stops the poll before close(), container_of, checked
  * returns. It knows nothing of deliveries. */

@@ -84,6 +84,11 @@ static void easy_setup(struct hq_worker *w, CURL *easy)
     curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
     /* "" disables the proxy environment variables: only --proxy sets one. */
     curl_easy_setopt(easy, CURLOPT_PROXY, cfg->proxy ? cfg->proxy : "");
+    /* Without a proxy, no_proxy means nothing; setting it spares libcurl two
+     * getenv calls per transfer. With one, NO_PROXY from the environment
+     * still applies. */
+    if (!cfg->proxy)
+        curl_easy_setopt(easy, CURLOPT_NOPROXY, "");
     if (cfg->ca_file)
         curl_easy_setopt(easy, CURLOPT_CAINFO, cfg->ca_file);
     hq__ssrf_setup(w, easy);
@@ -151,10 +156,16 @@ void hq__delivery_pool_free(struct hq_worker *w)
     w->nfree_deliveries = 0;
 }
 
-/* The request headers: six standard ones in the delivery's own nodes and
+/* The request headers: the standard ones in the delivery's own nodes and
  * buffer (no allocation on the hot path), then a copy of the endpoint's custom
  * headers (copied because a cache refresh may replace the endpoint's list while
  * this attempt runs). */
+
+/* libcurl (>= 7.88, as CMakeLists.txt requires) sends "Expect: 100-continue"
+ * and waits for the answer only for bodies larger than this; an empty Expect
+ * header turns that off, and is only sent when it matters, since libcurl
+ * compares each of its own headers against every custom one per request. */
+#define CURL_EXPECT_100_THRESHOLD (1024 * 1024)
 static struct curl_slist *build_headers(struct hq_delivery *d, int64_t ts)
 {
     struct hq_entry *e = d->entry;
@@ -171,15 +182,16 @@ static struct curl_slist *build_headers(struct hq_delivery *d, int64_t ts)
     p += snprintf(p, (size_t)(end - p), "webhook-signature: ");
     hq_sign_header(ep->keys, ep->nkeys, e->event_id, strlen(e->event_id), ts, e->ev.payload,
                    e->ev.payload_len, p);
-    char *data[6] = {content_type, user_agent, no_expect, id, tsh, sig};
-    for (int i = 0; i < 6; i++) {
+    char *data[6] = {content_type, user_agent, id, tsh, sig, no_expect};
+    int n = e->ev.payload_len > CURL_EXPECT_100_THRESHOLD ? 6 : 5;
+    for (int i = 0; i < n; i++) {
         d->hnodes[i].data = data[i];
-        d->hnodes[i].next = i < 5 ? &d->hnodes[i + 1] : NULL;
+        d->hnodes[i].next = i < n - 1 ? &d->hnodes[i + 1] : NULL;
     }
     d->custom = NULL;
     for (struct curl_slist *c = ep->custom; c; c = c->next)
         d->custom = curl_slist_append(d->custom, c->data);
-    d->hnodes[5].next = d->custom;
+    d->hnodes[n - 1].next = d->custom;
     return d->hnodes;
 }
 

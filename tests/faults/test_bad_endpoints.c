@@ -42,7 +42,7 @@ static const struct {
     {BS_HANG, "timeout: ", "retry", 1},
     {BS_SLOW_HEADERS, "timeout: ", "retry", 1},
     {BS_SLOW_BODY, "timeout: ", "retry", 1},
-    {BS_RESET, "network: ", "retry", 0},
+    {BS_RESET, "network: Recv failure: Connection reset by peer", "retry", 0},
     {BS_REFUSE, "connect: ", "retry", 0},
     {BS_CUT_STATUS, "network: ", "retry", 0},
     {BS_CLOSE_MID, "network: ", "retry", 0},

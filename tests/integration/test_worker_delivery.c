@@ -145,6 +145,41 @@ static void test_delivers_signed_request_byte_exact(void **state)
     hq_endpoint_free(&ep);
 }
 
+/* Past 1 MiB libcurl would send "Expect: 100-continue" and hold the body
+ * back until the receiver answers 100 (or a second passes); the worker turns
+ * that off for the bodies where libcurl would do it (--max-payload allows up
+ * to 64 MiB), and the body still arrives byte-exact. */
+static void test_a_body_over_1_mib_is_sent_without_expect_100_continue(void **state)
+{
+    (void)state;
+    struct hq_endpoint ep;
+    char url[128];
+    snprintf(url, sizeof(url), "%s/big", W.rcv.url);
+    wenv_endpoint(&W, url, "big.*", NULL, 0, &ep);
+    const char *extra[] = {"--max-payload", "4194304", NULL};
+    pid_t pid = start_worker(extra);
+    size_t n = 2 * 1024 * 1024 + 7;
+    char *body = malloc(n + 1);
+    assert_non_null(body);
+    memset(body, 'x', n);
+    body[0] = '"';
+    body[n - 1] = '"';
+    body[n] = '\0';
+    wenv_produce(&W, "big.body", body, "evt_big", NULL, NULL, 0);
+    struct count_arg ca = {&W.rcv, "/big", 1};
+    wenv_wait(&W, received_at_least, &ca, 10000, "the delivery");
+    wenv_wait(&W, nothing_pending_and_stream_empty, &W, 10000, "the ack");
+    const struct hq_test_request *q = &W.rcv.reqs[0];
+    assert_int_equal(q->body_len, n);
+    assert_memory_equal(q->body, body, n);
+    char v[64] = "";
+    if (hq_test_request_header(q, "expect", v, sizeof(v)) == 0)
+        assert_string_equal(v, ""); /* present only as libcurl's empty override */
+    stop_worker(pid);
+    free(body);
+    hq_endpoint_free(&ep);
+}
+
 static void test_fans_out_only_to_enabled_subscribers(void **state)
 {
     (void)state;
@@ -528,6 +563,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_delivers_signed_request_byte_exact, setup),
+        cmocka_unit_test_setup(test_a_body_over_1_mib_is_sent_without_expect_100_continue, setup),
         cmocka_unit_test_setup(test_fans_out_only_to_enabled_subscribers, setup),
         cmocka_unit_test_setup(test_a_batch_of_one_type_looks_up_subscribers_once, setup),
         cmocka_unit_test_setup(test_every_failure_class_is_scheduled_for_retry, setup),
