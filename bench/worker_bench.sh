@@ -2,7 +2,8 @@
 # worker_bench.sh: hookq's delivery benchmark (issue 3). Starts its own
 # redis-server and nginx sink on free 127.0.0.1 ports in a mktemp dir, measures
 # the floor in the same run (Redis: XREADGROUP COUNT 100 + batched XACK via
-# hq_bench; HTTP: wrk POSTing 1 KiB to the same nginx), then runs ONE
+# hq_bench; HTTP: wrk POSTing 1 KiB to the same nginx; CPU: libcurl alone,
+# bench/curl_floor.c, through the worker's own binding), then runs ONE
 # `hookq worker` against one endpoint and prints deliveries/s, the ratio to the
 # floor, worker CPU per 1,000 deliveries, peak RSS and enqueue->receipt latency
 # percentiles at a steady rate. A benchmark, not a test: it reports
@@ -183,9 +184,27 @@ F_COMB=$(calc "\"%.0f\", 1 / (1 / $F_REDIS + 1 / $F_HTTP)")
 FLOOR_LINE="floor: redis ${F_REDIS}/s, nginx ${F_HTTP}/s, combined ${F_COMB}/s"
 echo "$FLOOR_LINE"
 
+# The CPU floor: libcurl alone, through the worker's own libuv binding with its
+# options and headers, 32 connections (the per-endpoint default), no Redis and
+# no signing (bench/curl_floor.c). What no libcurl-based worker can spend less
+# than per delivery on this machine.
+CF=$BUILD/bin/curl_floor
+CF_N=$((EVENTS < 100000 ? EVENTS : 100000))
+F_CURL_US=""
+if [ -x "$CF" ]; then
+    echo "floor: libcurl alone, $CF_N POSTs of 1 KiB, 32 at a time ..."
+    out=$("$CF" "http://127.0.0.1:$NPORT/" "$CF_N" 32) || die "curl_floor failed: $out"
+    F_CURL_US=$(kv "$out" cpu_us)
+    CURL_LINE="floor: libcurl alone $(kv "$out" rate)/s at $F_CURL_US us CPU per request (the worker's binding, options and headers; no Redis, no signing)"
+else
+    CURL_LINE="floor: libcurl alone not measured ($CF is not built)"
+fi
+echo "$CURL_LINE"
+
 if [ "$FLOOR_ONLY" = 1 ]; then
     echo
     echo "$FLOOR_LINE"
+    echo "$CURL_LINE"
     exit 0
 fi
 
@@ -250,6 +269,9 @@ N_US=$(calc "\"%.1f\", ($(nginx_cpu) - $N_CPU0) * 1e6 / $EVENTS")
 W_US=$(calc "\"%.1f\", ($CPU1 - $CPU0) * 1e6 / $EVENTS")
 R_READS=$(redis_calls xreadgroup); R_EVALS=$(redis_calls evalsha)
 SIDE_LINE="cost per delivery: worker $W_US us, redis $R_US us, nginx $N_US us CPU; redis calls: ${R_READS:-0} XREADGROUP, ${R_EVALS:-0} EVALSHA for $EVENTS deliveries"
+if [ -n "$F_CURL_US" ]; then
+    SIDE_LINE="$SIDE_LINE; worker = libcurl floor $F_CURL_US us + $(calc "\"%.1f\", $W_US - $F_CURL_US") us"
+fi
 if [ "$DEAD" != 0 ] || [ "$RETRY" != 0 ]; then
     echo "warning: $RETRY deliveries waiting for retry and $DEAD dead-lettered: not every event was delivered" >&2
 fi
@@ -279,6 +301,7 @@ T_COUNT=$(kv "$out" t_count)
 
 echo
 echo "$FLOOR_LINE"
+echo "$CURL_LINE"
 echo "worker: $EVENTS deliveries in $SECS s = ${W_RATE}/s ($W_RATIO of floor)   [>= ${T_RATE}/s: $(verdict "$W_RATE >= $T_RATE")]"
 echo "cpu: $W_CPU s per 1k deliveries   [<= $T_CPU: $(verdict "$W_CPU <= $T_CPU")]; peak RSS $RSS_MIB MiB   [<= $T_RSS MiB: $(verdict "$RSS_MIB <= $T_RSS")]"
 echo "$SIDE_LINE"
