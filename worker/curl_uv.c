@@ -208,11 +208,13 @@ static void on_uv_poll(uv_poll_t *poll, int status, int events)
             flags |= CURL_CSELECT_OUT;
     }
     action(cu, fd, flags);
-    /* Should the transfer live on (data was still readable before the error),
-     * curl keeps its interest and will not ask again: restart the poll libuv
-     * stopped, or the transfer would stall until its timeout. A socket closed
-     * during the action has left the table (its struct is freed only in the
-     * close callback, after this returns), and cu outlives the action. */
+    /* A safety net: libcurl 7.88 reads (or writes) until the error and fails
+     * the transfer in this action (test_bad_endpoints, "reset_mid": data and
+     * reset together). Should a transfer live on, curl keeps its interest and
+     * would not ask again, so restart the poll libuv stopped rather than let
+     * the transfer sit until its timeout. A socket closed during the action
+     * has left the table (its struct is freed only in the close callback,
+     * after this returns), and cu outlives the action. */
     if (stopped && !cu->closing && sock_lookup(cu, fd) == s && !s->parked && s->mask == 0 &&
         uv_poll_start(&s->poll, stopped, on_uv_poll) == 0)
         s->mask = stopped;

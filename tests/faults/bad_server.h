@@ -39,6 +39,7 @@ enum bs_mode {
     BS_REFUSE,       /* bound but not listening: every connect is refused */
     BS_CUT_STATUS,   /* close inside the status line ("HTTP/1.1 2") */
     BS_CLOSE_MID,    /* 200 with Content-Length 100, 10 body bytes, close */
+    BS_RESET_MID,    /* the same 10 body bytes, then RST: data and error arrive together */
     BS_HUGE_BODY,    /* 200 with a 1 GiB body, streamed until the client leaves */
     BS_HUGE_LENGTH,  /* 200 with Content-Length 10^12, 3 bytes, then stall */
     BS_HUGE_HEADERS, /* 200 followed by header lines without end (up to 1 GiB) */
@@ -49,7 +50,8 @@ enum bs_mode {
 
 static const char *const bs_mode_names[BS_NMODES] = {
     "hang",      "slow_headers", "slow_body",   "reset",        "refuse",      "cut_status",
-    "close_mid", "huge_body",    "huge_length", "huge_headers", "endless_1xx", "ok"};
+    "close_mid", "reset_mid",    "huge_body",   "huge_length",  "huge_headers", "endless_1xx",
+    "ok"};
 
 #define BS_DRIP_MS         400         /* pause between bytes of the slow modes */
 #define BS_HUGE_BODY_BYTES (1LL << 30) /* what BS_HUGE_BODY promises and tries to send */
@@ -236,9 +238,16 @@ static inline void *bs_serve(void *arg)
             break;
         }
         case BS_CUT_STATUS: bs_send(s, fd, ok2, 10); break;
-        case BS_CLOSE_MID: {
+        case BS_CLOSE_MID:
+        case BS_RESET_MID: {
             static const char h[] = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789";
             bs_send(s, fd, h, sizeof(h) - 1);
+            if (s->mode == BS_RESET_MID) {
+                /* Both segments are queued at the worker's socket before its
+                 * loop wakes: it sees readable data and the error at once. */
+                struct linger lg = {1, 0};
+                setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+            }
             break;
         }
         case BS_HUGE_BODY: {

@@ -46,6 +46,10 @@ static const struct {
     {BS_REFUSE, "connect: ", "retry", 0},
     {BS_CUT_STATUS, "network: ", "retry", 0},
     {BS_CLOSE_MID, "network: ", "retry", 0},
+    /* Part of the body and the reset arrive together: libuv reports only the
+     * error; curl, told the direction too, reads the bytes and then the
+     * reset in the same action, and says so. */
+    {BS_RESET_MID, "network: Recv failure: Connection reset by peer", "retry", 0},
     /* A 2xx whose body is cut by the worker's cap counts by its status. */
     {BS_HUGE_BODY, "", "delivered", 1},
     {BS_HUGE_LENGTH, "timeout: ", "retry", 1},
