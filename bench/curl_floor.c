@@ -145,8 +145,9 @@ int main(int argc, char **argv)
     long conc = strtol(argv[3], NULL, 10);
     if (strncmp(f.url, "http://127.0.0.1:", 17) != 0 || f.todo < 1 || conc < 1 ||
         conc > FLOOR_CONC_MAX) {
-        fprintf(stderr, "curl_floor: want an http://127.0.0.1:PORT/ URL, REQUESTS >= 1 and "
-                        "1 <= CONCURRENCY <= %d\n",
+        fprintf(stderr,
+                "curl_floor: want an http://127.0.0.1:PORT/ URL, REQUESTS >= 1 and "
+                "1 <= CONCURRENCY <= %d\n",
                 FLOOR_CONC_MAX);
         return 2;
     }

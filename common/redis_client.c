@@ -92,7 +92,7 @@ struct hq_redis_client {
     char teardown_why[WHY_MAX];   /* ST_TEARDOWN: the reason to report */
     void (*on_closed)(void *arg); /* close: called after the last close callback */
     void *closed_arg;
-    char *fmt;                    /* owned: the last command in RESP, reused (send_argv) */
+    char *fmt; /* owned: the last command in RESP, reused (send_argv) */
     size_t fmt_cap;
 };
 

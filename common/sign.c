@@ -129,8 +129,9 @@ static int mac_one(struct sha *h, const struct hq_sign_key *key, const char *id,
                    uint8_t mac[MAC_LEN])
 {
     uint8_t pad[BLOCK], inner[MAC_LEN];
-    for (size_t i = 0; i < BLOCK; i++)
-        pad[i] = (uint8_t)((i < key->n ? key->k[i] : 0) ^ 0x36);
+    memset(pad, 0x36, BLOCK);
+    for (size_t i = 0; i < key->n; i++)
+        pad[i] ^= key->k[i];
     unsigned int il = 0, ol = 0;
     int ok = EVP_DigestInit_ex2(h->c, h->md, NULL) == 1 &&
              EVP_DigestUpdate(h->c, pad, BLOCK) == 1 && EVP_DigestUpdate(h->c, id, id_len) == 1 &&
@@ -192,9 +193,8 @@ static struct sha *thread_sha(void)
 }
 
 /* Writes "v1,<base64>" + NUL (HQ_SIG_V1_LEN + 1 bytes) for one key. */
-static void sign_into(struct sha *ctx, const struct hq_sign_key *key, const char *id,
-                      size_t id_len, const char *ts, size_t ts_len, const void *body,
-                      size_t body_len, char *out)
+static void sign_into(struct sha *ctx, const struct hq_sign_key *key, const char *id, size_t id_len,
+                      const char *ts, size_t ts_len, const void *body, size_t body_len, char *out)
 {
     uint8_t mac[MAC_LEN];
     if (mac_one(ctx, key, id, id_len, ts, ts_len, body, body_len, mac) != 0) {

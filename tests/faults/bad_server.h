@@ -49,9 +49,9 @@ enum bs_mode {
 };
 
 static const char *const bs_mode_names[BS_NMODES] = {
-    "hang",      "slow_headers", "slow_body",   "reset",        "refuse",      "cut_status",
-    "close_mid", "reset_mid",    "huge_body",   "huge_length",  "huge_headers", "endless_1xx",
-    "ok"};
+    "hang",         "slow_headers", "slow_body", "reset",     "refuse",
+    "cut_status",   "close_mid",    "reset_mid", "huge_body", "huge_length",
+    "huge_headers", "endless_1xx",  "ok"};
 
 #define BS_DRIP_MS         400         /* pause between bytes of the slow modes */
 #define BS_HUGE_BODY_BYTES (1LL << 30) /* what BS_HUGE_BODY promises and tries to send */

@@ -1,8 +1,9 @@
-/* Replays every file of a corpus directory through the fuzz entry
- * (fuzz_event_decode.c), so each build, with or without clang, runs the seeds
- * and every crash a fuzzer found once (ctest "fuzz_replay"). Exits non-zero
- * when the directory cannot be read or holds no inputs; a broken promise
- * aborts inside the entry. */
+/* Replays every file of a corpus directory through the fuzz entry it is
+ * linked with (fuzz_event_decode.c or fuzz_redis_reply.c: one binary each,
+ * tests/fuzz/CMakeLists.txt), so each build, with or without clang, runs the seeds
+ * and every crash a fuzzer found once (ctest "fuzz_replay", "fuzz_redis_reply_replay"). Exits
+ * non-zero when the directory cannot be read or holds no inputs; a broken promise aborts inside the
+ * entry. */
 #include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>

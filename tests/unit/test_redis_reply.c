@@ -100,8 +100,9 @@ static void test_a_stream_read_reply_matches_hiredis(void **state)
     for (int i = 0; i < 100; i++) {
         char id[32];
         int il = snprintf(id, sizeof(id), "1795763484392-%d", i);
-        assert_int_equal(hq_buf_printf(&b, "*2\r\n$%d\r\n%s\r\n*4\r\n$4\r\ntype\r\n$11\r\nbench.event"
-                                           "\r\n$4\r\ndata\r\n$1024\r\n",
+        assert_int_equal(hq_buf_printf(&b,
+                                       "*2\r\n$%d\r\n%s\r\n*4\r\n$4\r\ntype\r\n$11\r\nbench.event"
+                                       "\r\n$4\r\ndata\r\n$1024\r\n",
                                        il, id),
                          0);
         assert_int_equal(hq_buf_append(&b, payload, sizeof(payload)), 0);
@@ -150,7 +151,9 @@ static void gen(struct hq_buf *b, int depth)
 {
     uint32_t k = next_rand() % (depth < 6 ? 7 : 5);
     switch (k) {
-    case 0: assert_int_equal(hq_buf_printf(b, ":%lld\r\n", (long long)(int32_t)next_rand()), 0); break;
+    case 0:
+        assert_int_equal(hq_buf_printf(b, ":%lld\r\n", (long long)(int32_t)next_rand()), 0);
+        break;
     case 1: assert_int_equal(hq_buf_printf(b, "$-1\r\n"), 0); break;
     case 2: assert_int_equal(hq_buf_printf(b, "+status %u\r\n", next_rand()), 0); break;
     case 3: assert_int_equal(hq_buf_printf(b, "-ERR %u\r\n", next_rand()), 0); break;
