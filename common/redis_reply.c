@@ -114,6 +114,18 @@ static struct root *root_for(const redisReadTask *task, redisReply *r)
     return task->parent ? root_of(task) : (struct root *)((char *)r - offsetof(struct root, reply));
 }
 
+static void free_object(void *obj);
+
+/* Out of memory half way through making r: returns NULL for the reader. A
+ * nested r lives in its root's arena, which the reader frees with the root;
+ * a top-level r was never handed to the reader, so its chunk is freed here. */
+static void *orphan(const redisReadTask *task, redisReply *r)
+{
+    if (!task->parent)
+        free_object(r);
+    return NULL;
+}
+
 static void *create_string(const redisReadTask *task, char *str, size_t len)
 {
     if (len == SIZE_MAX)
@@ -124,7 +136,7 @@ static void *create_string(const redisReadTask *task, char *str, size_t len)
         return NULL;
     char *s = arena_alloc(root_for(task, r), len + 1);
     if (!s)
-        return NULL;
+        return orphan(task, r);
     memcpy(s, str, len);
     s[len] = '\0';
     r->str = s;
@@ -142,7 +154,7 @@ static void *create_array(const redisReadTask *task, int elements)
     if (elements > 0) {
         r->element = arena_alloc(root_for(task, r), (size_t)elements * sizeof(redisReply *));
         if (!r->element)
-            return NULL;
+            return orphan(task, r);
         memset(r->element, 0, (size_t)elements * sizeof(redisReply *));
     }
     r->elements = (size_t)elements;

@@ -156,16 +156,16 @@ void hq__delivery_pool_free(struct hq_worker *w)
     w->nfree_deliveries = 0;
 }
 
-/* The request headers: the standard ones in the delivery's own nodes and
- * buffer (no allocation on the hot path), then a copy of the endpoint's custom
- * headers (copied because a cache refresh may replace the endpoint's list while
- * this attempt runs). */
-
 /* libcurl (>= 7.88, as CMakeLists.txt requires) sends "Expect: 100-continue"
  * and waits for the answer only for bodies larger than this; an empty Expect
  * header turns that off, and is only sent when it matters, since libcurl
  * compares each of its own headers against every custom one per request. */
 #define CURL_EXPECT_100_THRESHOLD (1024 * 1024)
+
+/* The request headers: the standard ones in the delivery's own nodes and
+ * buffer (no allocation on the hot path), then a copy of the endpoint's custom
+ * headers (copied because a cache refresh may replace the endpoint's list while
+ * this attempt runs). */
 static struct curl_slist *build_headers(struct hq_delivery *d, int64_t ts)
 {
     struct hq_entry *e = d->entry;
