@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "common/alloc.h"
+#include "common/assert.h"
 #include "common/buf.h"
 #include "common/event.h"
 #include "common/redis_sync.h"
@@ -545,7 +546,7 @@ static void tx_append(struct tx *t, int argc, const char **argv)
     /* Appending only fails on OOM, which hiredis reports as REDIS_ERR and
      * which the daemon policy treats as fatal anyway. */
     if (redisAppendCommandArgv(t->c, argc, argv, NULL) != REDIS_OK)
-        abort();
+        hq_panic("out of memory appending a Redis command");
     t->ncmds++;
 }
 
@@ -595,7 +596,7 @@ static char *join(char **v, int n, char sep)
     hq_buf_init(&b, (size_t)-2);
     for (int i = 0; i < n; i++) {
         if ((i && hq_buf_append(&b, &sep, 1) != 0) || hq_buf_append(&b, v[i], strlen(v[i])) != 0)
-            abort(); /* unbounded buffer: cannot be too big */
+            hq_panic("join: an unbounded buffer refused an append");
     }
     return hq_buf_steal(&b);
 }

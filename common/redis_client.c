@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/assert.h"
 #include "common/limits.h"
 #include "common/log.h"
 #include "common/redis_reply.h"
@@ -36,7 +37,6 @@
 /* One-line failure reasons: an address, a library message and a reply excerpt. */
 #define WHY_MAX 1024
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 enum state {
     ST_DOWN,       /* no context; the timer waits out the backoff */
@@ -499,8 +499,7 @@ static void finish_close(struct hq_redis_client *c)
         ac->data = NULL;
         redisAsyncFree(ac); /* pending callbacks get NULL; the adapter closes its poll */
     }
-    if (c->head)
-        abort(); /* invariant: hiredis ran every callback it held */
+    hq_assert(!c->head); /* hiredis ran every callback it held */
     uv_close((uv_handle_t *)&c->timer, on_timer_closed);
 }
 
@@ -515,11 +514,6 @@ static void on_kick(uv_idle_t *idle)
 }
 
 /* ---- Replies ------------------------------------------------------------------------- */
-
-static int is_noscript(const redisReply *r)
-{
-    return r && r->type == REDIS_REPLY_ERROR && r->len >= 8 && memcmp(r->str, "NOSCRIPT", 8) == 0;
-}
 
 static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
@@ -538,7 +532,7 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
         free_pending(p);
         return;
     }
-    if (p->src && is_noscript(reply) && c->state == ST_READY && c->ac == ac) {
+    if (p->src && hq_script_is_noscript(reply) && c->state == ST_READY && c->ac == ac) {
         /* The server's script cache is empty (restart, SCRIPT FLUSH): resend
          * the same call as EVAL; the caller only ever sees the final reply. */
         p->argv[0] = "EVAL";

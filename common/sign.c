@@ -22,6 +22,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "common/assert.h"
 #include "common/limits.h"
 
 #define PREFIX     "whsec_"
@@ -169,8 +170,7 @@ static void sha_destroy(void *p)
 static void sha_key_make(void)
 {
     if (pthread_key_create(&sha_key, sha_destroy) != 0) {
-        fprintf(stderr, "hookq: cannot create a thread-specific key\n");
-        abort();
+        hq_panic("cannot create a thread-specific key");
     }
 }
 
@@ -186,8 +186,7 @@ static struct sha *thread_sha(void)
         h->c = EVP_MD_CTX_new();
     }
     if (!h || !h->md || !h->c || pthread_setspecific(sha_key, h) != 0) {
-        fprintf(stderr, "hookq: OpenSSL SHA-256 unavailable\n");
-        abort();
+        hq_panic("OpenSSL SHA-256 unavailable");
     }
     return h;
 }
@@ -198,8 +197,7 @@ static void sign_into(struct sha *ctx, const struct hq_sign_key *key, const char
 {
     uint8_t mac[MAC_LEN];
     if (mac_one(ctx, key, id, id_len, ts, ts_len, body, body_len, mac) != 0) {
-        fprintf(stderr, "hookq: HMAC-SHA256 failed\n");
-        abort();
+        hq_panic("HMAC-SHA256 failed");
     }
     memcpy(out, "v1,", 3);
     EVP_EncodeBlock((unsigned char *)out + 3, mac, MAC_LEN);

@@ -13,9 +13,8 @@
 #include "common/keys.h"
 #include "common/limits.h"
 #include "common/redis_sync.h"
-#include "scheduler/scheduler.h"
+#include "common/scripts.h"
 
-extern const char hq_script_dlq_replay[];
 
 /* ---- Ids and times -------------------------------------------------------------------- */
 
@@ -490,7 +489,7 @@ int hq_dlq_replay_ids(redisContext *c, const char *prefix, const char *const *id
         size_t k = n - off < (size_t)HQ_DLQ_PAGE ? n - off : (size_t)HQ_DLQ_PAGE;
         for (size_t i = 0; i < k; i++)
             argv[2 + i] = ids[off + i];
-        redisReply *r = hq__sched_eval(c, hq_script_dlq_replay, 2, (int)(2 + k), argv, NULL, err);
+        redisReply *r = hq_script_call(c, hq_script_dlq_replay, 2, (int)(2 + k), argv, NULL, err);
         if (!r)
             return HQ_EREDIS;
         if (r->type == REDIS_REPLY_ARRAY && r->elements == 3) {

@@ -14,50 +14,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
+#include "common/durability.h"
 #include "common/keys.h"
 #include "common/limits.h"
 #include "common/log.h"
 #include "common/redis_sync.h"
 #include "common/scripts.h"
-
-extern const char hq_script_move_due[];
-
-/* ---- Script calls --------------------------------------------------------------- */
-
-redisReply *hq__sched_eval(redisContext *c, const char *script, int nkeys, int argc,
-                           const char **argv, const size_t *lens, struct hq_err *err)
-{
-    const char *av[3 + HQ_DLQ_PAGE + 8];
-    size_t al[3 + HQ_DLQ_PAGE + 8];
-    char sha[41], nk[16];
-    if (argc > HQ_DLQ_PAGE + 8) {
-        hq_err_set(err, HQ_ETOOBIG, "script call: %d arguments, max %d", argc, HQ_DLQ_PAGE + 8);
-        return NULL;
-    }
-    hq_script_sha1(script, sha);
-    snprintf(nk, sizeof(nk), "%d", nkeys);
-    av[0] = "EVALSHA";
-    al[0] = 7;
-    av[1] = sha;
-    al[1] = 40;
-    av[2] = nk;
-    al[2] = strlen(nk);
-    for (int i = 0; i < argc; i++) {
-        av[3 + i] = argv[i];
-        al[3 + i] = lens ? lens[i] : strlen(argv[i]);
-    }
-    redisReply *r = redisCommandArgv(c, 3 + argc, av, al);
-    /* A restarted Redis has an empty script cache: send the source once. */
-    if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
-        freeReplyObject(r);
-        av[0] = "EVAL";
-        al[0] = 4;
-        av[1] = script;
-        al[1] = strlen(script);
-        r = redisCommandArgv(c, 3 + argc, av, al);
-    }
-    return hq_redis_check(c, r, err);
-}
 
 static long long reply_ll(const redisReply *r)
 {
@@ -82,7 +45,7 @@ int hq_scheduler_move_due(redisContext *c, const char *prefix, long long batch,
     snprintf(nmax, sizeof(nmax), "%lld", dead_maxlen);
     snprintf(nraw, sizeof(nraw), "%d", HQ_DEAD_RAW_MAX);
     const char *argv[] = {retry, data, events, dead, nbatch, ep, nmax, nraw};
-    redisReply *r = hq__sched_eval(c, hq_script_move_due, 4, 8, argv, NULL, err);
+    redisReply *r = hq_script_call(c, hq_script_move_due, 4, 8, argv, NULL, err);
     if (!r)
         return HQ_EREDIS;
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
@@ -116,31 +79,19 @@ static int config_get(redisContext *c, const char *name, char *out, size_t n)
 
 int hq_scheduler_check_durability(redisContext *c)
 {
-    char v[64];
     int warnings = 0;
-    /* An evicting Redis may drop retry data or whole streams under memory
-     * pressure: deliveries would vanish without a dead letter. */
-    if (config_get(c, "maxmemory-policy", v, sizeof(v)) == 0 && strcmp(v, "noeviction") != 0) {
-        hq_log(HQ_LOG_WARN, "scheduler",
-               "redis maxmemory-policy=%s may evict events and retries; use noeviction", v);
-        warnings++;
-    }
-    if (config_get(c, "appendonly", v, sizeof(v)) == 0 && strcmp(v, "yes") != 0) {
-        hq_log(HQ_LOG_WARN, "scheduler",
-               "redis appendonly=%s: a redis restart may lose recent events and retries", v);
-        warnings++;
+    for (int i = 0; i < HQ_DURABILITY_SETTINGS; i++) {
+        char v[64], msg[256];
+        if (config_get(c, hq_durability_settings[i], v, sizeof(v)) == 0 &&
+            hq_durability_risk(hq_durability_settings[i], v, msg, sizeof(msg))) {
+            hq_log(HQ_LOG_WARN, "scheduler", "%s", msg);
+            warnings++;
+        }
     }
     return warnings;
 }
 
 /* ---- The loop ------------------------------------------------------------------------ */
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Waits ms or until a stop signal arrives; returns 1 on a stop signal. */
 static int wait_stop(const struct hq_scheduler_config *cfg, long long ms)
@@ -167,7 +118,7 @@ int hq_scheduler_run(const struct hq_scheduler_config *cfg, struct hq_err *err)
     int64_t last_down_log = 0;
     int down = 0;
     long long sum_requeued = 0, sum_dead = 0;
-    int64_t last_summary = mono_ms();
+    int64_t last_summary = hq_mono_ms();
     struct hq_err e = {0};
 
     for (;;) {
@@ -176,9 +127,9 @@ int hq_scheduler_run(const struct hq_scheduler_config *cfg, struct hq_err *err)
         if (!c) {
             c = hq_redis_connect(cfg->redis_url, HQ_REDIS_CONNECT_TIMEOUT_MS, &e);
             if (!c) {
-                if (mono_ms() - last_down_log >= HQ_REDIS_DOWN_LOG_EVERY_MS) {
+                if (hq_mono_ms() - last_down_log >= HQ_REDIS_DOWN_LOG_EVERY_MS) {
                     hq_log(HQ_LOG_WARN, "scheduler", "redis still down: %s", e.msg);
-                    last_down_log = mono_ms();
+                    last_down_log = hq_mono_ms();
                 }
                 if (wait_stop(cfg, backoff))
                     break;
@@ -194,7 +145,7 @@ int hq_scheduler_run(const struct hq_scheduler_config *cfg, struct hq_err *err)
         if (hq_scheduler_move_due(c, cfg->prefix, cfg->batch, cfg->dead_maxlen, &res, &e) != 0) {
             if (!down) {
                 hq_log(HQ_LOG_WARN, "scheduler", "moving due retries failed: %s", e.msg);
-                last_down_log = mono_ms();
+                last_down_log = hq_mono_ms();
                 down = 1;
             }
             if (c->err) {
@@ -214,11 +165,12 @@ int hq_scheduler_run(const struct hq_scheduler_config *cfg, struct hq_err *err)
         backoff = HQ_RECONNECT_MIN_MS;
         sum_requeued += res.requeued;
         sum_dead += res.dead;
-        if ((sum_requeued || sum_dead) && mono_ms() - last_summary >= HQ_REDIS_DOWN_LOG_EVERY_MS) {
+        if ((sum_requeued || sum_dead) &&
+            hq_mono_ms() - last_summary >= HQ_REDIS_DOWN_LOG_EVERY_MS) {
             hq_log(HQ_LOG_INFO, "scheduler", "moved requeued=%lld dead=%lld", sum_requeued,
                    sum_dead);
             sum_requeued = sum_dead = 0;
-            last_summary = mono_ms();
+            last_summary = hq_mono_ms();
         }
         /* A full batch means more may be due now: go again without sleeping. */
         if (res.requeued + res.dead >= cfg->batch)

@@ -51,10 +51,4 @@ int hq_scheduler_move_due(redisContext *c, const char *prefix, long long batch,
  * Returns the number of warnings logged. */
 int hq_scheduler_check_durability(redisContext *c);
 
-/* Internal, used by dlq.c too: EVALSHA of an embedded script with the EVAL
- * fallback on NOSCRIPT. argv holds keys then args (borrowed). Returns the
- * reply (caller frees with freeReplyObject) or NULL with err set. */
-redisReply *hq__sched_eval(redisContext *c, const char *script, int nkeys, int argc,
-                           const char **argv, const size_t *lens, struct hq_err *err);
-
 #endif
