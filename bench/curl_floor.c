@@ -1,6 +1,6 @@
 /* curl_floor: what libcurl alone costs per request, for bench/worker_bench.sh.
  *
- * issue 3's floor (Redis XREADGROUP + XACK, and wrk against nginx) bounds the
+ * the delivery floor (Redis XREADGROUP + XACK, and wrk against nginx) bounds the
  * rate; it says nothing about what any libcurl-based worker must spend per
  * delivery. This program is that second floor: N POSTs of a 1 KiB body to one
  * URL, C at a time, through the same binding the worker uses (worker/curl_uv.c:

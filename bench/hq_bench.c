@@ -1,4 +1,4 @@
-/* hq_bench: the helper program behind bench/worker_bench.sh (issue 3's delivery
+/* hq_bench: the helper program behind bench/worker_bench.sh (the delivery
  * benchmark). It owns the parts of the benchmark that a shell cannot do fast or
  * precisely: filling a stream with pipelined XADDs, the Redis half of the floor
  * (XREADGROUP COUNT 100 + one XACK per batch), producing at a steady rate with
@@ -35,9 +35,9 @@
 
 /* Benchmark parameters, not bounds of hookq, so they live here rather than in
  * common/limits.h. */
-#define BENCH_PAYLOAD_BYTES 1024      /* issue 3: 1 KiB JSON payloads */
+#define BENCH_PAYLOAD_BYTES 1024      /* the delivery benchmark: 1 KiB JSON payloads */
 #define BENCH_PIPELINE      1000      /* XADDs per round trip: ~1 MiB of commands in flight */
-#define BENCH_READ_COUNT    100       /* issue 3's floor: XREADGROUP COUNT 100 */
+#define BENCH_READ_COUNT    100       /* the floor: XREADGROUP COUNT 100 */
 #define BENCH_POLL_MS       50        /* drain poll period: ~1 % of a 5 s run, negligible load */
 #define BENCH_CONNECT_MS    5000      /* connect timeout to the bench's own redis-server */
 #define BENCH_FLOOR_PREFIX  "hqfloor" /* the floor's scratch stream, apart from the real one */

@@ -1,6 +1,6 @@
 /* Daemon allocation policy: print and abort on out-of-memory, so call sites
  * carry no NULL checks (redis zmalloc). Code linked into libhookq must not
- * use these; it returns HQ_ENOMEM instead (conventions.md E.27-28). */
+ * use these; it returns HQ_ENOMEM instead (producer/producer.c). */
 #ifndef HQ_COMMON_ALLOC_H
 #define HQ_COMMON_ALLOC_H
 

@@ -1,5 +1,5 @@
 /* struct hq_buf: a growable byte buffer with a hard maximum set at init
- * (curl's dynbuf "toobig"; conventions.md E.29). Always NUL-terminated so it
+ * (curl's dynbuf "toobig"). Always NUL-terminated so it
  * can be printed; the NUL is not counted in len. */
 #ifndef HQ_COMMON_BUF_H
 #define HQ_COMMON_BUF_H

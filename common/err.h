@@ -2,7 +2,7 @@
  *
  * Functions return 0 or a negative HQ_E* code and, when given one, fill a
  * caller-supplied struct hq_err with a one-line, lower-case message that names
- * the field and the bad value (conventions.md D.20-21). */
+ * the field and the bad value. */
 #ifndef HQ_COMMON_ERR_H
 #define HQ_COMMON_ERR_H
 

@@ -1,5 +1,5 @@
 /* Every Redis key and group name hookq uses, derived from the prefix. No other
- * file formats a key (conventions.md A.5). docs/internals/redis-layout.md
+ * file formats a key, so the layout can change in one place. docs/internals/redis-layout.md
  * documents each key's type and contents.
  *
  * All functions write into out (size n) and return the length written, or a

@@ -1,4 +1,4 @@
-/* Every bound and default in hookq, each with its reason (conventions.md A.6).
+/* Every bound and default in hookq, each with its reason, in one place.
  * Options that override a default name it here; docs/operations.md lists them. */
 #ifndef HQ_COMMON_LIMITS_H
 #define HQ_COMMON_LIMITS_H
@@ -45,7 +45,7 @@
     30000 /* an idle worker closes its keep-alive connections after this:                          \
            * curl prunes only at the next transfer */
 
-/* ---- Retry policy (issue 4; Svix-like schedule spanning about a day) --------------- */
+/* ---- Retry policy (a Svix-like schedule spanning about a day) ----------------------- */
 #define HQ_MAX_ATTEMPTS_DEFAULT    10
 #define HQ_BACKOFF_BASE_DEFAULT_MS 30000
 #define HQ_BACKOFF_FACTOR_DEFAULT  3

@@ -4,7 +4,7 @@
  *   hq_log(HQ_LOG_INFO, "worker", "started consumer=%s concurrency=%d", name, n);
  * logfmt: ts=2026-11-26T23:00:00.123Z level=info comp=worker msg="started consumer=... "
  * json:   {"ts":"...","level":"info","comp":"worker","msg":"started consumer=..."}
- * The only global state in common/ (conventions.md layout note). */
+ * The only global state in common/: one process, one log configuration. */
 #ifndef HQ_COMMON_LOG_H
 #define HQ_COMMON_LOG_H
 

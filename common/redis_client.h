@@ -3,11 +3,13 @@
  * a connect deadline, a per-command deadline (BLOCK commands pass their own,
  * BLOCK + margin), and capped-backoff reconnects (h2o lib/common/redis.c).
  *
- * States: DISCONNECTED -> CONNECTING -> (AUTH/SELECT) -> READY; any failure or
- * deadline -> redisAsyncFree from a timer (never inside a hiredis callback),
- * every pending callback gets reply == NULL ("outcome unknown": the caller
- * must not treat it as success), then a reconnect after HQ_RECONNECT_MIN_MS
- * doubling up to HQ_RECONNECT_MAX_MS.
+ * States (redis_client.c, enum state): DOWN -> CONNECTING -> HANDSHAKE
+ * (AUTH/SELECT/PING) -> READY; a failure or deadline seen inside a hiredis
+ * callback -> TEARDOWN, and redisAsyncFree runs from the idle handle (never
+ * inside a hiredis callback): every pending callback gets reply == NULL
+ * ("outcome unknown": the caller must not treat it as success), then DOWN and
+ * a reconnect after HQ_RECONNECT_MIN_MS doubling up to HQ_RECONNECT_MAX_MS.
+ * hq_redis_client_close -> CLOSING, final.
  *
  * One client = one connection. The worker keeps two: a reader for the
  * blocking XREADGROUP and a writer for everything else, so an ack never waits

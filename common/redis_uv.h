@@ -5,7 +5,7 @@
  * common/redis_client.c). It exists because bookworm's
  * <hiredis/adapters/libuv.h> ignores poll errors, restarts the poll on every
  * read (two extra epoll_ctl calls per read on libuv 1.44) and leaks when
- * uv_poll_init fails (shared/notes/worker-core.md, pitfall 1).
+ * uv_poll_init fails (docs/internals/worker-loop.md).
  *
  * Rules kept here (docs/internals/worker-loop.md):
  *  - uv_poll_start only when the wanted event mask changes;

@@ -4,7 +4,7 @@
  * format (common/event.c validates, producer/encode.c encodes) nor key names
  * (common/keys.c).
  *
- * Library rules (conventions.md E.28): nothing here aborts or calls
+ * Library rules: nothing here aborts or calls
  * hq_malloc; every allocation is checked and fails with HOOKQ_ENOMEM. The
  * common/ code it calls (err, event, keys, redis_url, redis_sync) allocates
  * only through hiredis, which returns NULL on OOM. */
