@@ -37,7 +37,6 @@
 /* One-line failure reasons: an address, a library message and a reply excerpt. */
 #define WHY_MAX 1024
 
-
 enum state {
     ST_DOWN,       /* no context; the timer waits out the backoff */
     ST_CONNECTING, /* context exists, TCP/unix connect in progress */
@@ -586,16 +585,26 @@ int hq_redis_client_ready(const struct hq_redis_client *c)
     return c->state == ST_READY;
 }
 
-int hq_redis_client_command(struct hq_redis_client *c, hq_redis_reply_cb cb, void *arg,
-                            int timeout_ms, int argc, const char **argv, const size_t *lens)
+/* A pending command for cb/arg, or NULL when the client cannot take one now. */
+static struct pending *pending_new(struct hq_redis_client *c, hq_redis_reply_cb cb, void *arg,
+                                   int timeout_ms)
 {
     if (c->state != ST_READY || !c->ac)
-        return HQ_EAGAIN;
+        return NULL;
     struct pending *p = hq_calloc(1, sizeof(*p));
     p->c = c;
     p->cb = cb;
     p->arg = arg;
     p->timeout_ms = timeout_ms > 0 ? timeout_ms : HQ_REDIS_COMMAND_TIMEOUT_MS;
+    return p;
+}
+
+int hq_redis_client_command(struct hq_redis_client *c, hq_redis_reply_cb cb, void *arg,
+                            int timeout_ms, int argc, const char **argv, const size_t *lens)
+{
+    struct pending *p = pending_new(c, cb, arg, timeout_ms);
+    if (!p)
+        return HQ_EAGAIN;
     return send_pending(c, p, argc, argv, lens);
 }
 
@@ -603,13 +612,9 @@ int hq_redis_client_script(struct hq_redis_client *c, const struct hq_redis_scri
                            hq_redis_reply_cb cb, void *arg, int numkeys, int argc,
                            const char **argv, const size_t *lens)
 {
-    if (c->state != ST_READY || !c->ac)
+    struct pending *p = pending_new(c, cb, arg, 0);
+    if (!p)
         return HQ_EAGAIN;
-    struct pending *p = hq_calloc(1, sizeof(*p));
-    p->c = c;
-    p->cb = cb;
-    p->arg = arg;
-    p->timeout_ms = HQ_REDIS_COMMAND_TIMEOUT_MS;
     p->src = s->src;
     /* The caller's argv is borrowed for this call only, and the EVAL resend
      * on NOSCRIPT needs it again after the caller returned: copy it, in one
