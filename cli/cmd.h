@@ -4,15 +4,15 @@
 #ifndef HQ_CLI_CMD_H
 #define HQ_CLI_CMD_H
 
-int hq_cmd_produce(int argc, char **argv);   /* producer/cmd_produce.c */
+int hq_cmd_produce(int argc, char **argv);   /* cli/cmd_produce.c */
 int hq_cmd_sign(int argc, char **argv);      /* cli/cmd_sign.c */
 int hq_cmd_verify(int argc, char **argv);    /* cli/cmd_sign.c */
 int hq_cmd_endpoint(int argc, char **argv);  /* cli/cmd_endpoint.c */
 int hq_cmd_stats(int argc, char **argv);     /* cli/cmd_stats.c */
-int hq_cmd_worker(int argc, char **argv);    /* worker/cmd_worker.c */
-int hq_cmd_scheduler(int argc, char **argv); /* scheduler/cmd_scheduler.c */
-int hq_cmd_dlq(int argc, char **argv);       /* scheduler/cmd_dlq.c */
-int hq_cmd_event(int argc, char **argv);     /* scheduler/cmd_event.c */
+int hq_cmd_worker(int argc, char **argv);    /* cli/cmd_worker.c */
+int hq_cmd_scheduler(int argc, char **argv); /* cli/cmd_scheduler.c */
+int hq_cmd_dlq(int argc, char **argv);       /* cli/cmd_dlq.c */
+int hq_cmd_event(int argc, char **argv);     /* cli/cmd_event.c */
 int hq_cmd_up(int argc, char **argv);        /* cli/cmd_up.c */
 
 /* Prints "hookq <cmd>: <msg>" on stderr and returns 'status' (for `return fail(...)`). */

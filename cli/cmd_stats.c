@@ -20,7 +20,7 @@
 #include "common/keys.h"
 #include "common/limits.h"
 #include "common/redis_sync.h"
-#include "scheduler/dlq.h"
+#include "common/dlq.h"
 
 /* Bounds of the dead-letter breakdown (HQ_STATS_DEAD_SCAN_MAX in limits.h
  * bounds the entries read). */

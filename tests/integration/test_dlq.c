@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "common/buf.h"
-#include "scheduler/dlq.h"
+#include "common/dlq.h"
 #include "tests/harness/hq_test.h"
 
 static struct hq_test_redis R;

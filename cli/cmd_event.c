@@ -17,7 +17,7 @@
 #include "common/keys.h"
 #include "common/limits.h"
 #include "common/redis_sync.h"
-#include "scheduler/dlq.h"
+#include "common/dlq.h"
 
 /* One attempt record, decoded. Strings are owned by the record. */
 struct att {

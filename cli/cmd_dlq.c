@@ -16,7 +16,7 @@
 #include "common/keys.h"
 #include "common/limits.h"
 #include "common/redis_sync.h"
-#include "scheduler/dlq.h"
+#include "common/dlq.h"
 
 #define OUT_MAX ((size_t)HQ_PAYLOAD_MAX_LIMIT * 6 + 65536) /* one entry as JSON, worst case */
 

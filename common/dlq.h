@@ -4,8 +4,8 @@
  * format: cmd_dlq.c prints. Every walk over the stream is paged
  * (HQ_DLQ_PAGE entries per round trip), so memory stays bounded for any
  * stream length. Entry fields are documented in docs/internals/redis-layout.md. */
-#ifndef HQ_SCHEDULER_DLQ_H
-#define HQ_SCHEDULER_DLQ_H
+#ifndef HQ_COMMON_DLQ_H
+#define HQ_COMMON_DLQ_H
 
 #include <hiredis/hiredis.h>
 #include <stddef.h>

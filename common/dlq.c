@@ -1,6 +1,6 @@
 /* The dead-letter stream: paging, filters, replay, purge, and the pure helpers
  * the dlq and event commands print with. See dlq.h. Owns no output format. */
-#include "scheduler/dlq.h"
+#include "common/dlq.h"
 
 #include <ctype.h>
 #include <errno.h>
