@@ -14,11 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include "cli/cmd.h"
+#include "cli/output.h"
 #include "common/alloc.h"
 #include "common/buf.h"
+#include "common/clock.h"
 #include "common/config.h"
 #include "common/endpoint.h"
 #include "common/keys.h"
@@ -48,13 +49,6 @@ struct ctx {
     int json; /* --json */
     redisContext *c;
 };
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int given(const struct hq_opt *opts, const char *name)
 {
@@ -150,30 +144,14 @@ static int netguard(const struct ctx *x, int allow_private, const char *allow_ci
 /* ---- Output helpers
  * ------------------------------------------------------------------ */
 
-/* Prints s with control characters as '?': a hand-edited hash must not be
- * able to drive the terminal. Newlines are kept only when multiline. */
-static void put_clean(const char *s, int multiline)
-{
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if ((ch < 0x20 && !(multiline && (ch == '\n' || ch == '\t'))) || ch == 0x7f)
-            ch = '?';
-        putchar(ch);
-    }
-}
-
-static void iso_time(long long ms, char *out, size_t n)
+/* A time the registry recorded, or "never" for 0. */
+static const char *when(long long ms, char *out, size_t n)
 {
     if (ms <= 0) {
         snprintf(out, n, "never");
-        return;
+        return out;
     }
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    char b[32];
-    strftime(b, sizeof(b), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out, n, "%s.%03lldZ", b, ms % 1000);
+    return hq_iso_time(ms, out, n);
 }
 
 /* "whsec_…abcd": enough to tell keys apart, not enough to use one. */
@@ -265,11 +243,11 @@ static void print_json_endpoint(const struct hq_endpoint *e, enum show_keys keys
 static void print_events(const struct hq_endpoint *e)
 {
     if (e->nevents == 0)
-        put_clean("*", 0);
+        hq_out_put_clean(stdout, "*", 0);
     for (int i = 0; i < e->nevents; i++) {
         if (i)
             fputs(",", stdout);
-        put_clean(e->events[i], 0);
+        hq_out_put_clean(stdout, e->events[i], 0);
     }
 }
 
@@ -278,11 +256,11 @@ static void print_human(const struct hq_endpoint *e, enum show_keys keys, int re
     char t[48];
     printf("id:           %s\n", e->id);
     fputs("name:         ", stdout);
-    put_clean(e->name, 0);
+    hq_out_put_clean(stdout, e->name, 0);
     fputs("\nurl:          ", stdout);
-    put_clean(e->url, 0);
+    hq_out_put_clean(stdout, e->url, 0);
     fputs("\ndescription:  ", stdout);
-    put_clean(e->description, 1);
+    hq_out_put_clean(stdout, e->description, 1);
     fputs("\nevents:       ", stdout);
     print_events(e);
     fputs("\nheaders:      ", stdout);
@@ -291,7 +269,7 @@ static void print_human(const struct hq_endpoint *e, enum show_keys keys, int re
         header_shown(e->headers[i], reveal_headers, h, sizeof(h));
         if (i)
             fputs("\n              ", stdout);
-        put_clean(h, 0);
+        hq_out_put_clean(stdout, h, 0);
     }
     if (e->nheaders == 0)
         fputs("none", stdout);
@@ -308,16 +286,14 @@ static void print_human(const struct hq_endpoint *e, enum show_keys keys, int re
                 mask_key(key, k, sizeof(k));
             else
                 snprintf(k, sizeof(k), "%s", key);
-            iso_time(slot == 1 ? e->key1_ms : e->key2_ms, t, sizeof(t));
+            when(slot == 1 ? e->key1_ms : e->key2_ms, t, sizeof(t));
             printf("key%d:         ", slot);
-            put_clean(k, 0);
+            hq_out_put_clean(stdout, k, 0);
             printf(" (created %s)\n", t);
         }
     }
-    iso_time(e->created_ms, t, sizeof(t));
-    printf("created:      %s\n", t);
-    iso_time(e->updated_ms, t, sizeof(t));
-    printf("updated:      %s\n", t);
+    printf("created:      %s\n", when(e->created_ms, t, sizeof(t)));
+    printf("updated:      %s\n", when(e->updated_ms, t, sizeof(t)));
 }
 
 /* ---- Shared argument handling
@@ -503,7 +479,7 @@ static int load_for_write(struct ctx *x, const char *id, struct hq_endpoint *old
 static int save(struct ctx *x, const struct hq_endpoint *old, struct hq_endpoint *e)
 {
     struct hq_err err = {0};
-    e->updated_ms = now_ms();
+    e->updated_ms = hq_now_ms();
     int rc = hq_endpoint_save(x->c, x->common.prefix, old, e, &err);
     if (rc != 0)
         return fail(x, exit_for(rc), &err);
@@ -575,9 +551,9 @@ static int from_hmget(const redisReply *r, const char *id, struct hq_endpoint *e
 static void print_list_line(const struct hq_endpoint *e)
 {
     printf("%s\t%s\t", e->id, e->enabled ? "enabled" : "disabled");
-    put_clean(e->name, 0);
+    hq_out_put_clean(stdout, e->name, 0);
     putchar('\t');
-    put_clean(e->url, 0);
+    hq_out_put_clean(stdout, e->url, 0);
     putchar('\t');
     print_events(e);
     putchar('\n');
@@ -954,9 +930,9 @@ static int cmd_rotate(struct ctx *x, int argc, char **argv)
         goto out;
     }
     if (slot == 1)
-        e.key1_ms = now_ms();
+        e.key1_ms = hq_now_ms();
     else
-        e.key2_ms = now_ms();
+        e.key2_ms = hq_now_ms();
     status = save(x, &old, &e);
     if (status >= 0)
         goto out;
