@@ -26,4 +26,7 @@ struct hq_cmd_help;
 int hq_cli_parse(struct hq_opt *opts, const struct hq_cmd_help *help, const char *cmd, int argc,
                  char **argv, int *npos, char ***pos);
 
+/* 1 when arg asks for a command list ("--help", "-h", "help"). */
+int hq_cli_is_help(const char *arg);
+
 #endif

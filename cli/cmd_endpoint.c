@@ -22,12 +22,8 @@
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/endpoint.h"
-#include "common/keys.h"
 #include "common/limits.h"
 #include "common/redis_sync.h"
-
-#define CMD(c, err, argv)                                                                          \
-    hq_redis_cmd((c), (err), (int)(sizeof(argv) / sizeof(*(argv))), (argv), NULL)
 
 /* JSON for one endpoint is at most a few fields of bounded size; a list page
  * is flushed after every endpoint, so this bounds one object, not the list. */
@@ -343,24 +339,6 @@ static void set_headers(struct hq_endpoint *e, const struct hq_strlist *l)
         e->headers[i] = hq_strdup(l->v[i]);
 }
 
-static void free_events(struct hq_endpoint *e)
-{
-    for (int i = 0; i < e->nevents; i++)
-        free(e->events[i]);
-    free(e->events);
-    e->events = NULL;
-    e->nevents = 0;
-}
-
-static void free_headers(struct hq_endpoint *e)
-{
-    for (int i = 0; i < e->nheaders; i++)
-        free(e->headers[i]);
-    free(e->headers);
-    e->headers = NULL;
-    e->nheaders = 0;
-}
-
 /* ---- add
  * --------------------------------------------------------------------------------
  */
@@ -461,14 +439,7 @@ static int load_for_write(struct ctx *x, const char *id, struct hq_endpoint *old
     if (status >= 0)
         return status;
     struct hq_err err = {0};
-    char key[HQ_KEY_MAX];
-    hq_key_endpoint(x->common.prefix, id, key, sizeof(key));
-    const char *watch[] = {"WATCH", key};
-    redisReply *r = CMD(x->c, &err, watch);
-    if (!r)
-        return fail(x, 1, &err);
-    freeReplyObject(r);
-    int rc = hq_endpoint_get(x->c, x->common.prefix, id, old, &err);
+    int rc = hq_endpoint_get_watched(x->c, x->common.prefix, id, old, &err);
     if (rc == 0)
         rc = hq_endpoint_get(x->c, x->common.prefix, id, e, &err);
     if (rc != 0)
@@ -490,64 +461,6 @@ static int save(struct ctx *x, const struct hq_endpoint *old, struct hq_endpoint
  * ------------------------------------------------------------------------------
  */
 
-/* Fields fetched per endpoint when listing: everything but the keys. */
-static const char *const list_fields[] = {"name",         "url",        "description",
-                                          "events",       "headers",    "enabled",
-                                          "max_attempts", "created_ms", "updated_ms"};
-#define NLIST_FIELDS ((int)(sizeof(list_fields) / sizeof(*list_fields)))
-
-static void split_into(const redisReply *v, char sep, int max, char ***out, int *n)
-{
-    *out = hq_calloc((size_t)max, sizeof(char *));
-    *n = 0;
-    size_t start = 0;
-    for (size_t i = 0; i <= v->len && *n < max; i++) {
-        if (i == v->len || v->str[i] == sep) {
-            if (i > start)
-                (*out)[(*n)++] = hq_strndup(v->str + start, i - start);
-            start = i + 1;
-        }
-    }
-}
-
-/* Fills e from an HMGET of list_fields. 1 when the endpoint is gone (every
- * field nil: deleted after the page's ZRANGE), -1 for a malformed reply. */
-static int from_hmget(const redisReply *r, const char *id, struct hq_endpoint *e)
-{
-    memset(e, 0, sizeof(*e));
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)NLIST_FIELDS)
-        return -1;
-    int present = 0;
-    snprintf(e->id, sizeof(e->id), "%s", id);
-    e->enabled = 1;
-    for (int i = 0; i < NLIST_FIELDS; i++) {
-        const redisReply *v = r->element[i];
-        if (v->type != REDIS_REPLY_STRING)
-            continue;
-        present = 1;
-        switch (i) {
-        case 0: e->name = hq_strndup(v->str, v->len); break;
-        case 1: e->url = hq_strndup(v->str, v->len); break;
-        case 2: e->description = hq_strndup(v->str, v->len); break;
-        case 3: split_into(v, ',', HQ_EVENT_FILTERS_MAX, &e->events, &e->nevents); break;
-        case 4: split_into(v, '\n', HQ_HEADERS_MAX, &e->headers, &e->nheaders); break;
-        case 5: e->enabled = v->len > 0 && v->str[0] == '1'; break;
-        case 6: e->max_attempts = (int)strtol(v->str, NULL, 10); break;
-        case 7: e->created_ms = strtoll(v->str, NULL, 10); break;
-        case 8: e->updated_ms = strtoll(v->str, NULL, 10); break;
-        }
-    }
-    if (!present)
-        return 1;
-    if (!e->name)
-        e->name = hq_strdup("");
-    if (!e->url)
-        e->url = hq_strdup("");
-    if (!e->description)
-        e->description = hq_strdup("");
-    return 0;
-}
-
 static void print_list_line(const struct hq_endpoint *e)
 {
     printf("%s\t%s\t", e->id, e->enabled ? "enabled" : "disabled");
@@ -557,6 +470,33 @@ static void print_list_line(const struct hq_endpoint *e)
     putchar('\t');
     print_events(e);
     putchar('\n');
+}
+
+struct list_out {
+    int json;  /* --json */
+    int shown; /* endpoints printed so far */
+};
+
+/* Prints one endpoint of the listing as soon as it arrives (a page is never
+ * held for printing). */
+static int on_list(const struct hq_endpoint *e, void *arg)
+{
+    struct list_out *o = arg;
+    if (o->json) {
+        if (o->shown)
+            putchar(',');
+        struct hq_buf jb;
+        hq_buf_init(&jb, JSON_OBJ_MAX);
+        if (json_endpoint(&jb, e, KEYS_NONE, 0) == 0)
+            fputs(jb.p, stdout);
+        hq_buf_free(&jb);
+    } else {
+        print_list_line(e);
+    }
+    /* A page's worth at a time reaches a reader at once, as it was fetched. */
+    if (++o->shown % HQ_LIST_PAGE == 0)
+        fflush(stdout);
+    return 0;
 }
 
 static int cmd_list(struct ctx *x, int argc, char **argv)
@@ -590,164 +530,34 @@ static int cmd_list(struct ctx *x, int argc, char **argv)
     if (status >= 0)
         return finish(x, status);
 
-    char zkey[HQ_KEY_MAX], last[HQ_ENDPOINT_ID_MAX + 1] = "", score_s[32] = "";
-    hq_key_endpoints(x->common.prefix, zkey, sizeof(zkey));
-    int have_last = 0;
-    redisReply *r;
-    if (after) {
-        const char *zscore[] = {"ZSCORE", zkey, after};
-        r = CMD(x->c, &err, zscore);
-        if (!r)
-            return finish(x, fail(x, 1, &err));
-        if (r->type != REDIS_REPLY_STRING) {
-            freeReplyObject(r);
-            hq_err_set(&err, HQ_ENOTFOUND, "--after: no endpoint '%s'", after);
-            return finish(x, fail(x, 1, &err));
-        }
-        snprintf(score_s, sizeof(score_s), "%.*s", (int)r->len, r->str);
-        freeReplyObject(r);
-        snprintf(last, sizeof(last), "%s", after);
-        have_last = 1;
+    struct hq_endpoint_cursor cur;
+    if (hq_endpoint_scan_from(x->c, x->common.prefix, after, &cur, &err) != 0) {
+        if (err.code == HQ_ENOTFOUND)
+            hq_err_prefix(&err, "--after");
+        return finish(x, fail(x, 1, &err));
     }
-
     if (x->json)
         fputs("{\"endpoints\":[", stdout);
     else
         puts("ID\tSTATE\tNAME\tURL\tEVENTS");
-    long long printed = 0;
-    int first = 1;
-    status = 0;
-    for (;;) {
-        /* Where the next page starts: just after the last id seen. Ranks are
-         * re-read per page so deletions meanwhile skip nothing; when the last
-         * id itself was deleted, count the scores below it and skip its
-         * same-millisecond predecessors by id (the zset's tie order). */
-        long long start = 0;
-        int filter = 0;
-        if (have_last) {
-            const char *zrank[] = {"ZRANK", zkey, last};
-            r = CMD(x->c, &err, zrank);
-            if (!r)
-                goto redis_fail;
-            if (r->type == REDIS_REPLY_INTEGER) {
-                start = r->integer + 1;
-            } else {
-                char excl[40];
-                snprintf(excl, sizeof(excl), "(%s", score_s);
-                const char *zcount[] = {"ZCOUNT", zkey, "-inf", excl};
-                freeReplyObject(r);
-                r = CMD(x->c, &err, zcount);
-                if (!r)
-                    goto redis_fail;
-                start = r->integer;
-                filter = 1;
-            }
-            freeReplyObject(r);
-        }
-        long long count = HQ_LIST_PAGE;
-        if (limit && limit - printed < count)
-            count = limit - printed;
-        char a[24], b[24];
-        snprintf(a, sizeof(a), "%lld", start);
-        snprintf(b, sizeof(b), "%lld", start + count - 1);
-        const char *zrange[] = {"ZRANGE", zkey, a, b, "WITHSCORES"};
-        redisReply *page = CMD(x->c, &err, zrange);
-        if (!page)
-            goto redis_fail;
-        size_t items = page->type == REDIS_REPLY_ARRAY ? page->elements / 2 : 0;
-        /* One pipelined HMGET per endpoint of the page: one round trip. */
-        int sent = 0;
-        char(*ids)[HQ_ENDPOINT_ID_MAX + 1] = hq_calloc(items ? items : 1, sizeof(*ids));
-        for (size_t i = 0; i < items; i++) {
-            const redisReply *m = page->element[2 * i], *s = page->element[2 * i + 1];
-            if (m->type != REDIS_REPLY_STRING || m->len > HQ_ENDPOINT_ID_MAX ||
-                s->type != REDIS_REPLY_STRING)
-                continue;
-            char id[HQ_ENDPOINT_ID_MAX + 1];
-            memcpy(id, m->str, m->len);
-            id[m->len] = '\0';
-            int skip = filter && strncmp(s->str, score_s, s->len) == 0 &&
-                       strlen(score_s) == s->len && strcmp(id, last) <= 0;
-            if (i == items - 1) {
-                snprintf(last, sizeof(last), "%s", id);
-                snprintf(score_s, sizeof(score_s), "%.*s", (int)s->len, s->str);
-                have_last = 1;
-            }
-            if (skip)
-                continue;
-            char key[HQ_KEY_MAX];
-            hq_key_endpoint(x->common.prefix, id, key, sizeof(key));
-            const char *argvv[2 + NLIST_FIELDS] = {"HMGET", key};
-            for (int f = 0; f < NLIST_FIELDS; f++)
-                argvv[2 + f] = list_fields[f];
-            if (redisAppendCommandArgv(x->c, 2 + NLIST_FIELDS, argvv, NULL) != REDIS_OK)
-                abort();
-            memcpy(ids[sent++], id, sizeof(id));
-        }
-        freeReplyObject(page);
-        int io_failed = 0;
-        for (int i = 0; i < sent; i++) {
-            redisReply *hr = NULL;
-            if (redisGetReply(x->c, (void **)&hr) != REDIS_OK || !hr) {
-                io_failed = 1;
-                break;
-            }
-            struct hq_endpoint e;
-            if (from_hmget(hr, ids[i], &e) == 0) {
-                if (x->json) {
-                    if (!first)
-                        putchar(',');
-                    struct hq_buf jb;
-                    hq_buf_init(&jb, JSON_OBJ_MAX);
-                    if (json_endpoint(&jb, &e, KEYS_NONE, 0) == 0)
-                        fputs(jb.p, stdout);
-                    hq_buf_free(&jb);
-                } else {
-                    print_list_line(&e);
-                }
-                first = 0;
-                printed++;
-            }
-            hq_endpoint_free(&e);
-            freeReplyObject(hr);
-        }
-        free(ids);
-        if (io_failed) {
-            hq_err_set(&err, HQ_EREDIS, "redis: %s", x->c->errstr);
-            goto redis_fail;
-        }
+    struct list_out out = {x->json, 0};
+    if (hq_endpoint_scan(x->c, x->common.prefix, &cur, limit, on_list, &out, &err) != 0) {
+        if (x->json)
+            puts("");
         fflush(stdout);
-        if ((long long)items < count || (limit && printed >= limit))
-            break;
+        return finish(x, fail(x, 1, &err));
     }
     /* With --limit, tell the caller where to continue when more are left. */
-    int more = 0;
-    if (limit && printed >= limit && have_last) {
-        const char *zrank[] = {"ZRANK", zkey, last};
-        const char *zcard[] = {"ZCARD", zkey};
-        redisReply *rk = CMD(x->c, &err, zrank);
-        redisReply *cd = rk ? CMD(x->c, &err, zcard) : NULL;
-        more = rk && cd && rk->type == REDIS_REPLY_INTEGER && rk->integer + 1 < cd->integer;
-        if (rk)
-            freeReplyObject(rk);
-        if (cd)
-            freeReplyObject(cd);
-    }
     if (x->json) {
         fputs("],\"next_after\":", stdout);
-        if (more)
-            printf("\"%s\"}\n", last);
+        if (cur.more)
+            printf("\"%s\"}\n", cur.last);
         else
             puts("null}");
-    } else if (more) {
-        fprintf(stderr, "more: hookq endpoint list --after %s\n", last);
+    } else if (cur.more) {
+        fprintf(stderr, "more: hookq endpoint list --after %s\n", cur.last);
     }
     return finish(x, 0);
-redis_fail:
-    if (x->json)
-        puts("");
-    fflush(stdout);
-    return finish(x, fail(x, 1, &err));
 }
 
 /* ---- show
@@ -861,11 +671,11 @@ static int cmd_update(struct ctx *x, int argc, char **argv)
     }
     int rc = 0;
     if (events) {
-        free_events(&e);
+        hq_endpoint_free_list(&e.events, &e.nevents);
         rc = parse_events(events, &e, &err);
     }
     if (headers.n || clear_headers) {
-        free_headers(&e);
+        hq_endpoint_free_list(&e.headers, &e.nheaders);
         set_headers(&e, &headers);
     }
     if (given(opts, "max-attempts"))
@@ -1059,8 +869,7 @@ int hq_cmd_endpoint(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-        strcmp(argv[1], "help") == 0) {
+    if (hq_cli_is_help(argv[1])) {
         usage(stdout);
         return 0;
     }

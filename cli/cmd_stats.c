@@ -418,11 +418,9 @@ int hq_cmd_stats(int argc, char **argv)
     struct hq_err err = {0};
     int npos = 0;
     char **pos = NULL;
-    int rc = hq_config_parse(opts, &help, argc, argv, &npos, &pos, &err);
-    if (rc == 1)
-        return 0;
-    if (rc != 0)
-        return hq_cli_fail(2, "stats", err.msg);
+    int rc = hq_cli_parse(opts, &help, "stats", argc, argv, &npos, &pos);
+    if (rc >= 0)
+        return rc;
     if (npos) {
         hq_err_set(&err, HQ_EINVAL, "unexpected argument '%.80s' (usage: hookq %s)", pos[0],
                    help.usage);

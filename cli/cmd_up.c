@@ -431,9 +431,7 @@ static void demo_fields(struct hq_endpoint *e, int route, const char *url)
     free(e->name);
     free(e->url);
     free(e->description);
-    for (int i = 0; i < e->nevents; i++)
-        free(e->events[i]);
-    free(e->events);
+    hq_endpoint_free_list(&e->events, &e->nevents);
     e->name = hq_strdup(demo_eps[route].name);
     e->url = hq_strdup(url);
     e->description = hq_strdup(demo_eps[route].description);
@@ -638,11 +636,9 @@ int hq_cmd_up(int argc, char **argv)
     int npos = 0;
     char **pos = NULL;
     struct hq_err err = {0};
-    int rc = hq_config_parse(opts, &help, argc, argv, &npos, &pos, &err);
-    if (rc == 1)
-        return 0;
-    if (rc)
-        return hq_cli_fail(2, "up", err.msg);
+    int rc = hq_cli_parse(opts, &help, "up", argc, argv, &npos, &pos);
+    if (rc >= 0)
+        return rc;
     if (npos > 0) {
         rc = fail(2, "unexpected argument '%s' (see --help)", pos[0]);
         free(pos);

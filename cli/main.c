@@ -1,6 +1,6 @@
 /* The hookq executable: a subcommand table, --help and --version, and the two
- * helpers every subcommand shares (hq_cli_fail, hq_cli_parse); nothing else.
- * Each subcommand lives in its component's cmd_*.c (curl's src/tool_* split). */
+ * helpers every subcommand shares (hq_cli_fail, hq_cli_parse, hq_cli_is_help);
+ * nothing else. Each subcommand is a cmd_*.c beside it (curl's src/tool_*). */
 #include <stdio.h>
 #include <string.h>
 
@@ -45,6 +45,11 @@ int hq_cli_parse(struct hq_opt *opts, const struct hq_cmd_help *help, const char
     return -1;
 }
 
+int hq_cli_is_help(const char *arg)
+{
+    return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0 || strcmp(arg, "help") == 0;
+}
+
 static void usage(FILE *out)
 {
     fprintf(out, "usage: hookq <command> [options]\n\nwebhook delivery over Redis streams\n\n"
@@ -61,8 +66,7 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-        strcmp(argv[1], "help") == 0) {
+    if (hq_cli_is_help(argv[1])) {
         usage(stdout);
         return 0;
     }

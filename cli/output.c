@@ -158,34 +158,11 @@ int hq_out_json_pretty(const char *s, size_t n, struct hq_buf *out)
 /* ---- Terminal escaping -------------------------------------------------------------------- */
 
 /* Length of a valid UTF-8 sequence at s (n bytes left) that is not a C1
- * control, or 0. */
+ * control (U+0080..U+009F, encoded C2 80..C2 9F: terminals obey some), or 0. */
 static size_t utf8_len(const unsigned char *s, size_t n)
 {
-    size_t len;
-    unsigned cp;
-    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-        len = 2;
-        cp = s[0] & 0x1f;
-    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-        len = 3;
-        cp = s[0] & 0x0f;
-    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-        len = 4;
-        cp = s[0] & 0x07;
-    } else {
-        return 0;
-    }
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-        (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0x80 && cp <= 0x9f))
-        return 0;
-    return len;
+    size_t len = hq_utf8_len(s, n);
+    return len == 2 && s[0] == 0xc2 && s[1] < 0xa0 ? 0 : len;
 }
 
 void hq_out_escape(struct hq_buf *out, const char *s, size_t n, size_t max, int keep_lines)
