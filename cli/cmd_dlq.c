@@ -288,8 +288,7 @@ static int do_purge(redisContext *c, const char *cmd, const char *prefix, char *
     return report(cmd, "purged", &n, json);
 }
 
-/* ---- Entry point ------------------------------------------------------------------------------
- */
+/* ---- Entry point ---------------------------------------------------------------------------- */
 
 enum { O_ENDPOINT, O_TYPE, O_REASON, O_SINCE, O_LIMIT, O_ALL, O_OLDER, O_YES, O_JSON, O_NSPEC };
 

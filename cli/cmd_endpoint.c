@@ -137,8 +137,7 @@ static int netguard(const struct ctx *x, int allow_private, const char *allow_ci
     return -1;
 }
 
-/* ---- Output helpers
- * ------------------------------------------------------------------ */
+/* ---- Output helpers ------------------------------------------------------------------------- */
 
 /* A time the registry recorded, or "never" for 0. */
 static const char *when(long long ms, char *out, size_t n)
@@ -202,11 +201,9 @@ static int json_endpoint(struct hq_buf *b, const struct hq_endpoint *e, enum sho
         rc = rc ? rc : json_str(b, h);
     }
     rc = rc ? rc
-            : hq_buf_printf(b,
-                            "],\"enabled\":%s,\"max_attempts\":%d,\"created_ms\":%lld,"
-                            "\"updated_ms\":%lld",
-                            e->enabled ? "true" : "false", e->max_attempts, e->created_ms,
-                            e->updated_ms);
+            : hq_buf_printf(
+                  b, "],\"enabled\":%s,\"max_attempts\":%d,\"created_ms\":%lld,\"updated_ms\":%lld",
+                  e->enabled ? "true" : "false", e->max_attempts, e->created_ms, e->updated_ms);
     if (keys != KEYS_NONE) {
         char k1[HQ_SECRET_STR_MAX + 8], k2[HQ_SECRET_STR_MAX + 8];
         if (keys == KEYS_MASKED) {
@@ -292,8 +289,7 @@ static void print_human(const struct hq_endpoint *e, enum show_keys keys, int re
     printf("updated:      %s\n", when(e->updated_ms, t, sizeof(t)));
 }
 
-/* ---- Shared argument handling
- * ------------------------------------------------------- */
+/* ---- Shared argument handling --------------------------------------------------------------- */
 
 /* Parses "invoice.paid, user.*" into e->events (deduplicated; whitespace
  * around items ignored). */
@@ -339,9 +335,7 @@ static void set_headers(struct hq_endpoint *e, const struct hq_strlist *l)
         e->headers[i] = hq_strdup(l->v[i]);
 }
 
-/* ---- add
- * --------------------------------------------------------------------------------
- */
+/* ---- add ------------------------------------------------------------------------------------ */
 
 static int cmd_add(struct ctx *x, int argc, char **argv)
 {
@@ -368,11 +362,9 @@ static int cmd_add(struct ctx *x, int argc, char **argv)
         {0},
     };
     static const struct hq_cmd_help help = {
-        "endpoint add --name N --url U [--events LIST] [--header 'K: V']... "
-        "[options]",
-        "Registers an endpoint and prints its id and both signing keys (the only "
-        "time "
-        "they are shown without --reveal)."};
+        "endpoint add --name N --url U [--events LIST] [--header 'K: V']... [options]",
+        "Registers an endpoint and prints its id and both signing keys (the only time they are "
+        "shown without --reveal)."};
     struct hq_err err = {0};
     const char *unused = NULL;
     int status = parse(x, opts, &help, argc, argv, 0, &unused);
@@ -426,8 +418,7 @@ out:
     return finish(x, status);
 }
 
-/* ---- Loading for a change
- * ------------------------------------------------------------- */
+/* ---- Loading for a change ------------------------------------------------------------------- */
 
 /* Connects, WATCHes the endpoint's hash, then reads it into old (what the
  * indexes hold now) and into e (to be modified): hq_endpoint_save then fails
@@ -457,9 +448,7 @@ static int save(struct ctx *x, const struct hq_endpoint *old, struct hq_endpoint
     return -1;
 }
 
-/* ---- list
- * ------------------------------------------------------------------------------
- */
+/* ---- list ----------------------------------------------------------------------------------- */
 
 static void print_list_line(const struct hq_endpoint *e)
 {
@@ -514,9 +503,8 @@ static int cmd_list(struct ctx *x, int argc, char **argv)
     };
     static const struct hq_cmd_help help = {
         "endpoint list [--limit N] [--after ID] [--json]",
-        "Lists endpoints oldest first, fetched and printed page by page. Keys "
-        "are never "
-        "printed; header values are masked."};
+        "Lists endpoints oldest first, fetched and printed page by page. Keys are never printed; "
+        "header values are masked."};
     struct hq_err err = {0};
     const char *unused = NULL;
     int status = parse(x, opts, &help, argc, argv, 0, &unused);
@@ -560,9 +548,7 @@ static int cmd_list(struct ctx *x, int argc, char **argv)
     return finish(x, 0);
 }
 
-/* ---- show
- * ------------------------------------------------------------------------------
- */
+/* ---- show ----------------------------------------------------------------------------------- */
 
 static int cmd_show(struct ctx *x, int argc, char **argv)
 {
@@ -576,8 +562,7 @@ static int cmd_show(struct ctx *x, int argc, char **argv)
     };
     static const struct hq_cmd_help help = {
         "endpoint show ID [--reveal] [--json]",
-        "Shows one endpoint. Keys print as whsec_...abcd and header values as "
-        "*** unless "
+        "Shows one endpoint. Keys print as whsec_...abcd and header values as *** unless "
         "--reveal."};
     const char *id = NULL;
     int status = parse_id_and_connect(x, opts, &help, argc, argv, &id);
@@ -596,9 +581,7 @@ static int cmd_show(struct ctx *x, int argc, char **argv)
     return finish(x, 0);
 }
 
-/* ---- update
- * ------------------------------------------------------------------------------
- */
+/* ---- update --------------------------------------------------------------------------------- */
 
 static int cmd_update(struct ctx *x, int argc, char **argv)
 {
@@ -626,11 +609,9 @@ static int cmd_update(struct ctx *x, int argc, char **argv)
         {0},
     };
     static const struct hq_cmd_help help = {
-        "endpoint update ID [--name N] [--url U] [--description D] [--events "
-        "LIST] "
+        "endpoint update ID [--name N] [--url U] [--description D] [--events LIST] "
         "[--header 'K: V']... [--clear-headers] [--max-attempts N]",
-        "Changes an endpoint; workers see the change within "
-        "HOOKQ_ENDPOINT_CACHE."};
+        "Changes an endpoint; workers see the change within HOOKQ_ENDPOINT_CACHE."};
     const char *id = NULL;
     struct hq_err err = {0};
     struct hq_endpoint old = {0}, e = {0};
@@ -701,9 +682,7 @@ out:
     return finish(x, status);
 }
 
-/* ---- rotate
- * -----------------------------------------------------------------------------
- */
+/* ---- rotate --------------------------------------------------------------------------------- */
 
 static int cmd_rotate(struct ctx *x, int argc, char **argv)
 {
@@ -717,11 +696,9 @@ static int cmd_rotate(struct ctx *x, int argc, char **argv)
     };
     static const struct hq_cmd_help help = {
         "endpoint rotate ID [--slot 1|2] [--json]",
-        "Replaces one of the endpoint's two signing keys (the older by default) "
-        "and prints "
-        "the new key. Deliveries are signed with both keys, so receivers that "
-        "know either "
-        "keep verifying during the switch."};
+        "Replaces one of the endpoint's two signing keys (the older by default) and prints the new "
+        "key. Deliveries are signed with both keys, so receivers that know either keep verifying "
+        "during the switch."};
     const char *id = NULL;
     struct hq_err err = {0};
     struct hq_endpoint old = {0}, e = {0};
@@ -757,8 +734,7 @@ out:
     return finish(x, status);
 }
 
-/* ---- enable / disable / delete
- * ------------------------------------------------------------ */
+/* ---- enable / disable / delete -------------------------------------------------------------- */
 
 static int cmd_set_enabled(struct ctx *x, int argc, char **argv, int enabled)
 {
@@ -771,9 +747,8 @@ static int cmd_set_enabled(struct ctx *x, int argc, char **argv, int enabled)
                                                "Resumes deliveries to a disabled endpoint."};
     static const struct hq_cmd_help help_off = {
         "endpoint disable ID [--json]",
-        "Stops deliveries to an endpoint: new events skip it and its due retries "
-        "are "
-        "dead-lettered (reason endpoint_disabled) for replay after enabling it."};
+        "Stops deliveries to an endpoint: new events skip it and its due retries are dead-lettered "
+        "(reason endpoint_disabled) for replay after enabling it."};
     const char *id = NULL;
     struct hq_endpoint old = {0}, e = {0};
     int status = parse(x, opts, enabled ? &help_on : &help_off, argc, argv, 1, &id);
@@ -816,9 +791,8 @@ static int cmd_delete(struct ctx *x, int argc, char **argv)
     };
     static const struct hq_cmd_help help = {
         "endpoint delete ID [--json]",
-        "Deletes an endpoint and its index entries. Its pending retries are "
-        "dead-lettered "
-        "(reason endpoint_deleted) when they come due."};
+        "Deletes an endpoint and its index entries. Its pending retries are dead-lettered (reason "
+        "endpoint_deleted) when they come due."};
     const char *id = NULL;
     int status = parse_id_and_connect(x, opts, &help, argc, argv, &id);
     if (status >= 0)
@@ -834,9 +808,7 @@ static int cmd_delete(struct ctx *x, int argc, char **argv)
     return finish(x, 0);
 }
 
-/* ---- Dispatch
- * ------------------------------------------------------------------------------
- */
+/* ---- Dispatch ------------------------------------------------------------------------------- */
 
 struct subcommand {
     const char *name;
@@ -883,8 +855,7 @@ int hq_cmd_endpoint(int argc, char **argv)
         return subcommands[i].run(&x, argc - 1, argv + 1);
     }
     fprintf(stderr,
-            "hookq endpoint: '%.80s' is not a subcommand (add, list, show, "
-            "update, rotate, "
+            "hookq endpoint: '%.80s' is not a subcommand (add, list, show, update, rotate, "
             "disable, enable, delete)\n",
             argv[1]);
     return 2;

@@ -206,8 +206,7 @@ out:
     hq_buf_free(&val);
 }
 
-/* ---- Output ------------------------------------------------------------------------------------
- */
+/* ---- Output --------------------------------------------------------------------------------- */
 
 /* An attempt's time, or "-" padded to the same width when unknown. */
 static void fmt_time(char *out, size_t n, long long ms)

@@ -492,8 +492,7 @@ static int setup_endpoints(struct up *u, struct hq_err *err)
     return rc;
 }
 
-/* ---- Demo producer ----------------------------------------------------------------------------
- */
+/* ---- Demo producer -------------------------------------------------------------------------- */
 
 static int produce_one(struct up *u, const char *type)
 {
@@ -527,8 +526,7 @@ static int produce_one(struct up *u, const char *type)
     return 0;
 }
 
-/* ---- The command
- * ---------------------------------------------------------------------------------- */
+/* ---- The command ---------------------------------------------------------------------------- */
 
 static int prepare_home(struct up *u, struct hq_err *err)
 {

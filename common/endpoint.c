@@ -130,8 +130,8 @@ int hq_endpoint_check_url(const char *url, const struct hq_netguard *g, struct h
     char why[160];
     if (hq_netguard_check_host(g, host, why, sizeof(why)) != 0) {
         rc = hq_err_set(err, HQ_EBLOCKED,
-                        "url: '%s' is blocked: %s (HOOKQ_ALLOW_PRIVATE=1 or --allow-cidrs "
-                        "allows it)",
+                        "url: '%s' is blocked: %s "
+                        "(HOOKQ_ALLOW_PRIVATE=1 or --allow-cidrs allows it)",
                         hq__endpoint_echo(url, n, e, sizeof(e)), why);
         goto out;
     }
