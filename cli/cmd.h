@@ -4,6 +4,8 @@
 #ifndef HQ_CLI_CMD_H
 #define HQ_CLI_CMD_H
 
+#include <stdio.h>
+
 int hq_cmd_produce(int argc, char **argv);   /* cli/cmd_produce.c */
 int hq_cmd_sign(int argc, char **argv);      /* cli/cmd_sign.c */
 int hq_cmd_verify(int argc, char **argv);    /* cli/cmd_sign.c */
@@ -26,7 +28,9 @@ struct hq_cmd_help;
 int hq_cli_parse(struct hq_opt *opts, const struct hq_cmd_help *help, const char *cmd, int argc,
                  char **argv, int *npos, char ***pos);
 
-/* 1 when arg asks for a command list ("--help", "-h", "help"). */
-int hq_cli_is_help(const char *arg);
+/* For a command with subcommands (argv[1]): prints usage to stderr and returns
+ * 2 when there is none, to stdout and returns 0 for "--help", "-h" or "help";
+ * else returns -1 to go on. */
+int hq_cli_usage(int argc, char **argv, void (*usage)(FILE *out));
 
 #endif

@@ -837,14 +837,9 @@ static void usage(FILE *out)
 
 int hq_cmd_endpoint(int argc, char **argv)
 {
-    if (argc < 2) {
-        usage(stderr);
-        return 2;
-    }
-    if (hq_cli_is_help(argv[1])) {
-        usage(stdout);
-        return 0;
-    }
+    int status = hq_cli_usage(argc, argv, usage);
+    if (status >= 0)
+        return status;
     for (size_t i = 0; i < sizeof(subcommands) / sizeof(*subcommands); i++) {
         if (strcmp(argv[1], subcommands[i].name) != 0)
             continue;

@@ -497,11 +497,10 @@ static int setup_endpoints(struct up *u, struct hq_err *err)
 static int produce_one(struct up *u, const char *type)
 {
     unsigned long n = ++u->produced;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    long long ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    long long ms = hq_now_ms();
+    time_t secs = (time_t)(ms / 1000);
     struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
+    gmtime_r(&secs, &tm);
     char when[32], id[64], body[512];
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
     snprintf(id, sizeof(id), "evt_%lld_%lu", ms, n);
