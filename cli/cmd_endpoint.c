@@ -3,8 +3,9 @@
  * human-readable and --json output (docs/endpoints.md documents both; the JSON
  * field names are stable).
  *
- * It owns argument handling and printing only: validation, storage and
- * indexes are common/endpoint.c's. Secrets: keys are printed only by add,
+ * It owns argument handling and printing only: validation is
+ * common/endpoint.c's, storage, indexes and paging common/endpoint_store.c's
+ * (it decodes no hash field itself). Secrets: keys are printed only by add,
  * rotate and show --reveal; custom header values (often credentials) only by
  * add and show --reveal. Everything else prints them masked.
  *

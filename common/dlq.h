@@ -1,8 +1,8 @@
 /* The dead-letter stream <p>:dead: filtering, paging, replay and purge, plus
  * the parsing of what its users type (entry ids, points in time). Owns no
- * output format: the commands print (cli/cmd_dlq.c, cli/output.c). Every walk over the stream is
- * paged (HQ_DLQ_PAGE entries per round trip), so memory stays bounded for any stream length. Entry
- * fields are documented in docs/internals/redis-layout.md. */
+ * output format: its callers print. Every walk over the stream is paged
+ * (HQ_DLQ_PAGE entries per round trip), so memory stays bounded for any
+ * stream length. Entry fields are documented in docs/internals/redis-layout.md. */
 #ifndef HQ_COMMON_DLQ_H
 #define HQ_COMMON_DLQ_H
 
