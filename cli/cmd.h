@@ -4,15 +4,17 @@
 #ifndef HQ_CLI_CMD_H
 #define HQ_CLI_CMD_H
 
-int hq_cmd_produce(int argc, char **argv);   /* producer/cmd_produce.c */
+#include <stdio.h>
+
+int hq_cmd_produce(int argc, char **argv);   /* cli/cmd_produce.c */
 int hq_cmd_sign(int argc, char **argv);      /* cli/cmd_sign.c */
 int hq_cmd_verify(int argc, char **argv);    /* cli/cmd_sign.c */
 int hq_cmd_endpoint(int argc, char **argv);  /* cli/cmd_endpoint.c */
 int hq_cmd_stats(int argc, char **argv);     /* cli/cmd_stats.c */
-int hq_cmd_worker(int argc, char **argv);    /* worker/cmd_worker.c */
-int hq_cmd_scheduler(int argc, char **argv); /* scheduler/cmd_scheduler.c */
-int hq_cmd_dlq(int argc, char **argv);       /* scheduler/cmd_dlq.c */
-int hq_cmd_event(int argc, char **argv);     /* scheduler/cmd_event.c */
+int hq_cmd_worker(int argc, char **argv);    /* cli/cmd_worker.c */
+int hq_cmd_scheduler(int argc, char **argv); /* cli/cmd_scheduler.c */
+int hq_cmd_dlq(int argc, char **argv);       /* cli/cmd_dlq.c */
+int hq_cmd_event(int argc, char **argv);     /* cli/cmd_event.c */
 int hq_cmd_up(int argc, char **argv);        /* cli/cmd_up.c */
 
 /* Prints "hookq <cmd>: <msg>" on stderr and returns 'status' (for `return fail(...)`). */
@@ -25,5 +27,10 @@ struct hq_cmd_help;
  * printing "hookq <cmd>: <what is wrong>" (*pos NULL). */
 int hq_cli_parse(struct hq_opt *opts, const struct hq_cmd_help *help, const char *cmd, int argc,
                  char **argv, int *npos, char ***pos);
+
+/* For a command with subcommands (argv[1]): prints usage to stderr and returns
+ * 2 when there is none, to stdout and returns 0 for "--help", "-h" or "help";
+ * else returns -1 to go on. */
+int hq_cli_usage(int argc, char **argv, void (*usage)(FILE *out));
 
 #endif

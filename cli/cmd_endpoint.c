@@ -3,8 +3,9 @@
  * human-readable and --json output (docs/endpoints.md documents both; the JSON
  * field names are stable).
  *
- * It owns argument handling and printing only: validation, storage and
- * indexes are common/endpoint.c's. Secrets: keys are printed only by add,
+ * It owns argument handling and printing only: validation is
+ * common/endpoint.c's, storage, indexes and paging common/endpoint_store.c's
+ * (it decodes no hash field itself). Secrets: keys are printed only by add,
  * rotate and show --reveal; custom header values (often credentials) only by
  * add and show --reveal. Everything else prints them masked.
  *
@@ -14,19 +15,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include "cli/cmd.h"
+#include "cli/output.h"
 #include "common/alloc.h"
 #include "common/buf.h"
+#include "common/clock.h"
 #include "common/config.h"
 #include "common/endpoint.h"
-#include "common/keys.h"
 #include "common/limits.h"
 #include "common/redis_sync.h"
-
-#define CMD(c, err, argv)                                                                          \
-    hq_redis_cmd((c), (err), (int)(sizeof(argv) / sizeof(*(argv))), (argv), NULL)
 
 /* JSON for one endpoint is at most a few fields of bounded size; a list page
  * is flushed after every endpoint, so this bounds one object, not the list. */
@@ -48,13 +46,6 @@ struct ctx {
     int json; /* --json */
     redisContext *c;
 };
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int given(const struct hq_opt *opts, const char *name)
 {
@@ -147,33 +138,16 @@ static int netguard(const struct ctx *x, int allow_private, const char *allow_ci
     return -1;
 }
 
-/* ---- Output helpers
- * ------------------------------------------------------------------ */
+/* ---- Output helpers ------------------------------------------------------------------------- */
 
-/* Prints s with control characters as '?': a hand-edited hash must not be
- * able to drive the terminal. Newlines are kept only when multiline. */
-static void put_clean(const char *s, int multiline)
-{
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if ((ch < 0x20 && !(multiline && (ch == '\n' || ch == '\t'))) || ch == 0x7f)
-            ch = '?';
-        putchar(ch);
-    }
-}
-
-static void iso_time(long long ms, char *out, size_t n)
+/* A time the registry recorded, or "never" for 0. */
+static const char *when(long long ms, char *out, size_t n)
 {
     if (ms <= 0) {
         snprintf(out, n, "never");
-        return;
+        return out;
     }
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    char b[32];
-    strftime(b, sizeof(b), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out, n, "%s.%03lldZ", b, ms % 1000);
+    return hq_iso_time(ms, out, n);
 }
 
 /* "whsec_…abcd": enough to tell keys apart, not enough to use one. */
@@ -228,11 +202,9 @@ static int json_endpoint(struct hq_buf *b, const struct hq_endpoint *e, enum sho
         rc = rc ? rc : json_str(b, h);
     }
     rc = rc ? rc
-            : hq_buf_printf(b,
-                            "],\"enabled\":%s,\"max_attempts\":%d,\"created_ms\":%lld,"
-                            "\"updated_ms\":%lld",
-                            e->enabled ? "true" : "false", e->max_attempts, e->created_ms,
-                            e->updated_ms);
+            : hq_buf_printf(
+                  b, "],\"enabled\":%s,\"max_attempts\":%d,\"created_ms\":%lld,\"updated_ms\":%lld",
+                  e->enabled ? "true" : "false", e->max_attempts, e->created_ms, e->updated_ms);
     if (keys != KEYS_NONE) {
         char k1[HQ_SECRET_STR_MAX + 8], k2[HQ_SECRET_STR_MAX + 8];
         if (keys == KEYS_MASKED) {
@@ -265,11 +237,11 @@ static void print_json_endpoint(const struct hq_endpoint *e, enum show_keys keys
 static void print_events(const struct hq_endpoint *e)
 {
     if (e->nevents == 0)
-        put_clean("*", 0);
+        hq_out_put_clean(stdout, "*", 0);
     for (int i = 0; i < e->nevents; i++) {
         if (i)
             fputs(",", stdout);
-        put_clean(e->events[i], 0);
+        hq_out_put_clean(stdout, e->events[i], 0);
     }
 }
 
@@ -278,11 +250,11 @@ static void print_human(const struct hq_endpoint *e, enum show_keys keys, int re
     char t[48];
     printf("id:           %s\n", e->id);
     fputs("name:         ", stdout);
-    put_clean(e->name, 0);
+    hq_out_put_clean(stdout, e->name, 0);
     fputs("\nurl:          ", stdout);
-    put_clean(e->url, 0);
+    hq_out_put_clean(stdout, e->url, 0);
     fputs("\ndescription:  ", stdout);
-    put_clean(e->description, 1);
+    hq_out_put_clean(stdout, e->description, 1);
     fputs("\nevents:       ", stdout);
     print_events(e);
     fputs("\nheaders:      ", stdout);
@@ -291,7 +263,7 @@ static void print_human(const struct hq_endpoint *e, enum show_keys keys, int re
         header_shown(e->headers[i], reveal_headers, h, sizeof(h));
         if (i)
             fputs("\n              ", stdout);
-        put_clean(h, 0);
+        hq_out_put_clean(stdout, h, 0);
     }
     if (e->nheaders == 0)
         fputs("none", stdout);
@@ -308,20 +280,17 @@ static void print_human(const struct hq_endpoint *e, enum show_keys keys, int re
                 mask_key(key, k, sizeof(k));
             else
                 snprintf(k, sizeof(k), "%s", key);
-            iso_time(slot == 1 ? e->key1_ms : e->key2_ms, t, sizeof(t));
+            when(slot == 1 ? e->key1_ms : e->key2_ms, t, sizeof(t));
             printf("key%d:         ", slot);
-            put_clean(k, 0);
+            hq_out_put_clean(stdout, k, 0);
             printf(" (created %s)\n", t);
         }
     }
-    iso_time(e->created_ms, t, sizeof(t));
-    printf("created:      %s\n", t);
-    iso_time(e->updated_ms, t, sizeof(t));
-    printf("updated:      %s\n", t);
+    printf("created:      %s\n", when(e->created_ms, t, sizeof(t)));
+    printf("updated:      %s\n", when(e->updated_ms, t, sizeof(t)));
 }
 
-/* ---- Shared argument handling
- * ------------------------------------------------------- */
+/* ---- Shared argument handling --------------------------------------------------------------- */
 
 /* Parses "invoice.paid, user.*" into e->events (deduplicated; whitespace
  * around items ignored). */
@@ -367,27 +336,7 @@ static void set_headers(struct hq_endpoint *e, const struct hq_strlist *l)
         e->headers[i] = hq_strdup(l->v[i]);
 }
 
-static void free_events(struct hq_endpoint *e)
-{
-    for (int i = 0; i < e->nevents; i++)
-        free(e->events[i]);
-    free(e->events);
-    e->events = NULL;
-    e->nevents = 0;
-}
-
-static void free_headers(struct hq_endpoint *e)
-{
-    for (int i = 0; i < e->nheaders; i++)
-        free(e->headers[i]);
-    free(e->headers);
-    e->headers = NULL;
-    e->nheaders = 0;
-}
-
-/* ---- add
- * --------------------------------------------------------------------------------
- */
+/* ---- add ------------------------------------------------------------------------------------ */
 
 static int cmd_add(struct ctx *x, int argc, char **argv)
 {
@@ -414,11 +363,9 @@ static int cmd_add(struct ctx *x, int argc, char **argv)
         {0},
     };
     static const struct hq_cmd_help help = {
-        "endpoint add --name N --url U [--events LIST] [--header 'K: V']... "
-        "[options]",
-        "Registers an endpoint and prints its id and both signing keys (the only "
-        "time "
-        "they are shown without --reveal)."};
+        "endpoint add --name N --url U [--events LIST] [--header 'K: V']... [options]",
+        "Registers an endpoint and prints its id and both signing keys (the only time they are "
+        "shown without --reveal)."};
     struct hq_err err = {0};
     const char *unused = NULL;
     int status = parse(x, opts, &help, argc, argv, 0, &unused);
@@ -472,8 +419,7 @@ out:
     return finish(x, status);
 }
 
-/* ---- Loading for a change
- * ------------------------------------------------------------- */
+/* ---- Loading for a change ------------------------------------------------------------------- */
 
 /* Connects, WATCHes the endpoint's hash, then reads it into old (what the
  * indexes hold now) and into e (to be modified): hq_endpoint_save then fails
@@ -485,14 +431,7 @@ static int load_for_write(struct ctx *x, const char *id, struct hq_endpoint *old
     if (status >= 0)
         return status;
     struct hq_err err = {0};
-    char key[HQ_KEY_MAX];
-    hq_key_endpoint(x->common.prefix, id, key, sizeof(key));
-    const char *watch[] = {"WATCH", key};
-    redisReply *r = CMD(x->c, &err, watch);
-    if (!r)
-        return fail(x, 1, &err);
-    freeReplyObject(r);
-    int rc = hq_endpoint_get(x->c, x->common.prefix, id, old, &err);
+    int rc = hq_endpoint_get_watched(x->c, x->common.prefix, id, old, &err);
     if (rc == 0)
         rc = hq_endpoint_get(x->c, x->common.prefix, id, e, &err);
     if (rc != 0)
@@ -503,84 +442,51 @@ static int load_for_write(struct ctx *x, const char *id, struct hq_endpoint *old
 static int save(struct ctx *x, const struct hq_endpoint *old, struct hq_endpoint *e)
 {
     struct hq_err err = {0};
-    e->updated_ms = now_ms();
+    e->updated_ms = hq_now_ms();
     int rc = hq_endpoint_save(x->c, x->common.prefix, old, e, &err);
     if (rc != 0)
         return fail(x, exit_for(rc), &err);
     return -1;
 }
 
-/* ---- list
- * ------------------------------------------------------------------------------
- */
-
-/* Fields fetched per endpoint when listing: everything but the keys. */
-static const char *const list_fields[] = {"name",         "url",        "description",
-                                          "events",       "headers",    "enabled",
-                                          "max_attempts", "created_ms", "updated_ms"};
-#define NLIST_FIELDS ((int)(sizeof(list_fields) / sizeof(*list_fields)))
-
-static void split_into(const redisReply *v, char sep, int max, char ***out, int *n)
-{
-    *out = hq_calloc((size_t)max, sizeof(char *));
-    *n = 0;
-    size_t start = 0;
-    for (size_t i = 0; i <= v->len && *n < max; i++) {
-        if (i == v->len || v->str[i] == sep) {
-            if (i > start)
-                (*out)[(*n)++] = hq_strndup(v->str + start, i - start);
-            start = i + 1;
-        }
-    }
-}
-
-/* Fills e from an HMGET of list_fields. 1 when the endpoint is gone (every
- * field nil: deleted after the page's ZRANGE), -1 for a malformed reply. */
-static int from_hmget(const redisReply *r, const char *id, struct hq_endpoint *e)
-{
-    memset(e, 0, sizeof(*e));
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)NLIST_FIELDS)
-        return -1;
-    int present = 0;
-    snprintf(e->id, sizeof(e->id), "%s", id);
-    e->enabled = 1;
-    for (int i = 0; i < NLIST_FIELDS; i++) {
-        const redisReply *v = r->element[i];
-        if (v->type != REDIS_REPLY_STRING)
-            continue;
-        present = 1;
-        switch (i) {
-        case 0: e->name = hq_strndup(v->str, v->len); break;
-        case 1: e->url = hq_strndup(v->str, v->len); break;
-        case 2: e->description = hq_strndup(v->str, v->len); break;
-        case 3: split_into(v, ',', HQ_EVENT_FILTERS_MAX, &e->events, &e->nevents); break;
-        case 4: split_into(v, '\n', HQ_HEADERS_MAX, &e->headers, &e->nheaders); break;
-        case 5: e->enabled = v->len > 0 && v->str[0] == '1'; break;
-        case 6: e->max_attempts = (int)strtol(v->str, NULL, 10); break;
-        case 7: e->created_ms = strtoll(v->str, NULL, 10); break;
-        case 8: e->updated_ms = strtoll(v->str, NULL, 10); break;
-        }
-    }
-    if (!present)
-        return 1;
-    if (!e->name)
-        e->name = hq_strdup("");
-    if (!e->url)
-        e->url = hq_strdup("");
-    if (!e->description)
-        e->description = hq_strdup("");
-    return 0;
-}
+/* ---- list ----------------------------------------------------------------------------------- */
 
 static void print_list_line(const struct hq_endpoint *e)
 {
     printf("%s\t%s\t", e->id, e->enabled ? "enabled" : "disabled");
-    put_clean(e->name, 0);
+    hq_out_put_clean(stdout, e->name, 0);
     putchar('\t');
-    put_clean(e->url, 0);
+    hq_out_put_clean(stdout, e->url, 0);
     putchar('\t');
     print_events(e);
     putchar('\n');
+}
+
+struct list_out {
+    int json;  /* --json */
+    int shown; /* endpoints printed so far */
+};
+
+/* Prints one endpoint of the listing as soon as it arrives (a page is never
+ * held for printing). */
+static int on_list(const struct hq_endpoint *e, void *arg)
+{
+    struct list_out *o = arg;
+    if (o->json) {
+        if (o->shown)
+            putchar(',');
+        struct hq_buf jb;
+        hq_buf_init(&jb, JSON_OBJ_MAX);
+        if (json_endpoint(&jb, e, KEYS_NONE, 0) == 0)
+            fputs(jb.p, stdout);
+        hq_buf_free(&jb);
+    } else {
+        print_list_line(e);
+    }
+    /* A page's worth at a time reaches a reader at once, as it was fetched. */
+    if (++o->shown % HQ_LIST_PAGE == 0)
+        fflush(stdout);
+    return 0;
 }
 
 static int cmd_list(struct ctx *x, int argc, char **argv)
@@ -598,9 +504,8 @@ static int cmd_list(struct ctx *x, int argc, char **argv)
     };
     static const struct hq_cmd_help help = {
         "endpoint list [--limit N] [--after ID] [--json]",
-        "Lists endpoints oldest first, fetched and printed page by page. Keys "
-        "are never "
-        "printed; header values are masked."};
+        "Lists endpoints oldest first, fetched and printed page by page. Keys are never printed; "
+        "header values are masked."};
     struct hq_err err = {0};
     const char *unused = NULL;
     int status = parse(x, opts, &help, argc, argv, 0, &unused);
@@ -614,169 +519,37 @@ static int cmd_list(struct ctx *x, int argc, char **argv)
     if (status >= 0)
         return finish(x, status);
 
-    char zkey[HQ_KEY_MAX], last[HQ_ENDPOINT_ID_MAX + 1] = "", score_s[32] = "";
-    hq_key_endpoints(x->common.prefix, zkey, sizeof(zkey));
-    int have_last = 0;
-    redisReply *r;
-    if (after) {
-        const char *zscore[] = {"ZSCORE", zkey, after};
-        r = CMD(x->c, &err, zscore);
-        if (!r)
-            return finish(x, fail(x, 1, &err));
-        if (r->type != REDIS_REPLY_STRING) {
-            freeReplyObject(r);
-            hq_err_set(&err, HQ_ENOTFOUND, "--after: no endpoint '%s'", after);
-            return finish(x, fail(x, 1, &err));
-        }
-        snprintf(score_s, sizeof(score_s), "%.*s", (int)r->len, r->str);
-        freeReplyObject(r);
-        snprintf(last, sizeof(last), "%s", after);
-        have_last = 1;
+    struct hq_endpoint_cursor cur;
+    if (hq_endpoint_scan_from(x->c, x->common.prefix, after, &cur, &err) != 0) {
+        if (err.code == HQ_ENOTFOUND)
+            hq_err_prefix(&err, "--after");
+        return finish(x, fail(x, 1, &err));
     }
-
     if (x->json)
         fputs("{\"endpoints\":[", stdout);
     else
         puts("ID\tSTATE\tNAME\tURL\tEVENTS");
-    long long printed = 0;
-    int first = 1;
-    status = 0;
-    for (;;) {
-        /* Where the next page starts: just after the last id seen. Ranks are
-         * re-read per page so deletions meanwhile skip nothing; when the last
-         * id itself was deleted, count the scores below it and skip its
-         * same-millisecond predecessors by id (the zset's tie order). */
-        long long start = 0;
-        int filter = 0;
-        if (have_last) {
-            const char *zrank[] = {"ZRANK", zkey, last};
-            r = CMD(x->c, &err, zrank);
-            if (!r)
-                goto redis_fail;
-            if (r->type == REDIS_REPLY_INTEGER) {
-                start = r->integer + 1;
-            } else {
-                char excl[40];
-                snprintf(excl, sizeof(excl), "(%s", score_s);
-                const char *zcount[] = {"ZCOUNT", zkey, "-inf", excl};
-                freeReplyObject(r);
-                r = CMD(x->c, &err, zcount);
-                if (!r)
-                    goto redis_fail;
-                start = r->integer;
-                filter = 1;
-            }
-            freeReplyObject(r);
-        }
-        long long count = HQ_LIST_PAGE;
-        if (limit && limit - printed < count)
-            count = limit - printed;
-        char a[24], b[24];
-        snprintf(a, sizeof(a), "%lld", start);
-        snprintf(b, sizeof(b), "%lld", start + count - 1);
-        const char *zrange[] = {"ZRANGE", zkey, a, b, "WITHSCORES"};
-        redisReply *page = CMD(x->c, &err, zrange);
-        if (!page)
-            goto redis_fail;
-        size_t items = page->type == REDIS_REPLY_ARRAY ? page->elements / 2 : 0;
-        /* One pipelined HMGET per endpoint of the page: one round trip. */
-        int sent = 0;
-        char(*ids)[HQ_ENDPOINT_ID_MAX + 1] = hq_calloc(items ? items : 1, sizeof(*ids));
-        for (size_t i = 0; i < items; i++) {
-            const redisReply *m = page->element[2 * i], *s = page->element[2 * i + 1];
-            if (m->type != REDIS_REPLY_STRING || m->len > HQ_ENDPOINT_ID_MAX ||
-                s->type != REDIS_REPLY_STRING)
-                continue;
-            char id[HQ_ENDPOINT_ID_MAX + 1];
-            memcpy(id, m->str, m->len);
-            id[m->len] = '\0';
-            int skip = filter && strncmp(s->str, score_s, s->len) == 0 &&
-                       strlen(score_s) == s->len && strcmp(id, last) <= 0;
-            if (i == items - 1) {
-                snprintf(last, sizeof(last), "%s", id);
-                snprintf(score_s, sizeof(score_s), "%.*s", (int)s->len, s->str);
-                have_last = 1;
-            }
-            if (skip)
-                continue;
-            char key[HQ_KEY_MAX];
-            hq_key_endpoint(x->common.prefix, id, key, sizeof(key));
-            const char *argvv[2 + NLIST_FIELDS] = {"HMGET", key};
-            for (int f = 0; f < NLIST_FIELDS; f++)
-                argvv[2 + f] = list_fields[f];
-            if (redisAppendCommandArgv(x->c, 2 + NLIST_FIELDS, argvv, NULL) != REDIS_OK)
-                abort();
-            memcpy(ids[sent++], id, sizeof(id));
-        }
-        freeReplyObject(page);
-        int io_failed = 0;
-        for (int i = 0; i < sent; i++) {
-            redisReply *hr = NULL;
-            if (redisGetReply(x->c, (void **)&hr) != REDIS_OK || !hr) {
-                io_failed = 1;
-                break;
-            }
-            struct hq_endpoint e;
-            if (from_hmget(hr, ids[i], &e) == 0) {
-                if (x->json) {
-                    if (!first)
-                        putchar(',');
-                    struct hq_buf jb;
-                    hq_buf_init(&jb, JSON_OBJ_MAX);
-                    if (json_endpoint(&jb, &e, KEYS_NONE, 0) == 0)
-                        fputs(jb.p, stdout);
-                    hq_buf_free(&jb);
-                } else {
-                    print_list_line(&e);
-                }
-                first = 0;
-                printed++;
-            }
-            hq_endpoint_free(&e);
-            freeReplyObject(hr);
-        }
-        free(ids);
-        if (io_failed) {
-            hq_err_set(&err, HQ_EREDIS, "redis: %s", x->c->errstr);
-            goto redis_fail;
-        }
+    struct list_out out = {x->json, 0};
+    if (hq_endpoint_scan(x->c, x->common.prefix, &cur, limit, on_list, &out, &err) != 0) {
+        if (x->json)
+            puts("");
         fflush(stdout);
-        if ((long long)items < count || (limit && printed >= limit))
-            break;
+        return finish(x, fail(x, 1, &err));
     }
     /* With --limit, tell the caller where to continue when more are left. */
-    int more = 0;
-    if (limit && printed >= limit && have_last) {
-        const char *zrank[] = {"ZRANK", zkey, last};
-        const char *zcard[] = {"ZCARD", zkey};
-        redisReply *rk = CMD(x->c, &err, zrank);
-        redisReply *cd = rk ? CMD(x->c, &err, zcard) : NULL;
-        more = rk && cd && rk->type == REDIS_REPLY_INTEGER && rk->integer + 1 < cd->integer;
-        if (rk)
-            freeReplyObject(rk);
-        if (cd)
-            freeReplyObject(cd);
-    }
     if (x->json) {
         fputs("],\"next_after\":", stdout);
-        if (more)
-            printf("\"%s\"}\n", last);
+        if (cur.more)
+            printf("\"%s\"}\n", cur.last);
         else
             puts("null}");
-    } else if (more) {
-        fprintf(stderr, "more: hookq endpoint list --after %s\n", last);
+    } else if (cur.more) {
+        fprintf(stderr, "more: hookq endpoint list --after %s\n", cur.last);
     }
     return finish(x, 0);
-redis_fail:
-    if (x->json)
-        puts("");
-    fflush(stdout);
-    return finish(x, fail(x, 1, &err));
 }
 
-/* ---- show
- * ------------------------------------------------------------------------------
- */
+/* ---- show ----------------------------------------------------------------------------------- */
 
 static int cmd_show(struct ctx *x, int argc, char **argv)
 {
@@ -790,8 +563,7 @@ static int cmd_show(struct ctx *x, int argc, char **argv)
     };
     static const struct hq_cmd_help help = {
         "endpoint show ID [--reveal] [--json]",
-        "Shows one endpoint. Keys print as whsec_...abcd and header values as "
-        "*** unless "
+        "Shows one endpoint. Keys print as whsec_...abcd and header values as *** unless "
         "--reveal."};
     const char *id = NULL;
     int status = parse_id_and_connect(x, opts, &help, argc, argv, &id);
@@ -810,9 +582,7 @@ static int cmd_show(struct ctx *x, int argc, char **argv)
     return finish(x, 0);
 }
 
-/* ---- update
- * ------------------------------------------------------------------------------
- */
+/* ---- update --------------------------------------------------------------------------------- */
 
 static int cmd_update(struct ctx *x, int argc, char **argv)
 {
@@ -840,11 +610,9 @@ static int cmd_update(struct ctx *x, int argc, char **argv)
         {0},
     };
     static const struct hq_cmd_help help = {
-        "endpoint update ID [--name N] [--url U] [--description D] [--events "
-        "LIST] "
+        "endpoint update ID [--name N] [--url U] [--description D] [--events LIST] "
         "[--header 'K: V']... [--clear-headers] [--max-attempts N]",
-        "Changes an endpoint; workers see the change within "
-        "HOOKQ_ENDPOINT_CACHE."};
+        "Changes an endpoint; workers see the change within HOOKQ_ENDPOINT_CACHE."};
     const char *id = NULL;
     struct hq_err err = {0};
     struct hq_endpoint old = {0}, e = {0};
@@ -885,11 +653,11 @@ static int cmd_update(struct ctx *x, int argc, char **argv)
     }
     int rc = 0;
     if (events) {
-        free_events(&e);
+        hq_endpoint_free_list(&e.events, &e.nevents);
         rc = parse_events(events, &e, &err);
     }
     if (headers.n || clear_headers) {
-        free_headers(&e);
+        hq_endpoint_free_list(&e.headers, &e.nheaders);
         set_headers(&e, &headers);
     }
     if (given(opts, "max-attempts"))
@@ -915,9 +683,7 @@ out:
     return finish(x, status);
 }
 
-/* ---- rotate
- * -----------------------------------------------------------------------------
- */
+/* ---- rotate --------------------------------------------------------------------------------- */
 
 static int cmd_rotate(struct ctx *x, int argc, char **argv)
 {
@@ -931,11 +697,9 @@ static int cmd_rotate(struct ctx *x, int argc, char **argv)
     };
     static const struct hq_cmd_help help = {
         "endpoint rotate ID [--slot 1|2] [--json]",
-        "Replaces one of the endpoint's two signing keys (the older by default) "
-        "and prints "
-        "the new key. Deliveries are signed with both keys, so receivers that "
-        "know either "
-        "keep verifying during the switch."};
+        "Replaces one of the endpoint's two signing keys (the older by default) and prints the new "
+        "key. Deliveries are signed with both keys, so receivers that know either keep verifying "
+        "during the switch."};
     const char *id = NULL;
     struct hq_err err = {0};
     struct hq_endpoint old = {0}, e = {0};
@@ -954,9 +718,9 @@ static int cmd_rotate(struct ctx *x, int argc, char **argv)
         goto out;
     }
     if (slot == 1)
-        e.key1_ms = now_ms();
+        e.key1_ms = hq_now_ms();
     else
-        e.key2_ms = now_ms();
+        e.key2_ms = hq_now_ms();
     status = save(x, &old, &e);
     if (status >= 0)
         goto out;
@@ -971,8 +735,7 @@ out:
     return finish(x, status);
 }
 
-/* ---- enable / disable / delete
- * ------------------------------------------------------------ */
+/* ---- enable / disable / delete -------------------------------------------------------------- */
 
 static int cmd_set_enabled(struct ctx *x, int argc, char **argv, int enabled)
 {
@@ -985,9 +748,8 @@ static int cmd_set_enabled(struct ctx *x, int argc, char **argv, int enabled)
                                                "Resumes deliveries to a disabled endpoint."};
     static const struct hq_cmd_help help_off = {
         "endpoint disable ID [--json]",
-        "Stops deliveries to an endpoint: new events skip it and its due retries "
-        "are "
-        "dead-lettered (reason endpoint_disabled) for replay after enabling it."};
+        "Stops deliveries to an endpoint: new events skip it and its due retries are dead-lettered "
+        "(reason endpoint_disabled) for replay after enabling it."};
     const char *id = NULL;
     struct hq_endpoint old = {0}, e = {0};
     int status = parse(x, opts, enabled ? &help_on : &help_off, argc, argv, 1, &id);
@@ -1030,9 +792,8 @@ static int cmd_delete(struct ctx *x, int argc, char **argv)
     };
     static const struct hq_cmd_help help = {
         "endpoint delete ID [--json]",
-        "Deletes an endpoint and its index entries. Its pending retries are "
-        "dead-lettered "
-        "(reason endpoint_deleted) when they come due."};
+        "Deletes an endpoint and its index entries. Its pending retries are dead-lettered (reason "
+        "endpoint_deleted) when they come due."};
     const char *id = NULL;
     int status = parse_id_and_connect(x, opts, &help, argc, argv, &id);
     if (status >= 0)
@@ -1048,9 +809,7 @@ static int cmd_delete(struct ctx *x, int argc, char **argv)
     return finish(x, 0);
 }
 
-/* ---- Dispatch
- * ------------------------------------------------------------------------------
- */
+/* ---- Dispatch ------------------------------------------------------------------------------- */
 
 struct subcommand {
     const char *name;
@@ -1079,15 +838,9 @@ static void usage(FILE *out)
 
 int hq_cmd_endpoint(int argc, char **argv)
 {
-    if (argc < 2) {
-        usage(stderr);
-        return 2;
-    }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-        strcmp(argv[1], "help") == 0) {
-        usage(stdout);
-        return 0;
-    }
+    int status = hq_cli_usage(argc, argv, usage);
+    if (status >= 0)
+        return status;
     for (size_t i = 0; i < sizeof(subcommands) / sizeof(*subcommands); i++) {
         if (strcmp(argv[1], subcommands[i].name) != 0)
             continue;
@@ -1098,8 +851,7 @@ int hq_cmd_endpoint(int argc, char **argv)
         return subcommands[i].run(&x, argc - 1, argv + 1);
     }
     fprintf(stderr,
-            "hookq endpoint: '%.80s' is not a subcommand (add, list, show, "
-            "update, rotate, "
+            "hookq endpoint: '%.80s' is not a subcommand (add, list, show, update, rotate, "
             "disable, enable, delete)\n",
             argv[1]);
     return 2;

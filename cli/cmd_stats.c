@@ -11,16 +11,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli/cmd.h"
+#include "cli/output.h"
 #include "common/alloc.h"
 #include "common/buf.h"
+#include "common/clock.h"
 #include "common/config.h"
+#include "common/hash.h"
 #include "common/keys.h"
 #include "common/limits.h"
 #include "common/redis_sync.h"
-#include "scheduler/dlq.h"
+#include "common/dlq.h"
 
 /* Bounds of the dead-letter breakdown (HQ_STATS_DEAD_SCAN_MAX in limits.h
  * bounds the entries read). */
@@ -45,45 +47,6 @@ struct stats {
     long long endpoints;  /* ZCARD <p>:endpoints */
     long long now;        /* unix ms when read */
 };
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void iso_time(long long ms, char *out, size_t n)
-{
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    char b[32];
-    strftime(b, sizeof(b), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out, n, "%s.%03lldZ", b, ms % 1000);
-}
-
-/* "in 12s", "in 5m", "overdue by 3s": whole units, rounded down. */
-static void relative(long long delta_ms, char *out, size_t n)
-{
-    long long a = delta_ms < 0 ? -delta_ms : delta_ms;
-    long long v;
-    const char *unit;
-    if (a < 120000) {
-        v = a / 1000;
-        unit = "s";
-    } else if (a < 7200000) {
-        v = a / 60000;
-        unit = "m";
-    } else if (a < 172800000LL) {
-        v = a / 3600000;
-        unit = "h";
-    } else {
-        v = a / 86400000LL;
-        unit = "d";
-    }
-    snprintf(out, n, "%s%lld%s", delta_ms < 0 ? "overdue by " : "in ", v, unit);
-}
 
 static int is_str(const redisReply *r, const char *s)
 {
@@ -177,7 +140,7 @@ static int read_stats(redisContext *c, const char *prefix, struct stats *s, stru
         }
         freeReplyObject(r);
     }
-    s->now = now_ms();
+    s->now = hq_now_ms();
     return rc;
 }
 
@@ -222,9 +185,7 @@ static void tally_free(struct tally *t)
 /* Counts one entry for name (n bytes, 1..STATS_NAME_MAX). */
 static void tally_add(struct tally *t, const char *name, size_t n)
 {
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)name[i]) * 16777619u;
+    uint32_t h = hq_fnv1a(name, n);
     for (size_t i = h & (t->cap - 1);; i = (i + 1) & (t->cap - 1)) {
         struct tally_slot *sl = &t->slots[i];
         if (sl->len == n && memcmp(sl->name, name, n) == 0) {
@@ -342,7 +303,7 @@ static void print_breakdown(const char *what, const struct tally *t, size_t top,
     for (size_t i = 0; i < n && i < top; i++) {
         if (i && hq_buf_append(&b, ", ", 2) != 0)
             break;
-        hq_dlq_escape(&b, v[i]->name, v[i]->len, STATS_NAME_MAX, 0);
+        hq_out_escape(&b, v[i]->name, v[i]->len, STATS_NAME_MAX, 0);
         if (hq_buf_printf(&b, " %lld", v[i]->count) != 0)
             break;
     }
@@ -392,9 +353,10 @@ static void print_human(const char *prefix, const struct stats *s, const struct 
         printf("none\n");
     } else {
         char t[48], rel[48];
-        iso_time(s->next_due, t, sizeof(t));
-        relative(s->next_due - s->now, rel, sizeof(rel));
-        printf("%s (%s)\n", t, rel);
+        long long delta = s->next_due - s->now;
+        hq_iso_time(s->next_due, t, sizeof(t));
+        hq_out_span(delta < 0 ? -delta : delta, rel, sizeof(rel));
+        printf("%s (%s%s)\n", t, delta < 0 ? "overdue by " : "in ", rel);
     }
     printf("dead letters: %lld\n", s->dead);
     /* An empty dead-letter stream prints no breakdown lines. */
@@ -415,7 +377,7 @@ static void print_json(const char *prefix, const struct stats *s, const struct d
     if (s->next_due >= 0) {
         char t[40];
         snprintf(due, sizeof(due), "%lld", s->next_due);
-        iso_time(s->next_due, t, sizeof(t));
+        hq_iso_time(s->next_due, t, sizeof(t));
         snprintf(due_iso, sizeof(due_iso), "\"%s\"", t);
     }
     int rc = hq_buf_printf(&b, "{\"prefix\":");
@@ -456,11 +418,9 @@ int hq_cmd_stats(int argc, char **argv)
     struct hq_err err = {0};
     int npos = 0;
     char **pos = NULL;
-    int rc = hq_config_parse(opts, &help, argc, argv, &npos, &pos, &err);
-    if (rc == 1)
-        return 0;
-    if (rc != 0)
-        return hq_cli_fail(2, "stats", err.msg);
+    int rc = hq_cli_parse(opts, &help, "stats", argc, argv, &npos, &pos);
+    if (rc >= 0)
+        return rc;
     if (npos) {
         hq_err_set(&err, HQ_EINVAL, "unexpected argument '%.80s' (usage: hookq %s)", pos[0],
                    help.usage);

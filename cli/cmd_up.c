@@ -32,6 +32,7 @@
 #include "cli/cmd.h"
 #include "cli/demo_receiver.h"
 #include "common/alloc.h"
+#include "common/clock.h"
 #include "common/config.h"
 #include "common/endpoint.h"
 #include "common/limits.h"
@@ -79,13 +80,6 @@ static int fail(int status, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     return hq_cli_fail(status, "up", msg);
-}
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- Children's output and exits ------------------------------------------------------ */
@@ -195,7 +189,7 @@ static void stop_children(struct up *u, unsigned mask)
         }
     }
     int stops = u->stop;
-    long long deadline = now_ms() + HQ_UP_STOP_TIMEOUT_MS;
+    long long deadline = hq_mono_ms() + HQ_UP_STOP_TIMEOUT_MS;
     int killed = 0;
     for (;;) {
         int running = 0;
@@ -203,7 +197,7 @@ static void stop_children(struct up *u, unsigned mask)
             running += (mask & (1u << i)) && u->kids[i].pid > 0;
         if (!running)
             break;
-        if (!killed && (now_ms() >= deadline || u->stop > stops)) {
+        if (!killed && (hq_mono_ms() >= deadline || u->stop > stops)) {
             for (int i = 0; i < KIDS; i++) {
                 if ((mask & (1u << i)) && u->kids[i].pid > 0) {
                     fprintf(stderr, "hookq up: %s (pid %d) is slow to stop: SIGKILL\n",
@@ -369,7 +363,7 @@ static int start_redis(struct up *u, struct hq_err *err)
     if (rc)
         return rc;
     snprintf(u->redis_url, sizeof(u->redis_url), "redis://127.0.0.1:%d/0", port);
-    long long deadline = now_ms() + HQ_UP_START_TIMEOUT_MS;
+    long long deadline = hq_mono_ms() + HQ_UP_START_TIMEOUT_MS;
     while (!redis_answers(u->redis_url, HQ_UP_PING_EVERY_MS * 4)) {
         pump(u, HQ_UP_PING_EVERY_MS);
         if (u->died == KID_REDIS) {
@@ -380,7 +374,7 @@ static int start_redis(struct up *u, struct hq_err *err)
         }
         if (u->stop)
             return hq_err_set(err, HQ_EAGAIN, "interrupted while redis-server started");
-        if (now_ms() >= deadline)
+        if (hq_mono_ms() >= deadline)
             return hq_err_set(err, HQ_ETIMEDOUT,
                               "redis-server did not answer PING within %d ms; see %s",
                               HQ_UP_START_TIMEOUT_MS, log);
@@ -437,9 +431,7 @@ static void demo_fields(struct hq_endpoint *e, int route, const char *url)
     free(e->name);
     free(e->url);
     free(e->description);
-    for (int i = 0; i < e->nevents; i++)
-        free(e->events[i]);
-    free(e->events);
+    hq_endpoint_free_list(&e->events, &e->nevents);
     e->name = hq_strdup(demo_eps[route].name);
     e->url = hq_strdup(url);
     e->description = hq_strdup(demo_eps[route].description);
@@ -500,17 +492,15 @@ static int setup_endpoints(struct up *u, struct hq_err *err)
     return rc;
 }
 
-/* ---- Demo producer ----------------------------------------------------------------------------
- */
+/* ---- Demo producer -------------------------------------------------------------------------- */
 
 static int produce_one(struct up *u, const char *type)
 {
     unsigned long n = ++u->produced;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    long long ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    long long ms = hq_now_ms();
+    time_t secs = (time_t)(ms / 1000);
     struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
+    gmtime_r(&secs, &tm);
     char when[32], id[64], body[512];
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
     snprintf(id, sizeof(id), "evt_%lld_%lu", ms, n);
@@ -535,8 +525,7 @@ static int produce_one(struct up *u, const char *type)
     return 0;
 }
 
-/* ---- The command
- * ---------------------------------------------------------------------------------- */
+/* ---- The command ---------------------------------------------------------------------------- */
 
 static int prepare_home(struct up *u, struct hq_err *err)
 {
@@ -590,11 +579,11 @@ static void run_demo(struct up *u, long long duration_ms)
     static const char *const cycle[] = {"invoice.paid", "user.created", "invoice.refunded"};
     for (size_t i = 0; i < sizeof(first) / sizeof(*first); i++)
         (void)produce_one(u, first[i]);
-    long long start = now_ms();
+    long long start = hq_mono_ms();
     long long next = start + HQ_UP_PRODUCE_EVERY_MS;
     size_t k = 0;
     while (!u->stop && u->died < 0) {
-        long long t = now_ms();
+        long long t = hq_mono_ms();
         if (duration_ms > 0 && t >= start + duration_ms) {
             fprintf(stderr, "hookq up: --duration reached: stopping\n");
             return;
@@ -644,11 +633,9 @@ int hq_cmd_up(int argc, char **argv)
     int npos = 0;
     char **pos = NULL;
     struct hq_err err = {0};
-    int rc = hq_config_parse(opts, &help, argc, argv, &npos, &pos, &err);
-    if (rc == 1)
-        return 0;
-    if (rc)
-        return hq_cli_fail(2, "up", err.msg);
+    int rc = hq_cli_parse(opts, &help, "up", argc, argv, &npos, &pos);
+    if (rc >= 0)
+        return rc;
     if (npos > 0) {
         rc = fail(2, "unexpected argument '%s' (see --help)", pos[0]);
         free(pos);

@@ -1,6 +1,6 @@
 /* The hookq executable: a subcommand table, --help and --version, and the two
- * helpers every subcommand shares (hq_cli_fail, hq_cli_parse); nothing else.
- * Each subcommand lives in its component's cmd_*.c (curl's src/tool_* split). */
+ * helpers every subcommand shares (hq_cli_fail, hq_cli_parse, hq_cli_usage);
+ * nothing else. Each subcommand is a cmd_*.c beside it (curl's src/tool_*). */
 #include <stdio.h>
 #include <string.h>
 
@@ -45,6 +45,20 @@ int hq_cli_parse(struct hq_opt *opts, const struct hq_cmd_help *help, const char
     return -1;
 }
 
+int hq_cli_usage(int argc, char **argv, void (*usage)(FILE *out))
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    return -1;
+}
+
 static void usage(FILE *out)
 {
     fprintf(out, "usage: hookq <command> [options]\n\nwebhook delivery over Redis streams\n\n"
@@ -57,15 +71,9 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        usage(stderr);
-        return 2;
-    }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-        strcmp(argv[1], "help") == 0) {
-        usage(stdout);
-        return 0;
-    }
+    int status = hq_cli_usage(argc, argv, usage);
+    if (status >= 0)
+        return status;
     if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
         printf("hookq %s\n", HQ_VERSION);
         return 0;

@@ -95,9 +95,7 @@ int hq_buf_printf(struct hq_buf *b, const char *fmt, ...)
     return 0;
 }
 
-/* Length of the valid UTF-8 sequence at p (n bytes left), or 0 when invalid
- * (overlong forms, surrogates and code points past U+10FFFF included). */
-static size_t utf8_len(const unsigned char *p, size_t n)
+size_t hq_utf8_len(const unsigned char *p, size_t n)
 {
     unsigned char c = p[0];
     size_t len;
@@ -159,7 +157,7 @@ int hq_buf_json_str(struct hq_buf *b, const char *s, size_t n)
         } else {
             /* Valid UTF-8 passes through; any other byte becomes U+FFFD, so the
              * output is always valid JSON whatever a peer sent. */
-            size_t len = utf8_len((const unsigned char *)s + i, n - i);
+            size_t len = hq_utf8_len((const unsigned char *)s + i, n - i);
             if (len) {
                 rc = hq_buf_append(b, &s[i], len);
                 i += len - 1;

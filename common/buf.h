@@ -26,6 +26,9 @@ int hq_buf_i64(struct hq_buf *b, long long v) HQ_MUST_CHECK;
 int hq_buf_reserve(struct hq_buf *b, size_t n) HQ_MUST_CHECK;
 /* Appends s as a JSON string literal, quotes included. */
 int hq_buf_json_str(struct hq_buf *b, const char *s, size_t n) HQ_MUST_CHECK;
+/* Length of the valid UTF-8 sequence at p (n bytes left), or 0 when invalid
+ * (overlong forms, surrogates and code points past U+10FFFF included). */
+size_t hq_utf8_len(const unsigned char *p, size_t n);
 void hq_buf_reset(struct hq_buf *b);
 void hq_buf_free(struct hq_buf *b);
 /* Returns the buffer (caller frees with free()) and resets b. */

@@ -1,44 +1,31 @@
-/* Endpoints: validation of what an admin types (URL, headers, event filters,
- * names), type matching and the index keys a worker unions to find the
- * subscribers of a type, the hash <-> struct mapping, and the blocking
- * registry operations the CLI uses (create, get, save, delete).
+/* Endpoints, the pure half: validation of what an admin types (URL, headers,
+ * event filters, names), type matching and the index keys a worker unions to
+ * find the subscribers of a type, and decoding a stored hash into the struct.
+ * No I/O: the registry operations that talk to Redis are endpoint_store.c.
  *
- * It does not deliver anything, cache endpoints (the worker does, keyed on
- * <p>:endpoints:ver) or resolve host names (the SSRF guard re-checks every
- * connected address at delivery time; here only literal addresses are
- * refused, so an admin learns at once that 127.0.0.1 will never be reached).
- *
- * Every write is one MULTI/EXEC so the hash, <p>:endpoints, the idx:* sets and
- * the version counter never disagree; a caller that WATCHed the hash before
- * reading it gets HQ_EAGAIN when someone else changed it in between. */
+ * It does not deliver anything, cache endpoints (the worker does) or resolve
+ * host names (the SSRF guard re-checks every connected address at delivery
+ * time; here only literal addresses are refused, so an admin learns at once
+ * that 127.0.0.1 will never be reached). */
 #include "common/endpoint.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include "common/alloc.h"
-#include "common/assert.h"
-#include "common/buf.h"
 #include "common/event.h"
-#include "common/redis_sync.h"
-
-/* Runs a command given as a fixed argv array (NUL-terminated strings). */
-#define CMD(c, err, argv)                                                                          \
-    hq_redis_cmd((c), (err), (int)(sizeof(argv) / sizeof(*(argv))), (argv), NULL)
 
 /* ---- Small helpers ------------------------------------------------------------ */
 
 /* Copies s into out for an error message: at most 80 bytes, non-printable
  * bytes as '?', so a message stays one line whatever the user typed. */
-static const char *echo(const char *s, size_t len, char *out, size_t n)
+const char *hq__endpoint_echo(const char *s, size_t len, char *out, size_t n)
 {
     size_t max = n - 4 < 80 ? n - 4 : 80;
     size_t i = 0;
@@ -52,13 +39,6 @@ static const char *echo(const char *s, size_t len, char *out, size_t n)
     }
     out[i] = '\0';
     return out;
-}
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* A filter's type part follows the wire format's type rule (one rule, in
@@ -75,17 +55,22 @@ static int check_type(const char *field, const char *s, size_t n, struct hq_err 
     return rc;
 }
 
+void hq_endpoint_free_list(char ***v, int *n)
+{
+    for (int i = 0; i < *n; i++)
+        free((*v)[i]);
+    free(*v);
+    *v = NULL;
+    *n = 0;
+}
+
 void hq_endpoint_free(struct hq_endpoint *e)
 {
     free(e->name);
     free(e->url);
     free(e->description);
-    for (int i = 0; i < e->nevents; i++)
-        free(e->events[i]);
-    free(e->events);
-    for (int i = 0; i < e->nheaders; i++)
-        free(e->headers[i]);
-    free(e->headers);
+    hq_endpoint_free_list(&e->events, &e->nevents);
+    hq_endpoint_free_list(&e->headers, &e->nheaders);
     OPENSSL_cleanse(e->key1, sizeof(e->key1));
     OPENSSL_cleanse(e->key2, sizeof(e->key2));
     memset(e, 0, sizeof(*e));
@@ -105,7 +90,7 @@ int hq_endpoint_check_url(const char *url, const struct hq_netguard *g, struct h
         unsigned char ch = (unsigned char)url[i];
         if (ch <= 0x20 || ch == 0x7f)
             return hq_err_set(err, HQ_EINVAL, "url: '%s' has a space or control character",
-                              echo(url, n, e, sizeof(e)));
+                              hq__endpoint_echo(url, n, e, sizeof(e)));
     }
 
     CURLU *h = curl_url();
@@ -117,13 +102,13 @@ int hq_endpoint_check_url(const char *url, const struct hq_netguard *g, struct h
     CURLUcode ures = curl_url_set(h, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME);
     if (ures != CURLUE_OK) {
         rc = hq_err_set(err, HQ_EINVAL, "url: '%s' is not a valid absolute URL (%s)",
-                        echo(url, n, e, sizeof(e)), curl_url_strerror(ures));
+                        hq__endpoint_echo(url, n, e, sizeof(e)), curl_url_strerror(ures));
         goto out;
     }
     if (curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
         (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)) {
         rc = hq_err_set(err, HQ_EINVAL, "url: '%s' scheme '%s' is not http or https",
-                        echo(url, n, e, sizeof(e)), scheme ? scheme : "");
+                        hq__endpoint_echo(url, n, e, sizeof(e)), scheme ? scheme : "");
         goto out;
     }
     /* Credentials in a URL end up in logs and dead letters; the message does
@@ -136,7 +121,8 @@ int hq_endpoint_check_url(const char *url, const struct hq_netguard *g, struct h
         goto out;
     }
     if (curl_url_get(h, CURLUPART_HOST, &host, 0) != CURLUE_OK || !host[0]) {
-        rc = hq_err_set(err, HQ_EINVAL, "url: '%s' has no host", echo(url, n, e, sizeof(e)));
+        rc = hq_err_set(err, HQ_EINVAL, "url: '%s' has no host",
+                        hq__endpoint_echo(url, n, e, sizeof(e)));
         goto out;
     }
     /* curl normalises numeric IPv4 forms ("2130706433", "0x7f.1") to dotted
@@ -144,9 +130,9 @@ int hq_endpoint_check_url(const char *url, const struct hq_netguard *g, struct h
     char why[160];
     if (hq_netguard_check_host(g, host, why, sizeof(why)) != 0) {
         rc = hq_err_set(err, HQ_EBLOCKED,
-                        "url: '%s' is blocked: %s (HOOKQ_ALLOW_PRIVATE=1 or --allow-cidrs "
-                        "allows it)",
-                        echo(url, n, e, sizeof(e)), why);
+                        "url: '%s' is blocked: %s "
+                        "(HOOKQ_ALLOW_PRIVATE=1 or --allow-cidrs allows it)",
+                        hq__endpoint_echo(url, n, e, sizeof(e)), why);
         goto out;
     }
 out:
@@ -183,17 +169,17 @@ int hq_endpoint_check_header(const char *line, struct hq_err *err)
     const char *colon = strchr(line, ':');
     if (!colon)
         return hq_err_set(err, HQ_EINVAL, "header: '%s' is not 'Name: value'",
-                          echo(line, n < 40 ? n : 40, e, sizeof(e)));
+                          hq__endpoint_echo(line, n < 40 ? n : 40, e, sizeof(e)));
     size_t nlen = (size_t)(colon - line);
     if (nlen == 0)
         return hq_err_set(err, HQ_EINVAL, "header: empty name in '%s'",
-                          echo(line, n < 40 ? n : 40, e, sizeof(e)));
+                          hq__endpoint_echo(line, n < 40 ? n : 40, e, sizeof(e)));
     for (size_t i = 0; i < nlen; i++) {
         if (!is_tchar((unsigned char)line[i]))
             return hq_err_set(err, HQ_EINVAL, "header: name '%s' is not an HTTP token",
-                              echo(line, nlen, e, sizeof(e)));
+                              hq__endpoint_echo(line, nlen, e, sizeof(e)));
     }
-    echo(line, nlen, e, sizeof(e));
+    hq__endpoint_echo(line, nlen, e, sizeof(e));
     for (const char *const *f = forbidden_headers; *f; f++) {
         if (strlen(*f) == nlen && strncasecmp(line, *f, nlen) == 0)
             return hq_err_set(err, HQ_EINVAL, "header '%s': set by hookq, cannot be overridden", e);
@@ -231,11 +217,11 @@ int hq_endpoint_check_filter(const char *f, struct hq_err *err)
     if (star != f + n - 1 || n < 3 || f[n - 2] != '.')
         return hq_err_set(err, HQ_EINVAL,
                           "events: '%s' has a wildcard not after a dot (use 'user.*' or '*')",
-                          echo(f, n, e, sizeof(e)));
+                          hq__endpoint_echo(f, n, e, sizeof(e)));
     /* "<type>.*": the prefix, dot included, must fit a type. */
     if (n - 1 > HQ_TYPE_MAX)
         return hq_err_set(err, HQ_EINVAL, "events: '%s' is %zu chars, max %d",
-                          echo(f, n, e, sizeof(e)), n, HQ_TYPE_MAX + 1);
+                          hq__endpoint_echo(f, n, e, sizeof(e)), n, HQ_TYPE_MAX + 1);
     return check_type("events", f, n - 2, err);
 }
 
@@ -245,12 +231,12 @@ int hq_endpoint_check_id(const char *id, struct hq_err *err)
     size_t n = strlen(id);
     if (n == 0 || n > HQ_ENDPOINT_ID_MAX)
         return hq_err_set(err, HQ_EINVAL, "id: '%s' is not an endpoint id (ep_...)",
-                          echo(id, n, e, sizeof(e)));
+                          hq__endpoint_echo(id, n, e, sizeof(e)));
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)id[i];
         if (!isalnum(ch) && ch != '_' && ch != '-')
             return hq_err_set(err, HQ_EINVAL, "id: '%s' is not an endpoint id (ep_...)",
-                              echo(id, n, e, sizeof(e)));
+                              hq__endpoint_echo(id, n, e, sizeof(e)));
     }
     return 0;
 }
@@ -314,7 +300,7 @@ int hq_endpoint_validate(const struct hq_endpoint *e, const struct hq_netguard *
             if (strncasecmp(e->headers[j], e->headers[i], nl) == 0 && e->headers[j][nl] == ':') {
                 char b[96];
                 return hq_err_set(err, HQ_EINVAL, "header '%s': given twice",
-                                  echo(e->headers[i], nl, b, sizeof(b)));
+                                  hq__endpoint_echo(e->headers[i], nl, b, sizeof(b)));
             }
         }
     }
@@ -390,9 +376,8 @@ int hq_endpoint_filter_key(const char *prefix, const char *filter, char *out, si
 
 /* ---- Hash <-> struct ----------------------------------------------------------------- */
 
-/* Splits s (len bytes) on sep into an owned array of owned strings. Empty
- * pieces are dropped. HQ_EINVAL when there are more than max pieces. */
-static int split(const char *s, size_t len, char sep, int max, char ***out, int *nout)
+int hq__endpoint_split(const char *s, size_t len, char sep, int max, int cut, char ***out,
+                       int *nout)
 {
     *out = NULL;
     *nout = 0;
@@ -404,13 +389,15 @@ static int split(const char *s, size_t len, char sep, int max, char ***out, int 
             start = i + 1;
         }
     }
-    if (count > max)
+    if (count > max && !cut)
         return HQ_EINVAL;
+    if (count > max)
+        count = max;
     if (count == 0)
         return 0;
     char **v = hq_calloc((size_t)count, sizeof(*v));
     int k = 0;
-    for (size_t i = 0, start = 0; i <= len; i++) {
+    for (size_t i = 0, start = 0; i <= len && k < count; i++) {
         if (i == len || s[i] == sep) {
             if (i > start)
                 v[k++] = hq_strndup(s + start, i - start);
@@ -450,13 +437,13 @@ int hq_endpoint_from_reply(const redisReply *r, const char *id, struct hq_endpoi
     memset(e, 0, sizeof(*e));
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0)
         return hq_err_set(err, HQ_EINVAL, "endpoint %s: hash reply is not field/value pairs",
-                          echo(id, strlen(id), b, sizeof(b)));
+                          hq__endpoint_echo(id, strlen(id), b, sizeof(b)));
     if (r->elements == 0)
         return hq_err_set(err, HQ_ENOTFOUND, "no endpoint '%s'",
-                          echo(id, strlen(id), b, sizeof(b)));
+                          hq__endpoint_echo(id, strlen(id), b, sizeof(b)));
     if (strlen(id) > HQ_ENDPOINT_ID_MAX)
         return hq_err_set(err, HQ_EINVAL, "endpoint %s: id too long",
-                          echo(id, strlen(id), b, sizeof(b)));
+                          hq__endpoint_echo(id, strlen(id), b, sizeof(b)));
     strcpy(e->id, id);
     e->enabled = 1;
     int rc = 0;
@@ -478,16 +465,14 @@ int hq_endpoint_from_reply(const redisReply *r, const char *id, struct hq_endpoi
             free(e->description);
             e->description = hq_strndup(v->str, v->len);
         } else if (field_is(k, "events")) {
-            for (int j = 0; j < e->nevents; j++)
-                free(e->events[j]);
-            free(e->events);
-            if (split(v->str, v->len, ',', HQ_EVENT_FILTERS_MAX, &e->events, &e->nevents) != 0)
+            hq_endpoint_free_list(&e->events, &e->nevents);
+            if (hq__endpoint_split(v->str, v->len, ',', HQ_EVENT_FILTERS_MAX, 0, &e->events,
+                                   &e->nevents) != 0)
                 bad = "events";
         } else if (field_is(k, "headers")) {
-            for (int j = 0; j < e->nheaders; j++)
-                free(e->headers[j]);
-            free(e->headers);
-            if (split(v->str, v->len, '\n', HQ_HEADERS_MAX, &e->headers, &e->nheaders) != 0)
+            hq_endpoint_free_list(&e->headers, &e->nheaders);
+            if (hq__endpoint_split(v->str, v->len, '\n', HQ_HEADERS_MAX, 0, &e->headers,
+                                   &e->nheaders) != 0)
                 bad = "headers";
         } else if (field_is(k, "key1") || field_is(k, "key2")) {
             char *dst = k->str[3] == '1' ? e->key1 : e->key2;
@@ -532,261 +517,50 @@ int hq_endpoint_from_reply(const redisReply *r, const char *id, struct hq_endpoi
     return 0;
 }
 
-/* ---- Registry (blocking) ------------------------------------------------------------ */
+const char *const hq_endpoint_listing_fields[HQ_ENDPOINT_LISTING_FIELDS] = {
+    "name",    "url",          "description", "events",    "headers",
+    "enabled", "max_attempts", "created_ms",  "updated_ms"};
 
-/* A pipelined MULTI ... EXEC: commands are appended to the context's output
- * buffer and sent together; tx_exec reads every reply. */
-struct tx {
-    redisContext *c;
-    int ncmds; /* commands appended, MULTI and EXEC included */
-};
-
-static void tx_append(struct tx *t, int argc, const char **argv)
-{
-    /* Appending only fails on OOM, which hiredis reports as REDIS_ERR and
-     * which the daemon policy treats as fatal anyway. */
-    if (redisAppendCommandArgv(t->c, argc, argv, NULL) != REDIS_OK)
-        hq_panic("out of memory appending a Redis command");
-    t->ncmds++;
-}
-
-static void tx_begin(struct tx *t, redisContext *c)
-{
-    t->c = c;
-    t->ncmds = 0;
-    const char *argv[] = {"MULTI"};
-    tx_append(t, 1, argv);
-}
-
-/* Sends EXEC and reads all replies. HQ_EAGAIN when a WATCHed key changed
- * (EXEC answered nil), HQ_EREDIS for I/O failures and error replies. */
-static int tx_exec(struct tx *t, const char *id, struct hq_err *err)
-{
-    const char *argv[] = {"EXEC"};
-    tx_append(t, 1, argv);
-    int rc = 0;
-    for (int i = 0; i < t->ncmds; i++) {
-        redisReply *r = NULL;
-        if (redisGetReply(t->c, (void **)&r) != REDIS_OK || !r)
-            return hq_err_set(err, HQ_EREDIS, "redis: %s",
-                              t->c->errstr[0] ? t->c->errstr : "connection lost");
-        int last = i == t->ncmds - 1;
-        if (rc == 0 && r->type == REDIS_REPLY_ERROR) {
-            rc = hq_err_set(err, HQ_EREDIS, "redis: %.*s", (int)r->len, r->str);
-        } else if (rc == 0 && last && r->type == REDIS_REPLY_NIL) {
-            rc = hq_err_set(err, HQ_EAGAIN,
-                            "endpoint %s: changed by someone else meanwhile; run the command again",
-                            id);
-        } else if (rc == 0 && last && r->type == REDIS_REPLY_ARRAY) {
-            /* MULTI does not roll back: report a failed step so it gets looked at. */
-            for (size_t j = 0; j < r->elements && rc == 0; j++) {
-                const redisReply *s = r->element[j];
-                if (s->type == REDIS_REPLY_ERROR)
-                    rc = hq_err_set(err, HQ_EREDIS, "redis: %.*s", (int)s->len, s->str);
-            }
-        }
-        freeReplyObject(r);
-    }
-    return rc;
-}
-
-static char *join(char **v, int n, char sep)
-{
-    struct hq_buf b;
-    hq_buf_init(&b, (size_t)-2);
-    for (int i = 0; i < n; i++) {
-        if ((i && hq_buf_append(&b, &sep, 1) != 0) || hq_buf_append(&b, v[i], strlen(v[i])) != 0)
-            hq_panic("join: an unbounded buffer refused an append");
-    }
-    return hq_buf_steal(&b);
-}
-
-static void tx_hash(struct tx *t, const char *prefix, const struct hq_endpoint *e)
-{
-    char key[HQ_KEY_MAX], k1[24], k2[24], en[4], ma[16], cr[24], up[24];
-    hq_key_endpoint(prefix, e->id, key, sizeof(key));
-    const char *del[] = {"DEL", key};
-    tx_append(t, 2, del);
-    char *events = e->nevents ? join(e->events, e->nevents, ',') : hq_strdup("*");
-    char *headers = join(e->headers, e->nheaders, '\n');
-    snprintf(k1, sizeof(k1), "%lld", e->key1_ms);
-    snprintf(k2, sizeof(k2), "%lld", e->key2_ms);
-    snprintf(en, sizeof(en), "%d", e->enabled ? 1 : 0);
-    snprintf(ma, sizeof(ma), "%d", e->max_attempts);
-    snprintf(cr, sizeof(cr), "%lld", e->created_ms);
-    snprintf(up, sizeof(up), "%lld", e->updated_ms);
-    const char *argv[] = {
-        "HSET",       key,     "name",         e->name ? e->name : "",
-        "url",        e->url,  "description",  e->description ? e->description : "",
-        "events",     events,  "headers",      headers,
-        "key1",       e->key1, "key2",         e->key2,
-        "key1_ms",    k1,      "key2_ms",      k2,
-        "enabled",    en,      "max_attempts", ma,
-        "created_ms", cr,      "updated_ms",   up,
-    };
-    tx_append(t, (int)(sizeof(argv) / sizeof(*argv)), argv);
-    free(events);
-    free(headers);
-}
-
-/* SADD/SREM id to/from the index set of each filter ("*" when none). */
-static void tx_index(struct tx *t, const char *cmd, const char *prefix, char **filters, int n,
-                     const char *id)
-{
-    static char star[] = "*";
-    char *all[] = {star};
-    if (n == 0) {
-        filters = all;
-        n = 1;
-    }
-    for (int i = 0; i < n; i++) {
-        char key[HQ_KEY_MAX];
-        if (hq_endpoint_filter_key(prefix, filters[i], key, sizeof(key)) < 0)
-            continue; /* a garbage filter read from Redis has no index set */
-        const char *argv[] = {cmd, key, id};
-        tx_append(t, 3, argv);
-    }
-}
-
-static void tx_bump(struct tx *t, const char *prefix)
-{
-    char key[HQ_KEY_MAX];
-    hq_key_endpoints_version(prefix, key, sizeof(key));
-    const char *argv[] = {"INCR", key};
-    tx_append(t, 2, argv);
-}
-
-static void tx_zadd(struct tx *t, const char *prefix, const struct hq_endpoint *e)
-{
-    char key[HQ_KEY_MAX], score[24];
-    hq_key_endpoints(prefix, key, sizeof(key));
-    snprintf(score, sizeof(score), "%lld", e->created_ms);
-    const char *argv[] = {"ZADD", key, score, e->id};
-    tx_append(t, 4, argv);
-}
-
-/* "ep_" + 24 chars of lowercase base32 (RFC 4648 alphabet) of 15 random bytes:
- * 120 bits, so collisions are not a concern. */
-static int generate_id(char *out, struct hq_err *err)
-{
-    static const char alpha[] = "abcdefghijklmnopqrstuvwxyz234567";
-    unsigned char rnd[15];
-    if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-        return hq_err_set(err, HQ_EIO, "id: the CSPRNG failed");
-    memcpy(out, "ep_", 3);
-    unsigned acc = 0;
-    int bits = 0, k = 3;
-    for (size_t i = 0; i < sizeof(rnd); i++) {
-        acc = (acc << 8) | rnd[i];
-        bits += 8;
-        while (bits >= 5) {
-            out[k++] = alpha[(acc >> (bits - 5)) & 31];
-            bits -= 5;
-        }
-    }
-    out[k] = '\0';
-    return 0;
-}
-
-int hq_endpoint_create(redisContext *c, const char *prefix, struct hq_endpoint *e,
-                       struct hq_err *err)
-{
-    int rc = generate_id(e->id, err);
-    if (rc == 0)
-        rc = hq_sign_key_generate(e->key1, sizeof(e->key1), err);
-    if (rc == 0)
-        rc = hq_sign_key_generate(e->key2, sizeof(e->key2), err);
-    if (rc != 0)
-        return rc;
-    long long now = now_ms();
-    e->created_ms = e->updated_ms = e->key1_ms = e->key2_ms = now;
-    struct tx t;
-    tx_begin(&t, c);
-    tx_hash(&t, prefix, e);
-    tx_zadd(&t, prefix, e);
-    tx_index(&t, "SADD", prefix, e->events, e->nevents, e->id);
-    tx_bump(&t, prefix);
-    return tx_exec(&t, e->id, err);
-}
-
-int hq_endpoint_get(redisContext *c, const char *prefix, const char *id, struct hq_endpoint *e,
-                    struct hq_err *err)
+int hq_endpoint_from_listing(const redisReply *r, const char *id, struct hq_endpoint *e)
 {
     memset(e, 0, sizeof(*e));
-    char key[HQ_KEY_MAX];
-    if (hq_key_endpoint(prefix, id, key, sizeof(key)) < 0)
-        return hq_err_set(err, HQ_EINVAL, "id: too long");
-    const char *argv[] = {"HGETALL", key};
-    redisReply *r = CMD(c, err, argv);
-    if (!r)
-        return HQ_EREDIS;
-    int rc = hq_endpoint_from_reply(r, id, e, err);
-    freeReplyObject(r);
-    return rc;
-}
-
-int hq_endpoint_save(redisContext *c, const char *prefix, const struct hq_endpoint *old,
-                     const struct hq_endpoint *e, struct hq_err *err)
-{
-    if (strcmp(old->id, e->id) != 0)
-        return hq_err_set(err, HQ_EINVAL, "endpoint %s: save would change the id to %s", old->id,
-                          e->id);
-    struct tx t;
-    tx_begin(&t, c);
-    tx_hash(&t, prefix, e);
-    tx_zadd(&t, prefix, e);
-    tx_index(&t, "SREM", prefix, old->events, old->nevents, e->id);
-    tx_index(&t, "SADD", prefix, e->events, e->nevents, e->id);
-    tx_bump(&t, prefix);
-    return tx_exec(&t, e->id, err);
-}
-
-int hq_endpoint_delete(redisContext *c, const char *prefix, const char *id, struct hq_err *err)
-{
-    char key[HQ_KEY_MAX], zkey[HQ_KEY_MAX];
-    if (hq_key_endpoint(prefix, id, key, sizeof(key)) < 0)
-        return hq_err_set(err, HQ_EINVAL, "id: too long");
-    hq_key_endpoints(prefix, zkey, sizeof(zkey));
-    /* WATCH, read the filters, then remove everything in one transaction: a
-     * concurrent update cannot leave an index entry behind. */
-    const char *watch[] = {"WATCH", key};
-    redisReply *r = CMD(c, err, watch);
-    if (!r)
-        return HQ_EREDIS;
-    freeReplyObject(r);
-    const char *hget[] = {"HGET", key, "events"};
-    r = CMD(c, err, hget);
-    if (!r)
-        return HQ_EREDIS;
-    if (r->type != REDIS_REPLY_STRING) {
-        int nil = r->type == REDIS_REPLY_NIL;
-        freeReplyObject(r);
-        const char *unwatch[] = {"UNWATCH"};
-        redisReply *u = CMD(c, err, unwatch);
-        if (u)
-            freeReplyObject(u);
-        char b[96];
-        if (nil)
-            return hq_err_set(err, HQ_ENOTFOUND, "no endpoint '%s'",
-                              echo(id, strlen(id), b, sizeof(b)));
-        return hq_err_set(err, HQ_EINVAL, "endpoint %s: events field is not a string", id);
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != HQ_ENDPOINT_LISTING_FIELDS)
+        return -1;
+    int present = 0;
+    snprintf(e->id, sizeof(e->id), "%s", id);
+    e->enabled = 1;
+    for (int i = 0; i < HQ_ENDPOINT_LISTING_FIELDS; i++) {
+        const redisReply *v = r->element[i];
+        if (v->type != REDIS_REPLY_STRING)
+            continue;
+        present = 1;
+        /* Positions are hq_endpoint_listing_fields'. Lenient: a listing shows
+         * a hand-edited hash as well as it can rather than hiding it. */
+        switch (i) {
+        case 0: e->name = hq_strndup(v->str, v->len); break;
+        case 1: e->url = hq_strndup(v->str, v->len); break;
+        case 2: e->description = hq_strndup(v->str, v->len); break;
+        case 3:
+            (void)hq__endpoint_split(v->str, v->len, ',', HQ_EVENT_FILTERS_MAX, 1, &e->events,
+                                     &e->nevents);
+            break;
+        case 4:
+            (void)hq__endpoint_split(v->str, v->len, '\n', HQ_HEADERS_MAX, 1, &e->headers,
+                                     &e->nheaders);
+            break;
+        case 5: e->enabled = v->len > 0 && v->str[0] == '1'; break;
+        case 6: e->max_attempts = (int)strtol(v->str, NULL, 10); break;
+        case 7: e->created_ms = strtoll(v->str, NULL, 10); break;
+        case 8: e->updated_ms = strtoll(v->str, NULL, 10); break;
+        }
     }
-    char **filters = NULL;
-    int nfilters = 0;
-    /* A hand-edited hash may list any number of filters: remove them all. */
-    int src = split(r->str, r->len, ',', (int)r->len + 1, &filters, &nfilters);
-    freeReplyObject(r);
-    (void)src;
-    struct tx t;
-    tx_begin(&t, c);
-    const char *del[] = {"DEL", key};
-    tx_append(&t, 2, del);
-    const char *zrem[] = {"ZREM", zkey, id};
-    tx_append(&t, 3, zrem);
-    tx_index(&t, "SREM", prefix, filters, nfilters, id);
-    tx_bump(&t, prefix);
-    for (int i = 0; i < nfilters; i++)
-        free(filters[i]);
-    free(filters);
-    return tx_exec(&t, id, err);
+    if (!present)
+        return 1;
+    if (!e->name)
+        e->name = hq_strdup("");
+    if (!e->url)
+        e->url = hq_strdup("");
+    if (!e->description)
+        e->description = hq_strdup("");
+    return 0;
 }

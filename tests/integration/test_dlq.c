@@ -14,7 +14,8 @@
 #include <string.h>
 
 #include "common/buf.h"
-#include "scheduler/dlq.h"
+#include "common/dlq.h"
+#include "cli/output.h"
 #include "tests/harness/hq_test.h"
 
 static struct hq_test_redis R;
@@ -343,18 +344,18 @@ static void test_json_pretty_printer_never_fails(void **state)
     (void)state;
     struct hq_buf b;
     hq_buf_init(&b, 1 << 16);
-    assert_int_equal(hq_dlq_json_pretty("{\"a\":[1,2,{}],\"b\":\"x\\\"y\"}", 25, &b), 0);
+    assert_int_equal(hq_out_json_pretty("{\"a\":[1,2,{}],\"b\":\"x\\\"y\"}", 25, &b), 0);
     assert_string_equal(b.p, "{\n  \"a\": [\n    1,\n    2,\n    {}\n  ],\n  \"b\": \"x\\\"y\"\n}");
     const char *bad[] = {"{", "{\"a\"}", "[1,]", "\"\x01\"", "tru", "{} x", "[\"\\q\"]", ""};
     for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
         hq_buf_reset(&b);
-        assert_int_equal(hq_dlq_json_pretty(bad[i], strlen(bad[i]), &b), HQ_EINVAL);
+        assert_int_equal(hq_out_json_pretty(bad[i], strlen(bad[i]), &b), HQ_EINVAL);
         assert_int_equal(b.len, 0);
     }
     char deep[300];
     memset(deep, '[', 150);
     memset(deep + 150, ']', 150);
-    assert_int_equal(hq_dlq_json_pretty(deep, 300, &b), HQ_EINVAL);
+    assert_int_equal(hq_out_json_pretty(deep, 300, &b), HQ_EINVAL);
     hq_buf_free(&b);
 }
 

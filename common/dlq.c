@@ -1,6 +1,6 @@
-/* The dead-letter stream: paging, filters, replay, purge, and the pure helpers
- * the dlq and event commands print with. See dlq.h. Owns no output format. */
-#include "scheduler/dlq.h"
+/* The dead-letter stream: paging, filters, replay, purge, and the parsing of
+ * entry ids and points in time. See dlq.h. Owns no output format. */
+#include "common/dlq.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -14,30 +14,24 @@
 #include "common/limits.h"
 #include "common/redis_sync.h"
 #include "common/scripts.h"
-
+#include "common/stream_id.h"
 
 /* ---- Ids and times -------------------------------------------------------------------- */
 
-/* Parses "<ms>-<seq>"; 0 or -1. */
-static int parse_id(const char *s, unsigned long long *ms, unsigned long long *seq)
+/* A complete "<ms>-<seq>" that fits HQ_DLQ_ID_MAX with both numbers in 64
+ * bits (strtoull, under hq_sid_parse, sets errno on overflow). */
+static int parse_id(const char *s, struct hq_sid *id)
 {
-    const char *dash = strchr(s, '-');
-    if (!dash || dash == s || !dash[1] || strlen(s) >= HQ_DLQ_ID_MAX)
+    if (strlen(s) >= HQ_DLQ_ID_MAX)
         return -1;
-    for (const char *p = s; *p; p++) {
-        if (p != dash && !isdigit((unsigned char)*p))
-            return -1;
-    }
     errno = 0;
-    *ms = strtoull(s, NULL, 10);
-    *seq = strtoull(dash + 1, NULL, 10);
-    return errno ? -1 : 0;
+    return hq_sid_parse(s, id) && errno == 0 ? 0 : -1;
 }
 
 int hq_dlq_check_id(const char *what, const char *s, struct hq_err *err)
 {
-    unsigned long long ms, seq;
-    if (parse_id(s, &ms, &seq) != 0)
+    struct hq_sid id;
+    if (parse_id(s, &id) != 0)
         return hq_err_set(err, HQ_EINVAL, "%s: '%.*s' is not a stream entry id (<ms>-<seq>)", what,
                           HQ_EVENT_ECHO_MAX, s);
     return 0;
@@ -46,14 +40,10 @@ int hq_dlq_check_id(const char *what, const char *s, struct hq_err *err)
 /* -1, 0, 1 like strcmp, for two valid ids. */
 static int id_cmp(const char *a, const char *b)
 {
-    unsigned long long am = 0, as = 0, bm = 0, bs = 0;
-    (void)parse_id(a, &am, &as);
-    (void)parse_id(b, &bm, &bs);
-    if (am != bm)
-        return am < bm ? -1 : 1;
-    if (as != bs)
-        return as < bs ? -1 : 1;
-    return 0;
+    struct hq_sid x = {0, 0}, y = {0, 0};
+    (void)parse_id(a, &x);
+    (void)parse_id(b, &y);
+    return hq_sid_cmp(&x, &y);
 }
 
 /* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
@@ -133,218 +123,6 @@ int hq_dlq_parse_time(const char *what, const char *s, int64_t now_ms, int64_t *
                       "%s: '%.*s' is not a duration (2h, 7d), unix ms or a date "
                       "(2026-11-26 or 2026-11-26T12:00:00Z)",
                       what, HQ_EVENT_ECHO_MAX, s);
-}
-
-/* ---- JSON pretty-printer ------------------------------------------------------------------ */
-
-struct pp {
-    const char *p, *end;
-    struct hq_buf *out;
-    int ok; /* 0 once an append failed (too big) */
-};
-
-static void put(struct pp *x, const char *s, size_t n)
-{
-    if (x->ok && hq_buf_append(x->out, s, n) != 0)
-        x->ok = 0;
-}
-
-static void indent(struct pp *x, int depth)
-{
-    put(x, "\n", 1);
-    for (int i = 0; i < depth; i++)
-        put(x, "  ", 2);
-}
-
-static void skip_ws(struct pp *x)
-{
-    while (x->p < x->end && (*x->p == ' ' || *x->p == '\t' || *x->p == '\n' || *x->p == '\r'))
-        x->p++;
-}
-
-static int pp_string(struct pp *x)
-{
-    const char *start = x->p++;
-    while (x->p < x->end && *x->p != '"') {
-        unsigned char ch = (unsigned char)*x->p;
-        if (ch < 0x20)
-            return -1;
-        if (ch == '\\') {
-            x->p++;
-            if (x->p >= x->end || !strchr("\"\\/bfnrtu", *x->p))
-                return -1;
-            if (*x->p == 'u') {
-                if (x->end - x->p < 5)
-                    return -1;
-                for (int i = 1; i <= 4; i++) {
-                    if (!isxdigit((unsigned char)x->p[i]))
-                        return -1;
-                }
-                x->p += 4;
-            }
-        }
-        x->p++;
-    }
-    if (x->p >= x->end)
-        return -1;
-    x->p++;
-    put(x, start, (size_t)(x->p - start));
-    return 0;
-}
-
-static int pp_number(struct pp *x)
-{
-    const char *start = x->p;
-    if (*x->p == '-')
-        x->p++;
-    if (x->p >= x->end || !isdigit((unsigned char)*x->p))
-        return -1;
-    while (x->p < x->end && (isdigit((unsigned char)*x->p) || strchr(".eE+-", *x->p)))
-        x->p++;
-    put(x, start, (size_t)(x->p - start));
-    return 0;
-}
-
-static int pp_value(struct pp *x, int depth)
-{
-    skip_ws(x);
-    if (x->p >= x->end || depth > HQ_JSON_PRETTY_DEPTH_MAX)
-        return -1;
-    char ch = *x->p;
-    if (ch == '"')
-        return pp_string(x);
-    if (ch == '-' || isdigit((unsigned char)ch))
-        return pp_number(x);
-    static const char *const lits[] = {"true", "false", "null"};
-    for (int i = 0; i < 3; i++) {
-        size_t n = strlen(lits[i]);
-        if ((size_t)(x->end - x->p) >= n && memcmp(x->p, lits[i], n) == 0) {
-            put(x, lits[i], n);
-            x->p += n;
-            return 0;
-        }
-    }
-    if (ch != '{' && ch != '[')
-        return -1;
-    char close = ch == '{' ? '}' : ']';
-    put(x, &ch, 1);
-    x->p++;
-    skip_ws(x);
-    if (x->p < x->end && *x->p == close) {
-        put(x, &close, 1);
-        x->p++;
-        return 0;
-    }
-    for (;;) {
-        indent(x, depth + 1);
-        if (ch == '{') {
-            skip_ws(x);
-            if (x->p >= x->end || *x->p != '"' || pp_string(x) != 0)
-                return -1;
-            skip_ws(x);
-            if (x->p >= x->end || *x->p != ':')
-                return -1;
-            x->p++;
-            put(x, ": ", 2);
-        }
-        if (pp_value(x, depth + 1) != 0)
-            return -1;
-        skip_ws(x);
-        if (x->p >= x->end)
-            return -1;
-        if (*x->p == ',') {
-            put(x, ",", 1);
-            x->p++;
-            continue;
-        }
-        if (*x->p != close)
-            return -1;
-        x->p++;
-        indent(x, depth);
-        put(x, &close, 1);
-        return 0;
-    }
-}
-
-int hq_dlq_json_pretty(const char *s, size_t n, struct hq_buf *out)
-{
-    size_t mark = out->len;
-    struct pp x = {s, s + n, out, 1};
-    int rc = pp_value(&x, 0);
-    skip_ws(&x);
-    if (rc != 0 || x.p != x.end || !x.ok) {
-        out->len = mark;
-        if (out->p)
-            out->p[mark] = '\0';
-        return HQ_EINVAL;
-    }
-    return 0;
-}
-
-/* ---- Terminal escaping -------------------------------------------------------------------- */
-
-/* Length of a valid UTF-8 sequence at s (n bytes left) that is not a C1
- * control, or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    size_t len;
-    unsigned cp;
-    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-        len = 2;
-        cp = s[0] & 0x1f;
-    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-        len = 3;
-        cp = s[0] & 0x0f;
-    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-        len = 4;
-        cp = s[0] & 0x07;
-    } else {
-        return 0;
-    }
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-        (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0x80 && cp <= 0x9f))
-        return 0;
-    return len;
-}
-
-void hq_dlq_escape(struct hq_buf *out, const char *s, size_t n, size_t max, int keep_lines)
-{
-    const unsigned char *u = (const unsigned char *)s;
-    size_t lim = n < max ? n : max;
-    int rc = 0;
-    for (size_t i = 0; i < lim && rc == 0;) {
-        unsigned char ch = u[i];
-        size_t ul;
-        if (ch >= 0x20 && ch < 0x7f) {
-            rc = hq_buf_append(out, &u[i], 1);
-            i++;
-        } else if (keep_lines && (ch == '\n' || ch == '\t')) {
-            rc = hq_buf_append(out, &u[i], 1);
-            i++;
-        } else if (ch == '\n') {
-            rc = hq_buf_append(out, "\\n", 2);
-            i++;
-        } else if (ch == '\t') {
-            rc = hq_buf_append(out, "\\t", 2);
-            i++;
-        } else if (ch >= 0x80 && (ul = utf8_len(&u[i], n - i)) > 0 && i + ul <= lim) {
-            rc = hq_buf_append(out, &u[i], ul);
-            i += ul;
-        } else {
-            rc = hq_buf_printf(out, "\\x%02x", ch);
-            i++;
-        }
-    }
-    if (rc == 0 && lim < n)
-        rc = hq_buf_append(out, "...", 3);
-    (void)rc; /* a full buffer just ends the text early */
 }
 
 /* ---- Entries ----------------------------------------------------------------------------- */

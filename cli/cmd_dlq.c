@@ -7,25 +7,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include "cli/cmd.h"
+#include "cli/output.h"
 #include "common/buf.h"
+#include "common/clock.h"
 #include "common/config.h"
 #include "common/keys.h"
 #include "common/limits.h"
 #include "common/redis_sync.h"
-#include "scheduler/dlq.h"
+#include "common/dlq.h"
 
 #define OUT_MAX ((size_t)HQ_PAYLOAD_MAX_LIMIT * 6 + 65536) /* one entry as JSON, worst case */
-
-static int64_t now_ms(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
 
 /* ---- Output ----------------------------------------------------------------------------- */
 
@@ -50,31 +44,12 @@ static void entry_json(struct hq_buf *b, const redisReply *e)
     (void)rc; /* bounded by OUT_MAX, which no entry reaches */
 }
 
-static void age(char *out, size_t n, int64_t ms)
-{
-    if (ms < 0)
-        ms = 0;
-    long long s = ms / 1000;
-    if (s < 120)
-        snprintf(out, n, "%llds", s);
-    else if (s < 7200)
-        snprintf(out, n, "%lldm", s / 60);
-    else if (s < 172800)
-        snprintf(out, n, "%lldh", s / 3600);
-    else
-        snprintf(out, n, "%lldd", s / 86400);
-}
-
 /* A field cut and escaped for one terminal column. */
 static const char *col(struct hq_buf *b, const redisReply *e, const char *name, size_t max)
 {
     size_t len = 0;
     const char *v = hq_dlq_field(e, name, &len);
-    hq_buf_reset(b);
-    hq_dlq_escape(b, v ? v : "", v ? len : 0, max, 0);
-    if (b->len == 0 && hq_buf_append(b, "-", 1) != 0)
-        return "-";
-    return b->p;
+    return hq_out_cell(b, v, len, max);
 }
 
 /* ---- list --------------------------------------------------------------------------------- */
@@ -96,7 +71,7 @@ static int on_list(const redisReply *e, void *arg)
     } else {
         unsigned long long ms = strtoull(hq_dlq_entry_id(e), NULL, 10);
         char a[32];
-        age(a, sizeof(a), s->now - (int64_t)ms);
+        hq_out_span(s->now - (int64_t)ms, a, sizeof(a));
         printf("%-22s %-5s %-28s %-26s %-24s %-26s %s\n", hq_dlq_entry_id(e), a,
                col(&s->c[0], e, "reason", 40), col(&s->c[1], e, "endpoint_id", 40),
                col(&s->c[2], e, "type", 40), col(&s->c[3], e, "event_id", 40),
@@ -114,7 +89,7 @@ static int do_list(redisContext *c, const char *cmd, const char *prefix,
         return hq_cli_fail(1, cmd, "out of memory");
     s->limit = limit;
     s->json = json;
-    s->now = now_ms();
+    s->now = hq_now_ms();
     hq_buf_init(&s->b, OUT_MAX);
     for (int i = 0; i < 6; i++)
         hq_buf_init(&s->c[i], 1024);
@@ -165,10 +140,10 @@ static int do_show(redisContext *c, const char *cmd, const char *prefix, const c
                 continue;
             }
             hq_buf_reset(&b);
-            hq_dlq_escape(&b, k->str, k->len, 64, 0);
+            hq_out_escape(&b, k->str, k->len, 64, 0);
             printf("%-17s ", b.p ? b.p : "");
             hq_buf_reset(&b);
-            hq_dlq_escape(&b, v->str, v->len, v->len, 0);
+            hq_out_escape(&b, v->str, v->len, v->len, 0);
             printf("%s\n", b.p ? b.p : "");
         }
         if (payload) {
@@ -176,10 +151,10 @@ static int do_show(redisContext *c, const char *cmd, const char *prefix, const c
             hq_buf_reset(&b);
             struct hq_buf pretty;
             hq_buf_init(&pretty, OUT_MAX);
-            if (hq_dlq_json_pretty(payload, plen, &pretty) == 0)
-                hq_dlq_escape(&b, pretty.p, pretty.len, pretty.len, 1);
+            if (hq_out_json_pretty(payload, plen, &pretty) == 0)
+                hq_out_escape(&b, pretty.p, pretty.len, pretty.len, 1);
             else
-                hq_dlq_escape(&b, payload, plen, plen, 1);
+                hq_out_escape(&b, payload, plen, plen, 1);
             hq_buf_free(&pretty);
             printf("%s\n", b.p ? b.p : "");
         }
@@ -313,8 +288,7 @@ static int do_purge(redisContext *c, const char *cmd, const char *prefix, char *
     return report(cmd, "purged", &n, json);
 }
 
-/* ---- Entry point ------------------------------------------------------------------------------
- */
+/* ---- Entry point ---------------------------------------------------------------------------- */
 
 enum { O_ENDPOINT, O_TYPE, O_REASON, O_SINCE, O_LIMIT, O_ALL, O_OLDER, O_YES, O_JSON, O_NSPEC };
 
@@ -419,12 +393,12 @@ int hq_cmd_dlq(int argc, char **argv)
         }
     }
     struct hq_dlq_filter f = {.endpoint = endpoint, .type = type, .reason = reason};
-    if (since && hq_dlq_parse_time("--since", since, now_ms(), &f.since_ms, &err) != 0) {
+    if (since && hq_dlq_parse_time("--since", since, hq_now_ms(), &f.since_ms, &err) != 0) {
         status = hq_cli_fail(2, cmd, err.msg);
         goto out;
     }
     if (older > 0)
-        f.before_ms = now_ms() - older;
+        f.before_ms = hq_now_ms() - older;
     if (which == 2 && (nids > 0) == all) {
         status = hq_cli_fail(
             2, cmd, all ? "give entry ids or --all, not both" : "needs entry ids or --all");

@@ -88,11 +88,9 @@ int hq_cmd_worker(int argc, char **argv)
     struct hq_err err = {0};
     int npos = 0;
     char **pos = NULL;
-    int rc = hq_config_parse(opts, &help, argc, argv, &npos, &pos, &err);
-    if (rc == 1)
-        return 0;
-    if (rc != 0)
-        return hq_cli_fail(2, "worker", err.msg);
+    int rc = hq_cli_parse(opts, &help, "worker", argc, argv, &npos, &pos);
+    if (rc >= 0)
+        return rc;
     free(pos);
     if (npos > 0)
         return hq_cli_fail(2, "worker", "takes no arguments (see --help)");

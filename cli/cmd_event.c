@@ -8,16 +8,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli/cmd.h"
+#include "cli/output.h"
 #include "common/buf.h"
+#include "common/clock.h"
 #include "common/config.h"
 #include "common/event.h"
 #include "common/keys.h"
 #include "common/limits.h"
 #include "common/redis_sync.h"
-#include "scheduler/dlq.h"
 
 /* One attempt record, decoded. Strings are owned by the record. */
 struct att {
@@ -206,29 +206,15 @@ out:
     hq_buf_free(&val);
 }
 
-/* ---- Output ------------------------------------------------------------------------------------
- */
+/* ---- Output --------------------------------------------------------------------------------- */
 
+/* An attempt's time, or "-" padded to the same width when unknown. */
 static void fmt_time(char *out, size_t n, long long ms)
 {
-    if (ms < 0) {
+    if (ms < 0)
         snprintf(out, n, "%-24s", "-");
-        return;
-    }
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    char t[32];
-    strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out, n, "%s.%03lldZ", t, ms % 1000);
-}
-
-static void esc(struct hq_buf *b, const char *s, size_t max)
-{
-    hq_buf_reset(b);
-    hq_dlq_escape(b, s ? s : "", s ? strlen(s) : 0, max, 0);
-    if (b->len == 0)
-        app(b, "-", 1);
+    else
+        hq_iso_time(ms, out, n);
 }
 
 static void print_text(const char *id, struct att *a, size_t n, const int *order)
@@ -243,12 +229,12 @@ static void print_text(const char *id, struct att *a, size_t n, const int *order
         struct att *x = &a[order[k]];
         if (!cur || strcmp(cur, x->endpoint) != 0) {
             cur = x->endpoint;
-            esc(&b1, x->endpoint, HQ_ENDPOINT_ID_MAX);
-            printf("\nendpoint %s\n", x->parsed ? b1.p : "(unreadable records)");
+            const char *ep = hq_out_cell(&b1, x->endpoint, strlen(x->endpoint), HQ_ENDPOINT_ID_MAX);
+            printf("\nendpoint %s\n", x->parsed ? ep : "(unreadable records)");
         }
         if (!x->parsed) {
             hq_buf_reset(&b3);
-            hq_dlq_escape(&b3, x->raw, x->raw_len, 200, 0);
+            hq_out_escape(&b3, x->raw, x->raw_len, 200, 0);
             printf("  (not a JSON object) %s\n", b3.p ? b3.p : "");
             continue;
         }
@@ -262,13 +248,13 @@ static void print_text(const char *id, struct att *a, size_t n, const int *order
             snprintf(dur, sizeof(dur), "%lld ms", x->duration_ms);
         else
             snprintf(dur, sizeof(dur), "-");
-        esc(&b1, x->outcome, 16);
-        esc(&b2, x->error, 120);
-        printf("  #%-3lld %s  %-9s status %-4s %9s  error %s\n", x->attempt, when, b1.p, status,
-               dur, b2.p);
+        const char *outcome = hq_out_cell(&b1, x->outcome, strlen(x->outcome), 16);
+        const char *error = hq_out_cell(&b2, x->error, strlen(x->error), 120);
+        printf("  #%-3lld %s  %-9s status %-4s %9s  error %s\n", x->attempt, when, outcome, status,
+               dur, error);
         if (x->response.len > 0) {
             hq_buf_reset(&b3);
-            hq_dlq_escape(&b3, x->response.p, x->response.len, 200, 0);
+            hq_out_escape(&b3, x->response.p, x->response.len, 200, 0);
             printf("       response: %s\n", b3.p);
         }
     }
@@ -300,7 +286,7 @@ static void print_json(const char *id, struct att *a, size_t n, const int *order
         }
         /* Records are embedded as they are when they are valid JSON, else as a string. */
         hq_buf_reset(&scratch);
-        if (x->parsed && hq_dlq_json_pretty(x->raw, x->raw_len, &scratch) == 0)
+        if (x->parsed && hq_out_json_pretty(x->raw, x->raw_len, &scratch) == 0)
             rc = rc ? rc : hq_buf_append(&b, x->raw, x->raw_len);
         else
             rc = rc ? rc : hq_buf_json_str(&b, x->raw, x->raw_len);

@@ -1,17 +1,15 @@
 /* The dead-letter stream <p>:dead: filtering, paging, replay and purge, plus
- * the pure helpers its commands print with (entry id and time parsing, a JSON
- * pretty-printer that never fails, terminal-safe escaping). Owns no output
- * format: cmd_dlq.c prints. Every walk over the stream is paged
+ * the parsing of what its users type (entry ids, points in time). Owns no
+ * output format: its callers print. Every walk over the stream is paged
  * (HQ_DLQ_PAGE entries per round trip), so memory stays bounded for any
  * stream length. Entry fields are documented in docs/internals/redis-layout.md. */
-#ifndef HQ_SCHEDULER_DLQ_H
-#define HQ_SCHEDULER_DLQ_H
+#ifndef HQ_COMMON_DLQ_H
+#define HQ_COMMON_DLQ_H
 
 #include <hiredis/hiredis.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/buf.h"
 #include "common/err.h"
 
 /* ---- Pure helpers ------------------------------------------------------------------- */
@@ -27,16 +25,6 @@ int hq_dlq_check_id(const char *what, const char *s, struct hq_err *err) HQ_MUST
  * HQ_EINVAL with err naming 'what' ("--since") and the value. */
 int hq_dlq_parse_time(const char *what, const char *s, int64_t now_ms, int64_t *out_ms,
                       struct hq_err *err) HQ_MUST_CHECK;
-
-/* Appends s (n bytes) pretty-printed with two-space indents when it is valid
- * JSON; otherwise leaves out unchanged and returns HQ_EINVAL (the caller
- * prints it raw). Nesting deeper than HQ_JSON_PRETTY_DEPTH_MAX is HQ_EINVAL. */
-int hq_dlq_json_pretty(const char *s, size_t n, struct hq_buf *out) HQ_MUST_CHECK;
-
-/* Appends s (n bytes, at most max of them) made safe for a terminal:
- * printable ASCII and valid UTF-8 (no C1 controls) as is, \n and \t as is when
- * keep_lines else escaped, everything else as \xNN; "..." marks a cut. */
-void hq_dlq_escape(struct hq_buf *out, const char *s, size_t n, size_t max, int keep_lines);
 
 /* ---- Entries ---------------------------------------------------------------------------- */
 
