@@ -37,7 +37,6 @@
 /* One-line failure reasons: an address, a library message and a reply excerpt. */
 #define WHY_MAX 1024
 
-
 enum state {
     ST_DOWN,       /* no context; the timer waits out the backoff */
     ST_CONNECTING, /* context exists, TCP/unix connect in progress */

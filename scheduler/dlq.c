@@ -15,7 +15,6 @@
 #include "common/redis_sync.h"
 #include "common/scripts.h"
 
-
 /* ---- Ids and times -------------------------------------------------------------------- */
 
 /* Parses "<ms>-<seq>"; 0 or -1. */
