@@ -14,8 +14,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "tests/faults/bad_server.h"
-#include "tests/integration/worker_env.h"
+#include "tests/harness/bad_server.h"
+#include "tests/harness/worker_env.h"
 
 static struct wenv W;
 static pid_t worker; /* killed by teardown if a failed assertion left it running */

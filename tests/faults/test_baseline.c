@@ -8,8 +8,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "tests/faults/checker.h"
-#include "tests/integration/worker_env.h"
+#include "tests/harness/checker.h"
+#include "tests/harness/worker_env.h"
 
 static struct wenv W;
 

@@ -11,8 +11,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "tests/faults/bad_server.h"
-#include "tests/integration/worker_env.h"
+#include "tests/harness/bad_server.h"
+#include "tests/harness/worker_env.h"
 
 static struct wenv W;
 static pid_t procs[2]; /* worker, scheduler: killed by teardown if an assertion failed */

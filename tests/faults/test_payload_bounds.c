@@ -10,7 +10,7 @@
 
 #include "common/limits.h"
 #include "hookq/hookq.h"
-#include "tests/integration/worker_env.h"
+#include "tests/harness/worker_env.h"
 
 static struct wenv W;
 

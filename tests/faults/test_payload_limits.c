@@ -13,7 +13,7 @@
 #include <cmocka.h>
 
 #include "hookq/hookq.h"
-#include "tests/integration/worker_env.h"
+#include "tests/harness/worker_env.h"
 
 static struct wenv W;
 static pid_t worker; /* killed by teardown if a failed assertion left it running */

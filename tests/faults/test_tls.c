@@ -18,7 +18,7 @@
 #include <stdatomic.h>
 #include <sys/socket.h>
 
-#include "tests/integration/worker_env.h"
+#include "tests/harness/worker_env.h"
 
 static struct wenv W;
 static pid_t worker; /* killed by teardown if a failed assertion left it running */

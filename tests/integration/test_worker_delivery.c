@@ -11,7 +11,7 @@
 
 #include "common/buf.h"
 
-#include "tests/integration/worker_env.h"
+#include "tests/harness/worker_env.h"
 
 static struct wenv W;
 

@@ -9,7 +9,7 @@
 
 #include <dirent.h>
 
-#include "tests/integration/worker_env.h"
+#include "tests/harness/worker_env.h"
 
 static struct wenv W;
 

@@ -1,43 +1,12 @@
-/* Shared set-up for the Redis-fault scenarios (issue 5, scenarios 6, 7, 8, 13):
- * a private redis-server, loopback receivers, endpoints registered with the
- * checker, `hookq worker` and `hookq scheduler` processes with their own
- * logs, a producer that tolerates a Redis that is down or refusing writes
- * (only acknowledged XADDs become expected pairs), and process probes (CPU
- * time, RSS) to show that nothing spins while Redis is away. Header-only:
- * each test binary includes it once, after <cmocka.h>. */
-#ifndef HQ_TESTS_FAULTS_REDIS_FAULTS_ENV_H
-#define HQ_TESTS_FAULTS_REDIS_FAULTS_ENV_H
+/* See tests/harness/redis_faults_env.h. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
 
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-#include <sys/wait.h>
-#include <unistd.h>
+#include "tests/harness/redis_faults_env.h"
 
-#include "tests/faults/checker.h"
-#include "tests/integration/worker_env.h"
-
-#define RF_EPS_MAX    8
-#define RF_EVENTS_MAX 200000 /* acknowledgement times kept per produced event */
-#define RF_PROCS_MAX  256    /* processes one scenario starts (the soak restarts ~60) */
-
-struct rf {
-    struct wenv w;                /* redis, receiver (w.rcv), test connection, worker log */
-    struct hq_test_receiver rcv2; /* a second receiver (own flaky_pct), started on demand */
-    int rcv2_started;
-    struct hq_ck ck; /* the checker */
-    struct hq_endpoint eps[RF_EPS_MAX];
-    int neps;
-    char slog[320];  /* scheduler log */
-    int64_t *ack_ms; /* [evck number] = unix ms the XADD was acknowledged */
-    long nack;
-    pid_t procs[RF_PROCS_MAX]; /* every worker/scheduler started, for rf_stop */
-    int nprocs;
-};
-
-static inline pid_t rf_track(struct rf *r, pid_t pid)
+static pid_t rf_track(struct rf *r, pid_t pid)
 {
     assert_true(pid > 0);
     if (r->nprocs < RF_PROCS_MAX)
@@ -48,7 +17,7 @@ static inline pid_t rf_track(struct rf *r, pid_t pid)
 /* Kills the processes a failed test left running. Only unreaped children are
  * touched (waitpid says so), so a pid the test already reaped, which the system
  * may have reused, is never signalled. */
-static inline void rf_kill_leftovers(struct rf *r)
+static void rf_kill_leftovers(struct rf *r)
 {
     for (int i = 0; i < r->nprocs; i++) {
         int st;
@@ -60,7 +29,7 @@ static inline void rf_kill_leftovers(struct rf *r)
     r->nprocs = 0;
 }
 
-static inline void rf_start(struct rf *r, const char *redis_extra)
+void rf_start(struct rf *r, const char *redis_extra)
 {
     memset(r, 0, sizeof(*r));
     wenv_start(&r->w, redis_extra);
@@ -70,14 +39,14 @@ static inline void rf_start(struct rf *r, const char *redis_extra)
     assert_non_null(r->ack_ms);
 }
 
-static inline void rf_free_endpoints(struct rf *r)
+void rf_free_endpoints(struct rf *r)
 {
     for (int i = 0; i < r->neps; i++)
         hq_endpoint_free(&r->eps[i]);
     r->neps = 0;
 }
 
-static inline void rf_stop(struct rf *r)
+void rf_stop(struct rf *r)
 {
     rf_kill_leftovers(r);
     const char *keep = getenv("HQ_FAULTS_KEEP_LOGS"); /* a directory to copy the logs into */
@@ -98,9 +67,7 @@ static inline void rf_stop(struct rf *r)
     wenv_stop(&r->w);
 }
 
-/* Creates an endpoint at <receiver url><path> and registers it with the checker. */
-static inline int rf_endpoint_on(struct rf *r, struct hq_test_receiver *rcv, const char *path,
-                                 int max_attempts)
+int rf_endpoint_on(struct rf *r, struct hq_test_receiver *rcv, const char *path, int max_attempts)
 {
     assert_true(r->neps < RF_EPS_MAX);
     char url[256];
@@ -111,23 +78,19 @@ static inline int rf_endpoint_on(struct rf *r, struct hq_test_receiver *rcv, con
     return idx;
 }
 
-static inline int rf_endpoint(struct rf *r, const char *path)
+int rf_endpoint(struct rf *r, const char *path)
 {
     return rf_endpoint_on(r, &r->w.rcv, path, 0);
 }
 
-/* (Re)connects the test's own connection, waiting for Redis to answer. */
-static inline void rf_reconnect(struct rf *r)
+void rf_reconnect(struct rf *r)
 {
     if (r->w.c)
         redisFree(r->w.c);
     r->w.c = hq_test_redis_connect(&r->w.redis);
 }
 
-/* XADDs one event fanned out to every registered endpoint. Returns 0 when Redis
- * acknowledged it (the pairs are then expected), -1 on an error reply or a lost
- * connection (nothing is expected; the caller reconnects when it needs to). */
-static inline int rf_produce(struct rf *r, const char *type, const char *payload)
+int rf_produce(struct rf *r, const char *type, const char *payload)
 {
     char key[HQ_KEY_MAX], id[32];
     assert_true(hq_key_events(r->ck.prefix, key, sizeof(key)) >= 0);
@@ -151,16 +114,14 @@ static inline int rf_produce(struct rf *r, const char *type, const char *payload
     return 0;
 }
 
-/* Sleeps ms: pacing traffic or holding a fault for its stated duration, never an assertion. */
-static inline void rf_pause_ms(int ms)
+void rf_pause_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0)
         ;
 }
 
-/* Starts a worker with its consumer name and extra args; the log is shared (O_APPEND). */
-static inline pid_t rf_worker(struct rf *r, const char *consumer, const char *const *extra)
+pid_t rf_worker(struct rf *r, const char *consumer, const char *const *extra)
 {
     const char *args[40];
     int n = 0;
@@ -172,15 +133,14 @@ static inline pid_t rf_worker(struct rf *r, const char *consumer, const char *co
     return rf_track(r, wenv_worker(&r->w, args, NULL));
 }
 
-static inline pid_t rf_scheduler(struct rf *r)
+pid_t rf_scheduler(struct rf *r)
 {
     const char *args[] = {"scheduler", "--redis-url", r->w.redis.url, "--log-level",
                           "info",      "--interval",  "200ms",        NULL};
     return rf_track(r, hq_test_spawn(args, NULL, r->slog));
 }
 
-/* Lines of a log file containing needle (and level, when not NULL). */
-static inline int rf_log_count(const char *path, const char *level, const char *needle)
+int rf_log_count(const char *path, const char *level, const char *needle)
 {
     FILE *f = fopen(path, "r");
     if (!f)
@@ -193,7 +153,7 @@ static inline int rf_log_count(const char *path, const char *level, const char *
     return n;
 }
 
-static inline void rf_dump(const char *path, const char *tag)
+void rf_dump(const char *path, const char *tag)
 {
     FILE *f = fopen(path, "r");
     if (!f)
@@ -204,14 +164,13 @@ static inline void rf_dump(const char *path, const char *tag)
     fclose(f);
 }
 
-static inline void rf_dump_logs(struct rf *r)
+void rf_dump_logs(struct rf *r)
 {
     rf_dump(r->w.log, "worker");
     rf_dump(r->slog, "scheduler");
 }
 
-/* CPU time (user + system) a process used so far, in ms; -1 if it is gone. */
-static inline long rf_cpu_ms(pid_t pid)
+long rf_cpu_ms(pid_t pid)
 {
     char path[64], buf[1024];
     snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
@@ -233,9 +192,7 @@ static inline long rf_cpu_ms(pid_t pid)
     return (long)((ut + st) * 1000UL / (unsigned long)(hz > 0 ? hz : 100));
 }
 
-/* Receiver in-flight count plus entries held (pending) by the workers group, times the
- * fan-out: every delivery started or finished-but-unrecorded at this moment. */
-static inline long long rf_in_flight(struct rf *r)
+long long rf_in_flight(struct rf *r)
 {
     long long n = hq_ck_in_flight(&r->w.rcv);
     if (r->rcv2_started)
@@ -245,10 +202,7 @@ static inline long long rf_in_flight(struct rf *r)
     return n;
 }
 
-/* Quiet: nothing pending, nothing left in the stream, no retry backlog. Unlike
- * hq_ck_wait_settled this does not require nothing lost, so a scenario that may
- * lose acknowledged writes (appendfsync everysec) can settle and count them. */
-static inline int rf_quiet(void *arg)
+int rf_quiet(void *arg)
 {
     struct rf *r = arg;
     if (r->w.c->err)
@@ -261,8 +215,7 @@ static inline int rf_quiet(void *arg)
     return q;
 }
 
-/* Attempt records of event evck_<n> (LLEN <p>:att:<id>). */
-static inline long long rf_attempt_records(struct rf *r, long n)
+long long rf_attempt_records(struct rf *r, long n)
 {
     char id[32], key[HQ_KEY_MAX];
     snprintf(id, sizeof(id), "evck_%ld", n);
@@ -270,13 +223,10 @@ static inline long long rf_attempt_records(struct rf *r, long n)
     return hq_test_cmd_int(r->w.c, "LLEN %s", key);
 }
 
-/* Acknowledgement time of the event of a checker pair key ("evck_<n>\x1f<ep>"); -1 if none. */
-static inline int64_t rf_pair_ack_ms(const struct rf *r, const char *pair_key)
+int64_t rf_pair_ack_ms(const struct rf *r, const char *pair_key)
 {
     if (strncmp(pair_key, "evck_", 5) != 0)
         return -1;
     long n = strtol(pair_key + 5, NULL, 10);
     return n >= 0 && n < r->nack ? r->ack_ms[n] : -1;
 }
-
-#endif
