@@ -40,18 +40,8 @@ static struct rf R;
 
 static int setup(void **state)
 {
-    (void)state;
-    rf_start(&R, "--appendonly yes --appendfsync always");
-    hq_test_receiver_start(&R.rcv2);
-    R.rcv2.flaky_pct = 30;
-    R.rcv2_started = 1;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    rf_stop(&R);
+    rf_start(*state, "--appendonly yes --appendfsync always");
+    rf_start_rcv2(*state, 30);
     return 0;
 }
 
@@ -218,8 +208,8 @@ static void test_soak_mixed_traffic_kills_and_a_redis_restart_rss_stable(void **
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(
-            test_soak_mixed_traffic_kills_and_a_redis_restart_rss_stable, setup, teardown),
+        cmocka_unit_test_prestate_setup_teardown(
+            test_soak_mixed_traffic_kills_and_a_redis_restart_rss_stable, setup, rf_teardown, &R),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

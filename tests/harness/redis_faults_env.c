@@ -6,29 +6,6 @@
 
 #include "tests/harness/redis_faults_env.h"
 
-static pid_t rf_track(struct rf *r, pid_t pid)
-{
-    assert_true(pid > 0);
-    if (r->nprocs < RF_PROCS_MAX)
-        r->procs[r->nprocs++] = pid;
-    return pid;
-}
-
-/* Kills the processes a failed test left running. Only unreaped children are
- * touched (waitpid says so), so a pid the test already reaped, which the system
- * may have reused, is never signalled. */
-static void rf_kill_leftovers(struct rf *r)
-{
-    for (int i = 0; i < r->nprocs; i++) {
-        int st;
-        if (waitpid(r->procs[i], &st, WNOHANG) == 0) {
-            kill(r->procs[i], SIGKILL);
-            waitpid(r->procs[i], &st, 0);
-        }
-    }
-    r->nprocs = 0;
-}
-
 void rf_start(struct rf *r, const char *redis_extra)
 {
     memset(r, 0, sizeof(*r));
@@ -37,6 +14,25 @@ void rf_start(struct rf *r, const char *redis_extra)
     hq_ck_init(&r->ck, "hookq");
     r->ack_ms = calloc(RF_EVENTS_MAX, sizeof(int64_t));
     assert_non_null(r->ack_ms);
+}
+
+int rf_setup(void **state)
+{
+    rf_start(*state, NULL);
+    return 0;
+}
+
+int rf_teardown(void **state)
+{
+    rf_stop(*state);
+    return 0;
+}
+
+void rf_start_rcv2(struct rf *r, int flaky_pct)
+{
+    hq_test_receiver_start(&r->rcv2);
+    r->rcv2.flaky_pct = flaky_pct;
+    r->rcv2_started = 1;
 }
 
 void rf_free_endpoints(struct rf *r)
@@ -48,7 +44,7 @@ void rf_free_endpoints(struct rf *r)
 
 void rf_stop(struct rf *r)
 {
-    rf_kill_leftovers(r);
+    wenv_kill_leftovers(&r->w);
     const char *keep = getenv("HQ_FAULTS_KEEP_LOGS"); /* a directory to copy the logs into */
     if (keep) {
         char cmd[1024];
@@ -67,15 +63,21 @@ void rf_stop(struct rf *r)
     wenv_stop(&r->w);
 }
 
-int rf_endpoint_on(struct rf *r, struct hq_test_receiver *rcv, const char *path, int max_attempts)
+int rf_endpoint_filtered(struct rf *r, struct hq_test_receiver *rcv, const char *path,
+                         const char *filters, int max_attempts)
 {
     assert_true(r->neps < RF_EPS_MAX);
     char url[256];
     snprintf(url, sizeof(url), "%s%s", rcv->url, path);
-    wenv_endpoint(&r->w, url, NULL, NULL, max_attempts, &r->eps[r->neps]);
+    wenv_endpoint(&r->w, url, filters, NULL, max_attempts, &r->eps[r->neps]);
     int idx = hq_ck_endpoint(&r->ck, &r->eps[r->neps], rcv);
     r->neps++;
     return idx;
+}
+
+int rf_endpoint_on(struct rf *r, struct hq_test_receiver *rcv, const char *path, int max_attempts)
+{
+    return rf_endpoint_filtered(r, rcv, path, NULL, max_attempts);
 }
 
 int rf_endpoint(struct rf *r, const char *path)
@@ -130,14 +132,14 @@ pid_t rf_worker(struct rf *r, const char *consumer, const char *const *extra)
     for (; extra && *extra && n < 38; extra++)
         args[n++] = *extra;
     args[n] = NULL;
-    return rf_track(r, wenv_worker(&r->w, args, NULL));
+    return wenv_worker(&r->w, args, NULL);
 }
 
 pid_t rf_scheduler(struct rf *r)
 {
     const char *args[] = {"scheduler", "--redis-url", r->w.redis.url, "--log-level",
                           "info",      "--interval",  "200ms",        NULL};
-    return rf_track(r, hq_test_spawn(args, NULL, r->slog));
+    return wenv_track(&r->w, hq_test_spawn(args, NULL, r->slog));
 }
 
 int rf_log_count(const char *path, const char *level, const char *needle)
@@ -168,6 +170,17 @@ void rf_dump_logs(struct rf *r)
 {
     rf_dump(r->w.log, "worker");
     rf_dump(r->slog, "scheduler");
+}
+
+void rf_settle_and_check(struct rf *r, int timeout_ms, const char *label, struct hq_ck_report *rep)
+{
+    if (!hq_ck_wait_settled(&r->ck, r->w.c, timeout_ms)) {
+        rf_dump_logs(r);
+        fail_msg("%s: not settled within %d ms", label, timeout_ms);
+    }
+    hq_ck_collect(&r->ck, r->w.c, 1, rep);
+    hq_ck_print(rep, label);
+    hq_ck_assert(&r->ck, rep);
 }
 
 long rf_cpu_ms(pid_t pid)

@@ -1,10 +1,11 @@
-/* Shared set-up for the Redis-fault scenarios (Redis crash, stall, empty, soak):
- * a private redis-server, loopback receivers, endpoints registered with the
- * checker, `hookq worker` and `hookq scheduler` processes with their own
- * logs, a producer that tolerates a Redis that is down or refusing writes
- * (only acknowledged XADDs become expected pairs), and process probes (CPU
- * time, RSS) to show that nothing spins while Redis is away. Part of
- * the harness library (redis_faults_env.c). */
+/* The fault suite's one fixture (struct rf): a private redis-server, loopback
+ * receivers, endpoints registered with the checker, `hookq worker` and `hookq
+ * scheduler` processes (killed at teardown when a failed test left them
+ * running), a producer that tolerates a Redis that is down or refusing writes
+ * (only acknowledged XADDs become expected pairs), the settle-collect-assert
+ * step every scenario ends with, and process probes (CPU time, RSS) to show
+ * that nothing spins while Redis is away. Part of the harness library
+ * (redis_faults_env.c). */
 #ifndef HQ_TESTS_HARNESS_REDIS_FAULTS_ENV_H
 #define HQ_TESTS_HARNESS_REDIS_FAULTS_ENV_H
 
@@ -21,7 +22,6 @@
 
 #define RF_EPS_MAX    8
 #define RF_EVENTS_MAX 200000 /* acknowledgement times kept per produced event */
-#define RF_PROCS_MAX  256    /* processes one scenario starts (the soak restarts ~60) */
 
 struct rf {
     struct wenv w;                /* redis, receiver (w.rcv), test connection, worker log */
@@ -33,17 +33,34 @@ struct rf {
     char slog[320];  /* scheduler log */
     int64_t *ack_ms; /* [evck number] = unix ms the XADD was acknowledged */
     long nack;
-    pid_t procs[RF_PROCS_MAX]; /* every worker/scheduler started, for rf_stop */
-    int nprocs;
 };
 
+/* The fault suite's fixture: wenv_start (redis_extra: see hq_test_redis_start),
+ * the checker (prefix "hookq") and the acknowledgement times. */
 void rf_start(struct rf *r, const char *redis_extra);
+
+/* Kills what a failed test left running, keeps the logs when HQ_FAULTS_KEEP_LOGS
+ * names a directory, frees the checker and endpoints, stops everything. */
+void rf_stop(struct rf *r);
+
+/* rf_start(r, NULL) and rf_stop(r) as cmocka fixtures, with the struct rf as the
+ * test's initial state: list the tests as RF_TEST(test_name, &R). */
+int rf_setup(void **state);
+int rf_teardown(void **state);
+#define RF_TEST(f, r) cmocka_unit_test_prestate_setup_teardown(f, rf_setup, rf_teardown, r)
+
+/* Starts the second receiver, failing flaky_pct % of its requests with 500. */
+void rf_start_rcv2(struct rf *r, int flaky_pct);
 
 void rf_free_endpoints(struct rf *r);
 
-void rf_stop(struct rf *r);
+/* Creates an endpoint at <receiver url><path> for the event types in filters
+ * (comma-separated; NULL: all) and registers it with the checker; returns its
+ * checker index. max_attempts 0: the default. */
+int rf_endpoint_filtered(struct rf *r, struct hq_test_receiver *rcv, const char *path,
+                         const char *filters, int max_attempts);
 
-/* Creates an endpoint at <receiver url><path> and registers it with the checker. */
+/* The same for every event type. */
 int rf_endpoint_on(struct rf *r, struct hq_test_receiver *rcv, const char *path, int max_attempts);
 
 int rf_endpoint(struct rf *r, const char *path);
@@ -70,6 +87,11 @@ int rf_log_count(const char *path, const char *level, const char *needle);
 void rf_dump(const char *path, const char *tag);
 
 void rf_dump_logs(struct rf *r);
+
+/* Awaits hq_ck_wait_settled (on timeout prints the logs and fails naming label),
+ * then collects with every signature verified into rep, prints it and fails on a
+ * broken invariant (hq_ck_assert). */
+void rf_settle_and_check(struct rf *r, int timeout_ms, const char *label, struct hq_ck_report *rep);
 
 /* CPU time (user + system) a process used so far, in ms; -1 if it is gone. */
 long rf_cpu_ms(pid_t pid);

@@ -17,9 +17,42 @@ void wenv_start(struct wenv *w, const char *redis_extra)
 
 void wenv_stop(struct wenv *w)
 {
+    wenv_kill_leftovers(w);
     redisFree(w->c);
     hq_test_receiver_stop(&w->rcv);
     hq_test_redis_destroy(&w->redis);
+}
+
+int wenv_setup(void **state)
+{
+    wenv_start(*state, NULL);
+    return 0;
+}
+
+int wenv_teardown(void **state)
+{
+    wenv_stop(*state);
+    return 0;
+}
+
+pid_t wenv_track(struct wenv *w, pid_t pid)
+{
+    assert_true(pid > 0);
+    if (w->nprocs < WENV_PROCS_MAX)
+        w->procs[w->nprocs++] = pid;
+    return pid;
+}
+
+void wenv_kill_leftovers(struct wenv *w)
+{
+    for (int i = 0; i < w->nprocs; i++) {
+        int st;
+        if (waitpid(w->procs[i], &st, WNOHANG) == 0) {
+            kill(w->procs[i], SIGKILL);
+            waitpid(w->procs[i], &st, 0);
+        }
+    }
+    w->nprocs = 0;
 }
 
 void wenv_stop_with_worker(struct wenv *w, pid_t *worker)
@@ -138,7 +171,20 @@ pid_t wenv_worker(struct wenv *w, const char *const *extra, const char *const *e
         args[n++] = *extra;
     args[n] = NULL;
     static const char *const default_env[] = {"HOOKQ_ALLOW_PRIVATE=1", NULL};
-    return hq_test_spawn(args, env ? env : default_env, w->log);
+    return wenv_track(w, hq_test_spawn(args, env ? env : default_env, w->log));
+}
+
+pid_t wenv_scheduler(struct wenv *w, const char *const *extra)
+{
+    const char *args[40];
+    int n = 0;
+    args[n++] = "scheduler";
+    args[n++] = "--redis-url";
+    args[n++] = w->redis.url;
+    for (; extra && *extra && n < 39; extra++)
+        args[n++] = *extra;
+    args[n] = NULL;
+    return wenv_track(w, hq_test_spawn(args, NULL, w->log));
 }
 
 int received_at_least(void *arg)

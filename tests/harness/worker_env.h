@@ -6,6 +6,7 @@
 #define HQ_TESTS_HARNESS_WORKER_ENV_H
 
 #include <signal.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,16 +22,39 @@
 #include "common/sign.h"
 #include "tests/harness/hq_test.h"
 
+#define WENV_PROCS_MAX 256 /* processes one test starts (the soak restarts ~60) */
+
 struct wenv {
     struct hq_test_redis redis;
     struct hq_test_receiver rcv;
     redisContext *c;
-    char log[320]; /* worker stderr, kept for a failing test's output */
+    char log[320];               /* worker stderr, kept for a failing test's output */
+    pid_t procs[WENV_PROCS_MAX]; /* every process started through wenv, for wenv_stop */
+    int nprocs;
 };
 
+/* Starts redis-server (redis_extra: see hq_test_redis_start), the receiver and
+ * the test's own connection. */
 void wenv_start(struct wenv *w, const char *redis_extra);
 
+/* Kills the processes a failed test left running (wenv_kill_leftovers), then
+ * stops the receiver and redis-server. */
 void wenv_stop(struct wenv *w);
+
+/* The test's fixture, one fresh environment per test: the struct wenv is the
+ * test's initial state, so a test file keeps one `static struct wenv W` and
+ * lists its tests as WENV_TEST(test_name, &W). */
+int wenv_setup(void **state);
+int wenv_teardown(void **state);
+#define WENV_TEST(f, w) cmocka_unit_test_prestate_setup_teardown(f, wenv_setup, wenv_teardown, w)
+
+/* Records pid (asserted > 0) for wenv_stop; returns it. */
+pid_t wenv_track(struct wenv *w, pid_t pid);
+
+/* Kills (SIGKILL) and reaps the recorded processes still running. Only
+ * unreaped children are touched (waitpid says so), so a pid the test already
+ * reaped, which the system may have reused, is never signalled. */
+void wenv_kill_leftovers(struct wenv *w);
 
 /* Teardown of a test that keeps at most one worker pid: kills the worker a failed
  * assertion left running, then stops the environment. */
@@ -54,8 +78,13 @@ void wenv_endpoint(struct wenv *w, const char *url, const char *filters, const c
 void wenv_produce(struct wenv *w, const char *type, const char *payload, const char *id,
                   const char *endpoint, char *id_out, size_t n);
 
-/* Starts `hookq worker` with extra args (NULL-terminated list) and env. */
+/* Starts `hookq worker` with extra args (NULL-terminated list) and env (NULL:
+ * HOOKQ_ALLOW_PRIVATE=1), logging to w->log; recorded for wenv_stop. */
 pid_t wenv_worker(struct wenv *w, const char *const *extra, const char *const *env);
+
+/* Starts `hookq scheduler --redis-url <url>` with extra args (NULL-terminated),
+ * logging to w->log; recorded for wenv_stop. */
+pid_t wenv_scheduler(struct wenv *w, const char *const *extra);
 
 struct count_arg {
     struct hq_test_receiver *rcv;
