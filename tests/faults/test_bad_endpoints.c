@@ -8,7 +8,7 @@
  * further than the response caps (plus socket buffers) before the worker hangs
  * up, the worker's memory does not grow with what it was sent, and a healthy
  * endpoint keeps flowing while all of this is in flight. The misbehaving
- * servers are tests/faults/bad_server.h, one per behaviour, on 127.0.0.1. */
+ * servers are tests/harness/bad_server.c, one per behaviour, on 127.0.0.1. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

@@ -1,6 +1,6 @@
 /* Scenario 11: two endpoints are down for 40 s while events keep coming, then
  * recover: one answers 503 (the harness receiver), the other is not there at
- * all (its port refuses connections: tests/faults/bad_server.h, bound but not
+ * all (its port refuses connections: tests/harness/bad_server.c, bound but not
  * listening) and comes back on the same port. Once they are back everything
  * is delivered, each (event, endpoint) pair exactly once with a 2xx, nothing
  * is dead-lettered, and the retries arrive spread out by the backoff's jitter
