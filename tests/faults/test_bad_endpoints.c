@@ -18,7 +18,6 @@
 #include "tests/harness/worker_env.h"
 
 static struct wenv W;
-static pid_t worker; /* killed by teardown if a failed assertion left it running */
 
 #define TIMEOUT_MS 5000 /* the worker's --timeout */
 /* What the worker's loop may add to an attempt past its timeout (ASan and a
@@ -147,7 +146,7 @@ static void test_misbehaving_endpoints_end_within_timeout_healthy_flows(void **s
     snprintf(url, sizeof(url), "%s/good", W.rcv.url);
     wenv_endpoint(&W, url, "good.*", NULL, 0, &good);
     const char *extra[] = {"--timeout", "5s", "--connect-timeout", "1s", NULL};
-    pid_t pid = worker = wenv_worker(&W, extra, NULL);
+    pid_t pid = wenv_worker(&W, extra, NULL);
 
     /* Warm-up: one healthy delivery, then the worker's resident size. */
     wenv_produce(&W, "good.x", "{}", NULL, NULL, NULL, 0);
@@ -227,7 +226,6 @@ static void test_misbehaving_endpoints_end_within_timeout_healthy_flows(void **s
     assert_int_equal(hq_test_receiver_count(&W.rcv), n_good + 1);
 
     assert_int_equal(hq_test_kill_wait(pid, SIGTERM, 20000), 0);
-    worker = 0;
     for (size_t i = 0; i < NCASES; i++) {
         bs_stop(&bads[i]);
         hq_endpoint_free(&eps[i]);
@@ -235,25 +233,10 @@ static void test_misbehaving_endpoints_end_within_timeout_healthy_flows(void **s
     hq_endpoint_free(&good);
 }
 
-static int setup(void **state)
-{
-    (void)state;
-    wenv_start(&W, NULL);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    wenv_stop_with_worker(&W, &worker);
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_misbehaving_endpoints_end_within_timeout_healthy_flows,
-                                        setup, teardown),
+        WENV_TEST(test_misbehaving_endpoints_end_within_timeout_healthy_flows, &W),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -64,20 +64,6 @@ static int receiver_in_flight_at_least(void *arg)
     return (size_t)n >= a->want;
 }
 
-static int setup(void **state)
-{
-    (void)state;
-    wenv_start(&W, NULL);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    wenv_stop(&W);
-    return 0;
-}
-
 static void test_kill9_in_flight_then_another_worker_reclaims_everything(void **state)
 {
     (void)state;
@@ -369,19 +355,13 @@ static void test_idle_worker_closes_keepalive_connections_after_a_burst(void **s
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(
-            test_kill9_in_flight_then_another_worker_reclaims_everything, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_paused_worker_that_lost_its_entry_records_nothing,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sigterm_drains_in_flight_and_exits_0, setup, teardown),
-        cmocka_unit_test_setup_teardown(
-            test_hanging_endpoint_is_held_to_its_cap_while_healthy_flows, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_redis_restart_under_load_loses_nothing, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_idle_worker_closes_keepalive_connections_after_a_burst,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_redis_restarted_empty_recreates_group_and_says_so,
-                                        setup, teardown),
+        WENV_TEST(test_kill9_in_flight_then_another_worker_reclaims_everything, &W),
+        WENV_TEST(test_paused_worker_that_lost_its_entry_records_nothing, &W),
+        WENV_TEST(test_sigterm_drains_in_flight_and_exits_0, &W),
+        WENV_TEST(test_hanging_endpoint_is_held_to_its_cap_while_healthy_flows, &W),
+        WENV_TEST(test_redis_restart_under_load_loses_nothing, &W),
+        WENV_TEST(test_idle_worker_closes_keepalive_connections_after_a_burst, &W),
+        WENV_TEST(test_redis_restarted_empty_recreates_group_and_says_so, &W),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
