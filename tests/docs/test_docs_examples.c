@@ -27,20 +27,6 @@
 
 static struct hq_test_redis redis;
 
-static int setup(void **state)
-{
-    (void)state;
-    hq_test_redis_start(&redis, NULL);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    hq_test_redis_destroy(&redis);
-    return 0;
-}
-
 /* Copies the fenced block that follows "<!-- tested: lang -->" into out.
  * Returns 0, or -1 when the page has no such block. */
 static int extract_example(const char *lang, char *out, size_t cap)
@@ -197,5 +183,6 @@ int main(void)
         cmocka_unit_test(test_docs_python_example_writes_a_valid_msgpack_entry),
         cmocka_unit_test(test_docs_node_example_writes_a_valid_msgpack_entry),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    hq_test_redis_group(&redis, NULL, NULL, 0);
+    return cmocka_run_group_tests(tests, hq_test_group_setup, hq_test_group_teardown);
 }

@@ -707,3 +707,47 @@ void hq_test_flushall(redisContext *c)
 {
     freeReplyObject(hq_test_cmd(c, "FLUSHALL"));
 }
+
+static struct {
+    struct hq_test_redis *r;
+    redisContext **c; /* NULL: no connection */
+    char *url_env;    /* NULL: no "HOOKQ_REDIS_URL=" string */
+    size_t n;
+} group;
+
+void hq_test_redis_group(struct hq_test_redis *r, redisContext **c, char *url_env, size_t n)
+{
+    group.r = r;
+    group.c = c;
+    group.url_env = url_env;
+    group.n = n;
+}
+
+int hq_test_group_setup(void **state)
+{
+    (void)state;
+    hq_test_redis_start(group.r, NULL);
+    if (group.c)
+        *group.c = hq_test_redis_connect(group.r);
+    if (group.url_env)
+        snprintf(group.url_env, group.n, "HOOKQ_REDIS_URL=%s", group.r->url);
+    return 0;
+}
+
+int hq_test_group_teardown(void **state)
+{
+    (void)state;
+    if (group.c) {
+        redisFree(*group.c);
+        *group.c = NULL;
+    }
+    hq_test_redis_destroy(group.r);
+    return 0;
+}
+
+int hq_test_group_flush(void **state)
+{
+    (void)state;
+    hq_test_flushall(*group.c);
+    return 0;
+}

@@ -130,4 +130,15 @@ void hq_test_redis_close(struct hq_test_redis *r, redisContext **c);
 /* FLUSHALL: every test starts from an empty server. */
 void hq_test_flushall(redisContext *c);
 
+/* The same as cmocka fixtures, for a test file with one Redis for all its
+ * tests. main() first names the file's own variables, then runs the group:
+ *   hq_test_redis_group(&R, &C, ENV_URL, sizeof(ENV_URL));
+ *   return cmocka_run_group_tests(tests, hq_test_group_setup, hq_test_group_teardown);
+ * c and url_env may be NULL (the server only: start and destroy). The per-test
+ * setup hq_test_group_flush empties the server (FLUSHALL through *c). */
+void hq_test_redis_group(struct hq_test_redis *r, redisContext **c, char *url_env, size_t n);
+int hq_test_group_setup(void **state);
+int hq_test_group_teardown(void **state);
+int hq_test_group_flush(void **state);
+
 #endif

@@ -22,27 +22,6 @@ static redisContext *C;
 static char ENV_URL[400];
 static char OUT[1 << 20], ERR[8192];
 
-static int setup(void **state)
-{
-    (void)state;
-    hq_test_redis_open(&R, &C, ENV_URL, sizeof(ENV_URL));
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    hq_test_redis_close(&R, &C);
-    return 0;
-}
-
-static int flush(void **state)
-{
-    (void)state;
-    hq_test_flushall(C);
-    return 0;
-}
-
 /* Adds a dead letter at unix ms 'at' (entry id "<at>-<seq>") and returns its id. */
 static void add_dead(char id[64], long long at, int seq, const char *ep, const char *type,
                      const char *ev, const char *reason, const char *payload)
@@ -361,22 +340,31 @@ static void test_json_pretty_printer_never_fails(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup(test_list_is_newest_first_and_applies_each_filter, flush),
-        cmocka_unit_test_setup(test_list_json_is_an_array_of_every_field, flush),
-        cmocka_unit_test_setup(test_list_pages_through_more_than_one_page, flush),
-        cmocka_unit_test_setup(test_show_prints_every_field_and_pretty_prints_json_payloads, flush),
-        cmocka_unit_test_setup(test_show_unknown_entry_exits_1_and_bad_id_exits_2, flush),
+        cmocka_unit_test_setup(test_list_is_newest_first_and_applies_each_filter,
+                               hq_test_group_flush),
+        cmocka_unit_test_setup(test_list_json_is_an_array_of_every_field, hq_test_group_flush),
+        cmocka_unit_test_setup(test_list_pages_through_more_than_one_page, hq_test_group_flush),
+        cmocka_unit_test_setup(test_show_prints_every_field_and_pretty_prints_json_payloads,
+                               hq_test_group_flush),
+        cmocka_unit_test_setup(test_show_unknown_entry_exits_1_and_bad_id_exits_2,
+                               hq_test_group_flush),
         cmocka_unit_test_setup(test_replay_by_id_reenqueues_with_fresh_budget_and_removes_the_entry,
-                               flush),
-        cmocka_unit_test_setup(test_replay_skips_invalid_entries_and_keeps_them, flush),
+                               hq_test_group_flush),
+        cmocka_unit_test_setup(test_replay_skips_invalid_entries_and_keeps_them,
+                               hq_test_group_flush),
         cmocka_unit_test_setup(test_replay_refuses_unknown_or_malformed_ids_and_replays_nothing,
-                               flush),
-        cmocka_unit_test_setup(test_replay_all_applies_filters_and_reports_json_counts, flush),
-        cmocka_unit_test_setup(test_replay_all_pages_through_thousands_of_entries, flush),
-        cmocka_unit_test_setup(test_purge_without_a_terminal_or_yes_refuses_with_exit_2, flush),
-        cmocka_unit_test_setup(test_purge_older_than_endpoint_and_ids, flush),
-        cmocka_unit_test_setup(test_bad_filters_and_options_exit_2_and_touch_nothing, flush),
+                               hq_test_group_flush),
+        cmocka_unit_test_setup(test_replay_all_applies_filters_and_reports_json_counts,
+                               hq_test_group_flush),
+        cmocka_unit_test_setup(test_replay_all_pages_through_thousands_of_entries,
+                               hq_test_group_flush),
+        cmocka_unit_test_setup(test_purge_without_a_terminal_or_yes_refuses_with_exit_2,
+                               hq_test_group_flush),
+        cmocka_unit_test_setup(test_purge_older_than_endpoint_and_ids, hq_test_group_flush),
+        cmocka_unit_test_setup(test_bad_filters_and_options_exit_2_and_touch_nothing,
+                               hq_test_group_flush),
         cmocka_unit_test(test_json_pretty_printer_never_fails),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    hq_test_redis_group(&R, &C, ENV_URL, sizeof(ENV_URL));
+    return cmocka_run_group_tests(tests, hq_test_group_setup, hq_test_group_teardown);
 }

@@ -18,20 +18,6 @@
 
 static struct hq_test_redis redis;
 
-static int setup(void **state)
-{
-    (void)state;
-    hq_test_redis_start(&redis, NULL);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    hq_test_redis_destroy(&redis);
-    return 0;
-}
-
 /* Runs `hookq stats [extra] --redis-url <url> --prefix <prefix>`. */
 static int run_stats(const char *prefix, const char *extra, char *out, size_t n, char *err,
                      size_t en)
@@ -420,5 +406,6 @@ int main(void)
         cmocka_unit_test(test_stats_fails_with_exit_1_when_redis_is_unreachable),
         cmocka_unit_test(test_stats_fails_on_a_wrong_type_key),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    hq_test_redis_group(&redis, NULL, NULL, 0);
+    return cmocka_run_group_tests(tests, hq_test_group_setup, hq_test_group_teardown);
 }
