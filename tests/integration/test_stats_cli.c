@@ -70,6 +70,25 @@ static int json_object(const char *json, const char *field, char *v, size_t n)
     return 0;
 }
 
+/* Fails unless "field" of the flat JSON object json holds exactly want (the raw
+ * value, quotes kept). */
+static void assert_json_field(const char *json, const char *field, const char *want)
+{
+    char v[256];
+    if (json_field(json, field, v, sizeof(v)) != 0)
+        fail_msg("no value for \"%s\" in %s", field, json);
+    assert_string_equal(v, want);
+}
+
+/* Fails unless the object "field" of json is exactly want (braces kept). */
+static void assert_json_object(const char *json, const char *field, const char *want)
+{
+    char v[4096];
+    if (json_object(json, field, v, sizeof(v)) != 0)
+        fail_msg("no object for \"%s\" in %s", field, json);
+    assert_string_equal(v, want);
+}
+
 /* Copies the output line that starts with 'start' (without its newline) into v. */
 static int out_line(const char *out, const char *start, char *v, size_t n)
 {
@@ -134,27 +153,16 @@ static void test_stats_shows_zero_and_none_when_nothing_exists(void **state)
     assert_string_equal(err, "");
 
     assert_int_equal(run_stats("empty", "--json", out, sizeof(out), err, sizeof(err)), 0);
-    char v[64];
-    assert_int_equal(json_field(out, "dead_scanned", v, sizeof(v)), 0);
-    assert_string_equal(v, "0");
-    assert_int_equal(json_object(out, "dead_by_reason", v, sizeof(v)), 0);
-    assert_string_equal(v, "{}");
-    assert_int_equal(json_object(out, "dead_by_endpoint", v, sizeof(v)), 0);
-    assert_string_equal(v, "{}");
-    assert_int_equal(json_field(out, "stream_length", v, sizeof(v)), 0);
-    assert_string_equal(v, "0");
-    assert_int_equal(json_field(out, "group_exists", v, sizeof(v)), 0);
-    assert_string_equal(v, "false");
-    assert_int_equal(json_field(out, "lag", v, sizeof(v)), 0);
-    assert_string_equal(v, "null");
-    assert_int_equal(json_field(out, "retry_next_due_ms", v, sizeof(v)), 0);
-    assert_string_equal(v, "null");
-    assert_int_equal(json_field(out, "retry_next_due", v, sizeof(v)), 0);
-    assert_string_equal(v, "null");
-    assert_int_equal(json_field(out, "dead_letters", v, sizeof(v)), 0);
-    assert_string_equal(v, "0");
-    assert_int_equal(json_field(out, "endpoints", v, sizeof(v)), 0);
-    assert_string_equal(v, "0");
+    assert_json_field(out, "dead_scanned", "0");
+    assert_json_object(out, "dead_by_reason", "{}");
+    assert_json_object(out, "dead_by_endpoint", "{}");
+    assert_json_field(out, "stream_length", "0");
+    assert_json_field(out, "group_exists", "false");
+    assert_json_field(out, "lag", "null");
+    assert_json_field(out, "retry_next_due_ms", "null");
+    assert_json_field(out, "retry_next_due", "null");
+    assert_json_field(out, "dead_letters", "0");
+    assert_json_field(out, "endpoints", "0");
 }
 
 static void test_stats_reports_what_redis_holds(void **state)
@@ -186,10 +194,8 @@ static void test_stats_reports_what_redis_holds(void **state)
         {"retry_backlog", "3"}, {"dead_letters", "2"},    {"endpoints", "4"},
         {"prefix", "\"full\""},
     };
-    for (size_t i = 0; i < sizeof(want) / sizeof(*want); i++) {
-        assert_int_equal(json_field(out, want[i].field, v, sizeof(v)), 0);
-        assert_string_equal(v, want[i].want);
-    }
+    for (size_t i = 0; i < sizeof(want) / sizeof(*want); i++)
+        assert_json_field(out, want[i].field, want[i].want);
     assert_int_equal(json_field(out, "retry_next_due_ms", v, sizeof(v)), 0);
     assert_int_equal(atoll(v), due);
     assert_int_equal(json_field(out, "retry_next_due", v, sizeof(v)), 0);
@@ -242,21 +248,18 @@ static void test_stats_counts_dead_letters_by_reason_class_and_endpoint(void **s
     assert_string_equal(err, "");
 
     assert_int_equal(run_stats("dl", "--json", out, sizeof(out), err, sizeof(err)), 0);
-    assert_int_equal(json_field(out, "dead_letters", v, sizeof(v)), 0);
-    assert_string_equal(v, "12");
-    assert_int_equal(json_field(out, "dead_scanned", v, sizeof(v)), 0);
-    assert_string_equal(v, "12");
+    assert_json_field(out, "dead_letters", "12");
+    assert_json_field(out, "dead_scanned", "12");
     assert_int_equal(json_object(out, "dead_by_reason", v, sizeof(v)), 0);
     snprintf(want, sizeof(want),
              "{\"exhausted\":4,\"invalid\":2,\"(none)\":1,\"bad\\u001b[2Jthing\":1,\"blocked\":1,"
              "\"endpoint_deleted\":1,\"endpoint_disabled\":1,\"%s\":1}",
              z64);
     assert_string_equal(v, want);
-    assert_int_equal(json_object(out, "dead_by_endpoint", v, sizeof(v)), 0);
-    assert_string_equal(v, "{\"ep_a\":4,\"(none)\":3,\"ep_b\":2,\"ep_c\":1,\"ep_d\":1,\"ep_e\":1}");
+    assert_json_object(out, "dead_by_endpoint",
+                       "{\"ep_a\":4,\"(none)\":3,\"ep_b\":2,\"ep_c\":1,\"ep_d\":1,\"ep_e\":1}");
     /* The fields around the new ones are untouched. */
-    assert_int_equal(json_field(out, "endpoints", v, sizeof(v)), 0);
-    assert_string_equal(v, "0");
+    assert_json_field(out, "endpoints", "0");
     redisFree(c);
 }
 
@@ -281,10 +284,10 @@ static void test_stats_names_the_top_10_endpoints_and_json_keeps_all(void **stat
                         "ep_07 6, ep_08 5, ep_09 4, ep_10 3, (other) 3");
 
     assert_int_equal(run_stats("top", "--json", out, sizeof(out), err, sizeof(err)), 0);
-    assert_int_equal(json_object(out, "dead_by_endpoint", v, sizeof(v)), 0);
-    assert_string_equal(v, "{\"ep_01\":12,\"ep_02\":11,\"ep_03\":10,\"ep_04\":9,\"ep_05\":8,"
-                           "\"ep_06\":7,\"ep_07\":6,\"ep_08\":5,\"ep_09\":4,\"ep_10\":3,"
-                           "\"ep_11\":2,\"ep_12\":1}");
+    assert_json_object(out, "dead_by_endpoint",
+                       "{\"ep_01\":12,\"ep_02\":11,\"ep_03\":10,\"ep_04\":9,\"ep_05\":8,"
+                       "\"ep_06\":7,\"ep_07\":6,\"ep_08\":5,\"ep_09\":4,\"ep_10\":3,"
+                       "\"ep_11\":2,\"ep_12\":1}");
     redisFree(c);
 }
 
@@ -304,8 +307,7 @@ static void test_stats_keeps_1000_endpoints_and_counts_the_rest_as_other(void **
     assert_non_null(strstr(v, "{\"ep_0005\":1,\"ep_0006\":1,"));
     assert_non_null(strstr(v, ",\"ep_1004\":1,\"(other)\":5}"));
     assert_null(strstr(v, "\"ep_0004\""));
-    assert_int_equal(json_field(out, "dead_scanned", v, sizeof(v)), 0);
-    assert_string_equal(v, "1005");
+    assert_json_field(out, "dead_scanned", "1005");
 
     assert_int_equal(run_stats("many", NULL, out, sizeof(out), err, sizeof(err)), 0);
     assert_int_equal(out_line(out, "  by endpoint", v, sizeof(v)), 0);
