@@ -69,21 +69,6 @@ static size_t case_of(enum bs_mode m)
     return i;
 }
 
-static long rss_kb(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    long kb = -1;
-    while (fgets(line, sizeof(line), f)) {
-        if (strncmp(line, "VmRSS:", 6) == 0)
-            kb = atol(line + 6);
-    }
-    fclose(f);
-    return kb;
-}
-
 struct att_arg {
     char ids[NCASES][64];
 };
@@ -152,7 +137,8 @@ static void test_misbehaving_endpoints_end_within_timeout_healthy_flows(void **s
     wenv_produce(&W, "good.x", "{}", NULL, NULL, NULL, 0);
     struct count_arg warm = {&W.rcv, "/good", 1};
     wenv_wait(&W, received_at_least, &warm, 10000, "the warm-up delivery");
-    long rss0 = rss_kb(pid);
+    long rss0 = hq_test_proc_rss_kb(pid);
+    assert_true(rss0 > 0);
 
     struct att_arg aa;
     for (size_t i = 0; i < NCASES; i++) {
@@ -214,7 +200,8 @@ static void test_misbehaving_endpoints_end_within_timeout_healthy_flows(void **s
         assert_true(sent <= HUGE_SENT_MAX);
     }
     assert_true(atomic_load(&bads[case_of(BS_HUGE_BODY)].body_sent) >= (1LL << 20));
-    long rss1 = rss_kb(pid);
+    long rss1 = hq_test_proc_rss_kb(pid);
+    assert_true(rss1 > 0);
     print_message("worker RSS %ld -> %ld KiB\n", rss0, rss1);
     assert_true(rss1 - rss0 <= RSS_GROWTH_MAX_KB);
 

@@ -35,18 +35,33 @@ static size_t bs_send(struct bs_server *s, int fd, const char *p, size_t n)
     return off;
 }
 
+/* recv, retried on EAGAIN/EINTR while the server runs: the bytes read (> 0), 0
+ * once the server is stopping, -1 when the peer closed or on an error. */
+static ssize_t bs_recv(struct bs_server *s, int fd, char *buf, size_t n)
+{
+    while (!atomic_load(&s->stop)) {
+        ssize_t k = recv(fd, buf, n, 0);
+        if (k > 0)
+            return k;
+        if (k == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+            return -1;
+    }
+    return 0;
+}
+
 /* Waits until the peer closes (1) or we stop (0), discarding what it sends. */
 static int bs_wait_peer(struct bs_server *s, int fd)
 {
     char buf[4096];
-    while (!atomic_load(&s->stop)) {
-        ssize_t k = recv(fd, buf, sizeof(buf), 0);
-        if (k == 0 || (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+    for (;;) {
+        ssize_t k = bs_recv(s, fd, buf, sizeof(buf));
+        if (k == 0)
+            return 0;
+        if (k < 0) {
             atomic_fetch_add(&s->peer_closed, 1);
             return 1;
         }
     }
-    return 0;
 }
 
 /* Reads one request (head, then Content-Length bytes of body) into buf
@@ -55,15 +70,12 @@ static ssize_t bs_read_request(struct bs_server *s, int fd, char *buf, size_t n)
 {
     size_t got = 0;
     char *end = NULL;
-    while (!end && got + 1 < n && !atomic_load(&s->stop)) {
-        ssize_t k = recv(fd, buf + got, n - 1 - got, 0);
+    while (!end && got + 1 < n) {
+        ssize_t k = bs_recv(s, fd, buf + got, n - 1 - got);
+        if (k < 0)
+            return -1;
         if (k == 0)
-            return -1;
-        if (k < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-                continue;
-            return -1;
-        }
+            break;
         got += (size_t)k;
         buf[got] = '\0';
         end = strstr(buf, "\r\n\r\n");
@@ -78,15 +90,12 @@ static ssize_t bs_read_request(struct bs_server *s, int fd, char *buf, size_t n)
     }
     long long have = (long long)(got - head);
     char sink[16384];
-    while (have < want && !atomic_load(&s->stop)) {
-        ssize_t k = recv(fd, sink, sizeof(sink), 0);
+    while (have < want) {
+        ssize_t k = bs_recv(s, fd, sink, sizeof(sink));
+        if (k < 0)
+            return -1;
         if (k == 0)
-            return -1;
-        if (k < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-                continue;
-            return -1;
-        }
+            break;
         have += k;
     }
     buf[head] = '\0';

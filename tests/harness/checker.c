@@ -447,25 +447,12 @@ void hq_ck_outcomes(struct hq_ck *ck, redisContext *c, struct hq_ck_outcomes *o)
 
 int hq_ck_proc_sample(pid_t pid, struct hq_ck_proc *s)
 {
-    char path[64], line[256];
-    s->rss_kb = -1;
-    s->fds = 0;
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
+    s->rss_kb = hq_test_proc_rss_kb(pid);
+    s->fds = hq_test_proc_fds(pid);
+    if (s->fds < 0) {
+        s->fds = 0;
         return -1;
-    while (fgets(line, sizeof(line), f)) {
-        if (strncmp(line, "VmRSS:", 6) == 0)
-            s->rss_kb = strtol(line + 6, NULL, 10);
     }
-    fclose(f);
-    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-    DIR *d = opendir(path);
-    if (!d)
-        return -1;
-    for (struct dirent *de; (de = readdir(d));)
-        s->fds += de->d_name[0] != '.';
-    closedir(d);
     return s->rss_kb >= 0 ? 0 : -1;
 }
 

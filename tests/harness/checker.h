@@ -43,7 +43,6 @@
 #ifndef HQ_TESTS_HARNESS_CHECKER_H
 #define HQ_TESTS_HARNESS_CHECKER_H
 
-#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -13,6 +13,7 @@
 #include "tests/harness/hq_test.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -535,10 +536,24 @@ int hq_test_request_header(const struct hq_test_request *q, const char *name, ch
 /* ---- processes
  * ------------------------------------------------------------------------------------- */
 
-static void child_env(const char *const *env)
+/* argv[64] for execv: the hookq binary, then args (NULL-terminated; at most 62 are kept). */
+static void hookq_argv(const char *const *args, const char **argv)
+{
+    int argc = 0;
+    argv[argc++] = HQ_TEST_BIN;
+    for (; args[argc - 1] && argc < 63; argc++)
+        argv[argc] = args[argc - 1];
+    argv[argc] = NULL;
+}
+
+/* In the child: adds env ("NAME=value" strings, NULL-terminated, may be NULL) and
+ * runs the hookq binary; exits 127 when it cannot. */
+static void exec_hookq(const char **argv, const char *const *env)
 {
     for (; env && *env; env++)
         putenv((char *)*env);
+    execv(HQ_TEST_BIN, (char *const *)argv);
+    _exit(127);
 }
 
 static int decode_status(int status)
@@ -558,11 +573,7 @@ int hq_test_cli(const char *const *args, const char *const *env, const char *in,
     assert_int_equal(pipe(pout), 0);
     assert_int_equal(pipe(perr), 0);
     const char *argv[64];
-    int argc = 0;
-    argv[argc++] = HQ_TEST_BIN;
-    for (; args[argc - 1] && argc < 63; argc++)
-        argv[argc] = args[argc - 1];
-    argv[argc] = NULL;
+    hookq_argv(args, argv);
     pid_t parent = getpid();
     pid_t pid = fork();
     assert_true(pid >= 0);
@@ -574,9 +585,7 @@ int hq_test_cli(const char *const *args, const char *const *env, const char *in,
         close(pin[1]);
         close(pout[0]);
         close(perr[0]);
-        child_env(env);
-        execv(HQ_TEST_BIN, (char *const *)argv);
-        _exit(127);
+        exec_hookq(argv, env);
     }
     close(pin[0]);
     close(pout[1]);
@@ -646,11 +655,7 @@ int hq_test_cli(const char *const *args, const char *const *env, const char *in,
 pid_t hq_test_spawn(const char *const *args, const char *const *env, const char *log_path)
 {
     const char *argv[64];
-    int argc = 0;
-    argv[argc++] = HQ_TEST_BIN;
-    for (; args[argc - 1] && argc < 63; argc++)
-        argv[argc] = args[argc - 1];
-    argv[argc] = NULL;
+    hookq_argv(args, argv);
     pid_t parent = getpid();
     pid_t pid = fork();
     assert_true(pid >= 0);
@@ -664,11 +669,52 @@ pid_t hq_test_spawn(const char *const *args, const char *const *env, const char 
             if (fd >= 0)
                 dup2(fd, 2);
         }
-        child_env(env);
-        execv(HQ_TEST_BIN, (char *const *)argv);
-        _exit(127);
+        exec_hookq(argv, env);
     }
     return pid;
+}
+
+int hq_test_proc_stat(pid_t pid, char *buf, size_t n)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t got = fread(buf, 1, n - 1, f);
+    fclose(f);
+    buf[got] = '\0';
+    return 0;
+}
+
+long hq_test_proc_rss_kb(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    long kb = -1;
+    while (fgets(line, sizeof(line), f)) {
+        if (strncmp(line, "VmRSS:", 6) == 0)
+            kb = strtol(line + 6, NULL, 10);
+    }
+    fclose(f);
+    return kb;
+}
+
+int hq_test_proc_fds(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return -1;
+    int n = 0;
+    for (struct dirent *de; (de = readdir(d));)
+        n += de->d_name[0] != '.';
+    closedir(d);
+    return n;
 }
 
 int hq_test_kill_wait(pid_t pid, int sig, int timeout_ms)

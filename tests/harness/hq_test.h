@@ -119,6 +119,15 @@ int hq_test_kill_wait(pid_t pid, int sig, int timeout_ms);
 /* A free TCP port on 127.0.0.1. */
 int hq_test_free_port(void);
 
+/* ---- /proc probes ------------------------------------------------------------------------ */
+/* Reads /proc/<pid>/stat into buf (n bytes, NUL-terminated); 0, or -1 when there
+ * is no such process. */
+int hq_test_proc_stat(pid_t pid, char *buf, size_t n);
+/* VmRSS of a process in KiB; -1 when there is no such process (or no RSS: a zombie). */
+long hq_test_proc_rss_kb(pid_t pid);
+/* Open file descriptors of a process; -1 when there is no such process. */
+int hq_test_proc_fds(pid_t pid);
+
 /* ---- fixtures shared by CLI tests ------------------------------------------------------ */
 /* The usual group fixture of a test that drives the hookq CLI against its own
  * Redis: starts r (no extra args), connects *c to it and writes

@@ -185,14 +185,9 @@ void rf_settle_and_check(struct rf *r, int timeout_ms, const char *label, struct
 
 long rf_cpu_ms(pid_t pid)
 {
-    char path[64], buf[1024];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
+    char buf[1024];
+    if (hq_test_proc_stat(pid, buf, sizeof(buf)) != 0)
         return -1;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
     char *p = strrchr(buf, ')'); /* the command name may contain spaces */
     if (!p)
         return -1;

@@ -7,8 +7,6 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <dirent.h>
-
 #include "tests/harness/worker_env.h"
 
 static struct wenv W;
@@ -292,20 +290,6 @@ static void test_redis_restarted_empty_recreates_group_and_says_so(void **state)
     hq_endpoint_free(&ep);
 }
 
-static int fd_count(pid_t pid)
-{
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-    DIR *d = opendir(path);
-    if (!d)
-        return -1;
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d));)
-        n += e->d_name[0] != '.';
-    closedir(d);
-    return n;
-}
-
 struct fd_arg {
     pid_t pid;
     int max;
@@ -314,7 +298,7 @@ struct fd_arg {
 static int fds_at_most(void *arg)
 {
     struct fd_arg *a = arg;
-    int n = fd_count(a->pid);
+    int n = hq_test_proc_fds(a->pid);
     return n >= 0 && n <= a->max;
 }
 
@@ -331,18 +315,18 @@ static void test_idle_worker_closes_keepalive_connections_after_a_burst(void **s
     struct count_arg ca = {&W.rcv, NULL, 1};
     wenv_wait(&W, received_at_least, &ca, 10000, "the warm-up delivery");
     wenv_wait(&W, nothing_pending_and_stream_empty, &W, 10000, "the warm-up ack");
-    int base = fd_count(a);
+    int base = hq_test_proc_fds(a);
     assert_true(base > 0);
     for (int i = 0; i < 64; i++)
         wenv_produce(&W, "idle.burst", "{}", NULL, NULL, NULL, 0);
     ca.want = 65;
     wenv_wait(&W, received_at_least, &ca, 20000, "the burst");
     wenv_wait(&W, nothing_pending_and_stream_empty, &W, 10000, "the burst's acks");
-    int peak = fd_count(a);
+    int peak = hq_test_proc_fds(a);
     struct fd_arg fa = {a, base + 2};
     wenv_wait(&W, fds_at_most, &fa, 10000, "the idle worker's fds back to baseline");
     print_message("fds: %d at start, %d after the burst, %d after idle-close\n", base, peak,
-                  fd_count(a));
+                  hq_test_proc_fds(a));
     assert_true(peak > base + 10); /* the burst really opened connections */
     /* Delivery goes on after the connections were recycled. */
     wenv_produce(&W, "idle.after", "{}", NULL, NULL, NULL, 0);
