@@ -127,9 +127,7 @@ static void test_misbehaving_endpoints_end_within_timeout_healthy_flows(void **s
         snprintf(filter, sizeof(filter), "bad.%s", bs_mode_names[cases[i].mode]);
         wenv_endpoint(&W, url, filter, NULL, 0, &eps[i]);
     }
-    char url[128];
-    snprintf(url, sizeof(url), "%s/good", W.rcv.url);
-    wenv_endpoint(&W, url, "good.*", NULL, 0, &good);
+    wenv_endpoint_at(&W, "/good", "good.*", 0, &good);
     const char *extra[] = {"--timeout", "5s", "--connect-timeout", "1s", NULL};
     pid_t pid = wenv_worker(&W, extra, NULL);
 

@@ -148,8 +148,7 @@ static void test_outage_then_recovery_delivers_all_spread_by_jitter(void **state
     bs_start_down(&down, BS_OK); /* refuses until bs_listen */
     struct hq_endpoint ep503, epdown;
     char url[128];
-    snprintf(url, sizeof(url), "%s/o", W.rcv.url);
-    wenv_endpoint(&W, url, NULL, NULL, 20, &ep503);
+    wenv_endpoint_at(&W, "/o", NULL, 20, &ep503);
     snprintf(url, sizeof(url), "%s/o", down.url);
     wenv_endpoint(&W, url, NULL, NULL, 20, &epdown);
     static const char *const env[] = {"HOOKQ_ALLOW_PRIVATE=1", "HOOKQ_BACKOFF_BASE=2s",

@@ -63,9 +63,7 @@ static void test_over_max_written_directly_is_dead_lettered_exact_max_delivered(
 {
     (void)state;
     struct hq_endpoint ep;
-    char url[128];
-    snprintf(url, sizeof(url), "%s/big", W.rcv.url);
-    wenv_endpoint(&W, url, NULL, NULL, 0, &ep);
+    wenv_endpoint_at(&W, "/big", NULL, 0, &ep);
     pid_t pid = wenv_worker(&W, NULL, NULL);
 
     char *over = body_of(HQ_PAYLOAD_MAX_DEFAULT + 1, 'o');
@@ -191,9 +189,7 @@ static void test_exact_max_delivered_byte_for_byte_over_max_dead_lettered(void *
 {
     (void)state;
     struct hq_endpoint ep;
-    char url[128];
-    snprintf(url, sizeof(url), "%s/limits", W.rcv.url);
-    wenv_endpoint(&W, url, NULL, NULL, 0, &ep);
+    wenv_endpoint_at(&W, "/limits", NULL, 0, &ep);
     const char *extra[] = {"--max-payload", LIMIT_ARG, NULL};
     pid_t pid = wenv_worker(&W, extra, NULL);
 

@@ -122,6 +122,14 @@ void wenv_endpoint(struct wenv *w, const char *url, const char *filters, const c
         fail_msg("endpoint create: %s", err.msg);
 }
 
+void wenv_endpoint_at(struct wenv *w, const char *path, const char *filters, int max_attempts,
+                      struct hq_endpoint *e_out)
+{
+    char url[512];
+    snprintf(url, sizeof(url), "%s%s", w->rcv.url, path);
+    wenv_endpoint(w, url, filters, NULL, max_attempts, e_out);
+}
+
 void wenv_produce(struct wenv *w, const char *type, const char *payload, const char *id,
                   const char *endpoint, char *id_out, size_t n)
 {

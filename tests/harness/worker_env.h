@@ -74,6 +74,10 @@ int wenv_log_has(struct wenv *w, const char *needle);
 void wenv_endpoint(struct wenv *w, const char *url, const char *filters, const char *header,
                    int max_attempts, struct hq_endpoint *e_out);
 
+/* wenv_endpoint at <w->rcv.url><path>, without a custom header. */
+void wenv_endpoint_at(struct wenv *w, const char *path, const char *filters, int max_attempts,
+                      struct hq_endpoint *e_out);
+
 /* XADDs a plain-field event; returns the entry id in id_out (may be NULL). */
 void wenv_produce(struct wenv *w, const char *type, const char *payload, const char *id,
                   const char *endpoint, char *id_out, size_t n);

@@ -153,9 +153,7 @@ static void test_a_body_over_1_mib_is_sent_without_expect_100_continue(void **st
 {
     (void)state;
     struct hq_endpoint ep;
-    char url[128];
-    snprintf(url, sizeof(url), "%s/big", W.rcv.url);
-    wenv_endpoint(&W, url, "big.*", NULL, 0, &ep);
+    wenv_endpoint_at(&W, "/big", "big.*", 0, &ep);
     const char *extra[] = {"--max-payload", "4194304", NULL};
     pid_t pid = start_worker(extra);
     size_t n = 2 * 1024 * 1024 + 7;
@@ -184,15 +182,10 @@ static void test_fans_out_only_to_enabled_subscribers(void **state)
 {
     (void)state;
     struct hq_endpoint a, b, c, d;
-    char url[128];
-    snprintf(url, sizeof(url), "%s/a", W.rcv.url);
-    wenv_endpoint(&W, url, "invoice.*", NULL, 0, &a);
-    snprintf(url, sizeof(url), "%s/b", W.rcv.url);
-    wenv_endpoint(&W, url, "*", NULL, 0, &b);
-    snprintf(url, sizeof(url), "%s/c", W.rcv.url);
-    wenv_endpoint(&W, url, "user.created", NULL, 0, &c);
-    snprintf(url, sizeof(url), "%s/d", W.rcv.url);
-    wenv_endpoint(&W, url, "invoice.paid", NULL, 0, &d);
+    wenv_endpoint_at(&W, "/a", "invoice.*", 0, &a);
+    wenv_endpoint_at(&W, "/b", "*", 0, &b);
+    wenv_endpoint_at(&W, "/c", "user.created", 0, &c);
+    wenv_endpoint_at(&W, "/d", "invoice.paid", 0, &d);
     freeReplyObject(hq_test_cmd(W.c, "HSET hookq:ep:%s enabled 0", d.id));
     pid_t pid = start_worker(NULL);
     for (int i = 0; i < 5; i++)
@@ -229,11 +222,8 @@ static void test_a_batch_of_one_type_looks_up_subscribers_once(void **state)
 {
     (void)state;
     struct hq_endpoint a, b;
-    char url[128];
-    snprintf(url, sizeof(url), "%s/a", W.rcv.url);
-    wenv_endpoint(&W, url, "order.*", NULL, 0, &a);
-    snprintf(url, sizeof(url), "%s/b", W.rcv.url);
-    wenv_endpoint(&W, url, "order.created", NULL, 0, &b);
+    wenv_endpoint_at(&W, "/a", "order.*", 0, &a);
+    wenv_endpoint_at(&W, "/b", "order.created", 0, &b);
     /* 200 events of one type waiting before the worker starts: one read takes
      * them all (capacity 512), and one batch needs one subscriber lookup and
      * one lookup per endpoint, not one per event. */
@@ -260,14 +250,11 @@ static void test_every_failure_class_is_scheduled_for_retry(void **state)
     (void)state;
     struct hq_endpoint e500, e302, refused, hang, dns;
     char url[128];
-    snprintf(url, sizeof(url), "%s/s/500", W.rcv.url);
-    wenv_endpoint(&W, url, NULL, NULL, 0, &e500);
-    snprintf(url, sizeof(url), "%s/redirect", W.rcv.url);
-    wenv_endpoint(&W, url, NULL, NULL, 0, &e302);
+    wenv_endpoint_at(&W, "/s/500", NULL, 0, &e500);
+    wenv_endpoint_at(&W, "/redirect", NULL, 0, &e302);
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/", hq_test_free_port());
     wenv_endpoint(&W, url, NULL, NULL, 0, &refused);
-    snprintf(url, sizeof(url), "%s/hang", W.rcv.url);
-    wenv_endpoint(&W, url, NULL, NULL, 0, &hang);
+    wenv_endpoint_at(&W, "/hang", NULL, 0, &hang);
     wenv_endpoint(&W, "http://no-such-host.invalid/", NULL, NULL, 0, &dns);
     const char *extra[] = {"--timeout", "1s", "--claim-idle", "40s", NULL};
     pid_t pid = start_worker(extra);
@@ -322,9 +309,7 @@ static void test_retry_after_pushes_the_next_attempt_later(void **state)
 {
     (void)state;
     struct hq_endpoint ep;
-    char url[128];
-    snprintf(url, sizeof(url), "%s/retry-after/600", W.rcv.url);
-    wenv_endpoint(&W, url, NULL, NULL, 0, &ep);
+    wenv_endpoint_at(&W, "/retry-after/600", NULL, 0, &ep);
     const char *extra[] = {"--backoff-base", "1s", NULL};
     pid_t pid = start_worker(extra);
     int64_t t0 = hq_test_now_ms();
@@ -472,9 +457,7 @@ static void test_huge_response_is_cut_and_delivery_counts(void **state)
 {
     (void)state;
     struct hq_endpoint ep;
-    char url[128];
-    snprintf(url, sizeof(url), "%s/big/200000000", W.rcv.url);
-    wenv_endpoint(&W, url, NULL, NULL, 0, &ep);
+    wenv_endpoint_at(&W, "/big/200000000", NULL, 0, &ep);
     pid_t pid = start_worker(NULL);
     wenv_produce(&W, "a.b", "{}", "evt_big", NULL, NULL, 0);
     wenv_wait(&W, nothing_pending_and_stream_empty, &W, 20000, "the ack");

@@ -66,9 +66,7 @@ static void test_kill9_in_flight_then_another_worker_reclaims_everything(void **
 {
     (void)state;
     struct hq_endpoint ep;
-    char url[128];
-    snprintf(url, sizeof(url), "%s/delay/1500", W.rcv.url);
-    wenv_endpoint(&W, url, NULL, NULL, 0, &ep);
+    wenv_endpoint_at(&W, "/delay/1500", NULL, 0, &ep);
     const int n = 300;
     for (int i = 0; i < n; i++)
         wenv_produce(&W, "crash.test", "{\"i\":1}", NULL, NULL, NULL, 0);
@@ -122,9 +120,7 @@ static void test_paused_worker_that_lost_its_entry_records_nothing(void **state)
 {
     (void)state;
     struct hq_endpoint ep;
-    char url[128];
-    snprintf(url, sizeof(url), "%s/delay/3000", W.rcv.url);
-    wenv_endpoint(&W, url, NULL, NULL, 0, &ep);
+    wenv_endpoint_at(&W, "/delay/3000", NULL, 0, &ep);
     char maddr[64], murl[128];
     snprintf(maddr, sizeof(maddr), "127.0.0.1:%d", hq_test_free_port());
     snprintf(murl, sizeof(murl), "http://%s/metrics", maddr);
@@ -164,9 +160,7 @@ static void test_sigterm_drains_in_flight_and_exits_0(void **state)
 {
     (void)state;
     struct hq_endpoint ep;
-    char url[128];
-    snprintf(url, sizeof(url), "%s/delay/1000", W.rcv.url);
-    wenv_endpoint(&W, url, NULL, NULL, 0, &ep);
+    wenv_endpoint_at(&W, "/delay/1000", NULL, 0, &ep);
     const int n = 100;
     for (int i = 0; i < n; i++)
         wenv_produce(&W, "drain.test", "{}", NULL, NULL, NULL, 0);
@@ -202,11 +196,8 @@ static void test_hanging_endpoint_is_held_to_its_cap_while_healthy_flows(void **
 {
     (void)state;
     struct hq_endpoint hang, good;
-    char url[128];
-    snprintf(url, sizeof(url), "%s/hang", W.rcv.url);
-    wenv_endpoint(&W, url, "h.*", NULL, 0, &hang);
-    snprintf(url, sizeof(url), "%s/good", W.rcv.url);
-    wenv_endpoint(&W, url, "g.*", NULL, 0, &good);
+    wenv_endpoint_at(&W, "/hang", "h.*", 0, &hang);
+    wenv_endpoint_at(&W, "/good", "g.*", 0, &good);
     const char *extra[] = {
         "--timeout", "10s",           "--claim-idle", "60s", "--endpoint-concurrency",
         "8",         "--concurrency", "64",           NULL};
@@ -245,9 +236,7 @@ static void test_redis_restart_under_load_loses_nothing(void **state)
     hq_test_redis_start(&W.redis, "--appendonly yes --appendfsync always");
     W.c = hq_test_redis_connect(&W.redis);
     struct hq_endpoint ep;
-    char url[128];
-    snprintf(url, sizeof(url), "%s/delay/5", W.rcv.url);
-    wenv_endpoint(&W, url, NULL, NULL, 0, &ep);
+    wenv_endpoint_at(&W, "/delay/5", NULL, 0, &ep);
     const int n = 400;
     for (int i = 0; i < n; i++)
         wenv_produce(&W, "restart.test", "{}", NULL, NULL, NULL, 0);
@@ -306,9 +295,7 @@ static void test_idle_worker_closes_keepalive_connections_after_a_burst(void **s
 {
     (void)state;
     struct hq_endpoint ep;
-    char url[128];
-    snprintf(url, sizeof(url), "%s/delay/300", W.rcv.url);
-    wenv_endpoint(&W, url, NULL, NULL, 0, &ep);
+    wenv_endpoint_at(&W, "/delay/300", NULL, 0, &ep);
     const char *extra[] = {"--idle-close", "1s", "--endpoint-concurrency", "64", NULL};
     pid_t a = wenv_worker(&W, extra, NULL);
     wenv_produce(&W, "idle.warmup", "{}", NULL, NULL, NULL, 0);
