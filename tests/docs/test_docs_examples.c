@@ -126,13 +126,19 @@ static int run_example(const char *lang, const char *ext, const char *env, const
     return st;
 }
 
+/* Skips the test, saying why, unless the shell command cmd succeeds. */
+static void skip_unless(const char *cmd, const char *why)
+{
+    if (run(cmd) != 0) {
+        print_message("skip: %s\n", why);
+        skip();
+    }
+}
+
 static void test_docs_redis_cli_example_writes_a_valid_plain_entry(void **state)
 {
     (void)state;
-    if (run("command -v redis-cli >/dev/null 2>&1") != 0) {
-        print_message("skip: redis-cli is not installed\n");
-        skip();
-    }
+    skip_unless("command -v redis-cli >/dev/null 2>&1", "redis-cli is not installed");
     assert_int_equal(run_example("sh", "sh", "", "sh"), 0);
     assert_int_equal(check_written(), 1);
 }
@@ -142,10 +148,8 @@ static void test_docs_python_example_writes_a_valid_msgpack_entry(void **state)
     (void)state;
     /* Debian's python3-redis and python3-msgpack live with /usr/bin/python3;
      * a python3 earlier on PATH may lack them. */
-    if (run("/usr/bin/python3 -c 'import redis, msgpack' >/dev/null 2>&1") != 0) {
-        print_message("skip: /usr/bin/python3 with redis and msgpack is not installed\n");
-        skip();
-    }
+    skip_unless("/usr/bin/python3 -c 'import redis, msgpack' >/dev/null 2>&1",
+                "/usr/bin/python3 with redis and msgpack is not installed");
     assert_int_equal(run_example("python", "py", "", "/usr/bin/python3"), 0);
     assert_int_equal(check_written(), 1);
 }
@@ -153,10 +157,7 @@ static void test_docs_python_example_writes_a_valid_msgpack_entry(void **state)
 static void test_docs_node_example_writes_a_valid_msgpack_entry(void **state)
 {
     (void)state;
-    if (run("command -v node >/dev/null 2>&1") != 0) {
-        print_message("skip: node is not installed\n");
-        skip();
-    }
+    skip_unless("command -v node >/dev/null 2>&1", "node is not installed");
     const char *check = "NODE_PATH=" NODE_DIR "/node_modules node -e "
                         "'require(\"ioredis\"); require(\"@msgpack/msgpack\")' >/dev/null 2>&1";
     if (run(check) != 0) {
@@ -166,11 +167,8 @@ static void test_docs_node_example_writes_a_valid_msgpack_entry(void **state)
         run("command -v npm >/dev/null 2>&1 && timeout 120 npm install --prefix " NODE_DIR
             " --no-audit --no-fund --no-save --fetch-retries=0 --fetch-timeout=20000"
             " ioredis @msgpack/msgpack >/dev/null 2>&1");
-        if (run(check) != 0) {
-            print_message("skip: node packages ioredis and @msgpack/msgpack are not installed "
-                          "and npm could not install them\n");
-            skip();
-        }
+        skip_unless(check, "node packages ioredis and @msgpack/msgpack are not installed and "
+                           "npm could not install them");
     }
     assert_int_equal(run_example("node", "js", "NODE_PATH=" NODE_DIR "/node_modules", "node"), 0);
     assert_int_equal(check_written(), 1);
