@@ -57,18 +57,22 @@ int hq_test_free_port(void)
     return ntohs(a.sin_port);
 }
 
-/* Called in a forked child before anything else: the child gets SIGKILL when
- * the thread that forked it exits, and exits at once if the parent died
- * between fork() and the prctl() (then it was already reparented, so getppid()
- * no longer names the parent). 'parent' is getpid() taken before fork().
- * PR_SET_PDEATHSIG is kept across execve (not for set-uid binaries) and
- * cleared in the child's own children. Only async-signal-safe calls: the test
- * binary has threads (MHD receivers). Every fork in this file happens on the
- * thread that runs the test, which lives as long as the process. */
-static void die_with_parent(pid_t parent)
+/* fork(), failing the test when it cannot. In the child, before anything else:
+ * the child gets SIGKILL when the thread that forked it exits, and exits at
+ * once if the parent died between fork() and the prctl() (then it was already
+ * reparented, so getppid() no longer names the parent). PR_SET_PDEATHSIG is
+ * kept across execve (not for set-uid binaries) and cleared in the child's own
+ * children. Only async-signal-safe calls: the test binary has threads (MHD
+ * receivers). Every fork in this file happens on the thread that runs the
+ * test, which lives as long as the process. */
+static pid_t fork_child(void)
 {
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0 && (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent))
         _exit(127);
+    return pid;
 }
 
 /* ---- waiting ----------------------------------------------------------------------------- */
@@ -147,11 +151,8 @@ static pid_t redis_spawn(struct hq_test_redis *r)
      * start-up errors (bad config args) are still shown by redis_dump_logs. */
     char stdio_path[sizeof(r->dir) + 32];
     snprintf(stdio_path, sizeof(stdio_path), "%s/redis.stdio", r->dir);
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    assert_true(pid >= 0);
+    pid_t pid = fork_child();
     if (pid == 0) {
-        die_with_parent(parent);
         int devnull = open("/dev/null", O_RDONLY);
         int out = open(stdio_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (devnull < 0 || out < 0)
@@ -574,11 +575,8 @@ int hq_test_cli(const char *const *args, const char *const *env, const char *in,
     assert_int_equal(pipe(perr), 0);
     const char *argv[64];
     hookq_argv(args, argv);
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    assert_true(pid >= 0);
+    pid_t pid = fork_child();
     if (pid == 0) {
-        die_with_parent(parent);
         dup2(pin[0], 0);
         dup2(pout[1], 1);
         dup2(perr[1], 2);
@@ -592,10 +590,8 @@ int hq_test_cli(const char *const *args, const char *const *env, const char *in,
     close(perr[1]);
     /* Write stdin from a child so a large input cannot deadlock against full output pipes. */
     if (in && *in) {
-        pid_t w = fork();
-        assert_true(w >= 0);
+        pid_t w = fork_child();
         if (w == 0) {
-            die_with_parent(parent);
             close(pout[0]);
             close(perr[0]);
             size_t len = strlen(in), off = 0;
@@ -656,11 +652,8 @@ pid_t hq_test_spawn(const char *const *args, const char *const *env, const char 
 {
     const char *argv[64];
     hookq_argv(args, argv);
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    assert_true(pid >= 0);
+    pid_t pid = fork_child();
     if (pid == 0) {
-        die_with_parent(parent);
         int devnull = open("/dev/null", O_RDWR);
         dup2(devnull, 0);
         dup2(devnull, 1);
@@ -672,6 +665,30 @@ pid_t hq_test_spawn(const char *const *args, const char *const *env, const char 
         exec_hookq(argv, env);
     }
     return pid;
+}
+
+int hq_test_log_count(const char *path, const char *level, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    char line[4096];
+    int n = 0;
+    while (fgets(line, sizeof(line), f))
+        n += strstr(line, needle) != NULL && (!level || strstr(line, level) != NULL);
+    fclose(f);
+    return n;
+}
+
+void hq_test_log_print(const char *path, const char *tag)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    char line[2048];
+    while (fgets(line, sizeof(line), f))
+        fprintf(stderr, "  %s| %s", tag, line);
+    fclose(f);
 }
 
 int hq_test_proc_stat(pid_t pid, char *buf, size_t n)

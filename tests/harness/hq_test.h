@@ -119,6 +119,14 @@ int hq_test_kill_wait(pid_t pid, int sig, int timeout_ms);
 /* A free TCP port on 127.0.0.1. */
 int hq_test_free_port(void);
 
+/* ---- log files ---------------------------------------------------------------------------- */
+/* Lines of the file at path containing needle (and level, when not NULL); 0
+ * when the file does not exist. */
+int hq_test_log_count(const char *path, const char *level, const char *needle);
+/* Prints the file at path to stderr, each line prefixed "  <tag>| " (a failing
+ * test's context); nothing when it does not exist. */
+void hq_test_log_print(const char *path, const char *tag);
+
 /* ---- /proc probes ------------------------------------------------------------------------ */
 /* Reads /proc/<pid>/stat into buf (n bytes, NUL-terminated); 0, or -1 when there
  * is no such process. */

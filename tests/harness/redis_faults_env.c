@@ -144,26 +144,12 @@ pid_t rf_scheduler(struct rf *r)
 
 int rf_log_count(const char *path, const char *level, const char *needle)
 {
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    char line[4096];
-    int n = 0;
-    while (fgets(line, sizeof(line), f))
-        n += strstr(line, needle) != NULL && (!level || strstr(line, level) != NULL);
-    fclose(f);
-    return n;
+    return hq_test_log_count(path, level, needle);
 }
 
 void rf_dump(const char *path, const char *tag)
 {
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return;
-    char line[2048];
-    while (fgets(line, sizeof(line), f))
-        fprintf(stderr, "  %s| %s", tag, line);
-    fclose(f);
+    hq_test_log_print(path, tag);
 }
 
 void rf_dump_logs(struct rf *r)

@@ -65,13 +65,7 @@ void wenv_stop_with_worker(struct wenv *w, pid_t *worker)
 
 void wenv_dump_log(struct wenv *w)
 {
-    FILE *f = fopen(w->log, "r");
-    if (!f)
-        return;
-    char line[2048];
-    while (fgets(line, sizeof(line), f))
-        fprintf(stderr, "  worker| %s", line);
-    fclose(f);
+    hq_test_log_print(w->log, "worker");
 }
 
 void wenv_wait(struct wenv *w, hq_test_pred pred, void *arg, int ms, const char *what)
@@ -84,15 +78,7 @@ void wenv_wait(struct wenv *w, hq_test_pred pred, void *arg, int ms, const char 
 
 int wenv_log_has(struct wenv *w, const char *needle)
 {
-    FILE *f = fopen(w->log, "r");
-    if (!f)
-        return 0;
-    char line[4096];
-    int found = 0;
-    while (!found && fgets(line, sizeof(line), f))
-        found = strstr(line, needle) != NULL;
-    fclose(f);
-    return found;
+    return hq_test_log_count(w->log, NULL, needle) > 0;
 }
 
 void wenv_endpoint(struct wenv *w, const char *url, const char *filters, const char *header,
@@ -249,6 +235,13 @@ int stream_field(struct wenv *w, const char *key, int index, const char *f, char
     }
     freeReplyObject(r);
     return found;
+}
+
+void stream_field_is(struct wenv *w, const char *key, int index, const char *f, const char *want)
+{
+    char v[4096];
+    stream_field(w, key, index, f, v, sizeof(v));
+    assert_string_equal(v, want);
 }
 
 static size_t wenv_collect(char *p, size_t size, size_t n, void *arg)

@@ -116,6 +116,9 @@ int nothing_pending_and_stream_empty(void *arg);
 /* Reads field f of the first entry of a stream into out ("" if absent). */
 int stream_field(struct wenv *w, const char *key, int index, const char *f, char *out, size_t n);
 
+/* Fails unless field f of entry index of stream key is want ("" when absent). */
+void stream_field_is(struct wenv *w, const char *key, int index, const char *f, const char *want);
+
 /* ---- the worker's HTTP side (/healthz, /metrics) ---- */
 
 /* GETs url (loopback only) into body; the HTTP status, 0 when no answer. */

@@ -346,28 +346,18 @@ static void test_exhausted_delivery_is_dead_lettered_with_every_field(void **sta
     wenv_wait(&W, redis_int_is, &ra, 10000, "the dead letter");
     wenv_wait(&W, nothing_pending_and_stream_empty, &W, 10000, "the ack");
     char v[256];
-    stream_field(&W, "hookq:dead", 0, "reason", v, sizeof(v));
-    assert_string_equal(v, "exhausted");
-    stream_field(&W, "hookq:dead", 0, "event_id", v, sizeof(v));
-    assert_string_equal(v, "evt_ex");
-    stream_field(&W, "hookq:dead", 0, "type", v, sizeof(v));
-    assert_string_equal(v, "t.x");
-    stream_field(&W, "hookq:dead", 0, "endpoint_id", v, sizeof(v));
-    assert_string_equal(v, ep.id);
-    stream_field(&W, "hookq:dead", 0, "url", v, sizeof(v));
-    assert_string_equal(v, url);
-    stream_field(&W, "hookq:dead", 0, "attempts", v, sizeof(v));
-    assert_string_equal(v, "3");
-    stream_field(&W, "hookq:dead", 0, "last_status", v, sizeof(v));
-    assert_string_equal(v, "503");
-    stream_field(&W, "hookq:dead", 0, "last_error", v, sizeof(v));
-    assert_string_equal(v, "http_status: 503");
-    stream_field(&W, "hookq:dead", 0, "first_attempt_ms", v, sizeof(v));
-    assert_string_equal(v, "1700000000000");
+    stream_field_is(&W, "hookq:dead", 0, "reason", "exhausted");
+    stream_field_is(&W, "hookq:dead", 0, "event_id", "evt_ex");
+    stream_field_is(&W, "hookq:dead", 0, "type", "t.x");
+    stream_field_is(&W, "hookq:dead", 0, "endpoint_id", ep.id);
+    stream_field_is(&W, "hookq:dead", 0, "url", url);
+    stream_field_is(&W, "hookq:dead", 0, "attempts", "3");
+    stream_field_is(&W, "hookq:dead", 0, "last_status", "503");
+    stream_field_is(&W, "hookq:dead", 0, "last_error", "http_status: 503");
+    stream_field_is(&W, "hookq:dead", 0, "first_attempt_ms", "1700000000000");
     stream_field(&W, "hookq:dead", 0, "last_attempt_ms", v, sizeof(v));
     assert_true(atoll(v) > 1700000000000LL);
-    stream_field(&W, "hookq:dead", 0, "payload", v, sizeof(v));
-    assert_string_equal(v, "{\"p\":1}");
+    stream_field_is(&W, "hookq:dead", 0, "payload", "{\"p\":1}");
     assert_int_equal(hq_test_cmd_int(W.c, "ZCARD hookq:retry"), 0);
     stop_worker(pid);
     hq_endpoint_free(&ep);
@@ -425,10 +415,8 @@ static void test_invalid_entries_are_dead_lettered_with_raw_fields(void **state)
         stream_field(&W, "hookq:dead", i, "reason", v, sizeof(v));
         assert_true(strncmp(v, "invalid: ", 9) == 0);
     }
-    stream_field(&W, "hookq:dead", 0, "raw_type", v, sizeof(v));
-    assert_string_equal(v, "bad type!");
-    stream_field(&W, "hookq:dead", 2, "raw_color", v, sizeof(v));
-    assert_string_equal(v, "blue");
+    stream_field_is(&W, "hookq:dead", 0, "raw_type", "bad type!");
+    stream_field_is(&W, "hookq:dead", 2, "raw_color", "blue");
     stop_worker(pid);
 }
 
@@ -443,11 +431,8 @@ static void test_targeted_event_for_missing_or_disabled_endpoint(void **state)
     wenv_produce(&W, "a.b", "{}", "evt_t2", ep.id, NULL, 0);
     struct redis_arg ra = {&W, "XLEN hookq:dead", 2};
     wenv_wait(&W, redis_int_is, &ra, 10000, "two dead letters");
-    char v[256];
-    stream_field(&W, "hookq:dead", 0, "reason", v, sizeof(v));
-    assert_string_equal(v, "endpoint_deleted");
-    stream_field(&W, "hookq:dead", 1, "reason", v, sizeof(v));
-    assert_string_equal(v, "endpoint_disabled");
+    stream_field_is(&W, "hookq:dead", 0, "reason", "endpoint_deleted");
+    stream_field_is(&W, "hookq:dead", 1, "reason", "endpoint_disabled");
     assert_int_equal(hq_test_receiver_count(&W.rcv), 0);
     stop_worker(pid);
     hq_endpoint_free(&ep);
