@@ -25,6 +25,14 @@ static struct wenv W;
 
 /* ---- the default maximum, plain-field form ---- */
 
+/* The over-size entry: one dead letter with this reason, and nothing to retry. */
+static void assert_dead_lettered_once(const char *reason)
+{
+    assert_int_equal(hq_test_cmd_int(W.c, "XLEN hookq:dead"), 1);
+    stream_field_is(&W, "hookq:dead", 0, "reason", reason);
+    assert_int_equal(hq_test_cmd_int(W.c, "ZCARD hookq:retry"), 0);
+}
+
 static char *body_of(size_t n, char fill)
 {
     /* A JSON string body of exactly n bytes: "xxxx...". */
@@ -87,9 +95,7 @@ static void test_over_max_written_directly_is_dead_lettered_exact_max_delivered(
     assert_string_equal(v, "evt_exact");
 
     /* One byte over: one dead letter, reason invalid, never delivered. */
-    assert_int_equal(hq_test_cmd_int(W.c, "XLEN hookq:dead"), 1);
-    stream_field_is(&W, "hookq:dead", 0, "reason", "invalid: payload: 1048577 bytes, max 1048576");
-    assert_int_equal(hq_test_cmd_int(W.c, "ZCARD hookq:retry"), 0);
+    assert_dead_lettered_once("invalid: payload: 1048577 bytes, max 1048576");
 
     assert_int_equal(hq_test_kill_wait(pid, SIGTERM, 20000), 0);
     free(over);
@@ -234,9 +240,7 @@ static void test_exact_max_delivered_byte_for_byte_over_max_dead_lettered(void *
     assert_memory_equal(q->body, text, LIMIT);
     assert_null(request_with_id("evt_over"));
 
-    assert_int_equal(hq_test_cmd_int(W.c, "XLEN hookq:dead"), 1);
-    stream_field_is(&W, "hookq:dead", 0, "reason", "invalid: payload: 65537 bytes, max 65536");
-    assert_int_equal(hq_test_cmd_int(W.c, "ZCARD hookq:retry"), 0);
+    assert_dead_lettered_once("invalid: payload: 65537 bytes, max 65536");
 
     assert_int_equal(hq_test_kill_wait(pid, SIGTERM, 20000), 0);
     free(exact);

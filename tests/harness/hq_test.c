@@ -282,14 +282,21 @@ redisContext *hq_test_redis_connect(const struct hq_test_redis *r)
     return c;
 }
 
+/* redisvCommand, failing the test on NULL. */
+static redisReply *vcmd(redisContext *c, const char *fmt, va_list ap)
+{
+    redisReply *r = redisvCommand(c, fmt, ap);
+    if (!r)
+        fail_msg("redis command '%s' failed: %s", fmt, c->errstr);
+    return r;
+}
+
 redisReply *hq_test_cmd(redisContext *c, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    redisReply *r = redisvCommand(c, fmt, ap);
+    redisReply *r = vcmd(c, fmt, ap);
     va_end(ap);
-    if (!r)
-        fail_msg("redis command '%s' failed: %s", fmt, c->errstr);
     return r;
 }
 
@@ -297,10 +304,8 @@ long long hq_test_cmd_int(redisContext *c, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    redisReply *r = redisvCommand(c, fmt, ap);
+    redisReply *r = vcmd(c, fmt, ap);
     va_end(ap);
-    if (!r)
-        fail_msg("redis command '%s' failed: %s", fmt, c->errstr);
     if (r->type != REDIS_REPLY_INTEGER)
         fail_msg("redis command '%s': expected an integer, got type %d (%s)", fmt, r->type,
                  r->str ? r->str : "");

@@ -74,40 +74,34 @@ static void test_list_is_newest_first_and_applies_each_filter(void **state)
     assert_true(pn && pm && po && pn < pm && pm < po);
     assert_non_null(strstr(OUT, "endpoint_disabled"));
 
-    const char *ep[] = {"dlq", "list", "--endpoint", "ep_a", NULL};
-    assert_int_equal(dlq(ep), 0);
-    assert_int_equal(count_lines(OUT), 3);
-    assert_null(strstr(OUT, "ev_mid"));
-
-    const char *ty[] = {"dlq", "list", "--type", "user.created", NULL};
-    assert_int_equal(dlq(ty), 0);
-    assert_int_equal(count_lines(OUT), 3);
-    assert_null(strstr(OUT, "ev_old"));
-
-    const char *re[] = {"dlq", "list", "--reason", "invalid", NULL};
-    assert_int_equal(dlq(re), 0);
-    assert_int_equal(count_lines(OUT), 2);
-    assert_non_null(strstr(OUT, "ev_mid"));
-
-    const char *si[] = {"dlq", "list", "--since", "1h", NULL};
-    assert_int_equal(dlq(si), 0);
-    assert_int_equal(count_lines(OUT), 3);
-    assert_null(strstr(OUT, "ev_old"));
-
     char ms[32];
     snprintf(ms, sizeof(ms), "%lld", NOW - 60000);
-    const char *sm[] = {"dlq", "list", "--since", ms, NULL};
-    assert_int_equal(dlq(sm), 0);
-    assert_int_equal(count_lines(OUT), 2);
-
-    const char *iso[] = {"dlq", "list", "--since", "2000-01-01", NULL};
-    assert_int_equal(dlq(iso), 0);
-    assert_int_equal(count_lines(OUT), 4);
-
-    const char *li[] = {"dlq", "list", "--limit", "1", NULL};
-    assert_int_equal(dlq(li), 0);
-    assert_int_equal(count_lines(OUT), 2);
-    assert_non_null(strstr(OUT, "ev_new"));
+    /* One option each: the lines listed (header included), an event that must
+     * be missing and one that must be there (NULL: not checked). */
+    const struct {
+        const char *opt, *val;
+        int lines;
+        const char *absent, *present;
+    } cases[] = {
+        {"--endpoint", "ep_a", 3, "ev_mid", NULL},
+        {"--type", "user.created", 3, "ev_old", NULL},
+        {"--reason", "invalid", 2, NULL, "ev_mid"},
+        {"--since", "1h", 3, "ev_old", NULL},
+        {"--since", ms, 2, NULL, NULL},
+        {"--since", "2000-01-01", 4, NULL, NULL},
+        {"--limit", "1", 2, NULL, "ev_new"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        const char *args[] = {"dlq", "list", cases[i].opt, cases[i].val, NULL};
+        assert_int_equal(dlq(args), 0);
+        if (count_lines(OUT) != cases[i].lines)
+            fail_msg("%s %s: %d lines, want %d:\n%s", cases[i].opt, cases[i].val, count_lines(OUT),
+                     cases[i].lines, OUT);
+        if (cases[i].absent)
+            assert_null(strstr(OUT, cases[i].absent));
+        if (cases[i].present)
+            assert_non_null(strstr(OUT, cases[i].present));
+    }
 }
 
 static void test_list_json_is_an_array_of_every_field(void **state)

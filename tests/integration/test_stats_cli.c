@@ -26,16 +26,22 @@ static int run_stats(const char *prefix, const char *extra, char *out, size_t n,
     return hq_test_cli(args, NULL, NULL, out, n, err, en);
 }
 
-/* Extracts the raw JSON value of "field" (number, true/false/null or a
- * quoted string, quotes kept) from a flat object into v. */
-static int json_field(const char *json, const char *field, char *v, size_t n)
+/* Where the value of "field" starts in json (after its colon), or NULL. */
+static const char *json_value(const char *json, const char *field)
 {
     char pat[64];
     snprintf(pat, sizeof(pat), "\"%s\":", field);
     const char *p = strstr(json, pat);
+    return p ? p + strlen(pat) : NULL;
+}
+
+/* Extracts the raw JSON value of "field" (number, true/false/null or a
+ * quoted string, quotes kept) from a flat object into v. */
+static int json_field(const char *json, const char *field, char *v, size_t n)
+{
+    const char *p = json_value(json, field);
     if (!p)
         return -1;
-    p += strlen(pat);
     size_t len = 0;
     if (*p == '"') {
         const char *q = strchr(p + 1, '"');
@@ -56,12 +62,9 @@ static int json_field(const char *json, const char *field, char *v, size_t n)
  * no braces inside names) into v. */
 static int json_object(const char *json, const char *field, char *v, size_t n)
 {
-    char pat[64];
-    snprintf(pat, sizeof(pat), "\"%s\":{", field);
-    const char *p = strstr(json, pat);
-    if (!p)
+    const char *p = json_value(json, field);
+    if (!p || *p != '{')
         return -1;
-    p += strlen(pat) - 1;
     const char *q = strchr(p, '}');
     if (!q || (size_t)(q - p + 1) >= n)
         return -1;
