@@ -1,4 +1,4 @@
-# Warning set (conventions.md I.54) and the sanitizer build.
+# Warning set (errors in every build type, gcc and clang) and the sanitizer build.
 add_compile_options(-Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2
                     -Wno-format-nonliteral)
 if(HQ_WERROR)

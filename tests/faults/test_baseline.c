@@ -1,4 +1,4 @@
-/* Fault scenario 1 (issue 5), the baseline: 10,000 events fanned out to 2
+/* Fault scenario 1, the baseline: 10,000 events fanned out to 2
  * endpoints, produced at 500 events/s, with one worker and one scheduler and
  * no fault. Everything is delivered exactly once, in one attempt, correctly
  * signed; nothing is pending, retried or dead-lettered; the worker's fds come

@@ -1,4 +1,4 @@
-/* Fault scenario 3 (issue 5), rolling chaos (label slow): a minute of traffic
+/* Fault scenario 3, rolling chaos (label slow): a minute of traffic
  * to a healthy and a 30 %-failing endpoint, three workers and two schedulers,
  * and every 3 s a random one of them is killed -9 and restarted by the test.
  * Checked: nothing lost; duplicates no more than the deliveries the killed

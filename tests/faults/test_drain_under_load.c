@@ -1,4 +1,4 @@
-/* Fault scenario 4 (issue 5): SIGTERM drain under load. Two workers share a
+/* Fault scenario 4: SIGTERM drain under load. Two workers share a
  * stream fed at a steady rate to a slow and a fast endpoint; one worker gets
  * SIGTERM in the middle of the traffic, finishes what it has in flight and
  * exits 0, a replacement starts, and the other worker carries on. A drain is

@@ -1,4 +1,4 @@
-/* Fault scenario 2 (issue 5): kill -9 of a worker holding ~1,000 deliveries
+/* Fault scenario 2: kill -9 of a worker holding ~1,000 deliveries
  * in flight (a slow endpoint answering after 2 s); another worker reclaims
  * every entry after --claim-idle. Checked: nothing lost, duplicates no more
  * than the deliveries the killed worker had in flight, signatures valid,

@@ -17,7 +17,7 @@
 
 #include "tests/harness/redis_faults_env.h"
 
-/* The issue's 10 s plus 2: commands sent just as Redis stops outlive the worker's
+/* A 10 s pause plus 2: commands sent just as Redis stops outlive the worker's
  * command deadline (10 s; a read's is BLOCK 2 s + 5 s margin), so its connections are
  * declared lost while it holds finished deliveries to record. */
 #define PAUSE_MS          12000

@@ -1,4 +1,4 @@
-/* Fault scenario 5 (issue 5): schedulers killed mid-move, and two schedulers
+/* Fault scenario 5: schedulers killed mid-move, and two schedulers
  * at once. Retries cycle fast (backoff 1 s, factor 1) between a 30 %-failing
  * endpoint, an always-failing one (3 attempts, then dead) and a healthy one,
  * while two schedulers run and one of them is killed -9 and restarted every

@@ -20,7 +20,7 @@
 #define WORKER_KILL_EVERY_S  20   /* the short-lived worker is killed this often */
 #define SCHED_KILL_EVERY_S   45   /* the short-lived scheduler too */
 #define WARMUP_PCT           10   /* of the run, before the RSS baseline is taken */
-#define RSS_PCT              10   /* the bound */
+#define RSS_PCT              10   /* the RSS growth the soak allows */
 #define FD_SLACK             2    /* a reconnecting socket may be mid-swap when sampled */
 #define REDIS_OUTAGE_MS      2000 /* redis-server stays down this long, once */
 /* The restart is half-way: runs at least this long leave the connection cache 150 s

@@ -1,4 +1,4 @@
-/* The worker under the faults issue 3 names: kill -9 with deliveries in
+/* The worker under faults: kill -9 with deliveries in
  * flight and another worker reclaiming, SIGTERM drain, a hanging endpoint
  * held to its cap while a healthy one flows, and Redis restarted under load
  * or restarted empty. Real processes, real Redis, real receivers. */
