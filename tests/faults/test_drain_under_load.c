@@ -9,7 +9,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "tests/harness/redis_faults_env.h"
+#include "tests/harness/fault_env.h"
 
 static struct rf R;
 

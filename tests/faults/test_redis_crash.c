@@ -26,7 +26,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "tests/harness/redis_faults_env.h"
+#include "tests/harness/fault_env.h"
 
 #define EVENTS_BEFORE 1200 /* produced around the kill, about 1,000/s */
 #define KILL_AT       800  /* Redis is killed before this XADD */

@@ -15,7 +15,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "tests/harness/redis_faults_env.h"
+#include "tests/harness/fault_env.h"
 
 /* A 10 s pause plus 2: commands sent just as Redis stops outlive the worker's
  * command deadline (10 s; a read's is BLOCK 2 s + 5 s margin), so its connections are

@@ -10,7 +10,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "tests/harness/redis_faults_env.h"
+#include "tests/harness/fault_env.h"
 
 static struct rf R; /* R.rcv2: the flaky receiver (30 % of requests fail) */
 

@@ -13,7 +13,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "tests/harness/redis_faults_env.h"
+#include "tests/harness/fault_env.h"
 
 #define SOAK_SECONDS_DEFAULT 600
 #define RATE_PER_S           25   /* events per second, each to 3 endpoints */

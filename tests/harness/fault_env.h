@@ -5,9 +5,9 @@
  * (only acknowledged XADDs become expected pairs), the settle-collect-assert
  * step every scenario ends with, and process probes (CPU time, RSS) to show
  * that nothing spins while Redis is away. Part of the harness library
- * (redis_faults_env.c). */
-#ifndef HQ_TESTS_HARNESS_REDIS_FAULTS_ENV_H
-#define HQ_TESTS_HARNESS_REDIS_FAULTS_ENV_H
+ * (fault_env.c). */
+#ifndef HQ_TESTS_HARNESS_FAULT_ENV_H
+#define HQ_TESTS_HARNESS_FAULT_ENV_H
 
 #include <signal.h>
 #include <stdio.h>

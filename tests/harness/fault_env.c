@@ -1,10 +1,10 @@
-/* See tests/harness/redis_faults_env.h. */
+/* See tests/harness/fault_env.h. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "tests/harness/redis_faults_env.h"
+#include "tests/harness/fault_env.h"
 
 void rf_start(struct rf *r, const char *redis_extra)
 {
