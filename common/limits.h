@@ -12,9 +12,8 @@
     (64 * 1024 * 1024)            /* --max-payload ceiling: a stream entry should stay small */
 #define HQ_MSGPACK_DEPTH_MAX 8    /* nesting accepted by the decoder: the event map is flat */
 #define HQ_EVENT_FIELDS_MAX  16   /* fields in a stream entry: 6 known, the rest is garbage */
-#define HQ_ATTEMPT_FIELD_MAX 1000 /* internal "attempt" field: far above any sane --max-attempts   \
-                                   */
-#define HQ_EVENT_ECHO_MAX 40      /* bytes of a bad value echoed in an error: no huge messages */
+#define HQ_ATTEMPT_FIELD_MAX 1000 /* internal "attempt" field: above any sane --max-attempts */
+#define HQ_EVENT_ECHO_MAX    40   /* bytes of a bad value echoed in an error: no huge messages */
 
 /* ---- Endpoints -------------------------------------------------------------- */
 #define HQ_URL_MAX               2048 /* common browser/server limit for URLs */
@@ -57,8 +56,7 @@
     (366LL * 86400)                /* Retry-After seconds saturate here (no overflow);             \
                                     * the policy's --backoff-max clamps further */
 #define HQ_RETRY_AFTER_LEN_MAX 64  /* longest Retry-After value parsed: a date is 29 chars */
-#define HQ_BACKOFF_FACTOR_MAX  100 /* --backoff-factor ceiling: 100x per failure is already absurd \
-                                    */
+#define HQ_BACKOFF_FACTOR_MAX  100 /* --backoff-factor ceiling: 100x per failure is absurd */
 
 /* ---- Redis client ---------------------------------------------------------------- */
 #define HQ_REDIS_CONNECT_TIMEOUT_MS 5000
@@ -99,9 +97,8 @@
 #define HQ_DEMO_TOLERANCE_S    300 /* signature timestamp tolerance (Standard Webhooks: 5 min) */
 
 /* ---- Signing (Standard Webhooks) ------------------------------------------------------ */
-#define HQ_KEY_BYTES_MIN    16  /* shorter signing keys are refused: too weak for HMAC-SHA256 */
-#define HQ_SIGN_TOLERANCE_S 300 /* `hookq verify` timestamp tolerance (Standard Webhooks: 5 min)   \
-                                 */
-#define HQ_SIG_HEADER_MAX 4096  /* webhook-signature value accepted by `hookq verify` */
+#define HQ_KEY_BYTES_MIN    16   /* shorter signing keys are refused: too weak for HMAC-SHA256 */
+#define HQ_SIGN_TOLERANCE_S 300  /* `hookq verify` timestamp tolerance (5 min, as the spec says) */
+#define HQ_SIG_HEADER_MAX   4096 /* webhook-signature value accepted by `hookq verify` */
 
 #endif

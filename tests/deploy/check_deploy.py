@@ -492,7 +492,7 @@ def check_consistency(a):
     return probs.finish("consistency")
 
 
-# Lines every unit must have (issue 6): restart and stop behaviour, a
+# Lines every unit must have: restart and stop behaviour, a
 # dedicated user, and the sandbox.
 UNIT_MUST = [
     r"Restart=on-failure", r"KillSignal=SIGTERM", r"TimeoutStopSec=\d+s?",

@@ -27,20 +27,6 @@
 
 static struct hq_test_redis redis;
 
-static int setup(void **state)
-{
-    (void)state;
-    hq_test_redis_start(&redis, NULL);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    hq_test_redis_destroy(&redis);
-    return 0;
-}
-
 /* Copies the fenced block that follows "<!-- tested: lang -->" into out.
  * Returns 0, or -1 when the page has no such block. */
 static int extract_example(const char *lang, char *out, size_t cap)
@@ -140,13 +126,19 @@ static int run_example(const char *lang, const char *ext, const char *env, const
     return st;
 }
 
+/* Skips the test, saying why, unless the shell command cmd succeeds. */
+static void skip_unless(const char *cmd, const char *why)
+{
+    if (run(cmd) != 0) {
+        print_message("skip: %s\n", why);
+        skip();
+    }
+}
+
 static void test_docs_redis_cli_example_writes_a_valid_plain_entry(void **state)
 {
     (void)state;
-    if (run("command -v redis-cli >/dev/null 2>&1") != 0) {
-        print_message("skip: redis-cli is not installed\n");
-        skip();
-    }
+    skip_unless("command -v redis-cli >/dev/null 2>&1", "redis-cli is not installed");
     assert_int_equal(run_example("sh", "sh", "", "sh"), 0);
     assert_int_equal(check_written(), 1);
 }
@@ -156,10 +148,8 @@ static void test_docs_python_example_writes_a_valid_msgpack_entry(void **state)
     (void)state;
     /* Debian's python3-redis and python3-msgpack live with /usr/bin/python3;
      * a python3 earlier on PATH may lack them. */
-    if (run("/usr/bin/python3 -c 'import redis, msgpack' >/dev/null 2>&1") != 0) {
-        print_message("skip: /usr/bin/python3 with redis and msgpack is not installed\n");
-        skip();
-    }
+    skip_unless("/usr/bin/python3 -c 'import redis, msgpack' >/dev/null 2>&1",
+                "/usr/bin/python3 with redis and msgpack is not installed");
     assert_int_equal(run_example("python", "py", "", "/usr/bin/python3"), 0);
     assert_int_equal(check_written(), 1);
 }
@@ -167,10 +157,7 @@ static void test_docs_python_example_writes_a_valid_msgpack_entry(void **state)
 static void test_docs_node_example_writes_a_valid_msgpack_entry(void **state)
 {
     (void)state;
-    if (run("command -v node >/dev/null 2>&1") != 0) {
-        print_message("skip: node is not installed\n");
-        skip();
-    }
+    skip_unless("command -v node >/dev/null 2>&1", "node is not installed");
     const char *check = "NODE_PATH=" NODE_DIR "/node_modules node -e "
                         "'require(\"ioredis\"); require(\"@msgpack/msgpack\")' >/dev/null 2>&1";
     if (run(check) != 0) {
@@ -180,11 +167,8 @@ static void test_docs_node_example_writes_a_valid_msgpack_entry(void **state)
         run("command -v npm >/dev/null 2>&1 && timeout 120 npm install --prefix " NODE_DIR
             " --no-audit --no-fund --no-save --fetch-retries=0 --fetch-timeout=20000"
             " ioredis @msgpack/msgpack >/dev/null 2>&1");
-        if (run(check) != 0) {
-            print_message("skip: node packages ioredis and @msgpack/msgpack are not installed "
-                          "and npm could not install them\n");
-            skip();
-        }
+        skip_unless(check, "node packages ioredis and @msgpack/msgpack are not installed and "
+                           "npm could not install them");
     }
     assert_int_equal(run_example("node", "js", "NODE_PATH=" NODE_DIR "/node_modules", "node"), 0);
     assert_int_equal(check_written(), 1);
@@ -197,5 +181,6 @@ int main(void)
         cmocka_unit_test(test_docs_python_example_writes_a_valid_msgpack_entry),
         cmocka_unit_test(test_docs_node_example_writes_a_valid_msgpack_entry),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    hq_test_redis_group(&redis, NULL, NULL, 0);
+    return cmocka_run_group_tests(tests, hq_test_group_setup, hq_test_group_teardown);
 }

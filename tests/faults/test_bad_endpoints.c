@@ -8,17 +8,16 @@
  * further than the response caps (plus socket buffers) before the worker hangs
  * up, the worker's memory does not grow with what it was sent, and a healthy
  * endpoint keeps flowing while all of this is in flight. The misbehaving
- * servers are tests/faults/bad_server.h, one per behaviour, on 127.0.0.1. */
+ * servers are tests/harness/bad_server.c, one per behaviour, on 127.0.0.1. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "tests/faults/bad_server.h"
-#include "tests/integration/worker_env.h"
+#include "tests/harness/bad_server.h"
+#include "tests/harness/worker_env.h"
 
 static struct wenv W;
-static pid_t worker; /* killed by teardown if a failed assertion left it running */
 
 #define TIMEOUT_MS 5000 /* the worker's --timeout */
 /* What the worker's loop may add to an attempt past its timeout (ASan and a
@@ -68,21 +67,6 @@ static size_t case_of(enum bs_mode m)
     while (cases[i].mode != m)
         i++;
     return i;
-}
-
-static long rss_kb(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    long kb = -1;
-    while (fgets(line, sizeof(line), f)) {
-        if (strncmp(line, "VmRSS:", 6) == 0)
-            kb = atol(line + 6);
-    }
-    fclose(f);
-    return kb;
 }
 
 struct att_arg {
@@ -143,17 +127,16 @@ static void test_misbehaving_endpoints_end_within_timeout_healthy_flows(void **s
         snprintf(filter, sizeof(filter), "bad.%s", bs_mode_names[cases[i].mode]);
         wenv_endpoint(&W, url, filter, NULL, 0, &eps[i]);
     }
-    char url[128];
-    snprintf(url, sizeof(url), "%s/good", W.rcv.url);
-    wenv_endpoint(&W, url, "good.*", NULL, 0, &good);
+    wenv_endpoint_at(&W, "/good", "good.*", 0, &good);
     const char *extra[] = {"--timeout", "5s", "--connect-timeout", "1s", NULL};
-    pid_t pid = worker = wenv_worker(&W, extra, NULL);
+    pid_t pid = wenv_worker(&W, extra, NULL);
 
     /* Warm-up: one healthy delivery, then the worker's resident size. */
     wenv_produce(&W, "good.x", "{}", NULL, NULL, NULL, 0);
     struct count_arg warm = {&W.rcv, "/good", 1};
     wenv_wait(&W, received_at_least, &warm, 10000, "the warm-up delivery");
-    long rss0 = rss_kb(pid);
+    long rss0 = hq_test_proc_rss_kb(pid);
+    assert_true(rss0 > 0);
 
     struct att_arg aa;
     for (size_t i = 0; i < NCASES; i++) {
@@ -215,7 +198,8 @@ static void test_misbehaving_endpoints_end_within_timeout_healthy_flows(void **s
         assert_true(sent <= HUGE_SENT_MAX);
     }
     assert_true(atomic_load(&bads[case_of(BS_HUGE_BODY)].body_sent) >= (1LL << 20));
-    long rss1 = rss_kb(pid);
+    long rss1 = hq_test_proc_rss_kb(pid);
+    assert_true(rss1 > 0);
     print_message("worker RSS %ld -> %ld KiB\n", rss0, rss1);
     assert_true(rss1 - rss0 <= RSS_GROWTH_MAX_KB);
 
@@ -227,7 +211,6 @@ static void test_misbehaving_endpoints_end_within_timeout_healthy_flows(void **s
     assert_int_equal(hq_test_receiver_count(&W.rcv), n_good + 1);
 
     assert_int_equal(hq_test_kill_wait(pid, SIGTERM, 20000), 0);
-    worker = 0;
     for (size_t i = 0; i < NCASES; i++) {
         bs_stop(&bads[i]);
         hq_endpoint_free(&eps[i]);
@@ -235,25 +218,10 @@ static void test_misbehaving_endpoints_end_within_timeout_healthy_flows(void **s
     hq_endpoint_free(&good);
 }
 
-static int setup(void **state)
-{
-    (void)state;
-    wenv_start(&W, NULL);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    wenv_stop_with_worker(&W, &worker);
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_misbehaving_endpoints_end_within_timeout_healthy_flows,
-                                        setup, teardown),
+        WENV_TEST(test_misbehaving_endpoints_end_within_timeout_healthy_flows, &W),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

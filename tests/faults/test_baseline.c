@@ -1,4 +1,4 @@
-/* Fault scenario 1 (issue 5), the baseline: 10,000 events fanned out to 2
+/* Fault scenario 1, the baseline: 10,000 events fanned out to 2
  * endpoints, produced at 500 events/s, with one worker and one scheduler and
  * no fault. Everything is delivered exactly once, in one attempt, correctly
  * signed; nothing is pending, retried or dead-lettered; the worker's fds come
@@ -8,24 +8,9 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "tests/faults/checker.h"
-#include "tests/integration/worker_env.h"
+#include "tests/harness/fault_env.h"
 
-static struct wenv W;
-
-static int setup(void **state)
-{
-    (void)state;
-    wenv_start(&W, NULL);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    wenv_stop(&W);
-    return 0;
-}
+static struct rf R;
 
 struct settle_arg {
     struct hq_ck *ck;
@@ -51,7 +36,7 @@ static void produce_paced(struct hq_ck *ck, int n, int rate)
         for (; done < n && done < due; done++) {
             char payload[64];
             snprintf(payload, sizeof(payload), "{\"n\":%d}", done);
-            assert_int_equal(hq_ck_produce(ck, W.c, "base.tick", payload), 2);
+            assert_int_equal(hq_ck_produce(ck, R.w.c, "base.tick", payload), 2);
         }
         struct timespec ts = {0, 5 * 1000000L};
         nanosleep(&ts, NULL);
@@ -61,43 +46,26 @@ static void produce_paced(struct hq_ck *ck, int n, int rate)
 static void test_baseline_10k_events_2_endpoints_delivered_once_each(void **state)
 {
     (void)state;
-    struct hq_endpoint a, b;
-    char url[128];
-    snprintf(url, sizeof(url), "%s/a", W.rcv.url);
-    wenv_endpoint(&W, url, NULL, NULL, 0, &a);
-    snprintf(url, sizeof(url), "%s/b", W.rcv.url);
-    wenv_endpoint(&W, url, NULL, NULL, 0, &b);
-    struct hq_ck ck;
-    hq_ck_init(&ck, "hookq");
-    hq_ck_endpoint(&ck, &a, &W.rcv);
-    hq_ck_endpoint(&ck, &b, &W.rcv);
+    rf_endpoint(&R, "/a");
+    rf_endpoint(&R, "/b");
 
     /* --idle-close 1s: once quiet, the worker closes the burst's keep-alive
      * connections, so its fds can be compared with the baseline. */
     const char *wargs[] = {"--idle-close", "1s", NULL};
-    pid_t wk = wenv_worker(&W, wargs, NULL);
-    const char *sargs[] = {"scheduler", "--redis-url", W.redis.url, "--interval", "200ms", NULL};
-    pid_t sc = hq_test_spawn(sargs, NULL, W.log);
+    pid_t wk = wenv_worker(&R.w, wargs, NULL);
+    const char *sargs[] = {"--interval", "200ms", NULL};
+    pid_t sc = wenv_scheduler(&R.w, sargs);
 
     /* Warm-up: the worker's connections and caches exist before the baseline. */
-    produce_paced(&ck, 500, 500);
-    struct settle_arg sa = {&ck, W.c, 1000};
-    if (!hq_test_wait(delivered_at_least, &sa, 20000)) {
-        wenv_dump_log(&W);
-        fail_msg("warm-up deliveries did not arrive");
-    }
+    produce_paced(&R.ck, 500, 500);
+    struct settle_arg sa = {&R.ck, R.w.c, 1000};
+    wenv_wait(&R.w, delivered_at_least, &sa, 20000, "the warm-up deliveries");
     struct hq_ck_proc base, now;
     assert_int_equal(hq_ck_proc_sample(wk, &base), 0);
 
-    produce_paced(&ck, 9500, 500);
-    if (!hq_ck_wait_settled(&ck, W.c, 60000)) {
-        wenv_dump_log(&W);
-        fail_msg("not settled");
-    }
+    produce_paced(&R.ck, 9500, 500);
     struct hq_ck_report rep;
-    hq_ck_collect(&ck, W.c, 1, &rep);
-    hq_ck_print(&rep, "baseline");
-    hq_ck_assert(&ck, &rep);
+    rf_settle_and_check(&R, 60000, "baseline", &rep);
     assert_int_equal(rep.pairs, 20000);
     assert_int_equal(rep.delivered, 20000);
     assert_int_equal(rep.dups, 0);
@@ -105,7 +73,7 @@ static void test_baseline_10k_events_2_endpoints_delivered_once_each(void **stat
     assert_int_equal(rep.requests, 20000);
     assert_int_equal(rep.dead_total, 0);
     struct hq_ck_outcomes o;
-    hq_ck_outcomes(&ck, W.c, &o);
+    hq_ck_outcomes(&R.ck, R.w.c, &o);
     assert_int_equal(o.records, 20000); /* one attempt record per pair, each delivered */
     assert_int_equal(o.delivered, 20000);
 
@@ -124,16 +92,12 @@ static void test_baseline_10k_events_2_endpoints_delivered_once_each(void **stat
 
     assert_int_equal(hq_test_kill_wait(wk, SIGTERM, 20000), 0);
     assert_int_equal(hq_test_kill_wait(sc, SIGTERM, 20000), 0);
-    hq_ck_free(&ck);
-    hq_endpoint_free(&a);
-    hq_endpoint_free(&b);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_baseline_10k_events_2_endpoints_delivered_once_each,
-                                        setup, teardown),
+        RF_TEST(test_baseline_10k_events_2_endpoints_delivered_once_each, &R),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

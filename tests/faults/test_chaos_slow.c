@@ -1,4 +1,4 @@
-/* Fault scenario 3 (issue 5), rolling chaos (label slow): a minute of traffic
+/* Fault scenario 3, rolling chaos (label slow): a minute of traffic
  * to a healthy and a 30 %-failing endpoint, three workers and two schedulers,
  * and every 3 s a random one of them is killed -9 and restarted by the test.
  * Checked: nothing lost; duplicates no more than the deliveries the killed
@@ -10,11 +10,9 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "tests/faults/checker.h"
-#include "tests/integration/worker_env.h"
+#include "tests/harness/fault_env.h"
 
-static struct wenv W;
-static struct hq_test_receiver FLAKY;
+static struct rf R; /* R.rcv2: the flaky receiver (30 % of requests fail) */
 
 #define NWORKERS 3
 #define NSCHED   2
@@ -33,28 +31,10 @@ static const char *const WORKER_ARGS[] = {"--timeout",
                                           "1s",
                                           NULL};
 
-static int setup(void **state)
-{
-    (void)state;
-    wenv_start(&W, NULL);
-    memset(&FLAKY, 0, sizeof(FLAKY));
-    hq_test_receiver_start(&FLAKY);
-    FLAKY.flaky_pct = 30;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    hq_test_receiver_stop(&FLAKY);
-    wenv_stop(&W);
-    return 0;
-}
-
 static pid_t scheduler(void)
 {
-    const char *args[] = {"scheduler", "--redis-url", W.redis.url, "--interval", "200ms", NULL};
-    return hq_test_spawn(args, NULL, W.log);
+    const char *args[] = {"--interval", "200ms", NULL};
+    return wenv_scheduler(&R.w, args);
 }
 
 /* Entries pending to the consumer of worker pid (default name <hostname>-<pid>). */
@@ -63,7 +43,7 @@ static long long pending_of(pid_t pid)
     char host[128] = "", name[160];
     gethostname(host, sizeof(host) - 1);
     snprintf(name, sizeof(name), "%s-%d", host, (int)pid);
-    redisReply *r = hq_test_cmd(W.c, "XPENDING hookq:events workers");
+    redisReply *r = hq_test_cmd(R.w.c, "XPENDING hookq:events workers");
     long long n = 0;
     if (r->type == REDIS_REPLY_ARRAY && r->elements == 4 &&
         r->element[3]->type == REDIS_REPLY_ARRAY) {
@@ -80,30 +60,23 @@ static long long pending_of(pid_t pid)
 static void test_rolling_kill9_of_workers_and_schedulers_for_a_minute(void **state)
 {
     (void)state;
-    struct hq_endpoint flaky, good;
-    char url[128];
-    snprintf(url, sizeof(url), "%s/delay/20/good", W.rcv.url);
-    wenv_endpoint(&W, url, NULL, NULL, 0, &good);
-    snprintf(url, sizeof(url), "%s/flaky", FLAKY.url);
-    wenv_endpoint(&W, url, NULL, NULL, 20, &flaky); /* 0.3^20: never exhausted */
-    struct hq_ck ck;
-    hq_ck_init(&ck, "hookq");
-    hq_ck_endpoint(&ck, &good, &W.rcv);
-    hq_ck_endpoint(&ck, &flaky, &FLAKY);
+    rf_start_rcv2(&R, 30);
+    rf_endpoint(&R, "/delay/20/good");
+    rf_endpoint_on(&R, &R.rcv2, "/flaky", 20); /* 0.3^20: never exhausted */
 
     pid_t workers[NWORKERS], scheds[NSCHED];
-    int clients0 = hq_ck_redis_clients(W.c);
+    int clients0 = hq_ck_redis_clients(R.w.c);
     for (int i = 0; i < NWORKERS; i++)
-        workers[i] = wenv_worker(&W, WORKER_ARGS, NULL);
+        workers[i] = wenv_worker(&R.w, WORKER_ARGS, NULL);
     /* Workers connected (two Redis clients each) before any traffic: a fresh
      * worker's fds, which every worker (restarted ones included) must come
      * back to once quiet. */
     int64_t until = hq_test_now_ms() + 10000;
-    while (hq_ck_redis_clients(W.c) < clients0 + 2 * NWORKERS && hq_test_now_ms() < until) {
+    while (hq_ck_redis_clients(R.w.c) < clients0 + 2 * NWORKERS && hq_test_now_ms() < until) {
         struct timespec ts = {0, 20 * 1000000L};
         nanosleep(&ts, NULL); /* polling a condition, bounded above */
     }
-    assert_true(hq_ck_redis_clients(W.c) >= clients0 + 2 * NWORKERS);
+    assert_true(hq_ck_redis_clients(R.w.c) >= clients0 + 2 * NWORKERS);
     struct hq_ck_proc fresh;
     assert_int_equal(hq_ck_proc_sample(workers[0], &fresh), 0);
     for (int i = 0; i < NSCHED; i++)
@@ -116,7 +89,7 @@ static void test_rolling_kill9_of_workers_and_schedulers_for_a_minute(void **sta
     int worker_kills = 0, sched_kills = 0;
     for (int64_t el = 0; el < run_ms; el = hq_test_now_ms() - t0) {
         for (; done < el * rate / 1000 + 1; done++)
-            assert_int_equal(hq_ck_produce(&ck, W.c, "chaos.tick", "{\"c\":1}"), 2);
+            assert_int_equal(hq_ck_produce(&R.ck, R.w.c, "chaos.tick", "{\"c\":1}"), 2);
         if (el >= next_kill) {
             next_kill += every_ms;
             int v = rand() % (NWORKERS + NSCHED);
@@ -127,8 +100,8 @@ static void test_rolling_kill9_of_workers_and_schedulers_for_a_minute(void **sta
                 long long held = pending_of(workers[v]);
                 assert_int_equal(hq_test_kill_wait(workers[v], SIGKILL, 5000), 128 + SIGKILL);
                 long long after = pending_of(workers[v]);
-                hq_ck_note_fault(&ck, (after > held ? after : held) * 2);
-                workers[v] = wenv_worker(&W, WORKER_ARGS, NULL);
+                hq_ck_note_fault(&R.ck, (after > held ? after : held) * 2);
+                workers[v] = wenv_worker(&R.w, WORKER_ARGS, NULL);
                 worker_kills++;
             } else {
                 v -= NWORKERS;
@@ -140,15 +113,9 @@ static void test_rolling_kill9_of_workers_and_schedulers_for_a_minute(void **sta
         struct timespec ts = {0, 5 * 1000000L};
         nanosleep(&ts, NULL); /* production pacing, not an assertion */
     }
-    if (!hq_ck_wait_settled(&ck, W.c, 90000)) {
-        wenv_dump_log(&W);
-        fail_msg("not settled after the chaos");
-    }
-    struct hq_ck_report rep;
-    hq_ck_collect(&ck, W.c, 1, &rep);
     print_message("[chaos] %d worker kills, %d scheduler kills\n", worker_kills, sched_kills);
-    hq_ck_print(&rep, "chaos");
-    hq_ck_assert(&ck, &rep);
+    struct hq_ck_report rep;
+    rf_settle_and_check(&R, 90000, "chaos", &rep);
     assert_int_equal(rep.delivered, rep.pairs);
     assert_int_equal(rep.dead_total, 0);
     assert_true(worker_kills > 0 && sched_kills > 0);
@@ -168,16 +135,12 @@ static void test_rolling_kill9_of_workers_and_schedulers_for_a_minute(void **sta
         assert_int_equal(hq_test_kill_wait(workers[i], SIGTERM, 30000), 0);
     for (int i = 0; i < NSCHED; i++)
         assert_int_equal(hq_test_kill_wait(scheds[i], SIGTERM, 30000), 0);
-    hq_ck_free(&ck);
-    hq_endpoint_free(&good);
-    hq_endpoint_free(&flaky);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_rolling_kill9_of_workers_and_schedulers_for_a_minute,
-                                        setup, teardown),
+        RF_TEST(test_rolling_kill9_of_workers_and_schedulers_for_a_minute, &R),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

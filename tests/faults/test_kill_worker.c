@@ -1,4 +1,4 @@
-/* Fault scenario 2 (issue 5): kill -9 of a worker holding ~1,000 deliveries
+/* Fault scenario 2: kill -9 of a worker holding ~1,000 deliveries
  * in flight (a slow endpoint answering after 2 s); another worker reclaims
  * every entry after --claim-idle. Checked: nothing lost, duplicates no more
  * than the deliveries the killed worker had in flight, signatures valid,
@@ -8,24 +8,9 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "tests/faults/checker.h"
-#include "tests/integration/worker_env.h"
+#include "tests/harness/fault_env.h"
 
-static struct wenv W;
-
-static int setup(void **state)
-{
-    (void)state;
-    wenv_start(&W, NULL);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    wenv_stop(&W);
-    return 0;
-}
+static struct rf R;
 
 struct flight_arg {
     struct hq_test_receiver *rcv;
@@ -41,36 +26,30 @@ static int in_flight_at_least(void *arg)
 static void test_kill9_with_1000_in_flight_another_worker_reclaims_all(void **state)
 {
     (void)state;
-    struct hq_endpoint ep;
-    char url[128];
-    snprintf(url, sizeof(url), "%s/delay/2000/k", W.rcv.url);
-    wenv_endpoint(&W, url, NULL, NULL, 0, &ep);
-    struct hq_ck ck;
-    hq_ck_init(&ck, "hookq");
-    hq_ck_endpoint(&ck, &ep, &W.rcv);
+    rf_endpoint(&R, "/delay/2000/k");
     /* 950: the receiver (libmicrohttpd, select()) cannot serve fds past 1024, and
      * the reclaiming worker opens its connections all at once. */
     const int n = 950;
     for (int i = 0; i < n; i++)
-        assert_int_equal(hq_ck_produce(&ck, W.c, "kill.test", "{\"k\":1}"), 1);
+        assert_int_equal(hq_ck_produce(&R.ck, R.w.c, "kill.test", "{\"k\":1}"), 1);
 
     const char *extra[] = {
         "--timeout", "4s", "--claim-idle", "10s", "--concurrency", "1200", "--endpoint-concurrency",
         "1200",      NULL};
-    const char *sargs[] = {"scheduler", "--redis-url", W.redis.url, "--interval", "200ms", NULL};
-    pid_t sc = hq_test_spawn(sargs, NULL, W.log);
-    pid_t a = wenv_worker(&W, extra, NULL);
-    struct flight_arg fa = {&W.rcv, 900};
+    const char *sargs[] = {"--interval", "200ms", NULL};
+    pid_t sc = wenv_scheduler(&R.w, sargs);
+    pid_t a = wenv_worker(&R.w, extra, NULL);
+    struct flight_arg fa = {&R.w.rcv, 900};
     if (!hq_test_wait(in_flight_at_least, &fa, 15000)) {
-        wenv_dump_log(&W);
-        fail_msg("900 deliveries never in flight (%d)", hq_ck_in_flight(&W.rcv));
+        wenv_dump_log(&R.w);
+        fail_msg("900 deliveries never in flight (%d)", hq_ck_in_flight(&R.w.rcv));
     }
     /* Sampled just before the fault: what the receiver is answering, and what
      * the worker holds unacknowledged (in flight from its side). */
-    int at_receiver = hq_ck_in_flight(&W.rcv);
-    long long held = wenv_pending(&W);
+    int at_receiver = hq_ck_in_flight(&R.w.rcv);
+    long long held = wenv_pending(&R.w);
     assert_int_equal(hq_test_kill_wait(a, SIGKILL, 5000), 128 + SIGKILL);
-    hq_ck_note_fault(&ck, held);
+    hq_ck_note_fault(&R.ck, held);
 
     int64_t t_kill = hq_test_now_ms();
     /* b: as a but closing idle connections after 1 s, and with /healthz to
@@ -92,17 +71,17 @@ static void test_kill9_with_1000_in_flight_another_worker_reclaims_all(void **st
                             "--metrics",
                             maddr,
                             NULL};
-    pid_t b = wenv_worker(&W, bextra, NULL);
+    pid_t b = wenv_worker(&R.w, bextra, NULL);
     struct wenv_healthz_arg ha = {hurl};
-    wenv_wait(&W, wenv_healthz_ok, &ha, 10000, "the reclaiming worker's /healthz");
+    wenv_wait(&R.w, wenv_healthz_ok, &ha, 10000, "the reclaiming worker's /healthz");
     struct hq_ck_proc base_b;
     assert_int_equal(hq_ck_proc_sample(b, &base_b), 0);
-    if (!hq_ck_wait_settled(&ck, W.c, 60000)) {
-        wenv_dump_log(&W);
+    if (!hq_ck_wait_settled(&R.ck, R.w.c, 60000)) {
+        wenv_dump_log(&R.w);
         fail_msg("not settled after the reclaim");
     }
     struct hq_ck_report rep;
-    hq_ck_collect(&ck, W.c, 1, &rep);
+    hq_ck_collect(&R.ck, R.w.c, 1, &rep);
     /* Its 950 reclaimed connections closed once it is idle (--idle-close 1s):
      * fds back to where they were before the reclaim. RSS is printed, not
      * judged: the pooled curl handles of a 950-wide burst stay by design. */
@@ -117,28 +96,25 @@ static void test_kill9_with_1000_in_flight_another_worker_reclaims_all(void **st
                   "after the kill\n",
                   at_receiver, held, (long long)(hq_test_now_ms() - t_kill));
     hq_ck_print(&rep, "kill -9");
-    hq_ck_assert(&ck, &rep);
+    hq_ck_assert(&R.ck, &rep);
     assert_int_equal(rep.delivered, (size_t)n);
     assert_int_equal(rep.dead_total, 0);
     /* A crash spends no retry budget: every request was answered 2xx and no
      * attempt was recorded as a failure. */
     assert_int_equal(rep.failed_attempts, 0);
     struct hq_ck_outcomes o;
-    hq_ck_outcomes(&ck, W.c, &o);
+    hq_ck_outcomes(&R.ck, R.w.c, &o);
     print_message("[kill -9] attempt records %zu: delivered %zu retry %zu deferred %zu\n",
                   o.records, o.delivered, o.retry, o.deferred);
     assert_int_equal(o.retry + o.dead, 0);
     assert_int_equal(hq_test_kill_wait(b, SIGTERM, 20000), 0);
     assert_int_equal(hq_test_kill_wait(sc, SIGTERM, 20000), 0);
-    hq_ck_free(&ck);
-    hq_endpoint_free(&ep);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_kill9_with_1000_in_flight_another_worker_reclaims_all,
-                                        setup, teardown),
+        RF_TEST(test_kill9_with_1000_in_flight_another_worker_reclaims_all, &R),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

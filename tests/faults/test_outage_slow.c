@@ -1,6 +1,6 @@
 /* Scenario 11: two endpoints are down for 40 s while events keep coming, then
  * recover: one answers 503 (the harness receiver), the other is not there at
- * all (its port refuses connections: tests/faults/bad_server.h, bound but not
+ * all (its port refuses connections: tests/harness/bad_server.c, bound but not
  * listening) and comes back on the same port. Once they are back everything
  * is delivered, each (event, endpoint) pair exactly once with a 2xx, nothing
  * is dead-lettered, and the retries arrive spread out by the backoff's jitter
@@ -11,33 +11,13 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "tests/faults/bad_server.h"
-#include "tests/integration/worker_env.h"
+#include "tests/harness/bad_server.h"
+#include "tests/harness/worker_env.h"
 
 static struct wenv W;
-static pid_t procs[2]; /* worker, scheduler: killed by teardown if an assertion failed */
 
 #define OUTAGE_MS 40000
 #define N_EVENTS  200
-
-static int setup(void **state)
-{
-    (void)state;
-    wenv_start(&W, NULL);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    for (int i = 0; i < 2; i++) {
-        if (procs[i] > 0)
-            hq_test_kill_wait(procs[i], SIGKILL, 5000);
-        procs[i] = 0;
-    }
-    wenv_stop(&W);
-    return 0;
-}
 
 /* Arrival times of successful requests: their count, first, last, and the
  * most that arrived within any 100 ms. */
@@ -168,15 +148,14 @@ static void test_outage_then_recovery_delivers_all_spread_by_jitter(void **state
     bs_start_down(&down, BS_OK); /* refuses until bs_listen */
     struct hq_endpoint ep503, epdown;
     char url[128];
-    snprintf(url, sizeof(url), "%s/o", W.rcv.url);
-    wenv_endpoint(&W, url, NULL, NULL, 20, &ep503);
+    wenv_endpoint_at(&W, "/o", NULL, 20, &ep503);
     snprintf(url, sizeof(url), "%s/o", down.url);
     wenv_endpoint(&W, url, NULL, NULL, 20, &epdown);
     static const char *const env[] = {"HOOKQ_ALLOW_PRIVATE=1", "HOOKQ_BACKOFF_BASE=2s",
                                       "HOOKQ_BACKOFF_FACTOR=2", "HOOKQ_BACKOFF_MAX=20s", NULL};
-    pid_t worker = procs[0] = wenv_worker(&W, NULL, env);
+    pid_t worker = wenv_worker(&W, NULL, env);
     const char *sargs[] = {"scheduler", "--redis-url", W.redis.url, NULL};
-    pid_t sched = procs[1] = hq_test_spawn(sargs, env, W.log);
+    pid_t sched = wenv_track(&W, hq_test_spawn(sargs, env, W.log));
 
     W.rcv.default_status = 503; /* the outage begins */
     int64_t t0 = hq_test_now_ms();
@@ -219,7 +198,6 @@ static void test_outage_then_recovery_delivers_all_spread_by_jitter(void **state
     check_spread("refusing endpoint", &b, back);
     assert_int_equal(hq_test_kill_wait(sched, SIGTERM, 20000), 0);
     assert_int_equal(hq_test_kill_wait(worker, SIGTERM, 20000), 0);
-    procs[0] = procs[1] = 0;
     bs_stop(&down);
     hq_endpoint_free(&ep503);
     hq_endpoint_free(&epdown);
@@ -228,8 +206,7 @@ static void test_outage_then_recovery_delivers_all_spread_by_jitter(void **state
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_outage_then_recovery_delivers_all_spread_by_jitter,
-                                        setup, teardown),
+        WENV_TEST(test_outage_then_recovery_delivers_all_spread_by_jitter, &W),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -26,7 +26,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "tests/faults/redis_faults_env.h"
+#include "tests/harness/fault_env.h"
 
 #define EVENTS_BEFORE 1200 /* produced around the kill, about 1,000/s */
 #define KILL_AT       800  /* Redis is killed before this XADD */
@@ -44,22 +44,13 @@ static struct rf R;
 
 static int setup_always(void **state)
 {
-    (void)state;
-    rf_start(&R, "--appendonly yes --appendfsync always");
+    rf_start(*state, "--appendonly yes --appendfsync always");
     return 0;
 }
 
 static int setup_everysec(void **state)
 {
-    (void)state;
-    rf_start(&R, "--appendonly yes --appendfsync everysec");
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    rf_stop(&R);
+    rf_start(*state, "--appendonly yes --appendfsync everysec");
     return 0;
 }
 
@@ -246,12 +237,12 @@ static void test_redis_kill9_appendfsync_everysec_loses_only_the_last_second(voi
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(
+        cmocka_unit_test_prestate_setup_teardown(
             test_redis_kill9_appendfsync_always_loses_no_acknowledged_write, setup_always,
-            teardown),
-        cmocka_unit_test_setup_teardown(
+            rf_teardown, &R),
+        cmocka_unit_test_prestate_setup_teardown(
             test_redis_kill9_appendfsync_everysec_loses_only_the_last_second, setup_everysec,
-            teardown),
+            rf_teardown, &R),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,25 +9,11 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "tests/faults/redis_faults_env.h"
+#include "tests/harness/fault_env.h"
 
 #define EVENTS 300
 
 static struct rf R;
-
-static int setup(void **state)
-{
-    (void)state;
-    rf_start(&R, NULL);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    rf_stop(&R);
-    return 0;
-}
 
 static int group_exists(void *arg)
 {
@@ -60,14 +46,8 @@ static void test_redis_restarted_empty_group_recreated_loss_logged_delivery_resu
     /* Before: everything delivered, exactly once. */
     for (int i = 0; i < EVENTS; i++)
         assert_int_equal(rf_produce(&R, "empty.before", "{\"n\":1}"), 0);
-    if (!hq_ck_wait_settled(&R.ck, R.w.c, 30000)) {
-        rf_dump_logs(&R);
-        fail_msg("first batch not delivered");
-    }
     struct hq_ck_report rep;
-    hq_ck_collect(&R.ck, R.w.c, 1, &rep);
-    hq_ck_print(&rep, "before the empty restart");
-    hq_ck_assert(&R.ck, &rep);
+    rf_settle_and_check(&R, 30000, "before the empty restart", &rep);
     assert_int_equal(rep.dups, 0);
     assert_int_equal(rf_log_count(R.w.log, "level=error", "gone"), 0);
 
@@ -92,13 +72,7 @@ static void test_redis_restarted_empty_group_recreated_loss_logged_delivery_resu
     for (int i = 0; i < EVENTS; i++)
         assert_int_equal(rf_produce(&R, "empty.after", "{\"n\":2}"), 0);
 
-    if (!hq_ck_wait_settled(&R.ck, R.w.c, 30000)) {
-        rf_dump_logs(&R);
-        fail_msg("delivery did not resume after the empty restart");
-    }
-    hq_ck_collect(&R.ck, R.w.c, 1, &rep);
-    hq_ck_print(&rep, "after the empty restart");
-    hq_ck_assert(&R.ck, &rep);
+    rf_settle_and_check(&R, 30000, "after the empty restart", &rep);
     assert_int_equal(rep.dups, 0);
     assert_int_equal(rep.max_attempts, 1);
     assert_true(group_exists(&R));
@@ -138,14 +112,8 @@ static void test_group_destroyed_under_running_workers_is_recreated(void **state
     assert_int_equal(hq_test_cmd_int(R.w.c, "XGROUP DESTROY hookq:events workers"), 1);
     for (int i = 0; i < 50; i++)
         assert_int_equal(rf_produce(&R, "g.two", "{}"), 0);
-    if (!hq_ck_wait_settled(&R.ck, R.w.c, 30000)) {
-        rf_dump_logs(&R);
-        fail_msg("delivery did not resume after the group was destroyed");
-    }
     struct hq_ck_report rep;
-    hq_ck_collect(&R.ck, R.w.c, 1, &rep);
-    hq_ck_print(&rep, "group destroyed");
-    hq_ck_assert(&R.ck, &rep);
+    rf_settle_and_check(&R, 30000, "group destroyed", &rep);
     assert_true(rf_log_count(R.w.log, "level=error", "gone") >= 1);
     assert_int_equal(hq_test_kill_wait(w1, SIGTERM, 20000), 0);
 }
@@ -186,14 +154,8 @@ static void test_redis_emptied_with_entries_held_does_not_wedge_the_worker(void 
     rf_endpoint(&R, "/a");
     for (int i = 0; i < 200; i++)
         assert_int_equal(rf_produce(&R, "held.after", "{}"), 0);
-    if (!hq_ck_wait_settled(&R.ck, R.w.c, 30000)) {
-        rf_dump_logs(&R);
-        fail_msg("delivery did not resume after an empty restart with %lld entries held", held);
-    }
     struct hq_ck_report rep;
-    hq_ck_collect(&R.ck, R.w.c, 1, &rep);
-    hq_ck_print(&rep, "emptied with entries held");
-    hq_ck_assert(&R.ck, &rep);
+    rf_settle_and_check(&R, 30000, "emptied with entries held", &rep);
     assert_int_equal(rep.dups, 0);
     /* Nothing from before leaked into the new dataset: no retries, no dead letters,
      * no attempt records for the old events. */
@@ -209,13 +171,9 @@ static void test_redis_emptied_with_entries_held_does_not_wedge_the_worker(void 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(
-            test_redis_restarted_empty_group_recreated_loss_logged_delivery_resumes, setup,
-            teardown),
-        cmocka_unit_test_setup_teardown(test_group_destroyed_under_running_workers_is_recreated,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(
-            test_redis_emptied_with_entries_held_does_not_wedge_the_worker, setup, teardown),
+        RF_TEST(test_redis_restarted_empty_group_recreated_loss_logged_delivery_resumes, &R),
+        RF_TEST(test_group_destroyed_under_running_workers_is_recreated, &R),
+        RF_TEST(test_redis_emptied_with_entries_held_does_not_wedge_the_worker, &R),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,9 +15,9 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "tests/faults/redis_faults_env.h"
+#include "tests/harness/fault_env.h"
 
-/* The issue's 10 s plus 2: commands sent just as Redis stops outlive the worker's
+/* A 10 s pause plus 2: commands sent just as Redis stops outlive the worker's
  * command deadline (10 s; a read's is BLOCK 2 s + 5 s margin), so its connections are
  * declared lost while it holds finished deliveries to record. */
 #define PAUSE_MS          12000
@@ -28,16 +28,8 @@ static struct rf R;
 
 static int setup(void **state)
 {
-    (void)state;
     /* dir is a protected config in Redis 7: the MISCONF fault moves it. */
-    rf_start(&R, "--enable-protected-configs yes");
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    rf_stop(&R);
+    rf_start(*state, "--enable-protected-configs yes");
     return 0;
 }
 
@@ -57,14 +49,8 @@ static void assert_one_attempt_each(const struct hq_ck_report *rep)
 
 static void settle_and_check(const char *label)
 {
-    if (!hq_ck_wait_settled(&R.ck, R.w.c, 40000)) {
-        rf_dump_logs(&R);
-        fail_msg("%s: not settled after the fault was lifted", label);
-    }
     struct hq_ck_report rep;
-    hq_ck_collect(&R.ck, R.w.c, 1, &rep);
-    hq_ck_print(&rep, label);
-    hq_ck_assert(&R.ck, &rep);
+    rf_settle_and_check(&R, 40000, label, &rep);
     assert_one_attempt_each(&rep);
 }
 
@@ -331,14 +317,8 @@ static void run_refusal(enum refusal f)
         assert_int_equal(rf_produce(&R, "stall.after", "{\"r\":2}"), 0);
     char label[64];
     snprintf(label, sizeof(label), "redis refusing writes (%s)", refusal_name(f));
-    if (!hq_ck_wait_settled(&R.ck, R.w.c, 40000)) {
-        rf_dump_logs(&R);
-        fail_msg("%s: not settled after the fault was lifted", label);
-    }
     struct hq_ck_report rep;
-    hq_ck_collect(&R.ck, R.w.c, 1, &rep);
-    hq_ck_print(&rep, label);
-    hq_ck_assert(&R.ck, &rep);
+    rf_settle_and_check(&R, 40000, label, &rep);
     /* The refusal cost no attempt: the healthy pairs took one request each, the
      * failing endpoint exactly its two, and each dead letter says 2. */
     assert_int_equal(rep.dups, 0);
@@ -398,14 +378,8 @@ static void run_scheduler_refusal(enum refusal f)
     fault_off(f);
     char label[80];
     snprintf(label, sizeof(label), "scheduler while redis refuses writes (%s)", refusal_name(f));
-    if (!hq_ck_wait_settled(&R.ck, R.w.c, 30000)) {
-        rf_dump_logs(&R);
-        fail_msg("%s: retries not delivered after the fault was lifted", label);
-    }
     struct hq_ck_report rep;
-    hq_ck_collect(&R.ck, R.w.c, 1, &rep);
-    hq_ck_print(&rep, label);
-    hq_ck_assert(&R.ck, &rep);
+    rf_settle_and_check(&R, 30000, label, &rep);
     assert_int_equal(rep.dups, 0);
     assert_int_equal(rep.max_attempts, 2);
     assert_int_equal(rep.requests, (size_t)n * 2);
@@ -445,16 +419,16 @@ static void test_redis_oom_no_ack_no_retry_spent_then_recovers(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_redis_paused_12s_no_retry_budget_spent_and_recovers,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_redis_misconf_no_ack_no_retry_spent_then_recovers,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_redis_noreplicas_no_ack_no_retry_spent_then_recovers,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_redis_oom_no_ack_no_retry_spent_then_recovers, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_scheduler_oom_moves_nothing_then_moves_each_retry_once,
-                                        setup, teardown),
+        cmocka_unit_test_prestate_setup_teardown(
+            test_redis_paused_12s_no_retry_budget_spent_and_recovers, setup, rf_teardown, &R),
+        cmocka_unit_test_prestate_setup_teardown(
+            test_redis_misconf_no_ack_no_retry_spent_then_recovers, setup, rf_teardown, &R),
+        cmocka_unit_test_prestate_setup_teardown(
+            test_redis_noreplicas_no_ack_no_retry_spent_then_recovers, setup, rf_teardown, &R),
+        cmocka_unit_test_prestate_setup_teardown(test_redis_oom_no_ack_no_retry_spent_then_recovers,
+                                                 setup, rf_teardown, &R),
+        cmocka_unit_test_prestate_setup_teardown(
+            test_scheduler_oom_moves_nothing_then_moves_each_retry_once, setup, rf_teardown, &R),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,14 +13,14 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "tests/faults/redis_faults_env.h"
+#include "tests/harness/fault_env.h"
 
 #define SOAK_SECONDS_DEFAULT 600
 #define RATE_PER_S           25   /* events per second, each to 3 endpoints */
 #define WORKER_KILL_EVERY_S  20   /* the short-lived worker is killed this often */
 #define SCHED_KILL_EVERY_S   45   /* the short-lived scheduler too */
 #define WARMUP_PCT           10   /* of the run, before the RSS baseline is taken */
-#define RSS_PCT              10   /* the bound */
+#define RSS_PCT              10   /* the RSS growth the soak allows */
 #define FD_SLACK             2    /* a reconnecting socket may be mid-swap when sampled */
 #define REDIS_OUTAGE_MS      2000 /* redis-server stays down this long, once */
 /* The restart is half-way: runs at least this long leave the connection cache 150 s
@@ -40,18 +40,8 @@ static struct rf R;
 
 static int setup(void **state)
 {
-    (void)state;
-    rf_start(&R, "--appendonly yes --appendfsync always");
-    hq_test_receiver_start(&R.rcv2);
-    R.rcv2.flaky_pct = 30;
-    R.rcv2_started = 1;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    rf_stop(&R);
+    rf_start(*state, "--appendonly yes --appendfsync always");
+    rf_start_rcv2(*state, 30);
     return 0;
 }
 
@@ -218,8 +208,8 @@ static void test_soak_mixed_traffic_kills_and_a_redis_restart_rss_stable(void **
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(
-            test_soak_mixed_traffic_kills_and_a_redis_restart_rss_stable, setup, teardown),
+        cmocka_unit_test_prestate_setup_teardown(
+            test_soak_mixed_traffic_kills_and_a_redis_restart_rss_stable, setup, rf_teardown, &R),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,10 +18,9 @@
 #include <stdatomic.h>
 #include <sys/socket.h>
 
-#include "tests/integration/worker_env.h"
+#include "tests/harness/worker_env.h"
 
 static struct wenv W;
-static pid_t worker; /* killed by teardown if a failed assertion left it running */
 static char dir[256];
 
 static void sh(const char *fmt, ...)
@@ -211,7 +210,7 @@ static void test_bad_certificates_fail_as_tls_errors_and_never_see_the_request(v
     snprintf(ca_env, sizeof(ca_env), "HOOKQ_CA_FILE=%s/ca.pem", dir);
     const char *env[] = {"HOOKQ_ALLOW_PRIVATE=1", ca_env, NULL};
     const char *extra[] = {"--timeout", "5s", NULL};
-    pid_t pid = worker = wenv_worker(&W, extra, env);
+    pid_t pid = wenv_worker(&W, extra, env);
     static const char payload[] = "{\"tls\":\"only to verified peers\"}";
     wenv_produce(&W, "tls.test", payload, "evt_tls", NULL, NULL, 0);
     struct att_arg aa = {"evt_tls", N};
@@ -243,7 +242,6 @@ static void test_bad_certificates_fail_as_tls_errors_and_never_see_the_request(v
     assert_int_equal(hq_test_cmd_int(W.c, "ZCARD hookq:retry"), N - 1);
     assert_int_equal(hq_test_cmd_int(W.c, "XLEN hookq:dead"), 0);
     assert_int_equal(hq_test_kill_wait(pid, SIGTERM, 20000), 0);
-    worker = 0;
     for (int i = 0; i < N; i++) {
         tls_rcv_stop(&rcv[i]);
         hq_endpoint_free(&eps[i]);
@@ -252,25 +250,10 @@ static void test_bad_certificates_fail_as_tls_errors_and_never_see_the_request(v
     rmdir(dir);
 }
 
-static int setup(void **state)
-{
-    (void)state;
-    wenv_start(&W, NULL);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    wenv_stop_with_worker(&W, &worker);
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(
-            test_bad_certificates_fail_as_tls_errors_and_never_see_the_request, setup, teardown),
+        WENV_TEST(test_bad_certificates_fail_as_tls_errors_and_never_see_the_request, &W),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

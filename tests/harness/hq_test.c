@@ -13,6 +13,7 @@
 #include "tests/harness/hq_test.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -56,18 +57,22 @@ int hq_test_free_port(void)
     return ntohs(a.sin_port);
 }
 
-/* Called in a forked child before anything else: the child gets SIGKILL when
- * the thread that forked it exits, and exits at once if the parent died
- * between fork() and the prctl() (then it was already reparented, so getppid()
- * no longer names the parent). 'parent' is getpid() taken before fork().
- * PR_SET_PDEATHSIG is kept across execve (not for set-uid binaries) and
- * cleared in the child's own children. Only async-signal-safe calls: the test
- * binary has threads (MHD receivers). Every fork in this file happens on the
- * thread that runs the test, which lives as long as the process. */
-static void die_with_parent(pid_t parent)
+/* fork(), failing the test when it cannot. In the child, before anything else:
+ * the child gets SIGKILL when the thread that forked it exits, and exits at
+ * once if the parent died between fork() and the prctl() (then it was already
+ * reparented, so getppid() no longer names the parent). PR_SET_PDEATHSIG is
+ * kept across execve (not for set-uid binaries) and cleared in the child's own
+ * children. Only async-signal-safe calls: the test binary has threads (MHD
+ * receivers). Every fork in this file happens on the thread that runs the
+ * test, which lives as long as the process. */
+static pid_t fork_child(void)
 {
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0 && (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent))
         _exit(127);
+    return pid;
 }
 
 /* ---- waiting ----------------------------------------------------------------------------- */
@@ -146,11 +151,8 @@ static pid_t redis_spawn(struct hq_test_redis *r)
      * start-up errors (bad config args) are still shown by redis_dump_logs. */
     char stdio_path[sizeof(r->dir) + 32];
     snprintf(stdio_path, sizeof(stdio_path), "%s/redis.stdio", r->dir);
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    assert_true(pid >= 0);
+    pid_t pid = fork_child();
     if (pid == 0) {
-        die_with_parent(parent);
         int devnull = open("/dev/null", O_RDONLY);
         int out = open(stdio_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (devnull < 0 || out < 0)
@@ -280,14 +282,21 @@ redisContext *hq_test_redis_connect(const struct hq_test_redis *r)
     return c;
 }
 
+/* redisvCommand, failing the test on NULL. */
+static redisReply *vcmd(redisContext *c, const char *fmt, va_list ap)
+{
+    redisReply *r = redisvCommand(c, fmt, ap);
+    if (!r)
+        fail_msg("redis command '%s' failed: %s", fmt, c->errstr);
+    return r;
+}
+
 redisReply *hq_test_cmd(redisContext *c, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    redisReply *r = redisvCommand(c, fmt, ap);
+    redisReply *r = vcmd(c, fmt, ap);
     va_end(ap);
-    if (!r)
-        fail_msg("redis command '%s' failed: %s", fmt, c->errstr);
     return r;
 }
 
@@ -295,10 +304,8 @@ long long hq_test_cmd_int(redisContext *c, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    redisReply *r = redisvCommand(c, fmt, ap);
+    redisReply *r = vcmd(c, fmt, ap);
     va_end(ap);
-    if (!r)
-        fail_msg("redis command '%s' failed: %s", fmt, c->errstr);
     if (r->type != REDIS_REPLY_INTEGER)
         fail_msg("redis command '%s': expected an integer, got type %d (%s)", fmt, r->type,
                  r->str ? r->str : "");
@@ -535,10 +542,24 @@ int hq_test_request_header(const struct hq_test_request *q, const char *name, ch
 /* ---- processes
  * ------------------------------------------------------------------------------------- */
 
-static void child_env(const char *const *env)
+/* argv[64] for execv: the hookq binary, then args (NULL-terminated; at most 62 are kept). */
+static void hookq_argv(const char *const *args, const char **argv)
+{
+    int argc = 0;
+    argv[argc++] = HQ_TEST_BIN;
+    for (; args[argc - 1] && argc < 63; argc++)
+        argv[argc] = args[argc - 1];
+    argv[argc] = NULL;
+}
+
+/* In the child: adds env ("NAME=value" strings, NULL-terminated, may be NULL) and
+ * runs the hookq binary; exits 127 when it cannot. */
+static void exec_hookq(const char **argv, const char *const *env)
 {
     for (; env && *env; env++)
         putenv((char *)*env);
+    execv(HQ_TEST_BIN, (char *const *)argv);
+    _exit(127);
 }
 
 static int decode_status(int status)
@@ -558,35 +579,24 @@ int hq_test_cli(const char *const *args, const char *const *env, const char *in,
     assert_int_equal(pipe(pout), 0);
     assert_int_equal(pipe(perr), 0);
     const char *argv[64];
-    int argc = 0;
-    argv[argc++] = HQ_TEST_BIN;
-    for (; args[argc - 1] && argc < 63; argc++)
-        argv[argc] = args[argc - 1];
-    argv[argc] = NULL;
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    assert_true(pid >= 0);
+    hookq_argv(args, argv);
+    pid_t pid = fork_child();
     if (pid == 0) {
-        die_with_parent(parent);
         dup2(pin[0], 0);
         dup2(pout[1], 1);
         dup2(perr[1], 2);
         close(pin[1]);
         close(pout[0]);
         close(perr[0]);
-        child_env(env);
-        execv(HQ_TEST_BIN, (char *const *)argv);
-        _exit(127);
+        exec_hookq(argv, env);
     }
     close(pin[0]);
     close(pout[1]);
     close(perr[1]);
     /* Write stdin from a child so a large input cannot deadlock against full output pipes. */
     if (in && *in) {
-        pid_t w = fork();
-        assert_true(w >= 0);
+        pid_t w = fork_child();
         if (w == 0) {
-            die_with_parent(parent);
             close(pout[0]);
             close(perr[0]);
             size_t len = strlen(in), off = 0;
@@ -646,16 +656,9 @@ int hq_test_cli(const char *const *args, const char *const *env, const char *in,
 pid_t hq_test_spawn(const char *const *args, const char *const *env, const char *log_path)
 {
     const char *argv[64];
-    int argc = 0;
-    argv[argc++] = HQ_TEST_BIN;
-    for (; args[argc - 1] && argc < 63; argc++)
-        argv[argc] = args[argc - 1];
-    argv[argc] = NULL;
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    assert_true(pid >= 0);
+    hookq_argv(args, argv);
+    pid_t pid = fork_child();
     if (pid == 0) {
-        die_with_parent(parent);
         int devnull = open("/dev/null", O_RDWR);
         dup2(devnull, 0);
         dup2(devnull, 1);
@@ -664,11 +667,76 @@ pid_t hq_test_spawn(const char *const *args, const char *const *env, const char 
             if (fd >= 0)
                 dup2(fd, 2);
         }
-        child_env(env);
-        execv(HQ_TEST_BIN, (char *const *)argv);
-        _exit(127);
+        exec_hookq(argv, env);
     }
     return pid;
+}
+
+int hq_test_log_count(const char *path, const char *level, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    char line[4096];
+    int n = 0;
+    while (fgets(line, sizeof(line), f))
+        n += strstr(line, needle) != NULL && (!level || strstr(line, level) != NULL);
+    fclose(f);
+    return n;
+}
+
+void hq_test_log_print(const char *path, const char *tag)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    char line[2048];
+    while (fgets(line, sizeof(line), f))
+        fprintf(stderr, "  %s| %s", tag, line);
+    fclose(f);
+}
+
+int hq_test_proc_stat(pid_t pid, char *buf, size_t n)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t got = fread(buf, 1, n - 1, f);
+    fclose(f);
+    buf[got] = '\0';
+    return 0;
+}
+
+long hq_test_proc_rss_kb(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    long kb = -1;
+    while (fgets(line, sizeof(line), f)) {
+        if (strncmp(line, "VmRSS:", 6) == 0)
+            kb = strtol(line + 6, NULL, 10);
+    }
+    fclose(f);
+    return kb;
+}
+
+int hq_test_proc_fds(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return -1;
+    int n = 0;
+    for (struct dirent *de; (de = readdir(d));)
+        n += de->d_name[0] != '.';
+    closedir(d);
+    return n;
 }
 
 int hq_test_kill_wait(pid_t pid, int sig, int timeout_ms)
@@ -706,4 +774,48 @@ void hq_test_redis_close(struct hq_test_redis *r, redisContext **c)
 void hq_test_flushall(redisContext *c)
 {
     freeReplyObject(hq_test_cmd(c, "FLUSHALL"));
+}
+
+static struct {
+    struct hq_test_redis *r;
+    redisContext **c; /* NULL: no connection */
+    char *url_env;    /* NULL: no "HOOKQ_REDIS_URL=" string */
+    size_t n;
+} group;
+
+void hq_test_redis_group(struct hq_test_redis *r, redisContext **c, char *url_env, size_t n)
+{
+    group.r = r;
+    group.c = c;
+    group.url_env = url_env;
+    group.n = n;
+}
+
+int hq_test_group_setup(void **state)
+{
+    (void)state;
+    hq_test_redis_start(group.r, NULL);
+    if (group.c)
+        *group.c = hq_test_redis_connect(group.r);
+    if (group.url_env)
+        snprintf(group.url_env, group.n, "HOOKQ_REDIS_URL=%s", group.r->url);
+    return 0;
+}
+
+int hq_test_group_teardown(void **state)
+{
+    (void)state;
+    if (group.c) {
+        redisFree(*group.c);
+        *group.c = NULL;
+    }
+    hq_test_redis_destroy(group.r);
+    return 0;
+}
+
+int hq_test_group_flush(void **state)
+{
+    (void)state;
+    hq_test_flushall(*group.c);
+    return 0;
 }

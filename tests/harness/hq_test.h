@@ -119,6 +119,23 @@ int hq_test_kill_wait(pid_t pid, int sig, int timeout_ms);
 /* A free TCP port on 127.0.0.1. */
 int hq_test_free_port(void);
 
+/* ---- log files ---------------------------------------------------------------------------- */
+/* Lines of the file at path containing needle (and level, when not NULL); 0
+ * when the file does not exist. */
+int hq_test_log_count(const char *path, const char *level, const char *needle);
+/* Prints the file at path to stderr, each line prefixed "  <tag>| " (a failing
+ * test's context); nothing when it does not exist. */
+void hq_test_log_print(const char *path, const char *tag);
+
+/* ---- /proc probes ------------------------------------------------------------------------ */
+/* Reads /proc/<pid>/stat into buf (n bytes, NUL-terminated); 0, or -1 when there
+ * is no such process. */
+int hq_test_proc_stat(pid_t pid, char *buf, size_t n);
+/* VmRSS of a process in KiB; -1 when there is no such process (or no RSS: a zombie). */
+long hq_test_proc_rss_kb(pid_t pid);
+/* Open file descriptors of a process; -1 when there is no such process. */
+int hq_test_proc_fds(pid_t pid);
+
 /* ---- fixtures shared by CLI tests ------------------------------------------------------ */
 /* The usual group fixture of a test that drives the hookq CLI against its own
  * Redis: starts r (no extra args), connects *c to it and writes
@@ -129,5 +146,16 @@ void hq_test_redis_open(struct hq_test_redis *r, redisContext **c, char *url_env
 void hq_test_redis_close(struct hq_test_redis *r, redisContext **c);
 /* FLUSHALL: every test starts from an empty server. */
 void hq_test_flushall(redisContext *c);
+
+/* The same as cmocka fixtures, for a test file with one Redis for all its
+ * tests. main() first names the file's own variables, then runs the group:
+ *   hq_test_redis_group(&R, &C, ENV_URL, sizeof(ENV_URL));
+ *   return cmocka_run_group_tests(tests, hq_test_group_setup, hq_test_group_teardown);
+ * c and url_env may be NULL (the server only: start and destroy). The per-test
+ * setup hq_test_group_flush empties the server (FLUSHALL through *c). */
+void hq_test_redis_group(struct hq_test_redis *r, redisContext **c, char *url_env, size_t n);
+int hq_test_group_setup(void **state);
+int hq_test_group_teardown(void **state);
+int hq_test_group_flush(void **state);
 
 #endif

@@ -23,27 +23,6 @@ static redisContext *C;
 static char ENV_URL[400];
 static char OUT[1 << 20], ERR[8192];
 
-static int setup(void **state)
-{
-    (void)state;
-    hq_test_redis_open(&R, &C, ENV_URL, sizeof(ENV_URL));
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    hq_test_redis_close(&R, &C);
-    return 0;
-}
-
-static int flush(void **state)
-{
-    (void)state;
-    hq_test_flushall(C);
-    return 0;
-}
-
 /* Adds a dead letter at unix ms 'at' (entry id "<at>-<seq>") and returns its id. */
 static void add_dead(char id[64], long long at, int seq, const char *ep, const char *type,
                      const char *ev, const char *reason, const char *payload)
@@ -96,40 +75,34 @@ static void test_list_is_newest_first_and_applies_each_filter(void **state)
     assert_true(pn && pm && po && pn < pm && pm < po);
     assert_non_null(strstr(OUT, "endpoint_disabled"));
 
-    const char *ep[] = {"dlq", "list", "--endpoint", "ep_a", NULL};
-    assert_int_equal(dlq(ep), 0);
-    assert_int_equal(count_lines(OUT), 3);
-    assert_null(strstr(OUT, "ev_mid"));
-
-    const char *ty[] = {"dlq", "list", "--type", "user.created", NULL};
-    assert_int_equal(dlq(ty), 0);
-    assert_int_equal(count_lines(OUT), 3);
-    assert_null(strstr(OUT, "ev_old"));
-
-    const char *re[] = {"dlq", "list", "--reason", "invalid", NULL};
-    assert_int_equal(dlq(re), 0);
-    assert_int_equal(count_lines(OUT), 2);
-    assert_non_null(strstr(OUT, "ev_mid"));
-
-    const char *si[] = {"dlq", "list", "--since", "1h", NULL};
-    assert_int_equal(dlq(si), 0);
-    assert_int_equal(count_lines(OUT), 3);
-    assert_null(strstr(OUT, "ev_old"));
-
     char ms[32];
     snprintf(ms, sizeof(ms), "%lld", NOW - 60000);
-    const char *sm[] = {"dlq", "list", "--since", ms, NULL};
-    assert_int_equal(dlq(sm), 0);
-    assert_int_equal(count_lines(OUT), 2);
-
-    const char *iso[] = {"dlq", "list", "--since", "2000-01-01", NULL};
-    assert_int_equal(dlq(iso), 0);
-    assert_int_equal(count_lines(OUT), 4);
-
-    const char *li[] = {"dlq", "list", "--limit", "1", NULL};
-    assert_int_equal(dlq(li), 0);
-    assert_int_equal(count_lines(OUT), 2);
-    assert_non_null(strstr(OUT, "ev_new"));
+    /* One option each: the lines listed (header included), an event that must
+     * be missing and one that must be there (NULL: not checked). */
+    const struct {
+        const char *opt, *val;
+        int lines;
+        const char *absent, *present;
+    } cases[] = {
+        {"--endpoint", "ep_a", 3, "ev_mid", NULL},
+        {"--type", "user.created", 3, "ev_old", NULL},
+        {"--reason", "invalid", 2, NULL, "ev_mid"},
+        {"--since", "1h", 3, "ev_old", NULL},
+        {"--since", ms, 2, NULL, NULL},
+        {"--since", "2000-01-01", 4, NULL, NULL},
+        {"--limit", "1", 2, NULL, "ev_new"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        const char *args[] = {"dlq", "list", cases[i].opt, cases[i].val, NULL};
+        assert_int_equal(dlq(args), 0);
+        if (count_lines(OUT) != cases[i].lines)
+            fail_msg("%s %s: %d lines, want %d:\n%s", cases[i].opt, cases[i].val, count_lines(OUT),
+                     cases[i].lines, OUT);
+        if (cases[i].absent)
+            assert_null(strstr(OUT, cases[i].absent));
+        if (cases[i].present)
+            assert_non_null(strstr(OUT, cases[i].present));
+    }
 }
 
 static void test_list_json_is_an_array_of_every_field(void **state)
@@ -362,22 +335,31 @@ static void test_json_pretty_printer_never_fails(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup(test_list_is_newest_first_and_applies_each_filter, flush),
-        cmocka_unit_test_setup(test_list_json_is_an_array_of_every_field, flush),
-        cmocka_unit_test_setup(test_list_pages_through_more_than_one_page, flush),
-        cmocka_unit_test_setup(test_show_prints_every_field_and_pretty_prints_json_payloads, flush),
-        cmocka_unit_test_setup(test_show_unknown_entry_exits_1_and_bad_id_exits_2, flush),
+        cmocka_unit_test_setup(test_list_is_newest_first_and_applies_each_filter,
+                               hq_test_group_flush),
+        cmocka_unit_test_setup(test_list_json_is_an_array_of_every_field, hq_test_group_flush),
+        cmocka_unit_test_setup(test_list_pages_through_more_than_one_page, hq_test_group_flush),
+        cmocka_unit_test_setup(test_show_prints_every_field_and_pretty_prints_json_payloads,
+                               hq_test_group_flush),
+        cmocka_unit_test_setup(test_show_unknown_entry_exits_1_and_bad_id_exits_2,
+                               hq_test_group_flush),
         cmocka_unit_test_setup(test_replay_by_id_reenqueues_with_fresh_budget_and_removes_the_entry,
-                               flush),
-        cmocka_unit_test_setup(test_replay_skips_invalid_entries_and_keeps_them, flush),
+                               hq_test_group_flush),
+        cmocka_unit_test_setup(test_replay_skips_invalid_entries_and_keeps_them,
+                               hq_test_group_flush),
         cmocka_unit_test_setup(test_replay_refuses_unknown_or_malformed_ids_and_replays_nothing,
-                               flush),
-        cmocka_unit_test_setup(test_replay_all_applies_filters_and_reports_json_counts, flush),
-        cmocka_unit_test_setup(test_replay_all_pages_through_thousands_of_entries, flush),
-        cmocka_unit_test_setup(test_purge_without_a_terminal_or_yes_refuses_with_exit_2, flush),
-        cmocka_unit_test_setup(test_purge_older_than_endpoint_and_ids, flush),
-        cmocka_unit_test_setup(test_bad_filters_and_options_exit_2_and_touch_nothing, flush),
+                               hq_test_group_flush),
+        cmocka_unit_test_setup(test_replay_all_applies_filters_and_reports_json_counts,
+                               hq_test_group_flush),
+        cmocka_unit_test_setup(test_replay_all_pages_through_thousands_of_entries,
+                               hq_test_group_flush),
+        cmocka_unit_test_setup(test_purge_without_a_terminal_or_yes_refuses_with_exit_2,
+                               hq_test_group_flush),
+        cmocka_unit_test_setup(test_purge_older_than_endpoint_and_ids, hq_test_group_flush),
+        cmocka_unit_test_setup(test_bad_filters_and_options_exit_2_and_touch_nothing,
+                               hq_test_group_flush),
         cmocka_unit_test(test_json_pretty_printer_never_fails),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    hq_test_redis_group(&R, &C, ENV_URL, sizeof(ENV_URL));
+    return cmocka_run_group_tests(tests, hq_test_group_setup, hq_test_group_teardown);
 }

@@ -17,27 +17,6 @@ static redisContext *C;
 static char ENV_URL[400];
 static char OUT[1 << 16], ERR[4096];
 
-static int setup(void **state)
-{
-    (void)state;
-    hq_test_redis_open(&R, &C, ENV_URL, sizeof(ENV_URL));
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    hq_test_redis_close(&R, &C);
-    return 0;
-}
-
-static int flush(void **state)
-{
-    (void)state;
-    hq_test_flushall(C);
-    return 0;
-}
-
 static int run(const char *const *args)
 {
     const char *env[] = {ENV_URL, NULL};
@@ -144,11 +123,15 @@ static void test_bad_usage_and_ids_exit_2(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup(test_attempts_are_grouped_by_endpoint_with_every_detail, flush),
-        cmocka_unit_test_setup(test_json_output_groups_the_raw_records, flush),
-        cmocka_unit_test_setup(test_records_that_are_not_json_are_shown_not_fatal, flush),
-        cmocka_unit_test_setup(test_unknown_event_exits_1_naming_the_retention, flush),
-        cmocka_unit_test_setup(test_bad_usage_and_ids_exit_2, flush),
+        cmocka_unit_test_setup(test_attempts_are_grouped_by_endpoint_with_every_detail,
+                               hq_test_group_flush),
+        cmocka_unit_test_setup(test_json_output_groups_the_raw_records, hq_test_group_flush),
+        cmocka_unit_test_setup(test_records_that_are_not_json_are_shown_not_fatal,
+                               hq_test_group_flush),
+        cmocka_unit_test_setup(test_unknown_event_exits_1_naming_the_retention,
+                               hq_test_group_flush),
+        cmocka_unit_test_setup(test_bad_usage_and_ids_exit_2, hq_test_group_flush),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    hq_test_redis_group(&R, &C, ENV_URL, sizeof(ENV_URL));
+    return cmocka_run_group_tests(tests, hq_test_group_setup, hq_test_group_teardown);
 }

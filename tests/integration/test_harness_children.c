@@ -85,14 +85,9 @@ struct proc_stat {
 /* Reads /proc/<pid>/stat; 0 on success, -1 when there is no such process. */
 static int read_stat(pid_t pid, struct proc_stat *st)
 {
-    char path[64], buf[1024];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
+    char buf[1024];
+    if (hq_test_proc_stat(pid, buf, sizeof(buf)) != 0)
         return -1;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
     /* comm may hold spaces and parentheses: it ends at the last ')'. */
     char *open = strchr(buf, '('), *close = strrchr(buf, ')');
     if (!open || !close || close < open)

@@ -19,20 +19,6 @@
 
 static struct hq_test_redis redis;
 
-static int setup(void **state)
-{
-    (void)state;
-    hq_test_redis_start(&redis, NULL);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    hq_test_redis_destroy(&redis);
-    return 0;
-}
-
 /* Empties the stream before a test. */
 static void clear_stream(redisContext *c, const char *key)
 {
@@ -361,5 +347,6 @@ int main(void)
         cmocka_unit_test(test_lib_connect_reports_bad_url_and_unreachable_redis),
         cmocka_unit_test(test_lib_producer_reconnects_after_redis_restarts),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    hq_test_redis_group(&redis, NULL, NULL, 0);
+    return cmocka_run_group_tests(tests, hq_test_group_setup, hq_test_group_teardown);
 }

@@ -23,27 +23,6 @@ static struct hq_test_redis R;
 static redisContext *C;
 static char ENV_URL[400];
 
-static int setup(void **state)
-{
-    (void)state;
-    hq_test_redis_open(&R, &C, ENV_URL, sizeof(ENV_URL));
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    hq_test_redis_close(&R, &C);
-    return 0;
-}
-
-static int flush(void **state)
-{
-    (void)state;
-    hq_test_flushall(C);
-    return 0;
-}
-
 /* Writes one retry exactly as the worker does: zset member + msgpack map. */
 static const char ADD_RETRY[] =
     "local m = ARGV[1] .. '/' .. ARGV[2] .. '/' .. ARGV[3]\n"
@@ -493,22 +472,26 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_due_members_are_requeued_with_exact_fields_and_future_ones_left,
-                               flush),
-        cmocka_unit_test_setup(test_payload_bytes_survive_the_move_exactly, flush),
+                               hq_test_group_flush),
+        cmocka_unit_test_setup(test_payload_bytes_survive_the_move_exactly, hq_test_group_flush),
         cmocka_unit_test_setup(test_deleted_and_disabled_endpoints_dead_letter_with_every_field,
-                               flush),
-        cmocka_unit_test_setup(test_missing_or_corrupt_retry_data_is_dead_lettered_not_lost, flush),
-        cmocka_unit_test_setup(test_dead_maxlen_bounds_the_dead_letter_stream, flush),
+                               hq_test_group_flush),
+        cmocka_unit_test_setup(test_missing_or_corrupt_retry_data_is_dead_lettered_not_lost,
+                               hq_test_group_flush),
+        cmocka_unit_test_setup(test_dead_maxlen_bounds_the_dead_letter_stream, hq_test_group_flush),
         cmocka_unit_test_setup(test_scheduler_process_moves_a_retry_when_due_and_exits_0_on_sigterm,
-                               flush),
-        cmocka_unit_test_setup(test_startup_warns_when_redis_can_evict_or_has_no_aof, flush),
+                               hq_test_group_flush),
+        cmocka_unit_test_setup(test_startup_warns_when_redis_can_evict_or_has_no_aof,
+                               hq_test_group_flush),
         cmocka_unit_test_setup(
-            test_two_schedulers_racing_over_5000_due_entries_move_each_exactly_once, flush),
+            test_two_schedulers_racing_over_5000_due_entries_move_each_exactly_once,
+            hq_test_group_flush),
         cmocka_unit_test_setup(test_scheduler_killed_mid_run_loses_nothing_and_duplicates_nothing,
-                               flush),
-        cmocka_unit_test_setup(test_scheduler_recovers_after_redis_restarts, flush),
+                               hq_test_group_flush),
+        cmocka_unit_test_setup(test_scheduler_recovers_after_redis_restarts, hq_test_group_flush),
         cmocka_unit_test(test_scheduler_exits_1_with_one_line_when_redis_is_unreachable),
         cmocka_unit_test(test_scheduler_rejects_bad_options_with_exit_2),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    hq_test_redis_group(&R, &C, ENV_URL, sizeof(ENV_URL));
+    return cmocka_run_group_tests(tests, hq_test_group_setup, hq_test_group_teardown);
 }

@@ -41,7 +41,7 @@ static void test_sign_prints_the_official_vector(void **state)
     assert_string_equal(out, SIG1 "\n");
     assert_string_equal(err, "");
     /* The key without its whsec_ prefix signs the same. */
-    const char *b[] = {"sign", "--secret", K1 + 6, "--id", ID, "--timestamp", TS, NULL};
+    const char *b[] = {"sign", "--secret", &K1[6], "--id", ID, "--timestamp", TS, NULL};
     assert_int_equal(cli(b, NULL, BODY), 0);
     assert_string_equal(out, SIG1 "\n");
 }

@@ -18,20 +18,6 @@
 
 static struct hq_test_redis redis;
 
-static int setup(void **state)
-{
-    (void)state;
-    hq_test_redis_start(&redis, NULL);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    hq_test_redis_destroy(&redis);
-    return 0;
-}
-
 /* Runs `hookq stats [extra] --redis-url <url> --prefix <prefix>`. */
 static int run_stats(const char *prefix, const char *extra, char *out, size_t n, char *err,
                      size_t en)
@@ -40,16 +26,22 @@ static int run_stats(const char *prefix, const char *extra, char *out, size_t n,
     return hq_test_cli(args, NULL, NULL, out, n, err, en);
 }
 
-/* Extracts the raw JSON value of "field" (number, true/false/null or a
- * quoted string, quotes kept) from a flat object into v. */
-static int json_field(const char *json, const char *field, char *v, size_t n)
+/* Where the value of "field" starts in json (after its colon), or NULL. */
+static const char *json_value(const char *json, const char *field)
 {
     char pat[64];
     snprintf(pat, sizeof(pat), "\"%s\":", field);
     const char *p = strstr(json, pat);
+    return p ? p + strlen(pat) : NULL;
+}
+
+/* Extracts the raw JSON value of "field" (number, true/false/null or a
+ * quoted string, quotes kept) from a flat object into v. */
+static int json_field(const char *json, const char *field, char *v, size_t n)
+{
+    const char *p = json_value(json, field);
     if (!p)
         return -1;
-    p += strlen(pat);
     size_t len = 0;
     if (*p == '"') {
         const char *q = strchr(p + 1, '"');
@@ -70,18 +62,34 @@ static int json_field(const char *json, const char *field, char *v, size_t n)
  * no braces inside names) into v. */
 static int json_object(const char *json, const char *field, char *v, size_t n)
 {
-    char pat[64];
-    snprintf(pat, sizeof(pat), "\"%s\":{", field);
-    const char *p = strstr(json, pat);
-    if (!p)
+    const char *p = json_value(json, field);
+    if (!p || *p != '{')
         return -1;
-    p += strlen(pat) - 1;
     const char *q = strchr(p, '}');
     if (!q || (size_t)(q - p + 1) >= n)
         return -1;
     memcpy(v, p, (size_t)(q - p + 1));
     v[q - p + 1] = '\0';
     return 0;
+}
+
+/* Fails unless "field" of the flat JSON object json holds exactly want (the raw
+ * value, quotes kept). */
+static void assert_json_field(const char *json, const char *field, const char *want)
+{
+    char v[256];
+    if (json_field(json, field, v, sizeof(v)) != 0)
+        fail_msg("no value for \"%s\" in %s", field, json);
+    assert_string_equal(v, want);
+}
+
+/* Fails unless the object "field" of json is exactly want (braces kept). */
+static void assert_json_object(const char *json, const char *field, const char *want)
+{
+    char v[4096];
+    if (json_object(json, field, v, sizeof(v)) != 0)
+        fail_msg("no object for \"%s\" in %s", field, json);
+    assert_string_equal(v, want);
 }
 
 /* Copies the output line that starts with 'start' (without its newline) into v. */
@@ -148,27 +156,16 @@ static void test_stats_shows_zero_and_none_when_nothing_exists(void **state)
     assert_string_equal(err, "");
 
     assert_int_equal(run_stats("empty", "--json", out, sizeof(out), err, sizeof(err)), 0);
-    char v[64];
-    assert_int_equal(json_field(out, "dead_scanned", v, sizeof(v)), 0);
-    assert_string_equal(v, "0");
-    assert_int_equal(json_object(out, "dead_by_reason", v, sizeof(v)), 0);
-    assert_string_equal(v, "{}");
-    assert_int_equal(json_object(out, "dead_by_endpoint", v, sizeof(v)), 0);
-    assert_string_equal(v, "{}");
-    assert_int_equal(json_field(out, "stream_length", v, sizeof(v)), 0);
-    assert_string_equal(v, "0");
-    assert_int_equal(json_field(out, "group_exists", v, sizeof(v)), 0);
-    assert_string_equal(v, "false");
-    assert_int_equal(json_field(out, "lag", v, sizeof(v)), 0);
-    assert_string_equal(v, "null");
-    assert_int_equal(json_field(out, "retry_next_due_ms", v, sizeof(v)), 0);
-    assert_string_equal(v, "null");
-    assert_int_equal(json_field(out, "retry_next_due", v, sizeof(v)), 0);
-    assert_string_equal(v, "null");
-    assert_int_equal(json_field(out, "dead_letters", v, sizeof(v)), 0);
-    assert_string_equal(v, "0");
-    assert_int_equal(json_field(out, "endpoints", v, sizeof(v)), 0);
-    assert_string_equal(v, "0");
+    assert_json_field(out, "dead_scanned", "0");
+    assert_json_object(out, "dead_by_reason", "{}");
+    assert_json_object(out, "dead_by_endpoint", "{}");
+    assert_json_field(out, "stream_length", "0");
+    assert_json_field(out, "group_exists", "false");
+    assert_json_field(out, "lag", "null");
+    assert_json_field(out, "retry_next_due_ms", "null");
+    assert_json_field(out, "retry_next_due", "null");
+    assert_json_field(out, "dead_letters", "0");
+    assert_json_field(out, "endpoints", "0");
 }
 
 static void test_stats_reports_what_redis_holds(void **state)
@@ -200,10 +197,8 @@ static void test_stats_reports_what_redis_holds(void **state)
         {"retry_backlog", "3"}, {"dead_letters", "2"},    {"endpoints", "4"},
         {"prefix", "\"full\""},
     };
-    for (size_t i = 0; i < sizeof(want) / sizeof(*want); i++) {
-        assert_int_equal(json_field(out, want[i].field, v, sizeof(v)), 0);
-        assert_string_equal(v, want[i].want);
-    }
+    for (size_t i = 0; i < sizeof(want) / sizeof(*want); i++)
+        assert_json_field(out, want[i].field, want[i].want);
     assert_int_equal(json_field(out, "retry_next_due_ms", v, sizeof(v)), 0);
     assert_int_equal(atoll(v), due);
     assert_int_equal(json_field(out, "retry_next_due", v, sizeof(v)), 0);
@@ -256,21 +251,18 @@ static void test_stats_counts_dead_letters_by_reason_class_and_endpoint(void **s
     assert_string_equal(err, "");
 
     assert_int_equal(run_stats("dl", "--json", out, sizeof(out), err, sizeof(err)), 0);
-    assert_int_equal(json_field(out, "dead_letters", v, sizeof(v)), 0);
-    assert_string_equal(v, "12");
-    assert_int_equal(json_field(out, "dead_scanned", v, sizeof(v)), 0);
-    assert_string_equal(v, "12");
+    assert_json_field(out, "dead_letters", "12");
+    assert_json_field(out, "dead_scanned", "12");
     assert_int_equal(json_object(out, "dead_by_reason", v, sizeof(v)), 0);
     snprintf(want, sizeof(want),
              "{\"exhausted\":4,\"invalid\":2,\"(none)\":1,\"bad\\u001b[2Jthing\":1,\"blocked\":1,"
              "\"endpoint_deleted\":1,\"endpoint_disabled\":1,\"%s\":1}",
              z64);
     assert_string_equal(v, want);
-    assert_int_equal(json_object(out, "dead_by_endpoint", v, sizeof(v)), 0);
-    assert_string_equal(v, "{\"ep_a\":4,\"(none)\":3,\"ep_b\":2,\"ep_c\":1,\"ep_d\":1,\"ep_e\":1}");
+    assert_json_object(out, "dead_by_endpoint",
+                       "{\"ep_a\":4,\"(none)\":3,\"ep_b\":2,\"ep_c\":1,\"ep_d\":1,\"ep_e\":1}");
     /* The fields around the new ones are untouched. */
-    assert_int_equal(json_field(out, "endpoints", v, sizeof(v)), 0);
-    assert_string_equal(v, "0");
+    assert_json_field(out, "endpoints", "0");
     redisFree(c);
 }
 
@@ -295,10 +287,10 @@ static void test_stats_names_the_top_10_endpoints_and_json_keeps_all(void **stat
                         "ep_07 6, ep_08 5, ep_09 4, ep_10 3, (other) 3");
 
     assert_int_equal(run_stats("top", "--json", out, sizeof(out), err, sizeof(err)), 0);
-    assert_int_equal(json_object(out, "dead_by_endpoint", v, sizeof(v)), 0);
-    assert_string_equal(v, "{\"ep_01\":12,\"ep_02\":11,\"ep_03\":10,\"ep_04\":9,\"ep_05\":8,"
-                           "\"ep_06\":7,\"ep_07\":6,\"ep_08\":5,\"ep_09\":4,\"ep_10\":3,"
-                           "\"ep_11\":2,\"ep_12\":1}");
+    assert_json_object(out, "dead_by_endpoint",
+                       "{\"ep_01\":12,\"ep_02\":11,\"ep_03\":10,\"ep_04\":9,\"ep_05\":8,"
+                       "\"ep_06\":7,\"ep_07\":6,\"ep_08\":5,\"ep_09\":4,\"ep_10\":3,"
+                       "\"ep_11\":2,\"ep_12\":1}");
     redisFree(c);
 }
 
@@ -318,8 +310,7 @@ static void test_stats_keeps_1000_endpoints_and_counts_the_rest_as_other(void **
     assert_non_null(strstr(v, "{\"ep_0005\":1,\"ep_0006\":1,"));
     assert_non_null(strstr(v, ",\"ep_1004\":1,\"(other)\":5}"));
     assert_null(strstr(v, "\"ep_0004\""));
-    assert_int_equal(json_field(out, "dead_scanned", v, sizeof(v)), 0);
-    assert_string_equal(v, "1005");
+    assert_json_field(out, "dead_scanned", "1005");
 
     assert_int_equal(run_stats("many", NULL, out, sizeof(out), err, sizeof(err)), 0);
     assert_int_equal(out_line(out, "  by endpoint", v, sizeof(v)), 0);
@@ -420,5 +411,6 @@ int main(void)
         cmocka_unit_test(test_stats_fails_with_exit_1_when_redis_is_unreachable),
         cmocka_unit_test(test_stats_fails_on_a_wrong_type_key),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    hq_test_redis_group(&redis, NULL, NULL, 0);
+    return cmocka_run_group_tests(tests, hq_test_group_setup, hq_test_group_teardown);
 }

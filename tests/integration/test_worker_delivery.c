@@ -11,7 +11,7 @@
 
 #include "common/buf.h"
 
-#include "tests/integration/worker_env.h"
+#include "tests/harness/worker_env.h"
 
 static struct wenv W;
 
@@ -153,9 +153,7 @@ static void test_a_body_over_1_mib_is_sent_without_expect_100_continue(void **st
 {
     (void)state;
     struct hq_endpoint ep;
-    char url[128];
-    snprintf(url, sizeof(url), "%s/big", W.rcv.url);
-    wenv_endpoint(&W, url, "big.*", NULL, 0, &ep);
+    wenv_endpoint_at(&W, "/big", "big.*", 0, &ep);
     const char *extra[] = {"--max-payload", "4194304", NULL};
     pid_t pid = start_worker(extra);
     size_t n = 2 * 1024 * 1024 + 7;
@@ -184,15 +182,10 @@ static void test_fans_out_only_to_enabled_subscribers(void **state)
 {
     (void)state;
     struct hq_endpoint a, b, c, d;
-    char url[128];
-    snprintf(url, sizeof(url), "%s/a", W.rcv.url);
-    wenv_endpoint(&W, url, "invoice.*", NULL, 0, &a);
-    snprintf(url, sizeof(url), "%s/b", W.rcv.url);
-    wenv_endpoint(&W, url, "*", NULL, 0, &b);
-    snprintf(url, sizeof(url), "%s/c", W.rcv.url);
-    wenv_endpoint(&W, url, "user.created", NULL, 0, &c);
-    snprintf(url, sizeof(url), "%s/d", W.rcv.url);
-    wenv_endpoint(&W, url, "invoice.paid", NULL, 0, &d);
+    wenv_endpoint_at(&W, "/a", "invoice.*", 0, &a);
+    wenv_endpoint_at(&W, "/b", "*", 0, &b);
+    wenv_endpoint_at(&W, "/c", "user.created", 0, &c);
+    wenv_endpoint_at(&W, "/d", "invoice.paid", 0, &d);
     freeReplyObject(hq_test_cmd(W.c, "HSET hookq:ep:%s enabled 0", d.id));
     pid_t pid = start_worker(NULL);
     for (int i = 0; i < 5; i++)
@@ -229,11 +222,8 @@ static void test_a_batch_of_one_type_looks_up_subscribers_once(void **state)
 {
     (void)state;
     struct hq_endpoint a, b;
-    char url[128];
-    snprintf(url, sizeof(url), "%s/a", W.rcv.url);
-    wenv_endpoint(&W, url, "order.*", NULL, 0, &a);
-    snprintf(url, sizeof(url), "%s/b", W.rcv.url);
-    wenv_endpoint(&W, url, "order.created", NULL, 0, &b);
+    wenv_endpoint_at(&W, "/a", "order.*", 0, &a);
+    wenv_endpoint_at(&W, "/b", "order.created", 0, &b);
     /* 200 events of one type waiting before the worker starts: one read takes
      * them all (capacity 512), and one batch needs one subscriber lookup and
      * one lookup per endpoint, not one per event. */
@@ -260,14 +250,11 @@ static void test_every_failure_class_is_scheduled_for_retry(void **state)
     (void)state;
     struct hq_endpoint e500, e302, refused, hang, dns;
     char url[128];
-    snprintf(url, sizeof(url), "%s/s/500", W.rcv.url);
-    wenv_endpoint(&W, url, NULL, NULL, 0, &e500);
-    snprintf(url, sizeof(url), "%s/redirect", W.rcv.url);
-    wenv_endpoint(&W, url, NULL, NULL, 0, &e302);
+    wenv_endpoint_at(&W, "/s/500", NULL, 0, &e500);
+    wenv_endpoint_at(&W, "/redirect", NULL, 0, &e302);
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/", hq_test_free_port());
     wenv_endpoint(&W, url, NULL, NULL, 0, &refused);
-    snprintf(url, sizeof(url), "%s/hang", W.rcv.url);
-    wenv_endpoint(&W, url, NULL, NULL, 0, &hang);
+    wenv_endpoint_at(&W, "/hang", NULL, 0, &hang);
     wenv_endpoint(&W, "http://no-such-host.invalid/", NULL, NULL, 0, &dns);
     const char *extra[] = {"--timeout", "1s", "--claim-idle", "40s", NULL};
     pid_t pid = start_worker(extra);
@@ -322,9 +309,7 @@ static void test_retry_after_pushes_the_next_attempt_later(void **state)
 {
     (void)state;
     struct hq_endpoint ep;
-    char url[128];
-    snprintf(url, sizeof(url), "%s/retry-after/600", W.rcv.url);
-    wenv_endpoint(&W, url, NULL, NULL, 0, &ep);
+    wenv_endpoint_at(&W, "/retry-after/600", NULL, 0, &ep);
     const char *extra[] = {"--backoff-base", "1s", NULL};
     pid_t pid = start_worker(extra);
     int64_t t0 = hq_test_now_ms();
@@ -361,28 +346,18 @@ static void test_exhausted_delivery_is_dead_lettered_with_every_field(void **sta
     wenv_wait(&W, redis_int_is, &ra, 10000, "the dead letter");
     wenv_wait(&W, nothing_pending_and_stream_empty, &W, 10000, "the ack");
     char v[256];
-    stream_field(&W, "hookq:dead", 0, "reason", v, sizeof(v));
-    assert_string_equal(v, "exhausted");
-    stream_field(&W, "hookq:dead", 0, "event_id", v, sizeof(v));
-    assert_string_equal(v, "evt_ex");
-    stream_field(&W, "hookq:dead", 0, "type", v, sizeof(v));
-    assert_string_equal(v, "t.x");
-    stream_field(&W, "hookq:dead", 0, "endpoint_id", v, sizeof(v));
-    assert_string_equal(v, ep.id);
-    stream_field(&W, "hookq:dead", 0, "url", v, sizeof(v));
-    assert_string_equal(v, url);
-    stream_field(&W, "hookq:dead", 0, "attempts", v, sizeof(v));
-    assert_string_equal(v, "3");
-    stream_field(&W, "hookq:dead", 0, "last_status", v, sizeof(v));
-    assert_string_equal(v, "503");
-    stream_field(&W, "hookq:dead", 0, "last_error", v, sizeof(v));
-    assert_string_equal(v, "http_status: 503");
-    stream_field(&W, "hookq:dead", 0, "first_attempt_ms", v, sizeof(v));
-    assert_string_equal(v, "1700000000000");
+    stream_field_is(&W, "hookq:dead", 0, "reason", "exhausted");
+    stream_field_is(&W, "hookq:dead", 0, "event_id", "evt_ex");
+    stream_field_is(&W, "hookq:dead", 0, "type", "t.x");
+    stream_field_is(&W, "hookq:dead", 0, "endpoint_id", ep.id);
+    stream_field_is(&W, "hookq:dead", 0, "url", url);
+    stream_field_is(&W, "hookq:dead", 0, "attempts", "3");
+    stream_field_is(&W, "hookq:dead", 0, "last_status", "503");
+    stream_field_is(&W, "hookq:dead", 0, "last_error", "http_status: 503");
+    stream_field_is(&W, "hookq:dead", 0, "first_attempt_ms", "1700000000000");
     stream_field(&W, "hookq:dead", 0, "last_attempt_ms", v, sizeof(v));
     assert_true(atoll(v) > 1700000000000LL);
-    stream_field(&W, "hookq:dead", 0, "payload", v, sizeof(v));
-    assert_string_equal(v, "{\"p\":1}");
+    stream_field_is(&W, "hookq:dead", 0, "payload", "{\"p\":1}");
     assert_int_equal(hq_test_cmd_int(W.c, "ZCARD hookq:retry"), 0);
     stop_worker(pid);
     hq_endpoint_free(&ep);
@@ -440,10 +415,8 @@ static void test_invalid_entries_are_dead_lettered_with_raw_fields(void **state)
         stream_field(&W, "hookq:dead", i, "reason", v, sizeof(v));
         assert_true(strncmp(v, "invalid: ", 9) == 0);
     }
-    stream_field(&W, "hookq:dead", 0, "raw_type", v, sizeof(v));
-    assert_string_equal(v, "bad type!");
-    stream_field(&W, "hookq:dead", 2, "raw_color", v, sizeof(v));
-    assert_string_equal(v, "blue");
+    stream_field_is(&W, "hookq:dead", 0, "raw_type", "bad type!");
+    stream_field_is(&W, "hookq:dead", 2, "raw_color", "blue");
     stop_worker(pid);
 }
 
@@ -458,11 +431,8 @@ static void test_targeted_event_for_missing_or_disabled_endpoint(void **state)
     wenv_produce(&W, "a.b", "{}", "evt_t2", ep.id, NULL, 0);
     struct redis_arg ra = {&W, "XLEN hookq:dead", 2};
     wenv_wait(&W, redis_int_is, &ra, 10000, "two dead letters");
-    char v[256];
-    stream_field(&W, "hookq:dead", 0, "reason", v, sizeof(v));
-    assert_string_equal(v, "endpoint_deleted");
-    stream_field(&W, "hookq:dead", 1, "reason", v, sizeof(v));
-    assert_string_equal(v, "endpoint_disabled");
+    stream_field_is(&W, "hookq:dead", 0, "reason", "endpoint_deleted");
+    stream_field_is(&W, "hookq:dead", 1, "reason", "endpoint_disabled");
     assert_int_equal(hq_test_receiver_count(&W.rcv), 0);
     stop_worker(pid);
     hq_endpoint_free(&ep);
@@ -472,9 +442,7 @@ static void test_huge_response_is_cut_and_delivery_counts(void **state)
 {
     (void)state;
     struct hq_endpoint ep;
-    char url[128];
-    snprintf(url, sizeof(url), "%s/big/200000000", W.rcv.url);
-    wenv_endpoint(&W, url, NULL, NULL, 0, &ep);
+    wenv_endpoint_at(&W, "/big/200000000", NULL, 0, &ep);
     pid_t pid = start_worker(NULL);
     wenv_produce(&W, "a.b", "{}", "evt_big", NULL, NULL, 0);
     wenv_wait(&W, nothing_pending_and_stream_empty, &W, 20000, "the ack");

@@ -1,4 +1,4 @@
-/* The worker under the faults issue 3 names: kill -9 with deliveries in
+/* The worker under faults: kill -9 with deliveries in
  * flight and another worker reclaiming, SIGTERM drain, a hanging endpoint
  * held to its cap while a healthy one flows, and Redis restarted under load
  * or restarted empty. Real processes, real Redis, real receivers. */
@@ -7,9 +7,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <dirent.h>
-
-#include "tests/integration/worker_env.h"
+#include "tests/harness/worker_env.h"
 
 static struct wenv W;
 
@@ -64,27 +62,11 @@ static int receiver_in_flight_at_least(void *arg)
     return (size_t)n >= a->want;
 }
 
-static int setup(void **state)
-{
-    (void)state;
-    wenv_start(&W, NULL);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    wenv_stop(&W);
-    return 0;
-}
-
 static void test_kill9_in_flight_then_another_worker_reclaims_everything(void **state)
 {
     (void)state;
     struct hq_endpoint ep;
-    char url[128];
-    snprintf(url, sizeof(url), "%s/delay/1500", W.rcv.url);
-    wenv_endpoint(&W, url, NULL, NULL, 0, &ep);
+    wenv_endpoint_at(&W, "/delay/1500", NULL, 0, &ep);
     const int n = 300;
     for (int i = 0; i < n; i++)
         wenv_produce(&W, "crash.test", "{\"i\":1}", NULL, NULL, NULL, 0);
@@ -138,9 +120,7 @@ static void test_paused_worker_that_lost_its_entry_records_nothing(void **state)
 {
     (void)state;
     struct hq_endpoint ep;
-    char url[128];
-    snprintf(url, sizeof(url), "%s/delay/3000", W.rcv.url);
-    wenv_endpoint(&W, url, NULL, NULL, 0, &ep);
+    wenv_endpoint_at(&W, "/delay/3000", NULL, 0, &ep);
     char maddr[64], murl[128];
     snprintf(maddr, sizeof(maddr), "127.0.0.1:%d", hq_test_free_port());
     snprintf(murl, sizeof(murl), "http://%s/metrics", maddr);
@@ -180,9 +160,7 @@ static void test_sigterm_drains_in_flight_and_exits_0(void **state)
 {
     (void)state;
     struct hq_endpoint ep;
-    char url[128];
-    snprintf(url, sizeof(url), "%s/delay/1000", W.rcv.url);
-    wenv_endpoint(&W, url, NULL, NULL, 0, &ep);
+    wenv_endpoint_at(&W, "/delay/1000", NULL, 0, &ep);
     const int n = 100;
     for (int i = 0; i < n; i++)
         wenv_produce(&W, "drain.test", "{}", NULL, NULL, NULL, 0);
@@ -218,11 +196,8 @@ static void test_hanging_endpoint_is_held_to_its_cap_while_healthy_flows(void **
 {
     (void)state;
     struct hq_endpoint hang, good;
-    char url[128];
-    snprintf(url, sizeof(url), "%s/hang", W.rcv.url);
-    wenv_endpoint(&W, url, "h.*", NULL, 0, &hang);
-    snprintf(url, sizeof(url), "%s/good", W.rcv.url);
-    wenv_endpoint(&W, url, "g.*", NULL, 0, &good);
+    wenv_endpoint_at(&W, "/hang", "h.*", 0, &hang);
+    wenv_endpoint_at(&W, "/good", "g.*", 0, &good);
     const char *extra[] = {
         "--timeout", "10s",           "--claim-idle", "60s", "--endpoint-concurrency",
         "8",         "--concurrency", "64",           NULL};
@@ -261,9 +236,7 @@ static void test_redis_restart_under_load_loses_nothing(void **state)
     hq_test_redis_start(&W.redis, "--appendonly yes --appendfsync always");
     W.c = hq_test_redis_connect(&W.redis);
     struct hq_endpoint ep;
-    char url[128];
-    snprintf(url, sizeof(url), "%s/delay/5", W.rcv.url);
-    wenv_endpoint(&W, url, NULL, NULL, 0, &ep);
+    wenv_endpoint_at(&W, "/delay/5", NULL, 0, &ep);
     const int n = 400;
     for (int i = 0; i < n; i++)
         wenv_produce(&W, "restart.test", "{}", NULL, NULL, NULL, 0);
@@ -306,20 +279,6 @@ static void test_redis_restarted_empty_recreates_group_and_says_so(void **state)
     hq_endpoint_free(&ep);
 }
 
-static int fd_count(pid_t pid)
-{
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-    DIR *d = opendir(path);
-    if (!d)
-        return -1;
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d));)
-        n += e->d_name[0] != '.';
-    closedir(d);
-    return n;
-}
-
 struct fd_arg {
     pid_t pid;
     int max;
@@ -328,7 +287,7 @@ struct fd_arg {
 static int fds_at_most(void *arg)
 {
     struct fd_arg *a = arg;
-    int n = fd_count(a->pid);
+    int n = hq_test_proc_fds(a->pid);
     return n >= 0 && n <= a->max;
 }
 
@@ -336,27 +295,25 @@ static void test_idle_worker_closes_keepalive_connections_after_a_burst(void **s
 {
     (void)state;
     struct hq_endpoint ep;
-    char url[128];
-    snprintf(url, sizeof(url), "%s/delay/300", W.rcv.url);
-    wenv_endpoint(&W, url, NULL, NULL, 0, &ep);
+    wenv_endpoint_at(&W, "/delay/300", NULL, 0, &ep);
     const char *extra[] = {"--idle-close", "1s", "--endpoint-concurrency", "64", NULL};
     pid_t a = wenv_worker(&W, extra, NULL);
     wenv_produce(&W, "idle.warmup", "{}", NULL, NULL, NULL, 0);
     struct count_arg ca = {&W.rcv, NULL, 1};
     wenv_wait(&W, received_at_least, &ca, 10000, "the warm-up delivery");
     wenv_wait(&W, nothing_pending_and_stream_empty, &W, 10000, "the warm-up ack");
-    int base = fd_count(a);
+    int base = hq_test_proc_fds(a);
     assert_true(base > 0);
     for (int i = 0; i < 64; i++)
         wenv_produce(&W, "idle.burst", "{}", NULL, NULL, NULL, 0);
     ca.want = 65;
     wenv_wait(&W, received_at_least, &ca, 20000, "the burst");
     wenv_wait(&W, nothing_pending_and_stream_empty, &W, 10000, "the burst's acks");
-    int peak = fd_count(a);
+    int peak = hq_test_proc_fds(a);
     struct fd_arg fa = {a, base + 2};
     wenv_wait(&W, fds_at_most, &fa, 10000, "the idle worker's fds back to baseline");
     print_message("fds: %d at start, %d after the burst, %d after idle-close\n", base, peak,
-                  fd_count(a));
+                  hq_test_proc_fds(a));
     assert_true(peak > base + 10); /* the burst really opened connections */
     /* Delivery goes on after the connections were recycled. */
     wenv_produce(&W, "idle.after", "{}", NULL, NULL, NULL, 0);
@@ -369,19 +326,13 @@ static void test_idle_worker_closes_keepalive_connections_after_a_burst(void **s
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(
-            test_kill9_in_flight_then_another_worker_reclaims_everything, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_paused_worker_that_lost_its_entry_records_nothing,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sigterm_drains_in_flight_and_exits_0, setup, teardown),
-        cmocka_unit_test_setup_teardown(
-            test_hanging_endpoint_is_held_to_its_cap_while_healthy_flows, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_redis_restart_under_load_loses_nothing, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_idle_worker_closes_keepalive_connections_after_a_burst,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_redis_restarted_empty_recreates_group_and_says_so,
-                                        setup, teardown),
+        WENV_TEST(test_kill9_in_flight_then_another_worker_reclaims_everything, &W),
+        WENV_TEST(test_paused_worker_that_lost_its_entry_records_nothing, &W),
+        WENV_TEST(test_sigterm_drains_in_flight_and_exits_0, &W),
+        WENV_TEST(test_hanging_endpoint_is_held_to_its_cap_while_healthy_flows, &W),
+        WENV_TEST(test_redis_restart_under_load_loses_nothing, &W),
+        WENV_TEST(test_idle_worker_closes_keepalive_connections_after_a_burst, &W),
+        WENV_TEST(test_redis_restarted_empty_recreates_group_and_says_so, &W),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

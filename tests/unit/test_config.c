@@ -11,22 +11,30 @@
 #include "common/limits.h"
 #include "tests/harness/hq_test.h"
 
+struct parse_case {
+    const char *in;
+    long long want;
+};
+
+/* Each input parses (0) to its value. */
+static void assert_parses(int (*parse)(const char *, long long *), const struct parse_case *c,
+                          size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        long long v = -1;
+        if (parse(c[i].in, &v) != 0 || v != c[i].want)
+            fail_msg("'%s': got %lld, want %lld", c[i].in, v, c[i].want);
+    }
+}
+
 static void test_durations_accept_each_unit(void **state)
 {
     (void)state;
-    long long v;
-    assert_int_equal(hq_parse_duration_ms("200ms", &v), 0);
-    assert_int_equal(v, 200);
-    assert_int_equal(hq_parse_duration_ms("15s", &v), 0);
-    assert_int_equal(v, 15000);
-    assert_int_equal(hq_parse_duration_ms("5m", &v), 0);
-    assert_int_equal(v, 300000);
-    assert_int_equal(hq_parse_duration_ms("2h", &v), 0);
-    assert_int_equal(v, 7200000);
-    assert_int_equal(hq_parse_duration_ms("7d", &v), 0);
-    assert_int_equal(v, 604800000LL);
-    assert_int_equal(hq_parse_duration_ms("0", &v), 0);
-    assert_int_equal(v, 0);
+    static const struct parse_case cases[] = {
+        {"200ms", 200},  {"15s", 15000},      {"5m", 300000},
+        {"2h", 7200000}, {"7d", 604800000LL}, {"0", 0},
+    };
+    assert_parses(hq_parse_duration_ms, cases, sizeof(cases) / sizeof(*cases));
 }
 
 static void test_durations_reject_bare_numbers_and_garbage(void **state)
@@ -44,13 +52,9 @@ static void test_durations_reject_bare_numbers_and_garbage(void **state)
 static void test_sizes_accept_k_and_M(void **state)
 {
     (void)state;
+    static const struct parse_case cases[] = {{"512", 512}, {"64k", 65536}, {"1M", 1048576}};
+    assert_parses(hq_parse_size, cases, sizeof(cases) / sizeof(*cases));
     long long v;
-    assert_int_equal(hq_parse_size("512", &v), 0);
-    assert_int_equal(v, 512);
-    assert_int_equal(hq_parse_size("64k", &v), 0);
-    assert_int_equal(v, 65536);
-    assert_int_equal(hq_parse_size("1M", &v), 0);
-    assert_int_equal(v, 1048576);
     assert_int_equal(hq_parse_size("1.5M", &v), HQ_EINVAL);
 }
 

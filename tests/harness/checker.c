@@ -1,82 +1,12 @@
-/* The fault suite's checker (issue 5): what a scenario produced against what
- * the receivers saw and what Redis holds at the end. Header-only (every
- * tests/faults/test_*.c is its own binary): include once per test file, after
- * <stdarg.h> <stddef.h> <setjmp.h> <cmocka.h>.
- *
- * API
- *   struct hq_ck ck;
- *   hq_ck_init(&ck, "hookq");                    prefix of the keys
- *   hq_ck_endpoint(&ck, &ep, &rcv);              ep: an endpoint made with hq_endpoint_create
- *                                                (borrowed until hq_ck_free) whose URL points at
- *                                                rcv; requests are matched to it by exact path, so
- *                                                give each endpoint its own path on a receiver
- *                                                ("/delay/2000/a", "/a"). Returns its index.
- *   hq_ck_expect_dead_endpoint(&ck, idx)         every pair for that endpoint must end dead
- *   hq_ck_produce(&ck, c, type, payload)         XADDs a plain event with a fresh id "evck_<n>"
- *                                                and records a pair per registered endpoint
- *                                                whose filters match type
- *   hq_ck_produce_to(&ck, c, type, payload, idx) same, addressed to one endpoint
- *   hq_ck_record(&ck, event_id, endpoint_id, expect_dead)  records a pair produced otherwise
- *   hq_ck_note_fault(&ck, in_flight)             adds the deliveries in flight just before a
- *                                                fault to the duplicate bound
- *   hq_ck_collect(&ck, c, verify, &rep)          reads receivers + Redis into rep (below);
- *                                                verify=1 also checks every signature
- *   hq_ck_wait_settled(&ck, c, ms)               awaits: nothing lost, nothing pending, retry
- *                                                backlog empty (polls every 50 ms); 1 = settled
- *   hq_ck_assert(&ck, &rep)                      fails the test (printing the report) when any
- *                                                invariant is broken: lost, dups over the bound,
- *                                                bad or missing signature headers, requests for
- *                                                unknown pairs, dead letters other than the
- *                                                expected pairs, pending entries, retry backlog
- *   hq_ck_print(&rep, label)                     one-line summary (print_message)
- *   hq_ck_outcomes(&ck, c, &o)                   counts attempt records by outcome (delivered,
- *                                                retry, deferred, dead): failures no receiver saw
- *   hq_ck_free(&ck)
- * Process health:
- *   hq_ck_proc_sample(pid, &s)                   VmRSS (KiB) and open fds of a process
- *   hq_ck_proc_back(&base, &now, rss_pct, fd_slack, why, n)  0 when now is within rss_pct % of
- *                                                the baseline RSS and fd_slack fds of its fds;
- *                                                pass HQ_CK_RSS_PCT(pct): no RSS check under ASan
- * Keys: a pair is (webhook-id, endpoint). webhook-id is the event id and stays
- * the same across retries, so "webhook-id stable" is checked by every request
- * mapping onto a produced pair (a changed id shows up as an unknown pair and as
- * a lost one). A request counts as delivered when the receiver answered 2xx. */
-#ifndef HQ_TESTS_FAULTS_CHECKER_H
-#define HQ_TESTS_FAULTS_CHECKER_H
+/* See tests/harness/checker.h. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
 
-#include <dirent.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-#include <unistd.h>
+#include "tests/harness/checker.h"
 
-#include "common/endpoint.h"
-#include "common/keys.h"
-#include "common/sign.h"
-#include "tests/harness/hq_test.h"
-
-#define HQ_CK_EPS_MAX 32  /* endpoints one scenario registers */
-#define HQ_CK_KEY_MAX 200 /* "<event id>\x1f<endpoint id>" */
-#define HQ_CK_POLL_MS 50  /* wait_settled's polling period: a full collect is ~ms per 10k */
-
-/* ---- a tiny open-addressing map: string -> pair record ------------------------ */
-struct hq_ck_pair {
-    char *key;       /* owned; NULL = empty slot */
-    uint64_t h;      /* FNV-1a of key */
-    int expect_dead; /* 1 when this pair must end in <p>:dead */
-    int ok;          /* 2xx answers received (collect) */
-    int attempts;    /* requests received (collect) */
-    int dead;        /* entries in <p>:dead (collect) */
-};
-
-struct hq_ck_map {
-    struct hq_ck_pair *slots; /* owned; cap is a power of two */
-    size_t cap, n;
-};
-
-static inline uint64_t hq_ck_hash(const char *s)
+static uint64_t hq_ck_hash(const char *s)
 {
     uint64_t h = 1469598103934665603ULL;
     for (; *s; s++)
@@ -84,7 +14,7 @@ static inline uint64_t hq_ck_hash(const char *s)
     return h;
 }
 
-static inline struct hq_ck_pair *hq_ck_map_find(const struct hq_ck_map *m, const char *key)
+struct hq_ck_pair *hq_ck_map_find(const struct hq_ck_map *m, const char *key)
 {
     if (!m->cap)
         return NULL;
@@ -98,7 +28,7 @@ static inline struct hq_ck_pair *hq_ck_map_find(const struct hq_ck_map *m, const
     }
 }
 
-static inline struct hq_ck_pair *hq_ck_map_put(struct hq_ck_map *m, const char *key)
+static struct hq_ck_pair *hq_ck_map_put(struct hq_ck_map *m, const char *key)
 {
     if ((m->n + 1) * 2 > m->cap) { /* keep the load under 1/2 */
         struct hq_ck_map g = {calloc(m->cap ? m->cap * 2 : 1024, sizeof(struct hq_ck_pair)),
@@ -127,7 +57,7 @@ static inline struct hq_ck_pair *hq_ck_map_put(struct hq_ck_map *m, const char *
     return &m->slots[i];
 }
 
-static inline void hq_ck_map_free(struct hq_ck_map *m)
+static void hq_ck_map_free(struct hq_ck_map *m)
 {
     for (size_t i = 0; i < m->cap; i++)
         free(m->slots[i].key);
@@ -135,56 +65,13 @@ static inline void hq_ck_map_free(struct hq_ck_map *m)
     memset(m, 0, sizeof(*m));
 }
 
-/* ---- the checker ------------------------------------------------------------------- */
-struct hq_ck_ep {
-    const struct hq_endpoint *e;  /* borrowed */
-    struct hq_test_receiver *rcv; /* borrowed */
-    char path[256];               /* the URL's path: requests are matched on it */
-    struct hq_sign_key k1, k2;    /* decoded keys; wiped by hq_ck_free */
-    int expect_dead;              /* every pair for it must be dead-lettered */
-};
-
-struct hq_ck {
-    char prefix[64];
-    struct hq_ck_ep eps[HQ_CK_EPS_MAX];
-    int neps;
-    struct hq_ck_map pairs; /* produced (event, endpoint) pairs */
-    long seq;               /* next generated event number */
-    long long dup_bound;    /* sum of deliveries in flight sampled before each fault */
-    int nfaults;
-};
-
-struct hq_ck_report {
-    size_t pairs;                   /* produced (event, endpoint) pairs */
-    size_t delivered;               /* pairs with at least one 2xx */
-    size_t dead;                    /* pairs found in <p>:dead */
-    size_t lost;                    /* pairs neither delivered nor dead-lettered */
-    size_t dups;                    /* 2xx answers beyond the first, summed over pairs */
-    size_t requests;                /* requests matched to a produced pair */
-    size_t failed_attempts;         /* of those, answered non-2xx or not at all */
-    int max_attempts;               /* most requests any one pair received */
-    size_t bad_sig;                 /* requests whose signature no endpoint key verifies */
-    size_t no_headers;              /* requests missing webhook-id/-timestamp/-signature */
-    size_t unknown;                 /* requests or dead letters for no produced pair */
-    size_t dead_unexpected;         /* dead pairs that were not expected dead */
-    size_t dead_missing;            /* expected-dead pairs not in <p>:dead */
-    size_t dead_twice;              /* pairs dead-lettered more than once */
-    size_t dead_total;              /* entries in <p>:dead */
-    long long pending;              /* XPENDING count of the workers group (0 if no group) */
-    long long retry;                /* ZCARD <p>:retry */
-    long long retry_data;           /* HLEN <p>:retry:data */
-    long long dup_bound;            /* copied from the checker */
-    char first_lost[HQ_CK_KEY_MAX]; /* one lost pair, for the failure message */
-    char problem[640];              /* first unknown/bad request seen */
-};
-
-static inline void hq_ck_init(struct hq_ck *ck, const char *prefix)
+void hq_ck_init(struct hq_ck *ck, const char *prefix)
 {
     memset(ck, 0, sizeof(*ck));
     snprintf(ck->prefix, sizeof(ck->prefix), "%s", prefix);
 }
 
-static inline void hq_ck_free(struct hq_ck *ck)
+void hq_ck_free(struct hq_ck *ck)
 {
     for (int i = 0; i < ck->neps; i++) {
         hq_sign_key_wipe(&ck->eps[i].k1);
@@ -194,8 +81,7 @@ static inline void hq_ck_free(struct hq_ck *ck)
     memset(ck, 0, sizeof(*ck));
 }
 
-static inline int hq_ck_endpoint(struct hq_ck *ck, const struct hq_endpoint *e,
-                                 struct hq_test_receiver *rcv)
+int hq_ck_endpoint(struct hq_ck *ck, const struct hq_endpoint *e, struct hq_test_receiver *rcv)
 {
     assert_true(ck->neps < HQ_CK_EPS_MAX);
     struct hq_ck_ep *x = &ck->eps[ck->neps];
@@ -220,18 +106,17 @@ static inline int hq_ck_endpoint(struct hq_ck *ck, const struct hq_endpoint *e,
     return ck->neps++;
 }
 
-static inline void hq_ck_expect_dead_endpoint(struct hq_ck *ck, int idx)
+void hq_ck_expect_dead_endpoint(struct hq_ck *ck, int idx)
 {
     ck->eps[idx].expect_dead = 1;
 }
 
-static inline void hq_ck_pair_key(char *out, const char *event_id, const char *endpoint_id)
+void hq_ck_pair_key(char *out, const char *event_id, const char *endpoint_id)
 {
     snprintf(out, HQ_CK_KEY_MAX, "%s\x1f%s", event_id, endpoint_id);
 }
 
-static inline void hq_ck_record(struct hq_ck *ck, const char *event_id, const char *endpoint_id,
-                                int expect_dead)
+void hq_ck_record(struct hq_ck *ck, const char *event_id, const char *endpoint_id, int expect_dead)
 {
     char key[HQ_CK_KEY_MAX];
     hq_ck_pair_key(key, event_id, endpoint_id);
@@ -240,9 +125,8 @@ static inline void hq_ck_record(struct hq_ck *ck, const char *event_id, const ch
 }
 
 /* XADDs type/payload/id[/endpoint]; writes the generated id into id_out (>= 32). */
-static inline void hq_ck_xadd(struct hq_ck *ck, redisContext *c, const char *type,
-                              const char *payload, size_t payload_len, const char *endpoint,
-                              char *id_out)
+static void hq_ck_xadd(struct hq_ck *ck, redisContext *c, const char *type, const char *payload,
+                       size_t payload_len, const char *endpoint, char *id_out)
 {
     char key[HQ_KEY_MAX];
     assert_true(hq_key_events(ck->prefix, key, sizeof(key)) >= 0);
@@ -259,9 +143,7 @@ static inline void hq_ck_xadd(struct hq_ck *ck, redisContext *c, const char *typ
     freeReplyObject(r);
 }
 
-/* Produces one event fanned out by type; returns the pairs it created. */
-static inline int hq_ck_produce(struct hq_ck *ck, redisContext *c, const char *type,
-                                const char *payload)
+int hq_ck_produce(struct hq_ck *ck, redisContext *c, const char *type, const char *payload)
 {
     char id[32];
     hq_ck_xadd(ck, c, type, payload, strlen(payload), NULL, id);
@@ -276,22 +158,21 @@ static inline int hq_ck_produce(struct hq_ck *ck, redisContext *c, const char *t
     return n;
 }
 
-static inline void hq_ck_produce_to(struct hq_ck *ck, redisContext *c, const char *type,
-                                    const char *payload, int idx)
+void hq_ck_produce_to(struct hq_ck *ck, redisContext *c, const char *type, const char *payload,
+                      int idx)
 {
     char id[32];
     hq_ck_xadd(ck, c, type, payload, strlen(payload), ck->eps[idx].e->id, id);
     hq_ck_record(ck, id, ck->eps[idx].e->id, ck->eps[idx].expect_dead);
 }
 
-static inline void hq_ck_note_fault(struct hq_ck *ck, long long in_flight)
+void hq_ck_note_fault(struct hq_ck *ck, long long in_flight)
 {
     ck->dup_bound += in_flight;
     ck->nfaults++;
 }
 
-/* The receiver's current in-flight count (thread-safe). */
-static inline int hq_ck_in_flight(struct hq_test_receiver *rcv)
+int hq_ck_in_flight(struct hq_test_receiver *rcv)
 {
     pthread_mutex_lock(&rcv->mu);
     int n = rcv->in_flight;
@@ -299,7 +180,7 @@ static inline int hq_ck_in_flight(struct hq_test_receiver *rcv)
     return n;
 }
 
-static inline long long hq_ck_reply_int(redisContext *c, const char *fmt, const char *key)
+static long long hq_ck_reply_int(redisContext *c, const char *fmt, const char *key)
 {
     redisReply *r = redisCommand(c, fmt, key);
     long long n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
@@ -308,16 +189,15 @@ static inline long long hq_ck_reply_int(redisContext *c, const char *fmt, const 
     return n;
 }
 
-static inline void hq_ck_problem(struct hq_ck_report *rep, const char *fmt, const char *a,
-                                 const char *b)
+static void hq_ck_problem(struct hq_ck_report *rep, const char *fmt, const char *a, const char *b)
 {
     if (!rep->problem[0])
         snprintf(rep->problem, sizeof(rep->problem), fmt, a, b);
 }
 
 /* Matches one receiver's requests to pairs (under its lock). */
-static inline void hq_ck_scan_receiver(struct hq_ck *ck, struct hq_test_receiver *rcv, int verify,
-                                       struct hq_ck_report *rep)
+static void hq_ck_scan_receiver(struct hq_ck *ck, struct hq_test_receiver *rcv, int verify,
+                                struct hq_ck_report *rep)
 {
     pthread_mutex_lock(&rcv->mu);
     for (size_t i = 0; i < rcv->nreqs; i++) {
@@ -366,7 +246,7 @@ static inline void hq_ck_scan_receiver(struct hq_ck *ck, struct hq_test_receiver
     pthread_mutex_unlock(&rcv->mu);
 }
 
-static inline void hq_ck_scan_dead(struct hq_ck *ck, redisContext *c, struct hq_ck_report *rep)
+static void hq_ck_scan_dead(struct hq_ck *ck, redisContext *c, struct hq_ck_report *rep)
 {
     char key[HQ_KEY_MAX];
     assert_true(hq_key_dead(ck->prefix, key, sizeof(key)) >= 0);
@@ -408,8 +288,7 @@ static inline void hq_ck_scan_dead(struct hq_ck *ck, redisContext *c, struct hq_
     }
 }
 
-static inline void hq_ck_collect(struct hq_ck *ck, redisContext *c, int verify,
-                                 struct hq_ck_report *rep)
+void hq_ck_collect(struct hq_ck *ck, redisContext *c, int verify, struct hq_ck_report *rep)
 {
     memset(rep, 0, sizeof(*rep));
     for (size_t i = 0; i < ck->pairs.cap; i++) {
@@ -469,7 +348,7 @@ static inline void hq_ck_collect(struct hq_ck *ck, redisContext *c, int verify,
     rep->dup_bound = ck->dup_bound;
 }
 
-static inline void hq_ck_print(const struct hq_ck_report *rep, const char *label)
+void hq_ck_print(const struct hq_ck_report *rep, const char *label)
 {
     print_message("[%s] pairs=%zu delivered=%zu dead=%zu lost=%zu dups=%zu (bound %lld) "
                   "requests=%zu failed=%zu max_attempts=%d bad_sig=%zu no_headers=%zu "
@@ -484,18 +363,12 @@ static inline void hq_ck_print(const struct hq_ck_report *rep, const char *label
 }
 
 /* Settled: nothing lost, nothing pending, nothing waiting to be retried. */
-static inline int hq_ck_settled(const struct hq_ck_report *rep)
+static int hq_ck_settled(const struct hq_ck_report *rep)
 {
     return rep->lost == 0 && rep->pending == 0 && rep->retry <= 0 && rep->retry_data <= 0;
 }
 
-struct hq_ck_wait_arg {
-    struct hq_ck *ck;
-    redisContext *c;
-    struct hq_ck_report rep;
-};
-
-static inline int hq_ck_settled_pred(void *arg)
+static int hq_ck_settled_pred(void *arg)
 {
     struct hq_ck_wait_arg *a = arg;
     hq_ck_collect(a->ck, a->c, 0, &a->rep);
@@ -506,8 +379,7 @@ static inline int hq_ck_settled_pred(void *arg)
     return 0;
 }
 
-/* Awaits settling; on timeout prints the last report and returns 0. */
-static inline int hq_ck_wait_settled(struct hq_ck *ck, redisContext *c, int timeout_ms)
+int hq_ck_wait_settled(struct hq_ck *ck, redisContext *c, int timeout_ms)
 {
     struct hq_ck_wait_arg a = {ck, c, {0}};
     if (hq_test_wait(hq_ck_settled_pred, &a, timeout_ms))
@@ -516,8 +388,7 @@ static inline int hq_ck_wait_settled(struct hq_ck *ck, redisContext *c, int time
     return 0;
 }
 
-/* Fails the test when any invariant of the issue is broken. */
-static inline void hq_ck_assert(const struct hq_ck *ck, const struct hq_ck_report *rep)
+void hq_ck_assert(const struct hq_ck *ck, const struct hq_ck_report *rep)
 {
     (void)ck;
     int bad = rep->lost || (long long)rep->dups > rep->dup_bound || rep->bad_sig ||
@@ -529,15 +400,7 @@ static inline void hq_ck_assert(const struct hq_ck *ck, const struct hq_ck_repor
     }
 }
 
-/* ---- attempt records (<p>:att:<event id>) ---------------------------------------------- */
-struct hq_ck_outcomes {
-    size_t records, delivered, retry, deferred, dead, other; /* by "outcome" */
-};
-
-/* Counts the outcomes of every attempt record of the produced events
- * (pipelined LRANGE, 500 at a time): failures the receivers never saw (a
- * refused or reset connection) show up here as "retry". */
-static inline void hq_ck_outcomes(struct hq_ck *ck, redisContext *c, struct hq_ck_outcomes *o)
+void hq_ck_outcomes(struct hq_ck *ck, redisContext *c, struct hq_ck_outcomes *o)
 {
     memset(o, 0, sizeof(*o));
     struct hq_ck_map seen = {0};
@@ -582,49 +445,19 @@ static inline void hq_ck_outcomes(struct hq_ck *ck, redisContext *c, struct hq_c
     hq_ck_map_free(&seen);
 }
 
-/* ---- process health ------------------------------------------------------------------ */
-struct hq_ck_proc {
-    long rss_kb; /* VmRSS */
-    int fds;     /* entries in /proc/<pid>/fd */
-};
-
-static inline int hq_ck_proc_sample(pid_t pid, struct hq_ck_proc *s)
+int hq_ck_proc_sample(pid_t pid, struct hq_ck_proc *s)
 {
-    char path[64], line[256];
-    s->rss_kb = -1;
-    s->fds = 0;
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
+    s->rss_kb = hq_test_proc_rss_kb(pid);
+    s->fds = hq_test_proc_fds(pid);
+    if (s->fds < 0) {
+        s->fds = 0;
         return -1;
-    while (fgets(line, sizeof(line), f)) {
-        if (strncmp(line, "VmRSS:", 6) == 0)
-            s->rss_kb = strtol(line + 6, NULL, 10);
     }
-    fclose(f);
-    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-    DIR *d = opendir(path);
-    if (!d)
-        return -1;
-    for (struct dirent *de; (de = readdir(d));)
-        s->fds += de->d_name[0] != '.';
-    closedir(d);
     return s->rss_kb >= 0 ? 0 : -1;
 }
 
-/* ASan keeps freed memory in quarantine (256 MiB by default), so a sanitized
- * process's RSS says nothing about leaks: scenarios pass HQ_CK_RSS_PCT(n), which
- * skips the RSS check there, and rely on LeakSanitizer at the worker's exit. */
-#if defined(__SANITIZE_ADDRESS__)
-#define HQ_CK_RSS_PCT(n) (-1)
-#else
-#define HQ_CK_RSS_PCT(n) (n)
-#endif
-
-/* 0 when now is back within rss_pct % (RSS; < 0: not checked) and fd_slack (fds) of base;
- * otherwise -1 with the reason in why. */
-static inline int hq_ck_proc_back(const struct hq_ck_proc *base, const struct hq_ck_proc *now,
-                                  int rss_pct, int fd_slack, char *why, size_t n)
+int hq_ck_proc_back(const struct hq_ck_proc *base, const struct hq_ck_proc *now, int rss_pct,
+                    int fd_slack, char *why, size_t n)
 {
     if (rss_pct >= 0 && now->rss_kb > base->rss_kb + base->rss_kb * rss_pct / 100) {
         snprintf(why, n, "rss %ld KiB > baseline %ld KiB + %d%%", now->rss_kb, base->rss_kb,
@@ -639,13 +472,8 @@ static inline int hq_ck_proc_back(const struct hq_ck_proc *base, const struct hq
     return 0;
 }
 
-/* Samples pid into now until hq_ck_proc_back says it is back within the bounds
- * of base, for at most timeout_ms: a worker started with --idle-close closes
- * the burst's keep-alive connections once quiet, so its fds come back to where
- * they were before the traffic. 0 when back; -1 with the reason in why. */
-static inline int hq_ck_proc_wait_back(pid_t pid, const struct hq_ck_proc *base,
-                                       struct hq_ck_proc *now, int rss_pct, int fd_slack,
-                                       int timeout_ms, char *why, size_t n)
+int hq_ck_proc_wait_back(pid_t pid, const struct hq_ck_proc *base, struct hq_ck_proc *now,
+                         int rss_pct, int fd_slack, int timeout_ms, char *why, size_t n)
 {
     int64_t until = hq_test_now_ms() + timeout_ms;
     for (;;) {
@@ -662,9 +490,7 @@ static inline int hq_ck_proc_wait_back(pid_t pid, const struct hq_ck_proc *base,
     }
 }
 
-/* Clients connected to Redis (CLIENT LIST lines): a worker holds two (reader
- * and writer) once ready, a scheduler one. */
-static inline int hq_ck_redis_clients(redisContext *c)
+int hq_ck_redis_clients(redisContext *c)
 {
     redisReply *r = redisCommand(c, "CLIENT LIST");
     int n = 0;
@@ -675,5 +501,3 @@ static inline int hq_ck_redis_clients(redisContext *c)
         freeReplyObject(r);
     return n;
 }
-
-#endif

@@ -1,105 +1,24 @@
-/* Misbehaving HTTP endpoints for the reliability suite: a small raw-socket
- * server on 127.0.0.1 with one thread per connection, each server stuck in one
- * behaviour (hang, slow headers, slow body, reset, refuse, close mid-response,
- * a 1 GiB body, a huge Content-Length, endless headers or 1xx answers), plus a
- * plain "ok" mode that answers 204 with keep-alive and records when each
- * request arrived and its webhook-id (used where a test needs an endpoint
- * that first refuses connections and then comes up on the same port). It
- * owns its sockets and threads and nothing else; it knows no hookq internals.
- * Counters are atomics so a test may read them while the server runs. The
- * harness's libmicrohttpd receiver cannot do any of this: it always speaks
- * correct HTTP.
- *
- * Header-only: include once per test binary, after cmocka.h (failures use
- * cmocka's assertions). */
-#ifndef HQ_TESTS_FAULTS_BAD_SERVER_H
-#define HQ_TESTS_FAULTS_BAD_SERVER_H
+/* See tests/harness/bad_server.h. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
 
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
+#include "tests/harness/bad_server.h"
 
-#include "tests/harness/hq_test.h"
-
-enum bs_mode {
-    BS_HANG,         /* read the request, never answer */
-    BS_SLOW_HEADERS, /* a valid 200 answer, one byte every BS_DRIP_MS */
-    BS_SLOW_BODY,    /* headers at once, then the body one byte every BS_DRIP_MS */
-    BS_RESET,        /* read the request, then RST (SO_LINGER 0 + close) */
-    BS_REFUSE,       /* bound but not listening: every connect is refused */
-    BS_CUT_STATUS,   /* close inside the status line ("HTTP/1.1 2") */
-    BS_CLOSE_MID,    /* 200 with Content-Length 100, 10 body bytes, close */
-    BS_RESET_MID,    /* the same 10 body bytes, then RST: data and error arrive together */
-    BS_HUGE_BODY,    /* 200 with a 1 GiB body, streamed until the client leaves */
-    BS_HUGE_LENGTH,  /* 200 with Content-Length 10^12, 3 bytes, then stall */
-    BS_HUGE_HEADERS, /* 200 followed by header lines without end (up to 1 GiB) */
-    BS_ENDLESS_1XX,  /* "100 Continue" interim answers without end (up to 1 GiB) */
-    BS_OK,           /* answer 204 (keep-alive) and record the request */
-    BS_NMODES
-};
-
-static const char *const bs_mode_names[BS_NMODES] = {
+const char *const bs_mode_names[BS_NMODES] = {
     "hang",         "slow_headers", "slow_body", "reset",     "refuse",
     "cut_status",   "close_mid",    "reset_mid", "huge_body", "huge_length",
     "huge_headers", "endless_1xx",  "ok"};
 
-#define BS_DRIP_MS         400         /* pause between bytes of the slow modes */
-#define BS_HUGE_BODY_BYTES (1LL << 30) /* what BS_HUGE_BODY promises and tries to send */
-#define BS_MAX_CONNS       1024        /* connections one server takes over its life */
-#define BS_MAX_RECORDS     4096        /* requests BS_OK remembers */
-
-struct bs_record {
-    int64_t at_ms;       /* unix ms when the request was complete */
-    char webhook_id[96]; /* its webhook-id header ("" if none) */
-};
-
-struct bs_server;
-
-struct bs_conn {
-    struct bs_server *s; /* owner */
-    int fd;              /* the accepted socket; closed by the connection thread */
-    pthread_t th;
-    atomic_int done; /* 1 once the thread stopped touching fd */
-};
-
-struct bs_server {
-    enum bs_mode mode;
-    int lfd;  /* listening (or, for BS_REFUSE, merely bound) socket */
-    int port; /* 127.0.0.1:port */
-    char url[64];
-    pthread_t th; /* accept thread (not for BS_REFUSE before bs_listen) */
-    int listening;
-    atomic_int stop;
-    atomic_int accepted;      /* connections accepted */
-    atomic_int open;          /* connections whose thread still runs */
-    atomic_int peer_closed;   /* connections the client closed or reset */
-    atomic_llong body_sent;   /* body bytes the kernel took (all connections) */
-    atomic_llong max_conn_ms; /* longest accept→end of a connection, ms */
-    pthread_mutex_t mu;       /* guards conns, nconns and records */
-    struct bs_conn *conns[BS_MAX_CONNS];
-    int nconns;
-    struct bs_record *records;
-    size_t nrecords;
-};
-
-static inline void bs_sleep_ms(int ms)
+static void bs_sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
 }
 
 /* Sends all of p unless the peer leaves or we stop; returns bytes sent. */
-static inline size_t bs_send(struct bs_server *s, int fd, const char *p, size_t n)
+static size_t bs_send(struct bs_server *s, int fd, const char *p, size_t n)
 {
     size_t off = 0;
     while (off < n && !atomic_load(&s->stop)) {
@@ -116,35 +35,47 @@ static inline size_t bs_send(struct bs_server *s, int fd, const char *p, size_t 
     return off;
 }
 
-/* Waits until the peer closes (1) or we stop (0), discarding what it sends. */
-static inline int bs_wait_peer(struct bs_server *s, int fd)
+/* recv, retried on EAGAIN/EINTR while the server runs: the bytes read (> 0), 0
+ * once the server is stopping, -1 when the peer closed or on an error. */
+static ssize_t bs_recv(struct bs_server *s, int fd, char *buf, size_t n)
 {
-    char buf[4096];
     while (!atomic_load(&s->stop)) {
-        ssize_t k = recv(fd, buf, sizeof(buf), 0);
-        if (k == 0 || (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-            atomic_fetch_add(&s->peer_closed, 1);
-            return 1;
-        }
+        ssize_t k = recv(fd, buf, n, 0);
+        if (k > 0)
+            return k;
+        if (k == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+            return -1;
     }
     return 0;
 }
 
+/* Waits until the peer closes (1) or we stop (0), discarding what it sends. */
+static int bs_wait_peer(struct bs_server *s, int fd)
+{
+    char buf[4096];
+    for (;;) {
+        ssize_t k = bs_recv(s, fd, buf, sizeof(buf));
+        if (k == 0)
+            return 0;
+        if (k < 0) {
+            atomic_fetch_add(&s->peer_closed, 1);
+            return 1;
+        }
+    }
+}
+
 /* Reads one request (head, then Content-Length bytes of body) into buf
  * (NUL-terminated head); returns the head's length or -1. */
-static inline ssize_t bs_read_request(struct bs_server *s, int fd, char *buf, size_t n)
+static ssize_t bs_read_request(struct bs_server *s, int fd, char *buf, size_t n)
 {
     size_t got = 0;
     char *end = NULL;
-    while (!end && got + 1 < n && !atomic_load(&s->stop)) {
-        ssize_t k = recv(fd, buf + got, n - 1 - got, 0);
+    while (!end && got + 1 < n) {
+        ssize_t k = bs_recv(s, fd, buf + got, n - 1 - got);
+        if (k < 0)
+            return -1;
         if (k == 0)
-            return -1;
-        if (k < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-                continue;
-            return -1;
-        }
+            break;
         got += (size_t)k;
         buf[got] = '\0';
         end = strstr(buf, "\r\n\r\n");
@@ -159,22 +90,19 @@ static inline ssize_t bs_read_request(struct bs_server *s, int fd, char *buf, si
     }
     long long have = (long long)(got - head);
     char sink[16384];
-    while (have < want && !atomic_load(&s->stop)) {
-        ssize_t k = recv(fd, sink, sizeof(sink), 0);
+    while (have < want) {
+        ssize_t k = bs_recv(s, fd, sink, sizeof(sink));
+        if (k < 0)
+            return -1;
         if (k == 0)
-            return -1;
-        if (k < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-                continue;
-            return -1;
-        }
+            break;
         have += k;
     }
     buf[head] = '\0';
     return (ssize_t)head;
 }
 
-static inline void bs_record(struct bs_server *s, const char *head)
+void bs_record(struct bs_server *s, const char *head)
 {
     struct bs_record r = {.at_ms = hq_test_now_ms()};
     const char *h = strcasestr(head, "\r\nwebhook-id:");
@@ -191,7 +119,7 @@ static inline void bs_record(struct bs_server *s, const char *head)
     pthread_mutex_unlock(&s->mu);
 }
 
-static inline void *bs_serve(void *arg)
+static void *bs_serve(void *arg)
 {
     struct bs_conn *c = arg;
     struct bs_server *s = c->s;
@@ -324,7 +252,7 @@ static inline void *bs_serve(void *arg)
     return NULL;
 }
 
-static inline void *bs_accept_loop(void *arg)
+static void *bs_accept_loop(void *arg)
 {
     struct bs_server *s = arg;
     while (!atomic_load(&s->stop)) {
@@ -353,8 +281,7 @@ static inline void *bs_accept_loop(void *arg)
     return NULL;
 }
 
-/* Starts listening (BS_REFUSE servers call it to come up on their port). */
-static inline void bs_listen(struct bs_server *s)
+void bs_listen(struct bs_server *s)
 {
     assert_false(s->listening);
     assert_int_equal(listen(s->lfd, 128), 0);
@@ -362,10 +289,7 @@ static inline void bs_listen(struct bs_server *s)
     assert_int_equal(pthread_create(&s->th, NULL, bs_accept_loop, s), 0);
 }
 
-/* Binds a fresh port on 127.0.0.1 without listening: connects are refused
- * until bs_listen, which then serves in 'mode' (an endpoint that is down, then
- * comes back on the same port). */
-static inline void bs_start_down(struct bs_server *s, enum bs_mode mode)
+void bs_start_down(struct bs_server *s, enum bs_mode mode)
 {
     memset(s, 0, sizeof(*s));
     s->mode = mode;
@@ -385,16 +309,14 @@ static inline void bs_start_down(struct bs_server *s, enum bs_mode mode)
      * keeps the port ours, so nobody else can start serving on it. */
 }
 
-/* Binds a fresh port on 127.0.0.1 and, except for BS_REFUSE, starts serving. */
-static inline void bs_start(struct bs_server *s, enum bs_mode mode)
+void bs_start(struct bs_server *s, enum bs_mode mode)
 {
     bs_start_down(s, mode);
     if (mode != BS_REFUSE)
         bs_listen(s);
 }
 
-/* Copies the records BS_OK kept into out (caller frees); returns how many. */
-static inline size_t bs_records(struct bs_server *s, struct bs_record **out)
+size_t bs_records(struct bs_server *s, struct bs_record **out)
 {
     pthread_mutex_lock(&s->mu);
     size_t n = s->nrecords;
@@ -405,8 +327,7 @@ static inline size_t bs_records(struct bs_server *s, struct bs_record **out)
     return n;
 }
 
-/* Stops accepting, wakes every connection thread and joins them all. */
-static inline void bs_stop(struct bs_server *s)
+void bs_stop(struct bs_server *s)
 {
     atomic_store(&s->stop, 1);
     shutdown(s->lfd, SHUT_RDWR);
@@ -428,5 +349,3 @@ static inline void bs_stop(struct bs_server *s)
     s->records = NULL;
     pthread_mutex_destroy(&s->mu);
 }
-
-#endif

@@ -1,34 +1,12 @@
-/* Shared set-up for the worker's integration tests: a private redis-server,
- * a loopback receiver, endpoints created through the registry API, and
- * `hookq worker` processes started from the built binary. Header-only: each
- * test binary includes it once. */
-#ifndef HQ_TESTS_WORKER_ENV_H
-#define HQ_TESTS_WORKER_ENV_H
+/* See tests/harness/worker_env.h. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
 
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
+#include "tests/harness/worker_env.h"
 
-#include <curl/curl.h>
-
-#include "common/buf.h"
-#include "common/endpoint.h"
-#include "common/event.h"
-#include "common/keys.h"
-#include "common/redis_sync.h"
-#include "common/sign.h"
-#include "tests/harness/hq_test.h"
-
-struct wenv {
-    struct hq_test_redis redis;
-    struct hq_test_receiver rcv;
-    redisContext *c;
-    char log[320]; /* worker stderr, kept for a failing test's output */
-};
-
-static inline void wenv_start(struct wenv *w, const char *redis_extra)
+void wenv_start(struct wenv *w, const char *redis_extra)
 {
     memset(w, 0, sizeof(*w));
     hq_test_redis_start(&w->redis, redis_extra);
@@ -37,17 +15,47 @@ static inline void wenv_start(struct wenv *w, const char *redis_extra)
     snprintf(w->log, sizeof(w->log), "%s/worker.log", w->redis.dir);
 }
 
-static inline void wenv_stop(struct wenv *w)
+void wenv_stop(struct wenv *w)
 {
+    wenv_kill_leftovers(w);
     redisFree(w->c);
     hq_test_receiver_stop(&w->rcv);
     hq_test_redis_destroy(&w->redis);
 }
 
-/* Prints the worker log (for a failing assertion's context). */
-/* Teardown of a test that keeps at most one worker pid: kills the worker a failed
- * assertion left running, then stops the environment. */
-static inline void wenv_stop_with_worker(struct wenv *w, pid_t *worker)
+int wenv_setup(void **state)
+{
+    wenv_start(*state, NULL);
+    return 0;
+}
+
+int wenv_teardown(void **state)
+{
+    wenv_stop(*state);
+    return 0;
+}
+
+pid_t wenv_track(struct wenv *w, pid_t pid)
+{
+    assert_true(pid > 0);
+    if (w->nprocs < WENV_PROCS_MAX)
+        w->procs[w->nprocs++] = pid;
+    return pid;
+}
+
+void wenv_kill_leftovers(struct wenv *w)
+{
+    for (int i = 0; i < w->nprocs; i++) {
+        int st;
+        if (waitpid(w->procs[i], &st, WNOHANG) == 0) {
+            kill(w->procs[i], SIGKILL);
+            waitpid(w->procs[i], &st, 0);
+        }
+    }
+    w->nprocs = 0;
+}
+
+void wenv_stop_with_worker(struct wenv *w, pid_t *worker)
 {
     if (*worker > 0)
         hq_test_kill_wait(*worker, SIGKILL, 5000);
@@ -55,19 +63,12 @@ static inline void wenv_stop_with_worker(struct wenv *w, pid_t *worker)
     wenv_stop(w);
 }
 
-static inline void wenv_dump_log(struct wenv *w)
+void wenv_dump_log(struct wenv *w)
 {
-    FILE *f = fopen(w->log, "r");
-    if (!f)
-        return;
-    char line[2048];
-    while (fgets(line, sizeof(line), f))
-        fprintf(stderr, "  worker| %s", line);
-    fclose(f);
+    hq_test_log_print(w->log, "worker");
 }
 
-/* Waits for pred; on timeout prints the worker log and fails naming 'what'. */
-static inline void wenv_wait(struct wenv *w, hq_test_pred pred, void *arg, int ms, const char *what)
+void wenv_wait(struct wenv *w, hq_test_pred pred, void *arg, int ms, const char *what)
 {
     if (!hq_test_wait(pred, arg, ms)) {
         wenv_dump_log(w);
@@ -75,24 +76,13 @@ static inline void wenv_wait(struct wenv *w, hq_test_pred pred, void *arg, int m
     }
 }
 
-/* 1 when the worker log has a line containing needle. */
-static inline int wenv_log_has(struct wenv *w, const char *needle)
+int wenv_log_has(struct wenv *w, const char *needle)
 {
-    FILE *f = fopen(w->log, "r");
-    if (!f)
-        return 0;
-    char line[4096];
-    int found = 0;
-    while (!found && fgets(line, sizeof(line), f))
-        found = strstr(line, needle) != NULL;
-    fclose(f);
-    return found;
+    return hq_test_log_count(w->log, NULL, needle) > 0;
 }
 
-/* Creates an endpoint at url (filters: comma-separated, NULL = all), returns
- * its id in id_out and keys in e_out (caller frees with hq_endpoint_free). */
-static inline void wenv_endpoint(struct wenv *w, const char *url, const char *filters,
-                                 const char *header, int max_attempts, struct hq_endpoint *e_out)
+void wenv_endpoint(struct wenv *w, const char *url, const char *filters, const char *header,
+                   int max_attempts, struct hq_endpoint *e_out)
 {
     memset(e_out, 0, sizeof(*e_out));
     e_out->name = strdup("test");
@@ -118,9 +108,16 @@ static inline void wenv_endpoint(struct wenv *w, const char *url, const char *fi
         fail_msg("endpoint create: %s", err.msg);
 }
 
-/* XADDs a plain-field event; returns the entry id in id_out (may be NULL). */
-static inline void wenv_produce(struct wenv *w, const char *type, const char *payload,
-                                const char *id, const char *endpoint, char *id_out, size_t n)
+void wenv_endpoint_at(struct wenv *w, const char *path, const char *filters, int max_attempts,
+                      struct hq_endpoint *e_out)
+{
+    char url[512];
+    snprintf(url, sizeof(url), "%s%s", w->rcv.url, path);
+    wenv_endpoint(w, url, filters, NULL, max_attempts, e_out);
+}
+
+void wenv_produce(struct wenv *w, const char *type, const char *payload, const char *id,
+                  const char *endpoint, char *id_out, size_t n)
 {
     const char *argv[12];
     size_t lens[12];
@@ -155,8 +152,7 @@ static inline void wenv_produce(struct wenv *w, const char *type, const char *pa
     freeReplyObject(r);
 }
 
-/* Starts `hookq worker` with extra args (NULL-terminated list) and env. */
-static inline pid_t wenv_worker(struct wenv *w, const char *const *extra, const char *const *env)
+pid_t wenv_worker(struct wenv *w, const char *const *extra, const char *const *env)
 {
     const char *args[48];
     int n = 0;
@@ -169,42 +165,42 @@ static inline pid_t wenv_worker(struct wenv *w, const char *const *extra, const 
         args[n++] = *extra;
     args[n] = NULL;
     static const char *const default_env[] = {"HOOKQ_ALLOW_PRIVATE=1", NULL};
-    return hq_test_spawn(args, env ? env : default_env, w->log);
+    return wenv_track(w, hq_test_spawn(args, env ? env : default_env, w->log));
 }
 
-struct count_arg {
-    struct hq_test_receiver *rcv;
-    const char *prefix;
-    size_t want;
-};
+pid_t wenv_scheduler(struct wenv *w, const char *const *extra)
+{
+    const char *args[40];
+    int n = 0;
+    args[n++] = "scheduler";
+    args[n++] = "--redis-url";
+    args[n++] = w->redis.url;
+    for (; extra && *extra && n < 39; extra++)
+        args[n++] = *extra;
+    args[n] = NULL;
+    return wenv_track(w, hq_test_spawn(args, NULL, w->log));
+}
 
-static inline int received_at_least(void *arg)
+int received_at_least(void *arg)
 {
     struct count_arg *a = arg;
     return (a->prefix ? hq_test_receiver_count_path(a->rcv, a->prefix)
                       : hq_test_receiver_count(a->rcv)) >= a->want;
 }
 
-struct redis_arg {
-    struct wenv *w;
-    const char *cmd; /* integer-returning command */
-    long long want;
-};
-
-static inline int redis_int_is(void *arg)
+int redis_int_is(void *arg)
 {
     struct redis_arg *a = arg;
     return hq_test_cmd_int(a->w->c, a->cmd) == a->want;
 }
 
-static inline int redis_int_at_least(void *arg)
+int redis_int_at_least(void *arg)
 {
     struct redis_arg *a = arg;
     return hq_test_cmd_int(a->w->c, a->cmd) >= a->want;
 }
 
-/* Pending entries of the workers group (0 when the group does not exist yet). */
-static inline long long wenv_pending(struct wenv *w)
+long long wenv_pending(struct wenv *w)
 {
     redisReply *r = redisCommand(w->c, "XPENDING hookq:events workers");
     long long n = 0;
@@ -216,15 +212,13 @@ static inline long long wenv_pending(struct wenv *w)
     return n;
 }
 
-static inline int nothing_pending_and_stream_empty(void *arg)
+int nothing_pending_and_stream_empty(void *arg)
 {
     struct wenv *w = arg;
     return wenv_pending(w) == 0 && hq_test_cmd_int(w->c, "XLEN hookq:events") == 0;
 }
 
-/* Reads field f of the first entry of a stream into out ("" if absent). */
-static inline int stream_field(struct wenv *w, const char *key, int index, const char *f, char *out,
-                               size_t n)
+int stream_field(struct wenv *w, const char *key, int index, const char *f, char *out, size_t n)
 {
     out[0] = '\0';
     redisReply *r = hq_test_cmd(w->c, "XRANGE %s - +", key);
@@ -243,9 +237,14 @@ static inline int stream_field(struct wenv *w, const char *key, int index, const
     return found;
 }
 
-/* ---- the worker's HTTP side (/healthz, /metrics) ---- */
+void stream_field_is(struct wenv *w, const char *key, int index, const char *f, const char *want)
+{
+    char v[4096];
+    stream_field(w, key, index, f, v, sizeof(v));
+    assert_string_equal(v, want);
+}
 
-static inline size_t wenv_collect(char *p, size_t size, size_t n, void *arg)
+static size_t wenv_collect(char *p, size_t size, size_t n, void *arg)
 {
     struct hq_buf *b = arg;
     if (hq_buf_append(b, p, size * n) != 0)
@@ -253,8 +252,7 @@ static inline size_t wenv_collect(char *p, size_t size, size_t n, void *arg)
     return size * n;
 }
 
-/* GETs url (loopback only) into body; the HTTP status, 0 when no answer. */
-static inline long wenv_http_get(const char *url, struct hq_buf *body)
+long wenv_http_get(const char *url, struct hq_buf *body)
 {
     CURL *h = curl_easy_init();
     curl_easy_setopt(h, CURLOPT_URL, url);
@@ -268,12 +266,7 @@ static inline long wenv_http_get(const char *url, struct hq_buf *body)
     return status;
 }
 
-struct wenv_healthz_arg {
-    const char *url;
-};
-
-/* Predicate: /healthz answers 200 (the worker's Redis connections are ready). */
-static inline int wenv_healthz_ok(void *arg)
+int wenv_healthz_ok(void *arg)
 {
     struct wenv_healthz_arg *a = arg;
     struct hq_buf b;
@@ -282,5 +275,3 @@ static inline int wenv_healthz_ok(void *arg)
     hq_buf_free(&b);
     return st == 200;
 }
-
-#endif

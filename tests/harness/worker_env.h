@@ -1,0 +1,134 @@
+/* Shared set-up for the worker's integration tests: a private redis-server,
+ * a loopback receiver, endpoints created through the registry API, and
+ * `hookq worker` processes started from the built binary. Part of the harness
+ * library (worker_env.c). */
+#ifndef HQ_TESTS_HARNESS_WORKER_ENV_H
+#define HQ_TESTS_HARNESS_WORKER_ENV_H
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "common/buf.h"
+#include "common/endpoint.h"
+#include "common/event.h"
+#include "common/keys.h"
+#include "common/redis_sync.h"
+#include "common/sign.h"
+#include "tests/harness/hq_test.h"
+
+#define WENV_PROCS_MAX 256 /* processes one test starts (the soak restarts ~60) */
+
+struct wenv {
+    struct hq_test_redis redis;
+    struct hq_test_receiver rcv;
+    redisContext *c;
+    char log[320];               /* worker stderr, kept for a failing test's output */
+    pid_t procs[WENV_PROCS_MAX]; /* every process started through wenv, for wenv_stop */
+    int nprocs;
+};
+
+/* Starts redis-server (redis_extra: see hq_test_redis_start), the receiver and
+ * the test's own connection. */
+void wenv_start(struct wenv *w, const char *redis_extra);
+
+/* Kills the processes a failed test left running (wenv_kill_leftovers), then
+ * stops the receiver and redis-server. */
+void wenv_stop(struct wenv *w);
+
+/* The test's fixture, one fresh environment per test: the struct wenv is the
+ * test's initial state, so a test file keeps one `static struct wenv W` and
+ * lists its tests as WENV_TEST(test_name, &W). */
+int wenv_setup(void **state);
+int wenv_teardown(void **state);
+#define WENV_TEST(f, w) cmocka_unit_test_prestate_setup_teardown(f, wenv_setup, wenv_teardown, w)
+
+/* Records pid (asserted > 0) for wenv_stop; returns it. */
+pid_t wenv_track(struct wenv *w, pid_t pid);
+
+/* Kills (SIGKILL) and reaps the recorded processes still running. Only
+ * unreaped children are touched (waitpid says so), so a pid the test already
+ * reaped, which the system may have reused, is never signalled. */
+void wenv_kill_leftovers(struct wenv *w);
+
+/* Teardown of a test that keeps at most one worker pid: kills the worker a failed
+ * assertion left running, then stops the environment. */
+void wenv_stop_with_worker(struct wenv *w, pid_t *worker);
+
+/* Prints the worker log (for a failing assertion's context). */
+void wenv_dump_log(struct wenv *w);
+
+/* Waits for pred; on timeout prints the worker log and fails naming 'what'. */
+void wenv_wait(struct wenv *w, hq_test_pred pred, void *arg, int ms, const char *what);
+
+/* 1 when the worker log has a line containing needle. */
+int wenv_log_has(struct wenv *w, const char *needle);
+
+/* Creates an endpoint at url (filters: comma-separated, NULL = all), returns
+ * its id in id_out and keys in e_out (caller frees with hq_endpoint_free). */
+void wenv_endpoint(struct wenv *w, const char *url, const char *filters, const char *header,
+                   int max_attempts, struct hq_endpoint *e_out);
+
+/* wenv_endpoint at <w->rcv.url><path>, without a custom header. */
+void wenv_endpoint_at(struct wenv *w, const char *path, const char *filters, int max_attempts,
+                      struct hq_endpoint *e_out);
+
+/* XADDs a plain-field event; returns the entry id in id_out (may be NULL). */
+void wenv_produce(struct wenv *w, const char *type, const char *payload, const char *id,
+                  const char *endpoint, char *id_out, size_t n);
+
+/* Starts `hookq worker` with extra args (NULL-terminated list) and env (NULL:
+ * HOOKQ_ALLOW_PRIVATE=1), logging to w->log; recorded for wenv_stop. */
+pid_t wenv_worker(struct wenv *w, const char *const *extra, const char *const *env);
+
+/* Starts `hookq scheduler --redis-url <url>` with extra args (NULL-terminated),
+ * logging to w->log; recorded for wenv_stop. */
+pid_t wenv_scheduler(struct wenv *w, const char *const *extra);
+
+struct count_arg {
+    struct hq_test_receiver *rcv;
+    const char *prefix;
+    size_t want;
+};
+
+int received_at_least(void *arg);
+
+struct redis_arg {
+    struct wenv *w;
+    const char *cmd; /* integer-returning command */
+    long long want;
+};
+
+int redis_int_is(void *arg);
+
+int redis_int_at_least(void *arg);
+
+/* Pending entries of the workers group (0 when the group does not exist yet). */
+long long wenv_pending(struct wenv *w);
+
+int nothing_pending_and_stream_empty(void *arg);
+
+/* Reads field f of the first entry of a stream into out ("" if absent). */
+int stream_field(struct wenv *w, const char *key, int index, const char *f, char *out, size_t n);
+
+/* Fails unless field f of entry index of stream key is want ("" when absent). */
+void stream_field_is(struct wenv *w, const char *key, int index, const char *f, const char *want);
+
+/* ---- the worker's HTTP side (/healthz, /metrics) ---- */
+
+/* GETs url (loopback only) into body; the HTTP status, 0 when no answer. */
+long wenv_http_get(const char *url, struct hq_buf *body);
+
+struct wenv_healthz_arg {
+    const char *url;
+};
+
+/* Predicate: /healthz answers 200 (the worker's Redis connections are ready). */
+int wenv_healthz_ok(void *arg);
+
+#endif
