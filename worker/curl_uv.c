@@ -6,9 +6,8 @@
  * curl_multi_cleanup). It does not own the easy handles and knows nothing of
  * deliveries: it reports each finished transfer through done.
  *
- * Each rule below comes from shared/notes/worker-core.md (what curl's
- * docs/examples/multi-uv.c gets wrong) and is explained where it is applied;
- * docs/internals/worker-loop.md collects them. */
+ * Each rule below is one curl's docs/examples/multi-uv.c gets wrong, and is
+ * explained where it is applied; docs/internals/worker-loop.md collects them. */
 #include "worker/curl_uv.h"
 
 #include <stddef.h>
@@ -18,9 +17,8 @@
 #include <unistd.h>
 
 #include "common/alloc.h"
+#include "common/assert.h"
 #include "common/log.h"
-
-#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 /* One watched socket. Lives from curl's first IN/OUT for the fd until the
  * poll's close callback (after REMOVE, our close-socket callback, or close). */
