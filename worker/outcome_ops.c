@@ -63,39 +63,47 @@ int hq_ops_delivered(struct hq_ops *o, const char *event_id, const char *att, si
     return arg(o, "a", 1) | arg_str(o, event_id) | arg(o, att, att_len);
 }
 
+/* A borrowed string with its length. */
+struct sv {
+    const char *p;
+    size_t n;
+};
+
+static struct sv sv_str(const char *s)
+{
+    return s ? (struct sv){s, strlen(s)} : (struct sv){"", 0};
+}
+
+static struct sv sv_mem(const char *p, size_t n)
+{
+    return p ? (struct sv){p, n} : (struct sv){"", 0};
+}
+
+static struct sv sv_dec(char *buf, size_t size, int64_t v)
+{
+    return (struct sv){buf, (size_t)snprintf(buf, size, "%lld", (long long)v)};
+}
+
 static int dead_fields(struct hq_ops *o, const struct hq_dead_letter *dl)
 {
-    char nums[DL_FIELDS][24];
-    const char *v[DL_FIELDS] = {0};
-    size_t len[DL_FIELDS] = {0};
-    int64_t n64[DL_FIELDS] = {0};
-    n64[DL_ATTEMPTS] = dl->attempts;
-    n64[DL_LAST_STATUS] = dl->last_status;
-    n64[DL_FIRST_ATTEMPT_MS] = dl->first_attempt_ms;
-    n64[DL_LAST_ATTEMPT_MS] = dl->last_attempt_ms;
-    v[DL_EVENT_ID] = dl->event_id;
-    v[DL_TYPE] = dl->type, len[DL_TYPE] = dl->type ? dl->type_len : 0;
-    v[DL_ENDPOINT_ID] = dl->endpoint_id;
-    v[DL_URL] = dl->url;
-    v[DL_LAST_ERROR] = dl->last_error;
-    v[DL_REASON] = dl->reason;
-    v[DL_PAYLOAD] = dl->payload, len[DL_PAYLOAD] = dl->payload ? dl->payload_len : 0;
-    for (int i = 0; i < DL_FIELDS; i++) {
-        if (i == DL_ATTEMPTS || i == DL_LAST_STATUS || i == DL_FIRST_ATTEMPT_MS ||
-            i == DL_LAST_ATTEMPT_MS) {
-            len[i] = (size_t)snprintf(nums[i], sizeof(nums[i]), "%lld", (long long)n64[i]);
-            v[i] = nums[i];
-        } else if (!v[i]) {
-            v[i] = "";
-            len[i] = 0;
-        } else if (i != DL_TYPE && i != DL_PAYLOAD) {
-            len[i] = strlen(v[i]);
-        }
-    }
+    char num[4][24];
+    const struct sv v[DL_FIELDS] = {
+        [DL_EVENT_ID] = sv_str(dl->event_id),
+        [DL_TYPE] = sv_mem(dl->type, dl->type_len),
+        [DL_ENDPOINT_ID] = sv_str(dl->endpoint_id),
+        [DL_URL] = sv_str(dl->url),
+        [DL_ATTEMPTS] = sv_dec(num[0], sizeof(num[0]), dl->attempts),
+        [DL_LAST_STATUS] = sv_dec(num[1], sizeof(num[1]), dl->last_status),
+        [DL_LAST_ERROR] = sv_str(dl->last_error),
+        [DL_FIRST_ATTEMPT_MS] = sv_dec(num[2], sizeof(num[2]), dl->first_attempt_ms),
+        [DL_LAST_ATTEMPT_MS] = sv_dec(num[3], sizeof(num[3]), dl->last_attempt_ms),
+        [DL_REASON] = sv_str(dl->reason),
+        [DL_PAYLOAD] = sv_mem(dl->payload, dl->payload_len),
+    };
     /* The count is computed, never written by hand: the fields, then the raw pairs. */
     int rc = arg_dec(o, 2 * DL_FIELDS + 2 * dl->nraw);
     for (int i = 0; i < DL_FIELDS; i++)
-        rc |= arg_str(o, dl_names[i]) | arg(o, v[i], len[i]);
+        rc |= arg_str(o, dl_names[i]) | arg(o, v[i].p, v[i].n);
     const char *p = dl->raw;
     for (int i = 0; i < 2 * dl->nraw; i++) {
         size_t n = strlen(p);
