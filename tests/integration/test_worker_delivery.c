@@ -545,6 +545,75 @@ static void test_bad_worker_options_exit_2_with_one_line(void **state)
     assert_non_null(strstr(err, "10.0.0.0/99"));
 }
 
+/* A path's request count at least n (for wenv_wait). */
+struct path_arg {
+    struct hq_test_receiver *rcv;
+    const char *path;
+    int n;
+};
+
+static int path_received(void *arg)
+{
+    struct path_arg *pa = arg;
+    return hq_test_receiver_count_path(pa->rcv, pa->path) >= (size_t)pa->n;
+}
+
+/* The worker has read <prefix>:endpoints:ver since calls_before GETs: two
+ * more GETs, and it sends one only after the reply of the one before. */
+static int version_seen_since(void *arg)
+{
+    return command_calls("get") >= *(long long *)arg + 2;
+}
+
+/* Workers follow <prefix>:endpoints:ver: with --endpoint-cache 60s, an
+ * endpoint saved through the registry (which increments it) reaches the
+ * worker within a tick, not after the cache's minute: events after a URL
+ * change go to the new URL, and after disabling are dead-lettered. */
+static void test_endpoint_changes_reach_the_worker_before_the_cache_expires(void **state)
+{
+    (void)state;
+    struct hq_endpoint ep;
+    char url[128];
+    snprintf(url, sizeof(url), "%s/old", W.rcv.url);
+    wenv_endpoint(&W, url, NULL, NULL, 0, &ep);
+    const char *const args[] = {"--endpoint-cache", "60s", NULL};
+    pid_t pid = start_worker(args);
+    wenv_produce(&W, "a.b", "{}", NULL, NULL, NULL, 0);
+    struct path_arg old1 = {&W.rcv, "/old", 1};
+    wenv_wait(&W, path_received, &old1, 10000, "the delivery to the old URL");
+
+    struct hq_endpoint changed;
+    struct hq_err err = {0};
+    assert_int_equal(hq_endpoint_get(W.c, "hookq", ep.id, &changed, &err), 0);
+    free(changed.url);
+    snprintf(url, sizeof(url), "%s/new", W.rcv.url);
+    changed.url = strdup(url);
+    long long gets = command_calls("get");
+    if (hq_endpoint_save(W.c, "hookq", &ep, &changed, &err) != 0)
+        fail_msg("endpoint save: %s", err.msg);
+    wenv_wait(&W, version_seen_since, &gets, 5000, "the worker's read of the endpoint version");
+    wenv_produce(&W, "a.b", "{}", NULL, NULL, NULL, 0);
+    struct path_arg new1 = {&W.rcv, "/new", 1};
+    wenv_wait(&W, path_received, &new1, 10000, "the delivery to the new URL");
+
+    changed.enabled = 0;
+    gets = command_calls("get");
+    if (hq_endpoint_save(W.c, "hookq", &ep, &changed, &err) != 0)
+        fail_msg("endpoint save: %s", err.msg);
+    wenv_wait(&W, version_seen_since, &gets, 5000, "the worker's read of the endpoint version");
+    wenv_produce(&W, "a.b", "{}", "evt_after_disable", ep.id, NULL, 0);
+    struct redis_arg ra = {&W, "XLEN hookq:dead", 1};
+    wenv_wait(&W, redis_int_is, &ra, 10000, "the dead letter of the disabled endpoint");
+    char v[256];
+    stream_field(&W, "hookq:dead", 0, "reason", v, sizeof(v));
+    assert_string_equal(v, "endpoint_disabled");
+    assert_int_equal(hq_test_receiver_count_path(&W.rcv, "/old"), 1);
+    assert_int_equal(hq_test_receiver_count_path(&W.rcv, "/new"), 1);
+    stop_worker(pid);
+    hq_endpoint_free(&changed);
+    hq_endpoint_free(&ep);
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -575,6 +644,8 @@ int main(void)
         cmocka_unit_test_setup(test_huge_response_is_cut_and_delivery_counts, setup),
         cmocka_unit_test_setup(test_metrics_health_and_redis_config_warning, setup),
         cmocka_unit_test(test_bad_worker_options_exit_2_with_one_line),
+        cmocka_unit_test_setup(test_endpoint_changes_reach_the_worker_before_the_cache_expires,
+                               setup),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
