@@ -430,7 +430,7 @@ static void on_timer_closed(uv_handle_t *h)
     maybe_closed(cu);
 }
 
-/* The cleanup order of worker-core.md, multi-uv rule 8: remove what is in
+/* The cleanup order (docs/internals/worker-loop.md, rule 8): remove what is in
  * progress, curl_multi_cleanup while this struct is alive (it calls our socket
  * and close-socket callbacks for cached connections), then close our handles
  * and free in the last close callback. */

@@ -22,7 +22,7 @@ struct hq_curl_uv;
 typedef void (*hq_curl_done_cb)(CURL *easy, CURLcode result, void *arg);
 
 /* Creates the multi and its timer on loop. Returns NULL on failure (logged).
- * The process calls curl_global_init once (in main) before this. */
+ * The worker command calls curl_global_init once before this. */
 struct hq_curl_uv *hq_curl_uv_new(uv_loop_t *loop, hq_curl_done_cb done, void *arg);
 
 /* The multi handle, for options such as CURLMOPT_MAX_HOST_CONNECTIONS. Borrowed. */
