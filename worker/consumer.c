@@ -1,15 +1,16 @@
 /* The consumer: reads entries through the consumer group on the reader
  * connection (XREADGROUP COUNT = free capacity, BLOCK), reclaims entries idle
  * longer than --claim-idle on the writer (XAUTOCLAIM), decodes them into
- * struct hq_entry and hands valid ones to dispatch.c. It recreates the group
- * when Redis comes back without it (NOGROUP). */
+ * struct hq_entry (entry.c), hands valid ones to dispatch.c and invalid ones
+ * to outcome.c (a dead letter with their raw fields). It recreates the group
+ * when Redis comes back without it (NOGROUP). Re-arming the read when
+ * capacity frees is worker.c's, once per loop turn. */
 #include "worker/internal.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/alloc.h"
-#include "common/assert.h"
 #include "common/keys.h"
 #include "common/log.h"
 

@@ -1,22 +1,22 @@
 /* The worker's internal structures, shared by its files (not installed, not
  * used outside worker/). Ownership in one picture:
  *
- *   struct hq_worker            owns the loop, both Redis clients, curl_uv, the
- *    |                          endpoint cache, every entry and delivery
- *    +-- entries (list)         struct hq_entry: one stream entry held by this
+ *   struct hq_worker            the loop, both Redis clients, curl_uv (shared),
+ *    |                          and one embedded struct per module, below
+ *    +-- entries (entry.c)      struct hq_entry: one stream entry held by this
  *    |     |                    worker, from read/claim until its outcome batch
- *    |     |                    is acknowledged (refcount = deliveries left + 1
- *    |     |                    while resolving)
+ *    |     |                    is acknowledged (remaining = deliveries left,
+ *    |     |                    + 1 while they are being created)
  *    |     +-- deliveries       struct hq_delivery: one (entry, endpoint) pair;
  *    |                          holds a reference on its hq_ep
- *    +-- endpoints (cache)      struct hq_ep: endpoint data + runtime (in flight,
- *                               queue); freed when stale and unreferenced
+ *    +-- dispatch               struct hq_ep: endpoint data + runtime (in flight,
+ *    |                          queue); freed when off the cache and unreferenced
+ *    +-- consumer, pool, outcomes
  *
- * Entry lifecycle (one function changes state: hq__entry_set_state):
- *   RESOLVING -> DELIVERING -> READY (all outcomes known, queued for flush)
- *             -> FLUSHING (record_outcomes.lua in flight) -> freed on success,
- *                back to READY on a failed flush (retried; fencing makes the
- *                retry safe).
+ * Entry lifecycle (entry.c checks it): RESOLVING -> DELIVERING -> READY (all
+ * outcomes known, queued for flush) -> FLUSHING (record_outcomes.lua in
+ * flight) -> freed on success, back to READY on a failed flush (retried;
+ * fencing makes the retry safe). Invalid entries: RESOLVING -> READY.
  */
 #ifndef HQ_WORKER_INTERNAL_H
 #define HQ_WORKER_INTERNAL_H
@@ -56,13 +56,13 @@ struct hq_ep;
 enum hq_entry_state {
     HQ_ENTRY_RESOLVING = 0, /* waiting for endpoint data */
     HQ_ENTRY_DELIVERING,    /* deliveries in progress */
-    HQ_ENTRY_READY,         /* every outcome known; in w->ready */
+    HQ_ENTRY_READY,         /* every outcome known; in the ready queue */
     HQ_ENTRY_FLUSHING,      /* its outcomes are being recorded */
 };
 
 struct hq_entry {
     struct hq_entry *next, *prev; /* in w->entries: every entry held */
-    struct hq_entry *qnext;       /* in w->ready or a resolve batch */
+    struct hq_entry *qnext;       /* in the ready queue, a resolve batch or the parked list */
     enum hq_entry_state state;
     char id[HQ_STREAM_ID_MAX];    /* stream entry id */
     struct hq_sid sid;            /* id as numbers (parsed once: the fence range compares them) */
