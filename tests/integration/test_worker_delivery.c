@@ -565,6 +565,17 @@ static int version_seen_since(void *arg)
     return command_calls("get") >= *(long long *)arg + 2;
 }
 
+/* Saves changed over old through the registry and waits until the worker has
+ * read the endpoint version since. */
+static void save_and_wait_seen(const struct hq_endpoint *old, const struct hq_endpoint *changed)
+{
+    long long gets = command_calls("get");
+    struct hq_err err = {0};
+    if (hq_endpoint_save(W.c, "hookq", old, changed, &err) != 0)
+        fail_msg("endpoint save: %s", err.msg);
+    wenv_wait(&W, version_seen_since, &gets, 5000, "the worker's read of the endpoint version");
+}
+
 /* Workers follow <prefix>:endpoints:ver: with --endpoint-cache 60s, an
  * endpoint saved through the registry (which increments it) reaches the
  * worker within a tick, not after the cache's minute: events after a URL
@@ -588,25 +599,22 @@ static void test_endpoint_changes_reach_the_worker_before_the_cache_expires(void
     free(changed.url);
     snprintf(url, sizeof(url), "%s/new", W.rcv.url);
     changed.url = strdup(url);
-    long long gets = command_calls("get");
-    if (hq_endpoint_save(W.c, "hookq", &ep, &changed, &err) != 0)
-        fail_msg("endpoint save: %s", err.msg);
-    wenv_wait(&W, version_seen_since, &gets, 5000, "the worker's read of the endpoint version");
+    save_and_wait_seen(&ep, &changed);
     wenv_produce(&W, "a.b", "{}", NULL, NULL, NULL, 0);
     struct path_arg new1 = {&W.rcv, "/new", 1};
     wenv_wait(&W, path_received, &new1, 10000, "the delivery to the new URL");
 
     changed.enabled = 0;
-    gets = command_calls("get");
-    if (hq_endpoint_save(W.c, "hookq", &ep, &changed, &err) != 0)
-        fail_msg("endpoint save: %s", err.msg);
-    wenv_wait(&W, version_seen_since, &gets, 5000, "the worker's read of the endpoint version");
+    save_and_wait_seen(&ep, &changed);
+    /* Disabled: by type, the event has no subscriber any more; by id, it is dead. */
+    wenv_produce(&W, "a.b", "{}", NULL, NULL, NULL, 0);
     wenv_produce(&W, "a.b", "{}", "evt_after_disable", ep.id, NULL, 0);
-    struct redis_arg ra = {&W, "XLEN hookq:dead", 1};
-    wenv_wait(&W, redis_int_is, &ra, 10000, "the dead letter of the disabled endpoint");
-    char v[256];
-    stream_field(&W, "hookq:dead", 0, "reason", v, sizeof(v));
-    assert_string_equal(v, "endpoint_disabled");
+    struct redis_arg dead = {&W, "XLEN hookq:dead", 1};
+    wenv_wait(&W, redis_int_is, &dead, 10000, "the dead letter of the disabled endpoint");
+    wenv_wait(&W, nothing_pending_and_stream_empty, &W, 10000, "the acks");
+    char reason[64];
+    assert_int_equal(stream_field(&W, "hookq:dead", 0, "reason", reason, sizeof(reason)), 0);
+    assert_string_equal(reason, "endpoint_disabled");
     assert_int_equal(hq_test_receiver_count_path(&W.rcv, "/old"), 1);
     assert_int_equal(hq_test_receiver_count_path(&W.rcv, "/new"), 1);
     stop_worker(pid);
