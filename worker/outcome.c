@@ -365,34 +365,37 @@ static int fence_range(const struct hq_worker *w, const struct flush *f, char *m
     return 1;
 }
 
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
 static int flush_one(struct hq_worker *w)
 {
     struct flush *f = hq_calloc(1, sizeof(*f));
     f->w = w;
-    size_t argc = 9;
-    for (struct hq_entry *e = w->outcomes.ready_head; e && f->n < HQ_OUTCOME_BATCH_MAX;
-         e = e->qnext) {
-        f->entries[f->n++] = e;
-        argc += 2 + (size_t)e->ops.nargs;
-    }
     char rmin[48] = "", rmax[48] = "", rcount[48] = "0"; /* two 20-digit numbers and a dash fit */
-    fence_range(w, f, rmin, rmax, rcount, sizeof(rmin));
-    const char **argv = hq_malloc(sizeof(char *) * (argc + 4));
-    size_t *lens = hq_malloc(sizeof(size_t) * (argc + 4));
-    char(*counts)[12] = hq_malloc(sizeof(*counts) * (size_t)f->n);
     char ttl[24], keep[12], maxlen[24];
     snprintf(ttl, sizeof(ttl), "%lld", w->cfg->attempt_ttl_ms);
     snprintf(keep, sizeof(keep), "%d", HQ_ATTEMPTS_KEPT_MAX);
     snprintf(maxlen, sizeof(maxlen), "%lld", w->cfg->dead_maxlen);
-    size_t i = 0;
+    /* KEYS and the fixed ARGV of record_outcomes.lua, in its header's order. */
     const char *keys[] = {w->key_events, w->key_retry, w->key_retry_data, w->key_dead};
-    for (int k = 0; k < 4; k++, i++) {
+    const char *fixed[] = {
+        HQ_GROUP, w->cfg->consumer, ttl, keep, w->key_att_prefix, maxlen, rmin, rmax, rcount};
+    size_t argc = NELEM(keys) + NELEM(fixed);
+    for (struct hq_entry *e = w->outcomes.ready_head; e && f->n < HQ_OUTCOME_BATCH_MAX;
+         e = e->qnext) {
+        f->entries[f->n++] = e;
+        argc += 2 + (size_t)e->ops.nargs; /* id, count, its ops */
+    }
+    fence_range(w, f, rmin, rmax, rcount, sizeof(rmin));
+    const char **argv = hq_malloc(sizeof(char *) * argc);
+    size_t *lens = hq_malloc(sizeof(size_t) * argc);
+    char(*counts)[12] = hq_malloc(sizeof(*counts) * (size_t)f->n);
+    size_t i = 0;
+    for (size_t k = 0; k < NELEM(keys); k++, i++) {
         argv[i] = keys[k];
         lens[i] = strlen(keys[k]);
     }
-    const char *fixed[] = {
-        HQ_GROUP, w->cfg->consumer, ttl, keep, w->key_att_prefix, maxlen, rmin, rmax, rcount};
-    for (int k = 0; k < 9; k++, i++) {
+    for (size_t k = 0; k < NELEM(fixed); k++, i++) {
         argv[i] = fixed[k];
         lens[i] = strlen(fixed[k]);
     }
@@ -406,8 +409,9 @@ static int flush_one(struct hq_worker *w)
         hq_ops_argv(&e->ops, argv + i, lens + i);
         i += (size_t)e->ops.nargs;
     }
-    int rc = hq_redis_client_script(w->writer, &w->outcomes.record_script, on_flush_reply, f, 4,
-                                    (int)i, argv, lens);
+    hq_assert(i == argc);
+    int rc = hq_redis_client_script(w->writer, &w->outcomes.record_script, on_flush_reply, f,
+                                    (int)NELEM(keys), (int)i, argv, lens);
     free(argv);
     free(lens);
     free(counts);
