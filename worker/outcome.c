@@ -1,5 +1,9 @@
-/* Recording outcomes, durable before acknowledged. Each finished delivery
- * appends an op to its entry (an attempt record, a retry, a dead letter);
+/* Outcomes: deciding and recording them, durable before acknowledged. This
+ * file decides what follows an attempt (delivered; retry after the backoff;
+ * dead when blocked or exhausted), a deferral or a missing endpoint, and
+ * counts each decision (hookq_deliveries_total). Each finished delivery
+ * appends an op to its entry (outcome_ops.c encodes it: an attempt record, a
+ * retry, a dead letter);
  * when an entry has no delivery left it joins the ready queue, and once per
  * loop turn (uv_prepare, Redis' beforeSleep) up to HQ_OUTCOME_BATCH_MAX ready
  * entries are recorded by ONE record_outcomes.lua call on the writer, which
