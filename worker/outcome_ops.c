@@ -60,7 +60,11 @@ static int arg_dec(struct hq_ops *o, int64_t v)
 
 int hq_ops_delivered(struct hq_ops *o, const char *event_id, const char *att, size_t att_len)
 {
-    return arg(o, "a", 1) | arg_str(o, event_id) | arg(o, att, att_len);
+    /* One statement per argument: the operands of | are not sequenced. */
+    int rc = arg(o, "a", 1);
+    rc |= arg_str(o, event_id);
+    rc |= arg(o, att, att_len);
+    return rc;
 }
 
 /* A borrowed string with its length. */
@@ -102,8 +106,10 @@ static int dead_fields(struct hq_ops *o, const struct hq_dead_letter *dl)
     };
     /* The count is computed, never written by hand: the fields, then the raw pairs. */
     int rc = arg_dec(o, 2 * DL_FIELDS + 2 * dl->nraw);
-    for (int i = 0; i < DL_FIELDS; i++)
-        rc |= arg_str(o, dl_names[i]) | arg(o, v[i].p, v[i].n);
+    for (int i = 0; i < DL_FIELDS; i++) {
+        rc |= arg_str(o, dl_names[i]);
+        rc |= arg(o, v[i].p, v[i].n);
+    }
     const char *p = dl->raw;
     for (int i = 0; i < 2 * dl->nraw; i++) {
         size_t n = strlen(p);
@@ -116,15 +122,22 @@ static int dead_fields(struct hq_ops *o, const struct hq_dead_letter *dl)
 int hq_ops_full(struct hq_ops *o, const struct hq_full_op *op)
 {
     int rc = arg(o, "f", 1);
-    if (op->event_id)
-        rc |= arg_str(o, op->event_id) | arg(o, op->att, op->att_len);
-    else
-        rc |= arg(o, "", 0) | arg(o, "", 0);
-    if (op->retry_member)
-        rc |= arg_str(o, op->retry_member) | arg_dec(o, op->due_ms) |
-              arg(o, op->retry_data, op->retry_data_len);
-    else
-        rc |= arg(o, "", 0) | arg(o, "0", 1) | arg(o, "", 0);
+    if (op->event_id) {
+        rc |= arg_str(o, op->event_id);
+        rc |= arg(o, op->att, op->att_len);
+    } else {
+        rc |= arg(o, "", 0);
+        rc |= arg(o, "", 0);
+    }
+    if (op->retry_member) {
+        rc |= arg_str(o, op->retry_member);
+        rc |= arg_dec(o, op->due_ms);
+        rc |= arg(o, op->retry_data, op->retry_data_len);
+    } else {
+        rc |= arg(o, "", 0);
+        rc |= arg(o, "0", 1);
+        rc |= arg(o, "", 0);
+    }
     if (op->dead)
         rc |= dead_fields(o, op->dead);
     else

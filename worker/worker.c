@@ -81,7 +81,7 @@ static void shutdown_all(struct hq_worker *w)
 /* During a drain: stops once nothing is held or in flight. O(1). */
 static void maybe_done(struct hq_worker *w)
 {
-    if (w->entries.n == 0 && !hq__consumer_busy(w) && w->outcomes.flushing == 0) {
+    if (!w->stopping && w->entries.n == 0 && !hq__consumer_busy(w) && w->outcomes.flushing == 0) {
         hq_log(HQ_LOG_INFO, "worker", "drained: every outcome recorded");
         shutdown_all(w);
     }
