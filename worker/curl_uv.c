@@ -226,6 +226,18 @@ static void on_uv_timer(uv_timer_t *t)
 
 /* ---- curl callbacks ------------------------------------------------------------------- */
 
+/* Tells curl that fd's watcher is s. On failure s is forgotten and -1 makes
+ * curl fail the transfer. */
+static int assign(struct hq_curl_uv *cu, curl_socket_t fd, struct sock *s)
+{
+    CURLMcode mres = curl_multi_assign(cu->multi, fd, s);
+    if (mres == CURLM_OK)
+        return 0;
+    hq_log(HQ_LOG_ERROR, "curl", "curl_multi_assign fd %d: %s", (int)fd, curl_multi_strerror(mres));
+    sock_forget(cu, s);
+    return -1;
+}
+
 static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
     (void)easy;
@@ -257,13 +269,8 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
         s->parked = 0;
 
         /* curl forgot its association at REMOVE: give it back. */
-        CURLMcode mres = curl_multi_assign(cu->multi, fd, s);
-        if (mres != CURLM_OK) {
-            hq_log(HQ_LOG_ERROR, "curl", "curl_multi_assign fd %d: %s", (int)fd,
-                   curl_multi_strerror(mres));
-            sock_forget(cu, s);
+        if (assign(cu, fd, s) != 0)
             return -1;
-        }
     }
     if (!s) {
         s = hq_calloc(1, sizeof(*s));
@@ -284,13 +291,8 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
         }
         cu->open_handles++;
         sock_store(cu, fd, s);
-        CURLMcode mres = curl_multi_assign(cu->multi, fd, s);
-        if (mres != CURLM_OK) {
-            hq_log(HQ_LOG_ERROR, "curl", "curl_multi_assign fd %d: %s", (int)fd,
-                   curl_multi_strerror(mres));
-            sock_forget(cu, s);
+        if (assign(cu, fd, s) != 0)
             return -1;
-        }
     }
     int mask = 0;
     if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)

@@ -385,52 +385,39 @@ struct resolve {
     enum resolve_phase phase;
 };
 
+/* One lookup of a batch: a type's subscribers (SUNION) or an endpoint (HGETALL). */
 struct resolve_cmd {
     struct resolve *rs;
+    int is_ep; /* 0: key is a type, 1: key is an endpoint id */
     char key[HQ_ENDPOINT_ID_MAX > HQ_TYPE_MAX ? HQ_ENDPOINT_ID_MAX + 1 : HQ_TYPE_MAX + 1];
     size_t len;
 };
 
 static void resolve_step(struct resolve *rs);
 
-static void resolve_finish_reply(struct resolve *rs)
-{
-    if (--rs->pending == 0)
-        resolve_step(rs);
-}
-
-static void on_subs_reply(struct hq_redis_client *c, redisReply *r, void *arg)
+/* Fills the cache from one lookup's reply; the batch goes on when its last
+ * reply is in. */
+static void on_lookup_reply(struct hq_redis_client *c, redisReply *r, void *arg)
 {
     (void)c;
     struct resolve_cmd *rc = arg;
     struct resolve *rs = rc->rs;
     if (!r || r->type != REDIS_REPLY_ARRAY) {
-        if (r)
+        if (r && rc->is_ep)
+            hq_log(HQ_LOG_ERROR, "dispatch", "endpoint lookup for %s failed: %s", rc->key,
+                   r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        else if (r)
             hq_log(HQ_LOG_ERROR, "dispatch", "subscriber lookup for '%s' failed: %s", rc->key,
                    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
         rs->failed = 1;
+    } else if (rc->is_ep) {
+        ep_fill(ep_get_or_add(rs->w, rc->key, rc->len), r);
     } else {
         subs_fill(rs->w, rc->key, rc->len, r);
     }
     free(rc);
-    resolve_finish_reply(rs);
-}
-
-static void on_ep_reply(struct hq_redis_client *c, redisReply *r, void *arg)
-{
-    (void)c;
-    struct resolve_cmd *rc = arg;
-    struct resolve *rs = rc->rs;
-    if (!r || r->type != REDIS_REPLY_ARRAY) {
-        if (r)
-            hq_log(HQ_LOG_ERROR, "dispatch", "endpoint lookup for %s failed: %s", rc->key,
-                   r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-        rs->failed = 1;
-    } else {
-        ep_fill(ep_get_or_add(rs->w, rc->key, rc->len), r);
-    }
-    free(rc);
-    resolve_finish_reply(rs);
+    if (--rs->pending == 0)
+        resolve_step(rs);
 }
 
 static int send_subs(struct resolve *rs, const char *type, size_t n)
@@ -454,7 +441,7 @@ static int send_subs(struct resolve *rs, const char *type, size_t n)
     rc->rs = rs;
     memcpy(rc->key, type, n);
     rc->len = n;
-    int rcode = hq_redis_client_command(w->writer, on_subs_reply, rc, 0, nk + 1, argv, NULL);
+    int rcode = hq_redis_client_command(w->writer, on_lookup_reply, rc, 0, nk + 1, argv, NULL);
     free(argv);
     free(keys);
     if (rcode != 0) {
@@ -474,9 +461,10 @@ static int send_ep(struct resolve *rs, const char *id, size_t n)
     const char *argv[] = {"HGETALL", key};
     struct resolve_cmd *rc = hq_calloc(1, sizeof(*rc));
     rc->rs = rs;
+    rc->is_ep = 1;
     memcpy(rc->key, idz, strlen(idz));
     rc->len = strlen(idz);
-    if (hq_redis_client_command(w->writer, on_ep_reply, rc, 0, 2, argv, NULL) != 0) {
+    if (hq_redis_client_command(w->writer, on_lookup_reply, rc, 0, 2, argv, NULL) != 0) {
         free(rc);
         return -1;
     }
