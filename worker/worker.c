@@ -291,6 +291,16 @@ static void on_writer_state(struct hq_redis_client *c, int ready, const char *wh
 
 int hq_worker_run(const struct hq_worker_config *cfg, struct hq_err *err)
 {
+    /* hiredis writes with write(2). When Redis dies with one of our commands
+     * unread, its kernel answers with a reset, and a write that comes after
+     * it (epoll said writable before the reset arrived) raises SIGPIPE, which
+     * would end the worker without a word. Ignored, the write fails with
+     * EPIPE and the client reconnects like after any lost connection.
+     * (libcurl sends with MSG_NOSIGNAL itself.) */
+    struct sigaction ign = {.sa_handler = SIG_IGN};
+    sigemptyset(&ign.sa_mask);
+    sigaction(SIGPIPE, &ign, NULL);
+
     struct hq_worker *w = hq_calloc(1, sizeof(*w));
     w->cfg = cfg;
     hq__entries_init(&w->entries);
