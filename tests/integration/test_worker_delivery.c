@@ -545,19 +545,6 @@ static void test_bad_worker_options_exit_2_with_one_line(void **state)
     assert_non_null(strstr(err, "10.0.0.0/99"));
 }
 
-/* A path's request count at least n (for wenv_wait). */
-struct path_arg {
-    struct hq_test_receiver *rcv;
-    const char *path;
-    int n;
-};
-
-static int path_received(void *arg)
-{
-    struct path_arg *pa = arg;
-    return hq_test_receiver_count_path(pa->rcv, pa->path) >= (size_t)pa->n;
-}
-
 /* The worker has read <prefix>:endpoints:ver since calls_before GETs: two
  * more GETs, and it sends one only after the reply of the one before. */
 static int version_seen_since(void *arg)
@@ -590,8 +577,8 @@ static void test_endpoint_changes_reach_the_worker_before_the_cache_expires(void
     const char *const args[] = {"--endpoint-cache", "60s", NULL};
     pid_t pid = start_worker(args);
     wenv_produce(&W, "a.b", "{}", NULL, NULL, NULL, 0);
-    struct path_arg old1 = {&W.rcv, "/old", 1};
-    wenv_wait(&W, path_received, &old1, 10000, "the delivery to the old URL");
+    struct count_arg old1 = {&W.rcv, "/old", 1};
+    wenv_wait(&W, received_at_least, &old1, 10000, "the delivery to the old URL");
 
     struct hq_endpoint changed;
     struct hq_err err = {0};
@@ -601,8 +588,8 @@ static void test_endpoint_changes_reach_the_worker_before_the_cache_expires(void
     changed.url = strdup(url);
     save_and_wait_seen(&ep, &changed);
     wenv_produce(&W, "a.b", "{}", NULL, NULL, NULL, 0);
-    struct path_arg new1 = {&W.rcv, "/new", 1};
-    wenv_wait(&W, path_received, &new1, 10000, "the delivery to the new URL");
+    struct count_arg new1 = {&W.rcv, "/new", 1};
+    wenv_wait(&W, received_at_least, &new1, 10000, "the delivery to the new URL");
 
     changed.enabled = 0;
     save_and_wait_seen(&ep, &changed);
