@@ -1,8 +1,10 @@
 /* The consumer: reads entries through the consumer group on the reader
  * connection (XREADGROUP COUNT = free capacity, BLOCK), reclaims entries idle
  * longer than --claim-idle on the writer (XAUTOCLAIM), decodes them into
- * struct hq_entry and hands valid ones to dispatch.c. It recreates the group
- * when Redis comes back without it (NOGROUP). */
+ * struct hq_entry (entry.c), hands valid ones to dispatch.c and invalid ones
+ * to outcome.c (a dead letter with their raw fields). It recreates the group
+ * when Redis comes back without it (NOGROUP). Re-arming the read when
+ * capacity frees is worker.c's, once per loop turn. */
 #include "worker/internal.h"
 
 #include <stdlib.h>
@@ -13,56 +15,6 @@
 #include "common/log.h"
 
 #define READ_ERROR_PAUSE_MS 1000 /* after an error reply, do not re-read sooner (no busy loop) */
-
-/* ---- Entries ------------------------------------------------------------------------- */
-
-void hq__entry_set_state(struct hq_worker *w, struct hq_entry *e, enum hq_entry_state s)
-{
-    (void)w;
-    static const char *names[] = {"resolving", "delivering", "ready", "flushing"};
-    hq_log(HQ_LOG_DEBUG, "entry", "%s %s -> %s", e->id, names[e->state], names[s]);
-    e->state = s;
-}
-
-void hq__entry_free(struct hq_worker *w, struct hq_entry *e)
-{
-    e->prev->next = e->next;
-    e->next->prev = e->prev;
-    w->nentries--;
-    free(e->data);
-    free(e->invalid);
-    hq_buf_free(&e->raw);
-    hq_buf_free(&e->ops);
-    free(e);
-}
-
-int hq__sid_parse(const char *s, struct hq_sid *out)
-{
-    char *end;
-    if (*s < '0' || *s > '9')
-        return 0;
-    out->ms = strtoull(s, &end, 10);
-    if (*end != '-' || end[1] < '0' || end[1] > '9')
-        return 0;
-    out->seq = strtoull(end + 1, &end, 10);
-    return *end == '\0';
-}
-
-int hq__sid_cmp(const struct hq_sid *a, const struct hq_sid *b)
-{
-    if (a->ms != b->ms)
-        return a->ms < b->ms ? -1 : 1;
-    return a->seq < b->seq ? -1 : a->seq > b->seq;
-}
-
-static int holds(struct hq_worker *w, const char *id, size_t len)
-{
-    for (struct hq_entry *e = w->entries.next; e != &w->entries; e = e->next) {
-        if (strlen(e->id) == len && memcmp(e->id, id, len) == 0)
-            return 1;
-    }
-    return 0;
-}
 
 /* Copies a decoded event's strings into one allocation owned by the entry:
  * hiredis frees the reply when our callback returns. */
@@ -113,19 +65,12 @@ static void keep_raw(struct hq_entry *e, const redisReply *fields)
 static struct hq_entry *entry_from_reply(struct hq_worker *w, const redisReply *el)
 {
     if (el->type != REDIS_REPLY_ARRAY || el->elements < 2 ||
-        el->element[0]->type != REDIS_REPLY_STRING || el->element[0]->len >= HQ_ENTRY_ID_MAX) {
+        el->element[0]->type != REDIS_REPLY_STRING || el->element[0]->len >= HQ_STREAM_ID_MAX) {
         hq_log(HQ_LOG_WARN, "consumer", "skipping a malformed stream reply element");
         return NULL;
     }
     const redisReply *idr = el->element[0], *fields = el->element[1];
-    struct hq_entry *e = hq_calloc(1, sizeof(*e));
-    memcpy(e->id, idr->str, idr->len);
-    e->id[idr->len] = '\0';
-    e->sid_ok = hq__sid_parse(e->id, &e->sid);
-    hq_buf_init(&e->ops, (size_t)64 * 1024 * 1024);
-    /* Room for the usual single "delivered" op (about 300 bytes) in one allocation. */
-    if (hq_buf_reserve(&e->ops, 512) != 0)
-        abort(); /* 512 bytes under a 64 MiB max */
+    struct hq_entry *e = hq__entry_new(&w->entries, idr->str, idr->len);
 
     struct hq_field f[HQ_EVENT_FIELDS_MAX];
     size_t nf = 0;
@@ -167,11 +112,6 @@ static struct hq_entry *entry_from_reply(struct hq_worker *w, const redisReply *
         atomic_fetch_add_explicit(&w->metrics.events_invalid, 1, memory_order_relaxed);
         hq_log(HQ_LOG_WARN, "consumer", "entry %s is invalid (%s): dead-lettered", e->id, err.msg);
     }
-    e->next = &w->entries;
-    e->prev = w->entries.prev;
-    w->entries.prev->next = e;
-    w->entries.prev = e;
-    w->nentries++;
     return e;
 }
 
@@ -183,7 +123,7 @@ static void take_entries(struct hq_worker *w, const redisReply *arr, int claimed
         const redisReply *el = arr->element[i];
         if (claimed && el->type == REDIS_REPLY_ARRAY && el->elements >= 1 &&
             el->element[0]->type == REDIS_REPLY_STRING &&
-            holds(w, el->element[0]->str, el->element[0]->len))
+            hq__entries_hold(&w->entries, el->element[0]->str, el->element[0]->len))
             continue; /* ours already: idle only because its outcome flush is retrying */
         struct hq_entry *e = entry_from_reply(w, el);
         if (!e)
@@ -214,13 +154,13 @@ static void on_group_created(struct hq_redis_client *c, redisReply *r, void *arg
                w->key_events, r->str);
         return;
     }
-    if (r->type != REDIS_REPLY_ERROR && w->group_seen)
+    if (r->type != REDIS_REPLY_ERROR && w->consumer.group_seen)
         hq_log(HQ_LOG_ERROR, "consumer",
                "consumer group '%s' on %s was gone (Redis restarted without its data?): "
                "recreated it; events and pending entries from before may have been lost",
                HQ_GROUP, w->key_events);
-    w->group_ready = 1;
-    w->group_seen = 1;
+    w->consumer.group_ready = 1;
+    w->consumer.group_seen = 1;
     hq__consumer_read(w);
     hq__consumer_claim(w);
 }
@@ -233,12 +173,12 @@ void hq__consumer_start(struct hq_worker *w)
         return; /* not ready: called again on READY */
 }
 
-/* ---- Reading ----------------------------------------------------------------------------------
- */
+/* ---- Reading ------------------------------------------------------------------------ */
 
-int hq__consumer_capacity(const struct hq_worker *w)
+/* Free capacity in entries: how many may be read now. */
+static int capacity(const struct hq_worker *w)
 {
-    long used = w->nentries > w->deliveries ? w->nentries : w->deliveries;
+    long used = w->entries.n > w->dispatch.deliveries ? w->entries.n : w->dispatch.deliveries;
     long cap = (long)w->cfg->concurrency - used;
     if (cap > HQ_READ_COUNT_MAX)
         cap = HQ_READ_COUNT_MAX;
@@ -249,24 +189,21 @@ static void on_read(struct hq_redis_client *c, redisReply *r, void *arg)
 {
     (void)c;
     struct hq_worker *w = arg;
-    w->reading = 0;
-    if (!r) {
-        hq__worker_maybe_done(w);
+    w->consumer.reading = 0;
+    if (!r)
         return; /* outcome unknown: whatever was delivered stays pending and is reclaimed */
-    }
     if (r->type == REDIS_REPLY_ERROR) {
         if (strncmp(r->str, "NOGROUP", 7) == 0) {
             hq_log(HQ_LOG_ERROR, "consumer",
                    "consumer group '%s' on %s is gone (Redis restarted without its data?): "
                    "recreating it; events and pending entries from before may have been lost",
                    HQ_GROUP, w->key_events);
-            w->group_ready = 0;
+            w->consumer.group_ready = 0;
             hq__consumer_start(w);
         } else {
             hq_log(HQ_LOG_ERROR, "consumer", "XREADGROUP failed: %s", r->str);
-            w->read_paused_until_ms = hq__now_ms() + READ_ERROR_PAUSE_MS;
+            w->consumer.read_paused_until_ms = hq_now_ms() + READ_ERROR_PAUSE_MS;
         }
-        hq__worker_maybe_done(w);
         return;
     }
     if (r->type == REDIS_REPLY_ARRAY) {
@@ -279,17 +216,24 @@ static void on_read(struct hq_redis_client *c, redisReply *r, void *arg)
     }
     /* nil = BLOCK timed out with nothing new. */
     hq__consumer_read(w);
-    hq__worker_maybe_done(w);
+}
+
+void hq__consumer_reader_changed(struct hq_worker *w, int ready)
+{
+    if (!ready)
+        w->consumer.reading = 0; /* its callback got NULL; the read is re-armed on READY */
+    else
+        hq__consumer_read(w);
 }
 
 void hq__consumer_read(struct hq_worker *w)
 {
-    if (w->reading || w->draining || w->stopping || !w->group_ready || !w->reader ||
-        !hq_redis_client_ready(w->reader))
+    if (w->consumer.reading || w->draining || w->stopping || !w->consumer.group_ready ||
+        !w->reader || !hq_redis_client_ready(w->reader))
         return;
-    if (w->read_paused_until_ms && hq__now_ms() < w->read_paused_until_ms)
+    if (w->consumer.read_paused_until_ms && hq_now_ms() < w->consumer.read_paused_until_ms)
         return;
-    int cap = hq__consumer_capacity(w);
+    int cap = capacity(w);
     if (cap <= 0)
         return;
     char count[16], block[16];
@@ -299,23 +243,21 @@ void hq__consumer_read(struct hq_worker *w)
                           "BLOCK",      block,   "STREAMS", w->key_events,    ">"};
     if (hq_redis_client_command(w->reader, on_read, w, HQ_READ_BLOCK_MS + HQ_REDIS_BLOCK_MARGIN_MS,
                                 11, argv, NULL) == 0)
-        w->reading = 1;
+        w->consumer.reading = 1;
 }
 
-/* ---- Claiming
- * ------------------------------------------------------------------------------------ */
+/* ---- Claiming ----------------------------------------------------------------------- */
 
 static void on_claim(struct hq_redis_client *c, redisReply *r, void *arg)
 {
     (void)c;
     struct hq_worker *w = arg;
-    w->claiming = 0;
+    w->consumer.claiming = 0;
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
         r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY) {
         if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOGROUP", 7) != 0)
             hq_log(HQ_LOG_WARN, "consumer", "XAUTOCLAIM failed: %s", r->str);
-        snprintf(w->claim_cursor, sizeof(w->claim_cursor), "0-0");
-        hq__worker_maybe_done(w);
+        snprintf(w->consumer.claim_cursor, sizeof(w->consumer.claim_cursor), "0-0");
         return;
     }
     const redisReply *next = r->element[0];
@@ -324,30 +266,36 @@ static void on_claim(struct hq_redis_client *c, redisReply *r, void *arg)
         hq_log(HQ_LOG_INFO, "consumer", "reclaimed %zu entries idle longer than %lld ms", got,
                w->cfg->claim_idle_ms);
     take_entries(w, r->element[1], 1);
-    snprintf(w->claim_cursor, sizeof(w->claim_cursor), "%.*s", (int)next->len, next->str);
+    snprintf(w->consumer.claim_cursor, sizeof(w->consumer.claim_cursor), "%.*s", (int)next->len,
+             next->str);
     /* More to scan: go on at once while there is capacity; else wait for the timer. */
-    if (strcmp(w->claim_cursor, "0-0") != 0)
+    if (strcmp(w->consumer.claim_cursor, "0-0") != 0)
         hq__consumer_claim(w);
-    hq__worker_maybe_done(w);
 }
 
 void hq__consumer_claim(struct hq_worker *w)
 {
-    if (w->claiming || w->draining || w->stopping || !w->group_ready || !w->writer ||
-        !hq_redis_client_ready(w->writer))
+    if (w->consumer.claiming || w->draining || w->stopping || !w->consumer.group_ready ||
+        !w->writer || !hq_redis_client_ready(w->writer))
         return;
-    int cap = hq__consumer_capacity(w);
+    int cap = capacity(w);
     if (cap <= 0)
         return;
     if (cap > HQ_CLAIM_COUNT)
         cap = HQ_CLAIM_COUNT;
-    if (!w->claim_cursor[0])
-        snprintf(w->claim_cursor, sizeof(w->claim_cursor), "0-0");
+    if (!w->consumer.claim_cursor[0])
+        snprintf(w->consumer.claim_cursor, sizeof(w->consumer.claim_cursor), "0-0");
     char idle[24], count[16];
     snprintf(idle, sizeof(idle), "%lld", w->cfg->claim_idle_ms);
     snprintf(count, sizeof(count), "%d", cap);
-    const char *argv[] = {"XAUTOCLAIM", w->key_events,   HQ_GROUP, w->cfg->consumer,
-                          idle,         w->claim_cursor, "COUNT",  count};
+    const char *argv[] = {"XAUTOCLAIM",     w->key_events, HQ_GROUP,
+                          w->cfg->consumer, idle,          w->consumer.claim_cursor,
+                          "COUNT",          count};
     if (hq_redis_client_command(w->writer, on_claim, w, 0, 8, argv, NULL) == 0)
-        w->claiming = 1;
+        w->consumer.claiming = 1;
+}
+
+int hq__consumer_busy(const struct hq_worker *w)
+{
+    return w->consumer.reading || w->consumer.claiming;
 }

@@ -6,9 +6,8 @@
  * curl_multi_cleanup). It does not own the easy handles and knows nothing of
  * deliveries: it reports each finished transfer through done.
  *
- * Each rule below comes from shared/notes/worker-core.md (what curl's
- * docs/examples/multi-uv.c gets wrong) and is explained where it is applied;
- * docs/internals/worker-loop.md collects them. */
+ * Each rule below is one curl's docs/examples/multi-uv.c gets wrong, and is
+ * explained where it is applied; docs/internals/worker-loop.md collects them. */
 #include "worker/curl_uv.h"
 
 #include <stddef.h>
@@ -18,9 +17,8 @@
 #include <unistd.h>
 
 #include "common/alloc.h"
+#include "common/assert.h"
 #include "common/log.h"
-
-#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 /* One watched socket. Lives from curl's first IN/OUT for the fd until the
  * poll's close callback (after REMOVE, our close-socket callback, or close). */
@@ -228,6 +226,18 @@ static void on_uv_timer(uv_timer_t *t)
 
 /* ---- curl callbacks ------------------------------------------------------------------- */
 
+/* Tells curl that fd's watcher is s. On failure s is forgotten and -1 makes
+ * curl fail the transfer. */
+static int assign(struct hq_curl_uv *cu, curl_socket_t fd, struct sock *s)
+{
+    CURLMcode mres = curl_multi_assign(cu->multi, fd, s);
+    if (mres == CURLM_OK)
+        return 0;
+    hq_log(HQ_LOG_ERROR, "curl", "curl_multi_assign fd %d: %s", (int)fd, curl_multi_strerror(mres));
+    sock_forget(cu, s);
+    return -1;
+}
+
 static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
     (void)easy;
@@ -259,13 +269,8 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
         s->parked = 0;
 
         /* curl forgot its association at REMOVE: give it back. */
-        CURLMcode mres = curl_multi_assign(cu->multi, fd, s);
-        if (mres != CURLM_OK) {
-            hq_log(HQ_LOG_ERROR, "curl", "curl_multi_assign fd %d: %s", (int)fd,
-                   curl_multi_strerror(mres));
-            sock_forget(cu, s);
+        if (assign(cu, fd, s) != 0)
             return -1;
-        }
     }
     if (!s) {
         s = hq_calloc(1, sizeof(*s));
@@ -286,13 +291,8 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
         }
         cu->open_handles++;
         sock_store(cu, fd, s);
-        CURLMcode mres = curl_multi_assign(cu->multi, fd, s);
-        if (mres != CURLM_OK) {
-            hq_log(HQ_LOG_ERROR, "curl", "curl_multi_assign fd %d: %s", (int)fd,
-                   curl_multi_strerror(mres));
-            sock_forget(cu, s);
+        if (assign(cu, fd, s) != 0)
             return -1;
-        }
     }
     int mask = 0;
     if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
@@ -432,7 +432,7 @@ static void on_timer_closed(uv_handle_t *h)
     maybe_closed(cu);
 }
 
-/* The cleanup order of worker-core.md, multi-uv rule 8: remove what is in
+/* The cleanup order (docs/internals/worker-loop.md, rule 8): remove what is in
  * progress, curl_multi_cleanup while this struct is alive (it calls our socket
  * and close-socket callbacks for cached connections), then close our handles
  * and free in the last close callback. */

@@ -1,6 +1,6 @@
 /* The libcurl <-> libuv binding, and nothing else: curl's multi-socket API
  * (CURLMOPT_SOCKETFUNCTION / TIMERFUNCTION) on uv_poll_t / uv_timer_t, with
- * the rules of ../shared/notes/worker-core.md: reap after every
+ * the rules docs/internals/worker-loop.md collects: reap after every
  * socket_action, poll errors passed as CURL_CSELECT_ERR (with the polled
  * direction, so curl reports the socket's own error), 0 ms -> 1 ms on libuv
  * < 1.48, unknown socket on REMOVE ignored, re-arm only on mask change, our
@@ -22,7 +22,7 @@ struct hq_curl_uv;
 typedef void (*hq_curl_done_cb)(CURL *easy, CURLcode result, void *arg);
 
 /* Creates the multi and its timer on loop. Returns NULL on failure (logged).
- * The process calls curl_global_init once (in main) before this. */
+ * The worker command calls curl_global_init once before this. */
 struct hq_curl_uv *hq_curl_uv_new(uv_loop_t *loop, hq_curl_done_cb done, void *arg);
 
 /* The multi handle, for options such as CURLMOPT_MAX_HOST_CONNECTIONS. Borrowed. */

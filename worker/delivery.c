@@ -3,7 +3,9 @@
  * (connect and total timeouts, low-speed guard, no redirects, no
  * decompression, http/https only, proxies only when asked), keeps the first
  * HQ_RESP_KEEP_MAX bytes of the answer and discards the rest as it arrives,
- * then classifies the result and hands the outcome to outcome.c. */
+ * then classifies the result for dispatch.c, which has outcome.c decide what
+ * follows. A leaf: it calls nothing in worker/ but the SSRF guard's setup.
+ * Owns the pools of delivery structs and easy handles (w->pool). */
 #include "worker/internal.h"
 
 #include <stddef.h>
@@ -14,7 +16,6 @@
 
 #include "common/alloc.h"
 #include "common/backoff.h"
-#include "common/log.h"
 
 /* ---- Request ------------------------------------------------------------------------- */
 
@@ -53,7 +54,7 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *arg)
         while (end > s && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
             *--end = '\0';
         long long ms;
-        if (hq_retry_after_parse(s, hq__now_ms(), &ms) == 0)
+        if (hq_retry_after_parse(s, hq_now_ms(), &ms) == 0)
             d->retry_after_ms = ms;
     }
     return n;
@@ -91,19 +92,17 @@ static void easy_setup(struct hq_worker *w, CURL *easy)
         curl_easy_setopt(easy, CURLOPT_NOPROXY, "");
     if (cfg->ca_file)
         curl_easy_setopt(easy, CURLOPT_CAINFO, cfg->ca_file);
-    hq__ssrf_setup(w, easy);
+    hq__ssrf_setup(easy);
     hq_curl_uv_prepare_easy(w->curl, easy);
 }
 
 static CURL *easy_get(struct hq_worker *w)
 {
-    if (w->npool > 0)
-        return w->easy_pool[--w->npool];
+    if (w->pool.neasy > 0)
+        return w->pool.easy[--w->pool.neasy];
     CURL *easy = curl_easy_init();
-    if (!easy) {
-        fprintf(stderr, "hookq: out of memory creating a curl handle\n");
-        abort();
-    }
+    if (!easy)
+        hq_panic("out of memory creating a curl handle");
     easy_setup(w, easy);
     return easy;
 }
@@ -112,24 +111,32 @@ static void easy_put(struct hq_worker *w, CURL *easy)
 {
     /* Pooled up to the concurrency, keeping their shared options; connections
      * live in the multi's cache, so keep-alive survives. */
-    if (w->npool >= w->cfg->concurrency) {
+    if (w->pool.neasy >= w->cfg->concurrency) {
         curl_easy_cleanup(easy);
         return;
     }
-    if (!w->easy_pool)
-        w->easy_pool = hq_calloc((size_t)w->cfg->concurrency, sizeof(CURL *));
-    w->easy_pool[w->npool++] = easy;
+    if (!w->pool.easy)
+        w->pool.easy = hq_calloc((size_t)w->cfg->concurrency, sizeof(CURL *));
+    w->pool.easy[w->pool.neasy++] = easy;
+}
+
+void hq__delivery_drop_easy(struct hq_worker *w)
+{
+    for (int i = 0; i < w->pool.neasy; i++)
+        curl_easy_cleanup(w->pool.easy[i]);
+    w->pool.neasy = 0;
+    w->pool.curl_used = 0;
 }
 
 #define DELIVERY_POOL_MAX 1024 /* recycled structs kept: ~5 KiB each */
 
 struct hq_delivery *hq__delivery_new(struct hq_worker *w)
 {
-    struct hq_delivery *d = w->free_deliveries;
+    struct hq_delivery *d = w->pool.free;
     if (!d)
         return hq_calloc(1, sizeof(*d));
-    w->free_deliveries = d->qnext;
-    w->nfree_deliveries--;
+    w->pool.free = d->qnext;
+    w->pool.nfree--;
     /* Everything but the buffers, which every attempt rewrites before use. */
     memset(d, 0, offsetof(struct hq_delivery, hnodes));
     return d;
@@ -137,23 +144,26 @@ struct hq_delivery *hq__delivery_new(struct hq_worker *w)
 
 void hq__delivery_free(struct hq_worker *w, struct hq_delivery *d)
 {
-    if (w->nfree_deliveries >= DELIVERY_POOL_MAX) {
+    if (w->pool.nfree >= DELIVERY_POOL_MAX) {
         free(d);
         return;
     }
-    d->qnext = w->free_deliveries;
-    w->free_deliveries = d;
-    w->nfree_deliveries++;
+    d->qnext = w->pool.free;
+    w->pool.free = d;
+    w->pool.nfree++;
 }
 
 void hq__delivery_pool_free(struct hq_worker *w)
 {
-    while (w->free_deliveries) {
-        struct hq_delivery *d = w->free_deliveries;
-        w->free_deliveries = d->qnext;
+    while (w->pool.free) {
+        struct hq_delivery *d = w->pool.free;
+        w->pool.free = d->qnext;
         free(d);
     }
-    w->nfree_deliveries = 0;
+    w->pool.nfree = 0;
+    hq__delivery_drop_easy(w);
+    free(w->pool.easy);
+    w->pool.easy = NULL;
 }
 
 /* libcurl (>= 7.88, as CMakeLists.txt requires) sends "Expect: 100-continue"
@@ -195,12 +205,12 @@ static struct curl_slist *build_headers(struct hq_delivery *d, int64_t ts)
     return d->hnodes;
 }
 
-void hq__delivery_start(struct hq_worker *w, struct hq_delivery *d)
+int hq__delivery_start(struct hq_worker *w, struct hq_delivery *d)
 {
     const struct hq_worker_config *cfg = w->cfg;
-    d->state = HQ_DELIVERY_IN_FLIGHT;
-    d->at_ms = hq__now_ms();
-    d->start_us = hq__mono_us();
+    hq_assert(d->state == HQ_DELIVERY_IN_FLIGHT); /* dispatch.c gave it a slot */
+    d->at_ms = hq_now_ms();
+    d->start_us = hq_mono_us();
     d->status = 0;
     d->resp_len = d->resp_seen = 0;
     d->blocked[0] = d->curl_err[0] = '\0';
@@ -220,14 +230,27 @@ void hq__delivery_start(struct hq_worker *w, struct hq_delivery *d)
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, d->curl_err);
     curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, d);
 
-    w->in_flight++;
-    w->curl_used = 1;
-    atomic_fetch_add_explicit(&w->metrics.in_flight, 1, memory_order_relaxed);
+    w->pool.curl_used = 1;
     if (hq_curl_uv_add(w->curl, easy) != 0) {
-        /* Treat as a failed attempt of class "other": retried like any failure. */
         snprintf(d->curl_err, sizeof(d->curl_err), "could not start the transfer");
-        hq__delivery_done(easy, CURLE_FAILED_INIT, w);
+        return -1;
     }
+    return 0;
+}
+
+struct hq_delivery *hq__delivery_of(CURL *easy)
+{
+    struct hq_delivery *d = NULL;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&d);
+    return d;
+}
+
+void hq__delivery_end(struct hq_worker *w, struct hq_delivery *d)
+{
+    curl_slist_free_all(d->custom);
+    d->custom = NULL;
+    easy_put(w, d->easy);
+    d->easy = NULL;
 }
 
 /* ---- Result ----------------------------------------------------------------------------- */
@@ -266,87 +289,50 @@ static enum hq_metric_class classify(CURLcode res, const struct hq_delivery *d, 
     }
 }
 
-void hq__delivery_done(CURL *easy, CURLcode res, void *arg)
+void hq__delivery_result(struct hq_worker *w, struct hq_delivery *d, CURLcode res,
+                         struct hq_attempt *a, char *error, size_t n)
 {
-    struct hq_worker *w = arg;
-    struct hq_delivery *d = NULL;
-    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&d);
-    struct hq_entry *e = d->entry;
-    struct hq_ep *ep = d->ep;
-    int64_t now = hq__now_ms();
-    int64_t dur_us = hq__mono_us() - d->start_us;
+    int64_t now = hq_now_ms();
+    int64_t dur_us = hq_mono_us() - d->start_us;
     long status = 0;
-    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(d->easy, CURLINFO_RESPONSE_CODE, &status);
     d->status = status;
-
-    w->in_flight--;
-    w->last_transfer_ms = now;
-    atomic_fetch_sub_explicit(&w->metrics.in_flight, 1, memory_order_relaxed);
+    w->pool.last_transfer_ms = now;
     hq_metrics_observe_latency(&w->metrics, dur_us > 0 ? (uint64_t)dur_us : 0);
 
     /* A body cut short by us (too big) still counts by its status. */
     int cut = res == CURLE_WRITE_ERROR && d->resp_seen > HQ_RESP_DISCARD_MAX;
     int ok = (res == CURLE_OK || cut) && status >= 200 && status < 300;
 
-    char error[CURL_ERROR_SIZE + 64] = "";
-    const char *cls = "";
+    error[0] = '\0';
     if (!ok) {
         enum hq_metric_class mc;
+        const char *cls = "";
         if ((res == CURLE_OK || cut) && status) {
             mc = HQ_MC_HTTP_STATUS;
-            snprintf(error, sizeof(error), "http_status: %ld", status);
+            snprintf(error, n, "http_status: %ld", status);
         } else {
             mc = classify(res, d, &cls);
-            snprintf(error, sizeof(error), "%s: %s", cls,
+            snprintf(error, n, "%s: %s", cls,
                      d->blocked[0]    ? d->blocked
                      : d->curl_err[0] ? d->curl_err
                                       : curl_easy_strerror(res));
         }
         atomic_fetch_add_explicit(&w->metrics.failures[mc], 1, memory_order_relaxed);
     }
-
-    struct hq_attempt a = {
-        .endpoint_id = ep->id,
-        .url = ep->e.url,
-        .attempt = e->ev.attempt + 1,
+    *a = (struct hq_attempt){
+        .endpoint_id = d->ep->id,
+        .url = d->ep->e.url,
+        .attempt = d->entry->ev.attempt + 1,
         .at_ms = d->at_ms,
+        .done_ms = now,
         .duration_ms = dur_us / 1000,
         .status = status,
         .error = error,
         .resp = d->resp,
         .resp_len = d->resp_len,
+        .ok = ok,
+        .blocked = d->blocked[0] ? d->blocked : NULL,
+        .retry_after_ms = (status == 429 || status == 503) ? d->retry_after_ms : -1,
     };
-    if (ok) {
-        hq__outcome_add(w, e, HQ_OUT_DELIVERED, &a, ep->id, ep->e.url, 0, 0, NULL);
-        atomic_fetch_add_explicit(&w->metrics.deliveries[HQ_MO_DELIVERED], 1, memory_order_relaxed);
-    } else {
-        long long max = ep->e.max_attempts > 0 ? ep->e.max_attempts : w->cfg->policy.max_attempts;
-        int failed = e->ev.attempt + 1;
-        if (d->blocked[0]) {
-            /* Not retried: the address will not stop being internal. */
-            char reason[200];
-            snprintf(reason, sizeof(reason), "blocked: %s", d->blocked);
-            hq__outcome_add(w, e, HQ_OUT_DEAD, &a, ep->id, ep->e.url, failed, 0, reason);
-            atomic_fetch_add_explicit(&w->metrics.deliveries[HQ_MO_DEAD], 1, memory_order_relaxed);
-        } else if (failed >= max) {
-            hq__outcome_add(w, e, HQ_OUT_DEAD, &a, ep->id, ep->e.url, failed, 0, "exhausted");
-            atomic_fetch_add_explicit(&w->metrics.deliveries[HQ_MO_DEAD], 1, memory_order_relaxed);
-        } else {
-            long long ra = (status == 429 || status == 503) ? d->retry_after_ms : -1;
-            long long delay = hq_backoff_next_ms(&w->cfg->policy, failed, ra, hq__rand(w));
-            hq__outcome_add(w, e, HQ_OUT_RETRY, &a, ep->id, ep->e.url, failed, now + delay, NULL);
-            atomic_fetch_add_explicit(&w->metrics.deliveries[HQ_MO_RETRY], 1, memory_order_relaxed);
-        }
-        hq_log(HQ_LOG_DEBUG, "delivery", "event %s to %s failed (attempt %d): %s", e->event_id,
-               ep->id, failed, error);
-    }
-
-    curl_slist_free_all(d->custom);
-    easy_put(w, easy);
-    hq__delivery_free(w, d);
-    w->deliveries--;
-    hq__dispatch_release(w, ep);
-    hq__ep_unref(w, ep);
-    hq__outcome_delivery_finished(w, e);
-    hq__worker_capacity_changed(w);
 }

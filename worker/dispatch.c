@@ -6,31 +6,31 @@
  * --endpoint-concurrency in flight. An endpoint whose queue stops moving
  * (the oldest waiter waited > HQ_QUEUE_WAIT_MAX_MS) is congested: its waiting
  * and new deliveries are deferred to the retry set (no attempt spent), so a
- * hanging endpoint cannot take the worker's capacity from healthy ones. */
+ * hanging endpoint cannot take the worker's capacity from healthy ones.
+ *
+ * Dispatch also owns the end of every delivery: curl_uv reports a finished
+ * transfer here (hq__dispatch_done), delivery.c classifies it, outcome.c
+ * decides and records, and finish_delivery() frees the slot and the struct,
+ * the one teardown for attempted and deferred deliveries alike. The cache
+ * follows <prefix>:endpoints:ver, which every endpoint change increments: a
+ * new value marks everything cached stale, so updates reach this worker
+ * within a tick instead of after --endpoint-cache. */
 #include "worker/internal.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/hash.h"
 #include "common/keys.h"
 #include "common/log.h"
-
-static uint32_t hash(const char *s, size_t n)
-{
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 16777619u;
-    }
-    return h;
-}
 
 /* ---- Endpoint cache ---------------------------------------------------------------- */
 
 static struct hq_ep *ep_find(struct hq_worker *w, const char *id, size_t n)
 {
-    for (struct hq_ep *ep = w->eps[hash(id, n) % HQ_CACHE_BUCKETS]; ep; ep = ep->next) {
+    for (struct hq_ep *ep = w->dispatch.eps[hq_fnv1a(id, n) % HQ_CACHE_BUCKETS]; ep;
+         ep = ep->next) {
         if (strlen(ep->id) == n && memcmp(ep->id, id, n) == 0)
             return ep;
     }
@@ -52,9 +52,9 @@ static struct hq_ep *ep_get_or_add(struct hq_worker *w, const char *id, size_t n
     memcpy(ep->id, id, n < HQ_ENDPOINT_ID_MAX ? n : HQ_ENDPOINT_ID_MAX);
     ep->refs = 1;
     ep->cached = 1;
-    uint32_t b = hash(ep->id, strlen(ep->id)) % HQ_CACHE_BUCKETS;
-    ep->next = w->eps[b];
-    w->eps[b] = ep;
+    uint32_t b = hq_fnv1a(ep->id, strlen(ep->id)) % HQ_CACHE_BUCKETS;
+    ep->next = w->dispatch.eps[b];
+    w->dispatch.eps[b] = ep;
     return ep;
 }
 
@@ -69,21 +69,23 @@ static void ep_clear_data(struct hq_ep *ep)
     ep->custom = NULL;
 }
 
-void hq__ep_unref(struct hq_worker *w, struct hq_ep *ep)
+/* Drops one reference (the cache's or a delivery's); the last frees ep. */
+static void ep_unref(struct hq_ep *ep)
 {
-    (void)w;
+    hq_assert(ep->refs > 0);
     if (--ep->refs > 0)
         return;
+    hq_assert(!ep->cached && ep->in_flight == 0 && !ep->qhead);
     ep_clear_data(ep);
     free(ep);
 }
 
 /* Installs endpoint data from an HGETALL reply (in place: deliveries in
  * flight keep their slot accounting). */
-static void ep_fill(struct hq_worker *w, struct hq_ep *ep, const redisReply *r)
+static void ep_fill(struct hq_ep *ep, const redisReply *r)
 {
     ep_clear_data(ep);
-    ep->fetched_ms = hq__now_ms();
+    ep->fetched_ms = hq_now_ms();
     struct hq_err err = {0};
     int rc = hq_endpoint_from_reply(r, ep->id, &ep->e, &err);
     if (rc == HQ_ENOTFOUND) {
@@ -109,12 +111,12 @@ static void ep_fill(struct hq_worker *w, struct hq_ep *ep, const redisReply *r)
     }
     for (int i = 0; i < ep->e.nheaders; i++)
         ep->custom = curl_slist_append(ep->custom, ep->e.headers[i]);
-    (void)w;
 }
 
 static struct hq_subs *subs_find(struct hq_worker *w, const char *type, size_t n)
 {
-    for (struct hq_subs *s = w->subs[hash(type, n) % HQ_CACHE_BUCKETS]; s; s = s->next) {
+    for (struct hq_subs *s = w->dispatch.subs[hq_fnv1a(type, n) % HQ_CACHE_BUCKETS]; s;
+         s = s->next) {
         if (strlen(s->type) == n && memcmp(s->type, type, n) == 0)
             return s;
     }
@@ -127,9 +129,9 @@ static void subs_fill(struct hq_worker *w, const char *type, size_t n, const red
     if (!s) {
         s = hq_calloc(1, sizeof(*s));
         s->type = hq_strndup(type, n);
-        uint32_t b = hash(type, n) % HQ_CACHE_BUCKETS;
-        s->next = w->subs[b];
-        w->subs[b] = s;
+        uint32_t b = hq_fnv1a(type, n) % HQ_CACHE_BUCKETS;
+        s->next = w->dispatch.subs[b];
+        w->dispatch.subs[b] = s;
     }
     for (int i = 0; i < s->nids; i++)
         free(s->ids[i]);
@@ -144,19 +146,19 @@ static void subs_fill(struct hq_worker *w, const char *type, size_t n, const red
                 s->ids[s->nids++] = hq_strndup(r->element[i]->str, r->element[i]->len);
         }
     }
-    s->fetched_ms = hq__now_ms();
+    s->fetched_ms = hq_now_ms();
 }
 
 void hq__dispatch_free_cache(struct hq_worker *w)
 {
     for (int b = 0; b < HQ_CACHE_BUCKETS; b++) {
-        for (struct hq_ep *ep = w->eps[b], *next; ep; ep = next) {
+        for (struct hq_ep *ep = w->dispatch.eps[b], *next; ep; ep = next) {
             next = ep->next;
             ep->cached = 0;
-            hq__ep_unref(w, ep);
+            ep_unref(ep);
         }
-        w->eps[b] = NULL;
-        for (struct hq_subs *s = w->subs[b], *next; s; s = next) {
+        w->dispatch.eps[b] = NULL;
+        for (struct hq_subs *s = w->dispatch.subs[b], *next; s; s = next) {
             next = s->next;
             for (int i = 0; i < s->nids; i++)
                 free(s->ids[i]);
@@ -164,42 +166,85 @@ void hq__dispatch_free_cache(struct hq_worker *w)
             free(s->type);
             free(s);
         }
-        w->subs[b] = NULL;
+        w->dispatch.subs[b] = NULL;
     }
 }
 
-/* ---- Queues ----------------------------------------------------------------------------- */
+/* ---- Queues and slots ----------------------------------------------------------- */
 
-static void defer(struct hq_worker *w, struct hq_delivery *d)
+static inline int can_start(const struct hq_worker *w, const struct hq_ep *ep)
+{
+    return ep->in_flight < w->cfg->endpoint_concurrency &&
+           w->dispatch.in_flight < w->cfg->concurrency;
+}
+
+static void pump(struct hq_worker *w, struct hq_ep *ep);
+
+/* The one teardown of a delivery, attempted or deferred, after outcome.c has
+ * its op: gives back the slot (when it held one) and the attempt's handles,
+ * recycles the struct, drops its endpoint reference and counts the entry's
+ * delivery as finished. */
+static void finish_delivery(struct hq_worker *w, struct hq_delivery *d)
 {
     struct hq_entry *e = d->entry;
-    /* 0.5x-1.5x of --defer, so a congested endpoint's backlog comes back spread out. */
-    int64_t delay =
-        w->cfg->defer_ms / 2 + (int64_t)(hq__rand(w) % (uint64_t)(w->cfg->defer_ms + 1));
-    hq__outcome_add(w, e, HQ_OUT_DEFERRED, NULL, d->ep->id, d->ep->e.url, e->ev.attempt,
-                    hq__now_ms() + delay, NULL);
-    atomic_fetch_add_explicit(&w->metrics.deliveries[HQ_MO_DEFERRED], 1, memory_order_relaxed);
-    hq__ep_unref(w, d->ep);
+    struct hq_ep *ep = d->ep;
+    int held_slot = d->state == HQ_DELIVERY_IN_FLIGHT;
+    hq_assert(d->state != HQ_DELIVERY_QUEUED); /* dequeued first */
+    if (held_slot) {
+        hq__delivery_end(w, d);
+        ep->in_flight--;
+        w->dispatch.in_flight--;
+        atomic_fetch_sub_explicit(&w->metrics.in_flight, 1, memory_order_relaxed);
+    }
     hq__delivery_free(w, d);
-    w->deliveries--;
+    w->dispatch.deliveries--;
+    if (held_slot) {
+        pump(w, ep);
+        /* A global slot freed while other endpoints wait for one. */
+        if (w->dispatch.in_flight + 1 >= w->cfg->concurrency) {
+            for (int b = 0; b < HQ_CACHE_BUCKETS && w->dispatch.in_flight < w->cfg->concurrency;
+                 b++) {
+                for (struct hq_ep *o = w->dispatch.eps[b]; o; o = o->next)
+                    pump(w, o);
+            }
+        }
+    }
+    ep_unref(ep);
     hq__outcome_delivery_finished(w, e);
 }
 
-static int can_start(const struct hq_worker *w, const struct hq_ep *ep)
+static void defer(struct hq_worker *w, struct hq_delivery *d)
 {
-    return ep->in_flight < w->cfg->endpoint_concurrency && w->in_flight < w->cfg->concurrency;
+    hq__outcome_defer(w, d->entry, d->ep);
+    finish_delivery(w, d);
+}
+
+void hq__dispatch_done(CURL *easy, CURLcode res, void *arg)
+{
+    struct hq_worker *w = arg;
+    struct hq_delivery *d = hq__delivery_of(easy);
+    hq_assert(d->state == HQ_DELIVERY_IN_FLIGHT);
+    char error[CURL_ERROR_SIZE + 64];
+    struct hq_attempt a;
+    hq__delivery_result(w, d, res, &a, error, sizeof(error));
+    hq__outcome_attempt(w, d->entry, d->ep, &a);
+    finish_delivery(w, d);
 }
 
 static void start(struct hq_worker *w, struct hq_delivery *d)
 {
+    d->state = HQ_DELIVERY_IN_FLIGHT;
     d->ep->in_flight++;
-    hq__delivery_start(w, d);
+    w->dispatch.in_flight++;
+    atomic_fetch_add_explicit(&w->metrics.in_flight, 1, memory_order_relaxed);
+    if (hq__delivery_start(w, d) != 0) /* a failed attempt of class "other": retried */
+        hq__dispatch_done(d->easy, CURLE_FAILED_INIT, w);
 }
 
 static void enqueue(struct hq_worker *w, struct hq_delivery *d)
 {
     struct hq_ep *ep = d->ep;
-    int64_t now = hq__now_ms();
+    int64_t now = hq_now_ms();
     if (w->draining || ep->congested_until_ms > now) {
         defer(w, d);
         return;
@@ -225,10 +270,12 @@ static struct hq_delivery *dequeue(struct hq_worker *w, struct hq_ep *ep)
     struct hq_delivery *d = ep->qhead;
     if (!d)
         return NULL;
+    hq_assert(d->state == HQ_DELIVERY_QUEUED);
     ep->qhead = d->qnext;
     if (!ep->qhead)
         ep->qtail = NULL;
     ep->queued--;
+    d->state = HQ_DELIVERY_NEW;
     atomic_fetch_sub_explicit(&w->metrics.queued, 1, memory_order_relaxed);
     return d;
 }
@@ -240,28 +287,11 @@ static void pump(struct hq_worker *w, struct hq_ep *ep)
         start(w, dequeue(w, ep));
 }
 
-static void pump_all(struct hq_worker *w)
-{
-    for (int b = 0; b < HQ_CACHE_BUCKETS && w->in_flight < w->cfg->concurrency; b++) {
-        for (struct hq_ep *ep = w->eps[b]; ep; ep = ep->next)
-            pump(w, ep);
-    }
-}
-
-void hq__dispatch_release(struct hq_worker *w, struct hq_ep *ep)
-{
-    ep->in_flight--;
-    pump(w, ep);
-    /* A global slot freed while other endpoints wait for one. */
-    if (w->in_flight + 1 >= w->cfg->concurrency)
-        pump_all(w);
-}
-
 void hq__dispatch_tick(struct hq_worker *w)
 {
-    int64_t now = hq__now_ms();
+    int64_t now = hq_now_ms();
     for (int b = 0; b < HQ_CACHE_BUCKETS; b++) {
-        for (struct hq_ep *ep = w->eps[b]; ep; ep = ep->next) {
+        for (struct hq_ep *ep = w->dispatch.eps[b]; ep; ep = ep->next) {
             if (!ep->qhead || now - ep->qhead->queued_ms <= HQ_QUEUE_WAIT_MAX_MS)
                 continue;
             int n = ep->queued;
@@ -281,7 +311,7 @@ void hq__dispatch_tick(struct hq_worker *w)
 void hq__dispatch_defer_all(struct hq_worker *w)
 {
     for (int b = 0; b < HQ_CACHE_BUCKETS; b++) {
-        for (struct hq_ep *ep = w->eps[b]; ep; ep = ep->next) {
+        for (struct hq_ep *ep = w->dispatch.eps[b]; ep; ep = ep->next) {
             struct hq_delivery *d;
             while ((d = dequeue(w, ep)))
                 defer(w, d);
@@ -290,13 +320,6 @@ void hq__dispatch_defer_all(struct hq_worker *w)
 }
 
 /* ---- Fan-out ----------------------------------------------------------------------------- */
-
-static void dead_for_endpoint(struct hq_worker *w, struct hq_entry *e, const char *ep_id,
-                              const char *url, const char *reason)
-{
-    hq__outcome_add(w, e, HQ_OUT_DEAD, NULL, ep_id, url, e->ev.attempt, 0, reason);
-    atomic_fetch_add_explicit(&w->metrics.deliveries[HQ_MO_DEAD], 1, memory_order_relaxed);
-}
 
 static void add_delivery(struct hq_worker *w, struct hq_entry *e, struct hq_ep *ep,
                          struct hq_delivery ***list)
@@ -307,7 +330,7 @@ static void add_delivery(struct hq_worker *w, struct hq_entry *e, struct hq_ep *
     ep->refs++;
     d->retry_after_ms = -1;
     e->remaining++;
-    w->deliveries++;
+    w->dispatch.deliveries++;
     **list = d;
     *list = &d->qnext;
 }
@@ -316,13 +339,13 @@ static void fan_out(struct hq_worker *w, struct hq_entry *e)
 {
     struct hq_delivery *ds = NULL, **tail = &ds;
     e->remaining = 1; /* held while the deliveries are created */
-    hq__entry_set_state(w, e, HQ_ENTRY_DELIVERING);
+    hq__entry_set_state(e, HQ_ENTRY_DELIVERING);
     if (e->ev.endpoint) {
         struct hq_ep *ep = ep_find(w, e->ev.endpoint, e->ev.endpoint_len);
         if (!ep || ep->missing)
-            dead_for_endpoint(w, e, e->ev.endpoint, "", "endpoint_deleted");
+            hq__outcome_dead_endpoint(w, e, e->ev.endpoint, "", "endpoint_deleted");
         else if (!ep->e.enabled)
-            dead_for_endpoint(w, e, ep->id, ep->e.url, "endpoint_disabled");
+            hq__outcome_dead_endpoint(w, e, ep->id, ep->e.url, "endpoint_disabled");
         else
             add_delivery(w, e, ep, &tail);
     } else {
@@ -344,6 +367,14 @@ static void fan_out(struct hq_worker *w, struct hq_entry *e)
 
 /* ---- Resolution ----------------------------------------------------------------------------- */
 
+/* A batch's resolution: ask for the subscriptions the cache lacks, then for
+ * the endpoints they (or the events' own endpoint) name, then fan out. */
+enum resolve_phase {
+    RESOLVE_START = 0,     /* nothing asked yet */
+    RESOLVE_SUBSCRIPTIONS, /* SUNIONs in flight */
+    RESOLVE_ENDPOINTS,     /* HGETALLs in flight */
+};
+
 /* One batch of entries waiting for endpoint data; its commands are pipelined
  * on the writer and counted down by their replies. */
 struct resolve {
@@ -351,55 +382,42 @@ struct resolve {
     struct hq_entry *batch; /* linked by qnext */
     int pending;            /* replies still expected */
     int failed;             /* a reply was NULL or an error: retry the batch later */
-    int phase;              /* 1: subscriptions, 2: endpoints */
+    enum resolve_phase phase;
 };
 
+/* One lookup of a batch: a type's subscribers (SUNION) or an endpoint (HGETALL). */
 struct resolve_cmd {
     struct resolve *rs;
+    int is_ep; /* 0: key is a type, 1: key is an endpoint id */
     char key[HQ_ENDPOINT_ID_MAX > HQ_TYPE_MAX ? HQ_ENDPOINT_ID_MAX + 1 : HQ_TYPE_MAX + 1];
     size_t len;
 };
 
 static void resolve_step(struct resolve *rs);
 
-static void resolve_finish_reply(struct resolve *rs)
-{
-    if (--rs->pending == 0)
-        resolve_step(rs);
-}
-
-static void on_subs_reply(struct hq_redis_client *c, redisReply *r, void *arg)
+/* Fills the cache from one lookup's reply; the batch goes on when its last
+ * reply is in. */
+static void on_lookup_reply(struct hq_redis_client *c, redisReply *r, void *arg)
 {
     (void)c;
     struct resolve_cmd *rc = arg;
     struct resolve *rs = rc->rs;
     if (!r || r->type != REDIS_REPLY_ARRAY) {
-        if (r)
+        if (r && rc->is_ep)
+            hq_log(HQ_LOG_ERROR, "dispatch", "endpoint lookup for %s failed: %s", rc->key,
+                   r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        else if (r)
             hq_log(HQ_LOG_ERROR, "dispatch", "subscriber lookup for '%s' failed: %s", rc->key,
                    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
         rs->failed = 1;
+    } else if (rc->is_ep) {
+        ep_fill(ep_get_or_add(rs->w, rc->key, rc->len), r);
     } else {
         subs_fill(rs->w, rc->key, rc->len, r);
     }
     free(rc);
-    resolve_finish_reply(rs);
-}
-
-static void on_ep_reply(struct hq_redis_client *c, redisReply *r, void *arg)
-{
-    (void)c;
-    struct resolve_cmd *rc = arg;
-    struct resolve *rs = rc->rs;
-    if (!r || r->type != REDIS_REPLY_ARRAY) {
-        if (r)
-            hq_log(HQ_LOG_ERROR, "dispatch", "endpoint lookup for %s failed: %s", rc->key,
-                   r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-        rs->failed = 1;
-    } else {
-        ep_fill(rs->w, ep_get_or_add(rs->w, rc->key, rc->len), r);
-    }
-    free(rc);
-    resolve_finish_reply(rs);
+    if (--rs->pending == 0)
+        resolve_step(rs);
 }
 
 static int send_subs(struct resolve *rs, const char *type, size_t n)
@@ -423,7 +441,7 @@ static int send_subs(struct resolve *rs, const char *type, size_t n)
     rc->rs = rs;
     memcpy(rc->key, type, n);
     rc->len = n;
-    int rcode = hq_redis_client_command(w->writer, on_subs_reply, rc, 0, nk + 1, argv, NULL);
+    int rcode = hq_redis_client_command(w->writer, on_lookup_reply, rc, 0, nk + 1, argv, NULL);
     free(argv);
     free(keys);
     if (rcode != 0) {
@@ -443,9 +461,10 @@ static int send_ep(struct resolve *rs, const char *id, size_t n)
     const char *argv[] = {"HGETALL", key};
     struct resolve_cmd *rc = hq_calloc(1, sizeof(*rc));
     rc->rs = rs;
+    rc->is_ep = 1;
     memcpy(rc->key, idz, strlen(idz));
     rc->len = strlen(idz);
-    if (hq_redis_client_command(w->writer, on_ep_reply, rc, 0, 2, argv, NULL) != 0) {
+    if (hq_redis_client_command(w->writer, on_lookup_reply, rc, 0, 2, argv, NULL) != 0) {
         free(rc);
         return -1;
     }
@@ -472,7 +491,7 @@ static int asked_before(struct asked **set, const char *k, size_t n)
     if (!*set)
         *set = hq_calloc(1, sizeof(**set));
     struct asked *a = *set;
-    uint32_t h = hash(k, n);
+    uint32_t h = hq_fnv1a(k, n);
     for (uint32_t i = 0; i < ASKED_SLOTS; i++) {
         uint32_t j = (h + i) % ASKED_SLOTS;
         if (!a->k[j]) {
@@ -509,8 +528,8 @@ static void resolve_fail(struct resolve *rs)
     struct hq_entry *e = rs->batch;
     while (e) {
         struct hq_entry *next = e->qnext;
-        e->qnext = rs->w->parked;
-        rs->w->parked = e;
+        e->qnext = rs->w->dispatch.parked;
+        rs->w->dispatch.parked = e;
         e = next;
     }
     free(rs);
@@ -519,14 +538,15 @@ static void resolve_fail(struct resolve *rs)
 static void resolve_step(struct resolve *rs)
 {
     struct hq_worker *w = rs->w;
-    int64_t now = hq__now_ms();
+    int64_t now = hq_now_ms();
     if (rs->failed || w->stopping) {
         resolve_fail(rs);
         return;
     }
     struct asked *asked = NULL;
-    if (rs->phase == 0) {
-        rs->phase = 1;
+    switch (rs->phase) {
+    case RESOLVE_START:
+        rs->phase = RESOLVE_SUBSCRIPTIONS;
         for (struct hq_entry *e = rs->batch; e; e = e->qnext) {
             if (e->ev.endpoint)
                 continue;
@@ -544,9 +564,8 @@ static void resolve_step(struct resolve *rs)
         if (rs->pending == 0)
             resolve_step(rs);
         return;
-    }
-    if (rs->phase == 1) {
-        rs->phase = 2;
+    case RESOLVE_SUBSCRIPTIONS:
+        rs->phase = RESOLVE_ENDPOINTS;
         for (struct hq_entry *e = rs->batch; e && !rs->failed; e = e->qnext) {
             if (e->ev.endpoint) {
                 if (need_ep(rs, &asked, e->ev.endpoint, e->ev.endpoint_len, now) != 0)
@@ -562,15 +581,15 @@ static void resolve_step(struct resolve *rs)
         if (rs->pending == 0)
             resolve_step(rs);
         return;
+    case RESOLVE_ENDPOINTS: break;
     }
-    /* Phase 2 done: everything the batch needs is cached. */
+    /* Everything the batch needs is cached. */
     for (struct hq_entry *e = rs->batch, *next; e; e = next) {
         next = e->qnext;
         e->qnext = NULL;
         fan_out(w, e);
     }
     free(rs);
-    hq__worker_capacity_changed(w);
 }
 
 void hq__dispatch_batch(struct hq_worker *w, struct hq_entry *batch)
@@ -579,16 +598,62 @@ void hq__dispatch_batch(struct hq_worker *w, struct hq_entry *batch)
     rs->w = w;
     rs->batch = batch;
     for (struct hq_entry *e = batch; e; e = e->qnext)
-        hq__entry_set_state(w, e, HQ_ENTRY_RESOLVING);
+        hq__entry_set_state(e, HQ_ENTRY_RESOLVING);
     resolve_step(rs);
 }
 
 /* Called from the tick: retries parked batches. */
 void hq__dispatch_retry_parked(struct hq_worker *w)
 {
-    if (!w->parked || !w->writer || !hq_redis_client_ready(w->writer))
+    if (!w->dispatch.parked || !w->writer || !hq_redis_client_ready(w->writer))
         return;
-    struct hq_entry *batch = w->parked;
-    w->parked = NULL;
+    struct hq_entry *batch = w->dispatch.parked;
+    w->dispatch.parked = NULL;
     hq__dispatch_batch(w, batch);
+}
+
+/* ---- Following endpoint changes ------------------------------------------------------------ */
+
+/* Marks every cached subscription list and endpoint stale: the next batch
+ * that needs one asks Redis again. Data in use stays (deliveries in flight
+ * keep their endpoint, which the refill updates in place). */
+static void cache_mark_stale(struct hq_worker *w)
+{
+    for (int b = 0; b < HQ_CACHE_BUCKETS; b++) {
+        for (struct hq_ep *ep = w->dispatch.eps[b]; ep; ep = ep->next)
+            ep->fetched_ms = 0;
+        for (struct hq_subs *s = w->dispatch.subs[b]; s; s = s->next)
+            s->fetched_ms = 0;
+    }
+}
+
+static void on_ver_reply(struct hq_redis_client *c, redisReply *r, void *arg)
+{
+    (void)c;
+    struct hq_worker *w = arg;
+    w->dispatch.ver_asking = 0;
+    if (!r || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_NIL))
+        return; /* asked again on the next tick */
+    char v[sizeof(w->dispatch.ver)];
+    snprintf(v, sizeof(v), "%.*s", r->type == REDIS_REPLY_STRING ? (int)r->len : 0,
+             r->type == REDIS_REPLY_STRING ? r->str : "");
+    if (strcmp(v, w->dispatch.ver) == 0)
+        return;
+    /* Replies come in the order commands were sent on the writer, so a
+     * lookup answered before this reply read data no newer than v: stale
+     * now. The first answer marks too (cheap: the cache is young). */
+    if (w->dispatch.ver[0])
+        hq_log(HQ_LOG_DEBUG, "dispatch", "endpoints changed (version %s -> %s): cache marked stale",
+               w->dispatch.ver, v);
+    snprintf(w->dispatch.ver, sizeof(w->dispatch.ver), "%s", v);
+    cache_mark_stale(w);
+}
+
+void hq__dispatch_watch_endpoints(struct hq_worker *w)
+{
+    if (w->dispatch.ver_asking || !w->writer || !hq_redis_client_ready(w->writer))
+        return;
+    const char *argv[] = {"GET", w->key_endpoints_ver};
+    if (hq_redis_client_command(w->writer, on_ver_reply, w, 0, 2, argv, NULL) == 0)
+        w->dispatch.ver_asking = 1;
 }

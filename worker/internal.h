@@ -1,22 +1,22 @@
 /* The worker's internal structures, shared by its files (not installed, not
  * used outside worker/). Ownership in one picture:
  *
- *   struct hq_worker            owns the loop, both Redis clients, curl_uv, the
- *    |                          endpoint cache, every entry and delivery
- *    +-- entries (list)         struct hq_entry: one stream entry held by this
+ *   struct hq_worker            the loop, both Redis clients, curl_uv (shared),
+ *    |                          and one embedded struct per module, below
+ *    +-- entries (entry.c)      struct hq_entry: one stream entry held by this
  *    |     |                    worker, from read/claim until its outcome batch
- *    |     |                    is acknowledged (refcount = deliveries left + 1
- *    |     |                    while resolving)
+ *    |     |                    is acknowledged (remaining = deliveries left,
+ *    |     |                    + 1 while they are being created)
  *    |     +-- deliveries       struct hq_delivery: one (entry, endpoint) pair;
  *    |                          holds a reference on its hq_ep
- *    +-- endpoints (cache)      struct hq_ep: endpoint data + runtime (in flight,
- *                               queue); freed when stale and unreferenced
+ *    +-- dispatch               struct hq_ep: endpoint data + runtime (in flight,
+ *    |                          queue); freed when off the cache and unreferenced
+ *    +-- consumer, pool, outcomes
  *
- * Entry lifecycle (one function changes state: hq__entry_set_state):
- *   RESOLVING -> DELIVERING -> READY (all outcomes known, queued for flush)
- *             -> FLUSHING (record_outcomes.lua in flight) -> freed on success,
- *                back to READY on a failed flush (retried; fencing makes the
- *                retry safe).
+ * Entry lifecycle (entry.c checks it): RESOLVING -> DELIVERING -> READY (all
+ * outcomes known, queued for flush) -> FLUSHING (record_outcomes.lua in
+ * flight) -> freed on success, back to READY on a failed flush (retried;
+ * fencing makes the retry safe). Invalid entries: RESOLVING -> READY.
  */
 #ifndef HQ_WORKER_INTERNAL_H
 #define HQ_WORKER_INTERNAL_H
@@ -26,19 +26,20 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "common/assert.h"
 #include "common/buf.h"
+#include "common/clock.h"
 #include "common/endpoint.h"
 #include "common/event.h"
 #include "common/limits.h"
 #include "common/redis_client.h"
 #include "common/sign.h"
+#include "common/stream_id.h"
 #include "worker/curl_uv.h"
 #include "worker/metrics.h"
+#include "worker/outcome_ops.h"
 #include "worker/worker.h"
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
-
-#define HQ_ENTRY_ID_MAX 48 /* "<ms>-<seq>": two 64-bit numbers and a dash */
 #define HQ_OUTCOME_BATCH_MAX                                                                       \
     256 /* entries per record_outcomes.lua call: bounds one call's size                            \
          */
@@ -55,20 +56,15 @@ struct hq_ep;
 enum hq_entry_state {
     HQ_ENTRY_RESOLVING = 0, /* waiting for endpoint data */
     HQ_ENTRY_DELIVERING,    /* deliveries in progress */
-    HQ_ENTRY_READY,         /* every outcome known; in w->ready */
+    HQ_ENTRY_READY,         /* every outcome known; in the ready queue */
     HQ_ENTRY_FLUSHING,      /* its outcomes are being recorded */
-};
-
-/* A stream entry id "<ms>-<seq>" as numbers, to compare ids in id order. */
-struct hq_sid {
-    unsigned long long ms, seq;
 };
 
 struct hq_entry {
     struct hq_entry *next, *prev; /* in w->entries: every entry held */
-    struct hq_entry *qnext;       /* in w->ready or a resolve batch */
+    struct hq_entry *qnext;       /* in the ready queue, a resolve batch or the parked list */
     enum hq_entry_state state;
-    char id[HQ_ENTRY_ID_MAX];     /* stream entry id */
+    char id[HQ_STREAM_ID_MAX];    /* stream entry id */
     struct hq_sid sid;            /* id as numbers (parsed once: the fence range compares them) */
     int sid_ok;                   /* id parsed (always, for ids Redis hands out) */
     char event_id[HQ_ID_MAX + 1]; /* webhook-id: the event's id, or "evt_<entry id>" */
@@ -77,22 +73,28 @@ struct hq_entry {
     char *invalid;                /* owned reason when the entry did not decode; NULL if valid */
     struct hq_buf raw;            /* invalid entries: their raw fields, for the dead letter */
     int remaining;                /* deliveries not yet finished */
-    struct hq_buf ops;            /* outcome ops as length-prefixed script arguments */
-    int nargs;                    /* script arguments in 'ops' (its ops, flattened) */
+    struct hq_ops ops;            /* its outcome ops, as record_outcomes.lua's arguments */
     int64_t first_ms;             /* first attempt time carried across retries */
 };
 
 enum hq_delivery_state {
-    HQ_DELIVERY_QUEUED = 0, /* waiting for a slot (worker or endpoint cap) */
-    HQ_DELIVERY_IN_FLIGHT,  /* curl transfer running */
+    HQ_DELIVERY_NEW = 0,   /* created, not yet queued or started */
+    HQ_DELIVERY_QUEUED,    /* waiting for a slot (worker or endpoint cap) */
+    HQ_DELIVERY_IN_FLIGHT, /* curl transfer running: holds a slot and an easy handle */
+};
+
+/* The set of held entries: a list with a head, and its length. */
+struct hq_entries {
+    struct hq_entry head;
+    int n;
 };
 
 struct hq_delivery {
-    struct hq_delivery *qnext; /* in its endpoint's wait queue */
-    enum hq_delivery_state state;
+    struct hq_delivery *qnext;       /* in its endpoint's wait queue */
+    enum hq_delivery_state state;    /* set by dispatch.c, checked where it matters */
     struct hq_entry *entry;          /* borrowed; the entry outlives its deliveries */
     struct hq_ep *ep;                /* holds a reference */
-    CURL *easy;                      /* from w->easy_pool while in flight */
+    CURL *easy;                      /* from the pool while in flight */
     struct curl_slist *custom;       /* owned copy of the endpoint's custom headers, or NULL */
     int64_t queued_ms;               /* when it started waiting */
     int64_t start_us;                /* monotonic start of the attempt */
@@ -136,142 +138,195 @@ struct hq_subs {
     int64_t fetched_ms;
 };
 
-#define HQ_CACHE_BUCKETS 1024
-
-struct hq_worker {
-    const struct hq_worker_config *cfg; /* borrowed for the run */
-    uv_loop_t loop;
-    struct hq_redis_client *reader; /* XREADGROUP only */
-    struct hq_redis_client *writer; /* scripts, claims, lookups */
-    struct hq_curl_uv *curl;
-    struct hq_metrics metrics;
-    struct hq_metrics_server *metrics_server;
-
-    char key_events[HQ_KEY_MAX], key_retry[HQ_KEY_MAX], key_retry_data[HQ_KEY_MAX];
-    char key_dead[HQ_KEY_MAX], key_att_prefix[HQ_KEY_MAX];
-    struct hq_redis_script record_script;
-    struct hq_buf att_json; /* scratch for one attempt record, reused (outcome.c) */
-
-    int draining;             /* SIGTERM seen: read nothing more */
-    int stopping;             /* everything is closing */
-    int reading;              /* an XREADGROUP is in flight */
-    int claiming;             /* an XAUTOCLAIM is in flight */
-    int group_ready;          /* the consumer group exists (created or seen) */
-    int64_t last_transfer_ms; /* when the last delivery finished (idle-close) */
-    int curl_used;            /* connections may be cached in w->curl since the last recycle */
-    int durability_checked;   /* the Redis configuration warning was looked for */
-    int group_seen;           /* it existed once in this run: a later creation means it was lost */
-    char claim_cursor[HQ_ENTRY_ID_MAX];
-
-    struct hq_entry entries; /* list head of every held entry */
-    int nentries;
-    struct hq_entry *ready_head, *ready_tail; /* entries waiting to be flushed */
-    int flushing;                             /* record_outcomes calls in flight */
-    int64_t flush_retry_at_ms;                /* after a failed flush, not before this */
-    int flush_backoff_ms;
-
-    long deliveries;                     /* deliveries existing (queued + in flight) */
-    long in_flight;                      /* curl transfers running */
-    CURL **easy_pool;                    /* idle easy handles (keep-alive lives in the multi) */
-    struct hq_delivery *free_deliveries; /* recycled delivery structs (linked by qnext) */
-    int nfree_deliveries;
-    int npool;
-
-    struct hq_entry *parked;      /* entries whose endpoint lookups failed; retried by the tick */
-    int64_t read_paused_until_ms; /* after an XREADGROUP error reply: no re-read before this */
-    int64_t drain_started_ms;     /* when the drain began (0 = not draining) */
-    int64_t last_lag_ms;          /* last XINFO GROUPS sample */
-    struct hq_ep *eps[HQ_CACHE_BUCKETS];
-    struct hq_subs *subs[HQ_CACHE_BUCKETS];
-
-    uv_prepare_t flush_prepare; /* flush outcomes once per loop turn (redis beforeSleep) */
-    uv_timer_t claim_timer;     /* periodic XAUTOCLAIM */
-    uv_timer_t tick_timer;      /* congestion checks, lag sampling, flush retries */
-    uv_signal_t sigterm, sigint;
-    int signals;      /* signals received */
-    int handles_open; /* libuv handles not yet closed (shutdown accounting) */
-    uint64_t rng;     /* xorshift state for jitter */
-    int exit_code;
-};
-
-/* ---- worker.c ---- */
-int64_t hq__now_ms(void);
-int64_t hq__mono_us(void);
-uint64_t hq__rand(struct hq_worker *w);
-/* Called whenever capacity may have freed: re-arms reading and claiming. */
-void hq__worker_capacity_changed(struct hq_worker *w);
-/* Called when the worker may have become idle during a drain. */
-void hq__worker_maybe_done(struct hq_worker *w);
-
-/* ---- consumer.c: reading, claiming, decoding entries ---- */
-/* 1 when s is a stream id "<ms>-<seq>" (fills out), else 0. */
-int hq__sid_parse(const char *s, struct hq_sid *out);
-/* <0, 0, >0 as a is before, equal to, after b in stream order. */
-int hq__sid_cmp(const struct hq_sid *a, const struct hq_sid *b);
-void hq__consumer_start(struct hq_worker *w);
-void hq__consumer_read(struct hq_worker *w);
-void hq__consumer_claim(struct hq_worker *w);
-/* Free capacity in entries: how many may be read now. */
-int hq__consumer_capacity(const struct hq_worker *w);
-void hq__entry_free(struct hq_worker *w, struct hq_entry *e);
-void hq__entry_set_state(struct hq_worker *w, struct hq_entry *e, enum hq_entry_state s);
-
-/* ---- dispatch.c: endpoint cache, fan-out, per-endpoint queues ---- */
-/* Takes a batch of decoded entries (linked by qnext), resolves endpoints
- * (batched Redis lookups for what the cache lacks) and starts deliveries. */
-void hq__dispatch_batch(struct hq_worker *w, struct hq_entry *batch);
-/* A delivery finished (outcome recorded in its entry): frees its slot and
- * starts the next waiting delivery. */
-void hq__dispatch_release(struct hq_worker *w, struct hq_ep *ep);
-void hq__dispatch_tick(struct hq_worker *w);         /* congestion checks */
-void hq__dispatch_retry_parked(struct hq_worker *w); /* re-resolves batches whose lookups failed */
-void hq__dispatch_defer_all(struct hq_worker *w);    /* drain: defer every queued delivery */
-void hq__ep_unref(struct hq_worker *w, struct hq_ep *ep);
-void hq__dispatch_free_cache(struct hq_worker *w);
-
-/* ---- delivery.c: one attempt ---- */
-void hq__delivery_start(struct hq_worker *w, struct hq_delivery *d);
-/* Delivery structs are recycled (each holds a 4 KiB response buffer: no
- * per-delivery malloc + zeroing). */
-struct hq_delivery *hq__delivery_new(struct hq_worker *w);
-void hq__delivery_free(struct hq_worker *w, struct hq_delivery *d);
-void hq__delivery_pool_free(struct hq_worker *w);
-/* Delivery structs are recycled (each holds a 4 KiB response buffer: no
- * per-delivery malloc + zeroing). */
-struct hq_delivery *hq__delivery_new(struct hq_worker *w);
-void hq__delivery_free(struct hq_worker *w, struct hq_delivery *d);
-void hq__delivery_pool_free(struct hq_worker *w);
-void hq__delivery_done(CURL *easy, CURLcode result, void *arg); /* curl_uv's done callback */
-
-/* ---- outcome.c: recording outcomes ---- */
-enum hq_outcome_kind { HQ_OUT_DELIVERED, HQ_OUT_RETRY, HQ_OUT_DEAD, HQ_OUT_DEFERRED };
+/* One finished attempt as delivery.c classified it; outcome.c decides from it.
+ * Strings are borrowed from the delivery and its endpoint for the call. */
 struct hq_attempt {
     const char *endpoint_id;
     const char *url;
     int attempt; /* the number of this attempt (1-based) */
     int64_t at_ms;
+    int64_t done_ms; /* wall clock when it finished */
     int64_t duration_ms;
     long status;
     const char *error; /* error class and detail; "" on success */
     const char *resp;
     size_t resp_len;
+    int ok;                   /* a 2xx answer */
+    const char *blocked;      /* the SSRF guard's refusal, NULL when not blocked */
+    long long retry_after_ms; /* from Retry-After on 429/503; -1 none */
 };
-/* Appends one op for entry e: kind, the attempt (NULL for outcomes without
- * an attempt: deferrals, dead endpoints), due time for retries/deferrals,
- * dead reason for HQ_OUT_DEAD. */
-void hq__outcome_add(struct hq_worker *w, struct hq_entry *e, enum hq_outcome_kind kind,
-                     const struct hq_attempt *a, const char *endpoint_id, const char *url,
-                     int failed_attempts, int64_t due_ms, const char *dead_reason);
-/* Dead-letters an invalid entry with its raw fields. */
+
+#define HQ_CACHE_BUCKETS 1024
+
+/* Each module's state, embedded in struct hq_worker. The rule: a file writes
+ * only its own part; it may read the parts of the modules it calls (below it
+ * in the graph at the top of worker.c) and the worker's shared part
+ * (configuration, clients, metrics, key names, the lifecycle flags). */
+
+/* consumer.c: reading and claiming. */
+struct hq_consumer {
+    int reading;     /* an XREADGROUP is in flight */
+    int claiming;    /* an XAUTOCLAIM is in flight */
+    int group_ready; /* the consumer group exists (created or seen) */
+    int group_seen;  /* it existed once in this run: a later creation means it was lost */
+    int64_t read_paused_until_ms; /* after an XREADGROUP error reply: no re-read before this */
+    char claim_cursor[HQ_STREAM_ID_MAX];
+};
+
+/* dispatch.c: the endpoint cache, per-endpoint queues, slot accounting. */
+struct hq_dispatch {
+    struct hq_ep *eps[HQ_CACHE_BUCKETS];
+    struct hq_subs *subs[HQ_CACHE_BUCKETS];
+    struct hq_entry *parked; /* entries whose endpoint lookups failed; retried by the tick */
+    long deliveries;         /* deliveries existing (queued + in flight) */
+    long in_flight;          /* curl transfers running */
+    char ver[24];            /* last <prefix>:endpoints:ver seen ("" = none yet) */
+    int ver_asking;          /* a GET of it is in flight */
+};
+
+/* delivery.c: recycled delivery structs and easy handles. */
+struct hq_delivery_pool {
+    CURL **easy; /* idle easy handles (keep-alive lives in the multi) */
+    int neasy;
+    struct hq_delivery *free; /* recycled delivery structs (linked by qnext) */
+    int nfree;
+    int curl_used;            /* connections may be cached in w->curl since the last recycle */
+    int64_t last_transfer_ms; /* when the last attempt finished (idle-close) */
+};
+
+/* outcome.c: the ready queue and its flushing. */
+struct hq_outcomes {
+    struct hq_redis_script record_script;
+    struct hq_buf att_json;                   /* scratch for one attempt record, reused */
+    struct hq_entry *ready_head, *ready_tail; /* entries waiting to be flushed */
+    int flushing;                             /* record_outcomes calls in flight */
+    int64_t flush_retry_at_ms;                /* after a failed flush, not before this */
+    int flush_backoff_ms;
+    uint64_t rng; /* xorshift state for the jitter of retries and deferrals */
+};
+
+struct hq_worker {
+    /* Shared: set up by worker.c, read by every file. */
+    const struct hq_worker_config *cfg; /* borrowed for the run */
+    uv_loop_t loop;
+    struct hq_redis_client *reader; /* XREADGROUP only */
+    struct hq_redis_client *writer; /* scripts, claims, lookups */
+    struct hq_curl_uv *curl;
+    struct hq_metrics metrics; /* atomics: every file counts what it decides */
+    char key_events[HQ_KEY_MAX], key_retry[HQ_KEY_MAX], key_retry_data[HQ_KEY_MAX];
+    char key_dead[HQ_KEY_MAX], key_att_prefix[HQ_KEY_MAX], key_endpoints_ver[HQ_KEY_MAX];
+    int draining; /* SIGTERM seen: read nothing more */
+    int stopping; /* everything is closing */
+
+    /* The modules' own parts. */
+    struct hq_entries entries; /* entry.c: every held entry */
+    struct hq_consumer consumer;
+    struct hq_dispatch dispatch;
+    struct hq_delivery_pool pool;
+    struct hq_outcomes outcomes;
+
+    /* worker.c's own part. */
+    struct hq_metrics_server *metrics_server;
+    int durability_checked;    /* the Redis configuration warning was looked for */
+    int64_t drain_started_ms;  /* when the drain began (0 = not draining) */
+    int64_t last_lag_ms;       /* last XINFO GROUPS sample */
+    uv_prepare_t turn_prepare; /* once per loop turn, before it blocks (redis beforeSleep) */
+    uv_timer_t claim_timer;    /* periodic XAUTOCLAIM */
+    uv_timer_t tick_timer; /* congestion checks, lag sampling, endpoint version, flush retries */
+    uv_signal_t sigterm, sigint;
+    int signals;      /* signals received */
+    int handles_open; /* libuv handles not yet closed (shutdown accounting) */
+    int exit_code;
+};
+
+/* The call graph is one-way: worker.c -> consumer.c -> dispatch.c ->
+ * delivery.c and outcome.c; consumer.c -> outcome.c; everyone -> entry.c, and
+ * delivery.c -> ssrf.c. Nothing calls up: what depends on many modules (re-arming
+ * the read, noticing the drain is done, flushing) is re-evaluated by worker.c
+ * once per loop turn. */
+
+/* ---- entry.c: held entries and their state machine (a leaf) ---- */
+void hq__entries_init(struct hq_entries *set);
+/* A new entry with stream id (id, len), state RESOLVING, appended to set. */
+struct hq_entry *hq__entry_new(struct hq_entries *set, const char *id, size_t len);
+/* 1 when set holds an entry with stream id (id, len). */
+int hq__entries_hold(const struct hq_entries *set, const char *id, size_t len);
+/* The one state setter: panics on a transition the lifecycle above does not allow. */
+void hq__entry_set_state(struct hq_entry *e, enum hq_entry_state s);
+/* Unlinks and frees e; nothing may reference it any more (no delivery left). */
+void hq__entry_free(struct hq_entries *set, struct hq_entry *e);
+/* At exit: frees what a timed-out drain left (it stays pending in Redis). */
+void hq__entries_free_all(struct hq_entries *set);
+
+/* ---- consumer.c: reading, claiming, decoding entries ---- */
+void hq__consumer_start(struct hq_worker *w);
+/* Re-arms XREADGROUP when there is capacity; O(1) when nothing changed. */
+void hq__consumer_read(struct hq_worker *w);
+void hq__consumer_claim(struct hq_worker *w);
+/* The reader connection became ready (re-arm) or was lost (the read with it). */
+void hq__consumer_reader_changed(struct hq_worker *w, int ready);
+/* 1 while a read or a claim is in flight (the drain waits for them). */
+int hq__consumer_busy(const struct hq_worker *w);
+
+/* ---- dispatch.c: endpoint cache, fan-out, per-endpoint queues ---- */
+/* Takes a batch of decoded entries (linked by qnext; ownership stays with
+ * w->entries), resolves endpoints (batched Redis lookups for what the cache
+ * lacks) and starts deliveries. */
+void hq__dispatch_batch(struct hq_worker *w, struct hq_entry *batch);
+/* curl_uv's done callback (arg = the worker): classifies the attempt
+ * (delivery.c), has outcome.c decide and record, frees the slot. */
+void hq__dispatch_done(CURL *easy, CURLcode result, void *arg);
+void hq__dispatch_tick(struct hq_worker *w);         /* congestion checks */
+void hq__dispatch_retry_parked(struct hq_worker *w); /* re-resolves batches whose lookups failed */
+void hq__dispatch_defer_all(struct hq_worker *w);    /* drain: defer every queued delivery */
+/* Reads <prefix>:endpoints:ver; a change marks the whole cache stale. */
+void hq__dispatch_watch_endpoints(struct hq_worker *w);
+void hq__dispatch_free_cache(struct hq_worker *w);
+
+/* ---- delivery.c: one attempt (a leaf but for ssrf.c) ---- */
+/* Delivery structs are recycled (each holds a 4 KiB response buffer: no
+ * per-delivery malloc + zeroing). */
+struct hq_delivery *hq__delivery_new(struct hq_worker *w);
+void hq__delivery_free(struct hq_worker *w, struct hq_delivery *d);
+void hq__delivery_pool_free(struct hq_worker *w);
+/* Drops the pooled easy handles (their close-socket callback points at a
+ * curl_uv about to be closed). */
+void hq__delivery_drop_easy(struct hq_worker *w);
+/* Starts the attempt of d (state IN_FLIGHT). Returns 0, or -1 when the
+ * transfer could not start: then d->curl_err says why and the caller treats
+ * it as a finished attempt (hq__delivery_result with CURLE_FAILED_INIT). */
+int hq__delivery_start(struct hq_worker *w, struct hq_delivery *d);
+/* The delivery whose transfer easy is. */
+struct hq_delivery *hq__delivery_of(CURL *easy);
+/* Classifies a finished attempt into *a (error text in error[n]); counts the
+ * attempt's latency and failure class. */
+void hq__delivery_result(struct hq_worker *w, struct hq_delivery *d, CURLcode res,
+                         struct hq_attempt *a, char *error, size_t n);
+/* Gives back what the attempt held (easy handle, custom header copy). */
+void hq__delivery_end(struct hq_worker *w, struct hq_delivery *d);
+
+/* ---- outcome.c: deciding and recording outcomes ---- */
+/* A finished attempt of e to ep: delivered, retried (backoff, Retry-After) or
+ * dead (exhausted, blocked); counted and appended as an op. */
+void hq__outcome_attempt(struct hq_worker *w, struct hq_entry *e, const struct hq_ep *ep,
+                         const struct hq_attempt *a);
+/* A delivery of e to ep postponed without an attempt (congestion, drain). */
+void hq__outcome_defer(struct hq_worker *w, struct hq_entry *e, const struct hq_ep *ep);
+/* e cannot go to endpoint (id, url): it is deleted or disabled (reason). */
+void hq__outcome_dead_endpoint(struct hq_worker *w, struct hq_entry *e, const char *endpoint_id,
+                               const char *url, const char *reason);
+/* Dead-letters an invalid entry with its raw fields; e becomes READY. */
 void hq__outcome_add_invalid(struct hq_worker *w, struct hq_entry *e);
 /* One delivery of e finished; when none remain, e becomes READY. */
 void hq__outcome_delivery_finished(struct hq_worker *w, struct hq_entry *e);
 void hq__outcome_init(struct hq_worker *w);
+void hq__outcome_free(struct hq_worker *w);
+/* Records ready entries (called once per loop turn). */
 void hq__outcome_flush(struct hq_worker *w);
 
 /* ---- ssrf.c ---- */
 /* Sets the open-socket callback on a new easy handle; each attempt sets
  * CURLOPT_OPENSOCKETDATA to its delivery, whose guard field the callback reads. */
-void hq__ssrf_setup(struct hq_worker *w, CURL *easy);
+void hq__ssrf_setup(CURL *easy);
 
 #endif

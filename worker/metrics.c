@@ -76,7 +76,8 @@ void hq_metrics_observe_latency(struct hq_metrics *m, uint64_t duration_us)
 
 /* ---- Rendering (Prometheus text exposition format 0.0.4) ---------------------------- */
 
-static const char *const outcome_names[HQ_MO_COUNT] = {"delivered", "retry", "dead", "deferred"};
+const char *const hq_metrics_outcome_names[HQ_MO_COUNT] = {"delivered", "retry", "dead",
+                                                           "deferred"};
 static const char *const class_names[HQ_MC_COUNT] = {"http_status", "timeout", "connect", "dns",
                                                      "tls",         "network", "blocked", "other"};
 
@@ -128,8 +129,8 @@ static int render(struct hq_buf *b, struct hq_metrics *m)
                   "Deliveries finished, by outcome (delivered, retry scheduled, "
                   "dead-lettered, deferred).");
     for (int i = 0; rc == 0 && i < HQ_MO_COUNT; i++)
-        rc = hq_buf_printf(b, "hookq_deliveries_total{outcome=\"%s\"} %lu\n", outcome_names[i],
-                           LOAD(m->deliveries[i]));
+        rc = hq_buf_printf(b, "hookq_deliveries_total{outcome=\"%s\"} %lu\n",
+                           hq_metrics_outcome_names[i], LOAD(m->deliveries[i]));
     if (rc == 0)
         rc = head(b, "hookq_attempt_failures_total", "counter",
                   "Failed delivery attempts, by error class.");

@@ -10,7 +10,8 @@
 
 #include "common/err.h"
 
-/* Delivery outcomes (label outcome=...). */
+/* Delivery outcomes: the one list, for the label outcome=... and the
+ * "outcome" of attempt records alike (outcome.c decides and counts them). */
 enum hq_metric_outcome {
     HQ_MO_DELIVERED = 0, /* 2xx */
     HQ_MO_RETRY,         /* failed, retry scheduled */
@@ -18,6 +19,9 @@ enum hq_metric_outcome {
     HQ_MO_DEFERRED,      /* postponed: endpoint's queue congested (no attempt spent) */
     HQ_MO_COUNT
 };
+
+/* Their names: "delivered", "retry", "dead", "deferred". */
+extern const char *const hq_metrics_outcome_names[HQ_MO_COUNT];
 
 /* Error classes of failed attempts (label class=...). */
 enum hq_metric_class {

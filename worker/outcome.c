@@ -1,5 +1,9 @@
-/* Recording outcomes, durable before acknowledged. Each finished delivery
- * appends an op to its entry (an attempt record, a retry, a dead letter);
+/* Outcomes: deciding and recording them, durable before acknowledged. This
+ * file decides what follows an attempt (delivered; retry after the backoff;
+ * dead when blocked or exhausted), a deferral or a missing endpoint, and
+ * counts each decision (hookq_deliveries_total). Each finished delivery
+ * appends an op to its entry (outcome_ops.c encodes it: an attempt record, a
+ * retry, a dead letter);
  * when an entry has no delivery left it joins the ready queue, and once per
  * loop turn (uv_prepare, Redis' beforeSleep) up to HQ_OUTCOME_BATCH_MAX ready
  * entries are recorded by ONE record_outcomes.lua call on the writer, which
@@ -13,9 +17,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/alloc.h"
+#include "common/backoff.h"
 #include "common/log.h"
+#include "common/scripts.h"
 
 #define FLUSHES_IN_FLIGHT_MAX 4 /* pipelined record calls: bounds memory and Redis' queue */
 #define FLUSH_BACKOFF_MAX_MS  5000
@@ -76,84 +83,60 @@ static void attempt_json(struct hq_buf *b, const struct hq_attempt *a, const cha
     (void)rc; /* the buffer's bound (HQ_RESP_KEEP_MAX escaped) is never hit */
 }
 
-/* Appends one script argument to the entry's outcome buffer (a 4-byte length,
- * then the bytes; flush_one points the call's argv at them). */
-static void arg(struct hq_entry *e, const char *s, size_t n)
+/* Appends one op to e (a bound far above any real entry: hitting it is a bug). */
+static void ops_check(const struct hq_entry *e, int rc)
 {
-    uint32_t len = (uint32_t)n;
-    if (hq_buf_append(&e->ops, &len, 4) != 0 || hq_buf_append(&e->ops, s, n) != 0) {
-        hq_log(HQ_LOG_ERROR, "outcome", "entry %s: outcome buffer full", e->id);
-        abort(); /* a bound we set far above any real entry: a bug, not input */
-    }
-    e->nargs++;
+    if (hq_unlikely(rc != 0))
+        hq_panic("entry %s: outcome buffer full (%zu bytes)", e->id, e->ops.buf.len);
 }
 
-static void arg_str(struct hq_entry *e, const char *s)
+static inline uint64_t jitter_rand(struct hq_outcomes *o)
 {
-    arg(e, s, strlen(s));
+    /* xorshift64*: jitter only, not security. */
+    uint64_t x = o->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    o->rng = x;
+    return x * 0x2545F4914F6CDD1DULL;
 }
 
-static void arg_dec(struct hq_entry *e, int64_t v)
+/* Records one outcome of e for endpoint (endpoint_id, url): kind, the attempt
+ * (NULL for outcomes without one: deferrals, dead endpoints), the failed
+ * attempts so far, the due time of retries and deferrals, the dead reason.
+ * Counted here, where it is decided. */
+static void add(struct hq_worker *w, struct hq_entry *e, enum hq_metric_outcome kind,
+                const struct hq_attempt *a, const char *endpoint_id, const char *url,
+                int failed_attempts, int64_t due_ms, const char *dead_reason)
 {
-    char num[24];
-    int n = snprintf(num, sizeof(num), "%lld", (long long)v);
-    arg(e, num, (size_t)n);
-}
-
-static void arg_kv(struct hq_entry *e, const char *k, const char *v, size_t n)
-{
-    arg_str(e, k);
-    arg(e, v, n);
-}
-
-static void arg_kdec(struct hq_entry *e, const char *k, int64_t v)
-{
-    arg_str(e, k);
-    arg_dec(e, v);
-}
-
-void hq__outcome_add(struct hq_worker *w, struct hq_entry *e, enum hq_outcome_kind kind,
-                     const struct hq_attempt *a, const char *endpoint_id, const char *url,
-                     int failed_attempts, int64_t due_ms, const char *dead_reason)
-{
-    static const char *names[] = {"delivered", "retry", "dead", "deferred"};
-    int64_t now = hq__now_ms();
+    atomic_fetch_add_explicit(&w->metrics.deliveries[kind], 1, memory_order_relaxed);
+    int64_t now = a ? a->done_ms : hq_now_ms();
     if (!e->first_ms)
         e->first_ms = a ? a->at_ms : now;
     url = url ? url : "";
-
-    /* One op. A delivery (most of them): "a", event id, attempt record.
-     * Anything else: "f", event id and attempt record (or "" ""), retry
-     * member, due and data (or "" "0" ""), then the dead-letter field count
-     * and fields. */
-    if (kind == HQ_OUT_DELIVERED && a) {
-        struct hq_buf *att = &w->att_json;
+    struct hq_buf *att = &w->outcomes.att_json;
+    if (a) {
         hq_buf_reset(att);
-        attempt_json(att, a, names[kind]);
-        arg(e, "a", 1);
-        arg_str(e, e->event_id);
-        arg(e, att->p, att->len);
+        attempt_json(att, a, hq_metrics_outcome_names[kind]);
+    }
+    if (kind == HQ_MO_DELIVERED && a) { /* most ops: the short form */
+        ops_check(e, hq_ops_delivered(&e->ops, e->event_id, att->p, att->len));
         return;
     }
-    arg(e, "f", 1);
+    struct hq_full_op op = {0};
     if (a) {
-        struct hq_buf *att = &w->att_json;
-        hq_buf_reset(att);
-        attempt_json(att, a, names[kind]);
-        arg_str(e, e->event_id);
-        arg(e, att->p, att->len);
-    } else {
-        arg(e, "", 0);
-        arg(e, "", 0);
+        op.event_id = e->event_id;
+        op.att = att->p;
+        op.att_len = att->len;
     }
-    if (kind == HQ_OUT_RETRY || kind == HQ_OUT_DEFERRED) {
-        /* Member unique per (endpoint, event, attempt): identical payloads never collapse. */
-        char member[HQ_ENDPOINT_ID_MAX + HQ_ID_MAX + 24];
+    /* Member unique per (endpoint, event, attempt): identical payloads never collapse. */
+    char member[HQ_ENDPOINT_ID_MAX + HQ_ID_MAX + 24];
+    struct hq_buf data = {0};
+    if (kind == HQ_MO_RETRY || kind == HQ_MO_DEFERRED) {
         snprintf(member, sizeof(member), "%s/%s/%d", endpoint_id, e->event_id, failed_attempts);
-        arg_str(e, member);
-        arg_dec(e, due_ms);
+        op.retry_member = member;
+        op.due_ms = due_ms;
         /* Retry data: a msgpack map (docs/internals/redis-layout.md). */
-        struct hq_buf data;
         hq_buf_init(&data, (size_t)w->cfg->max_payload + 64 * 1024);
         msgpack_packer dp;
         msgpack_packer_init(&dp, &data, pack_write);
@@ -168,30 +151,71 @@ void hq__outcome_add(struct hq_worker *w, struct hq_entry *e, enum hq_outcome_ki
         pack_kint(&dp, "last_status", a ? a->status : 0);
         pack_kv(&dp, "last_error", a ? a->error : "", a ? strlen(a->error) : 0);
         pack_kv(&dp, "url", url, strlen(url));
-        pack_kint(&dp, "deferred", kind == HQ_OUT_DEFERRED);
-        arg(e, data.p, data.len);
+        pack_kint(&dp, "deferred", kind == HQ_MO_DEFERRED);
+        op.retry_data = data.p;
+        op.retry_data_len = data.len;
+    }
+    struct hq_dead_letter dl;
+    if (kind == HQ_MO_DEAD) {
+        dl = (struct hq_dead_letter){
+            .event_id = e->event_id,
+            .type = e->ev.type,
+            .type_len = e->ev.type_len,
+            .endpoint_id = endpoint_id,
+            .url = url,
+            .attempts = failed_attempts,
+            .last_status = a ? a->status : 0,
+            .last_error = a ? a->error : "",
+            .first_attempt_ms = a ? e->first_ms : e->ev.first_ms,
+            .last_attempt_ms = a ? a->at_ms : 0,
+            .reason = dead_reason,
+            .payload = e->ev.payload,
+            .payload_len = e->ev.payload_len,
+        };
+        op.dead = &dl;
+    }
+    ops_check(e, hq_ops_full(&e->ops, &op));
+    if (data.max)
         hq_buf_free(&data);
-    } else {
-        arg(e, "", 0);
-        arg(e, "0", 1);
-        arg(e, "", 0);
+}
+
+void hq__outcome_attempt(struct hq_worker *w, struct hq_entry *e, const struct hq_ep *ep,
+                         const struct hq_attempt *a)
+{
+    if (a->ok) {
+        add(w, e, HQ_MO_DELIVERED, a, ep->id, ep->e.url, 0, 0, NULL);
+        return;
     }
-    if (kind == HQ_OUT_DEAD) {
-        arg_dec(e, 22);
-        arg_kv(e, "event_id", e->event_id, strlen(e->event_id));
-        arg_kv(e, "type", e->ev.type, e->ev.type_len);
-        arg_kv(e, "endpoint_id", endpoint_id, strlen(endpoint_id));
-        arg_kv(e, "url", url, strlen(url));
-        arg_kdec(e, "attempts", failed_attempts);
-        arg_kdec(e, "last_status", a ? a->status : 0);
-        arg_kv(e, "last_error", a ? a->error : "", a ? strlen(a->error) : 0);
-        arg_kdec(e, "first_attempt_ms", a ? e->first_ms : (e->ev.first_ms ? e->ev.first_ms : 0));
-        arg_kdec(e, "last_attempt_ms", a ? a->at_ms : 0);
-        arg_kv(e, "reason", dead_reason, strlen(dead_reason));
-        arg_kv(e, "payload", e->ev.payload, e->ev.payload_len);
+    long long max = ep->e.max_attempts > 0 ? ep->e.max_attempts : w->cfg->policy.max_attempts;
+    int failed = a->attempt;
+    if (a->blocked) {
+        /* Not retried: the address will not stop being internal. */
+        char reason[200];
+        snprintf(reason, sizeof(reason), "blocked: %s", a->blocked);
+        add(w, e, HQ_MO_DEAD, a, ep->id, ep->e.url, failed, 0, reason);
+    } else if (failed >= max) {
+        add(w, e, HQ_MO_DEAD, a, ep->id, ep->e.url, failed, 0, "exhausted");
     } else {
-        arg(e, "0", 1);
+        long long delay = hq_backoff_next_ms(&w->cfg->policy, failed, a->retry_after_ms,
+                                             jitter_rand(&w->outcomes));
+        add(w, e, HQ_MO_RETRY, a, ep->id, ep->e.url, failed, a->done_ms + delay, NULL);
     }
+    hq_log(HQ_LOG_DEBUG, "delivery", "event %s to %s failed (attempt %d): %s", e->event_id, ep->id,
+           failed, a->error);
+}
+
+void hq__outcome_defer(struct hq_worker *w, struct hq_entry *e, const struct hq_ep *ep)
+{
+    /* 0.5x-1.5x of --defer, so a congested endpoint's backlog comes back spread out. */
+    int64_t defer_ms = w->cfg->defer_ms;
+    int64_t delay = defer_ms / 2 + (int64_t)(jitter_rand(&w->outcomes) % (uint64_t)(defer_ms + 1));
+    add(w, e, HQ_MO_DEFERRED, NULL, ep->id, ep->e.url, e->ev.attempt, hq_now_ms() + delay, NULL);
+}
+
+void hq__outcome_dead_endpoint(struct hq_worker *w, struct hq_entry *e, const char *endpoint_id,
+                               const char *url, const char *reason)
+{
+    add(w, e, HQ_MO_DEAD, NULL, endpoint_id, url, e->ev.attempt, 0, reason);
 }
 
 void hq__outcome_add_invalid(struct hq_worker *w, struct hq_entry *e)
@@ -200,34 +224,19 @@ void hq__outcome_add_invalid(struct hq_worker *w, struct hq_entry *e)
     int nraw = 0;
     for (size_t i = 0; i < e->raw.len; i++)
         nraw += e->raw.p[i] == '\0';
-    nraw /= 2;
-    arg(e, "f", 1);
-    arg(e, "", 0);
-    arg(e, "", 0);
-    arg(e, "", 0);
-    arg(e, "0", 1);
-    arg(e, "", 0);
-    arg_dec(e, 22 + nraw * 2);
     char reason[300];
     snprintf(reason, sizeof(reason), "invalid: %s", e->invalid);
-    int64_t now = hq__now_ms();
-    arg_kv(e, "event_id", e->event_id, strlen(e->event_id));
-    arg_kv(e, "type", "", 0);
-    arg_kv(e, "endpoint_id", "", 0);
-    arg_kv(e, "url", "", 0);
-    arg_kv(e, "attempts", "0", 1);
-    arg_kv(e, "last_status", "0", 1);
-    arg_kv(e, "last_error", "", 0);
-    arg_kdec(e, "first_attempt_ms", now);
-    arg_kdec(e, "last_attempt_ms", now);
-    arg_kv(e, "reason", reason, strlen(reason));
-    arg_kv(e, "payload", "", 0);
-    const char *p = e->raw.p;
-    for (int i = 0; i < nraw * 2; i++) {
-        size_t n = strlen(p);
-        arg(e, p, n);
-        p += n + 1;
-    }
+    int64_t now = hq_now_ms();
+    struct hq_dead_letter dl = {
+        .event_id = e->event_id,
+        .first_attempt_ms = now,
+        .last_attempt_ms = now,
+        .reason = reason,
+        .raw = e->raw.p,
+        .nraw = nraw / 2,
+    };
+    struct hq_full_op op = {.dead = &dl};
+    ops_check(e, hq_ops_full(&e->ops, &op));
     atomic_fetch_add_explicit(&w->metrics.deliveries[HQ_MO_DEAD], 1, memory_order_relaxed);
     e->remaining = 1;
     hq__outcome_delivery_finished(w, e);
@@ -238,24 +247,34 @@ void hq__outcome_add_invalid(struct hq_worker *w, struct hq_entry *e)
 static void ready_push(struct hq_worker *w, struct hq_entry *e)
 {
     e->qnext = NULL;
-    if (w->ready_tail)
-        w->ready_tail->qnext = e;
+    if (w->outcomes.ready_tail)
+        w->outcomes.ready_tail->qnext = e;
     else
-        w->ready_head = e;
-    w->ready_tail = e;
+        w->outcomes.ready_head = e;
+    w->outcomes.ready_tail = e;
 }
 
 void hq__outcome_delivery_finished(struct hq_worker *w, struct hq_entry *e)
 {
     if (--e->remaining > 0)
         return;
-    hq__entry_set_state(w, e, HQ_ENTRY_READY);
+    hq__entry_set_state(e, HQ_ENTRY_READY);
     ready_push(w, e);
 }
 
 void hq__outcome_init(struct hq_worker *w)
 {
-    w->ready_head = w->ready_tail = NULL;
+    struct hq_outcomes *o = &w->outcomes;
+    o->ready_head = o->ready_tail = NULL;
+    o->flush_backoff_ms = 100;
+    o->rng = (uint64_t)hq_mono_us() ^ ((uint64_t)getpid() << 32) ^ 0x9E3779B97F4A7C15ULL;
+    hq_redis_script_init(&o->record_script, hq_script_record_outcomes);
+    hq_buf_init(&o->att_json, HQ_RESP_KEEP_MAX * 6 + 1024); /* 4 KiB escaped, plus the fields */
+}
+
+void hq__outcome_free(struct hq_worker *w)
+{
+    hq_buf_free(&w->outcomes.att_json);
 }
 
 struct flush {
@@ -269,7 +288,7 @@ static void on_flush_reply(struct hq_redis_client *c, redisReply *r, void *arg)
     (void)c;
     struct flush *f = arg;
     struct hq_worker *w = f->w;
-    w->flushing--;
+    w->outcomes.flushing--;
     int ok = r && r->type == REDIS_REPLY_ARRAY && r->elements == (size_t)f->n;
     if (!ok) {
         /* Nothing is acknowledged: put the batch back in front, retry after a pause. */
@@ -280,26 +299,26 @@ static void on_flush_reply(struct hq_redis_client *c, redisReply *r, void *arg)
                f->n, why);
         for (int i = f->n - 1; i >= 0; i--) {
             struct hq_entry *e = f->entries[i];
-            hq__entry_set_state(w, e, HQ_ENTRY_READY);
-            e->qnext = w->ready_head;
-            w->ready_head = e;
-            if (!w->ready_tail)
-                w->ready_tail = e;
+            hq__entry_set_state(e, HQ_ENTRY_READY);
+            e->qnext = w->outcomes.ready_head;
+            w->outcomes.ready_head = e;
+            if (!w->outcomes.ready_tail)
+                w->outcomes.ready_tail = e;
         }
         /* Several calls in flight fail together when a connection drops: back
          * off once per round, not once per call. */
-        int64_t now = hq__now_ms();
-        if (now >= w->flush_retry_at_ms) {
-            w->flush_retry_at_ms = now + w->flush_backoff_ms;
-            w->flush_backoff_ms *= 2;
-            if (w->flush_backoff_ms > FLUSH_BACKOFF_MAX_MS)
-                w->flush_backoff_ms = FLUSH_BACKOFF_MAX_MS;
+        int64_t now = hq_now_ms();
+        if (now >= w->outcomes.flush_retry_at_ms) {
+            w->outcomes.flush_retry_at_ms = now + w->outcomes.flush_backoff_ms;
+            w->outcomes.flush_backoff_ms *= 2;
+            if (w->outcomes.flush_backoff_ms > FLUSH_BACKOFF_MAX_MS)
+                w->outcomes.flush_backoff_ms = FLUSH_BACKOFF_MAX_MS;
         }
         free(f);
         return;
     }
-    w->flush_backoff_ms = 100;
-    w->flush_retry_at_ms = 0;
+    w->outcomes.flush_backoff_ms = 100;
+    w->outcomes.flush_retry_at_ms = 0;
     for (int i = 0; i < f->n; i++) {
         redisReply *x = r->element[i];
         if (x->type == REDIS_REPLY_INTEGER && x->integer == 1) {
@@ -311,11 +330,9 @@ static void on_flush_reply(struct hq_redis_client *c, redisReply *r, void *arg)
                    "its outcome was dropped (the other worker delivers it)",
                    f->entries[i]->id);
         }
-        hq__entry_free(w, f->entries[i]);
+        hq__entry_free(&w->entries, f->entries[i]);
     }
     free(f);
-    hq__worker_capacity_changed(w);
-    hq__worker_maybe_done(w);
 }
 
 /* The fence of one flush in a single XPENDING: when this worker's own entries
@@ -336,14 +353,14 @@ static int fence_range(const struct hq_worker *w, const struct flush *f, char *m
         const struct hq_entry *e = f->entries[k];
         if (!e->sid_ok)
             return 0;
-        if (k == 0 || hq__sid_cmp(&e->sid, &lo) < 0)
+        if (k == 0 || hq_sid_cmp(&e->sid, &lo) < 0)
             lo = e->sid;
-        if (k == 0 || hq__sid_cmp(&e->sid, &hi) > 0)
+        if (k == 0 || hq_sid_cmp(&e->sid, &hi) > 0)
             hi = e->sid;
     }
     long held = 0;
-    for (const struct hq_entry *e = w->entries.next; e != &w->entries; e = e->next)
-        held += !e->sid_ok || (hq__sid_cmp(&e->sid, &lo) >= 0 && hq__sid_cmp(&e->sid, &hi) <= 0);
+    for (const struct hq_entry *e = w->entries.head.next; e != &w->entries.head; e = e->next)
+        held += !e->sid_ok || (hq_sid_cmp(&e->sid, &lo) >= 0 && hq_sid_cmp(&e->sid, &hi) <= 0);
     if (held > 2L * f->n + FENCE_RANGE_SLACK)
         return 0;
     snprintf(min, n, "%llu-%llu", lo.ms, lo.seq);
@@ -352,33 +369,37 @@ static int fence_range(const struct hq_worker *w, const struct flush *f, char *m
     return 1;
 }
 
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
 static int flush_one(struct hq_worker *w)
 {
     struct flush *f = hq_calloc(1, sizeof(*f));
     f->w = w;
-    size_t argc = 9;
-    for (struct hq_entry *e = w->ready_head; e && f->n < HQ_OUTCOME_BATCH_MAX; e = e->qnext) {
-        f->entries[f->n++] = e;
-        argc += 2 + (size_t)e->nargs;
-    }
     char rmin[48] = "", rmax[48] = "", rcount[48] = "0"; /* two 20-digit numbers and a dash fit */
-    fence_range(w, f, rmin, rmax, rcount, sizeof(rmin));
-    const char **argv = hq_malloc(sizeof(char *) * (argc + 4));
-    size_t *lens = hq_malloc(sizeof(size_t) * (argc + 4));
-    char(*counts)[12] = hq_malloc(sizeof(*counts) * (size_t)f->n);
     char ttl[24], keep[12], maxlen[24];
     snprintf(ttl, sizeof(ttl), "%lld", w->cfg->attempt_ttl_ms);
     snprintf(keep, sizeof(keep), "%d", HQ_ATTEMPTS_KEPT_MAX);
     snprintf(maxlen, sizeof(maxlen), "%lld", w->cfg->dead_maxlen);
-    size_t i = 0;
+    /* KEYS and the fixed ARGV of record_outcomes.lua, in its header's order. */
     const char *keys[] = {w->key_events, w->key_retry, w->key_retry_data, w->key_dead};
-    for (int k = 0; k < 4; k++, i++) {
+    const char *fixed[] = {
+        HQ_GROUP, w->cfg->consumer, ttl, keep, w->key_att_prefix, maxlen, rmin, rmax, rcount};
+    size_t argc = NELEM(keys) + NELEM(fixed);
+    for (struct hq_entry *e = w->outcomes.ready_head; e && f->n < HQ_OUTCOME_BATCH_MAX;
+         e = e->qnext) {
+        f->entries[f->n++] = e;
+        argc += 2 + (size_t)e->ops.nargs; /* id, count, its ops */
+    }
+    fence_range(w, f, rmin, rmax, rcount, sizeof(rmin));
+    const char **argv = hq_malloc(sizeof(char *) * argc);
+    size_t *lens = hq_malloc(sizeof(size_t) * argc);
+    char(*counts)[12] = hq_malloc(sizeof(*counts) * (size_t)f->n);
+    size_t i = 0;
+    for (size_t k = 0; k < NELEM(keys); k++, i++) {
         argv[i] = keys[k];
         lens[i] = strlen(keys[k]);
     }
-    const char *fixed[] = {
-        HQ_GROUP, w->cfg->consumer, ttl, keep, w->key_att_prefix, maxlen, rmin, rmax, rcount};
-    for (int k = 0; k < 9; k++, i++) {
+    for (size_t k = 0; k < NELEM(fixed); k++, i++) {
         argv[i] = fixed[k];
         lens[i] = strlen(fixed[k]);
     }
@@ -386,20 +407,15 @@ static int flush_one(struct hq_worker *w)
         struct hq_entry *e = f->entries[k];
         argv[i] = e->id;
         lens[i++] = strlen(e->id);
-        snprintf(counts[k], sizeof(counts[k]), "%d", e->nargs);
+        snprintf(counts[k], sizeof(counts[k]), "%d", e->ops.nargs);
         argv[i] = counts[k];
         lens[i++] = strlen(counts[k]);
-        size_t off = 0;
-        for (int o = 0; o < e->nargs; o++) {
-            uint32_t len;
-            memcpy(&len, e->ops.p + off, 4);
-            argv[i] = e->ops.p + off + 4;
-            lens[i++] = len;
-            off += 4 + len;
-        }
+        hq_ops_argv(&e->ops, argv + i, lens + i);
+        i += (size_t)e->ops.nargs;
     }
-    int rc = hq_redis_client_script(w->writer, &w->record_script, on_flush_reply, f, 4, (int)i,
-                                    argv, lens);
+    hq_assert(i == argc);
+    int rc = hq_redis_client_script(w->writer, &w->outcomes.record_script, on_flush_reply, f,
+                                    (int)NELEM(keys), (int)i, argv, lens);
     free(argv);
     free(lens);
     free(counts);
@@ -407,14 +423,14 @@ static int flush_one(struct hq_worker *w)
         free(f);
         return -1;
     }
-    w->flushing++;
+    w->outcomes.flushing++;
     /* Detach the batch from the ready queue. */
     for (int k = 0; k < f->n; k++) {
-        hq__entry_set_state(w, f->entries[k], HQ_ENTRY_FLUSHING);
-        w->ready_head = f->entries[k]->qnext;
+        hq__entry_set_state(f->entries[k], HQ_ENTRY_FLUSHING);
+        w->outcomes.ready_head = f->entries[k]->qnext;
     }
-    if (!w->ready_head)
-        w->ready_tail = NULL;
+    if (!w->outcomes.ready_head)
+        w->outcomes.ready_tail = NULL;
     return 0;
 }
 
@@ -422,9 +438,9 @@ void hq__outcome_flush(struct hq_worker *w)
 {
     if (w->stopping || !w->writer || !hq_redis_client_ready(w->writer))
         return;
-    if (w->flush_retry_at_ms && hq__now_ms() < w->flush_retry_at_ms)
+    if (w->outcomes.flush_retry_at_ms && hq_now_ms() < w->outcomes.flush_retry_at_ms)
         return;
-    while (w->ready_head && w->flushing < FLUSHES_IN_FLIGHT_MAX) {
+    while (w->outcomes.ready_head && w->outcomes.flushing < FLUSHES_IN_FLIGHT_MAX) {
         if (flush_one(w) != 0)
             return;
     }

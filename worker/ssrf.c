@@ -25,9 +25,8 @@ static curl_socket_t on_open_socket(void *arg, curlsocktype purpose, struct curl
     return socket(a->family, a->socktype, a->protocol);
 }
 
-void hq__ssrf_setup(struct hq_worker *w, CURL *easy)
+void hq__ssrf_setup(CURL *easy)
 {
-    (void)w;
     curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
     /* CURLOPT_OPENSOCKETDATA is the delivery, set per attempt. */
 }

@@ -1,50 +1,32 @@
 /* The worker process: owns the loop and the order of things — start-up,
  * signals, the drain on SIGTERM, and the shutdown sequence that ends with
- * uv_loop_close() == 0. Reading is in consumer.c, fan-out in dispatch.c, one
- * attempt in delivery.c, recording outcomes in outcome.c. */
+ * uv_loop_close() == 0. The files form a one-way pipeline:
+ *
+ *   worker.c -> consumer.c -> dispatch.c -> delivery.c (one HTTP attempt)
+ *                   |              |
+ *                   +--------------+--> outcome.c (decide, record, ack)
+ *   (all -> entry.c; delivery.c -> ssrf.c)
+ *
+ * Nothing below calls up into this file. What depends on several modules is
+ * re-evaluated here once per loop turn, before the loop blocks (the prepare
+ * handle, like redis' beforeSleep): record ready outcomes, re-arm the read
+ * when capacity freed, and notice that a drain is done. */
 #include "worker/internal.h"
 
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common/alloc.h"
+#include "common/durability.h"
 #include "common/keys.h"
 #include "common/log.h"
 
 #define TICK_MS         250   /* congestion checks, flush retries, re-arming reads */
 #define LAG_SAMPLE_MS   5000  /* XINFO GROUPS for the lag gauge */
 #define DRAIN_MARGIN_MS 10000 /* drain gives up this long after the attempt timeout */
-
-extern const char hq_script_record_outcomes[];
-
-int64_t hq__now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t hq__mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-uint64_t hq__rand(struct hq_worker *w)
-{
-    /* xorshift64*: jitter only, not security. */
-    uint64_t x = w->rng;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    w->rng = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
 
 /* ---- Shutdown ------------------------------------------------------------------ */
 
@@ -85,8 +67,8 @@ static void shutdown_all(struct hq_worker *w)
         return;
     w->stopping = 1;
     hq_log(HQ_LOG_INFO, "worker", "stopping: %d entries held, %ld deliveries in flight",
-           w->nentries, w->in_flight);
-    close_handle(w, (uv_handle_t *)&w->flush_prepare);
+           w->entries.n, w->dispatch.in_flight);
+    close_handle(w, (uv_handle_t *)&w->turn_prepare);
     close_handle(w, (uv_handle_t *)&w->claim_timer);
     close_handle(w, (uv_handle_t *)&w->tick_timer);
     close_handle(w, (uv_handle_t *)&w->sigterm);
@@ -96,11 +78,10 @@ static void shutdown_all(struct hq_worker *w)
     w->curl = NULL;
 }
 
-void hq__worker_maybe_done(struct hq_worker *w)
+/* During a drain: stops once nothing is held or in flight. O(1). */
+static void maybe_done(struct hq_worker *w)
 {
-    if (!w->draining || w->stopping)
-        return;
-    if (w->nentries == 0 && !w->reading && !w->claiming && w->flushing == 0) {
+    if (!w->stopping && w->entries.n == 0 && !hq__consumer_busy(w) && w->outcomes.flushing == 0) {
         hq_log(HQ_LOG_INFO, "worker", "drained: every outcome recorded");
         shutdown_all(w);
     }
@@ -116,15 +97,14 @@ static void on_signal(uv_signal_t *s, int signum)
         hq_log(HQ_LOG_WARN, "worker",
                "second signal (%d): exiting now; %d held entries will be reclaimed by other "
                "workers",
-               signum, w->nentries);
+               signum, w->entries.n);
         _exit(1);
     }
     hq_log(HQ_LOG_INFO, "worker",
            "signal %d: draining (%ld deliveries in flight, %d entries held; again to exit now)",
-           signum, w->in_flight, w->nentries);
+           signum, w->dispatch.in_flight, w->entries.n);
     w->draining = 1;
     hq__dispatch_defer_all(w);
-    hq__worker_maybe_done(w);
 }
 
 /* ---- Periodic work ---------------------------------------------------------------------- */
@@ -161,7 +141,7 @@ static void on_lag_reply(struct hq_redis_client *c, redisReply *r, void *arg)
 
 static struct hq_curl_uv *curl_new(struct hq_worker *w)
 {
-    struct hq_curl_uv *cu = hq_curl_uv_new(&w->loop, hq__delivery_done, w);
+    struct hq_curl_uv *cu = hq_curl_uv_new(&w->loop, hq__dispatch_done, w);
     if (!cu)
         return NULL;
     CURLM *multi = hq_curl_uv_multi(cu);
@@ -179,27 +159,25 @@ static struct hq_curl_uv *curl_new(struct hq_worker *w)
  * callback points at the old binding. */
 static void maybe_close_idle(struct hq_worker *w, int64_t now)
 {
-    if (!w->curl_used || w->in_flight > 0 || w->draining || w->stopping ||
-        now - w->last_transfer_ms < w->cfg->idle_close_ms)
+    if (!w->pool.curl_used || w->dispatch.in_flight > 0 || w->draining || w->stopping ||
+        now - w->pool.last_transfer_ms < w->cfg->idle_close_ms)
         return;
     struct hq_curl_uv *fresh = curl_new(w);
     if (!fresh)
         return;
-    for (int i = 0; i < w->npool; i++)
-        curl_easy_cleanup(w->easy_pool[i]);
-    w->npool = 0;
+    hq__delivery_drop_easy(w);
     hq_curl_uv_close(w->curl, NULL, NULL);
     w->curl = fresh;
-    w->curl_used = 0;
     hq_log(HQ_LOG_DEBUG, "worker", "idle for %lld ms: closed keep-alive connections",
-           (long long)(now - w->last_transfer_ms));
+           (long long)(now - w->pool.last_transfer_ms));
 }
 
 static void on_tick(uv_timer_t *t)
 {
     struct hq_worker *w = container_of(t, struct hq_worker, tick_timer);
-    int64_t now = hq__now_ms();
+    int64_t now = hq_now_ms();
     hq__dispatch_tick(w);
+    hq__dispatch_watch_endpoints(w);
     hq__dispatch_retry_parked(w);
     maybe_close_idle(w, now);
     hq__consumer_read(w);
@@ -216,7 +194,7 @@ static void on_tick(uv_timer_t *t)
             hq_log(HQ_LOG_WARN, "worker",
                    "drain timed out with %d entries held; they stay pending and will be "
                    "reclaimed",
-                   w->nentries);
+                   w->entries.n);
             w->exit_code = 1;
             shutdown_all(w);
         }
@@ -229,19 +207,18 @@ static void on_claim_timer(uv_timer_t *t)
     hq__consumer_claim(w);
 }
 
-static void on_flush_prepare(uv_prepare_t *p)
+/* Once per loop turn, after the turn's callbacks and before the loop blocks
+ * (libuv computes the poll timeout after prepare handles run, so a command
+ * written here does not wait for the next wake-up). Each step is O(1) when
+ * nothing changed: the read is normally in flight already. */
+static void on_turn_prepare(uv_prepare_t *p)
 {
-    struct hq_worker *w = container_of(p, struct hq_worker, flush_prepare);
+    struct hq_worker *w = container_of(p, struct hq_worker, turn_prepare);
     hq__outcome_flush(w);
-}
-
-void hq__worker_capacity_changed(struct hq_worker *w)
-{
-    if (w->draining) {
-        hq__worker_maybe_done(w);
-        return;
-    }
-    hq__consumer_read(w);
+    if (w->draining)
+        maybe_done(w);
+    else
+        hq__consumer_read(w);
 }
 
 /* ---- Redis connection state --------------------------------------------------------------- */
@@ -264,17 +241,13 @@ static void on_reader_state(struct hq_redis_client *c, int ready, const char *wh
     (void)c;
     (void)why;
     struct hq_worker *w = arg;
-    if (!ready)
-        w->reading = 0; /* its callback got NULL; the read is re-armed on READY */
     update_ready(w);
-    if (ready)
-        hq__consumer_read(w);
+    hq__consumer_reader_changed(w, ready);
 }
 
-/* Warns once when Redis' configuration risks events: an evicting policy may
- * drop streams and retries under memory pressure; without AOF a restart loses
- * what was acknowledged since the last save. Errors (a managed Redis that
- * forbids CONFIG) are ignored. */
+/* Warns once when Redis' configuration risks events (common/durability.h
+ * says which and how). Errors (a managed Redis that forbids CONFIG) are
+ * ignored. */
 static void on_config_reply(struct hq_redis_client *c, redisReply *r, void *arg)
 {
     (void)c;
@@ -282,13 +255,9 @@ static void on_config_reply(struct hq_redis_client *c, redisReply *r, void *arg)
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
         r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_STRING)
         return;
-    const char *name = r->element[0]->str, *v = r->element[1]->str;
-    if (strcmp(name, "maxmemory-policy") == 0 && strcmp(v, "noeviction") != 0)
-        hq_log(HQ_LOG_WARN, "worker",
-               "redis maxmemory-policy=%s may evict events and retries; use noeviction", v);
-    else if (strcmp(name, "appendonly") == 0 && strcmp(v, "yes") != 0)
-        hq_log(HQ_LOG_WARN, "worker",
-               "redis appendonly=%s: a redis restart may lose recent events and outcomes", v);
+    char msg[256];
+    if (hq_durability_risk(r->element[0]->str, r->element[1]->str, msg, sizeof(msg)))
+        hq_log(HQ_LOG_WARN, "worker", "%s", msg);
 }
 
 static void check_durability(struct hq_worker *w)
@@ -296,11 +265,13 @@ static void check_durability(struct hq_worker *w)
     if (w->durability_checked)
         return;
     w->durability_checked = 1;
-    const char *policy[] = {"CONFIG", "GET", "maxmemory-policy"};
-    const char *aof[] = {"CONFIG", "GET", "appendonly"};
-    if (hq_redis_client_command(w->writer, on_config_reply, w, 0, 3, policy, NULL) != 0 ||
-        hq_redis_client_command(w->writer, on_config_reply, w, 0, 3, aof, NULL) != 0)
-        w->durability_checked = 0;
+    for (int i = 0; i < HQ_DURABILITY_SETTINGS; i++) {
+        const char *argv[] = {"CONFIG", "GET", hq_durability_settings[i]};
+        if (hq_redis_client_command(w->writer, on_config_reply, w, 0, 3, argv, NULL) != 0) {
+            w->durability_checked = 0;
+            return;
+        }
+    }
 }
 
 static void on_writer_state(struct hq_redis_client *c, int ready, const char *why, void *arg)
@@ -320,19 +291,26 @@ static void on_writer_state(struct hq_redis_client *c, int ready, const char *wh
 
 int hq_worker_run(const struct hq_worker_config *cfg, struct hq_err *err)
 {
+    /* hiredis writes with write(2). When Redis dies with one of our commands
+     * unread, its kernel answers with a reset, and a write that comes after
+     * it (epoll said writable before the reset arrived) raises SIGPIPE, which
+     * would end the worker without a word. Ignored, the write fails with
+     * EPIPE and the client reconnects like after any lost connection.
+     * (libcurl sends with MSG_NOSIGNAL itself.) */
+    struct sigaction ign = {.sa_handler = SIG_IGN};
+    sigemptyset(&ign.sa_mask);
+    sigaction(SIGPIPE, &ign, NULL);
+
     struct hq_worker *w = hq_calloc(1, sizeof(*w));
     w->cfg = cfg;
-    w->entries.next = w->entries.prev = &w->entries;
-    w->rng = (uint64_t)hq__mono_us() ^ ((uint64_t)getpid() << 32) ^ 0x9E3779B97F4A7C15ULL;
-    w->flush_backoff_ms = 100;
+    hq__entries_init(&w->entries);
     hq_metrics_init(&w->metrics);
     hq_key_events(cfg->prefix, w->key_events, sizeof(w->key_events));
     hq_key_retry(cfg->prefix, w->key_retry, sizeof(w->key_retry));
     hq_key_retry_data(cfg->prefix, w->key_retry_data, sizeof(w->key_retry_data));
     hq_key_dead(cfg->prefix, w->key_dead, sizeof(w->key_dead));
     hq_key_attempts(cfg->prefix, "", w->key_att_prefix, sizeof(w->key_att_prefix));
-    hq_redis_script_init(&w->record_script, hq_script_record_outcomes);
-    hq_buf_init(&w->att_json, HQ_RESP_KEEP_MAX * 6 + 1024); /* 4 KiB escaped, plus the fields */
+    hq_key_endpoints_version(cfg->prefix, w->key_endpoints_ver, sizeof(w->key_endpoints_ver));
 
     if (uv_loop_init(&w->loop) != 0) {
         free(w);
@@ -358,8 +336,8 @@ int hq_worker_run(const struct hq_worker_config *cfg, struct hq_err *err)
         return hq_err_set(err, HQ_EIO, "cannot initialise libcurl's multi handle");
     }
     hq__outcome_init(w);
-    uv_prepare_init(&w->loop, &w->flush_prepare);
-    uv_prepare_start(&w->flush_prepare, on_flush_prepare);
+    uv_prepare_init(&w->loop, &w->turn_prepare);
+    uv_prepare_start(&w->turn_prepare, on_turn_prepare);
     uv_timer_init(&w->loop, &w->tick_timer);
     uv_timer_start(&w->tick_timer, on_tick, TICK_MS, TICK_MS);
     uv_timer_init(&w->loop, &w->claim_timer);
@@ -387,12 +365,7 @@ int hq_worker_run(const struct hq_worker_config *cfg, struct hq_err *err)
 
     hq__dispatch_free_cache(w);
     hq__delivery_pool_free(w);
-    for (int i = 0; i < w->npool; i++)
-        curl_easy_cleanup(w->easy_pool[i]);
-    free(w->easy_pool);
-    /* Entries still held (a timed-out drain) stay pending in Redis. */
-    while (w->entries.next != &w->entries)
-        hq__entry_free(w, w->entries.next);
+    hq__entries_free_all(&w->entries);
     int rc = uv_loop_close(&w->loop);
     if (rc != 0)
         hq_log(HQ_LOG_ERROR, "worker", "event loop closed with handles still open: %s",
@@ -400,7 +373,7 @@ int hq_worker_run(const struct hq_worker_config *cfg, struct hq_err *err)
     if (w->metrics_server)
         hq_metrics_stop(w->metrics_server);
     int code = w->exit_code;
-    hq_buf_free(&w->att_json);
+    hq__outcome_free(w);
     free(w);
     if (rc != 0)
         return hq_err_set(err, HQ_EIO, "event loop closed with handles still open");

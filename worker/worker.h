@@ -1,5 +1,5 @@
 /* hookq worker: one process, one libuv loop, delivering events from the
- * stream through the consumer group (docs/architecture.md, issue 3).
+ * stream through the consumer group (docs/architecture.md).
  * Scale by running more processes. */
 #ifndef HQ_WORKER_WORKER_H
 #define HQ_WORKER_WORKER_H

@@ -16,7 +16,8 @@
 -- ARGV[1] group  ARGV[2] consumer  ARGV[3] attempt record ttl (ms)  ARGV[4] attempt records kept
 -- ARGV[5] attempt key prefix ("<p>:att:")  ARGV[6] dead stream MAXLEN (0 = unbounded)
 -- ARGV[7] fence range start id or ""  ARGV[8] range end id  ARGV[9] range count
--- then per entry: entry id, n, and n arguments holding its ops, each either
+-- then per entry: entry id, n, and n arguments holding its ops (encoded by
+-- worker/outcome_ops.c, the one writer of this format), each either
 --   "a", event id, attempt record JSON                    (a delivery), or
 --   "f", event id for the attempt record or "", attempt record JSON or "",
 --   retry member or "", due ms, retry data (a msgpack map, stored as is) or "",

@@ -1,8 +1,11 @@
-/* record_outcomes.lua against a real redis-server, called the way the worker
- * calls it: the fence records and acknowledges exactly the entries this
- * consumer still owns, whether it is checked with one XPENDING over a range,
- * per entry, or per entry after a range reply that filled its count; and a
- * call repeated after its reply was lost records nothing twice. */
+/* record_outcomes.lua against a real redis-server, fed by the worker's own op
+ * encoder (worker/outcome_ops.h), so the test holds no copy of the format:
+ * the fence records and acknowledges exactly the entries this consumer still
+ * owns, whether it is checked with one XPENDING over a range, per entry, or
+ * per entry after a range reply that filled its count; a call repeated after
+ * its reply was lost records nothing twice; and the long form's parts (attempt
+ * record, retry, dead letter with an invalid entry's raw fields) land where
+ * the script puts them. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -11,9 +14,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/scripts.h"
 #include "tests/harness/hq_test.h"
-
-extern const char hq_script_record_outcomes[];
+#include "worker/outcome_ops.h"
 
 static struct hq_test_redis R;
 static redisContext *C;
@@ -44,15 +47,14 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Calls the script as consumer a for events idx[0..n) (one "delivered" op
- * each: event id, attempt record, no retry, no dead letter), with the fence
- * range given or "" for per-entry checks. The reply's integers go to got. */
-static void record(const int *idx, int n, const char *rmin, const char *rmax, const char *rcount,
-                   long long *got)
+/* Calls the script as consumer a for entries ids[0..n) with their ops, the
+ * fence range given or "" for per-entry checks. The reply's integers go to got. */
+static void call(const char *const *ids, struct hq_ops *ops, int n, const char *rmin,
+                 const char *rmax, const char *rcount, long long *got)
 {
-    const char *argv[128];
-    size_t lens[128];
-    char evs[10][8], jsons[10][64];
+    const char *argv[256];
+    size_t lens[256];
+    char counts[10][12];
     int c = 0;
 #define STR(s) (argv[c] = (s), lens[c] = strlen(s), c++)
     STR("EVAL");
@@ -72,13 +74,12 @@ static void record(const int *idx, int n, const char *rmin, const char *rmax, co
     STR(rmax);
     STR(rcount);
     for (int k = 0; k < n; k++) {
-        snprintf(evs[k], sizeof(evs[k]), "e%d", idx[k]);
-        snprintf(jsons[k], sizeof(jsons[k]), "{\"outcome\":\"delivered\",\"e\":%d}", idx[k]);
-        STR(IDS[idx[k]]);
-        STR("3"); /* one delivery op: "a", event id, attempt record */
-        STR("a");
-        STR(evs[k]);
-        STR(jsons[k]);
+        snprintf(counts[k], sizeof(counts[k]), "%d", ops[k].nargs);
+        STR(ids[k]);
+        STR(counts[k]);
+        assert_true(c + ops[k].nargs <= 256);
+        hq_ops_argv(&ops[k], argv + c, lens + c);
+        c += ops[k].nargs;
     }
 #undef STR
     redisReply *r = redisCommandArgv(C, c, argv, lens);
@@ -90,6 +91,25 @@ static void record(const int *idx, int n, const char *rmin, const char *rmax, co
     for (int k = 0; k < n; k++)
         got[k] = r->element[k]->integer;
     freeReplyObject(r);
+}
+
+/* Records events idx[0..n) as consumer a, one "delivered" op each. */
+static void record(const int *idx, int n, const char *rmin, const char *rmax, const char *rcount,
+                   long long *got)
+{
+    struct hq_ops ops[10];
+    const char *ids[10];
+    for (int k = 0; k < n; k++) {
+        char ev[8], json[64];
+        snprintf(ev, sizeof(ev), "e%d", idx[k]);
+        int jl = snprintf(json, sizeof(json), "{\"outcome\":\"delivered\",\"e\":%d}", idx[k]);
+        hq_ops_init(&ops[k], 1 << 20);
+        assert_int_equal(hq_ops_delivered(&ops[k], ev, json, (size_t)jl), 0);
+        ids[k] = IDS[idx[k]];
+    }
+    call(ids, ops, n, rmin, rmax, rcount, got);
+    for (int k = 0; k < n; k++)
+        hq_ops_free(&ops[k]);
 }
 
 /* 1 when entry i is still pending, to whoever. */
@@ -163,6 +183,103 @@ static void test_per_entry_fence_without_a_range(void **state)
     assert_int_equal(records(7), 0);
 }
 
+/* The field of a dead-stream entry's value list named name, or NULL. */
+static const char *field(const redisReply *fields, const char *name)
+{
+    for (size_t i = 0; i + 1 < fields->elements; i += 2)
+        if (strcmp(fields->element[i]->str, name) == 0)
+            return fields->element[i + 1]->str;
+    return NULL;
+}
+
+static void test_long_form_retry_dead_letter_and_raw_fields(void **state)
+{
+    (void)state;
+    /* e0 (a's): a failed attempt with its retry, then a dead letter for a
+     * second endpoint; e1 (a's): an invalid entry's dead letter with raw fields. */
+    struct hq_ops ops[2];
+    hq_ops_init(&ops[0], 1 << 20);
+    hq_ops_init(&ops[1], 1 << 20);
+    const char att[] = "{\"outcome\":\"retry\"}";
+    struct hq_full_op retry = {
+        .event_id = "e0",
+        .att = att,
+        .att_len = sizeof(att) - 1,
+        .retry_member = "ep1/e0/1",
+        .due_ms = 12345,
+        .retry_data = "\x81\xa1k\xa1v", /* msgpack {"k":"v"}, stored as is */
+        .retry_data_len = 5,
+    };
+    assert_int_equal(hq_ops_full(&ops[0], &retry), 0);
+    struct hq_dead_letter dl = {
+        .event_id = "e0",
+        .type = "t",
+        .type_len = 1,
+        .endpoint_id = "ep2",
+        .url = "http://127.0.0.1:9/x",
+        .attempts = 3,
+        .last_status = 500,
+        .last_error = "http_status: 500",
+        .first_attempt_ms = 100,
+        .last_attempt_ms = 200,
+        .reason = "exhausted",
+        .payload = "{}",
+        .payload_len = 2,
+    };
+    struct hq_full_op dead = {.dead = &dl};
+    assert_int_equal(hq_ops_full(&ops[0], &dead), 0);
+    static const char raw[] = "raw_a\0x\0raw_b\0y";
+    struct hq_dead_letter inv = {
+        .event_id = "evt_1", .reason = "invalid: bad", .raw = raw, .nraw = 2};
+    struct hq_full_op invalid = {.dead = &inv};
+    assert_int_equal(hq_ops_full(&ops[1], &invalid), 0);
+
+    const char *ids[] = {IDS[0], IDS[1]};
+    long long got[2];
+    call(ids, ops, 2, "", "", "0", got);
+    assert_int_equal(got[0], 1);
+    assert_int_equal(got[1], 1);
+    assert_int_equal(records(0), 1);
+    redisReply *r = hq_test_cmd(C, "ZSCORE retry ep1/e0/1");
+    assert_string_equal(r->str, "12345");
+    freeReplyObject(r);
+    r = hq_test_cmd(C, "HGET retry:data ep1/e0/1");
+    assert_int_equal(r->len, 5);
+    assert_memory_equal(r->str, "\x81\xa1k\xa1v", 5);
+    freeReplyObject(r);
+
+    r = hq_test_cmd(C, "XRANGE dead - +");
+    assert_int_equal(r->elements, 2);
+    const redisReply *d0 = r->element[0]->element[1], *d1 = r->element[1]->element[1];
+    assert_int_equal(d0->elements, 22);
+    assert_int_equal(d1->elements, 26);
+    static const struct {
+        int which;
+        const char *name, *value;
+    } want[] = {
+        {0, "event_id", "e0"},
+        {0, "endpoint_id", "ep2"},
+        {0, "attempts", "3"},
+        {0, "last_status", "500"},
+        {0, "first_attempt_ms", "100"},
+        {0, "reason", "exhausted"},
+        {0, "payload", "{}"},
+        {1, "event_id", "evt_1"},
+        {1, "type", ""},
+        {1, "reason", "invalid: bad"},
+        {1, "raw_a", "x"},
+        {1, "raw_b", "y"},
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        const char *value = field(want[i].which ? d1 : d0, want[i].name);
+        assert_non_null(value);
+        assert_string_equal(value, want[i].value);
+    }
+    freeReplyObject(r);
+    hq_ops_free(&ops[0]);
+    hq_ops_free(&ops[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -171,6 +288,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_range_reply_that_fills_its_count_falls_back_per_entry,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_per_entry_fence_without_a_range, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_long_form_retry_dead_letter_and_raw_fields, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -513,6 +513,70 @@ static void test_bad_worker_options_exit_2_with_one_line(void **state)
     assert_non_null(strstr(err, "10.0.0.0/99"));
 }
 
+/* The worker has read <prefix>:endpoints:ver since calls_before GETs: two
+ * more GETs, and it sends one only after the reply of the one before. */
+static int version_seen_since(void *arg)
+{
+    return command_calls("get") >= *(long long *)arg + 2;
+}
+
+/* Saves changed over old through the registry and waits until the worker has
+ * read the endpoint version since. */
+static void save_and_wait_seen(const struct hq_endpoint *old, const struct hq_endpoint *changed)
+{
+    long long gets = command_calls("get");
+    struct hq_err err = {0};
+    if (hq_endpoint_save(W.c, "hookq", old, changed, &err) != 0)
+        fail_msg("endpoint save: %s", err.msg);
+    wenv_wait(&W, version_seen_since, &gets, 5000, "the worker's read of the endpoint version");
+}
+
+/* Workers follow <prefix>:endpoints:ver: with --endpoint-cache 60s, an
+ * endpoint saved through the registry (which increments it) reaches the
+ * worker within a tick, not after the cache's minute: events after a URL
+ * change go to the new URL, and after disabling are dead-lettered. */
+static void test_endpoint_changes_reach_the_worker_before_the_cache_expires(void **state)
+{
+    (void)state;
+    struct hq_endpoint ep;
+    char url[128];
+    snprintf(url, sizeof(url), "%s/old", W.rcv.url);
+    wenv_endpoint(&W, url, NULL, NULL, 0, &ep);
+    const char *const args[] = {"--endpoint-cache", "60s", NULL};
+    pid_t pid = start_worker(args);
+    wenv_produce(&W, "a.b", "{}", NULL, NULL, NULL, 0);
+    struct count_arg old1 = {&W.rcv, "/old", 1};
+    wenv_wait(&W, received_at_least, &old1, 10000, "the delivery to the old URL");
+
+    struct hq_endpoint changed;
+    struct hq_err err = {0};
+    assert_int_equal(hq_endpoint_get(W.c, "hookq", ep.id, &changed, &err), 0);
+    free(changed.url);
+    snprintf(url, sizeof(url), "%s/new", W.rcv.url);
+    changed.url = strdup(url);
+    save_and_wait_seen(&ep, &changed);
+    wenv_produce(&W, "a.b", "{}", NULL, NULL, NULL, 0);
+    struct count_arg new1 = {&W.rcv, "/new", 1};
+    wenv_wait(&W, received_at_least, &new1, 10000, "the delivery to the new URL");
+
+    changed.enabled = 0;
+    save_and_wait_seen(&ep, &changed);
+    /* Disabled: by type, the event has no subscriber any more; by id, it is dead. */
+    wenv_produce(&W, "a.b", "{}", NULL, NULL, NULL, 0);
+    wenv_produce(&W, "a.b", "{}", "evt_after_disable", ep.id, NULL, 0);
+    struct redis_arg dead = {&W, "XLEN hookq:dead", 1};
+    wenv_wait(&W, redis_int_is, &dead, 10000, "the dead letter of the disabled endpoint");
+    wenv_wait(&W, nothing_pending_and_stream_empty, &W, 10000, "the acks");
+    char reason[64];
+    assert_int_equal(stream_field(&W, "hookq:dead", 0, "reason", reason, sizeof(reason)), 0);
+    assert_string_equal(reason, "endpoint_disabled");
+    assert_int_equal(hq_test_receiver_count_path(&W.rcv, "/old"), 1);
+    assert_int_equal(hq_test_receiver_count_path(&W.rcv, "/new"), 1);
+    stop_worker(pid);
+    hq_endpoint_free(&changed);
+    hq_endpoint_free(&ep);
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -543,6 +607,8 @@ int main(void)
         cmocka_unit_test_setup(test_huge_response_is_cut_and_delivery_counts, setup),
         cmocka_unit_test_setup(test_metrics_health_and_redis_config_warning, setup),
         cmocka_unit_test(test_bad_worker_options_exit_2_with_one_line),
+        cmocka_unit_test_setup(test_endpoint_changes_reach_the_worker_before_the_cache_expires,
+                               setup),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

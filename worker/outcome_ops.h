@@ -1,0 +1,68 @@
+/* The op format of record_outcomes.lua, owned here and nowhere else: pure
+ * encoders from outcomes to the script's per-entry arguments, and the
+ * unpacking of those arguments into a call's argv. The worker (outcome.c)
+ * encodes with it and tests feed its output to the real script, so the
+ * format has one writer and one reader (the script's header comment).
+ *
+ * Per entry the script gets: entry id, n, then n arguments holding its ops:
+ *   "a", event id, attempt record JSON                      (a delivery), or
+ *   "f", event id or "", attempt record or "", retry member or "", due ms,
+ *        retry data or "", d, then d dead-letter field/value strings. */
+#ifndef HQ_WORKER_OUTCOME_OPS_H
+#define HQ_WORKER_OUTCOME_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+
+/* One entry's ops: arguments stored as a 4-byte length and the bytes. */
+struct hq_ops {
+    struct hq_buf buf;
+    int nargs; /* script arguments in buf */
+};
+
+/* A dead letter's fields (strings borrowed; NULL string = ""). */
+struct hq_dead_letter {
+    const char *event_id;
+    const char *type;
+    size_t type_len;
+    const char *endpoint_id;
+    const char *url;
+    int64_t attempts;
+    int64_t last_status;
+    const char *last_error;
+    int64_t first_attempt_ms;
+    int64_t last_attempt_ms;
+    const char *reason;
+    const char *payload;
+    size_t payload_len;
+    /* An invalid entry's raw fields: nraw NUL-terminated name/value pairs
+     * back to back in raw ("raw_<name>\0<value>\0..."), appended as fields. */
+    const char *raw;
+    int nraw;
+};
+
+/* An "f" op; any part may be absent. */
+struct hq_full_op {
+    const char *event_id; /* the attempt record's event id; NULL: no attempt record */
+    const char *att;      /* attempt record JSON */
+    size_t att_len;
+    const char *retry_member; /* NULL: no retry */
+    int64_t due_ms;
+    const char *retry_data; /* a msgpack map, stored as is */
+    size_t retry_data_len;
+    const struct hq_dead_letter *dead; /* NULL: no dead letter */
+};
+
+/* max: the bound of one entry's ops (a bug when hit, never input). */
+void hq_ops_init(struct hq_ops *o, size_t max);
+void hq_ops_free(struct hq_ops *o);
+/* Appends a delivery op. 0, or -1 past the buffer's bound (o unchanged in count). */
+int hq_ops_delivered(struct hq_ops *o, const char *event_id, const char *att, size_t att_len);
+/* Appends an "f" op. 0, or -1 past the bound. */
+int hq_ops_full(struct hq_ops *o, const struct hq_full_op *op);
+/* Points argv/lens[0..o->nargs) at o's arguments (borrowed from o). */
+void hq_ops_argv(const struct hq_ops *o, const char **argv, size_t *lens);
+
+#endif
