@@ -54,8 +54,8 @@ static char h_ua[] = "User-Agent: hookq/0.1.0";
 static char h_ex[] = "Expect:";
 static char h_id[] = "webhook-id: evt_2fsmmb3pdmtzlyhxkqujuvcpt4";
 static char h_ts[] = "webhook-timestamp: 1795763484";
-static char h_sig[] = "webhook-signature: v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4= "
-                      "v1,Zg9uEaVaChvAQ2bJ4BjMa+xvA8h8ArQZbEXXbl4HkW0=";
+static char h_sig[] =
+    "webhook-signature: v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4= v1,Zg9uEaVaChvAQ2bJ4BjMa+xvA8h8ArQZbEXXbl4HkW0=";
 
 static void start(struct floor *f)
 {
@@ -145,10 +145,10 @@ int main(int argc, char **argv)
     long conc = strtol(argv[3], NULL, 10);
     if (strncmp(f.url, "http://127.0.0.1:", 17) != 0 || f.todo < 1 || conc < 1 ||
         conc > FLOOR_CONC_MAX) {
-        fprintf(stderr,
-                "curl_floor: want an http://127.0.0.1:PORT/ URL, REQUESTS >= 1 and "
-                "1 <= CONCURRENCY <= %d\n",
-                FLOOR_CONC_MAX);
+        fprintf(
+            stderr,
+            "curl_floor: want an http://127.0.0.1:PORT/ URL, REQUESTS >= 1 and 1 <= CONCURRENCY <= %d\n",
+            FLOOR_CONC_MAX);
         return 2;
     }
     if (conc > f.todo)

@@ -375,13 +375,11 @@ static int cmd_wait_drain(const char *url, const char *prefix, long pid, long lo
         }
         if (pid > 0 && !proc_alive(pid))
             die(1,
-                "worker (pid %ld) exited before the stream drained: xlen %lld, pending %lld, lag "
-                "%lld",
+                "worker (pid %ld) exited before the stream drained: xlen %lld, pending %lld, lag %lld",
                 pid, xlen, pending, lag);
         if (mono_ns() > deadline)
             die(1,
-                "not drained after %lld s: xlen %lld, pending %lld, lag %lld, dead %lld, retry "
-                "%lld",
+                "not drained after %lld s: xlen %lld, pending %lld, lag %lld, dead %lld, retry %lld",
                 timeout_s, xlen, pending, lag, ndead, nretry);
         struct timespec ts = {.tv_sec = 0, .tv_nsec = BENCH_POLL_MS * 1000000L};
         nanosleep(&ts, NULL);

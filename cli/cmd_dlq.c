@@ -185,10 +185,10 @@ static int report(const char *cmd, const char *verb, const struct hq_dlq_counts 
     else
         printf("%s %lld\n", verb, n->done);
     if (n->skipped)
-        fprintf(stderr,
-                "hookq %s: skipped %lld entries that hold no valid event (reason invalid: ...); "
-                "they stay in the dead-letter stream\n",
-                cmd, n->skipped);
+        fprintf(
+            stderr,
+            "hookq %s: skipped %lld entries that hold no valid event (reason invalid: ...); they stay in the dead-letter stream\n",
+            cmd, n->skipped);
     if (n->missing)
         fprintf(stderr, "hookq %s: %lld entries were no longer in the dead-letter stream\n", cmd,
                 n->missing);
@@ -324,14 +324,11 @@ int hq_cmd_dlq(int argc, char **argv)
     };
     opts[O_OLDER].max = 86400000LL * 3650;
     static const struct hq_cmd_help help = {
-        "dlq (list | show ID | replay (ID... | --all) | purge (ID... | --all | --older-than DUR)) "
-        "[options]",
+        "dlq (list | show ID | replay (ID... | --all) | purge (ID... | --all | --older-than DUR)) [options]",
         "Inspects and drains the dead-letter stream <prefix>:dead.\n"
-        "  list    newest first: [--endpoint ID] [--type T] [--reason R] [--since TIME] "
-        "[--limit N]\n"
+        "  list    newest first: [--endpoint ID] [--type T] [--reason R] [--since TIME] [--limit N]\n"
         "  show    every field of one entry; a JSON payload is pretty-printed\n"
-        "  replay  re-enqueue with a fresh attempt budget: ID... | --all [--endpoint ID] "
-        "[--type T] [--since TIME]\n"
+        "  replay  re-enqueue with a fresh attempt budget: ID... | --all [--endpoint ID] [--type T] [--since TIME]\n"
         "  purge   delete: ID... | --all | --older-than DUR, [--endpoint ID]; asks unless --yes"};
     int npos;
     char **pos;

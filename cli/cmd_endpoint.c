@@ -364,8 +364,7 @@ static int cmd_add(struct ctx *x, int argc, char **argv)
     };
     static const struct hq_cmd_help help = {
         "endpoint add --name N --url U [--events LIST] [--header 'K: V']... [options]",
-        "Registers an endpoint and prints its id and both signing keys (the only time they are "
-        "shown without --reveal)."};
+        "Registers an endpoint and prints its id and both signing keys (the only time they are shown without --reveal)."};
     struct hq_err err = {0};
     const char *unused = NULL;
     int status = parse(x, opts, &help, argc, argv, 0, &unused);
@@ -504,8 +503,7 @@ static int cmd_list(struct ctx *x, int argc, char **argv)
     };
     static const struct hq_cmd_help help = {
         "endpoint list [--limit N] [--after ID] [--json]",
-        "Lists endpoints oldest first, fetched and printed page by page. Keys are never printed; "
-        "header values are masked."};
+        "Lists endpoints oldest first, fetched and printed page by page. Keys are never printed; header values are masked."};
     struct hq_err err = {0};
     const char *unused = NULL;
     int status = parse(x, opts, &help, argc, argv, 0, &unused);
@@ -563,8 +561,7 @@ static int cmd_show(struct ctx *x, int argc, char **argv)
     };
     static const struct hq_cmd_help help = {
         "endpoint show ID [--reveal] [--json]",
-        "Shows one endpoint. Keys print as whsec_...abcd and header values as *** unless "
-        "--reveal."};
+        "Shows one endpoint. Keys print as whsec_...abcd and header values as *** unless --reveal."};
     const char *id = NULL;
     int status = parse_id_and_connect(x, opts, &help, argc, argv, &id);
     if (status >= 0)
@@ -610,8 +607,7 @@ static int cmd_update(struct ctx *x, int argc, char **argv)
         {0},
     };
     static const struct hq_cmd_help help = {
-        "endpoint update ID [--name N] [--url U] [--description D] [--events LIST] "
-        "[--header 'K: V']... [--clear-headers] [--max-attempts N]",
+        "endpoint update ID [--name N] [--url U] [--description D] [--events LIST] [--header 'K: V']... [--clear-headers] [--max-attempts N]",
         "Changes an endpoint; workers see the change within HOOKQ_ENDPOINT_CACHE."};
     const char *id = NULL;
     struct hq_err err = {0};
@@ -697,9 +693,7 @@ static int cmd_rotate(struct ctx *x, int argc, char **argv)
     };
     static const struct hq_cmd_help help = {
         "endpoint rotate ID [--slot 1|2] [--json]",
-        "Replaces one of the endpoint's two signing keys (the older by default) and prints the new "
-        "key. Deliveries are signed with both keys, so receivers that know either keep verifying "
-        "during the switch."};
+        "Replaces one of the endpoint's two signing keys (the older by default) and prints the new key. Deliveries are signed with both keys, so receivers that know either keep verifying during the switch."};
     const char *id = NULL;
     struct hq_err err = {0};
     struct hq_endpoint old = {0}, e = {0};
@@ -748,8 +742,7 @@ static int cmd_set_enabled(struct ctx *x, int argc, char **argv, int enabled)
                                                "Resumes deliveries to a disabled endpoint."};
     static const struct hq_cmd_help help_off = {
         "endpoint disable ID [--json]",
-        "Stops deliveries to an endpoint: new events skip it and its due retries are dead-lettered "
-        "(reason endpoint_disabled) for replay after enabling it."};
+        "Stops deliveries to an endpoint: new events skip it and its due retries are dead-lettered (reason endpoint_disabled) for replay after enabling it."};
     const char *id = NULL;
     struct hq_endpoint old = {0}, e = {0};
     int status = parse(x, opts, enabled ? &help_on : &help_off, argc, argv, 1, &id);
@@ -792,8 +785,7 @@ static int cmd_delete(struct ctx *x, int argc, char **argv)
     };
     static const struct hq_cmd_help help = {
         "endpoint delete ID [--json]",
-        "Deletes an endpoint and its index entries. Its pending retries are dead-lettered (reason "
-        "endpoint_deleted) when they come due."};
+        "Deletes an endpoint and its index entries. Its pending retries are dead-lettered (reason endpoint_deleted) when they come due."};
     const char *id = NULL;
     int status = parse_id_and_connect(x, opts, &help, argc, argv, &id);
     if (status >= 0)
@@ -850,9 +842,9 @@ int hq_cmd_endpoint(int argc, char **argv)
         hq_common_opts_init(&x.common);
         return subcommands[i].run(&x, argc - 1, argv + 1);
     }
-    fprintf(stderr,
-            "hookq endpoint: '%.80s' is not a subcommand (add, list, show, update, rotate, "
-            "disable, enable, delete)\n",
-            argv[1]);
+    fprintf(
+        stderr,
+        "hookq endpoint: '%.80s' is not a subcommand (add, list, show, update, rotate, disable, enable, delete)\n",
+        argv[1]);
     return 2;
 }

@@ -354,10 +354,10 @@ int hq_cmd_event(int argc, char **argv)
         goto out;
     }
     if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
-        fprintf(stderr,
-                "hookq event show: no attempts recorded for event '%s' (kept for "
-                "HOOKQ_ATTEMPT_TTL)\n",
-                id);
+        fprintf(
+            stderr,
+            "hookq event show: no attempts recorded for event '%s' (kept for HOOKQ_ATTEMPT_TTL)\n",
+            id);
         status = 1;
         goto out;
     }

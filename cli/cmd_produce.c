@@ -77,9 +77,9 @@ static int load_payload(const char *data, size_t max, char **buf, size_t *len)
                 return hq_cli_fail(2, "produce", err.msg);
             }
         } else if (!data && isatty(0)) {
-            return hq_cli_fail(2, "produce",
-                               "--data: missing (give --data JSON, --data @file, or pipe the "
-                               "payload on stdin)");
+            return hq_cli_fail(
+                2, "produce",
+                "--data: missing (give --data JSON, --data @file, or pipe the payload on stdin)");
         }
         int rc = read_bounded(fd, max, buf, len);
         int saved = errno;

@@ -128,8 +128,7 @@ int hq_cmd_sign(int argc, char **argv)
     };
     static const struct hq_cmd_help help = {
         "sign --secret KEY [--secret KEY2] --id ID [--timestamp TS] < body",
-        "Prints the webhook-signature header value hookq sends for the body on stdin: one "
-        "v1,<base64 HMAC-SHA256> per key, space-separated (Standard Webhooks)."};
+        "Prints the webhook-signature header value hookq sends for the body on stdin: one v1,<base64 HMAC-SHA256> per key, space-separated (Standard Webhooks)."};
     int rc = parse("sign", opts, &help, argc, argv, &a);
     if (rc == 0)
         rc = read_body("sign", &a);
@@ -164,11 +163,8 @@ int hq_cmd_verify(int argc, char **argv)
         {0},
     };
     static const struct hq_cmd_help help = {
-        "verify --secret KEY [--secret KEY2] --id ID --timestamp TS --signature SIG "
-        "[--no-tolerance] < body",
-        "Checks a webhook-signature header value against the body on stdin. Exits 0 and "
-        "prints ok when any v1 signature matches a key and the timestamp is within 5 minutes "
-        "of now; exits 1 with the reason otherwise; 2 on bad usage."};
+        "verify --secret KEY [--secret KEY2] --id ID --timestamp TS --signature SIG [--no-tolerance] < body",
+        "Checks a webhook-signature header value against the body on stdin. Exits 0 and prints ok when any v1 signature matches a key and the timestamp is within 5 minutes of now; exits 1 with the reason otherwise; 2 on bad usage."};
     int rc = parse("verify", opts, &help, argc, argv, &a);
     if (rc == 0 && a.ts < 0)
         rc = hq_cli_fail(2, "verify", "--timestamp: required (the webhook-timestamp header value)");

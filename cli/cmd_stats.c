@@ -382,15 +382,13 @@ static void print_json(const char *prefix, const struct stats *s, const struct d
     }
     int rc = hq_buf_printf(&b, "{\"prefix\":");
     rc = rc ? rc : hq_buf_json_str(&b, prefix, strlen(prefix));
-    rc = rc ? rc
-            : hq_buf_printf(&b,
-                            ",\"stream_length\":%lld,\"group\":\"%s\",\"group_exists\":%s,"
-                            "\"consumers\":%lld,\"pending\":%lld,\"lag\":%s,"
-                            "\"retry_backlog\":%lld,\"retry_next_due_ms\":%s,"
-                            "\"retry_next_due\":%s,\"dead_letters\":%lld,\"dead_scanned\":%lld",
-                            s->stream_len, HQ_GROUP, s->group_exists ? "true" : "false",
-                            s->consumers, s->pending, lag, s->retries, due, due_iso, s->dead,
-                            d->scanned);
+    rc =
+        rc ? rc
+           : hq_buf_printf(
+                 &b,
+                 ",\"stream_length\":%lld,\"group\":\"%s\",\"group_exists\":%s,\"consumers\":%lld,\"pending\":%lld,\"lag\":%s,\"retry_backlog\":%lld,\"retry_next_due_ms\":%s,\"retry_next_due\":%s,\"dead_letters\":%lld,\"dead_scanned\":%lld",
+                 s->stream_len, HQ_GROUP, s->group_exists ? "true" : "false", s->consumers,
+                 s->pending, lag, s->retries, due, due_iso, s->dead, d->scanned);
     rc = rc ? rc : json_breakdown(&b, "dead_by_reason", &d->reasons);
     rc = rc ? rc : json_breakdown(&b, "dead_by_endpoint", &d->endpoints);
     rc = rc ? rc : hq_buf_printf(&b, ",\"endpoints\":%lld,\"now_ms\":%lld}", s->endpoints, s->now);
@@ -412,9 +410,7 @@ int hq_cmd_stats(int argc, char **argv)
     };
     static const struct hq_cmd_help help = {
         "stats [--json]",
-        "Prints the event stream's length, the worker group's lag, pending entries and "
-        "consumers, the retry backlog and its next due time, the dead-letter count (with the "
-        "newest dead letters counted by reason and by endpoint) and the number of endpoints."};
+        "Prints the event stream's length, the worker group's lag, pending entries and consumers, the retry backlog and its next due time, the dead-letter count (with the newest dead letters counted by reason and by endpoint) and the number of endpoints."};
     struct hq_err err = {0};
     int npos = 0;
     char **pos = NULL;

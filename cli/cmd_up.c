@@ -505,15 +505,15 @@ static int produce_one(struct up *u, const char *type)
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
     snprintf(id, sizeof(id), "evt_%lld_%lu", ms, n);
     if (strncmp(type, "invoice.", 8) == 0)
-        snprintf(body, sizeof(body),
-                 "{\"type\":\"%s\",\"timestamp\":\"%s\",\"data\":{\"invoice\":\"inv_%04lu\","
-                 "\"amount_cents\":%lu,\"currency\":\"eur\"}}",
-                 type, when, n, 1000 + (n * 337) % 9000);
+        snprintf(
+            body, sizeof(body),
+            "{\"type\":\"%s\",\"timestamp\":\"%s\",\"data\":{\"invoice\":\"inv_%04lu\",\"amount_cents\":%lu,\"currency\":\"eur\"}}",
+            type, when, n, 1000 + (n * 337) % 9000);
     else
-        snprintf(body, sizeof(body),
-                 "{\"type\":\"%s\",\"timestamp\":\"%s\",\"data\":{\"user\":\"usr_%04lu\","
-                 "\"email\":\"user%lu@example.com\"}}",
-                 type, when, n, n);
+        snprintf(
+            body, sizeof(body),
+            "{\"type\":\"%s\",\"timestamp\":\"%s\",\"data\":{\"user\":\"usr_%04lu\",\"email\":\"user%lu@example.com\"}}",
+            type, when, n, n);
     struct hookq_event ev = {
         .type = type, .payload = body, .payload_len = strlen(body), .id = id, .ts_ms = ms};
     char entry[64], err[256];
@@ -662,8 +662,9 @@ int hq_cmd_up(int argc, char **argv)
         return fail(1, "cannot find this executable (/proc/self/exe): %s", strerror(errno));
     u.exe[len] = '\0';
     if (!redis_given && find_on_path("redis-server", u.redis_bin, sizeof(u.redis_bin)) != 0)
-        return fail(1, "redis-server is not installed: apt-get install redis-server (or use "
-                       "./run up, which installs it), or pass --redis-url");
+        return fail(
+            1,
+            "redis-server is not installed: apt-get install redis-server (or use ./run up, which installs it), or pass --redis-url");
 
     /* Signals are read from a signalfd: blocked before any thread starts. */
     sigset_t mask;
@@ -726,10 +727,10 @@ shutdown:
         struct hq_demo_stats st;
         hq_demo_receiver_stats(u.rcv, &st);
         hq_demo_receiver_stop(u.rcv);
-        printf("summary: produced %lu events; demo received %lu, demo-failing received %lu "
-               "(%lu valid signatures, %lu invalid)\n",
-               u.produced, st.received[HQ_DEMO_OK], st.received[HQ_DEMO_FAILING], st.valid,
-               st.invalid);
+        printf(
+            "summary: produced %lu events; demo received %lu, demo-failing received %lu (%lu valid signatures, %lu invalid)\n",
+            u.produced, st.received[HQ_DEMO_OK], st.received[HQ_DEMO_FAILING], st.valid,
+            st.invalid);
     }
     stop_children(&u, 1u << KID_REDIS);
     if (u.died >= 0 && status == 0)

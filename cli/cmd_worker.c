@@ -108,10 +108,10 @@ int hq_cmd_worker(int argc, char **argv)
         cfg.claim_idle_ms = cfg.timeout_ms + HQ_CLAIM_MARGIN_MS;
     } else if (cfg.claim_idle_ms <= min_idle) {
         char msg[200];
-        snprintf(msg, sizeof(msg),
-                 "--claim-idle: %lldms must exceed the total timeout + 5s (%lldms): a slow but "
-                 "live delivery would be reclaimed and sent twice",
-                 cfg.claim_idle_ms, min_idle);
+        snprintf(
+            msg, sizeof(msg),
+            "--claim-idle: %lldms must exceed the total timeout + 5s (%lldms): a slow but live delivery would be reclaimed and sent twice",
+            cfg.claim_idle_ms, min_idle);
         return hq_cli_fail(2, "worker", msg);
     }
     if (cfg.endpoint_concurrency > cfg.concurrency)

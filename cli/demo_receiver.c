@@ -181,10 +181,10 @@ static enum MHD_Result deliver(struct hq_demo_receiver *r, struct MHD_Connection
 
     if (route == HQ_DEMO_FAILING) {
         int attempt = count_attempt(r, shown_id);
-        fprintf(r->out,
-                "received %s id=%s signature=%s %zu bytes -> 503 (demo-failing always fails, "
-                "attempt %d)\n",
-                type, shown_id, verdict, q->body.len, attempt);
+        fprintf(
+            r->out,
+            "received %s id=%s signature=%s %zu bytes -> 503 (demo-failing always fails, attempt %d)\n",
+            type, shown_id, verdict, q->body.len, attempt);
         fflush(r->out);
         return answer_status(conn, MHD_HTTP_SERVICE_UNAVAILABLE);
     }

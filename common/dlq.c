@@ -119,10 +119,10 @@ int hq_dlq_parse_time(const char *what, const char *s, int64_t now_ms, int64_t *
     }
     if (parse_iso(s, out_ms) == 0)
         return 0;
-    return hq_err_set(err, HQ_EINVAL,
-                      "%s: '%.*s' is not a duration (2h, 7d), unix ms or a date "
-                      "(2026-11-26 or 2026-11-26T12:00:00Z)",
-                      what, HQ_EVENT_ECHO_MAX, s);
+    return hq_err_set(
+        err, HQ_EINVAL,
+        "%s: '%.*s' is not a duration (2h, 7d), unix ms or a date (2026-11-26 or 2026-11-26T12:00:00Z)",
+        what, HQ_EVENT_ECHO_MAX, s);
 }
 
 /* ---- Entries ----------------------------------------------------------------------------- */

@@ -18,10 +18,10 @@ int hq_durability_risk(const char *setting, const char *value, char *msg, size_t
     }
     /* Without AOF a restart loses what was acknowledged since the last save. */
     if (strcmp(setting, "appendonly") == 0 && strcmp(value, "yes") != 0) {
-        snprintf(msg, n,
-                 "redis appendonly=%s: a redis restart may lose recent events, retries and "
-                 "outcomes",
-                 value);
+        snprintf(
+            msg, n,
+            "redis appendonly=%s: a redis restart may lose recent events, retries and outcomes",
+            value);
         return 1;
     }
     return 0;

@@ -115,9 +115,9 @@ int hq_endpoint_check_url(const char *url, const struct hq_netguard *g, struct h
      * not echo the URL because it holds the password. */
     if (curl_url_get(h, CURLUPART_USER, &user, 0) == CURLUE_OK ||
         curl_url_get(h, CURLUPART_PASSWORD, &pass, 0) == CURLUE_OK) {
-        rc = hq_err_set(err, HQ_EINVAL,
-                        "url: user:password in the URL is not allowed (send credentials with "
-                        "--header 'Authorization: ...')");
+        rc = hq_err_set(
+            err, HQ_EINVAL,
+            "url: user:password in the URL is not allowed (send credentials with --header 'Authorization: ...')");
         goto out;
     }
     if (curl_url_get(h, CURLUPART_HOST, &host, 0) != CURLUE_OK || !host[0]) {
@@ -129,10 +129,10 @@ int hq_endpoint_check_url(const char *url, const struct hq_netguard *g, struct h
      * quads, so the guard sees the address a connection would use. */
     char why[160];
     if (hq_netguard_check_host(g, host, why, sizeof(why)) != 0) {
-        rc = hq_err_set(err, HQ_EBLOCKED,
-                        "url: '%s' is blocked: %s "
-                        "(HOOKQ_ALLOW_PRIVATE=1 or --allow-cidrs allows it)",
-                        hq__endpoint_echo(url, n, e, sizeof(e)), why);
+        rc = hq_err_set(
+            err, HQ_EBLOCKED,
+            "url: '%s' is blocked: %s (HOOKQ_ALLOW_PRIVATE=1 or --allow-cidrs allows it)",
+            hq__endpoint_echo(url, n, e, sizeof(e)), why);
         goto out;
     }
 out:

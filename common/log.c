@@ -5,10 +5,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/clock.h"
 
 int hq_log_level_min = HQ_LOG_INFO;
 static enum hq_log_format log_format = HQ_LOG_LOGFMT;
@@ -55,13 +55,8 @@ void hq__log(enum hq_log_level level, const char *comp, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
 
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    char when[40];
-    size_t w = strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(when + w, sizeof(when) - w, ".%03ldZ", ts.tv_nsec / 1000000);
+    char when[HQ_ISO_TIME_MAX];
+    hq_iso_time(hq_now_ms(), when, sizeof(when));
 
     char line[1400];
     struct hq_buf b = {.p = line, .len = 0, .cap = sizeof(line), .max = sizeof(line) - 2};

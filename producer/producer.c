@@ -263,10 +263,10 @@ static int produce(struct hookq_producer *p, const struct hookq_event *evs, size
     for (size_t i = 0; i < n; i++) {
         void *vr = NULL;
         if (redisGetReply(p->c, &vr) != REDIS_OK || !vr) {
-            hq_err_set(err, HQ_EREDIS,
-                       "redis: %s (%zu of %zu events confirmed written; the rest may or may not "
-                       "be)",
-                       p->c->errstr[0] ? p->c->errstr : "connection lost", written, n);
+            hq_err_set(
+                err, HQ_EREDIS,
+                "redis: %s (%zu of %zu events confirmed written; the rest may or may not be)",
+                p->c->errstr[0] ? p->c->errstr : "connection lost", written, n);
             disconnect(p);
             free(arena);
             free(offs);

@@ -155,10 +155,10 @@ static void on_group_created(struct hq_redis_client *c, redisReply *r, void *arg
         return;
     }
     if (r->type != REDIS_REPLY_ERROR && w->consumer.group_seen)
-        hq_log(HQ_LOG_ERROR, "consumer",
-               "consumer group '%s' on %s was gone (Redis restarted without its data?): "
-               "recreated it; events and pending entries from before may have been lost",
-               HQ_GROUP, w->key_events);
+        hq_log(
+            HQ_LOG_ERROR, "consumer",
+            "consumer group '%s' on %s was gone (Redis restarted without its data?): recreated it; events and pending entries from before may have been lost",
+            HQ_GROUP, w->key_events);
     w->consumer.group_ready = 1;
     w->consumer.group_seen = 1;
     hq__consumer_read(w);
@@ -194,10 +194,10 @@ static void on_read(struct hq_redis_client *c, redisReply *r, void *arg)
         return; /* outcome unknown: whatever was delivered stays pending and is reclaimed */
     if (r->type == REDIS_REPLY_ERROR) {
         if (strncmp(r->str, "NOGROUP", 7) == 0) {
-            hq_log(HQ_LOG_ERROR, "consumer",
-                   "consumer group '%s' on %s is gone (Redis restarted without its data?): "
-                   "recreating it; events and pending entries from before may have been lost",
-                   HQ_GROUP, w->key_events);
+            hq_log(
+                HQ_LOG_ERROR, "consumer",
+                "consumer group '%s' on %s is gone (Redis restarted without its data?): recreating it; events and pending entries from before may have been lost",
+                HQ_GROUP, w->key_events);
             w->consumer.group_ready = 0;
             hq__consumer_start(w);
         } else {

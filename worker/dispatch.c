@@ -296,11 +296,11 @@ void hq__dispatch_tick(struct hq_worker *w)
                 continue;
             int n = ep->queued;
             ep->congested_until_ms = now + w->cfg->defer_ms;
-            hq_log(HQ_LOG_WARN, "dispatch",
-                   "endpoint %s is congested (%d in flight, oldest waiter %lld ms): deferring %d "
-                   "deliveries by ~%lld ms",
-                   ep->id, ep->in_flight, (long long)(now - ep->qhead->queued_ms), n,
-                   w->cfg->defer_ms);
+            hq_log(
+                HQ_LOG_WARN, "dispatch",
+                "endpoint %s is congested (%d in flight, oldest waiter %lld ms): deferring %d deliveries by ~%lld ms",
+                ep->id, ep->in_flight, (long long)(now - ep->qhead->queued_ms), n,
+                w->cfg->defer_ms);
             struct hq_delivery *d;
             while ((d = dequeue(w, ep)))
                 defer(w, d);

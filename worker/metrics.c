@@ -125,9 +125,9 @@ static int render_histogram(struct hq_buf *b, struct hq_metrics *m)
 /* Renders every metric into b. 0 or HQ_ETOOBIG (HQ_METRICS_BODY_MAX). */
 static int render(struct hq_buf *b, struct hq_metrics *m)
 {
-    int rc = head(b, "hookq_deliveries_total", "counter",
-                  "Deliveries finished, by outcome (delivered, retry scheduled, "
-                  "dead-lettered, deferred).");
+    int rc = head(
+        b, "hookq_deliveries_total", "counter",
+        "Deliveries finished, by outcome (delivered, retry scheduled, dead-lettered, deferred).");
     for (int i = 0; rc == 0 && i < HQ_MO_COUNT; i++)
         rc = hq_buf_printf(b, "hookq_deliveries_total{outcome=\"%s\"} %lu\n",
                            hq_metrics_outcome_names[i], LOAD(m->deliveries[i]));

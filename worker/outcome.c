@@ -325,10 +325,10 @@ static void on_flush_reply(struct hq_redis_client *c, redisReply *r, void *arg)
             atomic_fetch_add_explicit(&w->metrics.events_acked, 1, memory_order_relaxed);
         } else {
             atomic_fetch_add_explicit(&w->metrics.fenced, 1, memory_order_relaxed);
-            hq_log(HQ_LOG_WARN, "outcome",
-                   "entry %s was reclaimed by another worker before its outcome was recorded: "
-                   "its outcome was dropped (the other worker delivers it)",
-                   f->entries[i]->id);
+            hq_log(
+                HQ_LOG_WARN, "outcome",
+                "entry %s was reclaimed by another worker before its outcome was recorded: its outcome was dropped (the other worker delivers it)",
+                f->entries[i]->id);
         }
         hq__entry_free(&w->entries, f->entries[i]);
     }

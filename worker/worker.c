@@ -94,10 +94,10 @@ static void on_signal(uv_signal_t *s, int signum)
     struct hq_worker *w = s->loop->data;
     w->signals++;
     if (w->signals > 1) {
-        hq_log(HQ_LOG_WARN, "worker",
-               "second signal (%d): exiting now; %d held entries will be reclaimed by other "
-               "workers",
-               signum, w->entries.n);
+        hq_log(
+            HQ_LOG_WARN, "worker",
+            "second signal (%d): exiting now; %d held entries will be reclaimed by other workers",
+            signum, w->entries.n);
         _exit(1);
     }
     hq_log(HQ_LOG_INFO, "worker",
@@ -192,8 +192,7 @@ static void on_tick(uv_timer_t *t)
             w->drain_started_ms = now;
         if (now - w->drain_started_ms > w->cfg->timeout_ms + DRAIN_MARGIN_MS) {
             hq_log(HQ_LOG_WARN, "worker",
-                   "drain timed out with %d entries held; they stay pending and will be "
-                   "reclaimed",
+                   "drain timed out with %d entries held; they stay pending and will be reclaimed",
                    w->entries.n);
             w->exit_code = 1;
             shutdown_all(w);
@@ -352,11 +351,11 @@ int hq_worker_run(const struct hq_worker_config *cfg, struct hq_err *err)
 
     char where[300];
     hq_redis_url_describe(&cfg->redis, where, sizeof(where));
-    hq_log(HQ_LOG_INFO, "worker",
-           "started consumer=%s redis=%s prefix=%s concurrency=%lld endpoint_concurrency=%lld "
-           "timeout=%lldms claim_idle=%lldms",
-           cfg->consumer, where, cfg->prefix, cfg->concurrency, cfg->endpoint_concurrency,
-           cfg->timeout_ms, cfg->claim_idle_ms);
+    hq_log(
+        HQ_LOG_INFO, "worker",
+        "started consumer=%s redis=%s prefix=%s concurrency=%lld endpoint_concurrency=%lld timeout=%lldms claim_idle=%lldms",
+        cfg->consumer, where, cfg->prefix, cfg->concurrency, cfg->endpoint_concurrency,
+        cfg->timeout_ms, cfg->claim_idle_ms);
 
     w->reader = hq_redis_client_new(&w->loop, &cfg->redis, "reader", on_reader_state, w);
     w->writer = hq_redis_client_new(&w->loop, &cfg->redis, "writer", on_writer_state, w);

@@ -158,17 +158,18 @@ static void test_docs_node_example_writes_a_valid_msgpack_entry(void **state)
 {
     (void)state;
     skip_unless("command -v node >/dev/null 2>&1", "node is not installed");
-    const char *check = "NODE_PATH=" NODE_DIR "/node_modules node -e "
-                        "'require(\"ioredis\"); require(\"@msgpack/msgpack\")' >/dev/null 2>&1";
+    const char *check =
+        "NODE_PATH=" NODE_DIR
+        "/node_modules node -e 'require(\"ioredis\"); require(\"@msgpack/msgpack\")' >/dev/null 2>&1";
     if (run(check) != 0) {
         /* Install into the build dir only, once, and only if the registry answers. */
         mkdir(HQ_TEST_BUILD "/tests/docs", 0755);
         mkdir(NODE_DIR, 0755);
         run("command -v npm >/dev/null 2>&1 && timeout 120 npm install --prefix " NODE_DIR
-            " --no-audit --no-fund --no-save --fetch-retries=0 --fetch-timeout=20000"
-            " ioredis @msgpack/msgpack >/dev/null 2>&1");
-        skip_unless(check, "node packages ioredis and @msgpack/msgpack are not installed and "
-                           "npm could not install them");
+            " --no-audit --no-fund --no-save --fetch-retries=0 --fetch-timeout=20000 ioredis @msgpack/msgpack >/dev/null 2>&1");
+        skip_unless(
+            check,
+            "node packages ioredis and @msgpack/msgpack are not installed and npm could not install them");
     }
     assert_int_equal(run_example("node", "js", "NODE_PATH=" NODE_DIR "/node_modules", "node"), 0);
     assert_int_equal(check_written(), 1);

@@ -92,9 +92,9 @@ static void test_kill9_with_1000_in_flight_another_worker_reclaims_all(void **st
                   base_b.rss_kb, pb.rss_kb, base_b.fds, pb.fds);
     if (back != 0)
         fail_msg("reclaiming worker did not come back to its baseline: %s", why);
-    print_message("[kill -9] in flight at the receiver %d, entries held %lld; settled %lld ms "
-                  "after the kill\n",
-                  at_receiver, held, (long long)(hq_test_now_ms() - t_kill));
+    print_message(
+        "[kill -9] in flight at the receiver %d, entries held %lld; settled %lld ms after the kill\n",
+        at_receiver, held, (long long)(hq_test_now_ms() - t_kill));
     hq_ck_print(&rep, "kill -9");
     hq_ck_assert(&R.ck, &rep);
     assert_int_equal(rep.delivered, (size_t)n);

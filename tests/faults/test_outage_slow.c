@@ -129,10 +129,9 @@ static int failed_with(const char *id, const char *ep_id, const char *cls)
 
 static void check_spread(const char *what, const struct arrivals *a, int64_t back)
 {
-    print_message("%s: %zu delivered, first %lld ms after recovery, spread %lld ms, "
-                  "at most %zu in 100 ms\n",
-                  what, a->n, (long long)(a->first - back), (long long)(a->last - a->first),
-                  a->max_in_100ms);
+    print_message(
+        "%s: %zu delivered, first %lld ms after recovery, spread %lld ms, at most %zu in 100 ms\n",
+        what, a->n, (long long)(a->first - back), (long long)(a->last - a->first), a->max_in_100ms);
     assert_int_equal(a->n, N_EVENTS); /* each exactly once (distinct ids checked apart) */
     /* Spread by jitter: not one burst. With a 2 s base the retries due in the
      * same round land over at least a second... */

@@ -143,10 +143,9 @@ static void run(int always)
     int lines_s = rf_log_count(R.slog, NULL, "level=") - lines_s0;
     hq_test_redis_restart(&R.w.redis);
     rf_reconnect(&R);
-    print_message("appendfsync %s: %lld deliveries in flight at the kill, %d XADDs refused, outage "
-                  "%d ms, CPU used meanwhile: worker %ld ms, scheduler "
-                  "%ld ms\n",
-                  always ? "always" : "everysec", bound, refused, OUTAGE_MS, cpu_w, cpu_s);
+    print_message(
+        "appendfsync %s: %lld deliveries in flight at the kill, %d XADDs refused, outage %d ms, CPU used meanwhile: worker %ld ms, scheduler %ld ms\n",
+        always ? "always" : "everysec", bound, refused, OUTAGE_MS, cpu_w, cpu_s);
     print_message("log lines while Redis was down: worker %d, scheduler %d\n", lines_w, lines_s);
     if (lines_w > MAX_OUTAGE_LOG_LINES || lines_s > MAX_OUTAGE_LOG_LINES)
         rf_dump_logs(&R);
@@ -190,10 +189,9 @@ static void run(int always)
         size_t dups = 0, early = 0;
         duplicates(&R.w.rcv, kill_ms - EVERYSEC_WINDOW_MS - 3000 /* attempt timeout */, &dups,
                    &early);
-        print_message("everysec: %zu acknowledged pairs lost (%zu of them acknowledged within "
-                      "%d ms of the kill), %zu duplicate deliveries (%zu first delivered "
-                      "before the window)\n",
-                      rep.lost, lost_in_window, EVERYSEC_WINDOW_MS, dups, early);
+        print_message(
+            "everysec: %zu acknowledged pairs lost (%zu of them acknowledged within %d ms of the kill), %zu duplicate deliveries (%zu first delivered before the window)\n",
+            rep.lost, lost_in_window, EVERYSEC_WINDOW_MS, dups, early);
         assert_int_equal(lost_outside, 0);
         assert_int_equal(early, 0);
         /* Everything else the checker requires still holds. */

@@ -80,9 +80,9 @@ static void test_redis_restarted_empty_group_recreated_loss_logged_delivery_resu
     /* Said loudly: the loss is logged at error level. */
     int loud = rf_log_count(R.w.log, "level=error", "was gone") +
                rf_log_count(R.w.log, "level=error", "is gone");
-    print_message("empty restart: %d error lines about the lost group; CPU meanwhile: worker "
-                  "%ld ms, scheduler %ld ms\n",
-                  loud, rf_cpu_ms(w1) - cpu_w0, rf_cpu_ms(s) - cpu_s0);
+    print_message(
+        "empty restart: %d error lines about the lost group; CPU meanwhile: worker %ld ms, scheduler %ld ms\n",
+        loud, rf_cpu_ms(w1) - cpu_w0, rf_cpu_ms(s) - cpu_s0);
     if (loud < 1)
         rf_dump_logs(&R);
     /* At least the worker that recreated the group; one that finds it already

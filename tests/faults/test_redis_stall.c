@@ -84,9 +84,9 @@ static void test_redis_paused_12s_no_retry_budget_spent_and_recovers(void **stat
     long cpu_w = rf_cpu_ms(w) - cpu_w0, cpu_s = rf_cpu_ms(s) - cpu_s0;
     size_t during = hq_test_receiver_count(&R.w.rcv) - before;
     assert_int_equal(kill(R.w.redis.pid, SIGCONT), 0);
-    print_message("paused %d ms: %zu requests answered meanwhile; CPU: worker %ld ms, "
-                  "scheduler %ld ms\n",
-                  PAUSE_MS, during, cpu_w, cpu_s);
+    print_message(
+        "paused %d ms: %zu requests answered meanwhile; CPU: worker %ld ms, scheduler %ld ms\n",
+        PAUSE_MS, during, cpu_w, cpu_s);
     assert_true(cpu_w >= 0 && cpu_w <= PAUSE_MS * MAX_CPU_SHARE_PCT / 100);
     assert_true(cpu_s >= 0 && cpu_s <= PAUSE_MS * MAX_CPU_SHARE_PCT / 100);
 
@@ -301,10 +301,10 @@ static void run_refusal(enum refusal f)
         rf_pause_ms(100); /* sampling period */
     }
     long cpu = rf_cpu_ms(w) - cpu0, cpu_s = rf_cpu_ms(s) - cpu_s0;
-    print_message("%s: %lld entries held unacknowledged over %d samples, CPU in %d ms: worker "
-                  "%ld ms, scheduler %ld ms; %d log lines naming the refusal\n",
-                  refusal_name(f), held, samples, REFUSE_HOLD_MS, cpu, cpu_s,
-                  rf_log_count(R.w.log, NULL, refusal_name(f)));
+    print_message(
+        "%s: %lld entries held unacknowledged over %d samples, CPU in %d ms: worker %ld ms, scheduler %ld ms; %d log lines naming the refusal\n",
+        refusal_name(f), held, samples, REFUSE_HOLD_MS, cpu, cpu_s,
+        rf_log_count(R.w.log, NULL, refusal_name(f)));
     assert_true(cpu >= 0 && cpu <= REFUSE_HOLD_MS * MAX_CPU_SHARE_PCT / 100);
     assert_true(cpu_s >= 0 && cpu_s <= REFUSE_HOLD_MS * MAX_CPU_SHARE_PCT / 100);
     /* Nothing was recorded while refusing: no attempt lists either. */

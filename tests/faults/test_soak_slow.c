@@ -49,11 +49,10 @@ static int setup(void **state)
 static void print_fds(pid_t pid)
 {
     char cmd[400];
-    snprintf(cmd, sizeof(cmd),
-             "ls -l /proc/%d/fd | sed 1d | awk '{print $NF}' | sed 's/[0-9]*]/N]/' | sort | "
-             "uniq -c >&2; ss -tanp 2>/dev/null | grep 'pid=%d,' | awk '{print $1, $5}' | "
-             "sort | uniq -c >&2",
-             (int)pid, (int)pid);
+    snprintf(
+        cmd, sizeof(cmd),
+        "ls -l /proc/%d/fd | sed 1d | awk '{print $NF}' | sed 's/[0-9]*]/N]/' | sort | uniq -c >&2; ss -tanp 2>/dev/null | grep 'pid=%d,' | awk '{print $1, $5}' | sort | uniq -c >&2",
+        (int)pid, (int)pid);
     if (system(cmd) != 0)
         print_message("(could not list the descriptors of %d)\n", (int)pid);
 }
@@ -127,9 +126,9 @@ static void test_soak_mixed_traffic_kills_and_a_redis_restart_rss_stable(void **
             assert_int_equal(hq_ck_proc_sample(w_long, &base_w), 0);
             assert_int_equal(hq_ck_proc_sample(s_long, &base_s), 0);
             have_base = 1;
-            print_message("soak: warm-up baseline worker rss=%ld KiB fds=%d, scheduler rss=%ld "
-                          "KiB fds=%d\n",
-                          base_w.rss_kb, base_w.fds, base_s.rss_kb, base_s.fds);
+            print_message(
+                "soak: warm-up baseline worker rss=%ld KiB fds=%d, scheduler rss=%ld KiB fds=%d\n",
+                base_w.rss_kb, base_w.fds, base_s.rss_kb, base_s.fds);
         }
         if (now >= next_wkill) {
             hq_ck_note_fault(&R.ck, rf_in_flight(&R));
@@ -171,9 +170,9 @@ static void test_soak_mixed_traffic_kills_and_a_redis_restart_rss_stable(void **
     struct hq_ck_report rep;
     hq_ck_collect(&R.ck, R.w.c, 1, &rep);
     hq_ck_print(&rep, "soak");
-    print_message("soak: %d s, %ld events acknowledged, %d refused, %d worker kills, %d "
-                  "scheduler kills, 1 redis restart\n",
-                  seconds, produced, refused, wkills, skills);
+    print_message(
+        "soak: %d s, %ld events acknowledged, %d refused, %d worker kills, %d scheduler kills, 1 redis restart\n",
+        seconds, produced, refused, wkills, skills);
     hq_ck_assert(&R.ck, &rep);
 
     struct hq_ck_proc now_w, now_s;

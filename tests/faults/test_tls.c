@@ -163,24 +163,17 @@ static void make_certs(void)
 {
     snprintf(dir, sizeof(dir), "/tmp/hq-tls-XXXXXX");
     assert_non_null(mkdtemp(dir));
-    sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 30 "
-       "-subj '/CN=hookq test CA'");
+    sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 30 -subj '/CN=hookq test CA'");
     sh("openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj '/CN=127.0.0.1'");
-    sh("printf 'subjectAltName=IP:127.0.0.1\\n' > ip.ext && "
-       "printf 'subjectAltName=DNS:example.invalid\\n' > dns.ext");
-    sh("openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 "
-       "-extfile ip.ext -out good.pem");
+    sh("printf 'subjectAltName=IP:127.0.0.1\\n' > ip.ext && printf 'subjectAltName=DNS:example.invalid\\n' > dns.ext");
+    sh("openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 -extfile ip.ext -out good.pem");
     /* Expired: valid through January 2020 only. `openssl x509 -req` cannot
      * set dates in the past; `openssl ca` can, given a minimal CA config. */
     sh("printf '[ca]\\ndefault_ca=d\\n[d]\\ndatabase=index.txt\\nnew_certs_dir=.\\n"
-       "serial=serial\\ndefault_md=sha256\\npolicy=p\\n[p]\\ncommonName=supplied\\n' > ca.cnf"
-       " && : > index.txt && echo 01 > serial");
-    sh("openssl ca -batch -notext -config ca.cnf -cert ca.pem -keyfile ca.key -in srv.csr "
-       "-startdate 20200101000000Z -enddate 20200201000000Z -extfile ip.ext -out expired.pem");
-    sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout self.key -out self.pem -days 30 "
-       "-subj '/CN=127.0.0.1' -addext 'subjectAltName=IP:127.0.0.1'");
-    sh("openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 "
-       "-extfile dns.ext -out wronghost.pem");
+       "serial=serial\\ndefault_md=sha256\\npolicy=p\\n[p]\\ncommonName=supplied\\n' > ca.cnf && : > index.txt && echo 01 > serial");
+    sh("openssl ca -batch -notext -config ca.cnf -cert ca.pem -keyfile ca.key -in srv.csr -startdate 20200101000000Z -enddate 20200201000000Z -extfile ip.ext -out expired.pem");
+    sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout self.key -out self.pem -days 30 -subj '/CN=127.0.0.1' -addext 'subjectAltName=IP:127.0.0.1'");
+    sh("openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 -extfile dns.ext -out wronghost.pem");
     sh("openssl x509 -checkend 0 -noout -in expired.pem; test $? -eq 1");
 }
 

@@ -350,16 +350,13 @@ void hq_ck_collect(struct hq_ck *ck, redisContext *c, int verify, struct hq_ck_r
 
 void hq_ck_print(const struct hq_ck_report *rep, const char *label)
 {
-    print_message("[%s] pairs=%zu delivered=%zu dead=%zu lost=%zu dups=%zu (bound %lld) "
-                  "requests=%zu failed=%zu max_attempts=%d bad_sig=%zu no_headers=%zu "
-                  "unknown=%zu dead_unexpected=%zu dead_missing=%zu dead_twice=%zu "
-                  "pending=%lld retry=%lld retry_data=%lld%s%s%s%s\n",
-                  label, rep->pairs, rep->delivered, rep->dead, rep->lost, rep->dups,
-                  rep->dup_bound, rep->requests, rep->failed_attempts, rep->max_attempts,
-                  rep->bad_sig, rep->no_headers, rep->unknown, rep->dead_unexpected,
-                  rep->dead_missing, rep->dead_twice, rep->pending, rep->retry, rep->retry_data,
-                  rep->first_lost[0] ? " first_lost=" : "", rep->first_lost,
-                  rep->problem[0] ? " problem: " : "", rep->problem);
+    print_message(
+        "[%s] pairs=%zu delivered=%zu dead=%zu lost=%zu dups=%zu (bound %lld) requests=%zu failed=%zu max_attempts=%d bad_sig=%zu no_headers=%zu unknown=%zu dead_unexpected=%zu dead_missing=%zu dead_twice=%zu pending=%lld retry=%lld retry_data=%lld%s%s%s%s\n",
+        label, rep->pairs, rep->delivered, rep->dead, rep->lost, rep->dups, rep->dup_bound,
+        rep->requests, rep->failed_attempts, rep->max_attempts, rep->bad_sig, rep->no_headers,
+        rep->unknown, rep->dead_unexpected, rep->dead_missing, rep->dead_twice, rep->pending,
+        rep->retry, rep->retry_data, rep->first_lost[0] ? " first_lost=" : "", rep->first_lost,
+        rep->problem[0] ? " problem: " : "", rep->problem);
 }
 
 /* Settled: nothing lost, nothing pending, nothing waiting to be retried. */

@@ -48,10 +48,10 @@ void rf_stop(struct rf *r)
     const char *keep = getenv("HQ_FAULTS_KEEP_LOGS"); /* a directory to copy the logs into */
     if (keep) {
         char cmd[1024];
-        snprintf(cmd, sizeof(cmd),
-                 "cat '%s' >> '%s/worker.log' 2>/dev/null; cat '%s' >> '%s/scheduler.log' "
-                 "2>/dev/null; true",
-                 r->w.log, keep, r->slog, keep);
+        snprintf(
+            cmd, sizeof(cmd),
+            "cat '%s' >> '%s/worker.log' 2>/dev/null; cat '%s' >> '%s/scheduler.log' 2>/dev/null; true",
+            r->w.log, keep, r->slog, keep);
         if (system(cmd) != 0)
             fprintf(stderr, "could not keep the logs in %s\n", keep);
     }

@@ -142,9 +142,8 @@ static void test_deploy_files_agree_on_image_port_probes_grace_stream_and_group(
     assert_true(hq_key_events("hookq", events, sizeof(events)) > 0);
     char args[HQ_KEY_MAX + 256];
     snprintf(args, sizeof(args),
-             "consistency --port 9090 --prefix hookq --events-key '%s' "
-             "--group '%s'",
-             events, HQ_GROUP);
+             "consistency --port 9090 --prefix hookq --events-key '%s' --group '%s'", events,
+             HQ_GROUP);
     run_check(args);
 }
 

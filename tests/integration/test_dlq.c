@@ -30,9 +30,7 @@ static void add_dead(char id[64], long long at, int seq, const char *ep, const c
     snprintf(id, 64, "%lld-%d", at, seq);
     freeReplyObject(hq_test_cmd(
         C,
-        "XADD hookq:dead %s event_id %s type %s endpoint_id %s url https://example.test/h "
-        "attempts 10 last_status 500 last_error http_status first_attempt_ms 1 "
-        "last_attempt_ms 2 reason %s payload %s",
+        "XADD hookq:dead %s event_id %s type %s endpoint_id %s url https://example.test/h attempts 10 last_status 500 last_error http_status first_attempt_ms 1 last_attempt_ms 2 reason %s payload %s",
         id, ev, type, ep, reason, payload));
 }
 
@@ -126,11 +124,9 @@ static void test_list_json_is_an_array_of_every_field(void **state)
 static void test_list_pages_through_more_than_one_page(void **state)
 {
     (void)state;
-    freeReplyObject(hq_test_cmd(C, "EVAL %s 0",
-                                "for i = 1, 1200 do redis.call('XADD', 'hookq:dead', '*', "
-                                "'event_id', 'e' .. i, 'type', i % 2 == 0 and 'even' or 'odd', "
-                                "'endpoint_id', 'ep', 'reason', 'exhausted', 'payload', 'p') end "
-                                "return 1"));
+    freeReplyObject(hq_test_cmd(
+        C, "EVAL %s 0",
+        "for i = 1, 1200 do redis.call('XADD', 'hookq:dead', '*', 'event_id', 'e' .. i, 'type', i % 2 == 0 and 'even' or 'odd', 'endpoint_id', 'ep', 'reason', 'exhausted', 'payload', 'p') end return 1"));
     const char *a[] = {"dlq", "list", "--type", "odd", "--limit", "100000", NULL};
     assert_int_equal(dlq(a), 0);
     assert_int_equal(count_lines(OUT), 601);
@@ -241,10 +237,9 @@ static void test_replay_all_applies_filters_and_reports_json_counts(void **state
 static void test_replay_all_pages_through_thousands_of_entries(void **state)
 {
     (void)state;
-    freeReplyObject(hq_test_cmd(C, "EVAL %s 0",
-                                "for i = 1, 2345 do redis.call('XADD', 'hookq:dead', '*', "
-                                "'event_id', 'e' .. i, 'type', 't', 'endpoint_id', 'ep', "
-                                "'reason', 'exhausted', 'payload', 'p') end return 1"));
+    freeReplyObject(hq_test_cmd(
+        C, "EVAL %s 0",
+        "for i = 1, 2345 do redis.call('XADD', 'hookq:dead', '*', 'event_id', 'e' .. i, 'type', 't', 'endpoint_id', 'ep', 'reason', 'exhausted', 'payload', 'p') end return 1"));
     const char *a[] = {"dlq", "replay", "--all", NULL};
     assert_int_equal(dlq(a), 0);
     assert_string_equal(OUT, "replayed 2345\n");

@@ -33,18 +33,18 @@ static void record(const char *ev, const char *json)
  * ep_a is delivered at once. Records interleave as a worker writes them. */
 static void fixture(void)
 {
-    record("ev_1", "{\"endpoint_id\":\"ep_b\",\"attempt\":1,\"at_ms\":1764201600000,"
-                   "\"duration_ms\":35,\"status\":500,\"error\":\"http_status\","
-                   "\"response\":\"oops\\n\\u001b[2J\",\"outcome\":\"retry\"}");
-    record("ev_1", "{\"endpoint_id\":\"ep_a\",\"attempt\":1,\"at_ms\":1764201600010,"
-                   "\"duration_ms\":12,\"status\":200,\"error\":\"\",\"response\":\"ok\","
-                   "\"outcome\":\"delivered\"}");
-    record("ev_1", "{\"endpoint_id\":\"ep_b\",\"attempt\":2,\"at_ms\":1764201630000,"
-                   "\"duration_ms\":15000,\"status\":0,\"error\":\"timeout: no answer\","
-                   "\"response\":\"\",\"outcome\":\"retry\"}");
-    record("ev_1", "{\"endpoint_id\":\"ep_b\",\"attempt\":3,\"at_ms\":1764201720000,"
-                   "\"duration_ms\":40,\"status\":503,\"error\":\"http_status\","
-                   "\"response\":\"down\",\"outcome\":\"dead\"}");
+    record(
+        "ev_1",
+        "{\"endpoint_id\":\"ep_b\",\"attempt\":1,\"at_ms\":1764201600000,\"duration_ms\":35,\"status\":500,\"error\":\"http_status\",\"response\":\"oops\\n\\u001b[2J\",\"outcome\":\"retry\"}");
+    record(
+        "ev_1",
+        "{\"endpoint_id\":\"ep_a\",\"attempt\":1,\"at_ms\":1764201600010,\"duration_ms\":12,\"status\":200,\"error\":\"\",\"response\":\"ok\",\"outcome\":\"delivered\"}");
+    record(
+        "ev_1",
+        "{\"endpoint_id\":\"ep_b\",\"attempt\":2,\"at_ms\":1764201630000,\"duration_ms\":15000,\"status\":0,\"error\":\"timeout: no answer\",\"response\":\"\",\"outcome\":\"retry\"}");
+    record(
+        "ev_1",
+        "{\"endpoint_id\":\"ep_b\",\"attempt\":3,\"at_ms\":1764201720000,\"duration_ms\":40,\"status\":503,\"error\":\"http_status\",\"response\":\"down\",\"outcome\":\"dead\"}");
 }
 
 static void test_attempts_are_grouped_by_endpoint_with_every_detail(void **state)
@@ -78,8 +78,9 @@ static void test_json_output_groups_the_raw_records(void **state)
     fixture();
     const char *a[] = {"event", "show", "ev_1", "--json", NULL};
     assert_int_equal(run(a), 0);
-    assert_non_null(strstr(OUT, "{\"event_id\":\"ev_1\",\"endpoints\":[{\"endpoint_id\":\"ep_b\","
-                                "\"attempts\":[{\"endpoint_id\":\"ep_b\",\"attempt\":1,"));
+    assert_non_null(strstr(
+        OUT,
+        "{\"event_id\":\"ev_1\",\"endpoints\":[{\"endpoint_id\":\"ep_b\",\"attempts\":[{\"endpoint_id\":\"ep_b\",\"attempt\":1,"));
     assert_non_null(strstr(OUT, "]},{\"endpoint_id\":\"ep_a\",\"attempts\":[{"));
     assert_non_null(strstr(OUT, "\"outcome\":\"delivered\"}]}]}\n"));
 }
@@ -88,8 +89,9 @@ static void test_records_that_are_not_json_are_shown_not_fatal(void **state)
 {
     (void)state;
     record("ev_2", "garbage \x07 here");
-    record("ev_2", "{\"endpoint_id\":\"ep_a\",\"attempt\":1,\"nested\":{\"x\":[1,2]},"
-                   "\"status\":204,\"outcome\":\"delivered\"}");
+    record(
+        "ev_2",
+        "{\"endpoint_id\":\"ep_a\",\"attempt\":1,\"nested\":{\"x\":[1,2]},\"status\":204,\"outcome\":\"delivered\"}");
     record("ev_2", "{\"endpoint_id\":\"ep_a\",\"attempt\":");
     const char *a[] = {"event", "show", "ev_2", NULL};
     assert_int_equal(run(a), 0);
@@ -105,8 +107,9 @@ static void test_unknown_event_exits_1_naming_the_retention(void **state)
     (void)state;
     const char *a[] = {"event", "show", "ev_nope", NULL};
     assert_int_equal(run(a), 1);
-    assert_string_equal(ERR, "hookq event show: no attempts recorded for event 'ev_nope' "
-                             "(kept for HOOKQ_ATTEMPT_TTL)\n");
+    assert_string_equal(
+        ERR,
+        "hookq event show: no attempts recorded for event 'ev_nope' (kept for HOOKQ_ATTEMPT_TTL)\n");
 }
 
 static void test_bad_usage_and_ids_exit_2(void **state)

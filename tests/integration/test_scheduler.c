@@ -124,8 +124,7 @@ static void test_payload_bytes_survive_the_move_exactly(void **state)
     /* Binary payload with NUL and high bytes, packed as bin. */
     static const char lua[] =
         "redis.call('ZADD', KEYS[1], 1, 'ep_a/ev_bin/1')\n"
-        "redis.call('HSET', KEYS[2], 'ep_a/ev_bin/1', cmsgpack.pack({type = 't', payload = "
-        "ARGV[1], id = 'ev_bin', endpoint = 'ep_a', attempt = 1, first_ms = 5}))\n"
+        "redis.call('HSET', KEYS[2], 'ep_a/ev_bin/1', cmsgpack.pack({type = 't', payload = ARGV[1], id = 'ev_bin', endpoint = 'ep_a', attempt = 1, first_ms = 5}))\n"
         "return 1";
     const char bin[] = {'a', 0, (char)0xff, '\n', 'z'};
     freeReplyObject(
@@ -205,10 +204,9 @@ static void test_missing_or_corrupt_retry_data_is_dead_lettered_not_lost(void **
     freeReplyObject(hq_test_cmd(C, "HSET hookq:retry:data ep_a/ev_bad/2 %b", "\xc1garbage", 8));
     freeReplyObject(hq_test_cmd(C, "ZADD hookq:retry 3 weird-member"));
     /* A map that lacks required keys is corrupt too. */
-    freeReplyObject(hq_test_cmd(C, "EVAL %s 0",
-                                "redis.call('ZADD','hookq:retry',4,'ep_a/ev_partial/1') "
-                                "redis.call('HSET','hookq:retry:data','ep_a/ev_partial/1',"
-                                "cmsgpack.pack({type='t'})) return 1"));
+    freeReplyObject(hq_test_cmd(
+        C, "EVAL %s 0",
+        "redis.call('ZADD','hookq:retry',4,'ep_a/ev_partial/1') redis.call('HSET','hookq:retry:data','ep_a/ev_partial/1',cmsgpack.pack({type='t'})) return 1"));
     struct hq_move_result res;
     move_once(&res);
     assert_int_equal(res.requeued, 0);

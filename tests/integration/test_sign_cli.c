@@ -116,14 +116,14 @@ static void test_sign_body_is_binary_safe_and_matches_python_hmac(void **state)
              "printf '%s' | %s sign --secret " K1 " --secret " K2 " --id " ID " --timestamp " TS,
              bytes, HQ_TEST_BIN);
     assert_int_equal(run_sh(cmd, ours, sizeof(ours)), 0);
-    snprintf(cmd, sizeof(cmd),
-             "printf '%s' | " PY " -c 'import sys,hmac,hashlib,base64\n"
-             "b=sys.stdin.buffer.read()\n"
-             "ks=[base64.b64decode(k[6:]) for k in (\"" K1 "\",\"" K2 "\")]\n"
-             "m=b\"" ID "." TS ".\"+b\n"
-             "print(\" \".join(\"v1,\"+base64.b64encode(hmac.new(k,m,hashlib.sha256).digest())"
-             ".decode() for k in ks))'",
-             bytes);
+    snprintf(
+        cmd, sizeof(cmd),
+        "printf '%s' | " PY " -c 'import sys,hmac,hashlib,base64\n"
+        "b=sys.stdin.buffer.read()\n"
+        "ks=[base64.b64decode(k[6:]) for k in (\"" K1 "\",\"" K2 "\")]\n"
+        "m=b\"" ID "." TS ".\"+b\n"
+        "print(\" \".join(\"v1,\"+base64.b64encode(hmac.new(k,m,hashlib.sha256).digest()).decode() for k in ks))'",
+        bytes);
     assert_int_equal(run_sh(cmd, theirs, sizeof(theirs)), 0);
     assert_int_equal(strlen(theirs), 95);
     assert_string_equal(ours, theirs);
@@ -167,20 +167,16 @@ static void test_sign_and_verify_agree_with_standardwebhooks_npm_package(void **
     for (int i = 0; i < 2; i++) {
         snprintf(
             cmd, sizeof(cmd),
-            "NODE_PATH='%s' node -e 'const {Webhook}=require(\"standardwebhooks\");"
-            "new Webhook(process.argv[1]).verify(process.argv[2],{\"webhook-id\":process.argv[3],"
-            "\"webhook-timestamp\":process.argv[4],\"webhook-signature\":process.argv[5]});"
-            "console.log(\"ok\")' '%s' '%s' '%s' '%s' '%s'",
+            "NODE_PATH='%s' node -e 'const {Webhook}=require(\"standardwebhooks\");new Webhook(process.argv[1]).verify(process.argv[2],{\"webhook-id\":process.argv[3],\"webhook-timestamp\":process.argv[4],\"webhook-signature\":process.argv[5]});console.log(\"ok\")' '%s' '%s' '%s' '%s' '%s'",
             np, keys[i], BODY, ID, ts, ours);
         assert_int_equal(run_sh(cmd, line, sizeof(line)), 0);
         assert_string_equal(line, "ok");
     }
     /* The library signs, hookq verifies (with the tolerance on). */
-    snprintf(cmd, sizeof(cmd),
-             "NODE_PATH='%s' node -e 'const {Webhook}=require(\"standardwebhooks\");"
-             "console.log(new Webhook(process.argv[1]).sign(process.argv[2],"
-             "new Date(Number(process.argv[3])*1000),process.argv[4]))' '%s' '%s' '%s' '%s'",
-             np, K2, ID, ts, BODY);
+    snprintf(
+        cmd, sizeof(cmd),
+        "NODE_PATH='%s' node -e 'const {Webhook}=require(\"standardwebhooks\");console.log(new Webhook(process.argv[1]).sign(process.argv[2],new Date(Number(process.argv[3])*1000),process.argv[4]))' '%s' '%s' '%s' '%s'",
+        np, K2, ID, ts, BODY);
     assert_int_equal(run_sh(cmd, theirs, sizeof(theirs)), 0);
     assert_int_equal(strlen(theirs), 47);
     const char *v[] = {"verify", "--secret",    K2,     "--id", ID, "--timestamp",
@@ -272,8 +268,7 @@ static void test_bad_usage_exits_2_with_one_line_and_no_secret(void **state)
          "hookq sign: --timestamp: 'soon' is not a whole number\n"},
         {{"sign", "--secret", K1, "--id", ID, "extra", NULL},
          {NULL},
-         "hookq sign: unexpected argument 'extra' (usage: hookq sign --secret KEY [--secret "
-         "KEY2] --id ID [--timestamp TS] < body)\n"},
+         "hookq sign: unexpected argument 'extra' (usage: hookq sign --secret KEY [--secret KEY2] --id ID [--timestamp TS] < body)\n"},
         {{"verify", "--secret", K1, "--id", ID, "--timestamp", "12x", "--signature", SIG1, NULL},
          {NULL},
          "hookq verify: --timestamp: '12x' is not a whole number\n"},

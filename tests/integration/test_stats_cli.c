@@ -124,12 +124,10 @@ static void add_dead(redisContext *c, const char *prefix, int n, const char *ep_
         char ep[64];
         snprintf(ep, sizeof(ep), ep_fmt, i);
         assert_int_equal(
-            redisAppendCommand(c,
-                               "XADD %s:dead * event_id ev_%d type t.x endpoint_id %s url "
-                               "https://example.com/h attempts 10 last_status 500 last_error "
-                               "http_status first_attempt_ms 1 last_attempt_ms 2 reason %s "
-                               "payload {}",
-                               prefix, i, ep, reason),
+            redisAppendCommand(
+                c,
+                "XADD %s:dead * event_id ev_%d type t.x endpoint_id %s url https://example.com/h attempts 10 last_status 500 last_error http_status first_attempt_ms 1 last_attempt_ms 2 reason %s payload {}",
+                prefix, i, ep, reason),
             REDIS_OK);
     }
     for (int i = 0; i < n; i++) {
@@ -240,13 +238,13 @@ static void test_stats_counts_dead_letters_by_reason_class_and_endpoint(void **s
 
     char out[8192], err[1024], want[1024], v[2048];
     assert_int_equal(run_stats("dl", NULL, out, sizeof(out), err, sizeof(err)), 0);
-    snprintf(want, sizeof(want),
-             "dead letters: 12\n"
-             "  by reason: exhausted 4, invalid 2, (none) 1, bad\\x1b[2Jthing 1, blocked 1, "
-             "endpoint_deleted 1, endpoint_disabled 1, %s 1\n"
-             "  by endpoint: ep_a 4, (none) 3, ep_b 2, ep_c 1, ep_d 1, ep_e 1\n"
-             "endpoints:    0\n",
-             z64);
+    snprintf(
+        want, sizeof(want),
+        "dead letters: 12\n"
+        "  by reason: exhausted 4, invalid 2, (none) 1, bad\\x1b[2Jthing 1, blocked 1, endpoint_deleted 1, endpoint_disabled 1, %s 1\n"
+        "  by endpoint: ep_a 4, (none) 3, ep_b 2, ep_c 1, ep_d 1, ep_e 1\n"
+        "endpoints:    0\n",
+        z64);
     assert_non_null(strstr(out, want));
     assert_string_equal(err, "");
 
@@ -254,10 +252,10 @@ static void test_stats_counts_dead_letters_by_reason_class_and_endpoint(void **s
     assert_json_field(out, "dead_letters", "12");
     assert_json_field(out, "dead_scanned", "12");
     assert_int_equal(json_object(out, "dead_by_reason", v, sizeof(v)), 0);
-    snprintf(want, sizeof(want),
-             "{\"exhausted\":4,\"invalid\":2,\"(none)\":1,\"bad\\u001b[2Jthing\":1,\"blocked\":1,"
-             "\"endpoint_deleted\":1,\"endpoint_disabled\":1,\"%s\":1}",
-             z64);
+    snprintf(
+        want, sizeof(want),
+        "{\"exhausted\":4,\"invalid\":2,\"(none)\":1,\"bad\\u001b[2Jthing\":1,\"blocked\":1,\"endpoint_deleted\":1,\"endpoint_disabled\":1,\"%s\":1}",
+        z64);
     assert_string_equal(v, want);
     assert_json_object(out, "dead_by_endpoint",
                        "{\"ep_a\":4,\"(none)\":3,\"ep_b\":2,\"ep_c\":1,\"ep_d\":1,\"ep_e\":1}");
@@ -282,15 +280,14 @@ static void test_stats_names_the_top_10_endpoints_and_json_keeps_all(void **stat
     assert_string_equal(v, "  by reason: exhausted 78");
     assert_int_equal(out_line(out, "  by endpoint", v, sizeof(v)), 0);
     /* ep_11 (2) and ep_12 (1) are not named: 3 letters under (other). */
-    assert_string_equal(v,
-                        "  by endpoint: ep_01 12, ep_02 11, ep_03 10, ep_04 9, ep_05 8, ep_06 7, "
-                        "ep_07 6, ep_08 5, ep_09 4, ep_10 3, (other) 3");
+    assert_string_equal(
+        v,
+        "  by endpoint: ep_01 12, ep_02 11, ep_03 10, ep_04 9, ep_05 8, ep_06 7, ep_07 6, ep_08 5, ep_09 4, ep_10 3, (other) 3");
 
     assert_int_equal(run_stats("top", "--json", out, sizeof(out), err, sizeof(err)), 0);
-    assert_json_object(out, "dead_by_endpoint",
-                       "{\"ep_01\":12,\"ep_02\":11,\"ep_03\":10,\"ep_04\":9,\"ep_05\":8,"
-                       "\"ep_06\":7,\"ep_07\":6,\"ep_08\":5,\"ep_09\":4,\"ep_10\":3,"
-                       "\"ep_11\":2,\"ep_12\":1}");
+    assert_json_object(
+        out, "dead_by_endpoint",
+        "{\"ep_01\":12,\"ep_02\":11,\"ep_03\":10,\"ep_04\":9,\"ep_05\":8,\"ep_06\":7,\"ep_07\":6,\"ep_08\":5,\"ep_09\":4,\"ep_10\":3,\"ep_11\":2,\"ep_12\":1}");
     redisFree(c);
 }
 
@@ -314,8 +311,9 @@ static void test_stats_keeps_1000_endpoints_and_counts_the_rest_as_other(void **
 
     assert_int_equal(run_stats("many", NULL, out, sizeof(out), err, sizeof(err)), 0);
     assert_int_equal(out_line(out, "  by endpoint", v, sizeof(v)), 0);
-    assert_string_equal(v, "  by endpoint: ep_0005 1, ep_0006 1, ep_0007 1, ep_0008 1, ep_0009 1, "
-                           "ep_0010 1, ep_0011 1, ep_0012 1, ep_0013 1, ep_0014 1, (other) 995");
+    assert_string_equal(
+        v,
+        "  by endpoint: ep_0005 1, ep_0006 1, ep_0007 1, ep_0008 1, ep_0009 1, ep_0010 1, ep_0011 1, ep_0012 1, ep_0013 1, ep_0014 1, (other) 995");
     redisFree(c);
 }
 

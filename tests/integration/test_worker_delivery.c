@@ -336,11 +336,10 @@ static void test_exhausted_delivery_is_dead_lettered_with_every_field(void **sta
     wenv_endpoint(&W, url, NULL, NULL, 3, &ep);
     pid_t pid = start_worker(NULL);
     /* A retry re-enqueued by the scheduler: two failures already. */
-    redisReply *r =
-        hq_test_cmd(W.c,
-                    "XADD hookq:events * type t.x payload {\"p\":1} id evt_ex endpoint %s "
-                    "attempt 2 first_ms 1700000000000",
-                    ep.id);
+    redisReply *r = hq_test_cmd(
+        W.c,
+        "XADD hookq:events * type t.x payload {\"p\":1} id evt_ex endpoint %s attempt 2 first_ms 1700000000000",
+        ep.id);
     freeReplyObject(r);
     struct redis_arg ra = {&W, "XLEN hookq:dead", 1};
     wenv_wait(&W, redis_int_is, &ra, 10000, "the dead letter");

@@ -121,8 +121,8 @@ static const struct row v6_rows[] = {
     /* IPv4 embedded in IPv6: judged by the IPv4 address. */
     {"::ffff:127.0.0.1",
      "::ffff:127.0.0.1 (v4-mapped form of 127.0.0.1) is loopback (127.0.0.0/8)"},
-    {"::ffff:169.254.169.254", "::ffff:169.254.169.254 (v4-mapped form of 169.254.169.254) is "
-                               "link-local (169.254.0.0/16)"},
+    {"::ffff:169.254.169.254",
+     "::ffff:169.254.169.254 (v4-mapped form of 169.254.169.254) is link-local (169.254.0.0/16)"},
     {"::ffff:10.1.2.3", "::ffff:10.1.2.3 (v4-mapped form of 10.1.2.3) is private (10.0.0.0/8)"},
     {"64:ff9b::7f00:1", "64:ff9b::7f00:1 (NAT64 form of 127.0.0.1) is loopback (127.0.0.0/8)"},
     {"64:ff9b::a9fe:a9fe",

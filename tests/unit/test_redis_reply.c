@@ -100,11 +100,12 @@ static void test_a_stream_read_reply_matches_hiredis(void **state)
     for (int i = 0; i < 100; i++) {
         char id[32];
         int il = snprintf(id, sizeof(id), "1795763484392-%d", i);
-        assert_int_equal(hq_buf_printf(&b,
-                                       "*2\r\n$%d\r\n%s\r\n*4\r\n$4\r\ntype\r\n$11\r\nbench.event"
-                                       "\r\n$4\r\ndata\r\n$1024\r\n",
-                                       il, id),
-                         0);
+        assert_int_equal(
+            hq_buf_printf(
+                &b,
+                "*2\r\n$%d\r\n%s\r\n*4\r\n$4\r\ntype\r\n$11\r\nbench.event\r\n$4\r\ndata\r\n$1024\r\n",
+                il, id),
+            0);
         assert_int_equal(hq_buf_append(&b, payload, sizeof(payload)), 0);
         assert_int_equal(hq_buf_append(&b, "\r\n", 2), 0);
     }
