@@ -29,6 +29,7 @@
 
 #include "common/alloc.h"
 #include "common/endpoint.h"
+#include "common/endpoint_store.h"
 #include "common/err.h"
 #include "common/keys.h"
 #include "common/redis_sync.h"

@@ -23,6 +23,7 @@
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/endpoint.h"
+#include "common/endpoint_store.h"
 #include "common/limits.h"
 #include "common/redis_sync.h"
 

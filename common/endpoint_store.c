@@ -16,6 +16,7 @@
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/endpoint.h"
+#include "common/endpoint_store.h"
 #include "common/redis_sync.h"
 
 /* Runs a command given as a fixed argv array (NUL-terminated strings). */

@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "common/endpoint_store.h"
 #include "tests/harness/worker_env.h"
 
 void wenv_start(struct wenv *w, const char *redis_extra)

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "common/endpoint.h"
+#include "common/endpoint_store.h"
 #include "tests/harness/hq_test.h"
 
 #define OUT_MAX (4 * 1024 * 1024)

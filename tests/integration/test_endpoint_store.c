@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "common/endpoint.h"
+#include "common/endpoint_store.h"
 #include "common/limits.h"
 #include "tests/harness/hq_test.h"
 

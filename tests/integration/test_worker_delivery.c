@@ -10,6 +10,7 @@
 #include <msgpack.h>
 
 #include "common/buf.h"
+#include "common/endpoint_store.h"
 
 #include "tests/harness/worker_env.h"
 
