@@ -12,6 +12,8 @@
 
 #include "tests/harness/hq_test.h"
 
+#include "common/endpoint_store.h"
+
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
@@ -818,4 +820,19 @@ int hq_test_group_flush(void **state)
     (void)state;
     hq_test_flushall(*group.c);
     return 0;
+}
+
+void hq_test_endpoint_numbered(redisContext *c, const char *prefix, int i, char *id, size_t n)
+{
+    struct hq_endpoint e;
+    memset(&e, 0, sizeof(e));
+    char name[32];
+    snprintf(name, sizeof(name), "ep %d", i);
+    e.name = name;
+    e.url = "https://example.com/h";
+    e.description = "";
+    e.enabled = 1;
+    struct hq_err err = {0};
+    assert_int_equal(hq_endpoint_create(c, prefix, &e, &err), 0);
+    snprintf(id, n, "%s", e.id);
 }

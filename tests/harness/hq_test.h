@@ -43,6 +43,10 @@ void hq_test_redis_restart(struct hq_test_redis *r);
 void hq_test_redis_destroy(struct hq_test_redis *r);
 /* A blocking connection to it (fails the test on error). */
 redisContext *hq_test_redis_connect(const struct hq_test_redis *r);
+/* Creates endpoint "ep <i>" (https://example.com/h, enabled) through the real
+ * registry (hq_endpoint_create), asserting success; copies its id into id
+ * (n >= HQ_ENDPOINT_ID_MAX + 1). For tests that need many endpoints. */
+void hq_test_endpoint_numbered(redisContext *c, const char *prefix, int i, char *id, size_t n);
 /* Runs a command and returns the reply; fails the test on NULL. */
 redisReply *hq_test_cmd(redisContext *c, const char *fmt, ...);
 /* Runs a command expecting an integer reply and returns it. */

@@ -245,17 +245,9 @@ static void test_list_pages_through_all_endpoints(void **state)
     (void)state;
     static char *created[MANY], *listed[MANY + 10];
     for (int i = 0; i < MANY; i++) {
-        struct hq_endpoint e;
-        memset(&e, 0, sizeof(e));
-        char name[32];
-        snprintf(name, sizeof(name), "ep %d", i);
-        e.name = name;
-        e.url = "https://example.com/h";
-        e.description = "";
-        e.enabled = 1;
-        struct hq_err e_err = {0};
-        assert_int_equal(hq_endpoint_create(rc_, "many", &e, &e_err), 0);
-        created[i] = strdup(e.id);
+        char id[HQ_ENDPOINT_ID_MAX + 1];
+        hq_test_endpoint_numbered(rc_, "many", i, id, sizeof(id));
+        created[i] = strdup(id);
     }
     qsort(created, MANY, sizeof(char *), cmp_str);
 

@@ -32,18 +32,8 @@ static char ids[N][HQ_ENDPOINT_ID_MAX + 1];
 
 static void create_n(int n)
 {
-    for (int i = 0; i < n; i++) {
-        struct hq_endpoint e;
-        memset(&e, 0, sizeof(e));
-        char name[32];
-        snprintf(name, sizeof(name), "ep %d", i);
-        e.name = name;
-        e.url = "https://example.com/h";
-        e.description = "";
-        e.enabled = 1;
-        struct hq_err err = {0};
-        assert_int_equal(hq_endpoint_create(C, P, &e, &err), 0);
-    }
+    for (int i = 0; i < n; i++)
+        hq_test_endpoint_numbered(C, P, i, ids[i], sizeof(ids[i]));
     redisReply *r = hq_test_cmd(C, "ZRANGE " P ":endpoints 0 -1");
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
     assert_int_equal(r->elements, (size_t)n);
