@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "cli/cmd.h"
@@ -17,6 +18,54 @@ static int opts_given(const struct hq_opt *opts, const char *name)
         if (strcmp(opts->name, name) == 0)
             return opts->given;
     }
+    return 0;
+}
+
+/* Raises the soft open-file limit to the hard one (as nginx's
+ * worker_rlimit_nofile and Go's runtime do): a worker holding thousands of
+ * keep-alive connections needs a descriptor for each, and the usual soft
+ * limit of 1,024 would fail them with EMFILE. Returns the limit now in force. */
+static long long raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 1024;
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit want = {rl.rlim_max, rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+            rl.rlim_cur = rl.rlim_max;
+    }
+    return rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 1000000000 ? 1000000000
+                                                                    : (long long)rl.rlim_cur;
+}
+
+/* Sizes the connection cache from the open-file limit: every transfer in flight
+ * holds a connection, and every cached one a descriptor. Fails with a message
+ * naming the flag when they cannot fit. */
+static int size_connections(struct hq_worker_config *cfg, int given, char *msg, size_t n)
+{
+    long long nofile = raise_nofile();
+    long long room = nofile - HQ_FD_RESERVE;
+    if (cfg->concurrency > room) {
+        snprintf(
+            msg, n,
+            "--concurrency: %lld transfers need %lld open files, but the limit is %lld (raise it with ulimit -n or the service's LimitNOFILE)",
+            cfg->concurrency, cfg->concurrency + HQ_FD_RESERVE, nofile);
+        return -1;
+    }
+    if (!given) {
+        cfg->max_connections = cfg->concurrency * HQ_CONNECTIONS_PER_SLOT;
+        if (cfg->max_connections > room)
+            cfg->max_connections = room;
+    } else if (cfg->max_connections > room) {
+        snprintf(
+            msg, n,
+            "--max-connections: %lld connections need %lld open files, but the limit is %lld (raise it with ulimit -n or the service's LimitNOFILE)",
+            cfg->max_connections, cfg->max_connections + HQ_FD_RESERVE, nofile);
+        return -1;
+    }
+    if (cfg->max_connections < cfg->concurrency)
+        cfg->max_connections = cfg->concurrency; /* one per transfer, or keep-alive is lost */
     return 0;
 }
 
@@ -53,6 +102,9 @@ int hq_cmd_worker(int argc, char **argv)
          "deliveries in flight at most (default 512)", 0, 1, 100000, 0},
         {"endpoint-concurrency", HQ_OPT_INT, &cfg.endpoint_concurrency, "N",
          "deliveries in flight per endpoint at most (default 32)", 0, 1, 100000, 0},
+        {"max-connections", HQ_OPT_INT, &cfg.max_connections, "N",
+         "keep-alive connections kept open at most (default 4 x --concurrency, within the open-file limit)",
+         0, 1, 1000000, 0},
         {"connect-timeout", HQ_OPT_DURATION, &cfg.connect_timeout_ms, "DUR",
          "connect timeout per attempt (default 5s)", 0, 1, 3600000, 0},
         {"timeout", HQ_OPT_DURATION, &cfg.timeout_ms, "DUR",
@@ -66,7 +118,8 @@ int hq_cmd_worker(int argc, char **argv)
         {"attempt-ttl", HQ_OPT_DURATION, &cfg.attempt_ttl_ms, "DUR",
          "how long attempt records are kept (default 72h)", 0, 1000, 86400000LL * 365, 0},
         {"endpoint-cache", HQ_OPT_DURATION, &cfg.endpoint_cache_ms, "DUR",
-         "how long endpoint data is reused before re-reading it (default 1s)", 0, 1, 3600000, 0},
+         "how long endpoint data is reused when <prefix>:endpoints:ver does not move (default 60s)",
+         0, 1, 3600000, 0},
         {"idle-close", HQ_OPT_DURATION, &cfg.idle_close_ms, "DUR",
          "close idle keep-alive connections after this long without deliveries (default 30s)", 0,
          100, 86400000LL, 0},
@@ -116,6 +169,9 @@ int hq_cmd_worker(int argc, char **argv)
     }
     if (cfg.endpoint_concurrency > cfg.concurrency)
         cfg.endpoint_concurrency = cfg.concurrency;
+    char msg[256];
+    if (size_connections(&cfg, opts_given(opts, "max-connections"), msg, sizeof(msg)) != 0)
+        return hq_cli_fail(2, "worker", msg);
     if (consumer) {
         if (!*consumer || strlen(consumer) >= sizeof(cfg.consumer) || strpbrk(consumer, " \r\n"))
             return hq_cli_fail(2, "worker", "--consumer: must be 1-127 characters without spaces");

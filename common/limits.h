@@ -28,18 +28,22 @@
 
 /* ---- Delivery ----------------------------------------------------------------- */
 #define HQ_RESP_KEEP_MAX                4096 /* response body kept for the attempt record */
+#define HQ_CURL_BUFFER_SIZE             4096 /* libcurl's receive buffer per transfer (default 16 KiB) */
 #define HQ_CONNECT_TIMEOUT_DEFAULT_MS   5000
 #define HQ_TIMEOUT_DEFAULT_MS           15000
 #define HQ_LOW_SPEED_BYTES              64 /* bytes/s under which an answer counts as stalled ... */
 #define HQ_LOW_SPEED_SECS               10 /* ... for this long (slowloris guard) */
-#define HQ_CONCURRENCY_DEFAULT          512   /* in-flight deliveries per worker */
-#define HQ_ENDPOINT_CONCURRENCY_DEFAULT 32    /* in-flight deliveries per endpoint per worker */
+#define HQ_CONCURRENCY_DEFAULT          512 /* in-flight deliveries per worker */
+#define HQ_ENDPOINT_CONCURRENCY_DEFAULT 32  /* in-flight deliveries per endpoint per worker */
+#define HQ_CONNECTIONS_PER_SLOT         4   /* default --max-connections per --concurrency slot */
+#define HQ_FD_RESERVE                   128 /* open files kept for Redis, metrics, logs, resolver */
 #define HQ_CLAIM_MARGIN_MS              30000 /* default --claim-idle = total timeout + this */
 #define HQ_CLAIM_MIN_MARGIN_MS          5000  /* --claim-idle must exceed total timeout + this */
 #define HQ_READ_BLOCK_MS                2000 /* XREADGROUP BLOCK: short enough to notice a drain promptly */
-#define HQ_READ_COUNT_MAX               256  /* XREADGROUP COUNT ceiling: bounds one reply's size */
-#define HQ_ENDPOINT_CACHE_DEFAULT_MS    1000 /* endpoint changes reach workers within this */
-#define HQ_DEFER_DEFAULT_MS             5000 /* a congested endpoint's deliveries come back after ~this */
+#define HQ_READ_COUNT_MAX               256 /* XREADGROUP COUNT ceiling: bounds one reply's size */
+#define HQ_ENDPOINT_CACHE_DEFAULT_MS                                                               \
+    60000                        /* hand edits of endpoint hashes reach workers within this */
+#define HQ_DEFER_DEFAULT_MS 5000 /* a congested endpoint's deliveries come back after ~this */
 #define HQ_IDLE_CLOSE_DEFAULT_MS                                                                   \
     30000 /* an idle worker closes its keep-alive connections after this:                          \
            * curl prunes only at the next transfer */

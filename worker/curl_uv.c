@@ -39,6 +39,9 @@ struct hq_curl_uv {
     uv_loop_t *loop;      /* borrowed */
     CURLM *multi;         /* owned; cleaned up in close */
     uv_timer_t timer;     /* curl's single timeout */
+    uv_check_t now_check; /* runs a 0 ms timeout in the loop turn that asked for it */
+    uv_idle_t now_idle;   /* active while one is pending: the turn's poll does not block */
+    int run_now;          /* curl asked for a 0 ms timeout outside an action */
     hq_curl_done_cb done; /* called once per finished transfer */
     void *arg;            /* for done */
     struct sock **by_fd;  /* fd -> watched socket (NULL = none); owned array */
@@ -312,6 +315,28 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
     return 0;
 }
 
+static void run_now_stop(struct hq_curl_uv *cu)
+{
+    cu->run_now = 0;
+    uv_check_stop(&cu->now_check);
+    uv_idle_stop(&cu->now_idle);
+}
+
+/* The check phase of the turn in which curl asked for a 0 ms timeout (after
+ * that turn's I/O callbacks): a transfer added while reading an entry starts
+ * now, not a timer tick later. */
+static void on_now_check(uv_check_t *c)
+{
+    struct hq_curl_uv *cu = container_of(c, struct hq_curl_uv, now_check);
+    run_now_stop(cu);
+    action(cu, CURL_SOCKET_TIMEOUT, 0);
+}
+
+static void on_now_idle(uv_idle_t *i)
+{
+    (void)i; /* only its being active matters: it makes the poll phase not block */
+}
+
 static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
 {
     (void)multi;
@@ -322,14 +347,26 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
     }
     if (cu->closing)
         return 0; /* the timer is closed or about to be: do not start it */
-    /* 0 -> 1 ms: curl must not be called from inside this callback, so a 0 ms
-     * timeout needs a timer, and libuv < 1.48 busy-loops on a 0 ms timer
-     * re-armed from its own callback (libuv #4245, fixed by 51a22f60d). */
+    /* A 0 ms timeout asked for from outside curl (curl_multi_add_handle, the
+     * common case) runs in this loop turn's check phase: curl must not be
+     * called from inside this callback, and a 0 ms uv timer is out (below).
+     * Asked for from inside an action, it waits for the 1 ms timer instead, so
+     * a curl that keeps asking for 0 cannot spin the loop. */
+    if (timeout_ms == 0 && !cu->in_action) {
+        if (!cu->run_now) {
+            cu->run_now = 1;
+            uv_check_start(&cu->now_check, on_now_check);
+            uv_idle_start(&cu->now_idle, on_now_idle);
+        }
+        return 0;
+    }
+    /* 0 -> 1 ms: libuv < 1.48 busy-loops on a 0 ms timer re-armed from its
+     * own callback (libuv #4245, fixed by 51a22f60d). */
     uint64_t delay = timeout_ms == 0 ? 1 : (uint64_t)timeout_ms;
-    /* Never push an imminent expiry later: curl asks for 0 ms on every
-     * curl_multi_add_handle, and restarting an armed 1 ms timer each time
-     * starves it while adds keep coming faster than 1 ms apart (measured: the
-     * first transfer of a burst waited ~9 ms median at 2,000 adds/s). */
+    /* Never push an imminent expiry later: restarting an armed 1 ms timer on
+     * every 0 ms request starves it while requests keep coming faster than
+     * 1 ms apart (measured: the first transfer of a burst waited ~9 ms median
+     * at 2,000 adds/s). */
     if (timeout_ms == 0 && uv_is_active((uv_handle_t *)&cu->timer) &&
         uv_timer_get_due_in(&cu->timer) <= 1)
         return 0;
@@ -384,8 +421,10 @@ struct hq_curl_uv *hq_curl_uv_new(uv_loop_t *loop, hq_curl_done_cb done, void *a
         free(cu);
         return NULL;
     }
-    uv_timer_init(loop, &cu->timer); /* cannot fail on unix */
-    cu->open_handles = 1;
+    uv_timer_init(loop, &cu->timer); /* these three cannot fail on unix */
+    uv_check_init(loop, &cu->now_check);
+    uv_idle_init(loop, &cu->now_idle);
+    cu->open_handles = 3;
     return cu;
 }
 
@@ -409,8 +448,8 @@ int hq_curl_uv_add(struct hq_curl_uv *cu, CURL *easy)
         hq_log(HQ_LOG_ERROR, "curl", "transfer added while closing");
         return HQ_EIO;
     }
-    /* Adding arms a 0 ms timeout (-> 1 ms) through on_curl_timer: the
-     * transfer starts from the loop, not from here. */
+    /* Adding asks for a 0 ms timeout through on_curl_timer: the transfer
+     * starts in this loop turn's check phase, not from here. */
     CURLMcode mres = curl_multi_add_handle(cu->multi, easy);
     if (mres != CURLM_OK) {
         hq_log(HQ_LOG_ERROR, "curl", "curl_multi_add_handle: %s", curl_multi_strerror(mres));
@@ -425,9 +464,9 @@ int hq_curl_uv_running(const struct hq_curl_uv *cu)
     return cu->neasies;
 }
 
-static void on_timer_closed(uv_handle_t *h)
+static void on_handle_closed(uv_handle_t *h)
 {
-    struct hq_curl_uv *cu = container_of((uv_timer_t *)h, struct hq_curl_uv, timer);
+    struct hq_curl_uv *cu = h->data;
     cu->open_handles--;
     maybe_closed(cu);
 }
@@ -455,7 +494,10 @@ static void finish_close(struct hq_curl_uv *cu)
         if (cu->by_fd[fd])
             sock_forget(cu, cu->by_fd[fd]);
     }
-    uv_close((uv_handle_t *)&cu->timer, on_timer_closed);
+    cu->timer.data = cu->now_check.data = cu->now_idle.data = cu;
+    uv_close((uv_handle_t *)&cu->timer, on_handle_closed);
+    uv_close((uv_handle_t *)&cu->now_check, on_handle_closed);
+    uv_close((uv_handle_t *)&cu->now_idle, on_handle_closed);
 }
 
 void hq_curl_uv_close(struct hq_curl_uv *cu, void (*on_closed)(void *arg), void *arg)
@@ -466,6 +508,7 @@ void hq_curl_uv_close(struct hq_curl_uv *cu, void (*on_closed)(void *arg), void 
     cu->on_closed = on_closed;
     cu->closed_arg = arg;
     uv_timer_stop(&cu->timer);
+    run_now_stop(cu);
     if (cu->in_action) {
         /* Called from done (inside the reap loop): curl_multi_cleanup must wait
          * until curl_multi_socket_action and the reap have returned. */

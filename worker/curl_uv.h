@@ -2,8 +2,9 @@
  * (CURLMOPT_SOCKETFUNCTION / TIMERFUNCTION) on uv_poll_t / uv_timer_t, with
  * the rules docs/internals/worker-loop.md collects: reap after every
  * socket_action, poll errors passed as CURL_CSELECT_ERR (with the polled
- * direction, so curl reports the socket's own error), 0 ms -> 1 ms on libuv
- * < 1.48, unknown socket on REMOVE ignored, re-arm only on mask change, our
+ * direction, so curl reports the socket's own error), a 0 ms timeout run in
+ * the same loop turn's check phase (never a 0 ms uv timer: libuv < 1.48
+ * busy-loops on one), unknown socket on REMOVE ignored, re-arm only on mask change, our
  * close-socket callback stops the poll before close(), container_of, checked
  * returns. It knows nothing of deliveries. */
 #ifndef HQ_WORKER_CURL_UV_H

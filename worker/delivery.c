@@ -14,6 +14,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/ssl.h>
+
 #include "common/alloc.h"
 #include "common/backoff.h"
 
@@ -60,6 +62,30 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *arg)
     return n;
 }
 
+/* Each TLS connection's buffers (about 34 KiB for reading and writing) are
+ * freed while it idles and taken again when it is used: a worker keeps
+ * thousands of keep-alive connections and uses few at a time. Called by libcurl
+ * for each SSL_CTX it creates (one per connection in 7.88). */
+static CURLcode on_ssl_ctx(CURL *easy, void *ctx, void *arg)
+{
+    (void)easy;
+    (void)arg;
+    SSL_CTX_set_mode((SSL_CTX *)ctx, SSL_MODE_RELEASE_BUFFERS);
+    return CURLE_OK;
+}
+
+/* Whether libcurl's TLS is OpenSSL's, so its SSL_CTX is one we may touch
+ * (with wolfSSL or mbedTLS the callback gets their own context type). */
+static int curl_uses_openssl(void)
+{
+    static int known = -1;
+    if (known < 0) {
+        const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+        known = v && v->ssl_version && strncmp(v->ssl_version, "OpenSSL/", 8) == 0;
+    }
+    return known;
+}
+
 /* The options every attempt shares, set once per easy handle: pooled handles
  * keep them (no curl_easy_reset per attempt; each attempt sets only its own
  * options, below). */
@@ -83,6 +109,14 @@ static void easy_setup(struct hq_worker *w, CURL *easy)
     curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
     curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (curl_uses_openssl())
+        curl_easy_setopt(easy, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
+    /* Memory per transfer: libcurl's receive buffer defaults to 16 KiB per
+     * handle, and a worker may have thousands in flight to slow endpoints;
+     * answers are read for their status and first bytes only. The upload
+     * buffer (used only for bodies over 64 KiB) is held at its minimum. */
+    curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, (long)HQ_CURL_BUFFER_SIZE);
+    curl_easy_setopt(easy, CURLOPT_UPLOAD_BUFFERSIZE, 16384L);
     /* "" disables the proxy environment variables: only --proxy sets one. */
     curl_easy_setopt(easy, CURLOPT_PROXY, cfg->proxy ? cfg->proxy : "");
     /* Without a proxy, no_proxy means nothing; setting it spares libcurl two

@@ -151,6 +151,12 @@ static void subs_fill(struct hq_worker *w, const char *type, size_t n, const red
 
 void hq__dispatch_free_cache(struct hq_worker *w)
 {
+    for (struct hq_ep *wep; (wep = w->dispatch.waiting_head);) {
+        w->dispatch.waiting_head = wep->wnext;
+        wep->waiting = 0;
+        ep_unref(wep);
+    }
+    w->dispatch.waiting_tail = NULL;
     for (int b = 0; b < HQ_CACHE_BUCKETS; b++) {
         for (struct hq_ep *ep = w->dispatch.eps[b], *next; ep; ep = next) {
             next = ep->next;
@@ -178,7 +184,55 @@ static inline int can_start(const struct hq_worker *w, const struct hq_ep *ep)
            w->dispatch.in_flight < w->cfg->concurrency;
 }
 
-static void pump(struct hq_worker *w, struct hq_ep *ep);
+static void start(struct hq_worker *w, struct hq_delivery *d);
+static struct hq_delivery *dequeue(struct hq_worker *w, struct hq_ep *ep);
+
+/* Puts ep at the tail of the worker-wide waiting list unless it is there:
+ * it has deliveries queued that its own cap would let start. */
+static void wait_for_slot(struct hq_worker *w, struct hq_ep *ep)
+{
+    if (ep->waiting)
+        return;
+    ep->waiting = 1;
+    ep->refs++; /* the list's: ep outlives its queue being emptied by a deferral */
+    ep->wnext = NULL;
+    if (w->dispatch.waiting_tail)
+        w->dispatch.waiting_tail->wnext = ep;
+    else
+        w->dispatch.waiting_head = ep;
+    w->dispatch.waiting_tail = ep;
+}
+
+/* Starts waiting deliveries of ep while it has slots; if only the
+ * worker-wide cap stops it, it waits in line for a slot. */
+static void pump(struct hq_worker *w, struct hq_ep *ep)
+{
+    while (ep->qhead && can_start(w, ep))
+        start(w, dequeue(w, ep));
+    if (ep->qhead && ep->in_flight < w->cfg->endpoint_concurrency)
+        wait_for_slot(w, ep);
+}
+
+/* Hands free worker-wide slots to the waiting endpoints, one delivery each in
+ * turn: with thousands of endpoints at the cap, a finished delivery costs
+ * O(1), not a walk of the cache. Entries whose deliveries were deferred
+ * meanwhile leave the list here. */
+static void serve_waiting(struct hq_worker *w)
+{
+    struct hq_ep *ep;
+    while (w->dispatch.in_flight < w->cfg->concurrency && (ep = w->dispatch.waiting_head)) {
+        w->dispatch.waiting_head = ep->wnext;
+        if (!w->dispatch.waiting_head)
+            w->dispatch.waiting_tail = NULL;
+        ep->waiting = 0;
+        if (ep->qhead && can_start(w, ep)) {
+            start(w, dequeue(w, ep));
+            if (ep->qhead && ep->in_flight < w->cfg->endpoint_concurrency)
+                wait_for_slot(w, ep);
+        }
+        ep_unref(ep);
+    }
+}
 
 /* The one teardown of a delivery, attempted or deferred, after outcome.c has
  * its op: gives back the slot (when it held one) and the attempt's handles,
@@ -200,14 +254,7 @@ static void finish_delivery(struct hq_worker *w, struct hq_delivery *d)
     w->dispatch.deliveries--;
     if (held_slot) {
         pump(w, ep);
-        /* A global slot freed while other endpoints wait for one. */
-        if (w->dispatch.in_flight + 1 >= w->cfg->concurrency) {
-            for (int b = 0; b < HQ_CACHE_BUCKETS && w->dispatch.in_flight < w->cfg->concurrency;
-                 b++) {
-                for (struct hq_ep *o = w->dispatch.eps[b]; o; o = o->next)
-                    pump(w, o);
-            }
-        }
+        serve_waiting(w); /* a worker-wide slot freed while other endpoints wait for one */
     }
     ep_unref(ep);
     hq__outcome_delivery_finished(w, e);
@@ -263,6 +310,8 @@ static void enqueue(struct hq_worker *w, struct hq_delivery *d)
     ep->qtail = d;
     ep->queued++;
     atomic_fetch_add_explicit(&w->metrics.queued, 1, memory_order_relaxed);
+    if (ep->in_flight < w->cfg->endpoint_concurrency)
+        wait_for_slot(w, ep); /* held back by the worker-wide cap, not its own */
 }
 
 static struct hq_delivery *dequeue(struct hq_worker *w, struct hq_ep *ep)
@@ -278,13 +327,6 @@ static struct hq_delivery *dequeue(struct hq_worker *w, struct hq_ep *ep)
     d->state = HQ_DELIVERY_NEW;
     atomic_fetch_sub_explicit(&w->metrics.queued, 1, memory_order_relaxed);
     return d;
-}
-
-/* Starts waiting deliveries of ep while it has slots. */
-static void pump(struct hq_worker *w, struct hq_ep *ep)
-{
-    while (ep->qhead && can_start(w, ep))
-        start(w, dequeue(w, ep));
 }
 
 void hq__dispatch_tick(struct hq_worker *w)

@@ -126,6 +126,8 @@ struct hq_ep {
     int in_flight;                     /* deliveries to it in flight */
     struct hq_delivery *qhead, *qtail; /* deliveries waiting for a slot */
     int queued;
+    struct hq_ep *wnext;        /* in dispatch.waiting_head: waiting for a worker-wide slot */
+    int waiting;                /* 1 while in that list (which holds a reference) */
     int64_t congested_until_ms; /* while in the future, new deliveries are deferred */
 };
 
@@ -178,10 +180,14 @@ struct hq_dispatch {
     struct hq_ep *eps[HQ_CACHE_BUCKETS];
     struct hq_subs *subs[HQ_CACHE_BUCKETS];
     struct hq_entry *parked; /* entries whose endpoint lookups failed; retried by the tick */
-    long deliveries;         /* deliveries existing (queued + in flight) */
-    long in_flight;          /* curl transfers running */
-    char ver[24];            /* last <prefix>:endpoints:ver seen ("" = none yet) */
-    int ver_asking;          /* a GET of it is in flight */
+    /* Endpoints with deliveries that only the worker-wide --concurrency holds
+     * back, in the order they began to wait: a freed slot goes to the head,
+     * which goes to the tail if it has more (round robin, O(1) per slot). */
+    struct hq_ep *waiting_head, *waiting_tail;
+    long deliveries; /* deliveries existing (queued + in flight) */
+    long in_flight;  /* curl transfers running */
+    char ver[24];    /* last <prefix>:endpoints:ver seen ("" = none yet) */
+    int ver_asking;  /* a GET of it is in flight */
 };
 
 /* delivery.c: recycled delivery structs and easy handles. */

@@ -146,8 +146,12 @@ static struct hq_curl_uv *curl_new(struct hq_worker *w)
         return NULL;
     CURLM *multi = hq_curl_uv_multi(cu);
     /* The connection cache must hold a connection per in-flight delivery or
-     * keep-alive is lost under load. */
-    curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)w->cfg->concurrency);
+     * keep-alive is lost under load, and one per endpoint in use or a worker
+     * spread over thousands of endpoints reconnects for most deliveries
+     * (cmd_worker.c sizes it: >= --concurrency, within the open-file limit). */
+    long maxconn = (long)(w->cfg->max_connections > w->cfg->concurrency ? w->cfg->max_connections
+                                                                        : w->cfg->concurrency);
+    curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, maxconn);
     curl_multi_setopt(multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
     return cu;
 }

@@ -16,6 +16,7 @@ struct hq_worker_config {
     char consumer[128];             /* --consumer, default <hostname>-<pid> */
     long long concurrency;          /* --concurrency: in-flight deliveries */
     long long endpoint_concurrency; /* --endpoint-concurrency: per endpoint */
+    long long max_connections;      /* --max-connections: keep-alive connections kept (> 0) */
     long long connect_timeout_ms;   /* --connect-timeout */
     long long timeout_ms;           /* --timeout: total per attempt */
     long long claim_idle_ms;        /* --claim-idle: reclaim entries idle this long */

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "worker/curl_uv.h"
 #include "tests/harness/hq_test.h"
@@ -166,6 +167,40 @@ static void test_parallel_transfers_complete_with_correct_results(void **state)
     free(x);
 }
 
+static curl_socket_t count_open(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    (void)purpose;
+    ++*(int *)arg;
+    return socket(a->family, a->socktype, a->protocol);
+}
+
+/* curl asks for a 0 ms timeout when a transfer is added. The binding runs it in
+ * the same loop turn (check phase), not on a timer a millisecond later: one
+ * non-blocking turn right after the add has opened the transfer's socket. */
+static void test_an_added_transfer_starts_in_the_same_loop_turn(void **state)
+{
+    struct fx *f = *state;
+    struct xfer x = {0};
+    int opened = 0;
+    xfer_setup(f, &x, f->rc.url, 5000);
+    curl_easy_setopt(x.easy, CURLOPT_OPENSOCKETFUNCTION, count_open);
+    curl_easy_setopt(x.easy, CURLOPT_OPENSOCKETDATA, &opened);
+    /* Start at the beginning of a millisecond of the loop's clock, so that a
+     * 1 ms timer started by the add is not yet due in the turn below. */
+    while (uv_hrtime() % 1000000 > 100000)
+        ;
+    uv_update_time(&f->loop);
+    assert_int_equal(hq_curl_uv_add(f->cu, x.easy), 0);
+    assert_int_equal(opened, 0); /* not from inside the add */
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    assert_int_equal(opened, 1);
+    struct count_arg ca = {f, 1};
+    assert_true(hq_test_run_until(&f->loop, done_reaches, &ca, 10000));
+    assert_int_equal(x.result, CURLE_OK);
+    assert_int_equal(x.code, 204); /* the receiver's default answer */
+    curl_easy_cleanup(x.easy);
+}
+
 static void test_last_transfer_timing_out_is_reported(void **state)
 {
     struct fx *f = *state;
@@ -288,6 +323,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_parallel_transfers_complete_with_correct_results,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_an_added_transfer_starts_in_the_same_loop_turn, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_last_transfer_timing_out_is_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connection_refused_is_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sequential_requests_reuse_connections, setup,

@@ -8,6 +8,10 @@
 
 #include <curl/curl.h>
 #include <msgpack.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "common/buf.h"
 #include "common/endpoint_store.h"
@@ -420,6 +424,36 @@ static void test_invalid_entries_are_dead_lettered_with_raw_fields(void **state)
     stop_worker(pid);
 }
 
+/* One event fanned out to six endpoints with two worker-wide slots: four
+ * deliveries wait for a slot, and each gets one as another finishes (the
+ * waiting list), none left to wait until the congestion check defers it to
+ * the retry set. */
+static void test_deliveries_waiting_for_a_worker_slot_each_get_one(void **state)
+{
+    (void)state;
+    struct hq_endpoint ep[6];
+    for (int i = 0; i < 6; i++) {
+        char path[32];
+        snprintf(path, sizeof(path), "/delay/150/e%d", i);
+        wenv_endpoint_at(&W, path, "fan.*", 0, &ep[i]);
+    }
+    const char *extra[] = {"--concurrency", "2", "--endpoint-concurrency", "2", NULL};
+    pid_t pid = start_worker(extra);
+    wenv_produce(&W, "fan.out", "{}", NULL, NULL, NULL, 0);
+    struct count_arg ca = {&W.rcv, NULL, 6};
+    wenv_wait(&W, received_at_least, &ca, 10000, "six deliveries");
+    wenv_wait(&W, nothing_pending_and_stream_empty, &W, 10000, "the ack");
+    for (int i = 0; i < 6; i++) {
+        char path[32];
+        snprintf(path, sizeof(path), "/delay/150/e%d", i);
+        assert_int_equal(hq_test_receiver_count_path(&W.rcv, path), 1);
+    }
+    assert_int_equal(hq_test_cmd_int(W.c, "ZCARD hookq:retry"), 0);
+    stop_worker(pid);
+    for (int i = 0; i < 6; i++)
+        hq_endpoint_free(&ep[i]);
+}
+
 static void test_targeted_event_for_missing_or_disabled_endpoint(void **state)
 {
     (void)state;
@@ -511,6 +545,28 @@ static void test_bad_worker_options_exit_2_with_one_line(void **state)
     const char *a4[] = {"worker", NULL};
     assert_int_equal(hq_test_cli(a4, env, NULL, out, sizeof(out), err, sizeof(err)), 2);
     assert_non_null(strstr(err, "10.0.0.0/99"));
+    /* More transfers than open files: said at start, not EMFILE under load. The
+     * limit is lowered in a child, which runs the command and reports. */
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        struct rlimit rl = {300, 300};
+        const char *a5[] = {"worker", "--concurrency", "400", NULL};
+        const char *a6[] = {"worker", "--concurrency", "100", "--max-connections", "250", NULL};
+        int ok =
+            setrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+            hq_test_cli(a5, NULL, NULL, out, sizeof(out), err, sizeof(err)) == 2 &&
+            strstr(err, "--concurrency: 400 transfers need 528 open files, but the limit is 300") &&
+            hq_test_cli(a6, NULL, NULL, out, sizeof(out), err, sizeof(err)) == 2 &&
+            strstr(err, "--max-connections: 250 connections need 378 open files");
+        if (!ok)
+            fprintf(stderr, "open-file limit check: %s\n", err);
+        _exit(ok ? 0 : 1);
+    }
+    int st = 0;
+    assert_int_equal(waitpid(child, &st, 0), child);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
 }
 
 /* The worker has read <prefix>:endpoints:ver since calls_before GETs: two
@@ -603,6 +659,7 @@ int main(void)
         cmocka_unit_test_setup(test_exhausted_delivery_is_dead_lettered_with_every_field, setup),
         cmocka_unit_test_setup(test_blocked_addresses_are_dead_lettered_not_retried, setup),
         cmocka_unit_test_setup(test_invalid_entries_are_dead_lettered_with_raw_fields, setup),
+        cmocka_unit_test_setup(test_deliveries_waiting_for_a_worker_slot_each_get_one, setup),
         cmocka_unit_test_setup(test_targeted_event_for_missing_or_disabled_endpoint, setup),
         cmocka_unit_test_setup(test_huge_response_is_cut_and_delivery_counts, setup),
         cmocka_unit_test_setup(test_metrics_health_and_redis_config_warning, setup),
