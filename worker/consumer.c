@@ -175,11 +175,21 @@ void hq__consumer_start(struct hq_worker *w)
 
 /* ---- Reading ------------------------------------------------------------------------ */
 
-/* Free capacity in entries: how many may be read now. */
+/* Free capacity in entries: how many may be read now. Entries still being
+ * delivered (or their deliveries, when one event fans out to several
+ * endpoints) count against --concurrency. Settled entries, whose outcomes only
+ * wait to be recorded, do not: the next read need not wait for the last
+ * batch's record_outcomes round trip (acks may wait, deliveries do not). They
+ * still hold memory, so all held entries together stay within twice the
+ * concurrency. */
 static int capacity(const struct hq_worker *w)
 {
-    long used = w->entries.n > w->dispatch.deliveries ? w->entries.n : w->dispatch.deliveries;
+    long active = w->entries.n - w->entries.settled;
+    long used = active > w->dispatch.deliveries ? active : w->dispatch.deliveries;
     long cap = (long)w->cfg->concurrency - used;
+    long held_room = 2 * (long)w->cfg->concurrency - w->entries.n;
+    if (cap > held_room)
+        cap = held_room;
     if (cap > HQ_READ_COUNT_MAX)
         cap = HQ_READ_COUNT_MAX;
     return cap > 0 ? (int)cap : 0;

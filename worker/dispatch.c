@@ -381,7 +381,7 @@ static void fan_out(struct hq_worker *w, struct hq_entry *e)
 {
     struct hq_delivery *ds = NULL, **tail = &ds;
     e->remaining = 1; /* held while the deliveries are created */
-    hq__entry_set_state(e, HQ_ENTRY_DELIVERING);
+    hq__entry_set_state(&w->entries, e, HQ_ENTRY_DELIVERING);
     if (e->ev.endpoint) {
         struct hq_ep *ep = ep_find(w, e->ev.endpoint, e->ev.endpoint_len);
         if (!ep || ep->missing)
@@ -640,7 +640,7 @@ void hq__dispatch_batch(struct hq_worker *w, struct hq_entry *batch)
     rs->w = w;
     rs->batch = batch;
     for (struct hq_entry *e = batch; e; e = e->qnext)
-        hq__entry_set_state(e, HQ_ENTRY_RESOLVING);
+        hq__entry_set_state(&w->entries, e, HQ_ENTRY_RESOLVING);
     resolve_step(rs);
 }
 

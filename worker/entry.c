@@ -29,12 +29,18 @@ static const unsigned char legal[4][4] = {
     [HQ_ENTRY_FLUSHING] = {[HQ_ENTRY_READY] = 1},
 };
 
-void hq__entry_set_state(struct hq_entry *e, enum hq_entry_state s)
+static int settled(enum hq_entry_state s)
+{
+    return s == HQ_ENTRY_READY || s == HQ_ENTRY_FLUSHING;
+}
+
+void hq__entry_set_state(struct hq_entries *set, struct hq_entry *e, enum hq_entry_state s)
 {
     if (hq_unlikely(!legal[e->state][s]))
         hq_panic("entry %s: illegal state change %s -> %s", e->id, state_names[e->state],
                  state_names[s]);
     hq_log(HQ_LOG_DEBUG, "entry", "%s %s -> %s", e->id, state_names[e->state], state_names[s]);
+    set->settled += settled(s) - settled(e->state);
     e->state = s;
 }
 
@@ -42,6 +48,7 @@ void hq__entries_init(struct hq_entries *set)
 {
     set->head.next = set->head.prev = &set->head;
     set->n = 0;
+    set->settled = 0;
 }
 
 struct hq_entry *hq__entry_new(struct hq_entries *set, const char *id, size_t len)
@@ -82,6 +89,7 @@ void hq__entry_free(struct hq_entries *set, struct hq_entry *e)
     e->prev->next = e->next;
     e->next->prev = e->prev;
     set->n--;
+    set->settled -= settled(e->state);
     free(e->data);
     free(e->invalid);
     hq_buf_free(&e->raw);

@@ -83,10 +83,14 @@ enum hq_delivery_state {
     HQ_DELIVERY_IN_FLIGHT, /* curl transfer running: holds a slot and an easy handle */
 };
 
-/* The set of held entries: a list with a head, and its length. */
+/* The set of held entries: a list with a head, its length, and how many of
+ * them are settled (READY or FLUSHING: every outcome known, waiting to be
+ * recorded). Settled entries hold memory but no delivery slot, so reading
+ * counts them apart (consumer.c). */
 struct hq_entries {
     struct hq_entry head;
     int n;
+    int settled;
 };
 
 struct hq_delivery {
@@ -258,7 +262,7 @@ struct hq_entry *hq__entry_new(struct hq_entries *set, const char *id, size_t le
 /* 1 when set holds an entry with stream id (id, len). */
 int hq__entries_hold(const struct hq_entries *set, const char *id, size_t len);
 /* The one state setter: panics on a transition the lifecycle above does not allow. */
-void hq__entry_set_state(struct hq_entry *e, enum hq_entry_state s);
+void hq__entry_set_state(struct hq_entries *set, struct hq_entry *e, enum hq_entry_state s);
 /* Unlinks and frees e; nothing may reference it any more (no delivery left). */
 void hq__entry_free(struct hq_entries *set, struct hq_entry *e);
 /* At exit: frees what a timed-out drain left (it stays pending in Redis). */

@@ -258,7 +258,7 @@ void hq__outcome_delivery_finished(struct hq_worker *w, struct hq_entry *e)
 {
     if (--e->remaining > 0)
         return;
-    hq__entry_set_state(e, HQ_ENTRY_READY);
+    hq__entry_set_state(&w->entries, e, HQ_ENTRY_READY);
     ready_push(w, e);
 }
 
@@ -299,7 +299,7 @@ static void on_flush_reply(struct hq_redis_client *c, redisReply *r, void *arg)
                f->n, why);
         for (int i = f->n - 1; i >= 0; i--) {
             struct hq_entry *e = f->entries[i];
-            hq__entry_set_state(e, HQ_ENTRY_READY);
+            hq__entry_set_state(&w->entries, e, HQ_ENTRY_READY);
             e->qnext = w->outcomes.ready_head;
             w->outcomes.ready_head = e;
             if (!w->outcomes.ready_tail)
@@ -426,7 +426,7 @@ static int flush_one(struct hq_worker *w)
     w->outcomes.flushing++;
     /* Detach the batch from the ready queue. */
     for (int k = 0; k < f->n; k++) {
-        hq__entry_set_state(f->entries[k], HQ_ENTRY_FLUSHING);
+        hq__entry_set_state(&w->entries, f->entries[k], HQ_ENTRY_FLUSHING);
         w->outcomes.ready_head = f->entries[k]->qnext;
     }
     if (!w->outcomes.ready_head)
