@@ -33,10 +33,10 @@ int hq_partition_tags(unsigned P, char (*out)[HQ_PARTITION_TAG_MAX], struct hq_e
                 found = 1;
             }
         }
-        /* Not reached for P <= 1024: the target is at least 8 slots wide, so
-         * each candidate hits it with odds of at least 1/2048, and the
-         * unit test computes the tags of P = 1..64, 1000, 1021, 1023 and 1024
-         * (the longest searches). Kept so a changed bound fails loudly instead of looping. */
+        /* Not reached for P <= 1024: every such P finds all its tags within
+         * 16,684 candidates (docs/internals/partitions.md; the unit tests
+         * compute P = 1..256, 1000, 1021, 1023 and 1024). Kept so a changed bound fails loudly
+         * instead of looping. */
         if (!found)
             return hq_err_set(err, HQ_EINVAL, "partitions: no tag for partition %u of %u", i, P);
     }

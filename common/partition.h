@@ -18,7 +18,7 @@
 
 #define HQ_PARTITIONS_MAX    1024    /* P ceiling: each partition still gets a range of 16 slots */
 #define HQ_PARTITION_TAG_MAX 16      /* "p1023." + a suffix of at most 7 digits + NUL */
-#define HQ_PARTITION_TRIES   1000000 /* candidates tried per tag; ~2,048 are needed at P=1024 */
+#define HQ_PARTITION_TRIES   1000000 /* candidates per tag: every P <= 1024 needs at most 16,684 */
 
 /* Partition i's slot range: [first, end) = [floor(i*16384/P), floor((i+1)*16384/P)). */
 unsigned hq_partition_range_first(unsigned i, unsigned P);

@@ -161,6 +161,27 @@ static void test_partitions_spread_exactly_over_equal_primaries(void **state)
     }
 }
 
+static void test_every_multiple_of_up_to_16_primaries_spreads_exactly(void **state)
+{
+    (void)state;
+    /* The reason for aiming at the middle of each range: with tags anywhere
+     * in it, 7 of these cases (the first: P=165 on 5 primaries, 33/34/32/33/33)
+     * put a tag on a slot redis-cli's rounding gives to the neighbour. */
+    for (unsigned P = 2; P <= 256; P++) {
+        char(*t)[HQ_PARTITION_TAG_MAX] = tags_of(P);
+        for (int M = 2; M <= 16; M++) {
+            if (P % (unsigned)M != 0)
+                continue;
+            int count[16];
+            spread((const char(*)[HQ_PARTITION_TAG_MAX])t, P, M, count);
+            for (int j = 0; j < M; j++)
+                if (count[j] != (int)P / M)
+                    fail_msg("P=%u on %d primaries: primary %d holds %d", P, M, j, count[j]);
+        }
+        free(t);
+    }
+}
+
 static void test_naive_tags_spread_unevenly(void **state)
 {
     (void)state;
@@ -219,6 +240,7 @@ int main(void)
         cmocka_unit_test(test_partition_counts_out_of_range_are_refused),
         cmocka_unit_test(test_tags_are_the_documented_ones),
         cmocka_unit_test(test_partitions_spread_exactly_over_equal_primaries),
+        cmocka_unit_test(test_every_multiple_of_up_to_16_primaries_spreads_exactly),
         cmocka_unit_test(test_naive_tags_spread_unevenly),
         cmocka_unit_test(test_partition_of_an_id_is_crc16_mod_p),
     };
