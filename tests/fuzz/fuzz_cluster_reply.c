@@ -1,11 +1,13 @@
 /* libFuzzer target for the cluster decoders (common/cluster_slots.c,
  * common/slot.c, common/partition.c). The first input byte picks how the rest
  * is cut into feeds (1..64 bytes at a time); the rest is fed to a hiredis
- * reader with the arena functions the worker uses (common/redis_reply.h), and
- * every reply it builds, of any shape, goes through the CLUSTER SLOTS decoder
- * and, when it has text, the redirect parser. The same bytes are also parsed
- * as a redirect directly (most redirect shapes are short strings a RESP
- * reader would rarely build) and hashed as a key and an event id.
+ * reader with hiredis's own object functions (each element its own
+ * allocation, so ASan sees a read past an array's end, which it could not
+ * inside the worker's arena replies) bounded like the arena's
+ * (HQ_REPLY_ELEMENTS_MAX), and every reply it builds, of any shape, goes through the CLUSTER SLOTS
+ * decoder and, when it has text, the redirect parser. The same bytes are also parsed as a redirect
+ * directly (most redirect shapes are short strings a RESP reader would rarely build) and hashed as
+ * a key and an event id.
  *
  * Beyond "no crash, no leak, no sanitizer report" it checks the promises of
  * cluster_slots.h: a decoded map names only nodes it holds, counts its covered
@@ -36,6 +38,15 @@ static void require(int cond, const char *what)
 }
 
 static struct hq_slot_map map; /* ~110 KiB: static, the fuzzer runs one input at a time */
+
+static redisReplyObjectFunctions *hiredis_fns; /* hiredis's defaults, taken from a reader */
+static redisReplyObjectFunctions bounded;
+
+/* hiredis 0.14 callocs whatever element count the input declares. */
+static void *bounded_array(const redisReadTask *task, int elements)
+{
+    return elements > HQ_REPLY_ELEMENTS_MAX ? NULL : hiredis_fns->createArray(task, elements);
+}
 
 static void check_redirect(const char *s, size_t n)
 {
@@ -115,7 +126,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     redisReader *rd = redisReaderCreate();
     require(rd != NULL, "redisReaderCreate");
-    hq_redis_reply_use_arena(rd);
+    if (!hiredis_fns) {
+        hiredis_fns = rd->fn;
+        bounded = *hiredis_fns;
+        bounded.createArray = bounded_array;
+    }
+    rd->fn = &bounded;
     int failed = 0;
     for (size_t off = 0; off < size && !failed; off += step) {
         size_t k = size - off < step ? size - off : step;
@@ -130,7 +146,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (!reply)
                 break;
             check_reply(reply);
-            hq_redis_reply_arena_fns.freeObject(reply);
+            bounded.freeObject(reply);
         }
     }
     redisReaderFree(rd);
