@@ -488,18 +488,19 @@ static int cluster_ok(void *arg)
     int running = 0;
     for (int i = 0; i < c->n; i++)
         running += c->node[i].pid > 0;
-    int have_first = 0;
+    int first_port = 0;
     for (int i = 0; i < c->n; i++) {
         if (c->node[i].pid <= 0)
             continue;
-        if (!node_ok(a, i, running, have_first ? sig : first, sizeof(sig)))
+        if (!node_ok(a, i, running, first_port ? sig : first, sizeof(sig)))
             return 0;
-        if (have_first && strcmp(first, sig) != 0) {
+        if (first_port && strcmp(first, sig) != 0) {
             snprintf(a->why, sizeof(a->why), "node %d disagrees with node %d on the topology",
-                     c->node[i].port, c->node[0].port);
+                     c->node[i].port, first_port);
             return 0;
         }
-        have_first = 1;
+        if (!first_port)
+            first_port = c->node[i].port;
     }
     return 1;
 }

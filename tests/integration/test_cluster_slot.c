@@ -4,8 +4,9 @@
  * SLOTS reply names the same owner for every slot as CLUSTER NODES and
  * CLUSTER SHARDS; real MOVED, ASK, TRYAGAIN and CROSSSLOT errors are
  * classified; partition tags spread evenly over a 3-primary cluster made by
- * redis-cli. One cluster-enabled node owning all slots, then a 3-primary +
- * 3-replica cluster (tests/harness/cluster_env.h). */
+ * redis-cli; after a primary is killed, the map names the promoted replica.
+ * One cluster-enabled node owning all slots, then a 3-primary + 3-replica
+ * cluster (tests/harness/cluster_env.h). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -371,6 +372,45 @@ static void test_real_redirects_and_cluster_errors_are_classified(void **state)
     redisFree(c0);
 }
 
+/* The harness follows a failover (the later fault tests rely on it), and a
+ * map decoded afterwards names the promoted replica. Last in its group: it
+ * changes which nodes are primaries. */
+static void test_a_killed_primary_is_replaced_and_the_decoded_map_follows(void **state)
+{
+    (void)state;
+    redisContext *c = hq_test_cluster_connect(&SIX, 0);
+    struct hq_slot_map *before = decoded_slots(c);
+    redisFree(c);
+    unsigned slot = hq_key_slot("{p3}", 4);
+    int victim = hq_test_cluster_node_of_port(&SIX, before->node[before->owner[slot]].port);
+    assert_true(victim >= 0);
+    hq_test_redis_stop(&SIX.node[victim], 1);
+    /* cluster-node-timeout 2000: the study measured 3.4 s to the first write. */
+    assert_true(hq_test_cluster_wait_ok(&SIX, HQ_TEST_CLUSTER_WAIT_MS));
+    c = hq_test_cluster_connect(&SIX, victim == 0 ? 1 : 0);
+    struct hq_slot_map *after = decoded_slots(c);
+    redisFree(c);
+    assert_int_equal(after->covered, HQ_SLOTS);
+    int promoted = after->node[after->owner[slot]].port;
+    assert_int_not_equal(promoted, SIX.node[victim].port);
+    assert_int_equal(after->node[after->owner[slot]].replicas, 0); /* its old primary is down */
+    /* The slot's whole range moved with it, to the one replica it had. */
+    for (int s = 0; s < HQ_SLOTS; s++)
+        if (before->owner[s] == before->owner[slot])
+            assert_int_equal(after->node[after->owner[s]].port, promoted);
+    /* Back, the old primary rejoins as the new primary's replica. */
+    hq_test_redis_restart(&SIX.node[victim]);
+    assert_true(hq_test_cluster_wait_ok(&SIX, HQ_TEST_CLUSTER_WAIT_MS));
+    c = hq_test_cluster_connect(&SIX, victim);
+    free(after);
+    after = decoded_slots(c);
+    redisFree(c);
+    assert_int_equal(after->node[after->owner[slot]].port, promoted);
+    assert_int_equal(after->node[after->owner[slot]].replicas, 1);
+    free(before);
+    free(after);
+}
+
 static int single_setup(void **state)
 {
     (void)state;
@@ -410,6 +450,7 @@ int main(void)
             test_every_node_of_three_primaries_decodes_as_cluster_nodes_and_shards_say),
         cmocka_unit_test(test_partition_tags_spread_evenly_over_three_primaries),
         cmocka_unit_test(test_real_redirects_and_cluster_errors_are_classified),
+        cmocka_unit_test(test_a_killed_primary_is_replaced_and_the_decoded_map_follows),
     };
     int failed = cmocka_run_group_tests_name("single node", single, single_setup, single_teardown);
     failed += cmocka_run_group_tests_name("three primaries", six, six_setup, six_teardown);
