@@ -18,11 +18,12 @@
 #include "common/err.h"
 #include "common/slot.h"
 
-#define HQ_CLUSTER_NODES_MAX 256 /* primaries in a map: Redis advises at most ~1000 nodes, */
-                                 /* i.e. ~500 primaries with a replica each; hookq's P <= 1024 */
-                                 /* partitions need far fewer, and a bigger table is refused */
-#define HQ_CLUSTER_HOST_MAX 256  /* a host name (255) or an IPv6 text address, plus the NUL */
-#define HQ_CLUSTER_ID_MAX   41   /* a node id: 40 hex characters, plus the NUL */
+/* Primaries a map holds. Redis advises clusters of at most ~1000 nodes (~500
+ * primaries with a replica each); hookq's P <= 1024 partitions need far fewer
+ * primaries to spread, and a reply naming more is refused, not truncated. */
+#define HQ_CLUSTER_NODES_MAX 256
+#define HQ_CLUSTER_HOST_MAX  256 /* a host name (255) or an IPv6 text address, plus the NUL */
+#define HQ_CLUSTER_ID_MAX    41  /* a node id: 40 hex characters, plus the NUL */
 
 /* A primary named by CLUSTER SLOTS. */
 struct hq_cluster_node {
