@@ -207,10 +207,30 @@ echo "hookq shapes benchmark: $(nproc) CPUs, $(redis-server --version | awk '{pr
 echo "events $EVENTS per run, latency phase $RATE/s for $RATE_SECS s, rounds $ROUNDS, redis 127.0.0.1:$RPORT, temp $TMP"
 
 # ---- Ports for the sink ----------------------------------------------------------------
-# K consecutive ports below the ephemeral range, so that none of the workers'
-# own outgoing connections can take one of them between runs.
+# K consecutive ports between 1024 and the ephemeral range, so that none of the
+# workers' own outgoing connections can take one of them between runs.
 EPH_LOW=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-port_free() { ! { exec 3<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null || { exec 3<&-; return 1; }; }
+# free_base K: a random base B such that no TCP socket listens on B..B+K-1
+# (/proc/net/tcp{,6}, state 0A). Listeners only: connections in TIME_WAIT from
+# an earlier run do not stop the sink from binding (libuv sets SO_REUSEADDR).
+free_base() {
+    cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk -v k="$1" -v lo=1024 -v hi="$EPH_LOW" -v seed="$RANDOM" '
+        function hex(s, i, v) {
+            v = 0
+            for (i = 1; i <= length(s); i++) v = v * 16 + index("0123456789ABCDEF", toupper(substr(s, i, 1))) - 1
+            return v
+        }
+        $4 == "0A" { n = split($2, a, ":"); used[hex(a[n])] = 1 }
+        END {
+            run = 0; starts = 0
+            for (p = lo; p < hi; p++) {
+                run = (p in used) ? 0 : run + 1
+                if (run >= k) start[starts++] = p - k + 1
+            }
+            if (!starts) exit 1
+            print start[seed % starts]
+        }'
+}
 
 # ---- One run -------------------------------------------------------------------------------
 RESULTS=$TMP/results.tsv
@@ -461,8 +481,7 @@ for name in "${SHAPE_LIST[@]}"; do
     # confirms it by listening on all of them (5 tries).
     BASE=""
     for _ in 1 2 3 4 5; do
-        cand=$((10000 + RANDOM % (EPH_LOW - 10000 - K)))
-        if ! port_free "$cand" || ! port_free $((cand + K - 1)); then continue; fi
+        cand=$(free_base "$K") || break
         mkdir -p "$TMP/$name.probe"
         if sink_start "$TMP/$name.probe" "$cand"; then
             stop_pid "$SINK_PID" TERM
@@ -471,7 +490,7 @@ for name in "${SHAPE_LIST[@]}"; do
             break
         fi
     done
-    [ -n "$BASE" ] || die "no $K free consecutive ports found below $EPH_LOW for hq_sink (see $TMP/$name.probe/sink.out; --keep)"
+    [ -n "$BASE" ] || die "no $K free consecutive ports found in 1024..$EPH_LOW for hq_sink (see $TMP/$name.probe/sink.out; --keep)"
     scheme=http
     [ "$TLS" = 0 ] || scheme=https
     out=$(hqb endpoints "$URL" "$P" "$K" "$BASE" "$scheme://127.0.0.1:{port}/hook/{i}" "$IDS") ||
