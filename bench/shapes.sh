@@ -234,7 +234,7 @@ free_base() {
 
 # ---- One run -------------------------------------------------------------------------------
 RESULTS=$TMP/results.tsv
-COLS="shape worker round events secs dps cpu_per_1k cores redis_us sockets sink_conns rss_mib p50 p99 p999 lat_n deferred retried dead ids_ok shape_secs"
+COLS="shape worker round events secs dps cpu_per_1k cores redis_us sockets sink_conns rss_mib sink_accepted sink_tls p50 p99 p999 lat_n deferred retried dead ids_ok shape_secs"
 tr ' ' '\t' <<<"$COLS" >"$RESULTS"
 
 # sink_start DIR BASE: starts hq_sink for the current shape on BASE..BASE+K-1;
@@ -268,18 +268,18 @@ sink_start() {
     done
     die "hq_sink on ports $base+$K did not become ready in 60 s: $(tail -n 3 "$dir/sink.out")"
 }
-sink_conns() { # the sinks' conns_max, summed over processes (each counts its own ports)
+sink_stat() { # sink_stat DIR KEY: a counter of the sinks' status lines, summed over processes
     local f s=0 line
     for f in $(sink_files "$1" status); do
         [ -f "$f" ] || continue
         line=$(head -n1 "$f")
-        s=$((s + $(kv "$line" conns_max)))
+        s=$((s + $(kv "$line" "$2")))
     done
     echo "$s"
 }
-metric() { # metric PORT NAME_AND_LABELS: one value from the worker's /metrics
+metric() { # metric PORT NAME_AND_LABELS: one value from the worker's /metrics, "-" when unreachable
     local line v=0
-    { exec 4<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null || { echo 0; return 0; }
+    { exec 4<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null || { echo -; return 0; }
     printf 'GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&4
     while IFS= read -r -t 5 line <&4; do
         line=${line%$'\r'}
@@ -324,7 +324,7 @@ run_one() {
     fi
     local cpu0 cpu1 out secs socks retry_max
     cpu0=$(kv "$(hqb proc "$wpid" 2>/dev/null || echo cpu_s=0)" cpu_s)
-    if ! out=$(hqb drain "$URL" "$P" "$wpid" $((120 + EVENTS / 500)) "$t0"); then
+    if ! out=$(hqb drain "$URL" "$P" "$wpid" $((120 + EVENTS / 100)) "$t0"); then
         tail -n 20 "$dir/worker.log" >&2
         die "$name/$who: the throughput phase did not drain (worker log above; --keep keeps $dir)"
     fi
@@ -348,15 +348,21 @@ run_one() {
     [ "$(kv "$out" sock_max)" -le "$socks" ] || socks=$(kv "$out" sock_max)
     [ "$(kv "$out" retry_max)" -le "$retry_max" ] || retry_max=$(kv "$out" retry_max)
     p=$(hqb proc "$wpid") || die "$name/$who: the worker exited after the latency phase"
-    local rss deferred=0 retried=0 conns
+    local rss deferred=0 retried=0 conns accepted handshakes
     rss=$(calc "\"%.1f\", $(kv "$p" hwm_kib) / 1024")
     if [ "$who" = hookq ]; then
         deferred=$(metric "$mport" 'hookq_deliveries_total{outcome="deferred"}')
         retried=$(metric "$mport" 'hookq_deliveries_total{outcome="retry"}')
-        [ "$deferred" = 0 ] && [ "$retried" = 0 ] && [ "$retry_max" != 0 ] &&
-            deferred="$retry_max(zcard)" # /metrics unreadable: the largest retry set seen instead
+        if [ "$deferred" = - ]; then
+            warn "$name/hookq: /metrics on 127.0.0.1:$mport unreachable: deferred = the largest <p>:retry seen"
+            deferred=$retry_max
+        fi
     fi
-    conns=$(sink_conns "$dir")
+    # The status files are rewritten every 500 ms and everything has drained:
+    # the counters read here are final but for the last requests' 500 ms.
+    conns=$(sink_stat "$dir" conns_max)
+    accepted=$(sink_stat "$dir" accepted)
+    handshakes=$(sink_stat "$dir" tls_handshakes)
     stop_pid "$wpid" TERM
     forget_pid "$wpid"
     if [ -n "$spid" ]; then stop_pid "$spid" TERM; forget_pid "$spid"; fi
@@ -387,7 +393,7 @@ run_one() {
         "$(calc "\"%.4f\", ($cpu1 - $cpu0) / ($EVENTS / 1000)")" \
         "$(calc "\"%.2f\", ($cpu1 - $cpu0) / $secs")" \
         "$(calc "\"%.1f\", ($r_cpu1 - $r_cpu0) * 1e6 / $EVENTS")" \
-        "$socks" "$conns" "$rss" "$p50" "$p99" "$p999" "$bc" "$deferred" "$retried" "$dead" "$ok" \
+        "$socks" "$conns" "$rss" "$accepted" "$handshakes" "$p50" "$p99" "$p999" "$bc" "$deferred" "$retried" "$dead" "$ok" \
         "$(calc "\"%.1f\", ($(date +%s%N) - $t_run) / 1e9")")
     printf '%s\n' "${row%$'\t'}" >>"$RESULTS"
     printf '  %-12s %-8s round %s: %s deliveries/s, %s s, p99 %s ms\n' "$name" "$who" "$round" \
@@ -440,6 +446,8 @@ redis_us|redis CPU us per delivery
 sockets|worker sockets (max)
 sink_conns|sink conns_max
 rss_mib|worker peak RSS MiB
+sink_accepted|sink connections accepted
+sink_tls|sink TLS handshakes
 p50|latency p50 ms
 p99|latency p99 ms
 p999|latency p999 ms
