@@ -184,7 +184,11 @@ static void parse_opts(int argc, char **argv)
     O.procs = 1;
     opterr = 0;
     while ((ch = getopt_long(argc, argv, ":", lo, NULL)) != -1) {
-        const char *name = argv[optind - 1];
+        /* The option as typed: argv[optind - 1] is its value when given apart. */
+        char name[32] = "?";
+        for (const struct option *o = lo; o->name; o++)
+            if (o->val == ch || (ch == ':' && o->val == optopt))
+                snprintf(name, sizeof name, "--%s", o->name);
         switch (ch) {
         case 'b': O.port_base = parse_uint(name, optarg, 1, 65535), has_base = true; break;
         case 'n': O.ports = parse_uint(name, optarg, 1, SINK_PORTS_MAX), has_ports = true; break;
