@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -785,6 +786,9 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
     struct conn *c = s->data;
+    /* One loop turn over thousands of connections can take milliseconds; delays
+     * count from this read, not from the turn's start (a coarse clock: cheap). */
+    uv_update_time(loop);
     if (n == UV_EOF) {
         c->eof = 1;
         if (c->body_left > 0 || c->blen > 0) {
@@ -1074,6 +1078,10 @@ int main(int argc, char **argv)
     for (unsigned i = 0; i < O.procs; i++) {
         pids[i] = fork();
         if (pids[i] == 0) {
+            /* A parent killed with SIGKILL must not leave ports held. */
+            prctl(PR_SET_PDEATHSIG, SIGTERM);
+            if (getppid() == 1)
+                _exit(1);
             sigprocmask(SIG_SETMASK, &old, NULL);
             _exit(serve(i));
         }
