@@ -1038,15 +1038,17 @@ static int supervise(pid_t *pids, unsigned n, const sigset_t *set)
                     continue;
                 pids[i] = -1;
                 alive--;
-                if (!stop || !WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
-                    if (!stop || rc == 0)
-                        rc = 1;
-                    if (!stop) {
-                        stop = true;
-                        for (unsigned j = 0; j < n; j++)
-                            if (pids[j] > 0)
-                                kill(pids[j], SIGTERM);
-                    }
+                /* After a stop, dying of the forwarded signal (before the
+                 * child's handler was installed) is as clean as exiting 0. */
+                bool clean = WIFEXITED(ws) ? WEXITSTATUS(ws) == 0
+                                           : WTERMSIG(ws) == SIGTERM || WTERMSIG(ws) == SIGINT;
+                if (!stop || !clean)
+                    rc = 1;
+                if (!stop) {
+                    stop = true;
+                    for (unsigned j = 0; j < n; j++)
+                        if (pids[j] > 0)
+                            kill(pids[j], SIGTERM);
                 }
             }
         }
