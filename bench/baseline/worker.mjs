@@ -189,7 +189,17 @@ function decodeKey(s) {
   return Buffer.from(s.startsWith('whsec_') ? s.slice(6) : s, 'base64');
 }
 
-async function loadEndpoints(redis, prefix) {
+// Each endpoint gets its own keep-alive Agent: maxSockets is the endpoint's
+// concurrency cap (an Agent counts per host:port, so endpoints sharing a host
+// would otherwise share one cap). Requests beyond it wait inside the Agent.
+function makeAgent(url, o) {
+  const opts = { keepAlive: true, maxSockets: o.concurrency, maxFreeSockets: o.concurrency, scheduling: 'lifo' };
+  if (url.protocol !== 'https:') return new http.Agent(opts);
+  return new https.Agent(o.ca ? { ...opts, ca: o.ca } : opts);
+}
+
+async function loadEndpoints(redis, o) {
+  const prefix = o.prefix;
   const ids = (await redis.call('ZRANGE', `${prefix}:endpoints`, 0, -1)).map(String);
   // All HGETALLs are written before the first is awaited: one round trip.
   const hashes = await Promise.all(ids.map((id) => redis.call('HGETALL', `${prefix}:ep:${id}`)));
@@ -203,8 +213,10 @@ async function loadEndpoints(redis, prefix) {
       const c = line.indexOf(':');
       if (c > 0) headers[line.slice(0, c).trim()] = line.slice(c + 1).trim();
     }
+    const url = new URL(h.url);
     eps.set(id, {
-      url: new URL(h.url),
+      url,
+      agent: makeAgent(url, o),
       enabled: h.enabled !== '0',
       keys: [h.key1, h.key2].filter((k) => k).map(decodeKey),
       headers,
@@ -226,13 +238,12 @@ function signature(keys, id, ts, body) {
 }
 
 // Resolves true for a 2xx, false for any other status or an error; never rejects.
-function post(agents, ep, id, body) {
+function post(ep, id, body) {
   return new Promise((resolve) => {
     const ts = Math.floor(Date.now() / 1000);
-    const https_ = ep.url.protocol === 'https:';
-    const req = (https_ ? https : http).request(ep.url, {
+    const req = (ep.url.protocol === 'https:' ? https : http).request(ep.url, {
       method: 'POST',
-      agent: https_ ? agents.https : agents.http,
+      agent: ep.agent,
       headers: {
         ...ep.headers,
         'Content-Type': 'application/json',
@@ -275,20 +286,12 @@ async function main() {
     fatal(`redis ${o.host}:${o.port}: ${e.message}`);
   }
 
-  const eps = await loadEndpoints(cmd, o.prefix);
+  const eps = await loadEndpoints(cmd, o);
   try {
     await cmd.call('XGROUP', 'CREATE', stream, GROUP, '0', 'MKSTREAM');
   } catch (e) {
     if (!e.message.startsWith('BUSYGROUP')) fatal(`XGROUP CREATE: ${e.message}`);
   }
-
-  // One Agent per scheme; maxSockets is per host:port, i.e. per endpoint
-  // here. Requests beyond it wait inside the Agent (and count in `inflight`).
-  const agentOpts = { keepAlive: true, maxSockets: o.concurrency, maxFreeSockets: o.concurrency, scheduling: 'lifo' };
-  const agents = {
-    http: new http.Agent(agentOpts),
-    https: new https.Agent({ ...agentOpts, ...(o.ca ? { ca: o.ca } : {}) }),
-  };
 
   let inflight = 0;
   let reading = false;
@@ -324,8 +327,8 @@ async function main() {
       return;
     }
     const id = f.id ? String(f.id) : `evt_${entryId}`;
-    inflight++;
-    post(agents, ep, id, f.payload).then((ok) => {
+    inflight++; // includes requests queued in the Agent: they hold an entry too
+    post(ep, id, f.payload).then((ok) => {
       if (ok) delivered++;
       else failed++; // a real worker would schedule a retry here
       inflight--;
