@@ -28,7 +28,7 @@ usage: bench/shapes.sh [options]
   --out FILE        copy results.tsv (one row per shape, worker and round) to FILE
   --keep            keep the temp dir (logs, sink logs, results.tsv) for inspection
 env: HQ_BUILD_DIR (default <repo>/build) is where bin/hookq, bin/hq_sink and bin/hq_bench are;
-     HQ_SINK, when set, is the sink binary to run instead of $HQ_BUILD_DIR/bin/hq_sink.
+     HQ_SINK, when set, is the sink binary to run instead of \$HQ_BUILD_DIR/bin/hq_sink.
 shapes (endpoints x sink delay; N = in-flight bound, C = per-endpoint cap, both workers):
   1x0        1 endpoint, 0 ms                                     N=256  C=256
   1000x20    1,000 endpoints, 20 ms                               N=2000 C=32
