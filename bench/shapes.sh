@@ -183,6 +183,19 @@ if [ ! -x "$HQB" ] || [ "$ROOT/bench/hq_bench.c" -nt "$HQB" ]; then
         die "building hq_bench failed"
 fi
 hqb() { "$HQB" "$@"; }
+# long_hqb OUT ARGS...: hqb ARGS with its stdout line in OUT, run as a job
+# and waited for, because bash runs a trap only once the foreground command
+# ends: a SIGTERM during a drain of up to 20 min would otherwise wait for it.
+long_hqb() {
+    local out=$1 pid rc=0
+    shift
+    "$HQB" "$@" >"$out" &
+    pid=$!
+    PIDS+=("$pid")
+    wait "$pid" || rc=$?
+    forget_pid "$pid"
+    return "$rc"
+}
 
 # ---- redis-server (one for the whole run) -----------------------------------------
 RPORT=$(kv "$(hqb free-port)" port)
@@ -324,10 +337,11 @@ run_one() {
     fi
     local cpu0 cpu1 out secs socks retry_max
     cpu0=$(kv "$(hqb proc "$wpid" 2>/dev/null || echo cpu_s=0)" cpu_s)
-    if ! out=$(hqb drain "$URL" "$P" "$wpid" $((120 + EVENTS / 100)) "$t0"); then
+    if ! long_hqb "$dir/drain1.out" drain "$URL" "$P" "$wpid" $((120 + EVENTS / 100)) "$t0"; then
         tail -n 20 "$dir/worker.log" >&2
         die "$name/$who: the throughput phase did not drain (worker log above; --keep keeps $dir)"
     fi
+    out=$(cat "$dir/drain1.out")
     secs=$(kv "$out" secs)
     socks=$(kv "$out" sock_max)
     retry_max=$(kv "$out" retry_max)
@@ -336,15 +350,17 @@ run_one() {
     local r_cpu1
     r_cpu1=$(redis_cpu)
 
-    out=$(hqb produce-rate "$URL" "$P" "$RATE" "$RATE_SECS" "$IDS") || die "$name/$who: produce-rate failed"
+    long_hqb "$dir/rate.out" produce-rate "$URL" "$P" "$RATE" "$RATE_SECS" "$IDS" || die "$name/$who: produce-rate failed"
+    out=$(cat "$dir/rate.out")
     local sent late
     sent=$(kv "$out" sent)
     late=$(kv "$out" max_late_ms)
     awk "BEGIN { exit !($late > 10) }" && warn "$name/$who: the producer fell up to $late ms behind its schedule"
-    if ! out=$(hqb drain "$URL" "$P" "$wpid" 120 0); then
+    if ! long_hqb "$dir/drain2.out" drain "$URL" "$P" "$wpid" $((120 + sent / 100)) 0; then
         tail -n 20 "$dir/worker.log" >&2
         die "$name/$who: the latency phase did not drain"
     fi
+    out=$(cat "$dir/drain2.out")
     [ "$(kv "$out" sock_max)" -le "$socks" ] || socks=$(kv "$out" sock_max)
     [ "$(kv "$out" retry_max)" -le "$retry_max" ] || retry_max=$(kv "$out" retry_max)
     p=$(hqb proc "$wpid") || die "$name/$who: the worker exited after the latency phase"
