@@ -4,6 +4,8 @@
  * (XREADGROUP COUNT 100 + one XACK per batch), producing at a steady rate with
  * microsecond send times, waiting for a stream to drain, reading a process's CPU
  * time and peak RSS, and turning nginx's access log into latency percentiles.
+ * For bench/shapes.sh (many endpoints): creating K endpoints in one go, spreading
+ * events round-robin over them, and percentiles from hq_sink's µs receipt log.
  *
  * It does not start or stop anything (the script does) and it is not part of
  * hookq: it links hq_common only for key names (common/keys.h), the blocking
@@ -15,7 +17,9 @@
  * It talks only to the Redis URL it is given (the script passes 127.0.0.1). */
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -47,6 +51,11 @@
 #define BENCH_LOG_LINE_MAX  512     /* "msec webhook-id" lines are ~30 bytes; longer is ignored */
 #define BENCH_RATE_MAX      1000000 /* --rate ceiling: one synchronous XADD per event */
 #define BENCH_EVENTS_MAX    100000000LL /* --events ceiling: ~100 GiB of stream, far beyond RAM */
+#define BENCH_ENDPOINTS_MAX 100000      /* shapes go to 10,000; ports end at 65535 anyway */
+/* Drain polls per count of the worker's sockets (one a second): reading
+ * 10,000 fd links costs ~10 ms of CPU on the cores the worker needs, which
+ * every 200 ms showed as 10 % of a core in the 10,000-endpoint shape. */
+#define BENCH_SOCK_EVERY 20
 
 static const char *g_cmd = "hq_bench"; /* subcommand name for error lines */
 
@@ -137,9 +146,67 @@ static void group_create(redisContext *c, const char *stream)
         die(1, "XGROUP CREATE %s: %s", stream, err.msg);
 }
 
+/* Endpoint ids to address events to (hq_bench endpoints writes them, one a
+ * line, line i = the endpoint on port base + i); n == 0: no endpoint field. */
+struct ids {
+    char **v;
+    size_t n;
+};
+
+static void ids_load(const char *path, struct ids *ids)
+{
+    ids->v = NULL;
+    ids->n = 0;
+    if (!path)
+        return;
+    FILE *f = fopen(path, "r");
+    if (!f)
+        die(1, "%s: %s", path, strerror(errno));
+    size_t cap = 0;
+    char line[HQ_ENDPOINT_ID_MAX + 8];
+    while (fgets(line, sizeof(line), f)) {
+        line[strcspn(line, "\r\n")] = '\0';
+        struct hq_err err = {0};
+        if (hq_endpoint_check_id(line, &err) != 0)
+            die(1, "%s line %zu: %s", path, ids->n + 1, err.msg);
+        if (ids->n == cap) {
+            cap = cap ? cap * 2 : 256;
+            ids->v = hq_realloc(ids->v, cap * sizeof(*ids->v));
+        }
+        ids->v[ids->n++] = hq_strdup(line);
+    }
+    fclose(f);
+    if (ids->n == 0)
+        die(1, "%s: no endpoint ids", path);
+}
+
+static void ids_free(struct ids *ids)
+{
+    for (size_t i = 0; i < ids->n; i++)
+        free(ids->v[i]);
+    free(ids->v);
+}
+
+/* Appends one XADD of an event to c's output buffer: fields type, payload,
+ * id and, when ep is given, endpoint (the worker then delivers to that one
+ * endpoint instead of fanning out to every subscriber). */
+static void append_xadd(redisContext *c, const char *stream, const char *payload, const char *id,
+                        const char *ep)
+{
+    const char *argv[] = {"XADD",  stream, "*", "type",     BENCH_TYPE, "payload",
+                          payload, "id",   id,  "endpoint", ep};
+    size_t lens[] = {
+        4, strlen(stream),     1, 4, strlen(BENCH_TYPE), 7, BENCH_PAYLOAD_BYTES, 2, strlen(id),
+        8, ep ? strlen(ep) : 0};
+    if (redisAppendCommandArgv(c, ep ? 11 : 9, argv, lens) != REDIS_OK)
+        die(1, "XADD: %s", c->errstr);
+}
+
 /* Appends n events to stream with pipelined XADDs (BENCH_PIPELINE per round
- * trip). Plain fields type, payload and id = <id_tag><seq>. */
-static void fill(redisContext *c, const char *stream, long long n, char id_tag)
+ * trip). Plain fields type, payload and id = <id_tag><seq>; event seq goes to
+ * endpoint ids[seq % n] (round-robin: every endpoint gets the same load). */
+static void fill(redisContext *c, const char *stream, long long n, char id_tag,
+                 const struct ids *ids)
 {
     char payload[BENCH_PAYLOAD_BYTES];
     char id[32];
@@ -147,12 +214,8 @@ static void fill(redisContext *c, const char *stream, long long n, char id_tag)
     for (long long seq = 0; seq < n; seq++) {
         make_payload(payload, seq);
         snprintf(id, sizeof(id), "%c%lld", id_tag, seq);
-        const char *argv[] = {"XADD",    stream,  "*",  "type", BENCH_TYPE,
-                              "payload", payload, "id", id};
-        size_t lens[] = {4, strlen(stream),      1, 4,         strlen(BENCH_TYPE),
-                         7, BENCH_PAYLOAD_BYTES, 2, strlen(id)};
-        if (redisAppendCommandArgv(c, 9, argv, lens) != REDIS_OK)
-            die(1, "XADD: %s", c->errstr);
+        append_xadd(c, stream, payload, id,
+                    ids && ids->n ? ids->v[(unsigned long long)seq % ids->n] : NULL);
         queued++;
         if (queued < BENCH_PIPELINE && seq + 1 < n)
             continue;
@@ -197,7 +260,7 @@ static int cmd_floor_redis(const char *url, long long n)
     redisContext *c = connect_or_die(url);
     const char *del[] = {"DEL", stream};
     freeReplyObject(cmd_or_die(c, 2, del));
-    fill(c, stream, n, 'f');
+    fill(c, stream, n, 'f', NULL);
     group_create(c, stream);
 
     const char *read_argv[] = {"XREADGROUP", "GROUP", HQ_GROUP, BENCH_CONSUMER, "COUNT", "100",
@@ -229,30 +292,38 @@ static int cmd_floor_redis(const char *url, long long n)
     return 0;
 }
 
-/* produce URL PREFIX N: creates the group at 0 and pre-fills <p>:events with N
- * events (ids t0..tN-1) by pipelined XADD. */
-static int cmd_produce(const char *url, const char *prefix, long long n)
+/* produce URL PREFIX N [IDS_FILE]: creates the group at 0 and pre-fills
+ * <p>:events with N events (ids t0..tN-1) by pipelined XADD, addressed
+ * round-robin to the endpoints of IDS_FILE when given. */
+static int cmd_produce(const char *url, const char *prefix, long long n, const char *ids_path)
 {
     char stream[HQ_KEY_MAX];
     key_events(prefix, stream);
+    struct ids ids;
+    ids_load(ids_path, &ids);
     redisContext *c = connect_or_die(url);
     group_create(c, stream);
     int64_t t0 = mono_ns();
-    fill(c, stream, n, 't');
+    fill(c, stream, n, 't', &ids);
+    ids_free(&ids);
     double secs = (double)(mono_ns() - t0) / 1e9;
     redisFree(c);
     printf("n=%lld secs=%.3f\n", n, secs);
     return 0;
 }
 
-/* produce-rate URL PREFIX R S: R events/s for S seconds, each sent at its
- * scheduled instant (absolute sleeps, so no drift) with id b<send time in unix
- * µs>, one synchronous XADD each. Reports how late the latest send was, so a
- * producer that could not keep up is visible rather than hidden. */
-static int cmd_produce_rate(const char *url, const char *prefix, long long rate, long long secs)
+/* produce-rate URL PREFIX R S [IDS_FILE]: R events/s for S seconds, each sent
+ * at its scheduled instant (absolute sleeps, so no drift) with id b<send time
+ * in unix µs>, one synchronous XADD each, round-robin over IDS_FILE's endpoints
+ * when given. Reports how late the latest send was, so a producer that could
+ * not keep up is visible rather than hidden. */
+static int cmd_produce_rate(const char *url, const char *prefix, long long rate, long long secs,
+                            const char *ids_path)
 {
     char stream[HQ_KEY_MAX];
     key_events(prefix, stream);
+    struct ids ids;
+    ids_load(ids_path, &ids);
     redisContext *c = connect_or_die(url);
     group_create(c, stream);
     char payload[BENCH_PAYLOAD_BYTES];
@@ -270,17 +341,17 @@ static int cmd_produce_rate(const char *url, const char *prefix, long long rate,
             max_late = late;
         make_payload(payload, k);
         snprintf(id, sizeof(id), "b%" PRId64, real_ns() / 1000);
-        const char *argv[] = {"XADD",    stream,  "*",  "type", BENCH_TYPE,
-                              "payload", payload, "id", id};
-        size_t lens[] = {4, strlen(stream),      1, 4,         strlen(BENCH_TYPE),
-                         7, BENCH_PAYLOAD_BYTES, 2, strlen(id)};
-        struct hq_err err = {0};
-        redisReply *r = hq_redis_cmd(c, &err, 9, argv, lens);
-        if (!r)
-            die(1, "XADD: %s", err.msg);
+        append_xadd(c, stream, payload, id, ids.n ? ids.v[(unsigned long long)k % ids.n] : NULL);
+        void *rv = NULL;
+        if (redisGetReply(c, &rv) != REDIS_OK)
+            die(1, "XADD: %s", c->errstr);
+        redisReply *r = rv;
+        if (r->type == REDIS_REPLY_ERROR)
+            die(1, "XADD: %s", r->str);
         freeReplyObject(r);
     }
     double took = (double)(mono_ns() - start) / 1e9;
+    ids_free(&ids);
     redisFree(c);
     printf("sent=%lld secs=%.3f rate=%.0f max_late_ms=%.2f\n", total, took, (double)total / took,
            (double)max_late / 1e6);
@@ -337,8 +408,33 @@ static int group_info(const redisReply *r, long long *pending, long long *lag)
  * CLOCK_REALTIME instant in ns, e.g. `date +%s%N` just before the worker was
  * started) and the retry/dead-letter counts, which must be 0 for a run in which
  * every delivery succeeded. */
+/* Sockets among PID's open files (entries of /proc/PID/fd linking to
+ * "socket:[...]"): its connections plus a few listeners and Redis links. -1
+ * when the process is gone. */
+static long count_sockets(long pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%ld/fd", pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return -1;
+    long n = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        char target[32];
+        ssize_t len = readlinkat(dirfd(d), de->d_name, target, sizeof(target) - 1);
+        if (len > 7 && memcmp(target, "socket:", 7) == 0)
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/* drain: wait-drain that also waits for <p>:retry to be empty (a worker may
+ * defer deliveries there; the scheduler brings them back), and reports the
+ * largest retry set and socket count of PID seen while waiting. */
 static int cmd_wait_drain(const char *url, const char *prefix, long pid, long long timeout_s,
-                          long long start_ns)
+                          long long start_ns, int drain)
 {
     char stream[HQ_KEY_MAX], dead[HQ_KEY_MAX], retry[HQ_KEY_MAX];
     key_events(prefix, stream);
@@ -349,7 +445,14 @@ static int cmd_wait_drain(const char *url, const char *prefix, long pid, long lo
         start_ns = real_ns();
     int64_t deadline = mono_ns() + (int64_t)timeout_s * 1000000000;
     long long xlen = -1, pending = -1, lag = -1, ndead = -1, nretry = -1;
+    long long retry_max = 0, polls = 0;
+    long sock_max = 0;
     for (;;) {
+        if (drain && pid > 0 && polls++ % BENCH_SOCK_EVERY == 0) {
+            long socks = count_sockets(pid);
+            if (socks > sock_max)
+                sock_max = socks;
+        }
         const char *a1[] = {"XLEN", stream};
         const char *a2[] = {"XINFO", "GROUPS", stream};
         const char *a3[] = {"XLEN", dead};
@@ -368,9 +471,15 @@ static int cmd_wait_drain(const char *url, const char *prefix, long pid, long lo
         freeReplyObject(r2);
         freeReplyObject(r3);
         freeReplyObject(r4);
-        if (pending == 0 && (xlen == 0 || lag == 0)) {
-            printf("secs=%.3f xlen=%lld dead=%lld retry=%lld\n", (double)(seen - start_ns) / 1e9,
-                   xlen, ndead, nretry);
+        if (nretry > retry_max)
+            retry_max = nretry;
+        if (pending == 0 && (xlen == 0 || lag == 0) && (!drain || nretry == 0)) {
+            if (drain)
+                printf("secs=%.3f xlen=%lld dead=%lld retry=%lld retry_max=%lld sock_max=%ld\n",
+                       (double)(seen - start_ns) / 1e9, xlen, ndead, nretry, retry_max, sock_max);
+            else
+                printf("secs=%.3f xlen=%lld dead=%lld retry=%lld\n",
+                       (double)(seen - start_ns) / 1e9, xlen, ndead, nretry);
             redisFree(c);
             return 0;
         }
@@ -517,16 +626,161 @@ static int cmd_endpoint(const char *url, const char *prefix, const char *ep_url)
     return 0;
 }
 
+/* One receipt time per line of hq_sink's logs: "<unix µs> <webhook-id>". */
+struct lat {
+    long long *v;
+    size_t n, cap;
+    long long tcount, other;
+};
+
+static void lat_read(const char *path, struct lat *l)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        die(1, "%s: %s", path, strerror(errno));
+    char line[BENCH_LOG_LINE_MAX];
+    while (fgets(line, sizeof(line), f)) {
+        char *end = NULL;
+        long long recv_us = strtoll(line, &end, 10);
+        if (end == line || *end != ' ') {
+            l->other++;
+            continue;
+        }
+        const char *id = end + 1;
+        if (id[0] == 't' && isdigit((unsigned char)id[1])) {
+            l->tcount++;
+            continue;
+        }
+        long long sent_us = id[0] == 'b' ? strtoll(id + 1, &end, 10) : 0;
+        if (sent_us <= 0 || (*end != '\n' && *end != '\0')) {
+            l->other++;
+            continue;
+        }
+        if (l->n == l->cap) {
+            l->cap = l->cap ? l->cap * 2 : 1024;
+            l->v = hq_realloc(l->v, l->cap * sizeof(*l->v));
+        }
+        l->v[l->n++] = recv_us - sent_us;
+    }
+    fclose(f);
+}
+
+/* Nearest rank: the smallest value with at least p of them at or below it. */
+static double lat_pct(const struct lat *l, double p)
+{
+    size_t rank = (size_t)(p * (double)l->n);
+    if ((double)rank < p * (double)l->n)
+        rank++;
+    return (double)l->v[(rank ? rank : 1) - 1] / 1000.0;
+}
+
+/* latency-us LOG...: the sink logs of one run (one per sink process): counts
+ * the t<seq> ids (throughput phase) and the b<µs> ids (latency phase), and the
+ * latter's enqueue -> receipt percentiles in ms. Both clocks are this host's
+ * CLOCK_REALTIME in µs, so no rounding as with nginx's $msec. */
+static int cmd_latency_us(int nfiles, char **files)
+{
+    struct lat l = {0};
+    for (int i = 0; i < nfiles; i++)
+        lat_read(files[i], &l);
+    if (l.n == 0) {
+        printf("b_count=0 t_count=%lld other=%lld\n", l.tcount, l.other);
+        return 0;
+    }
+    qsort(l.v, l.n, sizeof(*l.v), cmp_ll);
+    printf("b_count=%zu t_count=%lld other=%lld p50=%.2f p99=%.2f p999=%.2f max=%.2f\n", l.n,
+           l.tcount, l.other, lat_pct(&l, 0.50), lat_pct(&l, 0.99), lat_pct(&l, 0.999),
+           (double)l.v[l.n - 1] / 1000.0);
+    free(l.v);
+    return 0;
+}
+
+/* Expands TEMPLATE's {port} (port_base + i) and {i} into out. */
+static void expand_url(const char *tmpl, long long port_base, long long i, char *out, size_t n)
+{
+    size_t k = 0;
+    for (const char *p = tmpl; *p;) {
+        char num[24];
+        const char *put = NULL;
+        if (strncmp(p, "{port}", 6) == 0) {
+            snprintf(num, sizeof(num), "%lld", port_base + i);
+            put = num;
+            p += 6;
+        } else if (strncmp(p, "{i}", 3) == 0) {
+            snprintf(num, sizeof(num), "%lld", i);
+            put = num;
+            p += 3;
+        }
+        size_t len = put ? strlen(put) : 1;
+        if (k + len >= n)
+            die(2, "URL_TEMPLATE: the URL of endpoint %lld is longer than %zu", i, n - 1);
+        memcpy(out + k, put ? put : p, len);
+        k += len;
+        if (!put)
+            p++;
+    }
+    out[k] = '\0';
+}
+
+/* endpoints URL PREFIX K PORT_BASE URL_TEMPLATE IDS_OUT: creates K endpoints
+ * named e0..e<K-1>, endpoint i at URL_TEMPLATE with {port} = PORT_BASE + i and
+ * {i} = i, subscribed to bench.event, each through hq_endpoint_create (so the
+ * registry is exactly what `hookq endpoint add` writes; ids are the generated
+ * ep_... ones), and writes their ids to IDS_OUT, line i = endpoint i. One
+ * MULTI/EXEC round trip each: 10,000 take about a second on loopback. */
+static int cmd_endpoints(const char *url, const char *prefix, long long k, long long port_base,
+                         const char *tmpl, const char *ids_out)
+{
+    if (!strstr(tmpl, "{port}") && !strstr(tmpl, "{i}"))
+        die(2, "URL_TEMPLATE: '%s' has neither {port} nor {i}: every endpoint would be the same",
+            tmpl);
+    if (port_base + k - 1 > 65535)
+        die(2, "PORT_BASE %lld + K %lld goes past port 65535", port_base, k);
+    FILE *f = fopen(ids_out, "w");
+    if (!f)
+        die(1, "%s: %s", ids_out, strerror(errno));
+    redisContext *c = connect_or_die(url);
+    int64_t t0 = mono_ns();
+    for (long long i = 0; i < k; i++) {
+        char ep_url[HQ_URL_MAX + 1], name[32];
+        expand_url(tmpl, port_base, i, ep_url, sizeof(ep_url));
+        snprintf(name, sizeof(name), "e%lld", i);
+        struct hq_endpoint e;
+        memset(&e, 0, sizeof(e));
+        e.name = hq_strdup(name);
+        e.url = hq_strdup(ep_url);
+        e.description = hq_strdup("hq_bench shapes sink");
+        e.events = hq_malloc(sizeof(*e.events));
+        e.events[0] = hq_strdup(BENCH_TYPE);
+        e.nevents = 1;
+        e.enabled = 1;
+        struct hq_err err = {0};
+        if (hq_endpoint_create(c, prefix, &e, &err) != 0)
+            die(1, "endpoint %lld (%s): %s", i, ep_url, err.msg);
+        fprintf(f, "%s\n", e.id);
+        hq_endpoint_free(&e);
+    }
+    double secs = (double)(mono_ns() - t0) / 1e9;
+    redisFree(c);
+    if (fclose(f) != 0)
+        die(1, "%s: %s", ids_out, strerror(errno));
+    printf("k=%lld secs=%.3f\n", k, secs);
+    return 0;
+}
+
 static void usage(void)
 {
     fprintf(stderr, "usage: hq_bench free-port\n"
                     "       hq_bench floor-redis URL N\n"
-                    "       hq_bench produce URL PREFIX N\n"
-                    "       hq_bench produce-rate URL PREFIX RATE SECONDS\n"
+                    "       hq_bench produce URL PREFIX N [IDS_FILE]\n"
+                    "       hq_bench produce-rate URL PREFIX RATE SECONDS [IDS_FILE]\n"
                     "       hq_bench wait-drain URL PREFIX PID TIMEOUT_S START_NS\n"
+                    "       hq_bench drain URL PREFIX PID TIMEOUT_S START_NS\n"
                     "       hq_bench proc PID\n"
                     "       hq_bench latency ACCESS_LOG\n"
-                    "       hq_bench endpoint URL PREFIX ENDPOINT_URL\n");
+                    "       hq_bench endpoint URL PREFIX ENDPOINT_URL\n"
+                    "       hq_bench endpoints URL PREFIX K PORT_BASE URL_TEMPLATE IDS_OUT\n"
+                    "       hq_bench latency-us SINK_LOG...\n");
 }
 
 int main(int argc, char **argv)
@@ -542,21 +796,29 @@ int main(int argc, char **argv)
         return cmd_free_port();
     if (strcmp(c, "floor-redis") == 0 && argc == 4)
         return cmd_floor_redis(argv[2], parse_num("N", argv[3], 1, BENCH_EVENTS_MAX));
-    if (strcmp(c, "produce") == 0 && argc == 5)
-        return cmd_produce(argv[2], argv[3], parse_num("N", argv[4], 1, BENCH_EVENTS_MAX));
-    if (strcmp(c, "produce-rate") == 0 && argc == 6)
+    if (strcmp(c, "produce") == 0 && (argc == 5 || argc == 6))
+        return cmd_produce(argv[2], argv[3], parse_num("N", argv[4], 1, BENCH_EVENTS_MAX),
+                           argc == 6 ? argv[5] : NULL);
+    if (strcmp(c, "produce-rate") == 0 && (argc == 6 || argc == 7))
         return cmd_produce_rate(argv[2], argv[3], parse_num("RATE", argv[4], 1, BENCH_RATE_MAX),
-                                parse_num("SECONDS", argv[5], 1, 86400));
-    if (strcmp(c, "wait-drain") == 0 && argc == 7)
+                                parse_num("SECONDS", argv[5], 1, 86400),
+                                argc == 7 ? argv[6] : NULL);
+    if ((strcmp(c, "wait-drain") == 0 || strcmp(c, "drain") == 0) && argc == 7)
         return cmd_wait_drain(argv[2], argv[3], (long)parse_num("PID", argv[4], 0, INT32_MAX),
                               parse_num("TIMEOUT_S", argv[5], 1, 86400),
-                              parse_num("START_NS", argv[6], 0, INT64_MAX));
+                              parse_num("START_NS", argv[6], 0, INT64_MAX),
+                              strcmp(c, "drain") == 0);
     if (strcmp(c, "proc") == 0 && argc == 3)
         return cmd_proc((long)parse_num("PID", argv[2], 1, INT32_MAX));
     if (strcmp(c, "latency") == 0 && argc == 3)
         return cmd_latency(argv[2]);
     if (strcmp(c, "endpoint") == 0 && argc == 5)
         return cmd_endpoint(argv[2], argv[3], argv[4]);
+    if (strcmp(c, "endpoints") == 0 && argc == 8)
+        return cmd_endpoints(argv[2], argv[3], parse_num("K", argv[4], 1, BENCH_ENDPOINTS_MAX),
+                             parse_num("PORT_BASE", argv[5], 1, 65535), argv[6], argv[7]);
+    if (strcmp(c, "latency-us") == 0 && argc >= 3)
+        return cmd_latency_us(argc - 2, argv + 2);
     usage();
     die(2, "unknown subcommand or wrong argument count");
 }
