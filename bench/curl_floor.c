@@ -65,7 +65,7 @@ static void start(struct floor *f)
     curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)sizeof(f->body));
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, f->hdr);
     f->started++;
-    if (hq_curl_uv_add(f->cu, easy) != 0) {
+    if (hq_curl_uv_add(f->cu, easy, 0) != 0) {
         fprintf(stderr, "curl_floor: curl_multi_add_handle failed\n");
         exit(1);
     }
@@ -164,12 +164,13 @@ int main(int argc, char **argv)
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
     uv_loop_t *loop = uv_default_loop();
-    f.cu = hq_curl_uv_new(loop, on_done, &f);
+    f.cu = hq_curl_uv_new(loop, 1, on_done, &f);
     if (!f.cu)
         return 1;
     /* As worker/worker.c: a connection cache as large as the concurrency. */
-    curl_multi_setopt(hq_curl_uv_multi(f.cu), CURLMOPT_MAXCONNECTS, conc);
-    curl_multi_setopt(hq_curl_uv_multi(f.cu), CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    if (hq_curl_uv_multi_setopt(f.cu, CURLMOPT_MAXCONNECTS, conc) != 0 ||
+        hq_curl_uv_multi_setopt(f.cu, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX) != 0)
+        return 1;
     for (long i = 0; i < conc; i++)
         f.pool[f.npool++] = easy_new(&f);
 

@@ -1,9 +1,19 @@
 /* The libcurl <-> libuv binding: the contract in curl_uv.h.
  *
- * Owns the multi handle, its timer, one uv_poll_t per socket curl asks us to
- * watch, and the list of easy handles in progress (curl 7.88 has no
- * curl_multi_get_handles, and close must remove them before
- * curl_multi_cleanup). It does not own the easy handles and knows nothing of
+ * Owns the multi handles (its shards), their timers, one uv_poll_t per socket
+ * curl asks us to watch, and the lists of easy handles in progress (curl 7.88
+ * has no curl_multi_get_handles, and close must remove them before
+ * curl_multi_cleanup).
+ *
+ * Why shards: libcurl 7.88 walks its whole connection cache on every
+ * curl_multi_remove_handle after a keep-alive transfer (close_connect_only,
+ * looking for the handle's last connection), and its whole DNS cache, one
+ * entry per host:port, at the end of every transfer. With 10,000 endpoints
+ * both walks are O(10,000) per delivery (bench/shapes.sh 10000x50: the worker
+ * spent three quarters of its CPU there). Each shard is a multi handle with
+ * its own caches; a transfer goes to the shard its key picks (the caller keys
+ * by host:port, so one host's connections stay in one cache), and each walk
+ * covers one shard's connections only. It does not own the easy handles and knows nothing of
  * deliveries: it reports each finished transfer through done.
  *
  * Each rule below is one curl's docs/examples/multi-uv.c gets wrong, and is
@@ -22,10 +32,13 @@
 
 /* One watched socket. Lives from curl's first IN/OUT for the fd until the
  * poll's close callback (after REMOVE, our close-socket callback, or close). */
+struct shard;
+
 struct sock {
     uv_poll_t poll;        /* on fd; recovered with container_of */
     curl_socket_t fd;      /* the socket curl gave us */
     struct hq_curl_uv *cu; /* owner */
+    struct shard *sh;      /* the multi whose transfer uses it now */
     int mask;              /* UV_READABLE | UV_WRITABLE the poll is started with */
     int parkable;          /* a TCP socket: curl closes those only through our
                             * close-socket callback (its resolver's socketpair it
@@ -35,23 +48,32 @@ struct sock {
                             * event (the peer closed, or sent something unasked) */
 };
 
+/* One multi handle and what belongs to it alone. */
+struct shard {
+    struct hq_curl_uv *cu; /* owner */
+    CURLM *multi;          /* owned; cleaned up in close */
+    uv_timer_t timer;      /* this multi's single timeout */
+    int run_now;           /* it asked for a 0 ms timeout outside an action */
+    CURL **easies;         /* its transfers in progress (borrowed handles); owned array */
+    int neasies, easies_cap;
+};
+
 struct hq_curl_uv {
     uv_loop_t *loop;      /* borrowed */
-    CURLM *multi;         /* owned; cleaned up in close */
-    uv_timer_t timer;     /* curl's single timeout */
-    uv_check_t now_check; /* runs a 0 ms timeout in the loop turn that asked for it */
+    struct shard *shards; /* owned array */
+    int nshards;
+    uv_check_t now_check; /* runs 0 ms timeouts in the loop turn that asked for them */
     uv_idle_t now_idle;   /* active while one is pending: the turn's poll does not block */
-    int run_now;          /* curl asked for a 0 ms timeout outside an action */
+    int run_now;          /* shards with run_now set */
     hq_curl_done_cb done; /* called once per finished transfer */
     void *arg;            /* for done */
     struct sock **by_fd;  /* fd -> watched socket (NULL = none); owned array */
     size_t by_fd_cap;     /* entries in by_fd */
-    CURL **easies;        /* transfers in progress (borrowed handles); owned array */
-    int neasies, easies_cap;
-    int open_handles;  /* timer + socket polls whose close callback has not run */
-    int in_action;     /* > 0 while inside curl_multi_socket_action / the reap loop */
-    int closing;       /* close was called: no new polls, no timer, no done */
-    int close_pending; /* close was called inside an action: finish after it */
+    int neasies;          /* transfers in progress, all shards */
+    int open_handles;     /* timer + socket polls whose close callback has not run */
+    int in_action;        /* > 0 while inside curl_multi_socket_action / the reap loop */
+    int closing;          /* close was called: no new polls, no timer, no done */
+    int close_pending;    /* close was called inside an action: finish after it */
     void (*on_closed)(void *arg);
     void *closed_arg;
 };
@@ -87,7 +109,9 @@ static void maybe_closed(struct hq_curl_uv *cu)
     void (*cb)(void *) = cu->on_closed;
     void *arg = cu->closed_arg;
     free(cu->by_fd);
-    free(cu->easies);
+    for (int i = 0; i < cu->nshards; i++)
+        free(cu->shards[i].easies);
+    free(cu->shards);
     free(cu);
     if (cb)
         cb(arg);
@@ -110,20 +134,23 @@ static void sock_forget(struct hq_curl_uv *cu, struct sock *s)
     uv_close((uv_handle_t *)&s->poll, on_sock_closed);
 }
 
-static void track_easy(struct hq_curl_uv *cu, CURL *easy)
+static void track_easy(struct shard *sh, CURL *easy)
 {
-    if (cu->neasies == cu->easies_cap) {
-        cu->easies_cap = cu->easies_cap ? cu->easies_cap * 2 : 64;
-        cu->easies = hq_realloc(cu->easies, (size_t)cu->easies_cap * sizeof(*cu->easies));
+    if (sh->neasies == sh->easies_cap) {
+        sh->easies_cap = sh->easies_cap ? sh->easies_cap * 2 : 64;
+        sh->easies = hq_realloc(sh->easies, (size_t)sh->easies_cap * sizeof(*sh->easies));
     }
-    cu->easies[cu->neasies++] = easy;
+    sh->easies[sh->neasies++] = easy;
+    sh->cu->neasies++;
 }
 
-static void untrack_easy(struct hq_curl_uv *cu, CURL *easy)
+/* Newest first: a transfer that just finished is often among the last added. */
+static void untrack_easy(struct shard *sh, CURL *easy)
 {
-    for (int i = 0; i < cu->neasies; i++) {
-        if (cu->easies[i] == easy) {
-            cu->easies[i] = cu->easies[--cu->neasies];
+    for (int i = sh->neasies - 1; i >= 0; i--) {
+        if (sh->easies[i] == easy) {
+            sh->easies[i] = sh->easies[--sh->neasies];
+            sh->cu->neasies--;
             return;
         }
     }
@@ -136,20 +163,21 @@ static void untrack_easy(struct hq_curl_uv *cu, CURL *easy)
  * out) running is 0 and its DONE message would otherwise wait for some other
  * socket to fire, which on an idle worker is never (multi-uv before curl
  * c722346518, and still guarded at HEAD). */
-static void reap(struct hq_curl_uv *cu)
+static void reap(struct shard *sh)
 {
+    struct hq_curl_uv *cu = sh->cu;
     CURLMsg *msg;
     int left;
-    while (!cu->closing && (msg = curl_multi_info_read(cu->multi, &left)) != NULL) {
+    while (!cu->closing && (msg = curl_multi_info_read(sh->multi, &left)) != NULL) {
         if (msg->msg != CURLMSG_DONE)
             continue;
         /* Copy before removal: msg is invalid after curl_multi_remove_handle. */
         CURL *easy = msg->easy_handle;
         CURLcode result = msg->data.result;
-        CURLMcode mres = curl_multi_remove_handle(cu->multi, easy);
+        CURLMcode mres = curl_multi_remove_handle(sh->multi, easy);
         if (mres != CURLM_OK)
             hq_log(HQ_LOG_ERROR, "curl", "curl_multi_remove_handle: %s", curl_multi_strerror(mres));
-        untrack_easy(cu, easy);
+        untrack_easy(sh, easy);
         /* After removal: the callee owns easy again and may reset, re-add or
          * clean it up, or close us (then the loop stops at cu->closing). */
         cu->done(easy, result, cu->arg);
@@ -157,15 +185,16 @@ static void reap(struct hq_curl_uv *cu)
 }
 
 /* One socket_action plus the reap, with close deferred until both are done. */
-static void action(struct hq_curl_uv *cu, curl_socket_t fd, int flags)
+static void action(struct shard *sh, curl_socket_t fd, int flags)
 {
+    struct hq_curl_uv *cu = sh->cu;
     int running = 0;
     cu->in_action++;
-    CURLMcode mres = curl_multi_socket_action(cu->multi, fd, flags, &running);
+    CURLMcode mres = curl_multi_socket_action(sh->multi, fd, flags, &running);
     if (mres != CURLM_OK)
         hq_log(HQ_LOG_ERROR, "curl", "curl_multi_socket_action fd %d: %s", (int)fd,
                curl_multi_strerror(mres));
-    reap(cu);
+    reap(sh);
     cu->in_action--;
     if (cu->close_pending && !cu->in_action) {
         cu->close_pending = 0;
@@ -208,7 +237,7 @@ static void on_uv_poll(uv_poll_t *poll, int status, int events)
         if (events & UV_WRITABLE)
             flags |= CURL_CSELECT_OUT;
     }
-    action(cu, fd, flags);
+    action(s->sh, fd, flags);
     /* A safety net: libcurl 7.88 reads (or writes) until the error and fails
      * the transfer in this action (test_bad_endpoints, "reset_mid": data and
      * reset together). Should a transfer live on, curl keeps its interest and
@@ -223,17 +252,16 @@ static void on_uv_poll(uv_poll_t *poll, int status, int events)
 
 static void on_uv_timer(uv_timer_t *t)
 {
-    struct hq_curl_uv *cu = container_of(t, struct hq_curl_uv, timer);
-    action(cu, CURL_SOCKET_TIMEOUT, 0);
+    action(container_of(t, struct shard, timer), CURL_SOCKET_TIMEOUT, 0);
 }
 
 /* ---- curl callbacks ------------------------------------------------------------------- */
 
 /* Tells curl that fd's watcher is s. On failure s is forgotten and -1 makes
  * curl fail the transfer. */
-static int assign(struct hq_curl_uv *cu, curl_socket_t fd, struct sock *s)
+static int assign(struct hq_curl_uv *cu, struct shard *sh, curl_socket_t fd, struct sock *s)
 {
-    CURLMcode mres = curl_multi_assign(cu->multi, fd, s);
+    CURLMcode mres = curl_multi_assign(sh->multi, fd, s);
     if (mres == CURLM_OK)
         return 0;
     hq_log(HQ_LOG_ERROR, "curl", "curl_multi_assign fd %d: %s", (int)fd, curl_multi_strerror(mres));
@@ -244,7 +272,8 @@ static int assign(struct hq_curl_uv *cu, curl_socket_t fd, struct sock *s)
 static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
     (void)easy;
-    struct hq_curl_uv *cu = userp;
+    struct shard *sh = userp;
+    struct hq_curl_uv *cu = sh->cu;
     struct sock *s = sock_lookup(cu, fd);
     if (what == CURL_POLL_REMOVE) {
         /* curl >= 8.13 may REMOVE a socket it never registered (curl #17949),
@@ -270,15 +299,17 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
         return 0;
     if (s && s->parked) {
         s->parked = 0;
+        s->sh = sh; /* a connection stays in its multi's cache; set anyway */
 
         /* curl forgot its association at REMOVE: give it back. */
-        if (assign(cu, fd, s) != 0)
+        if (assign(cu, sh, fd, s) != 0)
             return -1;
     }
     if (!s) {
         s = hq_calloc(1, sizeof(*s));
         s->fd = fd;
         s->cu = cu;
+        s->sh = sh;
         int domain = 0;
         socklen_t dlen = sizeof(domain);
         s->parkable = getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dlen) == 0 &&
@@ -294,7 +325,7 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
         }
         cu->open_handles++;
         sock_store(cu, fd, s);
-        if (assign(cu, fd, s) != 0)
+        if (assign(cu, sh, fd, s) != 0)
             return -1;
     }
     int mask = 0;
@@ -317,6 +348,8 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
 
 static void run_now_stop(struct hq_curl_uv *cu)
 {
+    for (int i = 0; i < cu->nshards; i++)
+        cu->shards[i].run_now = 0;
     cu->run_now = 0;
     uv_check_stop(&cu->now_check);
     uv_idle_stop(&cu->now_idle);
@@ -328,8 +361,16 @@ static void run_now_stop(struct hq_curl_uv *cu)
 static void on_now_check(uv_check_t *c)
 {
     struct hq_curl_uv *cu = container_of(c, struct hq_curl_uv, now_check);
-    run_now_stop(cu);
-    action(cu, CURL_SOCKET_TIMEOUT, 0);
+    uv_check_stop(&cu->now_check);
+    uv_idle_stop(&cu->now_idle);
+    for (int i = 0; i < cu->nshards && cu->run_now > 0 && !cu->closing; i++) {
+        struct shard *sh = &cu->shards[i];
+        if (!sh->run_now)
+            continue;
+        sh->run_now = 0;
+        cu->run_now--;
+        action(sh, CURL_SOCKET_TIMEOUT, 0);
+    }
 }
 
 static void on_now_idle(uv_idle_t *i)
@@ -340,9 +381,10 @@ static void on_now_idle(uv_idle_t *i)
 static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
 {
     (void)multi;
-    struct hq_curl_uv *cu = userp;
+    struct shard *sh = userp;
+    struct hq_curl_uv *cu = sh->cu;
     if (timeout_ms < 0) {
-        uv_timer_stop(&cu->timer);
+        uv_timer_stop(&sh->timer);
         return 0;
     }
     if (cu->closing)
@@ -353,10 +395,12 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
      * Asked for from inside an action, it waits for the 1 ms timer instead, so
      * a curl that keeps asking for 0 cannot spin the loop. */
     if (timeout_ms == 0 && !cu->in_action) {
-        if (!cu->run_now) {
-            cu->run_now = 1;
-            uv_check_start(&cu->now_check, on_now_check);
-            uv_idle_start(&cu->now_idle, on_now_idle);
+        if (!sh->run_now) {
+            sh->run_now = 1;
+            if (cu->run_now++ == 0) {
+                uv_check_start(&cu->now_check, on_now_check);
+                uv_idle_start(&cu->now_idle, on_now_idle);
+            }
         }
         return 0;
     }
@@ -367,10 +411,10 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
      * every 0 ms request starves it while requests keep coming faster than
      * 1 ms apart (measured: the first transfer of a burst waited ~9 ms median
      * at 2,000 adds/s). */
-    if (timeout_ms == 0 && uv_is_active((uv_handle_t *)&cu->timer) &&
-        uv_timer_get_due_in(&cu->timer) <= 1)
+    if (timeout_ms == 0 && uv_is_active((uv_handle_t *)&sh->timer) &&
+        uv_timer_get_due_in(&sh->timer) <= 1)
         return 0;
-    int uvrc = uv_timer_start(&cu->timer, on_uv_timer, delay, 0);
+    int uvrc = uv_timer_start(&sh->timer, on_uv_timer, delay, 0);
     if (uvrc < 0) {
         /* -1 aborts every transfer of this multi: loud beats hung. */
         hq_log(HQ_LOG_ERROR, "curl", "uv_timer_start: %s", uv_strerror(uvrc));
@@ -394,43 +438,72 @@ static int on_curl_closesocket(void *clientp, curl_socket_t fd)
 
 /* ---- Public API ------------------------------------------------------------------------- */
 
-struct hq_curl_uv *hq_curl_uv_new(uv_loop_t *loop, hq_curl_done_cb done, void *arg)
+static int shard_init(struct hq_curl_uv *cu, struct shard *sh)
 {
-    CURLM *multi = curl_multi_init();
-    if (!multi) {
+    sh->cu = cu;
+    sh->multi = curl_multi_init();
+    if (!sh->multi) {
         hq_log(HQ_LOG_ERROR, "curl", "curl_multi_init failed");
-        return NULL;
+        return -1;
     }
-    struct hq_curl_uv *cu = hq_calloc(1, sizeof(*cu));
-    cu->loop = loop;
-    cu->multi = multi;
-    cu->done = done;
-    cu->arg = arg;
-    CURLMcode mres = CURLM_OK;
+    CURLMcode mres = curl_multi_setopt(sh->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
     if (mres == CURLM_OK)
-        mres = curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+        mres = curl_multi_setopt(sh->multi, CURLMOPT_SOCKETDATA, sh);
     if (mres == CURLM_OK)
-        mres = curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, cu);
+        mres = curl_multi_setopt(sh->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
     if (mres == CURLM_OK)
-        mres = curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
-    if (mres == CURLM_OK)
-        mres = curl_multi_setopt(multi, CURLMOPT_TIMERDATA, cu);
+        mres = curl_multi_setopt(sh->multi, CURLMOPT_TIMERDATA, sh);
     if (mres != CURLM_OK) {
         hq_log(HQ_LOG_ERROR, "curl", "curl_multi_setopt: %s", curl_multi_strerror(mres));
-        curl_multi_cleanup(multi);
-        free(cu);
-        return NULL;
+        curl_multi_cleanup(sh->multi);
+        sh->multi = NULL;
+        return -1;
     }
-    uv_timer_init(loop, &cu->timer); /* these three cannot fail on unix */
+    return 0;
+}
+
+struct hq_curl_uv *hq_curl_uv_new(uv_loop_t *loop, int nshards, hq_curl_done_cb done, void *arg)
+{
+    hq_assert(nshards >= 1);
+    struct hq_curl_uv *cu = hq_calloc(1, sizeof(*cu));
+    cu->loop = loop;
+    cu->done = done;
+    cu->arg = arg;
+    cu->shards = hq_calloc((size_t)nshards, sizeof(*cu->shards));
+    cu->nshards = nshards;
+    for (int i = 0; i < nshards; i++) {
+        if (shard_init(cu, &cu->shards[i]) != 0) {
+            while (i-- > 0)
+                curl_multi_cleanup(cu->shards[i].multi);
+            free(cu->shards);
+            free(cu);
+            return NULL;
+        }
+    }
+    for (int i = 0; i < nshards; i++)
+        uv_timer_init(loop, &cu->shards[i].timer); /* these cannot fail on unix */
     uv_check_init(loop, &cu->now_check);
     uv_idle_init(loop, &cu->now_idle);
-    cu->open_handles = 3;
+    cu->open_handles = nshards + 2;
     return cu;
 }
 
-CURLM *hq_curl_uv_multi(struct hq_curl_uv *cu)
+int hq_curl_uv_multi_setopt(struct hq_curl_uv *cu, CURLMoption opt, long value)
 {
-    return cu->multi;
+    for (int i = 0; i < cu->nshards; i++) {
+        CURLMcode mres = curl_multi_setopt(cu->shards[i].multi, opt, value);
+        if (mres != CURLM_OK) {
+            hq_log(HQ_LOG_ERROR, "curl", "curl_multi_setopt %d: %s", (int)opt,
+                   curl_multi_strerror(mres));
+            return HQ_EIO;
+        }
+    }
+    return 0;
+}
+
+int hq_curl_uv_shards(const struct hq_curl_uv *cu)
+{
+    return cu->nshards;
 }
 
 void hq_curl_uv_prepare_easy(struct hq_curl_uv *cu, CURL *easy)
@@ -442,7 +515,7 @@ void hq_curl_uv_prepare_easy(struct hq_curl_uv *cu, CURL *easy)
         hq_log(HQ_LOG_ERROR, "curl", "CURLOPT_CLOSESOCKETFUNCTION: %s", curl_easy_strerror(cres));
 }
 
-int hq_curl_uv_add(struct hq_curl_uv *cu, CURL *easy)
+int hq_curl_uv_add(struct hq_curl_uv *cu, CURL *easy, uint32_t key)
 {
     if (cu->closing) {
         hq_log(HQ_LOG_ERROR, "curl", "transfer added while closing");
@@ -450,12 +523,13 @@ int hq_curl_uv_add(struct hq_curl_uv *cu, CURL *easy)
     }
     /* Adding asks for a 0 ms timeout through on_curl_timer: the transfer
      * starts in this loop turn's check phase, not from here. */
-    CURLMcode mres = curl_multi_add_handle(cu->multi, easy);
+    struct shard *sh = &cu->shards[key % (uint32_t)cu->nshards];
+    CURLMcode mres = curl_multi_add_handle(sh->multi, easy);
     if (mres != CURLM_OK) {
         hq_log(HQ_LOG_ERROR, "curl", "curl_multi_add_handle: %s", curl_multi_strerror(mres));
         return HQ_EIO;
     }
-    track_easy(cu, easy);
+    track_easy(sh, easy);
     return 0;
 }
 
@@ -477,25 +551,33 @@ static void on_handle_closed(uv_handle_t *h)
  * and free in the last close callback. */
 static void finish_close(struct hq_curl_uv *cu)
 {
-    CURLMcode mres;
-    while (cu->neasies > 0) {
-        CURL *easy = cu->easies[--cu->neasies];
-        mres = curl_multi_remove_handle(cu->multi, easy);
+    for (int i = 0; i < cu->nshards; i++) {
+        struct shard *sh = &cu->shards[i];
+        CURLMcode mres;
+        while (sh->neasies > 0) {
+            CURL *easy = sh->easies[--sh->neasies];
+            mres = curl_multi_remove_handle(sh->multi, easy);
+            if (mres != CURLM_OK)
+                hq_log(HQ_LOG_ERROR, "curl", "curl_multi_remove_handle: %s",
+                       curl_multi_strerror(mres));
+        }
+        mres = curl_multi_cleanup(sh->multi);
         if (mres != CURLM_OK)
-            hq_log(HQ_LOG_ERROR, "curl", "curl_multi_remove_handle: %s", curl_multi_strerror(mres));
+            hq_log(HQ_LOG_ERROR, "curl", "curl_multi_cleanup: %s", curl_multi_strerror(mres));
+        sh->multi = NULL;
     }
-    mres = curl_multi_cleanup(cu->multi);
-    if (mres != CURLM_OK)
-        hq_log(HQ_LOG_ERROR, "curl", "curl_multi_cleanup: %s", curl_multi_strerror(mres));
-    cu->multi = NULL;
+    cu->neasies = 0;
     /* Sockets curl never REMOVEd (it should have): close their polls too, so
      * uv_loop_close can succeed. */
     for (size_t fd = 0; fd < cu->by_fd_cap; fd++) {
         if (cu->by_fd[fd])
             sock_forget(cu, cu->by_fd[fd]);
     }
-    cu->timer.data = cu->now_check.data = cu->now_idle.data = cu;
-    uv_close((uv_handle_t *)&cu->timer, on_handle_closed);
+    for (int i = 0; i < cu->nshards; i++) {
+        cu->shards[i].timer.data = cu;
+        uv_close((uv_handle_t *)&cu->shards[i].timer, on_handle_closed);
+    }
+    cu->now_check.data = cu->now_idle.data = cu;
     uv_close((uv_handle_t *)&cu->now_check, on_handle_closed);
     uv_close((uv_handle_t *)&cu->now_idle, on_handle_closed);
 }
@@ -507,7 +589,8 @@ void hq_curl_uv_close(struct hq_curl_uv *cu, void (*on_closed)(void *arg), void 
     cu->closing = 1;
     cu->on_closed = on_closed;
     cu->closed_arg = arg;
-    uv_timer_stop(&cu->timer);
+    for (int i = 0; i < cu->nshards; i++)
+        uv_timer_stop(&cu->shards[i].timer);
     run_now_stop(cu);
     if (cu->in_action) {
         /* Called from done (inside the reap loop): curl_multi_cleanup must wait

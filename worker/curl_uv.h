@@ -11,6 +11,7 @@
 #define HQ_WORKER_CURL_UV_H
 
 #include <curl/curl.h>
+#include <stdint.h>
 #include <uv.h>
 
 #include "common/err.h"
@@ -22,19 +23,27 @@ struct hq_curl_uv;
  * and may re-add or reset it from inside the callback. */
 typedef void (*hq_curl_done_cb)(CURL *easy, CURLcode result, void *arg);
 
-/* Creates the multi and its timer on loop. Returns NULL on failure (logged).
- * The worker command calls curl_global_init once before this. */
-struct hq_curl_uv *hq_curl_uv_new(uv_loop_t *loop, hq_curl_done_cb done, void *arg);
+/* Creates nshards (>= 1) multi handles and their timers on loop. Each multi
+ * has its own connection and DNS caches, which libcurl 7.88 walks whole on
+ * every finished transfer: shards keep those walks short when connections
+ * number in the thousands (curl_uv.c). Returns NULL on failure (logged). The
+ * worker command calls curl_global_init once before this. */
+struct hq_curl_uv *hq_curl_uv_new(uv_loop_t *loop, int nshards, hq_curl_done_cb done, void *arg);
 
-/* The multi handle, for options such as CURLMOPT_MAX_HOST_CONNECTIONS. Borrowed. */
-CURLM *hq_curl_uv_multi(struct hq_curl_uv *cu);
+/* Sets a long option (CURLMOPT_MAXCONNECTS: per shard) on every multi. 0 or HQ_EIO (logged). */
+int hq_curl_uv_multi_setopt(struct hq_curl_uv *cu, CURLMoption opt, long value);
+
+/* How many multi handles there are. */
+int hq_curl_uv_shards(const struct hq_curl_uv *cu);
 
 /* Sets the options this binding needs on an easy handle (close-socket callback);
  * call after every curl_easy_reset and before hq_curl_uv_add. */
 void hq_curl_uv_prepare_easy(struct hq_curl_uv *cu, CURL *easy);
 
-/* Starts a transfer. Returns 0, or HQ_EIO (logged; done is not called). */
-int hq_curl_uv_add(struct hq_curl_uv *cu, CURL *easy) HQ_MUST_CHECK;
+/* Starts a transfer on the shard key picks (key % shards): give the same key
+ * to transfers that may share connections (one host:port). Returns 0, or
+ * HQ_EIO (logged; done is not called). */
+int hq_curl_uv_add(struct hq_curl_uv *cu, CURL *easy, uint32_t key) HQ_MUST_CHECK;
 
 /* Transfers in progress. */
 int hq_curl_uv_running(const struct hq_curl_uv *cu);

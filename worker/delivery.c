@@ -25,8 +25,10 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
 {
     struct hq_delivery *d = arg;
     size_t n = size * nmemb;
-    if (d->resp_len < sizeof(d->resp)) {
-        size_t take = sizeof(d->resp) - d->resp_len;
+    if (n > 0 && !d->resp)
+        d->resp = hq_malloc(HQ_RESP_KEEP_MAX);
+    if (d->resp_len < HQ_RESP_KEEP_MAX) {
+        size_t take = HQ_RESP_KEEP_MAX - d->resp_len;
         if (take > n)
             take = n;
         memcpy(d->resp + d->resp_len, p, take);
@@ -162,7 +164,8 @@ void hq__delivery_drop_easy(struct hq_worker *w)
     w->pool.curl_used = 0;
 }
 
-#define DELIVERY_POOL_MAX 1024 /* recycled structs kept: ~5 KiB each */
+#define DELIVERY_POOL_MAX                                                                          \
+    1024 /* recycled structs kept: ~1 KiB each, + 4 KiB once an answer had a body */
 
 struct hq_delivery *hq__delivery_new(struct hq_worker *w)
 {
@@ -179,6 +182,7 @@ struct hq_delivery *hq__delivery_new(struct hq_worker *w)
 void hq__delivery_free(struct hq_worker *w, struct hq_delivery *d)
 {
     if (w->pool.nfree >= DELIVERY_POOL_MAX) {
+        free(d->resp);
         free(d);
         return;
     }
@@ -192,6 +196,7 @@ void hq__delivery_pool_free(struct hq_worker *w)
     while (w->pool.free) {
         struct hq_delivery *d = w->pool.free;
         w->pool.free = d->qnext;
+        free(d->resp);
         free(d);
     }
     w->pool.nfree = 0;
@@ -263,9 +268,22 @@ int hq__delivery_start(struct hq_worker *w, struct hq_delivery *d)
     curl_easy_setopt(easy, CURLOPT_HEADERDATA, d);
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, d->curl_err);
     curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, d);
+    /* libcurl 7.88 walks its whole DNS cache, one entry per host:port, at the
+     * end of every transfer (multi_done -> Curl_hostcache_prune) unless the
+     * handle's timeout is -1 ("forever"). With 10,000 endpoints that walk was
+     * three quarters of the worker's CPU (bench/shapes.sh 10000x50: 1,032
+     * deliveries/s). So one attempt a second carries the real timeout, which
+     * both prunes the cache and refuses a stale entry; the others neither
+     * prune nor check, so a name is re-resolved at most a second after its
+     * entry expired. */
+    int64_t now_ms = d->at_ms;
+    int prune = now_ms - w->pool.dns_pruned_ms >= HQ_DNS_PRUNE_INTERVAL_MS;
+    if (prune)
+        w->pool.dns_pruned_ms = now_ms;
+    curl_easy_setopt(easy, CURLOPT_DNS_CACHE_TIMEOUT, prune ? (long)HQ_DNS_CACHE_SECS : -1L);
 
     w->pool.curl_used = 1;
-    if (hq_curl_uv_add(w->curl, easy) != 0) {
+    if (hq_curl_uv_add(w->curl, easy, d->ep->origin_key) != 0) {
         snprintf(d->curl_err, sizeof(d->curl_err), "could not start the transfer");
         return -1;
     }
@@ -363,7 +381,7 @@ void hq__delivery_result(struct hq_worker *w, struct hq_delivery *d, CURLcode re
         .duration_ms = dur_us / 1000,
         .status = status,
         .error = error,
-        .resp = d->resp,
+        .resp = d->resp ? d->resp : "",
         .resp_len = d->resp_len,
         .ok = ok,
         .blocked = d->blocked[0] ? d->blocked : NULL,

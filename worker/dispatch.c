@@ -80,6 +80,16 @@ static void ep_unref(struct hq_ep *ep)
     free(ep);
 }
 
+/* A hash of the URL's scheme and authority (scheme://[user@]host:port), up to
+ * the path: endpoints that can share connections get the same curl shard. */
+static uint32_t origin_key(const char *url)
+{
+    const char *p = strstr(url, "://");
+    p = p ? p + 3 : url;
+    size_t n = (size_t)(p - url) + strcspn(p, "/?#");
+    return hq_fnv1a(url, n);
+}
+
 /* Installs endpoint data from an HGETALL reply (in place: deliveries in
  * flight keep their slot accounting). */
 static void ep_fill(struct hq_ep *ep, const redisReply *r)
@@ -99,6 +109,7 @@ static void ep_fill(struct hq_ep *ep, const redisReply *r)
         return;
     }
     ep->missing = 0;
+    ep->origin_key = origin_key(ep->e.url);
     const char *secrets[2] = {ep->e.key1, ep->e.key2};
     for (int i = 0; i < 2; i++) {
         if (!secrets[i][0])

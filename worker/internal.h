@@ -110,7 +110,9 @@ struct hq_delivery {
     /* Buffers: not cleared when a struct is recycled (hq__delivery_new). */
     struct curl_slist hnodes[6]; /* the standard headers, built without malloc */
     char hbuf[HQ_ID_MAX + 2 * (HQ_SIG_V1_LEN + 1) + 96]; /* their variable text */
-    char resp[HQ_RESP_KEEP_MAX];                         /* first bytes of the response body */
+    char *resp; /* first bytes of the response body: HQ_RESP_KEEP_MAX bytes, allocated at the
+                 * first body byte and kept while the struct is recycled (most webhook answers
+                 * have no body: 4 KiB less per delivery in flight); NULL until then */
     size_t resp_len;
     size_t resp_seen; /* response bytes seen (kept + discarded) */
     char curl_err[CURL_ERROR_SIZE];
@@ -126,6 +128,7 @@ struct hq_ep {
     struct hq_sign_key keys[2]; /* decoded signing keys */
     int nkeys;
     struct curl_slist *custom;         /* the endpoint's custom headers, prebuilt */
+    uint32_t origin_key;               /* hash of the URL's scheme://host:port (curl shard) */
     int64_t fetched_ms;                /* when the data was read (cache freshness) */
     int in_flight;                     /* deliveries to it in flight */
     struct hq_delivery *qhead, *qtail; /* deliveries waiting for a slot */
@@ -202,6 +205,7 @@ struct hq_delivery_pool {
     int nfree;
     int curl_used;            /* connections may be cached in w->curl since the last recycle */
     int64_t last_transfer_ms; /* when the last attempt finished (idle-close) */
+    int64_t dns_pruned_ms;    /* when an attempt last carried the DNS cache timeout */
 };
 
 /* outcome.c: the ready queue and its flushing. */

@@ -141,18 +141,28 @@ static void on_lag_reply(struct hq_redis_client *c, redisReply *r, void *arg)
 
 static struct hq_curl_uv *curl_new(struct hq_worker *w)
 {
-    struct hq_curl_uv *cu = hq_curl_uv_new(&w->loop, hq__dispatch_done, w);
+    /* One multi per HQ_CONNECTIONS_PER_SHARD connections (curl_uv.h says why). */
+    long maxconn = (long)(w->cfg->max_connections > w->cfg->concurrency ? w->cfg->max_connections
+                                                                        : w->cfg->concurrency);
+    long nshards = maxconn / HQ_CONNECTIONS_PER_SHARD;
+    nshards = nshards < 1 ? 1 : nshards > HQ_SHARDS_MAX ? HQ_SHARDS_MAX : nshards;
+    struct hq_curl_uv *cu = hq_curl_uv_new(&w->loop, (int)nshards, hq__dispatch_done, w);
     if (!cu)
         return NULL;
-    CURLM *multi = hq_curl_uv_multi(cu);
     /* The connection cache must hold a connection per in-flight delivery or
      * keep-alive is lost under load, and one per endpoint in use or a worker
      * spread over thousands of endpoints reconnects for most deliveries
      * (cmd_worker.c sizes it: >= --concurrency, within the open-file limit). */
-    long maxconn = (long)(w->cfg->max_connections > w->cfg->concurrency ? w->cfg->max_connections
-                                                                        : w->cfg->concurrency);
-    curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, maxconn);
-    curl_multi_setopt(multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    /* Split over the shards (an endpoint's connections all live in one), but
+     * never below one endpoint's own cap, or a busy endpoint loses keep-alive. */
+    long per_shard = (maxconn + nshards - 1) / nshards;
+    if (per_shard < (long)w->cfg->endpoint_concurrency)
+        per_shard = (long)w->cfg->endpoint_concurrency;
+    if (hq_curl_uv_multi_setopt(cu, CURLMOPT_MAXCONNECTS, per_shard) != 0 ||
+        hq_curl_uv_multi_setopt(cu, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX) != 0) {
+        hq_curl_uv_close(cu, NULL, NULL);
+        return NULL;
+    }
     return cu;
 }
 

@@ -93,7 +93,7 @@ static void on_done(CURL *easy, CURLcode result, void *arg)
         snprintf(url, sizeof(url), "%s", x->url);
         curl_easy_reset(easy);
         xfer_setup(f, x, url, 5000);
-        assert_int_equal(hq_curl_uv_add(f->cu, easy), 0);
+        assert_int_equal(hq_curl_uv_add(f->cu, easy, 0), 0);
     }
 }
 
@@ -103,7 +103,7 @@ static int setup(void **state)
     memset(&f, 0, sizeof(f));
     assert_int_equal(uv_loop_init(&f.loop), 0);
     hq_test_receiver_start(&f.rc);
-    f.cu = hq_curl_uv_new(&f.loop, on_done, &f);
+    f.cu = hq_curl_uv_new(&f.loop, 3, on_done, &f); /* shards: transfers spread by key */
     assert_non_null(f.cu);
     *state = &f;
     return 0;
@@ -149,7 +149,7 @@ static void test_parallel_transfers_complete_with_correct_results(void **state)
         x[i].want = (size_t)i * 37 + 1;
         snprintf(url, sizeof(url), "%s/big/%zu", f->rc.url, x[i].want);
         xfer_setup(f, &x[i], url, 20000);
-        assert_int_equal(hq_curl_uv_add(f->cu, x[i].easy), 0);
+        assert_int_equal(hq_curl_uv_add(f->cu, x[i].easy, (uint32_t)i), 0);
     }
     assert_int_equal(hq_curl_uv_running(f->cu), N);
     struct count_arg ca = {f, N};
@@ -190,7 +190,7 @@ static void test_an_added_transfer_starts_in_the_same_loop_turn(void **state)
     while (uv_hrtime() % 1000000 > 100000)
         ;
     uv_update_time(&f->loop);
-    assert_int_equal(hq_curl_uv_add(f->cu, x.easy), 0);
+    assert_int_equal(hq_curl_uv_add(f->cu, x.easy, 1), 0);
     assert_int_equal(opened, 0); /* not from inside the add */
     uv_run(&f->loop, UV_RUN_NOWAIT);
     assert_int_equal(opened, 1);
@@ -210,8 +210,8 @@ static void test_last_transfer_timing_out_is_reported(void **state)
     xfer_setup(f, &fast, url, 5000);
     snprintf(url, sizeof(url), "%s/hang", f->rc.url);
     xfer_setup(f, &hang, url, 300);
-    assert_int_equal(hq_curl_uv_add(f->cu, fast.easy), 0);
-    assert_int_equal(hq_curl_uv_add(f->cu, hang.easy), 0);
+    assert_int_equal(hq_curl_uv_add(f->cu, fast.easy, 0), 0);
+    assert_int_equal(hq_curl_uv_add(f->cu, hang.easy, 1), 0);
     uv_update_time(&f->loop);
     uint64_t t0 = uv_now(&f->loop);
     struct count_arg ca = {f, 2};
@@ -235,7 +235,7 @@ static void test_connection_refused_is_reported(void **state)
     char url[160];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/", hq_test_free_port());
     xfer_setup(f, &x, url, 5000);
-    assert_int_equal(hq_curl_uv_add(f->cu, x.easy), 0);
+    assert_int_equal(hq_curl_uv_add(f->cu, x.easy, 1), 0);
     struct count_arg ca = {f, 1};
     assert_true(hq_test_run_until(&f->loop, done_reaches, &ca, 5000));
     assert_int_equal(x.done, 1);
@@ -252,7 +252,7 @@ static void test_sequential_requests_reuse_connections(void **state)
     snprintf(url, sizeof(url), "%s/s/204", f->rc.url);
     xfer_setup(f, &x, url, 5000);
     x.repeat = N - 1;
-    assert_int_equal(hq_curl_uv_add(f->cu, x.easy), 0);
+    assert_int_equal(hq_curl_uv_add(f->cu, x.easy, 1), 0);
     struct count_arg ca = {f, N};
     assert_true(hq_test_run_until(&f->loop, done_reaches, &ca, 30000));
     assert_int_equal(x.done, N);
@@ -284,7 +284,7 @@ static void test_close_with_transfers_in_progress_leaves_loop_empty(void **state
     snprintf(url, sizeof(url), "%s/hang", f->rc.url);
     for (int i = 0; i < N; i++) {
         xfer_setup(f, &x[i], url, 60000);
-        assert_int_equal(hq_curl_uv_add(f->cu, x[i].easy), 0);
+        assert_int_equal(hq_curl_uv_add(f->cu, x[i].easy, (uint32_t)i), 0);
     }
     struct count_arg ca = {f, N};
     assert_true(hq_test_run_until(&f->loop, receiver_holds, &ca, 10000));
@@ -306,7 +306,7 @@ static void test_close_from_inside_done_is_deferred_safely(void **state)
     for (int i = 0; i < N; i++) {
         snprintf(url, sizeof(url), "%s/%s", f->rc.url, i == 0 ? "s/204" : "hang");
         xfer_setup(f, &x[i], url, 60000);
-        assert_int_equal(hq_curl_uv_add(f->cu, x[i].easy), 0);
+        assert_int_equal(hq_curl_uv_add(f->cu, x[i].easy, (uint32_t)i), 0);
     }
     f->close_in_done = 1;
     assert_true(hq_test_run_until(&f->loop, is_closed, f, 10000));
