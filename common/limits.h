@@ -35,11 +35,11 @@
 #define HQ_TIMEOUT_DEFAULT_MS           15000
 #define HQ_LOW_SPEED_BYTES              64 /* bytes/s under which an answer counts as stalled ... */
 #define HQ_LOW_SPEED_SECS               10 /* ... for this long (slowloris guard) */
-#define HQ_CONCURRENCY_DEFAULT          512  /* in-flight deliveries per worker */
-#define HQ_ENDPOINT_CONCURRENCY_DEFAULT 32   /* in-flight deliveries per endpoint per worker */
-#define HQ_CONNECTIONS_PER_SLOT         4    /* default --max-connections per --concurrency slot */
-#define HQ_CONNECTIONS_PER_SHARD        1024 /* connections per libcurl multi handle (curl_uv.h) */
-#define HQ_SHARDS_MAX                   32   /* multi handles per worker at most */
+#define HQ_CONCURRENCY_DEFAULT          512 /* in-flight deliveries per worker */
+#define HQ_ENDPOINT_CONCURRENCY_DEFAULT 32  /* in-flight deliveries per endpoint per worker */
+#define HQ_CONNECTIONS_PER_SLOT         4   /* default --max-connections per --concurrency slot */
+#define HQ_CONNECTIONS_PER_SHARD        256 /* connections per libcurl multi handle (curl_uv.h) */
+#define HQ_SHARDS_MAX                   64  /* multi handles per worker at most */
 #define HQ_FD_RESERVE                   128 /* open files kept for Redis, metrics, logs, resolver */
 #define HQ_CLAIM_MARGIN_MS              30000 /* default --claim-idle = total timeout + this */
 #define HQ_CLAIM_MIN_MARGIN_MS          5000  /* --claim-idle must exceed total timeout + this */

@@ -43,6 +43,12 @@
 #define HQ_OUTCOME_BATCH_MAX                                                                       \
     256 /* entries per record_outcomes.lua call: bounds one call's size                            \
          */
+/* Outcome coalescing: record_outcomes.lua costs Redis ~20 us per delivery in
+ * calls of one entry and ~9 us in calls of 32 or more (docs/performance.md), so
+ * a call waits for this many ready entries, or until the oldest waited this
+ * long. Deliveries never wait for it, only their acks. */
+#define HQ_FLUSH_BATCH_MIN 32
+#define HQ_FLUSH_WAIT_US   2000
 #define HQ_QUEUE_WAIT_MAX_MS                                                                       \
     1000 /* a delivery waiting longer for its endpoint's slot marks the endpoint congested */
 #define HQ_RESP_DISCARD_MAX                                                                        \
@@ -75,6 +81,7 @@ struct hq_entry {
     int remaining;                /* deliveries not yet finished */
     struct hq_ops ops;            /* its outcome ops, as record_outcomes.lua's arguments */
     int64_t first_ms;             /* first attempt time carried across retries */
+    int64_t ready_us;             /* monotonic time it became READY (flush coalescing) */
 };
 
 enum hq_delivery_state {
@@ -213,6 +220,7 @@ struct hq_outcomes {
     struct hq_redis_script record_script;
     struct hq_buf att_json;                   /* scratch for one attempt record, reused */
     struct hq_entry *ready_head, *ready_tail; /* entries waiting to be flushed */
+    int nready;                               /* their number */
     int flushing;                             /* record_outcomes calls in flight */
     int64_t flush_retry_at_ms;                /* after a failed flush, not before this */
     int flush_backoff_ms;
@@ -246,6 +254,7 @@ struct hq_worker {
     int64_t last_lag_ms;       /* last XINFO GROUPS sample */
     uv_prepare_t turn_prepare; /* once per loop turn, before it blocks (redis beforeSleep) */
     uv_timer_t claim_timer;    /* periodic XAUTOCLAIM */
+    uv_timer_t flush_timer;    /* wakes the loop when a coalesced outcome batch is due */
     uv_timer_t tick_timer; /* congestion checks, lag sampling, endpoint version, flush retries */
     uv_signal_t sigterm, sigint;
     int signals;      /* signals received */
@@ -335,8 +344,11 @@ void hq__outcome_add_invalid(struct hq_worker *w, struct hq_entry *e);
 void hq__outcome_delivery_finished(struct hq_worker *w, struct hq_entry *e);
 void hq__outcome_init(struct hq_worker *w);
 void hq__outcome_free(struct hq_worker *w);
-/* Records ready entries (called once per loop turn). */
-void hq__outcome_flush(struct hq_worker *w);
+/* Records ready entries (called once per loop turn), in batches: a record call
+ * waits for HQ_FLUSH_BATCH_MIN ready entries or until the oldest has waited
+ * HQ_FLUSH_WAIT_US (at once while draining). Returns the ms until a waiting
+ * batch is due (the caller wakes the loop then), or -1 when none waits. */
+int64_t hq__outcome_flush(struct hq_worker *w);
 
 /* ---- ssrf.c ---- */
 /* Sets the open-socket callback on a new easy handle; each attempt sets

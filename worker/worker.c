@@ -69,6 +69,7 @@ static void shutdown_all(struct hq_worker *w)
     hq_log(HQ_LOG_INFO, "worker", "stopping: %d entries held, %ld deliveries in flight",
            w->entries.n, w->dispatch.in_flight);
     close_handle(w, (uv_handle_t *)&w->turn_prepare);
+    close_handle(w, (uv_handle_t *)&w->flush_timer);
     close_handle(w, (uv_handle_t *)&w->claim_timer);
     close_handle(w, (uv_handle_t *)&w->tick_timer);
     close_handle(w, (uv_handle_t *)&w->sigterm);
@@ -224,10 +225,19 @@ static void on_claim_timer(uv_timer_t *t)
  * (libuv computes the poll timeout after prepare handles run, so a command
  * written here does not wait for the next wake-up). Each step is O(1) when
  * nothing changed: the read is normally in flight already. */
+static void on_flush_timer(uv_timer_t *t)
+{
+    (void)t; /* it only wakes the loop: the turn's prepare flushes */
+}
+
 static void on_turn_prepare(uv_prepare_t *p)
 {
     struct hq_worker *w = container_of(p, struct hq_worker, turn_prepare);
-    hq__outcome_flush(w);
+    int64_t due_ms = hq__outcome_flush(w);
+    if (due_ms >= 0 && !w->stopping &&
+        (!uv_is_active((uv_handle_t *)&w->flush_timer) ||
+         uv_timer_get_due_in(&w->flush_timer) > (uint64_t)due_ms))
+        uv_timer_start(&w->flush_timer, on_flush_timer, (uint64_t)due_ms, 0);
     if (w->draining)
         maybe_done(w);
     else
@@ -296,7 +306,7 @@ static void on_writer_state(struct hq_redis_client *c, int ready, const char *wh
     if (ready) {
         check_durability(w);
         hq__consumer_start(w);
-        hq__outcome_flush(w);
+        (void)hq__outcome_flush(w); /* a batch not due yet is timed by the next turn */
     }
 }
 
@@ -351,6 +361,7 @@ int hq_worker_run(const struct hq_worker_config *cfg, struct hq_err *err)
     hq__outcome_init(w);
     uv_prepare_init(&w->loop, &w->turn_prepare);
     uv_prepare_start(&w->turn_prepare, on_turn_prepare);
+    uv_timer_init(&w->loop, &w->flush_timer);
     uv_timer_init(&w->loop, &w->tick_timer);
     uv_timer_start(&w->tick_timer, on_tick, TICK_MS, TICK_MS);
     uv_timer_init(&w->loop, &w->claim_timer);
