@@ -81,6 +81,14 @@ int hq__entries_hold(const struct hq_entries *set, const char *id, size_t len)
     return 0;
 }
 
+void hq__entry_release_event(struct hq_entry *e)
+{
+    hq_assert(e->state == HQ_ENTRY_READY);
+    free(e->data);
+    e->data = NULL;
+    memset(&e->ev, 0, sizeof(e->ev));
+}
+
 void hq__entry_free(struct hq_entries *set, struct hq_entry *e)
 {
     /* Freed only when nothing references it: no delivery left. */

@@ -276,6 +276,10 @@ struct hq_entry *hq__entry_new(struct hq_entries *set, const char *id, size_t le
 int hq__entries_hold(const struct hq_entries *set, const char *id, size_t len);
 /* The one state setter: panics on a transition the lifecycle above does not allow. */
 void hq__entry_set_state(struct hq_entries *set, struct hq_entry *e, enum hq_entry_state s);
+/* Frees a READY entry's copy of its event: its outcome ops (which carry the
+ * payload where a retry needs it) are all that recording needs, and settled
+ * entries may number as many again as --concurrency. */
+void hq__entry_release_event(struct hq_entry *e);
 /* Unlinks and frees e; nothing may reference it any more (no delivery left). */
 void hq__entry_free(struct hq_entries *set, struct hq_entry *e);
 /* At exit: frees what a timed-out drain left (it stays pending in Redis). */

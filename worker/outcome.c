@@ -261,6 +261,7 @@ void hq__outcome_delivery_finished(struct hq_worker *w, struct hq_entry *e)
     if (--e->remaining > 0)
         return;
     hq__entry_set_state(&w->entries, e, HQ_ENTRY_READY);
+    hq__entry_release_event(e); /* the ops carry what recording needs */
     ready_push(w, e);
 }
 
