@@ -190,6 +190,18 @@ static void ids_free(struct ids *ids)
 /* Appends one XADD of an event to c's output buffer: fields type, payload,
  * id and, when ep is given, endpoint (the worker then delivers to that one
  * endpoint instead of fanning out to every subscriber). */
+/* Reads one pipelined XADD's reply; exits on an error. */
+static void read_xadd_reply(redisContext *c)
+{
+    void *rv = NULL;
+    if (redisGetReply(c, &rv) != REDIS_OK)
+        die(1, "XADD: %s", c->errstr);
+    redisReply *r = rv;
+    if (r->type == REDIS_REPLY_ERROR)
+        die(1, "XADD: %s", r->str);
+    freeReplyObject(r);
+}
+
 static void append_xadd(redisContext *c, const char *stream, const char *payload, const char *id,
                         const char *ep)
 {
@@ -220,13 +232,7 @@ static void fill(redisContext *c, const char *stream, long long n, char id_tag,
         if (queued < BENCH_PIPELINE && seq + 1 < n)
             continue;
         for (; queued > 0; queued--) {
-            void *rv = NULL;
-            if (redisGetReply(c, &rv) != REDIS_OK)
-                die(1, "XADD: %s", c->errstr);
-            redisReply *r = rv;
-            if (r->type == REDIS_REPLY_ERROR)
-                die(1, "XADD: %s", r->str);
-            freeReplyObject(r);
+            read_xadd_reply(c);
         }
     }
 }
@@ -342,13 +348,7 @@ static int cmd_produce_rate(const char *url, const char *prefix, long long rate,
         make_payload(payload, k);
         snprintf(id, sizeof(id), "b%" PRId64, real_ns() / 1000);
         append_xadd(c, stream, payload, id, ids.n ? ids.v[(unsigned long long)k % ids.n] : NULL);
-        void *rv = NULL;
-        if (redisGetReply(c, &rv) != REDIS_OK)
-            die(1, "XADD: %s", c->errstr);
-        redisReply *r = rv;
-        if (r->type == REDIS_REPLY_ERROR)
-            die(1, "XADD: %s", r->str);
-        freeReplyObject(r);
+        read_xadd_reply(c);
     }
     double took = (double)(mono_ns() - start) / 1e9;
     ids_free(&ids);
