@@ -31,6 +31,8 @@
 #include "common/limits.h"
 #include "common/log.h"
 #include "common/redis_reply.h"
+#include "common/redis_sentinel.h"
+#include "common/redis_sync.h"
 #include "common/redis_uv.h"
 #include "common/scripts.h"
 
@@ -308,6 +310,16 @@ static void on_handshake_reply(struct hq_redis_client *c, struct pending *p, red
         request_teardown(c, why);
         return;
     }
+    if (strcmp(p->what, "ROLE") == 0) {
+        struct hq_err err = {0};
+        if (hq_sentinel_check_role(reply, &err) != 0) {
+            char why[WHY_MAX];
+            snprintf(why, sizeof(why), "%s (sentinel master '%s'): %s", c->where, c->url.master,
+                     err.msg);
+            request_teardown(c, why);
+            return;
+        }
+    }
     if (--c->handshake_left == 0)
         become_ready(c);
 }
@@ -356,6 +368,10 @@ static void on_connect(const redisAsyncContext *cac, int status)
      * not (a stopped server's kernel still accepts), and NOAUTH shows here. */
     if (rc == 0)
         rc = send_handshake(c, "PING", 1, (const char *[]){"PING"});
+    /* Sentinel mode: the sentinels' answer may be stale (a promotion not yet
+     * done, a demoted node not yet reconfigured); only a master is used. */
+    if (rc == 0 && c->url.nsentinels > 0)
+        rc = send_handshake(c, "ROLE", 1, (const char *[]){"ROLE"});
     if (rc != 0) {
         snprintf(why, sizeof(why), "%s: cannot send the handshake", c->where);
         request_teardown(c, why);
@@ -388,6 +404,19 @@ static void start_connect(struct hq_redis_client *c)
     char why[WHY_MAX];
     struct hq_err err = {0};
     c->attempts++;
+    if (c->url.nsentinels > 0) {
+        /* Re-resolved on every attempt, never cached: after a failover the
+         * old address is a replica or gone. Blocking, bounded by
+         * HQ_SENTINEL_TIMEOUT_MS per sentinel (see docs/operations.md). */
+        c->url.host[0] = '\0';
+        int rrc = hq_redis_sentinel_resolve(&c->url, &err);
+        uv_update_time(c->loop); /* the backoff and deadlines start from now */
+        if (rrc != 0) {
+            fail(c, err.msg);
+            return;
+        }
+        hq_redis_url_describe(&c->url, c->where, sizeof(c->where));
+    }
     redisAsyncContext *ac = c->url.path[0] ? redisAsyncConnectUnix(c->url.path)
                                            : redisAsyncConnect(c->url.host, c->url.port);
     if (!ac) {
@@ -546,6 +575,15 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
             return;
         }
         reply = NULL; /* could not resend: outcome unknown */
+    }
+    if (c->url.nsentinels > 0 && hq_sentinel_is_readonly(reply) && c->ac == ac &&
+        c->state == ST_READY) {
+        /* A write refused by a replica: this node was demoted under us.
+         * Drop the connection; the reconnect asks the sentinels again. */
+        char why[WHY_MAX];
+        snprintf(why, sizeof(why), "%s is no longer the master (READONLY): resolving again",
+                 c->where);
+        request_teardown(c, why);
     }
     p->cb(c, reply, p->arg);
     free_pending(p);

@@ -9,10 +9,19 @@
 #include "common/err.h"
 #include "common/redis_url.h"
 
-/* Connects, authenticates and selects the db. Returns a context the caller
+/* Connects, authenticates and selects the db; a redis-sentinel:// URL is
+ * resolved first and the node's ROLE must be master. Returns a context the caller
  * frees with redisFree(), or NULL with err set: "redis: cannot reach
  * 127.0.0.1:6379: Connection refused". */
 redisContext *hq_redis_connect(const char *url, int timeout_ms, struct hq_err *err);
+
+/* Sentinel mode (u->nsentinels > 0): asks each sentinel in turn, each with
+ * HQ_SENTINEL_TIMEOUT_MS to connect and to answer, for the address of
+ * u->master; fills u->host/u->port and moves the sentinel that answered to
+ * the front. Blocking: at most nsentinels x 2 x HQ_SENTINEL_TIMEOUT_MS.
+ * Returns 0, or HQ_EREDIS with err "no sentinel of h1:26379,h2:26379 knows
+ * master 'm': <the last cause>". */
+int hq_redis_sentinel_resolve(struct hq_redis_url *u, struct hq_err *err) HQ_MUST_CHECK;
 
 /* Runs a command (argv form) and returns its reply (caller frees with
  * freeReplyObject), or NULL with err set for I/O failures AND error replies

@@ -28,6 +28,120 @@ static int parse_db(const char *s, size_t n, int *db)
     return 0;
 }
 
+/* One "host[:port]" of a sentinel list, n bytes at s; [v6] allowed. */
+static int parse_sentinel_addr(const char *s, size_t n, struct hq_sentinel_addr *a,
+                               struct hq_err *err)
+{
+    const char *end = s + n, *h = s, *hend;
+    size_t hlen;
+    if (n > 0 && *s == '[') {
+        const char *rb = memchr(s, ']', n);
+        if (!rb)
+            return hq_err_set(err, HQ_EINVAL, "--redis-url: unterminated [ in sentinel '%.*s'",
+                              (int)(n > 64 ? 64 : n), s);
+        h = s + 1;
+        hlen = (size_t)(rb - h);
+        hend = rb + 1;
+    } else {
+        const char *colon = memchr(s, ':', n);
+        hend = colon ? colon : end;
+        hlen = (size_t)(hend - s);
+    }
+    if (hlen == 0)
+        return hq_err_set(err, HQ_EINVAL, "--redis-url: empty sentinel address in the list");
+    if (copy(a->host, sizeof(a->host), h, hlen) != 0)
+        return hq_err_set(err, HQ_EINVAL, "--redis-url: sentinel host too long");
+    a->port = HQ_SENTINEL_PORT;
+    if (hend < end) {
+        if (*hend != ':' || hend + 1 == end || end - hend > 6)
+            return hq_err_set(err, HQ_EINVAL, "--redis-url: sentinel '%.*s': bad port",
+                              (int)(n > 64 ? 64 : n), s);
+        long port = 0;
+        for (const char *q = hend + 1; q < end; q++) {
+            if (*q < '0' || *q > '9')
+                return hq_err_set(err, HQ_EINVAL, "--redis-url: sentinel '%.*s': bad port",
+                                  (int)(n > 64 ? 64 : n), s);
+            port = port * 10 + (*q - '0');
+        }
+        if (port < 1 || port > 65535)
+            return hq_err_set(err, HQ_EINVAL, "--redis-url: sentinel '%.*s': port must be 1-65535",
+                              (int)(n > 64 ? 64 : n), s);
+        a->port = (int)port;
+    }
+    return 0;
+}
+
+static int valid_master_char(char ch)
+{
+    return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+           ch == '.' || ch == '_' || ch == '-';
+}
+
+/* redis-sentinel://[[user]:password@]h1:p1,h2:p2/<master>[/db]; p points
+ * after the scheme. */
+static int parse_sentinel(const char *p, struct hq_redis_url *out, struct hq_err *err)
+{
+    const char *slash = strchr(p, '/');
+    /* The last '@' before the path: a password may itself hold '@'. */
+    const char *at = NULL;
+    for (const char *q = p; *q && q != slash; q++)
+        if (*q == '@')
+            at = q;
+    if (at) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        if (colon) {
+            if (copy(out->user, sizeof(out->user), p, (size_t)(colon - p)) != 0 ||
+                copy(out->password, sizeof(out->password), colon + 1, (size_t)(at - colon - 1)) !=
+                    0)
+                return hq_err_set(err, HQ_EINVAL, "--redis-url: user or password too long");
+        } else if (copy(out->password, sizeof(out->password), p, (size_t)(at - p)) != 0) {
+            return hq_err_set(err, HQ_EINVAL, "--redis-url: password too long");
+        }
+        p = at + 1;
+    }
+    const char *lend = slash ? slash : p + strlen(p);
+    if (lend == p)
+        return hq_err_set(err, HQ_EINVAL,
+                          "--redis-url: redis-sentinel URL names no sentinel (h1:26379,...)");
+    while (p < lend) {
+        const char *comma = memchr(p, ',', (size_t)(lend - p));
+        const char *e = comma ? comma : lend;
+        if (out->nsentinels == HQ_SENTINELS_MAX)
+            return hq_err_set(err, HQ_EINVAL, "--redis-url: too many sentinels (max %d)",
+                              HQ_SENTINELS_MAX);
+        if (parse_sentinel_addr(p, (size_t)(e - p), &out->sentinels[out->nsentinels], err) != 0)
+            return err->code;
+        out->nsentinels++;
+        p = comma ? comma + 1 : lend;
+        if (comma && p == lend)
+            return hq_err_set(err, HQ_EINVAL, "--redis-url: empty sentinel address in the list");
+    }
+    if (!slash || !slash[1] || slash[1] == '/')
+        return hq_err_set(err, HQ_EINVAL,
+                          "--redis-url: redis-sentinel URL needs a master name after the sentinels "
+                          "(.../mymaster)");
+    const char *m = slash + 1;
+    size_t mlen = strcspn(m, "/");
+    if (mlen > HQ_SENTINEL_NAME_MAX)
+        return hq_err_set(err, HQ_EINVAL, "--redis-url: master name longer than %d characters",
+                          HQ_SENTINEL_NAME_MAX);
+    for (size_t i = 0; i < mlen; i++)
+        if (!valid_master_char(m[i]))
+            return hq_err_set(err, HQ_EINVAL,
+                              "--redis-url: master name '%.*s' may hold only A-Z a-z 0-9 . _ -",
+                              (int)mlen, m);
+    memcpy(out->master, m, mlen);
+    out->master[mlen] = '\0';
+    const char *rest = m + mlen;
+    if (*rest == '/') {
+        rest++;
+        if (*rest && parse_db(rest, strlen(rest), &out->db) != 0)
+            return hq_err_set(err, HQ_EINVAL, "--redis-url: db '%.16s' must be a number", rest);
+    }
+    out->port = 0; /* unknown until a sentinel names the master */
+    return 0;
+}
+
 int hq_redis_url_parse(const char *url, struct hq_redis_url *out, struct hq_err *err)
 {
     memset(out, 0, sizeof(*out));
@@ -59,9 +173,13 @@ int hq_redis_url_parse(const char *url, struct hq_redis_url *out, struct hq_err 
         }
         return 0;
     }
+    if (strncmp(url, "redis-sentinel://", 17) == 0)
+        return parse_sentinel(url + 17, out, err);
     if (strncmp(url, "redis://", 8) != 0)
         return hq_err_set(err, HQ_EINVAL,
-                          "--redis-url: '%.64s' must start with redis:// or unix://", url);
+                          "--redis-url: '%.64s' must start with redis://, redis-sentinel:// or "
+                          "unix://",
+                          url);
     const char *p = url + 8;
     const char *at = strrchr(p, '@');
     if (at) {
@@ -111,11 +229,30 @@ int hq_redis_url_parse(const char *url, struct hq_redis_url *out, struct hq_err 
 
 const char *hq_redis_url_describe(const struct hq_redis_url *u, char *buf, size_t n)
 {
+    if (u->nsentinels > 0 && !u->host[0])
+        return hq_sentinel_list_describe(u, buf, n);
     if (u->path[0])
         snprintf(buf, n, "unix:%s", u->path);
     else if (strchr(u->host, ':'))
         snprintf(buf, n, "[%s]:%d", u->host, u->port);
     else
         snprintf(buf, n, "%s:%d", u->host, u->port);
+    return buf;
+}
+
+const char *hq_sentinel_list_describe(const struct hq_redis_url *u, char *buf, size_t n)
+{
+    size_t off = 0;
+    if (n == 0)
+        return buf;
+    buf[0] = '\0';
+    for (int i = 0; i < u->nsentinels && off < n; i++) {
+        const struct hq_sentinel_addr *a = &u->sentinels[i];
+        int k = snprintf(buf + off, n - off, strchr(a->host, ':') ? "%s[%s]:%d" : "%s%s:%d",
+                         i ? "," : "", a->host, a->port);
+        if (k < 0)
+            break;
+        off += (size_t)k;
+    }
     return buf;
 }
