@@ -79,6 +79,8 @@ struct hq_redis_client {
     enum state state;             /* see the lifecycle above */
     uv_timer_t timer;             /* connect deadline / earliest command deadline / backoff */
     uv_idle_t kick;               /* deferred teardown and close (outside hiredis callbacks) */
+    uv_timer_t role_timer;        /* sentinel mode, READY: periodic ROLE while idle */
+    int connect_ms;               /* connect + handshake deadline for this mode */
     uint64_t armed;               /* READY: deadline the timer is armed for (0 = none) */
     uint64_t connect_deadline;    /* loop ms: CONNECTING + HANDSHAKE must finish by then */
     struct pending *head, *tail;  /* every command hiredis holds a callback for */
@@ -279,11 +281,44 @@ static void request_teardown(struct hq_redis_client *c, const char *why)
 
 /* ---- Connecting ------------------------------------------------------------------ */
 
+static struct pending *pending_new(struct hq_redis_client *c, hq_redis_reply_cb cb, void *arg,
+                                   int timeout_ms);
+
+static void on_role_reply(struct hq_redis_client *c, redisReply *reply, void *arg)
+{
+    (void)arg;
+    struct hq_err err = {0};
+    if (!reply || c->state != ST_READY)
+        return; /* whoever tore the connection down reports why */
+    if (hq_sentinel_check_role(reply, &err) != 0) {
+        char why[WHY_MAX];
+        snprintf(why, sizeof(why), "%s (sentinel master '%s'): %s: resolving again", c->where,
+                 c->url.master, err.msg);
+        request_teardown(c, why);
+    }
+}
+
+/* Only on an idle connection: behind a blocking read, ROLE would wait for
+ * the read and look like a dead node; a busy connection's own command
+ * deadlines notice a stopped node. */
+static void on_role_timer(uv_timer_t *t)
+{
+    struct hq_redis_client *c = container_of(t, struct hq_redis_client, role_timer);
+    if (c->state != ST_READY || c->head)
+        return;
+    struct pending *p = pending_new(c, on_role_reply, NULL, HQ_SENTINEL_ROLE_TIMEOUT_MS);
+    if (p)
+        (void)send_pending(c, p, 1, (const char *[]){"ROLE"}, NULL);
+}
+
 static void become_ready(struct hq_redis_client *c)
 {
     c->state = ST_READY;
     c->armed = 0;
     uv_timer_stop(&c->timer); /* no user command is pending on a fresh connection */
+    if (c->url.nsentinels > 0)
+        uv_timer_start(&c->role_timer, on_role_timer, HQ_SENTINEL_ROLE_EVERY_MS,
+                       HQ_SENTINEL_ROLE_EVERY_MS);
     if (c->reported_down && c->attempts > 1)
         hq_log(HQ_LOG_INFO, "redis", "redis %s: reconnected to %s after %lu failed attempt(s)",
                c->name, c->where, c->down_attempts);
@@ -329,7 +364,7 @@ static int send_handshake(struct hq_redis_client *c, const char *what, int argc,
     struct pending *p = hq_calloc(1, sizeof(*p));
     p->c = c;
     p->what = what;
-    p->timeout_ms = HQ_REDIS_CONNECT_TIMEOUT_MS;
+    p->timeout_ms = c->connect_ms;
     c->handshake_left++;
     return send_pending(c, p, argc, argv, NULL);
 }
@@ -412,7 +447,8 @@ static void start_connect(struct hq_redis_client *c)
         int rrc = hq_redis_sentinel_resolve(&c->url, &err);
         uv_update_time(c->loop); /* the backoff and deadlines start from now */
         if (rrc != 0) {
-            fail(c, err.msg);
+            /* The log line already says "redis <name>:". */
+            fail(c, strncmp(err.msg, "redis: ", 7) == 0 ? err.msg + 7 : err.msg);
             return;
         }
         hq_redis_url_describe(&c->url, c->where, sizeof(c->where));
@@ -455,9 +491,9 @@ static void start_connect(struct hq_redis_client *c)
     /* Asks for the first write event through the adapter: that is "connected". */
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
-    c->connect_deadline = uv_now(c->loop) + HQ_REDIS_CONNECT_TIMEOUT_MS;
+    c->connect_deadline = uv_now(c->loop) + (uint64_t)c->connect_ms;
     c->armed = 0;
-    uv_timer_start(&c->timer, on_timer, HQ_REDIS_CONNECT_TIMEOUT_MS, 0);
+    uv_timer_start(&c->timer, on_timer, (uint64_t)c->connect_ms, 0);
 }
 
 /* ---- Timer and idle -------------------------------------------------------------- */
@@ -490,7 +526,7 @@ static void on_timer(uv_timer_t *t)
     case ST_HANDSHAKE:
         snprintf(why, sizeof(why), "cannot connect to %s: %s within %d ms", c->where,
                  c->state == ST_CONNECTING ? "no connection" : "no answer to the handshake",
-                 HQ_REDIS_CONNECT_TIMEOUT_MS);
+                 c->connect_ms);
         teardown(c, why);
         break;
     case ST_READY: check_deadlines(c); break;
@@ -528,6 +564,8 @@ static void finish_close(struct hq_redis_client *c)
         redisAsyncFree(ac); /* pending callbacks get NULL; the adapter closes its poll */
     }
     hq_assert(!c->head); /* hiredis ran every callback it held */
+    /* Queued before the timer, so its close callback has run when the kick's does. */
+    uv_close((uv_handle_t *)&c->role_timer, NULL);
     uv_close((uv_handle_t *)&c->timer, on_timer_closed);
 }
 
@@ -610,6 +648,9 @@ struct hq_redis_client *hq_redis_client_new(uv_loop_t *loop, const struct hq_red
     c->state = ST_DOWN;
     c->backoff_ms = HQ_RECONNECT_MIN_MS;
     uv_timer_init(loop, &c->timer);
+    uv_timer_init(loop, &c->role_timer);
+    c->connect_ms =
+        c->url.nsentinels > 0 ? HQ_SENTINEL_NODE_CONNECT_MS : HQ_REDIS_CONNECT_TIMEOUT_MS;
     uv_idle_init(loop, &c->kick);
     /* Connect from the loop, not here: a failure reports through state_cb,
      * which must not run before the caller has the pointer. Not re-armed at

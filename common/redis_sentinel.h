@@ -15,6 +15,16 @@
 /* Per sentinel, for connect and for the command: short, because a dead
  * sentinel must not hold up asking the next one. */
 #define HQ_SENTINEL_TIMEOUT_MS 500
+/* Data node in sentinel mode: connect + handshake deadline. Shorter than
+ * HQ_REDIS_CONNECT_TIMEOUT_MS because a stopped primary's kernel still
+ * accepts, and every second spent on it delays reaching the promoted one. */
+#define HQ_SENTINEL_NODE_CONNECT_MS 2000
+/* An idle async connection in sentinel mode sends ROLE this often and drops
+ * the node when it is not master or does not answer within
+ * HQ_SENTINEL_ROLE_TIMEOUT_MS: a stopped or demoted primary is noticed in
+ * about 3 s instead of at the next command's 10 s deadline. */
+#define HQ_SENTINEL_ROLE_EVERY_MS   1000
+#define HQ_SENTINEL_ROLE_TIMEOUT_MS 2000
 
 /* Reads the reply to SENTINEL get-master-addr-by-name (r may be NULL: I/O
  * failure). On success fills host (n bytes) and [out] port and returns 0; else

@@ -1,0 +1,320 @@
+/* redis-sentinel:// against real servers on 127.0.0.1 (tests/harness/
+ * sentinel_env.h: a primary with min-replicas-to-write 1, a replica, three
+ * sentinels): the blocking and the async client connect through the
+ * sentinels; a sentinel whose master is really a replica is refused by the
+ * ROLE check with a bounded back-off; an unreachable sentinel set gives one
+ * clear error line and a bounded back-off; and a failover (SIGSTOP of the
+ * primary) is followed within 10 s, the old primary refusing writes when it
+ * resumes and then becoming a replica. The failover test runs last: it moves
+ * the master. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/redis_client.h"
+#include "common/redis_sync.h"
+#include "common/redis_url.h"
+#include "tests/harness/hq_test.h"
+#include "tests/harness/sentinel_env.h"
+
+#define FOLLOW_MS 10000 /* the bound for following a failover */
+
+struct fx {
+    struct hq_test_sentinel_env env;
+    uv_loop_t loop;
+    struct hq_redis_client *c;
+    int ready_events;
+    int down_events;
+    char last_why[1024];
+    int closed;
+    /* the write poll of the failover test */
+    int inflight;
+    int ok_writes;
+};
+
+static struct fx fx_storage;
+
+static void on_state(struct hq_redis_client *c, int ready, const char *why, void *arg)
+{
+    (void)c;
+    struct fx *f = arg;
+    if (ready)
+        f->ready_events++;
+    else
+        f->down_events++;
+    snprintf(f->last_why, sizeof(f->last_why), "%s", why);
+}
+
+static void on_closed(void *arg)
+{
+    ((struct fx *)arg)->closed = 1;
+}
+
+static int is_closed(void *arg)
+{
+    return ((struct fx *)arg)->closed;
+}
+
+static int is_ready(void *arg)
+{
+    return ((struct fx *)arg)->ready_events > 0;
+}
+
+static int is_down(void *arg)
+{
+    return ((struct fx *)arg)->down_events > 0;
+}
+
+static int never(void *arg)
+{
+    (void)arg;
+    return 0;
+}
+
+static int group_setup(void **state)
+{
+    struct fx *f = &fx_storage;
+    memset(f, 0, sizeof(*f));
+    hq_test_sentinel_env_start(&f->env, "--min-replicas-to-write 1 --min-replicas-max-lag 10");
+    *state = f;
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    struct fx *f = *state;
+    hq_test_sentinel_env_destroy(&f->env);
+    return 0;
+}
+
+static int setup(void **state)
+{
+    struct fx *f = *state;
+    f->c = NULL;
+    f->ready_events = f->down_events = f->closed = f->inflight = f->ok_writes = 0;
+    f->last_why[0] = '\0';
+    assert_int_equal(uv_loop_init(&f->loop), 0);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    if (f->c) {
+        hq_redis_client_close(f->c, on_closed, f);
+        assert_true(hq_test_run_until(&f->loop, is_closed, f, 5000));
+    }
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    assert_int_equal(uv_loop_close(&f->loop), 0);
+    return 0;
+}
+
+static void client_new(struct fx *f, const char *url)
+{
+    struct hq_redis_url u;
+    struct hq_err err = {0};
+    assert_int_equal(hq_redis_url_parse(url, &u, &err), 0);
+    f->c = hq_redis_client_new(&f->loop, &u, "test", on_state, f);
+}
+
+static void on_write(struct hq_redis_client *c, redisReply *reply, void *arg)
+{
+    (void)c;
+    struct fx *f = arg;
+    f->inflight = 0;
+    if (reply && reply->type == REDIS_REPLY_STATUS)
+        f->ok_writes++;
+}
+
+/* Keeps one SET in flight (1 s deadline, so a stopped node costs 1 s, not
+ * the default 10 s) and is true once one succeeded. */
+static int wrote(void *arg)
+{
+    struct fx *f = arg;
+    if (f->ok_writes > 0)
+        return 1;
+    if (!f->inflight && hq_redis_client_ready(f->c)) {
+        const char *argv[] = {"SET", "k", "v"};
+        if (hq_redis_client_command(f->c, on_write, f, 1000, 3, argv, NULL) == 0)
+            f->inflight = 1;
+    }
+    return 0;
+}
+
+static void test_blocking_and_async_connect_through_sentinels(void **state)
+{
+    struct fx *f = *state;
+    struct hq_err err = {0};
+    redisContext *c = hq_redis_connect(f->env.url, 1000, &err);
+    if (!c)
+        fail_msg("%s", err.msg);
+    assert_int_equal(c->tcp.port, f->env.primary.port);
+    redisReply *r = hq_redis_cmdf(c, &err, "SET a 1");
+    assert_non_null(r);
+    freeReplyObject(r);
+    redisFree(c);
+
+    client_new(f, f->env.url);
+    assert_true(hq_test_run_until(&f->loop, is_ready, f, 5000));
+    assert_non_null(strstr(f->last_why, "connected to 127.0.0.1:"));
+    char want[64];
+    snprintf(want, sizeof(want), "127.0.0.1:%d", f->env.primary.port);
+    assert_non_null(strstr(f->last_why, want));
+    assert_true(hq_test_run_until(&f->loop, wrote, f, 5000));
+    /* The periodic ROLE check keeps an idle connection to a master. */
+    hq_test_run_until(&f->loop, never, NULL, 2500);
+    assert_int_equal(f->down_events, 0);
+    assert_int_equal(hq_redis_client_reconnects(f->c), 0);
+}
+
+/* A sentinel that monitors the replica under the name "r": its answer names a
+ * node whose ROLE is slave. */
+static void test_a_replica_named_as_master_is_refused(void **state)
+{
+    struct fx *f = *state;
+    struct hq_test_sentinel s;
+    char monitors[128];
+    snprintf(monitors, sizeof(monitors), "sentinel monitor r 127.0.0.1 %d 1\n",
+             f->env.replica.port);
+    hq_test_sentinel_start(&s, monitors);
+    char url[128];
+    snprintf(url, sizeof(url), "redis-sentinel://127.0.0.1:%d/r", s.port);
+    assert_int_equal(hq_test_sentinel_master_port(&s, "r"), f->env.replica.port);
+
+    struct hq_err err = {0};
+    redisContext *c = hq_redis_connect(url, 1000, &err);
+    assert_null(c);
+    char want[128];
+    snprintf(want, sizeof(want), "redis: sentinel master: 127.0.0.1:%d: is a slave, not the master",
+             f->env.replica.port);
+    if (strncmp(err.msg, want, strlen(want)) != 0)
+        fail_msg("got '%s'", err.msg);
+
+    client_new(f, url);
+    hq_test_run_until(&f->loop, never, NULL, 2000);
+    assert_int_equal(f->ready_events, 0);
+    assert_int_equal(f->down_events, 1); /* reported once per outage */
+    assert_non_null(strstr(f->last_why, "is a slave, not the master"));
+    /* Backoff 100, 200, 400, 800 ms: about 5 attempts in 2 s, never a loop. */
+    unsigned long n = hq_redis_client_reconnects(f->c);
+    if (n < 2 || n > 6)
+        fail_msg("%lu reconnects in 2 s", n);
+    hq_test_sentinel_stop(&s);
+}
+
+static void test_unreachable_sentinels_fail_clearly_and_back_off(void **state)
+{
+    struct fx *f = *state;
+    int p1 = hq_test_free_port(), p2 = hq_test_free_port();
+    char url[128];
+    snprintf(url, sizeof(url), "redis-sentinel://127.0.0.1:%d,127.0.0.1:%d/m", p1, p2);
+    struct hq_err err = {0};
+    assert_null(hq_redis_connect(url, 1000, &err));
+    char want[160];
+    snprintf(want, sizeof(want),
+             "redis: no sentinel of 127.0.0.1:%d,127.0.0.1:%d knows master 'm': 127.0.0.1:%d: ", p1,
+             p2, p2);
+    if (strncmp(err.msg, want, strlen(want)) != 0)
+        fail_msg("got '%s'", err.msg);
+    assert_null(strchr(err.msg, '\n'));
+
+    client_new(f, url);
+    hq_test_run_until(&f->loop, never, NULL, 2000);
+    assert_int_equal(f->ready_events, 0);
+    assert_int_equal(f->down_events, 1);
+    assert_non_null(strstr(f->last_why, "no sentinel of"));
+    unsigned long n = hq_redis_client_reconnects(f->c);
+    if (n < 2 || n > 6)
+        fail_msg("%lu reconnects in 2 s", n);
+}
+
+static int is_slave(void *arg)
+{
+    char role[16];
+    hq_test_role_of(*(int *)arg, role, sizeof(role));
+    return strcmp(role, "slave") == 0;
+}
+
+static void test_failover_is_followed_within_10s(void **state)
+{
+    struct fx *f = *state;
+    client_new(f, f->env.url);
+    assert_true(hq_test_run_until(&f->loop, is_ready, f, 5000));
+    assert_true(hq_test_run_until(&f->loop, wrote, f, 5000));
+    f->ok_writes = 0;
+
+    int64_t t0 = hq_test_now_ms();
+    assert_int_equal(kill(f->env.primary.pid, SIGSTOP), 0);
+    /* The idle client notices through its periodic ROLE (no answer within
+     * 2 s) without a command of its own, then resolves again and reaches
+     * the promoted replica. */
+    assert_true(hq_test_run_until(&f->loop, is_down, f, 4000));
+    print_message("idle async client dropped the stopped primary %lld ms after SIGSTOP: %s\n",
+                  (long long)(hq_test_now_ms() - t0), f->last_why);
+    assert_non_null(strstr(f->last_why, "no reply within 2000 ms"));
+    int ok = hq_test_run_until(&f->loop, wrote, f, FOLLOW_MS + 5000);
+    int64_t async_ms = hq_test_now_ms() - t0;
+    print_message("async client wrote to the new master %lld ms after SIGSTOP\n",
+                  (long long)async_ms);
+    assert_true(ok);
+    assert_true(async_ms < FOLLOW_MS);
+    assert_non_null(strstr(f->last_why, "connected to"));
+    char want[64];
+    snprintf(want, sizeof(want), "127.0.0.1:%d", f->env.replica.port);
+    assert_non_null(strstr(f->last_why, want));
+
+    /* The blocking client (the CLI's and libhookq's) resolves at connect. */
+    struct hq_err err = {0};
+    redisContext *c = NULL;
+    while (!c && hq_test_now_ms() - t0 < FOLLOW_MS) {
+        c = hq_redis_connect(f->env.url, 1000, &err);
+        redisReply *r = c ? hq_redis_cmdf(c, &err, "SET b 1") : NULL;
+        if (r)
+            freeReplyObject(r);
+        else if (c) {
+            redisFree(c);
+            c = NULL;
+        }
+    }
+    int64_t sync_ms = hq_test_now_ms() - t0;
+    print_message("blocking client wrote %lld ms after SIGSTOP\n", (long long)sync_ms);
+    if (!c)
+        fail_msg("blocking client: %s", err.msg);
+    assert_int_equal(c->tcp.port, f->env.replica.port);
+    redisFree(c);
+
+    /* The old primary resumes still believing it is master: with
+     * min-replicas-to-write 1 and its replica gone it refuses writes... */
+    assert_int_equal(kill(f->env.primary.pid, SIGCONT), 0);
+    redisContext *old = hq_test_redis_connect(&f->env.primary);
+    redisReply *r = redisCommand(old, "SET lost 1");
+    assert_non_null(r);
+    if (r->type != REDIS_REPLY_ERROR)
+        fail_msg("the resumed old primary accepted a write (reply type %d)", r->type);
+    print_message("old primary on resume: %s\n", r->str);
+    freeReplyObject(r);
+    redisFree(old);
+    /* ...and the sentinels turn it into a replica of the new master. */
+    int64_t t1 = hq_test_now_ms();
+    assert_true(hq_test_wait(is_slave, &f->env.primary.port, 30000));
+    print_message("old primary became a replica %lld ms after SIGCONT\n",
+                  (long long)(hq_test_now_ms() - t1));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_blocking_and_async_connect_through_sentinels, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_a_replica_named_as_master_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unreachable_sentinels_fail_clearly_and_back_off, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_failover_is_followed_within_10s, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
