@@ -110,8 +110,9 @@ static redisReply *arr(size_t n, redisReply **el)
     redisReply *r = calloc(1, sizeof(*r));
     r->type = REDIS_REPLY_ARRAY;
     r->elements = n;
-    r->element = calloc(n, sizeof(*el));
-    memcpy(r->element, el, n * sizeof(*el));
+    r->element = calloc(n ? n : 1, sizeof(*el));
+    if (n)
+        memcpy(r->element, el, n * sizeof(*el));
     return r;
 }
 
