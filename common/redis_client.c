@@ -59,6 +59,8 @@ struct pending {
     const char *what;            /* handshake: "AUTH", "SELECT" or "PING" */
     uint64_t deadline;           /* loop ms (uv_now) after which the reply is late */
     int timeout_ms;              /* for messages and the EVAL resend */
+    int may_block;               /* caller set its own deadline: a BLOCK command */
+    int role_probe;              /* the periodic ROLE of sentinel mode */
     /* Scripts only: the full EVALSHA argv (owned copies), kept for the EVAL
      * resend on NOSCRIPT, and the source to resend (NULL once resent). */
     const char *src; /* borrowed, static */
@@ -298,17 +300,24 @@ static void on_role_reply(struct hq_redis_client *c, redisReply *reply, void *ar
     }
 }
 
-/* Only on an idle connection: behind a blocking read, ROLE would wait for
- * the read and look like a dead node; a busy connection's own command
- * deadlines notice a stopped node. */
+/* Not behind a blocking command (one sent with its own deadline: a BLOCK
+ * read): ROLE would wait for the read and look like a dead node; that
+ * connection's read deadline notices a stopped node. Behind ordinary
+ * commands it is pipelined: a stopped node is then noticed in
+ * HQ_SENTINEL_ROLE_TIMEOUT_MS instead of their 10 s deadline. */
 static void on_role_timer(uv_timer_t *t)
 {
     struct hq_redis_client *c = container_of(t, struct hq_redis_client, role_timer);
-    if (c->state != ST_READY || c->head)
+    if (c->state != ST_READY)
         return;
+    for (const struct pending *q = c->head; q; q = q->next)
+        if (q->may_block || q->role_probe)
+            return;
     struct pending *p = pending_new(c, on_role_reply, NULL, HQ_SENTINEL_ROLE_TIMEOUT_MS);
-    if (p)
-        (void)send_pending(c, p, 1, (const char *[]){"ROLE"}, NULL);
+    if (!p)
+        return;
+    p->role_probe = 1;
+    (void)send_pending(c, p, 1, (const char *[]){"ROLE"}, NULL);
 }
 
 static void become_ready(struct hq_redis_client *c)
@@ -684,6 +693,7 @@ int hq_redis_client_command(struct hq_redis_client *c, hq_redis_reply_cb cb, voi
     struct pending *p = pending_new(c, cb, arg, timeout_ms);
     if (!p)
         return HQ_EAGAIN;
+    p->may_block = timeout_ms > 0;
     return send_pending(c, p, argc, argv, lens);
 }
 

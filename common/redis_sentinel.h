@@ -19,7 +19,7 @@
  * HQ_REDIS_CONNECT_TIMEOUT_MS because a stopped primary's kernel still
  * accepts, and every second spent on it delays reaching the promoted one. */
 #define HQ_SENTINEL_NODE_CONNECT_MS 2000
-/* An idle async connection in sentinel mode sends ROLE this often and drops
+/* An async connection in sentinel mode (no BLOCK read pending) sends ROLE this often and drops
  * the node when it is not master or does not answer within
  * HQ_SENTINEL_ROLE_TIMEOUT_MS: a stopped or demoted primary is noticed in
  * about 3 s instead of at the next command's 10 s deadline. */

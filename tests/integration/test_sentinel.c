@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/endpoint.h"
+#include "common/endpoint_store.h"
 #include "common/redis_client.h"
 #include "common/redis_sync.h"
 #include "common/redis_url.h"
@@ -63,6 +65,42 @@ static int is_closed(void *arg)
 static int is_ready(void *arg)
 {
     return ((struct fx *)arg)->ready_events > 0;
+}
+
+/* `hookq produce --redis-url <url>` of one event of this type: exit status. */
+static int cli_produce(const char *url, const char *type, char *err, size_t n)
+{
+    char out[256];
+    const char *args[] = {"produce", "--redis-url", url, "--type", type, "--data", "{}", NULL};
+    return hq_test_cli(args, NULL, NULL, out, sizeof(out), err, n);
+}
+
+static void endpoint_for(redisContext *c, const char *url, const char *filter)
+{
+    struct hq_endpoint e;
+    memset(&e, 0, sizeof(e));
+    e.name = strdup("sentinel test");
+    e.url = strdup(url);
+    e.description = strdup("");
+    e.enabled = 1;
+    e.events = calloc(1, sizeof(char *));
+    e.events[0] = strdup(filter);
+    e.nevents = 1;
+    struct hq_err err = {0};
+    if (hq_endpoint_create(c, "hookq", &e, &err) != 0)
+        fail_msg("endpoint create: %s", err.msg);
+    hq_endpoint_free(&e);
+}
+
+struct path_count {
+    struct hq_test_receiver *rcv;
+    const char *path;
+};
+
+static int path_received(void *arg)
+{
+    struct path_count *pc = arg;
+    return hq_test_receiver_count_path(pc->rcv, pc->path) > 0;
 }
 
 static int is_down(void *arg)
@@ -157,7 +195,18 @@ static void test_blocking_and_async_connect_through_sentinels(void **state)
     redisReply *r = hq_redis_cmdf(c, &err, "SET a 1");
     assert_non_null(r);
     freeReplyObject(r);
+
+    /* hookq produce (libhookq) resolves through the same code. */
+    char msg[512];
+    assert_int_equal(cli_produce(f->env.url, "connect.test", msg, sizeof(msg)), 0);
+    r = hq_redis_cmdf(c, &err, "XLEN hookq:events");
+    assert_non_null(r);
+    assert_int_equal(r->integer, 1);
+    freeReplyObject(r);
     redisFree(c);
+    /* A bad sentinel URL is a usage error, exit 2, one line. */
+    assert_int_equal(cli_produce("redis-sentinel://127.0.0.1:1", "t", msg, sizeof(msg)), 2);
+    assert_non_null(strstr(msg, "needs a master name"));
 
     client_new(f, f->env.url);
     assert_true(hq_test_run_until(&f->loop, is_ready, f, 5000));
@@ -243,6 +292,34 @@ static int is_slave(void *arg)
 static void test_failover_is_followed_within_10s(void **state)
 {
     struct fx *f = *state;
+    /* A worker through the sentinels, delivering before the failover. */
+    struct hq_test_receiver rcv;
+    memset(&rcv, 0, sizeof(rcv));
+    hq_test_receiver_start(&rcv);
+    struct hq_err err = {0};
+    redisContext *c = hq_redis_connect(f->env.url, 1000, &err);
+    if (!c)
+        fail_msg("%s", err.msg);
+    char ep[128];
+    snprintf(ep, sizeof(ep), "%s/before", rcv.url);
+    endpoint_for(c, ep, "before");
+    snprintf(ep, sizeof(ep), "%s/after", rcv.url);
+    endpoint_for(c, ep, "after");
+    redisFree(c);
+    char log[320];
+    snprintf(log, sizeof(log), "%s/worker.log", f->env.primary.dir);
+    const char *wargs[] = {"worker", "--redis-url", f->env.url, "--log-level", "info", NULL};
+    const char *wenv[] = {"HOOKQ_ALLOW_PRIVATE=1", NULL};
+    pid_t worker = hq_test_spawn(wargs, wenv, log);
+    assert_true(worker > 0);
+    char msg[512];
+    assert_int_equal(cli_produce(f->env.url, "before", msg, sizeof(msg)), 0);
+    struct path_count before = {&rcv, "/before"}, after = {&rcv, "/after"};
+    if (!hq_test_wait(path_received, &before, 10000)) {
+        hq_test_log_print(log, "worker");
+        fail_msg("no delivery before the failover");
+    }
+
     client_new(f, f->env.url);
     assert_true(hq_test_run_until(&f->loop, is_ready, f, 5000));
     assert_true(hq_test_run_until(&f->loop, wrote, f, 5000));
@@ -269,8 +346,7 @@ static void test_failover_is_followed_within_10s(void **state)
     assert_non_null(strstr(f->last_why, want));
 
     /* The blocking client (the CLI's and libhookq's) resolves at connect. */
-    struct hq_err err = {0};
-    redisContext *c = NULL;
+    c = NULL;
     while (!c && hq_test_now_ms() - t0 < FOLLOW_MS) {
         c = hq_redis_connect(f->env.url, 1000, &err);
         redisReply *r = c ? hq_redis_cmdf(c, &err, "SET b 1") : NULL;
@@ -288,6 +364,20 @@ static void test_failover_is_followed_within_10s(void **state)
     assert_int_equal(c->tcp.port, f->env.replica.port);
     redisFree(c);
 
+    /* hookq produce reaches the new master, and the worker delivers from it
+     * (its reader notices the stopped node at the read's deadline, BLOCK +
+     * 5 s, and resolves again). */
+    assert_int_equal(cli_produce(f->env.url, "after", msg, sizeof(msg)), 0);
+    int delivered = hq_test_wait(path_received, &after, 20000);
+    int64_t worker_ms = hq_test_now_ms() - t0;
+    print_message("worker delivered an event produced after the failover %lld ms after SIGSTOP\n",
+                  (long long)worker_ms);
+    if (!delivered) {
+        hq_test_log_print(log, "worker");
+        fail_msg("no delivery after the failover");
+    }
+    assert_true(worker_ms < FOLLOW_MS);
+
     /* The old primary resumes still believing it is master: with
      * min-replicas-to-write 1 and its replica gone it refuses writes... */
     assert_int_equal(kill(f->env.primary.pid, SIGCONT), 0);
@@ -304,6 +394,8 @@ static void test_failover_is_followed_within_10s(void **state)
     assert_true(hq_test_wait(is_slave, &f->env.primary.port, 30000));
     print_message("old primary became a replica %lld ms after SIGCONT\n",
                   (long long)(hq_test_now_ms() - t1));
+    assert_int_equal(hq_test_kill_wait(worker, SIGTERM, 30000), 0);
+    hq_test_receiver_stop(&rcv);
 }
 
 int main(void)
