@@ -176,10 +176,12 @@ int hq_redis_url_parse(const char *url, struct hq_redis_url *out, struct hq_err 
     if (strncmp(url, "redis-sentinel://", 17) == 0)
         return parse_sentinel(url + 17, out, err);
     if (strncmp(url, "redis://", 8) != 0)
+        /* Only the scheme is echoed: the rest may hold a password
+         * (rediss://:secret@host). */
         return hq_err_set(err, HQ_EINVAL,
-                          "--redis-url: '%.64s' must start with redis://, redis-sentinel:// or "
+                          "--redis-url: '%.*s...' must start with redis://, redis-sentinel:// or "
                           "unix://",
-                          url);
+                          (int)(strcspn(url, ":/@") > 16 ? 16 : strcspn(url, ":/@")), url);
     const char *p = url + 8;
     const char *at = strrchr(p, '@');
     if (at) {

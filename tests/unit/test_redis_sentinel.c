@@ -91,6 +91,8 @@ static void test_url_bad(void **state)
         "longer than 64");
     bad("redis-sentinel://h1/m/x", "db 'x' must be a number");
     bad("sentinel://h1/m", "must start with redis://");
+    /* A scheme not known: the rest of the URL (a password) is not echoed. */
+    bad("rediss://:pw9@h1:6379/0", "'rediss...' must start with redis://");
 }
 
 /* A reply tree built by hand, freed with freeReplyObject. */
