@@ -4,7 +4,8 @@
  * sentinels; a sentinel whose master is really a replica is refused by the
  * ROLE check with a bounded back-off; an unreachable sentinel set gives one
  * clear error line and a bounded back-off; and a failover (SIGSTOP of the
- * primary) is followed within 10 s, the old primary refusing writes when it
+ * primary) is followed within 10 s by the async and blocking clients,
+ * hookq produce, a worker and a scheduler, the old primary refusing writes when it
  * resumes and then becoming a replica. The failover test runs last: it moves
  * the master. */
 #include <stdarg.h>
@@ -101,6 +102,15 @@ static int path_received(void *arg)
 {
     struct path_count *pc = arg;
     return hq_test_receiver_count_path(pc->rcv, pc->path) > 0;
+}
+
+struct sched_log {
+    char path[320];
+};
+
+static int scheduler_reconnected(void *arg)
+{
+    return hq_test_log_count(((struct sched_log *)arg)->path, "info", "redis reconnected") > 0;
 }
 
 static int is_down(void *arg)
@@ -312,6 +322,11 @@ static void test_failover_is_followed_within_10s(void **state)
     const char *wenv[] = {"HOOKQ_ALLOW_PRIVATE=1", NULL};
     pid_t worker = hq_test_spawn(wargs, wenv, log);
     assert_true(worker > 0);
+    struct sched_log slog;
+    snprintf(slog.path, sizeof(slog.path), "%s/scheduler.log", f->env.primary.dir);
+    const char *sargs[] = {"scheduler", "--redis-url", f->env.url, "--log-level", "info", NULL};
+    pid_t scheduler = hq_test_spawn(sargs, NULL, slog.path);
+    assert_true(scheduler > 0);
     char msg[512];
     assert_int_equal(cli_produce(f->env.url, "before", msg, sizeof(msg)), 0);
     struct path_count before = {&rcv, "/before"}, after = {&rcv, "/after"};
@@ -377,6 +392,16 @@ static void test_failover_is_followed_within_10s(void **state)
         fail_msg("no delivery after the failover");
     }
     assert_true(worker_ms < FOLLOW_MS);
+    /* The scheduler (blocking client, 5 s command timeout) reconnects
+     * through the sentinels too. */
+    int sched_ok = hq_test_wait(scheduler_reconnected, &slog, FOLLOW_MS);
+    int64_t sched_ms = hq_test_now_ms() - t0;
+    if (!sched_ok) {
+        hq_test_log_print(slog.path, "scheduler");
+        fail_msg("the scheduler did not reconnect");
+    }
+    print_message("scheduler reconnected by %lld ms after SIGSTOP\n", (long long)sched_ms);
+    assert_true(sched_ms < FOLLOW_MS);
 
     /* The old primary resumes still believing it is master: with
      * min-replicas-to-write 1 and its replica gone it refuses writes... */
@@ -395,6 +420,7 @@ static void test_failover_is_followed_within_10s(void **state)
     print_message("old primary became a replica %lld ms after SIGCONT\n",
                   (long long)(hq_test_now_ms() - t1));
     assert_int_equal(hq_test_kill_wait(worker, SIGTERM, 30000), 0);
+    assert_int_equal(hq_test_kill_wait(scheduler, SIGTERM, 30000), 0);
     hq_test_receiver_stop(&rcv);
 }
 
