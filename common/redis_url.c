@@ -77,6 +77,22 @@ static int valid_master_char(char ch)
            ch == '.' || ch == '_' || ch == '-';
 }
 
+/* The userinfo [user]:password or password between p and at (the '@'), into
+ * out: the same rule for redis:// and redis-sentinel://. */
+static int parse_userinfo(const char *p, const char *at, struct hq_redis_url *out,
+                          struct hq_err *err)
+{
+    const char *colon = memchr(p, ':', (size_t)(at - p));
+    if (colon) {
+        if (copy(out->user, sizeof(out->user), p, (size_t)(colon - p)) != 0 ||
+            copy(out->password, sizeof(out->password), colon + 1, (size_t)(at - colon - 1)) != 0)
+            return hq_err_set(err, HQ_EINVAL, "--redis-url: user or password too long");
+    } else if (copy(out->password, sizeof(out->password), p, (size_t)(at - p)) != 0) {
+        return hq_err_set(err, HQ_EINVAL, "--redis-url: password too long");
+    }
+    return 0;
+}
+
 /* redis-sentinel://[[user]:password@]h1:p1,h2:p2/<master>[/db]; p points
  * after the scheme. */
 static int parse_sentinel(const char *p, struct hq_redis_url *out, struct hq_err *err)
@@ -88,15 +104,9 @@ static int parse_sentinel(const char *p, struct hq_redis_url *out, struct hq_err
         if (*q == '@')
             at = q;
     if (at) {
-        const char *colon = memchr(p, ':', (size_t)(at - p));
-        if (colon) {
-            if (copy(out->user, sizeof(out->user), p, (size_t)(colon - p)) != 0 ||
-                copy(out->password, sizeof(out->password), colon + 1, (size_t)(at - colon - 1)) !=
-                    0)
-                return hq_err_set(err, HQ_EINVAL, "--redis-url: user or password too long");
-        } else if (copy(out->password, sizeof(out->password), p, (size_t)(at - p)) != 0) {
-            return hq_err_set(err, HQ_EINVAL, "--redis-url: password too long");
-        }
+        int rc = parse_userinfo(p, at, out, err);
+        if (rc != 0)
+            return rc;
         p = at + 1;
     }
     const char *lend = slash ? slash : p + strlen(p);
@@ -185,15 +195,9 @@ int hq_redis_url_parse(const char *url, struct hq_redis_url *out, struct hq_err 
     const char *p = url + 8;
     const char *at = strrchr(p, '@');
     if (at) {
-        const char *colon = memchr(p, ':', (size_t)(at - p));
-        if (colon) {
-            if (copy(out->user, sizeof(out->user), p, (size_t)(colon - p)) != 0 ||
-                copy(out->password, sizeof(out->password), colon + 1, (size_t)(at - colon - 1)) !=
-                    0)
-                return hq_err_set(err, HQ_EINVAL, "--redis-url: user or password too long");
-        } else if (copy(out->password, sizeof(out->password), p, (size_t)(at - p)) != 0) {
-            return hq_err_set(err, HQ_EINVAL, "--redis-url: password too long");
-        }
+        int rc = parse_userinfo(p, at, out, err);
+        if (rc != 0)
+            return rc;
         p = at + 1;
     }
     const char *hend;

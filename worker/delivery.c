@@ -276,7 +276,7 @@ int hq__delivery_start(struct hq_worker *w, struct hq_delivery *d)
      * both prunes the cache and refuses a stale entry; the others neither
      * prune nor check, so a name is re-resolved at most a second after its
      * entry expired. */
-    int64_t now_ms = d->at_ms;
+    int64_t now_ms = d->start_us / 1000; /* monotonic: a clock step cannot stop the pruning */
     int prune = now_ms - w->pool.dns_pruned_ms >= HQ_DNS_PRUNE_INTERVAL_MS;
     if (prune)
         w->pool.dns_pruned_ms = now_ms;

@@ -212,7 +212,7 @@ struct hq_delivery_pool {
     int nfree;
     int curl_used;            /* connections may be cached in w->curl since the last recycle */
     int64_t last_transfer_ms; /* when the last attempt finished (idle-close) */
-    int64_t dns_pruned_ms;    /* when an attempt last carried the DNS cache timeout */
+    int64_t dns_pruned_ms;    /* monotonic ms an attempt last carried the DNS cache timeout */
 };
 
 /* outcome.c: the ready queue and its flushing. */
