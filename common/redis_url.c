@@ -28,16 +28,17 @@ static int parse_db(const char *s, size_t n, int *db)
     return 0;
 }
 
-/* One "host[:port]" of a sentinel list, n bytes at s; [v6] allowed. */
-static int parse_sentinel_addr(const char *s, size_t n, struct hq_sentinel_addr *a,
-                               struct hq_err *err)
+/* One "host[:port]" of a sentinel or cluster seed list, n bytes at s; [v6]
+ * allowed; what names the kind of address in messages ("sentinel", "node"). */
+static int parse_list_addr(const char *s, size_t n, struct hq_sentinel_addr *a, int defport,
+                           const char *what, struct hq_err *err)
 {
     const char *end = s + n, *h = s, *hend;
     size_t hlen;
     if (n > 0 && *s == '[') {
         const char *rb = memchr(s, ']', n);
         if (!rb)
-            return hq_err_set(err, HQ_EINVAL, "--redis-url: unterminated [ in sentinel '%.*s'",
+            return hq_err_set(err, HQ_EINVAL, "--redis-url: unterminated [ in %s '%.*s'", what,
                               (int)(n > 64 ? 64 : n), s);
         h = s + 1;
         hlen = (size_t)(rb - h);
@@ -48,23 +49,23 @@ static int parse_sentinel_addr(const char *s, size_t n, struct hq_sentinel_addr 
         hlen = (size_t)(hend - s);
     }
     if (hlen == 0)
-        return hq_err_set(err, HQ_EINVAL, "--redis-url: empty sentinel address in the list");
+        return hq_err_set(err, HQ_EINVAL, "--redis-url: empty %s address in the list", what);
     if (copy(a->host, sizeof(a->host), h, hlen) != 0)
-        return hq_err_set(err, HQ_EINVAL, "--redis-url: sentinel host too long");
-    a->port = HQ_SENTINEL_PORT;
+        return hq_err_set(err, HQ_EINVAL, "--redis-url: %s host too long", what);
+    a->port = defport;
     if (hend < end) {
         if (*hend != ':' || hend + 1 == end || end - hend > 6)
-            return hq_err_set(err, HQ_EINVAL, "--redis-url: sentinel '%.*s': bad port",
+            return hq_err_set(err, HQ_EINVAL, "--redis-url: %s '%.*s': bad port", what,
                               (int)(n > 64 ? 64 : n), s);
         long port = 0;
         for (const char *q = hend + 1; q < end; q++) {
             if (*q < '0' || *q > '9')
-                return hq_err_set(err, HQ_EINVAL, "--redis-url: sentinel '%.*s': bad port",
+                return hq_err_set(err, HQ_EINVAL, "--redis-url: %s '%.*s': bad port", what,
                                   (int)(n > 64 ? 64 : n), s);
             port = port * 10 + (*q - '0');
         }
         if (port < 1 || port > 65535)
-            return hq_err_set(err, HQ_EINVAL, "--redis-url: sentinel '%.*s': port must be 1-65535",
+            return hq_err_set(err, HQ_EINVAL, "--redis-url: %s '%.*s': port must be 1-65535", what,
                               (int)(n > 64 ? 64 : n), s);
         a->port = (int)port;
     }
@@ -119,7 +120,8 @@ static int parse_sentinel(const char *p, struct hq_redis_url *out, struct hq_err
         if (out->nsentinels == HQ_SENTINELS_MAX)
             return hq_err_set(err, HQ_EINVAL, "--redis-url: too many sentinels (max %d)",
                               HQ_SENTINELS_MAX);
-        if (parse_sentinel_addr(p, (size_t)(e - p), &out->sentinels[out->nsentinels], err) != 0)
+        if (parse_list_addr(p, (size_t)(e - p), &out->sentinels[out->nsentinels], HQ_SENTINEL_PORT,
+                            "sentinel", err) != 0)
             return err->code;
         out->nsentinels++;
         p = comma ? comma + 1 : lend;
@@ -149,6 +151,54 @@ static int parse_sentinel(const char *p, struct hq_redis_url *out, struct hq_err
             return hq_err_set(err, HQ_EINVAL, "--redis-url: db '%.16s' must be a number", rest);
     }
     out->port = 0; /* unknown until a sentinel names the master */
+    return 0;
+}
+
+/* redis-cluster://[[user]:password@]h1:p1,h2:p2[/0]; p points after the
+ * scheme. The nodes are seeds: any one that answers gives the slot map. */
+static int parse_cluster(const char *p, struct hq_redis_url *out, struct hq_err *err)
+{
+    const char *slash = strchr(p, '/');
+    const char *at = NULL;
+    for (const char *q = p; *q && q != slash; q++)
+        if (*q == '@')
+            at = q;
+    if (at) {
+        int rc = parse_userinfo(p, at, out, err);
+        if (rc != 0)
+            return rc;
+        p = at + 1;
+    }
+    const char *lend = slash ? slash : p + strlen(p);
+    if (lend == p)
+        return hq_err_set(err, HQ_EINVAL,
+                          "--redis-url: redis-cluster URL names no node (h1:7000,h2:7001,...)");
+    while (p < lend) {
+        const char *comma = memchr(p, ',', (size_t)(lend - p));
+        const char *e = comma ? comma : lend;
+        if (out->nseeds == HQ_SENTINELS_MAX)
+            return hq_err_set(err, HQ_EINVAL, "--redis-url: too many cluster nodes (max %d)",
+                              HQ_SENTINELS_MAX);
+        if (parse_list_addr(p, (size_t)(e - p), &out->seeds[out->nseeds], 6379, "node", err) != 0)
+            return err->code;
+        out->nseeds++;
+        p = comma ? comma + 1 : lend;
+        if (comma && p == lend)
+            return hq_err_set(err, HQ_EINVAL, "--redis-url: empty node address in the list");
+    }
+    if (slash && slash[1]) {
+        int db = 0;
+        if (parse_db(slash + 1, strlen(slash + 1), &db) != 0)
+            return hq_err_set(err, HQ_EINVAL, "--redis-url: db '%.16s' must be a number",
+                              slash + 1);
+        if (db != 0)
+            return hq_err_set(err, HQ_EINVAL,
+                              "--redis-url: a Redis Cluster has only db 0 (the URL names db %d)",
+                              db);
+    }
+    out->cluster = 1;
+    snprintf(out->host, sizeof(out->host), "%s", out->seeds[0].host);
+    out->port = out->seeds[0].port;
     return 0;
 }
 
@@ -185,12 +235,14 @@ int hq_redis_url_parse(const char *url, struct hq_redis_url *out, struct hq_err 
     }
     if (strncmp(url, "redis-sentinel://", 17) == 0)
         return parse_sentinel(url + 17, out, err);
+    if (strncmp(url, "redis-cluster://", 16) == 0)
+        return parse_cluster(url + 16, out, err);
     if (strncmp(url, "redis://", 8) != 0)
         /* Only the scheme is echoed: the rest may hold a password
          * (rediss://:secret@host). */
         return hq_err_set(err, HQ_EINVAL,
-                          "--redis-url: '%.*s...' must start with redis://, redis-sentinel:// or "
-                          "unix://",
+                          "--redis-url: '%.*s...' must start with redis://, redis-sentinel://, "
+                          "redis-cluster:// or unix://",
                           (int)(strcspn(url, ":/@") > 16 ? 16 : strcspn(url, ":/@")), url);
     const char *p = url + 8;
     const char *at = strrchr(p, '@');
@@ -237,6 +289,20 @@ const char *hq_redis_url_describe(const struct hq_redis_url *u, char *buf, size_
 {
     if (u->nsentinels > 0 && !u->host[0])
         return hq_sentinel_list_describe(u, buf, n);
+    if (u->cluster) {
+        int k = snprintf(buf, n, "cluster ");
+        if (k < 0 || (size_t)k >= n)
+            return buf;
+        for (int i = 0; i < u->nseeds && (size_t)k < n; i++) {
+            const struct hq_sentinel_addr *a = &u->seeds[i];
+            int w = snprintf(buf + k, n - (size_t)k, strchr(a->host, ':') ? "%s[%s]:%d" : "%s%s:%d",
+                             i ? "," : "", a->host, a->port);
+            if (w < 0)
+                break;
+            k += w;
+        }
+        return buf;
+    }
     if (u->path[0])
         snprintf(buf, n, "unix:%s", u->path);
     else if (strchr(u->host, ':'))

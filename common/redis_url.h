@@ -3,6 +3,8 @@
  *   unix:///path/redis.sock[?db=N&password=P]
  *   redis-sentinel://[[user]:password@]h1:p1,h2:p2,.../<master-name>[/db]
  *     (sentinel port defaults to 26379; the password is the data nodes')
+ *   redis-cluster://[[user]:password@]h1:p1,h2:p2,...[/0]
+ *     (seed nodes of a Redis Cluster, port default 6379; db 0 only)
  * The password is never printed: hq_redis_url_describe() gives "host:port" or
  * "unix:/path" for messages. */
 #ifndef HQ_COMMON_REDIS_URL_H
@@ -31,6 +33,11 @@ struct hq_redis_url {
     int nsentinels;                                      /* 0 = not a sentinel URL */
     struct hq_sentinel_addr sentinels[HQ_SENTINELS_MAX]; /* asked in this order */
     char master[HQ_SENTINEL_NAME_MAX + 1];               /* the monitored master's name */
+    /* Cluster mode (cluster = 1): seeds[] are the nodes given; host/port are
+     * seeds[0] (a node to start with); the slot map says where keys live. */
+    int cluster;
+    int nseeds;
+    struct hq_sentinel_addr seeds[HQ_SENTINELS_MAX];
 };
 
 int hq_redis_url_parse(const char *url, struct hq_redis_url *out, struct hq_err *err) HQ_MUST_CHECK;

@@ -1,0 +1,98 @@
+/* The layout's config hash in Redis: see layout_store.h. */
+#include "common/layout_store.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/keys.h"
+#include "common/slot.h"
+
+/* Creates the hash only if absent, in one step, so concurrent creators agree:
+ * KEYS[1] config; ARGV field/value pairs. Returns 1 created, 0 existed. */
+static const char *create_script = "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end "
+                                   "redis.call('HSET', KEYS[1], unpack(ARGV)) return 1";
+
+static const char *field(const redisReply *r, const char *name)
+{
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        const redisReply *f = r->element[i], *v = r->element[i + 1];
+        if (f->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING &&
+            strcmp(f->str, name) == 0)
+            return v->str;
+    }
+    return NULL;
+}
+
+/* Reads the config hash: 0 with L filled, HQ_ENOTFOUND when absent, or an error. */
+static int read_config(struct hq_redis_conn *c, const char *prefix, struct hq_layout *L,
+                       struct hq_err *err)
+{
+    char key[HQ_KEY_MAX];
+    hq_key_config(prefix, key, sizeof(key));
+    unsigned slot = hq_key_slot(key, strlen(key));
+    const char *argv[] = {"HGETALL", key};
+    redisReply *r = hq_redis_conn_cmd(c, slot, err, 2, argv, NULL);
+    if (!r)
+        return err->code;
+    int rc;
+    if (r->type != REDIS_REPLY_ARRAY)
+        rc = hq_err_set(err, HQ_EREDIS, "layout: %s is not a hash", key);
+    else if (r->elements == 0)
+        rc = HQ_ENOTFOUND;
+    else
+        rc = hq_layout_init_config(L, prefix, field(r, "version"), field(r, "partitions"),
+                                   field(r, "tags"), err);
+    freeReplyObject(r);
+    return rc;
+}
+
+int hq_layout_create(struct hq_redis_conn *c, const char *prefix, unsigned P, struct hq_layout *L,
+                     struct hq_err *err)
+{
+    struct hq_layout n;
+    int rc = hq_layout_init_tagged(&n, prefix, P, err);
+    if (rc != 0)
+        return rc;
+    static char tags[HQ_LAYOUT_TAGS_MAX];
+    char key[HQ_KEY_MAX], ver[16], parts[16];
+    hq_key_config(prefix, key, sizeof(key));
+    hq_layout_tags_join(&n, tags, sizeof(tags));
+    snprintf(ver, sizeof(ver), "%d", HQ_LAYOUT_VERSION);
+    snprintf(parts, sizeof(parts), "%u", P);
+    const char *argv[] = {"EVAL", create_script, "1",   key,    "version",
+                          ver,    "partitions",  parts, "tags", tags};
+    redisReply *r = hq_redis_conn_cmd(c, hq_key_slot(key, strlen(key)), err, 10, argv, NULL);
+    if (!r) {
+        hq_layout_free(&n);
+        return err->code;
+    }
+    int created = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+    freeReplyObject(r);
+    if (created) {
+        *L = n;
+        return 0;
+    }
+    hq_layout_free(&n);
+    rc = read_config(c, prefix, L, err);
+    if (rc == HQ_ENOTFOUND)
+        return hq_err_set(err, HQ_EREDIS, "layout: %s vanished while being created", key);
+    if (rc != 0)
+        return rc;
+    return hq_err_set(err, HQ_EEXIST, "layout: %s already describes %u partitions", key, L->nparts);
+}
+
+int hq_layout_load(struct hq_redis_conn *c, const char *prefix, struct hq_layout *L,
+                   struct hq_err *err)
+{
+    int rc = read_config(c, prefix, L, err);
+    if (rc != HQ_ENOTFOUND)
+        return rc;
+    if (!hq_redis_conn_is_cluster(c))
+        return hq_layout_init_untagged(L, prefix, err);
+    int primaries = hq_redis_conn_primaries(c);
+    unsigned P = (unsigned)(primaries > 0 ? primaries : 1) * HQ_LAYOUT_PARTS_PER_PRIMARY;
+    if (P > HQ_PARTITIONS_MAX)
+        P = HQ_PARTITIONS_MAX;
+    rc = hq_layout_create(c, prefix, P, L, err);
+    return rc == HQ_EEXIST ? 0 : rc;
+}
