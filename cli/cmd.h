@@ -33,4 +33,15 @@ int hq_cli_parse(struct hq_opt *opts, const struct hq_cmd_help *help, const char
  * else returns -1 to go on. */
 int hq_cli_usage(int argc, char **argv, void (*usage)(FILE *out));
 
+struct hq_common_opts;
+struct hq_redis_conn;
+struct hq_layout;
+/* cli/connect.c: opens the deployment named by the common options (--redis-url,
+ * --prefix) and reads its layout into *L (common/layout_store.h). Returns 0, or
+ * prints "hookq <cmd>: <why>" and returns 1 (nothing to free). */
+int hq_cli_connect(const char *cmd, const struct hq_common_opts *common,
+                   struct hq_redis_conn **conn, struct hq_layout *L);
+/* Frees what hq_cli_connect gave (either may be NULL). */
+void hq_cli_disconnect(struct hq_redis_conn *conn, struct hq_layout *L);
+
 #endif
