@@ -19,6 +19,16 @@ int hq_cli_connect(const char *cmd, const struct hq_common_opts *common,
         *conn = NULL;
         return hq_cli_fail(1, cmd, err.msg);
     }
+    if (L->migrating) {
+        char msg[200];
+        snprintf(msg, sizeof(msg),
+                 "a migration to %u partitions is in progress (hookq migrate); try again when "
+                 "it ends",
+                 L->nparts);
+        hq_cli_disconnect(*conn, L);
+        *conn = NULL;
+        return hq_cli_fail(1, cmd, msg);
+    }
     return 0;
 }
 

@@ -26,7 +26,8 @@
 #include "common/err.h"
 #include "common/partition.h"
 
-#define HQ_LAYOUT_VERSION 1   /* the "version" field of the config hash this code writes and reads \
+#define HQ_LAYOUT_VERSION                                                                          \
+    1                         /* the "version" field of the config hash this code writes and reads \
                                */
 #define HQ_PREFIX_MAX      64 /* --prefix length (common/config.c enforces it) */
 #define HQ_LAYOUT_BASE_MAX (HQ_PREFIX_MAX + HQ_PARTITION_TAG_MAX + 4) /* "<prefix>:{T}" + NUL */
@@ -46,6 +47,8 @@ struct hq_layout {
     char reg[HQ_LAYOUT_BASE_MAX]; /* registry base: "<prefix>:{reg}", or "<prefix>" untagged */
     unsigned reg_slot;            /* cluster slot of the registry keys */
     struct hq_layout_part *part;  /* nparts entries, owned */
+    int migrating; /* the config's state is "migrating": `hookq migrate` is moving an untagged
+                    * deployment to this layout; nothing may use either layout until it ends */
 };
 
 /* The untagged layout (P = 1, today's names). Cannot fail for a valid prefix. */

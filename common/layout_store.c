@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/keys.h"
 #include "common/slot.h"
@@ -39,9 +40,13 @@ static int read_config(struct hq_redis_conn *c, const char *prefix, struct hq_la
         rc = hq_err_set(err, HQ_EREDIS, "layout: %s is not a hash", key);
     else if (r->elements == 0)
         rc = HQ_ENOTFOUND;
-    else
+    else {
         rc = hq_layout_init_config(L, prefix, field(r, "version"), field(r, "partitions"),
                                    field(r, "tags"), err);
+        const char *st = field(r, "state");
+        if (rc == 0)
+            L->migrating = st && strcmp(st, HQ_LAYOUT_STATE_MIGRATING) == 0;
+    }
     freeReplyObject(r);
     return rc;
 }
@@ -95,4 +100,29 @@ int hq_layout_load(struct hq_redis_conn *c, const char *prefix, struct hq_layout
         P = HQ_PARTITIONS_MAX;
     rc = hq_layout_create(c, prefix, P, L, err);
     return rc == HQ_EEXIST ? 0 : rc;
+}
+
+int hq_key_migrate_paused(const char *prefix, char *out, size_t n)
+{
+    int w = snprintf(out, n, "%s:{%s}:migrate:paused", prefix, HQ_REG_TAG);
+    return (w < 0 || (size_t)w >= n) ? -1 : w;
+}
+
+int hq_layout_wait_migration(struct hq_redis_conn *c, const char *prefix, struct hq_layout *L,
+                             long timeout_ms, struct hq_err *err)
+{
+    long waited = 0;
+    for (;;) {
+        hq_layout_free(L);
+        int rc = hq_layout_load(c, prefix, L, err);
+        if (rc != 0 || !L->migrating)
+            return rc;
+        if (timeout_ms >= 0 && waited >= timeout_ms)
+            return hq_err_set(err, HQ_ETIMEDOUT,
+                              "layout: a migration of %s has been in progress for %ld ms", prefix,
+                              waited);
+        struct timespec ts = {0, 250 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        waited += 250;
+    }
 }
