@@ -1,13 +1,16 @@
 /* `hookq worker`: the option table -> struct hq_worker_config -> hq_worker_run. */
 #include <curl/curl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/cmd.h"
 #include "common/config.h"
+#include "common/layout_store.h"
 #include "common/limits.h"
 #include "common/log.h"
 #include "worker/worker.h"
@@ -75,6 +78,41 @@ static const struct hq_cmd_help help = {
     "(Standard Webhooks, both endpoint keys) and POSTs them to every subscribed endpoint.\n"
     "Run as many replicas as you need; each needs only the Redis URL. SIGTERM drains.",
 };
+
+/* SIGTERM or SIGINT before the loop (which installs its own handlers) runs:
+ * nothing is held yet, so the worker stops as if drained. */
+static volatile sig_atomic_t early_stop;
+
+static void on_early_signal(int sig)
+{
+    (void)sig;
+    early_stop = 1;
+}
+
+/* The deployment's layout, read before the loop starts (blocking, once per
+ * run): retried with a capped backoff while Redis is unreachable, as the
+ * worker's own connections are, and waited for while a migration runs.
+ * Returns 0, or an error for a layout that cannot be used (err says why). */
+static int load_layout(const char *url, const char *prefix, struct hq_layout *L, struct hq_err *err)
+{
+    int backoff_ms = 100;
+    for (;;) {
+        struct hq_redis_conn *c = hq_redis_conn_open(url, HQ_REDIS_CONNECT_TIMEOUT_MS, err);
+        int rc = c ? hq_layout_wait_migration(c, prefix, L, -1, err) : err->code;
+        hq_redis_conn_free(c);
+        if (rc == 0 || early_stop)
+            return rc;
+        if (rc != HQ_EREDIS)
+            return rc;
+        hq_log(HQ_LOG_WARN, "worker", "reading the key layout: %s; retrying in %d ms", err->msg,
+               backoff_ms);
+        struct timespec ts = {backoff_ms / 1000, (long)(backoff_ms % 1000) * 1000000L};
+        if (early_stop)
+            return rc;
+        nanosleep(&ts, NULL); /* a signal cuts it short */
+        backoff_ms = backoff_ms * 2 > HQ_RECONNECT_MAX_MS ? HQ_RECONNECT_MAX_MS : backoff_ms * 2;
+    }
+}
 
 int hq_cmd_worker(int argc, char **argv)
 {
@@ -184,7 +222,28 @@ int hq_cmd_worker(int argc, char **argv)
     }
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return hq_cli_fail(1, "worker", "cannot initialise libcurl");
-    rc = hq_worker_run(&cfg, &err);
+    struct hq_layout layout = {0};
+    struct sigaction sa = {.sa_handler = on_early_signal};
+    sigemptyset(&sa.sa_mask);
+    for (;;) {
+        /* Again after each run: closing the loop's signal handles resets them. */
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+        rc = load_layout(common.redis_url, common.prefix, &layout, &err);
+        if (early_stop) {
+            hq_log(HQ_LOG_INFO, "worker", "signal before start: stopping");
+            rc = 0;
+            break;
+        }
+        if (rc != 0)
+            break;
+        cfg.layout = &layout;
+        rc = hq_worker_run(&cfg, &err);
+        if (rc != HQ_EAGAIN)
+            break; /* else a migration began: wait for its end, run on the new layout */
+        hq_log(HQ_LOG_INFO, "worker", "waiting for the migration to end");
+    }
+    hq_layout_free(&layout);
     curl_global_cleanup();
     if (rc != 0) {
         hq_log(HQ_LOG_ERROR, "worker", "%s", err.msg);

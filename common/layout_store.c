@@ -13,15 +13,11 @@
 static const char *create_script = "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end "
                                    "redis.call('HSET', KEYS[1], unpack(ARGV)) return 1";
 
-static const char *field(const redisReply *r, const char *name)
+/* The i-th value of an HMGET reply, NULL when the field is missing. */
+static const char *field(const redisReply *r, size_t i)
 {
-    for (size_t i = 0; i + 1 < r->elements; i += 2) {
-        const redisReply *f = r->element[i], *v = r->element[i + 1];
-        if (f->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING &&
-            strcmp(f->str, name) == 0)
-            return v->str;
-    }
-    return NULL;
+    const redisReply *v = r->element[i];
+    return v->type == REDIS_REPLY_STRING ? v->str : NULL;
 }
 
 /* Reads the config hash: 0 with L filled, HQ_ENOTFOUND when absent, or an error. */
@@ -31,19 +27,18 @@ static int read_config(struct hq_redis_conn *c, const char *prefix, struct hq_la
     char key[HQ_KEY_MAX];
     hq_key_config(prefix, key, sizeof(key));
     unsigned slot = hq_key_slot(key, strlen(key));
-    const char *argv[] = {"HGETALL", key};
-    redisReply *r = hq_redis_conn_cmd(c, slot, err, 2, argv, NULL);
+    const char *argv[] = {"HMGET", key, "version", "partitions", "tags", "state"};
+    redisReply *r = hq_redis_conn_cmd(c, slot, err, 6, argv, NULL);
     if (!r)
         return err->code;
     int rc;
-    if (r->type != REDIS_REPLY_ARRAY)
-        rc = hq_err_set(err, HQ_EREDIS, "layout: %s is not a hash", key);
-    else if (r->elements == 0)
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 4)
+        rc = hq_err_set(err, HQ_EREDIS, "layout: unexpected reply reading %s", key);
+    else if (!field(r, 0) && !field(r, 1) && !field(r, 2) && !field(r, 3))
         rc = HQ_ENOTFOUND;
     else {
-        rc = hq_layout_init_config(L, prefix, field(r, "version"), field(r, "partitions"),
-                                   field(r, "tags"), err);
-        const char *st = field(r, "state");
+        rc = hq_layout_init_config(L, prefix, field(r, 0), field(r, 1), field(r, 2), err);
+        const char *st = field(r, 3);
         if (rc == 0)
             L->migrating = st && strcmp(st, HQ_LAYOUT_STATE_MIGRATING) == 0;
     }

@@ -1,10 +1,11 @@
-/* The consumer: reads entries through the consumer group on the reader
- * connection (XREADGROUP COUNT = free capacity, BLOCK), reclaims entries idle
- * longer than --claim-idle on the writer (XAUTOCLAIM), decodes them into
- * struct hq_entry (entry.c), hands valid ones to dispatch.c and invalid ones
- * to outcome.c (a dead letter with their raw fields). It recreates the group
- * when Redis comes back without it (NOGROUP). Re-arming the read when
- * capacity frees is worker.c's, once per loop turn. */
+/* The consumer: reads entries through the consumer group, one blocking
+ * XREADGROUP per partition on that partition's reader (a multi-stream read
+ * would span slots), COUNT = a share of the free capacity; reclaims entries
+ * idle longer than --claim-idle on the writer (XAUTOCLAIM, per partition);
+ * decodes them into struct hq_entry (entry.c), hands valid ones to dispatch.c
+ * and invalid ones to outcome.c (a dead letter with their raw fields). It
+ * recreates a partition's group when Redis comes back without it (NOGROUP).
+ * Re-arming the reads when capacity frees is worker.c's, once per loop turn. */
 #include "worker/internal.h"
 
 #include <stdlib.h>
@@ -62,15 +63,16 @@ static void keep_raw(struct hq_entry *e, const redisReply *fields)
 
 /* Builds an entry from one [id, [field, value, ...]] element. Returns NULL for
  * an element that is not an entry at all (logged); the caller skips it. */
-static struct hq_entry *entry_from_reply(struct hq_worker *w, const redisReply *el)
+static struct hq_entry *entry_from_reply(struct hq_wpart *p, const redisReply *el)
 {
+    struct hq_worker *w = p->w;
     if (el->type != REDIS_REPLY_ARRAY || el->elements < 2 ||
         el->element[0]->type != REDIS_REPLY_STRING || el->element[0]->len >= HQ_STREAM_ID_MAX) {
         hq_log(HQ_LOG_WARN, "consumer", "skipping a malformed stream reply element");
         return NULL;
     }
     const redisReply *idr = el->element[0], *fields = el->element[1];
-    struct hq_entry *e = hq__entry_new(&w->entries, idr->str, idr->len);
+    struct hq_entry *e = hq__entry_new(&w->entries, p->index, idr->str, idr->len);
 
     struct hq_field f[HQ_EVENT_FIELDS_MAX];
     size_t nf = 0;
@@ -100,32 +102,36 @@ static struct hq_entry *entry_from_reply(struct hq_worker *w, const redisReply *
         if (e->ev.id)
             snprintf(e->event_id, sizeof(e->event_id), "%s", e->ev.id);
         else
-            snprintf(e->event_id, sizeof(e->event_id), "evt_%s", e->id);
+            hq_layout_derived_id(w->layout, p->index, "evt", e->id, strlen(e->id), e->event_id,
+                                 sizeof(e->event_id));
         e->first_ms = e->ev.first_ms;
     } else {
         e->invalid = hq_strdup(err.msg);
-        snprintf(e->event_id, sizeof(e->event_id), "evt_%s", e->id);
+        hq_layout_derived_id(w->layout, p->index, "evt", e->id, strlen(e->id), e->event_id,
+                             sizeof(e->event_id));
         if (fields->type == REDIS_REPLY_ARRAY)
             keep_raw(e, fields);
         else
             hq_buf_init(&e->raw, 0);
         atomic_fetch_add_explicit(&w->metrics.events_invalid, 1, memory_order_relaxed);
-        hq_log(HQ_LOG_WARN, "consumer", "entry %s is invalid (%s): dead-lettered", e->id, err.msg);
+        hq_log(HQ_LOG_WARN, "consumer", "entry %s of %s is invalid (%s): dead-lettered", e->id,
+               p->key_events, err.msg);
     }
     return e;
 }
 
 /* Takes the entries array of an XREADGROUP stream or XAUTOCLAIM reply. */
-static void take_entries(struct hq_worker *w, const redisReply *arr, int claimed)
+static void take_entries(struct hq_wpart *p, const redisReply *arr, int claimed)
 {
+    struct hq_worker *w = p->w;
     struct hq_entry *batch = NULL, **tail = &batch;
     for (size_t i = 0; i < arr->elements; i++) {
         const redisReply *el = arr->element[i];
         if (claimed && el->type == REDIS_REPLY_ARRAY && el->elements >= 1 &&
             el->element[0]->type == REDIS_REPLY_STRING &&
-            hq__entries_hold(&w->entries, el->element[0]->str, el->element[0]->len))
+            hq__entries_hold(&w->entries, p->index, el->element[0]->str, el->element[0]->len))
             continue; /* ours already: idle only because its outcome flush is retrying */
-        struct hq_entry *e = entry_from_reply(w, el);
+        struct hq_entry *e = entry_from_reply(p, el);
         if (!e)
             continue;
         atomic_fetch_add_explicit(claimed ? &w->metrics.events_claimed : &w->metrics.events_read, 1,
@@ -146,31 +152,54 @@ static void take_entries(struct hq_worker *w, const redisReply *arr, int claimed
 static void on_group_created(struct hq_redis_client *c, redisReply *r, void *arg)
 {
     (void)c;
-    struct hq_worker *w = arg;
+    struct hq_wpart *p = arg;
+    struct hq_worker *w = p->w;
+    struct hq_consumer_part *cp = &w->consumer.part[p->index];
+    cp->group_asked = 0;
     if (!r)
         return; /* connection lost; retried on READY */
     if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "BUSYGROUP", 9) != 0) {
         hq_log(HQ_LOG_ERROR, "consumer", "cannot create consumer group '%s' on %s: %s", HQ_GROUP,
-               w->key_events, r->str);
+               p->key_events, r->str);
         return;
     }
-    if (r->type != REDIS_REPLY_ERROR && w->consumer.group_seen)
+    if (r->type != REDIS_REPLY_ERROR && cp->group_seen)
         hq_log(
             HQ_LOG_ERROR, "consumer",
             "consumer group '%s' on %s was gone (Redis restarted without its data?): recreated it; events and pending entries from before may have been lost",
-            HQ_GROUP, w->key_events);
-    w->consumer.group_ready = 1;
-    w->consumer.group_seen = 1;
+            HQ_GROUP, p->key_events);
+    cp->group_ready = 1;
+    cp->group_seen = 1;
     hq__consumer_read(w);
     hq__consumer_claim(w);
 }
 
+static void create_group(struct hq_wpart *p)
+{
+    struct hq_worker *w = p->w;
+    struct hq_consumer_part *cp = &w->consumer.part[p->index];
+    if (cp->group_ready || cp->group_asked || !w->writer ||
+        !hq_redis_router_ready(w->writer, p->slot))
+        return;
+    /* At id 0: events produced before the first worker ever started are delivered too. */
+    const char *argv[] = {"XGROUP", "CREATE", p->key_events, HQ_GROUP, "0", "MKSTREAM"};
+    if (hq_redis_router_command(w->writer, p->slot, on_group_created, p, 0, 6, argv, NULL) == 0)
+        cp->group_asked = 1; /* else not ready: asked again on READY or at the tick */
+}
+
 void hq__consumer_start(struct hq_worker *w)
 {
-    /* At id 0: events produced before the first worker ever started are delivered too. */
-    const char *argv[] = {"XGROUP", "CREATE", w->key_events, HQ_GROUP, "0", "MKSTREAM"};
-    if (hq_redis_client_command(w->writer, on_group_created, w, 0, 6, argv, NULL) != 0)
-        return; /* not ready: called again on READY */
+    if (!w->consumer.part) {
+        w->consumer.part = hq_calloc(w->nparts, sizeof(*w->consumer.part));
+    }
+    for (unsigned i = 0; i < w->nparts; i++)
+        create_group(&w->parts[i]);
+}
+
+void hq__consumer_free(struct hq_worker *w)
+{
+    free(w->consumer.part);
+    w->consumer.part = NULL;
 }
 
 /* ---- Reading ------------------------------------------------------------------------ */
@@ -180,14 +209,14 @@ void hq__consumer_start(struct hq_worker *w)
  * endpoints) count against --concurrency. Settled entries, whose outcomes only
  * wait to be recorded, do not: the next read need not wait for the last
  * batch's record_outcomes round trip (acks may wait, deliveries do not). They
- * still hold memory, so all held entries together stay within twice the
- * concurrency. */
+ * still hold memory, so all held entries together, plus what the reads in
+ * flight may still bring, stay within twice the concurrency. */
 static int capacity(const struct hq_worker *w)
 {
     long active = w->entries.n - w->entries.settled;
     long used = active > w->dispatch.deliveries ? active : w->dispatch.deliveries;
     long cap = (long)w->cfg->concurrency - used;
-    long held_room = 2 * (long)w->cfg->concurrency - w->entries.n;
+    long held_room = 2 * (long)w->cfg->concurrency - w->entries.n - w->consumer.reserved;
     if (cap > held_room)
         cap = held_room;
     if (cap > HQ_READ_COUNT_MAX)
@@ -195,11 +224,23 @@ static int capacity(const struct hq_worker *w)
     return cap > 0 ? (int)cap : 0;
 }
 
+static void read_done(struct hq_wpart *p)
+{
+    struct hq_consumer_part *cp = &p->w->consumer.part[p->index];
+    if (cp->reading) {
+        cp->reading = 0;
+        p->w->consumer.reserved -= cp->read_count;
+        cp->read_count = 0;
+    }
+}
+
 static void on_read(struct hq_redis_client *c, redisReply *r, void *arg)
 {
     (void)c;
-    struct hq_worker *w = arg;
-    w->consumer.reading = 0;
+    struct hq_wpart *p = arg;
+    struct hq_worker *w = p->w;
+    struct hq_consumer_part *cp = &w->consumer.part[p->index];
+    read_done(p);
     if (!r)
         return; /* outcome unknown: whatever was delivered stays pending and is reclaimed */
     if (r->type == REDIS_REPLY_ERROR) {
@@ -207,12 +248,12 @@ static void on_read(struct hq_redis_client *c, redisReply *r, void *arg)
             hq_log(
                 HQ_LOG_ERROR, "consumer",
                 "consumer group '%s' on %s is gone (Redis restarted without its data?): recreating it; events and pending entries from before may have been lost",
-                HQ_GROUP, w->key_events);
-            w->consumer.group_ready = 0;
-            hq__consumer_start(w);
+                HQ_GROUP, p->key_events);
+            cp->group_ready = 0;
+            create_group(p);
         } else {
-            hq_log(HQ_LOG_ERROR, "consumer", "XREADGROUP failed: %s", r->str);
-            w->consumer.read_paused_until_ms = hq_now_ms() + READ_ERROR_PAUSE_MS;
+            hq_log(HQ_LOG_ERROR, "consumer", "XREADGROUP on %s failed: %s", p->key_events, r->str);
+            cp->read_paused_until_ms = hq_now_ms() + READ_ERROR_PAUSE_MS;
         }
         return;
     }
@@ -221,39 +262,68 @@ static void on_read(struct hq_redis_client *c, redisReply *r, void *arg)
             const redisReply *s = r->element[i];
             if (s->type == REDIS_REPLY_ARRAY && s->elements == 2 &&
                 s->element[1]->type == REDIS_REPLY_ARRAY)
-                take_entries(w, s->element[1], 0);
+                take_entries(p, s->element[1], 0);
         }
     }
     /* nil = BLOCK timed out with nothing new. */
     hq__consumer_read(w);
 }
 
-void hq__consumer_reader_changed(struct hq_worker *w, int ready)
+void hq__consumer_reader_changed(struct hq_wpart *p, int ready)
 {
+    if (!p->w->consumer.part)
+        return;
     if (!ready)
-        w->consumer.reading = 0; /* its callback got NULL; the read is re-armed on READY */
+        read_done(p); /* its callback got NULL (or will): re-armed on READY */
     else
-        hq__consumer_read(w);
+        hq__consumer_read(p->w);
 }
 
-void hq__consumer_read(struct hq_worker *w)
+/* Arms partition p's read with COUNT share (capped by the free capacity). */
+static void read_one(struct hq_wpart *p, int share, int64_t now)
 {
-    if (w->consumer.reading || w->draining || w->stopping || !w->consumer.group_ready ||
-        !w->reader || !hq_redis_client_ready(w->reader))
+    struct hq_worker *w = p->w;
+    struct hq_consumer_part *cp = &w->consumer.part[p->index];
+    if (cp->reading || !cp->group_ready || !p->reader || !hq_redis_router_ready(p->reader, p->slot))
         return;
-    if (w->consumer.read_paused_until_ms && hq_now_ms() < w->consumer.read_paused_until_ms)
+    if (cp->read_paused_until_ms && now < cp->read_paused_until_ms)
         return;
     int cap = capacity(w);
+    if (cap > share)
+        cap = share;
     if (cap <= 0)
         return;
     char count[16], block[16];
     snprintf(count, sizeof(count), "%d", cap);
     snprintf(block, sizeof(block), "%d", HQ_READ_BLOCK_MS);
     const char *argv[] = {"XREADGROUP", "GROUP", HQ_GROUP,  w->cfg->consumer, "COUNT", count,
-                          "BLOCK",      block,   "STREAMS", w->key_events,    ">"};
-    if (hq_redis_client_command(w->reader, on_read, w, HQ_READ_BLOCK_MS + HQ_REDIS_BLOCK_MARGIN_MS,
-                                11, argv, NULL) == 0)
-        w->consumer.reading = 1;
+                          "BLOCK",      block,   "STREAMS", p->key_events,    ">"};
+    if (hq_redis_router_command(p->reader, p->slot, on_read, p,
+                                HQ_READ_BLOCK_MS + HQ_REDIS_BLOCK_MARGIN_MS, 11, argv, NULL) == 0) {
+        cp->reading = 1;
+        cp->read_count = cap;
+        w->consumer.reserved += cap;
+    }
+}
+
+void hq__consumer_read(struct hq_worker *w)
+{
+    if (w->draining || w->stopping || !w->consumer.part)
+        return;
+    /* Each partition's read may bring up to a share of twice the concurrency
+     * (the held-entries bound), so idle partitions' blocked reads cannot take
+     * all the room from a busy one; the round starts one partition further
+     * each time, so none is always served last. With one partition this is
+     * the single read of before, COUNT = the free capacity. */
+    int share = w->nparts == 1
+                    ? HQ_READ_COUNT_MAX
+                    : (int)((2 * w->cfg->concurrency + (long long)w->nparts - 1) / w->nparts);
+    if (share < 1)
+        share = 1;
+    int64_t now = hq_now_ms();
+    unsigned start = w->consumer.next++ % w->nparts;
+    for (unsigned k = 0; k < w->nparts; k++)
+        read_one(&w->parts[(start + k) % w->nparts], share, now);
 }
 
 /* ---- Claiming ----------------------------------------------------------------------- */
@@ -261,51 +331,66 @@ void hq__consumer_read(struct hq_worker *w)
 static void on_claim(struct hq_redis_client *c, redisReply *r, void *arg)
 {
     (void)c;
-    struct hq_worker *w = arg;
-    w->consumer.claiming = 0;
+    struct hq_wpart *p = arg;
+    struct hq_worker *w = p->w;
+    struct hq_consumer_part *cp = &w->consumer.part[p->index];
+    cp->claiming = 0;
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
         r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY) {
         if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOGROUP", 7) != 0)
-            hq_log(HQ_LOG_WARN, "consumer", "XAUTOCLAIM failed: %s", r->str);
-        snprintf(w->consumer.claim_cursor, sizeof(w->consumer.claim_cursor), "0-0");
+            hq_log(HQ_LOG_WARN, "consumer", "XAUTOCLAIM on %s failed: %s", p->key_events, r->str);
+        snprintf(cp->claim_cursor, sizeof(cp->claim_cursor), "0-0");
         return;
     }
     const redisReply *next = r->element[0];
     size_t got = r->element[1]->elements;
     if (got)
-        hq_log(HQ_LOG_INFO, "consumer", "reclaimed %zu entries idle longer than %lld ms", got,
-               w->cfg->claim_idle_ms);
-    take_entries(w, r->element[1], 1);
-    snprintf(w->consumer.claim_cursor, sizeof(w->consumer.claim_cursor), "%.*s", (int)next->len,
-             next->str);
+        hq_log(HQ_LOG_INFO, "consumer", "reclaimed %zu entries of %s idle longer than %lld ms", got,
+               p->key_events, w->cfg->claim_idle_ms);
+    take_entries(p, r->element[1], 1);
+    snprintf(cp->claim_cursor, sizeof(cp->claim_cursor), "%.*s", (int)next->len, next->str);
     /* More to scan: go on at once while there is capacity; else wait for the timer. */
-    if (strcmp(w->consumer.claim_cursor, "0-0") != 0)
+    if (strcmp(cp->claim_cursor, "0-0") != 0)
         hq__consumer_claim(w);
 }
 
-void hq__consumer_claim(struct hq_worker *w)
+static void claim_one(struct hq_wpart *p)
 {
-    if (w->consumer.claiming || w->draining || w->stopping || !w->consumer.group_ready ||
-        !w->writer || !hq_redis_client_ready(w->writer))
+    struct hq_worker *w = p->w;
+    struct hq_consumer_part *cp = &w->consumer.part[p->index];
+    if (cp->claiming || !cp->group_ready || !w->writer ||
+        !hq_redis_router_ready(w->writer, p->slot))
         return;
     int cap = capacity(w);
     if (cap <= 0)
         return;
     if (cap > HQ_CLAIM_COUNT)
         cap = HQ_CLAIM_COUNT;
-    if (!w->consumer.claim_cursor[0])
-        snprintf(w->consumer.claim_cursor, sizeof(w->consumer.claim_cursor), "0-0");
+    if (!cp->claim_cursor[0])
+        snprintf(cp->claim_cursor, sizeof(cp->claim_cursor), "0-0");
     char idle[24], count[16];
     snprintf(idle, sizeof(idle), "%lld", w->cfg->claim_idle_ms);
     snprintf(count, sizeof(count), "%d", cap);
-    const char *argv[] = {"XAUTOCLAIM",     w->key_events, HQ_GROUP,
-                          w->cfg->consumer, idle,          w->consumer.claim_cursor,
-                          "COUNT",          count};
-    if (hq_redis_client_command(w->writer, on_claim, w, 0, 8, argv, NULL) == 0)
-        w->consumer.claiming = 1;
+    const char *argv[] = {"XAUTOCLAIM", p->key_events,    HQ_GROUP, w->cfg->consumer,
+                          idle,         cp->claim_cursor, "COUNT",  count};
+    if (hq_redis_router_command(w->writer, p->slot, on_claim, p, 0, 8, argv, NULL) == 0)
+        cp->claiming = 1;
+}
+
+void hq__consumer_claim(struct hq_worker *w)
+{
+    if (w->draining || w->stopping || !w->consumer.part)
+        return;
+    for (unsigned i = 0; i < w->nparts; i++)
+        claim_one(&w->parts[i]);
 }
 
 int hq__consumer_busy(const struct hq_worker *w)
 {
-    return w->consumer.reading || w->consumer.claiming;
+    if (!w->consumer.part)
+        return 0;
+    for (unsigned i = 0; i < w->nparts; i++)
+        if (w->consumer.part[i].reading || w->consumer.part[i].claiming)
+            return 1;
+    return 0;
 }

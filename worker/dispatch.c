@@ -479,7 +479,7 @@ static int send_subs(struct resolve *rs, const char *type, size_t n)
     /* On the heap: up to HQ_ENDPOINT_INDEX_KEYS_MAX keys, and this runs only on
      * a cache miss (once per type per --endpoint-cache). */
     char(*keys)[HQ_KEY_MAX] = hq_malloc(sizeof(*keys) * HQ_ENDPOINT_INDEX_KEYS_MAX);
-    int nk = hq_endpoint_index_keys(w->cfg->prefix, type, n, keys, HQ_ENDPOINT_INDEX_KEYS_MAX);
+    int nk = hq_endpoint_index_keys(w->layout->reg, type, n, keys, HQ_ENDPOINT_INDEX_KEYS_MAX);
     if (nk <= 0) {
         /* Cannot happen for a type the decoder accepted; fail the batch loudly. */
         hq_log(HQ_LOG_ERROR, "dispatch", "no index keys for type '%.*s'", (int)n, type);
@@ -494,7 +494,8 @@ static int send_subs(struct resolve *rs, const char *type, size_t n)
     rc->rs = rs;
     memcpy(rc->key, type, n);
     rc->len = n;
-    int rcode = hq_redis_client_command(w->writer, on_lookup_reply, rc, 0, nk + 1, argv, NULL);
+    int rcode = hq_redis_router_command(w->writer, w->layout->reg_slot, on_lookup_reply, rc, 0,
+                                        nk + 1, argv, NULL);
     free(argv);
     free(keys);
     if (rcode != 0) {
@@ -510,14 +511,15 @@ static int send_ep(struct resolve *rs, const char *id, size_t n)
     struct hq_worker *w = rs->w;
     char key[HQ_KEY_MAX], idz[HQ_ENDPOINT_ID_MAX + 1];
     snprintf(idz, sizeof(idz), "%.*s", (int)n, id);
-    hq_key_endpoint(w->cfg->prefix, idz, key, sizeof(key));
+    hq_key_endpoint(w->layout->reg, idz, key, sizeof(key));
     const char *argv[] = {"HGETALL", key};
     struct resolve_cmd *rc = hq_calloc(1, sizeof(*rc));
     rc->rs = rs;
     rc->is_ep = 1;
     memcpy(rc->key, idz, strlen(idz));
     rc->len = strlen(idz);
-    if (hq_redis_client_command(w->writer, on_lookup_reply, rc, 0, 2, argv, NULL) != 0) {
+    if (hq_redis_router_command(w->writer, w->layout->reg_slot, on_lookup_reply, rc, 0, 2, argv,
+                                NULL) != 0) {
         free(rc);
         return -1;
     }
@@ -658,7 +660,7 @@ void hq__dispatch_batch(struct hq_worker *w, struct hq_entry *batch)
 /* Called from the tick: retries parked batches. */
 void hq__dispatch_retry_parked(struct hq_worker *w)
 {
-    if (!w->dispatch.parked || !w->writer || !hq_redis_client_ready(w->writer))
+    if (!w->dispatch.parked || !w->writer || !hq_redis_router_ready(w->writer, w->layout->reg_slot))
         return;
     struct hq_entry *batch = w->dispatch.parked;
     w->dispatch.parked = NULL;
@@ -704,9 +706,11 @@ static void on_ver_reply(struct hq_redis_client *c, redisReply *r, void *arg)
 
 void hq__dispatch_watch_endpoints(struct hq_worker *w)
 {
-    if (w->dispatch.ver_asking || !w->writer || !hq_redis_client_ready(w->writer))
+    if (w->dispatch.ver_asking || !w->writer ||
+        !hq_redis_router_ready(w->writer, w->layout->reg_slot))
         return;
     const char *argv[] = {"GET", w->key_endpoints_ver};
-    if (hq_redis_client_command(w->writer, on_ver_reply, w, 0, 2, argv, NULL) == 0)
+    if (hq_redis_router_command(w->writer, w->layout->reg_slot, on_ver_reply, w, 0, 2, argv,
+                                NULL) == 0)
         w->dispatch.ver_asking = 1;
 }

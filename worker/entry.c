@@ -51,10 +51,11 @@ void hq__entries_init(struct hq_entries *set)
     set->settled = 0;
 }
 
-struct hq_entry *hq__entry_new(struct hq_entries *set, const char *id, size_t len)
+struct hq_entry *hq__entry_new(struct hq_entries *set, unsigned part, const char *id, size_t len)
 {
     hq_assert(len < HQ_STREAM_ID_MAX);
     struct hq_entry *e = hq_calloc(1, sizeof(*e));
+    e->part = part;
     memcpy(e->id, id, len);
     e->id[len] = '\0';
     e->sid_ok = hq_sid_parse(e->id, &e->sid);
@@ -72,10 +73,10 @@ struct hq_entry *hq__entry_new(struct hq_entries *set, const char *id, size_t le
     return e;
 }
 
-int hq__entries_hold(const struct hq_entries *set, const char *id, size_t len)
+int hq__entries_hold(const struct hq_entries *set, unsigned part, const char *id, size_t len)
 {
     for (const struct hq_entry *e = set->head.next; e != &set->head; e = e->next) {
-        if (strlen(e->id) == len && memcmp(e->id, id, len) == 0)
+        if (e->part == part && strlen(e->id) == len && memcmp(e->id, id, len) == 0)
             return 1;
     }
     return 0;

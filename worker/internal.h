@@ -32,7 +32,8 @@
 #include "common/endpoint.h"
 #include "common/event.h"
 #include "common/limits.h"
-#include "common/redis_client.h"
+#include "common/layout.h"
+#include "common/redis_router.h"
 #include "common/sign.h"
 #include "common/stream_id.h"
 #include "worker/curl_uv.h"
@@ -70,10 +71,11 @@ struct hq_entry {
     struct hq_entry *next, *prev; /* in w->entries: every entry held */
     struct hq_entry *qnext;       /* in the ready queue, a resolve batch or the parked list */
     enum hq_entry_state state;
-    char id[HQ_STREAM_ID_MAX];    /* stream entry id */
+    unsigned part;                /* the partition whose stream holds it */
+    char id[HQ_STREAM_ID_MAX];    /* stream entry id (unique within its partition only) */
     struct hq_sid sid;            /* id as numbers (parsed once: the fence range compares them) */
     int sid_ok;                   /* id parsed (always, for ids Redis hands out) */
-    char event_id[HQ_ID_MAX + 1]; /* webhook-id: the event's id, or "evt_<entry id>" */
+    char event_id[HQ_ID_MAX + 1]; /* webhook-id: the event's id, or hq_layout_derived_id's */
     struct hq_event ev;           /* strings point into data */
     char *data;                   /* owned: copies of the entry's field values */
     char *invalid;                /* owned reason when the entry did not decode; NULL if valid */
@@ -179,14 +181,21 @@ struct hq_attempt {
  * in the graph at the top of worker.c) and the worker's shared part
  * (configuration, clients, metrics, key names, the lifecycle flags). */
 
-/* consumer.c: reading and claiming. */
-struct hq_consumer {
-    int reading;     /* an XREADGROUP is in flight */
+/* consumer.c: reading and claiming, per partition. */
+struct hq_consumer_part {
+    int reading;     /* an XREADGROUP is in flight on this partition's reader */
+    int read_count;  /* its COUNT: reserved against the held-entries bound until it answers */
     int claiming;    /* an XAUTOCLAIM is in flight */
     int group_ready; /* the consumer group exists (created or seen) */
+    int group_asked; /* an XGROUP CREATE is in flight */
     int group_seen;  /* it existed once in this run: a later creation means it was lost */
     int64_t read_paused_until_ms; /* after an XREADGROUP error reply: no re-read before this */
     char claim_cursor[HQ_STREAM_ID_MAX];
+};
+struct hq_consumer {
+    struct hq_consumer_part *part; /* w->nparts of them, owned */
+    int reserved;                  /* sum of the COUNTs of reads in flight */
+    unsigned next;                 /* partition the next read round starts at (fairness) */
 };
 
 /* dispatch.c: the endpoint cache, per-endpoint queues, slot accounting. */
@@ -215,29 +224,47 @@ struct hq_delivery_pool {
     int64_t dns_pruned_ms;    /* monotonic ms an attempt last carried the DNS cache timeout */
 };
 
-/* outcome.c: the ready queue and its flushing. */
-struct hq_outcomes {
-    struct hq_redis_script record_script;
-    struct hq_buf att_json;                   /* scratch for one attempt record, reused */
+/* outcome.c: the ready queues and their flushing, one per partition (a
+ * script call records the outcomes of one partition: its keys share a slot). */
+struct hq_outcome_queue {
     struct hq_entry *ready_head, *ready_tail; /* entries waiting to be flushed */
     int nready;                               /* their number */
     int flushing;                             /* record_outcomes calls in flight */
     int64_t flush_retry_at_ms;                /* after a failed flush, not before this */
     int flush_backoff_ms;
-    uint64_t rng; /* xorshift state for the jitter of retries and deferrals */
+};
+struct hq_outcomes {
+    struct hq_redis_script record_script;
+    struct hq_buf att_json;     /* scratch for one attempt record, reused */
+    struct hq_outcome_queue *q; /* w->nparts of them, owned */
+    int flushing;               /* calls in flight over all partitions */
+    uint64_t rng;               /* xorshift state for the jitter of retries and deferrals */
+};
+
+/* A partition as the worker sees it: its key names and its reader (shared:
+ * set up by worker.c, read by every file). */
+struct hq_wpart {
+    struct hq_worker *w;
+    unsigned index;                 /* i in the layout */
+    unsigned slot;                  /* the cluster slot of its keys */
+    struct hq_redis_router *reader; /* its XREADGROUP only (BLOCK): never delays a write */
+    char key_events[HQ_KEY_MAX], key_retry[HQ_KEY_MAX], key_retry_data[HQ_KEY_MAX];
+    char key_dead[HQ_KEY_MAX], key_att_prefix[HQ_KEY_MAX];
 };
 
 struct hq_worker {
     /* Shared: set up by worker.c, read by every file. */
     const struct hq_worker_config *cfg; /* borrowed for the run */
+    const struct hq_layout *layout;     /* cfg->layout */
     uv_loop_t loop;
-    struct hq_redis_client *reader; /* XREADGROUP only */
-    struct hq_redis_client *writer; /* scripts, claims, lookups */
+    struct hq_redis_router *writer; /* scripts, claims, lookups: routed by slot */
+    struct hq_wpart *parts;         /* layout->nparts, owned */
+    unsigned nparts;
     struct hq_curl_uv *curl;
     struct hq_metrics metrics; /* atomics: every file counts what it decides */
-    char key_events[HQ_KEY_MAX], key_retry[HQ_KEY_MAX], key_retry_data[HQ_KEY_MAX];
-    char key_dead[HQ_KEY_MAX], key_att_prefix[HQ_KEY_MAX], key_endpoints_ver[HQ_KEY_MAX];
-    int draining; /* SIGTERM seen: read nothing more */
+    char key_endpoints_ver[HQ_KEY_MAX];
+    int draining; /* SIGTERM seen, or the layout is changing: read nothing more */
+    int relayout; /* a migration began: drain, report paused, return HQ_EAGAIN */
     int stopping; /* everything is closing */
 
     /* The modules' own parts. */
@@ -252,6 +279,8 @@ struct hq_worker {
     int durability_checked;    /* the Redis configuration warning was looked for */
     int64_t drain_started_ms;  /* when the drain began (0 = not draining) */
     int64_t last_lag_ms;       /* last XINFO GROUPS sample */
+    int64_t last_layout_ms;    /* last look for a migration (untagged layout) */
+    int layout_asking;         /* that EXISTS is in flight */
     uv_prepare_t turn_prepare; /* once per loop turn, before it blocks (redis beforeSleep) */
     uv_timer_t claim_timer;    /* periodic XAUTOCLAIM */
     uv_timer_t flush_timer;    /* wakes the loop when a coalesced outcome batch is due */
@@ -270,10 +299,10 @@ struct hq_worker {
 
 /* ---- entry.c: held entries and their state machine (a leaf) ---- */
 void hq__entries_init(struct hq_entries *set);
-/* A new entry with stream id (id, len), state RESOLVING, appended to set. */
-struct hq_entry *hq__entry_new(struct hq_entries *set, const char *id, size_t len);
-/* 1 when set holds an entry with stream id (id, len). */
-int hq__entries_hold(const struct hq_entries *set, const char *id, size_t len);
+/* A new entry of partition part with stream id (id, len), state RESOLVING, appended to set. */
+struct hq_entry *hq__entry_new(struct hq_entries *set, unsigned part, const char *id, size_t len);
+/* 1 when set holds an entry of partition part with stream id (id, len). */
+int hq__entries_hold(const struct hq_entries *set, unsigned part, const char *id, size_t len);
 /* The one state setter: panics on a transition the lifecycle above does not allow. */
 void hq__entry_set_state(struct hq_entries *set, struct hq_entry *e, enum hq_entry_state s);
 /* Frees a READY entry's copy of its event: its outcome ops (which carry the
@@ -286,12 +315,14 @@ void hq__entry_free(struct hq_entries *set, struct hq_entry *e);
 void hq__entries_free_all(struct hq_entries *set);
 
 /* ---- consumer.c: reading, claiming, decoding entries ---- */
+/* Creates each partition's consumer group (once; again after NOGROUP). */
 void hq__consumer_start(struct hq_worker *w);
+void hq__consumer_free(struct hq_worker *w);
 /* Re-arms XREADGROUP when there is capacity; O(1) when nothing changed. */
 void hq__consumer_read(struct hq_worker *w);
 void hq__consumer_claim(struct hq_worker *w);
-/* The reader connection became ready (re-arm) or was lost (the read with it). */
-void hq__consumer_reader_changed(struct hq_worker *w, int ready);
+/* A partition's reader connection became ready (re-arm) or was lost (the read with it). */
+void hq__consumer_reader_changed(struct hq_wpart *p, int ready);
 /* 1 while a read or a claim is in flight (the drain waits for them). */
 int hq__consumer_busy(const struct hq_worker *w);
 

@@ -4,9 +4,10 @@
  * counts each decision (hookq_deliveries_total). Each finished delivery
  * appends an op to its entry (outcome_ops.c encodes it: an attempt record, a
  * retry, a dead letter);
- * when an entry has no delivery left it joins the ready queue, and once per
- * loop turn (uv_prepare, Redis' beforeSleep) up to HQ_OUTCOME_BATCH_MAX ready
- * entries are recorded by ONE record_outcomes.lua call on the writer, which
+ * when an entry has no delivery left it joins its partition's ready queue, and
+ * once per loop turn (uv_prepare, Redis' beforeSleep) up to
+ * HQ_OUTCOME_BATCH_MAX ready entries of one partition are recorded by ONE
+ * record_outcomes.lua call on the writer (to the partition's node), which
  * fences on ownership and only then XACKs and XDELs. A NULL or error reply
  * acknowledges nothing: the batch goes back to the queue and is retried after
  * a capped backoff (harmless thanks to the fence). Op format:
@@ -246,14 +247,15 @@ void hq__outcome_add_invalid(struct hq_worker *w, struct hq_entry *e)
 
 static void ready_push(struct hq_worker *w, struct hq_entry *e)
 {
+    struct hq_outcome_queue *q = &w->outcomes.q[e->part];
     e->ready_us = hq_mono_us();
-    w->outcomes.nready++;
+    q->nready++;
     e->qnext = NULL;
-    if (w->outcomes.ready_tail)
-        w->outcomes.ready_tail->qnext = e;
+    if (q->ready_tail)
+        q->ready_tail->qnext = e;
     else
-        w->outcomes.ready_head = e;
-    w->outcomes.ready_tail = e;
+        q->ready_head = e;
+    q->ready_tail = e;
 }
 
 void hq__outcome_delivery_finished(struct hq_worker *w, struct hq_entry *e)
@@ -268,8 +270,9 @@ void hq__outcome_delivery_finished(struct hq_worker *w, struct hq_entry *e)
 void hq__outcome_init(struct hq_worker *w)
 {
     struct hq_outcomes *o = &w->outcomes;
-    o->ready_head = o->ready_tail = NULL;
-    o->flush_backoff_ms = 100;
+    o->q = hq_calloc(w->nparts, sizeof(*o->q));
+    for (unsigned i = 0; i < w->nparts; i++)
+        o->q[i].flush_backoff_ms = 100;
     o->rng = (uint64_t)hq_mono_us() ^ ((uint64_t)getpid() << 32) ^ 0x9E3779B97F4A7C15ULL;
     hq_redis_script_init(&o->record_script, hq_script_record_outcomes);
     hq_buf_init(&o->att_json, HQ_RESP_KEEP_MAX * 6 + 1024); /* 4 KiB escaped, plus the fields */
@@ -277,11 +280,14 @@ void hq__outcome_init(struct hq_worker *w)
 
 void hq__outcome_free(struct hq_worker *w)
 {
+    free(w->outcomes.q);
+    w->outcomes.q = NULL;
     hq_buf_free(&w->outcomes.att_json);
 }
 
 struct flush {
     struct hq_worker *w;
+    unsigned part;
     int n;
     struct hq_entry *entries[HQ_OUTCOME_BATCH_MAX];
 };
@@ -291,38 +297,42 @@ static void on_flush_reply(struct hq_redis_client *c, redisReply *r, void *arg)
     (void)c;
     struct flush *f = arg;
     struct hq_worker *w = f->w;
+    struct hq_outcome_queue *q = &w->outcomes.q[f->part];
     w->outcomes.flushing--;
+    q->flushing--;
     int ok = r && r->type == REDIS_REPLY_ARRAY && r->elements == (size_t)f->n;
     if (!ok) {
         /* Nothing is acknowledged: put the batch back in front, retry after a pause. */
         const char *why = !r                             ? "no reply (connection lost or deadline)"
                           : r->type == REDIS_REPLY_ERROR ? r->str
                                                          : "unexpected reply";
-        hq_log(HQ_LOG_ERROR, "outcome", "recording %d outcomes failed: %s; nothing acknowledged",
-               f->n, why);
+        hq_log(HQ_LOG_ERROR, "outcome",
+               "recording %d outcomes of %s failed: %s; nothing acknowledged", f->n,
+               w->parts[f->part].key_events, why);
         for (int i = f->n - 1; i >= 0; i--) {
             struct hq_entry *e = f->entries[i];
             hq__entry_set_state(&w->entries, e, HQ_ENTRY_READY);
-            e->qnext = w->outcomes.ready_head;
-            w->outcomes.ready_head = e;
-            if (!w->outcomes.ready_tail)
-                w->outcomes.ready_tail = e;
-            w->outcomes.nready++;
+            e->qnext = q->ready_head;
+            q->ready_head = e;
+            if (!q->ready_tail)
+                q->ready_tail = e;
+            q->nready++;
         }
         /* Several calls in flight fail together when a connection drops: back
-         * off once per round, not once per call. */
+         * off once per round, not once per call. Per partition: a shard that
+         * is down does not hold back the others' acks. */
         int64_t now = hq_now_ms();
-        if (now >= w->outcomes.flush_retry_at_ms) {
-            w->outcomes.flush_retry_at_ms = now + w->outcomes.flush_backoff_ms;
-            w->outcomes.flush_backoff_ms *= 2;
-            if (w->outcomes.flush_backoff_ms > FLUSH_BACKOFF_MAX_MS)
-                w->outcomes.flush_backoff_ms = FLUSH_BACKOFF_MAX_MS;
+        if (now >= q->flush_retry_at_ms) {
+            q->flush_retry_at_ms = now + q->flush_backoff_ms;
+            q->flush_backoff_ms *= 2;
+            if (q->flush_backoff_ms > FLUSH_BACKOFF_MAX_MS)
+                q->flush_backoff_ms = FLUSH_BACKOFF_MAX_MS;
         }
         free(f);
         return;
     }
-    w->outcomes.flush_backoff_ms = 100;
-    w->outcomes.flush_retry_at_ms = 0;
+    q->flush_backoff_ms = 100;
+    q->flush_retry_at_ms = 0;
     for (int i = 0; i < f->n; i++) {
         redisReply *x = r->element[i];
         if (x->type == REDIS_REPLY_INTEGER && x->integer == 1) {
@@ -368,6 +378,8 @@ static int fence_range(const struct hq_worker *w, const struct flush *f, char *m
      * worker's CPU (bench/shapes.sh 10000x50). */
     long held = 0, limit = 2L * f->n + FENCE_RANGE_SLACK;
     for (const struct hq_entry *e = w->entries.head.next; e != &w->entries.head; e = e->next) {
+        if (e->part != f->part)
+            continue; /* another stream: its ids are not in this range */
         held += !e->sid_ok || (hq_sid_cmp(&e->sid, &lo) >= 0 && hq_sid_cmp(&e->sid, &hi) <= 0);
         if (held > limit)
             return 0;
@@ -380,22 +392,24 @@ static int fence_range(const struct hq_worker *w, const struct flush *f, char *m
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
-static int flush_one(struct hq_worker *w)
+static int flush_one(struct hq_worker *w, unsigned part)
 {
+    struct hq_wpart *p = &w->parts[part];
+    struct hq_outcome_queue *q = &w->outcomes.q[part];
     struct flush *f = hq_calloc(1, sizeof(*f));
     f->w = w;
+    f->part = part;
     char rmin[48] = "", rmax[48] = "", rcount[48] = "0"; /* two 20-digit numbers and a dash fit */
     char ttl[24], keep[12], maxlen[24];
     snprintf(ttl, sizeof(ttl), "%lld", w->cfg->attempt_ttl_ms);
     snprintf(keep, sizeof(keep), "%d", HQ_ATTEMPTS_KEPT_MAX);
     snprintf(maxlen, sizeof(maxlen), "%lld", w->cfg->dead_maxlen);
     /* KEYS and the fixed ARGV of record_outcomes.lua, in its header's order. */
-    const char *keys[] = {w->key_events, w->key_retry, w->key_retry_data, w->key_dead};
+    const char *keys[] = {p->key_events, p->key_retry, p->key_retry_data, p->key_dead};
     const char *fixed[] = {
-        HQ_GROUP, w->cfg->consumer, ttl, keep, w->key_att_prefix, maxlen, rmin, rmax, rcount};
+        HQ_GROUP, w->cfg->consumer, ttl, keep, p->key_att_prefix, maxlen, rmin, rmax, rcount};
     size_t argc = NELEM(keys) + NELEM(fixed);
-    for (struct hq_entry *e = w->outcomes.ready_head; e && f->n < HQ_OUTCOME_BATCH_MAX;
-         e = e->qnext) {
+    for (struct hq_entry *e = q->ready_head; e && f->n < HQ_OUTCOME_BATCH_MAX; e = e->qnext) {
         f->entries[f->n++] = e;
         argc += 2 + (size_t)e->ops.nargs; /* id, count, its ops */
     }
@@ -423,8 +437,8 @@ static int flush_one(struct hq_worker *w)
         i += (size_t)e->ops.nargs;
     }
     hq_assert(i == argc);
-    int rc = hq_redis_client_script(w->writer, &w->outcomes.record_script, on_flush_reply, f,
-                                    (int)NELEM(keys), (int)i, argv, lens);
+    int rc = hq_redis_router_script(w->writer, p->slot, &w->outcomes.record_script, on_flush_reply,
+                                    f, (int)NELEM(keys), (int)i, argv, lens);
     free(argv);
     free(lens);
     free(counts);
@@ -433,31 +447,47 @@ static int flush_one(struct hq_worker *w)
         return -1;
     }
     w->outcomes.flushing++;
+    q->flushing++;
     /* Detach the batch from the ready queue. */
     for (int k = 0; k < f->n; k++) {
         hq__entry_set_state(&w->entries, f->entries[k], HQ_ENTRY_FLUSHING);
-        w->outcomes.ready_head = f->entries[k]->qnext;
+        q->ready_head = f->entries[k]->qnext;
     }
-    w->outcomes.nready -= f->n;
-    if (!w->outcomes.ready_head)
-        w->outcomes.ready_tail = NULL;
+    q->nready -= f->n;
+    if (!q->ready_head)
+        q->ready_tail = NULL;
     return 0;
+}
+
+/* One partition's queue: returns the ms until its waiting batch is due, or -1. */
+static int64_t flush_part(struct hq_worker *w, unsigned part, int64_t now_ms)
+{
+    struct hq_outcome_queue *q = &w->outcomes.q[part];
+    if (!q->ready_head || !hq_redis_router_ready(w->writer, w->parts[part].slot))
+        return -1; /* flushed when the writer is ready again */
+    if (q->flush_retry_at_ms && now_ms < q->flush_retry_at_ms)
+        return -1; /* the tick retries */
+    while (q->ready_head && q->flushing < FLUSHES_IN_FLIGHT_MAX) {
+        if (!w->draining && q->nready < HQ_FLUSH_BATCH_MIN) {
+            int64_t waited = hq_mono_us() - q->ready_head->ready_us;
+            if (waited < HQ_FLUSH_WAIT_US)
+                return (HQ_FLUSH_WAIT_US - waited + 999) / 1000;
+        }
+        if (flush_one(w, part) != 0)
+            return -1;
+    }
+    return -1;
 }
 
 int64_t hq__outcome_flush(struct hq_worker *w)
 {
-    if (w->stopping || !w->writer || !hq_redis_client_ready(w->writer))
-        return -1; /* flushed when the writer is ready again */
-    if (w->outcomes.flush_retry_at_ms && hq_now_ms() < w->outcomes.flush_retry_at_ms)
-        return -1; /* the tick retries */
-    while (w->outcomes.ready_head && w->outcomes.flushing < FLUSHES_IN_FLIGHT_MAX) {
-        if (!w->draining && w->outcomes.nready < HQ_FLUSH_BATCH_MIN) {
-            int64_t waited = hq_mono_us() - w->outcomes.ready_head->ready_us;
-            if (waited < HQ_FLUSH_WAIT_US)
-                return (HQ_FLUSH_WAIT_US - waited + 999) / 1000;
-        }
-        if (flush_one(w) != 0)
-            return -1;
+    if (w->stopping || !w->writer || !w->outcomes.q)
+        return -1;
+    int64_t now = hq_now_ms(), due = -1;
+    for (unsigned i = 0; i < w->nparts; i++) {
+        int64_t d = flush_part(w, i, now);
+        if (d >= 0 && (due < 0 || d < due))
+            due = d;
     }
-    return -1;
+    return due;
 }

@@ -22,11 +22,13 @@
 #include "common/alloc.h"
 #include "common/durability.h"
 #include "common/keys.h"
+#include "common/layout_store.h"
 #include "common/log.h"
 
 #define TICK_MS         250   /* congestion checks, flush retries, re-arming reads */
 #define LAG_SAMPLE_MS   5000  /* XINFO GROUPS for the lag gauge */
 #define DRAIN_MARGIN_MS 10000 /* drain gives up this long after the attempt timeout */
+#define LAYOUT_CHECK_MS 1000  /* an untagged worker looks for a migration this often */
 
 /* ---- Shutdown ------------------------------------------------------------------ */
 
@@ -55,10 +57,14 @@ static void on_curl_closed(void *arg)
     struct hq_worker *w = arg;
     w->handles_open--;
     /* curl is gone: close Redis last, so nothing recorded is cut off. */
-    w->handles_open += 2;
-    hq_redis_client_close(w->reader, on_client_closed, w);
-    hq_redis_client_close(w->writer, on_client_closed, w);
-    w->reader = w->writer = NULL;
+    for (unsigned i = 0; i < w->nparts; i++) {
+        w->handles_open++;
+        hq_redis_router_close(w->parts[i].reader, on_client_closed, w);
+        w->parts[i].reader = NULL;
+    }
+    w->handles_open++;
+    hq_redis_router_close(w->writer, on_client_closed, w);
+    w->writer = NULL;
 }
 
 static void shutdown_all(struct hq_worker *w)
@@ -79,13 +85,37 @@ static void shutdown_all(struct hq_worker *w)
     w->curl = NULL;
 }
 
-/* During a drain: stops once nothing is held or in flight. O(1). */
+static void on_paused_reported(struct hq_redis_client *c, redisReply *r, void *arg)
+{
+    (void)c;
+    struct hq_worker *w = arg;
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        w->relayout = 1; /* reported again by the next turn */
+        return;
+    }
+    hq_log(HQ_LOG_INFO, "worker", "paused for the migration: nothing held");
+    shutdown_all(w);
+}
+
+/* During a drain: stops once nothing is held or in flight. O(1). A worker
+ * drained for a migration first tells `hookq migrate` it holds nothing. */
 static void maybe_done(struct hq_worker *w)
 {
-    if (!w->stopping && w->entries.n == 0 && !hq__consumer_busy(w) && w->outcomes.flushing == 0) {
-        hq_log(HQ_LOG_INFO, "worker", "drained: every outcome recorded");
-        shutdown_all(w);
+    if (w->stopping || w->entries.n != 0 || hq__consumer_busy(w) || w->outcomes.flushing != 0)
+        return;
+    if (w->relayout == 1) {
+        char key[HQ_KEY_MAX];
+        hq_key_migrate_paused(w->cfg->prefix, key, sizeof(key));
+        const char *argv[] = {"SADD", key, w->cfg->consumer};
+        if (hq_redis_router_command(w->writer, w->layout->reg_slot, on_paused_reported, w, 0, 3,
+                                    argv, NULL) == 0)
+            w->relayout = 2; /* reported; shut down on the reply */
+        return;
     }
+    if (w->relayout)
+        return;
+    hq_log(HQ_LOG_INFO, "worker", "drained: every outcome recorded");
+    shutdown_all(w);
 }
 
 /* ---- Signals ------------------------------------------------------------------------ */
@@ -110,34 +140,103 @@ static void on_signal(uv_signal_t *s, int signum)
 
 /* ---- Periodic work ---------------------------------------------------------------------- */
 
+/* Lag and pending are sampled per partition and exported summed. */
+struct lag_round {
+    struct hq_worker *w;
+    int left; /* replies still to come */
+    long lag; /* sum so far; -1 once any partition's lag is unknown */
+    long pending;
+};
+
 static void on_lag_reply(struct hq_redis_client *c, redisReply *r, void *arg)
 {
     (void)c;
-    struct hq_worker *w = arg;
-    if (!r || r->type != REDIS_REPLY_ARRAY)
-        return;
-    for (size_t i = 0; i < r->elements; i++) {
-        redisReply *g = r->element[i];
-        if (g->type != REDIS_REPLY_ARRAY)
-            continue;
-        int ours = 0;
-        long lag = -1, pending = -1;
-        for (size_t k = 0; k + 1 < g->elements; k += 2) {
-            redisReply *f = g->element[k], *v = g->element[k + 1];
-            if (f->type != REDIS_REPLY_STRING && f->type != REDIS_REPLY_STATUS)
+    struct lag_round *lr = arg;
+    struct hq_worker *w = lr->w;
+    long lag = -1, pending = -1;
+    if (r && r->type == REDIS_REPLY_ARRAY)
+        for (size_t i = 0; i < r->elements; i++) {
+            redisReply *g = r->element[i];
+            if (g->type != REDIS_REPLY_ARRAY)
                 continue;
-            if (strcmp(f->str, "name") == 0 && v->type == REDIS_REPLY_STRING)
-                ours = strcmp(v->str, HQ_GROUP) == 0;
-            else if (strcmp(f->str, "lag") == 0 && v->type == REDIS_REPLY_INTEGER)
-                lag = (long)v->integer;
-            else if (strcmp(f->str, "pending") == 0 && v->type == REDIS_REPLY_INTEGER)
-                pending = (long)v->integer;
+            int ours = 0;
+            long glag = -1, gpending = -1;
+            for (size_t k = 0; k + 1 < g->elements; k += 2) {
+                redisReply *f = g->element[k], *v = g->element[k + 1];
+                if (f->type != REDIS_REPLY_STRING && f->type != REDIS_REPLY_STATUS)
+                    continue;
+                if (strcmp(f->str, "name") == 0 && v->type == REDIS_REPLY_STRING)
+                    ours = strcmp(v->str, HQ_GROUP) == 0;
+                else if (strcmp(f->str, "lag") == 0 && v->type == REDIS_REPLY_INTEGER)
+                    glag = (long)v->integer;
+                else if (strcmp(f->str, "pending") == 0 && v->type == REDIS_REPLY_INTEGER)
+                    gpending = (long)v->integer;
+            }
+            if (ours) {
+                lag = glag;
+                pending = gpending;
+            }
         }
-        if (ours) {
-            atomic_store_explicit(&w->metrics.stream_lag, lag, memory_order_relaxed);
-            atomic_store_explicit(&w->metrics.stream_pending, pending, memory_order_relaxed);
-        }
+    lr->lag = (lr->lag < 0 || lag < 0) ? -1 : lr->lag + lag;
+    lr->pending = (lr->pending < 0 || pending < 0) ? -1 : lr->pending + pending;
+    if (--lr->left > 0)
+        return;
+    atomic_store_explicit(&w->metrics.stream_lag, lr->lag, memory_order_relaxed);
+    atomic_store_explicit(&w->metrics.stream_pending, lr->pending, memory_order_relaxed);
+    free(lr);
+}
+
+static void sample_lag(struct hq_worker *w)
+{
+    for (unsigned i = 0; i < w->nparts; i++)
+        if (!hq_redis_router_ready(w->writer, w->parts[i].slot))
+            return; /* a partial sum would read as a drop in lag */
+    struct lag_round *lr = hq_calloc(1, sizeof(*lr));
+    lr->w = w;
+    for (unsigned i = 0; i < w->nparts; i++) {
+        const char *argv[] = {"XINFO", "GROUPS", w->parts[i].key_events};
+        if (hq_redis_router_command(w->writer, w->parts[i].slot, on_lag_reply, lr, 0, 3, argv,
+                                    NULL) == 0)
+            lr->left++;
+        else
+            lr->lag = lr->pending = -1;
     }
+    if (lr->left == 0)
+        free(lr);
+}
+
+/* ---- Migration ------------------------------------------------------------------------- */
+
+static void on_layout_reply(struct hq_redis_client *c, redisReply *r, void *arg)
+{
+    (void)c;
+    struct hq_worker *w = arg;
+    w->layout_asking = 0;
+    if (!r || r->type != REDIS_REPLY_INTEGER || r->integer == 0 || w->relayout || w->stopping)
+        return;
+    hq_log(HQ_LOG_INFO, "worker",
+           "a migration to partitions began (hookq migrate): draining (%ld deliveries in flight, "
+           "%d entries held), then resuming on the new layout",
+           w->dispatch.in_flight, w->entries.n);
+    w->relayout = 1;
+    w->draining = 1;
+    hq__dispatch_defer_all(w);
+}
+
+/* An untagged worker looks for the config hash a migration writes first. */
+static void check_layout(struct hq_worker *w, int64_t now)
+{
+    if (w->layout->tagged || w->relayout || w->layout_asking ||
+        now - w->last_layout_ms < LAYOUT_CHECK_MS ||
+        !hq_redis_router_ready(w->writer, w->layout->reg_slot))
+        return;
+    w->last_layout_ms = now;
+    char key[HQ_KEY_MAX];
+    hq_key_config(w->cfg->prefix, key, sizeof(key));
+    const char *argv[] = {"EXISTS", key};
+    if (hq_redis_router_command(w->writer, w->layout->reg_slot, on_layout_reply, w, 0, 2, argv,
+                                NULL) == 0)
+        w->layout_asking = 1;
 }
 
 static struct hq_curl_uv *curl_new(struct hq_worker *w)
@@ -195,12 +294,12 @@ static void on_tick(uv_timer_t *t)
     hq__dispatch_watch_endpoints(w);
     hq__dispatch_retry_parked(w);
     maybe_close_idle(w, now);
+    hq__consumer_start(w); /* groups not created yet (a node that was not ready) */
     hq__consumer_read(w);
-    if (now - w->last_lag_ms >= LAG_SAMPLE_MS && w->writer && hq_redis_client_ready(w->writer)) {
+    check_layout(w, now);
+    if (now - w->last_lag_ms >= LAG_SAMPLE_MS && w->writer) {
         w->last_lag_ms = now;
-        const char *argv[] = {"XINFO", "GROUPS", w->key_events};
-        if (hq_redis_client_command(w->writer, on_lag_reply, w, 0, 3, argv, NULL) != 0)
-            w->last_lag_ms = 0;
+        sample_lag(w);
     }
     if (w->draining && !w->stopping) {
         if (!w->drain_started_ms)
@@ -246,16 +345,20 @@ static void on_turn_prepare(uv_prepare_t *p)
 
 /* ---- Redis connection state --------------------------------------------------------------- */
 
+/* Ready when every partition can be read and written (the gauge: a shard
+ * down reads as not ready, though the other partitions keep flowing). */
 static void update_ready(struct hq_worker *w)
 {
-    int ready = w->reader && w->writer && hq_redis_client_ready(w->reader) &&
-                hq_redis_client_ready(w->writer);
+    int ready = w->writer != NULL;
+    unsigned long rc = w->writer ? hq_redis_router_reconnects(w->writer) : 0;
+    for (unsigned i = 0; i < w->nparts; i++) {
+        struct hq_wpart *p = &w->parts[i];
+        ready = ready && p->reader && hq_redis_router_ready(p->reader, p->slot) &&
+                hq_redis_router_ready(w->writer, p->slot);
+        if (p->reader)
+            rc += hq_redis_router_reconnects(p->reader);
+    }
     atomic_store_explicit(&w->metrics.redis_ready, ready, memory_order_relaxed);
-    unsigned long rc = 0;
-    if (w->reader)
-        rc += hq_redis_client_reconnects(w->reader);
-    if (w->writer)
-        rc += hq_redis_client_reconnects(w->writer);
     atomic_store_explicit(&w->metrics.redis_reconnects, rc, memory_order_relaxed);
 }
 
@@ -263,9 +366,9 @@ static void on_reader_state(struct hq_redis_client *c, int ready, const char *wh
 {
     (void)c;
     (void)why;
-    struct hq_worker *w = arg;
-    update_ready(w);
-    hq__consumer_reader_changed(w, ready);
+    struct hq_wpart *p = arg;
+    update_ready(p->w);
+    hq__consumer_reader_changed(p, ready);
 }
 
 /* Warns once when Redis' configuration risks events (common/durability.h
@@ -290,7 +393,8 @@ static void check_durability(struct hq_worker *w)
     w->durability_checked = 1;
     for (int i = 0; i < HQ_DURABILITY_SETTINGS; i++) {
         const char *argv[] = {"CONFIG", "GET", hq_durability_settings[i]};
-        if (hq_redis_client_command(w->writer, on_config_reply, w, 0, 3, argv, NULL) != 0) {
+        if (hq_redis_router_command(w->writer, w->layout->reg_slot, on_config_reply, w, 0, 3, argv,
+                                    NULL) != 0) {
             w->durability_checked = 0;
             return;
         }
@@ -326,16 +430,27 @@ int hq_worker_run(const struct hq_worker_config *cfg, struct hq_err *err)
 
     struct hq_worker *w = hq_calloc(1, sizeof(*w));
     w->cfg = cfg;
+    w->layout = cfg->layout;
     hq__entries_init(&w->entries);
     hq_metrics_init(&w->metrics);
-    hq_key_events(cfg->prefix, w->key_events, sizeof(w->key_events));
-    hq_key_retry(cfg->prefix, w->key_retry, sizeof(w->key_retry));
-    hq_key_retry_data(cfg->prefix, w->key_retry_data, sizeof(w->key_retry_data));
-    hq_key_dead(cfg->prefix, w->key_dead, sizeof(w->key_dead));
-    hq_key_attempts(cfg->prefix, "", w->key_att_prefix, sizeof(w->key_att_prefix));
-    hq_key_endpoints_version(cfg->prefix, w->key_endpoints_ver, sizeof(w->key_endpoints_ver));
+    w->nparts = w->layout->nparts;
+    w->parts = hq_calloc(w->nparts, sizeof(*w->parts));
+    for (unsigned i = 0; i < w->nparts; i++) {
+        struct hq_wpart *p = &w->parts[i];
+        const char *base = w->layout->part[i].base;
+        p->w = w;
+        p->index = i;
+        p->slot = w->layout->part[i].slot;
+        hq_key_events(base, p->key_events, sizeof(p->key_events));
+        hq_key_retry(base, p->key_retry, sizeof(p->key_retry));
+        hq_key_retry_data(base, p->key_retry_data, sizeof(p->key_retry_data));
+        hq_key_dead(base, p->key_dead, sizeof(p->key_dead));
+        hq_key_attempts(base, "", p->key_att_prefix, sizeof(p->key_att_prefix));
+    }
+    hq_key_endpoints_version(w->layout->reg, w->key_endpoints_ver, sizeof(w->key_endpoints_ver));
 
     if (uv_loop_init(&w->loop) != 0) {
+        free(w->parts);
         free(w);
         return hq_err_set(err, HQ_EIO, "cannot initialise the event loop");
     }
@@ -345,6 +460,7 @@ int hq_worker_run(const struct hq_worker_config *cfg, struct hq_err *err)
         w->metrics_server = hq_metrics_serve(cfg->metrics, &w->metrics, err);
         if (!w->metrics_server) {
             uv_loop_close(&w->loop);
+            free(w->parts);
             free(w);
             return err ? err->code : HQ_EIO;
         }
@@ -355,6 +471,7 @@ int hq_worker_run(const struct hq_worker_config *cfg, struct hq_err *err)
         if (w->metrics_server)
             hq_metrics_stop(w->metrics_server);
         uv_loop_close(&w->loop);
+        free(w->parts);
         free(w);
         return hq_err_set(err, HQ_EIO, "cannot initialise libcurl's multi handle");
     }
@@ -378,12 +495,22 @@ int hq_worker_run(const struct hq_worker_config *cfg, struct hq_err *err)
     hq_redis_url_describe(&cfg->redis, where, sizeof(where));
     hq_log(
         HQ_LOG_INFO, "worker",
-        "started consumer=%s redis=%s prefix=%s concurrency=%lld endpoint_concurrency=%lld timeout=%lldms claim_idle=%lldms",
-        cfg->consumer, where, cfg->prefix, cfg->concurrency, cfg->endpoint_concurrency,
-        cfg->timeout_ms, cfg->claim_idle_ms);
+        "started consumer=%s redis=%s prefix=%s partitions=%u%s concurrency=%lld endpoint_concurrency=%lld timeout=%lldms claim_idle=%lldms",
+        cfg->consumer, where, cfg->prefix, w->nparts, w->layout->tagged ? "" : " (untagged)",
+        cfg->concurrency, cfg->endpoint_concurrency, cfg->timeout_ms, cfg->claim_idle_ms);
 
-    w->reader = hq_redis_client_new(&w->loop, &cfg->redis, "reader", on_reader_state, w);
-    w->writer = hq_redis_client_new(&w->loop, &cfg->redis, "writer", on_writer_state, w);
+    hq__consumer_start(w); /* allocates its per-partition state; groups wait for READY */
+    w->writer = hq_redis_router_new(&w->loop, &cfg->redis, "writer", on_writer_state, w);
+    for (unsigned i = 0; i < w->nparts; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), w->nparts == 1 ? "reader" : "reader p%u", i);
+        w->parts[i].reader =
+            hq_redis_router_new(&w->loop, &cfg->redis, name, on_reader_state, &w->parts[i]);
+    }
+    if (!w->writer) { /* a cluster router could not start (its error is logged) */
+        w->exit_code = 1;
+        shutdown_all(w);
+    }
 
     uv_run(&w->loop, UV_RUN_DEFAULT);
 
@@ -396,10 +523,16 @@ int hq_worker_run(const struct hq_worker_config *cfg, struct hq_err *err)
                uv_strerror(rc));
     if (w->metrics_server)
         hq_metrics_stop(w->metrics_server);
-    int code = w->exit_code;
+    int code = w->exit_code, relayout = w->relayout && !w->signals;
     hq__outcome_free(w);
+    hq__consumer_free(w);
+    free(w->parts);
     free(w);
     if (rc != 0)
         return hq_err_set(err, HQ_EIO, "event loop closed with handles still open");
+    /* After a migration's drain, even one that timed out: what is still
+     * pending moved with the stream and is reclaimed on the new layout. */
+    if (relayout)
+        return hq_err_set(err, HQ_EAGAIN, "the layout changed: a migration runs");
     return code ? hq_err_set(err, HQ_ETIMEDOUT, "drain timed out") : 0;
 }

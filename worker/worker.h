@@ -6,6 +6,7 @@
 
 #include "common/backoff.h"
 #include "common/err.h"
+#include "common/layout.h"
 #include "common/netguard.h"
 #include "common/redis_url.h"
 
@@ -13,6 +14,7 @@ struct hq_worker_config {
     struct hq_redis_url redis;      /* parsed --redis-url */
     const char *redis_url;          /* as given, for messages (password never printed) */
     const char *prefix;             /* --prefix */
+    const struct hq_layout *layout; /* the deployment's key layout (borrowed for the run) */
     char consumer[128];             /* --consumer, default <hostname>-<pid> */
     long long concurrency;          /* --concurrency: in-flight deliveries */
     long long endpoint_concurrency; /* --endpoint-concurrency: per endpoint */
@@ -34,7 +36,10 @@ struct hq_worker_config {
 };
 
 /* Runs the worker until SIGTERM/SIGINT drained it (returns 0) or a fatal
- * start-up error (returns < 0 with err set). A second signal exits at once. */
+ * start-up error (returns < 0 with err set). A second signal exits at once.
+ * An untagged worker that sees a migration begin (common/layout_store.h)
+ * drains like on SIGTERM, reports itself paused and returns HQ_EAGAIN: the
+ * caller waits for the migration's end and runs again on the new layout. */
 int hq_worker_run(const struct hq_worker_config *cfg, struct hq_err *err);
 
 #endif
