@@ -414,7 +414,7 @@ static int rename_pattern(struct mig *m, key_fn kind_fn, const char *dst_base, l
         int rc = 0;
         for (size_t i = 0; i < nk; i++) {
             const redisReply *k = keys->element[i];
-            if (k->type != REDIS_REPLY_STRING || k->len <= hl || memcmp(k->str, head, hl) != 0)
+            if (k->type != REDIS_REPLY_STRING || k->len < hl || memcmp(k->str, head, hl) != 0)
                 dst[i][0] = '\0';
             else
                 kind_fn(dst_base, k->str + hl, dst[i], HQ_KEY_MAX);
