@@ -171,6 +171,13 @@ static int render(struct hq_buf *b, struct hq_metrics *m)
     if (rc == 0)
         rc = gauge(b, "hookq_stream_pending", "Entries read but not acknowledged by the group.",
                    LOAD(m->stream_pending));
+    if (rc == 0 && m->nparts > 1) {
+        rc = head(b, "hookq_partition_lag", "gauge",
+                  "Entries of one partition's stream not yet read by the group (-1 unknown).");
+        for (unsigned i = 0; rc == 0 && i < m->nparts; i++)
+            rc = hq_buf_printf(b, "hookq_partition_lag{partition=\"%u\"} %ld\n", i,
+                               (long)LOAD(m->part_lag[i]));
+    }
     if (rc == 0)
         rc = gauge(b, "hookq_redis_ready", "1 when the worker's Redis connections are ready.",
                    (long)LOAD(m->redis_ready));

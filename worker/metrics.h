@@ -58,6 +58,11 @@ struct hq_metrics {
     atomic_long stream_lag;        /* hookq_stream_lag (XINFO GROUPS lag; -1 unknown) */
     atomic_long stream_pending;    /* hookq_stream_pending */
     atomic_int redis_ready;        /* 1 when both connections are ready (/healthz) */
+    /* hookq_partition_lag{partition="<i>"}: each partition's lag (-1 unknown),
+     * exported when there are several. Set up by the worker before the
+     * metrics server starts, freed after it stopped. */
+    atomic_long *part_lag;
+    unsigned nparts;
 };
 
 void hq_metrics_init(struct hq_metrics *m);

@@ -140,18 +140,26 @@ static void on_signal(uv_signal_t *s, int signum)
 
 /* ---- Periodic work ---------------------------------------------------------------------- */
 
-/* Lag and pending are sampled per partition and exported summed. */
+/* Lag and pending are sampled per partition (one XINFO GROUPS each, on the
+ * partition's node) and exported summed, and per partition when several. */
+struct lag_round;
+struct lag_call {
+    struct lag_round *round;
+    unsigned part;
+};
 struct lag_round {
     struct hq_worker *w;
-    int left; /* replies still to come */
-    long lag; /* sum so far; -1 once any partition's lag is unknown */
-    long pending;
+    int left;     /* replies still to come */
+    long lag;     /* sum so far; -1 once any partition's lag is unknown */
+    long pending; /* likewise */
+    struct lag_call call[];
 };
 
 static void on_lag_reply(struct hq_redis_client *c, redisReply *r, void *arg)
 {
     (void)c;
-    struct lag_round *lr = arg;
+    struct lag_call *call = arg;
+    struct lag_round *lr = call->round;
     struct hq_worker *w = lr->w;
     long lag = -1, pending = -1;
     if (r && r->type == REDIS_REPLY_ARRAY)
@@ -177,6 +185,7 @@ static void on_lag_reply(struct hq_redis_client *c, redisReply *r, void *arg)
                 pending = gpending;
             }
         }
+    atomic_store_explicit(&w->metrics.part_lag[call->part], lag, memory_order_relaxed);
     lr->lag = (lr->lag < 0 || lag < 0) ? -1 : lr->lag + lag;
     lr->pending = (lr->pending < 0 || pending < 0) ? -1 : lr->pending + pending;
     if (--lr->left > 0)
@@ -186,23 +195,31 @@ static void on_lag_reply(struct hq_redis_client *c, redisReply *r, void *arg)
     free(lr);
 }
 
-static void sample_lag(struct hq_worker *w)
+/* Returns 1 when the round was sent, 0 when a partition was not ready. */
+static int sample_lag(struct hq_worker *w)
 {
     for (unsigned i = 0; i < w->nparts; i++)
-        if (!hq_redis_router_ready(w->writer, w->parts[i].slot))
-            return; /* a partial sum would read as a drop in lag */
-    struct lag_round *lr = hq_calloc(1, sizeof(*lr));
+        if (!hq_redis_router_ready(w->writer, w->parts[i].slot) || !w->consumer.part ||
+            !w->consumer.part[i].group_ready)
+            return 0; /* a partial sum would read as a drop in lag; no group, no lag */
+    struct lag_round *lr = hq_calloc(1, sizeof(*lr) + w->nparts * sizeof(lr->call[0]));
     lr->w = w;
+    lr->left = (int)w->nparts + 1; /* + 1 until every call is sent */
     for (unsigned i = 0; i < w->nparts; i++) {
+        lr->call[i] = (struct lag_call){lr, i};
         const char *argv[] = {"XINFO", "GROUPS", w->parts[i].key_events};
-        if (hq_redis_router_command(w->writer, w->parts[i].slot, on_lag_reply, lr, 0, 3, argv,
-                                    NULL) == 0)
-            lr->left++;
-        else
+        if (hq_redis_router_command(w->writer, w->parts[i].slot, on_lag_reply, &lr->call[i], 0, 3,
+                                    argv, NULL) != 0) {
             lr->lag = lr->pending = -1;
+            lr->left--;
+        }
     }
-    if (lr->left == 0)
+    if (--lr->left == 0) {
+        atomic_store_explicit(&w->metrics.stream_lag, lr->lag, memory_order_relaxed);
+        atomic_store_explicit(&w->metrics.stream_pending, lr->pending, memory_order_relaxed);
         free(lr);
+    }
+    return 1;
 }
 
 /* ---- Migration ------------------------------------------------------------------------- */
@@ -297,10 +314,8 @@ static void on_tick(uv_timer_t *t)
     hq__consumer_start(w); /* groups not created yet (a node that was not ready) */
     hq__consumer_read(w);
     check_layout(w, now);
-    if (now - w->last_lag_ms >= LAG_SAMPLE_MS && w->writer) {
+    if (now - w->last_lag_ms >= LAG_SAMPLE_MS && w->writer && sample_lag(w))
         w->last_lag_ms = now;
-        sample_lag(w);
-    }
     if (w->draining && !w->stopping) {
         if (!w->drain_started_ms)
             w->drain_started_ms = now;
@@ -435,6 +450,10 @@ int hq_worker_run(const struct hq_worker_config *cfg, struct hq_err *err)
     hq_metrics_init(&w->metrics);
     w->nparts = w->layout->nparts;
     w->parts = hq_calloc(w->nparts, sizeof(*w->parts));
+    w->metrics.part_lag = hq_calloc(w->nparts, sizeof(*w->metrics.part_lag));
+    w->metrics.nparts = w->nparts;
+    for (unsigned i = 0; i < w->nparts; i++)
+        atomic_init(&w->metrics.part_lag[i], -1);
     for (unsigned i = 0; i < w->nparts; i++) {
         struct hq_wpart *p = &w->parts[i];
         const char *base = w->layout->part[i].base;
@@ -450,6 +469,7 @@ int hq_worker_run(const struct hq_worker_config *cfg, struct hq_err *err)
     hq_key_endpoints_version(w->layout->reg, w->key_endpoints_ver, sizeof(w->key_endpoints_ver));
 
     if (uv_loop_init(&w->loop) != 0) {
+        free(w->metrics.part_lag);
         free(w->parts);
         free(w);
         return hq_err_set(err, HQ_EIO, "cannot initialise the event loop");
@@ -460,6 +480,7 @@ int hq_worker_run(const struct hq_worker_config *cfg, struct hq_err *err)
         w->metrics_server = hq_metrics_serve(cfg->metrics, &w->metrics, err);
         if (!w->metrics_server) {
             uv_loop_close(&w->loop);
+            free(w->metrics.part_lag);
             free(w->parts);
             free(w);
             return err ? err->code : HQ_EIO;
@@ -471,6 +492,7 @@ int hq_worker_run(const struct hq_worker_config *cfg, struct hq_err *err)
         if (w->metrics_server)
             hq_metrics_stop(w->metrics_server);
         uv_loop_close(&w->loop);
+        free(w->metrics.part_lag);
         free(w->parts);
         free(w);
         return hq_err_set(err, HQ_EIO, "cannot initialise libcurl's multi handle");
@@ -526,6 +548,7 @@ int hq_worker_run(const struct hq_worker_config *cfg, struct hq_err *err)
     int code = w->exit_code, relayout = w->relayout && !w->signals;
     hq__outcome_free(w);
     hq__consumer_free(w);
+    free(w->metrics.part_lag);
     free(w->parts);
     free(w);
     if (rc != 0)

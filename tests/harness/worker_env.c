@@ -105,7 +105,7 @@ void wenv_endpoint(struct wenv *w, const char *url, const char *filters, const c
         e_out->nheaders = 1;
     }
     struct hq_err err = {0};
-    if (hq_endpoint_create(w->c, "hookq", e_out, &err) != 0)
+    if (hq_endpoint_create(w->c, w->registry ? w->registry : "hookq", e_out, &err) != 0)
         fail_msg("endpoint create: %s", err.msg);
 }
 

@@ -31,6 +31,7 @@ struct wenv {
     char log[320];               /* worker stderr, kept for a failing test's output */
     pid_t procs[WENV_PROCS_MAX]; /* every process started through wenv, for wenv_stop */
     int nprocs;
+    const char *registry; /* base of the registry's keys for wenv_endpoint (NULL: "hookq") */
 };
 
 /* Starts redis-server (redis_extra: see hq_test_redis_start), the receiver and
