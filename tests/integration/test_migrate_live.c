@@ -19,7 +19,6 @@
 #include "tests/harness/worker_env.h"
 
 static struct wenv W;
-static char WROTE_OLD[10000];
 
 #define N_BEFORE     300
 #define N_AFTER      300
@@ -48,7 +47,6 @@ static void produce(struct hq_ck *ck, const struct hq_layout *L, const char *ep,
     }
     if (old)
         *old += (int)wrote;
-    WROTE_OLD[n] = (char)(old ? (wrote ? 'o' : 't') : 'x');
     hq_ck_record(ck, id, ep, 0);
 }
 
@@ -65,20 +63,36 @@ static int all_delivered(void *arg)
     return rep.delivered >= a->pairs;
 }
 
-struct pend_arg {
-    const struct hq_layout *L;
-};
+/* Pending entries and retries of partition p. */
+static void partition_backlog(const struct hq_layout *L, unsigned p, long long *pending,
+                              long long *retries)
+{
+    char key[HQ_KEY_MAX];
+    hq_key_events(L->part[p].base, key, sizeof(key));
+    redisReply *r = hq_test_cmd(W.c, "XPENDING %s workers", key);
+    *pending = r->type == REDIS_REPLY_ARRAY ? r->element[0]->integer : -1;
+    freeReplyObject(r);
+    hq_key_retry(L->part[p].base, key, sizeof(key));
+    *retries = hq_test_cmd_int(W.c, "ZCARD %s", key);
+}
 
+static void print_partitions(const struct hq_layout *L)
+{
+    for (unsigned p = 0; p < L->nparts; p++) {
+        long long pending, retries;
+        partition_backlog(L, p, &pending, &retries);
+        print_message("partition %u: %lld pending, %lld retries\n", p, pending, retries);
+    }
+}
+
+/* The checker reads the untagged keys; the partitions' are checked here. */
 static int nothing_pending(void *arg)
 {
-    struct pend_arg *a = arg;
-    for (unsigned p = 0; p < a->L->nparts; p++) {
-        char key[HQ_KEY_MAX];
-        hq_key_events(a->L->part[p].base, key, sizeof(key));
-        redisReply *r = hq_test_cmd(W.c, "XPENDING %s workers", key);
-        long long n = r->type == REDIS_REPLY_ARRAY ? r->element[0]->integer : -1;
-        freeReplyObject(r);
-        if (n != 0)
+    const struct hq_layout *L = arg;
+    for (unsigned p = 0; p < L->nparts; p++) {
+        long long pending, retries;
+        partition_backlog(L, p, &pending, &retries);
+        if (pending != 0 || retries != 0)
             return 0;
     }
     return 1;
@@ -96,8 +110,12 @@ static void test_workers_deliver_across_the_migration(void **state)
     struct hq_err e = {0};
     assert_int_equal(hq_layout_init_tagged(&L, "hookq", 4, &e), 0);
 
+    /* A deployment: two workers and a scheduler (what a draining worker read
+     * but had not started is deferred to the retry zset, which the scheduler
+     * moves back once due). */
     wenv_worker(w, NULL, NULL);
     wenv_worker(w, NULL, NULL);
+    wenv_scheduler(w, NULL);
     int n = 0;
     for (; n < N_BEFORE; n++)
         produce(&ck, &L, ep.id, n, NULL);
@@ -128,35 +146,12 @@ static void test_workers_deliver_across_the_migration(void **state)
         struct hq_ck_report r0;
         hq_ck_collect(&ck, w->c, 0, &r0);
         hq_ck_print(&r0, "not delivered");
-        int lostn = atoi(strchr(r0.first_lost, '_') + 1);
-        print_message("lost %d path %c; around: %.40s\n", lostn, WROTE_OLD[lostn], WROTE_OLD + lostn - 20);
-        for (unsigned p = 0; p < L.nparts; p++) {
-            char key[HQ_KEY_MAX], ev[32];
-            snprintf(ev, sizeof(ev), "evm_%d", lostn);
-            hq_key_attempts(L.part[p].base, ev, key, sizeof(key));
-            print_message("att p%u %lld\n", p, hq_test_cmd_int(w->c, "LLEN %s", key));
-            hq_key_retry(L.part[p].base, key, sizeof(key));
-            print_message("retry p%u %lld\n", p, hq_test_cmd_int(w->c, "ZCARD %s", key));
-        }
-        for (unsigned p = 0; p < L.nparts; p++) {
-            char key[HQ_KEY_MAX];
-            hq_key_events(L.part[p].base, key, sizeof(key));
-            redisReply *r = hq_test_cmd(w->c, "XINFO GROUPS %s", key);
-            for (size_t j = 0; j < r->element[0]->elements; j += 2) {
-                redisReply *v = r->element[0]->element[j + 1];
-                print_message("p%u %s=%lld %s\n", p, r->element[0]->element[j]->str,
-                              v->type == REDIS_REPLY_INTEGER ? v->integer : 0,
-                              v->type == REDIS_REPLY_STRING ? v->str : "");
-            }
-            freeReplyObject(r);
-            print_message("p%u xlen %lld\n", p, hq_test_cmd_int(w->c, "XLEN %s", key));
-        }
+        print_partitions(&L);
         hq_test_log_print(mlog, "migrate");
         wenv_dump_log(w);
         fail_msg("every pair delivered: timed out");
     }
-    struct pend_arg pa = {&L};
-    wenv_wait(w, nothing_pending, &pa, 20000, "nothing pending in any partition");
+    wenv_wait(w, nothing_pending, &L, 20000, "nothing pending or retried in any partition");
     struct hq_ck_report rep;
     hq_ck_collect(&ck, w->c, 1, &rep);
     hq_ck_print(&rep, "migrate under load");
