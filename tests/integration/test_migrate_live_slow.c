@@ -5,7 +5,8 @@
  * workers pause, report, and restart on the new layout by themselves. The
  * checker then finds every (event, endpoint) pair delivered (Lost = 0) with
  * no duplicate (the workers drain what they hold before pausing), nothing
- * pending in any partition, and nothing left in the old stream. */
+ * pending in any partition, and nothing left in the old stream.
+ * Label slow (the _slow name) until the per-partition scheduler (branch reg) is on main. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
