@@ -35,6 +35,7 @@
 #include "common/alloc.h"
 #include "common/clock.h"
 #include "common/config.h"
+#include "common/event.h"
 #include "common/keys.h"
 #include "common/layout.h"
 #include "common/layout_store.h"
@@ -506,6 +507,26 @@ static int finish(struct mig *m)
     return 0;
 }
 
+/* The partition of a stream entry by the producer rule: its event's id
+ * (plain field `id` or inside the msgpack form), else round robin (*rr). */
+static unsigned partition_of_entry(const struct hq_layout *L, const redisReply *kv, unsigned *rr)
+{
+    struct hq_field f[HQ_EVENT_FIELDS_MAX + 1];
+    size_t n = 0;
+    for (size_t j = 0;
+         kv->type == REDIS_REPLY_ARRAY && j + 1 < kv->elements && n <= HQ_EVENT_FIELDS_MAX;
+         j += 2) {
+        const redisReply *k = kv->element[j], *v = kv->element[j + 1];
+        if (k->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING)
+            f[n++] = (struct hq_field){k->str, k->len, v->str, v->len};
+    }
+    struct hq_event ev = {0};
+    struct hq_err err = {0};
+    if (hq_event_decode_fields(f, n, HQ_PAYLOAD_MAX_LIMIT, &ev, &err) != 0 || !ev.id)
+        ev.id_len = 0; /* not a valid event, or no id: the worker deals with it wherever */
+    return hq_layout_partition_for(L, ev.id_len ? ev.id : "", ev.id_len, (*rr)++);
+}
+
 /* Moves the old stream's entries into the partitions, a page per script
  * call, until it is empty and deleted. */
 static int sweep(struct mig *m)
@@ -550,9 +571,7 @@ static int sweep(struct mig *m)
             av[argc++] = dst[i];
         for (size_t i = 0; i < n; i++) {
             const redisReply *e = r->element[i];
-            const redisReply *kv = e->element[1];
-            const redisReply *id = field_of(kv, "id");
-            unsigned p = hq_layout_partition_for(&m->L, id ? id->str : "", id ? id->len : 0, rr++);
+            unsigned p = partition_of_entry(&m->L, e->element[1], &rr);
             snprintf(pidx[i], sizeof(pidx[i]), "%u", p);
             av[argc++] = e->element[0]->str;
             av[argc++] = pidx[i];
@@ -578,8 +597,11 @@ static int dry_run(struct mig *m)
 {
     char src[NFIXED][HQ_KEY_MAX], dst[NFIXED][HQ_KEY_MAX];
     fixed_keys(m, src, dst);
-    printf("would write %s:{%s}:config: %u partitions, state=%s\n", m->prefix, HQ_REG_TAG,
-           m->L.nparts, HQ_LAYOUT_STATE_MIGRATING);
+    if (m->n.resumed)
+        printf("would finish the migration to %u partitions in progress\n", m->L.nparts);
+    else
+        printf("would write %s:{%s}:config: %u partitions, state=%s\n", m->prefix, HQ_REG_TAG,
+               m->L.nparts, HQ_LAYOUT_STATE_MIGRATING);
     struct names live = {0};
     if (read_live(m, &live) != 0)
         return -1;
