@@ -41,7 +41,8 @@ class Problems:
         self.lines = []
 
     def add(self, msg):
-        self.lines.append(msg)
+        if msg not in self.lines:  # checks repeated per service report a file's fault once
+            self.lines.append(msg)
 
     def finish(self, what):
         for line in self.lines:
@@ -703,13 +704,65 @@ def check_compose_profiles(a, helps, probs):
                 probs.add(f"{rel}: {n}: {host}:{port} is not a sentinel of the profile on "
                           f"port 26379")
         master = path.split("/")[0]
-        for sn in sentinels:
-            if not re.search(r"sentinel monitor " + re.escape(master) + r" ",
-                             json.dumps(svcs[sn].get("command") or "")):
-                probs.add(f"{rel}: {n}: master '{master}' is not the name sentinel {sn} monitors")
+        data_nodes = {d for d, ds in svcs.items() if "sentinel" in profiles[d] and
+                      d not in sentinels and str(ds.get("image", "")).startswith("redis")}
+        for sn in sorted(sentinels):
+            conf, err = sentinel_conf(a.src, svcs[sn])
+            if err:
+                probs.add(f"{rel}: sentinel {sn}: {err}")
+                continue
+            mon = re.search(r"(?m)^sentinel monitor (\S+) (\S+) (\d+) (\d+)\s*$", conf)
+            if not mon:
+                probs.add(f"{rel}: sentinel {sn}: its config has no 'sentinel monitor' line")
+                continue
+            name, host, port, quorum = mon.group(1), mon.group(2), int(mon.group(3)), \
+                int(mon.group(4))
+            if name != master:
+                probs.add(f"{rel}: {n}: master '{master}' is not '{name}', the name sentinel "
+                          f"{sn} monitors")
+            if host not in data_nodes or port != 6379:
+                probs.add(f"{rel}: sentinel {sn} monitors {host}:{port}, not a data node of the "
+                          f"profile on 6379")
+            if not re.match(r"[\d.]+$", host) and not re.search(
+                    r"(?m)^sentinel resolve-hostnames yes\s*$", conf[:mon.start()]):
+                probs.add(f"{rel}: sentinel {sn} monitors host name {host} without "
+                          f"'sentinel resolve-hostnames yes' before it (Sentinel refuses it)")
+            if not len(sentinels) // 2 < quorum <= len(sentinels):
+                probs.add(f"{rel}: sentinel {sn}: quorum {quorum} is not a majority of "
+                          f"{len(sentinels)} sentinels")
         ok, msg = url_kind(a.bin, url)
         if not ok or "sentinel" not in msg.lower():
             probs.add(f"{rel}: {n}: `hookq` does not take '{url}' as a sentinel URL: {msg}")
+
+
+def sentinel_conf(src, svc):
+    """The config file a compose sentinel service writes at start: its shell
+    command run here with its bind mounts and volumes mapped to a temporary
+    directory, up to (not including) the exec of redis-server. (text, error)."""
+    script = "\n".join(map(str, svc.get("command") or [])).replace("$$", "$")
+    m = re.search(r"(?m)^\s*exec redis-server (\S+) --sentinel\s*$", script)
+    if not m:
+        return None, "its command does not end with `exec redis-server <conf> --sentinel`"
+    conf = m.group(1)
+    with tempfile.TemporaryDirectory(prefix="hq-sentinel-") as tmp:
+        for i, v in enumerate(svc.get("volumes") or []):
+            host, cont = str(v).split(":")[0:2]
+            if host.startswith("."):
+                where = os.path.join(src, "deploy", host)
+            else:
+                where = os.path.join(tmp, f"vol{i}")
+                os.mkdir(where)
+            script = script.replace(cont, where)
+            conf = conf.replace(cont, where)
+        script = re.sub(r"(?m)^\s*exec redis-server .*$", "", script)
+        p = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=20)
+        if p.returncode != 0:
+            return None, f"its start script failed here: {p.stderr.strip()}"
+        try:
+            with open(conf, encoding="utf-8") as f:
+                return f.read(), None
+        except OSError as e:
+            return None, f"its start script wrote no {m.group(1)}: {e.strerror}"
 
 
 FORMULA_SUM_RE = re.compile(r"\s*[A-Za-z_]\w*(\s*\+\s*[A-Za-z_]\w*)*\s*")
