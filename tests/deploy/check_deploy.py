@@ -1000,6 +1000,25 @@ def check_metric_names(a):
                         probs.add(f"{rel}: {name}{{{k}=\"{val}\"}} never appears "
                                   f"(values: {', '.join(sorted(have))})")
     yaml = load_yaml_module()
+    # KEDA prometheus triggers (the keda-cluster alternative): their queries
+    # only; comments may name metrics still to come.
+    if yaml is not None:
+        for path in sorted(glob.glob(os.path.join(a.src, "deploy", "k8s", "*", "*.yaml*"))):
+            rel = os.path.relpath(path, a.src)
+            with open(path, encoding="utf-8") as f:
+                docs = [d for d in yaml.safe_load_all(f) if d]
+            for d in docs:
+                if d.get("kind") != "ScaledObject":
+                    continue
+                for t in d.get("spec", {}).get("triggers") or []:
+                    q = str((t.get("metadata") or {}).get("query", ""))
+                    if t.get("type") != "prometheus":
+                        continue
+                    used = set(re.findall(r"\bhookq_[a-z0-9_]+", q))
+                    if not used:
+                        probs.add(f"{rel}: prometheus trigger query '{q}' uses no hookq_* metric")
+                    for name in sorted(used - series):
+                        probs.add(f"{rel}: {name} is not served by the worker's /metrics")
     if yaml is not None:
         with open(os.path.join(a.src, "deploy/prometheus/alerts.yml"), encoding="utf-8") as f:
             doc = yaml.safe_load(f)
