@@ -879,7 +879,7 @@ def check_partitioned(a):
     check_compose_profiles(a, helps, probs)
     check_scaledobjects(a, probs)
     files = [p for p, _ in text_files(os.path.join(a.src, "deploy"))]
-    files.append(os.path.join(a.src, "docs", "scaling.md"))
+    files += [os.path.join(a.src, "docs", d) for d in ("scaling.md", "operations.md")]
     for path in files:
         try:
             with open(path, encoding="utf-8") as f:
