@@ -51,8 +51,8 @@ struct hq_cluster_async;
 
 /* A connection to one node: a primary of the map, or a seed. */
 struct anode {
-    struct hq_cluster_async *c;   /* owner */
-    struct hq_redis_client *cli;  /* owned until its on_closed */
+    struct hq_cluster_async *c;  /* owner */
+    struct hq_redis_client *cli; /* owned until its on_closed */
     char host[HQ_CLUSTER_HOST_MAX];
     int port;
     int seed; /* 1: opened only to load the map; transitions are not forwarded */
@@ -101,10 +101,10 @@ struct hq_cluster_async {
     char refresh_host[HQ_CLUSTER_HOST_MAX];   /* node asked: the map's "" host */
     struct req *wait_head, *wait_tail;        /* requests waiting for a target */
     int nwaiting;
-    int pending;                /* requests whose callback has not run */
-    uv_timer_t tick;            /* refresh retry and waiting deadlines */
-    int open;                   /* clients + the tick not yet closed */
-    int closing;                /* hq_cluster_async_close was called */
+    int pending;     /* requests whose callback has not run */
+    uv_timer_t tick; /* refresh retry and waiting deadlines */
+    int open;        /* clients + the tick not yet closed */
+    int closing;     /* hq_cluster_async_close was called */
     void (*on_closed)(void *arg);
     void *closed_arg;
     unsigned long reconnects_gone; /* reconnects of clients already closed */
@@ -521,8 +521,7 @@ static void on_req_reply(struct hq_redis_client *cli, redisReply *reply, void *a
 {
     struct req *r = arg;
     struct hq_cluster_async *c = r->c;
-    if (reply && reply->type == REDIS_REPLY_ERROR && !c->closing &&
-        r->redirects < REDIRECTS_MAX) {
+    if (reply && reply->type == REDIS_REPLY_ERROR && !c->closing && r->redirects < REDIRECTS_MAX) {
         struct hq_redirect rd;
         enum hq_redirect_kind kind = hq_redirect_parse(reply->str, reply->len, &rd);
         if (kind == HQ_REDIRECT_MOVED || kind == HQ_REDIRECT_ASK) {
