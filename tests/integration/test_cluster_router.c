@@ -120,6 +120,27 @@ static long long exists_on(int port, const char *key, int asking)
     return n;
 }
 
+/* Error replies of one kind ("MOVED", "ASK") the running nodes have sent
+ * (INFO errorstats): whether a command was routed or redirected. */
+static long long errorstat(const char *kind)
+{
+    char field[64];
+    snprintf(field, sizeof(field), "errorstat_%s:count=", kind);
+    long long sum = 0;
+    for (int i = 0; i < SIX.n; i++) {
+        if (SIX.node[i].pid <= 0)
+            continue;
+        redisContext *c = hq_test_cluster_connect(&SIX, i);
+        redisReply *r = hq_test_cmd(c, "INFO errorstats");
+        const char *p = r->str ? strstr(r->str, field) : NULL;
+        if (p)
+            sum += atoll(p + strlen(field));
+        freeReplyObject(r);
+        redisFree(c);
+    }
+    return sum;
+}
+
 static void cluster_url(char *url, size_t n, int dead_port)
 {
     if (dead_port > 0)
@@ -185,6 +206,7 @@ static void test_sync_dead_first_seed_then_each_primarys_slots_go_to_that_primar
     struct hq_test_cluster_view *v = view_now();
     int ports[3];
     assert_int_equal(primary_ports(v, ports, 3), 3);
+    long long moved0 = errorstat("MOVED");
     for (int k = 0; k < 3; k++) {
         char key[32];
         unsigned slot = key_on(v, ports[k], "sync", key, sizeof(key));
@@ -201,6 +223,7 @@ static void test_sync_dead_first_seed_then_each_primarys_slots_go_to_that_primar
         assert_string_equal(hq_redis_conn_node_name(c, slot, name, sizeof(name)), want);
         assert_int_equal(exists_on(ports[k], key, 0), 1);
     }
+    assert_int_equal(errorstat("MOVED"), moved0); /* sent to the owner first time */
     free(v);
     hq_redis_conn_free(c);
 }
@@ -480,6 +503,7 @@ static void test_async_commands_and_a_script_reach_every_primary(void **state)
     struct hq_redis_script s;
     hq_redis_script_init(&s, SCRIPT);
     struct got set[3] = {{0}}, scr[3] = {{0}};
+    long long moved0 = errorstat("MOVED");
     for (int k = 0; k < 3; k++) {
         assert_int_equal(hq_redis_router_command(r, ra.slot[k], on_got, &set[k], 0, 3,
                                                  (const char *[]){"SET", keys[k], "40"}, NULL),
@@ -501,6 +525,7 @@ static void test_async_commands_and_a_script_reach_every_primary(void **state)
     }
     assert_int_equal(early.calls, 0);
     assert_int_equal(hq_redis_router_pending(r), 0);
+    assert_int_equal(errorstat("MOVED"), moved0); /* routed, not redirected */
     /* Close with a command pending: its callback gets NULL, once. */
     struct got blocked = {0};
     char bkey[32];
@@ -532,6 +557,7 @@ static void test_async_follows_moved_after_a_failover_and_calls_back_once(void *
         0);
     await_got(&loop, &g, 10000);
     int promoted = failover_slot(slot);
+    long long moved0 = errorstat("MOVED");
     /* Still ready: the router's connection to the old primary is up (it is a
      * replica now, answering MOVED). */
     struct hq_redis_script s;
@@ -562,6 +588,7 @@ static void test_async_follows_moved_after_a_failover_and_calls_back_once(void *
     assert_int_equal(scr.calls, 1);
     assert_int_equal(hq_redis_router_pending(r), 0);
     assert_int_equal(exists_on(promoted, key, 0), 1);
+    assert_true(errorstat("MOVED") > moved0); /* the path taken was a redirect */
     router_close(&loop, r);
 }
 
