@@ -256,6 +256,54 @@ static void test_sync_follows_moved_after_a_graceful_failover(void **state)
     hq_redis_conn_free(c);
 }
 
+/* A slot being moved by hand, as redis-cli --cluster reshard does. */
+struct migration {
+    unsigned slot;
+    int from, to, third; /* primaries' ports */
+    char from_id[41], to_id[41];
+};
+
+/* Sets slot IMPORTING on another primary and MIGRATING on its owner, then
+ * MIGRATEs key (already written) over: the owner now answers ASK for it. */
+static void migration_begin(struct migration *m, const char *key)
+{
+    m->slot = hq_key_slot(key, strlen(key));
+    struct hq_test_cluster_view *v = view_now();
+    int ports[3];
+    assert_int_equal(primary_ports(v, ports, 3), 3);
+    m->from = owner_port(v, m->slot);
+    m->to = ports[0] == m->from ? ports[1] : ports[0];
+    for (int k = 0; k < 3; k++)
+        if (ports[k] != m->from && ports[k] != m->to)
+            m->third = ports[k];
+    snprintf(m->from_id, sizeof(m->from_id), "%s", id_of(v, m->from));
+    snprintf(m->to_id, sizeof(m->to_id), "%s", id_of(v, m->to));
+    free(v);
+    redisContext *src = hq_test_cluster_connect(&SIX, hq_test_cluster_node_of_port(&SIX, m->from));
+    redisContext *dst = hq_test_cluster_connect(&SIX, hq_test_cluster_node_of_port(&SIX, m->to));
+    freeReplyObject(hq_test_cmd(dst, "CLUSTER SETSLOT %u IMPORTING %s", m->slot, m->from_id));
+    freeReplyObject(hq_test_cmd(src, "CLUSTER SETSLOT %u MIGRATING %s", m->slot, m->to_id));
+    redisReply *r = hq_test_cmd(src, "MIGRATE 127.0.0.1 %d %s 0 5000", m->to, key);
+    if (r->type != REDIS_REPLY_STATUS)
+        fail_msg("MIGRATE %s: %s", key, r->str ? r->str : "?");
+    freeReplyObject(r);
+    redisFree(src);
+    redisFree(dst);
+}
+
+/* Ends it: the slot is the target's (told to target, source, third). */
+static void migration_end(const struct migration *m)
+{
+    const int order[3] = {m->to, m->from, m->third};
+    for (int k = 0; k < 3; k++) {
+        redisContext *n =
+            hq_test_cluster_connect(&SIX, hq_test_cluster_node_of_port(&SIX, order[k]));
+        freeReplyObject(hq_test_cmd(n, "CLUSTER SETSLOT %u NODE %s", m->slot, m->to_id));
+        redisFree(n);
+    }
+    assert_true(hq_test_cluster_wait_ok(&SIX, HQ_TEST_CLUSTER_WAIT_MS));
+}
+
 static void test_sync_follows_ask_while_a_slot_migrates(void **state)
 {
     (void)state;
@@ -265,24 +313,12 @@ static void test_sync_follows_ask_while_a_slot_migrates(void **state)
     struct hq_redis_conn *c = hq_redis_conn_open(url, 2000, &err);
     assert_non_null(c);
     const char *old = "{ask}old", *fresh = "{ask}new";
-    unsigned slot = hq_key_slot(old, strlen(old));
-    struct hq_test_cluster_view *v = view_now();
-    int ports[3];
-    assert_int_equal(primary_ports(v, ports, 3), 3);
-    int from = owner_port(v, slot), to = ports[0] == from ? ports[1] : ports[0];
-    char from_id[41], to_id[41];
-    snprintf(from_id, sizeof(from_id), "%s", id_of(v, from));
-    snprintf(to_id, sizeof(to_id), "%s", id_of(v, to));
     redisReply *r = conn_cmd(c, old, &err, 3, (const char *[]){"SET", old, "v1"});
     assert_non_null(r);
     freeReplyObject(r);
-    redisContext *src = hq_test_cluster_connect(&SIX, hq_test_cluster_node_of_port(&SIX, from));
-    redisContext *dst = hq_test_cluster_connect(&SIX, hq_test_cluster_node_of_port(&SIX, to));
-    freeReplyObject(hq_test_cmd(dst, "CLUSTER SETSLOT %u IMPORTING %s", slot, from_id));
-    freeReplyObject(hq_test_cmd(src, "CLUSTER SETSLOT %u MIGRATING %s", slot, to_id));
-    r = hq_test_cmd(src, "MIGRATE 127.0.0.1 %d %s 0 5000", to, old);
-    assert_int_equal(r->type, REDIS_REPLY_STATUS);
-    freeReplyObject(r);
+    struct migration m;
+    migration_begin(&m, old);
+    long long ask0 = errorstat("ASK");
     /* The old owner no longer has the key: it answers ASK. */
     r = conn_cmd(c, old, &err, 2, (const char *[]){"GET", old});
     if (!r)
@@ -294,28 +330,15 @@ static void test_sync_follows_ask_while_a_slot_migrates(void **state)
     if (!r)
         fail_msg("SET during migration: %s", err.msg);
     freeReplyObject(r);
-    assert_int_equal(exists_on(to, fresh, 1), 1); /* the source would answer ASK */
-    /* End the migration (target, source, then the third primary). */
-    for (int k = 0; k < 3; k++) {
-        int p = k == 0                               ? to
-                : k == 1                             ? from
-                : ports[0] != from && ports[0] != to ? ports[0]
-                : ports[1] != from && ports[1] != to ? ports[1]
-                                                     : ports[2];
-        redisContext *n = hq_test_cluster_connect(&SIX, hq_test_cluster_node_of_port(&SIX, p));
-        freeReplyObject(hq_test_cmd(n, "CLUSTER SETSLOT %u NODE %s", slot, to_id));
-        redisFree(n);
-    }
-    assert_true(hq_test_cluster_wait_ok(&SIX, HQ_TEST_CLUSTER_WAIT_MS));
+    assert_int_equal(exists_on(m.to, fresh, 1), 1); /* the source would answer ASK */
+    assert_int_equal(errorstat("ASK"), ask0 + 2);
+    migration_end(&m);
     /* Now a MOVED: the same conn still finds the key. */
     r = conn_cmd(c, old, &err, 2, (const char *[]){"GET", old});
     if (!r)
         fail_msg("GET after migration: %s", err.msg);
     assert_string_equal(r->str, "v1");
     freeReplyObject(r);
-    redisFree(src);
-    redisFree(dst);
-    free(v);
     hq_redis_conn_free(c);
 }
 
@@ -592,6 +615,50 @@ static void test_async_follows_moved_after_a_failover_and_calls_back_once(void *
     router_close(&loop, r);
 }
 
+static void test_async_follows_ask_while_a_slot_migrates(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct hq_redis_router *r = router_open(&loop);
+    const char *old = "{aask}old", *fresh = "{aask}new";
+    unsigned slot = hq_key_slot(old, strlen(old));
+    struct ready_arg ra = {.r = r, .n = 1, .slot = {slot}};
+    assert_true(hq_test_run_until(&loop, all_ready, &ra, 10000));
+    struct got g = {0};
+    assert_int_equal(hq_redis_router_command(r, slot, on_got, &g, 0, 3,
+                                             (const char *[]){"SET", old, "v1"}, NULL),
+                     0);
+    await_got(&loop, &g, 10000);
+    struct migration m;
+    migration_begin(&m, old);
+    long long ask0 = errorstat("ASK");
+    struct hq_redis_script s;
+    hq_redis_script_init(&s, SCRIPT);
+    struct got get = {0}, scr = {0};
+    assert_int_equal(
+        hq_redis_router_command(r, slot, on_got, &get, 0, 2, (const char *[]){"GET", old}, NULL),
+        0);
+    assert_int_equal(
+        hq_redis_router_script(r, slot, &s, on_got, &scr, 1, 2, (const char *[]){fresh, "5"}, NULL),
+        0);
+    await_got(&loop, &get, 10000);
+    await_got(&loop, &scr, 10000);
+    if (get.type != REDIS_REPLY_STRING)
+        fail_msg("GET during migration: %s", get.null ? "(null)" : get.str);
+    assert_string_equal(get.str, "v1");
+    if (scr.type != REDIS_REPLY_INTEGER)
+        fail_msg("script during migration: %s", scr.null ? "(null)" : scr.str);
+    assert_int_equal(scr.integer, 5);
+    assert_int_equal(exists_on(m.to, fresh, 1), 1);
+    assert_true(errorstat("ASK") >= ask0 + 2);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    assert_int_equal(get.calls, 1);
+    assert_int_equal(scr.calls, 1);
+    migration_end(&m);
+    router_close(&loop, r);
+}
+
 /* CLUSTER SLOTS calls answered so far by the running nodes but skip_port
  * (INFO commandstats). */
 static long long cluster_slots_calls(int skip_port)
@@ -715,6 +782,7 @@ int main(void)
         cmocka_unit_test(test_sync_unassigned_slots_fail_clearly_and_the_rest_works),
         cmocka_unit_test(test_async_commands_and_a_script_reach_every_primary),
         cmocka_unit_test(test_async_follows_moved_after_a_failover_and_calls_back_once),
+        cmocka_unit_test(test_async_follows_ask_while_a_slot_migrates),
         /* Last: it leaves a primary dead. */
         cmocka_unit_test(
             test_async_killed_primary_nulls_pending_others_go_on_and_the_promoted_replica_takes_over),
