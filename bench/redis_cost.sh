@@ -173,5 +173,9 @@ m0=$(awk -F'\t' '$1 == 0 { print $3 }' "$TMP/runs.tsv" | median)
 for b in "${!BUILDS[@]}"; do
     runs=$(awk -F'\t' -v b="$b" '$1 == b { printf "%s ", $3 }' "$TMP/runs.tsv")
     m=$(awk -F'\t' -v b="$b" '$1 == b { print $3 }' "$TMP/runs.tsv" | median)
-    echo "build $b: median $m us (runs: ${runs% }), ratio $(calc "\"%.2f\", $m / $m0")  ${BUILDS[$b]}"
+    # The ratio to build 0 in the same round, then the median: robust to the
+    # machine's speed drifting between rounds.
+    paired=$(awk -F'\t' -v b="$b" '$1 == 0 { z[$2] = $3 } $1 == b { r[$2] = $3 }
+        END { for (k in r) print r[k] / z[k] }' "$TMP/runs.tsv" | median)
+    echo "build $b: median $m us (runs: ${runs% }), ratio $(calc "\"%.2f\", $m / $m0"), same-round ratio median $(calc "\"%.2f\", $paired")  ${BUILDS[$b]}"
 done
