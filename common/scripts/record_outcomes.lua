@@ -13,7 +13,7 @@
 -- then (and without a range) each entry is checked alone, as before.
 --
 -- KEYS[1] events stream   KEYS[2] retry zset   KEYS[3] retry data hash   KEYS[4] dead stream
--- ARGV[1] group  ARGV[2] consumer  ARGV[3] attempt record ttl (ms)  ARGV[4] attempt records kept
+-- ARGV[1] group  ARGV[2] consumer  ARGV[3] attempt record ttl (ms after Redis' TIME)  ARGV[4] attempt records kept
 -- ARGV[5] attempt key prefix ("<p>:att:")  ARGV[6] dead stream MAXLEN (0 = unbounded)
 -- ARGV[7] fence range start id or ""  ARGV[8] range end id  ARGV[9] range count
 -- then per entry: entry id, n, and n arguments holding its ops (encoded by
@@ -34,7 +34,8 @@ local deadmax = tonumber(argv[6])
 -- call): PEXPIRE is rewritten to PEXPIREAT inside Redis (two new argv
 -- objects and a command lookup per key), PEXPIREAT is stored as sent.
 local now = call('TIME')
-local expat = tostring(now[1] * 1000 + math.floor(now[2] / 1000) + tonumber(argv[3]))
+-- %d, not tostring: tostring switches to exponent notation past 14 digits.
+local expat = string.format('%d', now[1] * 1000 + math.floor(now[2] / 1000) + tonumber(argv[3]))
 local mine = nil -- id -> true for this consumer's pending entries in the range
 if argv[7] ~= '' then
   local count = tonumber(argv[9])
