@@ -31,8 +31,8 @@ local group, consumer = argv[1], argv[2]
 local keep, attpre = tonumber(argv[4]), argv[5]
 local deadmax = tonumber(argv[6])
 -- Attempt lists expire at an absolute time, Redis' now + ttl (one TIME per
--- call): PEXPIRE is rewritten to PEXPIREAT inside Redis (two new argv
--- objects and a command lookup per key), PEXPIREAT is stored as sent.
+-- call): Redis rewrites every PEXPIRE into a PEXPIREAT for propagation (a
+-- new argument object and a command lookup per key); a PEXPIREAT stays as sent.
 local now = call('TIME')
 -- %d, not tostring: tostring switches to exponent notation past 14 digits.
 local expat = string.format('%d', now[1] * 1000 + math.floor(now[2] / 1000) + tonumber(argv[3]))
