@@ -225,7 +225,7 @@ static void test_cli_produce_exits_2_on_a_bad_redis_url(void **state)
     assert_int_equal(hq_test_cli(args, NULL, NULL, out, sizeof(out), err, sizeof(err)), 2);
     assert_string_equal(
         err,
-        "hookq produce: --redis-url: 'http...' must start with redis://, redis-sentinel:// or unix://\n");
+        "hookq produce: --redis-url: 'http...' must start with redis://, redis-sentinel://, redis-cluster:// or unix://\n");
     const char *env[] = {"HOOKQ_REDIS_URL=redis://127.0.0.1:99999", NULL};
     const char *a2[] = {"produce", "--type", "t", "--data", "{}", NULL};
     assert_int_equal(hq_test_cli(a2, env, NULL, out, sizeof(out), err, sizeof(err)), 2);
