@@ -104,13 +104,11 @@ static int ensure_connected(struct hookq_producer *p, struct hq_err *err)
 {
     if (p->conn) {
         /* Untagged: a migration may have begun since the last look. */
-        if (!p->L.tagged && mono_ms() - p->checked_ms >= LAYOUT_CHECK_MS) {
-            int rc = load_layout(p, err);
-            if (rc != 0)
-                disconnect(p);
-            return rc;
-        }
-        return 0;
+        if (p->L.tagged || mono_ms() - p->checked_ms < LAYOUT_CHECK_MS || load_layout(p, err) == 0)
+            return 0;
+        /* The read failed (the connection may have died idle): one fresh
+         * connection decides. */
+        disconnect(p);
     }
     p->conn = hq_redis_conn_open(p->url, HQ_REDIS_CONNECT_TIMEOUT_MS, err);
     if (!p->conn)
