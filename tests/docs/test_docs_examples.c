@@ -193,30 +193,39 @@ static void test_docs_node_example_writes_a_valid_msgpack_entry(void **state)
     assert_int_equal(check_written(), 1);
 }
 
-/* Runs a partitioned example untagged, then at P = 4 (layout created here). */
+/* Runs a partitioned example untagged, then at P = 4 (layout created here)
+ * and at P = 5, 7 and 11: one id per run, so several P make a wrong hash
+ * that happens to pick the right partition once (1 in P) very unlikely to
+ * pass them all. */
 static void run_partitioned(const char *lang, const char *ext, const char *env, const char *runner)
 {
     assert_int_equal(run_example(lang, ext, env, runner), 0);
     assert_int_equal(check_written(), 1);
 
-    struct hq_err e = {0};
-    struct hq_redis_conn *conn = hq_redis_conn_open(redis.url, 2000, &e);
-    assert_non_null(conn);
-    struct hq_layout L = {0};
-    assert_int_equal(hq_layout_create(conn, "hookq", 4, &L, &e), 0);
-    hq_redis_conn_free(conn);
-    assert_int_equal(run_example(lang, ext, env, runner), 0);
-    unsigned want = hq_partition_of_id("evt_in_1", 8, 4);
-    for (unsigned i = 0; i < 4; i++) {
-        char key[HQ_KEY_MAX];
-        snprintf(key, sizeof(key), "%s:events", L.part[i].base);
-        assert_int_equal(check_written_in(key), i == want ? 1 : 0);
+    static const unsigned Ps[] = {4, 5, 7, 11};
+    for (size_t k = 0; k < sizeof(Ps) / sizeof(Ps[0]); k++) {
+        unsigned P = Ps[k];
+        struct hq_err e = {0};
+        struct hq_redis_conn *conn = hq_redis_conn_open(redis.url, 2000, &e);
+        assert_non_null(conn);
+        struct hq_layout L = {0};
+        assert_int_equal(hq_layout_create(conn, "hookq", P, &L, &e), 0);
+        hq_redis_conn_free(conn);
+        assert_int_equal(run_example(lang, ext, env, runner), 0);
+        unsigned want = hq_partition_of_id("evt_in_1", 8, P);
+        for (unsigned i = 0; i < P; i++) {
+            char key[HQ_KEY_MAX];
+            snprintf(key, sizeof(key), "%s:events", L.part[i].base);
+            if (check_written_in(key) != (i == want ? 1u : 0u))
+                fail_msg("P = %u: partition %u's stream holds %s (want partition %u)", P, i,
+                         i == want ? "nothing" : "the event", want);
+        }
+        assert_int_equal(check_written(), 0);
+        hq_layout_free(&L);
+        redisContext *c = hq_test_redis_connect(&redis);
+        freeReplyObject(hq_test_cmd(c, "FLUSHALL")); /* back to the untagged layout */
+        redisFree(c);
     }
-    assert_int_equal(check_written(), 0);
-    hq_layout_free(&L);
-    redisContext *c = hq_test_redis_connect(&redis);
-    freeReplyObject(hq_test_cmd(c, "FLUSHALL")); /* back to the untagged layout */
-    redisFree(c);
 }
 
 static void test_docs_python_partitioned_example_finds_the_partition_stream(void **state)
