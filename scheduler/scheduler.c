@@ -317,7 +317,8 @@ int hq_scheduler_run(const struct hq_scheduler_config *cfg, struct hq_err *err)
             if (rc == 1)
                 break;
             if (rc != 0) {
-                log_down(&s, "reading the layout failed", &e);
+                hq_err_prefix(&e, "reading the layout");
+                log_down(&s, "moving due retries failed", &e);
                 /* Reconnect after the pause: the connection may be what broke. */
                 drop_conn(&s);
                 if (wait_stop(cfg, s.backoff))

@@ -494,6 +494,8 @@ test_a_due_retry_of_a_deleted_endpoint_ends_as_a_dead_letter_via_the_worker(void
         assert_non_null(ev);
         if (strcmp(ev, "ev_gone") == 0) {
             check_dead(r->element[i], "endpoint_deleted", "ep_gone", "ev_gone");
+            assert_string_equal(field(r->element[i], "attempts"), "2");
+            assert_string_equal(field(r->element[i], "payload"), "body");
         } else {
             check_dead(r->element[i], "endpoint_disabled", off, "ev_off");
         }
