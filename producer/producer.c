@@ -292,8 +292,8 @@ static int write_round(struct hookq_producer *p, redisContext *c, const size_t *
             if (r->type == REDIS_REPLY_ERROR && r->len >= 5 && memcmp(r->str, "MOVED", 5) == 0) {
                 /* Resharded: the next write finds the new owner. */
                 struct hq_err ignored = {0};
-                if (hq_redis_conn_refresh(p->conn, &ignored) != 0)
-                    t->first_msg[sizeof(t->first_msg) - 1] = '\0'; /* reported as MOVED */
+                int refreshed = hq_redis_conn_refresh(p->conn, &ignored);
+                (void)refreshed; /* a failed refresh: the MOVED is what the caller sees */
             }
             if (ids && id_len > 0)
                 ids[i * id_len] = '\0';

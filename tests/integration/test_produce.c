@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/event.h"
+#include "common/keys.h"
 #include "common/layout_store.h"
 #include "common/limits.h"
 #include "hookq/hookq.h"
@@ -494,6 +495,58 @@ static void test_cli_produce_durable_needs_a_replica(void **state)
     hq_test_redis_destroy(&primary);
 }
 
+/* ---- a migration in progress ------------------------------------------------------- */
+
+struct calls_arg {
+    redisContext *c;
+    long long want;
+};
+
+/* HGETALL has been called at least want times (INFO commandstats). */
+static int hgetall_calls_at_least(void *arg)
+{
+    struct calls_arg *a = arg;
+    redisReply *r = hq_test_cmd(a->c, "INFO commandstats");
+    const char *p = strstr(r->str, "cmdstat_hgetall:calls=");
+    long long n = p ? atoll(p + strlen("cmdstat_hgetall:calls=")) : 0;
+    freeReplyObject(r);
+    return n >= a->want;
+}
+
+/* `hookq produce` started while the config says state=migrating writes
+ * nothing until the state is gone (it polls the config: several HGETALLs,
+ * where a producer that did not wait would read it once and write), then
+ * writes to the new layout's partition. */
+static void test_produce_waits_while_a_migration_runs(void **state)
+{
+    (void)state;
+    redisContext *c = hq_test_redis_connect(&redis);
+    freeReplyObject(hq_test_cmd(c, "FLUSHALL"));
+    freeReplyObject(hq_test_cmd(c, "CONFIG RESETSTAT"));
+    struct hq_layout L = {0};
+    struct hq_err e = {0};
+    assert_int_equal(hq_layout_init_tagged(&L, "pm", 4, &e), 0);
+    char tags[HQ_LAYOUT_TAGS_MAX], cfg[HQ_KEY_MAX];
+    assert_true(hq_layout_tags_join(&L, tags, sizeof(tags)) > 0);
+    hq_key_config("pm", cfg, sizeof(cfg));
+    freeReplyObject(
+        hq_test_cmd(c, "HSET %s version 1 partitions 4 tags %s state migrating", cfg, tags));
+    const char *args[] = {"produce", "--redis-url", redis.url, "--prefix", "pm", "--type",
+                          "t",       "--id",        "evt_m",   "--data",   "{}", NULL};
+    pid_t pid = hq_test_spawn(args, NULL, NULL);
+    struct calls_arg ca = {c, 4};
+    assert_true(hq_test_wait(hgetall_calls_at_least, &ca, 10000));
+    redisReply *k = hq_test_cmd(c, "KEYS pm:*:events");
+    assert_int_equal(k->elements, 0); /* nothing written while migrating */
+    freeReplyObject(k);
+    freeReplyObject(hq_test_cmd(c, "HDEL %s state", cfg));
+    assert_int_equal(hq_test_kill_wait(pid, 0, 10000), 0);
+    unsigned want = hq_partition_of_id("evt_m", 5, 4);
+    assert_int_equal(hq_test_cmd_int(c, "XLEN %s:events", L.part[want].base), 1);
+    hq_layout_free(&L);
+    redisFree(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -512,6 +565,7 @@ int main(void)
         cmocka_unit_test(test_p4_events_with_ids_land_in_crc16_of_the_id_mod_p),
         cmocka_unit_test(test_p4_events_without_ids_spread_over_every_partition),
         cmocka_unit_test(test_cli_produce_durable_needs_a_replica),
+        cmocka_unit_test(test_produce_waits_while_a_migration_runs),
     };
     hq_test_redis_group(&redis, NULL, NULL, 0);
     return cmocka_run_group_tests(tests, hq_test_group_setup, hq_test_group_teardown);
