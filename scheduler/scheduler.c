@@ -121,7 +121,9 @@ struct sched {
     char name[300]; /* "scheduler:<hostname>:<pid>", reported while paused */
     long long backoff;
     int64_t last_down_log;
-    int down; /* a failure was logged and nothing has worked since */
+    int down;         /* a failure was logged and nothing has worked since */
+    int ran_untagged; /* moved retries in the untagged layout: a migration waits for
+                       * this scheduler's report in the paused set */
 };
 
 static void next_backoff(struct sched *s)
@@ -151,13 +153,33 @@ static int wait_migration(struct sched *s, struct hq_err *e)
 {
     for (;;) {
         int rc = hq_layout_wait_migration(s->conn, s->cfg->prefix, &s->L, 0, e);
-        if (rc == 0)
+        if (rc == 0) {
+            s->ran_untagged = 0;
+            hq_log(HQ_LOG_INFO, "scheduler", "migration over: going on with %u partitions",
+                   s->L.nparts);
             return 0;
+        }
         if (rc != HQ_ETIMEDOUT)
             return rc;
         if (wait_stop(s->cfg, MIGRATION_POLL_MS))
             return 1;
     }
+}
+
+/* SADD <prefix>:{reg}:migrate:paused <name>: this scheduler moves nothing
+ * until the migration ends. 0 or HQ_EREDIS. */
+static int report_paused(struct sched *s, struct hq_err *e)
+{
+    char key[HQ_KEY_MAX];
+    hq_key_migrate_paused(s->cfg->prefix, key, sizeof(key));
+    const char *argv[] = {"SADD", key, s->name};
+    redisReply *r = hq_redis_conn_cmd(s->conn, s->L.reg_slot, e, 3, argv, NULL);
+    if (!r)
+        return HQ_EREDIS;
+    freeReplyObject(r);
+    hq_log(HQ_LOG_INFO, "scheduler", "paused for a migration to %u partitions (as %s)", s->L.nparts,
+           s->name);
+    return 0;
 }
 
 /* An untagged scheduler: when the config hash has appeared with
@@ -181,19 +203,10 @@ static int check_migration(struct sched *s, struct hq_err *e)
         hq_log(HQ_LOG_INFO, "scheduler", "layout changed: %u partitions", s->L.nparts);
         return 0;
     }
-    char key[HQ_KEY_MAX];
-    hq_key_migrate_paused(s->cfg->prefix, key, sizeof(key));
-    const char *argv[] = {"SADD", key, s->name};
-    redisReply *r = hq_redis_conn_cmd(s->conn, s->L.reg_slot, e, 3, argv, NULL);
-    if (!r)
-        return HQ_EREDIS;
-    freeReplyObject(r);
-    hq_log(HQ_LOG_INFO, "scheduler", "paused for a migration to %u partitions (as %s)", s->L.nparts,
-           s->name);
+    rc = report_paused(s, e);
+    if (rc != 0)
+        return rc;
     rc = wait_migration(s, e);
-    if (rc == 0)
-        hq_log(HQ_LOG_INFO, "scheduler", "migration over: going on with %u partitions",
-               s->L.nparts);
     return rc;
 }
 
@@ -206,10 +219,17 @@ static int connect_deployment(struct sched *s, struct hq_err *e)
         return HQ_EREDIS;
     hq_layout_free(&s->L);
     int rc = hq_layout_load(s->conn, s->cfg->prefix, &s->L, e);
+    if (rc == 0 && s->L.tagged && !s->L.migrating)
+        s->ran_untagged = 0; /* a migration seen over: nothing to report any more */
     if (rc == 0 && s->L.migrating) {
         hq_log(HQ_LOG_INFO, "scheduler", "a migration to %u partitions is in progress: waiting",
                s->L.nparts);
-        rc = wait_migration(s, e);
+        /* Lost Redis while paused (or just before reporting): report again,
+         * the migration may still be waiting for this scheduler. */
+        if (s->ran_untagged)
+            rc = report_paused(s, e);
+        if (rc == 0)
+            rc = wait_migration(s, e);
     }
     if (rc != 0 && rc != 1)
         drop_conn(s);
@@ -330,6 +350,8 @@ int hq_scheduler_run(const struct hq_scheduler_config *cfg, struct hq_err *err)
 
         int full;
         long long next;
+        if (!s.L.tagged)
+            s.ran_untagged = 1;
         if (round_all(&s, &sum_requeued, &sum_dead, &full, &next, &e) != 0) {
             log_down(&s, "moving due retries failed", &e);
             if (wait_stop(cfg, s.backoff))

@@ -586,8 +586,8 @@ static int is_member(void *arg)
 
 /* The migration protocol's scheduler side, with the config written by hand
  * (as `hookq migrate` does): an untagged scheduler sees state=migrating,
- * reports "scheduler:<host>:<pid>" in the paused set, and once the state is
- * gone works on the tagged layout. */
+ * reports "scheduler:<host>:<pid>" in the paused set (again after a lost
+ * connection), and once the state is gone works on the tagged layout. */
 static void test_untagged_scheduler_pauses_for_a_migration_and_goes_on_tagged(void **state)
 {
     (void)state;
@@ -617,6 +617,12 @@ static void test_untagged_scheduler_pauses_for_a_migration_and_goes_on_tagged(vo
     snprintf(me, sizeof(me), "scheduler:%s:%ld", host, (long)pid);
     struct member_arg m = {paused, me};
     assert_true(hq_test_wait(is_member, &m, 5000));
+
+    /* Connection lost while paused: after reconnecting it finds the migration
+     * still running and reports again (migrate may still be waiting). */
+    freeReplyObject(hq_test_cmd(C, "DEL %s", paused));
+    freeReplyObject(hq_test_cmd(C, "CLIENT KILL TYPE normal SKIPME yes"));
+    assert_true(hq_test_wait(is_member, &m, 10000));
 
     /* Paused: untagged keys are the migration's now, and stay put. */
     add_retry("ep_a", "ev_during", 1, 1, "x");
