@@ -25,6 +25,7 @@
 #include "common/log.h"
 #include "common/redis_conn.h"
 #include "common/scripts.h"
+#include "common/slot.h"
 
 static long long reply_ll(const redisReply *r)
 {
@@ -122,6 +123,7 @@ struct sched {
     long long backoff;
     int64_t last_down_log;
     int down;         /* a failure was logged and nothing has worked since */
+    int started;      /* the layout was loaded once ("started" logged) */
     int ran_untagged; /* moved retries in the untagged layout: a migration waits for
                        * this scheduler's report in the paused set */
 };
@@ -210,13 +212,10 @@ static int check_migration(struct sched *s, struct hq_err *e)
     return rc;
 }
 
-/* Opens the connection and loads the layout, waiting out a migration.
- * 0, 1 on a stop signal, or an error (conn left NULL). */
-static int connect_deployment(struct sched *s, struct hq_err *e)
+/* Loads the layout on the open connection, waiting out a migration. 0, 1 on
+ * a stop signal, or an error (conn dropped). */
+static int load_deployment(struct sched *s, struct hq_err *e)
 {
-    s->conn = hq_redis_conn_open(s->cfg->redis_url, HQ_REDIS_CONNECT_TIMEOUT_MS, e);
-    if (!s->conn)
-        return HQ_EREDIS;
     hq_layout_free(&s->L);
     int rc = hq_layout_load(s->conn, s->cfg->prefix, &s->L, e);
     if (rc == 0 && s->L.tagged && !s->L.migrating)
@@ -233,7 +232,22 @@ static int connect_deployment(struct sched *s, struct hq_err *e)
     }
     if (rc != 0 && rc != 1)
         drop_conn(s);
+    if (rc == 0 && !s->started) {
+        hq_log(HQ_LOG_INFO, "scheduler",
+               "started prefix=%s partitions=%u batch=%lld interval_ms=%lld", s->cfg->prefix,
+               s->L.nparts, s->cfg->batch, s->cfg->interval_ms);
+        s->started = 1;
+    }
     return rc;
+}
+
+/* Opens the connection, then load_deployment. */
+static int connect_deployment(struct sched *s, struct hq_err *e)
+{
+    s->conn = hq_redis_conn_open(s->cfg->redis_url, HQ_REDIS_CONNECT_TIMEOUT_MS, e);
+    if (!s->conn)
+        return HQ_EREDIS;
+    return load_deployment(s, e);
 }
 
 /* One round: one batch per partition, each on its partition's node. Fills
@@ -294,22 +308,31 @@ int hq_scheduler_run(const struct hq_scheduler_config *cfg, struct hq_err *err)
     host[sizeof(host) - 1] = '\0';
     snprintf(s.name, sizeof(s.name), "scheduler:%s:%ld", host, (long)getpid());
 
-    int rc = connect_deployment(&s, err);
+    /* Unreachable at start: exit 1. Lost right after (reading the layout):
+     * as if lost later, the loop reconnects; a malformed config: exit 1. */
+    s.conn = hq_redis_conn_open(cfg->redis_url, HQ_REDIS_CONNECT_TIMEOUT_MS, err);
+    if (!s.conn)
+        return HQ_EREDIS;
+    struct hq_err e = {0};
+    char cfg_key[HQ_KEY_MAX];
+    hq_key_config(cfg->prefix, cfg_key, sizeof(cfg_key));
+    /* The registry's node (the config's slot): a cluster's others are not checked. */
+    redisContext *c0 = hq_redis_conn_node(s.conn, hq_key_slot(cfg_key, strlen(cfg_key)), &e);
+    if (c0)
+        hq_scheduler_check_durability(c0);
+    int rc = load_deployment(&s, err);
     if (rc == 1) {
         drop_conn(&s);
         hq_layout_free(&s.L);
         return 0;
     }
-    if (rc != 0) {
+    if (rc != 0 && rc != HQ_EREDIS) {
+        drop_conn(&s);
         hq_layout_free(&s.L);
         return rc;
     }
-    struct hq_err e = {0};
-    redisContext *c0 = hq_redis_conn_node(s.conn, s.L.reg_slot, &e);
-    if (c0)
-        hq_scheduler_check_durability(c0);
-    hq_log(HQ_LOG_INFO, "scheduler", "started prefix=%s partitions=%u batch=%lld interval_ms=%lld",
-           cfg->prefix, s.L.nparts, cfg->batch, cfg->interval_ms);
+    if (rc != 0)
+        log_down(&s, "moving due retries failed", err);
 
     long long sum_requeued = 0, sum_dead = 0;
     int64_t last_summary = hq_mono_ms();
