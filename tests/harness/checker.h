@@ -5,6 +5,11 @@
  * API
  *   struct hq_ck ck;
  *   hq_ck_init(&ck, "hookq");                    prefix of the keys
+ *   ck.tl = &tl;                                 optional (layout_env.h): produce to and read
+ *                                                every partition of that layout, on its nodes;
+ *                                                collect(verify=1) then also checks that the run
+ *                                                was really tagged (hq_tl_assert's facts) and
+ *                                                hq_ck_assert fails when it was not
  *   hq_ck_endpoint(&ck, &ep, &rcv);              ep: an endpoint made with hq_endpoint_create
  *                                                (borrowed until hq_ck_free) whose URL points at
  *                                                rcv; requests are matched to it by exact path, so
@@ -54,6 +59,7 @@
 #include "common/keys.h"
 #include "common/sign.h"
 #include "tests/harness/hq_test.h"
+#include "tests/harness/layout_env.h"
 
 #define HQ_CK_EPS_MAX 32  /* endpoints one scenario registers */
 #define HQ_CK_KEY_MAX 200 /* "<event id>\x1f<endpoint id>" */
@@ -67,6 +73,8 @@ struct hq_ck_pair {
     int ok;          /* 2xx answers received (collect) */
     int attempts;    /* requests received (collect) */
     int dead;        /* entries in <p>:dead (collect) */
+    unsigned
+        part; /* partition the event was produced to (its dead letter and attempts live there) */
 };
 
 struct hq_ck_map {
@@ -93,6 +101,8 @@ struct hq_ck {
     long seq;               /* next generated event number */
     long long dup_bound;    /* sum of deliveries in flight sampled before each fault */
     int nfaults;
+    struct hq_tl *tl; /* borrowed: the layout every read and write goes through (NULL: untagged
+                       * under prefix, on the caller's context) */
 };
 
 struct hq_ck_report {
@@ -115,6 +125,10 @@ struct hq_ck_report {
     long long retry;                /* ZCARD <p>:retry */
     long long retry_data;           /* HLEN <p>:retry:data */
     long long dup_bound;            /* copied from the checker */
+    size_t dead_wrong_part;         /* dead letters in another partition than their event's */
+    int layout_checked;             /* a tagged layout: collected with verify, fields below set */
+    unsigned parts_used;            /* partitions whose events stream received entries */
+    int untagged_keys;              /* untagged keys that exist (must be none when tagged) */
     char first_lost[HQ_CK_KEY_MAX]; /* one lost pair, for the failure message */
     char problem[640];              /* first unknown/bad request seen */
 };
@@ -129,7 +143,12 @@ void hq_ck_expect_dead_endpoint(struct hq_ck *ck, int idx);
 
 void hq_ck_pair_key(char *out, const char *event_id, const char *endpoint_id);
 
+/* Records a pair whose event went to the partition its id maps to (hq_layout_partition_for). */
 void hq_ck_record(struct hq_ck *ck, const char *event_id, const char *endpoint_id, int expect_dead);
+
+/* The same for an event written to partition part. */
+void hq_ck_record_in(struct hq_ck *ck, const char *event_id, const char *endpoint_id,
+                     int expect_dead, unsigned part);
 
 /* Produces one event fanned out by type; returns the pairs it created. */
 int hq_ck_produce(struct hq_ck *ck, redisContext *c, const char *type, const char *payload);
