@@ -96,8 +96,8 @@ redisContext *wenv_node(struct wenv *w, unsigned part);
 redisContext *wenv_reg_node(struct wenv *w);
 
 /* The attempt-list key (<base>:att:<id>) of an event produced with this id
- * (wenv_produce: in the partition of the id). */
-void wenv_key_attempts(struct wenv *w, const char *event_id, char *out, size_t n);
+ * (wenv_produce: in the partition of the id); returns the context of its node. */
+redisContext *wenv_key_attempts(struct wenv *w, const char *event_id, char *out, size_t n);
 
 /* "<cmd> <key>" summed over partitions, the key from keyfn (common/keys.h) and
  * the partition's base: wenv_sum(w, "ZCARD", hq_key_retry). */
