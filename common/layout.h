@@ -81,7 +81,8 @@ int hq_layout_entry_parse(const struct hq_layout *L, const char *s, unsigned *pa
 
 /* An id derived from a stream entry id, unique across partitions:
  * "<kind>_<entry id>" untagged (as before), "<kind>_p<i>_<entry id>" tagged.
- * kind is "evt" (events without an id) or "ev" (dead letters of undecodable entries). */
+ * kind is "evt": the webhook-id of an event without an id, and the event_id of
+ * an undecodable entry's dead letter. */
 int hq_layout_derived_id(const struct hq_layout *L, unsigned part, const char *kind,
                          const char *entry_id, size_t entry_len, char *out, size_t n);
 

@@ -209,14 +209,16 @@ void hq__consumer_free(struct hq_worker *w)
  * endpoints) count against --concurrency. Settled entries, whose outcomes only
  * wait to be recorded, do not: the next read need not wait for the last
  * batch's record_outcomes round trip (acks may wait, deliveries do not). They
- * still hold memory, so all held entries together, plus what the reads in
- * flight may still bring, stay within twice the concurrency. */
+ * still hold memory, so a read is armed only while all held entries stay
+ * within twice the concurrency; the reads in flight (one per partition, each
+ * at most a 1/P share of the concurrency, hq__consumer_read) may bring one
+ * concurrency's worth more: held entries never exceed three times it. */
 static int capacity(const struct hq_worker *w)
 {
     long active = w->entries.n - w->entries.settled;
     long used = active > w->dispatch.deliveries ? active : w->dispatch.deliveries;
     long cap = (long)w->cfg->concurrency - used;
-    long held_room = 2 * (long)w->cfg->concurrency - w->entries.n - w->consumer.reserved;
+    long held_room = 2 * (long)w->cfg->concurrency - w->entries.n;
     if (cap > held_room)
         cap = held_room;
     if (cap > HQ_READ_COUNT_MAX)
@@ -227,11 +229,7 @@ static int capacity(const struct hq_worker *w)
 static void read_done(struct hq_wpart *p)
 {
     struct hq_consumer_part *cp = &p->w->consumer.part[p->index];
-    if (cp->reading) {
-        cp->reading = 0;
-        p->w->consumer.reserved -= cp->read_count;
-        cp->read_count = 0;
-    }
+    cp->reading = 0;
 }
 
 static void on_read(struct hq_redis_client *c, redisReply *r, void *arg)
@@ -301,8 +299,6 @@ static void read_one(struct hq_wpart *p, int share, int64_t now)
     if (hq_redis_router_command(p->reader, p->slot, on_read, p,
                                 HQ_READ_BLOCK_MS + HQ_REDIS_BLOCK_MARGIN_MS, 11, argv, NULL) == 0) {
         cp->reading = 1;
-        cp->read_count = cap;
-        w->consumer.reserved += cap;
     }
 }
 
@@ -310,14 +306,17 @@ void hq__consumer_read(struct hq_worker *w)
 {
     if (w->draining || w->stopping || !w->consumer.part)
         return;
-    /* Each partition's read may bring up to a share of twice the concurrency
-     * (the held-entries bound), so idle partitions' blocked reads cannot take
-     * all the room from a busy one; the round starts one partition further
-     * each time, so none is always served last. With one partition this is
-     * the single read of before, COUNT = the free capacity. */
+    /* Each partition's read brings at most a 1/P share of the concurrency, so
+     * the reads in flight together add at most one concurrency's worth to
+     * what is held (capacity() above), and a read blocked on an idle
+     * partition reserves nothing that a busy one needs: a share counted
+     * against the free capacity starved the busy partitions (P = 4 ran at
+     * 0.63x of P = 1, bench/partitions.sh). The round starts one partition
+     * further each time, so none is always served last. With one partition
+     * this is the single read of before, COUNT = the free capacity. */
     int share = w->nparts == 1
                     ? HQ_READ_COUNT_MAX
-                    : (int)((2 * w->cfg->concurrency + (long long)w->nparts - 1) / w->nparts);
+                    : (int)((w->cfg->concurrency + (long long)w->nparts - 1) / w->nparts);
     if (share < 1)
         share = 1;
     int64_t now = hq_now_ms();

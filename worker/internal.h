@@ -184,7 +184,6 @@ struct hq_attempt {
 /* consumer.c: reading and claiming, per partition. */
 struct hq_consumer_part {
     int reading;     /* an XREADGROUP is in flight on this partition's reader */
-    int read_count;  /* its COUNT: reserved against the held-entries bound until it answers */
     int claiming;    /* an XAUTOCLAIM is in flight */
     int group_ready; /* the consumer group exists (created or seen) */
     int group_asked; /* an XGROUP CREATE is in flight */
@@ -194,7 +193,6 @@ struct hq_consumer_part {
 };
 struct hq_consumer {
     struct hq_consumer_part *part; /* w->nparts of them, owned */
-    int reserved;                  /* sum of the COUNTs of reads in flight */
     unsigned next;                 /* partition the next read round starts at (fairness) */
 };
 

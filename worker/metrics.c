@@ -38,6 +38,8 @@ struct hq_metrics_server {
 
 void hq_metrics_init(struct hq_metrics *m)
 {
+    m->part_lag = NULL; /* the worker sets these when it has several partitions */
+    m->nparts = 0;
     for (int i = 0; i < HQ_MO_COUNT; i++)
         atomic_init(&m->deliveries[i], 0);
     for (int i = 0; i < HQ_MC_COUNT; i++)

@@ -41,7 +41,8 @@ class Problems:
         self.lines = []
 
     def add(self, msg):
-        self.lines.append(msg)
+        if msg not in self.lines:  # checks repeated per service report a file's fault once
+            self.lines.append(msg)
 
     def finish(self, what):
         for line in self.lines:
@@ -231,14 +232,29 @@ def load_k8s(src):
     except RuntimeError as e:
         return None, None, f"kubectl kustomize: {e}"
     if docs is None:
-        docs, keda = [], []
-        for path in sorted(glob.glob(os.path.join(base, "**", "*.yaml"), recursive=True)):
-            with open(path, encoding="utf-8") as f:
-                for d in yaml.safe_load_all(f):
-                    if d and d.get("kind") != "Kustomization":
-                        (keda if os.sep + "keda" + os.sep in path else docs).append(d)
-        keda = docs + keda
+        docs = raw_docs(os.path.join(base, "base"))
+        keda = docs + raw_docs(os.path.join(base, "keda"))
     return docs, keda, None
+
+
+def raw_docs(folder):
+    """The documents of a folder's *.yaml files, Kustomizations left out (the
+    fallback when kubectl cannot render an overlay: its patches are not applied)."""
+    import yaml
+    out = []
+    for path in sorted(glob.glob(os.path.join(folder, "**", "*.yaml"), recursive=True)):
+        with open(path, encoding="utf-8") as f:
+            out += [d for d in yaml.safe_load_all(f) if d and d.get("kind") != "Kustomization"]
+    return out
+
+
+def load_overlay(src, name):
+    """Rendered documents of deploy/k8s/<name> (its base included), or the raw files."""
+    path = os.path.join(src, "deploy", "k8s", name)
+    docs = kustomize(path)
+    if docs is None:
+        docs = raw_docs(os.path.join(src, "deploy", "k8s", "base")) + raw_docs(path)
+    return docs
 
 
 def find(docs, kind, name):
@@ -492,6 +508,393 @@ def check_consistency(a):
     return probs.finish("consistency")
 
 
+# ---- The partitioned layout (Redis Cluster, Sentinel) ----------------------------
+
+
+def partition_tags(P):
+    """The hash tags of P partitions: docs/internals/partitions.md's rule, as
+    common/partition.c computes it (CRC16/XMODEM = binascii.crc_hqx(data, 0))."""
+    import binascii
+    tags = []
+    for i in range(P):
+        first, end = i * 16384 // P, (i + 1) * 16384 // P
+        margin = (end - first) // 4
+        n = 0
+        while True:
+            tag = f"p{i}" if n == 0 else f"p{i}.{n}"
+            if first + margin <= binascii.crc_hqx(tag.encode(), 0) % 16384 < end - margin:
+                tags.append(tag)
+                break
+            n += 1
+    return tags
+
+
+TAG_LIST_RE = re.compile(r"(?<![\w.{])(p0(?:\.\d+)?(?:,p\d+(?:\.\d+)?)+)(?![\w.])")
+URL_CHECKED = {}
+
+
+def url_kind(binary, url):
+    """How the binary's URL parser takes url: (ok, message). `hookq stats` parses
+    the URL before connecting; a parse error starts '--redis-url:', anything
+    else (a failed connection to these names, or success) means it parsed.
+    ok is False when it did not parse, True when it did; message is the binary's."""
+    if url in URL_CHECKED:
+        return URL_CHECKED[url]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOOKQ_")}
+    try:
+        p = subprocess.run([binary, "stats", "--redis-url", url], capture_output=True,
+                           text=True, timeout=20, env=env)
+        msg = (p.stderr.strip() or p.stdout.strip()).splitlines()
+        msg = msg[0] if msg else f"exit {p.returncode}"
+        res = ("--redis-url:" not in msg, msg)
+    except subprocess.TimeoutExpired:
+        res = (True, "timed out connecting (the URL parsed)")
+    URL_CHECKED[url] = res
+    return res
+
+
+def url_hosts(url, scheme):
+    """[(host, port)] of a redis-cluster:// or redis-sentinel:// URL, and the
+    path after the host list ('' when none)."""
+    rest = url[len(scheme):]
+    rest = rest.split("@", 1)[1] if "@" in rest else rest
+    hosts, _, path = rest.partition("/")
+    out = []
+    for h in hosts.split(","):
+        host, _, port = h.rpartition(":")
+        out.append((host, int(port)) if port.isdigit() else (h, None))
+    return out, path
+
+
+def hookq_command(svc, helps):
+    """The `hookq ...` command a compose service runs (the longest --help key its
+    argv starts with), or None when it does not run the hookq image."""
+    if not str(svc.get("image", "")).startswith("hookq") and not svc.get("build"):
+        return None
+    ep = svc.get("entrypoint")
+    if ep not in (None, ["hookq"]):
+        return None
+    argv = [str(x) for x in svc.get("command") or ["worker"]]
+    for n in range(len(argv), 0, -1):
+        if " ".join(argv[:n]) in helps:
+            return " ".join(argv[:n])
+    return argv[0]
+
+
+def check_compose_profiles(a, helps, probs):
+    import yaml
+    rel = "deploy/docker-compose.yml"
+    with open(os.path.join(a.src, rel), encoding="utf-8") as f:
+        svcs = (yaml.safe_load(f) or {}).get("services", {})
+    profiles = {n: set(s.get("profiles") or []) for n, s in svcs.items()}
+    for name, s in svcs.items():
+        cmd = hookq_command(s, helps)
+        if cmd is not None:
+            readable = env_of(helps, cmd)
+            if not readable:
+                probs.add(f"{rel}: service {name} runs `hookq {cmd}`, whose --help lists no "
+                          f"[env HOOKQ_*] option")
+            for var in (s.get("environment") or {}):
+                if readable and var not in readable:
+                    probs.add(f"{rel}: service {name} sets {var}, which `hookq {cmd}` does "
+                              f"not read")
+        deps = s.get("depends_on") or {}
+        for dep in (deps if isinstance(deps, (dict, list)) else []):
+            if dep not in svcs:
+                probs.add(f"{rel}: service {name} depends on {dep}, which is not a service")
+            elif profiles[name] and profiles[dep] and not profiles[name] & profiles[dep]:
+                probs.add(f"{rel}: service {name} (profile {sorted(profiles[name])}) depends on "
+                          f"{dep}, which is in none of its profiles: `up` would fail")
+            elif profiles[name] & {"cluster", "sentinel"} and not profiles[dep]:
+                probs.add(f"{rel}: service {name} (profile {sorted(profiles[name])}) depends on "
+                          f"{dep} of the default stack: starting it would start the single "
+                          f"Redis stack too")
+    default_hookq = [n for n, s in svcs.items() if not profiles[n] and
+                     hookq_command(s, helps) in ("worker", "scheduler")]
+    for name in default_hookq:
+        url = str((svcs[name].get("environment") or {}).get("HOOKQ_REDIS_URL", ""))
+        if not url.startswith("redis://"):
+            probs.add(f"{rel}: default-profile service {name} does not use a redis:// URL "
+                      f"(the default stack is the untagged single Redis)")
+
+    def profile_hookq(prof):
+        return {n: s for n, s in svcs.items() if prof in profiles[n] and
+                hookq_command(s, helps) in ("worker", "scheduler")}
+
+    # -- cluster
+    nodes = {n: " ".join(map(str, s.get("command") or [])) for n, s in svcs.items()
+             if "cluster" in profiles[n] and str(s.get("image", "")).startswith("redis")
+             and "--cluster-enabled" in " ".join(map(str, s.get("command") or []))}
+    if len(nodes) != 6:
+        probs.add(f"{rel}: profile cluster has {len(nodes)} cluster-enabled redis nodes, not 6 "
+                  f"(3 primaries + 3 replicas)")
+    for n, c in sorted(nodes.items()):
+        for want in ("--cluster-enabled yes", "--cluster-require-full-coverage no",
+                     "--appendonly yes"):
+            if want not in c:
+                probs.add(f"{rel}: cluster node {n} is not started with {want}")
+        if not re.search(r"--cluster-node-timeout \d+", c):
+            probs.add(f"{rel}: cluster node {n} sets no --cluster-node-timeout")
+    vols = {}
+    for n in nodes:
+        for v in svcs[n].get("volumes") or []:
+            if str(v).split(":")[1:2] == ["/data"]:
+                vols.setdefault(str(v).split(":")[0], []).append(n)
+    for v, users in vols.items():
+        if len(users) > 1:
+            probs.add(f"{rel}: cluster nodes {', '.join(sorted(users))} share volume {v} "
+                      f"(each node's nodes.conf must be its own)")
+    if nodes and len(vols) != len(nodes):
+        probs.add(f"{rel}: not every cluster node keeps /data in a volume of its own "
+                  f"(a restarted node would forget the cluster)")
+    inits = {n: s for n, s in svcs.items() if "cluster" in profiles[n] and
+             "--cluster create" in json.dumps(s.get("command") or s.get("entrypoint") or "")}
+    if len(inits) != 1:
+        probs.add(f"{rel}: profile cluster has {len(inits)} services running "
+                  f"`redis-cli --cluster create`, not 1")
+    for n, s in inits.items():
+        text = "\n".join(map(str, s.get("command") or []))
+        for want in ("--cluster-replicas 1", "--cluster-yes"):
+            if want not in text:
+                probs.add(f"{rel}: {n} does not pass {want}")
+        if "cluster_state:ok" not in text.split("--cluster create")[0]:
+            probs.add(f"{rel}: {n} does not check CLUSTER INFO's cluster_state:ok before "
+                      f"creating (it must be idempotent: a second `up` must not fail)")
+        for node in nodes:
+            if not re.search(r"(?<![\w-])" + re.escape(node) + r"(?![\w-])", text):
+                probs.add(f"{rel}: {n} does not name cluster node {node}")
+    workers = profile_hookq("cluster")
+    if {hookq_command(s, helps) for s in workers.values()} != {"worker", "scheduler"}:
+        probs.add(f"{rel}: profile cluster does not run both a worker and a scheduler")
+    for n, s in sorted(workers.items()):
+        url = str((s.get("environment") or {}).get("HOOKQ_REDIS_URL", ""))
+        if not url.startswith("redis-cluster://"):
+            probs.add(f"{rel}: {n}: HOOKQ_REDIS_URL '{url}' is not a redis-cluster:// URL")
+            continue
+        hosts, path = url_hosts(url, "redis-cluster://")
+        for host, port in hosts:
+            if host not in nodes or port != 6379:
+                probs.add(f"{rel}: {n}: seed {host}:{port} is not a cluster node of the "
+                          f"profile on port 6379")
+        if path not in ("", "0"):
+            probs.add(f"{rel}: {n}: a Redis Cluster has only db 0 (URL names /{path})")
+        ok, msg = url_kind(a.bin, url)
+        if not ok or "cluster" not in msg.lower():
+            probs.add(f"{rel}: {n}: `hookq` does not take '{url}' as a cluster URL: {msg}")
+        for init in inits:
+            cond = ((s.get("depends_on") or {}).get(init) or {}).get("condition")
+            if cond != "service_completed_successfully":
+                probs.add(f"{rel}: {n} does not wait for {init} to complete successfully")
+
+    # -- sentinel (optional profile; checked when present)
+    sworkers = profile_hookq("sentinel")
+    sentinels = {n for n, s in svcs.items() if "sentinel" in profiles[n] and
+                 "--sentinel" in json.dumps(s.get("command") or "")}
+    if sworkers and len(sentinels) < 3:
+        probs.add(f"{rel}: profile sentinel runs {len(sentinels)} sentinels, fewer than 3 "
+                  f"(a majority must survive one loss)")
+    for n, s in sorted(sworkers.items()):
+        url = str((s.get("environment") or {}).get("HOOKQ_REDIS_URL", ""))
+        if not url.startswith("redis-sentinel://"):
+            probs.add(f"{rel}: {n}: HOOKQ_REDIS_URL '{url}' is not a redis-sentinel:// URL")
+            continue
+        hosts, path = url_hosts(url, "redis-sentinel://")
+        for host, port in hosts:
+            if host not in sentinels or port != 26379:
+                probs.add(f"{rel}: {n}: {host}:{port} is not a sentinel of the profile on "
+                          f"port 26379")
+        master = path.split("/")[0]
+        data_nodes = {d for d, ds in svcs.items() if "sentinel" in profiles[d] and
+                      d not in sentinels and str(ds.get("image", "")).startswith("redis")}
+        for sn in sorted(sentinels):
+            conf, err = sentinel_conf(a.src, svcs[sn])
+            if err:
+                probs.add(f"{rel}: sentinel {sn}: {err}")
+                continue
+            mon = re.search(r"(?m)^sentinel monitor (\S+) (\S+) (\d+) (\d+)\s*$", conf)
+            if not mon:
+                probs.add(f"{rel}: sentinel {sn}: its config has no 'sentinel monitor' line")
+                continue
+            name, host, port, quorum = mon.group(1), mon.group(2), int(mon.group(3)), \
+                int(mon.group(4))
+            if name != master:
+                probs.add(f"{rel}: {n}: master '{master}' is not '{name}', the name sentinel "
+                          f"{sn} monitors")
+            if host not in data_nodes or port != 6379:
+                probs.add(f"{rel}: sentinel {sn} monitors {host}:{port}, not a data node of the "
+                          f"profile on 6379")
+            if not re.match(r"[\d.]+$", host) and not re.search(
+                    r"(?m)^sentinel resolve-hostnames yes\s*$", conf[:mon.start()]):
+                probs.add(f"{rel}: sentinel {sn} monitors host name {host} without "
+                          f"'sentinel resolve-hostnames yes' before it (Sentinel refuses it)")
+            if not len(sentinels) // 2 < quorum <= len(sentinels):
+                probs.add(f"{rel}: sentinel {sn}: quorum {quorum} is not a majority of "
+                          f"{len(sentinels)} sentinels")
+        ok, msg = url_kind(a.bin, url)
+        if not ok or "sentinel" not in msg.lower():
+            probs.add(f"{rel}: {n}: `hookq` does not take '{url}' as a sentinel URL: {msg}")
+
+
+def sentinel_conf(src, svc):
+    """The config file a compose sentinel service writes at start: its shell
+    command run here with its bind mounts and volumes mapped to a temporary
+    directory, up to (not including) the exec of redis-server. (text, error)."""
+    script = "\n".join(map(str, svc.get("command") or [])).replace("$$", "$")
+    m = re.search(r"(?m)^\s*exec redis-server (\S+) --sentinel\s*$", script)
+    if not m:
+        return None, "its command does not end with `exec redis-server <conf> --sentinel`"
+    conf = m.group(1)
+    with tempfile.TemporaryDirectory(prefix="hq-sentinel-") as tmp:
+        for i, v in enumerate(svc.get("volumes") or []):
+            host, cont = str(v).split(":")[0:2]
+            if host.startswith("."):
+                where = os.path.join(src, "deploy", host)
+            else:
+                where = os.path.join(tmp, f"vol{i}")
+                os.mkdir(where)
+            script = script.replace(cont, where)
+            conf = conf.replace(cont, where)
+        script = re.sub(r"(?m)^\s*exec redis-server .*$", "", script)
+        p = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=20)
+        if p.returncode != 0:
+            return None, f"its start script failed here: {p.stderr.strip()}"
+        try:
+            with open(conf, encoding="utf-8") as f:
+                return f.read(), None
+        except OSError as e:
+            return None, f"its start script wrote no {m.group(1)}: {e.strerror}"
+
+
+FORMULA_SUM_RE = re.compile(r"\s*[A-Za-z_]\w*(\s*\+\s*[A-Za-z_]\w*)*\s*")
+
+
+def check_scaledobjects(a, probs):
+    yaml = load_yaml_module()
+    k8s = os.path.join(a.src, "deploy", "k8s")
+    overlays = sorted(os.path.basename(os.path.dirname(p)) for p in
+                      glob.glob(os.path.join(k8s, "*", "kustomization.yaml")))
+    seen_cluster = False
+    for ov in overlays:
+        if ov == "base":
+            continue
+        where = f"deploy/k8s/{ov}"
+        try:
+            docs = load_overlay(a.src, ov)
+        except RuntimeError as e:
+            probs.add(f"{where}: kubectl kustomize: {e}")
+            continue
+        cm = find(docs, "ConfigMap", "hookq-config") or {}
+        prefix = (cm.get("data") or {}).get("HOOKQ_PREFIX", "hookq")
+        if prefix != a.prefix:
+            probs.add(f"{where}: ConfigMap HOOKQ_PREFIX '{prefix}' is not '{a.prefix}'")
+        for so in (d for d in docs if d.get("kind") == "ScaledObject"):
+            spec = so.get("spec", {})
+            trig = spec.get("triggers") or []
+            cl = [t for t in trig if t.get("type") == "redis-cluster-streams"]
+            formula = ((spec.get("advanced") or {}).get("scalingModifiers") or {})
+            if len(trig) > 1 and not formula.get("formula"):
+                probs.add(f"{where}: ScaledObject has {len(trig)} triggers and no "
+                          f"advanced.scalingModifiers.formula: KEDA would scale on the largest "
+                          f"one alone")
+            if not cl:
+                continue
+            seen_cluster = True
+            if len(cl) != len(trig):
+                probs.add(f"{where}: ScaledObject mixes redis-cluster-streams with other triggers")
+            names = [t.get("name") for t in cl]
+            P = len(cl)
+            if names != [f"p{i}" for i in range(P)]:
+                probs.add(f"{where}: trigger names {names} are not p0..p{P - 1} in order")
+            f = str(formula.get("formula", ""))
+            used = re.findall(r"[A-Za-z_]\w*", f)
+            if not FORMULA_SUM_RE.fullmatch(f):
+                probs.add(f"{where}: formula '{f}' is not a plain sum of trigger names")
+            if sorted(used) != sorted(n for n in names if n):
+                probs.add(f"{where}: formula '{f}' does not name each trigger exactly once "
+                          f"(triggers: {', '.join(str(n) for n in names)})")
+            if formula.get("metricType") != "AverageValue":
+                probs.add(f"{where}: scalingModifiers.metricType is not AverageValue (the "
+                          f"backlog is shared by the replicas)")
+            if not re.fullmatch(r"\d+", str(formula.get("target", ""))):
+                probs.add(f"{where}: scalingModifiers.target is not a number of entries")
+            tags = partition_tags(P)
+            for i, t in enumerate(cl):
+                md = t.get("metadata") or {}
+                want = f"{a.prefix}:{{{tags[i]}}}:events"
+                if md.get("stream") != want:
+                    probs.add(f"{where}: trigger {t.get('name')}: stream '{md.get('stream')}' is "
+                              f"not '{want}' (partition {i} of P = {P}, "
+                              f"docs/internals/partitions.md)")
+                if md.get("consumerGroup") != a.group:
+                    probs.add(f"{where}: trigger {t.get('name')}: consumerGroup "
+                              f"'{md.get('consumerGroup')}' is not '{a.group}'")
+                if "lagCount" not in md:
+                    probs.add(f"{where}: trigger {t.get('name')}: no lagCount")
+                addrs = str(md.get("addresses", ""))
+                if not addrs or any(not re.fullmatch(r"[\w.-]+:\d+", x.strip())
+                                    for x in addrs.split(",")):
+                    probs.add(f"{where}: trigger {t.get('name')}: addresses '{addrs}' is not a "
+                              f"host:port list")
+            if any(d.get("kind") == "HorizontalPodAutoscaler" for d in docs) and \
+                    shutil.which("kubectl"):
+                probs.add(f"{where}: the rendered overlay still has the CPU HPA")
+    if not seen_cluster:
+        probs.add("deploy/k8s: no overlay scales on redis-cluster-streams triggers "
+                  "(deploy/k8s/keda-cluster)")
+    # The prometheus alternative: a file kubectl does not apply, parsed here.
+    for path in sorted(glob.glob(os.path.join(k8s, "*", "*.yaml.example"))):
+        rel = os.path.relpath(path, a.src)
+        with open(path, encoding="utf-8") as f:
+            docs = [d for d in yaml.safe_load_all(f) if d]
+        for so in (d for d in docs if d.get("kind") == "ScaledObject"):
+            if so.get("spec", {}).get("scaleTargetRef", {}).get("name") != "hookq-worker":
+                probs.add(f"{rel}: ScaledObject does not target hookq-worker")
+            for t in so.get("spec", {}).get("triggers") or []:
+                q = str((t.get("metadata") or {}).get("query", ""))
+                if t.get("type") == "prometheus" and re.search(r"sum\s*\(\s*hookq_stream_lag", q):
+                    probs.add(f"{rel}: query '{q}' sums hookq_stream_lag over workers; each "
+                              f"worker reports the whole backlog, so the sum grows with the "
+                              f"replicas it scales")
+
+
+def check_partitioned(a):
+    """Deployment files for the partitioned layout agree with the code: the
+    compose profiles' URLs parse (by the binary) and point at the profile's
+    nodes, every hookq service sets only variables its command reads, the
+    cluster ScaledObjects name each partition's stream with the tag of the
+    partition rule and sum exactly their triggers, and every tag list written
+    in deploy/ and docs/scaling.md is the rule's for its length."""
+    if load_yaml_module() is None:
+        return skip("python3 has no yaml module (Debian package python3-yaml)")
+    probs = Problems()
+    # The Python rule must be common/partition.c's: the C test passes its tags.
+    for spec in a.c_tags or []:
+        P, _, tags = spec.partition(":")
+        if partition_tags(int(P)) != tags.split(","):
+            probs.add(f"tests/deploy/check_deploy.py: partition_tags({P}) = "
+                      f"{','.join(partition_tags(int(P)))}, common/partition.c says {tags}")
+    if probs.lines:
+        return probs.finish("partitioned")
+    helps = all_help(a.bin, probs)
+    check_compose_profiles(a, helps, probs)
+    check_scaledobjects(a, probs)
+    files = [p for p, _ in text_files(os.path.join(a.src, "deploy"))]
+    files += [os.path.join(a.src, "docs", d) for d in ("scaling.md", "operations.md")]
+    for path in files:
+        try:
+            with open(path, encoding="utf-8") as f:
+                lines = f.read().splitlines()
+        except (OSError, UnicodeDecodeError):
+            continue
+        for n, line in enumerate(lines, 1):
+            for lst in TAG_LIST_RE.findall(line):
+                tags = lst.split(",")
+                if tags != partition_tags(len(tags)):
+                    probs.add(f"{os.path.relpath(path, a.src)}:{n}: tags {lst} are not those of "
+                              f"P = {len(tags)} ({','.join(partition_tags(len(tags)))})")
+    return probs.finish("partitioned")
+
+
 # Lines every unit must have: restart and stop behaviour, a
 # dedicated user, and the sandbox.
 UNIT_MUST = [
@@ -597,6 +1000,25 @@ def check_metric_names(a):
                         probs.add(f"{rel}: {name}{{{k}=\"{val}\"}} never appears "
                                   f"(values: {', '.join(sorted(have))})")
     yaml = load_yaml_module()
+    # KEDA prometheus triggers (the keda-cluster alternative): their queries
+    # only; comments may name metrics still to come.
+    if yaml is not None:
+        for path in sorted(glob.glob(os.path.join(a.src, "deploy", "k8s", "*", "*.yaml*"))):
+            rel = os.path.relpath(path, a.src)
+            with open(path, encoding="utf-8") as f:
+                docs = [d for d in yaml.safe_load_all(f) if d]
+            for d in docs:
+                if d.get("kind") != "ScaledObject":
+                    continue
+                for t in d.get("spec", {}).get("triggers") or []:
+                    q = str((t.get("metadata") or {}).get("query", ""))
+                    if t.get("type") != "prometheus":
+                        continue
+                    used = set(re.findall(r"\bhookq_[a-z0-9_]+", q))
+                    if not used:
+                        probs.add(f"{rel}: prometheus trigger query '{q}' uses no hookq_* metric")
+                    for name in sorted(used - series):
+                        probs.add(f"{rel}: {name} is not served by the worker's /metrics")
     if yaml is not None:
         with open(os.path.join(a.src, "deploy/prometheus/alerts.yml"), encoding="utf-8") as f:
             doc = yaml.safe_load(f)
@@ -718,6 +1140,11 @@ def main():
     s.add_argument("--threshold", type=int, default=15, help="exposure x10 (systemd scale)")
     m = sub.add_parser("metric-names")
     m.add_argument("--metrics", required=True, help="a file holding /metrics output")
+    pt = sub.add_parser("partitioned")
+    pt.add_argument("--prefix", default="hookq")
+    pt.add_argument("--group", required=True)
+    pt.add_argument("--c-tags", action="append", metavar="P:T0,T1,...",
+                    help="common/partition.c's tags for P partitions (repeatable)")
     sub.add_parser("image-libs")
     h = sub.add_parser("healthcheck")
     h.add_argument("--metrics-addr", required=True)
@@ -726,7 +1153,7 @@ def main():
     fn = {"env-known": check_env_known, "options-documented": check_options_documented,
           "yaml": check_yaml, "consistency": check_consistency, "systemd": check_systemd,
           "metric-names": check_metric_names, "image-libs": check_image_libs,
-          "healthcheck": check_healthcheck}[a.check]
+          "healthcheck": check_healthcheck, "partitioned": check_partitioned}[a.check]
     return fn(a)
 
 

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "common/keys.h"
+#include "common/partition.h"
 #include "tests/harness/hq_test.h"
 #include "worker/metrics.h"
 
@@ -147,6 +148,29 @@ static void test_deploy_files_agree_on_image_port_probes_grace_stream_and_group(
     run_check(args);
 }
 
+/* The partitioned layout's files (compose profiles cluster and sentinel, the
+ * keda-cluster overlay, tag lists in comments and docs/scaling.md). The
+ * script recomputes partition tags in Python; it is handed common/partition.c's
+ * own tags for a few P so the two rules cannot drift apart unnoticed. */
+static void test_deploy_partitioned_layout_files_match_the_partition_rule(void **state)
+{
+    (void)state;
+    static const unsigned ps[] = {1, 4, 6, 12};
+    char args[4096];
+    int off = snprintf(args, sizeof(args), "partitioned --prefix hookq --group '%s'", HQ_GROUP);
+    for (size_t k = 0; k < sizeof(ps) / sizeof(ps[0]); k++) {
+        char tags[12][HQ_PARTITION_TAG_MAX];
+        struct hq_err err = {0};
+        if (hq_partition_tags(ps[k], tags, &err) != 0)
+            fail_msg("hq_partition_tags(%u): %s", ps[k], err.msg);
+        off += snprintf(args + off, sizeof(args) - (size_t)off, " --c-tags %u:", ps[k]);
+        for (unsigned i = 0; i < ps[k]; i++)
+            off += snprintf(args + off, sizeof(args) - (size_t)off, "%s%s", i ? "," : "", tags[i]);
+        assert_true(off > 0 && (size_t)off < sizeof(args));
+    }
+    run_check(args);
+}
+
 static void test_deploy_systemd_units_verify_and_stay_sandboxed(void **state)
 {
     (void)state;
@@ -204,6 +228,7 @@ int main(void)
         cmocka_unit_test(test_deploy_every_worker_and_scheduler_option_is_in_operations_md),
         cmocka_unit_test(test_deploy_yaml_files_and_dashboard_json_parse),
         cmocka_unit_test(test_deploy_files_agree_on_image_port_probes_grace_stream_and_group),
+        cmocka_unit_test(test_deploy_partitioned_layout_files_match_the_partition_rule),
         cmocka_unit_test(test_deploy_systemd_units_verify_and_stay_sandboxed),
         cmocka_unit_test(test_deploy_alerts_and_dashboard_use_only_served_metrics),
         cmocka_unit_test(test_deploy_dockerfile_installs_every_library_hookq_links),
