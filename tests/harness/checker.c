@@ -347,7 +347,7 @@ void hq_ck_collect(struct hq_ck *ck, redisContext *c, int verify, struct hq_ck_r
     rep->retry = hq_tl_sum(ck->tl, c, ck->prefix, "ZCARD", hq_key_retry);
     rep->retry_data = hq_tl_sum(ck->tl, c, ck->prefix, "HLEN", hq_key_retry_data);
     rep->dup_bound = ck->dup_bound;
-    if (verify && ck->tl && ck->tl->L.tagged) {
+    if (verify && ck->tl && ck->tl->kind != HQ_TL_P1) {
         rep->layout_checked = 1;
         rep->parts_used = hq_tl_parts_used(ck->tl, c, ck->prefix);
         rep->untagged_keys = hq_tl_untagged_keys(ck->tl, c, ck->prefix);
@@ -397,11 +397,15 @@ int hq_ck_wait_settled(struct hq_ck *ck, redisContext *c, int timeout_ms)
 
 void hq_ck_assert(const struct hq_ck *ck, const struct hq_ck_report *rep)
 {
-    int tagged = ck->tl && ck->tl->L.tagged;
+    /* By the kind asked for (HQ_TEST_LAYOUT), not by the layout in hand: a
+     * fixture that fell back to untagged names must fail, not skip the check. */
+    const struct hq_tl *t = ck->tl;
+    int tagged = t && t->kind != HQ_TL_P1;
     if (tagged && !rep->layout_checked)
         fail_msg("checker: a tagged layout's report must come from hq_ck_collect(verify = 1)");
-    /* Tagged: the run used the partitions (more than one stream fed) and nothing untagged. */
-    int layout_bad = tagged && (rep->parts_used < 2 || rep->untagged_keys != 0);
+    /* Tagged: P partitions as asked, more than one stream fed, nothing untagged. */
+    int layout_bad = tagged && (!t->L.tagged || t->L.nparts != hq_tl_parts_of(t->kind) ||
+                                rep->parts_used < 2 || rep->untagged_keys != 0);
     int bad = rep->lost || (long long)rep->dups > rep->dup_bound || rep->bad_sig ||
               rep->no_headers || rep->unknown || rep->dead_unexpected || rep->dead_missing ||
               rep->dead_twice || rep->dead_wrong_part || rep->pending || rep->retry > 0 ||

@@ -32,6 +32,11 @@ enum hq_tl_kind hq_tl_kind_env(void)
     return HQ_TL_P1; /* not reached */
 }
 
+unsigned hq_tl_parts_of(enum hq_tl_kind k)
+{
+    return k == HQ_TL_P4 ? HQ_TL_P4_PARTS : k == HQ_TL_CLUSTER ? HQ_TL_CLUSTER_PARTS : 1;
+}
+
 const char *hq_tl_kind_name(enum hq_tl_kind k)
 {
     return k == HQ_TL_P4 ? "p4" : k == HQ_TL_CLUSTER ? "cluster" : "p1";
@@ -247,13 +252,15 @@ int hq_tl_untagged_keys(struct hq_tl *t, redisContext *c, const char *prefix)
 
 void hq_tl_assert(struct hq_tl *t, redisContext *c, const char *prefix, const char *label)
 {
-    if (!t || !t->L.tagged)
+    if (!t || t->kind == HQ_TL_P1)
         return;
     unsigned used = hq_tl_parts_used(t, c, prefix);
     int untagged = hq_tl_untagged_keys(t, c, prefix);
     print_message("[%s] layout %s: P=%u, %u partition streams received entries, %d untagged keys\n",
                   label, hq_tl_kind_name(t->kind), t->L.nparts, used, untagged);
-    if (untagged != 0 || used < 2)
+    /* By the kind asked for, not by t->L: a fixture that fell back to the
+     * untagged layout must fail here, not skip the check. */
+    if (!t->L.tagged || t->L.nparts != hq_tl_parts_of(t->kind) || untagged != 0 || used < 2)
         fail_msg("[%s] the run did not use the %s layout (see the line above)", label,
                  hq_tl_kind_name(t->kind));
 }

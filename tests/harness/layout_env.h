@@ -49,6 +49,8 @@ struct hq_tl {
 /* HQ_TEST_LAYOUT as a kind; fails the test on an unknown value. */
 enum hq_tl_kind hq_tl_kind_env(void);
 const char *hq_tl_kind_name(enum hq_tl_kind k);
+/* Partitions a kind runs with: 1, HQ_TL_P4_PARTS, HQ_TL_CLUSTER_PARTS. */
+unsigned hq_tl_parts_of(enum hq_tl_kind k);
 
 /* p1: the untagged layout (no I/O: nothing changes on the server).
  * p4: writes the P = 4 config through a short-lived hq_redis_conn on url. */
