@@ -467,11 +467,14 @@ static int64_t flush_part(struct hq_worker *w, unsigned part, int64_t now_ms)
         return -1; /* flushed when the writer is ready again */
     if (q->flush_retry_at_ms && now_ms < q->flush_retry_at_ms)
         return -1; /* the tick retries */
+    int64_t wait_us = (int64_t)HQ_FLUSH_WAIT_US * w->nparts;
+    if (wait_us > HQ_FLUSH_WAIT_MAX_US)
+        wait_us = HQ_FLUSH_WAIT_MAX_US;
     while (q->ready_head && q->flushing < FLUSHES_IN_FLIGHT_MAX) {
         if (!w->draining && q->nready < HQ_FLUSH_BATCH_MIN) {
             int64_t waited = hq_mono_us() - q->ready_head->ready_us;
-            if (waited < HQ_FLUSH_WAIT_US)
-                return (HQ_FLUSH_WAIT_US - waited + 999) / 1000;
+            if (waited < wait_us)
+                return (wait_us - waited + 999) / 1000;
         }
         if (flush_one(w, part) != 0)
             return -1;
