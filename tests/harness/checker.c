@@ -349,7 +349,7 @@ void hq_ck_collect(struct hq_ck *ck, redisContext *c, int verify, struct hq_ck_r
     rep->dup_bound = ck->dup_bound;
     if (verify && ck->tl && ck->tl->kind != HQ_TL_P1) {
         rep->layout_checked = 1;
-        rep->parts_used = hq_tl_parts_used(ck->tl, c, ck->prefix);
+        rep->parts_used = hq_tl_parts_used(ck->tl, c, ck->prefix, &rep->nodes_used);
         rep->untagged_keys = hq_tl_untagged_keys(ck->tl, c, ck->prefix);
     }
 }
@@ -364,9 +364,10 @@ void hq_ck_print(const struct hq_ck_report *rep, const char *label)
         rep->retry, rep->retry_data, rep->first_lost[0] ? " first_lost=" : "", rep->first_lost,
         rep->problem[0] ? " problem: " : "", rep->problem);
     if (rep->layout_checked) /* only tagged runs: the untagged line stays as it was */
-        print_message("[%s] layout: %u partition streams received entries, %d untagged keys, "
-                      "%zu dead letters in a wrong partition\n",
-                      label, rep->parts_used, rep->untagged_keys, rep->dead_wrong_part);
+        print_message("[%s] layout: %u partition streams on %u nodes received entries, %d untagged "
+                      "keys, %zu dead letters in a wrong partition\n",
+                      label, rep->parts_used, rep->nodes_used, rep->untagged_keys,
+                      rep->dead_wrong_part);
 }
 
 /* Settled: nothing lost, nothing pending, nothing waiting to be retried. */
@@ -404,8 +405,9 @@ void hq_ck_assert(const struct hq_ck *ck, const struct hq_ck_report *rep)
     if (tagged && !rep->layout_checked)
         fail_msg("checker: a tagged layout's report must come from hq_ck_collect(verify = 1)");
     /* Tagged: P partitions as asked, more than one stream fed, nothing untagged. */
-    int layout_bad = tagged && (!t->L.tagged || t->L.nparts != hq_tl_parts_of(t->kind) ||
-                                rep->parts_used < 2 || rep->untagged_keys != 0);
+    int layout_bad =
+        tagged && (!t->L.tagged || t->L.nparts != hq_tl_parts_of(t->kind) || rep->parts_used < 2 ||
+                   rep->untagged_keys != 0 || rep->nodes_used < hq_tl_nodes_want(t));
     int bad = rep->lost || (long long)rep->dups > rep->dup_bound || rep->bad_sig ||
               rep->no_headers || rep->unknown || rep->dead_unexpected || rep->dead_missing ||
               rep->dead_twice || rep->dead_wrong_part || rep->pending || rep->retry > 0 ||

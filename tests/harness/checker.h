@@ -128,6 +128,7 @@ struct hq_ck_report {
     size_t dead_wrong_part;         /* dead letters in another partition than their event's */
     int layout_checked;             /* a tagged layout: collected with verify, fields below set */
     unsigned parts_used;            /* partitions whose events stream received entries */
+    unsigned nodes_used;            /* distinct nodes holding those streams */
     int untagged_keys;              /* untagged keys that exist (must be none when tagged) */
     char first_lost[HQ_CK_KEY_MAX]; /* one lost pair, for the failure message */
     char problem[640];              /* first unknown/bad request seen */

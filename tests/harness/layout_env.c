@@ -211,9 +211,15 @@ long long hq_tl_pending(struct hq_tl *t, redisContext *c, const char *prefix)
     return sum;
 }
 
-unsigned hq_tl_parts_used(struct hq_tl *t, redisContext *c, const char *prefix)
+unsigned hq_tl_nodes_want(const struct hq_tl *t)
 {
-    unsigned used = 0;
+    return t && t->conn ? (unsigned)hq_redis_conn_primaries(t->conn) : 1;
+}
+
+unsigned hq_tl_parts_used(struct hq_tl *t, redisContext *c, const char *prefix, unsigned *nodes)
+{
+    unsigned used = 0, nnodes = 0;
+    char seen[HQ_TL_CLUSTER_PARTS * 2][64]; /* node names of the used partitions */
     for (unsigned i = 0; i < hq_tl_nparts(t); i++) {
         char key[HQ_KEY_MAX];
         assert_true(hq_key_events(hq_tl_base(t, prefix, i), key, sizeof(key)) >= 0);
@@ -227,8 +233,21 @@ unsigned hq_tl_parts_used(struct hq_tl *t, redisContext *c, const char *prefix)
                     added = r->element[j + 1]->integer;
         if (r)
             freeReplyObject(r);
-        used += added > 0;
+        if (added <= 0)
+            continue;
+        used++;
+        char buf[64];
+        const char *name =
+            t && t->conn ? hq_redis_conn_node_name(t->conn, t->L.part[i].slot, buf, sizeof(buf))
+                         : "single";
+        unsigned k = 0;
+        while (k < nnodes && strcmp(seen[k], name) != 0)
+            k++;
+        if (k == nnodes && nnodes < sizeof(seen) / sizeof(seen[0]))
+            snprintf(seen[nnodes++], sizeof(seen[0]), "%s", name);
     }
+    if (nodes)
+        *nodes = nnodes;
     return used;
 }
 
@@ -254,13 +273,16 @@ void hq_tl_assert(struct hq_tl *t, redisContext *c, const char *prefix, const ch
 {
     if (!t || t->kind == HQ_TL_P1)
         return;
-    unsigned used = hq_tl_parts_used(t, c, prefix);
+    unsigned nodes = 0, used = hq_tl_parts_used(t, c, prefix, &nodes);
     int untagged = hq_tl_untagged_keys(t, c, prefix);
-    print_message("[%s] layout %s: P=%u, %u partition streams received entries, %d untagged keys\n",
-                  label, hq_tl_kind_name(t->kind), t->L.nparts, used, untagged);
+    print_message("[%s] layout %s: P=%u, %u partition streams on %u of %u nodes received entries, "
+                  "%d untagged keys\n",
+                  label, hq_tl_kind_name(t->kind), t->L.nparts, used, nodes, hq_tl_nodes_want(t),
+                  untagged);
     /* By the kind asked for, not by t->L: a fixture that fell back to the
      * untagged layout must fail here, not skip the check. */
-    if (!t->L.tagged || t->L.nparts != hq_tl_parts_of(t->kind) || untagged != 0 || used < 2)
+    if (!t->L.tagged || t->L.nparts != hq_tl_parts_of(t->kind) || untagged != 0 || used < 2 ||
+        nodes < hq_tl_nodes_want(t))
         fail_msg("[%s] the run did not use the %s layout (see the line above)", label,
                  hq_tl_kind_name(t->kind));
 }

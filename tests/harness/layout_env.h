@@ -89,15 +89,21 @@ long long hq_tl_sum(struct hq_tl *t, redisContext *c, const char *prefix, const 
 long long hq_tl_pending(struct hq_tl *t, redisContext *c, const char *prefix);
 
 /* Partitions whose events stream ever received an entry (XINFO STREAM
- * entries-added > 0: workers delete what they acknowledge, so XLEN says nothing). */
-unsigned hq_tl_parts_used(struct hq_tl *t, redisContext *c, const char *prefix);
+ * entries-added > 0: workers delete what they acknowledge, so XLEN says nothing),
+ * and into *nodes (may be NULL) the distinct nodes holding those streams (1
+ * unless a cluster). */
+unsigned hq_tl_parts_used(struct hq_tl *t, redisContext *c, const char *prefix, unsigned *nodes);
+
+/* Nodes a run must have fed: a cluster's primaries, else 1. */
+unsigned hq_tl_nodes_want(const struct hq_tl *t);
 
 /* Untagged keys (<prefix>:events, :retry, :retry:data, :dead, :endpoints) that exist. */
 int hq_tl_untagged_keys(struct hq_tl *t, redisContext *c, const char *prefix);
 
-/* A tagged run really ran tagged: no untagged key exists and more than one
- * partition's stream received entries; fails the test otherwise (p1: nothing
- * to check). label names the scenario in the printed line. */
+/* A tagged run really ran tagged: P as asked, no untagged key exists, more
+ * than one partition's stream received entries and (a cluster) streams on
+ * every primary did; fails the test otherwise (p1: nothing to check). label
+ * names the scenario in the printed line. */
 void hq_tl_assert(struct hq_tl *t, redisContext *c, const char *prefix, const char *label);
 
 #endif
