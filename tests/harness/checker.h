@@ -17,6 +17,7 @@
  *                                                ("/delay/2000/a", "/a"). Returns its index.
  *   hq_ck_expect_dead_endpoint(&ck, idx)         every pair for that endpoint must end dead
  *   hq_ck_produce(&ck, c, type, payload)         XADDs a plain event with a fresh id "evck_<n>"
+ *                                                (to the partition of the id, with ck.tl set)
  *                                                and records a pair per registered endpoint
  *                                                whose filters match type
  *   hq_ck_produce_to(&ck, c, type, payload, idx) same, addressed to one endpoint
