@@ -139,8 +139,8 @@ pid_t rf_worker(struct rf *r, const char *consumer, const char *const *extra)
 
 pid_t rf_scheduler(struct rf *r)
 {
-    const char *args[] = {"scheduler", "--redis-url", r->w.redis.url, "--log-level",
-                          "info",      "--interval",  "200ms",        NULL};
+    const char *args[] = {"scheduler", "--redis-url", wenv_url(&r->w), "--log-level",
+                          "info",      "--interval",  "200ms",         NULL};
     return wenv_track(&r->w, hq_test_spawn(args, NULL, r->slog));
 }
 

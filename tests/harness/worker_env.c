@@ -180,7 +180,7 @@ pid_t wenv_worker(struct wenv *w, const char *const *extra, const char *const *e
     int n = 0;
     args[n++] = "worker";
     args[n++] = "--redis-url";
-    args[n++] = w->tl.url;
+    args[n++] = wenv_url(w);
     args[n++] = "--log-level";
     args[n++] = "info";
     for (; extra && *extra && n < 46; extra++)
@@ -196,7 +196,7 @@ pid_t wenv_scheduler(struct wenv *w, const char *const *extra)
     int n = 0;
     args[n++] = "scheduler";
     args[n++] = "--redis-url";
-    args[n++] = w->tl.url;
+    args[n++] = wenv_url(w);
     for (; extra && *extra && n < 39; extra++)
         args[n++] = *extra;
     args[n] = NULL;
@@ -231,6 +231,12 @@ int nothing_pending_and_stream_empty(void *arg)
 {
     struct wenv *w = arg;
     return wenv_pending(w) == 0 && wenv_sum(w, "XLEN", hq_key_events) == 0;
+}
+
+const char *wenv_url(const struct wenv *w)
+{
+    /* One server: its current URL, as a test may replace the server (a new port). */
+    return w->tl.cluster ? w->tl.url : w->redis.url;
 }
 
 redisContext *wenv_node(struct wenv *w, unsigned part)

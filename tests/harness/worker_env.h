@@ -91,6 +91,10 @@ void wenv_endpoint_at(struct wenv *w, const char *path, const char *filters, int
 void wenv_produce(struct wenv *w, const char *type, const char *payload, const char *id,
                   const char *endpoint, char *id_out, size_t n);
 
+/* The URL processes get: the server's (w->redis.url, also after a test
+ * replaced the server) or the cluster's redis-cluster://<every node>. */
+const char *wenv_url(const struct wenv *w);
+
 /* The context for partition part's keys / the registry's (w->c unless a cluster). */
 redisContext *wenv_node(struct wenv *w, unsigned part);
 redisContext *wenv_reg_node(struct wenv *w);
