@@ -2,8 +2,11 @@
  * "<!-- tested: LANG -->" marker is written to a file and run with REDIS_URL
  * pointing at a private redis-server; then every entry it wrote must decode
  * with hookq's decoder into the event the page promises (type invoice.paid,
- * id evt_in_1, the exact payload). A language whose interpreter or packages
- * are absent is skipped with a message (cmocka skip()), never failed. */
+ * id evt_in_1, the exact payload). The "partitioned" examples run twice: on
+ * the untagged single Redis (they must write <prefix>:events) and after a
+ * P = 4 layout was created (they must write the stream of partition
+ * CRC16("evt_in_1") mod 4 and nothing else). A language whose interpreter or
+ * packages are absent is skipped with a message (cmocka skip()), never failed. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -17,7 +20,10 @@
 #include <unistd.h>
 
 #include "common/event.h"
+#include "common/keys.h"
+#include "common/layout_store.h"
 #include "common/limits.h"
+#include "common/partition.h"
 #include "tests/harness/hq_test.h"
 
 #define DOC_PATH     HQ_TEST_SRC "/docs/wire-format.md"
@@ -74,11 +80,11 @@ static int run(const char *cmd)
     return WEXITSTATUS(st);
 }
 
-/* Every entry in hookq:events must be the documented event; returns their count. */
-static size_t check_written(void)
+/* Every entry in stream key must be the documented event; returns their count. */
+static size_t check_written_in(const char *key)
 {
     redisContext *c = hq_test_redis_connect(&redis);
-    redisReply *r = hq_test_cmd(c, "XRANGE hookq:events - +");
+    redisReply *r = hq_test_cmd(c, "XRANGE %s - +", key);
     for (size_t i = 0; i < r->elements; i++) {
         redisReply *kv = r->element[i]->element[1];
         struct hq_field f[HQ_EVENT_FIELDS_MAX];
@@ -102,9 +108,14 @@ static size_t check_written(void)
     }
     size_t n = r->elements;
     freeReplyObject(r);
-    freeReplyObject(hq_test_cmd(c, "DEL hookq:events"));
+    freeReplyObject(hq_test_cmd(c, "DEL %s", key));
     redisFree(c);
     return n;
+}
+
+static size_t check_written(void)
+{
+    return check_written_in("hookq:events");
 }
 
 /* Extracts the example for lang into a temporary file named *.ext and runs
@@ -154,9 +165,10 @@ static void test_docs_python_example_writes_a_valid_msgpack_entry(void **state)
     assert_int_equal(check_written(), 1);
 }
 
-static void test_docs_node_example_writes_a_valid_msgpack_entry(void **state)
+/* Skips unless node and its two packages are there (installing them into the
+ * build dir once if npm can). */
+static void need_node(void)
 {
-    (void)state;
     skip_unless("command -v node >/dev/null 2>&1", "node is not installed");
     const char *check =
         "NODE_PATH=" NODE_DIR
@@ -171,8 +183,64 @@ static void test_docs_node_example_writes_a_valid_msgpack_entry(void **state)
             check,
             "node packages ioredis and @msgpack/msgpack are not installed and npm could not install them");
     }
+}
+
+static void test_docs_node_example_writes_a_valid_msgpack_entry(void **state)
+{
+    (void)state;
+    need_node();
     assert_int_equal(run_example("node", "js", "NODE_PATH=" NODE_DIR "/node_modules", "node"), 0);
     assert_int_equal(check_written(), 1);
+}
+
+/* Runs a partitioned example untagged, then at P = 4 (layout created here)
+ * and at P = 5, 7 and 11: one id per run, so several P make a wrong hash
+ * that happens to pick the right partition once (1 in P) very unlikely to
+ * pass them all. */
+static void run_partitioned(const char *lang, const char *ext, const char *env, const char *runner)
+{
+    assert_int_equal(run_example(lang, ext, env, runner), 0);
+    assert_int_equal(check_written(), 1);
+
+    static const unsigned Ps[] = {4, 5, 7, 11};
+    for (size_t k = 0; k < sizeof(Ps) / sizeof(Ps[0]); k++) {
+        unsigned P = Ps[k];
+        struct hq_err e = {0};
+        struct hq_redis_conn *conn = hq_redis_conn_open(redis.url, 2000, &e);
+        assert_non_null(conn);
+        struct hq_layout L = {0};
+        assert_int_equal(hq_layout_create(conn, "hookq", P, &L, &e), 0);
+        hq_redis_conn_free(conn);
+        assert_int_equal(run_example(lang, ext, env, runner), 0);
+        unsigned want = hq_partition_of_id("evt_in_1", 8, P);
+        for (unsigned i = 0; i < P; i++) {
+            char key[HQ_KEY_MAX];
+            snprintf(key, sizeof(key), "%s:events", L.part[i].base);
+            if (check_written_in(key) != (i == want ? 1u : 0u))
+                fail_msg("P = %u: partition %u's stream holds %s (want partition %u)", P, i,
+                         i == want ? "nothing" : "the event", want);
+        }
+        assert_int_equal(check_written(), 0);
+        hq_layout_free(&L);
+        redisContext *c = hq_test_redis_connect(&redis);
+        freeReplyObject(hq_test_cmd(c, "FLUSHALL")); /* back to the untagged layout */
+        redisFree(c);
+    }
+}
+
+static void test_docs_python_partitioned_example_finds_the_partition_stream(void **state)
+{
+    (void)state;
+    skip_unless("/usr/bin/python3 -c 'import redis, msgpack' >/dev/null 2>&1",
+                "/usr/bin/python3 with redis and msgpack is not installed");
+    run_partitioned("python-partitioned", "py", "", "/usr/bin/python3");
+}
+
+static void test_docs_node_partitioned_example_finds_the_partition_stream(void **state)
+{
+    (void)state;
+    need_node();
+    run_partitioned("node-partitioned", "js", "NODE_PATH=" NODE_DIR "/node_modules", "node");
 }
 
 int main(void)
@@ -181,6 +249,8 @@ int main(void)
         cmocka_unit_test(test_docs_redis_cli_example_writes_a_valid_plain_entry),
         cmocka_unit_test(test_docs_python_example_writes_a_valid_msgpack_entry),
         cmocka_unit_test(test_docs_node_example_writes_a_valid_msgpack_entry),
+        cmocka_unit_test(test_docs_python_partitioned_example_finds_the_partition_stream),
+        cmocka_unit_test(test_docs_node_partitioned_example_finds_the_partition_stream),
     };
     hq_test_redis_group(&redis, NULL, NULL, 0);
     return cmocka_run_group_tests(tests, hq_test_group_setup, hq_test_group_teardown);
