@@ -396,18 +396,34 @@ int hq_ck_wait_settled(struct hq_ck *ck, redisContext *c, int timeout_ms)
     return 0;
 }
 
+/* 1 when a tagged run did not really run tagged. By the kind asked for
+ * (HQ_TEST_LAYOUT), not by the layout in hand: a fixture that fell back to
+ * untagged names must fail, not skip the check. */
+static int hq_ck_layout_bad(const struct hq_ck *ck, const struct hq_ck_report *rep)
+{
+    const struct hq_tl *t = ck->tl;
+    if (!t || t->kind == HQ_TL_P1)
+        return 0;
+    if (!rep->layout_checked)
+        fail_msg("checker: a tagged layout's report must come from hq_ck_collect(verify = 1)");
+    /* P partitions as asked, more than one stream fed (on every primary of a
+     * cluster), nothing untagged. */
+    return !t->L.tagged || t->L.nparts != hq_tl_parts_of(t->kind) || rep->parts_used < 2 ||
+           rep->untagged_keys != 0 || rep->nodes_used < hq_tl_nodes_want(t);
+}
+
+void hq_ck_assert_layout(const struct hq_ck *ck, const struct hq_ck_report *rep)
+{
+    if (hq_ck_layout_bad(ck, rep)) {
+        hq_ck_print(rep, "checker FAILED");
+        fail_msg("checker: the run did not use its %s layout (see the line above)",
+                 hq_tl_kind_name(ck->tl->kind));
+    }
+}
+
 void hq_ck_assert(const struct hq_ck *ck, const struct hq_ck_report *rep)
 {
-    /* By the kind asked for (HQ_TEST_LAYOUT), not by the layout in hand: a
-     * fixture that fell back to untagged names must fail, not skip the check. */
-    const struct hq_tl *t = ck->tl;
-    int tagged = t && t->kind != HQ_TL_P1;
-    if (tagged && !rep->layout_checked)
-        fail_msg("checker: a tagged layout's report must come from hq_ck_collect(verify = 1)");
-    /* Tagged: P partitions as asked, more than one stream fed, nothing untagged. */
-    int layout_bad =
-        tagged && (!t->L.tagged || t->L.nparts != hq_tl_parts_of(t->kind) || rep->parts_used < 2 ||
-                   rep->untagged_keys != 0 || rep->nodes_used < hq_tl_nodes_want(t));
+    int layout_bad = hq_ck_layout_bad(ck, rep);
     int bad = rep->lost || (long long)rep->dups > rep->dup_bound || rep->bad_sig ||
               rep->no_headers || rep->unknown || rep->dead_unexpected || rep->dead_missing ||
               rep->dead_twice || rep->dead_wrong_part || rep->pending || rep->retry > 0 ||

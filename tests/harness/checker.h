@@ -176,8 +176,14 @@ struct hq_ck_wait_arg {
 /* Awaits settling; on timeout prints the last report and returns 0. */
 int hq_ck_wait_settled(struct hq_ck *ck, redisContext *c, int timeout_ms);
 
-/* Fails the test when any invariant is broken. */
+/* Fails the test when any invariant is broken (hq_ck_assert_layout's included). */
 void hq_ck_assert(const struct hq_ck *ck, const struct hq_ck_report *rep);
+
+/* Only the layout part: with ck.tl asking for a tagged layout, fails unless the
+ * report (collected with verify = 1) shows P as asked, more than one partition's
+ * stream fed (on every primary of a cluster) and no untagged key. For scenarios
+ * that check the other invariants one by one. */
+void hq_ck_assert_layout(const struct hq_ck *ck, const struct hq_ck_report *rep);
 
 /* ---- attempt records (<p>:att:<event id>) ---------------------------------------------- */
 struct hq_ck_outcomes {
