@@ -173,14 +173,17 @@ measure() {
     rate=$(calc "\"%.0f\", $EVENTS / $secs")
     r_us=$(calc "\"%.2f\", ($(kv "$(tail -n1 <<<"$cpu1")" total_cpu_s) - $(kv "$(tail -n1 <<<"$cpu0")" total_cpu_s)) * 1e6 / $EVENTS")
     w_us=$(calc "\"%.2f\", $wcpu * 1e6 / $EVENTS")
+    local calls batch
+    calls=$(($(kv "$(tail -n1 <<<"$cpu1")" script_calls) - $(kv "$(tail -n1 <<<"$cpu0")" script_calls)))
+    batch=$(calc "\"%.1f\", $EVENTS / ($calls > 0 ? $calls : 1)")
     # Each node's share of Redis CPU against the mean: the largest deviation, %.
     spread=$(paste <(grep '^node=' <<<"$cpu0") <(grep '^node=' <<<"$cpu1") |
         awk '{ split($2, a, "="); split($4, b, "="); d[NR] = b[2] - a[2]; s += d[NR] } END {
             m = s / NR; w = 0; for (i = 1; i <= NR; i++) { x = (d[i] - m) / m * 100; if (x < 0) x = -x; if (x > w) w = x }
             printf "%.0f", w }')
-    printf '%s %s %s %s %s\n' "$layout" "$rate" "$w_us" "$r_us" "$spread" >>"$RES"
-    printf '%-8s round %d: %7s deliveries/s, worker %6s us, redis %5s us per delivery (all nodes)%s\n' \
-        "$layout" "$round" "$rate" "$w_us" "$r_us" \
+    printf '%s %s %s %s %s %s\n' "$layout" "$rate" "$w_us" "$r_us" "$spread" "$batch" >>"$RES"
+    printf '%-8s round %d: %7s deliveries/s, worker %6s us, redis %5s us per delivery (all nodes), %5s entries per outcome call%s\n' \
+        "$layout" "$round" "$rate" "$w_us" "$r_us" "$batch" \
         "$([ "$layout" = cluster ] && echo ", largest node deviation from the mean ${spread}%")"
     for p in "$wpid" "$spid" "${RPIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
@@ -201,10 +204,11 @@ for l in "${LS[@]}"; do
     w=$(awk -v l="$l" '$1 == l { print $3 }' "$RES" | median)
     rc=$(awk -v l="$l" '$1 == l { print $4 }' "$RES" | median)
     sp=$(awk -v l="$l" '$1 == l { print $5 }' "$RES" | median)
+    bt=$(awk -v l="$l" '$1 == l { print $6 }' "$RES" | median)
     if [ "$l" = p1 ]; then base=$rate; fi
     ratio=""
     if [ -n "$base" ]; then ratio=" ($(calc "\"%.2f\", $rate / $base")x p1)"; fi
-    printf '%-8s %7s deliveries/s%s, worker %s us, redis %s us per delivery%s\n' "$l" "$rate" "$ratio" "$w" "$rc" \
+    printf '%-8s %7s deliveries/s%s, worker %s us, redis %s us per delivery, %s entries per outcome call%s\n' "$l" "$rate" "$ratio" "$w" "$rc" "$bt" \
         "$([ "$l" = cluster ] && echo ", largest node deviation ${sp}%")"
 done
 exit 0

@@ -13,7 +13,8 @@
  *                                          secs= (since START_NS, CLOCK_REALTIME)
  *   hq_pbench cpu URL PREFIX               used_cpu_user+sys of each node that
  *                                          owns a partition: "node=<addr> cpu_s=…"
- *                                          lines, then total_cpu_s=
+ *                                          lines, then total_cpu_s= and
+ *                                          script_calls= (EVALSHA + EVAL, all nodes)
  *
  * A benchmark tool: failures print "hq_pbench <cmd>: <what>" and exit 1, usage 2. */
 #include <inttypes.h>
@@ -199,6 +200,23 @@ static double node_cpu(redisContext *x)
     return s;
 }
 
+/* Calls of record_outcomes.lua so far (EVALSHA and EVAL) on a node. */
+static long long node_script_calls(redisContext *x)
+{
+    redisReply *r = redisCommand(x, "INFO commandstats");
+    if (!r || r->type != REDIS_REPLY_STRING)
+        die(1, "INFO commandstats failed");
+    long long n = 0;
+    const char *names[] = {"cmdstat_evalsha:calls=", "cmdstat_eval:calls="};
+    for (int i = 0; i < 2; i++) {
+        const char *p = strstr(r->str, names[i]);
+        if (p)
+            n += atoll(p + strlen(names[i]));
+    }
+    freeReplyObject(r);
+    return n;
+}
+
 static int cmd_cpu(const char *url, const char *prefix)
 {
     struct hq_layout L;
@@ -206,6 +224,7 @@ static int cmd_cpu(const char *url, const char *prefix)
     char seen[64][128];
     int nseen = 0;
     double total = 0;
+    long long calls = 0;
     for (unsigned p = 0; p <= L.nparts; p++) {
         unsigned slot = p < L.nparts ? L.part[p].slot : L.reg_slot;
         char name[128];
@@ -218,9 +237,10 @@ static int cmd_cpu(const char *url, const char *prefix)
         snprintf(seen[nseen++], sizeof(seen[0]), "%s", name);
         double s = node_cpu(node_or_die(c, slot));
         total += s;
+        calls += node_script_calls(node_or_die(c, slot));
         printf("node=%s cpu_s=%.4f\n", name, s);
     }
-    printf("total_cpu_s=%.4f\n", total);
+    printf("total_cpu_s=%.4f script_calls=%lld\n", total, calls);
     hq_layout_free(&L);
     hq_redis_conn_free(c);
     return 0;

@@ -50,11 +50,11 @@
  * long. Deliveries never wait for it, only their acks. */
 #define HQ_FLUSH_BATCH_MIN 32
 #define HQ_FLUSH_WAIT_US   2000
-/* With P partitions each ready queue fills at 1/P of the rate, so a batch
- * waits P times as long (up to this): at P = 6 on a 3-primary cluster the
- * 2 ms wait gave batches of ~6 and Redis spent 20 us per delivery against
- * 10 at P = 1; 10 ms gave 16 (bench/partitions.sh). Acks wait, deliveries
- * do not. */
+/* With P partitions each ready queue fills at 1/P of the worker's rate, so
+ * at a steady rate a batch needs P times as long to reach HQ_FLUSH_BATCH_MIN:
+ * the wait grows with P, up to this. Under a backlog batches fill anyway
+ * (bench/partitions.sh: 35-62 entries per call at P = 4 and P = 6 either
+ * way). Acks wait, deliveries do not. */
 #define HQ_FLUSH_WAIT_MAX_US 12000
 #define HQ_QUEUE_WAIT_MAX_MS                                                                       \
     1000 /* a delivery waiting longer for its endpoint's slot marks the endpoint congested */

@@ -5,8 +5,13 @@
  * id evt_in_1, the exact payload). The "partitioned" examples run twice: on
  * the untagged single Redis (they must write <prefix>:events) and after a
  * P = 4 layout was created (they must write the stream of partition
- * CRC16("evt_in_1") mod 4 and nothing else). A language whose interpreter or
- * packages are absent is skipped with a message (cmocka skip()), never failed. */
+ * CRC16("evt_in_1") mod 4 and nothing else), and once more against a real
+ * Redis Cluster of 3 primaries (REDIS_URL=redis-cluster://..., so they must
+ * pick the cluster client; hookq creates P = 6 there): the entry must be in
+ * partition CRC16("evt_in_1") mod 6's stream on the node owning its slot, and
+ * no stream on any node may hold anything else. A language whose interpreter
+ * or packages are absent is skipped with a message (cmocka skip()), never
+ * failed. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -24,6 +29,8 @@
 #include "common/layout_store.h"
 #include "common/limits.h"
 #include "common/partition.h"
+#include "common/redis_conn.h"
+#include "tests/harness/cluster_env.h"
 #include "tests/harness/hq_test.h"
 
 #define DOC_PATH     HQ_TEST_SRC "/docs/wire-format.md"
@@ -32,6 +39,8 @@
 #define WANT_PAYLOAD "{\"id\":\"in_1\",\"amount\":4200}"
 
 static struct hq_test_redis redis;
+static struct hq_test_cluster cluster; /* started by the first cluster test (cluster.n > 0) */
+static char cluster_url[512];
 
 /* Copies the fenced block that follows "<!-- tested: lang -->" into out.
  * Returns 0, or -1 when the page has no such block. */
@@ -80,10 +89,10 @@ static int run(const char *cmd)
     return WEXITSTATUS(st);
 }
 
-/* Every entry in stream key must be the documented event; returns their count. */
-static size_t check_written_in(const char *key)
+/* Every entry in stream key (on the server of c) must be the documented
+ * event; deletes the key and returns how many entries it held. */
+static size_t check_entries(redisContext *c, const char *key)
 {
-    redisContext *c = hq_test_redis_connect(&redis);
     redisReply *r = hq_test_cmd(c, "XRANGE %s - +", key);
     for (size_t i = 0; i < r->elements; i++) {
         redisReply *kv = r->element[i]->element[1];
@@ -109,6 +118,13 @@ static size_t check_written_in(const char *key)
     size_t n = r->elements;
     freeReplyObject(r);
     freeReplyObject(hq_test_cmd(c, "DEL %s", key));
+    return n;
+}
+
+static size_t check_written_in(const char *key)
+{
+    redisContext *c = hq_test_redis_connect(&redis);
+    size_t n = check_entries(c, key);
     redisFree(c);
     return n;
 }
@@ -119,8 +135,9 @@ static size_t check_written(void)
 }
 
 /* Extracts the example for lang into a temporary file named *.ext and runs
- * "<runner> <file>" with REDIS_URL set. */
-static int run_example(const char *lang, const char *ext, const char *env, const char *runner)
+ * "<runner> <file>" with REDIS_URL=url. */
+static int run_example_at(const char *url, const char *lang, const char *ext, const char *env,
+                          const char *runner)
 {
     static char code[EXAMPLE_MAX];
     assert_int_equal(extract_example(lang, code, sizeof(code)), 0);
@@ -129,12 +146,16 @@ static int run_example(const char *lang, const char *ext, const char *env, const
     char path[128], cmd[1024];
     snprintf(path, sizeof(path), "%s/example.%s", dir, ext);
     write_file(path, code);
-    snprintf(cmd, sizeof(cmd), "cd %s && REDIS_URL='%s' %s %s %s", dir, redis.url, env, runner,
-             path);
+    snprintf(cmd, sizeof(cmd), "cd %s && REDIS_URL='%s' %s %s %s", dir, url, env, runner, path);
     int st = run(cmd);
     unlink(path);
     rmdir(dir);
     return st;
+}
+
+static int run_example(const char *lang, const char *ext, const char *env, const char *runner)
+{
+    return run_example_at(redis.url, lang, ext, env, runner);
 }
 
 /* Skips the test, saying why, unless the shell command cmd succeeds. */
@@ -228,6 +249,75 @@ static void run_partitioned(const char *lang, const char *ext, const char *env, 
     }
 }
 
+/* Stream keys on cluster node i that still hold entries (scanning the whole
+ * keyspace, so a write to a key no partition owns is seen too). */
+static size_t streams_with_entries(int i)
+{
+    redisContext *c = hq_test_cluster_connect(&cluster, i);
+    size_t n = 0;
+    char cursor[32] = "0";
+    do {
+        redisReply *r = hq_test_cmd(c, "SCAN %s TYPE stream COUNT 1000", cursor);
+        snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+        for (size_t k = 0; k < r->element[1]->elements; k++) {
+            const char *key = r->element[1]->element[k]->str;
+            redisReply *len = hq_test_cmd(c, "XLEN %s", key);
+            if (len->integer > 0) {
+                print_error("node %d: %s holds %lld entries\n", i, key, len->integer);
+                n++;
+            }
+            freeReplyObject(len);
+        }
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0") != 0);
+    redisFree(c);
+    return n;
+}
+
+/* Runs a partitioned example with REDIS_URL=redis-cluster://... against a
+ * 3-primary cluster (started once, shared by the languages): hookq's layout
+ * on a fresh cluster is P = 6 (2 per primary), so the entry must be in
+ * partition CRC16("evt_in_1") mod 6's stream on the node owning that
+ * partition's slot, and no stream anywhere may hold anything else (each
+ * check deletes what it read, so the next language starts clean). */
+static void run_partitioned_on_cluster(const char *lang, const char *ext, const char *env,
+                                       const char *runner)
+{
+    if (cluster.n == 0) {
+        hq_test_cluster_start(&cluster, 3, 0, NULL);
+        int off = snprintf(cluster_url, sizeof(cluster_url), "redis-cluster://");
+        for (int i = 0; i < cluster.n; i++)
+            off += snprintf(cluster_url + off, sizeof(cluster_url) - (size_t)off, "%s127.0.0.1:%d",
+                            i ? "," : "", cluster.node[i].port);
+    }
+    struct hq_err e = {0};
+    struct hq_redis_conn *conn = hq_redis_conn_open(cluster_url, 5000, &e);
+    if (!conn)
+        fail_msg("%s", e.msg);
+    struct hq_layout L = {0};
+    if (hq_layout_load(conn, "hookq", &L, &e) != 0)
+        fail_msg("%s", e.msg);
+    assert_true(L.tagged);
+    assert_int_equal(L.nparts, 6);
+
+    assert_int_equal(run_example_at(cluster_url, lang, ext, env, runner), 0);
+    unsigned want = hq_partition_of_id("evt_in_1", 8, L.nparts);
+    for (unsigned i = 0; i < L.nparts; i++) {
+        char key[HQ_KEY_MAX];
+        assert_true(hq_key_events(L.part[i].base, key, sizeof(key)) > 0);
+        redisContext *node = hq_redis_conn_node(conn, L.part[i].slot, &e);
+        if (!node)
+            fail_msg("%s", e.msg);
+        if (check_entries(node, key) != (i == want ? 1u : 0u))
+            fail_msg("cluster, P = 6: partition %u's stream %s holds %s (want partition %u)", i,
+                     key, i == want ? "nothing" : "the event", want);
+    }
+    for (int i = 0; i < cluster.n; i++)
+        assert_int_equal(streams_with_entries(i), 0);
+    hq_layout_free(&L);
+    hq_redis_conn_free(conn);
+}
+
 static void test_docs_python_partitioned_example_finds_the_partition_stream(void **state)
 {
     (void)state;
@@ -243,6 +333,30 @@ static void test_docs_node_partitioned_example_finds_the_partition_stream(void *
     run_partitioned("node-partitioned", "js", "NODE_PATH=" NODE_DIR "/node_modules", "node");
 }
 
+static void test_docs_python_partitioned_example_uses_the_cluster_client(void **state)
+{
+    (void)state;
+    skip_unless(
+        "/usr/bin/python3 -c 'import msgpack; from redis import RedisCluster' >/dev/null 2>&1",
+        "/usr/bin/python3 with redis (RedisCluster: redis-py >= 4.1) and msgpack is not installed");
+    run_partitioned_on_cluster("python-partitioned", "py", "", "/usr/bin/python3");
+}
+
+static void test_docs_node_partitioned_example_uses_the_cluster_client(void **state)
+{
+    (void)state;
+    need_node();
+    run_partitioned_on_cluster("node-partitioned", "js", "NODE_PATH=" NODE_DIR "/node_modules",
+                               "node");
+}
+
+static int group_teardown(void **state)
+{
+    if (cluster.n > 0)
+        hq_test_cluster_destroy(&cluster);
+    return hq_test_group_teardown(state);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -251,7 +365,9 @@ int main(void)
         cmocka_unit_test(test_docs_node_example_writes_a_valid_msgpack_entry),
         cmocka_unit_test(test_docs_python_partitioned_example_finds_the_partition_stream),
         cmocka_unit_test(test_docs_node_partitioned_example_finds_the_partition_stream),
+        cmocka_unit_test(test_docs_python_partitioned_example_uses_the_cluster_client),
+        cmocka_unit_test(test_docs_node_partitioned_example_uses_the_cluster_client),
     };
     hq_test_redis_group(&redis, NULL, NULL, 0);
-    return cmocka_run_group_tests(tests, hq_test_group_setup, hq_test_group_teardown);
+    return cmocka_run_group_tests(tests, hq_test_group_setup, group_teardown);
 }

@@ -12,7 +12,7 @@
  *       waited for --wait, then named in a warning, and the migration goes on;
  *   plus --dry-run changes nothing and a redis-cluster:// URL is refused with
  *   the documented path. The end-to-end run with workers delivering across
- *   the migration is tests/integration/test_migrate_live_slow.c. */
+ *   the migration is tests/integration/test_migrate_live.c. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

@@ -5,8 +5,9 @@
  * workers pause, report, and restart on the new layout by themselves. The
  * checker then finds every (event, endpoint) pair delivered (Lost = 0) with
  * no duplicate (the workers drain what they hold before pausing), nothing
- * pending in any partition, and nothing left in the old stream.
- * Label slow (the _slow name) until the per-partition scheduler (branch reg) is on main. */
+ * pending in any partition, and nothing left in the old stream. A scheduler
+ * runs beside them: what the draining workers deferred goes back to partition
+ * 0's stream through it. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
