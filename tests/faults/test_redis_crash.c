@@ -201,6 +201,7 @@ static void run(int always)
         assert_int_equal(rep.dead_total, 0);
         assert_int_equal(rep.pending, 0);
         assert_int_equal(rep.retry, 0);
+        hq_ck_assert_layout(&R.ck, &rep); /* p4: the partitions were used */
     }
     /* Produced after the restart: all delivered in both modes. */
     for (long n = KILL_AT; n < R.nack; n++) {

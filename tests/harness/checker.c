@@ -116,21 +116,31 @@ void hq_ck_pair_key(char *out, const char *event_id, const char *endpoint_id)
     snprintf(out, HQ_CK_KEY_MAX, "%s\x1f%s", event_id, endpoint_id);
 }
 
-void hq_ck_record(struct hq_ck *ck, const char *event_id, const char *endpoint_id, int expect_dead)
+void hq_ck_record_in(struct hq_ck *ck, const char *event_id, const char *endpoint_id,
+                     int expect_dead, unsigned part)
 {
     char key[HQ_CK_KEY_MAX];
     hq_ck_pair_key(key, event_id, endpoint_id);
     struct hq_ck_pair *p = hq_ck_map_put(&ck->pairs, key);
     p->expect_dead = expect_dead;
+    p->part = part;
 }
 
-/* XADDs type/payload/id[/endpoint]; writes the generated id into id_out (>= 32). */
-static void hq_ck_xadd(struct hq_ck *ck, redisContext *c, const char *type, const char *payload,
-                       size_t payload_len, const char *endpoint, char *id_out)
+void hq_ck_record(struct hq_ck *ck, const char *event_id, const char *endpoint_id, int expect_dead)
+{
+    hq_ck_record_in(ck, event_id, endpoint_id, expect_dead, hq_tl_part_for(ck->tl, event_id));
+}
+
+/* XADDs type/payload/id[/endpoint] to the partition of the id; writes the
+ * generated id into id_out (>= 32) and returns the partition. */
+static unsigned hq_ck_xadd(struct hq_ck *ck, redisContext *c, const char *type, const char *payload,
+                           size_t payload_len, const char *endpoint, char *id_out)
 {
     char key[HQ_KEY_MAX];
-    assert_true(hq_key_events(ck->prefix, key, sizeof(key)) >= 0);
     snprintf(id_out, 32, "evck_%ld", ck->seq++);
+    unsigned part = hq_tl_part_for(ck->tl, id_out);
+    assert_true(hq_key_events(hq_tl_base(ck->tl, ck->prefix, part), key, sizeof(key)) >= 0);
+    c = hq_tl_node(ck->tl, c, part);
     const char *argv[11] = {"XADD",  key,  "*",    "type",     type,    "payload",
                             payload, "id", id_out, "endpoint", endpoint};
     size_t lens[11];
@@ -141,17 +151,18 @@ static void hq_ck_xadd(struct hq_ck *ck, redisContext *c, const char *type, cons
     if (!r || r->type != REDIS_REPLY_STRING)
         fail_msg("checker: XADD failed: %s", r ? r->str : c->errstr);
     freeReplyObject(r);
+    return part;
 }
 
 int hq_ck_produce(struct hq_ck *ck, redisContext *c, const char *type, const char *payload)
 {
     char id[32];
-    hq_ck_xadd(ck, c, type, payload, strlen(payload), NULL, id);
+    unsigned part = hq_ck_xadd(ck, c, type, payload, strlen(payload), NULL, id);
     int n = 0;
     for (int i = 0; i < ck->neps; i++) {
         const struct hq_endpoint *e = ck->eps[i].e;
         if (e->enabled && hq_endpoint_matches(e, type, strlen(type))) {
-            hq_ck_record(ck, id, e->id, ck->eps[i].expect_dead);
+            hq_ck_record_in(ck, id, e->id, ck->eps[i].expect_dead, part);
             n++;
         }
     }
@@ -162,8 +173,8 @@ void hq_ck_produce_to(struct hq_ck *ck, redisContext *c, const char *type, const
                       int idx)
 {
     char id[32];
-    hq_ck_xadd(ck, c, type, payload, strlen(payload), ck->eps[idx].e->id, id);
-    hq_ck_record(ck, id, ck->eps[idx].e->id, ck->eps[idx].expect_dead);
+    unsigned part = hq_ck_xadd(ck, c, type, payload, strlen(payload), ck->eps[idx].e->id, id);
+    hq_ck_record_in(ck, id, ck->eps[idx].e->id, ck->eps[idx].expect_dead, part);
 }
 
 void hq_ck_note_fault(struct hq_ck *ck, long long in_flight)
@@ -177,15 +188,6 @@ int hq_ck_in_flight(struct hq_test_receiver *rcv)
     pthread_mutex_lock(&rcv->mu);
     int n = rcv->in_flight;
     pthread_mutex_unlock(&rcv->mu);
-    return n;
-}
-
-static long long hq_ck_reply_int(redisContext *c, const char *fmt, const char *key)
-{
-    redisReply *r = redisCommand(c, fmt, key);
-    long long n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
-    if (r)
-        freeReplyObject(r);
     return n;
 }
 
@@ -246,10 +248,13 @@ static void hq_ck_scan_receiver(struct hq_ck *ck, struct hq_test_receiver *rcv, 
     pthread_mutex_unlock(&rcv->mu);
 }
 
-static void hq_ck_scan_dead(struct hq_ck *ck, redisContext *c, struct hq_ck_report *rep)
+/* Reads partition part's dead-letter stream. */
+static void hq_ck_scan_dead(struct hq_ck *ck, redisContext *c, unsigned part,
+                            struct hq_ck_report *rep)
 {
     char key[HQ_KEY_MAX];
-    assert_true(hq_key_dead(ck->prefix, key, sizeof(key)) >= 0);
+    assert_true(hq_key_dead(hq_tl_base(ck->tl, ck->prefix, part), key, sizeof(key)) >= 0);
+    c = hq_tl_node(ck->tl, c, part);
     char from[64] = "-";
     for (;;) {
         redisReply *r = redisCommand(c, "XRANGE %s %s + COUNT 1000", key, from);
@@ -279,6 +284,10 @@ static void hq_ck_scan_dead(struct hq_ck *ck, redisContext *c, struct hq_ck_repo
                 continue;
             }
             p->dead++;
+            if (p->part != part) { /* a dead letter stays in its event's partition */
+                rep->dead_wrong_part++;
+                hq_ck_problem(rep, "dead letter of %s in another partition (%s)", ev, key);
+            }
         }
         if (n > 0) /* the next page starts after the last id ("(" = exclusive) */
             snprintf(from, sizeof(from), "(%s", r->element[n - 1]->element[0]->str);
@@ -302,7 +311,8 @@ void hq_ck_collect(struct hq_ck *ck, redisContext *c, int verify, struct hq_ck_r
         if (!seen)
             hq_ck_scan_receiver(ck, ck->eps[k].rcv, verify, rep);
     }
-    hq_ck_scan_dead(ck, c, rep);
+    for (unsigned i = 0; i < hq_tl_nparts(ck->tl); i++)
+        hq_ck_scan_dead(ck, c, i, rep);
     for (size_t i = 0; i < ck->pairs.cap; i++) {
         struct hq_ck_pair *p = &ck->pairs.slots[i];
         if (!p->key)
@@ -333,19 +343,15 @@ void hq_ck_collect(struct hq_ck *ck, redisContext *c, int verify, struct hq_ck_r
             }
         }
     }
-    char key[HQ_KEY_MAX];
-    assert_true(hq_key_events(ck->prefix, key, sizeof(key)) >= 0);
-    redisReply *r = redisCommand(c, "XPENDING %s workers", key);
-    if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
-        r->element[0]->type == REDIS_REPLY_INTEGER)
-        rep->pending = r->element[0]->integer;
-    if (r)
-        freeReplyObject(r);
-    assert_true(hq_key_retry(ck->prefix, key, sizeof(key)) >= 0);
-    rep->retry = hq_ck_reply_int(c, "ZCARD %s", key);
-    assert_true(hq_key_retry_data(ck->prefix, key, sizeof(key)) >= 0);
-    rep->retry_data = hq_ck_reply_int(c, "HLEN %s", key);
+    rep->pending = hq_tl_pending(ck->tl, c, ck->prefix);
+    rep->retry = hq_tl_sum(ck->tl, c, ck->prefix, "ZCARD", hq_key_retry);
+    rep->retry_data = hq_tl_sum(ck->tl, c, ck->prefix, "HLEN", hq_key_retry_data);
     rep->dup_bound = ck->dup_bound;
+    if (verify && ck->tl && ck->tl->kind != HQ_TL_P1) {
+        rep->layout_checked = 1;
+        rep->parts_used = hq_tl_parts_used(ck->tl, c, ck->prefix, &rep->nodes_used);
+        rep->untagged_keys = hq_tl_untagged_keys(ck->tl, c, ck->prefix);
+    }
 }
 
 void hq_ck_print(const struct hq_ck_report *rep, const char *label)
@@ -357,6 +363,11 @@ void hq_ck_print(const struct hq_ck_report *rep, const char *label)
         rep->unknown, rep->dead_unexpected, rep->dead_missing, rep->dead_twice, rep->pending,
         rep->retry, rep->retry_data, rep->first_lost[0] ? " first_lost=" : "", rep->first_lost,
         rep->problem[0] ? " problem: " : "", rep->problem);
+    if (rep->layout_checked) /* only tagged runs: the untagged line stays as it was */
+        print_message("[%s] layout: %u partition streams on %u nodes received entries, %d untagged "
+                      "keys, %zu dead letters in a wrong partition\n",
+                      label, rep->parts_used, rep->nodes_used, rep->untagged_keys,
+                      rep->dead_wrong_part);
 }
 
 /* Settled: nothing lost, nothing pending, nothing waiting to be retried. */
@@ -385,12 +396,38 @@ int hq_ck_wait_settled(struct hq_ck *ck, redisContext *c, int timeout_ms)
     return 0;
 }
 
+/* 1 when a tagged run did not really run tagged. By the kind asked for
+ * (HQ_TEST_LAYOUT), not by the layout in hand: a fixture that fell back to
+ * untagged names must fail, not skip the check. */
+static int hq_ck_layout_bad(const struct hq_ck *ck, const struct hq_ck_report *rep)
+{
+    const struct hq_tl *t = ck->tl;
+    if (!t || t->kind == HQ_TL_P1)
+        return 0;
+    if (!rep->layout_checked)
+        fail_msg("checker: a tagged layout's report must come from hq_ck_collect(verify = 1)");
+    /* P partitions as asked, more than one stream fed (on every primary of a
+     * cluster), nothing untagged. */
+    return !t->L.tagged || t->L.nparts != hq_tl_parts_of(t->kind) || rep->parts_used < 2 ||
+           rep->untagged_keys != 0 || rep->nodes_used < hq_tl_nodes_want(t);
+}
+
+void hq_ck_assert_layout(const struct hq_ck *ck, const struct hq_ck_report *rep)
+{
+    if (hq_ck_layout_bad(ck, rep)) {
+        hq_ck_print(rep, "checker FAILED");
+        fail_msg("checker: the run did not use its %s layout (see the line above)",
+                 hq_tl_kind_name(ck->tl->kind));
+    }
+}
+
 void hq_ck_assert(const struct hq_ck *ck, const struct hq_ck_report *rep)
 {
-    (void)ck;
+    int layout_bad = hq_ck_layout_bad(ck, rep);
     int bad = rep->lost || (long long)rep->dups > rep->dup_bound || rep->bad_sig ||
               rep->no_headers || rep->unknown || rep->dead_unexpected || rep->dead_missing ||
-              rep->dead_twice || rep->pending || rep->retry > 0 || rep->retry_data > 0;
+              rep->dead_twice || rep->dead_wrong_part || rep->pending || rep->retry > 0 ||
+              rep->retry_data > 0 || layout_bad;
     if (bad) {
         hq_ck_print(rep, "checker FAILED");
         fail_msg("checker: invariants broken (see the line above)");
@@ -401,42 +438,48 @@ void hq_ck_outcomes(struct hq_ck *ck, redisContext *c, struct hq_ck_outcomes *o)
 {
     memset(o, 0, sizeof(*o));
     struct hq_ck_map seen = {0};
-    size_t i = 0;
-    while (i < ck->pairs.cap) {
-        int sent = 0;
-        for (; i < ck->pairs.cap && sent < 500; i++) {
-            const char *k = ck->pairs.slots[i].key;
-            if (!k)
-                continue;
-            char ev[HQ_CK_KEY_MAX], key[HQ_KEY_MAX];
-            snprintf(ev, sizeof(ev), "%s", k);
-            *strchr(ev, '\x1f') = '\0';
-            if (hq_ck_map_find(&seen, ev))
-                continue;
-            hq_ck_map_put(&seen, ev);
-            assert_true(hq_key_attempts(ck->prefix, ev, key, sizeof(key)) >= 0);
-            redisAppendCommand(c, "LRANGE %s 0 -1", key);
-            sent++;
-        }
-        for (int j = 0; j < sent; j++) {
-            redisReply *r = NULL;
-            if (redisGetReply(c, (void **)&r) != REDIS_OK || !r)
-                fail_msg("checker: LRANGE failed: %s", c->errstr);
-            for (size_t k = 0; r->type == REDIS_REPLY_ARRAY && k < r->elements; k++) {
-                const char *js = r->element[k]->str;
-                o->records++;
-                if (strstr(js, "\"outcome\":\"delivered\""))
-                    o->delivered++;
-                else if (strstr(js, "\"outcome\":\"retry\""))
-                    o->retry++;
-                else if (strstr(js, "\"outcome\":\"deferred\""))
-                    o->deferred++;
-                else if (strstr(js, "\"outcome\":\"dead\""))
-                    o->dead++;
-                else
-                    o->other++;
+    redisContext *c0 = c;
+    /* A pipeline goes to one node: one pass per partition, over its events. */
+    for (unsigned part = 0; part < hq_tl_nparts(ck->tl); part++) {
+        c = hq_tl_node(ck->tl, c0, part);
+        size_t i = 0;
+        while (i < ck->pairs.cap) {
+            int sent = 0;
+            for (; i < ck->pairs.cap && sent < 500; i++) {
+                const char *k = ck->pairs.slots[i].key;
+                if (!k || ck->pairs.slots[i].part != part)
+                    continue;
+                char ev[HQ_CK_KEY_MAX], key[HQ_KEY_MAX];
+                snprintf(ev, sizeof(ev), "%s", k);
+                *strchr(ev, '\x1f') = '\0';
+                if (hq_ck_map_find(&seen, ev))
+                    continue;
+                hq_ck_map_put(&seen, ev);
+                assert_true(hq_key_attempts(hq_tl_base(ck->tl, ck->prefix, part), ev, key,
+                                            sizeof(key)) >= 0);
+                redisAppendCommand(c, "LRANGE %s 0 -1", key);
+                sent++;
             }
-            freeReplyObject(r);
+            for (int j = 0; j < sent; j++) {
+                redisReply *r = NULL;
+                if (redisGetReply(c, (void **)&r) != REDIS_OK || !r)
+                    fail_msg("checker: LRANGE failed: %s", c->errstr);
+                for (size_t k = 0; r->type == REDIS_REPLY_ARRAY && k < r->elements; k++) {
+                    const char *js = r->element[k]->str;
+                    o->records++;
+                    if (strstr(js, "\"outcome\":\"delivered\""))
+                        o->delivered++;
+                    else if (strstr(js, "\"outcome\":\"retry\""))
+                        o->retry++;
+                    else if (strstr(js, "\"outcome\":\"deferred\""))
+                        o->deferred++;
+                    else if (strstr(js, "\"outcome\":\"dead\""))
+                        o->dead++;
+                    else
+                        o->other++;
+                }
+                freeReplyObject(r);
+            }
         }
     }
     hq_ck_map_free(&seen);

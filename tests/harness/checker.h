@@ -5,6 +5,11 @@
  * API
  *   struct hq_ck ck;
  *   hq_ck_init(&ck, "hookq");                    prefix of the keys
+ *   ck.tl = &tl;                                 optional (layout_env.h): produce to and read
+ *                                                every partition of that layout, on its nodes;
+ *                                                collect(verify=1) then also checks that the run
+ *                                                was really tagged (hq_tl_assert's facts) and
+ *                                                hq_ck_assert fails when it was not
  *   hq_ck_endpoint(&ck, &ep, &rcv);              ep: an endpoint made with hq_endpoint_create
  *                                                (borrowed until hq_ck_free) whose URL points at
  *                                                rcv; requests are matched to it by exact path, so
@@ -12,6 +17,7 @@
  *                                                ("/delay/2000/a", "/a"). Returns its index.
  *   hq_ck_expect_dead_endpoint(&ck, idx)         every pair for that endpoint must end dead
  *   hq_ck_produce(&ck, c, type, payload)         XADDs a plain event with a fresh id "evck_<n>"
+ *                                                (to the partition of the id, with ck.tl set)
  *                                                and records a pair per registered endpoint
  *                                                whose filters match type
  *   hq_ck_produce_to(&ck, c, type, payload, idx) same, addressed to one endpoint
@@ -54,6 +60,7 @@
 #include "common/keys.h"
 #include "common/sign.h"
 #include "tests/harness/hq_test.h"
+#include "tests/harness/layout_env.h"
 
 #define HQ_CK_EPS_MAX 32  /* endpoints one scenario registers */
 #define HQ_CK_KEY_MAX 200 /* "<event id>\x1f<endpoint id>" */
@@ -67,6 +74,8 @@ struct hq_ck_pair {
     int ok;          /* 2xx answers received (collect) */
     int attempts;    /* requests received (collect) */
     int dead;        /* entries in <p>:dead (collect) */
+    unsigned
+        part; /* partition the event was produced to (its dead letter and attempts live there) */
 };
 
 struct hq_ck_map {
@@ -93,6 +102,8 @@ struct hq_ck {
     long seq;               /* next generated event number */
     long long dup_bound;    /* sum of deliveries in flight sampled before each fault */
     int nfaults;
+    struct hq_tl *tl; /* borrowed: the layout every read and write goes through (NULL: untagged
+                       * under prefix, on the caller's context) */
 };
 
 struct hq_ck_report {
@@ -115,6 +126,11 @@ struct hq_ck_report {
     long long retry;                /* ZCARD <p>:retry */
     long long retry_data;           /* HLEN <p>:retry:data */
     long long dup_bound;            /* copied from the checker */
+    size_t dead_wrong_part;         /* dead letters in another partition than their event's */
+    int layout_checked;             /* a tagged layout: collected with verify, fields below set */
+    unsigned parts_used;            /* partitions whose events stream received entries */
+    unsigned nodes_used;            /* distinct nodes holding those streams */
+    int untagged_keys;              /* untagged keys that exist (must be none when tagged) */
     char first_lost[HQ_CK_KEY_MAX]; /* one lost pair, for the failure message */
     char problem[640];              /* first unknown/bad request seen */
 };
@@ -129,7 +145,12 @@ void hq_ck_expect_dead_endpoint(struct hq_ck *ck, int idx);
 
 void hq_ck_pair_key(char *out, const char *event_id, const char *endpoint_id);
 
+/* Records a pair whose event went to the partition its id maps to (hq_layout_partition_for). */
 void hq_ck_record(struct hq_ck *ck, const char *event_id, const char *endpoint_id, int expect_dead);
+
+/* The same for an event written to partition part. */
+void hq_ck_record_in(struct hq_ck *ck, const char *event_id, const char *endpoint_id,
+                     int expect_dead, unsigned part);
 
 /* Produces one event fanned out by type; returns the pairs it created. */
 int hq_ck_produce(struct hq_ck *ck, redisContext *c, const char *type, const char *payload);
@@ -155,8 +176,14 @@ struct hq_ck_wait_arg {
 /* Awaits settling; on timeout prints the last report and returns 0. */
 int hq_ck_wait_settled(struct hq_ck *ck, redisContext *c, int timeout_ms);
 
-/* Fails the test when any invariant is broken. */
+/* Fails the test when any invariant is broken (hq_ck_assert_layout's included). */
 void hq_ck_assert(const struct hq_ck *ck, const struct hq_ck_report *rep);
+
+/* Only the layout part: with ck.tl asking for a tagged layout, fails unless the
+ * report (collected with verify = 1) shows P as asked, more than one partition's
+ * stream fed (on every primary of a cluster) and no untagged key. For scenarios
+ * that check the other invariants one by one. */
+void hq_ck_assert_layout(const struct hq_ck *ck, const struct hq_ck_report *rep);
 
 /* ---- attempt records (<p>:att:<event id>) ---------------------------------------------- */
 struct hq_ck_outcomes {

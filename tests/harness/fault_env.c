@@ -10,8 +10,9 @@ void rf_start(struct rf *r, const char *redis_extra)
 {
     memset(r, 0, sizeof(*r));
     wenv_start(&r->w, redis_extra);
-    snprintf(r->slog, sizeof(r->slog), "%s/scheduler.log", r->w.redis.dir);
+    snprintf(r->slog, sizeof(r->slog), "%s/scheduler.log", r->w.dir);
     hq_ck_init(&r->ck, "hookq");
+    r->ck.tl = &r->w.tl; /* the checker produces and reads through the fixture's layout */
     r->ack_ms = calloc(RF_EVENTS_MAX, sizeof(int64_t));
     assert_non_null(r->ack_ms);
 }
@@ -95,14 +96,15 @@ void rf_reconnect(struct rf *r)
 int rf_produce(struct rf *r, const char *type, const char *payload)
 {
     char key[HQ_KEY_MAX], id[32];
-    assert_true(hq_key_events(r->ck.prefix, key, sizeof(key)) >= 0);
     long n = r->ck.seq;
     assert_true(n < RF_EVENTS_MAX);
     snprintf(id, sizeof(id), "evck_%ld", n);
-    if (r->w.c->err)
+    unsigned part = hq_tl_part_for(&r->w.tl, id);
+    assert_true(hq_key_events(r->w.tl.L.part[part].base, key, sizeof(key)) >= 0);
+    redisContext *c = wenv_node(&r->w, part);
+    if (c->err)
         return -1;
-    redisReply *rep =
-        redisCommand(r->w.c, "XADD %s * type %s payload %s id %s", key, type, payload, id);
+    redisReply *rep = redisCommand(c, "XADD %s * type %s payload %s id %s", key, type, payload, id);
     int ok = rep && rep->type == REDIS_REPLY_STRING;
     if (rep)
         freeReplyObject(rep);
@@ -112,7 +114,7 @@ int rf_produce(struct rf *r, const char *type, const char *payload)
     r->ack_ms[n] = hq_test_now_ms();
     r->nack = r->ck.seq;
     for (int i = 0; i < r->ck.neps; i++)
-        hq_ck_record(&r->ck, id, r->ck.eps[i].e->id, r->ck.eps[i].expect_dead);
+        hq_ck_record_in(&r->ck, id, r->ck.eps[i].e->id, r->ck.eps[i].expect_dead, part);
     return 0;
 }
 
@@ -148,8 +150,8 @@ static int scheduler_started(void *arg)
 
 pid_t rf_scheduler(struct rf *r)
 {
-    const char *args[] = {"scheduler", "--redis-url", r->w.redis.url, "--log-level",
-                          "info",      "--interval",  "200ms",        NULL};
+    const char *args[] = {"scheduler", "--redis-url", wenv_url(&r->w), "--log-level",
+                          "info",      "--interval",  "200ms",         NULL};
     /* Returns once it has read the layout and logged "started": a fault
      * injected before that (a paused Redis) would hit its start-up, which
      * gives up on an unreachable Redis, instead of its rounds. */
@@ -186,7 +188,7 @@ void rf_settle_and_check(struct rf *r, int timeout_ms, const char *label, struct
     }
     hq_ck_collect(&r->ck, r->w.c, 1, rep);
     hq_ck_print(rep, label);
-    hq_ck_assert(&r->ck, rep);
+    hq_ck_assert(&r->ck, rep); /* tagged: also that the run used the partitions */
 }
 
 long rf_cpu_ms(pid_t pid)
@@ -221,9 +223,9 @@ int rf_quiet(void *arg)
     struct rf *r = arg;
     if (r->w.c->err)
         return 0;
-    int q = wenv_pending(&r->w) == 0 && hq_test_cmd_int(r->w.c, "XLEN hookq:events") == 0 &&
-            hq_test_cmd_int(r->w.c, "ZCARD hookq:retry") == 0 &&
-            hq_test_cmd_int(r->w.c, "HLEN hookq:retry:data") == 0;
+    int q = wenv_pending(&r->w) == 0 && wenv_sum(&r->w, "XLEN", hq_key_events) == 0 &&
+            wenv_sum(&r->w, "ZCARD", hq_key_retry) == 0 &&
+            wenv_sum(&r->w, "HLEN", hq_key_retry_data) == 0;
     if (!q)
         rf_pause_ms(20); /* polling pace */
     return q;
@@ -233,8 +235,12 @@ long long rf_attempt_records(struct rf *r, long n)
 {
     char id[32], key[HQ_KEY_MAX];
     snprintf(id, sizeof(id), "evck_%ld", n);
-    assert_true(hq_key_attempts(r->ck.prefix, id, key, sizeof(key)) >= 0);
-    return hq_test_cmd_int(r->w.c, "LLEN %s", key);
+    char pk[HQ_CK_KEY_MAX];
+    hq_ck_pair_key(pk, id, r->ck.neps ? r->ck.eps[0].e->id : "");
+    const struct hq_ck_pair *p = hq_ck_map_find(&r->ck.pairs, pk);
+    unsigned part = p ? p->part : hq_tl_part_for(&r->w.tl, id);
+    assert_true(hq_key_attempts(r->w.tl.L.part[part].base, id, key, sizeof(key)) >= 0);
+    return hq_test_cmd_int(wenv_node(&r->w, part), "LLEN %s", key);
 }
 
 int64_t rf_pair_ack_ms(const struct rf *r, const char *pair_key)

@@ -35,8 +35,10 @@ struct rf {
     long nack;
 };
 
-/* The fault suite's fixture: wenv_start (redis_extra: see hq_test_redis_start),
- * the checker (prefix "hookq") and the acknowledgement times. */
+/* The fault suite's fixture: wenv_start (the layout HQ_TEST_LAYOUT names, see
+ * layout_env.h; redis_extra: see hq_test_redis_start), the checker (prefix
+ * "hookq", producing and reading through that layout) and the acknowledgement
+ * times. */
 void rf_start(struct rf *r, const char *redis_extra);
 
 /* Kills what a failed test left running, keeps the logs when HQ_FAULTS_KEEP_LOGS
@@ -68,7 +70,8 @@ int rf_endpoint(struct rf *r, const char *path);
 /* (Re)connects the test's own connection, waiting for Redis to answer. */
 void rf_reconnect(struct rf *r);
 
-/* XADDs one event fanned out to every registered endpoint. Returns 0 when Redis
+/* XADDs one event fanned out to every registered endpoint, to the partition of
+ * its id ("evck_<n>") on that partition's node. Returns 0 when Redis
  * acknowledged it (the pairs are then expected), -1 on an error reply or a lost
  * connection (nothing is expected; the caller reconnects when it needs to). */
 int rf_produce(struct rf *r, const char *type, const char *payload);
@@ -100,12 +103,12 @@ long rf_cpu_ms(pid_t pid);
  * fan-out: every delivery started or finished-but-unrecorded at this moment. */
 long long rf_in_flight(struct rf *r);
 
-/* Quiet: nothing pending, nothing left in the stream, no retry backlog. Unlike
+/* Quiet: nothing pending, nothing left in the streams, no retry backlog (every partition). Unlike
  * hq_ck_wait_settled this does not require nothing lost, so a scenario that may
  * lose acknowledged writes (appendfsync everysec) can settle and count them. */
 int rf_quiet(void *arg);
 
-/* Attempt records of event evck_<n> (LLEN <p>:att:<id>). */
+/* Attempt records of event evck_<n> (LLEN <base>:att:<id> in its partition). */
 long long rf_attempt_records(struct rf *r, long n);
 
 /* Acknowledgement time of the event of a checker pair key ("evck_<n>\x1f<ep>"); -1 if none. */

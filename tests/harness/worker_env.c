@@ -10,18 +10,35 @@
 void wenv_start(struct wenv *w, const char *redis_extra)
 {
     memset(w, 0, sizeof(*w));
-    hq_test_redis_start(&w->redis, redis_extra);
+    enum hq_tl_kind k = hq_tl_kind_env();
+    if (k == HQ_TL_CLUSTER) {
+        if (redis_extra)
+            fail_msg("HQ_TEST_LAYOUT=cluster: a test with its own redis-server args (%s) "
+                     "does not run on a cluster",
+                     redis_extra);
+        hq_tl_cluster(&w->tl);
+        snprintf(w->dir, sizeof(w->dir), "%s", w->tl.cluster->node[0].dir);
+        w->c = hq_test_cluster_connect(w->tl.cluster, 0);
+    } else {
+        hq_test_redis_start(&w->redis, redis_extra);
+        snprintf(w->dir, sizeof(w->dir), "%s", w->redis.dir);
+        w->c = hq_test_redis_connect(&w->redis);
+        /* Before any worker or endpoint: the layout every process then loads. */
+        hq_tl_single(&w->tl, k, w->redis.url);
+    }
     hq_test_receiver_start(&w->rcv);
-    w->c = hq_test_redis_connect(&w->redis);
-    snprintf(w->log, sizeof(w->log), "%s/worker.log", w->redis.dir);
+    snprintf(w->log, sizeof(w->log), "%s/worker.log", w->dir);
 }
 
 void wenv_stop(struct wenv *w)
 {
     wenv_kill_leftovers(w);
     redisFree(w->c);
+    w->c = NULL;
     hq_test_receiver_stop(&w->rcv);
-    hq_test_redis_destroy(&w->redis);
+    hq_tl_free(&w->tl); /* a cluster's nodes too */
+    if (w->redis.dir[0])
+        hq_test_redis_destroy(&w->redis);
 }
 
 int wenv_setup(void **state)
@@ -105,7 +122,8 @@ void wenv_endpoint(struct wenv *w, const char *url, const char *filters, const c
         e_out->nheaders = 1;
     }
     struct hq_err err = {0};
-    if (hq_endpoint_create(w->c, w->registry ? w->registry : "hookq", e_out, &err) != 0)
+    if (hq_endpoint_create(wenv_reg_node(w), w->registry ? w->registry : w->tl.L.reg, e_out,
+                           &err) != 0)
         fail_msg("endpoint create: %s", err.msg);
 }
 
@@ -129,8 +147,11 @@ void wenv_produce(struct wenv *w, const char *type, const char *payload, const c
         lens[argc] = strlen(s);                                                                    \
         argc++;                                                                                    \
     } while (0)
+    unsigned part = hq_tl_part_for(&w->tl, id);
+    char key[HQ_KEY_MAX];
+    assert_true(hq_key_events(w->tl.L.part[part].base, key, sizeof(key)) >= 0);
     ARG("XADD");
-    ARG("hookq:events");
+    ARG(key);
     ARG("*");
     ARG("type");
     ARG(type);
@@ -145,7 +166,7 @@ void wenv_produce(struct wenv *w, const char *type, const char *payload, const c
         ARG(endpoint);
     }
 #undef ARG
-    redisReply *r = redisCommandArgv(w->c, argc, argv, lens);
+    redisReply *r = redisCommandArgv(wenv_node(w, part), argc, argv, lens);
     assert_non_null(r);
     assert_int_equal(r->type, REDIS_REPLY_STRING);
     if (id_out)
@@ -159,7 +180,7 @@ pid_t wenv_worker(struct wenv *w, const char *const *extra, const char *const *e
     int n = 0;
     args[n++] = "worker";
     args[n++] = "--redis-url";
-    args[n++] = w->redis.url;
+    args[n++] = wenv_url(w);
     args[n++] = "--log-level";
     args[n++] = "info";
     for (; extra && *extra && n < 46; extra++)
@@ -175,7 +196,7 @@ pid_t wenv_scheduler(struct wenv *w, const char *const *extra)
     int n = 0;
     args[n++] = "scheduler";
     args[n++] = "--redis-url";
-    args[n++] = w->redis.url;
+    args[n++] = wenv_url(w);
     for (; extra && *extra && n < 39; extra++)
         args[n++] = *extra;
     args[n] = NULL;
@@ -203,20 +224,46 @@ int redis_int_at_least(void *arg)
 
 long long wenv_pending(struct wenv *w)
 {
-    redisReply *r = redisCommand(w->c, "XPENDING hookq:events workers");
-    long long n = 0;
-    if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
-        r->element[0]->type == REDIS_REPLY_INTEGER)
-        n = r->element[0]->integer;
-    if (r)
-        freeReplyObject(r);
-    return n;
+    return hq_tl_pending(&w->tl, w->c, w->tl.L.prefix);
 }
 
 int nothing_pending_and_stream_empty(void *arg)
 {
     struct wenv *w = arg;
-    return wenv_pending(w) == 0 && hq_test_cmd_int(w->c, "XLEN hookq:events") == 0;
+    return wenv_pending(w) == 0 && wenv_sum(w, "XLEN", hq_key_events) == 0;
+}
+
+const char *wenv_url(const struct wenv *w)
+{
+    /* One server: its current URL, as a test may replace the server (a new port). */
+    return w->tl.cluster ? w->tl.url : w->redis.url;
+}
+
+redisContext *wenv_node(struct wenv *w, unsigned part)
+{
+    return hq_tl_node(&w->tl, w->c, part);
+}
+
+redisContext *wenv_reg_node(struct wenv *w)
+{
+    return hq_tl_reg_node(&w->tl, w->c);
+}
+
+redisContext *wenv_key_attempts(struct wenv *w, const char *event_id, char *out, size_t n)
+{
+    unsigned part = hq_layout_partition_for(&w->tl.L, event_id, strlen(event_id), 0);
+    assert_true(hq_key_attempts(w->tl.L.part[part].base, event_id, out, n) >= 0);
+    return wenv_node(w, part);
+}
+
+long long wenv_sum(struct wenv *w, const char *cmd, hq_tl_key_fn keyfn)
+{
+    return hq_tl_sum(&w->tl, w->c, w->tl.L.prefix, cmd, keyfn);
+}
+
+void wenv_assert_layout(struct wenv *w, const char *label)
+{
+    hq_tl_assert(&w->tl, w->c, w->tl.L.prefix, label);
 }
 
 int stream_field(struct wenv *w, const char *key, int index, const char *f, char *out, size_t n)

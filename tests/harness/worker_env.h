@@ -21,21 +21,28 @@
 #include "common/redis_sync.h"
 #include "common/sign.h"
 #include "tests/harness/hq_test.h"
+#include "tests/harness/layout_env.h"
 
 #define WENV_PROCS_MAX 256 /* processes one test starts (the soak restarts ~60) */
 
 struct wenv {
-    struct hq_test_redis redis;
+    struct hq_test_redis redis; /* the server (p1, p4); unused (pid 0) in a cluster */
     struct hq_test_receiver rcv;
     redisContext *c;
     char log[320];               /* worker stderr, kept for a failing test's output */
     pid_t procs[WENV_PROCS_MAX]; /* every process started through wenv, for wenv_stop */
     int nprocs;
-    const char *registry; /* base of the registry's keys for wenv_endpoint (NULL: "hookq") */
+    const char *registry; /* base of the registry's keys for wenv_endpoint (NULL: the layout's) */
+    struct hq_tl tl;      /* the layout (HQ_TEST_LAYOUT): URL, partitions, their nodes */
+    char dir[256];        /* where logs go: the server's data dir (a cluster's first node's) */
 };
 
-/* Starts redis-server (redis_extra: see hq_test_redis_start), the receiver and
- * the test's own connection. */
+/* Starts the layout HQ_TEST_LAYOUT names (layout_env.h; p1 when unset):
+ * redis-server (redis_extra: see hq_test_redis_start) or a cluster (redis_extra
+ * must be NULL there), the P = 4 or 6 config when tagged, the receiver and the
+ * test's own connection (a cluster: to its first node; reach partitions with
+ * wenv_node). A cluster this build cannot route makes the test binary exit 77
+ * (skipped). */
 void wenv_start(struct wenv *w, const char *redis_extra);
 
 /* Kills the processes a failed test left running (wenv_kill_leftovers), then
@@ -79,12 +86,33 @@ void wenv_endpoint(struct wenv *w, const char *url, const char *filters, const c
 void wenv_endpoint_at(struct wenv *w, const char *path, const char *filters, int max_attempts,
                       struct hq_endpoint *e_out);
 
-/* XADDs a plain-field event; returns the entry id in id_out (may be NULL). */
+/* XADDs a plain-field event to the partition of its id (round robin without
+ * one); returns the entry id in id_out (may be NULL). */
 void wenv_produce(struct wenv *w, const char *type, const char *payload, const char *id,
                   const char *endpoint, char *id_out, size_t n);
 
-/* Starts `hookq worker` with extra args (NULL-terminated list) and env (NULL:
- * HOOKQ_ALLOW_PRIVATE=1), logging to w->log; recorded for wenv_stop. */
+/* The URL processes get: the server's (w->redis.url, also after a test
+ * replaced the server) or the cluster's redis-cluster://<every node>. */
+const char *wenv_url(const struct wenv *w);
+
+/* The context for partition part's keys / the registry's (w->c unless a cluster). */
+redisContext *wenv_node(struct wenv *w, unsigned part);
+redisContext *wenv_reg_node(struct wenv *w);
+
+/* The attempt-list key (<base>:att:<id>) of an event produced with this id
+ * (wenv_produce: in the partition of the id); returns the context of its node. */
+redisContext *wenv_key_attempts(struct wenv *w, const char *event_id, char *out, size_t n);
+
+/* "<cmd> <key>" summed over partitions, the key from keyfn (common/keys.h) and
+ * the partition's base: wenv_sum(w, "ZCARD", hq_key_retry). */
+long long wenv_sum(struct wenv *w, const char *cmd, hq_tl_key_fn keyfn);
+
+/* Fails unless the run really used its tagged layout (hq_tl_assert); p1: nothing. */
+void wenv_assert_layout(struct wenv *w, const char *label);
+
+/* Starts `hookq worker --redis-url <the layout's URL>` with extra args
+ * (NULL-terminated list) and env (NULL: HOOKQ_ALLOW_PRIVATE=1), logging to
+ * w->log; recorded for wenv_stop. */
 pid_t wenv_worker(struct wenv *w, const char *const *extra, const char *const *env);
 
 /* Starts `hookq scheduler --redis-url <url>` with extra args (NULL-terminated),
@@ -109,7 +137,7 @@ int redis_int_is(void *arg);
 
 int redis_int_at_least(void *arg);
 
-/* Pending entries of the workers group (0 when the group does not exist yet). */
+/* Pending entries of the workers group, every partition (0 when no group exists yet). */
 long long wenv_pending(struct wenv *w);
 
 int nothing_pending_and_stream_empty(void *arg);
