@@ -46,7 +46,7 @@
 #define BATCH      100   /* events per producer tick */
 #define TICK_MS    100   /* one batch per tick: ~1000 events/s */
 #define WAIT_MS    200   /* WAIT 1 <ms> after each partition's writes of a batch */
-#define SKIP_MS    1500  /* a partition whose write failed is left alone this long */
+#define SKIP_MS    2500  /* a partition whose write failed is left alone this long */
 #define SETTLE_MS  60000 /* deliveries to catch up after the run */
 #define PROMOTE_MS 30000 /* node-timeout 2000: promotion took ~3 s in the study */
 #define PARTS_MAX  64
@@ -76,6 +76,7 @@ static size_t unknown;                /* requests for ids never produced */
 static int64_t skip_until[PARTS_MAX]; /* per partition: do not write before */
 static long failed_writes, skipped;   /* producer: errors, and events not attempted */
 static char first_err[256];
+static int unserved[PARTS_MAX]; /* partitions whose slot a scenario took away: not polled */
 
 /* ---- fixture ------------------------------------------------------------------------ */
 
@@ -89,8 +90,9 @@ static int setup(void **state)
         off += snprintf(url + off, sizeof(url) - (size_t)off, "%s127.0.0.1:%d", i ? "," : "",
                         C.node[i].port);
     struct hq_err err = {0};
-    /* 1 s: a stopped node costs the producer a second per try, not the default's. */
-    conn = hq_redis_conn_open(url, 1000, &err);
+    /* 500 ms (> WAIT_MS): a stopped node costs the producer ~1 s per try (the
+     * write, then a map refresh that asks it first), not the default 5 s. */
+    conn = hq_redis_conn_open(url, 500, &err);
     if (!conn)
         fail_msg("%s", err.msg);
     if (hq_layout_load(conn, "hookq", &L, &err) != 0)
@@ -105,6 +107,7 @@ static int setup(void **state)
     failed_writes = skipped = 0;
     first_err[0] = '\0';
     memset(skip_until, 0, sizeof(skip_until));
+    memset(unserved, 0, sizeof(unserved));
     memset(W, 0, sizeof(W));
     return 0;
 }
@@ -299,6 +302,8 @@ static long long pending_all(void)
 {
     long long sum = 0;
     for (unsigned p = 0; p < L.nparts; p++) {
+        if (unserved[p])
+            continue;
         long long v = part_cmd_int(p, "XPENDING", "events", "workers");
         if (v < 0)
             return -1;
@@ -417,6 +422,8 @@ static long scan_dead(void)
 {
     long total = 0;
     for (unsigned p = 0; p < L.nparts; p++) {
+        if (unserved[p])
+            continue;
         char key[HQ_KEY_MAX];
         hq_key_dead(L.part[p].base, key, sizeof(key));
         const char *argv[] = {"XRANGE", key, "-", "+"};
@@ -873,8 +880,11 @@ static void test_reshard_slot(void **state)
     assert_int_equal(owner_node(L.part[0].slot, -1), M.dst);
     long long ask = errorstat("ASK") - ask0, tryagain = errorstat("TRYAGAIN") - try0;
     print_message("[reshard] ASK answered %lld, TRYAGAIN answered %lld\n", ask, tryagain);
-    /* Proves: the clients went through the migration (ASK) and still lost nothing. */
+    /* Proves: the clients went through the migration (ASK for moved keys,
+     * TRYAGAIN for the outcome script touching a moved and a present key) and
+     * still lost nothing (settle_and_check above). */
     assert_true(ask > 0);
+    assert_true(tryagain > 0);
     stop_workers();
 }
 
@@ -904,6 +914,14 @@ static void test_no_full_coverage(void **state)
     while (owner_node(slot, -1) >= 0 && hq_test_now_ms() < dl)
         usleep(50 * 1000);
     assert_int_equal(owner_node(slot, -1), -1);
+    unserved[0] = 1;
+    /* The producer connects now, as a producer or scheduler started during the
+     * gap would: its slot map has no owner for partition 0. */
+    hq_redis_conn_free(conn);
+    struct hq_err err = {0};
+    conn = hq_redis_conn_open(url, 500, &err);
+    if (!conn)
+        fail_msg("a cluster missing one slot: %s", err.msg);
     start_workers();
     int64_t t0 = hq_test_now_ms();
     long cpu0 = workers_cpu();
@@ -925,9 +943,10 @@ static void test_no_full_coverage(void **state)
     assert_true(cpu_idle < 1000);
     /* Proves: the back-off is logged, but not per attempt (bounded lines). */
     assert_true(lines_idle <= 40);
+    /* The workers say the cluster is not fully covered (once, at start). */
     int warned = 0;
     for (int i = 0; i < NWORKERS; i++)
-        warned += hq_test_log_count(wlog[i], NULL, "slot");
+        warned += hq_test_log_count(wlog[i], NULL, "16383/16384 slots served");
     if (!warned)
         dump_workers();
     assert_true(warned > 0);
@@ -947,11 +966,12 @@ static void test_no_full_coverage(void **state)
         redisFree(x);
     }
     assert_true(hq_test_cluster_wait_ok(&C, HQ_TEST_CLUSTER_WAIT_MS));
+    unserved[0] = 0;
     memset(skip_until, 0, sizeof(skip_until));
     failed_writes = 0;
     first_err[0] = '\0';
     long from = nev;
-    run(nev + 2000, NULL);
+    run(nev + 5000, NULL); /* > SKIP_MS after the one write that finds the map stale */
     settle_and_check("coverage back", 1, 0, hq_test_now_ms() - t0);
     p0 = 0;
     for (long n = from; n < nev; n++)
