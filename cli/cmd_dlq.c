@@ -15,18 +15,19 @@
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/keys.h"
+#include "common/layout.h"
+#include "common/redis_conn.h"
 #include "common/limits.h"
-#include "common/redis_sync.h"
 #include "common/dlq.h"
 
 #define OUT_MAX ((size_t)HQ_PAYLOAD_MAX_LIMIT * 6 + 65536) /* one entry as JSON, worst case */
 
 /* ---- Output ----------------------------------------------------------------------------- */
 
-/* Writes the entry as one JSON object: "id" then every field. */
-static void entry_json(struct hq_buf *b, const redisReply *e)
+/* Writes the entry as one JSON object: "id" (as users type it back: p<i>/<entry id>
+ * in a partitioned layout) then every field. */
+static void entry_json(struct hq_buf *b, const char *id, const redisReply *e)
 {
-    const char *id = hq_dlq_entry_id(e);
     int rc = hq_buf_append(b, "{\"id\":", 6);
     rc = rc ? rc : hq_buf_json_str(b, id, strlen(id));
     const redisReply *kv = e->element[1];
@@ -55,38 +56,52 @@ static const char *col(struct hq_buf *b, const redisReply *e, const char *name, 
 /* ---- list --------------------------------------------------------------------------------- */
 
 struct list_state {
+    const struct hq_layout *L;
     long long limit, shown;
     int json;
     int64_t now;
     struct hq_buf b, c[6];
 };
 
-static int on_list(const redisReply *e, void *arg)
+static int on_list(const redisReply *e, unsigned part, void *arg)
 {
     struct list_state *s = arg;
+    char id[HQ_DLQ_ID_MAX + 16];
+    if (hq_layout_entry_fmt(s->L, part, hq_dlq_entry_id(e), id, sizeof(id)) < 0)
+        id[0] = '\0';
     if (s->json) {
         hq_buf_reset(&s->b);
-        entry_json(&s->b, e);
+        entry_json(&s->b, id, e);
         printf("%s%s", s->shown ? ",\n" : "", s->b.p);
     } else {
         unsigned long long ms = strtoull(hq_dlq_entry_id(e), NULL, 10);
         char a[32];
         hq_out_span(s->now - (int64_t)ms, a, sizeof(a));
-        printf("%-22s %-5s %-28s %-26s %-24s %-26s %s\n", hq_dlq_entry_id(e), a,
-               col(&s->c[0], e, "reason", 40), col(&s->c[1], e, "endpoint_id", 40),
-               col(&s->c[2], e, "type", 40), col(&s->c[3], e, "event_id", 40),
-               col(&s->c[4], e, "last_status", 8));
+        printf("%-22s %-5s %-28s %-26s %-24s %-26s %s\n", id, a, col(&s->c[0], e, "reason", 40),
+               col(&s->c[1], e, "endpoint_id", 40), col(&s->c[2], e, "type", 40),
+               col(&s->c[3], e, "event_id", 40), col(&s->c[4], e, "last_status", 8));
     }
     s->shown++;
     return s->shown >= s->limit;
 }
 
-static int do_list(redisContext *c, const char *cmd, const char *prefix,
-                   const struct hq_dlq_filter *f, long long limit, int json)
+/* Newest first over every partition, from --cursor when given; when entries
+ * remain past --limit, the cursor of the next page goes to stderr (stdout
+ * stays the listing alone). */
+static int do_list(struct hq_redis_conn *c, const char *cmd, const struct hq_layout *L,
+                   const struct hq_dlq_filter *f, long long limit, const char *cursor, int json)
 {
+    struct hq_err err = {0};
+    struct hq_dlq_cursor cur;
+    hq_dlq_cursor_init(&cur, L->nparts);
+    if (cursor && hq_dlq_cursor_decode(&cur, cursor, &err) != 0) {
+        hq_dlq_cursor_free(&cur);
+        return hq_cli_fail(2, cmd, err.msg);
+    }
     struct list_state *s = calloc(1, sizeof(*s));
     if (!s)
         return hq_cli_fail(1, cmd, "out of memory");
+    s->L = L;
     s->limit = limit;
     s->json = json;
     s->now = hq_now_ms();
@@ -98,12 +113,21 @@ static int do_list(redisContext *c, const char *cmd, const char *prefix,
     else
         printf("%-22s %-5s %-28s %-26s %-24s %-26s %s\n", "ENTRY", "AGE", "REASON", "ENDPOINT",
                "TYPE", "EVENT", "STATUS");
-    struct hq_err err = {0};
-    int rc = hq_dlq_scan(c, prefix, 1, f, on_list, s, &err);
+    int more = 0;
+    /* A page of one more than the limit per partition: the merge needs at
+     * most limit + 1 heads of any one partition to know whether more remain. */
+    size_t page = limit < HQ_DLQ_PAGE ? (size_t)limit + 1 : (size_t)HQ_DLQ_PAGE;
+    int rc = hq_dlq_scan_merged(c, L, f, &cur, page, on_list, s, &more, &err);
     if (json)
         printf("%s]\n", s->shown ? "\n" : "");
     else if (rc == 0 && s->shown == 0)
         fprintf(stderr, "no dead letters match\n");
+    if (rc == 0 && more) {
+        char *next = hq_dlq_cursor_encode(&cur);
+        fprintf(stderr, "more: --cursor %s\n", next);
+        free(next);
+    }
+    hq_dlq_cursor_free(&cur);
     hq_buf_free(&s->b);
     for (int i = 0; i < 6; i++)
         hq_buf_free(&s->c[i]);
@@ -113,17 +137,25 @@ static int do_list(redisContext *c, const char *cmd, const char *prefix,
 
 /* ---- show --------------------------------------------------------------------------------- */
 
-static int do_show(redisContext *c, const char *cmd, const char *prefix, const char *id, int json)
+/* An entry id as users give it, resolved to its partition. */
+struct ref {
+    unsigned part;
+    char id[HQ_DLQ_ID_MAX];
+};
+
+static int do_show(struct hq_redis_conn *c, const char *cmd, const struct hq_layout *L,
+                   const char *shown, const struct ref *ref, int json)
 {
     struct hq_err err = {0};
     redisReply *r;
-    if (hq_dlq_get(c, prefix, id, &r, &err) != 0)
+    const char *id = shown;
+    if (hq_dlq_get(c, L, ref->part, ref->id, &r, &err) != 0)
         return hq_cli_fail(1, cmd, err.msg);
     const redisReply *e = r->element[0];
     struct hq_buf b;
     hq_buf_init(&b, OUT_MAX);
     if (json) {
-        entry_json(&b, e);
+        entry_json(&b, id, e);
         printf("%s\n", b.p);
     } else {
         printf("%-17s %s\n", "entry", id);
@@ -196,12 +228,13 @@ static int report(const char *cmd, const char *verb, const struct hq_dlq_counts 
 }
 
 /* Checks that every id exists before anything is changed. */
-static int check_exist(redisContext *c, const char *cmd, const char *prefix, char **ids, int n)
+static int check_exist(struct hq_redis_conn *c, const char *cmd, const struct hq_layout *L,
+                       const struct ref *refs, int n)
 {
     struct hq_err err = {0};
     for (int i = 0; i < n; i++) {
         redisReply *r;
-        int rc = hq_dlq_get(c, prefix, ids[i], &r, &err);
+        int rc = hq_dlq_get(c, L, refs[i].part, refs[i].id, &r, &err);
         if (rc != 0) {
             fprintf(stderr, "hookq %s: %s; nothing changed\n", cmd, err.msg);
             return 1;
@@ -211,16 +244,38 @@ static int check_exist(redisContext *c, const char *cmd, const char *prefix, cha
     return 0;
 }
 
-static int do_replay(redisContext *c, const char *cmd, const char *prefix, char **ids, int nids,
-                     const struct hq_dlq_filter *f, int json)
+/* Replays (replay) or deletes the given entries, partition by partition. */
+static int by_partition(struct hq_redis_conn *c, const struct hq_layout *L, const struct ref *refs,
+                        int n, int replay, struct hq_dlq_counts *counts, struct hq_err *err)
+{
+    const char **ids = calloc((size_t)n + 1, sizeof(*ids));
+    if (!ids)
+        return hq_err_set(err, HQ_ENOMEM, "out of memory");
+    int rc = 0;
+    for (unsigned p = 0; p < L->nparts && rc == 0; p++) {
+        size_t k = 0;
+        for (int i = 0; i < n; i++)
+            if (refs[i].part == p)
+                ids[k++] = refs[i].id;
+        if (k == 0)
+            continue;
+        rc = replay ? hq_dlq_replay_ids(c, L, p, ids, k, counts, err)
+                    : hq_dlq_delete_ids(c, L, p, ids, k, counts, err);
+    }
+    free(ids);
+    return rc;
+}
+
+static int do_replay(struct hq_redis_conn *c, const char *cmd, const struct hq_layout *L,
+                     const struct ref *refs, int nids, const struct hq_dlq_filter *f, int json)
 {
     struct hq_err err = {0};
     struct hq_dlq_counts n = {0};
     if (nids > 0) {
-        int rc = check_exist(c, cmd, prefix, ids, nids);
+        int rc = check_exist(c, cmd, L, refs, nids);
         if (rc)
             return rc;
-        if (hq_dlq_replay_ids(c, prefix, (const char *const *)ids, (size_t)nids, &n, &err) != 0)
+        if (by_partition(c, L, refs, nids, 1, &n, &err) != 0)
             return hq_cli_fail(1, cmd, err.msg);
         return report(cmd, "replayed", &n, json);
     }
@@ -228,11 +283,14 @@ static int do_replay(redisContext *c, const char *cmd, const char *prefix, char 
     int tty = isatty(STDERR_FILENO);
     if (tty) {
         struct hq_dlq_counts total = {0};
-        if (hq_dlq_purge_matching(c, prefix, f, 1, &total, &err) != 0)
-            return hq_cli_fail(1, cmd, err.msg);
+        for (unsigned i = 0; i < L->nparts; i++)
+            if (hq_dlq_purge_matching(c, L, i, f, 1, &total, &err) != 0)
+                return hq_cli_fail(1, cmd, err.msg);
         p.total = total.done;
     }
-    int rc = hq_dlq_replay_matching(c, prefix, f, tty ? on_progress : NULL, &p, &n, &err);
+    int rc = 0;
+    for (unsigned i = 0; i < L->nparts && rc == 0; i++)
+        rc = hq_dlq_replay_matching(c, L, i, f, tty ? on_progress : NULL, &p, &n, &err);
     if (tty)
         fprintf(stderr, "\n");
     if (rc != 0)
@@ -252,24 +310,34 @@ static int confirm(long long n)
     return line[0] == 'y' || line[0] == 'Y';
 }
 
-static int do_purge(redisContext *c, const char *cmd, const char *prefix, char **ids, int nids,
-                    struct hq_dlq_filter *f, int yes, int json)
+static int do_purge(struct hq_redis_conn *c, const char *cmd, const struct hq_layout *L,
+                    const struct ref *refs, int nids, const struct hq_dlq_filter *f, int yes,
+                    int json)
 {
     struct hq_err err = {0};
     struct hq_dlq_counts n = {0};
-    long long want;
+    long long want = 0;
+    /* Per partition, the filter bounded by its newest entry now. */
+    struct hq_dlq_filter *pf = calloc(L->nparts, sizeof(*pf));
+    if (!pf)
+        return hq_cli_fail(1, cmd, "out of memory");
     if (nids > 0) {
         want = nids;
     } else {
         /* Entries added after the count are not purged: the prompt's number holds. */
-        if (hq_dlq_last_id(c, prefix, f->max_id, &err) != 0)
-            return hq_cli_fail(1, cmd, err.msg);
         struct hq_dlq_counts cnt = {0};
-        if (f->max_id[0] && hq_dlq_purge_matching(c, prefix, f, 1, &cnt, &err) != 0)
-            return hq_cli_fail(1, cmd, err.msg);
+        for (unsigned i = 0; i < L->nparts; i++) {
+            pf[i] = *f;
+            if (hq_dlq_last_id(c, L, i, pf[i].max_id, &err) != 0 ||
+                (pf[i].max_id[0] && hq_dlq_purge_matching(c, L, i, &pf[i], 1, &cnt, &err) != 0)) {
+                free(pf);
+                return hq_cli_fail(1, cmd, err.msg);
+            }
+        }
         want = cnt.done;
     }
     if (want == 0) {
+        free(pf);
         if (json)
             printf("{\"purged\":0,\"skipped\":0,\"missing\":0}\n");
         else
@@ -277,12 +345,17 @@ static int do_purge(redisContext *c, const char *cmd, const char *prefix, char *
         return 0;
     }
     if (!yes && !confirm(want)) {
+        free(pf);
         fprintf(stderr, "hookq %s: not confirmed; nothing purged\n", cmd);
         return 1;
     }
-    int rc = nids > 0
-                 ? hq_dlq_delete_ids(c, prefix, (const char *const *)ids, (size_t)nids, &n, &err)
-                 : hq_dlq_purge_matching(c, prefix, f, 0, &n, &err);
+    int rc = 0;
+    if (nids > 0)
+        rc = by_partition(c, L, refs, nids, 0, &n, &err);
+    for (unsigned i = 0; nids == 0 && i < L->nparts && rc == 0; i++)
+        if (pf[i].max_id[0])
+            rc = hq_dlq_purge_matching(c, L, i, &pf[i], 0, &n, &err);
+    free(pf);
     if (rc != 0)
         return hq_cli_fail(1, cmd, err.msg);
     return report(cmd, "purged", &n, json);
@@ -290,13 +363,25 @@ static int do_purge(redisContext *c, const char *cmd, const char *prefix, char *
 
 /* ---- Entry point ---------------------------------------------------------------------------- */
 
-enum { O_ENDPOINT, O_TYPE, O_REASON, O_SINCE, O_LIMIT, O_ALL, O_OLDER, O_YES, O_JSON, O_NSPEC };
+enum {
+    O_ENDPOINT,
+    O_TYPE,
+    O_REASON,
+    O_SINCE,
+    O_LIMIT,
+    O_CURSOR,
+    O_ALL,
+    O_OLDER,
+    O_YES,
+    O_JSON,
+    O_NSPEC
+};
 
 int hq_cmd_dlq(int argc, char **argv)
 {
     struct hq_common_opts common;
     hq_common_opts_init(&common);
-    const char *endpoint = NULL, *type = NULL, *reason = NULL, *since = NULL;
+    const char *endpoint = NULL, *type = NULL, *reason = NULL, *since = NULL, *cursor = NULL;
     long long limit = HQ_DLQ_LIMIT_DEFAULT, older = 0;
     int all = 0, yes = 0, json = 0;
     struct hq_opt opts[] = {
@@ -311,6 +396,9 @@ int hq_cmd_dlq(int argc, char **argv)
                      HQ_OPTF_NOENV, 0, 0, 0},
         [O_LIMIT] = {"limit", HQ_OPT_INT, &limit, "N", "entries listed, newest first (list)",
                      HQ_OPTF_NOENV, 1, HQ_DLQ_LIMIT_MAX, 0},
+        [O_CURSOR] = {"cursor", HQ_OPT_STR, &cursor, "C",
+                      "go on from where a listing stopped (list prints it: more: --cursor C)",
+                      HQ_OPTF_NOENV, 0, 0, 0},
         [O_ALL] = {"all", HQ_OPT_BOOL, &all, NULL, "every matching entry (replay, purge)",
                    HQ_OPTF_NOENV, 0, 0, 0},
         [O_OLDER] = {"older-than", HQ_OPT_DURATION, &older, "DUR", "entries older than DUR (purge)",
@@ -325,8 +413,8 @@ int hq_cmd_dlq(int argc, char **argv)
     opts[O_OLDER].max = 86400000LL * 3650;
     static const struct hq_cmd_help help = {
         "dlq (list | show ID | replay (ID... | --all) | purge (ID... | --all | --older-than DUR)) [options]",
-        "Inspects and drains the dead-letter stream <prefix>:dead.\n"
-        "  list    newest first: [--endpoint ID] [--type T] [--reason R] [--since TIME] [--limit N]\n"
+        "Inspects and drains the dead-letter stream <prefix>:dead (one per partition: ids p<i>/<id>).\n"
+        "  list    newest first: [--endpoint ID] [--type T] [--reason R] [--since TIME] [--limit N] [--cursor C]\n"
         "  show    every field of one entry; a JSON payload is pretty-printed\n"
         "  replay  re-enqueue with a fresh attempt budget: ID... | --all [--endpoint ID] [--type T] [--since TIME]\n"
         "  purge   delete: ID... | --all | --older-than DUR, [--endpoint ID]; asks unless --yes"};
@@ -340,7 +428,9 @@ int hq_cmd_dlq(int argc, char **argv)
     const char *sub = npos > 0 ? pos[0] : "";
     snprintf(cmd, sizeof(cmd), "dlq %.20s", sub);
     int status = 0;
-    redisContext *c = NULL;
+    struct hq_redis_conn *c = NULL;
+    struct hq_layout L = {0};
+    struct ref *refs = NULL;
 
     /* Which options each subcommand takes; anything else is a usage error. */
     static const struct {
@@ -350,7 +440,7 @@ int hq_cmd_dlq(int argc, char **argv)
     } subs[] = {
         {"list",
          1u << O_ENDPOINT | 1u << O_TYPE | 1u << O_REASON | 1u << O_SINCE | 1u << O_LIMIT |
-             1u << O_JSON,
+             1u << O_CURSOR | 1u << O_JSON,
          0, 0},
         {"show", 1u << O_JSON, 1, 1},
         {"replay", 1u << O_ENDPOINT | 1u << O_TYPE | 1u << O_SINCE | 1u << O_ALL | 1u << O_JSON, 0,
@@ -382,12 +472,6 @@ int hq_cmd_dlq(int argc, char **argv)
         status =
             hq_cli_fail(2, cmd, which == 1 ? "needs exactly one entry id" : "takes no arguments");
         goto out;
-    }
-    for (int i = 0; i < nids; i++) {
-        if (hq_dlq_check_id("entry id", ids[i], &err) != 0) {
-            status = hq_cli_fail(2, cmd, err.msg);
-            goto out;
-        }
     }
     struct hq_dlq_filter f = {.endpoint = endpoint, .type = type, .reason = reason};
     if (since && hq_dlq_parse_time("--since", since, hq_now_ms(), &f.since_ms, &err) != 0) {
@@ -426,20 +510,34 @@ int hq_cmd_dlq(int argc, char **argv)
         status = hq_cli_fail(2, cmd, err.msg);
         goto out;
     }
-    c = hq_redis_connect(common.redis_url, HQ_REDIS_CONNECT_TIMEOUT_MS, &err);
-    if (!c) {
-        status = hq_cli_fail(1, cmd, err.msg);
+    status = hq_cli_connect(cmd, &common, &c, &L);
+    if (status != 0)
+        goto out;
+    /* Ids name their partition (p<i>/<id>) once there are several: resolved
+     * against the layout, all of them before anything is touched. */
+    refs = calloc((size_t)nids + 1, sizeof(*refs));
+    if (!refs) {
+        status = hq_cli_fail(1, cmd, "out of memory");
         goto out;
     }
+    for (int i = 0; i < nids; i++) {
+        if (hq_layout_entry_parse(&L, ids[i], &refs[i].part, refs[i].id, sizeof(refs[i].id),
+                                  &err) != 0 ||
+            hq_dlq_check_id("entry id", refs[i].id, &err) != 0) {
+            status = hq_cli_fail(2, cmd, err.msg);
+            goto out;
+        }
+    }
     switch (which) {
-    case 0: status = do_list(c, cmd, common.prefix, &f, limit, json); break;
-    case 1: status = do_show(c, cmd, common.prefix, ids[0], json); break;
-    case 2: status = do_replay(c, cmd, common.prefix, ids, nids, &f, json); break;
-    default: status = do_purge(c, cmd, common.prefix, ids, nids, &f, yes, json); break;
+    case 0: status = do_list(c, cmd, &L, &f, limit, cursor, json); break;
+    case 1: status = do_show(c, cmd, &L, ids[0], &refs[0], json); break;
+    case 2: status = do_replay(c, cmd, &L, refs, nids, &f, json); break;
+    default: status = do_purge(c, cmd, &L, refs, nids, &f, yes, json); break;
     }
 out:
     if (c)
-        redisFree(c);
+        hq_cli_disconnect(c, &L);
+    free(refs);
     free(pos);
     return status;
 }

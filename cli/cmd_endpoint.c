@@ -24,8 +24,9 @@
 #include "common/config.h"
 #include "common/endpoint.h"
 #include "common/endpoint_store.h"
+#include "common/layout.h"
+#include "common/redis_conn.h"
 #include "common/limits.h"
-#include "common/redis_sync.h"
 
 /* JSON for one endpoint is at most a few fields of bounded size; a list page
  * is flushed after every endpoint, so this bounds one object, not the list. */
@@ -45,7 +46,11 @@ struct ctx {
     char cmd[48]; /* "endpoint add", for messages */
     struct hq_common_opts common;
     int json; /* --json */
-    redisContext *c;
+    struct hq_redis_conn *conn;
+    struct hq_layout L;
+    redisContext *c; /* the registry node's context (borrowed from conn): every registry key
+                      * carries L.reg's tag, so one node serves all and MULTI/WATCH stay
+                      * single-slot */
 };
 
 static int given(const struct hq_opt *opts, const char *name)
@@ -104,8 +109,10 @@ static int parse(struct ctx *x, struct hq_opt *opts, const struct hq_cmd_help *h
  * status. */
 static int connect_redis(struct ctx *x)
 {
+    if (hq_cli_connect(x->cmd, &x->common, &x->conn, &x->L) != 0)
+        return 1;
     struct hq_err err = {0};
-    x->c = hq_redis_connect(x->common.redis_url, HQ_REDIS_CONNECT_TIMEOUT_MS, &err);
+    x->c = hq_redis_conn_node(x->conn, x->L.reg_slot, &err);
     if (!x->c)
         return fail(x, 1, &err);
     return -1;
@@ -122,8 +129,9 @@ static int parse_id_and_connect(struct ctx *x, struct hq_opt *opts, const struct
 
 static int finish(struct ctx *x, int status)
 {
-    if (x->c)
-        redisFree(x->c);
+    if (x->conn)
+        hq_cli_disconnect(x->conn, &x->L);
+    x->conn = NULL;
     x->c = NULL;
     return status;
 }
@@ -402,7 +410,7 @@ static int cmd_add(struct ctx *x, int argc, char **argv)
     status = connect_redis(x);
     if (status >= 0)
         goto out;
-    rc = hq_endpoint_create(x->c, x->common.prefix, &e, &err);
+    rc = hq_endpoint_create(x->c, x->L.reg, &e, &err);
     if (rc != 0) {
         status = fail(x, exit_for(rc), &err);
         goto out;
@@ -431,9 +439,9 @@ static int load_for_write(struct ctx *x, const char *id, struct hq_endpoint *old
     if (status >= 0)
         return status;
     struct hq_err err = {0};
-    int rc = hq_endpoint_get_watched(x->c, x->common.prefix, id, old, &err);
+    int rc = hq_endpoint_get_watched(x->c, x->L.reg, id, old, &err);
     if (rc == 0)
-        rc = hq_endpoint_get(x->c, x->common.prefix, id, e, &err);
+        rc = hq_endpoint_get(x->c, x->L.reg, id, e, &err);
     if (rc != 0)
         return fail(x, exit_for(rc), &err);
     return -1;
@@ -443,7 +451,7 @@ static int save(struct ctx *x, const struct hq_endpoint *old, struct hq_endpoint
 {
     struct hq_err err = {0};
     e->updated_ms = hq_now_ms();
-    int rc = hq_endpoint_save(x->c, x->common.prefix, old, e, &err);
+    int rc = hq_endpoint_save(x->c, x->L.reg, old, e, &err);
     if (rc != 0)
         return fail(x, exit_for(rc), &err);
     return -1;
@@ -519,7 +527,7 @@ static int cmd_list(struct ctx *x, int argc, char **argv)
         return finish(x, status);
 
     struct hq_endpoint_cursor cur;
-    if (hq_endpoint_scan_from(x->c, x->common.prefix, after, &cur, &err) != 0) {
+    if (hq_endpoint_scan_from(x->c, x->L.reg, after, &cur, &err) != 0) {
         if (err.code == HQ_ENOTFOUND)
             hq_err_prefix(&err, "--after");
         return finish(x, fail(x, 1, &err));
@@ -529,7 +537,7 @@ static int cmd_list(struct ctx *x, int argc, char **argv)
     else
         puts("ID\tSTATE\tNAME\tURL\tEVENTS");
     struct list_out out = {x->json, 0};
-    if (hq_endpoint_scan(x->c, x->common.prefix, &cur, limit, on_list, &out, &err) != 0) {
+    if (hq_endpoint_scan(x->c, x->L.reg, &cur, limit, on_list, &out, &err) != 0) {
         if (x->json)
             puts("");
         fflush(stdout);
@@ -569,7 +577,7 @@ static int cmd_show(struct ctx *x, int argc, char **argv)
         return status;
     struct hq_err err = {0};
     struct hq_endpoint e;
-    int rc = hq_endpoint_get(x->c, x->common.prefix, id, &e, &err);
+    int rc = hq_endpoint_get(x->c, x->L.reg, id, &e, &err);
     if (rc != 0)
         return finish(x, fail(x, exit_for(rc), &err));
     if (x->json)
@@ -792,7 +800,7 @@ static int cmd_delete(struct ctx *x, int argc, char **argv)
     if (status >= 0)
         return status;
     struct hq_err err = {0};
-    int rc = hq_endpoint_delete(x->c, x->common.prefix, id, &err);
+    int rc = hq_endpoint_delete(x->c, x->L.reg, id, &err);
     if (rc != 0)
         return finish(x, fail(x, exit_for(rc), &err));
     if (x->json)

@@ -1,7 +1,8 @@
 /* `hookq event show EVENT_ID [--json]`: every recorded attempt of an event
  * (<p>:att:<id>, JSON objects written by the worker, newest last), grouped by
  * endpoint. Owns reading the flat attempt objects leniently (a record that is
- * not the expected JSON is shown raw, never fatal) and the terminal output. */
+ * not the expected JSON is shown raw, never fatal) and the terminal output.
+ * In a partitioned layout the list lives in one partition (att_lookup finds it). */
 #define _POSIX_C_SOURCE 200809L
 
 #include <ctype.h>
@@ -16,8 +17,9 @@
 #include "common/config.h"
 #include "common/event.h"
 #include "common/keys.h"
+#include "common/layout.h"
+#include "common/redis_conn.h"
 #include "common/limits.h"
-#include "common/redis_sync.h"
 
 /* One attempt record, decoded. Strings are owned by the record. */
 struct att {
@@ -300,6 +302,43 @@ static void print_json(const char *id, struct att *a, size_t n, const int *order
     hq_buf_free(&scratch);
 }
 
+/* The partition an event's attempts are most likely in: the one an id
+ * derived from a stream entry names ("evt_p3_<entry>"), else the producer
+ * rule's partition of the id. */
+static unsigned att_first_part(const struct hq_layout *L, const char *id)
+{
+    unsigned p = 0;
+    if (L->tagged && sscanf(id, "evt_p%u_", &p) == 1 && p < L->nparts)
+        return p;
+    return hq_layout_partition_for(L, id, strlen(id), 0);
+}
+
+/* LRANGE of the attempt list of id: in att_first_part's partition, else in
+ * every other one (events produced before a migration to more partitions
+ * kept their lists in partition 0; a producer may have chosen another). NULL
+ * with err, or the reply of the first non-empty list (the last empty reply
+ * when there is none). */
+static redisReply *att_lookup(struct hq_redis_conn *c, const struct hq_layout *L, const char *id,
+                              struct hq_err *err)
+{
+    char from[24];
+    snprintf(from, sizeof(from), "-%d", HQ_ATTEMPTS_KEPT_MAX);
+    unsigned first = att_first_part(L, id);
+    redisReply *r = NULL;
+    for (unsigned k = 0; k < L->nparts; k++) {
+        unsigned p = k == 0 ? first : (k <= first ? k - 1 : k);
+        char key[HQ_KEY_MAX];
+        hq_key_attempts(L->part[p].base, id, key, sizeof(key));
+        const char *av[] = {"LRANGE", key, from, "-1"};
+        if (r)
+            freeReplyObject(r);
+        r = hq_redis_conn_cmd(c, L->part[p].slot, err, 4, av, NULL);
+        if (!r || (r->type == REDIS_REPLY_ARRAY && r->elements > 0))
+            return r;
+    }
+    return r;
+}
+
 int hq_cmd_event(int argc, char **argv)
 {
     struct hq_common_opts common;
@@ -322,7 +361,8 @@ int hq_cmd_event(int argc, char **argv)
         return rc;
     struct hq_err err = {0};
     int status = 0;
-    redisContext *c = NULL;
+    struct hq_redis_conn *c = NULL;
+    struct hq_layout L = {0};
     redisReply *r = NULL;
     struct att *a = NULL;
     int *order = NULL;
@@ -339,16 +379,10 @@ int hq_cmd_event(int argc, char **argv)
         status = hq_cli_fail(2, "event show", err.msg);
         goto out;
     }
-    c = hq_redis_connect(common.redis_url, HQ_REDIS_CONNECT_TIMEOUT_MS, &err);
-    if (!c) {
-        status = hq_cli_fail(1, "event show", err.msg);
+    status = hq_cli_connect("event show", &common, &c, &L);
+    if (status != 0)
         goto out;
-    }
-    char key[HQ_KEY_MAX], from[24];
-    hq_key_attempts(common.prefix, id, key, sizeof(key));
-    snprintf(from, sizeof(from), "-%d", HQ_ATTEMPTS_KEPT_MAX);
-    const char *av[] = {"LRANGE", key, from, "-1"};
-    r = hq_redis_cmd(c, &err, 4, av, NULL);
+    r = att_lookup(c, &L, id, &err);
     if (!r) {
         status = hq_cli_fail(1, "event show", err.msg);
         goto out;
@@ -400,7 +434,7 @@ out:
     if (r)
         freeReplyObject(r);
     if (c)
-        redisFree(c);
+        hq_cli_disconnect(c, &L);
     free(pos);
     return status;
 }

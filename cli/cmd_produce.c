@@ -1,10 +1,12 @@
-/* `hookq produce`: validate one event and write it to <prefix>:events through
- * libhookq, printing the stream entry id. Owns the command's options and
- * reading the payload (--data JSON, --data @file, stdin); the wire format and
- * the write belong to libhookq (producer/producer.c).
+/* `hookq produce`: validate one event and write it to its partition's stream
+ * (<prefix>:events with one untagged partition; docs/wire-format.md) through
+ * libhookq, printing the stream entry id; --durable waits for a replica. Owns the command's options
+ * and reading the payload (--data JSON, --data @file, stdin); the wire format and the write belong
+ * to libhookq (producer/producer.c).
  *
  * Exit status: 0 written; 2 bad usage or input (nothing written); 1 Redis
- * unreachable or refusing the write. */
+ * unreachable or refusing the write, or (--durable) no replica acknowledged
+ * it in time. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -122,7 +124,8 @@ int hq_cmd_produce(int argc, char **argv)
 {
     const char *type = NULL, *id = NULL, *endpoint = NULL, *data = NULL;
     long long max_payload = HQ_PAYLOAD_MAX_DEFAULT;
-    int json = 0;
+    int json = 0, durable = 0;
+    long long durable_ms = 1000;
     struct hq_common_opts common;
     hq_common_opts_init(&common);
     struct hq_opt opts[] = {
@@ -140,14 +143,20 @@ int hq_cmd_produce(int argc, char **argv)
          0},
         {"json", HQ_OPT_BOOL, &json, NULL, "print {\"entry_id\":...,\"event_id\":...}",
          HQ_OPTF_NOENV, 0, 0, 0},
+        {"durable", HQ_OPT_BOOL, &durable, NULL,
+         "succeed only once a replica has the event (WAIT 1), else exit 1", HQ_OPTF_NOENV, 0, 0, 0},
+        {"durable-timeout", HQ_OPT_DURATION, &durable_ms, "DUR",
+         "how long --durable waits for a replica (default 1s)", HQ_OPTF_NOENV, 1, 600000, 0},
         HQ_COMMON_OPTS(&common),
         {0},
     };
     static const struct hq_cmd_help help = {
         "produce --type T [--id ID] [--endpoint EP] [--data JSON|@FILE|-] [options]",
-        "Validates one event and writes it to the stream <prefix>:events in the msgpack form\n"
-        "(docs/wire-format.md), then prints the stream entry id. Nothing is written when the\n"
-        "event is invalid."};
+        "Validates one event and writes it in the msgpack form to the stream of its partition\n"
+        "(<prefix>:events on a single Redis; with P partitions CRC16(id) mod P, or any one\n"
+        "without --id: docs/wire-format.md), then prints the stream entry id (p<i>/<id> with\n"
+        "several partitions). Nothing is written when the event is invalid. Waits up to 30 s\n"
+        "while `hookq migrate` runs."};
 
     int npos = 0;
     char **pos = NULL;
@@ -185,6 +194,8 @@ int hq_cmd_produce(int argc, char **argv)
         return hq_cli_fail(rc == HOOKQ_EINVAL ? 2 : 1, "produce", msg);
     }
     hookq_producer_set_max_payload(p, (size_t)max_payload);
+    if (durable)
+        hookq_producer_set_durable(p, (int)durable_ms);
     struct hookq_event ev = {.type = type,
                              .payload = payload,
                              .payload_len = payload_len,
@@ -194,12 +205,17 @@ int hq_cmd_produce(int argc, char **argv)
     rc = hookq_produce(p, &ev, entry_id, sizeof(entry_id), msg, sizeof(msg));
     hookq_producer_free(p);
     free(payload);
-    if (rc != 0)
+    /* Not durable: the event was written (to the primary only) and its id is
+     * printed, but the command fails. */
+    int durable_failed = rc == HOOKQ_ETIMEDOUT && durable;
+    if (rc != 0 && !durable_failed)
         return hq_cli_fail(rc == HOOKQ_EINVAL ? 2 : 1, "produce", msg);
+    if (durable_failed)
+        hq_cli_fail(1, "produce", msg);
 
     if (!json) {
         printf("%s\n", entry_id);
-        return 0;
+        return durable_failed ? 1 : 0;
     }
     struct hq_buf out;
     hq_buf_init(&out, 1024);
@@ -214,5 +230,5 @@ int hq_cmd_produce(int argc, char **argv)
     if (brc == 0)
         printf("%s\n", out.p);
     hq_buf_free(&out);
-    return brc == 0 ? 0 : 1;
+    return brc == 0 && !durable_failed ? 0 : 1;
 }

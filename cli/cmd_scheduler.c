@@ -29,8 +29,9 @@ int hq_cmd_scheduler(int argc, char **argv)
     };
     static const struct hq_cmd_help help = {
         "scheduler [options]",
-        "Re-enqueues due retries onto the event stream and dead-letters those whose\n"
-        "endpoint was deleted or disabled. Run one or more; they share the work safely.\n"
+        "Re-enqueues due retries onto their partition's event stream (the worker then\n"
+        "dead-letters those whose endpoint was deleted or disabled meanwhile). Run one\n"
+        "or more; they share the work safely. Waits while `hookq migrate` runs.\n"
         "SIGTERM/SIGINT finish the current batch and exit 0."};
     int npos;
     char **pos;

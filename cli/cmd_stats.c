@@ -1,9 +1,13 @@
 /* `hookq stats [--json]`: one look at the queue's health for an SRE: the
  * event stream's length, the consumer group's lag, pending entries and
  * consumers, the retry backlog and when the next retry is due, the dead-letter
- * stream's length and the number of endpoints (one pipelined round trip), then
- * the dead letters counted by reason class and by endpoint (a paged walk over
- * the newest HQ_STATS_DEAD_SCAN_MAX entries of <p>:dead, bounded memory).
+ * stream's length (one pipelined round trip per partition, on its node) and
+ * the number of endpoints, then the dead letters counted by reason class and
+ * by endpoint (a paged walk over the newest HQ_STATS_DEAD_SCAN_MAX dead
+ * letters of all partitions, merged newest first, bounded memory). A
+ * partitioned deployment also gets a line per partition (its node and
+ * figures) before the totals, and a "partitions" array in --json; the
+ * untagged layout prints what it always did.
  * Read-only. Keys or the group that do not exist yet count as 0 / none, not
  * as errors (a fresh deployment is healthy). docs/endpoints.md ("hookq
  * stats") documents the output; the --json field names are stable. */
@@ -20,8 +24,9 @@
 #include "common/config.h"
 #include "common/hash.h"
 #include "common/keys.h"
+#include "common/layout.h"
+#include "common/redis_conn.h"
 #include "common/limits.h"
-#include "common/redis_sync.h"
 #include "common/dlq.h"
 
 /* Bounds of the dead-letter breakdown (HQ_STATS_DEAD_SCAN_MAX in limits.h
@@ -44,8 +49,9 @@ struct stats {
     long long retries;    /* ZCARD <p>:retry */
     long long next_due;   /* unix ms of the earliest retry; -1 none */
     long long dead;       /* XLEN <p>:dead */
-    long long endpoints;  /* ZCARD <p>:endpoints */
+    long long endpoints;  /* ZCARD <p>:endpoints (totals only: the registry's) */
     long long now;        /* unix ms when read */
+    char node[64];        /* the node serving the partition */
 };
 
 static int is_str(const redisReply *r, const char *s)
@@ -89,29 +95,35 @@ static void read_group(const redisReply *r, struct stats *s)
     }
 }
 
-/* One pipelined round trip. 0 or HQ_EREDIS (I/O failure, or an error reply
- * other than a missing stream, e.g. WRONGTYPE). */
-static int read_stats(redisContext *c, const char *prefix, struct stats *s, struct hq_err *err)
+/* Partition part's figures in one pipelined round trip on its node. 0 or
+ * HQ_EREDIS (I/O failure, or an error reply other than a missing stream, e.g.
+ * WRONGTYPE). */
+static int read_part(struct hq_redis_conn *conn, const struct hq_layout *L, unsigned part,
+                     struct stats *s, struct hq_err *err)
 {
-    char ev[HQ_KEY_MAX], retry[HQ_KEY_MAX], dead[HQ_KEY_MAX], eps[HQ_KEY_MAX];
-    hq_key_events(prefix, ev, sizeof(ev));
-    hq_key_retry(prefix, retry, sizeof(retry));
-    hq_key_dead(prefix, dead, sizeof(dead));
-    hq_key_endpoints(prefix, eps, sizeof(eps));
+    const char *base = L->part[part].base;
+    char ev[HQ_KEY_MAX], retry[HQ_KEY_MAX], dead[HQ_KEY_MAX];
+    hq_key_events(base, ev, sizeof(ev));
+    hq_key_retry(base, retry, sizeof(retry));
+    hq_key_dead(base, dead, sizeof(dead));
     const char *cmds[][5] = {
         {"XLEN", ev},     {"XINFO", "GROUPS", ev},
         {"ZCARD", retry}, {"ZRANGE", retry, "0", "0", "WITHSCORES"},
-        {"XLEN", dead},   {"ZCARD", eps},
+        {"XLEN", dead},
     };
-    const int argcs[] = {2, 3, 2, 5, 2, 2};
+    const int argcs[] = {2, 3, 2, 5, 2};
     const int n = (int)(sizeof(argcs) / sizeof(*argcs));
+    memset(s, 0, sizeof(*s));
+    s->lag = -1;
+    s->next_due = -1;
+    hq_redis_conn_node_name(conn, L->part[part].slot, s->node, sizeof(s->node));
+    redisContext *c = hq_redis_conn_node(conn, L->part[part].slot, err);
+    if (!c)
+        return HQ_EREDIS;
     for (int i = 0; i < n; i++) {
         if (redisAppendCommandArgv(c, argcs[i], cmds[i], NULL) != REDIS_OK)
             return hq_err_set(err, HQ_ENOMEM, "redis: out of memory");
     }
-    memset(s, 0, sizeof(*s));
-    s->lag = -1;
-    s->next_due = -1;
     int rc = 0;
     for (int i = 0; i < n; i++) {
         redisReply *r = NULL;
@@ -136,12 +148,48 @@ static int read_stats(redisContext *c, const char *prefix, struct stats *s, stru
                 s->next_due = (long long)strtod(r->element[1]->str, NULL);
             break;
         case 4: s->dead = int_of(r); break;
-        case 5: s->endpoints = int_of(r); break;
         }
         freeReplyObject(r);
     }
-    s->now = hq_now_ms();
     return rc;
+}
+
+/* Every partition into part[0..P), their totals into *s and the registry's
+ * endpoint count. Totals: sums, except consumers (the most of any partition:
+ * the same workers read every partition), lag (unknown when any partition's
+ * is), next due (the earliest) and group_exists (on every partition). */
+static int read_stats(struct hq_redis_conn *conn, const struct hq_layout *L, struct stats *part,
+                      struct stats *s, struct hq_err *err)
+{
+    memset(s, 0, sizeof(*s));
+    s->next_due = -1;
+    s->group_exists = 1;
+    for (unsigned i = 0; i < L->nparts; i++) {
+        struct stats *p = &part[i];
+        int rc = read_part(conn, L, i, p, err);
+        if (rc != 0)
+            return rc;
+        s->stream_len += p->stream_len;
+        s->group_exists &= p->group_exists;
+        if (p->consumers > s->consumers)
+            s->consumers = p->consumers;
+        s->pending += p->pending;
+        s->lag = (i > 0 && s->lag < 0) || p->lag < 0 ? -1 : s->lag + p->lag;
+        s->retries += p->retries;
+        if (p->next_due >= 0 && (s->next_due < 0 || p->next_due < s->next_due))
+            s->next_due = p->next_due;
+        s->dead += p->dead;
+    }
+    char eps[HQ_KEY_MAX];
+    hq_key_endpoints(L->reg, eps, sizeof(eps));
+    const char *av[] = {"ZCARD", eps};
+    redisReply *r = hq_redis_conn_cmd(conn, L->reg_slot, err, 2, av, NULL);
+    if (!r)
+        return HQ_EREDIS;
+    s->endpoints = int_of(r);
+    freeReplyObject(r);
+    s->now = hq_now_ms();
+    return 0;
 }
 
 /* ---- Dead letters by reason and by endpoint ---------------------------------------------- */
@@ -251,8 +299,9 @@ static size_t cut_name(const char *s, size_t n)
     return n ? n : STATS_NAME_MAX; /* all continuation bytes: not UTF-8, cut anywhere */
 }
 
-static int on_dead_entry(const redisReply *e, void *arg)
+static int on_dead_entry(const redisReply *e, unsigned part, void *arg)
 {
+    (void)part;
     struct dead_breakdown *d = arg;
     size_t n = 0;
     /* Reason class: "invalid: payload: ..." counts as "invalid". */
@@ -279,13 +328,23 @@ static int on_dead_entry(const redisReply *e, void *arg)
     return 0;
 }
 
-/* Walks the newest HQ_STATS_DEAD_SCAN_MAX entries of <p>:dead. 0 or HQ_EREDIS. */
-static int read_dead_breakdown(redisContext *c, const char *prefix, struct dead_breakdown *d,
-                               struct hq_err *err)
+/* Walks the newest HQ_STATS_DEAD_SCAN_MAX dead letters of all partitions. 0
+ * or HQ_EREDIS. */
+static int read_dead_breakdown(struct hq_redis_conn *c, const struct hq_layout *L,
+                               struct dead_breakdown *d, struct hq_err *err)
 {
     struct hq_dlq_filter all;
     memset(&all, 0, sizeof(all));
-    return hq_dlq_scan(c, prefix, 1, &all, on_dead_entry, d, err);
+    struct hq_dlq_cursor cur;
+    hq_dlq_cursor_init(&cur, L->nparts);
+    /* Pages sized so that P partitions' buffers together stay near the cap. */
+    size_t page = HQ_STATS_DEAD_SCAN_MAX / L->nparts + 1;
+    if (page > (size_t)HQ_DLQ_PAGE)
+        page = HQ_DLQ_PAGE;
+    int more = 0;
+    int rc = hq_dlq_scan_merged(c, L, &all, &cur, page, on_dead_entry, d, &more, err);
+    hq_dlq_cursor_free(&cur);
+    return rc;
 }
 
 /* "  by reason: a 3, b 1" (with ", newest N of M" when the walk was capped);
@@ -335,9 +394,34 @@ static int json_breakdown(struct hq_buf *b, const char *field, const struct tall
     return rc;
 }
 
-static void print_human(const char *prefix, const struct stats *s, const struct dead_breakdown *d)
+static void print_partitions(const struct hq_layout *L, const struct stats *part)
 {
-    printf("events:       %lld entries in %s:events\n", s->stream_len, prefix);
+    printf("%-9s %-21s %10s %8s %8s %8s %8s\n", "PARTITION", "NODE", "EVENTS", "LAG", "PENDING",
+           "RETRIES", "DEAD");
+    for (unsigned i = 0; i < L->nparts; i++) {
+        const struct stats *p = &part[i];
+        char name[16], lag[24];
+        snprintf(name, sizeof(name), "p%u", i);
+        if (p->lag >= 0)
+            snprintf(lag, sizeof(lag), "%lld", p->lag);
+        else
+            snprintf(lag, sizeof(lag), "%s", p->group_exists ? "?" : "-");
+        printf("%-9s %-21s %10lld %8s %8lld %8lld %8lld\n", name, p->node, p->stream_len, lag,
+               p->pending, p->retries, p->dead);
+    }
+    printf("totals:\n");
+}
+
+static void print_human(const struct hq_layout *L, const struct stats *part, const struct stats *s,
+                        const struct dead_breakdown *d)
+{
+    if (L->tagged) {
+        print_partitions(L, part);
+        printf("events:       %lld entries in %u partitions (%s:{<tag>}:events)\n", s->stream_len,
+               L->nparts, L->prefix);
+    } else {
+        printf("events:       %lld entries in %s:events\n", s->stream_len, L->prefix);
+    }
     if (!s->group_exists) {
         printf("group:        %s not created yet (no worker has started)\n", HQ_GROUP);
     } else {
@@ -367,10 +451,38 @@ static void print_human(const char *prefix, const struct stats *s, const struct 
     printf("endpoints:    %lld\n", s->endpoints);
 }
 
-static void print_json(const char *prefix, const struct stats *s, const struct dead_breakdown *d)
+/* ,"partitions":[{...}, ...]: a partitioned layout's per-partition figures. */
+static int json_partitions(struct hq_buf *b, const struct hq_layout *L, const struct stats *part)
 {
+    int rc = hq_buf_printf(b, ",\"partitions\":[");
+    for (unsigned i = 0; i < L->nparts && rc == 0; i++) {
+        const struct stats *p = &part[i];
+        char lag[24] = "null", due[24] = "null";
+        if (p->lag >= 0)
+            snprintf(lag, sizeof(lag), "%lld", p->lag);
+        if (p->next_due >= 0)
+            snprintf(due, sizeof(due), "%lld", p->next_due);
+        rc = hq_buf_printf(b, "%s{\"partition\":%u,\"tag\":", i ? "," : "", i);
+        rc = rc ? rc : hq_buf_json_str(b, L->part[i].tag, strlen(L->part[i].tag));
+        rc = rc ? rc : hq_buf_printf(b, ",\"node\":");
+        rc = rc ? rc : hq_buf_json_str(b, p->node, strlen(p->node));
+        rc =
+            rc ? rc
+               : hq_buf_printf(
+                     b,
+                     ",\"stream_length\":%lld,\"group_exists\":%s,\"consumers\":%lld,\"pending\":%lld,\"lag\":%s,\"retry_backlog\":%lld,\"retry_next_due_ms\":%s,\"dead_letters\":%lld}",
+                     p->stream_len, p->group_exists ? "true" : "false", p->consumers, p->pending,
+                     lag, p->retries, due, p->dead);
+    }
+    return rc ? rc : hq_buf_append(b, "]", 1);
+}
+
+static void print_json(const struct hq_layout *L, const struct stats *part, const struct stats *s,
+                       const struct dead_breakdown *d)
+{
+    const char *prefix = L->prefix;
     struct hq_buf b;
-    hq_buf_init(&b, STATS_JSON_MAX);
+    hq_buf_init(&b, STATS_JSON_MAX + (size_t)L->nparts * 512);
     char lag[24] = "null", due[24] = "null", due_iso[48] = "null";
     if (s->lag >= 0)
         snprintf(lag, sizeof(lag), "%lld", s->lag);
@@ -391,6 +503,8 @@ static void print_json(const char *prefix, const struct stats *s, const struct d
                  s->pending, lag, s->retries, due, due_iso, s->dead, d->scanned);
     rc = rc ? rc : json_breakdown(&b, "dead_by_reason", &d->reasons);
     rc = rc ? rc : json_breakdown(&b, "dead_by_endpoint", &d->endpoints);
+    if (L->tagged)
+        rc = rc ? rc : json_partitions(&b, L, part);
     rc = rc ? rc : hq_buf_printf(&b, ",\"endpoints\":%lld,\"now_ms\":%lld}", s->endpoints, s->now);
     if (rc == 0)
         printf("%s\n", b.p);
@@ -426,21 +540,24 @@ int hq_cmd_stats(int argc, char **argv)
     free(pos);
     if (hq_common_opts_apply(&common, &err) != 0)
         return hq_cli_fail(2, "stats", err.msg);
-    redisContext *c = hq_redis_connect(common.redis_url, HQ_REDIS_CONNECT_TIMEOUT_MS, &err);
-    if (!c)
-        return hq_cli_fail(1, "stats", err.msg);
+    struct hq_redis_conn *c = NULL;
+    struct hq_layout L = {0};
+    if (hq_cli_connect("stats", &common, &c, &L) != 0)
+        return 1;
     struct stats s;
+    struct stats *part = hq_calloc(L.nparts, sizeof(*part));
     struct dead_breakdown d = {0};
     tally_init(&d.reasons, STATS_REASONS_MAX);
     tally_init(&d.endpoints, STATS_ENDPOINTS_MAX);
-    rc = read_stats(c, common.prefix, &s, &err);
+    rc = read_stats(c, &L, part, &s, &err);
     if (rc == 0 && s.dead > 0)
-        rc = read_dead_breakdown(c, common.prefix, &d, &err);
-    redisFree(c);
+        rc = read_dead_breakdown(c, &L, &d, &err);
     if (rc == 0 && json)
-        print_json(common.prefix, &s, &d);
+        print_json(&L, part, &s, &d);
     else if (rc == 0)
-        print_human(common.prefix, &s, &d);
+        print_human(&L, part, &s, &d);
+    hq_cli_disconnect(c, &L);
+    free(part);
     tally_free(&d.reasons);
     tally_free(&d.endpoints);
     return rc == 0 ? 0 : hq_cli_fail(1, "stats", err.msg);

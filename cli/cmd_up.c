@@ -36,13 +36,19 @@
 #include "common/config.h"
 #include "common/endpoint.h"
 #include "common/endpoint_store.h"
+#include "common/layout_store.h"
 #include "common/limits.h"
+#include "common/redis_conn.h"
 #include "common/redis_sync.h"
 #include "hookq/hookq.h"
 
 extern char **environ;
 
-enum { KID_REDIS = 0, KID_WORKER, KID_SCHEDULER, KIDS };
+/* --cluster: three primaries and three replicas, as `redis-cli --cluster
+ * create --cluster-replicas 1` wants at least. */
+#define UP_NODES 6
+enum { KID_REDIS = 0, KID_WORKER = UP_NODES, KID_SCHEDULER, KIDS };
+#define REDIS_MASK ((1u << UP_NODES) - 1u) /* every redis-server child */
 
 struct child {
     const char *name;          /* "redis", "worker", "scheduler" */
@@ -61,7 +67,8 @@ struct up {
     int sigfd;                /* signalfd for SIGINT, SIGTERM, SIGCHLD */
     int stop;                 /* SIGINT/SIGTERM received (count) */
     int died;                 /* index of the first child that died unasked, or -1 */
-    char redis_url[128];      /* the Redis every part uses */
+    char redis_url[512];      /* the Redis every part uses */
+    int cluster;              /* --cluster: six redis-server nodes joined in a cluster */
     const char *prefix;       /* --prefix */
     const char *log_level;    /* --log-level when given, else NULL */
     char exe[PATH_MAX];       /* this binary, for the worker and scheduler */
@@ -383,6 +390,168 @@ static int start_redis(struct up *u, struct hq_err *err)
     return 0;
 }
 
+/* Runs `redis-cli --cluster create` over the nodes (its output in log) and
+ * waits for it; 0 or an error naming the log. */
+static int create_cluster(struct up *u, const int *ports, const char *log, struct hq_err *err)
+{
+    char cli[PATH_MAX], addr[UP_NODES][32];
+    if (find_on_path("redis-cli", cli, sizeof(cli)) != 0)
+        return hq_err_set(
+            err, HQ_ENOTFOUND,
+            "redis-cli is not installed (apt-get install redis-tools): --cluster needs it");
+    const char *argv[UP_NODES + 8];
+    int n = 0;
+    argv[n++] = cli;
+    argv[n++] = "--cluster";
+    argv[n++] = "create";
+    for (int i = 0; i < UP_NODES; i++) {
+        snprintf(addr[i], sizeof(addr[i]), "127.0.0.1:%d", ports[i]);
+        argv[n++] = addr[i];
+    }
+    argv[n++] = "--cluster-replicas";
+    argv[n++] = "1";
+    argv[n++] = "--cluster-yes";
+    argv[n] = NULL;
+    int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return hq_err_set(err, HQ_EIO, "cannot create %s: %s", log, strerror(errno));
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fd);
+        return hq_err_set(err, HQ_EIO, "fork: %s", strerror(errno));
+    }
+    if (pid == 0) {
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        execv(cli, (char *const *)argv);
+        _exit(127);
+    }
+    close(fd);
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        return hq_err_set(err, HQ_EIO, "redis-cli --cluster create failed; see %s", log);
+    (void)u;
+    return 0;
+}
+
+/* 1 when every node says cluster_state:ok. */
+static int cluster_ok(const int *ports)
+{
+    for (int i = 0; i < UP_NODES; i++) {
+        char url[64];
+        snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", ports[i]);
+        struct hq_err err = {0};
+        redisContext *c = hq_redis_connect(url, HQ_UP_PING_EVERY_MS * 4, &err);
+        if (!c)
+            return 0;
+        redisReply *r = hq_redis_cmdf(c, &err, "CLUSTER INFO");
+        int ok = r && r->type == REDIS_REPLY_STRING && strstr(r->str, "cluster_state:ok");
+        if (r)
+            freeReplyObject(r);
+        redisFree(c);
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
+/* --cluster: six cluster-enabled redis-server children on free loopback ports
+ * (data in .hookq/cluster/<i>, made afresh each run: the ports are new each
+ * time, and a cluster's nodes.conf names its peers' ports), joined by
+ * redis-cli into three primaries with a replica each, the settings the
+ * scale-out tests use (node timeout 2 s, full coverage not required). */
+static int start_cluster(struct up *u, struct hq_err *err)
+{
+    char base[PATH_MAX];
+    snprintf(base, sizeof(base), "%s/cluster", u->home);
+    if (mkdir(base, 0700) != 0 && errno != EEXIST)
+        return hq_err_set(err, HQ_EIO, "cannot create %s: %s", base, strerror(errno));
+    int ports[UP_NODES];
+    int off = snprintf(u->redis_url, sizeof(u->redis_url), "redis-cluster://");
+    for (int i = 0; i < UP_NODES; i++) {
+        char dir[PATH_MAX + 16], log[PATH_MAX + 32], conf[PATH_MAX + 32], portbuf[16], busbuf[16];
+        snprintf(dir, sizeof(dir), "%s/%d", base, i);
+        if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+            return hq_err_set(err, HQ_EIO, "cannot create %s: %s", dir, strerror(errno));
+        snprintf(log, sizeof(log), "%s/redis.log", dir);
+        snprintf(conf, sizeof(conf), "%s/nodes.conf", dir);
+        unlink(conf);
+        char aof[PATH_MAX + 48];
+        snprintf(aof, sizeof(aof), "%s/appendonlydir", dir);
+        if (access(aof, F_OK) == 0) {
+            char cmd[PATH_MAX + 96];
+            snprintf(cmd, sizeof(cmd), "rm -rf '%s'", aof);
+            if (system(cmd) != 0)
+                return hq_err_set(err, HQ_EIO, "cannot clear %s", aof);
+        }
+        int port = free_loopback_port(), bus = free_loopback_port();
+        if (port <= 0 || bus <= 0)
+            return hq_err_set(err, HQ_EIO, "no free loopback port for redis-server");
+        ports[i] = port;
+        snprintf(portbuf, sizeof(portbuf), "%d", port);
+        snprintf(busbuf, sizeof(busbuf), "%d", bus);
+        const char *argv[] = {u->redis_bin, "--port",
+                              portbuf,      "--bind",
+                              "127.0.0.1",  "--dir",
+                              dir,          "--cluster-enabled",
+                              "yes",        "--cluster-config-file",
+                              conf,         "--cluster-port",
+                              busbuf,       "--cluster-node-timeout",
+                              "2000",       "--cluster-require-full-coverage",
+                              "no",         "--appendonly",
+                              "yes",        "--save",
+                              "",           "--logfile",
+                              log,          "--daemonize",
+                              "no",         NULL};
+        int rc = spawn(u, KID_REDIS + i, u->redis_bin, argv, NULL, err);
+        if (rc)
+            return rc;
+        off += snprintf(u->redis_url + off, sizeof(u->redis_url) - (size_t)off, "%s127.0.0.1:%d",
+                        i ? "," : "", port);
+    }
+    long long deadline = hq_mono_ms() + HQ_UP_START_TIMEOUT_MS;
+    for (int i = 0; i < UP_NODES; i++) {
+        char url[64];
+        snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", ports[i]);
+        while (!redis_answers(url, HQ_UP_PING_EVERY_MS * 4)) {
+            pump(u, HQ_UP_PING_EVERY_MS);
+            if (u->died >= 0) {
+                int d = u->died;
+                u->died = -1;
+                return hq_err_set(err, HQ_EIO, "redis-server node %d exited at start-up (%s)",
+                                  d - KID_REDIS,
+                                  u->kids[d].last[0] ? u->kids[d].last : "no output");
+            }
+            if (u->stop)
+                return hq_err_set(err, HQ_EAGAIN, "interrupted while redis-server started");
+            if (hq_mono_ms() >= deadline)
+                return hq_err_set(err, HQ_ETIMEDOUT, "redis-server node %d did not answer PING", i);
+        }
+    }
+    char log[PATH_MAX + 32];
+    snprintf(log, sizeof(log), "%s/cluster-create.log", base);
+    int rc = create_cluster(u, ports, log, err);
+    if (rc)
+        return rc;
+    deadline = hq_mono_ms() + HQ_UP_START_TIMEOUT_MS * 3;
+    while (!cluster_ok(ports)) {
+        pump(u, 100);
+        if (u->stop)
+            return hq_err_set(err, HQ_EAGAIN, "interrupted while the cluster formed");
+        if (hq_mono_ms() >= deadline)
+            return hq_err_set(err, HQ_ETIMEDOUT,
+                              "the cluster did not reach cluster_state:ok within %d ms; see %s",
+                              HQ_UP_START_TIMEOUT_MS * 3, log);
+    }
+    printf("cluster: 3 primaries + 3 replicas on %s\n", u->redis_url + strlen("redis-cluster://"));
+    return 0;
+}
+
 /* ---- Demo endpoints ------------------------------------------------------------------------ */
 
 static const struct {
@@ -446,9 +615,19 @@ static void demo_fields(struct hq_endpoint *e, int route, const char *url)
  * exist, re-points) the two demo endpoints and gives their keys to the receiver. */
 static int setup_endpoints(struct up *u, struct hq_err *err)
 {
-    redisContext *c = hq_redis_connect(u->redis_url, HQ_REDIS_CONNECT_TIMEOUT_MS, err);
-    if (!c)
+    struct hq_redis_conn *conn = hq_redis_conn_open(u->redis_url, HQ_REDIS_CONNECT_TIMEOUT_MS, err);
+    if (!conn)
         return err->code;
+    struct hq_layout L = {0};
+    redisContext *c = NULL;
+    if (hq_layout_wait_migration(conn, u->prefix, &L, HQ_UP_START_TIMEOUT_MS, err) != 0 ||
+        !(c = hq_redis_conn_node(conn, L.reg_slot, err))) {
+        hq_layout_free(&L);
+        hq_redis_conn_free(conn);
+        return err->code;
+    }
+    if (L.tagged)
+        printf("layout: %u partitions\n", L.nparts);
     char ids[HQ_DEMO_ROUTES][HQ_ENDPOINT_ID_MAX + 1];
     load_ids(u, ids);
     /* The receiver is on loopback: checked as an endpoint created with
@@ -468,14 +647,14 @@ static int setup_endpoints(struct up *u, struct hq_err *err)
         memset(&e, 0, sizeof(e));
         struct hq_err gerr = {0};
         int reused = 0;
-        if (ids[route][0] && hq_endpoint_get(c, u->prefix, ids[route], &old, &gerr) == 0 &&
-            hq_endpoint_get(c, u->prefix, ids[route], &e, &gerr) == 0) {
+        if (ids[route][0] && hq_endpoint_get(c, L.reg, ids[route], &old, &gerr) == 0 &&
+            hq_endpoint_get(c, L.reg, ids[route], &e, &gerr) == 0) {
             demo_fields(&e, route, url);
-            rc = hq_endpoint_save(c, u->prefix, &old, &e, err);
+            rc = hq_endpoint_save(c, L.reg, &old, &e, err);
             reused = 1;
         } else {
             demo_fields(&e, route, url);
-            rc = hq_endpoint_create(c, u->prefix, &e, err);
+            rc = hq_endpoint_create(c, L.reg, &e, err);
         }
         if (rc == 0)
             rc = hq_demo_receiver_set_keys(u->rcv, (enum hq_demo_route)route, e.key1, e.key2, err);
@@ -487,7 +666,8 @@ static int setup_endpoints(struct up *u, struct hq_err *err)
         hq_endpoint_free(&old);
         hq_endpoint_free(&e);
     }
-    redisFree(c);
+    hq_layout_free(&L);
+    hq_redis_conn_free(conn);
     if (rc == 0)
         save_ids(u, ids);
     return rc;
@@ -619,16 +799,21 @@ int hq_cmd_up(int argc, char **argv)
     struct hq_common_opts common;
     hq_common_opts_init(&common);
     long long duration_ms = 0;
+    int cluster = 0;
     struct hq_opt opts[] = {
         {"duration", HQ_OPT_DURATION, &duration_ms, "DUR",
          "stop by itself after DUR (default: until Ctrl-C)", HQ_OPTF_NOENV, 0, 86400000LL * 365, 0},
+        {"cluster", HQ_OPT_BOOL, &cluster, NULL,
+         "run on a local Redis Cluster: 3 primaries + 3 replicas (fresh data each run)",
+         HQ_OPTF_NOENV, 0, 0, 0},
         HQ_COMMON_OPTS(&common),
         {0},
     };
     static const struct hq_cmd_help help = {
-        "up [--duration DUR] [--redis-url URL]",
+        "up [--duration DUR] [--redis-url URL | --cluster]",
         "Runs the whole system on this machine: a private redis-server (data in ./.hookq/)\n"
-        "unless --redis-url is given, a worker, a scheduler, a demo receiver that\n"
+        "unless --redis-url is given (or, with --cluster, a private 6-node Redis Cluster),\n"
+        "a worker, a scheduler, a demo receiver that\n"
         "verifies signatures, two demo endpoints (one always failing, to show retries\n"
         "and dead letters) and a producer writing an event every 2 s. Ctrl-C stops it all."};
     int npos = 0;
@@ -645,15 +830,21 @@ int hq_cmd_up(int argc, char **argv)
     free(pos);
     if (hq_common_opts_apply(&common, &err) != 0)
         return hq_cli_fail(2, "up", err.msg);
-    int redis_given = opts[1].given;
+    int redis_given = opts[2].given;
+    if (redis_given && cluster)
+        return hq_cli_fail(2, "up",
+                           "--cluster starts its own cluster: give either it or --redis-url (a "
+                           "redis-cluster:// URL runs on an existing cluster)");
 
     struct up u;
     memset(&u, 0, sizeof(u));
     u.sigfd = -1;
     u.died = -1;
     u.prefix = common.prefix;
-    u.log_level = opts[3].given ? common.log_level : NULL;
-    static const char *const names[KIDS] = {"redis", "worker", "scheduler"};
+    u.log_level = opts[4].given ? common.log_level : NULL;
+    u.cluster = cluster;
+    static const char *const names[KIDS] = {"redis",   "redis-2", "redis-3", "redis-4",
+                                            "redis-5", "redis-6", "worker",  "scheduler"};
     for (int i = 0; i < KIDS; i++) {
         u.kids[i].name = names[i];
         u.kids[i].out_fd = -1;
@@ -689,7 +880,7 @@ int hq_cmd_up(int argc, char **argv)
         if (!c)
             goto failed;
         redisFree(c);
-    } else if (start_redis(&u, &err) != 0) {
+    } else if (cluster ? start_cluster(&u, &err) != 0 : start_redis(&u, &err) != 0) {
         goto failed;
     }
     u.rcv = hq_demo_receiver_start(stdout, &err);
@@ -703,6 +894,10 @@ int hq_cmd_up(int argc, char **argv)
     if (redis_given)
         printf("pids: redis=external worker=%d scheduler=%d\n", (int)u.kids[KID_WORKER].pid,
                (int)u.kids[KID_SCHEDULER].pid);
+    else if (cluster)
+        printf("pids: redis=%d,%d,%d,%d,%d,%d worker=%d scheduler=%d\n", (int)u.kids[0].pid,
+               (int)u.kids[1].pid, (int)u.kids[2].pid, (int)u.kids[3].pid, (int)u.kids[4].pid,
+               (int)u.kids[5].pid, (int)u.kids[KID_WORKER].pid, (int)u.kids[KID_SCHEDULER].pid);
     else
         printf("pids: redis=%d worker=%d scheduler=%d\n", (int)u.kids[KID_REDIS].pid,
                (int)u.kids[KID_WORKER].pid, (int)u.kids[KID_SCHEDULER].pid);
@@ -733,7 +928,7 @@ shutdown:
             u.produced, st.received[HQ_DEMO_OK], st.received[HQ_DEMO_FAILING], st.valid,
             st.invalid);
     }
-    stop_children(&u, 1u << KID_REDIS);
+    stop_children(&u, REDIS_MASK);
     if (u.died >= 0 && status == 0)
         status = report_death(&u);
     close(u.sigfd);

@@ -1,4 +1,4 @@
-/* The dead-letter stream: paging, filters, replay, purge, and the parsing of
+/* The dead-letter streams: paging, filters, replay, purge, and the parsing of
  * entry ids and points in time. See dlq.h. Owns no output format. */
 #include "common/dlq.h"
 
@@ -11,7 +11,9 @@
 #include "common/alloc.h"
 #include "common/config.h"
 #include "common/keys.h"
+#include "common/layout.h"
 #include "common/limits.h"
+#include "common/redis_conn.h"
 #include "common/redis_sync.h"
 #include "common/scripts.h"
 #include "common/stream_id.h"
@@ -175,38 +177,68 @@ int hq_dlq_match(const struct hq_dlq_filter *f, const redisReply *e)
 
 /* ---- Paging --------------------------------------------------------------------------------- */
 
-int hq_dlq_scan(redisContext *c, const char *prefix, int newest_first,
+static redisReply *pcmd(struct hq_redis_conn *c, const struct hq_layout *L, unsigned part,
+                        struct hq_err *err, int argc, const char **argv)
+{
+    return hq_redis_conn_cmd(c, L->part[part].slot, err, argc, argv, NULL);
+}
+
+static void dead_key(const struct hq_layout *L, unsigned part, char key[HQ_KEY_MAX])
+{
+    hq_key_dead(L->part[part].base, key, HQ_KEY_MAX);
+}
+
+/* The XRANGE bounds of f: lo ("-" or "<since>-0"), hi ("+", "(<before>-0" or max_id). */
+static void filter_bounds(const struct hq_dlq_filter *f, char lo[HQ_DLQ_ID_MAX + 1],
+                          char hi[HQ_DLQ_ID_MAX + 1])
+{
+    snprintf(lo, HQ_DLQ_ID_MAX + 1, "-");
+    snprintf(hi, HQ_DLQ_ID_MAX + 1, "+");
+    if (f->since_ms > 0)
+        snprintf(lo, HQ_DLQ_ID_MAX + 1, "%lld-0", (long long)f->since_ms);
+    if (f->before_ms > 0)
+        snprintf(hi, HQ_DLQ_ID_MAX + 1, "(%lld-0", (long long)f->before_ms);
+    if (f->max_id[0] && (f->before_ms <= 0 || id_cmp(f->max_id, hi + 1) < 0))
+        snprintf(hi, HQ_DLQ_ID_MAX + 1, "%s", f->max_id);
+}
+
+/* One page of partition part between lo and hi; NULL with err, or an array reply. */
+static redisReply *read_page(struct hq_redis_conn *c, const struct hq_layout *L, unsigned part,
+                             int newest_first, const char *lo, const char *hi, size_t page,
+                             struct hq_err *err)
+{
+    char key[HQ_KEY_MAX], count[24];
+    dead_key(L, part, key);
+    snprintf(count, sizeof(count), "%zu", page);
+    const char *argv[] = {newest_first ? "XREVRANGE" : "XRANGE",
+                          key,
+                          newest_first ? hi : lo,
+                          newest_first ? lo : hi,
+                          "COUNT",
+                          count};
+    redisReply *r = pcmd(c, L, part, err, 6, argv);
+    if (r && r->type != REDIS_REPLY_ARRAY) {
+        freeReplyObject(r);
+        hq_err_set(err, HQ_EREDIS, "redis: unexpected reply to XRANGE");
+        return NULL;
+    }
+    return r;
+}
+
+int hq_dlq_scan(struct hq_redis_conn *c, const struct hq_layout *L, unsigned part, int newest_first,
                 const struct hq_dlq_filter *f, hq_dlq_visit_cb cb, void *arg, struct hq_err *err)
 {
-    char key[HQ_KEY_MAX], lo[HQ_DLQ_ID_MAX + 1] = "-", hi[HQ_DLQ_ID_MAX + 1] = "+";
-    char count[16];
-    hq_key_dead(prefix, key, sizeof(key));
-    snprintf(count, sizeof(count), "%d", HQ_DLQ_PAGE);
-    if (f->since_ms > 0)
-        snprintf(lo, sizeof(lo), "%lld-0", (long long)f->since_ms);
-    if (f->before_ms > 0)
-        snprintf(hi, sizeof(hi), "(%lld-0", (long long)f->before_ms);
-    if (f->max_id[0] && (f->before_ms <= 0 || id_cmp(f->max_id, hi + 1) < 0))
-        snprintf(hi, sizeof(hi), "%s", f->max_id);
+    char lo[HQ_DLQ_ID_MAX + 1], hi[HQ_DLQ_ID_MAX + 1];
+    filter_bounds(f, lo, hi);
     for (;;) {
-        const char *argv[] = {newest_first ? "XREVRANGE" : "XRANGE",
-                              key,
-                              newest_first ? hi : lo,
-                              newest_first ? lo : hi,
-                              "COUNT",
-                              count};
-        redisReply *r = hq_redis_cmd(c, err, 6, argv, NULL);
+        redisReply *r = read_page(c, L, part, newest_first, lo, hi, HQ_DLQ_PAGE, err);
         if (!r)
             return HQ_EREDIS;
-        if (r->type != REDIS_REPLY_ARRAY) {
-            freeReplyObject(r);
-            return hq_err_set(err, HQ_EREDIS, "redis: unexpected reply to XRANGE");
-        }
         int stop = r->elements == 0;
         for (size_t i = 0; i < r->elements && !stop; i++) {
             const redisReply *e = r->element[i];
             if (hq_dlq_match(f, e))
-                stop = cb(e, arg) != 0;
+                stop = cb(e, part, arg) != 0;
         }
         if (!stop && r->elements > 0) {
             const char *last = hq_dlq_entry_id(r->element[r->elements - 1]);
@@ -220,13 +252,196 @@ int hq_dlq_scan(redisContext *c, const char *prefix, int newest_first,
     }
 }
 
-int hq_dlq_get(redisContext *c, const char *prefix, const char *id, redisReply **entry,
-               struct hq_err *err)
+/* ---- Merged listing ------------------------------------------------------------------------ */
+
+void hq_dlq_cursor_init(struct hq_dlq_cursor *cur, unsigned nparts)
+{
+    cur->nparts = nparts;
+    cur->last = hq_calloc(nparts ? nparts : 1, sizeof(*cur->last));
+}
+
+void hq_dlq_cursor_free(struct hq_dlq_cursor *cur)
+{
+    free(cur->last);
+    cur->last = NULL;
+}
+
+char *hq_dlq_cursor_encode(const struct hq_dlq_cursor *cur)
+{
+    size_t cap = 16 + (size_t)cur->nparts * HQ_DLQ_ID_MAX;
+    char *plain = hq_calloc(1, cap);
+    size_t n = (size_t)snprintf(plain, cap, "%u;", cur->nparts);
+    for (unsigned i = 0; i < cur->nparts; i++)
+        n += (size_t)snprintf(plain + n, cap - n, "%s%s", i ? "," : "", cur->last[i]);
+    char *hex = hq_calloc(1, 2 * n + 1);
+    static const char digitset[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        hex[2 * i] = digitset[(unsigned char)plain[i] >> 4];
+        hex[2 * i + 1] = digitset[(unsigned char)plain[i] & 15];
+    }
+    free(plain);
+    return hex;
+}
+
+static int hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    return -1;
+}
+
+int hq_dlq_cursor_decode(struct hq_dlq_cursor *cur, const char *token, struct hq_err *err)
+{
+    size_t n = strlen(token);
+    size_t max = 2 * (16 + (size_t)cur->nparts * HQ_DLQ_ID_MAX);
+    if (n == 0 || n % 2 || n > max)
+        goto bad;
+    char *plain = hq_calloc(1, n / 2 + 1);
+    for (size_t i = 0; i < n / 2; i++) {
+        int a = hexval(token[2 * i]), b = hexval(token[2 * i + 1]);
+        if (a < 0 || b < 0) {
+            free(plain);
+            goto bad;
+        }
+        plain[i] = (char)(a << 4 | b);
+    }
+    char *semi = strchr(plain, ';');
+    long long p = -1;
+    if (semi) {
+        *semi = '\0';
+        if (hq_parse_int(plain, &p) != 0)
+            p = -1;
+    }
+    if (p != (long long)cur->nparts) {
+        free(plain);
+        if (p > 0)
+            return hq_err_set(err, HQ_EINVAL,
+                              "--cursor: this cursor is from a listing of %lld partitions; this "
+                              "deployment has %u",
+                              p, cur->nparts);
+        goto bad;
+    }
+    char *s = semi + 1;
+    for (unsigned i = 0; i < cur->nparts; i++) {
+        char *comma = strchr(s, ',');
+        if ((comma != NULL) != (i + 1 < cur->nparts)) {
+            free(plain);
+            goto bad;
+        }
+        if (comma)
+            *comma = '\0';
+        struct hq_sid sid;
+        if (*s && parse_id(s, &sid) != 0) {
+            free(plain);
+            goto bad;
+        }
+        snprintf(cur->last[i], HQ_DLQ_ID_MAX, "%s", s);
+        s = comma ? comma + 1 : s + strlen(s);
+    }
+    free(plain);
+    return 0;
+bad:
+    return hq_err_set(err, HQ_EINVAL,
+                      "--cursor: '%.40s%s' is not a cursor printed by hookq dlq list", token,
+                      strlen(token) > 40 ? "..." : "");
+}
+
+/* One partition's buffered page in a merged walk. */
+struct lane {
+    redisReply *page; /* the last XREVRANGE reply, or NULL */
+    size_t next;      /* its first entry not consumed yet */
+    int exhausted;    /* the last page was short: nothing older is left */
+    struct hq_sid head;
+};
+
+/* Whether lane a's head comes before lane b's in newest-first order (equal
+ * ids: the lower partition first). */
+static int lane_before(const struct lane *a, unsigned ia, const struct lane *b, unsigned ib)
+{
+    int c = hq_sid_cmp(&a->head, &b->head);
+    return c > 0 || (c == 0 && ia < ib);
+}
+
+/* Makes lane i's head available if any is left: 1 yes, 0 none, -1 error. */
+static int lane_fill(struct hq_redis_conn *c, const struct hq_layout *L, unsigned i,
+                     struct lane *ln, const struct hq_dlq_cursor *cur, const char *lo,
+                     const char *fhi, size_t page, struct hq_err *err)
+{
+    if (ln->page && ln->next < ln->page->elements)
+        return 1;
+    if (ln->exhausted)
+        return 0;
+    if (ln->page)
+        freeReplyObject(ln->page);
+    ln->page = NULL;
+    char hi[HQ_DLQ_ID_MAX + 1];
+    if (cur->last[i][0])
+        snprintf(hi, sizeof(hi), "(%s", cur->last[i]);
+    else
+        snprintf(hi, sizeof(hi), "%s", fhi);
+    ln->page = read_page(c, L, i, 1, lo, hi, page, err);
+    if (!ln->page)
+        return -1;
+    ln->next = 0;
+    ln->exhausted = ln->page->elements < page;
+    return ln->page->elements > 0;
+}
+
+int hq_dlq_scan_merged(struct hq_redis_conn *c, const struct hq_layout *L,
+                       const struct hq_dlq_filter *f, struct hq_dlq_cursor *cur, size_t page,
+                       hq_dlq_visit_cb cb, void *arg, int *more, struct hq_err *err)
+{
+    char lo[HQ_DLQ_ID_MAX + 1], fhi[HQ_DLQ_ID_MAX + 1];
+    filter_bounds(f, lo, fhi);
+    if (page < 1 || page > (size_t)HQ_DLQ_PAGE)
+        page = HQ_DLQ_PAGE;
+    unsigned P = L->nparts;
+    struct lane *ln = hq_calloc(P, sizeof(*ln));
+    int rc = 0, stop = 0;
+    *more = 0;
+    for (;;) {
+        int best = -1;
+        for (unsigned i = 0; i < P; i++) {
+            int has = lane_fill(c, L, i, &ln[i], cur, lo, fhi, page, err);
+            if (has < 0) {
+                rc = HQ_EREDIS;
+                goto out;
+            }
+            if (!has)
+                continue;
+            (void)parse_id(hq_dlq_entry_id(ln[i].page->element[ln[i].next]), &ln[i].head);
+            if (best < 0 || lane_before(&ln[i], i, &ln[best], (unsigned)best))
+                best = (int)i;
+        }
+        if (best < 0)
+            break;
+        if (stop) { /* an entry is left after the last one visited */
+            *more = 1;
+            break;
+        }
+        struct lane *b = &ln[best];
+        const redisReply *e = b->page->element[b->next++];
+        snprintf(cur->last[best], HQ_DLQ_ID_MAX, "%s", hq_dlq_entry_id(e));
+        if (hq_dlq_match(f, e))
+            stop = cb(e, (unsigned)best, arg) != 0;
+    }
+out:
+    for (unsigned i = 0; i < P; i++)
+        if (ln[i].page)
+            freeReplyObject(ln[i].page);
+    free(ln);
+    return rc;
+}
+
+int hq_dlq_get(struct hq_redis_conn *c, const struct hq_layout *L, unsigned part, const char *id,
+               redisReply **entry, struct hq_err *err)
 {
     char key[HQ_KEY_MAX];
-    hq_key_dead(prefix, key, sizeof(key));
+    dead_key(L, part, key);
     const char *argv[] = {"XRANGE", key, id, id};
-    redisReply *r = hq_redis_cmd(c, err, 4, argv, NULL);
+    redisReply *r = pcmd(c, L, part, err, 4, argv);
     if (!r)
         return HQ_EREDIS;
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 1) {
@@ -237,12 +452,13 @@ int hq_dlq_get(redisContext *c, const char *prefix, const char *id, redisReply *
     return 0;
 }
 
-int hq_dlq_last_id(redisContext *c, const char *prefix, char out[HQ_DLQ_ID_MAX], struct hq_err *err)
+int hq_dlq_last_id(struct hq_redis_conn *c, const struct hq_layout *L, unsigned part,
+                   char out[HQ_DLQ_ID_MAX], struct hq_err *err)
 {
     char key[HQ_KEY_MAX];
-    hq_key_dead(prefix, key, sizeof(key));
+    dead_key(L, part, key);
     const char *argv[] = {"XREVRANGE", key, "+", "-", "COUNT", "1"};
-    redisReply *r = hq_redis_cmd(c, err, 6, argv, NULL);
+    redisReply *r = pcmd(c, L, part, err, 6, argv);
     if (!r)
         return HQ_EREDIS;
     out[0] = '\0';
@@ -254,12 +470,13 @@ int hq_dlq_last_id(redisContext *c, const char *prefix, char out[HQ_DLQ_ID_MAX],
 
 /* ---- Replay and delete ------------------------------------------------------------------- */
 
-int hq_dlq_replay_ids(redisContext *c, const char *prefix, const char *const *ids, size_t n,
-                      struct hq_dlq_counts *counts, struct hq_err *err)
+int hq_dlq_replay_ids(struct hq_redis_conn *c, const struct hq_layout *L, unsigned part,
+                      const char *const *ids, size_t n, struct hq_dlq_counts *counts,
+                      struct hq_err *err)
 {
     char dead[HQ_KEY_MAX], events[HQ_KEY_MAX];
-    hq_key_dead(prefix, dead, sizeof(dead));
-    hq_key_events(prefix, events, sizeof(events));
+    dead_key(L, part, dead);
+    hq_key_events(L->part[part].base, events, sizeof(events));
     const char *argv[2 + HQ_DLQ_PAGE];
     argv[0] = dead;
     argv[1] = events;
@@ -267,7 +484,12 @@ int hq_dlq_replay_ids(redisContext *c, const char *prefix, const char *const *id
         size_t k = n - off < (size_t)HQ_DLQ_PAGE ? n - off : (size_t)HQ_DLQ_PAGE;
         for (size_t i = 0; i < k; i++)
             argv[2 + i] = ids[off + i];
-        redisReply *r = hq_script_call(c, hq_script_dlq_replay, 2, (int)(2 + k), argv, NULL, err);
+        /* Both keys carry the partition's tag: one slot, one node. */
+        redisContext *node = hq_redis_conn_node(c, L->part[part].slot, err);
+        if (!node)
+            return HQ_EREDIS;
+        redisReply *r =
+            hq_script_call(node, hq_script_dlq_replay, 2, (int)(2 + k), argv, NULL, err);
         if (!r)
             return HQ_EREDIS;
         if (r->type == REDIS_REPLY_ARRAY && r->elements == 3) {
@@ -280,11 +502,12 @@ int hq_dlq_replay_ids(redisContext *c, const char *prefix, const char *const *id
     return 0;
 }
 
-int hq_dlq_delete_ids(redisContext *c, const char *prefix, const char *const *ids, size_t n,
-                      struct hq_dlq_counts *counts, struct hq_err *err)
+int hq_dlq_delete_ids(struct hq_redis_conn *c, const struct hq_layout *L, unsigned part,
+                      const char *const *ids, size_t n, struct hq_dlq_counts *counts,
+                      struct hq_err *err)
 {
     char key[HQ_KEY_MAX];
-    hq_key_dead(prefix, key, sizeof(key));
+    dead_key(L, part, key);
     const char *argv[2 + HQ_DLQ_PAGE];
     argv[0] = "XDEL";
     argv[1] = key;
@@ -292,7 +515,7 @@ int hq_dlq_delete_ids(redisContext *c, const char *prefix, const char *const *id
         size_t k = n - off < (size_t)HQ_DLQ_PAGE ? n - off : (size_t)HQ_DLQ_PAGE;
         for (size_t i = 0; i < k; i++)
             argv[2 + i] = ids[off + i];
-        redisReply *r = hq_redis_cmd(c, err, (int)(2 + k), argv, NULL);
+        redisReply *r = pcmd(c, L, part, err, (int)(2 + k), argv);
         if (!r)
             return HQ_EREDIS;
         long long del = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
@@ -305,8 +528,9 @@ int hq_dlq_delete_ids(redisContext *c, const char *prefix, const char *const *id
 
 /* Ids collected from a scan, acted on a page at a time. */
 struct batch {
-    redisContext *c;
-    const char *prefix;
+    struct hq_redis_conn *c;
+    const struct hq_layout *L;
+    unsigned part;
     int replay; /* 1 replay, 0 delete, -1 count only */
     char ids[HQ_DLQ_PAGE][HQ_DLQ_ID_MAX];
     size_t n;
@@ -322,16 +546,17 @@ static int flush(struct batch *b)
     const char *ids[HQ_DLQ_PAGE];
     for (size_t i = 0; i < b->n; i++)
         ids[i] = b->ids[i];
-    int rc = b->replay ? hq_dlq_replay_ids(b->c, b->prefix, ids, b->n, b->counts, b->err)
-                       : hq_dlq_delete_ids(b->c, b->prefix, ids, b->n, b->counts, b->err);
+    int rc = b->replay ? hq_dlq_replay_ids(b->c, b->L, b->part, ids, b->n, b->counts, b->err)
+                       : hq_dlq_delete_ids(b->c, b->L, b->part, ids, b->n, b->counts, b->err);
     b->n = 0;
     if (rc == 0 && b->progress)
         b->progress(b->counts, b->arg);
     return rc;
 }
 
-static int on_batch_entry(const redisReply *e, void *arg)
+static int on_batch_entry(const redisReply *e, unsigned part, void *arg)
 {
+    (void)part;
     struct batch *b = arg;
     if (b->replay < 0) {
         b->counts->done++;
@@ -347,7 +572,7 @@ static int on_batch_entry(const redisReply *e, void *arg)
 
 static int run_batch(struct batch *b, const struct hq_dlq_filter *f)
 {
-    int rc = hq_dlq_scan(b->c, b->prefix, 0, f, on_batch_entry, b, b->err);
+    int rc = hq_dlq_scan(b->c, b->L, b->part, 0, f, on_batch_entry, b, b->err);
     if (rc == 0)
         rc = b->rc;
     if (rc == 0 && b->n > 0)
@@ -355,13 +580,14 @@ static int run_batch(struct batch *b, const struct hq_dlq_filter *f)
     return rc;
 }
 
-int hq_dlq_replay_matching(redisContext *c, const char *prefix, const struct hq_dlq_filter *f,
-                           hq_dlq_progress_cb progress, void *arg, struct hq_dlq_counts *counts,
-                           struct hq_err *err)
+int hq_dlq_replay_matching(struct hq_redis_conn *c, const struct hq_layout *L, unsigned part,
+                           const struct hq_dlq_filter *f, hq_dlq_progress_cb progress, void *arg,
+                           struct hq_dlq_counts *counts, struct hq_err *err)
 {
     struct batch *b = hq_calloc(1, sizeof(*b));
     *b = (struct batch){.c = c,
-                        .prefix = prefix,
+                        .L = L,
+                        .part = part,
                         .replay = 1,
                         .counts = counts,
                         .progress = progress,
@@ -372,12 +598,13 @@ int hq_dlq_replay_matching(redisContext *c, const char *prefix, const struct hq_
     return rc;
 }
 
-int hq_dlq_purge_matching(redisContext *c, const char *prefix, const struct hq_dlq_filter *f,
-                          int count_only, struct hq_dlq_counts *counts, struct hq_err *err)
+int hq_dlq_purge_matching(struct hq_redis_conn *c, const struct hq_layout *L, unsigned part,
+                          const struct hq_dlq_filter *f, int count_only,
+                          struct hq_dlq_counts *counts, struct hq_err *err)
 {
     struct batch *b = hq_calloc(1, sizeof(*b));
     *b = (struct batch){
-        .c = c, .prefix = prefix, .replay = count_only ? -1 : 0, .counts = counts, .err = err};
+        .c = c, .L = L, .part = part, .replay = count_only ? -1 : 0, .counts = counts, .err = err};
     int rc = run_batch(b, f);
     free(b);
     return rc;

@@ -330,7 +330,7 @@ int hq_endpoint_matches(const struct hq_endpoint *e, const char *type, size_t ty
     return 0;
 }
 
-int hq_endpoint_index_keys(const char *prefix, const char *type, size_t type_len,
+int hq_endpoint_index_keys(const char *base, const char *type, size_t type_len,
                            char (*keys)[HQ_KEY_MAX], int max)
 {
     if (type_len == 0 || type_len > HQ_TYPE_MAX)
@@ -340,8 +340,8 @@ int hq_endpoint_index_keys(const char *prefix, const char *type, size_t type_len
     t[type_len] = '\0';
     if (max < 2)
         return HQ_ETOOBIG;
-    if (hq_key_idx_type(prefix, t, keys[0], HQ_KEY_MAX) < 0 ||
-        hq_key_idx_prefix(prefix, "", keys[1], HQ_KEY_MAX) < 0)
+    if (hq_key_idx_type(base, t, keys[0], HQ_KEY_MAX) < 0 ||
+        hq_key_idx_prefix(base, "", keys[1], HQ_KEY_MAX) < 0)
         return HQ_ETOOBIG;
     int k = 2;
     for (size_t i = 0; i < type_len; i++) {
@@ -351,7 +351,7 @@ int hq_endpoint_index_keys(const char *prefix, const char *type, size_t type_len
             return HQ_ETOOBIG;
         char save = t[i + 1];
         t[i + 1] = '\0';
-        int w = hq_key_idx_prefix(prefix, t, keys[k], HQ_KEY_MAX);
+        int w = hq_key_idx_prefix(base, t, keys[k], HQ_KEY_MAX);
         t[i + 1] = save;
         if (w < 0)
             return HQ_ETOOBIG;
@@ -360,7 +360,7 @@ int hq_endpoint_index_keys(const char *prefix, const char *type, size_t type_len
     return k;
 }
 
-int hq_endpoint_filter_key(const char *prefix, const char *filter, char *out, size_t n)
+int hq_endpoint_filter_key(const char *base, const char *filter, char *out, size_t n)
 {
     size_t len = strlen(filter);
     if (len > 0 && filter[len - 1] == '*') {
@@ -369,9 +369,9 @@ int hq_endpoint_filter_key(const char *prefix, const char *filter, char *out, si
             return -1;
         memcpy(pre, filter, len - 1);
         pre[len - 1] = '\0';
-        return hq_key_idx_prefix(prefix, pre, out, n);
+        return hq_key_idx_prefix(base, pre, out, n);
     }
-    return hq_key_idx_type(prefix, filter, out, n);
+    return hq_key_idx_type(base, filter, out, n);
 }
 
 /* ---- Hash <-> struct ----------------------------------------------------------------- */

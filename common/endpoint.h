@@ -3,15 +3,17 @@
  * is common/endpoint_store.h, a header apart so that including this one
  * (as the worker does) cannot reach blocking I/O by accident.
  *
- * Storage (docs/internals/redis-layout.md):
- *   <p>:ep:<id>        hash: name url description events headers key1 key2
+ * Storage (docs/internals/redis-layout.md), every key on the registry base <r>
+ * (hq_layout's L.reg: "<prefix>" untagged, "<prefix>:{reg}" tagged, so the
+ * registry is one cluster slot and its MULTI/WATCH transactions stay valid):
+ *   <r>:ep:<id>        hash: name url description events headers key1 key2
  *                      key1_ms key2_ms enabled max_attempts created_ms updated_ms
  *                      events  = filters joined by ","  ("invoice.paid,user.*")
  *                      headers = "Name: value" lines joined by "\n" (CR/LF are refused in headers)
- *   <p>:endpoints      zset id -> created ms (paged listing)
- *   <p>:idx:t:<type>   set of ids subscribed to exactly <type>
- *   <p>:idx:p:<pre>    set of ids with a filter "<pre>*" ("" for "*", "user." for "user.*")
- *   <p>:endpoints:ver  counter bumped on every change (workers' cache check)
+ *   <r>:endpoints      zset id -> created ms (paged listing)
+ *   <r>:idx:t:<type>   set of ids subscribed to exactly <type>
+ *   <r>:idx:p:<pre>    set of ids with a filter "<pre>*" ("" for "*", "user." for "user.*")
+ *   <r>:endpoints:ver  counter bumped on every change (workers' cache check)
  * Finding the subscribers of type "a.b.c" is one SUNION over idx:t:a.b.c,
  * idx:p:, idx:p:a., idx:p:a.b. (hq_endpoint_index_keys): no scan of endpoints.
  * A filter is an exact type, "*", or "<prefix>.*" (a wildcard only after a dot). */
@@ -65,7 +67,7 @@ int hq_endpoint_matches(const struct hq_endpoint *e, const char *type, size_t ty
 
 /* Writes the index keys to union for a type into keys (each HQ_KEY_MAX);
  * returns their count (<= HQ_TYPE_MAX / 2 + 2). */
-int hq_endpoint_index_keys(const char *prefix, const char *type, size_t type_len,
+int hq_endpoint_index_keys(const char *base, const char *type, size_t type_len,
                            char (*keys)[HQ_KEY_MAX], int max);
 
 /* Fills e from an HGETALL reply's field/value pairs (array of strings).
@@ -103,7 +105,7 @@ int hq_endpoint_check_id(const char *id, struct hq_err *err) HQ_MUST_CHECK;
 /* Writes the index key that holds a filter's subscribers into out (size n):
  * idx:t:<type> for an exact type, idx:p:<pre> for "<pre>*". Returns the length
  * or a negative value when out is too small. */
-int hq_endpoint_filter_key(const char *prefix, const char *filter, char *out, size_t n);
+int hq_endpoint_filter_key(const char *base, const char *filter, char *out, size_t n);
 
 /* ---- Shared by endpoint.c and endpoint_store.c only ------------------------------------ */
 /* Copies s (len bytes) into out (n bytes) for an error message: at most 80

@@ -92,10 +92,10 @@ static char *join(char **v, int n, char sep)
     return hq_buf_steal(&b);
 }
 
-static void tx_hash(struct tx *t, const char *prefix, const struct hq_endpoint *e)
+static void tx_hash(struct tx *t, const char *base, const struct hq_endpoint *e)
 {
     char key[HQ_KEY_MAX], k1[24], k2[24], en[4], ma[16], cr[24], up[24];
-    hq_key_endpoint(prefix, e->id, key, sizeof(key));
+    hq_key_endpoint(base, e->id, key, sizeof(key));
     const char *del[] = {"DEL", key};
     tx_append(t, 2, del);
     char *events = e->nevents ? join(e->events, e->nevents, ',') : hq_strdup("*");
@@ -121,7 +121,7 @@ static void tx_hash(struct tx *t, const char *prefix, const struct hq_endpoint *
 }
 
 /* SADD/SREM id to/from the index set of each filter ("*" when none). */
-static void tx_index(struct tx *t, const char *cmd, const char *prefix, char **filters, int n,
+static void tx_index(struct tx *t, const char *cmd, const char *base, char **filters, int n,
                      const char *id)
 {
     static char star[] = "*";
@@ -132,25 +132,25 @@ static void tx_index(struct tx *t, const char *cmd, const char *prefix, char **f
     }
     for (int i = 0; i < n; i++) {
         char key[HQ_KEY_MAX];
-        if (hq_endpoint_filter_key(prefix, filters[i], key, sizeof(key)) < 0)
+        if (hq_endpoint_filter_key(base, filters[i], key, sizeof(key)) < 0)
             continue; /* a garbage filter read from Redis has no index set */
         const char *argv[] = {cmd, key, id};
         tx_append(t, 3, argv);
     }
 }
 
-static void tx_bump(struct tx *t, const char *prefix)
+static void tx_bump(struct tx *t, const char *base)
 {
     char key[HQ_KEY_MAX];
-    hq_key_endpoints_version(prefix, key, sizeof(key));
+    hq_key_endpoints_version(base, key, sizeof(key));
     const char *argv[] = {"INCR", key};
     tx_append(t, 2, argv);
 }
 
-static void tx_zadd(struct tx *t, const char *prefix, const struct hq_endpoint *e)
+static void tx_zadd(struct tx *t, const char *base, const struct hq_endpoint *e)
 {
     char key[HQ_KEY_MAX], score[24];
-    hq_key_endpoints(prefix, key, sizeof(key));
+    hq_key_endpoints(base, key, sizeof(key));
     snprintf(score, sizeof(score), "%lld", e->created_ms);
     const char *argv[] = {"ZADD", key, score, e->id};
     tx_append(t, 4, argv);
@@ -181,8 +181,7 @@ static int generate_id(char *out, struct hq_err *err)
 
 /* ---- Registry ---------------------------------------------------------------------- */
 
-int hq_endpoint_create(redisContext *c, const char *prefix, struct hq_endpoint *e,
-                       struct hq_err *err)
+int hq_endpoint_create(redisContext *c, const char *base, struct hq_endpoint *e, struct hq_err *err)
 {
     int rc = generate_id(e->id, err);
     if (rc == 0)
@@ -195,20 +194,20 @@ int hq_endpoint_create(redisContext *c, const char *prefix, struct hq_endpoint *
     e->created_ms = e->updated_ms = e->key1_ms = e->key2_ms = now;
     struct tx t;
     tx_begin(&t, c);
-    tx_hash(&t, prefix, e);
-    tx_zadd(&t, prefix, e);
-    tx_index(&t, "SADD", prefix, e->events, e->nevents, e->id);
-    tx_bump(&t, prefix);
+    tx_hash(&t, base, e);
+    tx_zadd(&t, base, e);
+    tx_index(&t, "SADD", base, e->events, e->nevents, e->id);
+    tx_bump(&t, base);
     return tx_exec(&t, e->id, err);
 }
 
 /* Runs "<verb> <p>:ep:<id>"; the reply, or NULL with [out] *rc HQ_EINVAL (an
  * id too long for a key) or HQ_EREDIS. */
-static redisReply *hash_cmd(redisContext *c, const char *prefix, const char *id, const char *verb,
+static redisReply *hash_cmd(redisContext *c, const char *base, const char *id, const char *verb,
                             int *rc, struct hq_err *err)
 {
     char key[HQ_KEY_MAX];
-    if (hq_key_endpoint(prefix, id, key, sizeof(key)) < 0) {
+    if (hq_key_endpoint(base, id, key, sizeof(key)) < 0) {
         *rc = hq_err_set(err, HQ_EINVAL, "id: too long");
         return NULL;
     }
@@ -218,12 +217,12 @@ static redisReply *hash_cmd(redisContext *c, const char *prefix, const char *id,
     return r;
 }
 
-int hq_endpoint_get(redisContext *c, const char *prefix, const char *id, struct hq_endpoint *e,
+int hq_endpoint_get(redisContext *c, const char *base, const char *id, struct hq_endpoint *e,
                     struct hq_err *err)
 {
     memset(e, 0, sizeof(*e));
     int rc;
-    redisReply *r = hash_cmd(c, prefix, id, "HGETALL", &rc, err);
+    redisReply *r = hash_cmd(c, base, id, "HGETALL", &rc, err);
     if (!r)
         return rc;
     rc = hq_endpoint_from_reply(r, id, e, err);
@@ -231,19 +230,19 @@ int hq_endpoint_get(redisContext *c, const char *prefix, const char *id, struct 
     return rc;
 }
 
-int hq_endpoint_get_watched(redisContext *c, const char *prefix, const char *id,
+int hq_endpoint_get_watched(redisContext *c, const char *base, const char *id,
                             struct hq_endpoint *e, struct hq_err *err)
 {
     memset(e, 0, sizeof(*e));
     int rc;
-    redisReply *r = hash_cmd(c, prefix, id, "WATCH", &rc, err);
+    redisReply *r = hash_cmd(c, base, id, "WATCH", &rc, err);
     if (!r)
         return rc;
     freeReplyObject(r);
-    return hq_endpoint_get(c, prefix, id, e, err);
+    return hq_endpoint_get(c, base, id, e, err);
 }
 
-int hq_endpoint_save(redisContext *c, const char *prefix, const struct hq_endpoint *old,
+int hq_endpoint_save(redisContext *c, const char *base, const struct hq_endpoint *old,
                      const struct hq_endpoint *e, struct hq_err *err)
 {
     if (strcmp(old->id, e->id) != 0)
@@ -251,20 +250,20 @@ int hq_endpoint_save(redisContext *c, const char *prefix, const struct hq_endpoi
                           e->id);
     struct tx t;
     tx_begin(&t, c);
-    tx_hash(&t, prefix, e);
-    tx_zadd(&t, prefix, e);
-    tx_index(&t, "SREM", prefix, old->events, old->nevents, e->id);
-    tx_index(&t, "SADD", prefix, e->events, e->nevents, e->id);
-    tx_bump(&t, prefix);
+    tx_hash(&t, base, e);
+    tx_zadd(&t, base, e);
+    tx_index(&t, "SREM", base, old->events, old->nevents, e->id);
+    tx_index(&t, "SADD", base, e->events, e->nevents, e->id);
+    tx_bump(&t, base);
     return tx_exec(&t, e->id, err);
 }
 
-int hq_endpoint_delete(redisContext *c, const char *prefix, const char *id, struct hq_err *err)
+int hq_endpoint_delete(redisContext *c, const char *base, const char *id, struct hq_err *err)
 {
     char key[HQ_KEY_MAX], zkey[HQ_KEY_MAX];
-    if (hq_key_endpoint(prefix, id, key, sizeof(key)) < 0)
+    if (hq_key_endpoint(base, id, key, sizeof(key)) < 0)
         return hq_err_set(err, HQ_EINVAL, "id: too long");
-    hq_key_endpoints(prefix, zkey, sizeof(zkey));
+    hq_key_endpoints(base, zkey, sizeof(zkey));
     /* WATCH, read the filters, then remove everything in one transaction: a
      * concurrent update cannot leave an index entry behind. */
     const char *watch[] = {"WATCH", key};
@@ -300,8 +299,8 @@ int hq_endpoint_delete(redisContext *c, const char *prefix, const char *id, stru
     tx_append(&t, 2, del);
     const char *zrem[] = {"ZREM", zkey, id};
     tx_append(&t, 3, zrem);
-    tx_index(&t, "SREM", prefix, filters, nfilters, id);
-    tx_bump(&t, prefix);
+    tx_index(&t, "SREM", base, filters, nfilters, id);
+    tx_bump(&t, base);
     for (int i = 0; i < nfilters; i++)
         free(filters[i]);
     free(filters);
@@ -310,14 +309,14 @@ int hq_endpoint_delete(redisContext *c, const char *prefix, const char *id, stru
 
 /* ---- Scan ------------------------------------------------------------------------------ */
 
-int hq_endpoint_scan_from(redisContext *c, const char *prefix, const char *after,
+int hq_endpoint_scan_from(redisContext *c, const char *base, const char *after,
                           struct hq_endpoint_cursor *cur, struct hq_err *err)
 {
     memset(cur, 0, sizeof(*cur));
     if (!after)
         return 0;
     char zkey[HQ_KEY_MAX];
-    hq_key_endpoints(prefix, zkey, sizeof(zkey));
+    hq_key_endpoints(base, zkey, sizeof(zkey));
     const char *zscore[] = {"ZSCORE", zkey, after};
     redisReply *r = CMD(c, err, zscore);
     if (!r)
@@ -381,11 +380,11 @@ static int more_after(redisContext *c, const char *zkey, const struct hq_endpoin
     return more;
 }
 
-int hq_endpoint_scan(redisContext *c, const char *prefix, struct hq_endpoint_cursor *cur,
+int hq_endpoint_scan(redisContext *c, const char *base, struct hq_endpoint_cursor *cur,
                      long long limit, hq_endpoint_visit_cb cb, void *arg, struct hq_err *err)
 {
     char zkey[HQ_KEY_MAX];
-    hq_key_endpoints(prefix, zkey, sizeof(zkey));
+    hq_key_endpoints(base, zkey, sizeof(zkey));
     long long yielded = 0;
     int stopped = 0;
     cur->more = 0;
@@ -428,7 +427,7 @@ int hq_endpoint_scan(redisContext *c, const char *prefix, struct hq_endpoint_cur
             if (skip)
                 continue;
             char key[HQ_KEY_MAX];
-            hq_key_endpoint(prefix, id, key, sizeof(key));
+            hq_key_endpoint(base, id, key, sizeof(key));
             const char *argv[2 + HQ_ENDPOINT_LISTING_FIELDS] = {"HMGET", key};
             for (int f = 0; f < HQ_ENDPOINT_LISTING_FIELDS; f++)
                 argv[2 + f] = hq_endpoint_listing_fields[f];

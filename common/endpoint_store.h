@@ -1,7 +1,8 @@
 /* Endpoints' Redis storage (endpoint_store.c): create, get, save, delete and
  * the paged walk, all blocking I/O, for the CLI and tests, never the worker
  * loop. The model, validation and decoding are common/endpoint.h (pure); the
- * keys written are described there. */
+ * keys written are described there. Every `base` is the registry base (L.reg of
+ * common/layout.h): keys are built from it, never from the bare prefix. */
 #ifndef HQ_COMMON_ENDPOINT_STORE_H
 #define HQ_COMMON_ENDPOINT_STORE_H
 
@@ -14,21 +15,21 @@
 /* ---- Registry (blocking; for the CLI and tests, never the worker loop) ------- */
 /* Creates e (validated by the caller): generates id and both keys into e, writes
  * the hash and the indexes atomically (MULTI/EXEC). */
-int hq_endpoint_create(redisContext *c, const char *prefix, struct hq_endpoint *e,
+int hq_endpoint_create(redisContext *c, const char *base, struct hq_endpoint *e,
                        struct hq_err *err) HQ_MUST_CHECK;
-int hq_endpoint_get(redisContext *c, const char *prefix, const char *id, struct hq_endpoint *e,
+int hq_endpoint_get(redisContext *c, const char *base, const char *id, struct hq_endpoint *e,
                     struct hq_err *err) HQ_MUST_CHECK;
 /* hq_endpoint_get after WATCHing the hash: a later hq_endpoint_save on this
  * connection fails with HQ_EAGAIN if someone else changed it in between. */
-int hq_endpoint_get_watched(redisContext *c, const char *prefix, const char *id,
+int hq_endpoint_get_watched(redisContext *c, const char *base, const char *id,
                             struct hq_endpoint *e, struct hq_err *err) HQ_MUST_CHECK;
 /* Rewrites e's hash and moves its index entries from old's filters to e's. */
-int hq_endpoint_save(redisContext *c, const char *prefix, const struct hq_endpoint *old,
+int hq_endpoint_save(redisContext *c, const char *base, const struct hq_endpoint *old,
                      const struct hq_endpoint *e, struct hq_err *err) HQ_MUST_CHECK;
-int hq_endpoint_delete(redisContext *c, const char *prefix, const char *id,
+int hq_endpoint_delete(redisContext *c, const char *base, const char *id,
                        struct hq_err *err) HQ_MUST_CHECK;
 
-/* Where a paged walk over <p>:endpoints (oldest first) stands. */
+/* Where a paged walk over <r>:endpoints (oldest first) stands. */
 struct hq_endpoint_cursor {
     char last[HQ_ENDPOINT_ID_MAX + 1]; /* the last id walked past; "" = before the oldest */
     char score[32];                    /* last's score (created ms) as stored, to find its
@@ -42,14 +43,14 @@ typedef int (*hq_endpoint_visit_cb)(const struct hq_endpoint *e, void *arg);
 
 /* [out] *cur positioned just after 'after' (NULL: before the oldest).
  * HQ_ENOTFOUND "no endpoint '<after>'" when it is not registered; HQ_EREDIS. */
-int hq_endpoint_scan_from(redisContext *c, const char *prefix, const char *after,
+int hq_endpoint_scan_from(redisContext *c, const char *base, const char *after,
                           struct hq_endpoint_cursor *cur, struct hq_err *err) HQ_MUST_CHECK;
 /* Walks the endpoints after cur, HQ_LIST_PAGE per round trip (bounded memory
  * for any registry size), calling cb with each (decoded by
  * hq_endpoint_from_listing; keys are never read) until limit were yielded
  * (0 = all) or cb stops; endpoints deleted meanwhile are skipped, none is
  * yielded twice. cur advances, so a later call continues. 0 or HQ_EREDIS. */
-int hq_endpoint_scan(redisContext *c, const char *prefix, struct hq_endpoint_cursor *cur,
+int hq_endpoint_scan(redisContext *c, const char *base, struct hq_endpoint_cursor *cur,
                      long long limit, hq_endpoint_visit_cb cb, void *arg,
                      struct hq_err *err) HQ_MUST_CHECK;
 

@@ -1,39 +1,58 @@
 /* libhookq: the producer library behind include/hookq/hookq.h. Owns the
- * producer handle (one blocking hiredis connection), validation of events
- * before any write, and the pipelined XADD of a batch. Does not own the wire
- * format (common/event.c validates, producer/encode.c encodes) nor key names
- * (common/keys.c).
+ * producer handle (one blocking connection to the deployment, hq_redis_conn,
+ * and its layout), validation of events before any write, the choice of each
+ * event's partition (hq_layout_partition_for: CRC16 of the id, else round
+ * robin), the pipelined XADDs of a batch on each partition's node, and the
+ * optional WAIT for a replica (durable mode). Does not own the wire format
+ * (common/event.c validates, producer/encode.c encodes) nor key names
+ * (common/keys.c) nor the layout rules (common/layout.c).
  *
- * Library rules: nothing here aborts or calls
- * hq_malloc; every allocation is checked and fails with HOOKQ_ENOMEM. The
- * common/ code it calls (err, event, keys, redis_url, redis_sync) allocates
- * only through hiredis, which returns NULL on OOM. */
+ * Library rules: nothing here aborts or calls hq_malloc; every allocation is
+ * checked and fails with HOOKQ_ENOMEM. The common/ code it calls (err, event,
+ * keys, redis_url, redis_sync, redis_conn, redis_cluster_sync, layout,
+ * layout_store, partition, slot, cluster_slots) allocates only with plain
+ * malloc/calloc, checked, or through hiredis, which returns NULL on OOM
+ * (tests/scripts/check_exports.sh checks the built library). */
 #include "hookq/hookq.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <hiredis/hiredis.h>
 
 #include "common/err.h"
 #include "common/event.h"
 #include "common/keys.h"
+#include "common/layout_store.h"
 #include "common/limits.h"
-#include "common/redis_sync.h"
+#include "common/redis_conn.h"
 #include "producer/encode.h"
 
-_Static_assert(HOOKQ_EINVAL == HQ_EINVAL && HOOKQ_ENOMEM == HQ_ENOMEM && HOOKQ_EREDIS == HQ_EREDIS,
+_Static_assert(HOOKQ_EINVAL == HQ_EINVAL && HOOKQ_ENOMEM == HQ_ENOMEM &&
+                   HOOKQ_EREDIS == HQ_EREDIS && HOOKQ_ETIMEDOUT == HQ_ETIMEDOUT,
                "public codes are the internal ones");
+
+/* How long opening (or reconnecting) waits for a `hookq migrate` in progress. */
+#define MIGRATION_WAIT_MS 30000
+/* An untagged producer re-reads the config at most this often (before a
+ * write), so that it follows a migration: its writes to the untagged stream
+ * in between are swept into the partitions by `hookq migrate`. */
+#define LAYOUT_CHECK_MS 1000
 
 /* Lifecycle: created connected by hookq_producer_connect; after an I/O error
  * the connection is dropped (c = NULL) and the next produce call reconnects;
  * freed by hookq_producer_free. */
 struct hookq_producer {
-    redisContext *c;         /* owned; NULL while disconnected */
-    char *url;               /* owned copy of the URL, for reconnecting; may hold a password */
-    char events[HQ_KEY_MAX]; /* <prefix>:events */
-    size_t max_payload;      /* bytes; HQ_PAYLOAD_MAX_DEFAULT unless set */
+    struct hq_redis_conn *conn; /* owned; NULL while disconnected */
+    struct hq_layout L;         /* loaded at each (re)connect; nparts 0 before */
+    char prefix[HQ_PREFIX_MAX + 1];
+    char *url;            /* owned copy of the URL, for reconnecting; may hold a password */
+    size_t max_payload;   /* bytes; HQ_PAYLOAD_MAX_DEFAULT unless set */
+    unsigned rr;          /* round robin over partitions for events without an id */
+    int durable_ms;       /* > 0: WAIT 1 durable_ms after the writes */
+    long long checked_ms; /* monotonic ms of the last layout read */
 };
 
 /* ---- Helpers ------------------------------------------------------------------ */
@@ -55,20 +74,49 @@ static void wipe_free(char *s)
     free(s);
 }
 
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void disconnect(struct hookq_producer *p)
 {
-    if (p->c)
-        redisFree(p->c);
-    p->c = NULL;
+    hq_redis_conn_free(p->conn);
+    p->conn = NULL;
+}
+
+/* Reads the layout; waits up to MIGRATION_WAIT_MS while a migration runs
+ * (HQ_ETIMEDOUT after). */
+static int load_layout(struct hookq_producer *p, struct hq_err *err)
+{
+    hq_layout_free(&p->L);
+    int rc = hq_layout_load(p->conn, p->prefix, &p->L, err);
+    if (rc == 0 && p->L.migrating)
+        rc = hq_layout_wait_migration(p->conn, p->prefix, &p->L, MIGRATION_WAIT_MS, err);
+    if (rc == 0)
+        p->checked_ms = mono_ms();
+    return rc;
 }
 
 static int ensure_connected(struct hookq_producer *p, struct hq_err *err)
 {
-    if (p->c && !p->c->err)
-        return 0;
-    disconnect(p);
-    p->c = hq_redis_connect(p->url, HQ_REDIS_CONNECT_TIMEOUT_MS, err);
-    return p->c ? 0 : err->code;
+    if (p->conn) {
+        /* Untagged: a migration may have begun since the last look. */
+        if (p->L.tagged || mono_ms() - p->checked_ms < LAYOUT_CHECK_MS || load_layout(p, err) == 0)
+            return 0;
+        /* The read failed (the connection may have died idle): one fresh
+         * connection decides. */
+        disconnect(p);
+    }
+    p->conn = hq_redis_conn_open(p->url, HQ_REDIS_CONNECT_TIMEOUT_MS, err);
+    if (!p->conn)
+        return err->code;
+    int rc = load_layout(p, err);
+    if (rc != 0)
+        disconnect(p);
+    return rc;
 }
 
 /* Same rule as --prefix (common/config.c), without the logging side effects. */
@@ -155,12 +203,7 @@ int hookq_producer_connect(const char *redis_url, const char *prefix, struct hoo
     }
     p->url = url;
     p->max_payload = HQ_PAYLOAD_MAX_DEFAULT;
-    if (hq_key_events(prefix, p->events, sizeof(p->events)) < 0) {
-        hookq_producer_free(p);
-        hq_err_set(&err, HQ_EINVAL, "prefix: too long");
-        copy_err(errbuf, err_len, &err);
-        return HQ_EINVAL;
-    }
+    snprintf(p->prefix, sizeof(p->prefix), "%s", prefix);
     if (ensure_connected(p, &err) != 0) {
         hookq_producer_free(p);
         copy_err(errbuf, err_len, &err);
@@ -175,16 +218,194 @@ void hookq_producer_set_max_payload(struct hookq_producer *p, size_t max)
     p->max_payload = max > HQ_PAYLOAD_MAX_LIMIT ? HQ_PAYLOAD_MAX_LIMIT : max;
 }
 
+void hookq_producer_set_durable(struct hookq_producer *p, int timeout_ms)
+{
+    p->durable_ms = timeout_ms > 0 ? timeout_ms : 0;
+}
+
 void hookq_producer_free(struct hookq_producer *p)
 {
     if (!p)
         return;
     disconnect(p);
+    hq_layout_free(&p->L);
     wipe_free(p->url);
     free(p);
 }
 
 /* ---- Producing ---------------------------------------------------------------------- */
+
+/* What a write of a batch came to, over its rounds. */
+struct tally {
+    size_t written, failed, first_failed, not_durable;
+    long long acked; /* replicas of the first round that missed the durable bound */
+    char first_msg[160];
+};
+
+/* One round trip on one node: the XADDs of events idx[0..m) (pipelined), then
+ * WAIT 1 in durable mode. Entry ids into ids ("p<i>/<entry id>" tagged).
+ * 0, or HQ_EREDIS after an I/O failure (the connection is dropped). */
+static int write_round(struct hookq_producer *p, redisContext *c, const size_t *idx, size_t m,
+                       const unsigned *part, const uint8_t *arena, const size_t *offs, char *ids,
+                       size_t id_len, size_t n, struct tally *t, struct hq_err *err)
+{
+    for (size_t k = 0; k < m; k++) {
+        size_t i = idx[k];
+        char key[HQ_KEY_MAX];
+        hq_key_events(p->L.part[part[i]].base, key, sizeof(key));
+        const char *argv[] = {"XADD", key, "*", "event", (const char *)arena + offs[i]};
+        size_t lens[] = {4, strlen(key), 1, 5, offs[i + 1] - offs[i]};
+        if (redisAppendCommandArgv(c, 5, argv, lens) != REDIS_OK) {
+            /* The output buffer may hold part of the batch: drop it unsent. */
+            disconnect(p);
+            return hq_err_set(err, HQ_ENOMEM, "redis: out of memory queueing event %zu", i);
+        }
+    }
+    size_t round_written = 0;
+    for (size_t k = 0; k < m; k++) {
+        size_t i = idx[k];
+        void *vr = NULL;
+        if (redisGetReply(c, &vr) != REDIS_OK || !vr) {
+            hq_err_set(
+                err, HQ_EREDIS,
+                "redis: %s (%zu of %zu events confirmed written; the rest may or may not be)",
+                c->errstr[0] ? c->errstr : "connection lost", t->written, n);
+            disconnect(p);
+            return HQ_EREDIS;
+        }
+        redisReply *r = vr;
+        if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) {
+            t->written++;
+            round_written++;
+            if (ids && id_len > 0 &&
+                hq_layout_entry_fmt(&p->L, part[i], r->str, ids + i * id_len, id_len) < 0)
+                ids[i * id_len] = '\0';
+        } else {
+            if (t->failed++ == 0) {
+                t->first_failed = i;
+                if (r->type == REDIS_REPLY_ERROR)
+                    snprintf(t->first_msg, sizeof(t->first_msg), "%.*s", (int)r->len, r->str);
+                else
+                    snprintf(t->first_msg, sizeof(t->first_msg), "unexpected reply type %d",
+                             r->type);
+            }
+            if (r->type == REDIS_REPLY_ERROR && r->len >= 5 && memcmp(r->str, "MOVED", 5) == 0) {
+                /* Resharded: the next write finds the new owner. */
+                struct hq_err ignored = {0};
+                int refreshed = hq_redis_conn_refresh(p->conn, &ignored);
+                (void)refreshed; /* a failed refresh: the MOVED is what the caller sees */
+            }
+            if (ids && id_len > 0)
+                ids[i * id_len] = '\0';
+        }
+        freeReplyObject(r);
+    }
+    if (p->durable_ms <= 0 || round_written == 0)
+        return 0;
+    /* Durable mode: the writes count only once a replica has them, so that a
+     * failover right after the call cannot lose them. */
+    redisReply *r = redisCommand(c, "WAIT 1 %d", p->durable_ms);
+    if (!r) {
+        hq_err_set(err, HQ_EREDIS,
+                   "redis: %s waiting for a replica (%zu of %zu events written to the primary)",
+                   c->errstr[0] ? c->errstr : "connection lost", t->written, n);
+        disconnect(p);
+        return HQ_EREDIS;
+    }
+    long long acked = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+    if (r->type == REDIS_REPLY_ERROR && t->failed++ == 0) {
+        t->first_failed = idx[0];
+        snprintf(t->first_msg, sizeof(t->first_msg), "WAIT: %.*s", (int)r->len, r->str);
+    } else if (acked < 1) {
+        if (t->not_durable == 0)
+            t->acked = acked;
+        t->not_durable += round_written;
+    }
+    freeReplyObject(r);
+    return 0;
+}
+
+/* Sends the encoded events: each to its partition's stream
+ * (hq_layout_partition_for), one round trip per node: a single Redis gets all
+ * in one pipeline; a cluster one per partition touched (its node's context is
+ * borrowed only until the next call on the conn). */
+static int write_all(struct hookq_producer *p, const struct hookq_event *evs, size_t n,
+                     const uint8_t *arena, const size_t *offs, char *ids, size_t id_len,
+                     int index_errors, struct hq_err *err)
+{
+    unsigned P = p->L.nparts;
+    unsigned *part = malloc(n * sizeof(*part));
+    size_t *idx = malloc(n * sizeof(*idx));
+    size_t *start = calloc((size_t)P + 1, sizeof(*start));
+    if (!part || !idx || !start) {
+        free(part);
+        free(idx);
+        free(start);
+        return hq_err_set(err, HQ_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t len = evs[i].id ? strlen(evs[i].id) : 0;
+        part[i] = hq_layout_partition_for(&p->L, evs[i].id, len, p->rr);
+        if (len == 0)
+            p->rr++;
+        start[part[i] + 1]++;
+    }
+    /* Counting sort by partition, stable: a partition's events keep their order. */
+    for (unsigned j = 0; j < P; j++)
+        start[j + 1] += start[j];
+    {
+        size_t *fill = calloc(P, sizeof(*fill));
+        if (!fill) {
+            free(part);
+            free(idx);
+            free(start);
+            return hq_err_set(err, HQ_ENOMEM, "out of memory");
+        }
+        for (size_t i = 0; i < n; i++)
+            idx[start[part[i]] + fill[part[i]]++] = i;
+        free(fill);
+    }
+
+    struct tally t = {0};
+    int rc = 0;
+    int single = !hq_redis_conn_is_cluster(p->conn);
+    for (unsigned j = 0; j < P && rc == 0; j++) {
+        size_t from = start[j], to = single ? n : start[j + 1];
+        if (single && j > 0)
+            break;
+        if (to == from)
+            continue;
+        redisContext *c = hq_redis_conn_node(p->conn, p->L.part[j].slot, err);
+        if (!c) {
+            rc = HQ_EREDIS;
+            break;
+        }
+        rc = write_round(p, c, idx + from, to - from, part, arena, offs, ids, id_len, n, &t, err);
+    }
+    free(part);
+    free(idx);
+    free(start);
+    if (rc != 0)
+        return rc;
+    if (t.failed > 0) {
+        if (!index_errors)
+            return hq_err_set(err, HQ_EREDIS, "redis: %s", t.first_msg);
+        return hq_err_set(err, HQ_EREDIS, "event %zu: redis: %s (%zu of %zu events written)",
+                          t.first_failed, t.first_msg, t.written, n);
+    }
+    if (t.not_durable > 0) {
+        if (!index_errors)
+            return hq_err_set(err, HQ_ETIMEDOUT,
+                              "durable: %lld of 1 replicas acknowledged within %d ms (the event "
+                              "was written to the primary only)",
+                              t.acked, p->durable_ms);
+        return hq_err_set(err, HQ_ETIMEDOUT,
+                          "durable: %lld of 1 replicas acknowledged within %d ms (%zu of %zu "
+                          "events written to the primary only)",
+                          t.acked, p->durable_ms, t.not_durable, n);
+    }
+    return 0;
+}
 
 /* Validates and encodes all n events into one arena, then writes them as n
  * pipelined XADDs in one round trip. ids (may be NULL): n slots of id_len
@@ -245,59 +466,10 @@ static int produce(struct hookq_producer *p, const struct hookq_event *evs, size
         free(offs);
         return rc;
     }
-
-    /* Queue all commands locally, then send and read them in one round trip. */
-    for (size_t i = 0; i < n; i++) {
-        const char *argv[] = {"XADD", p->events, "*", "event", (const char *)arena + offs[i]};
-        size_t lens[] = {4, strlen(p->events), 1, 5, offs[i + 1] - offs[i]};
-        if (redisAppendCommandArgv(p->c, 5, argv, lens) != REDIS_OK) {
-            /* The output buffer may hold part of the batch: drop it unsent. */
-            disconnect(p);
-            free(arena);
-            free(offs);
-            return hq_err_set(err, HQ_ENOMEM, "redis: out of memory queueing event %zu", i);
-        }
-    }
-    size_t written = 0, failed = 0, first_failed = 0;
-    char first_msg[160] = "";
-    for (size_t i = 0; i < n; i++) {
-        void *vr = NULL;
-        if (redisGetReply(p->c, &vr) != REDIS_OK || !vr) {
-            hq_err_set(
-                err, HQ_EREDIS,
-                "redis: %s (%zu of %zu events confirmed written; the rest may or may not be)",
-                p->c->errstr[0] ? p->c->errstr : "connection lost", written, n);
-            disconnect(p);
-            free(arena);
-            free(offs);
-            return HQ_EREDIS;
-        }
-        redisReply *r = vr;
-        if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) {
-            written++;
-            if (ids && id_len > 0)
-                snprintf(ids + i * id_len, id_len, "%.*s", (int)r->len, r->str);
-        } else {
-            if (failed++ == 0) {
-                first_failed = i;
-                if (r->type == REDIS_REPLY_ERROR)
-                    snprintf(first_msg, sizeof(first_msg), "%.*s", (int)r->len, r->str);
-                else
-                    snprintf(first_msg, sizeof(first_msg), "unexpected reply type %d", r->type);
-            }
-            if (ids && id_len > 0)
-                ids[i * id_len] = '\0';
-        }
-        freeReplyObject(r);
-    }
+    rc = write_all(p, evs, n, arena, offs, ids, id_len, index_errors, err);
     free(arena);
     free(offs);
-    if (failed == 0)
-        return 0;
-    if (!index_errors)
-        return hq_err_set(err, HQ_EREDIS, "redis: %s", first_msg);
-    return hq_err_set(err, HQ_EREDIS, "event %zu: redis: %s (%zu of %zu events written)",
-                      first_failed, first_msg, written, n);
+    return rc;
 }
 
 int hookq_produce(struct hookq_producer *p, const struct hookq_event *ev, char *entry_id,

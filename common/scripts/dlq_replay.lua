@@ -5,7 +5,7 @@
 -- deleting in the same script means two concurrent replays cannot enqueue an
 -- entry twice.
 --
--- KEYS[1] <p>:dead   KEYS[2] <p>:events   ARGV: entry ids
+-- KEYS[1] <p>:dead   KEYS[2] <p>:events (one partition's: same slot)   ARGV: entry ids
 -- Returns {replayed, not_replayable, missing}. Entries that hold no valid
 -- event (reason "invalid: ...", or no endpoint/type/id) stay in the dead
 -- stream and are counted as not replayable.

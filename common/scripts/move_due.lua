@@ -1,18 +1,22 @@
--- move_due.lua: moves one batch of due retries, atomically (scheduler).
--- Owns: the decision per due member (re-enqueue or dead-letter) and the
--- removal from the retry zset and data hash. Does not own: timing (the
--- scheduler process) or the format of retry data (the worker writes it per
--- docs/internals/redis-layout.md).
+-- move_due.lua: moves one batch of due retries of one partition, atomically
+-- (scheduler). Owns: re-enqueueing each due member, dead-lettering members
+-- whose retry data is missing or corrupt, and the removal from the retry zset
+-- and data hash. Does not own: timing (the scheduler process), the format of
+-- retry data (the worker writes it per docs/internals/redis-layout.md), or
+-- the endpoint's state: a retry whose endpoint was deleted or disabled
+-- meanwhile is re-enqueued like any other and the worker dead-letters it
+-- (endpoint_deleted / endpoint_disabled) when it reads it. The registry lives
+-- in another slot ({reg}) than the partition, so a script touching both could
+-- not run on a cluster.
 -- Being one script per batch is what makes N schedulers safe: a member is
 -- read, moved and removed in one atomic step, so two schedulers can never
 -- both move it, and a scheduler killed mid-batch loses nothing (the script
 -- either ran whole or not at all).
 --
--- KEYS[1] <p>:retry   KEYS[2] <p>:retry:data   KEYS[3] <p>:events   KEYS[4] <p>:dead
--- ARGV[1] batch size  ARGV[2] endpoint key prefix "<p>:ep:"
--- ARGV[3] dead-letter MAXLEN ~ (0 = keep all)  ARGV[4] max bytes of raw data kept
--- Endpoint hashes are computed at run time (single Redis, no Cluster; see
--- redis-layout.md).
+-- KEYS[1] <b>:retry   KEYS[2] <b>:retry:data   KEYS[3] <b>:events   KEYS[4] <b>:dead
+-- (<b>: the partition's base, so all four share its slot)
+-- ARGV[1] batch size  ARGV[2] dead-letter MAXLEN ~ (0 = keep all)
+-- ARGV[3] max bytes of raw data kept
 -- Returns {requeued, dead, now_ms, next_due_score or ""}.
 
 local t = redis.call('TIME')
@@ -25,31 +29,12 @@ local function num(v)
 end
 
 local function dead(fields)
-  local maxlen = tonumber(ARGV[3])
+  local maxlen = tonumber(ARGV[2])
   if maxlen > 0 then
     redis.call('XADD', KEYS[4], 'MAXLEN', '~', maxlen, '*', unpack(fields))
   else
     redis.call('XADD', KEYS[4], '*', unpack(fields))
   end
-end
-
--- Endpoint state per batch: "ok", "deleted" or "disabled" (one lookup per
--- endpoint, not per member: a recovered outage has many members per endpoint).
-local ep_state = {}
-local function endpoint_state(id)
-  local s = ep_state[id]
-  if s then return s end
-  local key = ARGV[2] .. id
-  local en = redis.call('HGET', key, 'enabled')
-  if en == false then
-    if redis.call('EXISTS', key) == 0 then s = 'deleted' else s = 'ok' end
-  elseif en == '0' then
-    s = 'disabled'
-  else
-    s = 'ok'
-  end
-  ep_state[id] = s
-  return s
 end
 
 local function str_or(v, d)
@@ -80,25 +65,15 @@ for _, m in ipairs(due) do
                'payload', '', 'raw_member', m}
     if raw then
       table.insert(f, 'raw_data')
-      table.insert(f, string.sub(raw, 1, tonumber(ARGV[4])))
+      table.insert(f, string.sub(raw, 1, tonumber(ARGV[3])))
     end
     dead(f)
     ndead = ndead + 1
   else
-    local st = endpoint_state(d.endpoint)
-    if st == 'ok' then
-      redis.call('XADD', KEYS[3], '*', 'type', d.type, 'payload', d.payload, 'id', d.id,
-                 'endpoint', d.endpoint, 'attempt', num(d.attempt),
-                 'first_ms', str_or(d.first_ms, '0'))
-      requeued = requeued + 1
-    else
-      dead({'event_id', d.id, 'type', d.type, 'endpoint_id', d.endpoint,
-            'url', str_or(d.url, ''), 'attempts', num(d.attempt),
-            'last_status', str_or(d.last_status, '0'), 'last_error', str_or(d.last_error, ''),
-            'first_attempt_ms', str_or(d.first_ms, ''), 'last_attempt_ms', str_or(d.last_ms, ''),
-            'reason', 'endpoint_' .. st, 'payload', d.payload})
-      ndead = ndead + 1
-    end
+    redis.call('XADD', KEYS[3], '*', 'type', d.type, 'payload', d.payload, 'id', d.id,
+               'endpoint', d.endpoint, 'attempt', num(d.attempt),
+               'first_ms', str_or(d.first_ms, '0'))
+    requeued = requeued + 1
   end
 end
 

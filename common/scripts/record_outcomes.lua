@@ -13,7 +13,7 @@
 -- then (and without a range) each entry is checked alone, as before.
 --
 -- KEYS[1] events stream   KEYS[2] retry zset   KEYS[3] retry data hash   KEYS[4] dead stream
--- ARGV[1] group  ARGV[2] consumer  ARGV[3] attempt record ttl (ms)  ARGV[4] attempt records kept
+-- ARGV[1] group  ARGV[2] consumer  ARGV[3] attempt record ttl (ms after Redis' TIME)  ARGV[4] attempt records kept
 -- ARGV[5] attempt key prefix ("<p>:att:")  ARGV[6] dead stream MAXLEN (0 = unbounded)
 -- ARGV[7] fence range start id or ""  ARGV[8] range end id  ARGV[9] range count
 -- then per entry: entry id, n, and n arguments holding its ops (encoded by
@@ -24,14 +24,22 @@
 --   d = the number of dead-letter field/value strings (0: none), those d strings
 -- (plain arguments, not msgpack: no unpacking or table per op here).
 -- Returns one integer per entry: 1 recorded and acked, 0 fenced.
+-- ARGV and redis.call are globals: locals make each use a register access.
+local argv, call = ARGV, redis.call
 local events, retry, rdata, dead = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local group, consumer = ARGV[1], ARGV[2]
-local ttl, keep, attpre = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
-local deadmax = tonumber(ARGV[6])
+local group, consumer = argv[1], argv[2]
+local keep, attpre = tonumber(argv[4]), argv[5]
+local deadmax = tonumber(argv[6])
+-- Attempt lists expire at an absolute time, Redis' now + ttl (one TIME per
+-- call): Redis rewrites every PEXPIRE into a PEXPIREAT for propagation (a
+-- new argument object and a command lookup per key); a PEXPIREAT stays as sent.
+local now = call('TIME')
+-- %d, not tostring: tostring switches to exponent notation past 14 digits.
+local expat = string.format('%d', now[1] * 1000 + math.floor(now[2] / 1000) + tonumber(argv[3]))
 local mine = nil -- id -> true for this consumer's pending entries in the range
-if ARGV[7] ~= '' then
-  local count = tonumber(ARGV[9])
-  local p = redis.call('XPENDING', events, group, ARGV[7], ARGV[8], count, consumer)
+if argv[7] ~= '' then
+  local count = tonumber(argv[9])
+  local p = call('XPENDING', events, group, argv[7], argv[8], count, consumer)
   if #p < count then
     mine = {}
     for k = 1, #p do
@@ -43,38 +51,38 @@ local function owned(id)
   if mine then
     return mine[id] == true
   end
-  local p = redis.call('XPENDING', events, group, id, id, 1)
+  local p = call('XPENDING', events, group, id, id, 1)
   return #p == 1 and p[1][2] == consumer
 end
 local res, acked = {}, {}
-local i = 10
-while i <= #ARGV do
-  local id, n = ARGV[i], tonumber(ARGV[i + 1])
+local i, nargs = 10, #argv
+while i <= nargs do
+  local id, n = argv[i], tonumber(argv[i + 1])
   i = i + 2
   if owned(id) then
     local j = i
     while j < i + n do
-      local evid, att = ARGV[j + 1], ARGV[j + 2]
+      local evid, att = argv[j + 1], argv[j + 2]
       if evid ~= '' then
         local akey = attpre .. evid
-        if redis.call('RPUSH', akey, att) > keep then
-          redis.call('LTRIM', akey, -keep, -1)
+        if call('RPUSH', akey, att) > keep then
+          call('LTRIM', akey, -keep, -1)
         end
-        redis.call('PEXPIRE', akey, ttl)
+        call('PEXPIREAT', akey, expat)
       end
-      if ARGV[j] == 'a' then
+      if argv[j] == 'a' then
         j = j + 3
       else
-        local member, nd = ARGV[j + 3], tonumber(ARGV[j + 6])
+        local member, nd = argv[j + 3], tonumber(argv[j + 6])
         if member ~= '' then
-          redis.call('ZADD', retry, ARGV[j + 4], member)
-          redis.call('HSET', rdata, member, ARGV[j + 5])
+          call('ZADD', retry, argv[j + 4], member)
+          call('HSET', rdata, member, argv[j + 5])
         end
         if nd > 0 then
           if deadmax > 0 then
-            redis.call('XADD', dead, 'MAXLEN', '~', deadmax, '*', unpack(ARGV, j + 7, j + 6 + nd))
+            call('XADD', dead, 'MAXLEN', '~', deadmax, '*', unpack(argv, j + 7, j + 6 + nd))
           else
-            redis.call('XADD', dead, '*', unpack(ARGV, j + 7, j + 6 + nd))
+            call('XADD', dead, '*', unpack(argv, j + 7, j + 6 + nd))
           end
         end
         j = j + 7 + nd
@@ -88,7 +96,7 @@ while i <= #ARGV do
   i = i + n
 end
 if #acked > 0 then
-  redis.call('XACK', events, group, unpack(acked))
-  redis.call('XDEL', events, unpack(acked))
+  call('XACK', events, group, unpack(acked))
+  call('XDEL', events, unpack(acked))
 end
 return res

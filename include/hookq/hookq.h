@@ -8,7 +8,11 @@
  *   hookq_producer_free(p);
  *
  * Events are validated before anything is written (type, id, size) and written
- * in the canonical msgpack form (docs/wire-format.md). The library never
+ * in the canonical msgpack form (docs/wire-format.md) to the stream of their
+ * partition: the deployment's layout (the config hash "<prefix>:{reg}:config";
+ * absent on a single Redis: one untagged stream "<prefix>:events") is read at
+ * connect, an event with an id goes to partition CRC16(id) mod P, one without
+ * to the next partition in turn. The library never
  * aborts: every failure is a negative return and a one-line message in err.
  * A producer handle is not thread-safe; use one per thread. */
 #ifndef HOOKQ_HOOKQ_H
@@ -29,6 +33,9 @@ struct hookq_producer;
 #define HOOKQ_EINVAL (-1) /* invalid event, URL or prefix: nothing was written */
 #define HOOKQ_ENOMEM (-2) /* out of memory: nothing was written */
 #define HOOKQ_EREDIS (-3) /* Redis unreachable or an error reply */
+#define HOOKQ_ETIMEDOUT                                                                            \
+    (-7) /* durable mode: written to the primary, but no replica acknowledged in time; or a        \
+          * `hookq migrate` in progress lasted longer than the 30 s a connect waits */
 
 struct hookq_event {
     const char *type;    /* required: 1-128 chars of [A-Za-z0-9_.:-] */
@@ -40,7 +47,9 @@ struct hookq_event {
 };
 
 /* Connects (5 s timeout), authenticates and selects the db of redis_url
- * (redis://[:password@]host:port/db or unix:///path.sock). prefix NULL = "hookq".
+ * (redis://[:password@]host:port/db, unix:///path.sock, redis-sentinel://...,
+ * redis-cluster://...) and reads the deployment's layout (waiting up to 30 s
+ * while `hookq migrate` runs). prefix NULL = "hookq".
  * Returns 0 and *out (free with hookq_producer_free), or < 0 with err filled. */
 HOOKQ_EXPORT int hookq_producer_connect(const char *redis_url, const char *prefix,
                                         struct hookq_producer **out, char *err, size_t err_len);
@@ -49,7 +58,16 @@ HOOKQ_EXPORT int hookq_producer_connect(const char *redis_url, const char *prefi
  * Values above 64 MiB (the workers' ceiling) are clamped to 64 MiB. */
 HOOKQ_EXPORT void hookq_producer_set_max_payload(struct hookq_producer *p, size_t max);
 
-/* Writes one event; entry_id (may be NULL) receives the stream entry id.
+/* Durable mode: after its writes, each produce call waits up to timeout_ms
+ * (WAIT 1 timeout_ms, on each node written to) for one replica to have them,
+ * and returns HOOKQ_ETIMEDOUT ("durable: 0 of 1 replicas acknowledged within
+ * 1000 ms ...") when none did: the events are on the primary only and a
+ * failover now could lose them. timeout_ms <= 0 turns it off (the default). */
+HOOKQ_EXPORT void hookq_producer_set_durable(struct hookq_producer *p, int timeout_ms);
+
+/* Writes one event; entry_id (may be NULL) receives the stream entry id:
+ * "<ms>-<seq>" with one partition, "p<i>/<ms>-<seq>" with several (the form
+ * hookq's commands take back).
  * Returns 0, or < 0 with err filled (nothing written). */
 HOOKQ_EXPORT int hookq_produce(struct hookq_producer *p, const struct hookq_event *ev,
                                char *entry_id, size_t entry_id_len, char *err, size_t err_len);

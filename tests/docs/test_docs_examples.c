@@ -2,8 +2,16 @@
  * "<!-- tested: LANG -->" marker is written to a file and run with REDIS_URL
  * pointing at a private redis-server; then every entry it wrote must decode
  * with hookq's decoder into the event the page promises (type invoice.paid,
- * id evt_in_1, the exact payload). A language whose interpreter or packages
- * are absent is skipped with a message (cmocka skip()), never failed. */
+ * id evt_in_1, the exact payload). The "partitioned" examples run twice: on
+ * the untagged single Redis (they must write <prefix>:events) and after a
+ * P = 4 layout was created (they must write the stream of partition
+ * CRC16("evt_in_1") mod 4 and nothing else), and once more against a real
+ * Redis Cluster of 3 primaries (REDIS_URL=redis-cluster://..., so they must
+ * pick the cluster client; hookq creates P = 6 there): the entry must be in
+ * partition CRC16("evt_in_1") mod 6's stream on the node owning its slot, and
+ * no stream on any node may hold anything else. A language whose interpreter
+ * or packages are absent is skipped with a message (cmocka skip()), never
+ * failed. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -17,7 +25,12 @@
 #include <unistd.h>
 
 #include "common/event.h"
+#include "common/keys.h"
+#include "common/layout_store.h"
 #include "common/limits.h"
+#include "common/partition.h"
+#include "common/redis_conn.h"
+#include "tests/harness/cluster_env.h"
 #include "tests/harness/hq_test.h"
 
 #define DOC_PATH     HQ_TEST_SRC "/docs/wire-format.md"
@@ -26,6 +39,8 @@
 #define WANT_PAYLOAD "{\"id\":\"in_1\",\"amount\":4200}"
 
 static struct hq_test_redis redis;
+static struct hq_test_cluster cluster; /* started by the first cluster test (cluster.n > 0) */
+static char cluster_url[512];
 
 /* Copies the fenced block that follows "<!-- tested: lang -->" into out.
  * Returns 0, or -1 when the page has no such block. */
@@ -74,11 +89,11 @@ static int run(const char *cmd)
     return WEXITSTATUS(st);
 }
 
-/* Every entry in hookq:events must be the documented event; returns their count. */
-static size_t check_written(void)
+/* Every entry in stream key (on the server of c) must be the documented
+ * event; deletes the key and returns how many entries it held. */
+static size_t check_entries(redisContext *c, const char *key)
 {
-    redisContext *c = hq_test_redis_connect(&redis);
-    redisReply *r = hq_test_cmd(c, "XRANGE hookq:events - +");
+    redisReply *r = hq_test_cmd(c, "XRANGE %s - +", key);
     for (size_t i = 0; i < r->elements; i++) {
         redisReply *kv = r->element[i]->element[1];
         struct hq_field f[HQ_EVENT_FIELDS_MAX];
@@ -102,14 +117,27 @@ static size_t check_written(void)
     }
     size_t n = r->elements;
     freeReplyObject(r);
-    freeReplyObject(hq_test_cmd(c, "DEL hookq:events"));
+    freeReplyObject(hq_test_cmd(c, "DEL %s", key));
+    return n;
+}
+
+static size_t check_written_in(const char *key)
+{
+    redisContext *c = hq_test_redis_connect(&redis);
+    size_t n = check_entries(c, key);
     redisFree(c);
     return n;
 }
 
+static size_t check_written(void)
+{
+    return check_written_in("hookq:events");
+}
+
 /* Extracts the example for lang into a temporary file named *.ext and runs
- * "<runner> <file>" with REDIS_URL set. */
-static int run_example(const char *lang, const char *ext, const char *env, const char *runner)
+ * "<runner> <file>" with REDIS_URL=url. */
+static int run_example_at(const char *url, const char *lang, const char *ext, const char *env,
+                          const char *runner)
 {
     static char code[EXAMPLE_MAX];
     assert_int_equal(extract_example(lang, code, sizeof(code)), 0);
@@ -118,12 +146,16 @@ static int run_example(const char *lang, const char *ext, const char *env, const
     char path[128], cmd[1024];
     snprintf(path, sizeof(path), "%s/example.%s", dir, ext);
     write_file(path, code);
-    snprintf(cmd, sizeof(cmd), "cd %s && REDIS_URL='%s' %s %s %s", dir, redis.url, env, runner,
-             path);
+    snprintf(cmd, sizeof(cmd), "cd %s && REDIS_URL='%s' %s %s %s", dir, url, env, runner, path);
     int st = run(cmd);
     unlink(path);
     rmdir(dir);
     return st;
+}
+
+static int run_example(const char *lang, const char *ext, const char *env, const char *runner)
+{
+    return run_example_at(redis.url, lang, ext, env, runner);
 }
 
 /* Skips the test, saying why, unless the shell command cmd succeeds. */
@@ -154,9 +186,10 @@ static void test_docs_python_example_writes_a_valid_msgpack_entry(void **state)
     assert_int_equal(check_written(), 1);
 }
 
-static void test_docs_node_example_writes_a_valid_msgpack_entry(void **state)
+/* Skips unless node and its two packages are there (installing them into the
+ * build dir once if npm can). */
+static void need_node(void)
 {
-    (void)state;
     skip_unless("command -v node >/dev/null 2>&1", "node is not installed");
     const char *check =
         "NODE_PATH=" NODE_DIR
@@ -171,8 +204,157 @@ static void test_docs_node_example_writes_a_valid_msgpack_entry(void **state)
             check,
             "node packages ioredis and @msgpack/msgpack are not installed and npm could not install them");
     }
+}
+
+static void test_docs_node_example_writes_a_valid_msgpack_entry(void **state)
+{
+    (void)state;
+    need_node();
     assert_int_equal(run_example("node", "js", "NODE_PATH=" NODE_DIR "/node_modules", "node"), 0);
     assert_int_equal(check_written(), 1);
+}
+
+/* Runs a partitioned example untagged, then at P = 4 (layout created here)
+ * and at P = 5, 7 and 11: one id per run, so several P make a wrong hash
+ * that happens to pick the right partition once (1 in P) very unlikely to
+ * pass them all. */
+static void run_partitioned(const char *lang, const char *ext, const char *env, const char *runner)
+{
+    assert_int_equal(run_example(lang, ext, env, runner), 0);
+    assert_int_equal(check_written(), 1);
+
+    static const unsigned Ps[] = {4, 5, 7, 11};
+    for (size_t k = 0; k < sizeof(Ps) / sizeof(Ps[0]); k++) {
+        unsigned P = Ps[k];
+        struct hq_err e = {0};
+        struct hq_redis_conn *conn = hq_redis_conn_open(redis.url, 2000, &e);
+        assert_non_null(conn);
+        struct hq_layout L = {0};
+        assert_int_equal(hq_layout_create(conn, "hookq", P, &L, &e), 0);
+        hq_redis_conn_free(conn);
+        assert_int_equal(run_example(lang, ext, env, runner), 0);
+        unsigned want = hq_partition_of_id("evt_in_1", 8, P);
+        for (unsigned i = 0; i < P; i++) {
+            char key[HQ_KEY_MAX];
+            snprintf(key, sizeof(key), "%s:events", L.part[i].base);
+            if (check_written_in(key) != (i == want ? 1u : 0u))
+                fail_msg("P = %u: partition %u's stream holds %s (want partition %u)", P, i,
+                         i == want ? "nothing" : "the event", want);
+        }
+        assert_int_equal(check_written(), 0);
+        hq_layout_free(&L);
+        redisContext *c = hq_test_redis_connect(&redis);
+        freeReplyObject(hq_test_cmd(c, "FLUSHALL")); /* back to the untagged layout */
+        redisFree(c);
+    }
+}
+
+/* Stream keys on cluster node i that still hold entries (scanning the whole
+ * keyspace, so a write to a key no partition owns is seen too). */
+static size_t streams_with_entries(int i)
+{
+    redisContext *c = hq_test_cluster_connect(&cluster, i);
+    size_t n = 0;
+    char cursor[32] = "0";
+    do {
+        redisReply *r = hq_test_cmd(c, "SCAN %s TYPE stream COUNT 1000", cursor);
+        snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+        for (size_t k = 0; k < r->element[1]->elements; k++) {
+            const char *key = r->element[1]->element[k]->str;
+            redisReply *len = hq_test_cmd(c, "XLEN %s", key);
+            if (len->integer > 0) {
+                print_error("node %d: %s holds %lld entries\n", i, key, len->integer);
+                n++;
+            }
+            freeReplyObject(len);
+        }
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0") != 0);
+    redisFree(c);
+    return n;
+}
+
+/* Runs a partitioned example with REDIS_URL=redis-cluster://... against a
+ * 3-primary cluster (started once, shared by the languages): hookq's layout
+ * on a fresh cluster is P = 6 (2 per primary), so the entry must be in
+ * partition CRC16("evt_in_1") mod 6's stream on the node owning that
+ * partition's slot, and no stream anywhere may hold anything else (each
+ * check deletes what it read, so the next language starts clean). */
+static void run_partitioned_on_cluster(const char *lang, const char *ext, const char *env,
+                                       const char *runner)
+{
+    if (cluster.n == 0) {
+        hq_test_cluster_start(&cluster, 3, 0, NULL);
+        int off = snprintf(cluster_url, sizeof(cluster_url), "redis-cluster://");
+        for (int i = 0; i < cluster.n; i++)
+            off += snprintf(cluster_url + off, sizeof(cluster_url) - (size_t)off, "%s127.0.0.1:%d",
+                            i ? "," : "", cluster.node[i].port);
+    }
+    struct hq_err e = {0};
+    struct hq_redis_conn *conn = hq_redis_conn_open(cluster_url, 5000, &e);
+    if (!conn)
+        fail_msg("%s", e.msg);
+    struct hq_layout L = {0};
+    if (hq_layout_load(conn, "hookq", &L, &e) != 0)
+        fail_msg("%s", e.msg);
+    assert_true(L.tagged);
+    assert_int_equal(L.nparts, 6);
+
+    assert_int_equal(run_example_at(cluster_url, lang, ext, env, runner), 0);
+    unsigned want = hq_partition_of_id("evt_in_1", 8, L.nparts);
+    for (unsigned i = 0; i < L.nparts; i++) {
+        char key[HQ_KEY_MAX];
+        assert_true(hq_key_events(L.part[i].base, key, sizeof(key)) > 0);
+        redisContext *node = hq_redis_conn_node(conn, L.part[i].slot, &e);
+        if (!node)
+            fail_msg("%s", e.msg);
+        if (check_entries(node, key) != (i == want ? 1u : 0u))
+            fail_msg("cluster, P = 6: partition %u's stream %s holds %s (want partition %u)", i,
+                     key, i == want ? "nothing" : "the event", want);
+    }
+    for (int i = 0; i < cluster.n; i++)
+        assert_int_equal(streams_with_entries(i), 0);
+    hq_layout_free(&L);
+    hq_redis_conn_free(conn);
+}
+
+static void test_docs_python_partitioned_example_finds_the_partition_stream(void **state)
+{
+    (void)state;
+    skip_unless("/usr/bin/python3 -c 'import redis, msgpack' >/dev/null 2>&1",
+                "/usr/bin/python3 with redis and msgpack is not installed");
+    run_partitioned("python-partitioned", "py", "", "/usr/bin/python3");
+}
+
+static void test_docs_node_partitioned_example_finds_the_partition_stream(void **state)
+{
+    (void)state;
+    need_node();
+    run_partitioned("node-partitioned", "js", "NODE_PATH=" NODE_DIR "/node_modules", "node");
+}
+
+static void test_docs_python_partitioned_example_uses_the_cluster_client(void **state)
+{
+    (void)state;
+    skip_unless(
+        "/usr/bin/python3 -c 'import msgpack; from redis import RedisCluster' >/dev/null 2>&1",
+        "/usr/bin/python3 with redis (RedisCluster: redis-py >= 4.1) and msgpack is not installed");
+    run_partitioned_on_cluster("python-partitioned", "py", "", "/usr/bin/python3");
+}
+
+static void test_docs_node_partitioned_example_uses_the_cluster_client(void **state)
+{
+    (void)state;
+    need_node();
+    run_partitioned_on_cluster("node-partitioned", "js", "NODE_PATH=" NODE_DIR "/node_modules",
+                               "node");
+}
+
+static int group_teardown(void **state)
+{
+    if (cluster.n > 0)
+        hq_test_cluster_destroy(&cluster);
+    return hq_test_group_teardown(state);
 }
 
 int main(void)
@@ -181,7 +363,11 @@ int main(void)
         cmocka_unit_test(test_docs_redis_cli_example_writes_a_valid_plain_entry),
         cmocka_unit_test(test_docs_python_example_writes_a_valid_msgpack_entry),
         cmocka_unit_test(test_docs_node_example_writes_a_valid_msgpack_entry),
+        cmocka_unit_test(test_docs_python_partitioned_example_finds_the_partition_stream),
+        cmocka_unit_test(test_docs_node_partitioned_example_finds_the_partition_stream),
+        cmocka_unit_test(test_docs_python_partitioned_example_uses_the_cluster_client),
+        cmocka_unit_test(test_docs_node_partitioned_example_uses_the_cluster_client),
     };
     hq_test_redis_group(&redis, NULL, NULL, 0);
-    return cmocka_run_group_tests(tests, hq_test_group_setup, hq_test_group_teardown);
+    return cmocka_run_group_tests(tests, hq_test_group_setup, group_teardown);
 }

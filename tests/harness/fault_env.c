@@ -135,11 +135,31 @@ pid_t rf_worker(struct rf *r, const char *consumer, const char *const *extra)
     return wenv_worker(&r->w, args, NULL);
 }
 
+struct started_arg {
+    const char *log;
+    int before;
+};
+
+static int scheduler_started(void *arg)
+{
+    struct started_arg *a = arg;
+    return hq_test_log_count(a->log, NULL, "started prefix=") > a->before;
+}
+
 pid_t rf_scheduler(struct rf *r)
 {
     const char *args[] = {"scheduler", "--redis-url", r->w.redis.url, "--log-level",
                           "info",      "--interval",  "200ms",        NULL};
-    return wenv_track(&r->w, hq_test_spawn(args, NULL, r->slog));
+    /* Returns once it has read the layout and logged "started": a fault
+     * injected before that (a paused Redis) would hit its start-up, which
+     * gives up on an unreachable Redis, instead of its rounds. */
+    struct started_arg a = {r->slog, hq_test_log_count(r->slog, NULL, "started prefix=")};
+    pid_t pid = wenv_track(&r->w, hq_test_spawn(args, NULL, r->slog));
+    if (!hq_test_wait(scheduler_started, &a, 10000)) {
+        hq_test_log_print(r->slog, "scheduler");
+        fail_msg("the scheduler did not log 'started' within 10 s");
+    }
+    return pid;
 }
 
 int rf_log_count(const char *path, const char *level, const char *needle)

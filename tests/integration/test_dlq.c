@@ -3,7 +3,11 @@
  * (fresh attempt budget, invalid entries skipped, paging past one page),
  * purge (refusal without a terminal, --older-than, --endpoint, ids), and bad
  * ids/filters refused with exit 2 before anything is touched. Dead letters are
- * written here with the contract's fields (docs/internals/redis-layout.md). */
+ * written here with the contract's fields (docs/internals/redis-layout.md).
+ * At P = 4 (a tagged layout): the partitions' dead letters listed merged
+ * newest first (ties by partition), paged with --cursor without loss or
+ * repeat, and shown, replayed (to the same partition) and purged by their
+ * p<i>/ ids; ids naming no partition are refused. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -15,6 +19,8 @@
 
 #include "common/buf.h"
 #include "common/dlq.h"
+#include "common/keys.h"
+#include "common/layout_store.h"
 #include "cli/output.h"
 #include "tests/harness/hq_test.h"
 
@@ -327,6 +333,204 @@ static void test_json_pretty_printer_never_fails(void **state)
     hq_buf_free(&b);
 }
 
+/* ---- P = 4 -------------------------------------------------------------------------------- */
+
+static struct hq_layout L4;
+
+/* A tagged layout of 4 partitions for the default prefix (the config hash). */
+static void make_p4(void)
+{
+    struct hq_err err = {0};
+    struct hq_redis_conn *c = hq_redis_conn_open(R.url, 2000, &err);
+    assert_non_null(c);
+    hq_layout_free(&L4);
+    assert_int_equal(hq_layout_create(c, "hookq", 4, &L4, &err), 0);
+    hq_redis_conn_free(c);
+}
+
+static void add_dead_p(unsigned part, const char *id, const char *ep, const char *type,
+                       const char *ev)
+{
+    char key[HQ_KEY_MAX];
+    hq_key_dead(L4.part[part].base, key, sizeof(key));
+    freeReplyObject(hq_test_cmd(
+        C,
+        "XADD %s %s event_id %s type %s endpoint_id %s url https://example.test/h attempts 10 last_status 500 reason exhausted payload {}",
+        key, id, ev, type, ep));
+}
+
+/* 40 dead letters over 4 partitions: interleaved times, and equal ids in
+ * several partitions (ties, ordered by partition). want[] is the merged
+ * newest-first order as "p<i>/<id>". */
+#define P4_N 40
+struct p4e {
+    unsigned part;
+    long long ms;
+    int seq;
+};
+static char P4_WANT[P4_N][48];
+static void p4_fixture(void)
+{
+    make_p4();
+    struct p4e e[P4_N];
+    int n = 0;
+    for (int k = 0; k < 9; k++)
+        for (unsigned p = 0; p < 4; p++, n++)
+            e[n] = (struct p4e){p, 1700000000000LL + k * 10 + (k % 3 == 0 ? 0 : p), 0};
+    /* Ties: the same id in partitions 3 and 1, another seq of it in 0, 2. */
+    e[n++] = (struct p4e){3, 1700000005000LL, 0};
+    e[n++] = (struct p4e){1, 1700000005000LL, 0};
+    e[n++] = (struct p4e){0, 1700000005000LL, 1};
+    e[n++] = (struct p4e){2, 1700000005000LL, 1};
+    assert_int_equal(n, P4_N);
+    for (int i = 0; i < n; i++) {
+        char id[48], ev[32];
+        snprintf(id, sizeof(id), "%lld-%d", e[i].ms, e[i].seq);
+        snprintf(ev, sizeof(ev), "ev_%d", i);
+        add_dead_p(e[i].part, id, i % 2 ? "ep_odd" : "ep_even", i % 5 ? "t.a" : "t.b", ev);
+    }
+    /* Expected: sorted by (ms, seq) descending, then partition ascending. */
+    for (int i = 0; i < n; i++)
+        for (int j = i + 1; j < n; j++) {
+            int later = e[j].ms > e[i].ms || (e[j].ms == e[i].ms && e[j].seq > e[i].seq) ||
+                        (e[j].ms == e[i].ms && e[j].seq == e[i].seq && e[j].part < e[i].part);
+            if (later) {
+                struct p4e t = e[i];
+                e[i] = e[j];
+                e[j] = t;
+            }
+        }
+    for (int i = 0; i < n; i++)
+        snprintf(P4_WANT[i], sizeof(P4_WANT[i]), "p%u/%lld-%d", e[i].part, e[i].ms, e[i].seq);
+}
+
+/* The first column of each listed line (the header skipped) into ids. */
+static int listed_ids(char ids[][48], int max)
+{
+    int n = 0;
+    const char *line = strchr(OUT, '\n');
+    while (line && line[1] && n < max) {
+        line++;
+        sscanf(line, "%47s", ids[n++]);
+        line = strchr(line, '\n');
+    }
+    return n;
+}
+
+static void test_p4_list_merges_partitions_newest_first(void **state)
+{
+    (void)state;
+    p4_fixture();
+    const char *a[] = {"dlq", "list", "--limit", "1000", NULL};
+    assert_int_equal(dlq(a), 0);
+    char ids[P4_N + 1][48];
+    assert_int_equal(listed_ids(ids, P4_N + 1), P4_N);
+    for (int i = 0; i < P4_N; i++)
+        if (strcmp(ids[i], P4_WANT[i]) != 0)
+            fail_msg("line %d: %s, want %s\n%s", i, ids[i], P4_WANT[i], OUT);
+    assert_null(strstr(ERR, "--cursor")); /* everything shown: no next page */
+
+    /* Filters apply in every partition. */
+    const char *b[] = {"dlq", "list", "--endpoint", "ep_odd", "--limit", "1000", NULL};
+    assert_int_equal(dlq(b), 0);
+    assert_int_equal(count_lines(OUT), 1 + P4_N / 2);
+    const char *j[] = {"dlq", "list", "--json", "--limit", "1", NULL};
+    assert_int_equal(dlq(j), 0);
+    char want[80];
+    snprintf(want, sizeof(want), "[\n{\"id\":\"%s\",", P4_WANT[0]);
+    assert_true(strncmp(OUT, want, strlen(want)) == 0);
+}
+
+static void test_p4_list_pages_with_the_cursor_without_loss_or_repeat(void **state)
+{
+    (void)state;
+    p4_fixture();
+    char got[P4_N + 8][48], cursor[4096] = "";
+    int n = 0, pages = 0;
+    for (;;) {
+        const char *a[] = {"dlq",  "list", "--limit", "7", cursor[0] ? "--cursor" : NULL,
+                           cursor, NULL};
+        assert_int_equal(dlq(a), 0);
+        pages++;
+        char ids[8][48];
+        int k = listed_ids(ids, 8);
+        assert_true(k <= 7 && n + k <= P4_N + 8);
+        for (int i = 0; i < k; i++)
+            memcpy(got[n++], ids[i], 48);
+        const char *more = strstr(ERR, "more: --cursor ");
+        if (!more)
+            break;
+        assert_int_equal(sscanf(more + 15, "%4095s", cursor), 1);
+        assert_true(pages < 20);
+    }
+    assert_int_equal(n, P4_N);
+    for (int i = 0; i < P4_N; i++)
+        if (strcmp(got[i], P4_WANT[i]) != 0)
+            fail_msg("entry %d: %s, want %s", i, got[i], P4_WANT[i]);
+    assert_int_equal(pages, (P4_N + 6) / 7);
+
+    const char *bad[] = {"dlq", "list", "--cursor", "zz", NULL};
+    assert_int_equal(dlq(bad), 2);
+    assert_non_null(strstr(ERR, "--cursor: 'zz' is not a cursor printed by hookq dlq list"));
+    assert_int_equal(count_lines(ERR), 1);
+}
+
+static void test_p4_show_replay_purge_by_partition_ids(void **state)
+{
+    (void)state;
+    p4_fixture();
+    char dead[4][HQ_KEY_MAX], events[4][HQ_KEY_MAX];
+    for (int p = 0; p < 4; p++) {
+        hq_key_dead(L4.part[p].base, dead[p], HQ_KEY_MAX);
+        hq_key_events(L4.part[p].base, events[p], HQ_KEY_MAX);
+    }
+    /* The tied id: shown from the partition named. */
+    const char *a[] = {"dlq", "show", "p1/1700000005000-0", "--json", NULL};
+    assert_int_equal(dlq(a), 0);
+    assert_non_null(strstr(OUT, "{\"id\":\"p1/1700000005000-0\",\"event_id\":\"ev_37\""));
+    const char *b[] = {"dlq", "show", "p3/1700000005000-0", NULL};
+    assert_int_equal(dlq(b), 0);
+    assert_non_null(strstr(OUT, "ev_36"));
+
+    /* Ids that name no partition, or a missing one: refused, nothing touched. */
+    const char *c[] = {"dlq", "replay", "p9/1700000005000-0", NULL};
+    assert_int_equal(dlq(c), 2);
+    assert_non_null(strstr(ERR, "no partition 9"));
+    const char *d[] = {"dlq", "show", "1700000005000-0", NULL};
+    assert_int_equal(dlq(d), 2);
+    assert_non_null(strstr(ERR, "name the partition"));
+    const char *e[] = {"dlq", "replay", "p1/1700000005000-0", "p2/1700000005000-0", NULL};
+    assert_int_equal(dlq(e), 1); /* p2 holds 5000-1, not 5000-0 */
+    assert_non_null(strstr(ERR, "nothing changed"));
+
+    /* Replay goes to the same partition's stream. */
+    const char *f[] = {"dlq", "replay", "p1/1700000005000-0", "p3/1700000005000-0", NULL};
+    assert_int_equal(dlq(f), 0);
+    assert_string_equal(OUT, "replayed 2\n");
+    for (int p = 0; p < 4; p++)
+        assert_int_equal(hq_test_cmd_int(C, "XLEN %s", events[p]), p == 1 || p == 3);
+    assert_int_equal(hq_test_cmd_int(C, "XLEN %s", dead[1]), 9);
+    redisReply *r = hq_test_cmd(C, "XRANGE %s - +", events[3]);
+    assert_string_equal(r->element[0]->element[1]->element[5]->str, "ev_36");
+    freeReplyObject(r);
+
+    /* Replay --all with a filter, across partitions. */
+    const char *g[] = {"dlq", "replay", "--all", "--type", "t.b", NULL};
+    assert_int_equal(dlq(g), 0);
+    assert_string_equal(OUT, "replayed 8\n"); /* i % 5 == 0 of 40, ev_0..ev_35: all kept */
+
+    /* Purge by id in one partition, then everything. */
+    const char *h[] = {"dlq", "purge", "p2/1700000005000-1", "--yes", NULL};
+    assert_int_equal(dlq(h), 0);
+    assert_string_equal(OUT, "purged 1\n");
+    const char *i[] = {"dlq", "purge", "--all", "--yes", NULL};
+    assert_int_equal(dlq(i), 0);
+    assert_string_equal(OUT, "purged 29\n");
+    for (int p = 0; p < 4; p++)
+        assert_int_equal(hq_test_cmd_int(C, "XLEN %s", dead[p]), 0);
+    hq_layout_free(&L4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -354,6 +558,10 @@ int main(void)
         cmocka_unit_test_setup(test_bad_filters_and_options_exit_2_and_touch_nothing,
                                hq_test_group_flush),
         cmocka_unit_test(test_json_pretty_printer_never_fails),
+        cmocka_unit_test_setup(test_p4_list_merges_partitions_newest_first, hq_test_group_flush),
+        cmocka_unit_test_setup(test_p4_list_pages_with_the_cursor_without_loss_or_repeat,
+                               hq_test_group_flush),
+        cmocka_unit_test_setup(test_p4_show_replay_purge_by_partition_ids, hq_test_group_flush),
     };
     hq_test_redis_group(&R, &C, ENV_URL, sizeof(ENV_URL));
     return cmocka_run_group_tests(tests, hq_test_group_setup, hq_test_group_teardown);

@@ -3,7 +3,9 @@
  * the idx:* sets and the version counter; listing pages through thousands of
  * endpoints; the subscribers of a type are exactly one SUNION over
  * hq_endpoint_index_keys; keys and header values are only printed where
- * documented; every bad input gets one line and the documented exit status. */
+ * documented; every bad input gets one line and the documented exit status.
+ * In a tagged layout (P = 4) every registry key the commands write carries
+ * the {reg} tag, and none is left untagged. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -15,6 +17,7 @@
 
 #include "common/endpoint.h"
 #include "common/endpoint_store.h"
+#include "common/layout_store.h"
 #include "tests/harness/hq_test.h"
 
 #define OUT_MAX (4 * 1024 * 1024)
@@ -607,6 +610,73 @@ static void test_bad_input_gets_one_line_and_the_right_exit_status(void **state)
     expect(st, 1, "hookq endpoint show: redis: cannot reach 127.0.0.1:");
 }
 
+/* ---- tagged layout ------------------------------------------------------------------ */
+
+/* Every key under "<prefix>:" (SCAN), asserting each is a registry key
+ * "<prefix>:{reg}:..."; returns how many there are. */
+static int registry_keys_only(const char *prefix)
+{
+    char want[80];
+    snprintf(want, sizeof(want), "%s:{reg}:", prefix);
+    int n = 0;
+    char cursor[32] = "0";
+    do {
+        redisReply *r = hq_test_cmd(rc_, "SCAN %s MATCH %s:* COUNT 1000", cursor, prefix);
+        assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+        snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+        for (size_t i = 0; i < r->element[1]->elements; i++) {
+            const char *k = r->element[1]->element[i]->str;
+            if (strncmp(k, want, strlen(want)) != 0)
+                fail_msg("untagged key %s", k);
+            n++;
+        }
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0") != 0);
+    return n;
+}
+
+static void test_tagged_layout_writes_registry_keys_under_the_reg_tag(void **state)
+{
+    (void)state;
+    struct hq_err e = {0};
+    struct hq_redis_conn *conn = hq_redis_conn_open(redis.url, 2000, &e);
+    assert_non_null(conn);
+    struct hq_layout L = {0};
+    assert_int_equal(hq_layout_create(conn, "pt", 4, &L, &e), 0);
+    assert_string_equal(L.reg, "pt:{reg}");
+    hq_layout_free(&L);
+    hq_redis_conn_free(conn);
+
+    struct added a;
+    add_ok("pt", &a, "invoice.paid,user.*");
+    assert_int_equal(hq_test_cmd_int(rc_, "EXISTS pt:{reg}:ep:%s", a.id), 1);
+    assert_int_equal(hq_test_cmd_int(rc_, "ZCARD pt:{reg}:endpoints"), 1);
+    assert_int_equal(sismember("pt:{reg}:idx:t:invoice.paid", a.id), 1);
+    assert_int_equal(sismember("pt:{reg}:idx:p:user.", a.id), 1);
+    assert_int_equal(version("pt:{reg}"), 1);
+    /* config, ep, endpoints, two indexes, ver */
+    assert_int_equal(registry_keys_only("pt"), 6);
+
+    assert_int_equal(EP("pt", "list"), 0);
+    assert_non_null(strstr(out, a.id));
+    assert_int_equal(EP("pt", "update", a.id, "--events", "order.created"), 0);
+    assert_int_equal(sismember("pt:{reg}:idx:t:order.created", a.id), 1);
+    assert_int_equal(hq_test_cmd_int(rc_, "EXISTS pt:{reg}:idx:t:invoice.paid"), 0);
+    assert_int_equal(EP("pt", "disable", a.id), 0);
+    redisReply *r = hq_test_cmd(rc_, "HGET pt:{reg}:ep:%s enabled", a.id);
+    assert_string_equal(r->str, "0");
+    freeReplyObject(r);
+    assert_int_equal(EP("pt", "show", a.id), 0);
+    assert_int_equal(version("pt:{reg}"), 3);
+    assert_int_equal(registry_keys_only("pt"), 5);
+
+    assert_int_equal(EP("pt", "delete", a.id), 0);
+    assert_int_equal(hq_test_cmd_int(rc_, "EXISTS pt:{reg}:ep:%s", a.id), 0);
+    assert_int_equal(EP("pt", "show", a.id), 1);
+    /* config and ver remain */
+    assert_int_equal(registry_keys_only("pt"), 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -621,6 +691,7 @@ int main(void)
         cmocka_unit_test(test_delete_removes_the_hash_and_every_index_entry),
         cmocka_unit_test(test_save_refuses_a_change_made_after_the_read),
         cmocka_unit_test(test_bad_input_gets_one_line_and_the_right_exit_status),
+        cmocka_unit_test(test_tagged_layout_writes_registry_keys_under_the_reg_tag),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

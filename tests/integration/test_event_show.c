@@ -1,7 +1,10 @@
 /* `hookq event show` against a real redis-server, over hand-written attempt
  * records in the contract's JSON form (docs/internals/redis-layout.md): a
  * delivered event, one that was retried then dead-lettered, records that are
- * not JSON, unknown events and bad ids. */
+ * not JSON, unknown events and bad ids. At P = 4: the attempts are found in
+ * the partition of the event's id, in partition 0 for an event recorded
+ * before a migration, and in the partition a derived id names
+ * ("evt_p3_<entry>") before any other. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -10,6 +13,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/keys.h"
+#include "common/layout_store.h"
 #include "tests/harness/hq_test.h"
 
 static struct hq_test_redis R;
@@ -123,6 +128,62 @@ static void test_bad_usage_and_ids_exit_2(void **state)
     assert_non_null(strstr(ERR, "usage: hookq event show EVENT_ID"));
 }
 
+static void record_in(const char *base, const char *ev, const char *endpoint)
+{
+    char key[HQ_KEY_MAX], json[256];
+    hq_key_attempts(base, ev, key, sizeof(key));
+    snprintf(json, sizeof(json),
+             "{\"endpoint_id\":\"%s\",\"attempt\":1,\"at_ms\":1764201600000,\"duration_ms\":5,"
+             "\"status\":200,\"error\":\"\",\"response\":\"\",\"outcome\":\"delivered\"}",
+             endpoint);
+    freeReplyObject(hq_test_cmd(C, "RPUSH %s %s", key, json));
+}
+
+static void test_p4_attempts_are_found_in_their_partition_or_any(void **state)
+{
+    (void)state;
+    struct hq_err e = {0};
+    struct hq_layout L = {0};
+    struct hq_redis_conn *conn = hq_redis_conn_open(R.url, 2000, &e);
+    assert_non_null(conn);
+    assert_int_equal(hq_layout_create(conn, "hookq", 4, &L, &e), 0);
+    hq_redis_conn_free(conn);
+
+    /* By the producer rule. */
+    unsigned p = hq_layout_partition_for(&L, "ord_17", 6, 0);
+    record_in(L.part[p].base, "ord_17", "ep_rule");
+    const char *a[] = {"event", "show", "ord_17", NULL};
+    assert_int_equal(run(a), 0);
+    assert_non_null(strstr(OUT, "endpoint ep_rule"));
+
+    /* Recorded before the migration: partition 0, whatever the rule says. */
+    char old[32];
+    for (int i = 0;; i++) {
+        snprintf(old, sizeof(old), "old_%d", i);
+        if (hq_layout_partition_for(&L, old, strlen(old), 0) != 0)
+            break;
+    }
+    record_in(L.part[0].base, old, "ep_old");
+    const char *b[] = {"event", "show", old, NULL};
+    assert_int_equal(run(b), 0);
+    assert_non_null(strstr(OUT, "endpoint ep_old"));
+
+    /* A derived id names its partition, which wins over the rule's. */
+    const char *derived = "evt_p3_1700000000000-0";
+    unsigned rule = hq_layout_partition_for(&L, derived, strlen(derived), 0);
+    assert_int_not_equal(rule, 3); /* else this case proves nothing */
+    record_in(L.part[rule].base, derived, "ep_decoy");
+    record_in(L.part[3].base, derived, "ep_named");
+    const char *c[] = {"event", "show", derived, NULL};
+    assert_int_equal(run(c), 0);
+    assert_non_null(strstr(OUT, "endpoint ep_named"));
+
+    const char *d[] = {"event", "show", "nowhere", NULL};
+    assert_int_equal(run(d), 1);
+    assert_non_null(strstr(ERR, "no attempts recorded for event 'nowhere'"));
+    hq_layout_free(&L);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -134,6 +195,8 @@ int main(void)
         cmocka_unit_test_setup(test_unknown_event_exits_1_naming_the_retention,
                                hq_test_group_flush),
         cmocka_unit_test_setup(test_bad_usage_and_ids_exit_2, hq_test_group_flush),
+        cmocka_unit_test_setup(test_p4_attempts_are_found_in_their_partition_or_any,
+                               hq_test_group_flush),
     };
     hq_test_redis_group(&R, &C, ENV_URL, sizeof(ENV_URL));
     return cmocka_run_group_tests(tests, hq_test_group_setup, hq_test_group_teardown);

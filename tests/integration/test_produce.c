@@ -1,7 +1,9 @@
 /* `hookq produce` and libhookq against a private redis-server: what is written
  * decodes with the worker's decoder, bad input is refused with one line and
  * the right exit status before anything is written, and a batch is written in
- * order. */
+ * order. With P = 4 partitions an event with an id lands in the stream of
+ * CRC16(id) mod P and events without one spread over all partitions;
+ * --durable succeeds with a replica and fails with a clear message without. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -13,6 +15,8 @@
 #include <unistd.h>
 
 #include "common/event.h"
+#include "common/keys.h"
+#include "common/layout_store.h"
 #include "common/limits.h"
 #include "hookq/hookq.h"
 #include "tests/harness/hq_test.h"
@@ -331,6 +335,218 @@ static void test_lib_producer_reconnects_after_redis_restarts(void **state)
     hookq_producer_free(p);
 }
 
+/* ---- partitions ------------------------------------------------------------------ */
+
+/* A P = 4 layout for prefix on the test's Redis. */
+static void create_p4(const char *prefix, struct hq_layout *L)
+{
+    struct hq_err e = {0};
+    struct hq_redis_conn *conn = hq_redis_conn_open(redis.url, 2000, &e);
+    assert_non_null(conn);
+    assert_int_equal(hq_layout_create(conn, prefix, 4, L, &e), 0);
+    hq_redis_conn_free(conn);
+}
+
+/* Value of field "id" of the decoded entry, into out. */
+static void entry_event_id(redisReply *entry, char *out, size_t n)
+{
+    struct hq_field f[HQ_EVENT_FIELDS_MAX];
+    struct hq_event ev;
+    struct hq_err e = {0};
+    assert_int_equal(decode_entry(entry, f, HQ_EVENT_FIELDS_MAX, &ev, &e), 0);
+    snprintf(out, n, "%.*s", (int)ev.id_len, ev.id ? ev.id : "");
+}
+
+static void test_p4_events_with_ids_land_in_crc16_of_the_id_mod_p(void **state)
+{
+    (void)state;
+    struct hq_layout L = {0};
+    create_p4("pp", &L);
+    redisContext *c = hq_test_redis_connect(&redis);
+
+    /* The command: prints p<i>/<entry id>, i = CRC16(id) mod 4. */
+    const char *cli_ids[] = {"evt_a", "evt_b", "evt_c", "evt_d", "order-17", "x"};
+    int seen[4] = {0};
+    for (size_t k = 0; k < sizeof(cli_ids) / sizeof(cli_ids[0]); k++) {
+        char out[256], err[512];
+        const char *args[] = {"produce", "--redis-url", redis.url,  "--prefix", "pp", "--type",
+                              "t",       "--id",        cli_ids[k], "--data",   "{}", NULL};
+        assert_int_equal(hq_test_cli(args, NULL, NULL, out, sizeof(out), err, sizeof(err)), 0);
+        unsigned want = hq_partition_of_id(cli_ids[k], strlen(cli_ids[k]), 4);
+        seen[want]++;
+        char prefix[8];
+        snprintf(prefix, sizeof(prefix), "p%u/", want);
+        assert_true(strncmp(out, prefix, strlen(prefix)) == 0);
+    }
+
+    /* The library, a batch of 200 ids. */
+    struct hookq_producer *p = NULL;
+    char msg[256];
+    assert_int_equal(hookq_producer_connect(redis.url, "pp", &p, msg, sizeof(msg)), 0);
+    enum { N = 200 };
+    static char idbuf[N][16];
+    static struct hookq_event evs[N];
+    static char ids[N][64];
+    for (int i = 0; i < N; i++) {
+        snprintf(idbuf[i], sizeof(idbuf[i]), "id_%d", i);
+        evs[i] =
+            (struct hookq_event){.type = "t", .payload = "{}", .payload_len = 2, .id = idbuf[i]};
+        seen[hq_partition_of_id(idbuf[i], strlen(idbuf[i]), 4)]++;
+    }
+    assert_int_equal(hookq_produce_batch(p, evs, N, ids, msg, sizeof(msg)), 0);
+    hookq_producer_free(p);
+    for (int i = 0; i < N; i++) {
+        char prefix[8];
+        snprintf(prefix, sizeof(prefix), "p%u/", hq_partition_of_id(idbuf[i], strlen(idbuf[i]), 4));
+        assert_true(strncmp(ids[i], prefix, strlen(prefix)) == 0);
+    }
+
+    /* Every entry of partition i's stream has an id whose partition is i. */
+    for (unsigned i = 0; i < 4; i++) {
+        redisReply *r = hq_test_cmd(c, "XRANGE %s:events - +", L.part[i].base);
+        assert_int_equal((int)r->elements, seen[i]);
+        assert_true(seen[i] > 0);
+        for (size_t k = 0; k < r->elements; k++) {
+            char id[160];
+            entry_event_id(r->element[k], id, sizeof(id));
+            assert_int_equal(hq_partition_of_id(id, strlen(id), 4), i);
+        }
+        freeReplyObject(r);
+    }
+    assert_int_equal(hq_test_cmd_int(c, "EXISTS pp:events"), 0);
+    hq_layout_free(&L);
+    redisFree(c);
+}
+
+static void test_p4_events_without_ids_spread_over_every_partition(void **state)
+{
+    (void)state;
+    struct hq_layout L = {0};
+    create_p4("pq", &L);
+    redisContext *c = hq_test_redis_connect(&redis);
+    struct hookq_producer *p = NULL;
+    char msg[256];
+    assert_int_equal(hookq_producer_connect(redis.url, "pq", &p, msg, sizeof(msg)), 0);
+    struct hookq_event ev = {.type = "t", .payload = "{}", .payload_len = 2};
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(hookq_produce(p, &ev, NULL, 0, msg, sizeof(msg)), 0);
+    struct hookq_event evs[20];
+    for (int i = 0; i < 20; i++)
+        evs[i] = ev;
+    assert_int_equal(hookq_produce_batch(p, evs, 20, NULL, msg, sizeof(msg)), 0);
+    hookq_producer_free(p);
+    char out[256], err[512];
+    const char *args[] = {"produce", "--redis-url", redis.url, "--prefix", "pq",
+                          "--type",  "t",           "--data",  "{}",       NULL};
+    assert_int_equal(hq_test_cli(args, NULL, NULL, out, sizeof(out), err, sizeof(err)), 0);
+    long long total = 0;
+    for (unsigned i = 0; i < 4; i++) {
+        long long n = hq_test_cmd_int(c, "XLEN %s:events", L.part[i].base);
+        assert_true(n >= 10); /* round robin: 10 of the library's 40 each */
+        total += n;
+    }
+    assert_int_equal(total, 41);
+    assert_int_equal(hq_test_cmd_int(c, "EXISTS pq:events"), 0);
+    hq_layout_free(&L);
+    redisFree(c);
+}
+
+/* ---- --durable -------------------------------------------------------------------- */
+
+static int replica_linked(void *arg)
+{
+    redisContext *m = arg;
+    redisReply *r = hq_test_cmd(m, "INFO replication");
+    int ok = strstr(r->str, "connected_slaves:1") != NULL && strstr(r->str, "state=online") != NULL;
+    freeReplyObject(r);
+    return ok;
+}
+
+static void test_cli_produce_durable_needs_a_replica(void **state)
+{
+    (void)state;
+    /* No replica: written, but the command fails and says why. */
+    char out[256], err[512];
+    const char *a1[] = {"produce", "--redis-url", redis.url,   "--type", "t",
+                        "--data",  "{}",          "--durable", NULL};
+    assert_int_equal(hq_test_cli(a1, NULL, NULL, out, sizeof(out), err, sizeof(err)), 1);
+    assert_non_null(
+        strstr(err, "hookq produce: durable: 0 of 1 replicas acknowledged within 1000 ms"));
+    assert_int_equal(strchr(err, '\n') - err + 1, (long)strlen(err)); /* one line */
+    assert_true(strlen(out) > 2); /* the entry id is still printed: it is on the primary */
+
+    /* A primary with a replica: it succeeds. */
+    struct hq_test_redis primary, replica;
+    hq_test_redis_start(&primary, NULL);
+    char extra[128];
+    snprintf(extra, sizeof(extra), "--replicaof 127.0.0.1 %d", primary.port);
+    hq_test_redis_start(&replica, extra);
+    redisContext *m = hq_test_redis_connect(&primary);
+    assert_true(hq_test_wait(replica_linked, m, 10000));
+    const char *a2[] = {"produce", "--redis-url", primary.url,         "--type", "t", "--data",
+                        "{}",      "--durable",   "--durable-timeout", "5s",     NULL};
+    assert_int_equal(hq_test_cli(a2, NULL, NULL, out, sizeof(out), err, sizeof(err)), 0);
+    assert_string_equal(err, "");
+    redisContext *rc = hq_test_redis_connect(&replica);
+    assert_int_equal(hq_test_cmd_int(rc, "XLEN hookq:events"), 1);
+    redisFree(rc);
+    redisFree(m);
+    hq_test_redis_destroy(&replica);
+    hq_test_redis_destroy(&primary);
+}
+
+/* ---- a migration in progress ------------------------------------------------------- */
+
+struct calls_arg {
+    redisContext *c;
+    long long want;
+};
+
+/* The config has been read (HMGET) at least want times (INFO commandstats). */
+static int config_reads_at_least(void *arg)
+{
+    struct calls_arg *a = arg;
+    redisReply *r = hq_test_cmd(a->c, "INFO commandstats");
+    const char *p = strstr(r->str, "cmdstat_hmget:calls=");
+    long long n = p ? atoll(p + strlen("cmdstat_hmget:calls=")) : 0;
+    freeReplyObject(r);
+    return n >= a->want;
+}
+
+/* `hookq produce` started while the config says state=migrating writes
+ * nothing until the state is gone (it polls the config: several HMGETs,
+ * where a producer that did not wait would read it once and write), then
+ * writes to the new layout's partition. */
+static void test_produce_waits_while_a_migration_runs(void **state)
+{
+    (void)state;
+    redisContext *c = hq_test_redis_connect(&redis);
+    freeReplyObject(hq_test_cmd(c, "FLUSHALL"));
+    freeReplyObject(hq_test_cmd(c, "CONFIG RESETSTAT"));
+    struct hq_layout L = {0};
+    struct hq_err e = {0};
+    assert_int_equal(hq_layout_init_tagged(&L, "pm", 4, &e), 0);
+    char tags[HQ_LAYOUT_TAGS_MAX], cfg[HQ_KEY_MAX];
+    assert_true(hq_layout_tags_join(&L, tags, sizeof(tags)) > 0);
+    hq_key_config("pm", cfg, sizeof(cfg));
+    freeReplyObject(
+        hq_test_cmd(c, "HSET %s version 1 partitions 4 tags %s state migrating", cfg, tags));
+    const char *args[] = {"produce", "--redis-url", redis.url, "--prefix", "pm", "--type",
+                          "t",       "--id",        "evt_m",   "--data",   "{}", NULL};
+    pid_t pid = hq_test_spawn(args, NULL, NULL);
+    struct calls_arg ca = {c, 4};
+    assert_true(hq_test_wait(config_reads_at_least, &ca, 10000));
+    redisReply *k = hq_test_cmd(c, "KEYS pm:*:events");
+    assert_int_equal(k->elements, 0); /* nothing written while migrating */
+    freeReplyObject(k);
+    freeReplyObject(hq_test_cmd(c, "HDEL %s state", cfg));
+    assert_int_equal(hq_test_kill_wait(pid, 0, 10000), 0);
+    unsigned want = hq_partition_of_id("evt_m", 5, 4);
+    assert_int_equal(hq_test_cmd_int(c, "XLEN %s:events", L.part[want].base), 1);
+    hq_layout_free(&L);
+    redisFree(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -346,6 +562,10 @@ int main(void)
         cmocka_unit_test(test_lib_batch_with_one_invalid_event_writes_nothing),
         cmocka_unit_test(test_lib_connect_reports_bad_url_and_unreachable_redis),
         cmocka_unit_test(test_lib_producer_reconnects_after_redis_restarts),
+        cmocka_unit_test(test_p4_events_with_ids_land_in_crc16_of_the_id_mod_p),
+        cmocka_unit_test(test_p4_events_without_ids_spread_over_every_partition),
+        cmocka_unit_test(test_cli_produce_durable_needs_a_replica),
+        cmocka_unit_test(test_produce_waits_while_a_migration_runs),
     };
     hq_test_redis_group(&redis, NULL, NULL, 0);
     return cmocka_run_group_tests(tests, hq_test_group_setup, hq_test_group_teardown);

@@ -5,7 +5,8 @@
  * per entry after a range reply that filled its count; a call repeated after
  * its reply was lost records nothing twice; and the long form's parts (attempt
  * record, retry, dead letter with an invalid entry's raw fields) land where
- * the script puts them. */
+ * the script puts them; attempt lists expire ttl after their last write and
+ * keep the newest records. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -280,6 +281,46 @@ static void test_long_form_retry_dead_letter_and_raw_fields(void **state)
     hq_ops_free(&ops[1]);
 }
 
+/* Attempt lists expire at Redis' own now + ttl (the script reads TIME and
+ * sets PEXPIREAT), counted again from every write, also for a list that
+ * already existed; and a list keeps only the newest `keep` records. */
+static void test_attempt_lists_expire_ttl_after_the_last_write_and_keep_the_newest(void **state)
+{
+    (void)state;
+    /* e2 already has a record, about to expire. */
+    freeReplyObject(hq_test_cmd(C, "RPUSH att:e2 {\"outcome\":\"old\"}"));
+    freeReplyObject(hq_test_cmd(C, "PEXPIRE att:e2 1000"));
+    /* e1: one entry with 25 deliveries (a fan-out), more than the 20 kept. */
+    struct hq_ops ops[2];
+    hq_ops_init(&ops[0], 1 << 20);
+    hq_ops_init(&ops[1], 1 << 20);
+    for (int k = 0; k < 25; k++) {
+        char json[32];
+        int jl = snprintf(json, sizeof(json), "{\"n\":%d}", k);
+        assert_int_equal(hq_ops_delivered(&ops[0], "e1", json, (size_t)jl), 0);
+    }
+    assert_int_equal(hq_ops_delivered(&ops[1], "e2", "{\"n\":0}", 7), 0);
+    const char *ids[] = {IDS[1], IDS[2]};
+    long long got[2];
+    call(ids, ops, 2, "", "", "0", got);
+    assert_int_equal(got[0], 1);
+    assert_int_equal(got[1], 1);
+
+    assert_int_equal(records(1), 20);
+    redisReply *r = hq_test_cmd(C, "LRANGE att:e1 0 -1");
+    assert_string_equal(r->element[0]->str, "{\"n\":5}");
+    assert_string_equal(r->element[19]->str, "{\"n\":24}");
+    freeReplyObject(r);
+    assert_int_equal(records(2), 2);
+    /* The call passes a ttl of 60000 ms; this check runs well within 10 s of it. */
+    for (int i = 1; i <= 2; i++) {
+        long long pttl = hq_test_cmd_int(C, "PTTL att:e%d", i);
+        assert_in_range(pttl, 50000, 60000);
+    }
+    hq_ops_free(&ops[0]);
+    hq_ops_free(&ops[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -290,6 +331,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_per_entry_fence_without_a_range, setup, teardown),
         cmocka_unit_test_setup_teardown(test_long_form_retry_dead_letter_and_raw_fields, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            test_attempt_lists_expire_ttl_after_the_last_write_and_keep_the_newest, setup,
+            teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,11 @@
 /* The scheduler against a real redis-server: due retries re-enqueued with
- * exactly the contract's fields, future ones left, gone/disabled endpoints and
- * bad retry data dead-lettered, N schedulers racing and a killed scheduler
- * moving each member exactly once, clean SIGTERM, unreachable Redis. Retry
+ * exactly the contract's fields, future ones left, retries of gone/disabled
+ * endpoints re-enqueued all the same (never reading the registry) and then
+ * dead-lettered by the worker, bad retry data dead-lettered, N schedulers
+ * racing and a killed scheduler moving each member exactly once, clean
+ * SIGTERM, unreachable Redis; at P = 4 every partition's due retries go back
+ * to that partition's stream; an untagged scheduler pauses for a migration
+ * (reports in the paused set) and goes on with the tagged layout. Retry
  * entries are written here exactly per docs/internals/redis-layout.md
  * (msgpack maps packed with Lua's cmsgpack). */
 #include <stdarg.h>
@@ -15,6 +19,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/keys.h"
+#include "common/layout_store.h"
 #include "common/limits.h"
 #include "scheduler/scheduler.h"
 #include "tests/harness/hq_test.h"
@@ -33,11 +39,17 @@ static const char ADD_RETRY[] =
     "  url = 'https://example.test/hook', deferred = 0}))\n"
     "return 1";
 
+static void add_retry_at(const char *base, const char *ep, const char *ev, int attempt,
+                         long long due_ms, const char *payload)
+{
+    freeReplyObject(hq_test_cmd(C, "EVAL %s 2 %s:retry %s:retry:data %s %s %d %lld %s", ADD_RETRY,
+                                base, base, ep, ev, attempt, due_ms, payload));
+}
+
 static void add_retry(const char *ep, const char *ev, int attempt, long long due_ms,
                       const char *payload)
 {
-    freeReplyObject(hq_test_cmd(C, "EVAL %s 2 hookq:retry hookq:retry:data %s %s %d %lld %s",
-                                ADD_RETRY, ep, ev, attempt, due_ms, payload));
+    add_retry_at("hookq", ep, ev, attempt, due_ms, payload);
 }
 
 /* n retries ep_a/ev<i>/1, all due at due_ms. */
@@ -147,7 +159,10 @@ static void check_dead(const redisReply *e, const char *reason, const char *ep, 
     assert_string_equal(field(e, "event_id"), ev);
 }
 
-static void test_deleted_and_disabled_endpoints_dead_letter_with_every_field(void **state)
+/* The script never reads the registry (another slot than the partition's):
+ * a retry whose endpoint was deleted or disabled meanwhile goes back to the
+ * stream like any other; the worker dead-letters it (next test). */
+static void test_retries_of_deleted_and_disabled_endpoints_are_requeued(void **state)
 {
     (void)state;
     add_endpoint("ep_off", "0");
@@ -155,41 +170,14 @@ static void test_deleted_and_disabled_endpoints_dead_letter_with_every_field(voi
     add_retry("ep_gone", "ev_gone", 2, 2, "body");
     struct hq_move_result res;
     move_once(&res);
-    assert_int_equal(res.requeued, 0);
-    assert_int_equal(res.dead, 2);
-    assert_int_equal(hq_test_cmd_int(C, "EXISTS hookq:events"), 0);
-    redisReply *r = hq_test_cmd(C, "XRANGE hookq:dead - +");
+    assert_int_equal(res.requeued, 2);
+    assert_int_equal(res.dead, 0);
+    assert_int_equal(hq_test_cmd_int(C, "EXISTS hookq:dead"), 0);
+    redisReply *r = hq_test_cmd(C, "XRANGE hookq:events - +");
     assert_int_equal(r->elements, 2);
-    const redisReply *e = r->element[0];
-    const char *want[] = {"event_id",
-                          "ev_off",
-                          "type",
-                          "invoice.paid",
-                          "endpoint_id",
-                          "ep_off",
-                          "url",
-                          "https://example.test/hook",
-                          "attempts",
-                          "4",
-                          "last_status",
-                          "503",
-                          "last_error",
-                          "http_status: 503",
-                          "first_attempt_ms",
-                          "1700000000000",
-                          "last_attempt_ms",
-                          "1700000060000",
-                          "reason",
-                          "endpoint_disabled",
-                          "payload",
-                          "{\"a\":1}"};
-    const redisReply *kv = e->element[1];
-    assert_int_equal(kv->elements, 22);
-    for (int i = 0; i < 22; i++)
-        assert_string_equal(kv->element[i]->str, want[i]);
-    check_dead(r->element[1], "endpoint_deleted", "ep_gone", "ev_gone");
-    assert_string_equal(field(r->element[1], "payload"), "body");
-    assert_string_equal(field(r->element[1], "attempts"), "2");
+    assert_string_equal(field(r->element[0], "endpoint"), "ep_off");
+    assert_string_equal(field(r->element[1], "endpoint"), "ep_gone");
+    assert_string_equal(field(r->element[1], "attempt"), "2");
     freeReplyObject(r);
     assert_int_equal(hq_test_cmd_int(C, "EXISTS hookq:retry"), 0);
     assert_int_equal(hq_test_cmd_int(C, "EXISTS hookq:retry:data"), 0);
@@ -229,7 +217,11 @@ static void test_missing_or_corrupt_retry_data_is_dead_lettered_not_lost(void **
 static void test_dead_maxlen_bounds_the_dead_letter_stream(void **state)
 {
     (void)state;
-    add_many(3000, 1); /* no endpoint hash: all dead-lettered */
+    /* Members without retry data: all dead-lettered ("invalid: retry data missing"). */
+    freeReplyObject(hq_test_cmd(
+        C, "EVAL %s 1 hookq:retry 3000",
+        "for i = 1, tonumber(ARGV[1]) do redis.call('ZADD', KEYS[1], 1, 'ep_a/ev' .. i .. '/1') end "
+        "return 1"));
     struct hq_err err = {0};
     struct hq_move_result res;
     redisContext *c = hq_test_redis_connect(&R);
@@ -466,13 +458,236 @@ static void test_scheduler_rejects_bad_options_with_exit_2(void **state)
     assert_non_null(strstr(err, "HOOKQ_DEAD_MAXLEN: 'lots'"));
 }
 
+/* End to end: a retry comes due after its endpoint was deleted (another's
+ * after it was disabled); the scheduler re-enqueues both and the worker
+ * dead-letters them with reasons endpoint_deleted / endpoint_disabled. */
+static void
+test_a_due_retry_of_a_deleted_endpoint_ends_as_a_dead_letter_via_the_worker(void **state)
+{
+    (void)state;
+    /* A real (complete) endpoint, added and disabled with the CLI. */
+    const char *env[] = {ENV_URL, "HOOKQ_ALLOW_PRIVATE=1", NULL};
+    char out[4096], err[1024], off[80];
+    const char *add[] = {"endpoint", "add", "--name", "off", "--url", "https://example.test/x",
+                         NULL};
+    assert_int_equal(hq_test_cli(add, env, NULL, out, sizeof(out), err, sizeof(err)), 0);
+    const char *p = strstr(out, "id: ");
+    assert_non_null(p);
+    snprintf(off, sizeof(off), "%.*s", (int)strcspn(p + 4, "\n"), p + 4);
+    const char *dis[] = {"endpoint", "disable", off, NULL};
+    assert_int_equal(hq_test_cli(dis, env, NULL, out, sizeof(out), err, sizeof(err)), 0);
+    add_retry("ep_gone", "ev_gone", 2, 1, "body");
+    add_retry(off, "ev_off", 3, 2, "{}");
+    const char *sargs[] = {"scheduler", "--interval", "50ms", NULL};
+    const char *wargs[] = {"worker", NULL};
+    pid_t sch = hq_test_spawn(sargs, env, NULL);
+    pid_t wk = hq_test_spawn(wargs, env, NULL);
+    struct counts want = {"XLEN hookq:dead", 2};
+    int ok = hq_test_wait(key_reaches, &want, 15000);
+    assert_int_equal(hq_test_kill_wait(sch, SIGTERM, 5000), 0);
+    assert_int_equal(hq_test_kill_wait(wk, SIGTERM, 10000), 0);
+    assert_true(ok);
+    redisReply *r = hq_test_cmd(C, "XRANGE hookq:dead - +");
+    assert_int_equal(r->elements, 2);
+    for (size_t i = 0; i < 2; i++) {
+        const char *ev = field(r->element[i], "event_id");
+        assert_non_null(ev);
+        if (strcmp(ev, "ev_gone") == 0) {
+            check_dead(r->element[i], "endpoint_deleted", "ep_gone", "ev_gone");
+            assert_string_equal(field(r->element[i], "attempts"), "2");
+            assert_string_equal(field(r->element[i], "payload"), "body");
+        } else {
+            check_dead(r->element[i], "endpoint_disabled", off, "ev_off");
+        }
+    }
+    freeReplyObject(r);
+    assert_int_equal(hq_test_cmd_int(C, "ZCARD hookq:retry"), 0);
+}
+
+/* ---- partitions and migration ---------------------------------------------------- */
+
+/* Every partition of L (P = 4) has want entries in its stream. */
+struct parts_arg {
+    const struct hq_layout *L;
+    long long want;
+};
+
+static int every_stream_has(void *arg)
+{
+    struct parts_arg *a = arg;
+    redisContext *x = hq_test_redis_connect(&R);
+    int ok = 1;
+    for (unsigned i = 0; i < a->L->nparts && ok; i++)
+        ok = hq_test_cmd_int(x, "XLEN %s:events", a->L->part[i].base) == a->want;
+    redisFree(x);
+    return ok;
+}
+
+static struct hq_redis_conn *open_conn(void)
+{
+    struct hq_err e = {0};
+    struct hq_redis_conn *conn = hq_redis_conn_open(R.url, 2000, &e);
+    if (!conn)
+        fail_msg("%s", e.msg);
+    return conn;
+}
+
+/* Each partition's retries (and one untagged left-over, which a tagged
+ * scheduler must not touch) go back to that partition's own stream. */
+static void test_at_p4_each_partitions_due_retries_go_back_to_its_stream(void **state)
+{
+    (void)state;
+    struct hq_redis_conn *conn = open_conn();
+    struct hq_layout L = {0};
+    struct hq_err e = {0};
+    assert_int_equal(hq_layout_create(conn, "hookq", 4, &L, &e), 0);
+    hq_redis_conn_free(conn);
+    for (unsigned i = 0; i < 4; i++) {
+        char ev[32];
+        snprintf(ev, sizeof(ev), "ev_p%u", i);
+        add_retry_at(L.part[i].base, "ep_a", ev, 1, 1, "x");
+    }
+    add_retry_at(L.part[2].base, "ep_a", "ev_later", 1, hq_test_now_ms() + 3600000, "x");
+    add_retry("ep_a", "ev_untagged", 1, 1, "x");
+
+    const char *env[] = {ENV_URL, NULL};
+    const char *args[] = {"scheduler", "--interval", "50ms", NULL};
+    pid_t pid = hq_test_spawn(args, env, NULL);
+    struct parts_arg pa = {&L, 1};
+    int ok = hq_test_wait(every_stream_has, &pa, 10000);
+    assert_int_equal(hq_test_kill_wait(pid, SIGTERM, 5000), 0);
+    assert_true(ok);
+    for (unsigned i = 0; i < 4; i++) {
+        redisReply *r = hq_test_cmd(C, "XRANGE %s:events - +", L.part[i].base);
+        char ev[32];
+        snprintf(ev, sizeof(ev), "ev_p%u", i);
+        assert_string_equal(field(r->element[0], "id"), ev);
+        freeReplyObject(r);
+        assert_int_equal(hq_test_cmd_int(C, "ZCARD %s:retry", L.part[i].base), i == 2 ? 1 : 0);
+        assert_int_equal(hq_test_cmd_int(C, "HLEN %s:retry:data", L.part[i].base), i == 2 ? 1 : 0);
+    }
+    assert_int_equal(hq_test_cmd_int(C, "EXISTS hookq:events"), 0);
+    assert_int_equal(hq_test_cmd_int(C, "ZCARD hookq:retry"), 1);
+    hq_layout_free(&L);
+}
+
+struct member_arg {
+    const char *key, *member;
+};
+
+static int is_member(void *arg)
+{
+    struct member_arg *m = arg;
+    redisContext *x = hq_test_redis_connect(&R);
+    long long n = hq_test_cmd_int(x, "SISMEMBER %s %s", m->key, m->member);
+    redisFree(x);
+    return n == 1;
+}
+
+/* The migration protocol's scheduler side, with the config written by hand
+ * (as `hookq migrate` does): an untagged scheduler sees state=migrating,
+ * reports "scheduler:<host>:<pid>" in the paused set (again after a lost
+ * connection), and once the state is gone works on the tagged layout. */
+static void test_untagged_scheduler_pauses_for_a_migration_and_goes_on_tagged(void **state)
+{
+    (void)state;
+    char log[] = "/tmp/hq_sched_logXXXXXX";
+    make_temp(log);
+    const char *env[] = {ENV_URL, NULL};
+    const char *args[] = {"scheduler", "--interval", "20s", NULL};
+    pid_t pid = hq_test_spawn(args, env, log);
+    /* Untagged at first: an untagged retry is moved (within a second despite
+     * the 20 s interval: an untagged scheduler checks for a migration). */
+    add_retry("ep_a", "ev_before", 1, 1, "x");
+    struct counts before = {"XLEN hookq:events", 1};
+    assert_true(hq_test_wait(key_reaches, &before, 10000));
+
+    struct hq_layout L = {0};
+    struct hq_err e = {0};
+    assert_int_equal(hq_layout_init_tagged(&L, "hookq", 4, &e), 0);
+    char tags[HQ_LAYOUT_TAGS_MAX], cfg[HQ_KEY_MAX], paused[HQ_KEY_MAX];
+    assert_true(hq_layout_tags_join(&L, tags, sizeof(tags)) > 0);
+    hq_key_config("hookq", cfg, sizeof(cfg));
+    hq_key_migrate_paused("hookq", paused, sizeof(paused));
+    freeReplyObject(
+        hq_test_cmd(C, "HSET %s version 1 partitions 4 tags %s state migrating", cfg, tags));
+    char host[256] = "", me[400];
+    gethostname(host, sizeof(host));
+    host[sizeof(host) - 1] = '\0';
+    snprintf(me, sizeof(me), "scheduler:%s:%ld", host, (long)pid);
+    struct member_arg m = {paused, me};
+    assert_true(hq_test_wait(is_member, &m, 5000));
+
+    /* Connection lost while paused: after reconnecting it finds the migration
+     * still running and reports again (migrate may still be waiting). */
+    freeReplyObject(hq_test_cmd(C, "DEL %s", paused));
+    freeReplyObject(hq_test_cmd(C, "CLIENT KILL TYPE normal SKIPME yes"));
+    assert_true(hq_test_wait(is_member, &m, 10000));
+
+    /* Paused: untagged keys are the migration's now, and stay put. */
+    add_retry("ep_a", "ev_during", 1, 1, "x");
+    for (unsigned i = 0; i < 4; i++) {
+        char ev[32];
+        snprintf(ev, sizeof(ev), "ev_p%u", i);
+        add_retry_at(L.part[i].base, "ep_a", ev, 1, 1, "x");
+    }
+    freeReplyObject(hq_test_cmd(C, "HDEL %s state", cfg));
+    struct parts_arg pa = {&L, 1};
+    int ok = hq_test_wait(every_stream_has, &pa, 10000);
+    assert_int_equal(hq_test_kill_wait(pid, SIGTERM, 5000), 0);
+    assert_true(ok);
+    assert_int_equal(hq_test_cmd_int(C, "ZCARD hookq:retry"), 1);
+    assert_int_equal(hq_test_cmd_int(C, "XLEN hookq:events"), 1);
+    struct log_wait lp = {log, "paused for a migration to 4 partitions"},
+                    lo = {log, "migration over: going on with 4 partitions"};
+    assert_true(log_has(&lp));
+    assert_true(log_has(&lo));
+    unlink(log);
+    hq_layout_free(&L);
+}
+
+/* A scheduler started while a migration is in progress waits for its end
+ * before moving anything, then works on the new layout. */
+static void test_scheduler_started_during_a_migration_waits_for_its_end(void **state)
+{
+    (void)state;
+    struct hq_layout L = {0};
+    struct hq_err e = {0};
+    assert_int_equal(hq_layout_init_tagged(&L, "hookq", 4, &e), 0);
+    char tags[HQ_LAYOUT_TAGS_MAX], cfg[HQ_KEY_MAX];
+    assert_true(hq_layout_tags_join(&L, tags, sizeof(tags)) > 0);
+    hq_key_config("hookq", cfg, sizeof(cfg));
+    freeReplyObject(
+        hq_test_cmd(C, "HSET %s version 1 partitions 4 tags %s state migrating", cfg, tags));
+    char log[] = "/tmp/hq_sched_logXXXXXX";
+    make_temp(log);
+    const char *env[] = {ENV_URL, NULL};
+    const char *args[] = {"scheduler", "--interval", "50ms", NULL};
+    pid_t pid = hq_test_spawn(args, env, log);
+    struct log_wait waiting = {log, "is in progress: waiting"};
+    assert_true(hq_test_wait(log_has, &waiting, 5000));
+    for (unsigned i = 0; i < 4; i++)
+        add_retry_at(L.part[i].base, "ep_a", "ev", 1, 1, "x");
+    /* Nothing moved while the state is there: the scheduler has not started. */
+    struct log_wait started = {log, "started prefix"};
+    assert_false(log_has(&started));
+    freeReplyObject(hq_test_cmd(C, "HDEL %s state", cfg));
+    struct parts_arg pa = {&L, 1};
+    int ok = hq_test_wait(every_stream_has, &pa, 10000);
+    assert_int_equal(hq_test_kill_wait(pid, SIGTERM, 5000), 0);
+    assert_true(ok);
+    assert_true(log_has(&started));
+    unlink(log);
+    hq_layout_free(&L);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_due_members_are_requeued_with_exact_fields_and_future_ones_left,
                                hq_test_group_flush),
         cmocka_unit_test_setup(test_payload_bytes_survive_the_move_exactly, hq_test_group_flush),
-        cmocka_unit_test_setup(test_deleted_and_disabled_endpoints_dead_letter_with_every_field,
+        cmocka_unit_test_setup(test_retries_of_deleted_and_disabled_endpoints_are_requeued,
                                hq_test_group_flush),
         cmocka_unit_test_setup(test_missing_or_corrupt_retry_data_is_dead_lettered_not_lost,
                                hq_test_group_flush),
@@ -487,6 +702,15 @@ int main(void)
         cmocka_unit_test_setup(test_scheduler_killed_mid_run_loses_nothing_and_duplicates_nothing,
                                hq_test_group_flush),
         cmocka_unit_test_setup(test_scheduler_recovers_after_redis_restarts, hq_test_group_flush),
+        cmocka_unit_test_setup(
+            test_a_due_retry_of_a_deleted_endpoint_ends_as_a_dead_letter_via_the_worker,
+            hq_test_group_flush),
+        cmocka_unit_test_setup(test_at_p4_each_partitions_due_retries_go_back_to_its_stream,
+                               hq_test_group_flush),
+        cmocka_unit_test_setup(test_untagged_scheduler_pauses_for_a_migration_and_goes_on_tagged,
+                               hq_test_group_flush),
+        cmocka_unit_test_setup(test_scheduler_started_during_a_migration_waits_for_its_end,
+                               hq_test_group_flush),
         cmocka_unit_test(test_scheduler_exits_1_with_one_line_when_redis_is_unreachable),
         cmocka_unit_test(test_scheduler_rejects_bad_options_with_exit_2),
     };

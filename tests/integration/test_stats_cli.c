@@ -3,7 +3,9 @@
  * and next due time, dead letters and their counts by reason class and by
  * endpoint, endpoints), missing keys count as 0 / none, the dead-letter walk
  * is bounded (newest HQ_STATS_DEAD_SCAN_MAX entries, 1000 distinct endpoints),
- * and --json carries the documented field names. */
+ * and --json carries the documented field names. At P = 4: a line per
+ * partition (its node and figures), totals over the partitions, and a
+ * "partitions" array in --json. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -13,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/keys.h"
+#include "common/layout_store.h"
 #include "common/limits.h"
 #include "tests/harness/hq_test.h"
 
@@ -395,11 +399,86 @@ static void test_stats_fails_on_a_wrong_type_key(void **state)
     redisFree(c);
 }
 
+static void test_stats_p4_shows_each_partition_and_the_totals(void **state)
+{
+    (void)state;
+    struct hq_err e = {0};
+    struct hq_layout L = {0};
+    struct hq_redis_conn *conn = hq_redis_conn_open(redis.url, 2000, &e);
+    assert_non_null(conn);
+    assert_int_equal(hq_layout_create(conn, "part4", 4, &L, &e), 0);
+    hq_redis_conn_free(conn);
+    redisContext *c = hq_test_redis_connect(&redis);
+    long long due = hq_test_now_ms() + 60000;
+    for (unsigned p = 0; p < 4; p++) {
+        char ev[HQ_KEY_MAX], retry[HQ_KEY_MAX], dead[HQ_KEY_MAX];
+        hq_key_events(L.part[p].base, ev, sizeof(ev));
+        hq_key_retry(L.part[p].base, retry, sizeof(retry));
+        hq_key_dead(L.part[p].base, dead, sizeof(dead));
+        /* Partition p: p + 1 events, one read (pending 1, lag p). */
+        for (unsigned i = 0; i <= p; i++)
+            freeReplyObject(hq_test_cmd(c, "XADD %s * type t.x payload {}", ev));
+        freeReplyObject(hq_test_cmd(c, "XGROUP CREATE %s workers 0", ev));
+        freeReplyObject(hq_test_cmd(c, "XREADGROUP GROUP workers w1 COUNT 1 STREAMS %s >", ev));
+        if (p == 2)
+            freeReplyObject(hq_test_cmd(c, "ZADD %s %lld a/1/1 %lld b/1/1", retry, due, due + 1));
+        for (unsigned i = 0; i < (p == 3 ? 3u : p == 0 ? 1u : 0u); i++)
+            freeReplyObject(hq_test_cmd(c, "XADD %s * event_id e%u reason exhausted", dead, i));
+    }
+    char eps[HQ_KEY_MAX];
+    hq_key_endpoints(L.reg, eps, sizeof(eps));
+    freeReplyObject(hq_test_cmd(c, "ZADD %s 1 ep_1 2 ep_2", eps));
+
+    char out[8192], err[1024], line[256], node[64];
+    snprintf(node, sizeof(node), "127.0.0.1:%d", redis.port);
+    assert_int_equal(run_stats("part4", NULL, out, sizeof(out), err, sizeof(err)), 0);
+    assert_string_equal(err, "");
+    assert_int_equal(out_line(out, "PARTITION", line, sizeof(line)), 0);
+    const char *rows[] = {"p0", "p1", "p2", "p3"};
+    const long long want_dead[] = {1, 0, 0, 3}, want_retry[] = {0, 0, 2, 0};
+    for (unsigned p = 0; p < 4; p++) {
+        char want[200];
+        snprintf(want, sizeof(want), "%-9s %-21s %10u %8u %8d %8lld %8lld", rows[p], node, p + 1, p,
+                 1, want_retry[p], want_dead[p]);
+        if (out_line(out, rows[p], line, sizeof(line)) != 0 || strcmp(line, want) != 0)
+            fail_msg("partition %u: want '%s' in\n%s", p, want, out);
+    }
+    assert_non_null(strstr(out, "events:       10 entries in 4 partitions"));
+    assert_non_null(strstr(out, "group:        workers: 1 consumers, 4 pending, lag 6"));
+    assert_non_null(strstr(out, "retries:      2 waiting"));
+    assert_non_null(strstr(out, "dead letters: 4\n  by reason: exhausted 4"));
+    assert_non_null(strstr(out, "endpoints:    2"));
+
+    assert_int_equal(run_stats("part4", "--json", out, sizeof(out), err, sizeof(err)), 0);
+    const struct {
+        const char *field, *want;
+    } top[] = {{"stream_length", "10"}, {"pending", "4"},      {"lag", "6"},
+               {"retry_backlog", "2"},  {"dead_letters", "4"}, {"endpoints", "2"}};
+    for (size_t i = 0; i < sizeof(top) / sizeof(*top); i++)
+        assert_json_field(out, top[i].field, top[i].want);
+    const char *parts = strstr(out, ",\"partitions\":[{\"partition\":0,");
+    assert_non_null(parts);
+    char want[400];
+    snprintf(want, sizeof(want),
+             "{\"partition\":2,\"tag\":\"%s\",\"node\":\"%s\",\"stream_length\":3,\"group_exists\":"
+             "true,\"consumers\":1,\"pending\":1,\"lag\":2,\"retry_backlog\":2,"
+             "\"retry_next_due_ms\":%lld,\"dead_letters\":0}",
+             L.part[2].tag, node, due);
+    if (!strstr(parts, want))
+        fail_msg("want %s in %s", want, parts);
+    /* Untagged deployments keep today's JSON: no partitions array. */
+    assert_int_equal(run_stats("other", "--json", out, sizeof(out), err, sizeof(err)), 0);
+    assert_null(strstr(out, "partitions"));
+    hq_layout_free(&L);
+    redisFree(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stats_shows_zero_and_none_when_nothing_exists),
         cmocka_unit_test(test_stats_reports_what_redis_holds),
+        cmocka_unit_test(test_stats_p4_shows_each_partition_and_the_totals),
         cmocka_unit_test(test_stats_counts_dead_letters_by_reason_class_and_endpoint),
         cmocka_unit_test(test_stats_names_the_top_10_endpoints_and_json_keeps_all),
         cmocka_unit_test(test_stats_keeps_1000_endpoints_and_counts_the_rest_as_other),

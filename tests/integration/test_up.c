@@ -146,6 +146,50 @@ static void test_up_delivers_signed_events_retries_the_failing_endpoint_and_clea
     free(err);
 }
 
+/* --cluster: six nodes joined into 3 primaries + 3 replicas, the layout made
+ * with 6 partitions on first use, and the same demo through them: signed
+ * deliveries, retries of the failing endpoint (the scheduler moves them on
+ * the cluster), events spread over partitions, nothing left running. */
+static void test_up_cluster_runs_the_demo_on_a_local_redis_cluster(void **state)
+{
+    (void)state;
+    char *out = malloc(OUT_MAX), *err = malloc(OUT_MAX);
+    assert_non_null(out);
+    assert_non_null(err);
+    const char *args[] = {"up", "--cluster", "--duration", "12s", NULL};
+    int st = hq_test_cli(args, NULL, NULL, out, OUT_MAX, err, OUT_MAX);
+    if (st != 0)
+        fail_msg("hookq up --cluster exited %d\nstdout:\n%s\nstderr:\n%s", st, out, err);
+    assert_non_null(strstr(out, "cluster: 3 primaries + 3 replicas on 127.0.0.1:"));
+    assert_non_null(strstr(out, "layout: 6 partitions"));
+    int pid[6], w = 0, s = 0;
+    const char *l = strstr(out, "pids: redis=");
+    if (!l || sscanf(l, "pids: redis=%d,%d,%d,%d,%d,%d worker=%d scheduler=%d", &pid[0], &pid[1],
+                     &pid[2], &pid[3], &pid[4], &pid[5], &w, &s) != 8)
+        fail_msg("no cluster 'pids:' line in:\n%s", out);
+    size_t ok = count_lines_with(out, "received ", "signature=valid (key1+key2)", "-> 503");
+    if (ok < 4)
+        fail_msg("%zu valid deliveries to the demo endpoint, want >= 4:\n%s", ok, out);
+    if (count_lines_with(out, "-> 503", "attempt 2)", NULL) == 0)
+        fail_msg("no retry of the failing endpoint in:\n%s", out);
+    /* Entries went to more than one partition (ids print as p<i>/<entry id>). */
+    int seen[6] = {0}, nseen = 0;
+    for (const char *q = strstr(out, "-> entry p"); q; q = strstr(q + 1, "-> entry p")) {
+        int i = atoi(q + strlen("-> entry p"));
+        if (i >= 0 && i < 6 && !seen[i]++)
+            nseen++;
+    }
+    if (nseen < 2)
+        fail_msg("events went to %d partition(s):\n%s", nseen, out);
+    assert_int_equal(count_lines_with(out, "INVALID", NULL, NULL), 0);
+    for (int i = 0; i < 6; i++)
+        assert_gone(pid[i], "redis-server (cluster node)");
+    assert_gone(w, "worker");
+    assert_gone(s, "scheduler");
+    free(out);
+    free(err);
+}
+
 /* ---- Runs in the background with output in a file ---------------------------------------- */
 
 static pid_t spawn_up(const char *log, const char *const *args)
@@ -283,6 +327,9 @@ static void test_up_rejects_bad_options_with_status_2(void **state)
     const char *help[] = {"up", "--help", NULL};
     assert_int_equal(hq_test_cli(help, NULL, NULL, out, sizeof(out), err, sizeof(err)), 0);
     assert_non_null(strstr(out, "--duration"));
+    const char *both[] = {"up", "--cluster", "--redis-url", "redis://127.0.0.1:1", NULL};
+    assert_int_equal(hq_test_cli(both, NULL, NULL, out, sizeof(out), err, sizeof(err)), 2);
+    assert_non_null(strstr(err, "hookq up: --cluster starts its own cluster"));
 }
 
 int main(void)
@@ -297,6 +344,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_up_delivers_signed_events_retries_the_failing_endpoint_and_cleans_up, setup_cwd,
             teardown_cwd),
+        cmocka_unit_test_setup_teardown(test_up_cluster_runs_the_demo_on_a_local_redis_cluster,
+                                        setup_cwd, teardown_cwd),
         cmocka_unit_test_setup_teardown(test_up_stops_everything_on_sigint_with_status_0, setup_cwd,
                                         teardown_cwd),
         cmocka_unit_test_setup_teardown(test_up_reports_a_dead_worker_and_exits_1_after_cleaning_up,

@@ -1,5 +1,6 @@
 #!/bin/sh
-# check_exports.sh LIB: libhookq exports only its API (hookq_*) and never aborts:
+# check_exports.sh LIB: libhookq exports only its API (hookq_*), is
+# self-contained (no undefined hq_* symbol) and never aborts:
 # no call to abort() and none to the hq_malloc family, which
 # aborts on OOM. bookworm's nm prints versioned names ("U abort@GLIBC_2.2.5"),
 # so a name matches with or without its "@version".
@@ -26,6 +27,14 @@ aborts=$(printf '%s\n' "$undefined" | awk '{ print $NF }' |
 if [ -n "$aborts" ]; then
     echo "check_exports: $lib may abort; it calls:" >&2
     printf '%s\n' "$aborts" >&2
+    rc=1
+fi
+# Every hookq function it calls must be compiled in (HQ_LIBHOOKQ_SRC in
+# CMakeLists.txt): an undefined hq_* symbol would fail only when loaded.
+missing=$(printf '%s\n' "$undefined" | awk '{ print $NF }' | grep -E '^hq_')
+if [ -n "$missing" ]; then
+    echo "check_exports: $lib needs hookq symbols it does not contain (add their files to HQ_LIBHOOKQ_SRC):" >&2
+    printf '%s\n' "$missing" >&2
     rc=1
 fi
 [ "$rc" = 0 ] && echo "check_exports: $lib exports only hookq_* and calls no abort"
