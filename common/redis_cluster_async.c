@@ -328,9 +328,22 @@ static void on_slots(struct hq_redis_client *cli, redisReply *reply, void *arg)
             snprintf(m->node[i].host, sizeof(m->node[i].host), "%s", c->refresh_host);
     c->scratch = c->map;
     c->map = m;
-    if (!c->have_map)
-        hq_log(HQ_LOG_INFO, "redis", "redis %s: cluster of %d primaries, %d/%d slots served",
-               c->name, m->nnodes, m->covered, HQ_SLOTS);
+    /* Said when first known and whenever coverage changes (not per refresh):
+     * commands for an unserved slot wait quietly in ready(), so this warning
+     * is the operator's only sign that those partitions are stalled. */
+    if (!c->have_map || c->scratch->covered != m->covered) {
+        if (m->covered < HQ_SLOTS) {
+            char gaps[160];
+            hq_slot_map_gaps(m, gaps, sizeof(gaps));
+            hq_log(HQ_LOG_WARN, "redis",
+                   "redis %s: cluster of %d primaries, %d/%d slots served; not served: %s "
+                   "(waiting for them to be assigned)",
+                   c->name, m->nnodes, m->covered, HQ_SLOTS, gaps);
+        } else {
+            hq_log(HQ_LOG_INFO, "redis", "redis %s: cluster of %d primaries, %d/%d slots served",
+                   c->name, m->nnodes, m->covered, HQ_SLOTS);
+        }
+    }
     c->have_map = 1;
     seeds_close(c);
     nodes_prune(c);

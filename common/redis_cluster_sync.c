@@ -269,8 +269,10 @@ redisContext *hq_cluster_sync_node(struct hq_cluster_sync *c, unsigned slot, str
     if (c->stale)
         (void)refresh(c, 1, NULL); /* best effort: the old map still routes */
     const struct hq_cluster_node *n = owner_of(c, slot, err);
-    if (!n)
+    if (!n) {
+        c->stale = 1; /* the slot may be assigned again: re-read the map next time */
         return NULL;
+    }
     char host[HQ_CLUSTER_HOST_MAX];
     snprintf(host, sizeof(host), "%s", n->host);
     redisContext *ctx = conn_get(c, host, n->port, err);
@@ -314,8 +316,12 @@ redisReply *hq_cluster_sync_cmd(struct hq_cluster_sync *c, unsigned slot, struct
     for (int hop = 0; hop <= REDIRECTS_MAX; hop++) {
         if (!asking) {
             const struct hq_cluster_node *n = owner_of(c, slot, err);
-            if (!n)
+            if (!n) {
+                /* Uncovered in our map: without a refresh it would stay so
+                 * after the slot is assigned again (nothing answers MOVED). */
+                c->stale = 1;
                 return NULL;
+            }
             snprintf(host, sizeof(host), "%s", n->host);
             port = n->port;
         }
