@@ -300,3 +300,25 @@ enum hq_redirect_kind hq_redirect_parse(const char *s, size_t len, struct hq_red
     }
     return out->kind;
 }
+
+int hq_slot_map_move(struct hq_slot_map *m, unsigned slot, const char *host, int port)
+{
+    if (slot >= HQ_SLOTS)
+        return -1;
+    int idx = -1;
+    for (int n = 0; n < m->nnodes && idx < 0; n++)
+        if (m->node[n].port == port && strcmp(m->node[n].host, host) == 0)
+            idx = n;
+    if (idx < 0) {
+        if (m->nnodes >= HQ_CLUSTER_NODES_MAX)
+            return -1;
+        idx = m->nnodes++;
+        memset(&m->node[idx], 0, sizeof(m->node[idx]));
+        snprintf(m->node[idx].host, sizeof(m->node[idx].host), "%s", host);
+        m->node[idx].port = port;
+    }
+    if (m->owner[slot] < 0)
+        m->covered++;
+    m->owner[slot] = (int16_t)idx;
+    return 0;
+}

@@ -61,6 +61,12 @@ int hq_cluster_slots_parse(const redisReply *reply, struct hq_slot_map *map,
  * full. Returns the number of such slots. */
 int hq_slot_map_gaps(const struct hq_slot_map *map, char *out, size_t n);
 
+/* Points slot at the primary host:port (a MOVED says so with authority), so a
+ * resend goes there before a refresh of the whole map has answered; the node
+ * is added when the map does not know it. Returns 0, or -1 when the map has
+ * no room for another primary (map unchanged). */
+int hq_slot_map_move(struct hq_slot_map *map, unsigned slot, const char *host, int port);
+
 /* What an error reply means to a cluster client. */
 enum hq_redirect_kind {
     HQ_REDIRECT_NONE = 0,    /* not a cluster error: handle as any Redis error */

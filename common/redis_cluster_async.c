@@ -270,27 +270,6 @@ static void seeds_close(struct hq_cluster_async *c)
 
 /* ---- The slot map ---------------------------------------------------------- */
 
-/* Points slot at host:port (a MOVED says so with authority), so the resend
- * goes there before the refresh that follows has answered. */
-static void map_move(struct hq_slot_map *m, unsigned slot, const char *host, int port)
-{
-    int idx = -1;
-    for (int i = 0; i < m->nnodes && idx < 0; i++)
-        if (m->node[i].port == port && strcmp(m->node[i].host, host) == 0)
-            idx = i;
-    if (idx < 0) {
-        if (m->nnodes >= HQ_CLUSTER_NODES_MAX)
-            return; /* the refresh will say; until then the resend goes to the old owner */
-        idx = m->nnodes++;
-        memset(&m->node[idx], 0, sizeof(m->node[idx]));
-        snprintf(m->node[idx].host, sizeof(m->node[idx].host), "%s", host);
-        m->node[idx].port = port;
-    }
-    if (m->owner[slot] < 0)
-        m->covered++;
-    m->owner[slot] = (int16_t)idx;
-}
-
 static void refresh_warn(struct hq_cluster_async *c, const char *what)
 {
     uint64_t now = uv_now(c->loop);
@@ -544,7 +523,7 @@ static void on_req_reply(struct hq_redis_client *cli, redisReply *reply, void *a
             if (kind == HQ_REDIRECT_MOVED) {
                 /* For good: patch the map now, re-read all of it (a failover
                  * moves every slot of the old primary) in the background. */
-                map_move(c->map, r->slot, host, rd.port);
+                (void)hq_slot_map_move(c->map, r->slot, host, rd.port); /* full: the refresh says */
                 refresh_request(c);
             } else {
                 r->ask = 1;

@@ -281,29 +281,6 @@ redisContext *hq_cluster_sync_node(struct hq_cluster_sync *c, unsigned slot, str
     return ctx;
 }
 
-/* Points slot at host:port in the map (MOVED says so with authority): the
- * resend goes there even when the refresh that follows fails. 0, or -1 when
- * the map has no room for a new primary. */
-static int map_move(struct hq_slot_map *m, unsigned slot, const char *host, int port)
-{
-    int idx = -1;
-    for (int n = 0; n < m->nnodes && idx < 0; n++)
-        if (m->node[n].port == port && strcmp(m->node[n].host, host) == 0)
-            idx = n;
-    if (idx < 0) {
-        if (m->nnodes >= HQ_CLUSTER_NODES_MAX)
-            return -1;
-        idx = m->nnodes++;
-        memset(&m->node[idx], 0, sizeof(m->node[idx]));
-        snprintf(m->node[idx].host, sizeof(m->node[idx].host), "%s", host);
-        m->node[idx].port = port;
-    }
-    if (m->owner[slot] < 0)
-        m->covered++;
-    m->owner[slot] = (int16_t)idx;
-    return 0;
-}
-
 redisReply *hq_cluster_sync_cmd(struct hq_cluster_sync *c, unsigned slot, struct hq_err *err,
                                 int argc, const char **argv, const size_t *lens)
 {
@@ -372,7 +349,7 @@ redisReply *hq_cluster_sync_cmd(struct hq_cluster_sync *c, unsigned slot, struct
          * failover moved every slot of the old primary, not just this one);
          * the MOVED target wins if the refresh fails or lags. */
         (void)refresh(c, 1, NULL);
-        if (map_move(c->map, slot, host, port) != 0) {
+        if (hq_slot_map_move(c->map, slot, host, port) != 0) {
             hq_err_set(err, HQ_ETOOBIG, "redis: %s: more than %d primaries", last,
                        HQ_CLUSTER_NODES_MAX);
             return NULL;

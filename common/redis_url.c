@@ -94,14 +94,20 @@ static int parse_userinfo(const char *p, const char *at, struct hq_redis_url *ou
     return 0;
 }
 
-/* redis-sentinel://[[user]:password@]h1:p1,h2:p2/<master>[/db]; p points
- * after the scheme. */
-static int parse_sentinel(const char *p, struct hq_redis_url *out, struct hq_err *err)
+/* The part of redis-sentinel:// and redis-cluster:// URLs before the path:
+ * [[user]:password@]h1:p1,h2:p2,... into out's userinfo and addrs[] (count in
+ * *n, at most HQ_SENTINELS_MAX); p points after the scheme. *slash is set to
+ * the path's '/' or NULL. what names an address in messages ("sentinel",
+ * "node"); none is an example of the list for the error when it is empty. */
+static int parse_userinfo_and_list(const char *p, struct hq_redis_url *out,
+                                   struct hq_sentinel_addr *addrs, int *n, int defport,
+                                   const char *what, const char *none, const char **slash,
+                                   struct hq_err *err)
 {
-    const char *slash = strchr(p, '/');
+    *slash = strchr(p, '/');
     /* The last '@' before the path: a password may itself hold '@'. */
     const char *at = NULL;
-    for (const char *q = p; *q && q != slash; q++)
+    for (const char *q = p; *q && q != *slash; q++)
         if (*q == '@')
             at = q;
     if (at) {
@@ -110,24 +116,35 @@ static int parse_sentinel(const char *p, struct hq_redis_url *out, struct hq_err
             return rc;
         p = at + 1;
     }
-    const char *lend = slash ? slash : p + strlen(p);
+    const char *lend = *slash ? *slash : p + strlen(p);
     if (lend == p)
-        return hq_err_set(err, HQ_EINVAL,
-                          "--redis-url: redis-sentinel URL names no sentinel (h1:26379,...)");
+        return hq_err_set(err, HQ_EINVAL, "--redis-url: %s", none);
     while (p < lend) {
         const char *comma = memchr(p, ',', (size_t)(lend - p));
         const char *e = comma ? comma : lend;
-        if (out->nsentinels == HQ_SENTINELS_MAX)
-            return hq_err_set(err, HQ_EINVAL, "--redis-url: too many sentinels (max %d)",
+        if (*n == HQ_SENTINELS_MAX)
+            return hq_err_set(err, HQ_EINVAL, "--redis-url: too many %ss (max %d)", what,
                               HQ_SENTINELS_MAX);
-        if (parse_list_addr(p, (size_t)(e - p), &out->sentinels[out->nsentinels], HQ_SENTINEL_PORT,
-                            "sentinel", err) != 0)
+        if (parse_list_addr(p, (size_t)(e - p), &addrs[*n], defport, what, err) != 0)
             return err->code;
-        out->nsentinels++;
+        (*n)++;
         p = comma ? comma + 1 : lend;
         if (comma && p == lend)
-            return hq_err_set(err, HQ_EINVAL, "--redis-url: empty sentinel address in the list");
+            return hq_err_set(err, HQ_EINVAL, "--redis-url: empty %s address in the list", what);
     }
+    return 0;
+}
+
+/* redis-sentinel://[[user]:password@]h1:p1,h2:p2/<master>[/db]; p points
+ * after the scheme. */
+static int parse_sentinel(const char *p, struct hq_redis_url *out, struct hq_err *err)
+{
+    const char *slash;
+    int rc = parse_userinfo_and_list(
+        p, out, out->sentinels, &out->nsentinels, HQ_SENTINEL_PORT, "sentinel",
+        "redis-sentinel URL names no sentinel (h1:26379,...)", &slash, err);
+    if (rc != 0)
+        return rc;
     if (!slash || !slash[1] || slash[1] == '/')
         return hq_err_set(err, HQ_EINVAL,
                           "--redis-url: redis-sentinel URL needs a master name after the sentinels "
@@ -158,34 +175,12 @@ static int parse_sentinel(const char *p, struct hq_redis_url *out, struct hq_err
  * scheme. The nodes are seeds: any one that answers gives the slot map. */
 static int parse_cluster(const char *p, struct hq_redis_url *out, struct hq_err *err)
 {
-    const char *slash = strchr(p, '/');
-    const char *at = NULL;
-    for (const char *q = p; *q && q != slash; q++)
-        if (*q == '@')
-            at = q;
-    if (at) {
-        int rc = parse_userinfo(p, at, out, err);
-        if (rc != 0)
-            return rc;
-        p = at + 1;
-    }
-    const char *lend = slash ? slash : p + strlen(p);
-    if (lend == p)
-        return hq_err_set(err, HQ_EINVAL,
-                          "--redis-url: redis-cluster URL names no node (h1:7000,h2:7001,...)");
-    while (p < lend) {
-        const char *comma = memchr(p, ',', (size_t)(lend - p));
-        const char *e = comma ? comma : lend;
-        if (out->nseeds == HQ_SENTINELS_MAX)
-            return hq_err_set(err, HQ_EINVAL, "--redis-url: too many cluster nodes (max %d)",
-                              HQ_SENTINELS_MAX);
-        if (parse_list_addr(p, (size_t)(e - p), &out->seeds[out->nseeds], 6379, "node", err) != 0)
-            return err->code;
-        out->nseeds++;
-        p = comma ? comma + 1 : lend;
-        if (comma && p == lend)
-            return hq_err_set(err, HQ_EINVAL, "--redis-url: empty node address in the list");
-    }
+    const char *slash;
+    int rc = parse_userinfo_and_list(p, out, out->seeds, &out->nseeds, 6379, "node",
+                                     "redis-cluster URL names no node (h1:7000,h2:7001,...)",
+                                     &slash, err);
+    if (rc != 0)
+        return rc;
     if (slash && slash[1]) {
         int db = 0;
         if (parse_db(slash + 1, strlen(slash + 1), &db) != 0)
@@ -197,7 +192,8 @@ static int parse_cluster(const char *p, struct hq_redis_url *out, struct hq_err 
                               db);
     }
     out->cluster = 1;
-    snprintf(out->host, sizeof(out->host), "%s", out->seeds[0].host);
+    _Static_assert(sizeof(out->host) == sizeof(out->seeds[0].host), "same host buffers");
+    memcpy(out->host, out->seeds[0].host, sizeof(out->host));
     out->port = out->seeds[0].port;
     return 0;
 }

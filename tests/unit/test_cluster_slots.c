@@ -462,10 +462,36 @@ static void test_anything_else_is_not_a_redirect(void **state)
     assert_int_equal(hq_redirect_parse(longhost, strlen(longhost), &r), HQ_REDIRECT_NONE);
 }
 
+/* A MOVED points one slot at its new primary, known or not, and a full map
+ * refuses a new primary without changing anything. */
+static void test_a_moved_slot_points_at_its_new_owner(void **state)
+{
+    (void)state;
+    static struct hq_slot_map m;
+    memset(&m, 0, sizeof(m));
+    for (int i = 0; i < HQ_SLOTS; i++)
+        m.owner[i] = -1;
+    assert_int_equal(hq_slot_map_move(&m, 5, "10.0.0.1", 7000), 0);
+    assert_int_equal(m.nnodes, 1);
+    assert_int_equal(m.covered, 1);
+    assert_int_equal(hq_slot_map_move(&m, 6, "10.0.0.1", 7000), 0);
+    assert_int_equal(m.nnodes, 1); /* the same primary is not added twice */
+    assert_int_equal(m.owner[6], 0);
+    assert_int_equal(hq_slot_map_move(&m, 5, "::1", 7001), 0);
+    assert_int_equal(m.owner[5], 1);
+    assert_int_equal(m.covered, 2); /* a move of a covered slot covers nothing new */
+    assert_string_equal(m.node[1].host, "::1");
+    assert_int_equal(hq_slot_map_move(&m, HQ_SLOTS, "h", 1), -1);
+    m.nnodes = HQ_CLUSTER_NODES_MAX;
+    assert_int_equal(hq_slot_map_move(&m, 7, "new", 1), -1);
+    assert_int_equal(m.owner[7], -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_three_primaries_with_replicas_cover_every_slot),
+        cmocka_unit_test(test_a_moved_slot_points_at_its_new_owner),
         cmocka_unit_test(test_a_primary_with_several_ranges_is_one_node),
         cmocka_unit_test(test_slots_without_an_owner_are_reported_not_refused),
         cmocka_unit_test(test_replies_that_are_not_a_slot_table_are_refused),
