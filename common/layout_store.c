@@ -2,6 +2,7 @@
 #include "common/layout_store.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -53,15 +54,22 @@ int hq_layout_create(struct hq_redis_conn *c, const char *prefix, unsigned P, st
     int rc = hq_layout_init_tagged(&n, prefix, P, err);
     if (rc != 0)
         return rc;
-    static char tags[HQ_LAYOUT_TAGS_MAX];
+    /* On the heap, not static: libhookq may open producers from several
+     * threads at once. */
+    char *tags = malloc(HQ_LAYOUT_TAGS_MAX);
+    if (!tags) {
+        hq_layout_free(&n);
+        return hq_err_set(err, HQ_ENOMEM, "layout: out of memory");
+    }
     char key[HQ_KEY_MAX], ver[16], parts[16];
     hq_key_config(prefix, key, sizeof(key));
-    hq_layout_tags_join(&n, tags, sizeof(tags));
+    hq_layout_tags_join(&n, tags, HQ_LAYOUT_TAGS_MAX);
     snprintf(ver, sizeof(ver), "%d", HQ_LAYOUT_VERSION);
     snprintf(parts, sizeof(parts), "%u", P);
     const char *argv[] = {"EVAL", create_script, "1",   key,    "version",
                           ver,    "partitions",  parts, "tags", tags};
     redisReply *r = hq_redis_conn_cmd(c, hq_key_slot(key, strlen(key)), err, 10, argv, NULL);
+    free(tags);
     if (!r) {
         hq_layout_free(&n);
         return err->code;

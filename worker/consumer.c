@@ -278,14 +278,18 @@ void hq__consumer_reader_changed(struct hq_wpart *p, int ready)
 }
 
 /* Arms partition p's read with COUNT share (capped by the free capacity). */
-static void read_one(struct hq_wpart *p, int share, int64_t now)
+static void read_one(struct hq_wpart *p, int share, int64_t *now)
 {
     struct hq_worker *w = p->w;
     struct hq_consumer_part *cp = &w->consumer.part[p->index];
     if (cp->reading || !cp->group_ready || !p->reader || !hq_redis_router_ready(p->reader, p->slot))
         return;
-    if (cp->read_paused_until_ms && now < cp->read_paused_until_ms)
-        return;
+    if (cp->read_paused_until_ms) { /* the clock only after an error: this runs every turn */
+        if (!*now)
+            *now = hq_now_ms();
+        if (*now < cp->read_paused_until_ms)
+            return;
+    }
     int cap = capacity(w);
     if (cap > share)
         cap = share;
@@ -319,10 +323,10 @@ void hq__consumer_read(struct hq_worker *w)
                     : (int)((w->cfg->concurrency + (long long)w->nparts - 1) / w->nparts);
     if (share < 1)
         share = 1;
-    int64_t now = hq_now_ms();
+    int64_t now = 0;
     unsigned start = w->consumer.next++ % w->nparts;
     for (unsigned k = 0; k < w->nparts; k++)
-        read_one(&w->parts[(start + k) % w->nparts], share, now);
+        read_one(&w->parts[(start + k) % w->nparts], share, &now);
 }
 
 /* ---- Claiming ----------------------------------------------------------------------- */

@@ -459,14 +459,20 @@ static int flush_one(struct hq_worker *w, unsigned part)
     return 0;
 }
 
-/* One partition's queue: returns the ms until its waiting batch is due, or -1. */
-static int64_t flush_part(struct hq_worker *w, unsigned part, int64_t now_ms)
+/* One partition's queue: returns the ms until its waiting batch is due, or -1.
+ * *now_ms is read from the clock on first need only: this runs every loop
+ * turn, mostly with nothing to record or no back-off to check. */
+static int64_t flush_part(struct hq_worker *w, unsigned part, int64_t *now_ms)
 {
     struct hq_outcome_queue *q = &w->outcomes.q[part];
     if (!q->ready_head || !hq_redis_router_ready(w->writer, w->parts[part].slot))
         return -1; /* flushed when the writer is ready again */
-    if (q->flush_retry_at_ms && now_ms < q->flush_retry_at_ms)
-        return -1; /* the tick retries */
+    if (q->flush_retry_at_ms) {
+        if (!*now_ms)
+            *now_ms = hq_now_ms();
+        if (*now_ms < q->flush_retry_at_ms)
+            return -1; /* the tick retries */
+    }
     int64_t wait_us = (int64_t)HQ_FLUSH_WAIT_US * w->nparts;
     if (wait_us > HQ_FLUSH_WAIT_MAX_US)
         wait_us = HQ_FLUSH_WAIT_MAX_US;
@@ -486,9 +492,9 @@ int64_t hq__outcome_flush(struct hq_worker *w)
 {
     if (w->stopping || !w->writer || !w->outcomes.q)
         return -1;
-    int64_t now = hq_now_ms(), due = -1;
+    int64_t now = 0, due = -1;
     for (unsigned i = 0; i < w->nparts; i++) {
-        int64_t d = flush_part(w, i, now);
+        int64_t d = flush_part(w, i, &now);
         if (d >= 0 && (due < 0 || d < due))
             due = d;
     }

@@ -285,10 +285,7 @@ static void run_partitioned_on_cluster(const char *lang, const char *ext, const 
 {
     if (cluster.n == 0) {
         hq_test_cluster_start(&cluster, 3, 0, NULL);
-        int off = snprintf(cluster_url, sizeof(cluster_url), "redis-cluster://");
-        for (int i = 0; i < cluster.n; i++)
-            off += snprintf(cluster_url + off, sizeof(cluster_url) - (size_t)off, "%s127.0.0.1:%d",
-                            i ? "," : "", cluster.node[i].port);
+        hq_test_cluster_url(&cluster, cluster_url, sizeof(cluster_url));
     }
     struct hq_err e = {0};
     struct hq_redis_conn *conn = hq_redis_conn_open(cluster_url, 5000, &e);

@@ -87,10 +87,7 @@ static int setup(void **state)
     (void)state;
     hq_test_cluster_start(&C, 3, 1, NULL);
     hq_test_receiver_start(&R);
-    int off = snprintf(url, sizeof(url), "redis-cluster://");
-    for (int i = 0; i < C.n; i++)
-        off += snprintf(url + off, sizeof(url) - (size_t)off, "%s127.0.0.1:%d", i ? "," : "",
-                        C.node[i].port);
+    hq_test_cluster_url(&C, url, sizeof(url));
     struct hq_err err = {0};
     /* 500 ms (> WAIT_MS): a stopped node costs the producer ~1 s per try (the
      * write, then a map refresh that asks it first), not the default 5 s. */

@@ -517,3 +517,13 @@ int hq_test_cluster_wait_ok(struct hq_test_cluster *c, int timeout_ms)
     free(a.view);
     return ok;
 }
+
+void hq_test_cluster_url(const struct hq_test_cluster *c, char *out, size_t n)
+{
+    size_t off = (size_t)snprintf(out, n, "redis-cluster://");
+    for (int i = 0; i < c->n && off < n; i++)
+        off +=
+            (size_t)snprintf(out + off, n - off, "%s127.0.0.1:%d", i ? "," : "", c->node[i].port);
+    if (off >= n)
+        fail_msg("hq_test_cluster_url: %zu bytes are too few for %d nodes", n, c->n);
+}

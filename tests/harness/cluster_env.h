@@ -63,6 +63,10 @@ void hq_test_cluster_start(struct hq_test_cluster *c, int primaries, int replica
  * still missing). */
 int hq_test_cluster_wait_ok(struct hq_test_cluster *c, int timeout_ms);
 
+/* "redis-cluster://127.0.0.1:<port>,..." naming every node started, into
+ * out (n bytes; fails the test when it does not fit). */
+void hq_test_cluster_url(const struct hq_test_cluster *c, char *out, size_t n);
+
 /* Stops every node and removes their data dirs. */
 void hq_test_cluster_destroy(struct hq_test_cluster *c);
 

@@ -92,10 +92,7 @@ void hq_tl_cluster(struct hq_tl *t)
     assert_non_null(t->cluster);
     hq_test_cluster_start(t->cluster, HQ_TL_CLUSTER_PRIM, 1, NULL);
     snprintf(log, sizeof(log), "%s/worker.log", t->cluster->node[0].dir);
-    size_t off = (size_t)snprintf(t->url, sizeof(t->url), "redis-cluster://");
-    for (int i = 0; i < t->cluster->n; i++)
-        off += (size_t)snprintf(t->url + off, sizeof(t->url) - off, "%s127.0.0.1:%d", i ? "," : "",
-                                t->cluster->node[i].port);
+    hq_test_cluster_url(t->cluster, t->url, sizeof(t->url));
     struct hq_err err = {0};
     t->conn = hq_redis_conn_open(t->url, 2000, &err);
     if (!t->conn) {
