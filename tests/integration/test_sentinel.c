@@ -113,6 +113,11 @@ static int scheduler_reconnected(void *arg)
     return hq_test_log_count(((struct sched_log *)arg)->path, "info", "redis reconnected") > 0;
 }
 
+static int scheduler_started(void *arg)
+{
+    return hq_test_log_count(((struct sched_log *)arg)->path, "info", "started prefix=") > 0;
+}
+
 static int is_down(void *arg)
 {
     return ((struct fx *)arg)->down_events > 0;
@@ -327,6 +332,13 @@ static void test_failover_is_followed_within_10s(void **state)
     const char *sargs[] = {"scheduler", "--redis-url", f->env.url, "--log-level", "info", NULL};
     pid_t scheduler = hq_test_spawn(sargs, NULL, slog.path);
     assert_true(scheduler > 0);
+    /* Started (layout read) before the primary is stopped: a scheduler that
+     * cannot reach Redis at start-up exits 1 by design, and on a loaded
+     * machine (ASan in CI) its start-up could otherwise fall after SIGSTOP. */
+    if (!hq_test_wait(scheduler_started, &slog, 10000)) {
+        hq_test_log_print(slog.path, "scheduler");
+        fail_msg("the scheduler did not start");
+    }
     char msg[512];
     assert_int_equal(cli_produce(f->env.url, "before", msg, sizeof(msg)), 0);
     struct path_count before = {&rcv, "/before"}, after = {&rcv, "/after"};
