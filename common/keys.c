@@ -19,6 +19,10 @@ int hq_key_dead(const char *p, char *out, size_t n)
 {
     return fmt(out, n, p, "dead", NULL);
 }
+int hq_key_retries(const char *p, char *out, size_t n)
+{
+    return fmt(out, n, p, "retries", NULL);
+}
 int hq_key_retry(const char *p, char *out, size_t n)
 {
     return fmt(out, n, p, "retry", NULL);

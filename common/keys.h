@@ -14,7 +14,9 @@
 
 int hq_key_events(const char *prefix, char *out, size_t n); /* <p>:events   stream of events */
 int hq_key_dead(const char *prefix, char *out, size_t n);   /* <p>:dead     dead-letter stream */
-int hq_key_retry(const char *prefix, char *out, size_t n);  /* <p>:retry    zset member -> due ms */
+int hq_key_retries(const char *prefix, char *out,
+                   size_t n); /* <p>:retries  stream: the retry lane (due retries) */
+int hq_key_retry(const char *prefix, char *out, size_t n); /* <p>:retry    zset member -> due ms */
 int hq_key_retry_data(const char *prefix, char *out,
                       size_t n); /* <p>:retry:data hash member -> entry */
 int hq_key_endpoints(const char *prefix, char *out,

@@ -45,6 +45,12 @@
 #define HQ_CLAIM_MIN_MARGIN_MS          5000  /* --claim-idle must exceed total timeout + this */
 #define HQ_READ_BLOCK_MS                2000 /* XREADGROUP BLOCK: short enough to notice a drain promptly */
 #define HQ_READ_COUNT_MAX               256 /* XREADGROUP COUNT ceiling: bounds one reply's size */
+/* The retry lane's read share (worker/consumer.c): while both lanes of a
+ * partition have a backlog, fresh events get this percentage of the free
+ * capacity (rounded up) and retries the rest, at least one entry every
+ * HQ_LANE_RETRY_EVERY reads. */
+#define HQ_LANE_FRESH_PCT   75
+#define HQ_LANE_RETRY_EVERY 4
 #define HQ_ENDPOINT_CACHE_DEFAULT_MS                                                               \
     60000                        /* hand edits of endpoint hashes reach workers within this */
 #define HQ_DEFER_DEFAULT_MS 5000 /* a congested endpoint's deliveries come back after ~this */
@@ -79,12 +85,17 @@
 #define HQ_SCHED_BATCH_DEFAULT       1000
 #define HQ_SCHED_BATCH_MAX           10000 /* one move_due.lua call blocks Redis: ~10k moves is ~0.1 s */
 #define HQ_SCHED_INTERVAL_MAX_MS     60000 /* longest sleep: a new earlier retry waits at most this */
-#define HQ_DEAD_RAW_MAX              65536 /* raw bytes kept in a dead letter (as for invalid events) */
-#define HQ_DLQ_PAGE                  500 /* dead letters fetched per round trip (bounded memory) */
-#define HQ_DLQ_LIMIT_DEFAULT         50  /* `dlq list` entries shown unless --limit */
-#define HQ_DLQ_LIMIT_MAX             100000 /* `dlq list --limit` ceiling: a listing, not an export */
-#define HQ_DLQ_IDS_MAX               10000 /* entry ids on one command line (argv is bounded anyway) */
-#define HQ_JSON_PRETTY_DEPTH_MAX     64    /* deeper payloads are printed raw: bounded recursion */
+/* The retry lane (<b>:retries): the scheduler moves due retries only while it
+ * holds fewer than this many batches (unread + unacknowledged), so a storm
+ * stays in the zset, in due order; while held back it looks again this often. */
+#define HQ_SCHED_LANE_BATCHES    4
+#define HQ_SCHED_LANE_WAIT_MS    20
+#define HQ_DEAD_RAW_MAX          65536 /* raw bytes kept in a dead letter (as for invalid events) */
+#define HQ_DLQ_PAGE              500   /* dead letters fetched per round trip (bounded memory) */
+#define HQ_DLQ_LIMIT_DEFAULT     50    /* `dlq list` entries shown unless --limit */
+#define HQ_DLQ_LIMIT_MAX         100000 /* `dlq list --limit` ceiling: a listing, not an export */
+#define HQ_DLQ_IDS_MAX           10000  /* entry ids on one command line (argv is bounded anyway) */
+#define HQ_JSON_PRETTY_DEPTH_MAX 64     /* deeper payloads are printed raw: bounded recursion */
 #define HQ_STATS_DEAD_SCAN_MAX                                                                     \
     100000 /* `stats` counts by reason/endpoint over at most                                       \
             * the newest this many dead letters: 200 pages of                                      \

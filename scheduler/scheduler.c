@@ -40,19 +40,21 @@ int hq_scheduler_move_due(redisContext *c, const char *base, long long batch, lo
                           struct hq_move_result *res, struct hq_err *err)
 {
     char retry[HQ_KEY_MAX], data[HQ_KEY_MAX], events[HQ_KEY_MAX], dead[HQ_KEY_MAX];
-    char nbatch[24], nmax[24], nraw[24];
+    char retries[HQ_KEY_MAX], nbatch[24], nmax[24], nraw[24], nbound[24];
     hq_key_retry(base, retry, sizeof(retry));
     hq_key_retry_data(base, data, sizeof(data));
     hq_key_events(base, events, sizeof(events));
     hq_key_dead(base, dead, sizeof(dead));
+    hq_key_retries(base, retries, sizeof(retries));
+    snprintf(nbound, sizeof(nbound), "%lld", batch * HQ_SCHED_LANE_BATCHES);
     snprintf(nbatch, sizeof(nbatch), "%lld", batch);
     snprintf(nmax, sizeof(nmax), "%lld", dead_maxlen);
     snprintf(nraw, sizeof(nraw), "%d", HQ_DEAD_RAW_MAX);
-    const char *argv[] = {retry, data, events, dead, nbatch, nmax, nraw};
-    redisReply *r = hq_script_call(c, hq_script_move_due, 4, 7, argv, NULL, err);
+    const char *argv[] = {retry, data, events, dead, retries, nbatch, nmax, nraw, nbound};
+    redisReply *r = hq_script_call(c, hq_script_move_due, 5, 9, argv, NULL, err);
     if (!r)
         return HQ_EREDIS;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 5) {
         freeReplyObject(r);
         return hq_err_set(err, HQ_EREDIS, "move_due: unexpected reply shape");
     }
@@ -60,6 +62,7 @@ int hq_scheduler_move_due(redisContext *c, const char *base, long long batch, lo
     res->dead = reply_ll(r->element[1]);
     res->now_ms = reply_ll(r->element[2]);
     res->next_ms = reply_ll(r->element[3]);
+    res->held = reply_ll(r->element[4]) == 1;
     freeReplyObject(r);
     return 0;
 }
@@ -290,7 +293,11 @@ static int round_all(struct sched *s, long long *sum_requeued, long long *sum_de
         /* A full batch means more may be due now: go again without sleeping. */
         if (res.requeued + res.dead >= s->cfg->batch)
             *full = 1;
-        if (res.next_ms >= 0) {
+        if (res.held) {
+            /* The retry lane is full: look again once workers have read some. */
+            if (*next < 0 || *next > HQ_SCHED_LANE_WAIT_MS)
+                *next = HQ_SCHED_LANE_WAIT_MS;
+        } else if (res.next_ms >= 0) {
             long long d = res.next_ms - res.now_ms;
             if (*next < 0 || d < *next)
                 *next = d < 0 ? 0 : d;

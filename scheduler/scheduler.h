@@ -34,10 +34,11 @@ struct hq_scheduler_config {
 
 /* Result of one batch. */
 struct hq_move_result {
-    long long requeued; /* members re-added to <b>:events */
+    long long requeued; /* members re-added to <b>:retries (<b>:events when no lane exists) */
     long long dead;     /* members appended to <b>:dead (retry data missing or corrupt) */
     long long now_ms;   /* Redis server time the batch used, unix ms */
     long long next_ms;  /* score of the earliest member left, unix ms; -1 when none */
+    int held;           /* due members left in the zset: the retry lane was full */
 };
 
 /* Runs the loop until a signal in cfg->stop arrives (returns 0 after finishing

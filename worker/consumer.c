@@ -1,6 +1,8 @@
 /* The consumer: reads entries through the consumer group, one blocking
- * XREADGROUP per partition on that partition's reader (a multi-stream read
- * would span slots), COUNT = a share of the free capacity; reclaims entries
+ * XREADGROUP per stream on that stream's reader (two per partition: its
+ * events and its retry lane; a multi-stream read applies COUNT per stream,
+ * so weighting takes separate calls), COUNT = a share of the free capacity,
+ * split between the lanes (read_partition); reclaims entries
  * idle longer than --claim-idle on the writer (XAUTOCLAIM, per partition);
  * decodes them into struct hq_entry (entry.c), hands valid ones to dispatch.c
  * and invalid ones to outcome.c (a dead letter with their raw fields). It
@@ -102,12 +104,12 @@ static struct hq_entry *entry_from_reply(struct hq_wpart *p, const redisReply *e
         if (e->ev.id)
             snprintf(e->event_id, sizeof(e->event_id), "%s", e->ev.id);
         else
-            hq_layout_derived_id(w->layout, p->index, "evt", e->id, strlen(e->id), e->event_id,
+            hq_layout_derived_id(w->layout, p->lpart, "evt", e->id, strlen(e->id), e->event_id,
                                  sizeof(e->event_id));
         e->first_ms = e->ev.first_ms;
     } else {
         e->invalid = hq_strdup(err.msg);
-        hq_layout_derived_id(w->layout, p->index, "evt", e->id, strlen(e->id), e->event_id,
+        hq_layout_derived_id(w->layout, p->lpart, "evt", e->id, strlen(e->id), e->event_id,
                              sizeof(e->event_id));
         if (fields->type == REDIS_REPLY_ARRAY)
             keep_raw(e, fields);
@@ -210,9 +212,9 @@ void hq__consumer_free(struct hq_worker *w)
  * wait to be recorded, do not: the next read need not wait for the last
  * batch's record_outcomes round trip (acks may wait, deliveries do not). They
  * still hold memory, so a read is armed only while all held entries stay
- * within twice the concurrency; the reads in flight (one per partition, each
- * at most a 1/P share of the concurrency, hq__consumer_read) may bring one
- * concurrency's worth more: held entries never exceed three times it. */
+ * within twice the concurrency; the reads in flight (two per partition, each
+ * at most a 1/P share of the concurrency, hq__consumer_read) may bring two
+ * concurrencies' worth more: held entries never exceed four times it. */
 static int capacity(const struct hq_worker *w)
 {
     long active = w->entries.n - w->entries.settled;
@@ -230,6 +232,7 @@ static void read_done(struct hq_wpart *p)
 {
     struct hq_consumer_part *cp = &p->w->consumer.part[p->index];
     cp->reading = 0;
+    cp->full = 0;
 }
 
 static void on_read(struct hq_redis_client *c, redisReply *r, void *arg)
@@ -259,8 +262,10 @@ static void on_read(struct hq_redis_client *c, redisReply *r, void *arg)
         for (size_t i = 0; i < r->elements; i++) {
             const redisReply *s = r->element[i];
             if (s->type == REDIS_REPLY_ARRAY && s->elements == 2 &&
-                s->element[1]->type == REDIS_REPLY_ARRAY)
+                s->element[1]->type == REDIS_REPLY_ARRAY) {
+                cp->full = s->element[1]->elements >= (size_t)cp->asked;
                 take_entries(p, s->element[1], 0);
+            }
         }
     }
     /* nil = BLOCK timed out with nothing new. */
@@ -277,22 +282,26 @@ void hq__consumer_reader_changed(struct hq_wpart *p, int ready)
         hq__consumer_read(p->w);
 }
 
-/* Arms partition p's read with COUNT share (capped by the free capacity). */
-static void read_one(struct hq_wpart *p, int share, int64_t *now)
+/* 1 when stream p's read can be armed now (none in flight, group and reader ready). */
+static int can_read(struct hq_wpart *p, int64_t *now)
 {
-    struct hq_worker *w = p->w;
-    struct hq_consumer_part *cp = &w->consumer.part[p->index];
+    struct hq_consumer_part *cp = &p->w->consumer.part[p->index];
     if (cp->reading || !cp->group_ready || !p->reader || !hq_redis_router_ready(p->reader, p->slot))
-        return;
+        return 0;
     if (cp->read_paused_until_ms) { /* the clock only after an error: this runs every turn */
         if (!*now)
             *now = hq_now_ms();
         if (*now < cp->read_paused_until_ms)
-            return;
+            return 0;
     }
-    int cap = capacity(w);
-    if (cap > share)
-        cap = share;
+    return 1;
+}
+
+/* Arms stream p's read with COUNT cap. */
+static void read_one(struct hq_wpart *p, int cap)
+{
+    struct hq_worker *w = p->w;
+    struct hq_consumer_part *cp = &w->consumer.part[p->index];
     if (cap <= 0)
         return;
     char count[16], block[16];
@@ -303,30 +312,69 @@ static void read_one(struct hq_wpart *p, int share, int64_t *now)
     if (hq_redis_router_command(p->reader, p->slot, on_read, p,
                                 HQ_READ_BLOCK_MS + HQ_REDIS_BLOCK_MARGIN_MS, 11, argv, NULL) == 0) {
         cp->reading = 1;
+        cp->asked = cap;
     }
+}
+
+/* The retry lane (docs/internals/worker-loop.md): partition lp's share of
+ * the free capacity, f, is split between its two streams only while both have
+ * a backlog (their last read returned its whole COUNT): fresh events get
+ * ceil(HQ_LANE_FRESH_PCT % of f), retries the rest, and at least one read in
+ * HQ_LANE_RETRY_EVERY when that rest rounds to 0, so a flood of fresh events
+ * cannot starve retries forever, nor a storm of retries fresh events. A
+ * stream without a backlog needs no share (its read blocks, or will return
+ * what there is): the other takes all of f (work-conserving). A read already
+ * in flight keeps its COUNT; so the reads in flight hold at most two shares
+ * per partition. */
+static void read_partition(struct hq_worker *w, unsigned lp, int share, int64_t *now)
+{
+    struct hq_wpart *fresh = &w->parts[lp * HQ_LANES + HQ_LANE_FRESH];
+    struct hq_wpart *retry = &w->parts[lp * HQ_LANES + HQ_LANE_RETRY];
+    int rf = can_read(fresh, now), rr = can_read(retry, now);
+    if (!rf && !rr)
+        return;
+    int f = capacity(w);
+    if (f > share)
+        f = share;
+    if (f <= 0)
+        return;
+    struct hq_consumer_part *cf = &w->consumer.part[fresh->index];
+    struct hq_consumer_part *cr = &w->consumer.part[retry->index];
+    int fresh_cap = f, retry_cap = f;
+    if (rf && rr && cf->full && cr->full) {
+        fresh_cap = (int)(((long)f * HQ_LANE_FRESH_PCT + 99) / 100);
+        retry_cap = f - fresh_cap;
+        if (retry_cap == 0 && cr->splits++ % HQ_LANE_RETRY_EVERY == 0) {
+            retry_cap = 1;
+            fresh_cap = f > 1 ? f - 1 : 0;
+        }
+    }
+    if (rf)
+        read_one(fresh, fresh_cap);
+    if (rr)
+        read_one(retry, retry_cap);
 }
 
 void hq__consumer_read(struct hq_worker *w)
 {
     if (w->draining || w->stopping || !w->consumer.part)
         return;
-    /* Each partition's read brings at most a 1/P share of the concurrency, so
-     * the reads in flight together add at most one concurrency's worth to
-     * what is held (capacity() above), and a read blocked on an idle
+    /* Each partition's reads bring at most a 1/P share of the concurrency per
+     * lane, so the reads in flight together add at most two concurrencies'
+     * worth to what is held (capacity() above), and a read blocked on an idle
      * partition reserves nothing that a busy one needs: a share counted
      * against the free capacity starved the busy partitions (P = 4 ran at
      * 0.63x of P = 1, bench/partitions.sh). The round starts one partition
      * further each time, so none is always served last. With one partition
-     * this is the single read of before, COUNT = the free capacity. */
-    int share = w->nparts == 1
-                    ? HQ_READ_COUNT_MAX
-                    : (int)((w->cfg->concurrency + (long long)w->nparts - 1) / w->nparts);
+     * the share is the free capacity. */
+    unsigned np = w->layout->nparts;
+    int share = np == 1 ? HQ_READ_COUNT_MAX : (int)((w->cfg->concurrency + (long long)np - 1) / np);
     if (share < 1)
         share = 1;
     int64_t now = 0;
-    unsigned start = w->consumer.next++ % w->nparts;
-    for (unsigned k = 0; k < w->nparts; k++)
-        read_one(&w->parts[(start + k) % w->nparts], share, &now);
+    unsigned start = w->consumer.next++ % np;
+    for (unsigned k = 0; k < np; k++)
+        read_partition(w, (start + k) % np, share, &now);
 }
 
 /* ---- Claiming ----------------------------------------------------------------------- */

@@ -77,7 +77,7 @@ struct hq_entry {
     struct hq_entry *next, *prev; /* in w->entries: every entry held */
     struct hq_entry *qnext;       /* in the ready queue, a resolve batch or the parked list */
     enum hq_entry_state state;
-    unsigned part;                /* the partition whose stream holds it */
+    unsigned part;                /* the stream that holds it (index in w->parts) */
     char id[HQ_STREAM_ID_MAX];    /* stream entry id (unique within its partition only) */
     struct hq_sid sid;            /* id as numbers (parsed once: the fence range compares them) */
     int sid_ok;                   /* id parsed (always, for ids Redis hands out) */
@@ -195,6 +195,9 @@ struct hq_consumer_part {
     int group_asked; /* an XGROUP CREATE is in flight */
     int group_seen;  /* it existed once in this run: a later creation means it was lost */
     int64_t read_paused_until_ms; /* after an XREADGROUP error reply: no re-read before this */
+    int asked;                    /* COUNT of the read in flight (or of the last one) */
+    int full;                     /* the last read returned its whole COUNT: a backlog */
+    unsigned splits;              /* retry lane: reads split while both lanes had a backlog */
     char claim_cursor[HQ_STREAM_ID_MAX];
 };
 struct hq_consumer {
@@ -245,13 +248,29 @@ struct hq_outcomes {
     uint64_t rng;               /* xorshift state for the jitter of retries and deferrals */
 };
 
-/* A partition as the worker sees it: its key names and its reader (shared:
- * set up by worker.c, read by every file). */
+/* The lanes of a partition: two streams the worker reads, with the same
+ * hash tag (one slot). Fresh events arrive on <b>:events; due retries come
+ * back on <b>:retries (the scheduler moves them there), read with a bounded
+ * share of the capacity so neither starves the other (consumer.c). */
+enum hq_lane {
+    HQ_LANE_FRESH = 0,
+    HQ_LANE_RETRY = 1,
+    HQ_LANES = 2,
+};
+
+/* One stream the worker reads (a lane of a partition): its key names and its
+ * reader (shared: set up by worker.c, read by every file). Everything per
+ * stream (read, claim, group, ready queue, entries) is indexed by index; the
+ * lanes of layout partition i are w->parts[i * HQ_LANES + lane]. */
 struct hq_wpart {
     struct hq_worker *w;
-    unsigned index;                 /* i in the layout */
+    unsigned index;                 /* i in w->parts */
+    unsigned lpart;                 /* the partition in the layout */
+    enum hq_lane lane;              /* which of its streams */
     unsigned slot;                  /* the cluster slot of its keys */
     struct hq_redis_router *reader; /* its XREADGROUP only (BLOCK): never delays a write */
+    /* key_events is the stream this part reads, acks and fences on: <b>:events,
+     * or <b>:retries for the retry lane. The other keys are the partition's. */
     char key_events[HQ_KEY_MAX], key_retry[HQ_KEY_MAX], key_retry_data[HQ_KEY_MAX];
     char key_dead[HQ_KEY_MAX], key_att_prefix[HQ_KEY_MAX];
 };
@@ -262,11 +281,12 @@ struct hq_worker {
     const struct hq_layout *layout;     /* cfg->layout */
     uv_loop_t loop;
     struct hq_redis_router *writer; /* scripts, claims, lookups: routed by slot */
-    struct hq_wpart *parts;         /* layout->nparts, owned */
-    unsigned nparts;
+    struct hq_wpart *parts;         /* layout->nparts * HQ_LANES, owned */
+    unsigned nparts;                /* streams read: layout->nparts * HQ_LANES */
     struct hq_curl_uv *curl;
     struct hq_metrics metrics; /* atomics: every file counts what it decides */
     char key_endpoints_ver[HQ_KEY_MAX];
+    struct hq_redis_script lane_stats_script; /* the retry lanes' gauges (worker.c) */
     int draining; /* SIGTERM seen, or the layout is changing: read nothing more */
     int relayout; /* a migration began: drain, report paused, return HQ_EAGAIN */
     int stopping; /* everything is closing */

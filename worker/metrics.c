@@ -36,9 +36,32 @@ struct hq_metrics_server {
 
 /* ---- Counters ------------------------------------------------------------------ */
 
+void hq_metrics_alloc_parts(struct hq_metrics *m, unsigned n)
+{
+    m->part_lag = hq_calloc(n, sizeof(*m->part_lag));
+    m->lane_depth = hq_calloc(n, sizeof(*m->lane_depth));
+    m->lane_lag_ms = hq_calloc(n, sizeof(*m->lane_lag_ms));
+    m->nparts = n;
+    for (unsigned i = 0; i < n; i++) {
+        atomic_init(&m->part_lag[i], -1);
+        atomic_init(&m->lane_depth[i], -1);
+        atomic_init(&m->lane_lag_ms[i], -1);
+    }
+}
+
+void hq_metrics_free_parts(struct hq_metrics *m)
+{
+    free(m->part_lag);
+    free(m->lane_depth);
+    free(m->lane_lag_ms);
+    m->part_lag = m->lane_depth = m->lane_lag_ms = NULL;
+    m->nparts = 0;
+}
+
 void hq_metrics_init(struct hq_metrics *m)
 {
-    m->part_lag = NULL; /* the worker sets these when it has several partitions */
+    m->part_lag = NULL; /* the worker sets these (hq_metrics_alloc_parts) */
+    m->lane_depth = m->lane_lag_ms = NULL;
     m->nparts = 0;
     for (int i = 0; i < HQ_MO_COUNT; i++)
         atomic_init(&m->deliveries[i], 0);
@@ -179,6 +202,26 @@ static int render(struct hq_buf *b, struct hq_metrics *m)
         for (unsigned i = 0; rc == 0 && i < m->nparts; i++)
             rc = hq_buf_printf(b, "hookq_partition_lag{partition=\"%u\"} %ld\n", i,
                                (long)LOAD(m->part_lag[i]));
+    }
+    if (rc == 0 && m->nparts > 0) {
+        rc = head(b, "hookq_retry_lane_depth", "gauge",
+                  "Entries in a partition's retry lane, unread or unacknowledged (-1 unknown).");
+        for (unsigned i = 0; rc == 0 && i < m->nparts; i++)
+            rc = hq_buf_printf(b, "hookq_retry_lane_depth{partition=\"%u\"} %ld\n", i,
+                               (long)LOAD(m->lane_depth[i]));
+    }
+    if (rc == 0 && m->nparts > 0) {
+        rc = head(
+            b, "hookq_retry_lane_lag_seconds", "gauge",
+            "Age of the oldest unread entry of a partition's retry lane (0 none, -1 unknown).");
+        for (unsigned i = 0; rc == 0 && i < m->nparts; i++) {
+            long ms = (long)LOAD(m->lane_lag_ms[i]);
+            rc =
+                ms < 0
+                    ? hq_buf_printf(b, "hookq_retry_lane_lag_seconds{partition=\"%u\"} -1\n", i)
+                    : hq_buf_printf(b, "hookq_retry_lane_lag_seconds{partition=\"%u\"} %ld.%03ld\n",
+                                    i, ms / 1000, ms % 1000);
+        }
     }
     if (rc == 0)
         rc = gauge(b, "hookq_redis_ready", "1 when the worker's Redis connections are ready.",

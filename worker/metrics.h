@@ -62,8 +62,18 @@ struct hq_metrics {
      * exported when there are several. Set up by the worker before the
      * metrics server starts, freed after it stopped. */
     atomic_long *part_lag;
+    /* The retry lane of each partition (<b>:retries), exported always:
+     * hookq_retry_lane_depth{partition}: entries in it (unread + unacknowledged);
+     * hookq_retry_lane_lag_seconds{partition}: age of its oldest unread entry
+     * (0 when none). -1 unknown. Same life as part_lag. */
+    atomic_long *lane_depth;
+    atomic_long *lane_lag_ms;
     unsigned nparts;
 };
+
+/* Allocates the per-partition gauges for n partitions (all -1); freed by hq_metrics_free_parts. */
+void hq_metrics_alloc_parts(struct hq_metrics *m, unsigned n);
+void hq_metrics_free_parts(struct hq_metrics *m);
 
 void hq_metrics_init(struct hq_metrics *m);
 /* Records one finished attempt's latency. */

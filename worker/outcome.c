@@ -473,7 +473,7 @@ static int64_t flush_part(struct hq_worker *w, unsigned part, int64_t *now_ms)
         if (*now_ms < q->flush_retry_at_ms)
             return -1; /* the tick retries */
     }
-    int64_t wait_us = (int64_t)HQ_FLUSH_WAIT_US * w->nparts;
+    int64_t wait_us = (int64_t)HQ_FLUSH_WAIT_US * w->layout->nparts;
     if (wait_us > HQ_FLUSH_WAIT_MAX_US)
         wait_us = HQ_FLUSH_WAIT_MAX_US;
     while (q->ready_head && q->flushing < FLUSHES_IN_FLIGHT_MAX) {

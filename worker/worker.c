@@ -24,6 +24,7 @@
 #include "common/keys.h"
 #include "common/layout_store.h"
 #include "common/log.h"
+#include "common/scripts.h"
 
 #define TICK_MS         250   /* congestion checks, flush retries, re-arming reads */
 #define LAG_SAMPLE_MS   5000  /* XINFO GROUPS for the lag gauge */
@@ -140,8 +141,10 @@ static void on_signal(uv_signal_t *s, int signum)
 
 /* ---- Periodic work ---------------------------------------------------------------------- */
 
-/* Lag and pending are sampled per partition (one XINFO GROUPS each, on the
- * partition's node) and exported summed, and per partition when several. */
+/* Lag and pending are sampled per stream (one XINFO GROUPS per events
+ * stream, one lane_stats.lua per retry lane, on the partition's node) and
+ * exported summed over both lanes; per partition the events stream's lag
+ * (when several partitions) and the retry lane's depth and age. */
 struct lag_round;
 struct lag_call {
     struct lag_round *round;
@@ -162,7 +165,19 @@ static void on_lag_reply(struct hq_redis_client *c, redisReply *r, void *arg)
     struct lag_round *lr = call->round;
     struct hq_worker *w = lr->w;
     long lag = -1, pending = -1;
-    if (r && r->type == REDIS_REPLY_ARRAY)
+    const struct hq_wpart *p = &w->parts[call->part];
+    if (p->lane == HQ_LANE_RETRY) {
+        /* lane_stats.lua: {depth, unread, pending, age_ms}. */
+        long v[4] = {-1, -1, -1, -1};
+        if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 4)
+            for (int k = 0; k < 4; k++)
+                if (r->element[k]->type == REDIS_REPLY_INTEGER)
+                    v[k] = (long)r->element[k]->integer;
+        lag = v[1];
+        pending = v[2];
+        atomic_store_explicit(&w->metrics.lane_depth[p->lpart], v[0], memory_order_relaxed);
+        atomic_store_explicit(&w->metrics.lane_lag_ms[p->lpart], v[3], memory_order_relaxed);
+    } else if (r && r->type == REDIS_REPLY_ARRAY)
         for (size_t i = 0; i < r->elements; i++) {
             redisReply *g = r->element[i];
             if (g->type != REDIS_REPLY_ARRAY)
@@ -185,7 +200,8 @@ static void on_lag_reply(struct hq_redis_client *c, redisReply *r, void *arg)
                 pending = gpending;
             }
         }
-    atomic_store_explicit(&w->metrics.part_lag[call->part], lag, memory_order_relaxed);
+    if (p->lane == HQ_LANE_FRESH)
+        atomic_store_explicit(&w->metrics.part_lag[p->lpart], lag, memory_order_relaxed);
     lr->lag = (lr->lag < 0 || lag < 0) ? -1 : lr->lag + lag;
     lr->pending = (lr->pending < 0 || pending < 0) ? -1 : lr->pending + pending;
     if (--lr->left > 0)
@@ -208,8 +224,13 @@ static int sample_lag(struct hq_worker *w)
     for (unsigned i = 0; i < w->nparts; i++) {
         lr->call[i] = (struct lag_call){lr, i};
         const char *argv[] = {"XINFO", "GROUPS", w->parts[i].key_events};
-        if (hq_redis_router_command(w->writer, w->parts[i].slot, on_lag_reply, &lr->call[i], 0, 3,
-                                    argv, NULL) != 0) {
+        const char *lane_argv[] = {w->parts[i].key_events, HQ_GROUP};
+        int rc = w->parts[i].lane == HQ_LANE_RETRY
+                     ? hq_redis_router_script(w->writer, w->parts[i].slot, &w->lane_stats_script,
+                                              on_lag_reply, &lr->call[i], 1, 2, lane_argv, NULL)
+                     : hq_redis_router_command(w->writer, w->parts[i].slot, on_lag_reply,
+                                               &lr->call[i], 0, 3, argv, NULL);
+        if (rc != 0) {
             lr->lag = lr->pending = -1;
             lr->left--;
         }
@@ -448,19 +469,21 @@ int hq_worker_run(const struct hq_worker_config *cfg, struct hq_err *err)
     w->layout = cfg->layout;
     hq__entries_init(&w->entries);
     hq_metrics_init(&w->metrics);
-    w->nparts = w->layout->nparts;
+    w->nparts = w->layout->nparts * HQ_LANES;
     w->parts = hq_calloc(w->nparts, sizeof(*w->parts));
-    w->metrics.part_lag = hq_calloc(w->nparts, sizeof(*w->metrics.part_lag));
-    w->metrics.nparts = w->nparts;
-    for (unsigned i = 0; i < w->nparts; i++)
-        atomic_init(&w->metrics.part_lag[i], -1);
+    hq_metrics_alloc_parts(&w->metrics, w->layout->nparts);
     for (unsigned i = 0; i < w->nparts; i++) {
         struct hq_wpart *p = &w->parts[i];
-        const char *base = w->layout->part[i].base;
+        p->lpart = i / HQ_LANES;
+        p->lane = (enum hq_lane)(i % HQ_LANES);
+        const char *base = w->layout->part[p->lpart].base;
         p->w = w;
         p->index = i;
-        p->slot = w->layout->part[i].slot;
-        hq_key_events(base, p->key_events, sizeof(p->key_events));
+        p->slot = w->layout->part[p->lpart].slot;
+        if (p->lane == HQ_LANE_RETRY)
+            hq_key_retries(base, p->key_events, sizeof(p->key_events));
+        else
+            hq_key_events(base, p->key_events, sizeof(p->key_events));
         hq_key_retry(base, p->key_retry, sizeof(p->key_retry));
         hq_key_retry_data(base, p->key_retry_data, sizeof(p->key_retry_data));
         hq_key_dead(base, p->key_dead, sizeof(p->key_dead));
@@ -469,7 +492,7 @@ int hq_worker_run(const struct hq_worker_config *cfg, struct hq_err *err)
     hq_key_endpoints_version(w->layout->reg, w->key_endpoints_ver, sizeof(w->key_endpoints_ver));
 
     if (uv_loop_init(&w->loop) != 0) {
-        free(w->metrics.part_lag);
+        hq_metrics_free_parts(&w->metrics);
         free(w->parts);
         free(w);
         return hq_err_set(err, HQ_EIO, "cannot initialise the event loop");
@@ -480,7 +503,7 @@ int hq_worker_run(const struct hq_worker_config *cfg, struct hq_err *err)
         w->metrics_server = hq_metrics_serve(cfg->metrics, &w->metrics, err);
         if (!w->metrics_server) {
             uv_loop_close(&w->loop);
-            free(w->metrics.part_lag);
+            hq_metrics_free_parts(&w->metrics);
             free(w->parts);
             free(w);
             return err ? err->code : HQ_EIO;
@@ -492,12 +515,13 @@ int hq_worker_run(const struct hq_worker_config *cfg, struct hq_err *err)
         if (w->metrics_server)
             hq_metrics_stop(w->metrics_server);
         uv_loop_close(&w->loop);
-        free(w->metrics.part_lag);
+        hq_metrics_free_parts(&w->metrics);
         free(w->parts);
         free(w);
         return hq_err_set(err, HQ_EIO, "cannot initialise libcurl's multi handle");
     }
     hq__outcome_init(w);
+    hq_redis_script_init(&w->lane_stats_script, hq_script_lane_stats);
     uv_prepare_init(&w->loop, &w->turn_prepare);
     uv_prepare_start(&w->turn_prepare, on_turn_prepare);
     uv_timer_init(&w->loop, &w->flush_timer);
@@ -518,14 +542,19 @@ int hq_worker_run(const struct hq_worker_config *cfg, struct hq_err *err)
     hq_log(
         HQ_LOG_INFO, "worker",
         "started consumer=%s redis=%s prefix=%s partitions=%u%s concurrency=%lld endpoint_concurrency=%lld timeout=%lldms claim_idle=%lldms",
-        cfg->consumer, where, cfg->prefix, w->nparts, w->layout->tagged ? "" : " (untagged)",
-        cfg->concurrency, cfg->endpoint_concurrency, cfg->timeout_ms, cfg->claim_idle_ms);
+        cfg->consumer, where, cfg->prefix, w->layout->nparts,
+        w->layout->tagged ? "" : " (untagged)", cfg->concurrency, cfg->endpoint_concurrency,
+        cfg->timeout_ms, cfg->claim_idle_ms);
 
     hq__consumer_start(w); /* allocates its per-partition state; groups wait for READY */
     w->writer = hq_redis_router_new(&w->loop, &cfg->redis, "writer", on_writer_state, w);
     for (unsigned i = 0; i < w->nparts; i++) {
         char name[32];
-        snprintf(name, sizeof(name), w->nparts == 1 ? "reader" : "reader p%u", i);
+        const char *what = w->parts[i].lane == HQ_LANE_RETRY ? "retry reader" : "reader";
+        if (w->layout->nparts == 1)
+            snprintf(name, sizeof(name), "%s", what);
+        else
+            snprintf(name, sizeof(name), "%s p%u", what, w->parts[i].lpart);
         w->parts[i].reader =
             hq_redis_router_new(&w->loop, &cfg->redis, name, on_reader_state, &w->parts[i]);
     }
@@ -548,7 +577,7 @@ int hq_worker_run(const struct hq_worker_config *cfg, struct hq_err *err)
     int code = w->exit_code, relayout = w->relayout && !w->signals;
     hq__outcome_free(w);
     hq__consumer_free(w);
-    free(w->metrics.part_lag);
+    hq_metrics_free_parts(&w->metrics);
     free(w->parts);
     free(w);
     if (rc != 0)

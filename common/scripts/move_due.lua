@@ -14,14 +14,43 @@
 -- either ran whole or not at all).
 --
 -- KEYS[1] <b>:retry   KEYS[2] <b>:retry:data   KEYS[3] <b>:events   KEYS[4] <b>:dead
--- (<b>: the partition's base, so all four share its slot)
+-- KEYS[5] <b>:retries (the retry lane; optional)
+-- (<b>: the partition's base, so all five share its slot)
 -- ARGV[1] batch size  ARGV[2] dead-letter MAXLEN ~ (0 = keep all)
 -- ARGV[3] max bytes of raw data kept
--- Returns {requeued, dead, now_ms, next_due_score or ""}.
+-- ARGV[4] lane bound: move only while <b>:retries holds fewer entries (0 = no bound)
+-- Returns {requeued, dead, now_ms, next_due_score or "", held}: held = 1 when
+-- due retries were left in the zset because the lane was full.
+--
+-- The retry lane (docs/internals/scheduler.md): due retries go to <b>:retries,
+-- which workers read with a bounded share of their capacity, not to
+-- <b>:events. Only while that stream exists: workers that read it create it
+-- (XGROUP CREATE ... MKSTREAM), so a deployment whose workers predate the lane
+-- keeps getting its retries on <b>:events and none is stranded, whichever of
+-- workers and schedulers is upgraded first. The lane holds fewer than
+-- ARGV[4] entries (unread + unacknowledged: workers XDEL what they ack): the
+-- zset stays the buffer of a storm, in due order.
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local batch = tonumber(ARGV[1])
+local target, held = KEYS[3], 0
+if KEYS[5] and redis.call('EXISTS', KEYS[5]) == 1 then
+  target = KEYS[5]
+  local bound = tonumber(ARGV[4] or '0')
+  if bound > 0 then
+    local room = bound - redis.call('XLEN', KEYS[5])
+    if room < batch then
+      batch = room > 0 and room or 0
+      held = 1
+    end
+  end
+end
+if batch == 0 then
+  local nxt = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  if not nxt[2] or tonumber(nxt[2]) > now then held = 0 end
+  return {0, 0, now, nxt[2] or '', held}
+end
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, batch)
 
 local function num(v)
@@ -70,7 +99,7 @@ for _, m in ipairs(due) do
     dead(f)
     ndead = ndead + 1
   else
-    redis.call('XADD', KEYS[3], '*', 'type', d.type, 'payload', d.payload, 'id', d.id,
+    redis.call('XADD', target, '*', 'type', d.type, 'payload', d.payload, 'id', d.id,
                'endpoint', d.endpoint, 'attempt', num(d.attempt),
                'first_ms', str_or(d.first_ms, '0'))
     requeued = requeued + 1
@@ -87,4 +116,6 @@ while i <= #due do
 end
 
 local nxt = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return {requeued, ndead, now, nxt[2] or ''}
+-- held only when due members were actually left behind
+if held == 1 and #due < batch then held = 0 end
+return {requeued, ndead, now, nxt[2] or '', held}
