@@ -177,6 +177,78 @@ void hq_ck_produce_to(struct hq_ck *ck, redisContext *c, const char *type, const
     hq_ck_record_in(ck, id, ck->eps[idx].e->id, ck->eps[idx].expect_dead, part);
 }
 
+#define FILL_CHUNK 2000
+static const char fill_lua[] =
+    "local due, ep, ty, pl = ARGV[1], ARGV[2], ARGV[3], ARGV[4]\n"
+    "for i = 5, #ARGV do\n"
+    "  local id = ARGV[i]\n"
+    "  local m = ep .. '/' .. id .. '/1'\n"
+    "  redis.call('ZADD', KEYS[1], due, m)\n"
+    "  redis.call('HSET', KEYS[2], m, cmsgpack.pack({type = ty, payload = pl, id = id,\n"
+    "    endpoint = ep, attempt = 1, first_ms = tonumber(due)}))\n"
+    "end\n"
+    "return 1\n";
+
+struct fill_part {
+    char keys[2][HQ_KEY_MAX];
+    char ids[FILL_CHUNK][32];
+    int n;
+};
+
+static void fill_flush(struct hq_ck *ck, redisContext *c, unsigned part, struct fill_part *fp,
+                       const char *head[8])
+{
+    if (fp->n == 0)
+        return;
+    const char **argv = calloc((size_t)fp->n + 9, sizeof(*argv));
+    assert_non_null(argv);
+    argv[0] = "EVAL";
+    argv[1] = fill_lua;
+    argv[2] = "2";
+    argv[3] = fp->keys[0];
+    argv[4] = fp->keys[1];
+    for (int i = 0; i < 4; i++)
+        argv[5 + i] = head[i];
+    for (int i = 0; i < fp->n; i++)
+        argv[9 + i] = fp->ids[i];
+    redisReply *r = redisCommandArgv(hq_tl_node(ck->tl, c, part), fp->n + 9, argv, NULL);
+    if (!r || r->type != REDIS_REPLY_INTEGER)
+        fail_msg("checker: filling retries failed: %s", r ? r->str : c->errstr);
+    freeReplyObject(r);
+    free(argv);
+    fp->n = 0;
+}
+
+void hq_ck_fill_retries(struct hq_ck *ck, redisContext *c, int idx, const char *type,
+                        const char *payload, long n, int64_t due_ms)
+{
+    unsigned np = hq_tl_nparts(ck->tl);
+    struct fill_part *fp = calloc(np, sizeof(*fp));
+    assert_non_null(fp);
+    for (unsigned i = 0; i < np; i++) {
+        assert_true(hq_key_retry(hq_tl_base(ck->tl, ck->prefix, i), fp[i].keys[0],
+                                 sizeof(fp[i].keys[0])) >= 0);
+        assert_true(hq_key_retry_data(hq_tl_base(ck->tl, ck->prefix, i), fp[i].keys[1],
+                                      sizeof(fp[i].keys[1])) >= 0);
+    }
+    char due[24];
+    snprintf(due, sizeof(due), "%lld", (long long)due_ms);
+    const char *ep = ck->eps[idx].e->id;
+    const char *head[8] = {due, ep, type, payload};
+    for (long k = 0; k < n; k++) {
+        char id[32];
+        snprintf(id, sizeof(id), "evck_%ld", ck->seq++);
+        unsigned part = hq_tl_part_for(ck->tl, id);
+        hq_ck_record_in(ck, id, ep, ck->eps[idx].expect_dead, part);
+        snprintf(fp[part].ids[fp[part].n++], 32, "%s", id);
+        if (fp[part].n == FILL_CHUNK)
+            fill_flush(ck, c, part, &fp[part], head);
+    }
+    for (unsigned i = 0; i < np; i++)
+        fill_flush(ck, c, i, &fp[i], head);
+    free(fp);
+}
+
 void hq_ck_note_fault(struct hq_ck *ck, long long in_flight)
 {
     ck->dup_bound += in_flight;

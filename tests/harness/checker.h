@@ -160,6 +160,14 @@ void hq_ck_produce_to(struct hq_ck *ck, redisContext *c, const char *type, const
 
 void hq_ck_note_fault(struct hq_ck *ck, long long in_flight);
 
+/* Writes n retries of fresh events ("evck_<n>", type, payload) for endpoint
+ * idx straight into the retry zset and data hash of each event's partition, as
+ * a failed first attempt would (attempt 1, the contract's msgpack map), all
+ * due at due_ms (unix ms), and records their pairs. In script calls of 2,000,
+ * so none holds Redis long: 200,000 take about a second. */
+void hq_ck_fill_retries(struct hq_ck *ck, redisContext *c, int idx, const char *type,
+                        const char *payload, long n, int64_t due_ms);
+
 /* The receiver's current in-flight count (thread-safe). */
 int hq_ck_in_flight(struct hq_test_receiver *rcv);
 

@@ -224,6 +224,7 @@ int rf_quiet(void *arg)
     if (r->w.c->err)
         return 0;
     int q = wenv_pending(&r->w) == 0 && wenv_sum(&r->w, "XLEN", hq_key_events) == 0 &&
+            wenv_sum(&r->w, "XLEN", hq_key_retries) == 0 &&
             wenv_sum(&r->w, "ZCARD", hq_key_retry) == 0 &&
             wenv_sum(&r->w, "HLEN", hq_key_retry_data) == 0;
     if (!q)

@@ -195,16 +195,18 @@ long long hq_tl_sum(struct hq_tl *t, redisContext *c, const char *prefix, const 
 long long hq_tl_pending(struct hq_tl *t, redisContext *c, const char *prefix)
 {
     long long sum = 0;
-    for (unsigned i = 0; i < hq_tl_nparts(t); i++) {
-        char key[HQ_KEY_MAX];
-        assert_true(hq_key_events(hq_tl_base(t, prefix, i), key, sizeof(key)) >= 0);
-        redisReply *r = redisCommand(hq_tl_node(t, c, i), "XPENDING %s workers", key);
-        if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
-            r->element[0]->type == REDIS_REPLY_INTEGER)
-            sum += r->element[0]->integer;
-        if (r)
-            freeReplyObject(r);
-    }
+    hq_tl_key_fn streams[] = {hq_key_events, hq_key_retries}; /* both lanes */
+    for (unsigned i = 0; i < hq_tl_nparts(t); i++)
+        for (int s = 0; s < 2; s++) {
+            char key[HQ_KEY_MAX];
+            assert_true(streams[s](hq_tl_base(t, prefix, i), key, sizeof(key)) >= 0);
+            redisReply *r = redisCommand(hq_tl_node(t, c, i), "XPENDING %s workers", key);
+            if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
+                r->element[0]->type == REDIS_REPLY_INTEGER)
+                sum += r->element[0]->integer;
+            if (r)
+                freeReplyObject(r);
+        }
     return sum;
 }
 
@@ -213,24 +215,32 @@ unsigned hq_tl_nodes_want(const struct hq_tl *t)
     return t && t->conn ? (unsigned)hq_redis_conn_primaries(t->conn) : 1;
 }
 
+long long hq_tl_entries_added(struct hq_tl *t, redisContext *c, const char *prefix, unsigned i,
+                              hq_tl_key_fn keyfn)
+{
+    char key[HQ_KEY_MAX];
+    assert_true(keyfn(hq_tl_base(t, prefix, i), key, sizeof(key)) >= 0);
+    redisReply *r = redisCommand(hq_tl_node(t, c, i), "XINFO STREAM %s", key);
+    long long added = 0;
+    if (r && r->type == REDIS_REPLY_ARRAY)
+        for (size_t j = 0; j + 1 < r->elements; j += 2)
+            if (r->element[j]->type == REDIS_REPLY_STRING &&
+                strcmp(r->element[j]->str, "entries-added") == 0 &&
+                r->element[j + 1]->type == REDIS_REPLY_INTEGER)
+                added = r->element[j + 1]->integer;
+    if (r)
+        freeReplyObject(r);
+    return added;
+}
+
 unsigned hq_tl_parts_used(struct hq_tl *t, redisContext *c, const char *prefix, unsigned *nodes)
 {
     unsigned used = 0, nnodes = 0;
     char seen[HQ_TL_CLUSTER_PARTS * 2][64]; /* node names of the used partitions */
     for (unsigned i = 0; i < hq_tl_nparts(t); i++) {
-        char key[HQ_KEY_MAX];
-        assert_true(hq_key_events(hq_tl_base(t, prefix, i), key, sizeof(key)) >= 0);
-        redisReply *r = redisCommand(hq_tl_node(t, c, i), "XINFO STREAM %s", key);
-        long long added = 0;
-        if (r && r->type == REDIS_REPLY_ARRAY)
-            for (size_t j = 0; j + 1 < r->elements; j += 2)
-                if (r->element[j]->type == REDIS_REPLY_STRING &&
-                    strcmp(r->element[j]->str, "entries-added") == 0 &&
-                    r->element[j + 1]->type == REDIS_REPLY_INTEGER)
-                    added = r->element[j + 1]->integer;
-        if (r)
-            freeReplyObject(r);
-        if (added <= 0)
+        /* Either lane: a partition fed only through its retry lane is used too. */
+        if (hq_tl_entries_added(t, c, prefix, i, hq_key_events) <= 0 &&
+            hq_tl_entries_added(t, c, prefix, i, hq_key_retries) <= 0)
             continue;
         used++;
         char buf[64];
@@ -250,8 +260,8 @@ unsigned hq_tl_parts_used(struct hq_tl *t, redisContext *c, const char *prefix, 
 
 int hq_tl_untagged_keys(struct hq_tl *t, redisContext *c, const char *prefix)
 {
-    static const hq_tl_key_fn fns[] = {hq_key_events, hq_key_retry, hq_key_retry_data, hq_key_dead,
-                                       hq_key_endpoints};
+    static const hq_tl_key_fn fns[] = {hq_key_events,     hq_key_retries, hq_key_retry,
+                                       hq_key_retry_data, hq_key_dead,    hq_key_endpoints};
     int n = 0;
     for (size_t k = 0; k < sizeof(fns) / sizeof(fns[0]); k++) {
         char key[HQ_KEY_MAX];

@@ -85,10 +85,15 @@ typedef int (*hq_tl_key_fn)(const char *base, char *out, size_t n);
 long long hq_tl_sum(struct hq_tl *t, redisContext *c, const char *prefix, const char *cmd,
                     hq_tl_key_fn keyfn);
 
-/* Pending entries of group `workers`, summed over partitions. */
+/* Entries ever added (XINFO STREAM entries-added; 0 when missing) to partition
+ * i's stream keyfn names (hq_key_events, hq_key_retries). */
+long long hq_tl_entries_added(struct hq_tl *t, redisContext *c, const char *prefix, unsigned i,
+                              hq_tl_key_fn keyfn);
+
+/* Pending entries of group `workers`, both lanes, summed over partitions. */
 long long hq_tl_pending(struct hq_tl *t, redisContext *c, const char *prefix);
 
-/* Partitions whose events stream ever received an entry (XINFO STREAM
+/* Partitions whose events stream or retry lane ever received an entry (XINFO STREAM
  * entries-added > 0: workers delete what they acknowledge, so XLEN says nothing),
  * and into *nodes (may be NULL) the distinct nodes holding those streams (1
  * unless a cluster). */

@@ -230,7 +230,8 @@ long long wenv_pending(struct wenv *w)
 int nothing_pending_and_stream_empty(void *arg)
 {
     struct wenv *w = arg;
-    return wenv_pending(w) == 0 && wenv_sum(w, "XLEN", hq_key_events) == 0;
+    return wenv_pending(w) == 0 && wenv_sum(w, "XLEN", hq_key_events) == 0 &&
+           wenv_sum(w, "XLEN", hq_key_retries) == 0;
 }
 
 const char *wenv_url(const struct wenv *w)

@@ -1,0 +1,162 @@
+/* The retry-storm scenario: see retry_storm.h. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "tests/harness/retry_storm.h"
+
+#include "common/limits.h"
+
+#define STORM_RATE_US     2000 /* 500 fresh events a second */
+#define STORM_WARMUP      200  /* fresh events before measuring (connections, caches) */
+#define STORM_QUIET       3000 /* measured quiet: 6 s */
+#define STORM_MIN_EVENTS  1500 /* measured during the storm: at least 3 s */
+#define STORM_MAX_EVENTS  60000
+#define STORM_SCHED_BATCH 1000 /* the scheduler's default --batch */
+#define STORM_RATIO_MAX   3.0
+
+enum { PH_NONE = 0, PH_QUIET, PH_STORM };
+
+struct storm {
+    struct rf *r;
+    int fresh;       /* checker index of the fresh endpoint */
+    int64_t *ack;    /* [event number] = unix ms its XADD was acknowledged */
+    char *phase;     /* [event number] = PH_* */
+    long cap;        /* size of both */
+    int64_t next_us; /* pacing: when the next fresh event is due */
+};
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Produces one fresh event at the pace of STORM_RATE_US, addressed to the fresh endpoint. */
+static void fresh_one(struct storm *s, char phase)
+{
+    int64_t wait = s->next_us - now_us();
+    if (wait > 0)
+        rf_pause_ms((int)((wait + 999) / 1000)); /* pacing, not an assertion */
+    s->next_us += STORM_RATE_US;
+    long n = s->r->ck.seq;
+    assert_true(n < s->cap);
+    hq_ck_produce_to(&s->r->ck, s->r->w.c, "fresh.test", "{\"f\":1}", s->fresh);
+    s->ack[n] = hq_test_now_ms();
+    s->phase[n] = phase;
+}
+
+static int cmp_ll(const void *a, const void *b)
+{
+    long long x = *(const long long *)a, y = *(const long long *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* p99 of enqueue -> receipt (ms) of the fresh events of phase ph; *count their number. */
+static long long p99_of(struct storm *s, char ph, size_t *count)
+{
+    struct hq_test_receiver *rc = &s->r->w.rcv;
+    pthread_mutex_lock(&rc->mu);
+    long long *lat = calloc(rc->nreqs + 1, sizeof(*lat));
+    assert_non_null(lat);
+    size_t k = 0;
+    for (size_t i = 0; i < rc->nreqs; i++) {
+        const struct hq_test_request *q = &rc->reqs[i];
+        char id[64];
+        long n;
+        if (strcmp(q->path, "/fresh") != 0 || q->status < 200 || q->status >= 300 ||
+            hq_test_request_header(q, "webhook-id", id, sizeof(id)) != 0 ||
+            sscanf(id, "evck_%ld", &n) != 1 || n < 0 || n >= s->cap || s->phase[n] != ph)
+            continue;
+        lat[k++] = q->at_ms - s->ack[n];
+    }
+    pthread_mutex_unlock(&rc->mu);
+    qsort(lat, k, sizeof(*lat), cmp_ll);
+    long long p = k ? lat[(k * 99 + 99) / 100 - 1] : -1;
+    *count = k;
+    free(lat);
+    return p;
+}
+
+void hq_retry_storm(struct rf *r, long nretries, int drain_timeout_ms)
+{
+    struct storm s = {.r = r};
+    s.fresh = rf_endpoint(r, "/fresh");
+    int storm_ep = rf_endpoint(r, "/storm");
+    s.cap = r->ck.seq + nretries + STORM_WARMUP + STORM_QUIET + STORM_MAX_EVENTS + 16;
+    s.ack = calloc((size_t)s.cap, sizeof(*s.ack));
+    s.phase = calloc((size_t)s.cap, 1);
+    assert_non_null(s.ack);
+    assert_non_null(s.phase);
+
+    const char *extra[] = {"--concurrency", "200", "--endpoint-concurrency", "200", NULL};
+    pid_t w = rf_worker(r, "storm", extra);
+    pid_t sc = rf_scheduler(r);
+
+    s.next_us = now_us();
+    for (int i = 0; i < STORM_WARMUP; i++)
+        fresh_one(&s, PH_NONE);
+    for (int i = 0; i < STORM_QUIET; i++)
+        fresh_one(&s, PH_QUIET);
+
+    int64_t t_fill = hq_test_now_ms();
+    hq_ck_fill_retries(&r->ck, r->w.c, storm_ep, "storm.test", "{\"s\":1}", nretries, t_fill);
+    int64_t t_storm = hq_test_now_ms();
+    print_message("[retry storm] %ld retries due at once (filled in %lld ms)\n", nretries,
+                  (long long)(t_storm - t_fill));
+
+    /* Fresh events while the storm drains (at least STORM_MIN_EVENTS); the
+     * lanes' depth is sampled as it goes. */
+    long long lane_max = 0, bound = (long long)HQ_SCHED_LANE_BATCHES * STORM_SCHED_BATCH;
+    size_t storm_seen = 0;
+    long produced = 0;
+    s.next_us = now_us();
+    for (;;) {
+        fresh_one(&s, PH_STORM);
+        produced++;
+        if (produced % 50 == 0) {
+            for (unsigned i = 0; i < hq_tl_nparts(&r->w.tl); i++) {
+                char key[HQ_KEY_MAX];
+                assert_true(hq_key_retries(hq_tl_base(&r->w.tl, "hookq", i), key, sizeof(key)) >=
+                            0);
+                long long d = hq_test_cmd_int(wenv_node(&r->w, i), "XLEN %s", key);
+                if (d > lane_max)
+                    lane_max = d;
+            }
+            storm_seen = hq_test_receiver_count_path(&r->w.rcv, "/storm");
+            if (produced >= STORM_MIN_EVENTS && storm_seen >= (size_t)nretries)
+                break;
+            if (produced >= STORM_MAX_EVENTS)
+                break;
+        }
+    }
+    int64_t t_end = hq_test_now_ms();
+    print_message("[retry storm] %ld fresh events during the storm; %zu of %ld retries received "
+                  "after %lld ms; deepest retry lane %lld (bound %lld)\n",
+                  produced, storm_seen, nretries, (long long)(t_end - t_storm), lane_max, bound);
+
+    struct hq_ck_report rep;
+    rf_settle_and_check(r, drain_timeout_ms, "retry storm", &rep);
+    size_t nq, ns;
+    long long q99 = p99_of(&s, PH_QUIET, &nq), s99 = p99_of(&s, PH_STORM, &ns);
+    /* Receipt times have a resolution of 1 ms: a quiet p99 of 0 counts as 1. */
+    double ratio = (double)s99 / (double)(q99 > 0 ? q99 : 1);
+    print_message("[retry storm] fresh p99: quiet %lld ms (%zu events), storm %lld ms (%zu "
+                  "events): ratio %.2f (max %.1f)\n",
+                  q99, nq, s99, ns, ratio, STORM_RATIO_MAX);
+    assert_int_equal(nq, STORM_QUIET);
+    assert_true(ns >= STORM_MIN_EVENTS);
+    assert_int_equal(rep.dead_total, 0);
+    if (lane_max > bound)
+        fail_msg("a retry lane held %lld entries, over the scheduler's bound %lld", lane_max,
+                 bound);
+    if (ratio > STORM_RATIO_MAX)
+        fail_msg("fresh events' p99 during the storm (%lld ms) is %.2f x the quiet p99 (%lld ms)",
+                 s99, ratio, q99);
+    assert_int_equal(hq_test_kill_wait(w, SIGTERM, 30000), 0);
+    assert_int_equal(hq_test_kill_wait(sc, SIGTERM, 30000), 0);
+    free(s.ack);
+    free(s.phase);
+}

@@ -1,0 +1,144 @@
+/* The retry lane (docs/internals/scheduler.md, worker-loop.md): due retries
+ * come back on each partition's <b>:retries stream, not on <b>:events, and
+ * are delivered, recorded and acknowledged from there; entries a killed
+ * worker left pending on that stream are reclaimed by another worker. Real
+ * worker and scheduler processes, real Redis and receivers; also run with
+ * HQ_TEST_LAYOUT=p4 and =cluster (tests/CMakeLists.txt). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "tests/harness/fault_env.h"
+
+static struct rf R;
+
+/* Entries ever added to a stream (workers XDEL what they acknowledge, so
+ * XLEN says nothing), summed over partitions. */
+static long long entries_added(hq_tl_key_fn keyfn)
+{
+    long long sum = 0;
+    for (unsigned i = 0; i < hq_tl_nparts(&R.w.tl); i++)
+        sum += hq_tl_entries_added(&R.w.tl, R.w.c, "hookq", i, keyfn);
+    return sum;
+}
+
+/* Entries pending in the group on the retry lanes only. */
+static long long lane_pending(void)
+{
+    long long sum = 0;
+    for (unsigned i = 0; i < hq_tl_nparts(&R.w.tl); i++) {
+        char key[HQ_KEY_MAX];
+        assert_true(hq_key_retries(hq_tl_base(&R.w.tl, "hookq", i), key, sizeof(key)) >= 0);
+        redisReply *r = hq_test_cmd(wenv_node(&R.w, i), "XPENDING %s workers", key);
+        if (r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
+            r->element[0]->type == REDIS_REPLY_INTEGER)
+            sum += r->element[0]->integer;
+        freeReplyObject(r);
+    }
+    return sum;
+}
+
+static void set_default_status(struct hq_test_receiver *rc, int status)
+{
+    pthread_mutex_lock(&rc->mu);
+    rc->default_status = status;
+    pthread_mutex_unlock(&rc->mu);
+}
+
+static void test_a_failed_delivery_is_retried_through_the_retry_lane(void **state)
+{
+    (void)state;
+    const long n = 40;
+    rf_endpoint(&R, "/lane/a");
+    set_default_status(&R.w.rcv, 500);
+    for (long i = 0; i < n; i++)
+        assert_int_equal(rf_produce(&R, "lane.test", "{\"k\":1}"), 0);
+    const char *extra[] = {"--backoff-base", "200ms", NULL};
+    pid_t w = rf_worker(&R, "w1", extra);
+    /* Every first attempt failed and is in the retry zset. */
+    int64_t deadline = hq_test_now_ms() + 20000;
+    while (wenv_sum(&R.w, "ZCARD", hq_key_retry) < n) {
+        if (hq_test_now_ms() > deadline) {
+            rf_dump_logs(&R);
+            fail_msg("the failed first attempts never all reached the retry zset (%lld)",
+                     wenv_sum(&R.w, "ZCARD", hq_key_retry));
+        }
+        rf_pause_ms(20);
+    }
+    set_default_status(&R.w.rcv, 204);
+    pid_t s = rf_scheduler(&R);
+    struct hq_ck_report rep;
+    rf_settle_and_check(&R, 30000, "retry lane", &rep);
+    assert_int_equal(rep.delivered, (size_t)n);
+    assert_int_equal(rep.max_attempts, 2);
+    /* The retries came back on the lane, not on the events stream. */
+    assert_int_equal(entries_added(hq_key_retries), n);
+    assert_int_equal(entries_added(hq_key_events), n);
+    assert_int_equal(wenv_sum(&R.w, "XLEN", hq_key_retries), 0); /* acked and deleted */
+    assert_int_equal(lane_pending(), 0);
+    assert_int_equal(hq_test_kill_wait(w, SIGTERM, 20000), 0);
+    assert_int_equal(hq_test_kill_wait(s, SIGTERM, 20000), 0);
+}
+
+static int lanes_exist(void *arg)
+{
+    struct redis_arg *a = arg;
+    return wenv_sum(a->w, "EXISTS", hq_key_retries) == a->want;
+}
+
+struct flight_arg {
+    struct hq_test_receiver *rcv;
+    int want;
+};
+
+static int in_flight_at_least(void *arg)
+{
+    struct flight_arg *a = arg;
+    return hq_ck_in_flight(a->rcv) >= a->want;
+}
+
+static void test_a_worker_killed_with_retries_pending_is_reclaimed(void **state)
+{
+    (void)state;
+    const long n = 300;
+    int idx = rf_endpoint(&R, "/delay/1000/k");
+    hq_ck_fill_retries(&R.ck, R.w.c, idx, "lane.kill", "{\"k\":2}", n, hq_test_now_ms());
+    const char *extra[] = {
+        "--timeout", "2s", "--claim-idle", "8s", "--concurrency", "400", "--endpoint-concurrency",
+        "400",       NULL};
+    pid_t a = rf_worker(&R, "wa", extra);
+    /* The worker creates each lane (XGROUP CREATE ... MKSTREAM); the scheduler
+     * moves retries onto a lane only once it exists. */
+    struct redis_arg ra = {&R.w, NULL, (long long)hq_tl_nparts(&R.w.tl)};
+    wenv_wait(&R.w, lanes_exist, &ra, 10000, "the worker's retry lanes");
+    pid_t s = rf_scheduler(&R);
+    struct flight_arg fa = {&R.w.rcv, 250};
+    if (!hq_test_wait(in_flight_at_least, &fa, 15000)) {
+        rf_dump_logs(&R);
+        fail_msg("250 retries never in flight (%d)", hq_ck_in_flight(&R.w.rcv));
+    }
+    long long on_lane = lane_pending();
+    long long held = wenv_pending(&R.w);
+    assert_true(on_lane >= 250); /* what the killed worker holds is on the retry lane */
+    assert_int_equal(hq_test_kill_wait(a, SIGKILL, 5000), 128 + SIGKILL);
+    hq_ck_note_fault(&R.ck, held);
+    pid_t b = rf_worker(&R, "wb", extra);
+    struct hq_ck_report rep;
+    rf_settle_and_check(&R, 60000, "retry lane reclaim", &rep);
+    assert_int_equal(rep.delivered, (size_t)n);
+    assert_int_equal(rep.dead_total, 0);
+    assert_true(rf_log_count(R.w.log, NULL, "retries idle longer than") > 0);
+    print_message("[retry lane] %lld pending on the lanes at the kill; reclaimed\n", on_lane);
+    assert_int_equal(hq_test_kill_wait(b, SIGTERM, 20000), 0);
+    assert_int_equal(hq_test_kill_wait(s, SIGTERM, 20000), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        RF_TEST(test_a_failed_delivery_is_retried_through_the_retry_lane, &R),
+        RF_TEST(test_a_worker_killed_with_retries_pending_is_reclaimed, &R),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
