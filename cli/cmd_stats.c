@@ -28,6 +28,7 @@
 #include "common/redis_conn.h"
 #include "common/limits.h"
 #include "common/dlq.h"
+#include "common/scripts.h"
 
 /* Bounds of the dead-letter breakdown (HQ_STATS_DEAD_SCAN_MAX in limits.h
  * bounds the entries read). */
@@ -49,6 +50,8 @@ struct stats {
     long long retries;    /* ZCARD <p>:retry */
     long long next_due;   /* unix ms of the earliest retry; -1 none */
     long long dead;       /* XLEN <p>:dead */
+    long long lane_len;   /* entries in the retry lane <p>:retries (lane_stats.lua) */
+    long long lane_age;   /* ms the oldest unread entry of the lane has waited (0 none) */
     long long endpoints;  /* ZCARD <p>:endpoints (totals only: the registry's) */
     long long now;        /* unix ms when read */
     char node[64];        /* the node serving the partition */
@@ -102,16 +105,17 @@ static int read_part(struct hq_redis_conn *conn, const struct hq_layout *L, unsi
                      struct stats *s, struct hq_err *err)
 {
     const char *base = L->part[part].base;
-    char ev[HQ_KEY_MAX], retry[HQ_KEY_MAX], dead[HQ_KEY_MAX];
+    char ev[HQ_KEY_MAX], retry[HQ_KEY_MAX], dead[HQ_KEY_MAX], lane[HQ_KEY_MAX];
     hq_key_events(base, ev, sizeof(ev));
     hq_key_retry(base, retry, sizeof(retry));
     hq_key_dead(base, dead, sizeof(dead));
+    hq_key_retries(base, lane, sizeof(lane));
     const char *cmds[][5] = {
         {"XLEN", ev},     {"XINFO", "GROUPS", ev},
         {"ZCARD", retry}, {"ZRANGE", retry, "0", "0", "WITHSCORES"},
-        {"XLEN", dead},
+        {"XLEN", dead},   {"EVAL", hq_script_lane_stats, "1", lane, HQ_GROUP},
     };
-    const int argcs[] = {2, 3, 2, 5, 2};
+    const int argcs[] = {2, 3, 2, 5, 2, 5};
     const int n = (int)(sizeof(argcs) / sizeof(*argcs));
     memset(s, 0, sizeof(*s));
     s->lag = -1;
@@ -148,6 +152,12 @@ static int read_part(struct hq_redis_conn *conn, const struct hq_layout *L, unsi
                 s->next_due = (long long)strtod(r->element[1]->str, NULL);
             break;
         case 4: s->dead = int_of(r); break;
+        case 5: /* {depth, unread, pending, age_ms} */
+            if (r->type == REDIS_REPLY_ARRAY && r->elements == 4) {
+                s->lane_len = int_of(r->element[0]);
+                s->lane_age = int_of(r->element[3]);
+            }
+            break;
         }
         freeReplyObject(r);
     }
@@ -179,6 +189,9 @@ static int read_stats(struct hq_redis_conn *conn, const struct hq_layout *L, str
         if (p->next_due >= 0 && (s->next_due < 0 || p->next_due < s->next_due))
             s->next_due = p->next_due;
         s->dead += p->dead;
+        s->lane_len += p->lane_len;
+        if (p->lane_age > s->lane_age)
+            s->lane_age = p->lane_age;
     }
     char eps[HQ_KEY_MAX];
     hq_key_endpoints(L->reg, eps, sizeof(eps));
@@ -396,8 +409,8 @@ static int json_breakdown(struct hq_buf *b, const char *field, const struct tall
 
 static void print_partitions(const struct hq_layout *L, const struct stats *part)
 {
-    printf("%-9s %-21s %10s %8s %8s %8s %8s\n", "PARTITION", "NODE", "EVENTS", "LAG", "PENDING",
-           "RETRIES", "DEAD");
+    printf("%-9s %-21s %10s %8s %8s %8s %8s %8s %9s\n", "PARTITION", "NODE", "EVENTS", "LAG",
+           "PENDING", "RETRIES", "DEAD", "LANE", "LANE_AGE");
     for (unsigned i = 0; i < L->nparts; i++) {
         const struct stats *p = &part[i];
         char name[16], lag[24];
@@ -406,8 +419,10 @@ static void print_partitions(const struct hq_layout *L, const struct stats *part
             snprintf(lag, sizeof(lag), "%lld", p->lag);
         else
             snprintf(lag, sizeof(lag), "%s", p->group_exists ? "?" : "-");
-        printf("%-9s %-21s %10lld %8s %8lld %8lld %8lld\n", name, p->node, p->stream_len, lag,
-               p->pending, p->retries, p->dead);
+        char age[48];
+        hq_out_span(p->lane_age, age, sizeof(age));
+        printf("%-9s %-21s %10lld %8s %8lld %8lld %8lld %8lld %9s\n", name, p->node, p->stream_len,
+               lag, p->pending, p->retries, p->dead, p->lane_len, age);
     }
     printf("totals:\n");
 }
@@ -442,6 +457,10 @@ static void print_human(const struct hq_layout *L, const struct stats *part, con
         hq_out_span(delta < 0 ? -delta : delta, rel, sizeof(rel));
         printf("%s (%s%s)\n", t, delta < 0 ? "overdue by " : "in ", rel);
     }
+    char age[48];
+    hq_out_span(s->lane_age, age, sizeof(age));
+    printf("retry lane:   %lld entries in %s%s:retries, oldest unread waited %s\n", s->lane_len,
+           L->prefix, L->tagged ? ":{<tag>}" : "", age);
     printf("dead letters: %lld\n", s->dead);
     /* An empty dead-letter stream prints no breakdown lines. */
     if (d->scanned > 0) {
@@ -470,9 +489,9 @@ static int json_partitions(struct hq_buf *b, const struct hq_layout *L, const st
             rc ? rc
                : hq_buf_printf(
                      b,
-                     ",\"stream_length\":%lld,\"group_exists\":%s,\"consumers\":%lld,\"pending\":%lld,\"lag\":%s,\"retry_backlog\":%lld,\"retry_next_due_ms\":%s,\"dead_letters\":%lld}",
+                     ",\"stream_length\":%lld,\"group_exists\":%s,\"consumers\":%lld,\"pending\":%lld,\"lag\":%s,\"retry_backlog\":%lld,\"retry_next_due_ms\":%s,\"dead_letters\":%lld,\"retry_lane_length\":%lld,\"retry_lane_oldest_ms\":%lld}",
                      p->stream_len, p->group_exists ? "true" : "false", p->consumers, p->pending,
-                     lag, p->retries, due, p->dead);
+                     lag, p->retries, due, p->dead, p->lane_len, p->lane_age);
     }
     return rc ? rc : hq_buf_append(b, "]", 1);
 }
@@ -498,9 +517,10 @@ static void print_json(const struct hq_layout *L, const struct stats *part, cons
         rc ? rc
            : hq_buf_printf(
                  &b,
-                 ",\"stream_length\":%lld,\"group\":\"%s\",\"group_exists\":%s,\"consumers\":%lld,\"pending\":%lld,\"lag\":%s,\"retry_backlog\":%lld,\"retry_next_due_ms\":%s,\"retry_next_due\":%s,\"dead_letters\":%lld,\"dead_scanned\":%lld",
+                 ",\"stream_length\":%lld,\"group\":\"%s\",\"group_exists\":%s,\"consumers\":%lld,\"pending\":%lld,\"lag\":%s,\"retry_backlog\":%lld,\"retry_next_due_ms\":%s,\"retry_next_due\":%s,\"dead_letters\":%lld,\"dead_scanned\":%lld,\"retry_lane_length\":%lld,\"retry_lane_oldest_ms\":%lld",
                  s->stream_len, HQ_GROUP, s->group_exists ? "true" : "false", s->consumers,
-                 s->pending, lag, s->retries, due, due_iso, s->dead, d->scanned);
+                 s->pending, lag, s->retries, due, due_iso, s->dead, d->scanned, s->lane_len,
+                 s->lane_age);
     rc = rc ? rc : json_breakdown(&b, "dead_by_reason", &d->reasons);
     rc = rc ? rc : json_breakdown(&b, "dead_by_endpoint", &d->endpoints);
     if (L->tagged)

@@ -51,6 +51,10 @@
  * HQ_LANE_RETRY_EVERY reads. */
 #define HQ_LANE_FRESH_PCT   75
 #define HQ_LANE_RETRY_EVERY 4
+/* Entries read from the retry lanes and not yet settled are at most this
+ * percentage of --concurrency (at least 1): the rest stays free for fresh
+ * events during a retry storm, whatever the retries' endpoints take. */
+#define HQ_LANE_RETRY_HOLD_PCT 75
 #define HQ_ENDPOINT_CACHE_DEFAULT_MS                                                               \
     60000                        /* hand edits of endpoint hashes reach workers within this */
 #define HQ_DEFER_DEFAULT_MS 5000 /* a congested endpoint's deliveries come back after ~this */

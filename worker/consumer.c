@@ -341,6 +341,13 @@ static void read_partition(struct hq_worker *w, unsigned lp, int share, int64_t 
     struct hq_consumer_part *cf = &w->consumer.part[fresh->index];
     struct hq_consumer_part *cr = &w->consumer.part[retry->index];
     int fresh_cap = f, retry_cap = f;
+    /* Retries never hold more than their share of --concurrency: the rest is
+     * kept for fresh events, whose read then always has room, whatever the
+     * retries' endpoints take to answer. */
+    long retry_max = (long)w->cfg->concurrency * HQ_LANE_RETRY_HOLD_PCT / 100;
+    if (retry_max < 1)
+        retry_max = 1;
+    long retry_room = retry_max - w->entries.retry_active;
     if (rf && rr && cf->full && cr->full) {
         fresh_cap = (int)(((long)f * HQ_LANE_FRESH_PCT + 99) / 100);
         retry_cap = f - fresh_cap;
@@ -349,6 +356,8 @@ static void read_partition(struct hq_worker *w, unsigned lp, int share, int64_t 
             fresh_cap = f > 1 ? f - 1 : 0;
         }
     }
+    if (retry_cap > retry_room)
+        retry_cap = retry_room > 0 ? (int)retry_room : 0;
     if (rf)
         read_one(fresh, fresh_cap);
     if (rr)

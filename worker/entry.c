@@ -40,7 +40,10 @@ void hq__entry_set_state(struct hq_entries *set, struct hq_entry *e, enum hq_ent
         hq_panic("entry %s: illegal state change %s -> %s", e->id, state_names[e->state],
                  state_names[s]);
     hq_log(HQ_LOG_DEBUG, "entry", "%s %s -> %s", e->id, state_names[e->state], state_names[s]);
-    set->settled += settled(s) - settled(e->state);
+    int d = settled(s) - settled(e->state);
+    set->settled += d;
+    if (e->part % HQ_LANES == HQ_LANE_RETRY)
+        set->retry_active -= d;
     e->state = s;
 }
 
@@ -49,6 +52,7 @@ void hq__entries_init(struct hq_entries *set)
     set->head.next = set->head.prev = &set->head;
     set->n = 0;
     set->settled = 0;
+    set->retry_active = 0;
 }
 
 struct hq_entry *hq__entry_new(struct hq_entries *set, unsigned part, const char *id, size_t len)
@@ -70,6 +74,8 @@ struct hq_entry *hq__entry_new(struct hq_entries *set, unsigned part, const char
     set->head.prev->next = e;
     set->head.prev = e;
     set->n++;
+    if (part % HQ_LANES == HQ_LANE_RETRY)
+        set->retry_active++;
     return e;
 }
 
@@ -99,6 +105,8 @@ void hq__entry_free(struct hq_entries *set, struct hq_entry *e)
     e->next->prev = e->prev;
     set->n--;
     set->settled -= settled(e->state);
+    if (e->part % HQ_LANES == HQ_LANE_RETRY && !settled(e->state))
+        set->retry_active--;
     free(e->data);
     free(e->invalid);
     hq_buf_free(&e->raw);

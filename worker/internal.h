@@ -106,6 +106,7 @@ struct hq_entries {
     struct hq_entry head;
     int n;
     int settled;
+    int retry_active; /* entries of a retry lane not settled yet (consumer.c caps them) */
 };
 
 struct hq_delivery {

@@ -32,6 +32,13 @@
 #include <time.h>
 #include <unistd.h>
 
+int64_t hq_test_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 int64_t hq_test_now_ms(void)
 {
     struct timespec ts;
@@ -377,7 +384,8 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
     q.body = st->body ? st->body : strdup("");
     q.body_len = st->len;
     st->body = NULL;
-    q.at_ms = hq_test_now_ms();
+    q.at_us = hq_test_now_us();
+    q.at_ms = q.at_us / 1000;
 
     int status = rc->default_status;
     struct MHD_Response *resp = NULL;

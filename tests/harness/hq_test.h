@@ -70,6 +70,7 @@ struct hq_test_request {
     size_t body_len;
     int status;    /* what the receiver answered (0 = hung) */
     int64_t at_ms; /* unix ms when it arrived */
+    int64_t at_us; /* the same in microseconds (latency measurements) */
 };
 
 struct hq_test_receiver {
@@ -102,6 +103,7 @@ int hq_test_wait(hq_test_pred pred, void *arg, int timeout_ms);
 /* Runs loop (UV_RUN_ONCE with a 5 ms wake-up timer) until pred or timeout. */
 int hq_test_run_until(uv_loop_t *loop, hq_test_pred pred, void *arg, int timeout_ms);
 int64_t hq_test_now_ms(void);
+int64_t hq_test_now_us(void); /* unix time in microseconds */
 
 /* ---- processes ----------------------------------------------------------------------------- */
 struct hq_test_proc {

@@ -15,13 +15,19 @@
 #define STORM_MAX_EVENTS  60000
 #define STORM_SCHED_BATCH 1000 /* the scheduler's default --batch */
 #define STORM_RATIO_MAX   3.0
+/* The quiet p99 the ratio is taken against is at least this: on the shared
+ * 2-core test machine the quiet p99 of these loopback deliveries is 0.3-3 ms
+ * from run to run (other builds and tests share the cores). Measured with the
+ * lane: storm p99 1.0-1.5 ms; without the retries' hold cap 25-36 ms; with
+ * retries on the events stream, the drain time (seconds). */
+#define STORM_QUIET_FLOOR_US 2000
 
 enum { PH_NONE = 0, PH_QUIET, PH_STORM };
 
 struct storm {
     struct rf *r;
     int fresh;       /* checker index of the fresh endpoint */
-    int64_t *ack;    /* [event number] = unix ms its XADD was acknowledged */
+    int64_t *ack;    /* [event number] = unix us its XADD was sent */
     char *phase;     /* [event number] = PH_* */
     long cap;        /* size of both */
     int64_t next_us; /* pacing: when the next fresh event is due */
@@ -43,8 +49,8 @@ static void fresh_one(struct storm *s, char phase)
     s->next_us += STORM_RATE_US;
     long n = s->r->ck.seq;
     assert_true(n < s->cap);
+    s->ack[n] = hq_test_now_us(); /* enqueue: when the XADD is sent */
     hq_ck_produce_to(&s->r->ck, s->r->w.c, "fresh.test", "{\"f\":1}", s->fresh);
-    s->ack[n] = hq_test_now_ms();
     s->phase[n] = phase;
 }
 
@@ -54,8 +60,9 @@ static int cmp_ll(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* p99 of enqueue -> receipt (ms) of the fresh events of phase ph; *count their number. */
-static long long p99_of(struct storm *s, char ph, size_t *count)
+/* p99 of enqueue -> receipt (us) of the fresh events of phase ph; *count their
+ * number; prints p50, p90, p99 and the maximum under label. */
+static long long p99_of(struct storm *s, char ph, size_t *count, const char *label)
 {
     struct hq_test_receiver *rc = &s->r->w.rcv;
     pthread_mutex_lock(&rc->mu);
@@ -70,11 +77,15 @@ static long long p99_of(struct storm *s, char ph, size_t *count)
             hq_test_request_header(q, "webhook-id", id, sizeof(id)) != 0 ||
             sscanf(id, "evck_%ld", &n) != 1 || n < 0 || n >= s->cap || s->phase[n] != ph)
             continue;
-        lat[k++] = q->at_ms - s->ack[n];
+        lat[k++] = q->at_us - s->ack[n];
     }
     pthread_mutex_unlock(&rc->mu);
     qsort(lat, k, sizeof(*lat), cmp_ll);
     long long p = k ? lat[(k * 99 + 99) / 100 - 1] : -1;
+    if (k)
+        print_message("[retry storm] %s: p50 %.2f p90 %.2f p99 %.2f max %.2f ms\n", label,
+                      lat[(k * 50 + 99) / 100 - 1] / 1000.0, lat[(k * 90 + 99) / 100 - 1] / 1000.0,
+                      p / 1000.0, lat[k - 1] / 1000.0);
     *count = k;
     free(lat);
     return p;
@@ -84,14 +95,21 @@ void hq_retry_storm(struct rf *r, long nretries, int drain_timeout_ms)
 {
     struct storm s = {.r = r};
     s.fresh = rf_endpoint(r, "/fresh");
-    int storm_ep = rf_endpoint(r, "/storm");
+    /* The retries' endpoint is another server (its own receiver) answering
+     * in 50 ms, as an endpoint that was down and came back would be: its
+     * retries hold the worker's slots for a while, which is what starved fresh
+     * events before retries were capped to their share of --concurrency. */
+    rf_start_rcv2(r, 0);
+    int storm_ep = rf_endpoint_on(r, &r->rcv2, "/delay/50/storm", 0);
     s.cap = r->ck.seq + nretries + STORM_WARMUP + STORM_QUIET + STORM_MAX_EVENTS + 16;
     s.ack = calloc((size_t)s.cap, sizeof(*s.ack));
     s.phase = calloc((size_t)s.cap, 1);
     assert_non_null(s.ack);
     assert_non_null(s.phase);
 
-    const char *extra[] = {"--concurrency", "200", "--endpoint-concurrency", "200", NULL};
+    /* 64: the retries may hold 48 (HQ_LANE_RETRY_HOLD_PCT), about 960
+     * deliveries a second to the 50-ms endpoint. */
+    const char *extra[] = {"--concurrency", "64", "--endpoint-concurrency", "64", NULL};
     pid_t w = rf_worker(r, "storm", extra);
     pid_t sc = rf_scheduler(r);
 
@@ -125,7 +143,7 @@ void hq_retry_storm(struct rf *r, long nretries, int drain_timeout_ms)
                 if (d > lane_max)
                     lane_max = d;
             }
-            storm_seen = hq_test_receiver_count_path(&r->w.rcv, "/storm");
+            storm_seen = hq_test_receiver_count_path(&r->rcv2, "/delay/50/storm");
             if (produced >= STORM_MIN_EVENTS && storm_seen >= (size_t)nretries)
                 break;
             if (produced >= STORM_MAX_EVENTS)
@@ -140,12 +158,13 @@ void hq_retry_storm(struct rf *r, long nretries, int drain_timeout_ms)
     struct hq_ck_report rep;
     rf_settle_and_check(r, drain_timeout_ms, "retry storm", &rep);
     size_t nq, ns;
-    long long q99 = p99_of(&s, PH_QUIET, &nq), s99 = p99_of(&s, PH_STORM, &ns);
-    /* Receipt times have a resolution of 1 ms: a quiet p99 of 0 counts as 1. */
-    double ratio = (double)s99 / (double)(q99 > 0 ? q99 : 1);
-    print_message("[retry storm] fresh p99: quiet %lld ms (%zu events), storm %lld ms (%zu "
-                  "events): ratio %.2f (max %.1f)\n",
-                  q99, nq, s99, ns, ratio, STORM_RATIO_MAX);
+    long long q99 = p99_of(&s, PH_QUIET, &nq, "quiet"), s99 = p99_of(&s, PH_STORM, &ns, "storm");
+    long long base = q99 > STORM_QUIET_FLOOR_US ? q99 : STORM_QUIET_FLOOR_US;
+    double raw = (double)s99 / (double)(q99 > 0 ? q99 : 1), ratio = (double)s99 / (double)base;
+    print_message("[retry storm] fresh p99: quiet %.2f ms (%zu events), storm %.2f ms (%zu "
+                  "events): ratio %.2f, %.2f against the quiet p99 floored at %.1f ms (max %.1f)\n",
+                  q99 / 1000.0, nq, s99 / 1000.0, ns, raw, ratio, STORM_QUIET_FLOOR_US / 1000.0,
+                  STORM_RATIO_MAX);
     assert_int_equal(nq, STORM_QUIET);
     assert_true(ns >= STORM_MIN_EVENTS);
     assert_int_equal(rep.dead_total, 0);
@@ -153,8 +172,9 @@ void hq_retry_storm(struct rf *r, long nretries, int drain_timeout_ms)
         fail_msg("a retry lane held %lld entries, over the scheduler's bound %lld", lane_max,
                  bound);
     if (ratio > STORM_RATIO_MAX)
-        fail_msg("fresh events' p99 during the storm (%lld ms) is %.2f x the quiet p99 (%lld ms)",
-                 s99, ratio, q99);
+        fail_msg("fresh events' p99 during the storm (%lld us) is %.2f x the quiet p99 "
+                 "(%lld us, floored at %d us)",
+                 s99, ratio, q99, STORM_QUIET_FLOOR_US);
     assert_int_equal(hq_test_kill_wait(w, SIGTERM, 30000), 0);
     assert_int_equal(hq_test_kill_wait(sc, SIGTERM, 30000), 0);
     free(s.ack);

@@ -8,8 +8,8 @@
 #include "tests/harness/fault_env.h"
 
 /* Fresh events at 500/s to a healthy endpoint: their p99 enqueue -> receipt
- * is measured quiet, then while nretries retries (another healthy endpoint)
- * are all due at once. Fails unless the storm's p99 is within 3 times the
+ * is measured quiet, then while nretries retries (another healthy endpoint,
+ * answering in 50 ms) are all due at once. Fails unless the storm's p99 is within 3 times the
  * quiet one, every retry drained (the checker: nothing lost, nothing pending,
  * no backlog) within drain_timeout_ms, and no partition's retry lane ever held
  * more than the scheduler's bound. */
