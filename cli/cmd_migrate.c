@@ -7,10 +7,9 @@
  *   2. wait (--wait) until the live consumers of the old stream have reported
  *      in <prefix>:{reg}:migrate:paused that they hold nothing;
  *   3. RENAME the untagged keys into the tagged names: the fixed keys in one
- *      MULTI/EXEC (stream with its group and PEL, retry, retry:data, dead ->
- *      partition 0; endpoints, endpoints:ver -> {reg}), then SCAN + pipelined
- *      RENAMENX for :ep:*, :idx:t:*, :idx:p:* (-> {reg}) and :att:* (->
- *      partition 0);
+ *      MULTI/EXEC (stream with its group and PEL, the retry lane likewise,
+ *      retry, retry:data, dead -> partition 0; endpoints, endpoints:ver -> {reg}), then SCAN +
+ * pipelined RENAMENX for :ep:*, :idx:t:*, :idx:p:* (-> {reg}) and :att:* (-> partition 0);
  *   4. create group `workers` on every partition's stream;
  *   5. HDEL state, DEL the paused set: workers restart on the new layout;
  *   6. sweep what old producers XADDed to <prefix>:events meanwhile into the
@@ -280,7 +279,7 @@ static int wait_paused(struct mig *m)
 
 /* ---- Step 3: renames ------------------------------------------------------------------------ */
 
-#define NFIXED 6
+#define NFIXED 7
 
 /* The fixed keys: old name -> new name. */
 static void fixed_keys(const struct mig *m, char src[NFIXED][HQ_KEY_MAX],
@@ -299,6 +298,8 @@ static void fixed_keys(const struct mig *m, char src[NFIXED][HQ_KEY_MAX],
     hq_key_endpoints(reg, dst[4], HQ_KEY_MAX);
     hq_key_endpoints_version(m->prefix, src[5], HQ_KEY_MAX);
     hq_key_endpoints_version(reg, dst[5], HQ_KEY_MAX);
+    hq_key_retries(m->prefix, src[6], HQ_KEY_MAX); /* the retry lane, with its group */
+    hq_key_retries(p0, dst[6], HQ_KEY_MAX);
 }
 
 static int merge(struct mig *m, const char *src, const char *dst)

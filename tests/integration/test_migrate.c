@@ -59,6 +59,11 @@ static void populate(redisContext *c)
     freeReplyObject(
         hq_test_cmd(c, "XREADGROUP GROUP workers w1 COUNT %d STREAMS hookq:events >", NREAD));
     freeReplyObject(hq_test_cmd(c, "ZADD hookq:retry 1 a/1/1 2 b/1/1 3 c/1/1"));
+    /* The retry lane: two due retries moved there, not read yet. */
+    freeReplyObject(hq_test_cmd(c, "XGROUP CREATE hookq:retries workers 0 MKSTREAM"));
+    for (int i = 0; i < 2; i++)
+        freeReplyObject(
+            hq_test_cmd(c, "XADD hookq:retries * type t.x payload {} id rv_%d attempt 2", i));
     freeReplyObject(hq_test_cmd(c, "HSET hookq:retry:data a/1/1 x b/1/1 y c/1/1 z"));
     for (int i = 0; i < NDEAD; i++)
         freeReplyObject(hq_test_cmd(
@@ -105,6 +110,11 @@ static void assert_migrated(redisContext *c, const struct hq_layout *L, long lon
         assert_int_equal(r->elements, 1); /* group workers, ready for the workers */
         freeReplyObject(r);
     }
+    hq_key_retries(p0, k, sizeof(k)); /* the retry lane, with its group */
+    assert_int_equal(hq_test_cmd_int(c, "XLEN %s", k), 2);
+    r = hq_test_cmd(c, "XINFO GROUPS %s", k);
+    assert_int_equal(r->elements, 1);
+    freeReplyObject(r);
     hq_key_retry(p0, k, sizeof(k));
     assert_int_equal(hq_test_cmd_int(c, "ZCARD %s", k), 3);
     hq_key_retry_data(p0, k, sizeof(k));
@@ -160,7 +170,7 @@ static void test_migrate_an_idle_deployment_to_4_partitions(void **state)
     const char *a[] = {"migrate", "--partitions", "4", "--wait", "5s", NULL};
     assert_int_equal(run(a), 0);
     assert_non_null(strstr(OUT, "migrated hookq to 4 partitions in "));
-    snprintf(want, sizeof(want), ": 6 fixed keys, %lld registry keys, 20 attempt lists renamed",
+    snprintf(want, sizeof(want), ": 7 fixed keys, %lld registry keys, 20 attempt lists renamed",
              nreg);
     assert_non_null(strstr(OUT, want));
     assert_non_null(strstr(OUT, "1/1 live consumers paused"));

@@ -422,6 +422,12 @@ static void test_stats_p4_shows_each_partition_and_the_totals(void **state)
         freeReplyObject(hq_test_cmd(c, "XREADGROUP GROUP workers w1 COUNT 1 STREAMS %s >", ev));
         if (p == 2)
             freeReplyObject(hq_test_cmd(c, "ZADD %s %lld a/1/1 %lld b/1/1", retry, due, due + 1));
+        if (p == 1) { /* two retries in the lane, unread, the oldest added 200 s ago */
+            char lane[HQ_KEY_MAX];
+            hq_key_retries(L.part[p].base, lane, sizeof(lane));
+            freeReplyObject(hq_test_cmd(c, "XADD %s %lld-0 type t.x", lane, due - 260000));
+            freeReplyObject(hq_test_cmd(c, "XADD %s * type t.x", lane));
+        }
         for (unsigned i = 0; i < (p == 3 ? 3u : p == 0 ? 1u : 0u); i++)
             freeReplyObject(hq_test_cmd(c, "XADD %s * event_id e%u reason exhausted", dead, i));
     }
@@ -436,24 +442,29 @@ static void test_stats_p4_shows_each_partition_and_the_totals(void **state)
     assert_int_equal(out_line(out, "PARTITION", line, sizeof(line)), 0);
     const char *rows[] = {"p0", "p1", "p2", "p3"};
     const long long want_dead[] = {1, 0, 0, 3}, want_retry[] = {0, 0, 2, 0};
+    const long long want_lane[] = {0, 2, 0, 0};
+    const char *want_age[] = {"0s", "3m", "0s", "0s"};
     for (unsigned p = 0; p < 4; p++) {
         char want[200];
-        snprintf(want, sizeof(want), "%-9s %-21s %10u %8u %8d %8lld %8lld", rows[p], node, p + 1, p,
-                 1, want_retry[p], want_dead[p]);
+        snprintf(want, sizeof(want), "%-9s %-21s %10u %8u %8d %8lld %8lld %8lld %9s", rows[p], node,
+                 p + 1, p, 1, want_retry[p], want_dead[p], want_lane[p], want_age[p]);
         if (out_line(out, rows[p], line, sizeof(line)) != 0 || strcmp(line, want) != 0)
             fail_msg("partition %u: want '%s' in\n%s", p, want, out);
     }
     assert_non_null(strstr(out, "events:       10 entries in 4 partitions"));
     assert_non_null(strstr(out, "group:        workers: 1 consumers, 4 pending, lag 6"));
     assert_non_null(strstr(out, "retries:      2 waiting"));
+    assert_non_null(strstr(out, "retry lane:   2 entries in part4:{<tag>}:retries, oldest unread "
+                                "waited 3m"));
     assert_non_null(strstr(out, "dead letters: 4\n  by reason: exhausted 4"));
     assert_non_null(strstr(out, "endpoints:    2"));
 
     assert_int_equal(run_stats("part4", "--json", out, sizeof(out), err, sizeof(err)), 0);
     const struct {
         const char *field, *want;
-    } top[] = {{"stream_length", "10"}, {"pending", "4"},      {"lag", "6"},
-               {"retry_backlog", "2"},  {"dead_letters", "4"}, {"endpoints", "2"}};
+    } top[] = {{"stream_length", "10"},   {"pending", "4"},      {"lag", "6"},
+               {"retry_backlog", "2"},    {"dead_letters", "4"}, {"endpoints", "2"},
+               {"retry_lane_length", "2"}};
     for (size_t i = 0; i < sizeof(top) / sizeof(*top); i++)
         assert_json_field(out, top[i].field, top[i].want);
     const char *parts = strstr(out, ",\"partitions\":[{\"partition\":0,");
@@ -462,7 +473,8 @@ static void test_stats_p4_shows_each_partition_and_the_totals(void **state)
     snprintf(want, sizeof(want),
              "{\"partition\":2,\"tag\":\"%s\",\"node\":\"%s\",\"stream_length\":3,\"group_exists\":"
              "true,\"consumers\":1,\"pending\":1,\"lag\":2,\"retry_backlog\":2,"
-             "\"retry_next_due_ms\":%lld,\"dead_letters\":0}",
+             "\"retry_next_due_ms\":%lld,\"dead_letters\":0,\"retry_lane_length\":0,"
+             "\"retry_lane_oldest_ms\":0}",
              L.part[2].tag, node, due);
     if (!strstr(parts, want))
         fail_msg("want %s in %s", want, parts);
