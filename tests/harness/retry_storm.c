@@ -12,7 +12,7 @@
 #define STORM_WARMUP      200  /* fresh events before measuring (connections, caches) */
 #define STORM_QUIET       3000 /* measured quiet: 6 s */
 #define STORM_MIN_EVENTS  1500 /* measured during the storm: at least 3 s */
-#define STORM_MAX_EVENTS  60000
+#define STORM_MAX_EVENTS  150000
 #define STORM_SCHED_BATCH 1000 /* the scheduler's default --batch */
 #define STORM_RATIO_MAX   3.0
 /* The quiet p99 the ratio is taken against is at least this: on the shared

@@ -87,6 +87,31 @@ static int lanes_exist(void *arg)
     return wenv_sum(a->w, "EXISTS", hq_key_retries) == a->want;
 }
 
+/* Sum of hookq_retry_lane_depth{partition} on a worker's /metrics, > 0. */
+struct depth_arg {
+    char url[96];
+    long long depth;
+};
+
+static int lane_depth_reported(void *arg)
+{
+    struct depth_arg *a = arg;
+    struct hq_buf body;
+    hq_buf_init(&body, 1 << 20);
+    long st = wenv_http_get(a->url, &body);
+    a->depth = 0;
+    const char *name = "hookq_retry_lane_depth{";
+    for (const char *p = body.p; st == 200 && p && (p = strstr(p, name)); p++) {
+        const char *v = strchr(p, ' ');
+        if (v)
+            a->depth += strtoll(v + 1, NULL, 10);
+    }
+    hq_buf_free(&body);
+    if (a->depth <= 0)
+        rf_pause_ms(100); /* polling pace: the worker samples every 5 s */
+    return a->depth > 0;
+}
+
 struct flight_arg {
     struct hq_test_receiver *rcv;
     int want;
@@ -123,7 +148,28 @@ static void test_a_worker_killed_with_retries_pending_is_reclaimed(void **state)
     assert_true(on_lane >= 250); /* what the killed worker holds is on the retry lane */
     assert_int_equal(hq_test_kill_wait(a, SIGKILL, 5000), 128 + SIGKILL);
     hq_ck_note_fault(&R.ck, held);
-    pid_t b = rf_worker(&R, "wb", extra);
+    /* b reports the lane's depth: what a holds stays pending there until b
+     * reclaims it, --claim-idle (8 s) after a read it. */
+    char maddr[64];
+    snprintf(maddr, sizeof(maddr), "127.0.0.1:%d", hq_test_free_port());
+    const char *bextra[] = {"--timeout",
+                            "2s",
+                            "--claim-idle",
+                            "8s",
+                            "--concurrency",
+                            "400",
+                            "--endpoint-concurrency",
+                            "400",
+                            "--metrics",
+                            maddr,
+                            NULL};
+    pid_t b = rf_worker(&R, "wb", bextra);
+    struct depth_arg da = {0};
+    snprintf(da.url, sizeof(da.url), "http://%s/metrics", maddr);
+    if (!hq_test_wait(lane_depth_reported, &da, 8000)) {
+        rf_dump_logs(&R);
+        fail_msg("hookq_retry_lane_depth never showed the pending lane (last %lld)", da.depth);
+    }
     struct hq_ck_report rep;
     rf_settle_and_check(&R, 60000, "retry lane reclaim", &rep);
     assert_int_equal(rep.delivered, (size_t)n);
