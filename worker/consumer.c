@@ -231,6 +231,8 @@ static int capacity(const struct hq_worker *w)
 static void read_done(struct hq_wpart *p)
 {
     struct hq_consumer_part *cp = &p->w->consumer.part[p->index];
+    if (cp->reading && p->lane == HQ_LANE_RETRY)
+        p->w->consumer.retry_reserved -= cp->asked;
     cp->reading = 0;
     cp->full = 0;
 }
@@ -313,6 +315,8 @@ static void read_one(struct hq_wpart *p, int cap)
                                 HQ_READ_BLOCK_MS + HQ_REDIS_BLOCK_MARGIN_MS, 11, argv, NULL) == 0) {
         cp->reading = 1;
         cp->asked = cap;
+        if (p->lane == HQ_LANE_RETRY)
+            w->consumer.retry_reserved += cap;
     }
 }
 
@@ -347,7 +351,8 @@ static void read_partition(struct hq_worker *w, unsigned lp, int share, int64_t 
     long retry_max = (long)w->cfg->concurrency * HQ_LANE_RETRY_HOLD_PCT / 100;
     if (retry_max < 1)
         retry_max = 1;
-    long retry_room = retry_max - w->entries.retry_active;
+    /* Held, and what the retry reads in flight (every partition's) may bring. */
+    long retry_room = retry_max - w->entries.retry_active - w->consumer.retry_reserved;
     if (rf && rr && cf->full && cr->full) {
         fresh_cap = (int)(((long)f * HQ_LANE_FRESH_PCT + 99) / 100);
         retry_cap = f - fresh_cap;

@@ -204,6 +204,7 @@ struct hq_consumer_part {
 struct hq_consumer {
     struct hq_consumer_part *part; /* w->nparts of them, owned */
     unsigned next;                 /* partition the next read round starts at (fairness) */
+    long retry_reserved;           /* sum of the COUNTs of the retry-lane reads in flight */
 };
 
 /* dispatch.c: the endpoint cache, per-endpoint queues, slot accounting. */
