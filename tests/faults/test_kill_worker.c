@@ -12,17 +12,6 @@
 
 static struct rf R;
 
-struct flight_arg {
-    struct hq_test_receiver *rcv;
-    int want;
-};
-
-static int in_flight_at_least(void *arg)
-{
-    struct flight_arg *a = arg;
-    return hq_ck_in_flight(a->rcv) >= a->want;
-}
-
 static void test_kill9_with_1000_in_flight_another_worker_reclaims_all(void **state)
 {
     (void)state;
@@ -39,8 +28,8 @@ static void test_kill9_with_1000_in_flight_another_worker_reclaims_all(void **st
     const char *sargs[] = {"--interval", "200ms", NULL};
     pid_t sc = wenv_scheduler(&R.w, sargs);
     pid_t a = wenv_worker(&R.w, extra, NULL);
-    struct flight_arg fa = {&R.w.rcv, 900};
-    if (!hq_test_wait(in_flight_at_least, &fa, 15000)) {
+    struct rf_flight_arg fa = {&R.w.rcv, 900};
+    if (!hq_test_wait(rf_in_flight_at_least, &fa, 15000)) {
         wenv_dump_log(&R.w);
         fail_msg("900 deliveries never in flight (%d)", hq_ck_in_flight(&R.w.rcv));
     }

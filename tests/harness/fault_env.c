@@ -218,6 +218,12 @@ long long rf_in_flight(struct rf *r)
     return n;
 }
 
+int rf_in_flight_at_least(void *arg)
+{
+    struct rf_flight_arg *a = arg;
+    return hq_ck_in_flight(a->rcv) >= a->want;
+}
+
 int rf_quiet(void *arg)
 {
     struct rf *r = arg;

@@ -108,6 +108,13 @@ long long rf_in_flight(struct rf *r);
  * lose acknowledged writes (appendfsync everysec) can settle and count them. */
 int rf_quiet(void *arg);
 
+/* Predicate: at least want requests are being answered by rcv right now. */
+struct rf_flight_arg {
+    struct hq_test_receiver *rcv;
+    int want;
+};
+int rf_in_flight_at_least(void *arg);
+
 /* Attempt records of event evck_<n> (LLEN <base>:att:<id> in its partition). */
 long long rf_attempt_records(struct rf *r, long n);
 

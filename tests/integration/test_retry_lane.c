@@ -112,17 +112,6 @@ static int lane_depth_reported(void *arg)
     return a->depth > 0;
 }
 
-struct flight_arg {
-    struct hq_test_receiver *rcv;
-    int want;
-};
-
-static int in_flight_at_least(void *arg)
-{
-    struct flight_arg *a = arg;
-    return hq_ck_in_flight(a->rcv) >= a->want;
-}
-
 static void test_a_worker_killed_with_retries_pending_is_reclaimed(void **state)
 {
     (void)state;
@@ -138,8 +127,8 @@ static void test_a_worker_killed_with_retries_pending_is_reclaimed(void **state)
     struct redis_arg ra = {&R.w, NULL, (long long)hq_tl_nparts(&R.w.tl)};
     wenv_wait(&R.w, lanes_exist, &ra, 10000, "the worker's retry lanes");
     pid_t s = rf_scheduler(&R);
-    struct flight_arg fa = {&R.w.rcv, 250};
-    if (!hq_test_wait(in_flight_at_least, &fa, 15000)) {
+    struct rf_flight_arg fa = {&R.w.rcv, 250};
+    if (!hq_test_wait(rf_in_flight_at_least, &fa, 15000)) {
         rf_dump_logs(&R);
         fail_msg("250 retries never in flight (%d)", hq_ck_in_flight(&R.w.rcv));
     }
