@@ -320,12 +320,13 @@ static void read_one(struct hq_wpart *p, int cap)
     }
 }
 
-/* The retry lane (docs/internals/worker-loop.md): partition lp's share of
+/* The retry lane (docs/internals/retry-lane.md): partition lp's share of
  * the free capacity, f, is split between its two streams only while both have
  * a backlog (their last read returned its whole COUNT): fresh events get
  * ceil(HQ_LANE_FRESH_PCT % of f), retries the rest, and at least one read in
  * HQ_LANE_RETRY_EVERY when that rest rounds to 0, so a flood of fresh events
- * cannot starve retries forever, nor a storm of retries fresh events. A
+ * cannot starve retries forever; retries hold at most HQ_LANE_RETRY_HOLD_PCT
+ * % of --concurrency, so a storm of them cannot starve fresh events. A
  * stream without a backlog needs no share (its read blocks, or will return
  * what there is): the other takes all of f (work-conserving). A read already
  * in flight keeps its COUNT; so the reads in flight hold at most two shares
