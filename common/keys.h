@@ -24,6 +24,8 @@ int hq_key_idx_type(const char *prefix, const char *type, char *out,
                     size_t n); /* <p>:idx:t:<type> set */
 int hq_key_idx_prefix(const char *prefix, const char *tprefix, char *out,
                       size_t n); /* <p>:idx:p:<tprefix> set */
+int hq_key_idx_tenant(const char *prefix, const char *tenant, char *out,
+                      size_t n); /* <p>:idx:tenant:<tenant> set of endpoint ids */
 int hq_key_attempts(const char *prefix, const char *event_id, char *out,
                     size_t n); /* <p>:att:<event id> list */
 int hq_key_endpoints_version(const char *prefix, char *out,

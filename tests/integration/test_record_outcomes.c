@@ -252,8 +252,8 @@ static void test_long_form_retry_dead_letter_and_raw_fields(void **state)
     r = hq_test_cmd(C, "XRANGE dead - +");
     assert_int_equal(r->elements, 2);
     const redisReply *d0 = r->element[0]->element[1], *d1 = r->element[1]->element[1];
-    assert_int_equal(d0->elements, 22);
-    assert_int_equal(d1->elements, 26);
+    assert_int_equal(d0->elements, 24); /* 12 fields (tenant "" when none) */
+    assert_int_equal(d1->elements, 28);
     static const struct {
         int which;
         const char *name, *value;
@@ -265,6 +265,7 @@ static void test_long_form_retry_dead_letter_and_raw_fields(void **state)
         {0, "first_attempt_ms", "100"},
         {0, "reason", "exhausted"},
         {0, "payload", "{}"},
+        {0, "tenant", ""},
         {1, "event_id", "evt_1"},
         {1, "type", ""},
         {1, "reason", "invalid: bad"},
