@@ -99,8 +99,8 @@ int wenv_log_has(struct wenv *w, const char *needle)
     return hq_test_log_count(w->log, NULL, needle) > 0;
 }
 
-void wenv_endpoint(struct wenv *w, const char *url, const char *filters, const char *header,
-                   int max_attempts, struct hq_endpoint *e_out)
+void wenv_endpoint_fill(const char *url, const char *filters, const char *header, int max_attempts,
+                        struct hq_endpoint *e_out)
 {
     memset(e_out, 0, sizeof(*e_out));
     e_out->name = strdup("test");
@@ -121,10 +121,20 @@ void wenv_endpoint(struct wenv *w, const char *url, const char *filters, const c
         e_out->headers[0] = strdup(header);
         e_out->nheaders = 1;
     }
+}
+
+void wenv_endpoint_create(struct wenv *w, struct hq_endpoint *e)
+{
     struct hq_err err = {0};
-    if (hq_endpoint_create(wenv_reg_node(w), w->registry ? w->registry : w->tl.L.reg, e_out,
-                           &err) != 0)
+    if (hq_endpoint_create(wenv_reg_node(w), w->registry ? w->registry : w->tl.L.reg, e, &err) != 0)
         fail_msg("endpoint create: %s", err.msg);
+}
+
+void wenv_endpoint(struct wenv *w, const char *url, const char *filters, const char *header,
+                   int max_attempts, struct hq_endpoint *e_out)
+{
+    wenv_endpoint_fill(url, filters, header, max_attempts, e_out);
+    wenv_endpoint_create(w, e_out);
 }
 
 void wenv_endpoint_at(struct wenv *w, const char *path, const char *filters, int max_attempts,

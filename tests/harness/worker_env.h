@@ -82,6 +82,12 @@ int wenv_log_has(struct wenv *w, const char *needle);
 void wenv_endpoint(struct wenv *w, const char *url, const char *filters, const char *header,
                    int max_attempts, struct hq_endpoint *e_out);
 
+/* wenv_endpoint in two steps, for a test that sets more fields in between
+ * (tenant, retry policy): fill e_out (no I/O), then create it. */
+void wenv_endpoint_fill(const char *url, const char *filters, const char *header, int max_attempts,
+                        struct hq_endpoint *e_out);
+void wenv_endpoint_create(struct wenv *w, struct hq_endpoint *e);
+
 /* wenv_endpoint at <w->rcv.url><path>, without a custom header. */
 void wenv_endpoint_at(struct wenv *w, const char *path, const char *filters, int max_attempts,
                       struct hq_endpoint *e_out);

@@ -54,27 +54,20 @@ static void ep_make(const char *path, const char *filters, const char *tenant, l
 {
     char url[256];
     snprintf(url, sizeof(url), "%s%s", W.rcv.url, path);
-    memset(e, 0, sizeof(*e));
-    e->name = strdup("t");
-    e->url = strdup(url);
-    e->description = strdup("");
-    e->enabled = 1;
-    e->max_attempts = max_attempts;
+    wenv_endpoint_fill(url, filters, NULL, max_attempts, e);
     snprintf(e->tenant, sizeof(e->tenant), "%s", tenant);
     e->backoff_base_ms = base_ms;
     e->backoff_factor = factor;
     e->retry_window_ms = window_ms;
-    if (filters) {
-        char *copy = strdup(filters), *save = NULL;
-        e->events = calloc(8, sizeof(char *));
-        for (char *t = strtok_r(copy, ",", &save); t && e->nevents < 8;
-             t = strtok_r(NULL, ",", &save))
-            e->events[e->nevents++] = strdup(t);
-        free(copy);
-    }
-    struct hq_err err = {0};
-    if (hq_endpoint_create(W.c, W.tl.L.reg, e, &err) != 0)
-        fail_msg("endpoint create: %s", err.msg);
+    wenv_endpoint_create(&W, e);
+}
+
+/* A worker, and a scheduler that moves due retries within 100 ms. */
+static void start_both(pid_t *wpid, pid_t *spid)
+{
+    *wpid = wenv_worker(&W, NULL, NULL);
+    const char *sargs[] = {"--interval", "100ms", NULL};
+    *spid = wenv_scheduler(&W, sargs);
 }
 
 /* Runs `hookq <args...> --redis-url <url>`; stdout in out, stderr in errb. */
@@ -236,9 +229,8 @@ static void test_an_endpoints_own_backoff_spaces_its_attempts(void **state)
     /* base 1 s, factor 1, 4 attempts; the deployment's default base is 30 s. */
     struct hq_endpoint e;
     ep_make("/s/500", NULL, "acme", 1000, 1, 0, 4, &e);
-    pid_t wpid = wenv_worker(&W, NULL, NULL);
-    const char *sargs[] = {"--interval", "100ms", NULL};
-    pid_t spid = wenv_scheduler(&W, sargs);
+    pid_t wpid, spid;
+    start_both(&wpid, &spid);
     wenv_produce(&W, "b.x", "{}", "evt_b", NULL, NULL, 0);
     struct redis_arg ra = {&W, "XLEN hookq:dead", 1};
     wenv_wait(&W, redis_int_is, &ra, 15000, "4 attempts ~1 s apart, then the dead letter");
@@ -265,9 +257,8 @@ static void test_the_retry_window_ends_retries_before_max_attempts(void **state)
     /* 1 s apart, 10 attempts allowed, but no retry due past first + 2.5 s. */
     struct hq_endpoint e;
     ep_make("/s/503", NULL, "", 1000, 1, 2500, 10, &e);
-    pid_t wpid = wenv_worker(&W, NULL, NULL);
-    const char *sargs[] = {"--interval", "100ms", NULL};
-    pid_t spid = wenv_scheduler(&W, sargs);
+    pid_t wpid, spid;
+    start_both(&wpid, &spid);
     wenv_produce(&W, "w.x", "{}", "evt_w", NULL, NULL, 0);
     struct redis_arg ra = {&W, "XLEN hookq:dead", 1};
     wenv_wait(&W, redis_int_is, &ra, 15000, "the window's dead letter");
