@@ -265,10 +265,12 @@ static void print_events(const struct hq_endpoint *e)
 /* "name: 1000ms", or the deployment's default named by its variable. */
 static void print_override(const char *name, long long ms, const char *env)
 {
+    char label[24];
+    snprintf(label, sizeof(label), "%s:", name);
     if (ms > 0)
-        printf("%s: %lldms\n", name, ms);
+        printf("%-14s%lldms\n", label, ms);
     else
-        printf("%s: deployment default (%s)\n", name, env);
+        printf("%-14s deployment default (%s)\n", label, env);
 }
 
 static void print_human(const struct hq_endpoint *e, enum show_keys keys, int reveal_headers)

@@ -15,6 +15,7 @@
 
 #include "common/buf.h"
 #include "common/endpoint_store.h"
+#include "hookq/hookq.h"
 #include "worker/metrics.h"
 
 #include "tests/harness/worker_env.h"
@@ -519,6 +520,36 @@ static void test_bad_tenant_and_policy_values_exit_2_with_one_line_and_change_no
                                 "\"backoff_max_ms\":0,\"retry_window_ms\":0"));
 }
 
+static void test_libhookq_writes_the_tenant_and_refuses_reserved_types(void **state)
+{
+    (void)state;
+    struct hookq_producer *p = NULL;
+    char msg[256], id[64];
+    assert_int_equal(hookq_producer_connect(wenv_url(&W), "hookq", &p, msg, sizeof(msg)), 0);
+    struct hookq_event ev = {.type = "hookq.endpoint.disabled", .payload = "{}", .payload_len = 2};
+    assert_int_equal(hookq_produce(p, &ev, id, sizeof(id), msg, sizeof(msg)), HOOKQ_EINVAL);
+    assert_non_null(strstr(msg, "is reserved for hookq's own events"));
+    ev.type = "t.x";
+    ev.tenant = "a b";
+    assert_int_equal(hookq_produce(p, &ev, id, sizeof(id), msg, sizeof(msg)), HOOKQ_EINVAL);
+    assert_non_null(strstr(msg, "tenant: 'a b'"));
+    assert_int_equal(hq_test_cmd_int(W.c, "XLEN hookq:events"), 0);
+    ev.tenant = "acme";
+    assert_int_equal(hookq_produce(p, &ev, id, sizeof(id), msg, sizeof(msg)), 0);
+    hookq_producer_free(p);
+    /* What it wrote decodes with the tenant. */
+    redisReply *r = hq_test_cmd(W.c, "XRANGE hookq:events - +");
+    const redisReply *f = r->element[0]->element[1];
+    struct hq_event got;
+    struct hq_err err = {0};
+    assert_int_equal(hq_event_decode_msgpack((const uint8_t *)f->element[1]->str,
+                                             f->element[1]->len, 1024, &got, &err),
+                     0);
+    assert_int_equal(got.tenant_len, 4);
+    assert_memory_equal(got.tenant, "acme", 4);
+    freeReplyObject(r);
+}
+
 static void test_the_by_tenant_metric_keeps_100_tenants_then_other(void **state)
 {
     (void)state;
@@ -587,6 +618,7 @@ int main(void)
         cmocka_unit_test_setup(test_endpoint_policy_flags_are_stored_and_shown, setup),
         cmocka_unit_test_setup(
             test_bad_tenant_and_policy_values_exit_2_with_one_line_and_change_nothing, setup),
+        cmocka_unit_test_setup(test_libhookq_writes_the_tenant_and_refuses_reserved_types, setup),
         cmocka_unit_test(test_the_by_tenant_metric_keeps_100_tenants_then_other),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
