@@ -270,7 +270,7 @@ static void print_override(const char *name, long long ms, const char *env)
     if (ms > 0)
         printf("%-14s%lldms\n", label, ms);
     else
-        printf("%-14s deployment default (%s)\n", label, env);
+        printf("%-14sdeployment default (%s)\n", label, env);
 }
 
 static void print_human(const struct hq_endpoint *e, enum show_keys keys, int reveal_headers)
