@@ -255,7 +255,7 @@ struct hq_wpart {
     unsigned slot;                  /* the cluster slot of its keys */
     struct hq_redis_router *reader; /* its XREADGROUP only (BLOCK): never delays a write */
     char key_events[HQ_KEY_MAX], key_retry[HQ_KEY_MAX], key_retry_data[HQ_KEY_MAX];
-    char key_dead[HQ_KEY_MAX], key_att_prefix[HQ_KEY_MAX];
+    char key_dead[HQ_KEY_MAX], key_att_index[HQ_KEY_MAX];
 };
 
 struct hq_worker {

@@ -417,7 +417,7 @@ static int flush_one(struct hq_worker *w, unsigned part)
     /* KEYS and the fixed ARGV of record_outcomes.lua, in its header's order. */
     const char *keys[] = {p->key_events, p->key_retry, p->key_retry_data, p->key_dead};
     const char *fixed[] = {
-        HQ_GROUP, w->cfg->consumer, ttl, keep, p->key_att_prefix, maxlen, rmin, rmax, rcount};
+        HQ_GROUP, w->cfg->consumer, ttl, keep, p->key_att_index, maxlen, rmin, rmax, rcount};
     size_t argc = NELEM(keys) + NELEM(fixed);
     for (struct hq_entry *e = q->ready_head; e && f->n < HQ_OUTCOME_BATCH_MAX; e = e->qnext) {
         f->entries[f->n++] = e;

@@ -108,7 +108,7 @@ long long rf_in_flight(struct rf *r);
  * lose acknowledged writes (appendfsync everysec) can settle and count them. */
 int rf_quiet(void *arg);
 
-/* Attempt records of event evck_<n> (LLEN <base>:att:<id> in its partition). */
+/* How many attempt records event evck_<n> has (hq_attempts_read, in its partition). */
 long long rf_attempt_records(struct rf *r, long n);
 
 /* Acknowledgement time of the event of a checker pair key ("evck_<n>\x1f<ep>"); -1 if none. */

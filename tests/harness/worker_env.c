@@ -259,11 +259,14 @@ redisContext *wenv_reg_node(struct wenv *w)
     return hq_tl_reg_node(&w->tl, w->c);
 }
 
-redisContext *wenv_key_attempts(struct wenv *w, const char *event_id, char *out, size_t n)
+redisReply *wenv_attempts(struct wenv *w, const char *event_id)
 {
     unsigned part = hq_layout_partition_for(&w->tl.L, event_id, strlen(event_id), 0);
-    assert_true(hq_key_attempts(w->tl.L.part[part].base, event_id, out, n) >= 0);
-    return wenv_node(w, part);
+    struct hq_err err = {0};
+    redisReply *r = hq_attempts_read(wenv_node(w, part), w->tl.L.part[part].base, event_id, &err);
+    if (!r)
+        fail_msg("reading attempt records of %s: %s", event_id, err.msg);
+    return r;
 }
 
 long long wenv_sum(struct wenv *w, const char *cmd, hq_tl_key_fn keyfn)
