@@ -4,6 +4,9 @@
 #   p1       one Redis, untagged (P = 1: today's layout)
 #   p4       one Redis, P = 4
 #   cluster  a 3-primary Redis Cluster (no replicas), P = 6
+#   cluster1 a 1-node Redis Cluster owning every slot, P = 6: cluster mode
+#            without three Redis processes sharing this machine's cores (so
+#            cluster - cluster1 is what the one-machine setup adds)
 # it pre-fills N events spread over the partitions, runs ONE `hookq worker`
 # against one endpoint (hq_sink, answering 204 at once) and prints
 # deliveries/s (and the ratio to p1), the worker's CPU per delivery, Redis
@@ -17,10 +20,14 @@ set -euo pipefail
 
 usage() {
     cat <<'EOF'
-usage: bench/partitions.sh [--events N] [--rounds R] [--layouts p1,p4,cluster] [--keep]
+usage: bench/partitions.sh [--events N] [--rounds R] [--layouts p1,p4,cluster] [--breakdown] [--keep]
   --events N    events per measurement (default 100000)
   --rounds R    measurements per layout, alternating (default 3)
-  --layouts L   which layouts, comma-separated (default p1,p4,cluster)
+  --layouts L   which layouts, comma-separated: p1, p4, cluster, cluster1
+                (default p1,p4,cluster)
+  --breakdown   also print, per run, INFO commandstats per command summed over
+                the nodes: calls and µs per delivery (a script's line includes
+                the commands it calls, which have their own lines too)
   --keep        keep the temp dir (logs) for inspection
 env: HQ_BUILD_DIR (default <repo>/build): bin/hookq, bin/hq_pbench, bin/hq_sink.
 EOF
@@ -39,12 +46,14 @@ EVENTS=100000
 ROUNDS=3
 LAYOUTS=p1,p4,cluster
 KEEP=0
+BREAKDOWN=0
 while [ $# -gt 0 ]; do
     case "$1" in
     --events) [ $# -ge 2 ] && [[ $2 =~ ^[1-9][0-9]{0,7}$ ]] || bad_opt "--events: a positive integer"; EVENTS=$2; shift 2 ;;
     --rounds) [ $# -ge 2 ] && [[ $2 =~ ^[1-9][0-9]?$ ]] || bad_opt "--rounds: 1-99"; ROUNDS=$2; shift 2 ;;
-    --layouts) [ $# -ge 2 ] && [[ $2 =~ ^(p1|p4|cluster)(,(p1|p4|cluster))*$ ]] || bad_opt "--layouts: p1, p4 and/or cluster"; LAYOUTS=$2; shift 2 ;;
+    --layouts) [ $# -ge 2 ] && [[ $2 =~ ^(p1|p4|cluster1?)(,(p1|p4|cluster1?))*$ ]] || bad_opt "--layouts: p1, p4, cluster and/or cluster1"; LAYOUTS=$2; shift 2 ;;
     --keep) KEEP=1; shift ;;
+    --breakdown) BREAKDOWN=1; shift ;;
     -h | --help) usage; exit 0 ;;
     *) bad_opt "unknown option '$1'" ;;
     esac
@@ -107,16 +116,22 @@ setup() {
         URL=redis://127.0.0.1:$port
         if [ "$layout" = p4 ]; then "$PB" layout "$URL" hookq 4 >/dev/null; fi
         ;;
-    cluster)
-        local ports=() p
-        for i in 1 2 3; do
+    cluster | cluster1)
+        local ports=() p n=3
+        [ "$layout" = cluster1 ] && n=1
+        for i in $(seq "$n"); do
             p=$(free_port)
             start_redis "$dir/c$i" "$p" cluster
             RPIDS+=("${PIDS[-1]}")
             ports+=("127.0.0.1:$p")
         done
-        redis-cli --cluster create "${ports[@]}" --cluster-replicas 0 --cluster-yes >"$dir/create.log" 2>&1 ||
-            die "redis-cli --cluster create failed: $(tail -n 3 "$dir/create.log")"
+        if [ "$n" = 1 ]; then # redis-cli --cluster create wants 3 primaries
+            redis-cli -p "${p##*:}" CLUSTER ADDSLOTSRANGE 0 16383 >"$dir/create.log" 2>&1 ||
+                die "CLUSTER ADDSLOTSRANGE failed: $(tail -n 3 "$dir/create.log")"
+        else
+            redis-cli --cluster create "${ports[@]}" --cluster-replicas 0 --cluster-yes >"$dir/create.log" 2>&1 ||
+                die "redis-cli --cluster create failed: $(tail -n 3 "$dir/create.log")"
+        fi
         local ok=0
         for i in $(seq 200); do
             ok=1
@@ -171,10 +186,10 @@ measure() {
     wait "$wpid" 2>/dev/null || true
     local rate r_us w_us spread
     rate=$(calc "\"%.0f\", $EVENTS / $secs")
-    r_us=$(calc "\"%.2f\", ($(kv "$(tail -n1 <<<"$cpu1")" total_cpu_s) - $(kv "$(tail -n1 <<<"$cpu0")" total_cpu_s)) * 1e6 / $EVENTS")
+    r_us=$(calc "\"%.2f\", ($(kv "$(grep "^total_cpu_s=" <<<"$cpu1")" total_cpu_s) - $(kv "$(grep "^total_cpu_s=" <<<"$cpu0")" total_cpu_s)) * 1e6 / $EVENTS")
     w_us=$(calc "\"%.2f\", $wcpu * 1e6 / $EVENTS")
     local calls batch
-    calls=$(($(kv "$(tail -n1 <<<"$cpu1")" script_calls) - $(kv "$(tail -n1 <<<"$cpu0")" script_calls)))
+    calls=$(($(kv "$(grep "^total_cpu_s=" <<<"$cpu1")" script_calls) - $(kv "$(grep "^total_cpu_s=" <<<"$cpu0")" script_calls)))
     batch=$(calc "\"%.1f\", $EVENTS / ($calls > 0 ? $calls : 1)")
     # Each node's share of Redis CPU against the mean: the largest deviation, %.
     spread=$(paste <(grep '^node=' <<<"$cpu0") <(grep '^node=' <<<"$cpu1") |
@@ -185,6 +200,14 @@ measure() {
     printf '%-8s round %d: %7s deliveries/s, worker %6s us, redis %5s us per delivery (all nodes), %5s entries per outcome call%s\n' \
         "$layout" "$round" "$rate" "$w_us" "$r_us" "$batch" \
         "$([ "$layout" = cluster ] && echo ", largest node deviation from the mean ${spread}%")"
+    if [ "$BREAKDOWN" = 1 ]; then
+        # Commands first seen in the run have no "before" line: they count from 0.
+        { grep '^cmd=' <<<"$cpu0" | sed 's/^/0 /'; grep '^cmd=' <<<"$cpu1" | sed 's/^/1 /'; } |
+            awk -v n="$EVENTS" '{ split($2, nm, "="); split($3, c, "="); split($4, u, "=")
+                if ($1 == 0) { c0[nm[2]] = c[2]; u0[nm[2]] = u[2] } else { c1[nm[2]] = c[2]; u1[nm[2]] = u[2] } }
+                END { for (k in u1) { d = u1[k] - u0[k]; if (d > 0) printf "  %-16s %8d calls %7.3f per delivery %6.2f us per delivery\n", k, c1[k] - c0[k], (c1[k] - c0[k]) / n, d / n } }' |
+            sort -k7 -nr | head -n 12
+    fi
     for p in "$wpid" "$spid" "${RPIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
 }

@@ -14,7 +14,9 @@
  *   hq_pbench cpu URL PREFIX               used_cpu_user+sys of each node that
  *                                          owns a partition: "node=<addr> cpu_s=…"
  *                                          lines, then total_cpu_s= and
- *                                          script_calls= (EVALSHA + EVAL, all nodes)
+ *                                          script_calls= (EVALSHA + EVAL, all nodes),
+ *                                          then "cmd=<name> calls=<n> usec=<n>" per
+ *                                          command, summed over those nodes
  *
  * A benchmark tool: failures print "hq_pbench <cmd>: <what>" and exit 1, usage 2. */
 #include <inttypes.h>
@@ -176,7 +178,9 @@ static int cmd_drain(const char *url, const char *prefix, long long timeout_s, l
             break;
         if (real_ns() > deadline)
             die(1, "%lld entries left after %lld s", left, timeout_s);
-        struct timespec ts = {0, 2000000}; /* polling: a benchmark, not a test */
+        /* Polling, a benchmark not a test: every 20 ms, so that its commands
+         * (2 per partition) stay a small part of the Redis CPU measured. */
+        struct timespec ts = {0, 20000000};
         nanosleep(&ts, NULL);
     }
     printf("secs=%.3f\n", (double)(real_ns() - start_ns) / 1e9);
@@ -200,21 +204,47 @@ static double node_cpu(redisContext *x)
     return s;
 }
 
-/* Calls of record_outcomes.lua so far (EVALSHA and EVAL) on a node. */
-static long long node_script_calls(redisContext *x)
+/* INFO commandstats summed over nodes: name -> calls, usec. */
+#define MAX_CMDS 128
+struct cmdstat {
+    char name[48];
+    long long calls, usec;
+};
+static struct cmdstat g_stats[MAX_CMDS];
+static int g_nstats;
+
+/* Adds a node's INFO commandstats lines ("cmdstat_<name>:calls=N,usec=N,...")
+ * to g_stats. */
+static void add_commandstats(redisContext *x)
 {
     redisReply *r = redisCommand(x, "INFO commandstats");
     if (!r || r->type != REDIS_REPLY_STRING)
         die(1, "INFO commandstats failed");
-    long long n = 0;
-    const char *names[] = {"cmdstat_evalsha:calls=", "cmdstat_eval:calls="};
-    for (int i = 0; i < 2; i++) {
-        const char *p = strstr(r->str, names[i]);
-        if (p)
-            n += atoll(p + strlen(names[i]));
+    for (const char *p = strstr(r->str, "cmdstat_"); p; p = strstr(p + 1, "cmdstat_")) {
+        char name[48];
+        long long calls, usec;
+        if (sscanf(p, "cmdstat_%47[^:]:calls=%lld,usec=%lld", name, &calls, &usec) != 3)
+            continue;
+        int k = 0;
+        while (k < g_nstats && strcmp(g_stats[k].name, name) != 0)
+            k++;
+        if (k == g_nstats) {
+            if (g_nstats == MAX_CMDS)
+                continue;
+            snprintf(g_stats[g_nstats++].name, sizeof(g_stats[0].name), "%s", name);
+        }
+        g_stats[k].calls += calls;
+        g_stats[k].usec += usec;
     }
     freeReplyObject(r);
-    return n;
+}
+
+static long long stat_calls(const char *name)
+{
+    for (int k = 0; k < g_nstats; k++)
+        if (strcmp(g_stats[k].name, name) == 0)
+            return g_stats[k].calls;
+    return 0;
 }
 
 static int cmd_cpu(const char *url, const char *prefix)
@@ -224,7 +254,6 @@ static int cmd_cpu(const char *url, const char *prefix)
     char seen[64][128];
     int nseen = 0;
     double total = 0;
-    long long calls = 0;
     for (unsigned p = 0; p <= L.nparts; p++) {
         unsigned slot = p < L.nparts ? L.part[p].slot : L.reg_slot;
         char name[128];
@@ -237,10 +266,13 @@ static int cmd_cpu(const char *url, const char *prefix)
         snprintf(seen[nseen++], sizeof(seen[0]), "%s", name);
         double s = node_cpu(node_or_die(c, slot));
         total += s;
-        calls += node_script_calls(node_or_die(c, slot));
+        add_commandstats(node_or_die(c, slot));
         printf("node=%s cpu_s=%.4f\n", name, s);
     }
+    long long calls = stat_calls("evalsha") + stat_calls("eval");
     printf("total_cpu_s=%.4f script_calls=%lld\n", total, calls);
+    for (int k = 0; k < g_nstats; k++)
+        printf("cmd=%s calls=%lld usec=%lld\n", g_stats[k].name, g_stats[k].calls, g_stats[k].usec);
     hq_layout_free(&L);
     hq_redis_conn_free(c);
     return 0;

@@ -19,6 +19,7 @@
 #include "common/redis_conn.h"
 #include "common/limits.h"
 #include "common/dlq.h"
+#include "common/event.h"
 
 #define OUT_MAX ((size_t)HQ_PAYLOAD_MAX_LIMIT * 6 + 65536) /* one entry as JSON, worst case */
 
@@ -366,6 +367,7 @@ static int do_purge(struct hq_redis_conn *c, const char *cmd, const struct hq_la
 enum {
     O_ENDPOINT,
     O_TYPE,
+    O_TENANT,
     O_REASON,
     O_SINCE,
     O_LIMIT,
@@ -381,7 +383,8 @@ int hq_cmd_dlq(int argc, char **argv)
 {
     struct hq_common_opts common;
     hq_common_opts_init(&common);
-    const char *endpoint = NULL, *type = NULL, *reason = NULL, *since = NULL, *cursor = NULL;
+    const char *endpoint = NULL, *type = NULL, *reason = NULL, *since = NULL, *cursor = NULL,
+               *tenant = NULL;
     long long limit = HQ_DLQ_LIMIT_DEFAULT, older = 0;
     int all = 0, yes = 0, json = 0;
     struct hq_opt opts[] = {
@@ -389,6 +392,9 @@ int hq_cmd_dlq(int argc, char **argv)
                         HQ_OPTF_NOENV, 0, 0, 0},
         [O_TYPE] = {"type", HQ_OPT_STR, &type, "T", "only events of this type", HQ_OPTF_NOENV, 0, 0,
                     0},
+        [O_TENANT] = {"tenant", HQ_OPT_STR, &tenant, "T",
+                      "only this tenant's entries (the endpoint's tenant, else the event's)",
+                      HQ_OPTF_NOENV, 0, 0, 0},
         [O_REASON] = {"reason", HQ_OPT_STR, &reason, "R",
                       "only entries whose reason starts with R (list)", HQ_OPTF_NOENV, 0, 0, 0},
         [O_SINCE] = {"since", HQ_OPT_STR, &since, "TIME",
@@ -414,10 +420,10 @@ int hq_cmd_dlq(int argc, char **argv)
     static const struct hq_cmd_help help = {
         "dlq (list | show ID | replay (ID... | --all) | purge (ID... | --all | --older-than DUR)) [options]",
         "Inspects and drains the dead-letter stream <prefix>:dead (one per partition: ids p<i>/<id>).\n"
-        "  list    newest first: [--endpoint ID] [--type T] [--reason R] [--since TIME] [--limit N] [--cursor C]\n"
+        "  list    newest first: [--endpoint ID] [--type T] [--tenant T] [--reason R] [--since TIME] [--limit N] [--cursor C]\n"
         "  show    every field of one entry; a JSON payload is pretty-printed\n"
-        "  replay  re-enqueue with a fresh attempt budget: ID... | --all [--endpoint ID] [--type T] [--since TIME]\n"
-        "  purge   delete: ID... | --all | --older-than DUR, [--endpoint ID]; asks unless --yes"};
+        "  replay  re-enqueue with a fresh attempt budget: ID... | --all [--endpoint ID] [--type T] [--tenant T] [--since TIME]\n"
+        "  purge   delete: ID... | --all | --older-than DUR, [--endpoint ID] [--tenant T]; asks unless --yes"};
     int npos;
     char **pos;
     int rc = hq_cli_parse(opts, &help, argv[0], argc, argv, &npos, &pos);
@@ -439,14 +445,18 @@ int hq_cmd_dlq(int argc, char **argv)
         int min_args, max_args;
     } subs[] = {
         {"list",
-         1u << O_ENDPOINT | 1u << O_TYPE | 1u << O_REASON | 1u << O_SINCE | 1u << O_LIMIT |
-             1u << O_CURSOR | 1u << O_JSON,
+         1u << O_ENDPOINT | 1u << O_TYPE | 1u << O_TENANT | 1u << O_REASON | 1u << O_SINCE |
+             1u << O_LIMIT | 1u << O_CURSOR | 1u << O_JSON,
          0, 0},
         {"show", 1u << O_JSON, 1, 1},
-        {"replay", 1u << O_ENDPOINT | 1u << O_TYPE | 1u << O_SINCE | 1u << O_ALL | 1u << O_JSON, 0,
-         HQ_DLQ_IDS_MAX},
-        {"purge", 1u << O_ENDPOINT | 1u << O_ALL | 1u << O_OLDER | 1u << O_YES | 1u << O_JSON, 0,
-         HQ_DLQ_IDS_MAX},
+        {"replay",
+         1u << O_ENDPOINT | 1u << O_TYPE | 1u << O_TENANT | 1u << O_SINCE | 1u << O_ALL |
+             1u << O_JSON,
+         0, HQ_DLQ_IDS_MAX},
+        {"purge",
+         1u << O_ENDPOINT | 1u << O_TENANT | 1u << O_ALL | 1u << O_OLDER | 1u << O_YES |
+             1u << O_JSON,
+         0, HQ_DLQ_IDS_MAX},
     };
     int which = -1;
     for (int i = 0; i < 4; i++) {
@@ -473,7 +483,14 @@ int hq_cmd_dlq(int argc, char **argv)
             hq_cli_fail(2, cmd, which == 1 ? "needs exactly one entry id" : "takes no arguments");
         goto out;
     }
-    struct hq_dlq_filter f = {.endpoint = endpoint, .type = type, .reason = reason};
+    if (tenant && hq_event_check_tenant(tenant, strlen(tenant), &err) != 0) {
+        char flag[sizeof(err.msg) + 2];
+        snprintf(flag, sizeof(flag), "--%s", err.msg); /* "tenant: ..." names the flag */
+        status = hq_cli_fail(2, cmd, flag);
+        goto out;
+    }
+    struct hq_dlq_filter f = {
+        .endpoint = endpoint, .type = type, .tenant = tenant, .reason = reason};
     if (since && hq_dlq_parse_time("--since", since, hq_now_ms(), &f.since_ms, &err) != 0) {
         status = hq_cli_fail(2, cmd, err.msg);
         goto out;
@@ -485,8 +502,9 @@ int hq_cmd_dlq(int argc, char **argv)
             2, cmd, all ? "give entry ids or --all, not both" : "needs entry ids or --all");
         goto out;
     }
-    if (which == 2 && nids > 0 && (endpoint || type || since)) {
-        status = hq_cli_fail(2, cmd, "--endpoint, --type and --since apply to --all only");
+    if (which == 2 && nids > 0 && (endpoint || type || tenant || since)) {
+        status =
+            hq_cli_fail(2, cmd, "--endpoint, --type, --tenant and --since apply to --all only");
         goto out;
     }
     if (which == 3) {
@@ -497,8 +515,9 @@ int hq_cmd_dlq(int argc, char **argv)
                                        : "needs entry ids, --all or --older-than DUR");
             goto out;
         }
-        if (nids > 0 && endpoint) {
-            status = hq_cli_fail(2, cmd, "--endpoint applies to --all and --older-than only");
+        if (nids > 0 && (endpoint || tenant)) {
+            status =
+                hq_cli_fail(2, cmd, "--endpoint and --tenant apply to --all and --older-than only");
             goto out;
         }
         if (!yes && !isatty(STDIN_FILENO)) {

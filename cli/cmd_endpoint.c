@@ -214,6 +214,14 @@ static int json_endpoint(struct hq_buf *b, const struct hq_endpoint *e, enum sho
             : hq_buf_printf(
                   b, "],\"enabled\":%s,\"max_attempts\":%d,\"created_ms\":%lld,\"updated_ms\":%lld",
                   e->enabled ? "true" : "false", e->max_attempts, e->created_ms, e->updated_ms);
+    rc = rc ? rc : hq_buf_printf(b, ",\"tenant\":");
+    rc = rc ? rc : (e->tenant[0] ? json_str(b, e->tenant) : hq_buf_printf(b, "null"));
+    rc = rc ? rc
+            : hq_buf_printf(b,
+                            ",\"backoff_base_ms\":%lld,\"backoff_factor\":%.15g,"
+                            "\"backoff_max_ms\":%lld,\"retry_window_ms\":%lld",
+                            e->backoff_base_ms, e->backoff_factor, e->backoff_max_ms,
+                            e->retry_window_ms);
     if (keys != KEYS_NONE) {
         char k1[HQ_SECRET_STR_MAX + 8], k2[HQ_SECRET_STR_MAX + 8];
         if (keys == KEYS_MASKED) {
@@ -254,6 +262,17 @@ static void print_events(const struct hq_endpoint *e)
     }
 }
 
+/* "name: 1000ms", or the deployment's default named by its variable. */
+static void print_override(const char *name, long long ms, const char *env)
+{
+    char label[24];
+    snprintf(label, sizeof(label), "%s:", name);
+    if (ms > 0)
+        printf("%-14s%lldms\n", label, ms);
+    else
+        printf("%-14sdeployment default (%s)\n", label, env);
+}
+
 static void print_human(const struct hq_endpoint *e, enum show_keys keys, int reveal_headers)
 {
     char t[48];
@@ -281,6 +300,17 @@ static void print_human(const struct hq_endpoint *e, enum show_keys keys, int re
         printf("max_attempts: %d\n", e->max_attempts);
     else
         printf("max_attempts: deployment default (HOOKQ_MAX_ATTEMPTS)\n");
+    printf("tenant:       %s\n", e->tenant[0] ? e->tenant : "none");
+    print_override("backoff_base", e->backoff_base_ms, "HOOKQ_BACKOFF_BASE");
+    if (e->backoff_factor > 0)
+        printf("backoff_factor: %g\n", e->backoff_factor);
+    else
+        printf("backoff_factor: deployment default (HOOKQ_BACKOFF_FACTOR)\n");
+    print_override("backoff_max", e->backoff_max_ms, "HOOKQ_BACKOFF_MAX");
+    if (e->retry_window_ms > 0)
+        printf("retry_window: %lldms\n", e->retry_window_ms);
+    else
+        printf("retry_window: none (attempts alone bound retries)\n");
     if (keys != KEYS_NONE) {
         char k[HQ_SECRET_STR_MAX + 8];
         for (int slot = 1; slot <= 2; slot++) {
@@ -345,6 +375,116 @@ static void set_headers(struct hq_endpoint *e, const struct hq_strlist *l)
         e->headers[i] = hq_strdup(l->v[i]);
 }
 
+/* hq_endpoint_check_tenant with the message naming the flag ("--tenant: ..."). */
+static int check_tenant_flag(const char *tenant, struct hq_err *err)
+{
+    int rc = hq_endpoint_check_tenant(tenant, err);
+    if (rc != 0 && strncmp(err->msg, "tenant: ", 8) == 0) {
+        char rest[sizeof(err->msg)];
+        snprintf(rest, sizeof(rest), "%s", err->msg + 8);
+        hq_err_set(err, rc, "--tenant: %s", rest);
+    }
+    return rc;
+}
+
+/* The per-endpoint tenant and retry policy flags of add and update. */
+struct policy_args {
+    const char *tenant;
+    long long base_ms, max_ms, window_ms;
+    double factor;
+};
+
+#define POLICY_OPTS(p)                                                                             \
+    {"tenant",                                                                                     \
+     HQ_OPT_STR,                                                                                   \
+     &(p)->tenant,                                                                                 \
+     "T",                                                                                          \
+     "owning tenant (customer/account id): 1-64 of [A-Za-z0-9_.:-] (update: '' removes it)",       \
+     HQ_OPTF_NOENV,                                                                                \
+     0,                                                                                            \
+     0,                                                                                            \
+     0},                                                                                           \
+        {"backoff-base",                                                                           \
+         HQ_OPT_DURATION,                                                                          \
+         &(p)->base_ms,                                                                            \
+         "DUR",                                                                                    \
+         "delay after the first failure (0 = HOOKQ_BACKOFF_BASE)",                                 \
+         HQ_OPTF_NOENV,                                                                            \
+         0,                                                                                        \
+         HQ_BACKOFF_SPAN_MAX_MS,                                                                   \
+         0},                                                                                       \
+        {"backoff-factor",                                                                         \
+         HQ_OPT_DOUBLE,                                                                            \
+         &(p)->factor,                                                                             \
+         "F",                                                                                      \
+         "delay growth per failure, 1-100 (0 = HOOKQ_BACKOFF_FACTOR)",                             \
+         HQ_OPTF_NOENV,                                                                            \
+         0,                                                                                        \
+         0,                                                                                        \
+         0},                                                                                       \
+        {"backoff-max",                                                                            \
+         HQ_OPT_DURATION,                                                                          \
+         &(p)->max_ms,                                                                             \
+         "DUR",                                                                                    \
+         "longest delay between attempts (0 = HOOKQ_BACKOFF_MAX)",                                 \
+         HQ_OPTF_NOENV,                                                                            \
+         0,                                                                                        \
+         HQ_BACKOFF_SPAN_MAX_MS,                                                                   \
+         0},                                                                                       \
+    {                                                                                              \
+        "retry-window", HQ_OPT_DURATION, &(p)->window_ms, "DUR",                                   \
+            "no retry later than this after the first attempt (0 = none)", HQ_OPTF_NOENV, 0,       \
+            HQ_RETRY_WINDOW_MAX_MS, 0                                                              \
+    }
+
+/* The deployment's policy as the workers would see it: the defaults, then
+ * HOOKQ_BACKOFF_BASE/FACTOR/MAX when set (unparseable values are the
+ * workers' to refuse; here they leave the default). */
+static void deployment_policy(struct hq_policy *p)
+{
+    hq_policy_init(p);
+    const char *v = getenv("HOOKQ_BACKOFF_BASE");
+    long long ms;
+    if (v && hq_parse_duration_ms(v, &ms) == 0 && ms > 0)
+        p->base_ms = ms;
+    v = getenv("HOOKQ_BACKOFF_MAX");
+    if (v && hq_parse_duration_ms(v, &ms) == 0 && ms > 0)
+        p->max_ms = ms;
+    v = getenv("HOOKQ_BACKOFF_FACTOR");
+    char *end = NULL;
+    double f = v ? strtod(v, &end) : 0;
+    if (v && end && !*end && f >= 1)
+        p->factor = f;
+}
+
+/* Applies the given policy flags to e (opts: the command's table), then
+ * checks e's policy against the deployment's. 0 or HQ_EINVAL. */
+static int apply_policy(const struct hq_opt *opts, const struct policy_args *pa, int update,
+                        struct hq_endpoint *e, struct hq_err *err)
+{
+    if (given(opts, "tenant")) {
+        if (update && !pa->tenant[0]) {
+            e->tenant[0] = '\0';
+        } else {
+            int rc = check_tenant_flag(pa->tenant, err);
+            if (rc != 0)
+                return rc;
+            snprintf(e->tenant, sizeof(e->tenant), "%s", pa->tenant);
+        }
+    }
+    if (given(opts, "backoff-base"))
+        e->backoff_base_ms = pa->base_ms;
+    if (given(opts, "backoff-factor"))
+        e->backoff_factor = pa->factor;
+    if (given(opts, "backoff-max"))
+        e->backoff_max_ms = pa->max_ms;
+    if (given(opts, "retry-window"))
+        e->retry_window_ms = pa->window_ms;
+    struct hq_policy dep;
+    deployment_policy(&dep);
+    return hq_endpoint_check_policy(e, &dep, err);
+}
+
 /* ---- add ------------------------------------------------------------------------------------ */
 
 static int cmd_add(struct ctx *x, int argc, char **argv)
@@ -353,6 +493,7 @@ static int cmd_add(struct ctx *x, int argc, char **argv)
     struct hq_strlist headers = {0};
     long long max_attempts = 0;
     int disabled = 0, allow_private = 0;
+    struct policy_args pa = {0};
     struct hq_opt opts[] = {
         {"name", HQ_OPT_STR, &name, "NAME", "a name for people (required)", HQ_OPTF_NOENV, 0, 0, 0},
         {"url", HQ_OPT_STR, &url, "URL", "http(s) URL to POST to (required)", HQ_OPTF_NOENV, 0, 0,
@@ -366,13 +507,14 @@ static int cmd_add(struct ctx *x, int argc, char **argv)
          "attempts before dead-lettering (0 = HOOKQ_MAX_ATTEMPTS)", HQ_OPTF_NOENV, 0,
          HQ_ENDPOINT_ATTEMPTS_MAX, 0},
         {"disabled", HQ_OPT_BOOL, &disabled, NULL, "create it disabled", HQ_OPTF_NOENV, 0, 0, 0},
+        POLICY_OPTS(&pa),
         JSON_OPT(x),
         HQ_NETGUARD_OPTS(&allow_private, &allow_cidrs),
         HQ_COMMON_OPTS(&x->common),
         {0},
     };
     static const struct hq_cmd_help help = {
-        "endpoint add --name N --url U [--events LIST] [--header 'K: V']... [options]",
+        "endpoint add --name N --url U [--events LIST] [--header 'K: V']... [--tenant T] [retry policy] [options]",
         "Registers an endpoint and prints its id and both signing keys (the only time they are shown without --reveal)."};
     struct hq_err err = {0};
     const char *unused = NULL;
@@ -398,6 +540,8 @@ static int cmd_add(struct ctx *x, int argc, char **argv)
     e.enabled = !disabled;
     e.max_attempts = (int)max_attempts;
     int rc = parse_events(events, &e, &err);
+    if (rc == 0)
+        rc = apply_policy(opts, &pa, 0, &e, &err);
     if (rc == 0) {
         set_headers(&e, &headers);
         rc = hq_endpoint_validate(&e, &g, &err);
@@ -497,13 +641,32 @@ static int on_list(const struct hq_endpoint *e, void *arg)
     return 0;
 }
 
+/* `list --tenant T`: the tenant's index set, page by page. */
+static int list_tenant(struct ctx *x, const char *tenant, long long limit)
+{
+    struct hq_err err = {0};
+    if (x->json)
+        fputs("{\"endpoints\":[", stdout);
+    else
+        puts("ID\tSTATE\tNAME\tURL\tEVENTS");
+    struct list_out out = {x->json, 0};
+    int rc = hq_endpoint_scan_tenant(x->c, x->L.reg, tenant, limit, on_list, &out, &err);
+    if (x->json)
+        puts(rc == 0 ? "],\"next_after\":null}" : "");
+    fflush(stdout);
+    return rc == 0 ? 0 : fail(x, 1, &err);
+}
+
 static int cmd_list(struct ctx *x, int argc, char **argv)
 {
     long long limit = 0;
-    const char *after = NULL;
+    const char *after = NULL, *tenant = NULL;
     struct hq_opt opts[] = {
         {"limit", HQ_OPT_INT, &limit, "N", "print at most N endpoints (default: all)",
          HQ_OPTF_NOENV, 1, 1000000000, 0},
+        {"tenant", HQ_OPT_STR, &tenant, "T",
+         "only this tenant's endpoints (its index: no scan; in no particular order)", HQ_OPTF_NOENV,
+         0, 0, 0},
         {"after", HQ_OPT_STR, &after, "ID", "start after this endpoint (a previous list's last)",
          HQ_OPTF_NOENV, 0, 0, 0},
         JSON_OPT(x),
@@ -511,7 +674,7 @@ static int cmd_list(struct ctx *x, int argc, char **argv)
         {0},
     };
     static const struct hq_cmd_help help = {
-        "endpoint list [--limit N] [--after ID] [--json]",
+        "endpoint list [--limit N] [--after ID | --tenant T] [--json]",
         "Lists endpoints oldest first, fetched and printed page by page. Keys are never printed; header values are masked."};
     struct hq_err err = {0};
     const char *unused = NULL;
@@ -522,9 +685,17 @@ static int cmd_list(struct ctx *x, int argc, char **argv)
         hq_err_prefix(&err, "--after");
         return fail(x, 2, &err);
     }
+    if (tenant && check_tenant_flag(tenant, &err) != 0)
+        return fail(x, 2, &err);
+    if (tenant && after) {
+        hq_err_set(&err, HQ_EINVAL, "--after and --tenant: give one or the other");
+        return fail(x, 2, &err);
+    }
     status = connect_redis(x);
     if (status >= 0)
         return finish(x, status);
+    if (tenant)
+        return finish(x, list_tenant(x, tenant, limit));
 
     struct hq_endpoint_cursor cur;
     if (hq_endpoint_scan_from(x->c, x->L.reg, after, &cur, &err) != 0) {
@@ -596,6 +767,7 @@ static int cmd_update(struct ctx *x, int argc, char **argv)
     struct hq_strlist headers = {0};
     long long max_attempts = 0;
     int clear_headers = 0, allow_private = 0;
+    struct policy_args pa = {0};
     struct hq_opt opts[] = {
         {"name", HQ_OPT_STR, &name, "NAME", "new name", HQ_OPTF_NOENV, 0, 0, 0},
         {"url", HQ_OPT_STR, &url, "URL", "new http(s) URL", HQ_OPTF_NOENV, 0, 0, 0},
@@ -610,13 +782,14 @@ static int cmd_update(struct ctx *x, int argc, char **argv)
         {"max-attempts", HQ_OPT_INT, &max_attempts, "N",
          "attempts before dead-lettering (0 = HOOKQ_MAX_ATTEMPTS)", HQ_OPTF_NOENV, 0,
          HQ_ENDPOINT_ATTEMPTS_MAX, 0},
+        POLICY_OPTS(&pa),
         JSON_OPT(x),
         HQ_NETGUARD_OPTS(&allow_private, &allow_cidrs),
         HQ_COMMON_OPTS(&x->common),
         {0},
     };
     static const struct hq_cmd_help help = {
-        "endpoint update ID [--name N] [--url U] [--description D] [--events LIST] [--header 'K: V']... [--clear-headers] [--max-attempts N]",
+        "endpoint update ID [--name N] [--url U] [--description D] [--events LIST] [--header 'K: V']... [--clear-headers] [--max-attempts N] [--tenant T] [--backoff-base DUR] [--backoff-factor F] [--backoff-max DUR] [--retry-window DUR]",
         "Changes an endpoint; workers see the change within HOOKQ_ENDPOINT_CACHE."};
     const char *id = NULL;
     struct hq_err err = {0};
@@ -626,7 +799,9 @@ static int cmd_update(struct ctx *x, int argc, char **argv)
     if (status >= 0)
         goto out;
     if (!(name || url || description || events || headers.n || clear_headers ||
-          given(opts, "max-attempts"))) {
+          given(opts, "max-attempts") || given(opts, "tenant") || given(opts, "backoff-base") ||
+          given(opts, "backoff-factor") || given(opts, "backoff-max") ||
+          given(opts, "retry-window"))) {
         hq_err_set(&err, HQ_EINVAL, "nothing to update (usage: hookq %s)", help.usage);
         status = fail(x, 2, &err);
         goto out;
@@ -667,6 +842,8 @@ static int cmd_update(struct ctx *x, int argc, char **argv)
     }
     if (given(opts, "max-attempts"))
         e.max_attempts = (int)max_attempts;
+    if (rc == 0)
+        rc = apply_policy(opts, &pa, 1, &e, &err);
     if (rc == 0)
         rc = hq_endpoint_validate(&e, &g, &err);
     if (rc != 0) {

@@ -1,8 +1,8 @@
 /* `hookq event show EVENT_ID [--json]`: every recorded attempt of an event
- * (<p>:att:<id>, JSON objects written by the worker, newest last), grouped by
- * endpoint. Owns reading the flat attempt objects leniently (a record that is
+ * (JSON objects written by the worker, read by hq_attempts_read, oldest
+ * first), grouped by endpoint. Owns reading the flat attempt objects leniently (a record that is
  * not the expected JSON is shown raw, never fatal) and the terminal output.
- * In a partitioned layout the list lives in one partition (att_lookup finds it). */
+ * In a partitioned layout they live in one partition (att_lookup finds it). */
 #define _POSIX_C_SOURCE 200809L
 
 #include <ctype.h>
@@ -12,6 +12,7 @@
 
 #include "cli/cmd.h"
 #include "cli/output.h"
+#include "common/attempts.h"
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/config.h"
@@ -313,27 +314,23 @@ static unsigned att_first_part(const struct hq_layout *L, const char *id)
     return hq_layout_partition_for(L, id, strlen(id), 0);
 }
 
-/* LRANGE of the attempt list of id: in att_first_part's partition, else in
- * every other one (events produced before a migration to more partitions
- * kept their lists in partition 0; a producer may have chosen another). NULL
- * with err, or the reply of the first non-empty list (the last empty reply
- * when there is none). */
+/* The attempt records of id (hq_attempts_read): in att_first_part's
+ * partition, else in every other one (events produced before a migration to
+ * more partitions kept their records in partition 0; a producer may have
+ * chosen another). NULL with err, or the first non-empty reply (the last empty
+ * reply when there is none). */
 static redisReply *att_lookup(struct hq_redis_conn *c, const struct hq_layout *L, const char *id,
                               struct hq_err *err)
 {
-    char from[24];
-    snprintf(from, sizeof(from), "-%d", HQ_ATTEMPTS_KEPT_MAX);
     unsigned first = att_first_part(L, id);
     redisReply *r = NULL;
     for (unsigned k = 0; k < L->nparts; k++) {
         unsigned p = k == 0 ? first : (k <= first ? k - 1 : k);
-        char key[HQ_KEY_MAX];
-        hq_key_attempts(L->part[p].base, id, key, sizeof(key));
-        const char *av[] = {"LRANGE", key, from, "-1"};
         if (r)
             freeReplyObject(r);
-        r = hq_redis_conn_cmd(c, L->part[p].slot, err, 4, av, NULL);
-        if (!r || (r->type == REDIS_REPLY_ARRAY && r->elements > 0))
+        redisContext *node = hq_redis_conn_node(c, L->part[p].slot, err);
+        r = node ? hq_attempts_read(node, L->part[p].base, id, err) : NULL;
+        if (!r || r->elements > 0)
             return r;
     }
     return r;

@@ -9,7 +9,9 @@
  *   3. RENAME the untagged keys into the tagged names: the fixed keys in one
  *      MULTI/EXEC (stream with its group and PEL, the retry lane likewise,
  *      retry, retry:data, dead -> partition 0; endpoints, endpoints:ver -> {reg}), then SCAN +
- * pipelined RENAMENX for :ep:*, :idx:t:*, :idx:p:* (-> {reg}) and :att:* (-> partition 0);
+ *      pipelined RENAMENX for :ep:*, :idx:t:*, :idx:p:* (-> {reg}) and :att:*,
+ *      :attempts:* (attempt records -> partition 0; the bucket index
+ *      :attempts is a fixed key);
  *   4. create group `workers` on every partition's stream;
  *   5. HDEL state, DEL the paused set: workers restart on the new layout;
  *   6. sweep what old producers XADDed to <prefix>:events meanwhile into the
@@ -97,7 +99,7 @@ static const char *drop_if_empty = "if redis.call('EXISTS', KEYS[1]) == 0 then r
 struct counts {
     long long fixed;  /* fixed keys renamed */
     long long reg;    /* registry keys renamed (:ep:*, :idx:*) */
-    long long att;    /* attempt lists renamed */
+    long long att;    /* attempt record keys renamed (lists, buckets) */
     long long merged; /* keys merged into an existing tagged twin */
     long long swept;  /* stray events moved into the partitions */
     long long groups; /* groups created */
@@ -279,7 +281,7 @@ static int wait_paused(struct mig *m)
 
 /* ---- Step 3: renames ------------------------------------------------------------------------ */
 
-#define NFIXED 7
+#define NFIXED 8
 
 /* The fixed keys: old name -> new name. */
 static void fixed_keys(const struct mig *m, char src[NFIXED][HQ_KEY_MAX],
@@ -298,8 +300,10 @@ static void fixed_keys(const struct mig *m, char src[NFIXED][HQ_KEY_MAX],
     hq_key_endpoints(reg, dst[4], HQ_KEY_MAX);
     hq_key_endpoints_version(m->prefix, src[5], HQ_KEY_MAX);
     hq_key_endpoints_version(reg, dst[5], HQ_KEY_MAX);
-    hq_key_retries(m->prefix, src[6], HQ_KEY_MAX); /* the retry lane, with its group */
-    hq_key_retries(p0, dst[6], HQ_KEY_MAX);
+    hq_key_attempt_index(m->prefix, src[6], HQ_KEY_MAX);
+    hq_key_attempt_index(p0, dst[6], HQ_KEY_MAX);
+    hq_key_retries(m->prefix, src[7], HQ_KEY_MAX); /* the retry lane, with its group */
+    hq_key_retries(p0, dst[7], HQ_KEY_MAX);
 }
 
 static int merge(struct mig *m, const char *src, const char *dst)
@@ -460,7 +464,8 @@ static int rename_all(struct mig *m)
     if (rename_pattern(m, hq_key_endpoint, reg, &m->n.reg) != 0 ||
         rename_pattern(m, hq_key_idx_type, reg, &m->n.reg) != 0 ||
         rename_pattern(m, hq_key_idx_prefix, reg, &m->n.reg) != 0 ||
-        rename_pattern(m, hq_key_attempts, p0, &m->n.att) != 0)
+        rename_pattern(m, hq_key_attempts, p0, &m->n.att) != 0 ||
+        rename_pattern(m, hq_key_attempt_bucket, p0, &m->n.att) != 0)
         return -1;
     return 0;
 }
@@ -621,8 +626,8 @@ static int dry_run(struct mig *m)
     }
     if (rename_all(m) != 0)
         return -1;
-    printf("would rename %lld registry keys (:ep:*, :idx:*) -> %s:... and %lld attempt lists "
-           "(:att:*) -> %s:att:...\n",
+    printf("would rename %lld registry keys (:ep:*, :idx:*) -> %s:... and %lld attempt record keys "
+           "(:att:*, :attempts:*) -> %s:...\n",
            m->n.reg, m->L.reg, m->n.att, m->L.part[0].base);
     printf("would create group %s on %u streams; nothing changed (dry run)\n", HQ_GROUP,
            m->L.nparts);
@@ -674,11 +679,12 @@ static int run(struct mig *m, struct hq_redis_conn *conn, unsigned P)
         sweep(m) != 0)
         return hq_cli_fail(1, CMD, m->err.msg);
     double secs = (double)(hq_mono_ms() - t0) / 1000.0;
-    printf("migrated %s to %u partitions in %.2f s: %lld fixed keys, %lld registry keys, %lld "
-           "attempt lists renamed, %lld merged; %lld stray events swept; %d/%d live consumers "
-           "paused\n",
-           m->prefix, P, secs, m->n.fixed, m->n.reg, m->n.att, m->n.merged, m->n.swept,
-           m->n.consumers - m->n.unpaused, m->n.consumers);
+    printf(
+        "migrated %s to %u partitions in %.2f s: %lld fixed keys, %lld registry keys, %lld "
+        "attempt record keys renamed, %lld merged; %lld stray events swept; %d/%d live consumers "
+        "paused\n",
+        m->prefix, P, secs, m->n.fixed, m->n.reg, m->n.att, m->n.merged, m->n.swept,
+        m->n.consumers - m->n.unpaused, m->n.consumers);
     return 0;
 }
 

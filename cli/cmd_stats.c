@@ -28,6 +28,8 @@
 #include "common/redis_conn.h"
 #include "common/limits.h"
 #include "common/dlq.h"
+#include "common/endpoint_store.h"
+#include "common/event.h"
 #include "common/scripts.h"
 
 /* Bounds of the dead-letter breakdown (HQ_STATS_DEAD_SCAN_MAX in limits.h
@@ -299,6 +301,8 @@ struct dead_breakdown {
     struct tally endpoints; /* endpoint_id ("(none)" for "") -> count */
     long long scanned;      /* entries read, newest first */
     int capped;             /* the walk stopped at HQ_STATS_DEAD_SCAN_MAX */
+    const char *tenant;     /* --tenant: only its dead letters are tallied; NULL = all */
+    long long matched;      /* entries tallied (of the tenant's when tenant) */
 };
 
 /* Cuts n to at most STATS_NAME_MAX bytes without splitting a UTF-8 sequence. */
@@ -312,11 +316,26 @@ static size_t cut_name(const char *s, size_t n)
     return n ? n : STATS_NAME_MAX; /* all continuation bytes: not UTF-8, cut anywhere */
 }
 
+static void tally_entry(struct dead_breakdown *d, const redisReply *e);
+
 static int on_dead_entry(const redisReply *e, unsigned part, void *arg)
 {
     (void)part;
     struct dead_breakdown *d = arg;
+    /* The scan reads every entry (the cap bounds entries read, not matched). */
+    if (!d->tenant || hq_dlq_match(&(struct hq_dlq_filter){.tenant = d->tenant}, e))
+        tally_entry(d, e);
+    if (++d->scanned >= HQ_STATS_DEAD_SCAN_MAX) {
+        d->capped = 1;
+        return 1;
+    }
+    return 0;
+}
+
+static void tally_entry(struct dead_breakdown *d, const redisReply *e)
+{
     size_t n = 0;
+    d->matched++;
     /* Reason class: "invalid: payload: ..." counts as "invalid". */
     const char *r = hq_dlq_field(e, "reason", &n);
     if (r) {
@@ -334,11 +353,6 @@ static int on_dead_entry(const redisReply *e, unsigned part, void *arg)
         tally_add(&d->endpoints, "(none)", 6);
     else
         tally_add(&d->endpoints, ep, cut_name(ep, n));
-    if (++d->scanned >= HQ_STATS_DEAD_SCAN_MAX) {
-        d->capped = 1;
-        return 1;
-    }
-    return 0;
 }
 
 /* Walks the newest HQ_STATS_DEAD_SCAN_MAX dead letters of all partitions. 0
@@ -531,19 +545,86 @@ static void print_json(const struct hq_layout *L, const struct stats *part, cons
     hq_buf_free(&b);
 }
 
+/* ---- --tenant -------------------------------------------------------------------------- */
+
+struct tenant_eps {
+    long long total, enabled;
+};
+
+static int on_tenant_ep(const struct hq_endpoint *e, void *arg)
+{
+    struct tenant_eps *t = arg;
+    t->total++;
+    t->enabled += e->enabled != 0;
+    return 0;
+}
+
+/* `stats --tenant T`: the tenant's endpoints (through its index set) and its
+ * dead letters among the newest HQ_STATS_DEAD_SCAN_MAX of all partitions. */
+static int tenant_stats(struct hq_redis_conn *c, const struct hq_layout *L, const char *tenant,
+                        int json, struct hq_err *err)
+{
+    redisContext *reg = hq_redis_conn_node(c, L->reg_slot, err);
+    if (!reg)
+        return HQ_EREDIS;
+    struct tenant_eps eps = {0};
+    int rc = hq_endpoint_scan_tenant(reg, L->reg, tenant, 0, on_tenant_ep, &eps, err);
+    struct dead_breakdown d = {.tenant = tenant};
+    tally_init(&d.reasons, STATS_REASONS_MAX);
+    tally_init(&d.endpoints, STATS_ENDPOINTS_MAX);
+    if (rc == 0)
+        rc = read_dead_breakdown(c, L, &d, err);
+    if (rc == 0 && json) {
+        struct hq_buf b;
+        hq_buf_init(&b, STATS_JSON_MAX);
+        int wrc = hq_buf_printf(&b, "{\"tenant\":");
+        wrc = wrc ? wrc : hq_buf_json_str(&b, tenant, strlen(tenant));
+        wrc = wrc ? wrc
+                  : hq_buf_printf(&b,
+                                  ",\"endpoints\":%lld,\"endpoints_enabled\":%lld,"
+                                  "\"endpoints_disabled\":%lld,\"dead_letters\":%lld,"
+                                  "\"dead_scanned\":%lld,\"dead_capped\":%s",
+                                  eps.total, eps.enabled, eps.total - eps.enabled, d.matched,
+                                  d.scanned, d.capped ? "true" : "false");
+        wrc = wrc ? wrc : json_breakdown(&b, "dead_by_reason", &d.reasons);
+        wrc = wrc ? wrc : json_breakdown(&b, "dead_by_endpoint", &d.endpoints);
+        wrc = wrc ? wrc : hq_buf_append(&b, "}", 1);
+        if (wrc == 0)
+            printf("%s\n", b.p);
+        hq_buf_free(&b);
+    } else if (rc == 0) {
+        printf("tenant:       %s\n", tenant);
+        printf("endpoints:    %lld (%lld enabled, %lld disabled)\n", eps.total, eps.enabled,
+               eps.total - eps.enabled);
+        printf("dead letters: %lld%s (the newest %lld dead letters scanned)\n", d.matched,
+               d.capped ? " or more" : "", d.scanned);
+        if (d.matched > 0) {
+            print_breakdown("reason", &d.reasons, STATS_REASONS_MAX, &d, 0);
+            print_breakdown("endpoint", &d.endpoints, STATS_TOP_ENDPOINTS, &d, 0);
+        }
+    }
+    tally_free(&d.reasons);
+    tally_free(&d.endpoints);
+    return rc;
+}
+
 int hq_cmd_stats(int argc, char **argv)
 {
     struct hq_common_opts common;
     hq_common_opts_init(&common);
     int json = 0;
+    const char *tenant = NULL;
     struct hq_opt opts[] = {
         {"json", HQ_OPT_BOOL, &json, NULL, "print JSON (stable field names)", HQ_OPTF_NOENV, 0, 0,
          0},
+        {"tenant", HQ_OPT_STR, &tenant, "T",
+         "only this tenant: its endpoints and its dead letters among the newest 100000",
+         HQ_OPTF_NOENV, 0, 0, 0},
         HQ_COMMON_OPTS(&common),
         {0},
     };
     static const struct hq_cmd_help help = {
-        "stats [--json]",
+        "stats [--tenant T] [--json]",
         "Prints the event stream's length, the worker group's lag, pending entries and consumers, the retry backlog and its next due time, the dead-letter count (with the newest dead letters counted by reason and by endpoint) and the number of endpoints."};
     struct hq_err err = {0};
     int npos = 0;
@@ -560,10 +641,20 @@ int hq_cmd_stats(int argc, char **argv)
     free(pos);
     if (hq_common_opts_apply(&common, &err) != 0)
         return hq_cli_fail(2, "stats", err.msg);
+    if (tenant && hq_event_check_tenant(tenant, strlen(tenant), &err) != 0) {
+        char flag[sizeof(err.msg) + 2];
+        snprintf(flag, sizeof(flag), "--%s", err.msg); /* "tenant: ..." names the flag */
+        return hq_cli_fail(2, "stats", flag);
+    }
     struct hq_redis_conn *c = NULL;
     struct hq_layout L = {0};
     if (hq_cli_connect("stats", &common, &c, &L) != 0)
         return 1;
+    if (tenant) {
+        rc = tenant_stats(c, &L, tenant, json, &err);
+        hq_cli_disconnect(c, &L);
+        return rc == 0 ? 0 : hq_cli_fail(1, "stats", err.msg);
+    }
     struct stats s;
     struct stats *part = hq_calloc(L.nparts, sizeof(*part));
     struct dead_breakdown d = {0};

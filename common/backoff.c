@@ -94,6 +94,12 @@ long long hq_backoff_next_ms(const struct hq_policy *p, int failed, long long re
     return d > max ? max : d;
 }
 
+int hq_backoff_in_window(long long first_ms, long long window_ms, long long due_ms)
+{
+    /* A difference, not first + window: no overflow for any stored values. */
+    return window_ms <= 0 || due_ms - first_ms <= window_ms;
+}
+
 /* ---- Retry-After (RFC 9110 section 10.2.3) ------------------------------------------ */
 
 static const char *const wkday[7] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};

@@ -66,4 +66,10 @@ int hq_retry_after_parse(const char *v, int64_t now_ms, long long *delay_ms) HQ_
 long long hq_backoff_next_ms(const struct hq_policy *p, int failed, long long retry_after_ms,
                              uint64_t rnd);
 
+/* The retry window (per endpoint): 1 when a retry due at due_ms may be
+ * scheduled: window_ms <= 0 (none), or due_ms - first_ms <= window_ms
+ * (first_ms: unix ms of the delivery's first attempt). Past it the delivery
+ * is exhausted (retry_window_exceeded), whichever of count and time ends first. */
+int hq_backoff_in_window(long long first_ms, long long window_ms, long long due_ms);
+
 #endif

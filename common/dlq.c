@@ -167,6 +167,8 @@ int hq_dlq_match(const struct hq_dlq_filter *f, const redisReply *e)
         return 0;
     if (f->type && !field_is(e, "type", f->type))
         return 0;
+    if (f->tenant && !field_is(e, "tenant", f->tenant))
+        return 0;
     if (f->reason) {
         const char *r = hq_dlq_field(e, "reason", NULL);
         if (!r || strncmp(r, f->reason, strlen(f->reason)) != 0)

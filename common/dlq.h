@@ -36,13 +36,14 @@ const char *hq_dlq_field(const redisReply *entry, const char *name, size_t *len)
 struct hq_dlq_filter {
     const char *endpoint;       /* exact endpoint_id, or NULL */
     const char *type;           /* exact type, or NULL */
+    const char *tenant;         /* exact tenant (the endpoint's, else the event's), or NULL */
     const char *reason;         /* prefix of reason ("invalid" matches "invalid: ..."), or NULL */
     int64_t since_ms;           /* only entries added at or after this unix ms; 0 = no bound */
     int64_t before_ms;          /* only entries added before this unix ms; 0 = no bound */
     char max_id[HQ_DLQ_ID_MAX]; /* only entries with id <= this; "" = no bound */
 };
 
-/* Whether the entry passes the field filters (endpoint, type, reason). */
+/* Whether the entry passes the field filters (endpoint, type, tenant, reason). */
 int hq_dlq_match(const struct hq_dlq_filter *f, const redisReply *entry);
 
 struct hq_redis_conn;

@@ -255,6 +255,31 @@ static long find_ctl(const char *s, int multiline)
     return -1;
 }
 
+/* Each policy override alone: 0 (none) or in range; base <= max when both
+ * are set (against the deployment's: hq_endpoint_check_policy). */
+static int check_overrides(const struct hq_endpoint *e, struct hq_err *err)
+{
+    if (e->backoff_base_ms < 0 || e->backoff_base_ms > HQ_BACKOFF_SPAN_MAX_MS)
+        return hq_err_set(err, HQ_EINVAL, "--backoff-base: %lldms is out of range (1ms to 30d)",
+                          e->backoff_base_ms);
+    if (e->backoff_max_ms < 0 || e->backoff_max_ms > HQ_BACKOFF_SPAN_MAX_MS)
+        return hq_err_set(err, HQ_EINVAL, "--backoff-max: %lldms is out of range (1ms to 30d)",
+                          e->backoff_max_ms);
+    /* !(x >= 1) refuses NaN too; 0 means none. */
+    if (e->backoff_factor != 0 &&
+        !(e->backoff_factor >= 1 && e->backoff_factor <= HQ_BACKOFF_FACTOR_MAX))
+        return hq_err_set(err, HQ_EINVAL, "--backoff-factor: %g must be >= 1 and <= %d",
+                          e->backoff_factor, HQ_BACKOFF_FACTOR_MAX);
+    if (e->retry_window_ms < 0 || e->retry_window_ms > HQ_RETRY_WINDOW_MAX_MS)
+        return hq_err_set(err, HQ_EINVAL, "--retry-window: %lldms is out of range (1ms to 366d)",
+                          e->retry_window_ms);
+    if (e->backoff_base_ms > 0 && e->backoff_max_ms > 0 && e->backoff_base_ms > e->backoff_max_ms)
+        return hq_err_set(err, HQ_EINVAL,
+                          "--backoff-base: %lldms must be <= --backoff-max (%lldms)",
+                          e->backoff_base_ms, e->backoff_max_ms);
+    return 0;
+}
+
 int hq_endpoint_validate(const struct hq_endpoint *e, const struct hq_netguard *g,
                          struct hq_err *err)
 {
@@ -307,20 +332,78 @@ int hq_endpoint_validate(const struct hq_endpoint *e, const struct hq_netguard *
     if (e->max_attempts < 0 || e->max_attempts > HQ_ENDPOINT_ATTEMPTS_MAX)
         return hq_err_set(err, HQ_EINVAL, "max-attempts: %d is out of range (0 to %d)",
                           e->max_attempts, HQ_ENDPOINT_ATTEMPTS_MAX);
-    return 0;
+    if (e->tenant[0]) {
+        rc = hq_endpoint_check_tenant(e->tenant, err);
+        if (rc != 0)
+            return rc;
+    }
+    return check_overrides(e, err);
+}
+
+int hq_endpoint_check_tenant(const char *tenant, struct hq_err *err)
+{
+    return hq_event_check_tenant(tenant, strlen(tenant), err);
+}
+
+/* ---- Retry policy (pure) ------------------------------------------------------------ */
+
+void hq_endpoint_policy(const struct hq_endpoint *e, const struct hq_policy *dep,
+                        struct hq_policy *out)
+{
+    *out = *dep;
+    if (e->max_attempts > 0)
+        out->max_attempts = e->max_attempts;
+    if (e->backoff_base_ms > 0)
+        out->base_ms = e->backoff_base_ms;
+    if (e->backoff_factor > 0)
+        out->factor = e->backoff_factor;
+    if (e->backoff_max_ms > 0)
+        out->max_ms = e->backoff_max_ms;
+}
+
+int hq_endpoint_check_policy(const struct hq_endpoint *e, const struct hq_policy *dep,
+                             struct hq_err *err)
+{
+    int rc = check_overrides(e, err);
+    if (rc != 0)
+        return rc;
+    struct hq_policy p;
+    hq_endpoint_policy(e, dep, &p);
+    if (p.base_ms <= p.max_ms)
+        return 0;
+    /* Name the flag the endpoint set; the other value is the deployment's. */
+    if (e->backoff_base_ms > 0 && e->backoff_max_ms > 0)
+        return hq_err_set(err, HQ_EINVAL,
+                          "--backoff-base: %lldms must be <= --backoff-max (%lldms)", p.base_ms,
+                          p.max_ms);
+    if (e->backoff_base_ms > 0)
+        return hq_err_set(
+            err, HQ_EINVAL,
+            "--backoff-base: %lldms must be <= the effective backoff max (%lldms, the deployment's)",
+            p.base_ms, p.max_ms);
+    return hq_err_set(
+        err, HQ_EINVAL,
+        "--backoff-max: %lldms must be >= the effective backoff base (%lldms, the deployment's)",
+        p.max_ms, p.base_ms);
 }
 
 /* ---- Matching and index keys (pure) --------------------------------------------- */
 
 int hq_endpoint_matches(const struct hq_endpoint *e, const char *type, size_t type_len)
 {
+    /* A reserved type ("hookq.") is matched only by an explicit filter: a
+     * tenant's "*" must not receive other tenants' operational events. */
+    int reserved = hq_event_type_reserved(type, type_len);
     if (e->nevents == 0)
-        return 1;
+        return !reserved;
     for (int i = 0; i < e->nevents; i++) {
         const char *f = e->events[i];
         size_t n = strlen(f);
-        if (n > 0 && f[n - 1] == '*') {
-            /* "*" (n - 1 == 0) matches everything; "a.*" every type starting "a.". */
+        if (n == 1 && f[0] == '*') {
+            if (!reserved)
+                return 1;
+        } else if (n > 0 && f[n - 1] == '*') {
+            /* "a.*" matches every type starting "a.". */
             if (type_len >= n - 1 && memcmp(type, f, n - 1) == 0)
                 return 1;
         } else if (n == type_len && memcmp(type, f, n) == 0) {
@@ -340,10 +423,11 @@ int hq_endpoint_index_keys(const char *base, const char *type, size_t type_len,
     t[type_len] = '\0';
     if (max < 2)
         return HQ_ETOOBIG;
+    /* The "*" set (idx:p:) is left out for a reserved type: see hq_endpoint_matches. */
+    int k = hq_event_type_reserved(t, type_len) ? 1 : 2;
     if (hq_key_idx_type(base, t, keys[0], HQ_KEY_MAX) < 0 ||
-        hq_key_idx_prefix(base, "", keys[1], HQ_KEY_MAX) < 0)
+        (k == 2 && hq_key_idx_prefix(base, "", keys[1], HQ_KEY_MAX) < 0))
         return HQ_ETOOBIG;
-    int k = 2;
     for (size_t i = 0; i < type_len; i++) {
         if (t[i] != '.')
             continue;
@@ -425,6 +509,22 @@ static int parse_ll(const char *s, size_t n, long long *out)
     return 0;
 }
 
+static int parse_double(const char *s, size_t n, double *out)
+{
+    char b[32];
+    if (n == 0 || n >= sizeof(b))
+        return HQ_EINVAL;
+    memcpy(b, s, n);
+    b[n] = '\0';
+    char *end;
+    errno = 0;
+    double v = strtod(b, &end);
+    if (errno || *end || !(v >= 0))
+        return HQ_EINVAL;
+    *out = v;
+    return 0;
+}
+
 static int field_is(const redisReply *k, const char *name)
 {
     return k->len == strlen(name) && memcmp(k->str, name, k->len) == 0;
@@ -498,6 +598,21 @@ int hq_endpoint_from_reply(const redisReply *r, const char *id, struct hq_endpoi
             if (parse_ll(v->str, v->len, &num) || num < 0 || num > HQ_ENDPOINT_ATTEMPTS_MAX)
                 bad = "max_attempts";
             e->max_attempts = (int)num;
+        } else if (field_is(k, "tenant")) {
+            if (v->len > 0 && hq_event_check_tenant(v->str, v->len, NULL) != 0) {
+                bad = "tenant";
+            } else {
+                memcpy(e->tenant, v->str, v->len);
+                e->tenant[v->len] = '\0';
+            }
+        } else if (field_is(k, "backoff_base_ms")) {
+            bad = parse_ll(v->str, v->len, &e->backoff_base_ms) ? "backoff_base_ms" : NULL;
+        } else if (field_is(k, "backoff_max_ms")) {
+            bad = parse_ll(v->str, v->len, &e->backoff_max_ms) ? "backoff_max_ms" : NULL;
+        } else if (field_is(k, "retry_window_ms")) {
+            bad = parse_ll(v->str, v->len, &e->retry_window_ms) ? "retry_window_ms" : NULL;
+        } else if (field_is(k, "backoff_factor")) {
+            bad = parse_double(v->str, v->len, &e->backoff_factor) ? "backoff_factor" : NULL;
         }
         /* Unknown fields are ignored: a newer hookq may have added them. */
     }
@@ -505,6 +620,8 @@ int hq_endpoint_from_reply(const redisReply *r, const char *id, struct hq_endpoi
         bad = "url (missing)";
     if (!bad && (!e->key1[0] || !e->key2[0]))
         bad = "key1/key2 (missing)";
+    if (!bad && check_overrides(e, NULL) != 0)
+        bad = "backoff_*/retry_window_ms (out of range)";
     if (bad) {
         rc = hq_err_set(err, HQ_EINVAL, "endpoint %s: malformed hash field %s", e->id, bad);
         hq_endpoint_free(e);
@@ -517,9 +634,20 @@ int hq_endpoint_from_reply(const redisReply *r, const char *id, struct hq_endpoi
     return 0;
 }
 
-const char *const hq_endpoint_listing_fields[HQ_ENDPOINT_LISTING_FIELDS] = {
-    "name",    "url",          "description", "events",    "headers",
-    "enabled", "max_attempts", "created_ms",  "updated_ms"};
+const char *const hq_endpoint_listing_fields[HQ_ENDPOINT_LISTING_FIELDS] = {"name",
+                                                                            "url",
+                                                                            "description",
+                                                                            "events",
+                                                                            "headers",
+                                                                            "enabled",
+                                                                            "max_attempts",
+                                                                            "created_ms",
+                                                                            "updated_ms",
+                                                                            "tenant",
+                                                                            "backoff_base_ms",
+                                                                            "backoff_factor",
+                                                                            "backoff_max_ms",
+                                                                            "retry_window_ms"};
 
 int hq_endpoint_from_listing(const redisReply *r, const char *id, struct hq_endpoint *e)
 {
@@ -552,6 +680,11 @@ int hq_endpoint_from_listing(const redisReply *r, const char *id, struct hq_endp
         case 6: e->max_attempts = (int)strtol(v->str, NULL, 10); break;
         case 7: e->created_ms = strtoll(v->str, NULL, 10); break;
         case 8: e->updated_ms = strtoll(v->str, NULL, 10); break;
+        case 9: snprintf(e->tenant, sizeof(e->tenant), "%.*s", (int)v->len, v->str); break;
+        case 10: e->backoff_base_ms = strtoll(v->str, NULL, 10); break;
+        case 11: e->backoff_factor = strtod(v->str, NULL); break;
+        case 12: e->backoff_max_ms = strtoll(v->str, NULL, 10); break;
+        case 13: e->retry_window_ms = strtoll(v->str, NULL, 10); break;
         }
     }
     if (!present)

@@ -8,21 +8,28 @@
  * registry is one cluster slot and its MULTI/WATCH transactions stay valid):
  *   <r>:ep:<id>        hash: name url description events headers key1 key2
  *                      key1_ms key2_ms enabled max_attempts created_ms updated_ms
+ *                      tenant backoff_base_ms backoff_factor backoff_max_ms
+ *                      retry_window_ms (each optional: absent/""/0 = none/the
+ *                      deployment's policy)
  *                      events  = filters joined by ","  ("invoice.paid,user.*")
  *                      headers = "Name: value" lines joined by "\n" (CR/LF are refused in headers)
  *   <r>:endpoints      zset id -> created ms (paged listing)
  *   <r>:idx:t:<type>   set of ids subscribed to exactly <type>
  *   <r>:idx:p:<pre>    set of ids with a filter "<pre>*" ("" for "*", "user." for "user.*")
  *   <r>:endpoints:ver  counter bumped on every change (workers' cache check)
+ *   <r>:idx:tenant:<t> set of ids of tenant <t> (endpoint list --tenant, stats --tenant)
  * Finding the subscribers of type "a.b.c" is one SUNION over idx:t:a.b.c,
  * idx:p:, idx:p:a., idx:p:a.b. (hq_endpoint_index_keys): no scan of endpoints.
- * A filter is an exact type, "*", or "<prefix>.*" (a wildcard only after a dot). */
+ * A filter is an exact type, "*", or "<prefix>.*" (a wildcard only after a dot).
+ * "*" does not match reserved types (HQ_RESERVED_TYPE_PREFIX, "hookq."): only
+ * an explicit filter ("hookq.*", "hookq.endpoint.*", an exact type) does. */
 #ifndef HQ_COMMON_ENDPOINT_H
 #define HQ_COMMON_ENDPOINT_H
 
 #include <hiredis/hiredis.h>
 #include <stddef.h>
 
+#include "common/backoff.h"
 #include "common/err.h"
 #include "common/keys.h"
 #include "common/limits.h"
@@ -45,6 +52,12 @@ struct hq_endpoint {
     int enabled;      /* 0 = disabled: nothing delivered, due retries dead-lettered */
     int max_attempts; /* 0 = the deployment's HOOKQ_MAX_ATTEMPTS */
     long long created_ms, updated_ms;
+    char tenant[HQ_TENANT_MAX + 1]; /* owning tenant (customer/account id); "" = none */
+    /* Retry policy overrides, field by field; 0 = the deployment's value. */
+    long long backoff_base_ms; /* delay after the first failure, ms */
+    double backoff_factor;     /* growth per failure, >= 1 */
+    long long backoff_max_ms;  /* ceiling of one delay, ms */
+    long long retry_window_ms; /* no retry due later than the first attempt + this, ms */
 };
 
 void hq_endpoint_free(struct hq_endpoint *e); /* frees the owned fields, wipes keys */
@@ -77,7 +90,7 @@ int hq_endpoint_from_reply(const redisReply *r, const char *id, struct hq_endpoi
 
 /* The hash fields a listing reads: every field but the keys, so a listing
  * never holds a secret. */
-#define HQ_ENDPOINT_LISTING_FIELDS 9
+#define HQ_ENDPOINT_LISTING_FIELDS 14
 extern const char *const hq_endpoint_listing_fields[HQ_ENDPOINT_LISTING_FIELDS];
 /* Fills e (caller frees with hq_endpoint_free) from an HMGET of
  * hq_endpoint_listing_fields, leniently: a hand-edited hash is shown as well
@@ -99,6 +112,20 @@ int hq_endpoint_from_listing(const redisReply *r, const char *id, struct hq_endp
  * HQ_EINVAL/HQ_EBLOCKED with a message naming the field. Pure. */
 int hq_endpoint_validate(const struct hq_endpoint *e, const struct hq_netguard *g,
                          struct hq_err *err) HQ_MUST_CHECK;
+/* The endpoint's retry policy: the deployment's dep with e's overrides, field
+ * by field (max attempts, backoff base, factor, max). Pure. [out] out. */
+void hq_endpoint_policy(const struct hq_endpoint *e, const struct hq_policy *dep,
+                        struct hq_policy *out);
+/* Cross-field check of e's policy against the effective values (its own
+ * override, else dep's): factor >= 1, base <= max. HQ_EINVAL naming the
+ * flag ("--backoff-base: 72000000ms must be <= the effective backoff max
+ * (36000000ms, the deployment's)"). Pure. */
+int hq_endpoint_check_policy(const struct hq_endpoint *e, const struct hq_policy *dep,
+                             struct hq_err *err) HQ_MUST_CHECK;
+/* Syntax of a tenant given by a user or stored: hq_event_check_tenant's rule
+ * (1-HQ_TENANT_MAX chars of [A-Za-z0-9_.:-]). */
+int hq_endpoint_check_tenant(const char *tenant, struct hq_err *err) HQ_MUST_CHECK;
+
 /* Syntax of an id given by a user: 1-HQ_ENDPOINT_ID_MAX chars of [A-Za-z0-9_-].
  * Whether it exists is hq_endpoint_get's business. */
 int hq_endpoint_check_id(const char *id, struct hq_err *err) HQ_MUST_CHECK;

@@ -95,6 +95,7 @@ static char *join(char **v, int n, char sep)
 static void tx_hash(struct tx *t, const char *base, const struct hq_endpoint *e)
 {
     char key[HQ_KEY_MAX], k1[24], k2[24], en[4], ma[16], cr[24], up[24];
+    char bb[24], bf[32], bm[24], rw[24];
     hq_key_endpoint(base, e->id, key, sizeof(key));
     const char *del[] = {"DEL", key};
     tx_append(t, 2, del);
@@ -106,14 +107,49 @@ static void tx_hash(struct tx *t, const char *base, const struct hq_endpoint *e)
     snprintf(ma, sizeof(ma), "%d", e->max_attempts);
     snprintf(cr, sizeof(cr), "%lld", e->created_ms);
     snprintf(up, sizeof(up), "%lld", e->updated_ms);
+    snprintf(bb, sizeof(bb), "%lld", e->backoff_base_ms);
+    snprintf(bf, sizeof(bf), "%.15g", e->backoff_factor);
+    snprintf(bm, sizeof(bm), "%lld", e->backoff_max_ms);
+    snprintf(rw, sizeof(rw), "%lld", e->retry_window_ms);
     const char *argv[] = {
-        "HSET",       key,     "name",         e->name ? e->name : "",
-        "url",        e->url,  "description",  e->description ? e->description : "",
-        "events",     events,  "headers",      headers,
-        "key1",       e->key1, "key2",         e->key2,
-        "key1_ms",    k1,      "key2_ms",      k2,
-        "enabled",    en,      "max_attempts", ma,
-        "created_ms", cr,      "updated_ms",   up,
+        "HSET",
+        key,
+        "name",
+        e->name ? e->name : "",
+        "url",
+        e->url,
+        "description",
+        e->description ? e->description : "",
+        "events",
+        events,
+        "headers",
+        headers,
+        "key1",
+        e->key1,
+        "key2",
+        e->key2,
+        "key1_ms",
+        k1,
+        "key2_ms",
+        k2,
+        "enabled",
+        en,
+        "max_attempts",
+        ma,
+        "created_ms",
+        cr,
+        "updated_ms",
+        up,
+        "tenant",
+        e->tenant,
+        "backoff_base_ms",
+        bb,
+        "backoff_factor",
+        bf,
+        "backoff_max_ms",
+        bm,
+        "retry_window_ms",
+        rw,
     };
     tx_append(t, (int)(sizeof(argv) / sizeof(*argv)), argv);
     free(events);
@@ -137,6 +173,17 @@ static void tx_index(struct tx *t, const char *cmd, const char *base, char **fil
         const char *argv[] = {cmd, key, id};
         tx_append(t, 3, argv);
     }
+}
+
+/* SADD/SREM id to/from its tenant's set (none when tenant is ""). */
+static void tx_tenant(struct tx *t, const char *cmd, const char *base, const char *tenant,
+                      const char *id)
+{
+    char key[HQ_KEY_MAX];
+    if (!tenant[0] || hq_key_idx_tenant(base, tenant, key, sizeof(key)) < 0)
+        return;
+    const char *argv[] = {cmd, key, id};
+    tx_append(t, 3, argv);
 }
 
 static void tx_bump(struct tx *t, const char *base)
@@ -197,6 +244,7 @@ int hq_endpoint_create(redisContext *c, const char *base, struct hq_endpoint *e,
     tx_hash(&t, base, e);
     tx_zadd(&t, base, e);
     tx_index(&t, "SADD", base, e->events, e->nevents, e->id);
+    tx_tenant(&t, "SADD", base, e->tenant, e->id);
     tx_bump(&t, base);
     return tx_exec(&t, e->id, err);
 }
@@ -254,6 +302,8 @@ int hq_endpoint_save(redisContext *c, const char *base, const struct hq_endpoint
     tx_zadd(&t, base, e);
     tx_index(&t, "SREM", base, old->events, old->nevents, e->id);
     tx_index(&t, "SADD", base, e->events, e->nevents, e->id);
+    tx_tenant(&t, "SREM", base, old->tenant, e->id);
+    tx_tenant(&t, "SADD", base, e->tenant, e->id);
     tx_bump(&t, base);
     return tx_exec(&t, e->id, err);
 }
@@ -271,13 +321,14 @@ int hq_endpoint_delete(redisContext *c, const char *base, const char *id, struct
     if (!r)
         return HQ_EREDIS;
     freeReplyObject(r);
-    const char *hget[] = {"HGET", key, "events"};
-    r = CMD(c, err, hget);
-    if (!r)
+    const char *hget[] = {"HMGET", key, "events", "tenant"};
+    redisReply *all = CMD(c, err, hget);
+    if (!all)
         return HQ_EREDIS;
+    r = all->type == REDIS_REPLY_ARRAY && all->elements == 2 ? all->element[0] : all;
     if (r->type != REDIS_REPLY_STRING) {
         int nil = r->type == REDIS_REPLY_NIL;
-        freeReplyObject(r);
+        freeReplyObject(all);
         const char *unwatch[] = {"UNWATCH"};
         redisReply *u = CMD(c, err, unwatch);
         if (u)
@@ -292,7 +343,11 @@ int hq_endpoint_delete(redisContext *c, const char *base, const char *id, struct
     int nfilters = 0;
     /* A hand-edited hash may list any number of filters: remove them all. */
     (void)hq__endpoint_split(r->str, r->len, ',', (int)r->len + 1, 0, &filters, &nfilters);
-    freeReplyObject(r);
+    char tenant[HQ_KEY_MAX] = "";
+    const redisReply *tr = all->element[1];
+    if (tr->type == REDIS_REPLY_STRING)
+        snprintf(tenant, sizeof(tenant), "%.*s", (int)tr->len, tr->str);
+    freeReplyObject(all);
     struct tx t;
     tx_begin(&t, c);
     const char *del[] = {"DEL", key};
@@ -300,6 +355,7 @@ int hq_endpoint_delete(redisContext *c, const char *base, const char *id, struct
     const char *zrem[] = {"ZREM", zkey, id};
     tx_append(&t, 3, zrem);
     tx_index(&t, "SREM", base, filters, nfilters, id);
+    tx_tenant(&t, "SREM", base, tenant, id);
     tx_bump(&t, base);
     for (int i = 0; i < nfilters; i++)
         free(filters[i]);
@@ -380,6 +436,76 @@ static int more_after(redisContext *c, const char *zkey, const struct hq_endpoin
     return more;
 }
 
+/* Sends one HMGET of the listing fields for id (appended, not read). */
+static void append_listing_hmget(redisContext *c, const char *base, const char *id)
+{
+    char key[HQ_KEY_MAX];
+    hq_key_endpoint(base, id, key, sizeof(key));
+    const char *argv[2 + HQ_ENDPOINT_LISTING_FIELDS] = {"HMGET", key};
+    for (int f = 0; f < HQ_ENDPOINT_LISTING_FIELDS; f++)
+        argv[2 + f] = hq_endpoint_listing_fields[f];
+    /* Appending fails only on OOM, fatal by the daemon policy. */
+    if (redisAppendCommandArgv(c, 2 + HQ_ENDPOINT_LISTING_FIELDS, argv, NULL) != REDIS_OK)
+        hq_panic("out of memory appending a Redis command");
+}
+
+int hq_endpoint_scan_tenant(redisContext *c, const char *base, const char *tenant, long long limit,
+                            hq_endpoint_visit_cb cb, void *arg, struct hq_err *err)
+{
+    char skey[HQ_KEY_MAX], count[16];
+    if (hq_key_idx_tenant(base, tenant, skey, sizeof(skey)) < 0)
+        return hq_err_set(err, HQ_EINVAL, "tenant: too long");
+    snprintf(count, sizeof(count), "%d", HQ_LIST_PAGE);
+    char cursor[32] = "0";
+    long long yielded = 0;
+    int stopped = 0;
+    do {
+        const char *sscan[] = {"SSCAN", skey, cursor, "COUNT", count};
+        redisReply *page = CMD(c, err, sscan);
+        if (!page)
+            return HQ_EREDIS;
+        if (page->type != REDIS_REPLY_ARRAY || page->elements != 2 ||
+            page->element[0]->type != REDIS_REPLY_STRING ||
+            page->element[1]->type != REDIS_REPLY_ARRAY) {
+            freeReplyObject(page);
+            return hq_err_set(err, HQ_EREDIS, "redis: unexpected reply to SSCAN");
+        }
+        snprintf(cursor, sizeof(cursor), "%s", page->element[0]->str);
+        const redisReply *ids = page->element[1];
+        /* One pipelined HMGET per id of the page: one round trip. */
+        for (size_t i = 0; i < ids->elements; i++) {
+            const redisReply *m = ids->element[i];
+            if (m->type == REDIS_REPLY_STRING && m->len <= HQ_ENDPOINT_ID_MAX)
+                append_listing_hmget(c, base, m->str);
+        }
+        int io_failed = 0;
+        for (size_t i = 0; i < ids->elements; i++) {
+            const redisReply *m = ids->element[i];
+            if (m->type != REDIS_REPLY_STRING || m->len > HQ_ENDPOINT_ID_MAX)
+                continue;
+            redisReply *hr = NULL;
+            if (redisGetReply(c, (void **)&hr) != REDIS_OK || !hr) {
+                io_failed = 1;
+                break;
+            }
+            struct hq_endpoint e;
+            /* An index entry whose hash is gone or moved to another tenant
+             * meanwhile is skipped. */
+            if (hq_endpoint_from_listing(hr, m->str, &e) == 0 && !stopped &&
+                strcmp(e.tenant, tenant) == 0) {
+                yielded++;
+                stopped = cb(&e, arg) != 0 || (limit && yielded >= limit);
+            }
+            hq_endpoint_free(&e);
+            freeReplyObject(hr);
+        }
+        freeReplyObject(page);
+        if (io_failed)
+            return hq_err_set(err, HQ_EREDIS, "redis: %s", c->errstr);
+    } while (!stopped && strcmp(cursor, "0") != 0);
+    return 0;
+}
+
 int hq_endpoint_scan(redisContext *c, const char *base, struct hq_endpoint_cursor *cur,
                      long long limit, hq_endpoint_visit_cb cb, void *arg, struct hq_err *err)
 {
@@ -426,14 +552,7 @@ int hq_endpoint_scan(redisContext *c, const char *base, struct hq_endpoint_curso
             }
             if (skip)
                 continue;
-            char key[HQ_KEY_MAX];
-            hq_key_endpoint(base, id, key, sizeof(key));
-            const char *argv[2 + HQ_ENDPOINT_LISTING_FIELDS] = {"HMGET", key};
-            for (int f = 0; f < HQ_ENDPOINT_LISTING_FIELDS; f++)
-                argv[2 + f] = hq_endpoint_listing_fields[f];
-            /* Appending fails only on OOM, fatal by the daemon policy. */
-            if (redisAppendCommandArgv(c, 2 + HQ_ENDPOINT_LISTING_FIELDS, argv, NULL) != REDIS_OK)
-                hq_panic("out of memory appending a Redis command");
+            append_listing_hmget(c, base, id);
             memcpy(sentv[sent].last, id, sizeof(id));
             snprintf(sentv[sent].score, sizeof(sentv[sent].score), "%.*s", (int)s->len, s->str);
             sent++;

@@ -54,4 +54,12 @@ int hq_endpoint_scan(redisContext *c, const char *base, struct hq_endpoint_curso
                      long long limit, hq_endpoint_visit_cb cb, void *arg,
                      struct hq_err *err) HQ_MUST_CHECK;
 
+/* Walks the endpoints of one tenant through <r>:idx:tenant:<tenant> (SSCAN,
+ * HQ_LIST_PAGE per round trip, one pipelined HMGET per page; no scan of the
+ * registry), in no particular order, calling cb (as hq_endpoint_scan) until
+ * limit were yielded (0 = all) or cb stops. An id whose hash is gone or names
+ * another tenant (a hand edit) is skipped. 0, HQ_EINVAL, HQ_EREDIS. */
+int hq_endpoint_scan_tenant(redisContext *c, const char *base, const char *tenant, long long limit,
+                            hq_endpoint_visit_cb cb, void *arg, struct hq_err *err) HQ_MUST_CHECK;
+
 #endif

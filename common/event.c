@@ -107,6 +107,30 @@ int hq_event_check_endpoint(const char *s, size_t n, struct hq_err *err)
     return check_name("endpoint", s, n, HQ_ENDPOINT_ID_MAX, 0, "[A-Za-z0-9_-]", err);
 }
 
+int hq_event_check_tenant(const char *s, size_t n, struct hq_err *err)
+{
+    return check_name("tenant", s, n, HQ_TENANT_MAX, ALLOW_DOT | ALLOW_COLON, "[A-Za-z0-9_.:-]",
+                      err);
+}
+
+int hq_event_type_reserved(const char *type, size_t n)
+{
+    size_t k = sizeof(HQ_RESERVED_TYPE_PREFIX) - 1;
+    return type && n >= k && memcmp(type, HQ_RESERVED_TYPE_PREFIX, k) == 0;
+}
+
+int hq_event_check_produced_type(const char *s, size_t n, struct hq_err *err)
+{
+    char e[ECHO_BUF];
+    int rc = hq_event_check_type(s, n, err);
+    if (rc == 0 && hq_event_type_reserved(s, n))
+        rc = hq_err_set(
+            err, HQ_EINVAL,
+            "type: '%s' is reserved for hookq's own events (prefix " HQ_RESERVED_TYPE_PREFIX ")",
+            echo(s, n, e));
+    return rc;
+}
+
 int hq_event_check_payload(size_t n, size_t max_payload, struct hq_err *err)
 {
     if (n > max_payload)
@@ -128,15 +152,27 @@ static int validate(const struct hq_event *ev, size_t max_payload, struct hq_err
         rc = hq_event_check_id(ev->id, ev->id_len, err);
     if (rc == 0 && ev->endpoint)
         rc = hq_event_check_endpoint(ev->endpoint, ev->endpoint_len, err);
+    if (rc == 0 && ev->tenant)
+        rc = hq_event_check_tenant(ev->tenant, ev->tenant_len, err);
     return rc;
 }
 
 /* ---- Known fields ---------------------------------------------------------------- */
 
-enum field_id { F_TYPE, F_PAYLOAD, F_ID, F_ENDPOINT, F_TS, F_ATTEMPT, F_FIRST_MS, F_UNKNOWN };
+enum field_id {
+    F_TYPE,
+    F_PAYLOAD,
+    F_ID,
+    F_ENDPOINT,
+    F_TS,
+    F_ATTEMPT,
+    F_FIRST_MS,
+    F_TENANT,
+    F_UNKNOWN
+};
 
-static const char *const field_names[] = {"type", "payload", "id",      "endpoint",
-                                          "ts",   "attempt", "first_ms"};
+static const char *const field_names[] = {"type", "payload", "id",       "endpoint",
+                                          "ts",   "attempt", "first_ms", "tenant"};
 
 /* Looks a field name up among the names allowed in a form (a bitmask). */
 static enum field_id field_lookup(const char *s, size_t n, unsigned allowed)
@@ -329,6 +365,10 @@ static void set_str(struct hq_event *ev, enum field_id f, const char *s, size_t 
         ev->endpoint = s;
         ev->endpoint_len = n;
         break;
+    case F_TENANT:
+        ev->tenant = s;
+        ev->tenant_len = n;
+        break;
     default: break;
     }
 }
@@ -377,8 +417,8 @@ int hq_event_decode_msgpack(const uint8_t *p, size_t n, size_t max_payload, stru
                           HQ_EVENT_FIELDS_MAX);
     size_t pairs = (size_t)v.len;
     unsigned seen = 0;
-    const unsigned allowed =
-        (1u << F_TYPE) | (1u << F_PAYLOAD) | (1u << F_ID) | (1u << F_ENDPOINT) | (1u << F_TS);
+    const unsigned allowed = (1u << F_TYPE) | (1u << F_PAYLOAD) | (1u << F_ID) |
+                             (1u << F_ENDPOINT) | (1u << F_TS) | (1u << F_TENANT);
     for (size_t k = 0; k < pairs; k++) {
         struct mp_val key;
         rc = read_value(&c, &key, err);
@@ -455,7 +495,8 @@ int hq_event_decode_fields(const struct hq_field *fields, size_t n, size_t max_p
     }
     unsigned seen = 0;
     const unsigned allowed = (1u << F_TYPE) | (1u << F_PAYLOAD) | (1u << F_ID) |
-                             (1u << F_ENDPOINT) | (1u << F_ATTEMPT) | (1u << F_FIRST_MS);
+                             (1u << F_ENDPOINT) | (1u << F_ATTEMPT) | (1u << F_FIRST_MS) |
+                             (1u << F_TENANT);
     for (size_t k = 0; k < n; k++) {
         const struct hq_field *fl = &fields[k];
         const char *val = fl->val ? fl->val : "";

@@ -2,8 +2,8 @@
  * stream entry, pure and I/O-free, fuzzed (tests/fuzz/fuzz_event_decode.c).
  *
  * Two forms of a stream entry's fields are accepted:
- *   msgpack: one field "event" = msgpack map {type, payload, id?, endpoint?, ts?}
- *   plain:   fields type, payload, id?, endpoint?
+ *   msgpack: one field "event" = msgpack map {type, payload, id?, endpoint?, tenant?, ts?}
+ *   plain:   fields type, payload, id?, endpoint?, tenant?
  * Entries re-enqueued by the scheduler are plain and carry the internal fields
  * "attempt" (failed attempts so far, decimal) and "first_ms" (unix ms of the
  * first attempt); producers never write those.
@@ -36,6 +36,8 @@ struct hq_event {
     size_t id_len;
     const char *endpoint; /* borrowed; NULL = fan out to subscribers */
     size_t endpoint_len;
+    const char *tenant; /* borrowed; NULL = any tenant's subscribers */
+    size_t tenant_len;
     int64_t ts_ms;    /* producer's timestamp, unix ms; 0 when absent */
     int attempt;      /* failed attempts so far (internal field); 0 for new events */
     int64_t first_ms; /* unix ms of the first attempt (internal field); 0 when new */
@@ -59,5 +61,15 @@ int hq_event_check_type(const char *s, size_t n, struct hq_err *err) HQ_MUST_CHE
 int hq_event_check_id(const char *s, size_t n, struct hq_err *err) HQ_MUST_CHECK;
 int hq_event_check_endpoint(const char *s, size_t n, struct hq_err *err) HQ_MUST_CHECK;
 int hq_event_check_payload(size_t n, size_t max_payload, struct hq_err *err) HQ_MUST_CHECK;
+/* A tenant id: 1-HQ_TENANT_MAX chars of [A-Za-z0-9_.:-] (the type's set). */
+int hq_event_check_tenant(const char *s, size_t n, struct hq_err *err) HQ_MUST_CHECK;
+
+/* 1 when the type starts with HQ_RESERVED_TYPE_PREFIX ("hookq."): reserved
+ * for the events hookq emits itself; a "*" filter does not match them. */
+int hq_event_type_reserved(const char *type, size_t n);
+/* hq_event_check_type plus the refusal of a reserved type, for producers
+ * (`hookq produce`, libhookq): "type: 'hookq.x' is reserved for hookq's own
+ * events (prefix hookq.)". The decoder accepts reserved types. */
+int hq_event_check_produced_type(const char *s, size_t n, struct hq_err *err) HQ_MUST_CHECK;
 
 #endif

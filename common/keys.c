@@ -51,7 +51,19 @@ int hq_key_idx_prefix(const char *p, const char *tprefix, char *out, size_t n)
 {
     return fmt(out, n, p, "idx:p:", tprefix);
 }
+int hq_key_idx_tenant(const char *p, const char *tenant, char *out, size_t n)
+{
+    return fmt(out, n, p, "idx:tenant:", tenant);
+}
 int hq_key_attempts(const char *p, const char *event_id, char *out, size_t n)
 {
     return fmt(out, n, p, "att:", event_id);
+}
+int hq_key_attempt_index(const char *p, char *out, size_t n)
+{
+    return fmt(out, n, p, "attempts", NULL);
+}
+int hq_key_attempt_bucket(const char *p, const char *start_ms, char *out, size_t n)
+{
+    return fmt(out, n, p, "attempts:", start_ms);
 }

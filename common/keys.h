@@ -26,8 +26,18 @@ int hq_key_idx_type(const char *prefix, const char *type, char *out,
                     size_t n); /* <p>:idx:t:<type> set */
 int hq_key_idx_prefix(const char *prefix, const char *tprefix, char *out,
                       size_t n); /* <p>:idx:p:<tprefix> set */
+int hq_key_idx_tenant(const char *prefix, const char *tenant, char *out,
+                      size_t n); /* <p>:idx:tenant:<tenant> set of endpoint ids */
 int hq_key_attempts(const char *prefix, const char *event_id, char *out,
-                    size_t n); /* <p>:att:<event id> list */
+                    size_t n); /* <p>:att:<event id> list (written by workers before
+                                  attempt buckets; still read) */
+/* <p>:attempts zset bucket start ms -> itself: the attempt buckets
+ * <p>:attempts:<start ms>, hashes event id -> its records (JSON lines), which
+ * record_outcomes.lua names from this key (docs/internals/outcomes.md). */
+int hq_key_attempt_index(const char *prefix, char *out, size_t n);
+/* <p>:attempts:<start ms> hash event id -> records (the script forms the same
+ * name from the index key; this is for readers and hookq migrate). */
+int hq_key_attempt_bucket(const char *prefix, const char *start_ms, char *out, size_t n);
 int hq_key_endpoints_version(const char *prefix, char *out,
                              size_t n); /* <p>:endpoints:ver counter */
 

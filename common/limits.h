@@ -26,6 +26,13 @@
 #define HQ_LIST_PAGE             500  /* endpoints fetched per round trip when listing */
 #define HQ_ENDPOINT_ATTEMPTS_MAX 100  /* per-endpoint --max-attempts ceiling: 100 spans weeks */
 
+/* ---- Tenants and per-endpoint retry policy (docs/flow-control.md) ------------ */
+#define HQ_TENANT_MAX           64       /* tenant (customer/account) id: fits a key and a label */
+#define HQ_RESERVED_TYPE_PREFIX "hookq." /* types hookq emits itself (operational webhooks) */
+#define HQ_BACKOFF_SPAN_MAX_MS  (86400000LL * 30)  /* endpoint --backoff-base/-max: as deployment */
+#define HQ_RETRY_WINDOW_MAX_MS  (86400000LL * 366) /* endpoint --retry-window: a year is plenty */
+#define HQ_METRICS_TENANTS_MAX  100 /* by-tenant label values, then "other": bounded series */
+
 /* ---- Delivery ----------------------------------------------------------------- */
 #define HQ_RESP_KEEP_MAX                4096 /* response body kept for the attempt record */
 #define HQ_DNS_CACHE_SECS               60   /* DNS answers reused this long (libcurl's default) */

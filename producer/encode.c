@@ -38,7 +38,8 @@ static int pack_event(const struct hq_event *ev, struct sink *s)
 {
     msgpack_packer pk;
     msgpack_packer_init(&pk, s, on_pack_write);
-    size_t pairs = 2 + (ev->id != NULL) + (ev->endpoint != NULL) + (ev->ts_ms != 0);
+    size_t pairs =
+        2 + (ev->id != NULL) + (ev->endpoint != NULL) + (ev->ts_ms != 0) + (ev->tenant != NULL);
     if (msgpack_pack_map(&pk, pairs) != 0)
         return -1;
     if (pack_str(&pk, "type", 4) != 0 || pack_str(&pk, ev->type, ev->type_len) != 0)
@@ -53,6 +54,9 @@ static int pack_event(const struct hq_event *ev, struct sink *s)
         (pack_str(&pk, "endpoint", 8) != 0 || pack_str(&pk, ev->endpoint, ev->endpoint_len) != 0))
         return -1;
     if (ev->ts_ms != 0 && (pack_str(&pk, "ts", 2) != 0 || msgpack_pack_int64(&pk, ev->ts_ms) != 0))
+        return -1;
+    if (ev->tenant &&
+        (pack_str(&pk, "tenant", 6) != 0 || pack_str(&pk, ev->tenant, ev->tenant_len) != 0))
         return -1;
     return 0;
 }

@@ -143,7 +143,7 @@ static int to_event(const struct hookq_event *in, size_t max_payload, struct hq_
     memset(ev, 0, sizeof(*ev));
     ev->type = in->type;
     ev->type_len = in->type ? strlen(in->type) : 0;
-    int rc = hq_event_check_type(ev->type, ev->type_len, err);
+    int rc = hq_event_check_produced_type(ev->type, ev->type_len, err);
     if (rc != 0)
         return rc;
     if (!in->payload && in->payload_len > 0)
@@ -164,6 +164,13 @@ static int to_event(const struct hookq_event *in, size_t max_payload, struct hq_
         ev->endpoint = in->endpoint;
         ev->endpoint_len = strlen(in->endpoint);
         rc = hq_event_check_endpoint(ev->endpoint, ev->endpoint_len, err);
+        if (rc != 0)
+            return rc;
+    }
+    if (in->tenant) {
+        ev->tenant = in->tenant;
+        ev->tenant_len = strlen(in->tenant);
+        rc = hq_event_check_tenant(ev->tenant, ev->tenant_len, err);
         if (rc != 0)
             return rc;
     }

@@ -52,6 +52,7 @@ static struct hq_ep *ep_get_or_add(struct hq_worker *w, const char *id, size_t n
     memcpy(ep->id, id, n < HQ_ENDPOINT_ID_MAX ? n : HQ_ENDPOINT_ID_MAX);
     ep->refs = 1;
     ep->cached = 1;
+    ep->tenant_slot = -1;
     uint32_t b = hq_fnv1a(ep->id, strlen(ep->id)) % HQ_CACHE_BUCKETS;
     ep->next = w->dispatch.eps[b];
     w->dispatch.eps[b] = ep;
@@ -92,7 +93,7 @@ static uint32_t origin_key(const char *url)
 
 /* Installs endpoint data from an HGETALL reply (in place: deliveries in
  * flight keep their slot accounting). */
-static void ep_fill(struct hq_ep *ep, const redisReply *r)
+static void ep_fill(struct hq_worker *w, struct hq_ep *ep, const redisReply *r)
 {
     ep_clear_data(ep);
     ep->fetched_ms = hq_now_ms();
@@ -110,6 +111,8 @@ static void ep_fill(struct hq_ep *ep, const redisReply *r)
     }
     ep->missing = 0;
     ep->origin_key = origin_key(ep->e.url);
+    hq_endpoint_policy(&ep->e, &w->cfg->policy, &ep->policy);
+    ep->tenant_slot = hq_metrics_tenant_slot(&w->metrics, ep->e.tenant);
     const char *secrets[2] = {ep->e.key1, ep->e.key2};
     for (int i = 0; i < 2; i++) {
         if (!secrets[i][0])
@@ -285,6 +288,7 @@ void hq__dispatch_done(CURL *easy, CURLcode res, void *arg)
     char error[CURL_ERROR_SIZE + 64];
     struct hq_attempt a;
     hq__delivery_result(w, d, res, &a, error, sizeof(error));
+    hq_metrics_tenant_count(&w->metrics, d->ep->tenant_slot);
     hq__outcome_attempt(w, d->entry, d->ep, &a);
     finish_delivery(w, d);
 }
@@ -388,6 +392,13 @@ static void add_delivery(struct hq_worker *w, struct hq_entry *e, struct hq_ep *
     *list = &d->qnext;
 }
 
+/* 1 when the event may go to ep: it names no tenant, or ep's. */
+static int tenant_ok(const struct hq_endpoint *ep, const struct hq_event *ev)
+{
+    return !ev->tenant || (strlen(ep->tenant) == ev->tenant_len &&
+                           memcmp(ep->tenant, ev->tenant, ev->tenant_len) == 0);
+}
+
 static void fan_out(struct hq_worker *w, struct hq_entry *e)
 {
     struct hq_delivery *ds = NULL, **tail = &ds;
@@ -396,17 +407,22 @@ static void fan_out(struct hq_worker *w, struct hq_entry *e)
     if (e->ev.endpoint) {
         struct hq_ep *ep = ep_find(w, e->ev.endpoint, e->ev.endpoint_len);
         if (!ep || ep->missing)
-            hq__outcome_dead_endpoint(w, e, e->ev.endpoint, "", "endpoint_deleted");
+            hq__outcome_dead_endpoint(w, e, e->ev.endpoint, "", "", "endpoint_deleted");
+        else if (!tenant_ok(&ep->e, &e->ev))
+            /* Dead-lettered, not skipped: a producer bug or an endpoint moved
+             * to another tenant shows up, and can be replayed once fixed. */
+            hq__outcome_dead_endpoint(w, e, ep->id, ep->e.url, ep->e.tenant, "tenant_mismatch");
         else if (!ep->e.enabled)
-            hq__outcome_dead_endpoint(w, e, ep->id, ep->e.url, "endpoint_disabled");
+            hq__outcome_dead_endpoint(w, e, ep->id, ep->e.url, ep->e.tenant, "endpoint_disabled");
         else
             add_delivery(w, e, ep, &tail);
     } else {
         struct hq_subs *s = subs_find(w, e->ev.type, e->ev.type_len);
         for (int i = 0; s && i < s->nids; i++) {
             struct hq_ep *ep = ep_find(w, s->ids[i], strlen(s->ids[i]));
-            /* Missing (a stale index entry) or disabled: not subscribed now. */
-            if (ep && !ep->missing && ep->e.enabled &&
+            /* Missing (a stale index entry) or disabled: not subscribed now.
+             * An event naming a tenant goes to that tenant's endpoints only. */
+            if (ep && !ep->missing && ep->e.enabled && tenant_ok(&ep->e, &e->ev) &&
                 hq_endpoint_matches(&ep->e, e->ev.type, e->ev.type_len))
                 add_delivery(w, e, ep, &tail);
         }
@@ -464,7 +480,7 @@ static void on_lookup_reply(struct hq_redis_client *c, redisReply *r, void *arg)
                    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
         rs->failed = 1;
     } else if (rc->is_ep) {
-        ep_fill(ep_get_or_add(rs->w, rc->key, rc->len), r);
+        ep_fill(rs->w, ep_get_or_add(rs->w, rc->key, rc->len), r);
     } else {
         subs_fill(rs->w, rc->key, rc->len, r);
     }

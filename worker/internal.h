@@ -152,6 +152,8 @@ struct hq_ep {
     struct hq_ep *wnext;        /* in dispatch.waiting_head: waiting for a worker-wide slot */
     int waiting;                /* 1 while in that list (which holds a reference) */
     int64_t congested_until_ms; /* while in the future, new deliveries are deferred */
+    struct hq_policy policy;    /* its retry policy: overrides on the deployment's (ep_fill) */
+    int tenant_slot;            /* its hookq_deliveries_by_tenant_total slot; -1 no tenant */
 };
 
 /* Subscriptions cached per event type: the endpoint ids from the SUNION. */
@@ -274,7 +276,7 @@ struct hq_wpart {
     /* key_events is the stream this part reads, acks and fences on: <b>:events,
      * or <b>:retries for the retry lane. The other keys are the partition's. */
     char key_events[HQ_KEY_MAX], key_retry[HQ_KEY_MAX], key_retry_data[HQ_KEY_MAX];
-    char key_dead[HQ_KEY_MAX], key_att_prefix[HQ_KEY_MAX];
+    char key_dead[HQ_KEY_MAX], key_att_index[HQ_KEY_MAX];
 };
 
 struct hq_worker {
@@ -396,9 +398,10 @@ void hq__outcome_attempt(struct hq_worker *w, struct hq_entry *e, const struct h
                          const struct hq_attempt *a);
 /* A delivery of e to ep postponed without an attempt (congestion, drain). */
 void hq__outcome_defer(struct hq_worker *w, struct hq_entry *e, const struct hq_ep *ep);
-/* e cannot go to endpoint (id, url): it is deleted or disabled (reason). */
+/* e cannot go to endpoint (id, url, tenant: "" when unknown): it is deleted,
+ * disabled or another tenant's (reason). */
 void hq__outcome_dead_endpoint(struct hq_worker *w, struct hq_entry *e, const char *endpoint_id,
-                               const char *url, const char *reason);
+                               const char *url, const char *tenant, const char *reason);
 /* Dead-letters an invalid entry with its raw fields; e becomes READY. */
 void hq__outcome_add_invalid(struct hq_worker *w, struct hq_entry *e);
 /* One delivery of e finished; when none remain, e becomes READY. */

@@ -81,6 +81,9 @@ void hq_metrics_init(struct hq_metrics *m)
     atomic_init(&m->redis_reconnects, 0);
     atomic_init(&m->stream_lag, -1); /* unknown until the first XINFO GROUPS */
     atomic_init(&m->stream_pending, 0);
+    atomic_init(&m->ntenants, 0);
+    for (int i = 0; i <= HQ_METRICS_TENANTS_MAX; i++)
+        atomic_init(&m->by_tenant[i], 0);
     atomic_init(&m->redis_ready, 0);
 }
 
@@ -144,6 +147,41 @@ static int render_histogram(struct hq_buf *b, struct hq_metrics *m)
     if (rc == 0)
         rc = hq_buf_printf(b, "%s_bucket{le=\"+Inf\"} %lu\n%s_sum %lu.%06lu\n%s_count %lu\n", name,
                            count, name, sum_us / 1000000, sum_us % 1000000, name, count);
+    return rc;
+}
+
+int hq_metrics_tenant_slot(struct hq_metrics *m, const char *tenant)
+{
+    if (!tenant || !tenant[0])
+        return -1;
+    int n = atomic_load_explicit(&m->ntenants, memory_order_relaxed); /* only this thread writes */
+    for (int i = 0; i < n; i++) {
+        if (strcmp(m->tenant_names[i], tenant) == 0)
+            return i;
+    }
+    if (n == HQ_METRICS_TENANTS_MAX)
+        return HQ_METRICS_TENANTS_MAX;
+    snprintf(m->tenant_names[n], sizeof(m->tenant_names[n]), "%s", tenant);
+    atomic_store_explicit(&m->ntenants, n + 1, memory_order_release);
+    return n;
+}
+
+/* Tenant names are [A-Za-z0-9_.:-] (validated): nothing to escape in a label. */
+static int render_by_tenant(struct hq_buf *b, struct hq_metrics *m)
+{
+    static const char name[] = "hookq_deliveries_by_tenant_total";
+    int n = atomic_load_explicit(&m->ntenants, memory_order_acquire);
+    if (n == 0)
+        return 0;
+    int rc = head(b, name, "counter",
+                  "Delivery attempts finished to a tenant's endpoints (the first 100 tenants seen; "
+                  "later ones as other).");
+    for (int i = 0; rc == 0 && i < n; i++)
+        rc = hq_buf_printf(b, "%s{tenant=\"%s\"} %lu\n", name, m->tenant_names[i],
+                           LOAD(m->by_tenant[i]));
+    if (rc == 0 && n == HQ_METRICS_TENANTS_MAX)
+        rc = hq_buf_printf(b, "%s{tenant=\"other\"} %lu\n", name,
+                           LOAD(m->by_tenant[HQ_METRICS_TENANTS_MAX]));
     return rc;
 }
 
@@ -223,6 +261,8 @@ static int render(struct hq_buf *b, struct hq_metrics *m)
                                     i, ms / 1000, ms % 1000);
         }
     }
+    if (rc == 0)
+        rc = render_by_tenant(b, m);
     if (rc == 0)
         rc = gauge(b, "hookq_redis_ready", "1 when the worker's Redis connections are ready.",
                    (long)LOAD(m->redis_ready));

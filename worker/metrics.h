@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "common/limits.h"
 
 /* Delivery outcomes: the one list, for the label outcome=... and the
  * "outcome" of attempt records alike (outcome.c decides and counts them). */
@@ -69,6 +70,13 @@ struct hq_metrics {
     atomic_long *lane_depth;
     atomic_long *lane_lag_ms;
     unsigned nparts;
+    /* hookq_deliveries_by_tenant_total{tenant}: attempts finished to the
+     * endpoints of each of the first HQ_METRICS_TENANTS_MAX tenants seen; the
+     * slot after them counts every later tenant as "other". Names are written
+     * by the loop thread before ntenants publishes them (release/acquire). */
+    char tenant_names[HQ_METRICS_TENANTS_MAX][HQ_TENANT_MAX + 1];
+    atomic_int ntenants;
+    atomic_ulong by_tenant[HQ_METRICS_TENANTS_MAX + 1];
 };
 
 /* Allocates the per-partition gauges for n partitions (all -1); freed by hq_metrics_free_parts. */
@@ -76,6 +84,16 @@ void hq_metrics_alloc_parts(struct hq_metrics *m, unsigned n);
 void hq_metrics_free_parts(struct hq_metrics *m);
 
 void hq_metrics_init(struct hq_metrics *m);
+/* The by-tenant slot of tenant ("" = none: -1), assigning the next free one
+ * to a new tenant, HQ_METRICS_TENANTS_MAX ("other") when all are taken. Loop
+ * thread only; O(slots), so callers keep the slot (per cached endpoint). */
+int hq_metrics_tenant_slot(struct hq_metrics *m, const char *tenant);
+/* Counts one finished attempt for slot (-1: none, nothing counted). */
+static inline void hq_metrics_tenant_count(struct hq_metrics *m, int slot)
+{
+    if (slot >= 0)
+        atomic_fetch_add_explicit(&m->by_tenant[slot], 1, memory_order_relaxed);
+}
 /* Records one finished attempt's latency. */
 void hq_metrics_observe_latency(struct hq_metrics *m, uint64_t duration_us);
 

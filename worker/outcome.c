@@ -108,7 +108,7 @@ static inline uint64_t jitter_rand(struct hq_outcomes *o)
  * Counted here, where it is decided. */
 static void add(struct hq_worker *w, struct hq_entry *e, enum hq_metric_outcome kind,
                 const struct hq_attempt *a, const char *endpoint_id, const char *url,
-                int failed_attempts, int64_t due_ms, const char *dead_reason)
+                const char *tenant, int failed_attempts, int64_t due_ms, const char *dead_reason)
 {
     atomic_fetch_add_explicit(&w->metrics.deliveries[kind], 1, memory_order_relaxed);
     int64_t now = a ? a->done_ms : hq_now_ms();
@@ -141,7 +141,7 @@ static void add(struct hq_worker *w, struct hq_entry *e, enum hq_metric_outcome 
         hq_buf_init(&data, (size_t)w->cfg->max_payload + 64 * 1024);
         msgpack_packer dp;
         msgpack_packer_init(&dp, &data, pack_write);
-        msgpack_pack_map(&dp, 11);
+        msgpack_pack_map(&dp, e->ev.tenant ? 12 : 11);
         pack_kv(&dp, "type", e->ev.type, e->ev.type_len);
         pack_kv(&dp, "payload", e->ev.payload, e->ev.payload_len);
         pack_kv(&dp, "id", e->event_id, strlen(e->event_id));
@@ -153,6 +153,8 @@ static void add(struct hq_worker *w, struct hq_entry *e, enum hq_metric_outcome 
         pack_kv(&dp, "last_error", a ? a->error : "", a ? strlen(a->error) : 0);
         pack_kv(&dp, "url", url, strlen(url));
         pack_kint(&dp, "deferred", kind == HQ_MO_DEFERRED);
+        if (e->ev.tenant) /* the event's: a retry stays within its tenant */
+            pack_kv(&dp, "tenant", e->ev.tenant, e->ev.tenant_len);
         op.retry_data = data.p;
         op.retry_data_len = data.len;
     }
@@ -172,6 +174,8 @@ static void add(struct hq_worker *w, struct hq_entry *e, enum hq_metric_outcome 
             .reason = dead_reason,
             .payload = e->ev.payload,
             .payload_len = e->ev.payload_len,
+            .tenant = tenant && *tenant ? tenant : e->ev.tenant,
+            .tenant_len = tenant && *tenant ? strlen(tenant) : e->ev.tenant_len,
         };
         op.dead = &dl;
     }
@@ -183,23 +187,28 @@ static void add(struct hq_worker *w, struct hq_entry *e, enum hq_metric_outcome 
 void hq__outcome_attempt(struct hq_worker *w, struct hq_entry *e, const struct hq_ep *ep,
                          const struct hq_attempt *a)
 {
+    const char *t = ep->e.tenant;
     if (a->ok) {
-        add(w, e, HQ_MO_DELIVERED, a, ep->id, ep->e.url, 0, 0, NULL);
+        add(w, e, HQ_MO_DELIVERED, a, ep->id, ep->e.url, t, 0, 0, NULL);
         return;
     }
-    long long max = ep->e.max_attempts > 0 ? ep->e.max_attempts : w->cfg->policy.max_attempts;
+    /* The endpoint's policy (its overrides on the deployment's, resolved
+     * when the endpoint was cached: dispatch.c ep_fill). */
     int failed = a->attempt;
     if (a->blocked) {
         /* Not retried: the address will not stop being internal. */
         char reason[200];
         snprintf(reason, sizeof(reason), "blocked: %s", a->blocked);
-        add(w, e, HQ_MO_DEAD, a, ep->id, ep->e.url, failed, 0, reason);
-    } else if (failed >= max) {
-        add(w, e, HQ_MO_DEAD, a, ep->id, ep->e.url, failed, 0, "exhausted");
+        add(w, e, HQ_MO_DEAD, a, ep->id, ep->e.url, t, failed, 0, reason);
+    } else if (failed >= ep->policy.max_attempts) {
+        add(w, e, HQ_MO_DEAD, a, ep->id, ep->e.url, t, failed, 0, "exhausted");
     } else {
-        long long delay = hq_backoff_next_ms(&w->cfg->policy, failed, a->retry_after_ms,
-                                             jitter_rand(&w->outcomes));
-        add(w, e, HQ_MO_RETRY, a, ep->id, ep->e.url, failed, a->done_ms + delay, NULL);
+        long long due = a->done_ms + hq_backoff_next_ms(&ep->policy, failed, a->retry_after_ms,
+                                                        jitter_rand(&w->outcomes));
+        if (hq_backoff_in_window(e->first_ms ? e->first_ms : a->at_ms, ep->e.retry_window_ms, due))
+            add(w, e, HQ_MO_RETRY, a, ep->id, ep->e.url, t, failed, due, NULL);
+        else
+            add(w, e, HQ_MO_DEAD, a, ep->id, ep->e.url, t, failed, 0, "retry_window_exceeded");
     }
     hq_log(HQ_LOG_DEBUG, "delivery", "event %s to %s failed (attempt %d): %s", e->event_id, ep->id,
            failed, a->error);
@@ -210,13 +219,14 @@ void hq__outcome_defer(struct hq_worker *w, struct hq_entry *e, const struct hq_
     /* 0.5x-1.5x of --defer, so a congested endpoint's backlog comes back spread out. */
     int64_t defer_ms = w->cfg->defer_ms;
     int64_t delay = defer_ms / 2 + (int64_t)(jitter_rand(&w->outcomes) % (uint64_t)(defer_ms + 1));
-    add(w, e, HQ_MO_DEFERRED, NULL, ep->id, ep->e.url, e->ev.attempt, hq_now_ms() + delay, NULL);
+    add(w, e, HQ_MO_DEFERRED, NULL, ep->id, ep->e.url, ep->e.tenant, e->ev.attempt,
+        hq_now_ms() + delay, NULL);
 }
 
 void hq__outcome_dead_endpoint(struct hq_worker *w, struct hq_entry *e, const char *endpoint_id,
-                               const char *url, const char *reason)
+                               const char *url, const char *tenant, const char *reason)
 {
-    add(w, e, HQ_MO_DEAD, NULL, endpoint_id, url, e->ev.attempt, 0, reason);
+    add(w, e, HQ_MO_DEAD, NULL, endpoint_id, url, tenant, e->ev.attempt, 0, reason);
 }
 
 void hq__outcome_add_invalid(struct hq_worker *w, struct hq_entry *e)
@@ -407,7 +417,7 @@ static int flush_one(struct hq_worker *w, unsigned part)
     /* KEYS and the fixed ARGV of record_outcomes.lua, in its header's order. */
     const char *keys[] = {p->key_events, p->key_retry, p->key_retry_data, p->key_dead};
     const char *fixed[] = {
-        HQ_GROUP, w->cfg->consumer, ttl, keep, p->key_att_prefix, maxlen, rmin, rmax, rcount};
+        HQ_GROUP, w->cfg->consumer, ttl, keep, p->key_att_index, maxlen, rmin, rmax, rcount};
     size_t argc = NELEM(keys) + NELEM(fixed);
     for (struct hq_entry *e = q->ready_head; e && f->n < HQ_OUTCOME_BATCH_MAX; e = e->qnext) {
         f->entries[f->n++] = e;

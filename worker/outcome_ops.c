@@ -17,12 +17,13 @@ enum {
     DL_LAST_ATTEMPT_MS,
     DL_REASON,
     DL_PAYLOAD,
+    DL_TENANT,
     DL_FIELDS
 };
 static const char *const dl_names[DL_FIELDS] = {
     "event_id",        "type",        "endpoint_id", "url",
     "attempts",        "last_status", "last_error",  "first_attempt_ms",
-    "last_attempt_ms", "reason",      "payload",
+    "last_attempt_ms", "reason",      "payload",     "tenant",
 };
 
 void hq_ops_init(struct hq_ops *o, size_t max)
@@ -103,6 +104,7 @@ static int dead_fields(struct hq_ops *o, const struct hq_dead_letter *dl)
         [DL_LAST_ATTEMPT_MS] = sv_dec(num[3], sizeof(num[3]), dl->last_attempt_ms),
         [DL_REASON] = sv_str(dl->reason),
         [DL_PAYLOAD] = sv_mem(dl->payload, dl->payload_len),
+        [DL_TENANT] = sv_mem(dl->tenant, dl->tenant ? dl->tenant_len : 0),
     };
     /* The count is computed, never written by hand: the fields, then the raw pairs. */
     int rc = arg_dec(o, 2 * DL_FIELDS + 2 * dl->nraw);

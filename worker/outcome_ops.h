@@ -37,6 +37,8 @@ struct hq_dead_letter {
     const char *reason;
     const char *payload;
     size_t payload_len;
+    const char *tenant; /* the endpoint's tenant, else the event's; NULL or "" = none */
+    size_t tenant_len;
     /* An invalid entry's raw fields: nraw NUL-terminated name/value pairs
      * back to back in raw ("raw_<name>\0<value>\0..."), appended as fields. */
     const char *raw;

@@ -487,7 +487,7 @@ int hq_worker_run(const struct hq_worker_config *cfg, struct hq_err *err)
         hq_key_retry(base, p->key_retry, sizeof(p->key_retry));
         hq_key_retry_data(base, p->key_retry_data, sizeof(p->key_retry_data));
         hq_key_dead(base, p->key_dead, sizeof(p->key_dead));
-        hq_key_attempts(base, "", p->key_att_prefix, sizeof(p->key_att_prefix));
+        hq_key_attempt_index(base, p->key_att_index, sizeof(p->key_att_index));
     }
     hq_key_endpoints_version(w->layout->reg, w->key_endpoints_ver, sizeof(w->key_endpoints_ver));
 

@@ -1,7 +1,7 @@
 -- dlq_replay.lua: re-enqueues a batch of dead letters by entry id, atomically
 -- (`hookq dlq replay`). Owns: reading each dead letter, re-adding its event to
 -- the stream with a fresh attempt budget (no `attempt` field; same event id,
--- so the same webhook-id) and deleting it from the dead stream. Reading and
+-- so the same webhook-id; its tenant when it has one) and deleting it from the dead stream. Reading and
 -- deleting in the same script means two concurrent replays cannot enqueue an
 -- entry twice.
 --
@@ -24,8 +24,15 @@ for _, id in ipairs(ARGV) do
         or (f['endpoint_id'] or '') == '' or (f['type'] or '') == '' or f['payload'] == nil then
       skipped = skipped + 1
     else
-      redis.call('XADD', KEYS[2], '*', 'type', f['type'], 'payload', f['payload'],
-                 'id', f['event_id'], 'endpoint', f['endpoint_id'])
+      local ev = {'type', f['type'], 'payload', f['payload'], 'id', f['event_id'],
+                  'endpoint', f['endpoint_id']}
+      -- The dead letter's tenant goes along: an endpoint moved to another
+      -- tenant meanwhile gets it dead-lettered (tenant_mismatch), not delivered.
+      if (f['tenant'] or '') ~= '' then
+        table.insert(ev, 'tenant')
+        table.insert(ev, f['tenant'])
+      end
+      redis.call('XADD', KEYS[2], '*', unpack(ev))
       redis.call('XDEL', KEYS[1], id)
       replayed = replayed + 1
     end

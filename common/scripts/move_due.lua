@@ -99,9 +99,14 @@ for _, m in ipairs(due) do
     dead(f)
     ndead = ndead + 1
   else
-    redis.call('XADD', target, '*', 'type', d.type, 'payload', d.payload, 'id', d.id,
-               'endpoint', d.endpoint, 'attempt', num(d.attempt),
-               'first_ms', str_or(d.first_ms, '0'))
+    local f = {'type', d.type, 'payload', d.payload, 'id', d.id, 'endpoint', d.endpoint,
+               'attempt', num(d.attempt), 'first_ms', str_or(d.first_ms, '0')}
+    -- The event's tenant, when it named one: the retry stays within it.
+    if type(d.tenant) == 'string' and d.tenant ~= '' then
+      table.insert(f, 'tenant')
+      table.insert(f, d.tenant)
+    end
+    redis.call('XADD', target, '*', unpack(f))
     requeued = requeued + 1
   end
 end

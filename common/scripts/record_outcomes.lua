@@ -12,9 +12,23 @@
 -- at most ARGV[9] of them. A reply that fills the count may be cut short, so
 -- then (and without a range) each entry is checked alone, as before.
 --
+-- Attempt records go to shared hashes, one per time bucket: <p>:attempts:<start
+-- ms>, field = event id, value = that event's records written in the bucket,
+-- JSON objects joined by "\n" (JSON escapes newlines), oldest first, at most
+-- ARGV[4]. One HMGET and one HSET per call instead of a key with an expiry
+-- per event: a new key costs Redis ~2-4 us (keyspace and expires inserts), a
+-- field in an existing hash a fraction of that (docs/performance.md). The
+-- zset <p>:attempts (ARGV[5]) lists the buckets (member = score = start ms),
+-- for readers (attempts_read.lua) and for the clean-up below.
+-- A bucket is W = ttl / 72 wide, clamped to 1 min .. 1 h, and removed once
+-- its newest possible record is ttl old: records live ttl to ttl + W. It is
+-- removed by UNLINK (freed in the background, so a bucket of millions of
+-- fields costs no pause), by whichever call comes first after that; its
+-- PEXPIREAT one W later only catches a deployment with no worker left.
+--
 -- KEYS[1] events stream   KEYS[2] retry zset   KEYS[3] retry data hash   KEYS[4] dead stream
--- ARGV[1] group  ARGV[2] consumer  ARGV[3] attempt record ttl (ms after Redis' TIME)  ARGV[4] attempt records kept
--- ARGV[5] attempt key prefix ("<p>:att:")  ARGV[6] dead stream MAXLEN (0 = unbounded)
+-- ARGV[1] group  ARGV[2] consumer  ARGV[3] attempt record ttl (ms, by Redis' TIME)  ARGV[4] attempt records kept per event
+-- ARGV[5] attempt bucket index ("<p>:attempts")  ARGV[6] dead stream MAXLEN (0 = unbounded)
 -- ARGV[7] fence range start id or ""  ARGV[8] range end id  ARGV[9] range count
 -- then per entry: entry id, n, and n arguments holding its ops (encoded by
 -- worker/outcome_ops.c, the one writer of this format), each either
@@ -28,14 +42,10 @@
 local argv, call = ARGV, redis.call
 local events, retry, rdata, dead = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local group, consumer = argv[1], argv[2]
-local keep, attpre = tonumber(argv[4]), argv[5]
+local ttl, keep, attidx = tonumber(argv[3]), tonumber(argv[4]), argv[5]
 local deadmax = tonumber(argv[6])
--- Attempt lists expire at an absolute time, Redis' now + ttl (one TIME per
--- call): Redis rewrites every PEXPIRE into a PEXPIREAT for propagation (a
--- new argument object and a command lookup per key); a PEXPIREAT stays as sent.
-local now = call('TIME')
--- %d, not tostring: tostring switches to exponent notation past 14 digits.
-local expat = string.format('%d', now[1] * 1000 + math.floor(now[2] / 1000) + tonumber(argv[3]))
+local recs, evs = {}, {} -- event id -> its new records ("\n"-joined); ids in first-seen order
+local nrecs = {}         -- event id -> how many new records
 local mine = nil -- id -> true for this consumer's pending entries in the range
 if argv[7] ~= '' then
   local count = tonumber(argv[9])
@@ -64,11 +74,13 @@ while i <= nargs do
     while j < i + n do
       local evid, att = argv[j + 1], argv[j + 2]
       if evid ~= '' then
-        local akey = attpre .. evid
-        if call('RPUSH', akey, att) > keep then
-          call('LTRIM', akey, -keep, -1)
+        local r = recs[evid]
+        if r then
+          recs[evid], nrecs[evid] = r .. '\n' .. att, nrecs[evid] + 1
+        else
+          recs[evid], nrecs[evid] = att, 1
+          evs[#evs + 1] = evid
         end
-        call('PEXPIREAT', akey, expat)
       end
       if argv[j] == 'a' then
         j = j + 3
@@ -94,6 +106,52 @@ while i <= nargs do
     res[#res + 1] = 0
   end
   i = i + n
+end
+-- The last keep records of v (n of them, "\n"-joined).
+local function trim(v, n)
+  local at = 1
+  while n > keep do
+    at = string.find(v, '\n', at, true) + 1
+    n = n - 1
+  end
+  return at == 1 and v or string.sub(v, at)
+end
+local function count(v)
+  local _, nl = string.gsub(v, '\n', '')
+  return nl + 1
+end
+if #evs > 0 then
+  -- %d, not tostring: tostring switches to exponent notation past 14 digits.
+  local now = call('TIME')
+  local nowms = now[1] * 1000 + math.floor(now[2] / 1000)
+  local width = math.min(math.max(math.floor(ttl / 72), 60000), 3600000)
+  local start = nowms - nowms % width
+  local bucket = attidx .. ':' .. string.format('%d', start)
+  for c = 1, #evs, 256 do -- bounded argument lists: Lua's stack is ~8000 slots
+    local last = math.min(c + 255, #evs)
+    local old = call('HMGET', bucket, unpack(evs, c, last))
+    local hargs = {}
+    for k = c, last do
+      local evid, o = evs[k], old[k - c + 1]
+      local v, n = recs[evid], nrecs[evid]
+      if o then -- records of an earlier call in this bucket (a retry, a redelivery)
+        v = o .. '\n' .. v
+        n = n + count(o)
+      end
+      hargs[#hargs + 1] = evid
+      hargs[#hargs + 1] = n > keep and trim(v, n) or v
+    end
+    call('HSET', bucket, unpack(hargs))
+  end
+  local s = string.format('%d', start)
+  call('ZADD', attidx, s, s)
+  call('PEXPIREAT', bucket, string.format('%d', start + 2 * width + ttl))
+  call('PEXPIREAT', attidx, string.format('%d', start + 2 * width + ttl))
+  local gone = call('ZRANGEBYSCORE', attidx, '-inf', string.format('(%d', nowms - width - ttl), 'LIMIT', 0, 8)
+  for k = 1, #gone do
+    call('UNLINK', attidx .. ':' .. gone[k])
+    call('ZREM', attidx, gone[k])
+  end
 end
 if #acked > 0 then
   call('XACK', events, group, unpack(acked))

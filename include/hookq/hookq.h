@@ -38,12 +38,16 @@ struct hookq_producer;
           * `hookq migrate` in progress lasted longer than the 30 s a connect waits */
 
 struct hookq_event {
-    const char *type;    /* required: 1-128 chars of [A-Za-z0-9_.:-] */
+    const char *type;    /* required: 1-128 chars of [A-Za-z0-9_.:-]; not starting "hookq."
+                          * (reserved for hookq's own events) */
     const void *payload; /* required: the exact HTTP body (JSON) */
     size_t payload_len;
     const char *id;       /* optional: 1-128 chars of [A-Za-z0-9_:-]; becomes webhook-id */
     const char *endpoint; /* optional: deliver only to this endpoint id */
     int64_t ts_ms;        /* optional: unix ms; 0 = omitted */
+    const char *tenant;   /* optional: 1-64 chars of [A-Za-z0-9_.:-]; only this tenant's
+                           * endpoints receive it (added in 0.1: appended, so initialise the
+                           * struct with designated initialisers or {0}) */
 };
 
 /* Connects (5 s timeout), authenticates and selects the db of redis_url

@@ -117,7 +117,7 @@ static int all_delivered(void *arg)
 /* 1 when event id's attempt records hold an error of class cls for ep. */
 static int failed_with(const char *id, const char *ep_id, const char *cls)
 {
-    redisReply *r = hq_test_cmd(W.c, "LRANGE hookq:att:%s 0 -1", id);
+    redisReply *r = wenv_attempts(&W, id);
     char needle[64];
     snprintf(needle, sizeof(needle), "\"error\":\"%s", cls);
     int found = 0;
@@ -176,7 +176,9 @@ static void test_outage_then_recovery_delivers_all_spread_by_jitter(void **state
     /* Both failure kinds were seen as what they are and retried. */
     assert_true(failed_with("evt_o_0", ep503.id, "http_status: 503"));
     assert_true(failed_with("evt_o_0", epdown.id, "connect: "));
-    assert_true(hq_test_cmd_int(W.c, "LLEN hookq:att:evt_o_0") >= 4); /* retried, both */
+    redisReply *att = wenv_attempts(&W, "evt_o_0");
+    assert_true(att->elements >= 4); /* retried, both */
+    freeReplyObject(att);
 
     pthread_mutex_lock(&W.rcv.mu);
     W.rcv.default_status = 204; /* recovered */

@@ -140,7 +140,7 @@ static void tls_rcv_stop(struct tls_rcv *t)
 static void attempt_of(const char *event_id, const char *ep_id, char *out, size_t n)
 {
     out[0] = '\0';
-    redisReply *r = hq_test_cmd(W.c, "LRANGE hookq:att:%s 0 -1", event_id);
+    redisReply *r = wenv_attempts(&W, event_id);
     for (size_t i = 0; i < r->elements; i++) {
         if (strstr(r->element[i]->str, ep_id))
             snprintf(out, n, "%s", r->element[i]->str);
@@ -156,7 +156,10 @@ struct att_arg {
 static int attempts_recorded(void *arg)
 {
     struct att_arg *a = arg;
-    return hq_test_cmd_int(W.c, "LLEN hookq:att:%s", a->event_id) >= a->want;
+    redisReply *r = wenv_attempts(&W, a->event_id);
+    long long n = (long long)r->elements;
+    freeReplyObject(r);
+    return n >= a->want;
 }
 
 static void make_certs(void)

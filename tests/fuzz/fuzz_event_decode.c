@@ -66,6 +66,7 @@ static void check_round_trip(const struct hq_event *ev, size_t max_payload)
     require(same(back.id, back.id_len, ev->id, ev->id_len), "id survives");
     require(same(back.endpoint, back.endpoint_len, ev->endpoint, ev->endpoint_len),
             "endpoint survives");
+    require(same(back.tenant, back.tenant_len, ev->tenant, ev->tenant_len), "tenant survives");
     require(back.ts_ms == ev->ts_ms, "ts survives");
     free(buf);
 }
@@ -83,6 +84,10 @@ static void check_event(const struct hq_event *ev, const void *base, size_t size
     require(!ev->id || inside(ev->id, ev->id_len, base, size), "id points into the input");
     require(!ev->endpoint || inside(ev->endpoint, ev->endpoint_len, base, size),
             "endpoint points into the input");
+    require(!ev->tenant || (ev->tenant_len >= 1 && ev->tenant_len <= HQ_TENANT_MAX),
+            "tenant bounds");
+    require(!ev->tenant || inside(ev->tenant, ev->tenant_len, base, size),
+            "tenant points into the input");
     require(ev->attempt >= 0 && ev->attempt <= HQ_ATTEMPT_FIELD_MAX, "attempt bounds");
     require(ev->ts_ms >= 0 && ev->first_ms >= 0, "times are not negative");
     check_round_trip(ev, max_payload);

@@ -6,6 +6,9 @@
 
 #include "tests/harness/checker.h"
 
+#include "common/limits.h"
+#include "common/scripts.h"
+
 static uint64_t hq_ck_hash(const char *s)
 {
     uint64_t h = 1469598103934665603ULL;
@@ -514,6 +517,12 @@ void hq_ck_outcomes(struct hq_ck *ck, redisContext *c, struct hq_ck_outcomes *o)
     /* A pipeline goes to one node: one pass per partition, over its events. */
     for (unsigned part = 0; part < hq_tl_nparts(ck->tl); part++) {
         c = hq_tl_node(ck->tl, c0, part);
+        const char *base = hq_tl_base(ck->tl, ck->prefix, part);
+        char sha[41], index[HQ_KEY_MAX], keep[12];
+        hq_script_sha1(hq_script_attempts_read, sha);
+        freeReplyObject(hq_test_cmd(c, "SCRIPT LOAD %s", hq_script_attempts_read));
+        assert_true(hq_key_attempt_index(base, index, sizeof(index)) >= 0);
+        snprintf(keep, sizeof(keep), "%d", HQ_ATTEMPTS_KEPT_MAX);
         size_t i = 0;
         while (i < ck->pairs.cap) {
             int sent = 0;
@@ -527,15 +536,15 @@ void hq_ck_outcomes(struct hq_ck *ck, redisContext *c, struct hq_ck_outcomes *o)
                 if (hq_ck_map_find(&seen, ev))
                     continue;
                 hq_ck_map_put(&seen, ev);
-                assert_true(hq_key_attempts(hq_tl_base(ck->tl, ck->prefix, part), ev, key,
-                                            sizeof(key)) >= 0);
-                redisAppendCommand(c, "LRANGE %s 0 -1", key);
+                /* attempts_read.lua, as hq_attempts_read (pipelined here) */
+                assert_true(hq_key_attempts(base, ev, key, sizeof(key)) >= 0);
+                redisAppendCommand(c, "EVALSHA %s 2 %s %s %s %s", sha, key, index, ev, keep);
                 sent++;
             }
             for (int j = 0; j < sent; j++) {
                 redisReply *r = NULL;
                 if (redisGetReply(c, (void **)&r) != REDIS_OK || !r)
-                    fail_msg("checker: LRANGE failed: %s", c->errstr);
+                    fail_msg("checker: reading attempt records failed: %s", c->errstr);
                 for (size_t k = 0; r->type == REDIS_REPLY_ARRAY && k < r->elements; k++) {
                     const char *js = r->element[k]->str;
                     o->records++;

@@ -193,13 +193,13 @@ void hq_ck_assert(const struct hq_ck *ck, const struct hq_ck_report *rep);
  * that check the other invariants one by one. */
 void hq_ck_assert_layout(const struct hq_ck *ck, const struct hq_ck_report *rep);
 
-/* ---- attempt records (<p>:att:<event id>) ---------------------------------------------- */
+/* ---- attempt records (hq_attempts_read) ------------------------------------------------ */
 struct hq_ck_outcomes {
     size_t records, delivered, retry, deferred, dead, other; /* by "outcome" */
 };
 
 /* Counts the outcomes of every attempt record of the produced events
- * (pipelined LRANGE, 500 at a time): failures the receivers never saw (a
+ * (attempts_read.lua pipelined, 500 at a time): failures the receivers never saw (a
  * refused or reset connection) show up here as "retry". */
 void hq_ck_outcomes(struct hq_ck *ck, redisContext *c, struct hq_ck_outcomes *o);
 

@@ -240,14 +240,19 @@ int rf_quiet(void *arg)
 
 long long rf_attempt_records(struct rf *r, long n)
 {
-    char id[32], key[HQ_KEY_MAX];
+    char id[32];
     snprintf(id, sizeof(id), "evck_%ld", n);
     char pk[HQ_CK_KEY_MAX];
     hq_ck_pair_key(pk, id, r->ck.neps ? r->ck.eps[0].e->id : "");
     const struct hq_ck_pair *p = hq_ck_map_find(&r->ck.pairs, pk);
     unsigned part = p ? p->part : hq_tl_part_for(&r->w.tl, id);
-    assert_true(hq_key_attempts(r->w.tl.L.part[part].base, id, key, sizeof(key)) >= 0);
-    return hq_test_cmd_int(wenv_node(&r->w, part), "LLEN %s", key);
+    struct hq_err err = {0};
+    redisReply *a = hq_attempts_read(wenv_node(&r->w, part), r->w.tl.L.part[part].base, id, &err);
+    if (!a)
+        fail_msg("reading attempt records: %s", err.msg);
+    long long count = (long long)a->elements;
+    freeReplyObject(a);
+    return count;
 }
 
 int64_t rf_pair_ack_ms(const struct rf *r, const char *pair_key)

@@ -115,7 +115,7 @@ struct rf_flight_arg {
 };
 int rf_in_flight_at_least(void *arg);
 
-/* Attempt records of event evck_<n> (LLEN <base>:att:<id> in its partition). */
+/* How many attempt records event evck_<n> has (hq_attempts_read, in its partition). */
 long long rf_attempt_records(struct rf *r, long n);
 
 /* Acknowledgement time of the event of a checker pair key ("evck_<n>\x1f<ep>"); -1 if none. */

@@ -99,8 +99,8 @@ int wenv_log_has(struct wenv *w, const char *needle)
     return hq_test_log_count(w->log, NULL, needle) > 0;
 }
 
-void wenv_endpoint(struct wenv *w, const char *url, const char *filters, const char *header,
-                   int max_attempts, struct hq_endpoint *e_out)
+void wenv_endpoint_fill(const char *url, const char *filters, const char *header, int max_attempts,
+                        struct hq_endpoint *e_out)
 {
     memset(e_out, 0, sizeof(*e_out));
     e_out->name = strdup("test");
@@ -121,10 +121,20 @@ void wenv_endpoint(struct wenv *w, const char *url, const char *filters, const c
         e_out->headers[0] = strdup(header);
         e_out->nheaders = 1;
     }
+}
+
+void wenv_endpoint_create(struct wenv *w, struct hq_endpoint *e)
+{
     struct hq_err err = {0};
-    if (hq_endpoint_create(wenv_reg_node(w), w->registry ? w->registry : w->tl.L.reg, e_out,
-                           &err) != 0)
+    if (hq_endpoint_create(wenv_reg_node(w), w->registry ? w->registry : w->tl.L.reg, e, &err) != 0)
         fail_msg("endpoint create: %s", err.msg);
+}
+
+void wenv_endpoint(struct wenv *w, const char *url, const char *filters, const char *header,
+                   int max_attempts, struct hq_endpoint *e_out)
+{
+    wenv_endpoint_fill(url, filters, header, max_attempts, e_out);
+    wenv_endpoint_create(w, e_out);
 }
 
 void wenv_endpoint_at(struct wenv *w, const char *path, const char *filters, int max_attempts,
@@ -250,11 +260,14 @@ redisContext *wenv_reg_node(struct wenv *w)
     return hq_tl_reg_node(&w->tl, w->c);
 }
 
-redisContext *wenv_key_attempts(struct wenv *w, const char *event_id, char *out, size_t n)
+redisReply *wenv_attempts(struct wenv *w, const char *event_id)
 {
     unsigned part = hq_layout_partition_for(&w->tl.L, event_id, strlen(event_id), 0);
-    assert_true(hq_key_attempts(w->tl.L.part[part].base, event_id, out, n) >= 0);
-    return wenv_node(w, part);
+    struct hq_err err = {0};
+    redisReply *r = hq_attempts_read(wenv_node(w, part), w->tl.L.part[part].base, event_id, &err);
+    if (!r)
+        fail_msg("reading attempt records of %s: %s", event_id, err.msg);
+    return r;
 }
 
 long long wenv_sum(struct wenv *w, const char *cmd, hq_tl_key_fn keyfn)

@@ -14,6 +14,7 @@
 
 #include <curl/curl.h>
 
+#include "common/attempts.h"
 #include "common/buf.h"
 #include "common/endpoint.h"
 #include "common/event.h"
@@ -82,6 +83,12 @@ int wenv_log_has(struct wenv *w, const char *needle);
 void wenv_endpoint(struct wenv *w, const char *url, const char *filters, const char *header,
                    int max_attempts, struct hq_endpoint *e_out);
 
+/* wenv_endpoint in two steps, for a test that sets more fields in between
+ * (tenant, retry policy): fill e_out (no I/O), then create it. */
+void wenv_endpoint_fill(const char *url, const char *filters, const char *header, int max_attempts,
+                        struct hq_endpoint *e_out);
+void wenv_endpoint_create(struct wenv *w, struct hq_endpoint *e);
+
 /* wenv_endpoint at <w->rcv.url><path>, without a custom header. */
 void wenv_endpoint_at(struct wenv *w, const char *path, const char *filters, int max_attempts,
                       struct hq_endpoint *e_out);
@@ -99,9 +106,10 @@ const char *wenv_url(const struct wenv *w);
 redisContext *wenv_node(struct wenv *w, unsigned part);
 redisContext *wenv_reg_node(struct wenv *w);
 
-/* The attempt-list key (<base>:att:<id>) of an event produced with this id
- * (wenv_produce: in the partition of the id); returns the context of its node. */
-redisContext *wenv_key_attempts(struct wenv *w, const char *event_id, char *out, size_t n);
+/* The attempt records (hq_attempts_read: JSON strings, oldest first) of an
+ * event produced with this id (wenv_produce: in the partition of the id).
+ * Fails the test on a Redis error; the caller frees the reply. */
+redisReply *wenv_attempts(struct wenv *w, const char *event_id);
 
 /* "<cmd> <key>" summed over partitions, the key from keyfn (common/keys.h) and
  * the partition's base: wenv_sum(w, "ZCARD", hq_key_retry). */

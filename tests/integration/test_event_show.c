@@ -34,21 +34,39 @@ static void record(const char *ev, const char *json)
     freeReplyObject(hq_test_cmd(C, "RPUSH hookq:att:%s %s", ev, json));
 }
 
+/* Appends a record to ev's field in the attempt bucket starting at start ms,
+ * as record_outcomes.lua writes them (JSON lines), and lists the bucket. */
+static void bucket_record(long long start, const char *ev, const char *json)
+{
+    redisReply *r = hq_test_cmd(C, "HGET hookq:attempts:%lld %s", start, ev);
+    if (r->type == REDIS_REPLY_STRING)
+        freeReplyObject(
+            hq_test_cmd(C, "HSET hookq:attempts:%lld %s %s\n%s", start, ev, r->str, json));
+    else
+        freeReplyObject(hq_test_cmd(C, "HSET hookq:attempts:%lld %s %s", start, ev, json));
+    freeReplyObject(r);
+    freeReplyObject(hq_test_cmd(C, "ZADD hookq:attempts %lld %lld", start, start));
+}
+
 /* ev_1: ep_b fails twice (500, timeout) and is dead-lettered at attempt 3;
- * ep_a is delivered at once. Records interleave as a worker writes them. */
+ * ep_a is delivered at once. Records interleave as a worker writes them: the
+ * first in a list by a worker from before attempt buckets, the next two in
+ * one bucket, the last in a later one (listed first: order comes from the
+ * bucket index's scores, not from insertion). */
 static void fixture(void)
 {
+    freeReplyObject(hq_test_cmd(C, "ZADD hookq:attempts 7200000 7200000"));
     record(
         "ev_1",
         "{\"endpoint_id\":\"ep_b\",\"attempt\":1,\"at_ms\":1764201600000,\"duration_ms\":35,\"status\":500,\"error\":\"http_status\",\"response\":\"oops\\n\\u001b[2J\",\"outcome\":\"retry\"}");
-    record(
-        "ev_1",
+    bucket_record(
+        3600000, "ev_1",
         "{\"endpoint_id\":\"ep_a\",\"attempt\":1,\"at_ms\":1764201600010,\"duration_ms\":12,\"status\":200,\"error\":\"\",\"response\":\"ok\",\"outcome\":\"delivered\"}");
-    record(
-        "ev_1",
+    bucket_record(
+        3600000, "ev_1",
         "{\"endpoint_id\":\"ep_b\",\"attempt\":2,\"at_ms\":1764201630000,\"duration_ms\":15000,\"status\":0,\"error\":\"timeout: no answer\",\"response\":\"\",\"outcome\":\"retry\"}");
-    record(
-        "ev_1",
+    bucket_record(
+        7200000, "ev_1",
         "{\"endpoint_id\":\"ep_b\",\"attempt\":3,\"at_ms\":1764201720000,\"duration_ms\":40,\"status\":503,\"error\":\"http_status\",\"response\":\"down\",\"outcome\":\"dead\"}");
 }
 

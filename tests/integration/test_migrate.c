@@ -1,8 +1,8 @@
 /* `hookq migrate --partitions P` against a real redis-server:
  *   (a) an idle deployment (pending events, retries, dead letters, endpoints,
- *       attempt lists) moves from P = 1 to P = 4: every key lands where the
+ *       attempt records) moves from P = 1 to P = 4: every key lands where the
  *       layout says (stream with its group and PEL in partition 0, registry in
- *       {reg}, attempt lists with their TTL), nothing is left untagged, and
+ *       {reg}, attempt records with their TTL), nothing is left untagged, and
  *       `hookq dlq list` / `stats` (/ `endpoint list`) still show everything;
  *   (b) a second run is refused: the deployment is partitioned;
  *   (c) a run that died mid-way (state=migrating, half the keys moved by
@@ -74,6 +74,10 @@ static void populate(redisContext *c)
         freeReplyObject(hq_test_cmd(c, "RPUSH hookq:att:ev_%d {\"attempt\":1}", i));
         freeReplyObject(hq_test_cmd(c, "EXPIRE hookq:att:ev_%d 600", i));
     }
+    /* Attempt records in a bucket, as workers write them now. */
+    freeReplyObject(hq_test_cmd(c, "ZADD hookq:attempts 1000 1000"));
+    freeReplyObject(hq_test_cmd(c, "HSET hookq:attempts:1000 evb_0 {\"attempt\":1}"));
+    freeReplyObject(hq_test_cmd(c, "EXPIRE hookq:attempts:1000 600"));
 }
 
 static void target(struct hq_layout *L)
@@ -137,6 +141,13 @@ static void assert_migrated(redisContext *c, const struct hq_layout *L, long lon
         long long ttl = hq_test_cmd_int(c, "TTL %s", k);
         assert_true(ttl > 0 && ttl <= 600);
     }
+    redisReply *att = hq_attempts_read(c, p0, "evb_0", &(struct hq_err){0});
+    assert_non_null(att);
+    assert_int_equal(att->elements, 1); /* the bucket and its index came along */
+    freeReplyObject(att);
+    hq_key_attempt_bucket(p0, "1000", k, sizeof(k));
+    long long bttl = hq_test_cmd_int(c, "TTL %s", k);
+    assert_true(bttl > 0 && bttl <= 600);
     /* The migration is over: no state, no paused set. */
     assert_int_equal(hq_test_cmd_int(c, "HEXISTS hookq:{reg}:config state"), 0);
     assert_int_equal(hq_test_cmd_int(c, "EXISTS hookq:{reg}:migrate:paused"), 0);
@@ -170,8 +181,8 @@ static void test_migrate_an_idle_deployment_to_4_partitions(void **state)
     const char *a[] = {"migrate", "--partitions", "4", "--wait", "5s", NULL};
     assert_int_equal(run(a), 0);
     assert_non_null(strstr(OUT, "migrated hookq to 4 partitions in "));
-    snprintf(want, sizeof(want), ": 7 fixed keys, %lld registry keys, 20 attempt lists renamed",
-             nreg);
+    snprintf(want, sizeof(want),
+             ": 8 fixed keys, %lld registry keys, 21 attempt record keys renamed", nreg);
     assert_non_null(strstr(OUT, want));
     assert_non_null(strstr(OUT, "1/1 live consumers paused"));
     assert_null(strstr(ERR, "did not pause"));

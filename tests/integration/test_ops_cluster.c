@@ -3,7 +3,7 @@
  * reads each partition on the node serving it and names that node, `hookq dlq`
  * lists the partitions' dead letters merged newest first across nodes, pages
  * with --cursor, and replays to the partition's own stream on its node,
- * `hookq event show` finds an attempt list on another node, and `hookq
+ * `hookq event show` finds attempt records on another node, and `hookq
  * migrate` refuses a cluster URL. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -129,12 +129,16 @@ static void test_stats_dlq_and_event_show_on_a_cluster(void **state)
     assert_int_equal(run(st), 0);
     assert_non_null(strstr(OUT, "\"dead_letters\":17,"));
 
-    /* An attempt list on partition 5's node. */
-    hq_key_attempts(L.part[5].base, "evt_p5_1-0", key, sizeof(key));
-    const char *rpush[] = {"RPUSH", key,
-                           "{\"endpoint_id\":\"ep_c\",\"attempt\":1,\"at_ms\":1,\"status\":200,"
-                           "\"outcome\":\"delivered\"}"};
-    freeReplyObject(pcmd(c, L.part[5].slot, rpush, 3));
+    /* An attempt bucket on partition 5's node (its key is not in the reading
+     * script's KEYS: the partition's tag keeps it on that node). */
+    hq_key_attempt_index(L.part[5].base, key, sizeof(key));
+    const char *zadd[] = {"ZADD", key, "1000", "1000"};
+    freeReplyObject(pcmd(c, L.part[5].slot, zadd, 4));
+    hq_key_attempt_bucket(L.part[5].base, "1000", key, sizeof(key));
+    const char *hset[] = {"HSET", key, "evt_p5_1-0",
+                          "{\"endpoint_id\":\"ep_c\",\"attempt\":1,\"at_ms\":1,\"status\":200,"
+                          "\"outcome\":\"delivered\"}"};
+    freeReplyObject(pcmd(c, L.part[5].slot, hset, 4));
     const char *es[] = {"event", "show", "evt_p5_1-0", NULL};
     assert_int_equal(run(es), 0);
     assert_non_null(strstr(OUT, "endpoint ep_c"));

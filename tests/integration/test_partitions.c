@@ -187,11 +187,16 @@ static void test_a_worker_delivers_every_partition_once(void **state)
     for (int p = 0; p < 4; p++)
         assert_int_equal(derived[p], 25);
     /* Attempt records went to each partition's own keys. */
-    char key[HQ_KEY_MAX];
-    hq_key_attempts(L.part[2].base, "ord-2-1", key, sizeof(key));
-    assert_int_equal(cmd_int("LLEN %s", key), 1);
-    hq_key_attempts("hookq", "ord-2-1", key, sizeof(key));
-    assert_int_equal(cmd_int("EXISTS %s", key), 0);
+    struct hq_err err = {0};
+    redisReply *att = hq_attempts_read(W.c, L.part[2].base, "ord-2-1", &err);
+    assert_non_null(att);
+    assert_int_equal(att->elements, 1);
+    freeReplyObject(att);
+    att = hq_attempts_read(W.c, "hookq", "ord-2-1", &err);
+    assert_non_null(att);
+    assert_int_equal(att->elements, 0);
+    freeReplyObject(att);
+    assert_int_equal(cmd_int("EXISTS %s", "hookq:attempts"), 0);
     free(ids);
     hq_endpoint_free(&a);
     W.registry = NULL;

@@ -5,16 +5,20 @@
  * per entry after a range reply that filled its count; a call repeated after
  * its reply was lost records nothing twice; and the long form's parts (attempt
  * record, retry, dead letter with an invalid entry's raw fields) land where
- * the script puts them; attempt lists expire ttl after their last write and
- * keep the newest records. */
+ * the script puts them; attempt records go to the current time bucket, keep
+ * each event's newest records, and buckets older than ttl go (read back with
+ * hq_attempts_read, the reader of `hookq event show`). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "common/attempts.h"
+#include "common/limits.h"
 #include "common/scripts.h"
 #include "tests/harness/hq_test.h"
 #include "worker/outcome_ops.h"
@@ -69,7 +73,7 @@ static void call(const char *const *ids, struct hq_ops *ops, int n, const char *
     STR("a");
     STR("60000");
     STR("20");
-    STR("att:");
+    STR("t:attempts");
     STR("0");
     STR(rmin);
     STR(rmax);
@@ -122,9 +126,32 @@ static int pending(int i)
     return n;
 }
 
+/* Event e<i>'s attempt records (the caller frees the reply). */
+static redisReply *attempts(int i)
+{
+    char ev[8];
+    snprintf(ev, sizeof(ev), "e%d", i);
+    struct hq_err err = {0};
+    redisReply *r = hq_attempts_read(C, "t", ev, &err);
+    if (!r)
+        fail_msg("hq_attempts_read: %s", err.msg);
+    return r;
+}
+
 static long long records(int i)
 {
-    return hq_test_cmd_int(C, "LLEN att:e%d", i);
+    redisReply *r = attempts(i);
+    long long n = (long long)r->elements;
+    freeReplyObject(r);
+    return n;
+}
+
+static long long redis_now_ms(void)
+{
+    redisReply *t = hq_test_cmd(C, "TIME");
+    long long ms = atoll(t->element[0]->str) * 1000 + atoll(t->element[1]->str) / 1000;
+    freeReplyObject(t);
+    return ms;
 }
 
 static void test_range_fence_records_only_this_consumers_entries(void **state)
@@ -252,8 +279,8 @@ static void test_long_form_retry_dead_letter_and_raw_fields(void **state)
     r = hq_test_cmd(C, "XRANGE dead - +");
     assert_int_equal(r->elements, 2);
     const redisReply *d0 = r->element[0]->element[1], *d1 = r->element[1]->element[1];
-    assert_int_equal(d0->elements, 22);
-    assert_int_equal(d1->elements, 26);
+    assert_int_equal(d0->elements, 24); /* 12 fields (tenant "" when none) */
+    assert_int_equal(d1->elements, 28);
     static const struct {
         int which;
         const char *name, *value;
@@ -265,6 +292,7 @@ static void test_long_form_retry_dead_letter_and_raw_fields(void **state)
         {0, "first_attempt_ms", "100"},
         {0, "reason", "exhausted"},
         {0, "payload", "{}"},
+        {0, "tenant", ""},
         {1, "event_id", "evt_1"},
         {1, "type", ""},
         {1, "reason", "invalid: bad"},
@@ -281,15 +309,25 @@ static void test_long_form_retry_dead_letter_and_raw_fields(void **state)
     hq_ops_free(&ops[1]);
 }
 
-/* Attempt lists expire at Redis' own now + ttl (the script reads TIME and
- * sets PEXPIREAT), counted again from every write, also for a list that
- * already existed; and a list keeps only the newest `keep` records. */
-static void test_attempt_lists_expire_ttl_after_the_last_write_and_keep_the_newest(void **state)
+/* Records go to the bucket t:attempts:<start> of Redis' own clock (ttl 60 s:
+ * buckets 1 min wide), listed in t:attempts; an event keeps its newest `keep`
+ * (20) records, also when a later call appends to them; a bucket whose
+ * records are all older than ttl is unlinked by the next call; the bucket
+ * expires one width after that in any case; records a worker wrote before
+ * buckets (a list t:att:<id>) are read first. */
+static void test_attempt_buckets_keep_the_newest_and_drop_old_buckets(void **state)
 {
     (void)state;
-    /* e2 already has a record, about to expire. */
-    freeReplyObject(hq_test_cmd(C, "RPUSH att:e2 {\"outcome\":\"old\"}"));
-    freeReplyObject(hq_test_cmd(C, "PEXPIRE att:e2 1000"));
+    const long long ttl = 60000, width = 60000;
+    long long now = redis_now_ms();
+    /* A bucket whose newest record is over ttl old, and one not yet. */
+    long long gone = now - now % width - width - ttl, kept = gone + width;
+    for (long long b = gone; b <= kept; b += width) {
+        freeReplyObject(hq_test_cmd(C, "ZADD t:attempts %lld %lld", b, b));
+        freeReplyObject(hq_test_cmd(C, "HSET t:attempts:%lld e9 {\"b\":%lld}", b, b));
+    }
+    /* e2 has a record from before buckets. */
+    freeReplyObject(hq_test_cmd(C, "RPUSH t:att:e2 {\"outcome\":\"old\"}"));
     /* e1: one entry with 25 deliveries (a fan-out), more than the 20 kept. */
     struct hq_ops ops[2];
     hq_ops_init(&ops[0], 1 << 20);
@@ -306,19 +344,70 @@ static void test_attempt_lists_expire_ttl_after_the_last_write_and_keep_the_newe
     assert_int_equal(got[0], 1);
     assert_int_equal(got[1], 1);
 
-    assert_int_equal(records(1), 20);
-    redisReply *r = hq_test_cmd(C, "LRANGE att:e1 0 -1");
+    redisReply *r = attempts(1);
+    assert_int_equal(r->elements, 20);
     assert_string_equal(r->element[0]->str, "{\"n\":5}");
     assert_string_equal(r->element[19]->str, "{\"n\":24}");
     freeReplyObject(r);
-    assert_int_equal(records(2), 2);
-    /* The call passes a ttl of 60000 ms; this check runs well within 10 s of it. */
-    for (int i = 1; i <= 2; i++) {
-        long long pttl = hq_test_cmd_int(C, "PTTL att:e%d", i);
-        assert_in_range(pttl, 50000, 60000);
-    }
+    r = attempts(2);
+    assert_int_equal(r->elements, 2);
+    assert_string_equal(r->element[0]->str, "{\"outcome\":\"old\"}");
+    assert_string_equal(r->element[1]->str, "{\"n\":0}");
+    freeReplyObject(r);
+
+    /* The old bucket went (index and key); the other stays; the current one
+     * expires at start + 2 widths + ttl. */
+    assert_int_equal(hq_test_cmd_int(C, "EXISTS t:attempts:%lld", gone), 0);
+    r = hq_test_cmd(C, "ZSCORE t:attempts %lld", gone);
+    assert_int_equal(r->type, REDIS_REPLY_NIL);
+    freeReplyObject(r);
+    assert_int_equal(hq_test_cmd_int(C, "EXISTS t:attempts:%lld", kept), 1);
+    r = hq_test_cmd(C, "ZRANGE t:attempts 0 -1");
+    assert_int_equal(r->elements, 2);
+    long long start = atoll(r->element[1]->str);
+    freeReplyObject(r);
+    assert_true(start > kept && start % width == 0);
+    assert_int_equal(hq_test_cmd_int(C, "HLEN t:attempts:%lld", start), 2);
+    assert_int_equal(hq_test_cmd_int(C, "PEXPIRETIME t:attempts:%lld", start),
+                     start + 2 * width + ttl);
+
+    /* A later call (e1 redelivered, one more record) appends and trims again:
+     * the newest 20 across both calls. Same bucket unless the minute turned. */
+    struct hq_ops more;
+    hq_ops_init(&more, 1 << 20);
+    assert_int_equal(hq_ops_delivered(&more, "e1", "{\"n\":25}", 8), 0);
+    freeReplyObject(hq_test_cmd(C, "XCLAIM ev workers a 0 %s", IDS[1]));
+    const char *again[] = {IDS[1]};
+    call(again, &more, 1, "", "", "0", got);
+    assert_int_equal(got[0], 0); /* acked by the first call: fenced, nothing written */
+    assert_int_equal(records(1), 20);
+    freeReplyObject(hq_test_cmd(C, "XREADGROUP GROUP workers a COUNT 1 STREAMS ev >"));
+    hq_ops_free(&more);
     hq_ops_free(&ops[0]);
     hq_ops_free(&ops[1]);
+}
+
+/* An event's records written by two calls (a retry) come back in order. */
+static void test_attempt_records_of_two_calls_are_appended(void **state)
+{
+    (void)state;
+    struct hq_ops ops;
+    long long got[1];
+    for (int k = 0; k < 2; k++) {
+        hq_ops_init(&ops, 1 << 20);
+        char json[32];
+        int jl = snprintf(json, sizeof(json), "{\"try\":%d}", k);
+        assert_int_equal(hq_ops_delivered(&ops, "e4", json, (size_t)jl), 0);
+        const char *ids[] = {IDS[k == 0 ? 4 : 5]}; /* two entries of event e4, both a's */
+        call(ids, &ops, 1, "", "", "0", got);
+        assert_int_equal(got[0], 1);
+        hq_ops_free(&ops);
+    }
+    redisReply *r = attempts(4);
+    assert_int_equal(r->elements, 2);
+    assert_string_equal(r->element[0]->str, "{\"try\":0}");
+    assert_string_equal(r->element[1]->str, "{\"try\":1}");
+    freeReplyObject(r);
 }
 
 int main(void)
@@ -331,9 +420,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_per_entry_fence_without_a_range, setup, teardown),
         cmocka_unit_test_setup_teardown(test_long_form_retry_dead_letter_and_raw_fields, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(
-            test_attempt_lists_expire_ttl_after_the_last_write_and_keep_the_newest, setup,
-            teardown),
+        cmocka_unit_test_setup_teardown(test_attempt_buckets_keep_the_newest_and_drop_old_buckets,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_attempt_records_of_two_calls_are_appended, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

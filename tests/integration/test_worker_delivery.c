@@ -140,12 +140,18 @@ static void test_delivers_signed_request_byte_exact(void **state)
                          0);
     }
     /* The attempt record says delivered. */
-    redisReply *r = hq_test_cmd(W.c, "LRANGE hookq:att:msg_2Ab-c:d 0 -1");
+    redisReply *r = wenv_attempts(&W, "msg_2Ab-c:d");
     assert_int_equal(r->elements, 1);
     assert_non_null(strstr(r->element[0]->str, "\"outcome\":\"delivered\""));
     assert_non_null(strstr(r->element[0]->str, ep.id));
     freeReplyObject(r);
-    assert_true(hq_test_cmd_int(W.c, "PTTL hookq:att:msg_2Ab-c:d") > 0);
+    /* ... in the one attempt bucket, which expires (the index names it). */
+    redisReply *idx = hq_test_cmd(W.c, "ZRANGE hookq:attempts 0 -1");
+    assert_int_equal(idx->elements, 1);
+    assert_true(
+        hq_test_cmd_int(W.c, "HEXISTS hookq:attempts:%s msg_2Ab-c:d", idx->element[0]->str));
+    assert_true(hq_test_cmd_int(W.c, "PTTL hookq:attempts:%s", idx->element[0]->str) > 0);
+    freeReplyObject(idx);
     stop_worker(pid);
     hq_endpoint_free(&ep);
 }
@@ -480,7 +486,7 @@ static void test_huge_response_is_cut_and_delivery_counts(void **state)
     pid_t pid = start_worker(NULL);
     wenv_produce(&W, "a.b", "{}", "evt_big", NULL, NULL, 0);
     wenv_wait(&W, nothing_pending_and_stream_empty, &W, 20000, "the ack");
-    redisReply *r = hq_test_cmd(W.c, "LRANGE hookq:att:evt_big 0 -1");
+    redisReply *r = wenv_attempts(&W, "evt_big");
     assert_int_equal(r->elements, 1);
     assert_non_null(strstr(r->element[0]->str, "\"outcome\":\"delivered\""));
     assert_non_null(strstr(r->element[0]->str, "\"status\":200"));

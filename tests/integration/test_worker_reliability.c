@@ -137,14 +137,16 @@ static void test_paused_worker_that_lost_its_entry_records_nothing(void **state)
     struct count_arg two = {&W.rcv, NULL, 2};
     wenv_wait(&W, received_at_least, &two, 30000, "B's re-delivery");
     wenv_wait(&W, nothing_pending_and_stream_empty, &W, 10000, "B's ack");
-    assert_int_equal(hq_test_cmd_int(W.c, "LLEN hookq:att:evt_fence"), 1);
+    redisReply *att = wenv_attempts(&W, "evt_fence");
+    assert_int_equal(att->elements, 1);
+    freeReplyObject(att);
     /* A wakes with its answer (or its timeout) and flushes: the fence finds
      * the entry no longer A's, and A records nothing — no second attempt
      * record, no retry, no dead letter. */
     assert_int_equal(kill(a, SIGCONT), 0);
     struct metric_arg ma = {murl, "hookq_outcomes_fenced_total 1"};
     wenv_wait(&W, metrics_has, &ma, 20000, "A's outcome fenced");
-    redisReply *r = hq_test_cmd(W.c, "LRANGE hookq:att:evt_fence 0 -1");
+    redisReply *r = wenv_attempts(&W, "evt_fence");
     assert_int_equal(r->elements, 1);
     assert_non_null(strstr(r->element[0]->str, "\"outcome\":\"delivered\""));
     freeReplyObject(r);

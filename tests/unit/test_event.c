@@ -140,7 +140,11 @@ static void render(int rc, const struct hq_event *ev, const struct hq_err *err, 
     if (ev->attempt)
         o += (size_t)snprintf(out + o, cap - o, " attempt=%d", ev->attempt);
     if (ev->first_ms)
-        snprintf(out + o, cap - o, " first_ms=%" PRId64, ev->first_ms);
+        o += (size_t)snprintf(out + o, cap - o, " first_ms=%" PRId64, ev->first_ms);
+    if (ev->tenant) {
+        o += (size_t)snprintf(out + o, cap - o, " tenant=");
+        render_str(out, cap, &o, ev->tenant, ev->tenant_len);
+    }
 }
 
 /* Runs one case; returns the number of mismatches (printed). */
