@@ -53,6 +53,7 @@ static struct hq_ep *ep_get_or_add(struct hq_worker *w, const char *id, size_t n
     ep->refs = 1;
     ep->cached = 1;
     ep->tenant_slot = -1;
+    ep->rl.metric_slot = -1;
     uint32_t b = hq_fnv1a(ep->id, strlen(ep->id)) % HQ_CACHE_BUCKETS;
     ep->next = w->dispatch.eps[b];
     w->dispatch.eps[b] = ep;
@@ -96,6 +97,7 @@ static uint32_t origin_key(const char *url)
 static void ep_fill(struct hq_worker *w, struct hq_ep *ep, const redisReply *r)
 {
     ep_clear_data(ep);
+    ep->rl.interval_us = 0;
     ep->fetched_ms = hq_now_ms();
     struct hq_err err = {0};
     int rc = hq_endpoint_from_reply(r, ep->id, &ep->e, &err);
@@ -112,6 +114,11 @@ static void ep_fill(struct hq_worker *w, struct hq_ep *ep, const redisReply *r)
     ep->missing = 0;
     ep->origin_key = origin_key(ep->e.url);
     hq_endpoint_policy(&ep->e, &w->cfg->policy, &ep->policy);
+    ep->rl.interval_us = hq_rate_interval_us(&ep->e.rate);
+    ep->rl.burst = hq_rate_burst(&ep->e.rate);
+    ep->rl.home = hq_layout_partition_for(w->layout, ep->id, strlen(ep->id), 0);
+    if (ep->rl.interval_us && ep->rl.metric_slot < 0)
+        ep->rl.metric_slot = hq_metrics_rl_slot(&w->metrics, ep->id);
     ep->tenant_slot = hq_metrics_tenant_slot(&w->metrics, ep->e.tenant);
     const char *secrets[2] = {ep->e.key1, ep->e.key2};
     for (int i = 0; i < 2; i++) {
@@ -192,10 +199,17 @@ void hq__dispatch_free_cache(struct hq_worker *w)
 
 /* ---- Queues and slots ----------------------------------------------------------- */
 
-static inline int can_start(const struct hq_worker *w, const struct hq_ep *ep)
+/* 1 when ep's own cap and rate limit let a delivery start (the worker-wide
+ * cap aside). An endpoint without a limit pays one branch for the limit. */
+static inline int own_room(const struct hq_worker *w, struct hq_ep *ep)
 {
     return ep->in_flight < w->cfg->endpoint_concurrency &&
-           w->dispatch.in_flight < w->cfg->concurrency;
+           (!hq_unlikely(ep->rl.interval_us) || hq__rl_ready(ep, hq_mono_us()));
+}
+
+static inline int can_start(const struct hq_worker *w, struct hq_ep *ep)
+{
+    return w->dispatch.in_flight < w->cfg->concurrency && own_room(w, ep);
 }
 
 static void start(struct hq_worker *w, struct hq_delivery *d);
@@ -223,7 +237,7 @@ static void pump(struct hq_worker *w, struct hq_ep *ep)
 {
     while (ep->qhead && can_start(w, ep))
         start(w, dequeue(w, ep));
-    if (ep->qhead && ep->in_flight < w->cfg->endpoint_concurrency)
+    if (ep->qhead && own_room(w, ep))
         wait_for_slot(w, ep);
 }
 
@@ -241,7 +255,7 @@ static void serve_waiting(struct hq_worker *w)
         ep->waiting = 0;
         if (ep->qhead && can_start(w, ep)) {
             start(w, dequeue(w, ep));
-            if (ep->qhead && ep->in_flight < w->cfg->endpoint_concurrency)
+            if (ep->qhead && own_room(w, ep))
                 wait_for_slot(w, ep);
         }
         ep_unref(ep);
@@ -293,8 +307,49 @@ void hq__dispatch_done(CURL *easy, CURLcode res, void *arg)
     finish_delivery(w, d);
 }
 
+/* Rate limits, for ratelimit.c (a part of dispatch). */
+void hq__dispatch_pump(struct hq_worker *w, struct hq_ep *ep)
+{
+    pump(w, ep);
+}
+
+void hq__dispatch_defer_queued(struct hq_worker *w, struct hq_ep *ep, int64_t due_ms)
+{
+    struct hq_delivery *d;
+    while ((d = dequeue(w, ep))) {
+        hq_metrics_rl_count(&w->metrics, ep->rl.metric_slot, 1);
+        hq__outcome_defer_until(w, d->entry, ep, due_ms);
+        finish_delivery(w, d);
+    }
+}
+
+void hq__dispatch_ep_unref(struct hq_ep *ep)
+{
+    ep_unref(ep);
+}
+
+/* A limited endpoint out of tokens holds at most one lease's worth (its
+ * burst) of deliveries waiting for them; the rest go to the retry set, due
+ * when its tokens should be free, spaced by its interval (no attempt spent).
+ * Returns 1 when d may wait in the queue. */
+static int rl_admit(struct hq_worker *w, struct hq_delivery *d)
+{
+    struct hq_ep *ep = d->ep;
+    if (ep->queued >= ep->rl.burst) {
+        hq_metrics_rl_count(&w->metrics, ep->rl.metric_slot, 1);
+        hq__outcome_defer_until(w, d->entry, ep, hq__rl_defer_due(ep, hq_now_ms()));
+        finish_delivery(w, d);
+        return 0;
+    }
+    hq_metrics_rl_count(&w->metrics, ep->rl.metric_slot, 0);
+    hq__rl_want(w, ep);
+    return 1;
+}
+
 static void start(struct hq_worker *w, struct hq_delivery *d)
 {
+    if (hq_unlikely(d->ep->rl.interval_us) && d->ep->rl.tokens > 0)
+        d->ep->rl.tokens--; /* own_room saw it usable */
     d->state = HQ_DELIVERY_IN_FLIGHT;
     d->ep->in_flight++;
     w->dispatch.in_flight++;
@@ -315,6 +370,8 @@ static void enqueue(struct hq_worker *w, struct hq_delivery *d)
         start(w, d);
         return;
     }
+    if (hq_unlikely(ep->rl.interval_us) && !hq__rl_ready(ep, hq_mono_us()) && !rl_admit(w, d))
+        return;
     d->state = HQ_DELIVERY_QUEUED;
     d->queued_ms = now;
     d->qnext = NULL;
@@ -325,7 +382,7 @@ static void enqueue(struct hq_worker *w, struct hq_delivery *d)
     ep->qtail = d;
     ep->queued++;
     atomic_fetch_add_explicit(&w->metrics.queued, 1, memory_order_relaxed);
-    if (ep->in_flight < w->cfg->endpoint_concurrency)
+    if (own_room(w, ep))
         wait_for_slot(w, ep); /* held back by the worker-wide cap, not its own */
 }
 
@@ -350,6 +407,10 @@ void hq__dispatch_tick(struct hq_worker *w)
     for (int b = 0; b < HQ_CACHE_BUCKETS; b++) {
         for (struct hq_ep *ep = w->dispatch.eps[b]; ep; ep = ep->next) {
             if (!ep->qhead || now - ep->qhead->queued_ms <= HQ_QUEUE_WAIT_MAX_MS)
+                continue;
+            /* Waiting for rate-limit tokens (bounded: a burst, the lease
+             * horizon) is not congestion; a full cap is. */
+            if (ep->rl.interval_us && ep->in_flight < w->cfg->endpoint_concurrency)
                 continue;
             int n = ep->queued;
             ep->congested_until_ms = now + w->cfg->defer_ms;

@@ -133,6 +133,24 @@ struct hq_delivery {
     char curl_err[CURL_ERROR_SIZE];
 };
 
+/* An endpoint's rate limit as this worker holds it (ratelimit.c): its
+ * parameters (set by ep_fill) and the tokens of its current lease. */
+struct hq_ep_rl {
+    int64_t interval_us; /* T, the emission interval; 0 = no limit (the one branch) */
+    int burst;           /* tokens per lease (hq_rate_burst) */
+    unsigned home;       /* the partition holding its TAT key */
+    int tokens;          /* leased, not yet spent */
+    int64_t usable_us;   /* monotonic us from which they may be spent */
+    int64_t expire_us;   /* monotonic us after which the unspent ones go back */
+    int refund;          /* expired unspent tokens, given back by the next lease */
+    int leasing;         /* a lease call for it is in flight (holds a reference) */
+    int64_t free_ms;     /* unix ms when Redis' reserved backlog ends (last reply) */
+    int64_t defer_ms;    /* unix ms the last over-limit deferral was due at (spacing) */
+    int listed;          /* in ratelimit's want list (holds a reference) */
+    int metric_slot;     /* its hookq_rate_limited_by_endpoint_total slot; -1 none yet */
+    struct hq_ep *want_next;
+};
+
 struct hq_ep {
     struct hq_ep *next; /* in the cache's bucket chain */
     char id[HQ_ENDPOINT_ID_MAX + 1];
@@ -153,6 +171,7 @@ struct hq_ep {
     int64_t congested_until_ms; /* while in the future, new deliveries are deferred */
     struct hq_policy policy;    /* its retry policy: overrides on the deployment's (ep_fill) */
     int tenant_slot;            /* its hookq_deliveries_by_tenant_total slot; -1 no tenant */
+    struct hq_ep_rl rl;         /* its rate limit (ratelimit.c); rl.interval_us 0 = none */
 };
 
 /* Subscriptions cached per event type: the endpoint ids from the SUNION. */
@@ -247,6 +266,16 @@ struct hq_outcomes {
     uint64_t rng;               /* xorshift state for the jitter of retries and deferrals */
 };
 
+/* ratelimit.c: leases of rate-limit tokens for the limited endpoints that
+ * have deliveries waiting. */
+struct hq_ratelimit {
+    struct hq_redis_script lease_script;
+    struct hq_ep *want_head; /* endpoints with deliveries waiting for tokens */
+    uv_timer_t timer;        /* the lease tick, and the start of leased tokens */
+    int timer_on;            /* initialised (closed at shutdown) */
+    int64_t timer_due_us;    /* monotonic us the armed timer fires; 0 = not armed */
+};
+
 /* A partition as the worker sees it: its key names and its reader (shared:
  * set up by worker.c, read by every file). */
 struct hq_wpart {
@@ -279,6 +308,7 @@ struct hq_worker {
     struct hq_dispatch dispatch;
     struct hq_delivery_pool pool;
     struct hq_outcomes outcomes;
+    struct hq_ratelimit ratelimit;
 
     /* worker.c's own part. */
     struct hq_metrics_server *metrics_server;
@@ -299,8 +329,9 @@ struct hq_worker {
 
 /* The call graph is one-way: worker.c -> consumer.c -> dispatch.c ->
  * delivery.c and outcome.c; consumer.c -> outcome.c; everyone -> entry.c, and
- * delivery.c -> ssrf.c. Nothing calls up: what depends on many modules (re-arming
- * the read, noticing the drain is done, flushing) is re-evaluated by worker.c
+ * delivery.c -> ssrf.c. ratelimit.c is a part of dispatch: each calls the
+ * other (the token check; the pump when tokens start). Nothing calls up: what depends on many
+ * modules (re-arming the read, noticing the drain is done, flushing) is re-evaluated by worker.c
  * once per loop turn. */
 
 /* ---- entry.c: held entries and their state machine (a leaf) ---- */
@@ -343,6 +374,12 @@ void hq__dispatch_done(CURL *easy, CURLcode result, void *arg);
 void hq__dispatch_tick(struct hq_worker *w);         /* congestion checks */
 void hq__dispatch_retry_parked(struct hq_worker *w); /* re-resolves batches whose lookups failed */
 void hq__dispatch_defer_all(struct hq_worker *w);    /* drain: defer every queued delivery */
+/* For ratelimit.c: starts ep's waiting deliveries its slots and tokens
+ * allow; defers the waiting ones to due_ms (no attempt spent); drops a
+ * reference ratelimit.c took (ep->refs++). */
+void hq__dispatch_pump(struct hq_worker *w, struct hq_ep *ep);
+void hq__dispatch_defer_queued(struct hq_worker *w, struct hq_ep *ep, int64_t due_ms);
+void hq__dispatch_ep_unref(struct hq_ep *ep);
 /* Reads <prefix>:endpoints:ver; a change marks the whole cache stale. */
 void hq__dispatch_watch_endpoints(struct hq_worker *w);
 void hq__dispatch_free_cache(struct hq_worker *w);
@@ -376,6 +413,9 @@ void hq__outcome_attempt(struct hq_worker *w, struct hq_entry *e, const struct h
                          const struct hq_attempt *a);
 /* A delivery of e to ep postponed without an attempt (congestion, drain). */
 void hq__outcome_defer(struct hq_worker *w, struct hq_entry *e, const struct hq_ep *ep);
+/* The same, due at due_ms (unix ms): a rate-limited endpoint's next tokens. */
+void hq__outcome_defer_until(struct hq_worker *w, struct hq_entry *e, const struct hq_ep *ep,
+                             int64_t due_ms);
 /* e cannot go to endpoint (id, url, tenant: "" when unknown): it is deleted,
  * disabled or another tenant's (reason). */
 void hq__outcome_dead_endpoint(struct hq_worker *w, struct hq_entry *e, const char *endpoint_id,
@@ -391,6 +431,21 @@ void hq__outcome_free(struct hq_worker *w);
  * HQ_FLUSH_WAIT_US (at once while draining). Returns the ms until a waiting
  * batch is due (the caller wakes the loop then), or -1 when none waits. */
 int64_t hq__outcome_flush(struct hq_worker *w);
+
+/* ---- ratelimit.c: per-endpoint rate limits (a part of dispatch) ---- */
+/* Leases tokens in batches from rl_lease.lua (one call per home partition per
+ * tick for every limited endpoint out of tokens with deliveries waiting) and
+ * starts those deliveries when their tokens do (hq__dispatch_pump). Not
+ * involved at all for an endpoint without a limit. */
+void hq__rl_init(struct hq_worker *w);
+void hq__rl_close(struct hq_worker *w, void (*close_handle)(struct hq_worker *, uv_handle_t *));
+void hq__rl_free(struct hq_worker *w); /* drops the want list's references */
+/* 1 when ep (limited) may start a delivery now: a token is usable. */
+int hq__rl_ready(struct hq_ep *ep, int64_t now_us);
+/* A delivery of ep was queued for lack of tokens: ep joins the want list. */
+void hq__rl_want(struct hq_worker *w, struct hq_ep *ep);
+/* The unix ms a delivery of ep over what it may hold should be due at. */
+int64_t hq__rl_defer_due(struct hq_ep *ep, int64_t now_ms);
 
 /* ---- ssrf.c ---- */
 /* Sets the open-socket callback on a new easy handle; each attempt sets

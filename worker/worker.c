@@ -78,6 +78,7 @@ static void shutdown_all(struct hq_worker *w)
     close_handle(w, (uv_handle_t *)&w->flush_timer);
     close_handle(w, (uv_handle_t *)&w->claim_timer);
     close_handle(w, (uv_handle_t *)&w->tick_timer);
+    hq__rl_close(w, close_handle);
     close_handle(w, (uv_handle_t *)&w->sigterm);
     close_handle(w, (uv_handle_t *)&w->sigint);
     w->handles_open++;
@@ -498,6 +499,7 @@ int hq_worker_run(const struct hq_worker_config *cfg, struct hq_err *err)
         return hq_err_set(err, HQ_EIO, "cannot initialise libcurl's multi handle");
     }
     hq__outcome_init(w);
+    hq__rl_init(w);
     uv_prepare_init(&w->loop, &w->turn_prepare);
     uv_prepare_start(&w->turn_prepare, on_turn_prepare);
     uv_timer_init(&w->loop, &w->flush_timer);
@@ -536,6 +538,7 @@ int hq_worker_run(const struct hq_worker_config *cfg, struct hq_err *err)
 
     uv_run(&w->loop, UV_RUN_DEFAULT);
 
+    hq__rl_free(w);
     hq__dispatch_free_cache(w);
     hq__delivery_pool_free(w);
     hq__entries_free_all(&w->entries);
