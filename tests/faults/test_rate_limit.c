@@ -110,8 +110,9 @@ static void test_a_limit_holds_across_three_workers_and_spends_no_attempt(void *
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", hq_test_free_port());
     const char *first[] = {"--defer", "1s", "--metrics", addr, NULL};
     const char *others[] = {"--defer", "1s", NULL};
+    pid_t workers[3];
     for (int i = 0; i < 3; i++)
-        wenv_worker(&W, i == 0 ? first : others, NULL);
+        workers[i] = wenv_worker(&W, i == 0 ? first : others, NULL);
     const char *sargs[] = {"--interval", "100ms", NULL};
     wenv_scheduler(&W, sargs);
 
@@ -130,6 +131,14 @@ static void test_a_limit_holds_across_three_workers_and_spends_no_attempt(void *
     struct after_arg aa = {t0 + (int64_t)secs * 1000 + 500};
     wenv_wait(&W, time_passed, &aa, secs * 1000 + 5000, "the judged run");
     long long deferred = wenv_sum(&W, "HLEN", hq_key_retry_data);
+    /* The limit's one key is on A's home partition (and nowhere else). */
+    unsigned home = hq_layout_partition_for(&W.tl.L, a.id, strlen(a.id), 0);
+    for (unsigned i = 0; i < hq_tl_nparts(&W.tl); i++) {
+        char key[HQ_KEY_MAX];
+        hq_key_rate_limit(hq_tl_base(&W.tl, "hookq", i), a.id, key, sizeof(key));
+        assert_int_equal(hq_test_cmd_int(wenv_node(&W, i), "EXISTS %s", key), i == home);
+    }
+    wenv_assert_layout(&W, "rate limit");
     size_t n = receipts("/a", at, ids, 20000);
     /* What the operator sees: A's throttled and deferred counts, B absent. */
     snprintf(murl, sizeof(murl), "http://%s/metrics", addr);
@@ -148,6 +157,14 @@ static void test_a_limit_holds_across_three_workers_and_spends_no_attempt(void *
     assert_null(strstr(body.p, b.id));
     assert_non_null(strstr(body.p, "hookq_rate_limit_leases_total "));
     hq_buf_free(&body);
+    /* SIGTERM drains: each worker defers what waits for tokens and exits 0
+     * (under ASan, with nothing leaked). */
+    for (int i = 0; i < 3; i++) {
+        int st = hq_test_kill_wait(workers[i], SIGTERM, 20000);
+        if (st != 0)
+            wenv_dump_log(&W);
+        assert_int_equal(st, 0);
+    }
     wenv_kill_leftovers(&W);
 
     /* Every sliding 10-s window (100-ms steps) of [t0, t0 + secs). */
