@@ -172,6 +172,11 @@ static void subs_fill(struct hq_worker *w, const char *type, size_t n, const red
 
 void hq__dispatch_free_cache(struct hq_worker *w)
 {
+    for (struct hq_ep *ep; (ep = w->dispatch.rl_want);) {
+        w->dispatch.rl_want = ep->rl.want_next;
+        ep->rl.listed = 0;
+        ep_unref(ep);
+    }
     for (struct hq_ep *wep; (wep = w->dispatch.waiting_head);) {
         w->dispatch.waiting_head = wep->wnext;
         wep->waiting = 0;
@@ -307,25 +312,82 @@ void hq__dispatch_done(CURL *easy, CURLcode res, void *arg)
     finish_delivery(w, d);
 }
 
-/* Rate limits, for ratelimit.c (a part of dispatch). */
-void hq__dispatch_pump(struct hq_worker *w, struct hq_ep *ep)
+/* ---- Rate limits (tokens and leases: ratelimit.c) -------------------------------- */
+
+/* ep (limited) has a delivery waiting for tokens: it joins the want list,
+ * which the rate-limit tick walks. */
+static void rl_want(struct hq_worker *w, struct hq_ep *ep)
 {
-    pump(w, ep);
+    if (ep->rl.listed)
+        return;
+    ep->rl.listed = 1;
+    ep->refs++; /* the list's */
+    ep->rl.want_next = w->dispatch.rl_want;
+    w->dispatch.rl_want = ep;
+    hq__rl_arm(w, ep->rl.tokens > 0 ? ep->rl.usable_us : hq_mono_us());
 }
 
-void hq__dispatch_defer_queued(struct hq_worker *w, struct hq_ep *ep, int64_t due_ms)
+/* Starts what usable tokens allow, drops endpoints with nothing waiting and
+ * leases for the ones out of tokens: one call per home partition. */
+void hq__dispatch_rl_tick(struct hq_worker *w)
 {
-    struct hq_delivery *d;
-    while ((d = dequeue(w, ep))) {
-        hq_metrics_rl_count(&w->metrics, ep->rl.metric_slot, 1);
-        hq__outcome_defer_until(w, d->entry, ep, due_ms);
-        finish_delivery(w, d);
+    int64_t now = hq_mono_us(), wake = now + HQ_RL_TICK_US;
+    struct hq_ep *(*batch)[HQ_RL_LEASE_EPS_MAX] = NULL; /* per partition */
+    int *nbatch = NULL;
+    for (struct hq_ep **pp = &w->dispatch.rl_want; *pp;) {
+        struct hq_ep *ep = *pp;
+        pump(w, ep);
+        if (!ep->qhead || !ep->rl.interval_us) { /* nothing waits, or the limit was removed */
+            *pp = ep->rl.want_next;
+            ep->rl.listed = 0;
+            ep_unref(ep);
+            continue;
+        }
+        pp = &ep->rl.want_next;
+        if (hq__rl_ready(ep, now) || ep->rl.tokens > 0) {
+            if (ep->rl.usable_us > now && ep->rl.usable_us < wake)
+                wake = ep->rl.usable_us; /* its tokens start then */
+            continue;                    /* or a slot frees (finish_delivery pumps) */
+        }
+        unsigned part = ep->rl.home;
+        if (ep->rl.leasing || part >= w->nparts || !w->writer ||
+            !hq_redis_router_ready(w->writer, w->parts[part].slot))
+            continue;
+        if (!batch) {
+            batch = hq_calloc(w->nparts, sizeof(*batch));
+            nbatch = hq_calloc(w->nparts, sizeof(*nbatch));
+        }
+        if (nbatch[part] == HQ_RL_LEASE_EPS_MAX) {
+            hq__rl_lease(w, part, batch[part], nbatch[part]);
+            nbatch[part] = 0;
+        }
+        ep->refs++; /* the lease call's, given back in hq__dispatch_rl_leased */
+        batch[part][nbatch[part]++] = ep;
     }
+    for (unsigned i = 0; batch && i < w->nparts; i++)
+        if (nbatch[i])
+            hq__rl_lease(w, i, batch[i], nbatch[i]);
+    free(batch);
+    free(nbatch);
+    if (w->dispatch.rl_want)
+        hq__rl_arm(w, wake);
 }
 
-void hq__dispatch_ep_unref(struct hq_ep *ep)
+void hq__dispatch_rl_leased(struct hq_worker *w, struct hq_ep *ep, enum hq_rl_result res)
 {
-    ep_unref(ep);
+    if (!w->stopping && res == HQ_RL_REFUSED) {
+        /* Past the horizon: what waits goes to the retry set (no attempt). */
+        int64_t due = hq__rl_defer_due(ep, hq_now_ms());
+        struct hq_delivery *d;
+        while ((d = dequeue(w, ep))) {
+            hq_metrics_rl_count(&w->metrics, ep->rl.metric_slot, 1);
+            hq__outcome_defer_until(w, d->entry, ep, due);
+            finish_delivery(w, d);
+        }
+    }
+    if (!w->stopping && res == HQ_RL_GRANTED && ep->rl.listed)
+        hq__rl_arm(w, hq_mono_us()); /* pump what the tokens allow, or wait for their start */
+    ep_unref(ep);                    /* the lease call's */
 }
 
 /* A limited endpoint out of tokens holds at most one lease's worth (its
@@ -342,7 +404,7 @@ static int rl_admit(struct hq_worker *w, struct hq_delivery *d)
         return 0;
     }
     hq_metrics_rl_count(&w->metrics, ep->rl.metric_slot, 0);
-    hq__rl_want(w, ep);
+    rl_want(w, ep);
     return 1;
 }
 

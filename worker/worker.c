@@ -499,7 +499,7 @@ int hq_worker_run(const struct hq_worker_config *cfg, struct hq_err *err)
         return hq_err_set(err, HQ_EIO, "cannot initialise libcurl's multi handle");
     }
     hq__outcome_init(w);
-    hq__rl_init(w);
+    hq__rl_init(w, hq__dispatch_rl_tick, hq__dispatch_rl_leased);
     uv_prepare_init(&w->loop, &w->turn_prepare);
     uv_prepare_start(&w->turn_prepare, on_turn_prepare);
     uv_timer_init(&w->loop, &w->flush_timer);
@@ -538,7 +538,6 @@ int hq_worker_run(const struct hq_worker_config *cfg, struct hq_err *err)
 
     uv_run(&w->loop, UV_RUN_DEFAULT);
 
-    hq__rl_free(w);
     hq__dispatch_free_cache(w);
     hq__delivery_pool_free(w);
     hq__entries_free_all(&w->entries);
