@@ -273,6 +273,10 @@ static int check_overrides(const struct hq_endpoint *e, struct hq_err *err)
     if (e->retry_window_ms < 0 || e->retry_window_ms > HQ_RETRY_WINDOW_MAX_MS)
         return hq_err_set(err, HQ_EINVAL, "--retry-window: %lldms is out of range (1ms to 366d)",
                           e->retry_window_ms);
+    if (e->rate.n < 0 || e->rate.n > HQ_RL_COUNT_MAX ||
+        (e->rate.n > 0 && e->rate.per_ms != 1000 && e->rate.per_ms != 60000))
+        return hq_err_set(err, HQ_EINVAL, "--rate-limit: %lld per %lldms is out of range",
+                          e->rate.n, e->rate.per_ms);
     if (e->backoff_base_ms > 0 && e->backoff_max_ms > 0 && e->backoff_base_ms > e->backoff_max_ms)
         return hq_err_set(err, HQ_EINVAL,
                           "--backoff-base: %lldms must be <= --backoff-max (%lldms)",

@@ -11,6 +11,7 @@
 
 #include <string.h>
 
+#include "common/endpoint.h"
 #include "common/ratelimit.h"
 
 static void test_syntax_is_n_per_second_or_minute(void **state)
@@ -38,6 +39,23 @@ static void test_syntax_is_n_per_second_or_minute(void **state)
     assert_int_equal(hq_rate_parse("3000/m", &r, &err), 0);
     hq_rate_format(&r, s, sizeof(s));
     assert_string_equal(s, "3000/m");
+}
+
+static void test_validate_refuses_an_impossible_rate(void **state)
+{
+    (void)state;
+    struct hq_endpoint e = {0};
+    char name[] = "n", url[] = "https://example.com/";
+    e.name = name;
+    e.url = url;
+    struct hq_err err = {0};
+    e.rate = (struct hq_rate){50, 1000};
+    assert_int_equal(hq_endpoint_validate(&e, NULL, &err), 0);
+    e.rate = (struct hq_rate){50, 3600000};
+    assert_int_equal(hq_endpoint_validate(&e, NULL, &err), HQ_EINVAL);
+    assert_non_null(strstr(err.msg, "--rate-limit: "));
+    e.rate = (struct hq_rate){HQ_RL_COUNT_MAX + 1, 1000};
+    assert_int_equal(hq_endpoint_validate(&e, NULL, &err), HQ_EINVAL);
 }
 
 static void test_interval_rounds_up_and_burst_is_a_quarter_second_clamped(void **state)
@@ -134,6 +152,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_syntax_is_n_per_second_or_minute),
+        cmocka_unit_test(test_validate_refuses_an_impossible_rate),
         cmocka_unit_test(test_interval_rounds_up_and_burst_is_a_quarter_second_clamped),
         cmocka_unit_test(test_leases_reserve_in_turn_and_refuse_past_the_horizon),
         cmocka_unit_test(test_three_workers_hold_the_rate_over_every_window),
