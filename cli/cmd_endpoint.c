@@ -222,6 +222,10 @@ static int json_endpoint(struct hq_buf *b, const struct hq_endpoint *e, enum sho
                             "\"backoff_max_ms\":%lld,\"retry_window_ms\":%lld",
                             e->backoff_base_ms, e->backoff_factor, e->backoff_max_ms,
                             e->retry_window_ms);
+    char rl[HQ_RL_STR_MAX];
+    hq_rate_format(&e->rate, rl, sizeof(rl));
+    rc = rc ? rc : hq_buf_printf(b, ",\"rate_limit\":");
+    rc = rc ? rc : (rl[0] ? json_str(b, rl) : hq_buf_printf(b, "null"));
     if (keys != KEYS_NONE) {
         char k1[HQ_SECRET_STR_MAX + 8], k2[HQ_SECRET_STR_MAX + 8];
         if (keys == KEYS_MASKED) {
@@ -311,6 +315,9 @@ static void print_human(const struct hq_endpoint *e, enum show_keys keys, int re
         printf("retry_window: %lldms\n", e->retry_window_ms);
     else
         printf("retry_window: none (attempts alone bound retries)\n");
+    char rl[HQ_RL_STR_MAX];
+    hq_rate_format(&e->rate, rl, sizeof(rl));
+    printf("rate_limit:   %s\n", rl[0] ? rl : "none");
     if (keys != KEYS_NONE) {
         char k[HQ_SECRET_STR_MAX + 8];
         for (int slot = 1; slot <= 2; slot++) {
@@ -390,6 +397,7 @@ static int check_tenant_flag(const char *tenant, struct hq_err *err)
 /* The per-endpoint tenant and retry policy flags of add and update. */
 struct policy_args {
     const char *tenant;
+    const char *rate_limit;
     long long base_ms, max_ms, window_ms;
     double factor;
 };
@@ -418,6 +426,15 @@ struct policy_args {
          &(p)->factor,                                                                             \
          "F",                                                                                      \
          "delay growth per failure, 1-100 (0 = HOOKQ_BACKOFF_FACTOR)",                             \
+         HQ_OPTF_NOENV,                                                                            \
+         0,                                                                                        \
+         0,                                                                                        \
+         0},                                                                                       \
+        {"rate-limit",                                                                             \
+         HQ_OPT_STR,                                                                               \
+         &(p)->rate_limit,                                                                         \
+         "N/s|N/m",                                                                                \
+         "deliveries per second or minute, all workers together ('' or 0 = none)",                 \
          HQ_OPTF_NOENV,                                                                            \
          0,                                                                                        \
          0,                                                                                        \
@@ -471,6 +488,11 @@ static int apply_policy(const struct hq_opt *opts, const struct policy_args *pa,
                 return rc;
             snprintf(e->tenant, sizeof(e->tenant), "%s", pa->tenant);
         }
+    }
+    if (given(opts, "rate-limit")) {
+        int rc = hq_rate_parse(pa->rate_limit, &e->rate, err);
+        if (rc != 0)
+            return rc;
     }
     if (given(opts, "backoff-base"))
         e->backoff_base_ms = pa->base_ms;
@@ -801,7 +823,7 @@ static int cmd_update(struct ctx *x, int argc, char **argv)
     if (!(name || url || description || events || headers.n || clear_headers ||
           given(opts, "max-attempts") || given(opts, "tenant") || given(opts, "backoff-base") ||
           given(opts, "backoff-factor") || given(opts, "backoff-max") ||
-          given(opts, "retry-window"))) {
+          given(opts, "retry-window") || given(opts, "rate-limit"))) {
         hq_err_set(&err, HQ_EINVAL, "nothing to update (usage: hookq %s)", help.usage);
         status = fail(x, 2, &err);
         goto out;

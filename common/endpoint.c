@@ -273,6 +273,10 @@ static int check_overrides(const struct hq_endpoint *e, struct hq_err *err)
     if (e->retry_window_ms < 0 || e->retry_window_ms > HQ_RETRY_WINDOW_MAX_MS)
         return hq_err_set(err, HQ_EINVAL, "--retry-window: %lldms is out of range (1ms to 366d)",
                           e->retry_window_ms);
+    if (e->rate.n < 0 || e->rate.n > HQ_RL_COUNT_MAX ||
+        (e->rate.n > 0 && e->rate.per_ms != 1000 && e->rate.per_ms != 60000))
+        return hq_err_set(err, HQ_EINVAL, "--rate-limit: %lld per %lldms is out of range",
+                          e->rate.n, e->rate.per_ms);
     if (e->backoff_base_ms > 0 && e->backoff_max_ms > 0 && e->backoff_base_ms > e->backoff_max_ms)
         return hq_err_set(err, HQ_EINVAL,
                           "--backoff-base: %lldms must be <= --backoff-max (%lldms)",
@@ -611,6 +615,15 @@ int hq_endpoint_from_reply(const redisReply *r, const char *id, struct hq_endpoi
             bad = parse_ll(v->str, v->len, &e->backoff_max_ms) ? "backoff_max_ms" : NULL;
         } else if (field_is(k, "retry_window_ms")) {
             bad = parse_ll(v->str, v->len, &e->retry_window_ms) ? "retry_window_ms" : NULL;
+        } else if (field_is(k, "rate_limit")) {
+            char rl[HQ_RL_STR_MAX];
+            if (v->len >= sizeof(rl)) {
+                bad = "rate_limit";
+            } else {
+                memcpy(rl, v->str, v->len);
+                rl[v->len] = '\0';
+                bad = hq_rate_parse(rl, &e->rate, NULL) ? "rate_limit" : NULL;
+            }
         } else if (field_is(k, "backoff_factor")) {
             bad = parse_double(v->str, v->len, &e->backoff_factor) ? "backoff_factor" : NULL;
         }
@@ -647,7 +660,8 @@ const char *const hq_endpoint_listing_fields[HQ_ENDPOINT_LISTING_FIELDS] = {"nam
                                                                             "backoff_base_ms",
                                                                             "backoff_factor",
                                                                             "backoff_max_ms",
-                                                                            "retry_window_ms"};
+                                                                            "retry_window_ms",
+                                                                            "rate_limit"};
 
 int hq_endpoint_from_listing(const redisReply *r, const char *id, struct hq_endpoint *e)
 {
@@ -685,6 +699,13 @@ int hq_endpoint_from_listing(const redisReply *r, const char *id, struct hq_endp
         case 11: e->backoff_factor = strtod(v->str, NULL); break;
         case 12: e->backoff_max_ms = strtoll(v->str, NULL, 10); break;
         case 13: e->retry_window_ms = strtoll(v->str, NULL, 10); break;
+        case 14: {
+            char rl[HQ_RL_STR_MAX];
+            snprintf(rl, sizeof(rl), "%.*s", (int)v->len, v->str);
+            if (hq_rate_parse(rl, &e->rate, NULL) != 0)
+                e->rate = (struct hq_rate){0};
+            break;
+        }
         }
     }
     if (!present)

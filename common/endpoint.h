@@ -9,7 +9,7 @@
  *   <r>:ep:<id>        hash: name url description events headers key1 key2
  *                      key1_ms key2_ms enabled max_attempts created_ms updated_ms
  *                      tenant backoff_base_ms backoff_factor backoff_max_ms
- *                      retry_window_ms (each optional: absent/""/0 = none/the
+ *                      retry_window_ms rate_limit (each optional: absent/""/0 = none/the
  *                      deployment's policy)
  *                      events  = filters joined by ","  ("invoice.paid,user.*")
  *                      headers = "Name: value" lines joined by "\n" (CR/LF are refused in headers)
@@ -34,6 +34,7 @@
 #include "common/keys.h"
 #include "common/limits.h"
 #include "common/netguard.h"
+#include "common/ratelimit.h"
 #include "common/sign.h"
 
 struct hq_endpoint {
@@ -58,6 +59,7 @@ struct hq_endpoint {
     double backoff_factor;     /* growth per failure, >= 1 */
     long long backoff_max_ms;  /* ceiling of one delay, ms */
     long long retry_window_ms; /* no retry due later than the first attempt + this, ms */
+    struct hq_rate rate;       /* rate limit (hash field rate_limit "50/s"); n 0 = none */
 };
 
 void hq_endpoint_free(struct hq_endpoint *e); /* frees the owned fields, wipes keys */
@@ -90,7 +92,7 @@ int hq_endpoint_from_reply(const redisReply *r, const char *id, struct hq_endpoi
 
 /* The hash fields a listing reads: every field but the keys, so a listing
  * never holds a secret. */
-#define HQ_ENDPOINT_LISTING_FIELDS 14
+#define HQ_ENDPOINT_LISTING_FIELDS 15
 extern const char *const hq_endpoint_listing_fields[HQ_ENDPOINT_LISTING_FIELDS];
 /* Fills e (caller frees with hq_endpoint_free) from an HMGET of
  * hq_endpoint_listing_fields, leniently: a hand-edited hash is shown as well

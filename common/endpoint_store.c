@@ -95,7 +95,7 @@ static char *join(char **v, int n, char sep)
 static void tx_hash(struct tx *t, const char *base, const struct hq_endpoint *e)
 {
     char key[HQ_KEY_MAX], k1[24], k2[24], en[4], ma[16], cr[24], up[24];
-    char bb[24], bf[32], bm[24], rw[24];
+    char bb[24], bf[32], bm[24], rw[24], rl[HQ_RL_STR_MAX];
     hq_key_endpoint(base, e->id, key, sizeof(key));
     const char *del[] = {"DEL", key};
     tx_append(t, 2, del);
@@ -111,6 +111,7 @@ static void tx_hash(struct tx *t, const char *base, const struct hq_endpoint *e)
     snprintf(bf, sizeof(bf), "%.15g", e->backoff_factor);
     snprintf(bm, sizeof(bm), "%lld", e->backoff_max_ms);
     snprintf(rw, sizeof(rw), "%lld", e->retry_window_ms);
+    hq_rate_format(&e->rate, rl, sizeof(rl));
     const char *argv[] = {
         "HSET",
         key,
@@ -150,6 +151,8 @@ static void tx_hash(struct tx *t, const char *base, const struct hq_endpoint *e)
         bm,
         "retry_window_ms",
         rw,
+        "rate_limit",
+        rl,
     };
     tx_append(t, (int)(sizeof(argv) / sizeof(*argv)), argv);
     free(events);

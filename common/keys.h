@@ -38,6 +38,9 @@ int hq_key_attempt_index(const char *prefix, char *out, size_t n);
 /* <p>:attempts:<start ms> hash event id -> records (the script forms the same
  * name from the index key; this is for readers and hookq migrate). */
 int hq_key_attempt_bucket(const char *prefix, const char *start_ms, char *out, size_t n);
+/* <H>:rl:<endpoint id> string: the endpoint's rate-limit TAT in us (GCRA,
+ * rl_lease.lua), on the base of its home partition H. */
+int hq_key_rate_limit(const char *prefix, const char *endpoint_id, char *out, size_t n);
 int hq_key_endpoints_version(const char *prefix, char *out,
                              size_t n); /* <p>:endpoints:ver counter */
 

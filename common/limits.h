@@ -33,6 +33,9 @@
 #define HQ_RETRY_WINDOW_MAX_MS  (86400000LL * 366) /* endpoint --retry-window: a year is plenty */
 #define HQ_METRICS_TENANTS_MAX  100 /* by-tenant label values, then "other": bounded series */
 
+/* ---- Rate limits (docs/flow-control.md; the lease's own bounds: common/ratelimit.h) ---- */
+#define HQ_METRICS_RL_ENDPOINTS_MAX 100 /* rate-limited endpoints labelled, then "other" */
+
 /* ---- Delivery ----------------------------------------------------------------- */
 #define HQ_RESP_KEEP_MAX                4096 /* response body kept for the attempt record */
 #define HQ_DNS_CACHE_SECS               60   /* DNS answers reused this long (libcurl's default) */

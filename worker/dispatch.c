@@ -53,6 +53,7 @@ static struct hq_ep *ep_get_or_add(struct hq_worker *w, const char *id, size_t n
     ep->refs = 1;
     ep->cached = 1;
     ep->tenant_slot = -1;
+    ep->rl.metric_slot = -1;
     uint32_t b = hq_fnv1a(ep->id, strlen(ep->id)) % HQ_CACHE_BUCKETS;
     ep->next = w->dispatch.eps[b];
     w->dispatch.eps[b] = ep;
@@ -96,6 +97,7 @@ static uint32_t origin_key(const char *url)
 static void ep_fill(struct hq_worker *w, struct hq_ep *ep, const redisReply *r)
 {
     ep_clear_data(ep);
+    ep->rl.interval_us = 0;
     ep->fetched_ms = hq_now_ms();
     struct hq_err err = {0};
     int rc = hq_endpoint_from_reply(r, ep->id, &ep->e, &err);
@@ -112,6 +114,11 @@ static void ep_fill(struct hq_worker *w, struct hq_ep *ep, const redisReply *r)
     ep->missing = 0;
     ep->origin_key = origin_key(ep->e.url);
     hq_endpoint_policy(&ep->e, &w->cfg->policy, &ep->policy);
+    ep->rl.interval_us = hq_rate_interval_us(&ep->e.rate);
+    ep->rl.burst = hq_rate_burst(&ep->e.rate);
+    ep->rl.home = hq_layout_partition_for(w->layout, ep->id, strlen(ep->id), 0);
+    if (ep->rl.interval_us && ep->rl.metric_slot < 0)
+        ep->rl.metric_slot = hq_metrics_rl_slot(&w->metrics, ep->id);
     ep->tenant_slot = hq_metrics_tenant_slot(&w->metrics, ep->e.tenant);
     const char *secrets[2] = {ep->e.key1, ep->e.key2};
     for (int i = 0; i < 2; i++) {
@@ -165,6 +172,11 @@ static void subs_fill(struct hq_worker *w, const char *type, size_t n, const red
 
 void hq__dispatch_free_cache(struct hq_worker *w)
 {
+    for (struct hq_ep *ep; (ep = w->dispatch.rl_want);) {
+        w->dispatch.rl_want = ep->rl.want_next;
+        ep->rl.listed = 0;
+        ep_unref(ep);
+    }
     for (struct hq_ep *wep; (wep = w->dispatch.waiting_head);) {
         w->dispatch.waiting_head = wep->wnext;
         wep->waiting = 0;
@@ -192,10 +204,17 @@ void hq__dispatch_free_cache(struct hq_worker *w)
 
 /* ---- Queues and slots ----------------------------------------------------------- */
 
-static inline int can_start(const struct hq_worker *w, const struct hq_ep *ep)
+/* 1 when ep's own cap and rate limit let a delivery start (the worker-wide
+ * cap aside). An endpoint without a limit pays one branch for the limit. */
+static inline int own_room(const struct hq_worker *w, struct hq_ep *ep)
 {
     return ep->in_flight < w->cfg->endpoint_concurrency &&
-           w->dispatch.in_flight < w->cfg->concurrency;
+           (!hq_unlikely(ep->rl.interval_us) || hq__rl_ready(ep, hq_mono_us()));
+}
+
+static inline int can_start(const struct hq_worker *w, struct hq_ep *ep)
+{
+    return w->dispatch.in_flight < w->cfg->concurrency && own_room(w, ep);
 }
 
 static void start(struct hq_worker *w, struct hq_delivery *d);
@@ -223,7 +242,7 @@ static void pump(struct hq_worker *w, struct hq_ep *ep)
 {
     while (ep->qhead && can_start(w, ep))
         start(w, dequeue(w, ep));
-    if (ep->qhead && ep->in_flight < w->cfg->endpoint_concurrency)
+    if (ep->qhead && own_room(w, ep))
         wait_for_slot(w, ep);
 }
 
@@ -241,7 +260,7 @@ static void serve_waiting(struct hq_worker *w)
         ep->waiting = 0;
         if (ep->qhead && can_start(w, ep)) {
             start(w, dequeue(w, ep));
-            if (ep->qhead && ep->in_flight < w->cfg->endpoint_concurrency)
+            if (ep->qhead && own_room(w, ep))
                 wait_for_slot(w, ep);
         }
         ep_unref(ep);
@@ -293,8 +312,106 @@ void hq__dispatch_done(CURL *easy, CURLcode res, void *arg)
     finish_delivery(w, d);
 }
 
+/* ---- Rate limits (tokens and leases: ratelimit.c) -------------------------------- */
+
+/* ep (limited) has a delivery waiting for tokens: it joins the want list,
+ * which the rate-limit tick walks. */
+static void rl_want(struct hq_worker *w, struct hq_ep *ep)
+{
+    if (ep->rl.listed)
+        return;
+    ep->rl.listed = 1;
+    ep->refs++; /* the list's */
+    ep->rl.want_next = w->dispatch.rl_want;
+    w->dispatch.rl_want = ep;
+    hq__rl_arm(w, ep->rl.tokens > 0 ? ep->rl.usable_us : hq_mono_us());
+}
+
+/* Starts what usable tokens allow, drops endpoints with nothing waiting and
+ * leases for the ones out of tokens: one call per home partition. */
+void hq__dispatch_rl_tick(struct hq_worker *w)
+{
+    int64_t now = hq_mono_us(), wake = now + HQ_RL_TICK_US;
+    struct hq_ep *(*batch)[HQ_RL_LEASE_EPS_MAX] = NULL; /* per partition */
+    int *nbatch = NULL;
+    for (struct hq_ep **pp = &w->dispatch.rl_want; *pp;) {
+        struct hq_ep *ep = *pp;
+        pump(w, ep);
+        if (!ep->qhead || !ep->rl.interval_us) { /* nothing waits, or the limit was removed */
+            *pp = ep->rl.want_next;
+            ep->rl.listed = 0;
+            ep_unref(ep);
+            continue;
+        }
+        pp = &ep->rl.want_next;
+        if (hq__rl_ready(ep, now) || ep->rl.tokens > 0) {
+            if (ep->rl.usable_us > now && ep->rl.usable_us < wake)
+                wake = ep->rl.usable_us; /* its tokens start then */
+            continue;                    /* or a slot frees (finish_delivery pumps) */
+        }
+        unsigned part = ep->rl.home; /* a layout partition, not a stream of w->parts */
+        if (ep->rl.leasing || part >= w->layout->nparts || !w->writer ||
+            !hq_redis_router_ready(w->writer, w->layout->part[part].slot))
+            continue;
+        if (!batch) {
+            batch = hq_calloc(w->layout->nparts, sizeof(*batch));
+            nbatch = hq_calloc(w->layout->nparts, sizeof(*nbatch));
+        }
+        if (nbatch[part] == HQ_RL_LEASE_EPS_MAX) {
+            hq__rl_lease(w, part, batch[part], nbatch[part]);
+            nbatch[part] = 0;
+        }
+        ep->refs++; /* the lease call's, given back in hq__dispatch_rl_leased */
+        batch[part][nbatch[part]++] = ep;
+    }
+    for (unsigned i = 0; batch && i < w->layout->nparts; i++)
+        if (nbatch[i])
+            hq__rl_lease(w, i, batch[i], nbatch[i]);
+    free(batch);
+    free(nbatch);
+    if (w->dispatch.rl_want)
+        hq__rl_arm(w, wake);
+}
+
+void hq__dispatch_rl_leased(struct hq_worker *w, struct hq_ep *ep, enum hq_rl_result res)
+{
+    if (!w->stopping && res == HQ_RL_REFUSED) {
+        /* Past the horizon: what waits goes to the retry set (no attempt). */
+        int64_t due = hq__rl_defer_due(ep, hq_now_ms());
+        struct hq_delivery *d;
+        while ((d = dequeue(w, ep))) {
+            hq_metrics_rl_count(&w->metrics, ep->rl.metric_slot, 1);
+            hq__outcome_defer_until(w, d->entry, ep, due);
+            finish_delivery(w, d);
+        }
+    }
+    if (!w->stopping && res == HQ_RL_GRANTED && ep->rl.listed)
+        hq__rl_arm(w, hq_mono_us()); /* pump what the tokens allow, or wait for their start */
+    ep_unref(ep);                    /* the lease call's */
+}
+
+/* A limited endpoint out of tokens holds at most one lease's worth (its
+ * burst) of deliveries waiting for them; the rest go to the retry set, due
+ * when its tokens should be free, spaced by its interval (no attempt spent).
+ * Returns 1 when d may wait in the queue. */
+static int rl_admit(struct hq_worker *w, struct hq_delivery *d)
+{
+    struct hq_ep *ep = d->ep;
+    if (ep->queued >= ep->rl.burst) {
+        hq_metrics_rl_count(&w->metrics, ep->rl.metric_slot, 1);
+        hq__outcome_defer_until(w, d->entry, ep, hq__rl_defer_due(ep, hq_now_ms()));
+        finish_delivery(w, d);
+        return 0;
+    }
+    hq_metrics_rl_count(&w->metrics, ep->rl.metric_slot, 0);
+    rl_want(w, ep);
+    return 1;
+}
+
 static void start(struct hq_worker *w, struct hq_delivery *d)
 {
+    if (hq_unlikely(d->ep->rl.interval_us) && d->ep->rl.tokens > 0)
+        d->ep->rl.tokens--; /* own_room saw it usable */
     d->state = HQ_DELIVERY_IN_FLIGHT;
     d->ep->in_flight++;
     w->dispatch.in_flight++;
@@ -315,6 +432,8 @@ static void enqueue(struct hq_worker *w, struct hq_delivery *d)
         start(w, d);
         return;
     }
+    if (hq_unlikely(ep->rl.interval_us) && !hq__rl_ready(ep, hq_mono_us()) && !rl_admit(w, d))
+        return;
     d->state = HQ_DELIVERY_QUEUED;
     d->queued_ms = now;
     d->qnext = NULL;
@@ -325,7 +444,7 @@ static void enqueue(struct hq_worker *w, struct hq_delivery *d)
     ep->qtail = d;
     ep->queued++;
     atomic_fetch_add_explicit(&w->metrics.queued, 1, memory_order_relaxed);
-    if (ep->in_flight < w->cfg->endpoint_concurrency)
+    if (own_room(w, ep))
         wait_for_slot(w, ep); /* held back by the worker-wide cap, not its own */
 }
 
@@ -350,6 +469,10 @@ void hq__dispatch_tick(struct hq_worker *w)
     for (int b = 0; b < HQ_CACHE_BUCKETS; b++) {
         for (struct hq_ep *ep = w->dispatch.eps[b]; ep; ep = ep->next) {
             if (!ep->qhead || now - ep->qhead->queued_ms <= HQ_QUEUE_WAIT_MAX_MS)
+                continue;
+            /* Waiting for rate-limit tokens (bounded: a burst, the lease
+             * horizon) is not congestion; a full cap is. */
+            if (ep->rl.interval_us && ep->in_flight < w->cfg->endpoint_concurrency)
                 continue;
             int n = ep->queued;
             ep->congested_until_ms = now + w->cfg->defer_ms;

@@ -134,6 +134,24 @@ struct hq_delivery {
     char curl_err[CURL_ERROR_SIZE];
 };
 
+/* An endpoint's rate limit as this worker holds it (ratelimit.c): its
+ * parameters (set by ep_fill) and the tokens of its current lease. */
+struct hq_ep_rl {
+    int64_t interval_us; /* T, the emission interval; 0 = no limit (the one branch) */
+    int burst;           /* tokens per lease (hq_rate_burst) */
+    unsigned home;       /* the partition holding its TAT key */
+    int tokens;          /* leased, not yet spent */
+    int64_t usable_us;   /* monotonic us from which they may be spent */
+    int64_t expire_us;   /* monotonic us after which the unspent ones go back */
+    int refund;          /* expired unspent tokens, given back by the next lease */
+    int leasing;         /* a lease call for it is in flight (holds a reference) */
+    int64_t free_ms;     /* unix ms when Redis' reserved backlog ends (last reply) */
+    int64_t defer_ms;    /* unix ms the last over-limit deferral was due at (spacing) */
+    int listed;          /* in dispatch's rate-limit want list (holds a reference) */
+    int metric_slot;     /* its hookq_rate_limited_by_endpoint_total slot; -1 none yet */
+    struct hq_ep *want_next;
+};
+
 struct hq_ep {
     struct hq_ep *next; /* in the cache's bucket chain */
     char id[HQ_ENDPOINT_ID_MAX + 1];
@@ -154,6 +172,7 @@ struct hq_ep {
     int64_t congested_until_ms; /* while in the future, new deliveries are deferred */
     struct hq_policy policy;    /* its retry policy: overrides on the deployment's (ep_fill) */
     int tenant_slot;            /* its hookq_deliveries_by_tenant_total slot; -1 no tenant */
+    struct hq_ep_rl rl;         /* its rate limit (ratelimit.c); rl.interval_us 0 = none */
 };
 
 /* Subscriptions cached per event type: the endpoint ids from the SUNION. */
@@ -218,10 +237,11 @@ struct hq_dispatch {
      * back, in the order they began to wait: a freed slot goes to the head,
      * which goes to the tail if it has more (round robin, O(1) per slot). */
     struct hq_ep *waiting_head, *waiting_tail;
-    long deliveries; /* deliveries existing (queued + in flight) */
-    long in_flight;  /* curl transfers running */
-    char ver[24];    /* last <prefix>:endpoints:ver seen ("" = none yet) */
-    int ver_asking;  /* a GET of it is in flight */
+    long deliveries;       /* deliveries existing (queued + in flight) */
+    long in_flight;        /* curl transfers running */
+    struct hq_ep *rl_want; /* limited endpoints with deliveries waiting for tokens (refs) */
+    char ver[24];          /* last <prefix>:endpoints:ver seen ("" = none yet) */
+    int ver_asking;        /* a GET of it is in flight */
 };
 
 /* delivery.c: recycled delivery structs and easy handles. */
@@ -250,6 +270,23 @@ struct hq_outcomes {
     struct hq_outcome_queue *q; /* w->nparts of them, owned */
     int flushing;               /* calls in flight over all partitions */
     uint64_t rng;               /* xorshift state for the jitter of retries and deferrals */
+};
+
+/* ratelimit.c: tokens and their leases; reports through callbacks (dispatch's). */
+enum hq_rl_result {
+    HQ_RL_GRANTED = 0, /* tokens leased: usable from ep->rl.usable_us */
+    HQ_RL_REFUSED,     /* past the horizon: ep->rl.free_ms says when the backlog ends */
+    HQ_RL_FAILED,      /* no answer or an error: asked again on a later tick */
+};
+typedef void (*hq_rl_tick_cb)(struct hq_worker *w);
+typedef void (*hq_rl_leased_cb)(struct hq_worker *w, struct hq_ep *ep, enum hq_rl_result res);
+struct hq_ratelimit {
+    struct hq_redis_script lease_script;
+    hq_rl_tick_cb on_tick;     /* the timer fired */
+    hq_rl_leased_cb on_leased; /* one endpoint's lease answered */
+    uv_timer_t timer;          /* the lease tick, and the start of leased tokens */
+    int timer_on;              /* initialised (closed at shutdown) */
+    int64_t timer_due_us;      /* monotonic us the armed timer fires; 0 = not armed */
 };
 
 /* The lanes of a partition: two streams the worker reads, with the same
@@ -301,6 +338,7 @@ struct hq_worker {
     struct hq_dispatch dispatch;
     struct hq_delivery_pool pool;
     struct hq_outcomes outcomes;
+    struct hq_ratelimit ratelimit;
 
     /* worker.c's own part. */
     struct hq_metrics_server *metrics_server;
@@ -321,9 +359,10 @@ struct hq_worker {
 
 /* The call graph is one-way: worker.c -> consumer.c -> dispatch.c ->
  * delivery.c and outcome.c; consumer.c -> outcome.c; everyone -> entry.c, and
- * delivery.c -> ssrf.c. Nothing calls up: what depends on many modules (re-arming
- * the read, noticing the drain is done, flushing) is re-evaluated by worker.c
- * once per loop turn. */
+ * delivery.c -> ssrf.c; dispatch.c -> ratelimit.c, which reports back through
+ * the callbacks worker.c installs (hq__dispatch_rl_tick, _rl_leased). Nothing calls up: what
+ * depends on many modules (re-arming the read, noticing the drain is done, flushing) is
+ * re-evaluated by worker.c once per loop turn. */
 
 /* ---- entry.c: held entries and their state machine (a leaf) ---- */
 void hq__entries_init(struct hq_entries *set);
@@ -365,6 +404,11 @@ void hq__dispatch_done(CURL *easy, CURLcode result, void *arg);
 void hq__dispatch_tick(struct hq_worker *w);         /* congestion checks */
 void hq__dispatch_retry_parked(struct hq_worker *w); /* re-resolves batches whose lookups failed */
 void hq__dispatch_defer_all(struct hq_worker *w);    /* drain: defer every queued delivery */
+/* Rate limits, ratelimit.c's callbacks (installed by worker.c): the tick
+ * starts what usable tokens allow and leases for the endpoints out of them;
+ * a lease answered starts, defers (refused) or waits for the next tick. */
+void hq__dispatch_rl_tick(struct hq_worker *w);
+void hq__dispatch_rl_leased(struct hq_worker *w, struct hq_ep *ep, enum hq_rl_result res);
 /* Reads <prefix>:endpoints:ver; a change marks the whole cache stale. */
 void hq__dispatch_watch_endpoints(struct hq_worker *w);
 void hq__dispatch_free_cache(struct hq_worker *w);
@@ -398,6 +442,9 @@ void hq__outcome_attempt(struct hq_worker *w, struct hq_entry *e, const struct h
                          const struct hq_attempt *a);
 /* A delivery of e to ep postponed without an attempt (congestion, drain). */
 void hq__outcome_defer(struct hq_worker *w, struct hq_entry *e, const struct hq_ep *ep);
+/* The same, due at due_ms (unix ms): a rate-limited endpoint's next tokens. */
+void hq__outcome_defer_until(struct hq_worker *w, struct hq_entry *e, const struct hq_ep *ep,
+                             int64_t due_ms);
 /* e cannot go to endpoint (id, url, tenant: "" when unknown): it is deleted,
  * disabled or another tenant's (reason). */
 void hq__outcome_dead_endpoint(struct hq_worker *w, struct hq_entry *e, const char *endpoint_id,
@@ -413,6 +460,24 @@ void hq__outcome_free(struct hq_worker *w);
  * HQ_FLUSH_WAIT_US (at once while draining). Returns the ms until a waiting
  * batch is due (the caller wakes the loop then), or -1 when none waits. */
 int64_t hq__outcome_flush(struct hq_worker *w);
+
+/* ---- ratelimit.c: per-endpoint rate-limit tokens and their leases (a leaf) ---- */
+#define HQ_RL_TICK_US       50000 /* lease calls and token checks while endpoints wait */
+#define HQ_RL_LEASE_EPS_MAX 64    /* endpoints per lease call: bounds one call's arguments */
+void hq__rl_init(struct hq_worker *w, hq_rl_tick_cb on_tick, hq_rl_leased_cb on_leased);
+void hq__rl_close(struct hq_worker *w, void (*close_handle)(struct hq_worker *, uv_handle_t *));
+/* Makes on_tick run at due_us (monotonic us) unless it runs sooner already. */
+void hq__rl_arm(struct hq_worker *w, int64_t due_us);
+/* 1 when ep (limited) may start a delivery now: a token is usable (expired
+ * ones are set aside for the refund). */
+int hq__rl_ready(struct hq_ep *ep, int64_t now_us);
+/* The unix ms a deferred delivery of ep should be due at: when Redis said its
+ * reserved backlog ends, at least 250 ms ahead, spaced by its interval. */
+int64_t hq__rl_defer_due(struct hq_ep *ep, int64_t now_ms);
+/* One lease call for eps[0..n) (n <= HQ_RL_LEASE_EPS_MAX, all of home
+ * partition part, out of tokens), each with a reference the caller took:
+ * on_leased gets each back (also when the call could not be sent). */
+void hq__rl_lease(struct hq_worker *w, unsigned part, struct hq_ep *const *eps, int n);
 
 /* ---- ssrf.c ---- */
 /* Sets the open-socket callback on a new easy handle; each attempt sets

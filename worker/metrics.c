@@ -82,6 +82,13 @@ void hq_metrics_init(struct hq_metrics *m)
     atomic_init(&m->stream_lag, -1); /* unknown until the first XINFO GROUPS */
     atomic_init(&m->stream_pending, 0);
     atomic_init(&m->ntenants, 0);
+    atomic_init(&m->rl_throttled, 0);
+    atomic_init(&m->rl_deferred, 0);
+    atomic_init(&m->rl_leases, 0);
+    atomic_init(&m->nrl, 0);
+    for (int i = 0; i <= HQ_METRICS_RL_ENDPOINTS_MAX; i++)
+        for (int j = 0; j < 2; j++)
+            atomic_init(&m->rl_by_ep[i][j], 0);
     for (int i = 0; i <= HQ_METRICS_TENANTS_MAX; i++)
         atomic_init(&m->by_tenant[i], 0);
     atomic_init(&m->redis_ready, 0);
@@ -164,6 +171,55 @@ int hq_metrics_tenant_slot(struct hq_metrics *m, const char *tenant)
     snprintf(m->tenant_names[n], sizeof(m->tenant_names[n]), "%s", tenant);
     atomic_store_explicit(&m->ntenants, n + 1, memory_order_release);
     return n;
+}
+
+int hq_metrics_rl_slot(struct hq_metrics *m, const char *id)
+{
+    int n = atomic_load_explicit(&m->nrl, memory_order_relaxed); /* only this thread writes */
+    for (int i = 0; i < n; i++) {
+        if (strcmp(m->rl_names[i], id) == 0)
+            return i;
+    }
+    if (n == HQ_METRICS_RL_ENDPOINTS_MAX || !id[0] || strlen(id) > HQ_ENDPOINT_ID_MAX ||
+        strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") !=
+            strlen(id))
+        return HQ_METRICS_RL_ENDPOINTS_MAX;
+    snprintf(m->rl_names[n], sizeof(m->rl_names[n]), "%s", id);
+    atomic_store_explicit(&m->nrl, n + 1, memory_order_release);
+    return n;
+}
+
+static int render_rate_limits(struct hq_buf *b, struct hq_metrics *m)
+{
+    static const char name[] = "hookq_rate_limited_by_endpoint_total";
+    static const char *const result[2] = {"throttled", "deferred"};
+    int rc = counter(b, "hookq_rate_limit_throttled_total",
+                     "Deliveries of rate-limited endpoints that waited in memory for tokens.",
+                     LOAD(m->rl_throttled));
+    if (rc == 0)
+        rc = counter(b, "hookq_rate_limit_deferred_total",
+                     "Deliveries over an endpoint's rate limit deferred to the retry set "
+                     "(no attempt spent).",
+                     LOAD(m->rl_deferred));
+    if (rc == 0)
+        rc = counter(b, "hookq_rate_limit_leases_total",
+                     "Rate-limit lease calls answered (one per home partition per tick at most).",
+                     LOAD(m->rl_leases));
+    int n = atomic_load_explicit(&m->nrl, memory_order_acquire);
+    if (rc != 0 || n == 0)
+        return rc;
+    rc = head(b, name, "counter",
+              "Throttled and deferred deliveries of each rate-limited endpoint (the first 100 "
+              "seen; later ones as other).");
+    for (int i = 0; rc == 0 && i <= n; i++) {
+        if (i == n && n < HQ_METRICS_RL_ENDPOINTS_MAX)
+            break;
+        const char *ep = i < n ? m->rl_names[i] : "other";
+        for (int j = 0; rc == 0 && j < 2; j++)
+            rc = hq_buf_printf(b, "%s{endpoint=\"%s\",result=\"%s\"} %lu\n", name, ep, result[j],
+                               LOAD(m->rl_by_ep[i < n ? i : HQ_METRICS_RL_ENDPOINTS_MAX][j]));
+    }
+    return rc;
 }
 
 /* Tenant names are [A-Za-z0-9_.:-] (validated): nothing to escape in a label. */
@@ -263,6 +319,8 @@ static int render(struct hq_buf *b, struct hq_metrics *m)
     }
     if (rc == 0)
         rc = render_by_tenant(b, m);
+    if (rc == 0)
+        rc = render_rate_limits(b, m);
     if (rc == 0)
         rc = gauge(b, "hookq_redis_ready", "1 when the worker's Redis connections are ready.",
                    (long)LOAD(m->redis_ready));

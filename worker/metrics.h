@@ -77,6 +77,17 @@ struct hq_metrics {
     char tenant_names[HQ_METRICS_TENANTS_MAX][HQ_TENANT_MAX + 1];
     atomic_int ntenants;
     atomic_ulong by_tenant[HQ_METRICS_TENANTS_MAX + 1];
+
+    /* Rate limits (dispatch.c, ratelimit.c): totals over every limited
+     * endpoint, and hookq_rate_limited_by_endpoint_total{endpoint,result} for
+     * the first HQ_METRICS_RL_ENDPOINTS_MAX limited endpoints seen (then
+     * "other"), published as the tenant names are. */
+    atomic_ulong rl_throttled; /* hookq_rate_limit_throttled_total: waited in memory for tokens */
+    atomic_ulong rl_deferred;  /* hookq_rate_limit_deferred_total: over the limit, deferred */
+    atomic_ulong rl_leases;    /* hookq_rate_limit_leases_total: lease calls answered */
+    char rl_names[HQ_METRICS_RL_ENDPOINTS_MAX][HQ_ENDPOINT_ID_MAX + 1];
+    atomic_int nrl;
+    atomic_ulong rl_by_ep[HQ_METRICS_RL_ENDPOINTS_MAX + 1][2]; /* [slot][0 throttled, 1 deferred] */
 };
 
 /* Allocates the per-partition gauges for n partitions (all -1); freed by hq_metrics_free_parts. */
@@ -88,6 +99,17 @@ void hq_metrics_init(struct hq_metrics *m);
  * to a new tenant, HQ_METRICS_TENANTS_MAX ("other") when all are taken. Loop
  * thread only; O(slots), so callers keep the slot (per cached endpoint). */
 int hq_metrics_tenant_slot(struct hq_metrics *m, const char *tenant);
+/* The same for a rate-limited endpoint's id (ids outside [A-Za-z0-9_-]
+ * count as "other"). */
+int hq_metrics_rl_slot(struct hq_metrics *m, const char *endpoint_id);
+/* Counts one throttled (deferred 0) or deferred (1) delivery of the endpoint in slot. */
+static inline void hq_metrics_rl_count(struct hq_metrics *m, int slot, int deferred)
+{
+    atomic_fetch_add_explicit(deferred ? &m->rl_deferred : &m->rl_throttled, 1,
+                              memory_order_relaxed);
+    if (slot >= 0)
+        atomic_fetch_add_explicit(&m->rl_by_ep[slot][deferred], 1, memory_order_relaxed);
+}
 /* Counts one finished attempt for slot (-1: none, nothing counted). */
 static inline void hq_metrics_tenant_count(struct hq_metrics *m, int slot)
 {

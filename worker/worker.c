@@ -79,6 +79,7 @@ static void shutdown_all(struct hq_worker *w)
     close_handle(w, (uv_handle_t *)&w->flush_timer);
     close_handle(w, (uv_handle_t *)&w->claim_timer);
     close_handle(w, (uv_handle_t *)&w->tick_timer);
+    hq__rl_close(w, close_handle);
     close_handle(w, (uv_handle_t *)&w->sigterm);
     close_handle(w, (uv_handle_t *)&w->sigint);
     w->handles_open++;
@@ -522,6 +523,7 @@ int hq_worker_run(const struct hq_worker_config *cfg, struct hq_err *err)
     }
     hq__outcome_init(w);
     hq_redis_script_init(&w->lane_stats_script, hq_script_lane_stats);
+    hq__rl_init(w, hq__dispatch_rl_tick, hq__dispatch_rl_leased);
     uv_prepare_init(&w->loop, &w->turn_prepare);
     uv_prepare_start(&w->turn_prepare, on_turn_prepare);
     uv_timer_init(&w->loop, &w->flush_timer);

@@ -6,6 +6,7 @@
 
 #include "common/endpoint_store.h"
 #include "tests/harness/worker_env.h"
+#include "worker/metrics.h"
 
 void wenv_start(struct wenv *w, const char *redis_extra)
 {
@@ -198,6 +199,34 @@ pid_t wenv_worker(struct wenv *w, const char *const *extra, const char *const *e
     args[n] = NULL;
     static const char *const default_env[] = {"HOOKQ_ALLOW_PRIVATE=1", NULL};
     return wenv_track(w, hq_test_spawn(args, env ? env : default_env, w->log));
+}
+
+void wenv_metrics_text(struct hq_metrics *m, struct hq_buf *body)
+{
+    struct hq_err err = {0};
+    struct hq_metrics_server *s = hq_metrics_serve("127.0.0.1:0", m, &err);
+    assert_non_null(s);
+    char url[96];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", hq_metrics_port(s));
+    hq_buf_init(body, 1 << 20);
+    assert_int_equal(wenv_http_get(url, body), 200);
+    hq_metrics_stop(s);
+}
+
+int wenv_cli(struct wenv *w, char *out, size_t out_n, char *err, size_t err_n, const char *a0, ...)
+{
+    const char *args[40];
+    int n = 0;
+    va_list ap;
+    va_start(ap, a0);
+    for (const char *a = a0; a && n < 36; a = va_arg(ap, const char *))
+        args[n++] = a;
+    va_end(ap);
+    args[n++] = "--redis-url";
+    args[n++] = wenv_url(w);
+    args[n] = NULL;
+    static const char *const env[] = {"HOOKQ_ALLOW_PRIVATE=1", NULL};
+    return hq_test_cli(args, env, NULL, out, out_n, err, err_n);
 }
 
 pid_t wenv_scheduler(struct wenv *w, const char *const *extra)

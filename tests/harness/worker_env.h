@@ -123,6 +123,11 @@ void wenv_assert_layout(struct wenv *w, const char *label);
  * w->log; recorded for wenv_stop. */
 pid_t wenv_worker(struct wenv *w, const char *const *extra, const char *const *env);
 
+/* Runs `hookq <a0> <args...> --redis-url <url>` (NULL-terminated, up to 36
+ * args) with HOOKQ_ALLOW_PRIVATE=1; stdout in out, stderr in err (each
+ * bounded and NUL-terminated). Returns the exit status. */
+int wenv_cli(struct wenv *w, char *out, size_t out_n, char *err, size_t err_n, const char *a0, ...);
+
 /* Starts `hookq scheduler --redis-url <url>` with extra args (NULL-terminated),
  * logging to w->log; recorded for wenv_stop. */
 pid_t wenv_scheduler(struct wenv *w, const char *const *extra);
@@ -160,6 +165,11 @@ void stream_field_is(struct wenv *w, const char *key, int index, const char *f, 
 
 /* GETs url (loopback only) into body; the HTTP status, 0 when no answer. */
 long wenv_http_get(const char *url, struct hq_buf *body);
+
+/* Serves m (worker/metrics.h) on a free loopback port, reads /metrics into
+ * body (caller frees; fails the test on anything but 200) and stops. */
+struct hq_metrics;
+void wenv_metrics_text(struct hq_metrics *m, struct hq_buf *body);
 
 struct wenv_healthz_arg {
     const char *url;

@@ -72,21 +72,7 @@ static void start_both(pid_t *wpid, pid_t *spid)
 }
 
 /* Runs `hookq <args...> --redis-url <url>`; stdout in out, stderr in errb. */
-static int cli(const char *a0, ...)
-{
-    const char *args[40];
-    int n = 0;
-    va_list ap;
-    va_start(ap, a0);
-    for (const char *a = a0; a && n < 36; a = va_arg(ap, const char *))
-        args[n++] = a;
-    va_end(ap);
-    args[n++] = "--redis-url";
-    args[n++] = wenv_url(&W);
-    args[n] = NULL;
-    static const char *const env[] = {"HOOKQ_ALLOW_PRIVATE=1", NULL};
-    return hq_test_cli(args, env, NULL, out, sizeof(out), errb, sizeof(errb));
-}
+#define cli(...) wenv_cli(&W, out, sizeof(out), errb, sizeof(errb), __VA_ARGS__)
 
 /* 1 when one of the receiver's requests to path carried webhook-id id. */
 static int got_id(const char *path, const char *id)
@@ -568,14 +554,8 @@ static void test_the_by_tenant_metric_keeps_100_tenants_then_other(void **state)
     hq_metrics_tenant_count(&m, HQ_METRICS_TENANTS_MAX);
     hq_metrics_tenant_count(&m, HQ_METRICS_TENANTS_MAX);
     hq_metrics_tenant_count(&m, -1); /* no tenant: nothing */
-    struct hq_err err = {0};
-    struct hq_metrics_server *s = hq_metrics_serve("127.0.0.1:0", &m, &err);
-    assert_non_null(s);
-    char url[96];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", hq_metrics_port(s));
     struct hq_buf body;
-    hq_buf_init(&body, 1 << 20);
-    assert_int_equal(wenv_http_get(url, &body), 200);
+    wenv_metrics_text(&m, &body);
     assert_non_null(strstr(body.p, "# TYPE hookq_deliveries_by_tenant_total counter\n"));
     assert_non_null(strstr(body.p, "hookq_deliveries_by_tenant_total{tenant=\"t007\"} 1\n"));
     assert_non_null(strstr(body.p, "hookq_deliveries_by_tenant_total{tenant=\"t099\"} 0\n"));
@@ -586,7 +566,6 @@ static void test_the_by_tenant_metric_keeps_100_tenants_then_other(void **state)
         series++;
     assert_int_equal(series, HQ_METRICS_TENANTS_MAX + 1);
     hq_buf_free(&body);
-    hq_metrics_stop(s);
 }
 
 static int group_setup(void **state)
