@@ -24,6 +24,7 @@
 #include "common/config.h"
 #include "common/endpoint.h"
 #include "common/endpoint_store.h"
+#include "common/keys.h"
 #include "common/layout.h"
 #include "common/redis_conn.h"
 #include "common/limits.h"
@@ -729,6 +730,50 @@ static int cmd_list(struct ctx *x, int argc, char **argv)
 
 /* ---- show ----------------------------------------------------------------------------------- */
 
+/* An endpoint's circuit breaker (<p>:{H}:cb:<id> in its home partition, see
+ * common/scripts/health.lua): state "closed" when there is no hash. */
+struct breaker_view {
+    char state[16];
+    long long failures, next_probe_ms;
+};
+
+static int read_breaker(struct ctx *x, const char *id, struct breaker_view *v, struct hq_err *err)
+{
+    memset(v, 0, sizeof(*v));
+    snprintf(v->state, sizeof(v->state), "closed");
+    unsigned h = hq_layout_partition_for(&x->L, id, strlen(id), 0);
+    char key[HQ_KEY_MAX];
+    hq_key_breaker(x->L.part[h].base, id, key, sizeof(key));
+    const char *argv[] = {"HMGET", key, "state", "fails", "next_probe_ms"};
+    redisReply *r = hq_redis_conn_cmd(x->conn, x->L.part[h].slot, err, 5, argv, NULL);
+    if (!r)
+        return HQ_EREDIS;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+        r->element[0]->type == REDIS_REPLY_STRING) {
+        snprintf(v->state, sizeof(v->state), "%s", r->element[0]->str);
+        if (r->element[1]->type == REDIS_REPLY_STRING)
+            v->failures = atoll(r->element[1]->str);
+        if (r->element[2]->type == REDIS_REPLY_STRING)
+            v->next_probe_ms = atoll(r->element[2]->str);
+    }
+    freeReplyObject(r);
+    return 0;
+}
+
+static void print_breaker(const struct breaker_view *v, int json)
+{
+    char t[48];
+    int open = strcmp(v->state, "closed") != 0;
+    if (json)
+        printf(",\"circuit\":{\"state\":\"%s\",\"failures\":%lld,\"next_probe_ms\":%lld}}\n",
+               v->state, v->failures, open ? v->next_probe_ms : 0);
+    else if (!open)
+        printf("circuit:      closed (%lld consecutive failures)\n", v->failures);
+    else
+        printf("circuit:      %s (%lld failures; next probe %s)\n", v->state, v->failures,
+               when(v->next_probe_ms, t, sizeof(t)));
+}
+
 static int cmd_show(struct ctx *x, int argc, char **argv)
 {
     int reveal = 0;
@@ -751,10 +796,25 @@ static int cmd_show(struct ctx *x, int argc, char **argv)
     int rc = hq_endpoint_get(x->c, x->L.reg, id, &e, &err);
     if (rc != 0)
         return finish(x, fail(x, exit_for(rc), &err));
-    if (x->json)
-        print_json_endpoint(&e, reveal ? KEYS_REVEALED : KEYS_MASKED, reveal);
-    else
+    struct breaker_view cb;
+    rc = read_breaker(x, id, &cb, &err);
+    if (rc != 0) {
+        hq_endpoint_free(&e);
+        return finish(x, fail(x, exit_for(rc), &err));
+    }
+    if (x->json) {
+        struct hq_buf b;
+        hq_buf_init(&b, JSON_OBJ_MAX);
+        if (json_endpoint(&b, &e, reveal ? KEYS_REVEALED : KEYS_MASKED, reveal) == 0 && b.len) {
+            b.p[b.len - 1] = '\0'; /* the closing brace: the circuit goes inside */
+            fputs(b.p, stdout);
+            print_breaker(&cb, 1);
+        }
+        hq_buf_free(&b);
+    } else {
         print_human(&e, reveal ? KEYS_REVEALED : KEYS_MASKED, reveal);
+        print_breaker(&cb, 0);
+    }
     hq_endpoint_free(&e);
     return finish(x, 0);
 }

@@ -129,6 +129,11 @@ int hq_cmd_worker(int argc, char **argv)
     cfg.endpoint_cache_ms = HQ_ENDPOINT_CACHE_DEFAULT_MS;
     cfg.defer_ms = HQ_DEFER_DEFAULT_MS;
     cfg.idle_close_ms = HQ_IDLE_CLOSE_DEFAULT_MS;
+    cfg.breaker_failures = HQ_BREAKER_FAILURES_DEFAULT;
+    cfg.breaker_ratio = HQ_BREAKER_RATIO_DEFAULT;
+    cfg.breaker_window_ms = HQ_BREAKER_WINDOW_DEFAULT_MS;
+    cfg.breaker_min_attempts = HQ_BREAKER_MIN_ATTEMPTS_DEFAULT;
+    cfg.breaker_probe_ms = HQ_BREAKER_PROBE_DEFAULT_MS;
     hq_policy_init(&cfg.policy);
     const char *consumer = NULL, *allow_cidrs = NULL;
     int allow_private = 0;
@@ -165,6 +170,16 @@ int hq_cmd_worker(int argc, char **argv)
          "postponement of a congested endpoint's deliveries (default 5s)", 0, 1, 3600000, 0},
         {"dead-maxlen", HQ_OPT_INT, &cfg.dead_maxlen, "N",
          "cap the dead-letter stream at about N entries (default: no cap)", 0, 0, 1000000000LL, 0},
+        {"breaker-failures", HQ_OPT_INT, &cfg.breaker_failures, "N",
+         "open an endpoint's circuit after N consecutive failures (default 10)", 0, 1, 1000000, 0},
+        {"breaker-ratio", HQ_OPT_INT, &cfg.breaker_ratio, "PERCENT",
+         "open it when this % of a window's attempts failed (default 50; 0 off)", 0, 0, 100, 0},
+        {"breaker-window", HQ_OPT_DURATION, &cfg.breaker_window_ms, "DUR",
+         "the failure-ratio window (default 60s)", 0, 1000, 86400000LL, 0},
+        {"breaker-min-attempts", HQ_OPT_INT, &cfg.breaker_min_attempts, "N",
+         "attempts in the window before the ratio counts (default 20)", 0, 1, 1000000, 0},
+        {"breaker-probe-interval", HQ_OPT_DURATION, &cfg.breaker_probe_ms, "DUR",
+         "while open, one probe delivery this often (default 30s)", 0, 100, 86400000LL, 0},
         HQ_NETGUARD_OPTS(&allow_private, &allow_cidrs),
         {"proxy", HQ_OPT_STR, &cfg.proxy, "URL",
          "send deliveries through this proxy (proxy environment variables are ignored)", 0, 0, 0,

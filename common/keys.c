@@ -63,3 +63,7 @@ int hq_key_attempt_bucket(const char *p, const char *start_ms, char *out, size_t
 {
     return fmt(out, n, p, "attempts:", start_ms);
 }
+int hq_key_breaker(const char *p, const char *endpoint_id, char *out, size_t n)
+{
+    return fmt(out, n, p, "cb:", endpoint_id);
+}

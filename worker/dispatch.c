@@ -23,6 +23,7 @@
 #include "common/alloc.h"
 #include "common/hash.h"
 #include "common/keys.h"
+#include "common/layout.h"
 #include "common/log.h"
 
 /* ---- Endpoint cache ---------------------------------------------------------------- */
@@ -79,6 +80,11 @@ static void ep_unref(struct hq_ep *ep)
     hq_assert(!ep->cached && ep->in_flight == 0 && !ep->qhead);
     ep_clear_data(ep);
     free(ep);
+}
+
+void hq__dispatch_ep_unref(struct hq_ep *ep)
+{
+    ep_unref(ep);
 }
 
 /* A hash of the URL's scheme and authority (scheme://[user@]host:port), up to
@@ -290,11 +296,22 @@ void hq__dispatch_done(CURL *easy, CURLcode res, void *arg)
     hq__delivery_result(w, d, res, &a, error, sizeof(error));
     hq_metrics_tenant_count(&w->metrics, d->ep->tenant_slot);
     hq__outcome_attempt(w, d->entry, d->ep, &a);
+    /* The healthy path (closed, nothing noted, not the probe) notes nothing. */
+    if (hq_unlikely(!a.ok || d->ep->cb.state != HQ_CB_CLOSED || d->ep->cb.listed || d->probe))
+        hq__breaker_note(w, d->ep, &a, d->probe);
     finish_delivery(w, d);
 }
 
 static void start(struct hq_worker *w, struct hq_delivery *d)
 {
+    if (hq_unlikely(d->ep->cb.state >= HQ_CB_OPEN)) {
+        int64_t due = hq__breaker_hold(w, d, hq_now_ms());
+        if (due) { /* the breaker is open: no attempt spent */
+            hq__outcome_defer_until(w, d->entry, d->ep, due);
+            finish_delivery(w, d);
+            return;
+        }
+    }
     d->state = HQ_DELIVERY_IN_FLIGHT;
     d->ep->in_flight++;
     w->dispatch.in_flight++;
@@ -386,6 +403,7 @@ static void add_delivery(struct hq_worker *w, struct hq_entry *e, struct hq_ep *
     d->ep = ep;
     ep->refs++;
     d->retry_after_ms = -1;
+    d->probe = 0;
     e->remaining++;
     w->dispatch.deliveries++;
     **list = d;
@@ -457,7 +475,7 @@ struct resolve {
 /* One lookup of a batch: a type's subscribers (SUNION) or an endpoint (HGETALL). */
 struct resolve_cmd {
     struct resolve *rs;
-    int is_ep; /* 0: key is a type, 1: key is an endpoint id */
+    int is_ep; /* 0: key is a type, 1: key is an endpoint id, 2: its breaker's state */
     char key[HQ_ENDPOINT_ID_MAX > HQ_TYPE_MAX ? HQ_ENDPOINT_ID_MAX + 1 : HQ_TYPE_MAX + 1];
     size_t len;
 };
@@ -479,6 +497,8 @@ static void on_lookup_reply(struct hq_redis_client *c, redisReply *r, void *arg)
             hq_log(HQ_LOG_ERROR, "dispatch", "subscriber lookup for '%s' failed: %s", rc->key,
                    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
         rs->failed = 1;
+    } else if (rc->is_ep == 2) {
+        hq__breaker_learn(ep_get_or_add(rs->w, rc->key, rc->len), r);
     } else if (rc->is_ep) {
         ep_fill(rs->w, ep_get_or_add(rs->w, rc->key, rc->len), r);
     } else {
@@ -522,6 +542,24 @@ static int send_subs(struct resolve *rs, const char *type, size_t n)
     return 0;
 }
 
+/* Sends one endpoint lookup (is_ep: see struct resolve_cmd) for id. */
+static int send_lookup(struct resolve *rs, const char *id, int is_ep, unsigned slot, int argc,
+                       const char **argv)
+{
+    struct resolve_cmd *rc = hq_calloc(1, sizeof(*rc));
+    rc->rs = rs;
+    rc->is_ep = is_ep;
+    memcpy(rc->key, id, strlen(id));
+    rc->len = strlen(id);
+    if (hq_redis_router_command(rs->w->writer, slot, on_lookup_reply, rc, 0, argc, argv, NULL) !=
+        0) {
+        free(rc);
+        return -1;
+    }
+    rs->pending++;
+    return 0;
+}
+
 static int send_ep(struct resolve *rs, const char *id, size_t n)
 {
     struct hq_worker *w = rs->w;
@@ -529,18 +567,15 @@ static int send_ep(struct resolve *rs, const char *id, size_t n)
     snprintf(idz, sizeof(idz), "%.*s", (int)n, id);
     hq_key_endpoint(w->layout->reg, idz, key, sizeof(key));
     const char *argv[] = {"HGETALL", key};
-    struct resolve_cmd *rc = hq_calloc(1, sizeof(*rc));
-    rc->rs = rs;
-    rc->is_ep = 1;
-    memcpy(rc->key, idz, strlen(idz));
-    rc->len = strlen(idz);
-    if (hq_redis_router_command(w->writer, w->layout->reg_slot, on_lookup_reply, rc, 0, 2, argv,
-                                NULL) != 0) {
-        free(rc);
+    if (send_lookup(rs, idz, 1, w->layout->reg_slot, 2, argv) != 0)
         return -1;
-    }
-    rs->pending++;
-    return 0;
+    /* Its breaker's state, in its home partition: one more command per cache
+     * refresh, none per delivery. */
+    unsigned h = hq_layout_partition_for(w->layout, idz, strlen(idz), 0);
+    char cbkey[HQ_KEY_MAX];
+    hq_key_breaker(w->layout->part[h].base, idz, cbkey, sizeof(cbkey));
+    const char *cbargv[] = {"HMGET", cbkey, "state", "next_probe_ms"};
+    return send_lookup(rs, idz, 2, w->parts[h].slot, 4, cbargv);
 }
 
 /* The keys (types or endpoint ids) one resolve phase has already asked for, so

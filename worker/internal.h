@@ -116,6 +116,7 @@ struct hq_delivery {
     CURL *easy;                      /* from the pool while in flight */
     struct curl_slist *custom;       /* owned copy of the endpoint's custom headers, or NULL */
     int64_t queued_ms;               /* when it started waiting */
+    int probe;                       /* 1: the half-open breaker's probe (breaker.c) */
     int64_t start_us;                /* monotonic start of the attempt */
     int64_t at_ms;                   /* wall-clock start of the attempt */
     long status;                     /* HTTP status, 0 = no answer */
@@ -131,6 +132,24 @@ struct hq_delivery {
     size_t resp_len;
     size_t resp_seen; /* response bytes seen (kept + discarded) */
     char curl_err[CURL_ERROR_SIZE];
+};
+
+/* An endpoint's circuit breaker as this worker last learned it (breaker.c),
+ * and the outcomes it has not reported yet. HQ_CB_CLOSED (no hash in Redis) is
+ * the healthy path: nothing is reported for successes. */
+enum hq_cb_state { HQ_CB_CLOSED = 0, HQ_CB_WATCH, HQ_CB_OPEN, HQ_CB_HALF_OPEN };
+struct hq_ep_breaker {
+    enum hq_cb_state state;
+    int64_t next_probe_ms; /* open: when a probe may go; half-open: the lease's end */
+    int probe;             /* 1: this worker won the probe and has not sent it */
+    int claiming;          /* a claim is in flight */
+    int reporting;         /* a report is in flight (one at a time: in order) */
+    int listed;            /* in breaker.pending (which holds a reference) */
+    struct hq_ep *pnext;
+    int ok, failed, tail, probed; /* unreported: successes, failures, failures since the
+                                   * last success, the probe's outcome among them */
+    long status;
+    char error[128];
 };
 
 struct hq_ep {
@@ -153,6 +172,7 @@ struct hq_ep {
     int64_t congested_until_ms; /* while in the future, new deliveries are deferred */
     struct hq_policy policy;    /* its retry policy: overrides on the deployment's (ep_fill) */
     int tenant_slot;            /* its hookq_deliveries_by_tenant_total slot; -1 no tenant */
+    struct hq_ep_breaker cb;    /* breaker.c: its circuit breaker as last learned */
 };
 
 /* Subscriptions cached per event type: the endpoint ids from the SUNION. */
@@ -219,6 +239,12 @@ struct hq_dispatch {
     int ver_asking;  /* a GET of it is in flight */
 };
 
+/* breaker.c: endpoints with outcomes to report (linked by cb.pnext). */
+struct hq_breaker {
+    struct hq_ep *pending;
+    struct hq_redis_script script; /* health.lua */
+};
+
 /* delivery.c: recycled delivery structs and easy handles. */
 struct hq_delivery_pool {
     CURL **easy; /* idle easy handles (keep-alive lives in the multi) */
@@ -279,6 +305,7 @@ struct hq_worker {
     struct hq_dispatch dispatch;
     struct hq_delivery_pool pool;
     struct hq_outcomes outcomes;
+    struct hq_breaker breaker;
 
     /* worker.c's own part. */
     struct hq_metrics_server *metrics_server;
@@ -347,6 +374,23 @@ void hq__dispatch_defer_all(struct hq_worker *w);    /* drain: defer every queue
 void hq__dispatch_watch_endpoints(struct hq_worker *w);
 void hq__dispatch_free_cache(struct hq_worker *w);
 
+/* Drops a reference to ep taken with ep->refs++ (the last frees it). */
+void hq__dispatch_ep_unref(struct hq_ep *ep);
+
+/* ---- breaker.c: circuit breakers (common/scripts/health.lua) ---- */
+/* Notes a finished attempt of ep for the next report (failures always, the
+ * rest only while ep's breaker is not closed and clean). */
+void hq__breaker_note(struct hq_worker *w, struct hq_ep *ep, const struct hq_attempt *a, int probe);
+/* Whether d may start now: 0 yes (marks it the probe when it is), else the due
+ * time to defer it to (the breaker is open or another worker probes). */
+int64_t hq__breaker_hold(struct hq_worker *w, struct hq_delivery *d, int64_t now);
+/* Sends the pending reports (one health.lua call per endpoint; the tick). */
+void hq__breaker_flush(struct hq_worker *w);
+/* Installs a state read from Redis (HMGET state next_probe_ms). */
+void hq__breaker_learn(struct hq_ep *ep, const redisReply *r);
+void hq__breaker_init(struct hq_worker *w);
+void hq__breaker_free(struct hq_worker *w);
+
 /* ---- delivery.c: one attempt (a leaf but for ssrf.c) ---- */
 /* Delivery structs are recycled (each holds a 4 KiB response buffer: no
  * per-delivery malloc + zeroing). */
@@ -376,6 +420,9 @@ void hq__outcome_attempt(struct hq_worker *w, struct hq_entry *e, const struct h
                          const struct hq_attempt *a);
 /* A delivery of e to ep postponed without an attempt (congestion, drain). */
 void hq__outcome_defer(struct hq_worker *w, struct hq_entry *e, const struct hq_ep *ep);
+/* The same, due at due_ms (an open breaker: its next probe). */
+void hq__outcome_defer_until(struct hq_worker *w, struct hq_entry *e, const struct hq_ep *ep,
+                             int64_t due_ms);
 /* e cannot go to endpoint (id, url, tenant: "" when unknown): it is deleted,
  * disabled or another tenant's (reason). */
 void hq__outcome_dead_endpoint(struct hq_worker *w, struct hq_entry *e, const char *endpoint_id,

@@ -219,8 +219,13 @@ void hq__outcome_defer(struct hq_worker *w, struct hq_entry *e, const struct hq_
     /* 0.5x-1.5x of --defer, so a congested endpoint's backlog comes back spread out. */
     int64_t defer_ms = w->cfg->defer_ms;
     int64_t delay = defer_ms / 2 + (int64_t)(jitter_rand(&w->outcomes) % (uint64_t)(defer_ms + 1));
-    add(w, e, HQ_MO_DEFERRED, NULL, ep->id, ep->e.url, ep->e.tenant, e->ev.attempt,
-        hq_now_ms() + delay, NULL);
+    hq__outcome_defer_until(w, e, ep, hq_now_ms() + delay);
+}
+
+void hq__outcome_defer_until(struct hq_worker *w, struct hq_entry *e, const struct hq_ep *ep,
+                             int64_t due_ms)
+{
+    add(w, e, HQ_MO_DEFERRED, NULL, ep->id, ep->e.url, ep->e.tenant, e->ev.attempt, due_ms, NULL);
 }
 
 void hq__outcome_dead_endpoint(struct hq_worker *w, struct hq_entry *e, const char *endpoint_id,
