@@ -134,6 +134,9 @@ int hq_cmd_worker(int argc, char **argv)
     cfg.breaker_window_ms = HQ_BREAKER_WINDOW_DEFAULT_MS;
     cfg.breaker_min_attempts = HQ_BREAKER_MIN_ATTEMPTS_DEFAULT;
     cfg.breaker_probe_ms = HQ_BREAKER_PROBE_DEFAULT_MS;
+    cfg.disable_after_ms = HQ_DISABLE_AFTER_DEFAULT_MS;
+    cfg.failing_after_ms = HQ_FAILING_AFTER_DEFAULT_MS;
+    const char *on_gone = "on";
     hq_policy_init(&cfg.policy);
     const char *consumer = NULL, *allow_cidrs = NULL;
     int allow_private = 0;
@@ -180,6 +183,14 @@ int hq_cmd_worker(int argc, char **argv)
          "attempts in the window before the ratio counts (default 20)", 0, 1, 1000000, 0},
         {"breaker-probe-interval", HQ_OPT_DURATION, &cfg.breaker_probe_ms, "DUR",
          "while open, one probe delivery this often (default 30s)", 0, 100, 86400000LL, 0},
+        {"disable-after", HQ_OPT_DURATION, &cfg.disable_after_ms, "DUR",
+         "disable an endpoint without a success for this long (default 5d; 0 never)", 0, 0,
+         86400000LL * 366, 0},
+        {"failing-after", HQ_OPT_DURATION, &cfg.failing_after_ms, "DUR",
+         "emit hookq.endpoint.failing after this long without a success (default 1d; 0 never)", 0,
+         0, 86400000LL * 366, 0},
+        {"disable-on-gone", HQ_OPT_STR, &on_gone, "on|off",
+         "a 410 Gone answer disables the endpoint at once (default on)", 0, 0, 0, 0},
         HQ_NETGUARD_OPTS(&allow_private, &allow_cidrs),
         {"proxy", HQ_OPT_STR, &cfg.proxy, "URL",
          "send deliveries through this proxy (proxy environment variables are ignored)", 0, 0, 0,
@@ -204,6 +215,12 @@ int hq_cmd_worker(int argc, char **argv)
         hq_redis_url_parse(common.redis_url, &cfg.redis, &err) != 0 ||
         hq_policy_check(&cfg.policy, &err) != 0)
         return hq_cli_fail(2, "worker", err.msg);
+    if (strcmp(on_gone, "on") != 0 && strcmp(on_gone, "off") != 0) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "--disable-on-gone: '%.40s' is not on or off", on_gone);
+        return hq_cli_fail(2, "worker", msg);
+    }
+    cfg.disable_on_gone = strcmp(on_gone, "on") == 0;
     cfg.redis_url = common.redis_url;
     cfg.prefix = common.prefix;
     cfg.guard.allow_private = allow_private;

@@ -29,6 +29,7 @@
 void hq__breaker_init(struct hq_worker *w)
 {
     hq_redis_script_init(&w->breaker.script, hq_script_health);
+    hq_redis_script_init(&w->breaker.disable_script, hq_script_disable);
 }
 
 void hq__breaker_free(struct hq_worker *w)
@@ -63,7 +64,10 @@ void hq__breaker_note(struct hq_worker *w, struct hq_ep *ep, const struct hq_att
         snprintf(cb->error, sizeof(cb->error), "%s", a->error);
     }
     cb->probed |= probe;
+    cb->gone |= a->status == 410 && w->cfg->disable_on_gone;
     list_add(w, ep);
+    if (cb->gone && !cb->reporting) /* at once, not at the tick: its retry may be near */
+        hq__breaker_flush(w);
 }
 
 static enum hq_cb_state state_of(const char *s, size_t n)
@@ -74,6 +78,8 @@ static enum hq_cb_state state_of(const char *s, size_t n)
         return HQ_CB_HALF_OPEN;
     if (n == 5 && memcmp(s, "watch", 5) == 0)
         return HQ_CB_WATCH;
+    if (n == 8 && memcmp(s, "disabled", 8) == 0)
+        return HQ_CB_DISABLED;
     return HQ_CB_CLOSED;
 }
 
@@ -83,12 +89,44 @@ void hq__breaker_learn(struct hq_ep *ep, const redisReply *r)
         return;
     const redisReply *s = r->element[0], *n = r->element[1];
     if (s->type != REDIS_REPLY_STRING) {
-        ep->cb.state = ep->cb.listed ? ep->cb.state : HQ_CB_CLOSED;
+        ep->cb.state = HQ_CB_CLOSED;
         return;
     }
     enum hq_cb_state st = state_of(s->str, s->len);
     ep->cb.state = st == HQ_CB_CLOSED ? HQ_CB_WATCH : st; /* a hash exists */
     ep->cb.next_probe_ms = n->type == REDIS_REPLY_STRING ? strtoll(n->str, NULL, 10) : 0;
+}
+
+static void on_disable_reply(struct hq_redis_client *c, redisReply *r, void *arg)
+{
+    (void)c;
+    struct hq_ep *ep = arg;
+    ep->cb.disabling = 0;
+    if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 1)
+        hq_log(HQ_LOG_WARN, "breaker", "endpoint %s disabled in the registry", ep->id);
+    else if (r && r->type == REDIS_REPLY_ERROR)
+        hq_log(HQ_LOG_ERROR, "breaker", "disabling endpoint %s failed: %s", ep->id, r->str);
+    hq__dispatch_ep_unref(ep);
+}
+
+/* The registry side of a disable (disable.lua, idempotent): sent by whichever
+ * worker sees the breaker disabled while its cached endpoint is enabled. */
+static void write_disable(struct hq_worker *w, struct hq_ep *ep, const char *reason)
+{
+    if (ep->cb.disabling || !ep->e.enabled || !w->writer)
+        return;
+    char key[HQ_KEY_MAX], now[24], at[24];
+    hq_key_endpoint(w->layout->reg, ep->id, key, sizeof(key));
+    snprintf(now, sizeof(now), "%lld", (long long)hq_now_ms());
+    snprintf(at, sizeof(at), "%lld", (long long)ep->cb.next_probe_ms); /* when disabled */
+    const char *argv[] = {key, w->key_endpoints_ver, reason && *reason ? reason : "automatic", now,
+                          at};
+    if (hq_redis_router_script(w->writer, w->layout->reg_slot, &w->breaker.disable_script,
+                               on_disable_reply, ep, 2, (int)(sizeof(argv) / sizeof(argv[0])), argv,
+                               NULL) != 0)
+        return;
+    ep->refs++;
+    ep->cb.disabling = 1;
 }
 
 /* One health.lua call in flight; holds a reference to ep. */
@@ -108,9 +146,10 @@ static void on_reply(struct hq_redis_client *c, redisReply *r, void *arg)
         ep->cb.claiming = 0;
     else
         ep->cb.reporting = 0;
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 4 ||
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 5 ||
         r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_INTEGER ||
-        r->element[2]->type != REDIS_REPLY_INTEGER || r->element[3]->type != REDIS_REPLY_STRING) {
+        r->element[2]->type != REDIS_REPLY_INTEGER || r->element[3]->type != REDIS_REPLY_STRING ||
+        r->element[4]->type != REDIS_REPLY_STRING) {
         /* Advisory: the next failure reports again; a lost claim is asked again. */
         if (r && !w->stopping)
             hq_log(HQ_LOG_ERROR, "breaker", "health.lua for endpoint %s failed: %s", ep->id,
@@ -131,7 +170,15 @@ static void on_reply(struct hq_redis_client *c, redisReply *r, void *arg)
         } else if (strcmp(t, "closed") == 0) {
             atomic_fetch_add_explicit(&w->metrics.breaker_closed, 1, memory_order_relaxed);
             hq_log(HQ_LOG_INFO, "breaker", "endpoint %s: circuit closed", ep->id);
+        } else if (strcmp(t, "disabled") == 0) {
+            atomic_fetch_add_explicit(&w->metrics.breaker_disabled, 1, memory_order_relaxed);
+            hq_log(
+                HQ_LOG_WARN, "breaker",
+                "endpoint %s: disabled (%s); its deliveries are dead-lettered (endpoint_disabled) until it is enabled",
+                ep->id, r->element[4]->str);
         }
+        if (cb->state == HQ_CB_DISABLED)
+            write_disable(w, ep, r->element[4]->str);
     }
     hq__dispatch_ep_unref(ep);
     free(k);
@@ -146,9 +193,9 @@ static int send_call(struct hq_worker *w, struct hq_ep *ep, int claim, int64_t n
     if (hq_key_breaker(w->layout->part[h].base, ep->id, key, sizeof(key)) < 0)
         return -1;
     struct hq_ep_breaker *cb = &ep->cb;
-    char num[12][24];
+    char num[14][24];
     int i = 0;
-    const char *argv[18];
+    const char *argv[21];
     argv[0] = key;
     argv[1] = w->parts[h].key_events;
     argv[2] = claim ? "c" : "r";
@@ -170,7 +217,10 @@ static int send_call(struct hq_worker *w, struct hq_ep *ep, int claim, int64_t n
         argv[15] = cb->probed ? "1" : "0";
         argv[16] = NUM(cb->status);
         argv[17] = cb->error;
-        argc = 18;
+        argv[18] = cb->gone ? "1" : "0";
+        argv[19] = NUM(cfg->disable_after_ms);
+        argv[20] = NUM(cfg->failing_after_ms);
+        argc = 21;
     }
 #undef NUM
     struct call *k = hq_calloc(1, sizeof(*k));
@@ -187,7 +237,7 @@ static int send_call(struct hq_worker *w, struct hq_ep *ep, int claim, int64_t n
         cb->claiming = 1;
     } else {
         cb->reporting = 1;
-        cb->ok = cb->failed = cb->tail = cb->probed = 0;
+        cb->ok = cb->failed = cb->tail = cb->probed = cb->gone = 0;
     }
     return 0;
 }
@@ -213,6 +263,10 @@ int64_t hq__breaker_hold(struct hq_worker *w, struct hq_delivery *d, int64_t now
 {
     struct hq_ep *ep = d->ep;
     struct hq_ep_breaker *cb = &ep->cb;
+    if (cb->state == HQ_CB_DISABLED) {
+        write_disable(w, ep, NULL); /* redone when the first writer died */
+        return -1;
+    }
     if (cb->probe) {
         cb->probe = 0;
         if (now < cb->next_probe_ms) {

@@ -40,6 +40,11 @@ static struct hq_ep *ep_find(struct hq_worker *w, const char *id, size_t n)
 
 static int ep_fresh(const struct hq_worker *w, const struct hq_ep *ep, int64_t now)
 {
+    /* A disabled endpoint is read again by every batch that needs it: its
+     * deliveries become dead letters, which must not follow an enable that
+     * the version watch has not seen yet. */
+    if (hq_unlikely(!ep->missing && (!ep->e.enabled || ep->cb.state == HQ_CB_DISABLED)))
+        return 0;
     int64_t ttl = ep->missing ? HQ_EP_MISS_MS : w->cfg->endpoint_cache_ms;
     return ep->fetched_ms && now - ep->fetched_ms < ttl;
 }
@@ -306,8 +311,12 @@ static void start(struct hq_worker *w, struct hq_delivery *d)
 {
     if (hq_unlikely(d->ep->cb.state >= HQ_CB_OPEN)) {
         int64_t due = hq__breaker_hold(w, d, hq_now_ms());
-        if (due) { /* the breaker is open: no attempt spent */
+        if (due < 0) /* disabled: kept for replay after enabling */
+            hq__outcome_dead_endpoint(w, d->entry, d->ep->id, d->ep->e.url, d->ep->e.tenant,
+                                      "endpoint_disabled");
+        else if (due) /* the breaker is open: no attempt spent */
             hq__outcome_defer_until(w, d->entry, d->ep, due);
+        if (due) {
             finish_delivery(w, d);
             return;
         }
@@ -438,11 +447,17 @@ static void fan_out(struct hq_worker *w, struct hq_entry *e)
         struct hq_subs *s = subs_find(w, e->ev.type, e->ev.type_len);
         for (int i = 0; s && i < s->nids; i++) {
             struct hq_ep *ep = ep_find(w, s->ids[i], strlen(s->ids[i]));
-            /* Missing (a stale index entry) or disabled: not subscribed now.
-             * An event naming a tenant goes to that tenant's endpoints only. */
-            if (ep && !ep->missing && ep->e.enabled && tenant_ok(&ep->e, &e->ev) &&
-                hq_endpoint_matches(&ep->e, e->ev.type, e->ev.type_len))
+            /* Missing (a stale index entry): not subscribed now. An event
+             * naming a tenant goes to that tenant's endpoints only. Disabled:
+             * kept as a dead letter, replayed after `endpoint enable`. */
+            if (!ep || ep->missing || !tenant_ok(&ep->e, &e->ev) ||
+                !hq_endpoint_matches(&ep->e, e->ev.type, e->ev.type_len))
+                continue;
+            if (ep->e.enabled)
                 add_delivery(w, e, ep, &tail);
+            else
+                hq__outcome_dead_endpoint(w, e, ep->id, ep->e.url, ep->e.tenant,
+                                          "endpoint_disabled");
         }
     }
     for (struct hq_delivery *d = ds, *next; d; d = next) {

@@ -137,13 +137,15 @@ struct hq_delivery {
 /* An endpoint's circuit breaker as this worker last learned it (breaker.c),
  * and the outcomes it has not reported yet. HQ_CB_CLOSED (no hash in Redis) is
  * the healthy path: nothing is reported for successes. */
-enum hq_cb_state { HQ_CB_CLOSED = 0, HQ_CB_WATCH, HQ_CB_OPEN, HQ_CB_HALF_OPEN };
+enum hq_cb_state { HQ_CB_CLOSED = 0, HQ_CB_WATCH, HQ_CB_OPEN, HQ_CB_HALF_OPEN, HQ_CB_DISABLED };
 struct hq_ep_breaker {
     enum hq_cb_state state;
     int64_t next_probe_ms; /* open: when a probe may go; half-open: the lease's end */
     int probe;             /* 1: this worker won the probe and has not sent it */
     int claiming;          /* a claim is in flight */
     int reporting;         /* a report is in flight (one at a time: in order) */
+    int disabling;         /* the registry write of a disable is in flight */
+    int gone;              /* a 410 Gone among the unreported outcomes (--disable-on-gone) */
     int listed;            /* in breaker.pending (which holds a reference) */
     struct hq_ep *pnext;
     int ok, failed, tail, probed; /* unreported: successes, failures, failures since the
@@ -242,7 +244,8 @@ struct hq_dispatch {
 /* breaker.c: endpoints with outcomes to report (linked by cb.pnext). */
 struct hq_breaker {
     struct hq_ep *pending;
-    struct hq_redis_script script; /* health.lua */
+    struct hq_redis_script script;         /* health.lua */
+    struct hq_redis_script disable_script; /* disable.lua */
 };
 
 /* delivery.c: recycled delivery structs and easy handles. */
@@ -381,8 +384,9 @@ void hq__dispatch_ep_unref(struct hq_ep *ep);
 /* Notes a finished attempt of ep for the next report (failures always, the
  * rest only while ep's breaker is not closed and clean). */
 void hq__breaker_note(struct hq_worker *w, struct hq_ep *ep, const struct hq_attempt *a, int probe);
-/* Whether d may start now: 0 yes (marks it the probe when it is), else the due
- * time to defer it to (the breaker is open or another worker probes). */
+/* Whether d may start now: 0 yes (marks it the probe when it is), -1 no, the
+ * endpoint is disabled (dead-letter it: endpoint_disabled), else the due time
+ * to defer it to (the breaker is open or another worker probes). */
 int64_t hq__breaker_hold(struct hq_worker *w, struct hq_delivery *d, int64_t now);
 /* Sends the pending reports (one health.lua call per endpoint; the tick). */
 void hq__breaker_flush(struct hq_worker *w);
