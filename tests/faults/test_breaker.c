@@ -194,6 +194,12 @@ test_opens_after_the_threshold_probes_at_the_interval_and_closes_on_success(void
     assert_int_equal(hq_test_cli(showj, NULL, NULL, out, sizeof(out), err, sizeof(err)), 0);
     assert_non_null(strstr(out, "\"circuit\":{\"state\":\""));
     assert_null(strstr(out, "\"next_probe_ms\":0}"));
+    /* stats: the open breaker counted. */
+    const char *st[] = {"stats", "--json", "--redis-url", wenv_url(&R.w), NULL};
+    assert_int_equal(hq_test_cli(st, NULL, NULL, out, sizeof(out), err, sizeof(err)), 0);
+    if (!strstr(out, "\"breakers_open\":1,\"breakers_half_open\":0,") &&
+        !strstr(out, "\"breakers_open\":0,\"breakers_half_open\":1,"))
+        fail_msg("stats: %s", out);
 
     set_flaky(&R.rcv2, 0); /* the endpoint recovers: the next probe closes it */
     struct ops_arg oa = {&op, id};
