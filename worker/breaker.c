@@ -37,7 +37,7 @@ void hq__breaker_free(struct hq_worker *w)
     for (struct hq_ep *ep; (ep = w->breaker.pending);) {
         w->breaker.pending = ep->cb.pnext;
         ep->cb.listed = 0;
-        hq__dispatch_ep_unref(ep);
+        hq__ep_unref(ep);
     }
 }
 
@@ -106,7 +106,7 @@ static void on_disable_reply(struct hq_redis_client *c, redisReply *r, void *arg
         hq_log(HQ_LOG_WARN, "breaker", "endpoint %s disabled in the registry", ep->id);
     else if (r && r->type == REDIS_REPLY_ERROR)
         hq_log(HQ_LOG_ERROR, "breaker", "disabling endpoint %s failed: %s", ep->id, r->str);
-    hq__dispatch_ep_unref(ep);
+    hq__ep_unref(ep);
 }
 
 /* The registry side of a disable (disable.lua, idempotent): sent by whichever
@@ -180,7 +180,7 @@ static void on_reply(struct hq_redis_client *c, redisReply *r, void *arg)
         if (cb->state == HQ_CB_DISABLED)
             write_disable(w, ep, r->element[4]->str);
     }
-    hq__dispatch_ep_unref(ep);
+    hq__ep_unref(ep);
     free(k);
 }
 
@@ -255,7 +255,7 @@ void hq__breaker_flush(struct hq_worker *w)
         if (ep->cb.reporting || send_call(w, ep, 0, now) != 0) {
             list_add(w, ep); /* in order: after the report in flight */
         }
-        hq__dispatch_ep_unref(ep); /* the list's (list_add or the call took another) */
+        hq__ep_unref(ep); /* the list's (list_add or the call took another) */
     }
 }
 

@@ -65,33 +65,6 @@ static struct hq_ep *ep_get_or_add(struct hq_worker *w, const char *id, size_t n
     return ep;
 }
 
-static void ep_clear_data(struct hq_ep *ep)
-{
-    hq_endpoint_free(&ep->e);
-    memset(&ep->e, 0, sizeof(ep->e));
-    for (int i = 0; i < ep->nkeys; i++)
-        hq_sign_key_wipe(&ep->keys[i]);
-    ep->nkeys = 0;
-    curl_slist_free_all(ep->custom);
-    ep->custom = NULL;
-}
-
-/* Drops one reference (the cache's or a delivery's); the last frees ep. */
-static void ep_unref(struct hq_ep *ep)
-{
-    hq_assert(ep->refs > 0);
-    if (--ep->refs > 0)
-        return;
-    hq_assert(!ep->cached && ep->in_flight == 0 && !ep->qhead);
-    ep_clear_data(ep);
-    free(ep);
-}
-
-void hq__dispatch_ep_unref(struct hq_ep *ep)
-{
-    ep_unref(ep);
-}
-
 /* A hash of the URL's scheme and authority (scheme://[user@]host:port), up to
  * the path: endpoints that can share connections get the same curl shard. */
 static uint32_t origin_key(const char *url)
@@ -106,7 +79,7 @@ static uint32_t origin_key(const char *url)
  * flight keep their slot accounting). */
 static void ep_fill(struct hq_worker *w, struct hq_ep *ep, const redisReply *r)
 {
-    ep_clear_data(ep);
+    hq__ep_clear_data(ep);
     ep->fetched_ms = hq_now_ms();
     struct hq_err err = {0};
     int rc = hq_endpoint_from_reply(r, ep->id, &ep->e, &err);
@@ -179,14 +152,14 @@ void hq__dispatch_free_cache(struct hq_worker *w)
     for (struct hq_ep *wep; (wep = w->dispatch.waiting_head);) {
         w->dispatch.waiting_head = wep->wnext;
         wep->waiting = 0;
-        ep_unref(wep);
+        hq__ep_unref(wep);
     }
     w->dispatch.waiting_tail = NULL;
     for (int b = 0; b < HQ_CACHE_BUCKETS; b++) {
         for (struct hq_ep *ep = w->dispatch.eps[b], *next; ep; ep = next) {
             next = ep->next;
             ep->cached = 0;
-            ep_unref(ep);
+            hq__ep_unref(ep);
         }
         w->dispatch.eps[b] = NULL;
         for (struct hq_subs *s = w->dispatch.subs[b], *next; s; s = next) {
@@ -255,7 +228,7 @@ static void serve_waiting(struct hq_worker *w)
             if (ep->qhead && ep->in_flight < w->cfg->endpoint_concurrency)
                 wait_for_slot(w, ep);
         }
-        ep_unref(ep);
+        hq__ep_unref(ep);
     }
 }
 
@@ -281,7 +254,7 @@ static void finish_delivery(struct hq_worker *w, struct hq_delivery *d)
         pump(w, ep);
         serve_waiting(w); /* a worker-wide slot freed while other endpoints wait for one */
     }
-    ep_unref(ep);
+    hq__ep_unref(ep);
     hq__outcome_delivery_finished(w, e);
 }
 

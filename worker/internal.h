@@ -328,10 +328,10 @@ struct hq_worker {
 };
 
 /* The call graph is one-way: worker.c -> consumer.c -> dispatch.c ->
- * delivery.c and outcome.c; consumer.c -> outcome.c; everyone -> entry.c, and
- * delivery.c -> ssrf.c. Nothing calls up: what depends on many modules (re-arming
- * the read, noticing the drain is done, flushing) is re-evaluated by worker.c
- * once per loop turn. */
+ * delivery.c, outcome.c and breaker.c; consumer.c -> outcome.c; everyone ->
+ * entry.c, dispatch.c and breaker.c -> ep.c, and delivery.c -> ssrf.c. Nothing calls up: what
+ * depends on many modules (re-arming the read, noticing the drain is done, flushing) is
+ * re-evaluated by worker.c once per loop turn. */
 
 /* ---- entry.c: held entries and their state machine (a leaf) ---- */
 void hq__entries_init(struct hq_entries *set);
@@ -377,8 +377,12 @@ void hq__dispatch_defer_all(struct hq_worker *w);    /* drain: defer every queue
 void hq__dispatch_watch_endpoints(struct hq_worker *w);
 void hq__dispatch_free_cache(struct hq_worker *w);
 
-/* Drops a reference to ep taken with ep->refs++ (the last frees it). */
-void hq__dispatch_ep_unref(struct hq_ep *ep);
+/* ---- ep.c: a cached endpoint's lifetime (a leaf) ---- */
+/* Frees ep's data (endpoint fields, decoded keys, prebuilt headers). */
+void hq__ep_clear_data(struct hq_ep *ep);
+/* Drops a reference to ep taken with ep->refs++ (the cache's, a delivery's, a
+ * breaker call's); the last frees it. */
+void hq__ep_unref(struct hq_ep *ep);
 
 /* ---- breaker.c: circuit breakers (common/scripts/health.lua) ---- */
 /* Notes a finished attempt of ep for the next report (failures always, the
