@@ -24,9 +24,11 @@
 #include "common/config.h"
 #include "common/endpoint.h"
 #include "common/endpoint_store.h"
+#include "common/keys.h"
 #include "common/layout.h"
 #include "common/redis_conn.h"
 #include "common/limits.h"
+#include "common/scripts.h"
 
 /* JSON for one endpoint is at most a few fields of bounded size; a list page
  * is flushed after every endpoint, so this bounds one object, not the list. */
@@ -751,6 +753,96 @@ static int cmd_list(struct ctx *x, int argc, char **argv)
 
 /* ---- show ----------------------------------------------------------------------------------- */
 
+/* An endpoint's circuit breaker (<p>:{H}:cb:<id> in its home partition, see
+ * common/scripts/health.lua): state "closed" when there is no hash. */
+struct breaker_view {
+    char state[16];
+    long long failures, next_probe_ms;
+    char disabled_reason[200]; /* the registry's, when disabled automatically */
+};
+
+static int read_breaker(struct ctx *x, const char *id, struct breaker_view *v, struct hq_err *err)
+{
+    memset(v, 0, sizeof(*v));
+    snprintf(v->state, sizeof(v->state), "closed");
+    unsigned h = hq_layout_partition_for(&x->L, id, strlen(id), 0);
+    char key[HQ_KEY_MAX];
+    hq_key_breaker(x->L.part[h].base, id, key, sizeof(key));
+    const char *argv[] = {"HMGET", key, "state", "fails", "next_probe_ms"};
+    redisReply *r = hq_redis_conn_cmd(x->conn, x->L.part[h].slot, err, 5, argv, NULL);
+    if (!r)
+        return HQ_EREDIS;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+        r->element[0]->type == REDIS_REPLY_STRING) {
+        snprintf(v->state, sizeof(v->state), "%s", r->element[0]->str);
+        if (r->element[1]->type == REDIS_REPLY_STRING)
+            v->failures = atoll(r->element[1]->str);
+        if (r->element[2]->type == REDIS_REPLY_STRING)
+            v->next_probe_ms = atoll(r->element[2]->str);
+    }
+    freeReplyObject(r);
+    hq_key_endpoint(x->L.reg, id, key, sizeof(key));
+    const char *rargv[] = {"HGET", key, "disabled_reason"};
+    r = hq_redis_conn_cmd(x->conn, x->L.reg_slot, err, 3, rargv, NULL);
+    if (!r)
+        return HQ_EREDIS;
+    if (r->type == REDIS_REPLY_STRING)
+        snprintf(v->disabled_reason, sizeof(v->disabled_reason), "%s", r->str);
+    freeReplyObject(r);
+    return 0;
+}
+
+/* After enabling: forgets the breaker in the endpoint's home partition and
+ * emits hookq.endpoint.enabled (health.lua mode "e"). The registry is written
+ * first: a failure here leaves it enabled, and enabling again redoes this. */
+static int breaker_enable(struct ctx *x, const struct hq_endpoint *e, struct hq_err *err)
+{
+    unsigned h = hq_layout_partition_for(&x->L, e->id, strlen(e->id), 0);
+    char key[HQ_KEY_MAX], events[HQ_KEY_MAX], now[24];
+    hq_key_breaker(x->L.part[h].base, e->id, key, sizeof(key));
+    hq_key_events(x->L.part[h].base, events, sizeof(events));
+    snprintf(now, sizeof(now), "%lld", (long long)hq_now_ms());
+    const char *argv[] = {key, events, "e", now, e->id, e->tenant, "0", "0", "0", "0", "0", "0"};
+    redisContext *c = hq_redis_conn_node(x->conn, x->L.part[h].slot, err);
+    if (!c)
+        return HQ_EREDIS;
+    redisReply *r = hq_script_call(c, hq_script_health, 2, 12, argv, NULL, err);
+    if (!r)
+        return HQ_EREDIS;
+    freeReplyObject(r);
+    return 0;
+}
+
+static void print_breaker(const struct breaker_view *v, int json)
+{
+    char t[48];
+    int open = strcmp(v->state, "closed") != 0;
+    if (json) {
+        printf(",\"circuit\":{\"state\":\"%s\",\"failures\":%lld,\"next_probe_ms\":%lld},"
+               "\"disabled_reason\":",
+               v->state, v->failures, open ? v->next_probe_ms : 0);
+        struct hq_buf b;
+        hq_buf_init(&b, sizeof(v->disabled_reason) * 6 + 8);
+        if (hq_buf_json_str(&b, v->disabled_reason, strlen(v->disabled_reason)) == 0)
+            printf("%s}\n", b.p);
+        hq_buf_free(&b);
+        return;
+    }
+    if (v->disabled_reason[0]) {
+        fputs("disabled_why: ", stdout);
+        hq_out_put_clean(stdout, v->disabled_reason, 0);
+        fputs("\n", stdout);
+    }
+    if (strcmp(v->state, "disabled") == 0)
+        printf("circuit:      disabled (%lld failures; enable the endpoint to reset)\n",
+               v->failures);
+    else if (!open)
+        printf("circuit:      closed (%lld consecutive failures)\n", v->failures);
+    else
+        printf("circuit:      %s (%lld failures; next probe %s)\n", v->state, v->failures,
+               when(v->next_probe_ms, t, sizeof(t)));
+}
+
 static int cmd_show(struct ctx *x, int argc, char **argv)
 {
     int reveal = 0;
@@ -773,10 +865,25 @@ static int cmd_show(struct ctx *x, int argc, char **argv)
     int rc = hq_endpoint_get(x->c, x->L.reg, id, &e, &err);
     if (rc != 0)
         return finish(x, fail(x, exit_for(rc), &err));
-    if (x->json)
-        print_json_endpoint(&e, reveal ? KEYS_REVEALED : KEYS_MASKED, reveal);
-    else
+    struct breaker_view cb;
+    rc = read_breaker(x, id, &cb, &err);
+    if (rc != 0) {
+        hq_endpoint_free(&e);
+        return finish(x, fail(x, exit_for(rc), &err));
+    }
+    if (x->json) {
+        struct hq_buf b;
+        hq_buf_init(&b, JSON_OBJ_MAX);
+        if (json_endpoint(&b, &e, reveal ? KEYS_REVEALED : KEYS_MASKED, reveal) == 0 && b.len) {
+            b.p[b.len - 1] = '\0'; /* the closing brace: the circuit goes inside */
+            fputs(b.p, stdout);
+            print_breaker(&cb, 1);
+        }
+        hq_buf_free(&b);
+    } else {
         print_human(&e, reveal ? KEYS_REVEALED : KEYS_MASKED, reveal);
+        print_breaker(&cb, 0);
+    }
     hq_endpoint_free(&e);
     return finish(x, 0);
 }
@@ -963,6 +1070,13 @@ static int cmd_set_enabled(struct ctx *x, int argc, char **argv, int enabled)
     status = save(x, &old, &e);
     if (status >= 0)
         goto out;
+    if (enabled && !old.enabled) {
+        struct hq_err err = {0};
+        if (breaker_enable(x, &e, &err) != 0) {
+            status = fail(x, 1, &err);
+            goto out;
+        }
+    }
     if (x->json)
         printf("{\"id\":\"%s\",\"enabled\":%s}\n", e.id, enabled ? "true" : "false");
     else

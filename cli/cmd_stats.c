@@ -55,8 +55,9 @@ struct stats {
     long long lane_len;   /* entries in the retry lane <p>:retries (lane_stats.lua) */
     long long lane_age;   /* ms the oldest unread entry of the lane has waited (0 none) */
     long long endpoints;  /* ZCARD <p>:endpoints (totals only: the registry's) */
-    long long now;        /* unix ms when read */
-    char node[64];        /* the node serving the partition */
+    long long cb_open, cb_half_open, cb_disabled; /* circuit breakers by state (<p>:{H}:cb:*) */
+    long long now;                                /* unix ms when read */
+    char node[64];                                /* the node serving the partition */
 };
 
 static int is_str(const redisReply *r, const char *s)
@@ -166,6 +167,43 @@ static int read_part(struct hq_redis_conn *conn, const struct hq_layout *L, unsi
     return rc;
 }
 
+/* Counts partition part's circuit breakers by state: a SCAN of its node for
+ * <base>:cb:* (hashes exist only for troubled endpoints) and an HGET each. */
+static int read_breakers(struct hq_redis_conn *conn, const struct hq_layout *L, unsigned part,
+                         struct stats *s, struct hq_err *err)
+{
+    char match[HQ_KEY_MAX];
+    hq_key_breaker(L->part[part].base, "*", match, sizeof(match));
+    char cursor[32] = "0";
+    do {
+        const char *av[] = {"SCAN", cursor, "MATCH", match, "COUNT", "1000"};
+        redisReply *r = hq_redis_conn_cmd(conn, L->part[part].slot, err, 6, av, NULL);
+        if (!r)
+            return HQ_EREDIS;
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+            r->element[0]->type != REDIS_REPLY_STRING) {
+            freeReplyObject(r);
+            return hq_err_set(err, HQ_EREDIS, "redis: SCAN: unexpected reply");
+        }
+        snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+        const redisReply *keys = r->element[1];
+        for (size_t i = 0; keys->type == REDIS_REPLY_ARRAY && i < keys->elements; i++) {
+            const char *hv[] = {"HGET", keys->element[i]->str, "state"};
+            redisReply *st = hq_redis_conn_cmd(conn, L->part[part].slot, err, 3, hv, NULL);
+            if (!st) {
+                freeReplyObject(r);
+                return HQ_EREDIS;
+            }
+            s->cb_open += is_str(st, "open");
+            s->cb_half_open += is_str(st, "half_open");
+            s->cb_disabled += is_str(st, "disabled");
+            freeReplyObject(st);
+        }
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0") != 0);
+    return 0;
+}
+
 /* Every partition into part[0..P), their totals into *s and the registry's
  * endpoint count. Totals: sums, except consumers (the most of any partition:
  * the same workers read every partition), lag (unknown when any partition's
@@ -179,6 +217,8 @@ static int read_stats(struct hq_redis_conn *conn, const struct hq_layout *L, str
     for (unsigned i = 0; i < L->nparts; i++) {
         struct stats *p = &part[i];
         int rc = read_part(conn, L, i, p, err);
+        if (rc == 0)
+            rc = read_breakers(conn, L, i, s, err);
         if (rc != 0)
             return rc;
         s->stream_len += p->stream_len;
@@ -475,6 +515,8 @@ static void print_human(const struct hq_layout *L, const struct stats *part, con
     hq_out_span(s->lane_age, age, sizeof(age));
     printf("retry lane:   %lld entries in %s%s:retries, oldest unread waited %s\n", s->lane_len,
            L->prefix, L->tagged ? ":{<tag>}" : "", age);
+    printf("breakers:     %lld open, %lld half_open, %lld disabled\n", s->cb_open, s->cb_half_open,
+           s->cb_disabled);
     printf("dead letters: %lld\n", s->dead);
     /* An empty dead-letter stream prints no breakdown lines. */
     if (d->scanned > 0) {
@@ -539,6 +581,11 @@ static void print_json(const struct hq_layout *L, const struct stats *part, cons
     rc = rc ? rc : json_breakdown(&b, "dead_by_endpoint", &d->endpoints);
     if (L->tagged)
         rc = rc ? rc : json_partitions(&b, L, part);
+    rc = rc ? rc
+            : hq_buf_printf(&b,
+                            ",\"breakers_open\":%lld,\"breakers_half_open\":%lld,"
+                            "\"breakers_disabled\":%lld",
+                            s->cb_open, s->cb_half_open, s->cb_disabled);
     rc = rc ? rc : hq_buf_printf(&b, ",\"endpoints\":%lld,\"now_ms\":%lld}", s->endpoints, s->now);
     if (rc == 0)
         printf("%s\n", b.p);

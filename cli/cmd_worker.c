@@ -129,6 +129,14 @@ int hq_cmd_worker(int argc, char **argv)
     cfg.endpoint_cache_ms = HQ_ENDPOINT_CACHE_DEFAULT_MS;
     cfg.defer_ms = HQ_DEFER_DEFAULT_MS;
     cfg.idle_close_ms = HQ_IDLE_CLOSE_DEFAULT_MS;
+    cfg.breaker_failures = HQ_BREAKER_FAILURES_DEFAULT;
+    cfg.breaker_ratio = HQ_BREAKER_RATIO_DEFAULT;
+    cfg.breaker_window_ms = HQ_BREAKER_WINDOW_DEFAULT_MS;
+    cfg.breaker_min_attempts = HQ_BREAKER_MIN_ATTEMPTS_DEFAULT;
+    cfg.breaker_probe_ms = HQ_BREAKER_PROBE_DEFAULT_MS;
+    cfg.disable_after_ms = HQ_DISABLE_AFTER_DEFAULT_MS;
+    cfg.failing_after_ms = HQ_FAILING_AFTER_DEFAULT_MS;
+    const char *on_gone = "on";
     hq_policy_init(&cfg.policy);
     const char *consumer = NULL, *allow_cidrs = NULL;
     int allow_private = 0;
@@ -165,6 +173,24 @@ int hq_cmd_worker(int argc, char **argv)
          "postponement of a congested endpoint's deliveries (default 5s)", 0, 1, 3600000, 0},
         {"dead-maxlen", HQ_OPT_INT, &cfg.dead_maxlen, "N",
          "cap the dead-letter stream at about N entries (default: no cap)", 0, 0, 1000000000LL, 0},
+        {"breaker-failures", HQ_OPT_INT, &cfg.breaker_failures, "N",
+         "open an endpoint's circuit after N consecutive failures (default 10)", 0, 1, 1000000, 0},
+        {"breaker-ratio", HQ_OPT_INT, &cfg.breaker_ratio, "PERCENT",
+         "open it when this % of a window's attempts failed (default 50; 0 off)", 0, 0, 100, 0},
+        {"breaker-window", HQ_OPT_DURATION, &cfg.breaker_window_ms, "DUR",
+         "the failure-ratio window (default 60s)", 0, 1000, 86400000LL, 0},
+        {"breaker-min-attempts", HQ_OPT_INT, &cfg.breaker_min_attempts, "N",
+         "attempts in the window before the ratio counts (default 20)", 0, 1, 1000000, 0},
+        {"breaker-probe-interval", HQ_OPT_DURATION, &cfg.breaker_probe_ms, "DUR",
+         "while open, one probe delivery this often (default 30s)", 0, 100, 86400000LL, 0},
+        {"disable-after", HQ_OPT_DURATION, &cfg.disable_after_ms, "DUR",
+         "disable an endpoint without a success for this long (default 5d; 0 never)", 0, 0,
+         86400000LL * 366, 0},
+        {"failing-after", HQ_OPT_DURATION, &cfg.failing_after_ms, "DUR",
+         "emit hookq.endpoint.failing after this long without a success (default 1d; 0 never)", 0,
+         0, 86400000LL * 366, 0},
+        {"disable-on-gone", HQ_OPT_STR, &on_gone, "on|off",
+         "a 410 Gone answer disables the endpoint at once (default on)", 0, 0, 0, 0},
         HQ_NETGUARD_OPTS(&allow_private, &allow_cidrs),
         {"proxy", HQ_OPT_STR, &cfg.proxy, "URL",
          "send deliveries through this proxy (proxy environment variables are ignored)", 0, 0, 0,
@@ -189,6 +215,12 @@ int hq_cmd_worker(int argc, char **argv)
         hq_redis_url_parse(common.redis_url, &cfg.redis, &err) != 0 ||
         hq_policy_check(&cfg.policy, &err) != 0)
         return hq_cli_fail(2, "worker", err.msg);
+    if (strcmp(on_gone, "on") != 0 && strcmp(on_gone, "off") != 0) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "--disable-on-gone: '%.40s' is not on or off", on_gone);
+        return hq_cli_fail(2, "worker", msg);
+    }
+    cfg.disable_on_gone = strcmp(on_gone, "on") == 0;
     cfg.redis_url = common.redis_url;
     cfg.prefix = common.prefix;
     cfg.guard.allow_private = allow_private;

@@ -308,7 +308,8 @@ void hq_config_usage(FILE *out, const struct hq_opt *opts, const char *usage, co
         char flag[96];
         snprintf(flag, sizeof(flag), "--%s%s%s", o->name, o->metavar ? " " : "",
                  o->metavar ? o->metavar : "");
-        fprintf(out, "  %-26s %s", flag, o->help);
+        /* Two spaces at least between a long flag and its help (tools split on them). */
+        fprintf(out, "  %-26s%s%s", flag, strlen(flag) >= 26 ? "  " : " ", o->help);
         if (!(o->flags & HQ_OPTF_NOENV)) {
             char env[96];
             hq_config_env_name(o->name, env, sizeof(env));

@@ -71,3 +71,7 @@ int hq_key_rate_limit(const char *p, const char *endpoint_id, char *out, size_t 
 {
     return fmt(out, n, p, "rl:", endpoint_id);
 }
+int hq_key_breaker(const char *p, const char *endpoint_id, char *out, size_t n)
+{
+    return fmt(out, n, p, "cb:", endpoint_id);
+}

@@ -43,5 +43,9 @@ int hq_key_attempt_bucket(const char *prefix, const char *start_ms, char *out, s
 int hq_key_rate_limit(const char *prefix, const char *endpoint_id, char *out, size_t n);
 int hq_key_endpoints_version(const char *prefix, char *out,
                              size_t n); /* <p>:endpoints:ver counter */
+/* <p>:{H}:cb:<id> hash: the circuit breaker of an endpoint whose home partition
+ * (hq_layout_partition_for of its id) has base p; absent while it is healthy
+ * (common/scripts/health.lua). */
+int hq_key_breaker(const char *prefix, const char *endpoint_id, char *out, size_t n);
 
 #endif

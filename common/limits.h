@@ -68,6 +68,14 @@
 #define HQ_ENDPOINT_CACHE_DEFAULT_MS                                                               \
     60000                        /* hand edits of endpoint hashes reach workers within this */
 #define HQ_DEFER_DEFAULT_MS 5000 /* a congested endpoint's deliveries come back after ~this */
+/* Circuit breaker defaults (hookq worker --breaker-*; docs/flow-control.md). */
+#define HQ_BREAKER_FAILURES_DEFAULT     10    /* consecutive failures that open it */
+#define HQ_BREAKER_RATIO_DEFAULT        50    /* % of a window's attempts failed opens it */
+#define HQ_BREAKER_WINDOW_DEFAULT_MS    60000 /* the ratio's window */
+#define HQ_BREAKER_MIN_ATTEMPTS_DEFAULT 20    /* attempts in the window before the ratio counts */
+#define HQ_BREAKER_PROBE_DEFAULT_MS     30000 /* one probe this often while open */
+#define HQ_DISABLE_AFTER_DEFAULT_MS     (5LL * 86400000) /* no success this long disables (Svix) */
+#define HQ_FAILING_AFTER_DEFAULT_MS     86400000LL       /* hookq.endpoint.failing after this */
 #define HQ_IDLE_CLOSE_DEFAULT_MS                                                                   \
     30000 /* an idle worker closes its keep-alive connections after this:                          \
            * curl prunes only at the next transfer */

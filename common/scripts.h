@@ -17,6 +17,8 @@ extern const char hq_script_dlq_replay[];
 extern const char hq_script_attempts_read[];
 extern const char hq_script_lane_stats[];
 extern const char hq_script_rl_lease[];
+extern const char hq_script_health[];  /* circuit breakers (worker/breaker.c) */
+extern const char hq_script_disable[]; /* automatic disable, registry side (worker/breaker.c) */
 
 /* SHA1 hex (41 bytes with NUL) of a script's source, for EVALSHA. */
 void hq_script_sha1(const char *src, char out[41]);

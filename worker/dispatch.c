@@ -23,6 +23,7 @@
 #include "common/alloc.h"
 #include "common/hash.h"
 #include "common/keys.h"
+#include "common/layout.h"
 #include "common/log.h"
 
 /* ---- Endpoint cache ---------------------------------------------------------------- */
@@ -39,6 +40,11 @@ static struct hq_ep *ep_find(struct hq_worker *w, const char *id, size_t n)
 
 static int ep_fresh(const struct hq_worker *w, const struct hq_ep *ep, int64_t now)
 {
+    /* A disabled endpoint is read again by every batch that needs it: its
+     * deliveries become dead letters, which must not follow an enable that
+     * the version watch has not seen yet. */
+    if (hq_unlikely(!ep->missing && (!ep->e.enabled || ep->cb.state == HQ_CB_DISABLED)))
+        return 0;
     int64_t ttl = ep->missing ? HQ_EP_MISS_MS : w->cfg->endpoint_cache_ms;
     return ep->fetched_ms && now - ep->fetched_ms < ttl;
 }
@@ -60,28 +66,6 @@ static struct hq_ep *ep_get_or_add(struct hq_worker *w, const char *id, size_t n
     return ep;
 }
 
-static void ep_clear_data(struct hq_ep *ep)
-{
-    hq_endpoint_free(&ep->e);
-    memset(&ep->e, 0, sizeof(ep->e));
-    for (int i = 0; i < ep->nkeys; i++)
-        hq_sign_key_wipe(&ep->keys[i]);
-    ep->nkeys = 0;
-    curl_slist_free_all(ep->custom);
-    ep->custom = NULL;
-}
-
-/* Drops one reference (the cache's or a delivery's); the last frees ep. */
-static void ep_unref(struct hq_ep *ep)
-{
-    hq_assert(ep->refs > 0);
-    if (--ep->refs > 0)
-        return;
-    hq_assert(!ep->cached && ep->in_flight == 0 && !ep->qhead);
-    ep_clear_data(ep);
-    free(ep);
-}
-
 /* A hash of the URL's scheme and authority (scheme://[user@]host:port), up to
  * the path: endpoints that can share connections get the same curl shard. */
 static uint32_t origin_key(const char *url)
@@ -96,7 +80,7 @@ static uint32_t origin_key(const char *url)
  * flight keep their slot accounting). */
 static void ep_fill(struct hq_worker *w, struct hq_ep *ep, const redisReply *r)
 {
-    ep_clear_data(ep);
+    hq__ep_clear_data(ep);
     ep->rl.interval_us = 0;
     ep->fetched_ms = hq_now_ms();
     struct hq_err err = {0};
@@ -175,19 +159,19 @@ void hq__dispatch_free_cache(struct hq_worker *w)
     for (struct hq_ep *ep; (ep = w->dispatch.rl_want);) {
         w->dispatch.rl_want = ep->rl.want_next;
         ep->rl.listed = 0;
-        ep_unref(ep);
+        hq__ep_unref(ep);
     }
     for (struct hq_ep *wep; (wep = w->dispatch.waiting_head);) {
         w->dispatch.waiting_head = wep->wnext;
         wep->waiting = 0;
-        ep_unref(wep);
+        hq__ep_unref(wep);
     }
     w->dispatch.waiting_tail = NULL;
     for (int b = 0; b < HQ_CACHE_BUCKETS; b++) {
         for (struct hq_ep *ep = w->dispatch.eps[b], *next; ep; ep = next) {
             next = ep->next;
             ep->cached = 0;
-            ep_unref(ep);
+            hq__ep_unref(ep);
         }
         w->dispatch.eps[b] = NULL;
         for (struct hq_subs *s = w->dispatch.subs[b], *next; s; s = next) {
@@ -263,7 +247,7 @@ static void serve_waiting(struct hq_worker *w)
             if (ep->qhead && own_room(w, ep))
                 wait_for_slot(w, ep);
         }
-        ep_unref(ep);
+        hq__ep_unref(ep);
     }
 }
 
@@ -289,7 +273,7 @@ static void finish_delivery(struct hq_worker *w, struct hq_delivery *d)
         pump(w, ep);
         serve_waiting(w); /* a worker-wide slot freed while other endpoints wait for one */
     }
-    ep_unref(ep);
+    hq__ep_unref(ep);
     hq__outcome_delivery_finished(w, e);
 }
 
@@ -309,6 +293,9 @@ void hq__dispatch_done(CURL *easy, CURLcode res, void *arg)
     hq__delivery_result(w, d, res, &a, error, sizeof(error));
     hq_metrics_tenant_count(&w->metrics, d->ep->tenant_slot);
     hq__outcome_attempt(w, d->entry, d->ep, &a);
+    /* The healthy path (closed, nothing noted, not the probe) notes nothing. */
+    if (hq_unlikely(!a.ok || d->ep->cb.state != HQ_CB_CLOSED || d->ep->cb.listed || d->probe))
+        hq__breaker_note(w, d->ep, &a, d->probe);
     finish_delivery(w, d);
 }
 
@@ -340,7 +327,7 @@ void hq__dispatch_rl_tick(struct hq_worker *w)
         if (!ep->qhead || !ep->rl.interval_us) { /* nothing waits, or the limit was removed */
             *pp = ep->rl.want_next;
             ep->rl.listed = 0;
-            ep_unref(ep);
+            hq__ep_unref(ep);
             continue;
         }
         pp = &ep->rl.want_next;
@@ -387,7 +374,7 @@ void hq__dispatch_rl_leased(struct hq_worker *w, struct hq_ep *ep, enum hq_rl_re
     }
     if (!w->stopping && res == HQ_RL_GRANTED && ep->rl.listed)
         hq__rl_arm(w, hq_mono_us()); /* pump what the tokens allow, or wait for their start */
-    ep_unref(ep);                    /* the lease call's */
+    hq__ep_unref(ep);                /* the lease call's */
 }
 
 /* A limited endpoint out of tokens holds at most one lease's worth (its
@@ -410,6 +397,18 @@ static int rl_admit(struct hq_worker *w, struct hq_delivery *d)
 
 static void start(struct hq_worker *w, struct hq_delivery *d)
 {
+    if (hq_unlikely(d->ep->cb.state >= HQ_CB_OPEN)) {
+        int64_t due = hq__breaker_hold(w, d, hq_now_ms());
+        if (due < 0) /* disabled: kept for replay after enabling */
+            hq__outcome_dead_endpoint(w, d->entry, d->ep->id, d->ep->e.url, d->ep->e.tenant,
+                                      "endpoint_disabled");
+        else if (due) /* the breaker is open: no attempt spent */
+            hq__outcome_defer_until(w, d->entry, d->ep, due);
+        if (due) {
+            finish_delivery(w, d);
+            return;
+        }
+    }
     if (hq_unlikely(d->ep->rl.interval_us) && d->ep->rl.tokens > 0)
         d->ep->rl.tokens--; /* own_room saw it usable */
     d->state = HQ_DELIVERY_IN_FLIGHT;
@@ -509,6 +508,7 @@ static void add_delivery(struct hq_worker *w, struct hq_entry *e, struct hq_ep *
     d->ep = ep;
     ep->refs++;
     d->retry_after_ms = -1;
+    d->probe = 0;
     e->remaining++;
     w->dispatch.deliveries++;
     **list = d;
@@ -543,11 +543,17 @@ static void fan_out(struct hq_worker *w, struct hq_entry *e)
         struct hq_subs *s = subs_find(w, e->ev.type, e->ev.type_len);
         for (int i = 0; s && i < s->nids; i++) {
             struct hq_ep *ep = ep_find(w, s->ids[i], strlen(s->ids[i]));
-            /* Missing (a stale index entry) or disabled: not subscribed now.
-             * An event naming a tenant goes to that tenant's endpoints only. */
-            if (ep && !ep->missing && ep->e.enabled && tenant_ok(&ep->e, &e->ev) &&
-                hq_endpoint_matches(&ep->e, e->ev.type, e->ev.type_len))
+            /* Missing (a stale index entry): not subscribed now. An event
+             * naming a tenant goes to that tenant's endpoints only. Disabled:
+             * kept as a dead letter, replayed after `endpoint enable`. */
+            if (!ep || ep->missing || !tenant_ok(&ep->e, &e->ev) ||
+                !hq_endpoint_matches(&ep->e, e->ev.type, e->ev.type_len))
+                continue;
+            if (ep->e.enabled)
                 add_delivery(w, e, ep, &tail);
+            else
+                hq__outcome_dead_endpoint(w, e, ep->id, ep->e.url, ep->e.tenant,
+                                          "endpoint_disabled");
         }
     }
     for (struct hq_delivery *d = ds, *next; d; d = next) {
@@ -580,7 +586,7 @@ struct resolve {
 /* One lookup of a batch: a type's subscribers (SUNION) or an endpoint (HGETALL). */
 struct resolve_cmd {
     struct resolve *rs;
-    int is_ep; /* 0: key is a type, 1: key is an endpoint id */
+    int is_ep; /* 0: key is a type, 1: key is an endpoint id, 2: its breaker's state */
     char key[HQ_ENDPOINT_ID_MAX > HQ_TYPE_MAX ? HQ_ENDPOINT_ID_MAX + 1 : HQ_TYPE_MAX + 1];
     size_t len;
 };
@@ -602,6 +608,8 @@ static void on_lookup_reply(struct hq_redis_client *c, redisReply *r, void *arg)
             hq_log(HQ_LOG_ERROR, "dispatch", "subscriber lookup for '%s' failed: %s", rc->key,
                    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
         rs->failed = 1;
+    } else if (rc->is_ep == 2) {
+        hq__breaker_learn(ep_get_or_add(rs->w, rc->key, rc->len), r);
     } else if (rc->is_ep) {
         ep_fill(rs->w, ep_get_or_add(rs->w, rc->key, rc->len), r);
     } else {
@@ -645,6 +653,24 @@ static int send_subs(struct resolve *rs, const char *type, size_t n)
     return 0;
 }
 
+/* Sends one endpoint lookup (is_ep: see struct resolve_cmd) for id. */
+static int send_lookup(struct resolve *rs, const char *id, int is_ep, unsigned slot, int argc,
+                       const char **argv)
+{
+    struct resolve_cmd *rc = hq_calloc(1, sizeof(*rc));
+    rc->rs = rs;
+    rc->is_ep = is_ep;
+    memcpy(rc->key, id, strlen(id));
+    rc->len = strlen(id);
+    if (hq_redis_router_command(rs->w->writer, slot, on_lookup_reply, rc, 0, argc, argv, NULL) !=
+        0) {
+        free(rc);
+        return -1;
+    }
+    rs->pending++;
+    return 0;
+}
+
 static int send_ep(struct resolve *rs, const char *id, size_t n)
 {
     struct hq_worker *w = rs->w;
@@ -652,18 +678,15 @@ static int send_ep(struct resolve *rs, const char *id, size_t n)
     snprintf(idz, sizeof(idz), "%.*s", (int)n, id);
     hq_key_endpoint(w->layout->reg, idz, key, sizeof(key));
     const char *argv[] = {"HGETALL", key};
-    struct resolve_cmd *rc = hq_calloc(1, sizeof(*rc));
-    rc->rs = rs;
-    rc->is_ep = 1;
-    memcpy(rc->key, idz, strlen(idz));
-    rc->len = strlen(idz);
-    if (hq_redis_router_command(w->writer, w->layout->reg_slot, on_lookup_reply, rc, 0, 2, argv,
-                                NULL) != 0) {
-        free(rc);
+    if (send_lookup(rs, idz, 1, w->layout->reg_slot, 2, argv) != 0)
         return -1;
-    }
-    rs->pending++;
-    return 0;
+    /* Its breaker's state, in its home partition: one more command per cache
+     * refresh, none per delivery. */
+    unsigned h = hq_layout_partition_for(w->layout, idz, strlen(idz), 0);
+    char cbkey[HQ_KEY_MAX];
+    hq_key_breaker(w->layout->part[h].base, idz, cbkey, sizeof(cbkey));
+    const char *cbargv[] = {"HMGET", cbkey, "state", "next_probe_ms"};
+    return send_lookup(rs, idz, 2, w->layout->part[h].slot, 4, cbargv);
 }
 
 /* The keys (types or endpoint ids) one resolve phase has already asked for, so

@@ -117,6 +117,7 @@ struct hq_delivery {
     CURL *easy;                      /* from the pool while in flight */
     struct curl_slist *custom;       /* owned copy of the endpoint's custom headers, or NULL */
     int64_t queued_ms;               /* when it started waiting */
+    int probe;                       /* 1: the half-open breaker's probe (breaker.c) */
     int64_t start_us;                /* monotonic start of the attempt */
     int64_t at_ms;                   /* wall-clock start of the attempt */
     long status;                     /* HTTP status, 0 = no answer */
@@ -152,6 +153,26 @@ struct hq_ep_rl {
     struct hq_ep *want_next;
 };
 
+/* An endpoint's circuit breaker as this worker last learned it (breaker.c),
+ * and the outcomes it has not reported yet. HQ_CB_CLOSED (no hash in Redis) is
+ * the healthy path: nothing is reported for successes. */
+enum hq_cb_state { HQ_CB_CLOSED = 0, HQ_CB_WATCH, HQ_CB_OPEN, HQ_CB_HALF_OPEN, HQ_CB_DISABLED };
+struct hq_ep_breaker {
+    enum hq_cb_state state;
+    int64_t next_probe_ms; /* open: when a probe may go; half-open: the lease's end */
+    int probe;             /* 1: this worker won the probe and has not sent it */
+    int claiming;          /* a claim is in flight */
+    int reporting;         /* a report is in flight (one at a time: in order) */
+    int disabling;         /* the registry write of a disable is in flight */
+    int gone;              /* a 410 Gone among the unreported outcomes (--disable-on-gone) */
+    int listed;            /* in breaker.pending (which holds a reference) */
+    struct hq_ep *pnext;
+    int ok, failed, tail, probed; /* unreported: successes, failures, failures since the
+                                   * last success, the probe's outcome among them */
+    long status;
+    char error[128];
+};
+
 struct hq_ep {
     struct hq_ep *next; /* in the cache's bucket chain */
     char id[HQ_ENDPOINT_ID_MAX + 1];
@@ -173,6 +194,7 @@ struct hq_ep {
     struct hq_policy policy;    /* its retry policy: overrides on the deployment's (ep_fill) */
     int tenant_slot;            /* its hookq_deliveries_by_tenant_total slot; -1 no tenant */
     struct hq_ep_rl rl;         /* its rate limit (ratelimit.c); rl.interval_us 0 = none */
+    struct hq_ep_breaker cb;    /* breaker.c: its circuit breaker as last learned */
 };
 
 /* Subscriptions cached per event type: the endpoint ids from the SUNION. */
@@ -242,6 +264,13 @@ struct hq_dispatch {
     struct hq_ep *rl_want; /* limited endpoints with deliveries waiting for tokens (refs) */
     char ver[24];          /* last <prefix>:endpoints:ver seen ("" = none yet) */
     int ver_asking;        /* a GET of it is in flight */
+};
+
+/* breaker.c: endpoints with outcomes to report (linked by cb.pnext). */
+struct hq_breaker {
+    struct hq_ep *pending;
+    struct hq_redis_script script;         /* health.lua */
+    struct hq_redis_script disable_script; /* disable.lua */
 };
 
 /* delivery.c: recycled delivery structs and easy handles. */
@@ -339,6 +368,7 @@ struct hq_worker {
     struct hq_delivery_pool pool;
     struct hq_outcomes outcomes;
     struct hq_ratelimit ratelimit;
+    struct hq_breaker breaker;
 
     /* worker.c's own part. */
     struct hq_metrics_server *metrics_server;
@@ -358,9 +388,10 @@ struct hq_worker {
 };
 
 /* The call graph is one-way: worker.c -> consumer.c -> dispatch.c ->
- * delivery.c and outcome.c; consumer.c -> outcome.c; everyone -> entry.c, and
- * delivery.c -> ssrf.c; dispatch.c -> ratelimit.c, which reports back through
- * the callbacks worker.c installs (hq__dispatch_rl_tick, _rl_leased). Nothing calls up: what
+ * delivery.c, outcome.c and breaker.c; consumer.c -> outcome.c; everyone ->
+ * entry.c, dispatch.c and breaker.c -> ep.c, and delivery.c -> ssrf.c;
+ * dispatch.c -> ratelimit.c, which reports back through the callbacks
+ * worker.c installs (hq__dispatch_rl_tick, _rl_leased). Nothing calls up: what
  * depends on many modules (re-arming the read, noticing the drain is done, flushing) is
  * re-evaluated by worker.c once per loop turn. */
 
@@ -413,6 +444,28 @@ void hq__dispatch_rl_leased(struct hq_worker *w, struct hq_ep *ep, enum hq_rl_re
 void hq__dispatch_watch_endpoints(struct hq_worker *w);
 void hq__dispatch_free_cache(struct hq_worker *w);
 
+/* ---- ep.c: a cached endpoint's lifetime (a leaf) ---- */
+/* Frees ep's data (endpoint fields, decoded keys, prebuilt headers). */
+void hq__ep_clear_data(struct hq_ep *ep);
+/* Drops a reference to ep taken with ep->refs++ (the cache's, a delivery's, a
+ * breaker call's); the last frees it. */
+void hq__ep_unref(struct hq_ep *ep);
+
+/* ---- breaker.c: circuit breakers (common/scripts/health.lua) ---- */
+/* Notes a finished attempt of ep for the next report (failures always, the
+ * rest only while ep's breaker is not closed and clean). */
+void hq__breaker_note(struct hq_worker *w, struct hq_ep *ep, const struct hq_attempt *a, int probe);
+/* Whether d may start now: 0 yes (marks it the probe when it is), -1 no, the
+ * endpoint is disabled (dead-letter it: endpoint_disabled), else the due time
+ * to defer it to (the breaker is open or another worker probes). */
+int64_t hq__breaker_hold(struct hq_worker *w, struct hq_delivery *d, int64_t now);
+/* Sends the pending reports (one health.lua call per endpoint; the tick). */
+void hq__breaker_flush(struct hq_worker *w);
+/* Installs a state read from Redis (HMGET state next_probe_ms). */
+void hq__breaker_learn(struct hq_ep *ep, const redisReply *r);
+void hq__breaker_init(struct hq_worker *w);
+void hq__breaker_free(struct hq_worker *w);
+
 /* ---- delivery.c: one attempt (a leaf but for ssrf.c) ---- */
 /* Delivery structs are recycled (each holds a 4 KiB response buffer: no
  * per-delivery malloc + zeroing). */
@@ -442,7 +495,8 @@ void hq__outcome_attempt(struct hq_worker *w, struct hq_entry *e, const struct h
                          const struct hq_attempt *a);
 /* A delivery of e to ep postponed without an attempt (congestion, drain). */
 void hq__outcome_defer(struct hq_worker *w, struct hq_entry *e, const struct hq_ep *ep);
-/* The same, due at due_ms (unix ms): a rate-limited endpoint's next tokens. */
+/* The same, due at due_ms (unix ms): a rate-limited endpoint's next tokens,
+ * an open breaker's next probe. */
 void hq__outcome_defer_until(struct hq_worker *w, struct hq_entry *e, const struct hq_ep *ep,
                              int64_t due_ms);
 /* e cannot go to endpoint (id, url, tenant: "" when unknown): it is deleted,

@@ -78,6 +78,9 @@ void hq_metrics_init(struct hq_metrics *m)
     atomic_init(&m->events_invalid, 0);
     atomic_init(&m->events_acked, 0);
     atomic_init(&m->fenced, 0);
+    atomic_init(&m->breaker_opened, 0);
+    atomic_init(&m->breaker_closed, 0);
+    atomic_init(&m->breaker_disabled, 0);
     atomic_init(&m->redis_reconnects, 0);
     atomic_init(&m->stream_lag, -1); /* unknown until the first XINFO GROUPS */
     atomic_init(&m->stream_pending, 0);
@@ -276,6 +279,16 @@ static int render(struct hq_buf *b, struct hq_metrics *m)
         rc = counter(b, "hookq_outcomes_fenced_total",
                      "Outcomes discarded because another consumer owned the entry.",
                      LOAD(m->fenced));
+    if (rc == 0)
+        rc = head(b, "hookq_breaker_transitions_total", "counter",
+                  "Circuit breaker state changes this worker made, by new state.");
+    if (rc == 0)
+        rc = hq_buf_printf(b,
+                           "hookq_breaker_transitions_total{to=\"open\"} %lu\n"
+                           "hookq_breaker_transitions_total{to=\"closed\"} %lu\n"
+                           "hookq_breaker_transitions_total{to=\"disabled\"} %lu\n",
+                           LOAD(m->breaker_opened), LOAD(m->breaker_closed),
+                           LOAD(m->breaker_disabled));
     if (rc == 0)
         rc = counter(b, "hookq_redis_reconnects_total", "Redis reconnections.",
                      LOAD(m->redis_reconnects));

@@ -55,6 +55,9 @@ struct hq_metrics {
     atomic_ulong events_invalid;   /* hookq_events_invalid_total */
     atomic_ulong events_acked;     /* hookq_events_acked_total */
     atomic_ulong fenced;           /* hookq_outcomes_fenced_total (lost ownership) */
+    atomic_ulong breaker_opened;   /* hookq_breaker_transitions_total{to="open"} */
+    atomic_ulong breaker_closed;   /* hookq_breaker_transitions_total{to="closed"} */
+    atomic_ulong breaker_disabled; /* hookq_breaker_transitions_total{to="disabled"} */
     atomic_ulong redis_reconnects; /* hookq_redis_reconnects_total */
     atomic_long stream_lag;        /* hookq_stream_lag (XINFO GROUPS lag; -1 unknown) */
     atomic_long stream_pending;    /* hookq_stream_pending */

@@ -28,6 +28,14 @@ struct hq_worker_config {
     long long dead_maxlen;          /* --dead-maxlen: 0 = unbounded */
     long long defer_ms;             /* --defer: postponement of a congested endpoint's deliveries */
     long long idle_close_ms;        /* --idle-close: close keep-alive connections after this idle */
+    long long breaker_failures;     /* --breaker-failures: consecutive failures that open */
+    long long breaker_ratio;        /* --breaker-ratio: % of failures in the window (0 off) */
+    long long breaker_window_ms;    /* --breaker-window */
+    long long breaker_min_attempts; /* --breaker-min-attempts: in the window, for the ratio */
+    long long breaker_probe_ms;     /* --breaker-probe-interval */
+    long long disable_after_ms;     /* --disable-after: no success this long disables (0 never) */
+    long long failing_after_ms;     /* --failing-after: hookq.endpoint.failing (0 never) */
+    int disable_on_gone;            /* --disable-on-gone on|off: a 410 disables at once */
     struct hq_policy policy;        /* retry policy (HOOKQ_MAX_ATTEMPTS, HOOKQ_BACKOFF_*) */
     struct hq_netguard guard;       /* SSRF rules */
     const char *proxy;              /* --proxy: NULL = no proxy, environment ignored */

@@ -1,0 +1,525 @@
+/* Circuit breaker per endpoint with real worker and scheduler processes: it
+ * opens after --breaker-failures consecutive failures, sends one probe per
+ * --breaker-probe-interval while open (the other deliveries deferred, no
+ * attempt spent), closes on the first success; its transitions reach an
+ * operator endpoint subscribed to hookq.* once each, signed, with the
+ * endpoint id in the payload, and are counted in /metrics; kill -9 of the
+ * workers while it is open loses nothing (the checker); bad --breaker-*
+ * values exit 2 with one line and change nothing. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+
+#include "tests/harness/fault_env.h"
+
+static struct rf R;
+
+static const char *const ENV[] = {"HOOKQ_ALLOW_PRIVATE=1", "HOOKQ_BACKOFF_BASE=200ms",
+                                  "HOOKQ_BACKOFF_MAX=300ms", NULL};
+
+/* A scheduler moving due retries and deferrals every 100 ms. */
+static pid_t start_scheduler(void)
+{
+    const char *sargs[] = {"--interval", "100ms", NULL};
+    return wenv_scheduler(&R.w, sargs);
+}
+
+/* Stops a worker and the scheduler (SIGTERM), asserting clean exits. */
+static void stop_both(pid_t worker, pid_t scheduler)
+{
+    assert_int_equal(hq_test_kill_wait(worker, SIGTERM, 20000), 0);
+    assert_int_equal(hq_test_kill_wait(scheduler, SIGTERM, 20000), 0);
+}
+
+static void set_flaky(struct hq_test_receiver *rcv, int pct)
+{
+    pthread_mutex_lock(&rcv->mu);
+    __atomic_store_n(&rcv->flaky_pct, pct, __ATOMIC_SEQ_CST);
+    pthread_mutex_unlock(&rcv->mu);
+}
+
+/* Field f of endpoint id's breaker hash into out ("" when absent). */
+static void cb_field(const char *id, const char *f, char *out, size_t n)
+{
+    unsigned h = hq_tl_part_for(&R.w.tl, id);
+    char key[HQ_KEY_MAX];
+    assert_true(hq_key_breaker(R.w.tl.L.part[h].base, id, key, sizeof(key)) > 0);
+    redisReply *r = redisCommand(wenv_node(&R.w, h), "HGET %s %s", key, f);
+    assert_non_null(r);
+    snprintf(out, n, "%s", r->type == REDIS_REPLY_STRING ? r->str : "");
+    freeReplyObject(r);
+}
+
+struct cb_arg {
+    const char *id;
+    const char *state; /* "" = no hash */
+};
+
+static int cb_state_is(void *arg)
+{
+    struct cb_arg *a = arg;
+    char s[32];
+    cb_field(a->id, "state", s, sizeof(s));
+    return strcmp(s, a->state) == 0;
+}
+
+/* Arrival times of the requests rcv saw at path after after_ms. */
+static size_t arrivals_after(struct hq_test_receiver *rcv, const char *path, int64_t after_ms,
+                             int64_t *at, size_t max)
+{
+    size_t k = 0;
+    pthread_mutex_lock(&rcv->mu);
+    for (size_t i = 0; i < rcv->nreqs; i++)
+        if (strcmp(rcv->reqs[i].path, path) == 0 && rcv->reqs[i].at_ms > after_ms) {
+            if (k < max)
+                at[k] = rcv->reqs[i].at_ms;
+            k++;
+        }
+    pthread_mutex_unlock(&rcv->mu);
+    return k;
+}
+
+struct after_arg {
+    int64_t after_ms;
+    size_t want;
+};
+
+static int probes_at_least(void *arg)
+{
+    struct after_arg *a = arg;
+    int64_t at[1];
+    return arrivals_after(&R.rcv2, "/a", a->after_ms, at, 0) >= a->want;
+}
+
+/* Operator requests whose body has needle; each checked: signed with op's key,
+ * the endpoint id in the payload. */
+static int ops_with(const struct hq_endpoint *op, const char *needle, const char *ep_id)
+{
+    struct hq_sign_key k;
+    struct hq_err err = {0};
+    assert_int_equal(hq_sign_key_decode(op->key1, &k, &err), 0);
+    int n = 0;
+    pthread_mutex_lock(&R.w.rcv.mu);
+    for (size_t i = 0; i < R.w.rcv.nreqs; i++) {
+        const struct hq_test_request *q = &R.w.rcv.reqs[i];
+        if (strcmp(q->path, "/ops") != 0 || !strstr(q->body, needle))
+            continue;
+        char id[160], ts[32], sig[512];
+        assert_int_equal(hq_test_request_header(q, "webhook-id", id, sizeof(id)), 0);
+        assert_int_equal(hq_test_request_header(q, "webhook-timestamp", ts, sizeof(ts)), 0);
+        assert_int_equal(hq_test_request_header(q, "webhook-signature", sig, sizeof(sig)), 0);
+        assert_int_equal(hq_sign_verify(&k, id, atoll(ts), q->body, q->body_len, sig, 0, -1, &err),
+                         0);
+        assert_non_null(strstr(q->body, ep_id));
+        n++;
+    }
+    pthread_mutex_unlock(&R.w.rcv.mu);
+    hq_sign_key_wipe(&k);
+    return n;
+}
+
+struct ops_arg {
+    const struct hq_endpoint *op;
+    const char *ep_id;
+};
+
+static int closed_and_settled(void *arg)
+{
+    struct ops_arg *a = arg;
+    struct cb_arg none = {a->ep_id, ""};
+    return cb_state_is(&none) && ops_with(a->op, "hookq.endpoint.circuit_closed", a->ep_id) >= 1;
+}
+
+static void
+test_opens_after_the_threshold_probes_at_the_interval_and_closes_on_success(void **state)
+{
+    (void)state;
+    rf_start_rcv2(&R, 100);
+    int ia = rf_endpoint_on(&R, &R.rcv2, "/a", 100);
+    const char *id = R.eps[R.neps - 1].id;
+    (void)ia;
+    struct hq_endpoint op;
+    wenv_endpoint_at(&R.w, "/ops", "hookq.*", 0, &op);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(rf_produce(&R, "bk.test", "{}"), 0);
+    char maddr[64], murl[128];
+    snprintf(maddr, sizeof(maddr), "127.0.0.1:%d", hq_test_free_port());
+    snprintf(murl, sizeof(murl), "http://%s/metrics", maddr);
+    const char *extra[] = {"--breaker-failures",
+                           "3",
+                           "--breaker-ratio",
+                           "0",
+                           "--breaker-probe-interval",
+                           "1s",
+                           "--metrics",
+                           maddr,
+                           NULL};
+    pid_t sc = start_scheduler();
+    pid_t wk = wenv_worker(&R.w, extra, ENV);
+
+    struct cb_arg open = {id, "open"};
+    wenv_wait(&R.w, cb_state_is, &open, 15000, "the breaker to open");
+    char buf[32];
+    cb_field(id, "opened_ms", buf, sizeof(buf));
+    int64_t opened = atoll(buf);
+    /* While open: one request per interval (the probes), none in between. The
+     * 1 s margin covers attempts started before the worker learned (a loaded
+     * machine delays the report's reply). */
+    struct after_arg pa = {opened + 1000, 3};
+    if (!hq_test_wait(probes_at_least, &pa, 15000)) {
+        wenv_dump_log(&R.w);
+        fail_msg("3 probes did not arrive within 15 s of opening");
+    }
+    int64_t at[16];
+    size_t n = arrivals_after(&R.rcv2, "/a", opened + 1000, at, 16);
+    for (size_t i = 1; i < n && i < 16; i++) {
+        print_message("[breaker] probe %zu at +%lld ms\n", i, (long long)(at[i] - opened));
+        if (at[i] - at[i - 1] < 950)
+            fail_msg("two attempts %lld ms apart while open (probe interval 1 s)",
+                     (long long)(at[i] - at[i - 1]));
+    }
+    cb_field(id, "state", buf, sizeof(buf));
+    assert_true(strcmp(buf, "open") == 0 || strcmp(buf, "half_open") == 0);
+    /* endpoint show: the state and the next probe (human and --json). */
+    char out[8192], err[1024];
+    const char *show[] = {"endpoint", "show", id, "--redis-url", wenv_url(&R.w), NULL};
+    assert_int_equal(hq_test_cli(show, NULL, NULL, out, sizeof(out), err, sizeof(err)), 0);
+    if (!strstr(out, "circuit:      open (") && !strstr(out, "circuit:      half_open ("))
+        fail_msg("endpoint show: %s", out);
+    assert_non_null(strstr(out, "next probe 20"));
+    const char *showj[] = {"endpoint", "show", id, "--json", "--redis-url", wenv_url(&R.w), NULL};
+    assert_int_equal(hq_test_cli(showj, NULL, NULL, out, sizeof(out), err, sizeof(err)), 0);
+    assert_non_null(strstr(out, "\"circuit\":{\"state\":\""));
+    assert_null(strstr(out, "\"next_probe_ms\":0}"));
+    /* stats: the open breaker counted. */
+    const char *st[] = {"stats", "--json", "--redis-url", wenv_url(&R.w), NULL};
+    assert_int_equal(hq_test_cli(st, NULL, NULL, out, sizeof(out), err, sizeof(err)), 0);
+    if (!strstr(out, "\"breakers_open\":1,\"breakers_half_open\":0,") &&
+        !strstr(out, "\"breakers_open\":0,\"breakers_half_open\":1,"))
+        fail_msg("stats: %s", out);
+
+    set_flaky(&R.rcv2, 0); /* the endpoint recovers: the next probe closes it */
+    struct ops_arg oa = {&op, id};
+    wenv_wait(&R.w, closed_and_settled, &oa, 20000, "the breaker to close");
+    if (!hq_ck_wait_settled(&R.ck, R.w.c, 20000)) {
+        wenv_dump_log(&R.w);
+        fail_msg("not everything delivered after closing");
+    }
+    struct hq_ck_report rep;
+    hq_ck_collect(&R.ck, R.w.c, 1, &rep);
+    assert_int_equal(rep.delivered, 10);
+    assert_int_equal(rep.dead_total, 0);
+    /* One operational webhook per state change. */
+    assert_int_equal(ops_with(&op, "hookq.endpoint.circuit_opened", id), 1);
+    assert_int_equal(ops_with(&op, "hookq.endpoint.circuit_closed", id), 1);
+    struct hq_buf body = {0};
+    hq_buf_init(&body, 1 << 20);
+    assert_int_equal(wenv_http_get(murl, &body), 200);
+    assert_non_null(strstr(body.p, "hookq_breaker_transitions_total{to=\"open\"} 1\n"));
+    assert_non_null(strstr(body.p, "hookq_breaker_transitions_total{to=\"closed\"} 1\n"));
+    hq_buf_free(&body);
+    hq_endpoint_free(&op);
+    stop_both(wk, sc);
+}
+
+static void test_kill9_of_the_workers_while_open_loses_nothing(void **state)
+{
+    (void)state;
+    rf_start_rcv2(&R, 100);
+    int ia = rf_endpoint_on(&R, &R.rcv2, "/a", 100);
+    const char *id = R.eps[R.neps - 1].id;
+    (void)ia;
+    const char *extra[] = {"--breaker-failures",
+                           "3",
+                           "--breaker-probe-interval",
+                           "1s",
+                           "--timeout",
+                           "2s",
+                           "--claim-idle",
+                           "8s",
+                           NULL};
+    pid_t sc = start_scheduler();
+    pid_t a = wenv_worker(&R.w, extra, ENV);
+    pid_t b = wenv_worker(&R.w, extra, ENV);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(rf_produce(&R, "bk.test", "{}"), 0);
+    struct cb_arg open = {id, "open"};
+    wenv_wait(&R.w, cb_state_is, &open, 15000, "the breaker to open");
+    for (int i = 0; i < 200; i++)
+        assert_int_equal(rf_produce(&R, "bk.test", "{}"), 0);
+    /* Both die while they defer the burst. */
+    hq_ck_note_fault(&R.ck, wenv_pending(&R.w));
+    assert_int_equal(hq_test_kill_wait(a, SIGKILL, 5000), 128 + SIGKILL);
+    assert_int_equal(hq_test_kill_wait(b, SIGKILL, 5000), 128 + SIGKILL);
+    pid_t c = wenv_worker(&R.w, extra, ENV);
+    set_flaky(&R.rcv2, 0);
+    if (!hq_ck_wait_settled(&R.ck, R.w.c, 60000)) {
+        wenv_dump_log(&R.w);
+        fail_msg("not settled after the kill");
+    }
+    struct hq_ck_report rep;
+    hq_ck_collect(&R.ck, R.w.c, 1, &rep);
+    hq_ck_print(&rep, "breaker kill -9");
+    hq_ck_assert(&R.ck, &rep);
+    assert_int_equal(rep.delivered, 205);
+    assert_int_equal(rep.dead_total, 0);
+    /* The 200 produced while open were deferred, not attempted: the failures
+     * are the first 5 events' (3 each at most, per worker) and the probes. */
+    if (rep.failed_attempts >= 50)
+        fail_msg("%zu failed attempts: deliveries were attempted while open",
+                 (size_t)rep.failed_attempts);
+    struct cb_arg none = {id, ""};
+    wenv_wait(&R.w, cb_state_is, &none, 10000, "the breaker to close");
+    stop_both(c, sc);
+}
+
+/* Field f of endpoint id's registry hash into out ("" when absent). */
+static void ep_field(const char *id, const char *f, char *out, size_t n)
+{
+    char key[HQ_KEY_MAX];
+    hq_key_endpoint(R.w.tl.L.reg, id, key, sizeof(key));
+    redisReply *r = redisCommand(wenv_reg_node(&R.w), "HGET %s %s", key, f);
+    assert_non_null(r);
+    snprintf(out, n, "%s", r->type == REDIS_REPLY_STRING ? r->str : "");
+    freeReplyObject(r);
+}
+
+static int ep_disabled(void *arg)
+{
+    char v[8];
+    ep_field(arg, "enabled", v, sizeof(v));
+    return strcmp(v, "0") == 0;
+}
+
+/* Dead letters of endpoint id with reason (every partition). */
+static long dead_for(const char *id, const char *reason)
+{
+    long n = 0;
+    for (unsigned p = 0; p < R.w.tl.L.nparts; p++) {
+        char key[HQ_KEY_MAX];
+        hq_key_dead(R.w.tl.L.part[p].base, key, sizeof(key));
+        redisReply *r = redisCommand(wenv_node(&R.w, p), "XRANGE %s - +", key);
+        assert_non_null(r);
+        for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+            redisReply *kv = r->element[i]->element[1];
+            int ep = 0, why = 0;
+            for (size_t j = 0; j + 1 < kv->elements; j += 2) {
+                ep |= !strcmp(kv->element[j]->str, "endpoint_id") &&
+                      !strcmp(kv->element[j + 1]->str, id);
+                why |= !strcmp(kv->element[j]->str, "reason") &&
+                       !strcmp(kv->element[j + 1]->str, reason);
+            }
+            n += ep && why;
+        }
+        freeReplyObject(r);
+    }
+    return n;
+}
+
+struct dead_arg {
+    const char *id;
+    long want;
+};
+
+static int dead_kept(void *arg)
+{
+    struct dead_arg *a = arg;
+    return dead_for(a->id, "endpoint_disabled") >= a->want && wenv_pending(&R.w) == 0;
+}
+
+/* Requests at path: total and distinct webhook-ids. */
+static void requests_at(const char *path, size_t *total, size_t *distinct)
+{
+    char ids[64][96];
+    size_t nid = 0;
+    *total = 0;
+    pthread_mutex_lock(&R.w.rcv.mu);
+    for (size_t i = 0; i < R.w.rcv.nreqs; i++) {
+        if (strcmp(R.w.rcv.reqs[i].path, path) != 0)
+            continue;
+        (*total)++;
+        char v[96];
+        if (hq_test_request_header(&R.w.rcv.reqs[i], "webhook-id", v, sizeof(v)) != 0)
+            continue;
+        size_t k = 0;
+        while (k < nid && strcmp(ids[k], v) != 0)
+            k++;
+        if (k == nid && nid < 64)
+            snprintf(ids[nid++], sizeof(ids[0]), "%s", v);
+    }
+    pthread_mutex_unlock(&R.w.rcv.mu);
+    *distinct = nid;
+}
+
+static int good_got(void *arg)
+{
+    size_t total, distinct;
+    requests_at("/good", &total, &distinct);
+    return distinct >= *(size_t *)arg && nothing_pending_and_stream_empty(&R.w) &&
+           wenv_sum(&R.w, "ZCARD", hq_key_retry) == 0;
+}
+
+static int cli_env(const char *const *args)
+{
+    static const char *const env[] = {"HOOKQ_ALLOW_PRIVATE=1", NULL};
+    char out[8192], err[1024];
+    int rc = hq_test_cli(args, env, NULL, out, sizeof(out), err, sizeof(err));
+    if (rc != 0)
+        print_message("%s: exit %d: %s%s", args[1], rc, out, err);
+    return rc;
+}
+
+static void test_a_410_disables_at_once_events_are_kept_and_replayed_once_after_enable(void **state)
+{
+    (void)state;
+    int64_t t0 = hq_test_now_ms();
+    struct hq_endpoint g, op;
+    wenv_endpoint_at(&R.w, "/s/410", "bk.*", 0, &g);
+    wenv_endpoint_at(&R.w, "/ops", "hookq.*", 0, &op);
+    pid_t sc = start_scheduler();
+    pid_t wk = wenv_worker(&R.w, NULL, ENV);
+    wenv_produce(&R.w, "bk.test", "{}", "ev_gone_0", NULL, NULL, 0);
+    wenv_wait(&R.w, ep_disabled, g.id, 15000, "the endpoint to be disabled");
+    char reason[200];
+    ep_field(g.id, "disabled_reason", reason, sizeof(reason));
+    assert_string_equal(reason, "410 Gone");
+    /* Addressed to it while disabled: kept as dead letters, with the first. */
+    for (int i = 1; i <= 5; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), "ev_gone_%d", i);
+        wenv_produce(&R.w, "bk.test", "{}", id, NULL, NULL, 0);
+    }
+    struct dead_arg da = {g.id, 6};
+    wenv_wait(&R.w, dead_kept, &da, 15000, "6 dead letters endpoint_disabled");
+    size_t total, distinct;
+    requests_at("/s/410", &total, &distinct);
+    assert_int_equal(total, 1); /* only the first was attempted */
+    /* The operator fixes the URL, enables, replays. */
+    char url[128];
+    snprintf(url, sizeof(url), "%s/good", R.w.rcv.url);
+    const char *upd[] = {"endpoint", "update",      g.id,           "--url",
+                         url,        "--redis-url", wenv_url(&R.w), NULL};
+    assert_int_equal(cli_env(upd), 0);
+    const char *en[] = {"endpoint", "enable", g.id, "--redis-url", wenv_url(&R.w), NULL};
+    assert_int_equal(cli_env(en), 0);
+    char since[32];
+    snprintf(since, sizeof(since), "%lld", (long long)t0);
+    const char *rp[] = {"dlq",     "replay", "--all",       "--endpoint",   g.id,
+                        "--since", since,    "--redis-url", wenv_url(&R.w), NULL};
+    assert_int_equal(cli_env(rp), 0);
+    size_t want = 6;
+    wenv_wait(&R.w, good_got, &want, 20000, "the 6 replayed events delivered");
+    requests_at("/good", &total, &distinct);
+    assert_int_equal(total, 6); /* each once */
+    assert_int_equal(distinct, 6);
+    assert_int_equal(dead_for(g.id, "endpoint_disabled"), 0);
+    assert_int_equal(ops_with(&op, "hookq.endpoint.disabled", g.id), 1);
+    assert_int_equal(ops_with(&op, "hookq.endpoint.enabled", g.id), 1);
+    hq_endpoint_free(&g);
+    hq_endpoint_free(&op);
+    stop_both(wk, sc);
+}
+
+struct ops_order {
+    int64_t failing, disabled;
+};
+
+static void ops_times(struct ops_order *o)
+{
+    o->failing = o->disabled = 0;
+    pthread_mutex_lock(&R.w.rcv.mu);
+    for (size_t i = 0; i < R.w.rcv.nreqs; i++) {
+        const struct hq_test_request *q = &R.w.rcv.reqs[i];
+        if (strcmp(q->path, "/ops") != 0)
+            continue;
+        if (strstr(q->body, "hookq.endpoint.failing"))
+            o->failing = q->at_ms;
+        if (strstr(q->body, "hookq.endpoint.disabled"))
+            o->disabled = q->at_ms;
+    }
+    pthread_mutex_unlock(&R.w.rcv.mu);
+}
+
+static void test_no_success_for_disable_after_disables_with_the_reason(void **state)
+{
+    (void)state;
+    struct hq_endpoint f, op;
+    wenv_endpoint_at(&R.w, "/s/500", "bk.*", 100, &f);
+    wenv_endpoint_at(&R.w, "/ops", "hookq.*", 0, &op);
+    const char *extra[] = {"--breaker-failures",
+                           "3",
+                           "--breaker-probe-interval",
+                           "500ms",
+                           "--disable-after",
+                           "3s",
+                           "--failing-after",
+                           "1s",
+                           NULL};
+    pid_t sc = start_scheduler();
+    pid_t wk = wenv_worker(&R.w, extra, ENV);
+    for (int i = 0; i < 3; i++)
+        wenv_produce(&R.w, "bk.test", "{}", NULL, NULL, NULL, 0);
+    wenv_wait(&R.w, ep_disabled, f.id, 20000, "the endpoint to be disabled");
+    char reason[200], at[32], since[32];
+    ep_field(f.id, "disabled_reason", reason, sizeof(reason));
+    ep_field(f.id, "disabled_ms", at, sizeof(at));
+    cb_field(f.id, "failing_since_ms", since, sizeof(since));
+    print_message("[disable-after] %s; disabled %lld ms after the first failure\n", reason,
+                  atoll(at) - atoll(since));
+    assert_non_null(strstr(reason, "no success for"));
+    /* At --disable-after, give or take a probe interval, the claim and a tick. */
+    assert_true(atoll(at) - atoll(since) >= 3000);
+    assert_true(atoll(at) - atoll(since) <= 6000);
+    struct dead_arg da = {f.id, 3};
+    wenv_wait(&R.w, dead_kept, &da, 15000, "3 dead letters endpoint_disabled");
+    struct ops_order o;
+    ops_times(&o);
+    for (int i = 0; i < 100 && !o.disabled; i++) {
+        rf_pause_ms(100); /* the operational webhook's own delivery */
+        ops_times(&o);
+    }
+    assert_true(o.failing > 0 && o.disabled >= o.failing);
+    assert_int_equal(ops_with(&op, "hookq.endpoint.failing", f.id), 1);
+    assert_int_equal(ops_with(&op, "hookq.endpoint.disabled", f.id), 1);
+    hq_endpoint_free(&f);
+    hq_endpoint_free(&op);
+    stop_both(wk, sc);
+}
+
+static void test_bad_breaker_values_exit_2_with_one_line_and_change_nothing(void **state)
+{
+    (void)state;
+    static const char *const bad[][2] = {
+        {"--breaker-failures", "0"},       {"--breaker-failures", "x"},
+        {"--breaker-ratio", "101"},        {"--breaker-ratio", "-1"},
+        {"--breaker-window", "10ms"},      {"--breaker-window", "soon"},
+        {"--breaker-min-attempts", "0"},   {"--breaker-probe-interval", "0"},
+        {"--breaker-probe-interval", "1"}, {"--breaker-probe-interval", "40d"},
+        {"--disable-after", "-1s"},        {"--disable-after", "400d"},
+        {"--failing-after", "x"},          {"--disable-on-gone", "maybe"},
+    };
+    long long before = hq_test_cmd_int(R.w.c, "DBSIZE");
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        const char *args[] = {"worker", bad[i][0], bad[i][1], "--redis-url", wenv_url(&R.w), NULL};
+        char out[4096], err[4096];
+        int rc = hq_test_cli(args, NULL, NULL, out, sizeof(out), err, sizeof(err));
+        if (rc != 2 || !strstr(err, bad[i][0] + 2) || strchr(err, '\n') != err + strlen(err) - 1)
+            fail_msg("%s %s: exit %d, stderr '%s'", bad[i][0], bad[i][1], rc, err);
+    }
+    assert_int_equal(hq_test_cmd_int(R.w.c, "DBSIZE"), before);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        RF_TEST(test_opens_after_the_threshold_probes_at_the_interval_and_closes_on_success, &R),
+        RF_TEST(test_kill9_of_the_workers_while_open_loses_nothing, &R),
+        RF_TEST(test_a_410_disables_at_once_events_are_kept_and_replayed_once_after_enable, &R),
+        RF_TEST(test_no_success_for_disable_after_disables_with_the_reason, &R),
+        RF_TEST(test_bad_breaker_values_exit_2_with_one_line_and_change_nothing, &R),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
