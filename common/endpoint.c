@@ -497,13 +497,22 @@ int hq__endpoint_split(const char *s, size_t len, char sep, int max, int cut, ch
     return 0;
 }
 
-static int parse_ll(const char *s, size_t n, long long *out)
+/* Copies a hash value (not NUL-terminated) into b for strto*; HQ_EINVAL when
+ * empty or too long for a number. */
+static int number_cstr(const char *s, size_t n, char *b, size_t bn)
 {
-    char b[24];
-    if (n == 0 || n >= sizeof(b))
+    if (n == 0 || n >= bn)
         return HQ_EINVAL;
     memcpy(b, s, n);
     b[n] = '\0';
+    return 0;
+}
+
+static int parse_ll(const char *s, size_t n, long long *out)
+{
+    char b[24];
+    if (number_cstr(s, n, b, sizeof(b)) != 0)
+        return HQ_EINVAL;
     char *end;
     errno = 0;
     long long v = strtoll(b, &end, 10);
@@ -516,10 +525,8 @@ static int parse_ll(const char *s, size_t n, long long *out)
 static int parse_double(const char *s, size_t n, double *out)
 {
     char b[32];
-    if (n == 0 || n >= sizeof(b))
+    if (number_cstr(s, n, b, sizeof(b)) != 0)
         return HQ_EINVAL;
-    memcpy(b, s, n);
-    b[n] = '\0';
     char *end;
     errno = 0;
     double v = strtod(b, &end);
