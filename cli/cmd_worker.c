@@ -136,6 +136,7 @@ int hq_cmd_worker(int argc, char **argv)
     cfg.breaker_probe_ms = HQ_BREAKER_PROBE_DEFAULT_MS;
     cfg.disable_after_ms = HQ_DISABLE_AFTER_DEFAULT_MS;
     cfg.failing_after_ms = HQ_FAILING_AFTER_DEFAULT_MS;
+    cfg.exhausted_every_ms = HQ_EXHAUSTED_INTERVAL_DEFAULT_MS;
     const char *on_gone = "on";
     hq_policy_init(&cfg.policy);
     const char *consumer = NULL, *allow_cidrs = NULL;
@@ -189,6 +190,9 @@ int hq_cmd_worker(int argc, char **argv)
         {"failing-after", HQ_OPT_DURATION, &cfg.failing_after_ms, "DUR",
          "emit hookq.endpoint.failing after this long without a success (default 1d; 0 never)", 0,
          0, 86400000LL * 366, 0},
+        {"exhausted-interval", HQ_OPT_DURATION, &cfg.exhausted_every_ms, "DUR",
+         "at most one hookq.delivery.exhausted per endpoint this often (default 60s; 0 never)", 0,
+         0, 86400000LL, 0},
         {"disable-on-gone", HQ_OPT_STR, &on_gone, "on|off",
          "a 410 Gone answer disables the endpoint at once (default on)", 0, 0, 0, 0},
         HQ_NETGUARD_OPTS(&allow_private, &allow_cidrs),

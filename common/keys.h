@@ -47,5 +47,9 @@ int hq_key_endpoints_version(const char *prefix, char *out,
  * (hq_layout_partition_for of its id) has base p; absent while it is healthy
  * (common/scripts/health.lua). */
 int hq_key_breaker(const char *prefix, const char *endpoint_id, char *out, size_t n);
+/* <p>:{H}:exh:<id> string: the hookq.delivery.exhausted counts of an endpoint
+ * not yet emitted and when the last event went out (common/scripts/exhausted.lua),
+ * on the base of its home partition H; expires an interval after the last event. */
+int hq_key_exhausted(const char *prefix, const char *endpoint_id, char *out, size_t n);
 
 #endif

@@ -76,6 +76,12 @@
 #define HQ_BREAKER_PROBE_DEFAULT_MS     30000 /* one probe this often while open */
 #define HQ_DISABLE_AFTER_DEFAULT_MS     (5LL * 86400000) /* no success this long disables (Svix) */
 #define HQ_FAILING_AFTER_DEFAULT_MS     86400000LL       /* hookq.endpoint.failing after this */
+/* hookq.delivery.exhausted: at most one per endpoint per interval (hookq
+ * worker --exhausted-interval), with a sample of this many event ids; one
+ * exhausted.lua call carries at most HQ_EXHAUSTED_CALL_MAX endpoints. */
+#define HQ_EXHAUSTED_INTERVAL_DEFAULT_MS 60000
+#define HQ_EXHAUSTED_SAMPLE              5
+#define HQ_EXHAUSTED_CALL_MAX            64
 #define HQ_IDLE_CLOSE_DEFAULT_MS                                                                   \
     30000 /* an idle worker closes its keep-alive connections after this:                          \
            * curl prunes only at the next transfer */

@@ -292,7 +292,9 @@ void hq__dispatch_done(CURL *easy, CURLcode res, void *arg)
     struct hq_attempt a;
     hq__delivery_result(w, d, res, &a, error, sizeof(error));
     hq_metrics_tenant_count(&w->metrics, d->ep->tenant_slot);
-    hq__outcome_attempt(w, d->entry, d->ep, &a);
+    int ended = hq__outcome_attempt(w, d->entry, d->ep, &a);
+    if (hq_unlikely(ended)) /* dead letters of exhaustion: hookq.delivery.exhausted */
+        hq__exhausted_note(w, d->ep, d->entry->event_id, ended == HQ_OUT_WINDOW);
     /* The healthy path (closed, nothing noted, not the probe) notes nothing. */
     if (hq_unlikely(!a.ok || d->ep->cb.state != HQ_CB_CLOSED || d->ep->cb.listed || d->probe))
         hq__breaker_note(w, d->ep, &a, d->probe);

@@ -25,5 +25,6 @@ void hq__ep_unref(struct hq_ep *ep)
         return;
     hq_assert(!ep->cached && ep->in_flight == 0 && !ep->qhead);
     hq__ep_clear_data(ep);
+    free(ep->exh);
     free(ep);
 }

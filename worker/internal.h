@@ -173,6 +173,21 @@ struct hq_ep_breaker {
     char error[128];
 };
 
+/* An endpoint's dead letters of exhaustion (attempts or retry window) not
+ * yet sent to exhausted.lua (exhausted.c); allocated at its first one. */
+struct hq_ep_exh {
+    struct hq_ep *next; /* in exhausted.pending */
+    int listed;         /* in that list (which holds a reference) */
+    int sending;        /* an exhausted.lua call for it is in flight */
+    long ne, nw;        /* dead letters "exhausted", "retry_window_exceeded" */
+    int64_t first_ms, last_ms;
+    int64_t poke_ms; /* counts held in Redis: poke exhausted.lua from then (0 none) */
+    int nsample;     /* sample[0] is the first event id */
+    char sample[HQ_EXHAUSTED_SAMPLE][HQ_ID_MAX + 1];
+    char last_id[HQ_ID_MAX + 1];
+    char tenant[HQ_TENANT_MAX + 1];
+};
+
 struct hq_ep {
     struct hq_ep *next; /* in the cache's bucket chain */
     char id[HQ_ENDPOINT_ID_MAX + 1];
@@ -195,6 +210,7 @@ struct hq_ep {
     int tenant_slot;            /* its hookq_deliveries_by_tenant_total slot; -1 no tenant */
     struct hq_ep_rl rl;         /* its rate limit (ratelimit.c); rl.interval_us 0 = none */
     struct hq_ep_breaker cb;    /* breaker.c: its circuit breaker as last learned */
+    struct hq_ep_exh *exh;      /* exhausted.c: owned, NULL until its first exhausted delivery */
 };
 
 /* Subscriptions cached per event type: the endpoint ids from the SUNION. */
@@ -271,6 +287,12 @@ struct hq_breaker {
     struct hq_ep *pending;
     struct hq_redis_script script;         /* health.lua */
     struct hq_redis_script disable_script; /* disable.lua */
+};
+
+/* exhausted.c: endpoints with exhausted dead letters to report (exh->next). */
+struct hq_exhausted {
+    struct hq_ep *pending;
+    struct hq_redis_script script; /* exhausted.lua */
 };
 
 /* delivery.c: recycled delivery structs and easy handles. */
@@ -369,6 +391,7 @@ struct hq_worker {
     struct hq_outcomes outcomes;
     struct hq_ratelimit ratelimit;
     struct hq_breaker breaker;
+    struct hq_exhausted exhausted;
 
     /* worker.c's own part. */
     struct hq_metrics_server *metrics_server;
@@ -451,6 +474,15 @@ void hq__ep_clear_data(struct hq_ep *ep);
  * breaker call's); the last frees it. */
 void hq__ep_unref(struct hq_ep *ep);
 
+/* ---- exhausted.c: hookq.delivery.exhausted (common/scripts/exhausted.lua) ---- */
+/* Notes a dead letter of ep for event_id: reason "exhausted" (window 0) or
+ * "retry_window_exceeded" (window 1). No Redis call: the tick sends. */
+void hq__exhausted_note(struct hq_worker *w, struct hq_ep *ep, const char *event_id, int window);
+/* Sends the noted counts: one exhausted.lua call per home partition (the tick). */
+void hq__exhausted_flush(struct hq_worker *w);
+void hq__exhausted_init(struct hq_worker *w);
+void hq__exhausted_free(struct hq_worker *w);
+
 /* ---- breaker.c: circuit breakers (common/scripts/health.lua) ---- */
 /* Notes a finished attempt of ep for the next report (failures always, the
  * rest only while ep's breaker is not closed and clean). */
@@ -490,9 +522,11 @@ void hq__delivery_end(struct hq_worker *w, struct hq_delivery *d);
 
 /* ---- outcome.c: deciding and recording outcomes ---- */
 /* A finished attempt of e to ep: delivered, retried (backoff, Retry-After) or
- * dead (exhausted, blocked); counted and appended as an op. */
-void hq__outcome_attempt(struct hq_worker *w, struct hq_entry *e, const struct hq_ep *ep,
-                         const struct hq_attempt *a);
+ * dead (exhausted, blocked); counted and appended as an op. Returns
+ * HQ_OUT_EXHAUSTED or HQ_OUT_WINDOW when it ended as such a dead letter, else 0. */
+enum { HQ_OUT_EXHAUSTED = 1, HQ_OUT_WINDOW = 2 };
+int hq__outcome_attempt(struct hq_worker *w, struct hq_entry *e, const struct hq_ep *ep,
+                        const struct hq_attempt *a);
 /* A delivery of e to ep postponed without an attempt (congestion, drain). */
 void hq__outcome_defer(struct hq_worker *w, struct hq_entry *e, const struct hq_ep *ep);
 /* The same, due at due_ms (unix ms): a rate-limited endpoint's next tokens,

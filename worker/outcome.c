@@ -184,17 +184,17 @@ static void add(struct hq_worker *w, struct hq_entry *e, enum hq_metric_outcome 
         hq_buf_free(&data);
 }
 
-void hq__outcome_attempt(struct hq_worker *w, struct hq_entry *e, const struct hq_ep *ep,
-                         const struct hq_attempt *a)
+int hq__outcome_attempt(struct hq_worker *w, struct hq_entry *e, const struct hq_ep *ep,
+                        const struct hq_attempt *a)
 {
     const char *t = ep->e.tenant;
     if (a->ok) {
         add(w, e, HQ_MO_DELIVERED, a, ep->id, ep->e.url, t, 0, 0, NULL);
-        return;
+        return 0;
     }
     /* The endpoint's policy (its overrides on the deployment's, resolved
      * when the endpoint was cached: dispatch.c ep_fill). */
-    int failed = a->attempt;
+    int failed = a->attempt, ended = 0;
     if (a->blocked) {
         /* Not retried: the address will not stop being internal. */
         char reason[200];
@@ -202,16 +202,20 @@ void hq__outcome_attempt(struct hq_worker *w, struct hq_entry *e, const struct h
         add(w, e, HQ_MO_DEAD, a, ep->id, ep->e.url, t, failed, 0, reason);
     } else if (failed >= ep->policy.max_attempts) {
         add(w, e, HQ_MO_DEAD, a, ep->id, ep->e.url, t, failed, 0, "exhausted");
+        ended = HQ_OUT_EXHAUSTED;
     } else {
         long long due = a->done_ms + hq_backoff_next_ms(&ep->policy, failed, a->retry_after_ms,
                                                         jitter_rand(&w->outcomes));
         if (hq_backoff_in_window(e->first_ms ? e->first_ms : a->at_ms, ep->e.retry_window_ms, due))
             add(w, e, HQ_MO_RETRY, a, ep->id, ep->e.url, t, failed, due, NULL);
-        else
+        else {
             add(w, e, HQ_MO_DEAD, a, ep->id, ep->e.url, t, failed, 0, "retry_window_exceeded");
+            ended = HQ_OUT_WINDOW;
+        }
     }
     hq_log(HQ_LOG_DEBUG, "delivery", "event %s to %s failed (attempt %d): %s", e->event_id, ep->id,
            failed, a->error);
+    return ended;
 }
 
 void hq__outcome_defer(struct hq_worker *w, struct hq_entry *e, const struct hq_ep *ep)

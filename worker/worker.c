@@ -331,6 +331,7 @@ static void on_tick(uv_timer_t *t)
     int64_t now = hq_now_ms();
     hq__dispatch_tick(w);
     hq__breaker_flush(w);
+    hq__exhausted_flush(w);
     hq__dispatch_watch_endpoints(w);
     hq__dispatch_retry_parked(w);
     maybe_close_idle(w, now);
@@ -526,6 +527,7 @@ int hq_worker_run(const struct hq_worker_config *cfg, struct hq_err *err)
     hq_redis_script_init(&w->lane_stats_script, hq_script_lane_stats);
     hq__rl_init(w, hq__dispatch_rl_tick, hq__dispatch_rl_leased);
     hq__breaker_init(w);
+    hq__exhausted_init(w);
     uv_prepare_init(&w->loop, &w->turn_prepare);
     uv_prepare_start(&w->turn_prepare, on_turn_prepare);
     uv_timer_init(&w->loop, &w->flush_timer);
@@ -570,6 +572,7 @@ int hq_worker_run(const struct hq_worker_config *cfg, struct hq_err *err)
     uv_run(&w->loop, UV_RUN_DEFAULT);
 
     hq__breaker_free(w);
+    hq__exhausted_free(w);
     hq__dispatch_free_cache(w);
     hq__delivery_pool_free(w);
     hq__entries_free_all(&w->entries);

@@ -34,6 +34,7 @@ struct hq_worker_config {
     long long breaker_min_attempts; /* --breaker-min-attempts: in the window, for the ratio */
     long long breaker_probe_ms;     /* --breaker-probe-interval */
     long long disable_after_ms;     /* --disable-after: no success this long disables (0 never) */
+    long long exhausted_every_ms;   /* --exhausted-interval: hookq.delivery.exhausted (0 never) */
     long long failing_after_ms;     /* --failing-after: hookq.endpoint.failing (0 never) */
     int disable_on_gone;            /* --disable-on-gone on|off: a 410 disables at once */
     struct hq_policy policy;        /* retry policy (HOOKQ_MAX_ATTEMPTS, HOOKQ_BACKOFF_*) */

@@ -107,12 +107,7 @@ static int ops_with(const struct hq_endpoint *op, const char *needle, const char
         const struct hq_test_request *q = &R.w.rcv.reqs[i];
         if (strcmp(q->path, "/ops") != 0 || !strstr(q->body, needle))
             continue;
-        char id[160], ts[32], sig[512];
-        assert_int_equal(hq_test_request_header(q, "webhook-id", id, sizeof(id)), 0);
-        assert_int_equal(hq_test_request_header(q, "webhook-timestamp", ts, sizeof(ts)), 0);
-        assert_int_equal(hq_test_request_header(q, "webhook-signature", sig, sizeof(sig)), 0);
-        assert_int_equal(hq_sign_verify(&k, id, atoll(ts), q->body, q->body_len, sig, 0, -1, &err),
-                         0);
+        wenv_assert_signed(q, &k, NULL, 0);
         assert_non_null(strstr(q->body, ep_id));
         n++;
     }
@@ -294,31 +289,6 @@ static int ep_disabled(void *arg)
     return strcmp(v, "0") == 0;
 }
 
-/* Dead letters of endpoint id with reason (every partition). */
-static long dead_for(const char *id, const char *reason)
-{
-    long n = 0;
-    for (unsigned p = 0; p < R.w.tl.L.nparts; p++) {
-        char key[HQ_KEY_MAX];
-        hq_key_dead(R.w.tl.L.part[p].base, key, sizeof(key));
-        redisReply *r = redisCommand(wenv_node(&R.w, p), "XRANGE %s - +", key);
-        assert_non_null(r);
-        for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
-            redisReply *kv = r->element[i]->element[1];
-            int ep = 0, why = 0;
-            for (size_t j = 0; j + 1 < kv->elements; j += 2) {
-                ep |= !strcmp(kv->element[j]->str, "endpoint_id") &&
-                      !strcmp(kv->element[j + 1]->str, id);
-                why |= !strcmp(kv->element[j]->str, "reason") &&
-                       !strcmp(kv->element[j + 1]->str, reason);
-            }
-            n += ep && why;
-        }
-        freeReplyObject(r);
-    }
-    return n;
-}
-
 struct dead_arg {
     const char *id;
     long want;
@@ -327,7 +297,7 @@ struct dead_arg {
 static int dead_kept(void *arg)
 {
     struct dead_arg *a = arg;
-    return dead_for(a->id, "endpoint_disabled") >= a->want && wenv_pending(&R.w) == 0;
+    return wenv_dead_count(&R.w, a->id, "endpoint_disabled") >= a->want && wenv_pending(&R.w) == 0;
 }
 
 /* Requests at path: total and distinct webhook-ids. */
@@ -415,7 +385,7 @@ static void test_a_410_disables_at_once_events_are_kept_and_replayed_once_after_
     requests_at("/good", &total, &distinct);
     assert_int_equal(total, 6); /* each once */
     assert_int_equal(distinct, 6);
-    assert_int_equal(dead_for(g.id, "endpoint_disabled"), 0);
+    assert_int_equal(wenv_dead_count(&R.w, g.id, "endpoint_disabled"), 0);
     assert_int_equal(ops_with(&op, "hookq.endpoint.disabled", g.id), 1);
     assert_int_equal(ops_with(&op, "hookq.endpoint.enabled", g.id), 1);
     hq_endpoint_free(&g);

@@ -370,3 +370,40 @@ int wenv_healthz_ok(void *arg)
     hq_buf_free(&b);
     return st == 200;
 }
+
+long wenv_dead_count(struct wenv *w, const char *id, const char *reason)
+{
+    long n = 0;
+    for (unsigned p = 0; p < w->tl.L.nparts; p++) {
+        char key[HQ_KEY_MAX];
+        hq_key_dead(w->tl.L.part[p].base, key, sizeof(key));
+        redisReply *r = redisCommand(wenv_node(w, p), "XRANGE %s - +", key);
+        assert_non_null(r);
+        for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+            redisReply *kv = r->element[i]->element[1];
+            int ep = 0, why = 0;
+            for (size_t j = 0; j + 1 < kv->elements; j += 2) {
+                ep |= !strcmp(kv->element[j]->str, "endpoint_id") &&
+                      !strcmp(kv->element[j + 1]->str, id);
+                why |= !strcmp(kv->element[j]->str, "reason") &&
+                       !strcmp(kv->element[j + 1]->str, reason);
+            }
+            n += ep && why;
+        }
+        freeReplyObject(r);
+    }
+    return n;
+}
+
+void wenv_assert_signed(const struct hq_test_request *q, const struct hq_sign_key *k, char *id_out,
+                        size_t n)
+{
+    struct hq_err err = {0};
+    char id[160], ts[32], sig[512];
+    assert_int_equal(hq_test_request_header(q, "webhook-id", id, sizeof(id)), 0);
+    assert_int_equal(hq_test_request_header(q, "webhook-timestamp", ts, sizeof(ts)), 0);
+    assert_int_equal(hq_test_request_header(q, "webhook-signature", sig, sizeof(sig)), 0);
+    assert_int_equal(hq_sign_verify(k, id, atoll(ts), q->body, q->body_len, sig, 0, -1, &err), 0);
+    if (id_out)
+        snprintf(id_out, n, "%s", id);
+}

@@ -153,6 +153,14 @@ int redis_int_at_least(void *arg);
 /* Pending entries of the workers group, every partition (0 when no group exists yet). */
 long long wenv_pending(struct wenv *w);
 
+/* Asserts q carries a valid Standard Webhooks signature by k; its webhook-id
+ * into id_out[n] when id_out is not NULL. */
+void wenv_assert_signed(const struct hq_test_request *q, const struct hq_sign_key *k, char *id_out,
+                        size_t n);
+
+/* Dead letters of endpoint_id with reason, over every partition's dead stream. */
+long wenv_dead_count(struct wenv *w, const char *endpoint_id, const char *reason);
+
 int nothing_pending_and_stream_empty(void *arg);
 
 /* Reads field f of the first entry of a stream into out ("" if absent). */
