@@ -187,6 +187,20 @@ enum show_keys { KEYS_NONE, KEYS_MASKED, KEYS_REVEALED };
 
 /* Appends the endpoint's JSON object (docs/endpoints.md, "The endpoint
  * object"). */
+
+/* "breaker":{...} of --json: each override, null when the worker's applies. */
+static int breaker_json(struct hq_buf *b, const struct hq_endpoint_breaker *o)
+{
+    const char *names[] = {"failures", "ratio", "window_ms", "min_attempts", "probe_interval_ms"};
+    long long v[] = {o->failures, o->ratio, o->window_ms, o->min_attempts, o->probe_ms};
+    int set[] = {o->failures != 0, o->ratio_set, o->window_ms != 0, o->min_attempts != 0,
+                 o->probe_ms != 0};
+    int rc = hq_buf_printf(b, ",\"breaker\":{");
+    for (int i = 0; i < 5 && rc == 0; i++)
+        rc = set[i] ? hq_buf_printf(b, "%s\"%s\":%lld", i ? "," : "", names[i], v[i])
+                    : hq_buf_printf(b, "%s\"%s\":null", i ? "," : "", names[i]);
+    return rc ? rc : hq_buf_printf(b, "}");
+}
 static int json_endpoint(struct hq_buf *b, const struct hq_endpoint *e, enum show_keys keys,
                          int reveal_headers)
 {
@@ -228,6 +242,7 @@ static int json_endpoint(struct hq_buf *b, const struct hq_endpoint *e, enum sho
     hq_rate_format(&e->rate, rl, sizeof(rl));
     rc = rc ? rc : hq_buf_printf(b, ",\"rate_limit\":");
     rc = rc ? rc : (rl[0] ? json_str(b, rl) : hq_buf_printf(b, "null"));
+    rc = rc ? rc : breaker_json(b, &e->breaker);
     if (keys != KEYS_NONE) {
         char k1[HQ_SECRET_STR_MAX + 8], k2[HQ_SECRET_STR_MAX + 8];
         if (keys == KEYS_MASKED) {
@@ -320,6 +335,9 @@ static void print_human(const struct hq_endpoint *e, enum show_keys keys, int re
     char rl[HQ_RL_STR_MAX];
     hq_rate_format(&e->rate, rl, sizeof(rl));
     printf("rate_limit:   %s\n", rl[0] ? rl : "none");
+    char cbo[200];
+    hq_endpoint_breaker_format(&e->breaker, cbo, sizeof(cbo));
+    printf("breaker:      %s\n", cbo);
     if (keys != KEYS_NONE) {
         char k[HQ_SECRET_STR_MAX + 8];
         for (int slot = 1; slot <= 2; slot++) {
@@ -402,7 +420,54 @@ struct policy_args {
     const char *rate_limit;
     long long base_ms, max_ms, window_ms;
     double factor;
+    const char *breaker_ratio;
+    struct hq_endpoint_breaker breaker; /* the other --breaker-* flags */
 };
+
+/* The per-endpoint circuit breaker flags: the worker's names (cmd_worker.c),
+ * 0 / '' = the worker's value. */
+#define BREAKER_OPTS(p)                                                                            \
+    {"breaker-failures",                                                                           \
+     HQ_OPT_INT,                                                                                   \
+     &(p)->breaker.failures,                                                                       \
+     "N",                                                                                          \
+     "open its circuit after N consecutive failures (0 = the worker's --breaker-failures)",        \
+     HQ_OPTF_NOENV,                                                                                \
+     0,                                                                                            \
+     HQ_BREAKER_FAILURES_MAX,                                                                      \
+     0},                                                                                           \
+        {"breaker-ratio",                                                                          \
+         HQ_OPT_STR,                                                                               \
+         &(p)->breaker_ratio,                                                                      \
+         "P%",                                                                                     \
+         "open it when P% of a window's attempts failed; 0 off ('' = the worker's)",               \
+         HQ_OPTF_NOENV,                                                                            \
+         0,                                                                                        \
+         0,                                                                                        \
+         0},                                                                                       \
+        {"breaker-window",                                                                         \
+         HQ_OPT_DURATION,                                                                          \
+         &(p)->breaker.window_ms,                                                                  \
+         "DUR",                                                                                    \
+         "the ratio's window, 1s-24h (0 = the worker's)",                                          \
+         HQ_OPTF_NOENV,                                                                            \
+         0,                                                                                        \
+         HQ_BREAKER_WINDOW_MAX_MS,                                                                 \
+         0},                                                                                       \
+        {"breaker-min-attempts",                                                                   \
+         HQ_OPT_INT,                                                                               \
+         &(p)->breaker.min_attempts,                                                               \
+         "N",                                                                                      \
+         "attempts in the window before the ratio counts (0 = the worker's)",                      \
+         HQ_OPTF_NOENV,                                                                            \
+         0,                                                                                        \
+         HQ_BREAKER_FAILURES_MAX,                                                                  \
+         0},                                                                                       \
+    {                                                                                              \
+        "breaker-probe-interval", HQ_OPT_DURATION, &(p)->breaker.probe_ms, "DUR",                  \
+            "while open, one probe this often, 100ms-24h (0 = the worker's)", HQ_OPTF_NOENV, 0,    \
+            HQ_BREAKER_PROBE_MAX_MS, 0                                                             \
+    }
 
 #define POLICY_OPTS(p)                                                                             \
     {"tenant",                                                                                     \
@@ -456,6 +521,14 @@ struct policy_args {
             HQ_RETRY_WINDOW_MAX_MS, 0                                                              \
     }
 
+/* 1 when one of the BREAKER_OPTS flags was given. */
+static int breaker_given(const struct hq_opt *opts)
+{
+    return given(opts, "breaker-failures") || given(opts, "breaker-ratio") ||
+           given(opts, "breaker-window") || given(opts, "breaker-min-attempts") ||
+           given(opts, "breaker-probe-interval");
+}
+
 /* The deployment's policy as the workers would see it: the defaults, then
  * HOOKQ_BACKOFF_BASE/FACTOR/MAX when set (unparseable values are the
  * workers' to refuse; here they leave the default). */
@@ -504,6 +577,22 @@ static int apply_policy(const struct hq_opt *opts, const struct policy_args *pa,
         e->backoff_max_ms = pa->max_ms;
     if (given(opts, "retry-window"))
         e->retry_window_ms = pa->window_ms;
+    if (given(opts, "breaker-failures"))
+        e->breaker.failures = pa->breaker.failures;
+    if (given(opts, "breaker-window"))
+        e->breaker.window_ms = pa->breaker.window_ms;
+    if (given(opts, "breaker-min-attempts"))
+        e->breaker.min_attempts = pa->breaker.min_attempts;
+    if (given(opts, "breaker-probe-interval"))
+        e->breaker.probe_ms = pa->breaker.probe_ms;
+    if (given(opts, "breaker-ratio")) {
+        int rc = hq_endpoint_parse_breaker_ratio(pa->breaker_ratio, &e->breaker, err);
+        if (rc != 0)
+            return rc;
+    }
+    int brc = hq_endpoint_check_breaker(&e->breaker, err);
+    if (brc != 0)
+        return brc;
     struct hq_policy dep;
     deployment_policy(&dep);
     return hq_endpoint_check_policy(e, &dep, err);
@@ -532,6 +621,7 @@ static int cmd_add(struct ctx *x, int argc, char **argv)
          HQ_ENDPOINT_ATTEMPTS_MAX, 0},
         {"disabled", HQ_OPT_BOOL, &disabled, NULL, "create it disabled", HQ_OPTF_NOENV, 0, 0, 0},
         POLICY_OPTS(&pa),
+        BREAKER_OPTS(&pa),
         JSON_OPT(x),
         HQ_NETGUARD_OPTS(&allow_private, &allow_cidrs),
         HQ_COMMON_OPTS(&x->common),
@@ -912,13 +1002,14 @@ static int cmd_update(struct ctx *x, int argc, char **argv)
          "attempts before dead-lettering (0 = HOOKQ_MAX_ATTEMPTS)", HQ_OPTF_NOENV, 0,
          HQ_ENDPOINT_ATTEMPTS_MAX, 0},
         POLICY_OPTS(&pa),
+        BREAKER_OPTS(&pa),
         JSON_OPT(x),
         HQ_NETGUARD_OPTS(&allow_private, &allow_cidrs),
         HQ_COMMON_OPTS(&x->common),
         {0},
     };
     static const struct hq_cmd_help help = {
-        "endpoint update ID [--name N] [--url U] [--description D] [--events LIST] [--header 'K: V']... [--clear-headers] [--max-attempts N] [--tenant T] [--backoff-base DUR] [--backoff-factor F] [--backoff-max DUR] [--retry-window DUR]",
+        "endpoint update ID [--name N] [--url U] [--description D] [--events LIST] [--header 'K: V']... [--clear-headers] [--max-attempts N] [--tenant T] [--backoff-base DUR] [--backoff-factor F] [--backoff-max DUR] [--retry-window DUR] [--rate-limit N/s] [--breaker-failures N] [--breaker-ratio P%] [--breaker-window DUR] [--breaker-min-attempts N] [--breaker-probe-interval DUR]",
         "Changes an endpoint; workers see the change within HOOKQ_ENDPOINT_CACHE."};
     const char *id = NULL;
     struct hq_err err = {0};
@@ -930,7 +1021,7 @@ static int cmd_update(struct ctx *x, int argc, char **argv)
     if (!(name || url || description || events || headers.n || clear_headers ||
           given(opts, "max-attempts") || given(opts, "tenant") || given(opts, "backoff-base") ||
           given(opts, "backoff-factor") || given(opts, "backoff-max") ||
-          given(opts, "retry-window") || given(opts, "rate-limit"))) {
+          given(opts, "retry-window") || given(opts, "rate-limit") || breaker_given(opts))) {
         hq_err_set(&err, HQ_EINVAL, "nothing to update (usage: hookq %s)", help.usage);
         status = fail(x, 2, &err);
         goto out;

@@ -281,7 +281,7 @@ static int check_overrides(const struct hq_endpoint *e, struct hq_err *err)
         return hq_err_set(err, HQ_EINVAL,
                           "--backoff-base: %lldms must be <= --backoff-max (%lldms)",
                           e->backoff_base_ms, e->backoff_max_ms);
-    return 0;
+    return hq_endpoint_check_breaker(&e->breaker, err);
 }
 
 int hq_endpoint_validate(const struct hq_endpoint *e, const struct hq_netguard *g,
@@ -522,6 +522,110 @@ static int parse_ll(const char *s, size_t n, long long *out)
     return 0;
 }
 
+/* ---- Circuit breaker overrides (pure) ------------------------------------------------ */
+
+/* v in lo..hi, or 0 (unset): else HQ_EINVAL naming flag. */
+static int breaker_range(const char *flag, long long v, long long lo, long long hi,
+                         const char *unit, struct hq_err *err)
+{
+    if (v == 0 || (v >= lo && v <= hi))
+        return 0;
+    return hq_err_set(err, HQ_EINVAL,
+                      "--%s: %lld%s is out of range (%lld%s to %lld%s; 0 = the worker's)", flag, v,
+                      unit, lo, unit, hi, unit);
+}
+
+int hq_endpoint_check_breaker(const struct hq_endpoint_breaker *b, struct hq_err *err)
+{
+    int rc = breaker_range("breaker-failures", b->failures, 1, HQ_BREAKER_FAILURES_MAX, "", err);
+    rc = rc ? rc
+            : breaker_range("breaker-window", b->window_ms, HQ_BREAKER_WINDOW_MIN_MS,
+                            HQ_BREAKER_WINDOW_MAX_MS, "ms", err);
+    rc = rc ? rc
+            : breaker_range("breaker-min-attempts", b->min_attempts, 1, HQ_BREAKER_FAILURES_MAX, "",
+                            err);
+    rc = rc ? rc
+            : breaker_range("breaker-probe-interval", b->probe_ms, HQ_BREAKER_PROBE_MIN_MS,
+                            HQ_BREAKER_PROBE_MAX_MS, "ms", err);
+    if (rc == 0 && b->ratio_set && (b->ratio < 0 || b->ratio > 100))
+        rc = hq_err_set(err, HQ_EINVAL, "--breaker-ratio: %lld%% is out of range (0%% to 100%%)",
+                        b->ratio);
+    return rc;
+}
+
+int hq_endpoint_parse_breaker_ratio(const char *s, struct hq_endpoint_breaker *b,
+                                    struct hq_err *err)
+{
+    char e[96];
+    size_t n = strlen(s);
+    if (n == 0) {
+        b->ratio_set = 0;
+        b->ratio = 0;
+        return 0;
+    }
+    size_t digits = n - (s[n - 1] == '%');
+    long long v = 0;
+    for (size_t i = 0; i < digits && v <= 100; i++) {
+        if (!isdigit((unsigned char)s[i]))
+            digits = 0; /* refused below */
+        else
+            v = v * 10 + (s[i] - '0');
+    }
+    if (digits == 0 || digits > 3 || v > 100)
+        return hq_err_set(
+            err, HQ_EINVAL,
+            "--breaker-ratio: '%s' is not a percentage 0-100 (e.g. 50%%; '' = the worker's)",
+            hq__endpoint_echo(s, n, e, sizeof(e)));
+    b->ratio = v;
+    b->ratio_set = 1;
+    return 0;
+}
+
+void hq_endpoint_breaker_format(const struct hq_endpoint_breaker *b, char *out, size_t n)
+{
+    size_t k = 0;
+    out[0] = '\0';
+#define PUT(...)                                                                                   \
+    do {                                                                                           \
+        if (k < n)                                                                                 \
+            k += (size_t)snprintf(out + k, n - k, __VA_ARGS__);                                    \
+    } while (0)
+    if (b->failures)
+        PUT("%sfailures %lld", k ? ", " : "", b->failures);
+    if (b->ratio_set)
+        PUT("%sratio %lld%%", k ? ", " : "", b->ratio);
+    if (b->window_ms)
+        PUT("%swindow %lldms", k ? ", " : "", b->window_ms);
+    if (b->min_attempts)
+        PUT("%smin_attempts %lld", k ? ", " : "", b->min_attempts);
+    if (b->probe_ms)
+        PUT("%sprobe_interval %lldms", k ? ", " : "", b->probe_ms);
+#undef PUT
+    if (!out[0])
+        snprintf(out, n, "the worker's defaults (--breaker-*)");
+}
+
+/* Reads breaker field k = v (a breaker_* field of the hash) into b. Returns
+ * 0 when k is not one, 1 parsed, -1 malformed. "" is unset. */
+static int breaker_field(const redisReply *k, const redisReply *v, struct hq_endpoint_breaker *b)
+{
+    static const char *const names[] = {"breaker_failures", "breaker_ratio", "breaker_window_ms",
+                                        "breaker_min_attempts", "breaker_probe_ms"};
+    long long *dst[] = {&b->failures, &b->ratio, &b->window_ms, &b->min_attempts, &b->probe_ms};
+    for (int i = 0; i < 5; i++) {
+        if (k->len != strlen(names[i]) || memcmp(k->str, names[i], k->len) != 0)
+            continue;
+        if (v->len == 0)
+            return 1;
+        if (parse_ll(v->str, v->len, dst[i]) != 0)
+            return -1;
+        if (i == 1)
+            b->ratio_set = 1;
+        return 1;
+    }
+    return 0;
+}
+
 static int parse_double(const char *s, size_t n, double *out)
 {
     char b[32];
@@ -633,6 +737,8 @@ int hq_endpoint_from_reply(const redisReply *r, const char *id, struct hq_endpoi
             }
         } else if (field_is(k, "backoff_factor")) {
             bad = parse_double(v->str, v->len, &e->backoff_factor) ? "backoff_factor" : NULL;
+        } else if (breaker_field(k, v, &e->breaker) < 0) {
+            bad = "breaker_*";
         }
         /* Unknown fields are ignored: a newer hookq may have added them. */
     }
@@ -641,7 +747,7 @@ int hq_endpoint_from_reply(const redisReply *r, const char *id, struct hq_endpoi
     if (!bad && (!e->key1[0] || !e->key2[0]))
         bad = "key1/key2 (missing)";
     if (!bad && check_overrides(e, NULL) != 0)
-        bad = "backoff_*/retry_window_ms (out of range)";
+        bad = "backoff_*/retry_window_ms/breaker_* (out of range)";
     if (bad) {
         rc = hq_err_set(err, HQ_EINVAL, "endpoint %s: malformed hash field %s", e->id, bad);
         hq_endpoint_free(e);
@@ -668,7 +774,12 @@ const char *const hq_endpoint_listing_fields[HQ_ENDPOINT_LISTING_FIELDS] = {"nam
                                                                             "backoff_factor",
                                                                             "backoff_max_ms",
                                                                             "retry_window_ms",
-                                                                            "rate_limit"};
+                                                                            "rate_limit",
+                                                                            "breaker_failures",
+                                                                            "breaker_ratio",
+                                                                            "breaker_window_ms",
+                                                                            "breaker_min_attempts",
+                                                                            "breaker_probe_ms"};
 
 int hq_endpoint_from_listing(const redisReply *r, const char *id, struct hq_endpoint *e)
 {
@@ -711,6 +822,14 @@ int hq_endpoint_from_listing(const redisReply *r, const char *id, struct hq_endp
             snprintf(rl, sizeof(rl), "%.*s", (int)v->len, v->str);
             if (hq_rate_parse(rl, &e->rate, NULL) != 0)
                 e->rate = (struct hq_rate){0};
+            break;
+        }
+        default: { /* 15-19: breaker_*, as in the hash reader (lenient: garbage is unset) */
+            redisReply k = {.type = REDIS_REPLY_STRING,
+                            .str = (char *)hq_endpoint_listing_fields[i],
+                            .len = strlen(hq_endpoint_listing_fields[i])};
+            if (breaker_field(&k, v, &e->breaker) < 0)
+                memset(&e->breaker, 0, sizeof(e->breaker));
             break;
         }
         }

@@ -11,6 +11,10 @@
  *                      tenant backoff_base_ms backoff_factor backoff_max_ms
  *                      retry_window_ms rate_limit (each optional: absent/""/0 = none/the
  *                      deployment's policy)
+ *                      breaker_failures breaker_ratio breaker_window_ms
+ *                      breaker_min_attempts breaker_probe_ms (circuit breaker
+ *                      overrides; absent/"" = the worker's --breaker-*; 0 = the
+ *                      worker's too but for breaker_ratio, where 0 = off)
  *                      events  = filters joined by ","  ("invoice.paid,user.*")
  *                      headers = "Name: value" lines joined by "\n" (CR/LF are refused in headers)
  *   <r>:endpoints      zset id -> created ms (paged listing)
@@ -37,6 +41,17 @@
 #include "common/ratelimit.h"
 #include "common/sign.h"
 
+/* Per-endpoint circuit breaker overrides; each unset (0, ratio_set 0) = the
+ * worker's --breaker-* value. Ranges: hq_endpoint_validate (HQ_BREAKER_*). */
+struct hq_endpoint_breaker {
+    long long failures;     /* consecutive failures that open it */
+    long long ratio;        /* % of a window's attempts failed that opens it (0 off) */
+    int ratio_set;          /* 1: ratio is the endpoint's */
+    long long window_ms;    /* the ratio's window */
+    long long min_attempts; /* attempts in the window before the ratio counts */
+    long long probe_ms;     /* one probe this often while open */
+};
+
 struct hq_endpoint {
     char id[HQ_ENDPOINT_ID_MAX + 1]; /* "ep_" + 24 lowercase base32 chars */
     char *name;                      /* owned */
@@ -55,11 +70,12 @@ struct hq_endpoint {
     long long created_ms, updated_ms;
     char tenant[HQ_TENANT_MAX + 1]; /* owning tenant (customer/account id); "" = none */
     /* Retry policy overrides, field by field; 0 = the deployment's value. */
-    long long backoff_base_ms; /* delay after the first failure, ms */
-    double backoff_factor;     /* growth per failure, >= 1 */
-    long long backoff_max_ms;  /* ceiling of one delay, ms */
-    long long retry_window_ms; /* no retry due later than the first attempt + this, ms */
-    struct hq_rate rate;       /* rate limit (hash field rate_limit "50/s"); n 0 = none */
+    long long backoff_base_ms;          /* delay after the first failure, ms */
+    double backoff_factor;              /* growth per failure, >= 1 */
+    long long backoff_max_ms;           /* ceiling of one delay, ms */
+    long long retry_window_ms;          /* no retry due later than the first attempt + this, ms */
+    struct hq_rate rate;                /* rate limit (hash field rate_limit "50/s"); n 0 = none */
+    struct hq_endpoint_breaker breaker; /* circuit breaker overrides (breaker_* fields) */
 };
 
 void hq_endpoint_free(struct hq_endpoint *e); /* frees the owned fields, wipes keys */
@@ -92,7 +108,7 @@ int hq_endpoint_from_reply(const redisReply *r, const char *id, struct hq_endpoi
 
 /* The hash fields a listing reads: every field but the keys, so a listing
  * never holds a secret. */
-#define HQ_ENDPOINT_LISTING_FIELDS 15
+#define HQ_ENDPOINT_LISTING_FIELDS 20
 extern const char *const hq_endpoint_listing_fields[HQ_ENDPOINT_LISTING_FIELDS];
 /* Fills e (caller frees with hq_endpoint_free) from an HMGET of
  * hq_endpoint_listing_fields, leniently: a hand-edited hash is shown as well
@@ -124,6 +140,19 @@ void hq_endpoint_policy(const struct hq_endpoint *e, const struct hq_policy *dep
  * (36000000ms, the deployment's)"). Pure. */
 int hq_endpoint_check_policy(const struct hq_endpoint *e, const struct hq_policy *dep,
                              struct hq_err *err) HQ_MUST_CHECK;
+/* The breaker overrides' ranges (the worker's --breaker-* bounds; 0 = unset
+ * but for the ratio). HQ_EINVAL naming the flag ("--breaker-failures: 0 is
+ * out of range (1 to 1000000)"). Pure. */
+int hq_endpoint_check_breaker(const struct hq_endpoint_breaker *b,
+                              struct hq_err *err) HQ_MUST_CHECK;
+/* Parses a --breaker-ratio value: "" unset, "N" or "N%" with N 0-100 into b.
+ * HQ_EINVAL naming the flag and the value. Pure. */
+int hq_endpoint_parse_breaker_ratio(const char *s, struct hq_endpoint_breaker *b,
+                                    struct hq_err *err) HQ_MUST_CHECK;
+/* Formats b's set fields for people ("failures 2, ratio 50%, ..."), or
+ * "the worker's defaults" when none is. */
+void hq_endpoint_breaker_format(const struct hq_endpoint_breaker *b, char *out, size_t n);
+
 /* Syntax of a tenant given by a user or stored: hq_event_check_tenant's rule
  * (1-HQ_TENANT_MAX chars of [A-Za-z0-9_.:-]). */
 int hq_endpoint_check_tenant(const char *tenant, struct hq_err *err) HQ_MUST_CHECK;

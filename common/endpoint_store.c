@@ -95,7 +95,7 @@ static char *join(char **v, int n, char sep)
 static void tx_hash(struct tx *t, const char *base, const struct hq_endpoint *e)
 {
     char key[HQ_KEY_MAX], k1[24], k2[24], en[4], ma[16], cr[24], up[24];
-    char bb[24], bf[32], bm[24], rw[24], rl[HQ_RL_STR_MAX];
+    char bb[24], bf[32], bm[24], rw[24], rl[HQ_RL_STR_MAX], cb[5][24];
     hq_key_endpoint(base, e->id, key, sizeof(key));
     const char *del[] = {"DEL", key};
     tx_append(t, 2, del);
@@ -112,6 +112,14 @@ static void tx_hash(struct tx *t, const char *base, const struct hq_endpoint *e)
     snprintf(bm, sizeof(bm), "%lld", e->backoff_max_ms);
     snprintf(rw, sizeof(rw), "%lld", e->retry_window_ms);
     hq_rate_format(&e->rate, rl, sizeof(rl));
+    const struct hq_endpoint_breaker *o = &e->breaker; /* "" or 0: the worker's */
+    snprintf(cb[0], sizeof(cb[0]), "%lld", o->failures);
+    cb[1][0] = '\0';
+    if (o->ratio_set)
+        snprintf(cb[1], sizeof(cb[1]), "%lld", o->ratio);
+    snprintf(cb[2], sizeof(cb[2]), "%lld", o->window_ms);
+    snprintf(cb[3], sizeof(cb[3]), "%lld", o->min_attempts);
+    snprintf(cb[4], sizeof(cb[4]), "%lld", o->probe_ms);
     const char *argv[] = {
         "HSET",
         key,
@@ -153,6 +161,16 @@ static void tx_hash(struct tx *t, const char *base, const struct hq_endpoint *e)
         rw,
         "rate_limit",
         rl,
+        "breaker_failures",
+        cb[0],
+        "breaker_ratio",
+        cb[1],
+        "breaker_window_ms",
+        cb[2],
+        "breaker_min_attempts",
+        cb[3],
+        "breaker_probe_ms",
+        cb[4],
     };
     tx_append(t, (int)(sizeof(argv) / sizeof(*argv)), argv);
     free(events);

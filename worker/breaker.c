@@ -203,11 +203,12 @@ static int send_call(struct hq_worker *w, struct hq_ep *ep, int claim, int64_t n
     argv[3] = NUM(now);
     argv[4] = ep->id;
     argv[5] = ep->e.tenant;
-    argv[6] = NUM(cfg->breaker_failures);
-    argv[7] = NUM(cfg->breaker_ratio);
-    argv[8] = NUM(cfg->breaker_window_ms);
-    argv[9] = NUM(cfg->breaker_min_attempts);
-    argv[10] = NUM(cfg->breaker_probe_ms);
+    const struct hq_endpoint_breaker *o = &ep->e.breaker; /* its overrides, else the worker's */
+    argv[6] = NUM(o->failures ? o->failures : cfg->breaker_failures);
+    argv[7] = NUM(o->ratio_set ? o->ratio : cfg->breaker_ratio);
+    argv[8] = NUM(o->window_ms ? o->window_ms : cfg->breaker_window_ms);
+    argv[9] = NUM(o->min_attempts ? o->min_attempts : cfg->breaker_min_attempts);
+    argv[10] = NUM(o->probe_ms ? o->probe_ms : cfg->breaker_probe_ms);
     argv[11] = NUM(cfg->timeout_ms + PROBE_LEASE_MARGIN_MS);
     int argc = 12;
     if (!claim) {

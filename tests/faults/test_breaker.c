@@ -459,6 +459,40 @@ static void test_no_success_for_disable_after_disables_with_the_reason(void **st
     stop_both(wk, sc);
 }
 
+static int exhausted_at_least(void *arg)
+{
+    struct dead_arg *a = arg;
+    return wenv_dead_count(&R.w, a->id, "exhausted") >= a->want;
+}
+
+static void test_an_endpoints_breaker_failures_override_opens_it_the_default_does_not(void **state)
+{
+    (void)state;
+    struct hq_endpoint a, b;
+    wenv_endpoint_at(&R.w, "/s/500", "bk.*", 1, &a);
+    wenv_endpoint_at(&R.w, "/s/500", "bk.*", 1, &b);
+    const char *upd[] = {"endpoint", "update",      a.id,           "--breaker-failures",
+                         "2",        "--redis-url", wenv_url(&R.w), NULL};
+    assert_int_equal(cli_env(upd), 0);
+    pid_t sc = start_scheduler();
+    pid_t wk = wenv_worker(&R.w, NULL, ENV); /* the worker's defaults: 10 failures */
+    for (int i = 0; i < 5; i++)
+        wenv_produce(&R.w, "bk.test", "{}", NULL, NULL, NULL, 0);
+    struct cb_arg open = {a.id, "open"};
+    wenv_wait(&R.w, cb_state_is, &open, 15000, "the breaker with --breaker-failures 2 to open");
+    char buf[32]; /* 5 failures < the worker's 10: only its own 2 opens it (one tick may
+                   * report all 5 at once, so fails is not asserted) */
+    struct dead_arg da = {b.id, 5};
+    wenv_wait(&R.w, exhausted_at_least, &da, 15000, "5 dead letters of the default endpoint");
+    struct cb_arg watch = {b.id, "closed"}; /* counting, below the worker's 10 */
+    wenv_wait(&R.w, cb_state_is, &watch, 5000, "the default endpoint's breaker counting");
+    cb_field(b.id, "fails", buf, sizeof(buf));
+    assert_string_equal(buf, "5");
+    hq_endpoint_free(&a);
+    hq_endpoint_free(&b);
+    stop_both(wk, sc);
+}
+
 static void test_bad_breaker_values_exit_2_with_one_line_and_change_nothing(void **state)
 {
     (void)state;
@@ -489,6 +523,7 @@ int main(void)
         RF_TEST(test_kill9_of_the_workers_while_open_loses_nothing, &R),
         RF_TEST(test_a_410_disables_at_once_events_are_kept_and_replayed_once_after_enable, &R),
         RF_TEST(test_no_success_for_disable_after_disables_with_the_reason, &R),
+        RF_TEST(test_an_endpoints_breaker_failures_override_opens_it_the_default_does_not, &R),
         RF_TEST(test_bad_breaker_values_exit_2_with_one_line_and_change_nothing, &R),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

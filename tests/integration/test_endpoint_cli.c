@@ -610,6 +610,85 @@ static void test_bad_input_gets_one_line_and_the_right_exit_status(void **state)
     expect(st, 1, "hookq endpoint show: redis: cannot reach 127.0.0.1:");
 }
 
+/* ---- circuit breaker overrides --------------------------------------------------------- */
+
+static void test_breaker_overrides_are_stored_shown_updated_and_bad_values_refused(void **state)
+{
+    (void)state;
+    assert_int_equal(EP("cbo", "add", "--name", "n", "--url", "https://e.com/",
+                        "--breaker-failures", "2", "--breaker-ratio", "25%", "--breaker-window",
+                        "30s", "--breaker-min-attempts", "5", "--breaker-probe-interval", "2s"),
+                     0);
+    char id[80];
+    line_value(out, "id", id, sizeof(id));
+    char key[160];
+    snprintf(key, sizeof(key), "cbo:ep:%s", id);
+    redisReply *r = hq_test_cmd(rc_,
+                                "HMGET %s breaker_failures breaker_ratio breaker_window_ms "
+                                "breaker_min_attempts breaker_probe_ms",
+                                key);
+    assert_string_equal(r->element[0]->str, "2");
+    assert_string_equal(r->element[1]->str, "25");
+    assert_string_equal(r->element[2]->str, "30000");
+    assert_string_equal(r->element[3]->str, "5");
+    assert_string_equal(r->element[4]->str, "2000");
+    freeReplyObject(r);
+    assert_int_equal(EP("cbo", "show", id), 0);
+    assert_non_null(strstr(out, "breaker:      failures 2, ratio 25%, window 30000ms, "
+                                "min_attempts 5, probe_interval 2000ms\n"));
+    assert_int_equal(EP("cbo", "show", id, "--json"), 0);
+    assert_non_null(strstr(out, "\"breaker\":{\"failures\":2,\"ratio\":25,\"window_ms\":30000,"
+                                "\"min_attempts\":5,\"probe_interval_ms\":2000}"));
+    /* Update: 0 / '' give back the worker's value; ratio 0 is "off". */
+    assert_int_equal(EP("cbo", "update", id, "--breaker-failures", "0", "--breaker-ratio", "0",
+                        "--breaker-window", "0"),
+                     0);
+    assert_int_equal(EP("cbo", "show", id, "--json"), 0);
+    assert_non_null(strstr(out, "\"breaker\":{\"failures\":null,\"ratio\":0,\"window_ms\":null,"
+                                "\"min_attempts\":5,\"probe_interval_ms\":2000}"));
+    assert_int_equal(EP("cbo", "update", id, "--breaker-ratio", "", "--breaker-min-attempts", "0",
+                        "--breaker-probe-interval", "0"),
+                     0);
+    assert_int_equal(EP("cbo", "show", id), 0);
+    assert_non_null(strstr(out, "breaker:      the worker's defaults (--breaker-*)\n"));
+    assert_int_equal(EP("cbo", "list", "--json"), 0);
+    assert_non_null(strstr(out, "\"breaker\":{\"failures\":null,\"ratio\":null,"));
+    /* Bad values: one line naming the flag, exit 2, nothing changed. */
+    long long v0 = version("cbo");
+    static const char *const bad[][3] = {
+        {"--breaker-failures", "-1", "--breaker-failures"},
+        {"--breaker-failures", "2000000", "--breaker-failures"},
+        {"--breaker-failures", "x", "--breaker-failures"},
+        {"--breaker-ratio", "101%", "--breaker-ratio: '101%' is not a percentage"},
+        {"--breaker-ratio", "-5", "--breaker-ratio: '-5' is not a percentage"},
+        {"--breaker-ratio", "half", "--breaker-ratio: 'half' is not a percentage"},
+        {"--breaker-window", "500ms", "--breaker-window: 500ms is out of range"},
+        {"--breaker-window", "2d", "--breaker-window"},
+        {"--breaker-min-attempts", "0x", "--breaker-min-attempts"},
+        {"--breaker-probe-interval", "50ms", "--breaker-probe-interval: 50ms is out of range"},
+        {"--breaker-probe-interval", "soon", "--breaker-probe-interval"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char want[160];
+        snprintf(want, sizeof(want), "hookq endpoint update: %s", bad[i][2]);
+        expect(EP("cbo", "update", id, bad[i][0], bad[i][1]), 2, want);
+        snprintf(want, sizeof(want), "hookq endpoint add: %s", bad[i][2]);
+        expect(EP("cbo", "add", "--name", "n", "--url", "https://e.com/", bad[i][0], bad[i][1]), 2,
+               want);
+    }
+    assert_int_equal(version("cbo"), v0);
+    assert_int_equal(hq_test_cmd_int(rc_, "ZCARD cbo:endpoints"), 1);
+    assert_int_equal(EP("cbo", "show", id), 0);
+    assert_non_null(strstr(out, "breaker:      the worker's defaults (--breaker-*)\n"));
+    /* A hand-edited hash out of range is refused when read, naming the field. */
+    hq_test_cmd_int(rc_, "HSET %s breaker_failures 0x", key);
+    expect(EP("cbo", "show", id), 2, "hookq endpoint show: endpoint");
+    assert_non_null(strstr(err, "malformed hash field breaker_*"));
+    hq_test_cmd_int(rc_, "HSET %s breaker_failures 0 breaker_window_ms 5", key);
+    expect(EP("cbo", "show", id), 2, "hookq endpoint show: endpoint");
+    assert_non_null(strstr(err, "breaker_* (out of range)"));
+}
+
 /* ---- tagged layout ------------------------------------------------------------------ */
 
 /* Every key under "<prefix>:" (SCAN), asserting each is a registry key
@@ -690,6 +769,7 @@ int main(void)
         cmocka_unit_test(test_disable_and_enable_flip_the_state),
         cmocka_unit_test(test_delete_removes_the_hash_and_every_index_entry),
         cmocka_unit_test(test_save_refuses_a_change_made_after_the_read),
+        cmocka_unit_test(test_breaker_overrides_are_stored_shown_updated_and_bad_values_refused),
         cmocka_unit_test(test_bad_input_gets_one_line_and_the_right_exit_status),
         cmocka_unit_test(test_tagged_layout_writes_registry_keys_under_the_reg_tag),
     };
