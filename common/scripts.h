@@ -19,7 +19,9 @@ extern const char hq_script_lane_stats[];
 extern const char hq_script_rl_lease[];
 extern const char hq_script_health[];  /* circuit breakers (worker/breaker.c) */
 extern const char hq_script_disable[]; /* automatic disable, registry side (worker/breaker.c) */
-extern const char hq_script_exhausted[]; /* hookq.delivery.exhausted (worker/exhausted.c) */
+
+/* hookq.delivery.exhausted (worker/exhausted.c) */
+extern const char hq_script_exhausted[];
 
 /* SHA1 hex (41 bytes with NUL) of a script's source, for EVALSHA. */
 void hq_script_sha1(const char *src, char out[41]);
