@@ -474,6 +474,10 @@ void hq__ep_clear_data(struct hq_ep *ep);
  * breaker call's); the last frees it. */
 void hq__ep_unref(struct hq_ep *ep);
 
+/* ---- health_gauges.c: hookq_endpoints_circuit_open, hookq_endpoints_disabled ---- */
+/* Recounts the cached endpoints by breaker state and enabled (the tick). */
+void hq__health_gauges(struct hq_worker *w);
+
 /* ---- exhausted.c: hookq.delivery.exhausted (common/scripts/exhausted.lua) ---- */
 /* Notes a dead letter of ep for event_id: reason "exhausted" (window 0) or
  * "retry_window_exceeded" (window 1). No Redis call: the tick sends. */

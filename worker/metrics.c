@@ -290,6 +290,13 @@ static int render(struct hq_buf *b, struct hq_metrics *m)
                            LOAD(m->breaker_opened), LOAD(m->breaker_closed),
                            LOAD(m->breaker_disabled));
     if (rc == 0)
+        rc = gauge(b, "hookq_endpoints_circuit_open",
+                   "Endpoints this worker knows whose circuit breaker is open or half-open.",
+                   LOAD(m->eps_circuit_open));
+    if (rc == 0)
+        rc = gauge(b, "hookq_endpoints_disabled", "Endpoints this worker knows that are disabled.",
+                   LOAD(m->eps_disabled));
+    if (rc == 0)
         rc = counter(b, "hookq_redis_reconnects_total", "Redis reconnections.",
                      LOAD(m->redis_reconnects));
     if (rc == 0)

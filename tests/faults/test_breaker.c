@@ -94,6 +94,22 @@ static int probes_at_least(void *arg)
     return arrivals_after(&R.rcv2, "/a", a->after_ms, at, 0) >= a->want;
 }
 
+struct metric_arg {
+    const char *url;
+    const char *line; /* a whole line of /metrics, with its "\n" */
+};
+
+/* 1 when the worker's /metrics (a->url) has the line a->line. */
+static int metrics_has(void *arg)
+{
+    struct metric_arg *a = arg;
+    struct hq_buf body = {0};
+    hq_buf_init(&body, 1 << 20);
+    int ok = wenv_http_get(a->url, &body) == 200 && strstr(body.p, a->line) != NULL;
+    hq_buf_free(&body);
+    return ok;
+}
+
 /* Operator requests whose body has needle; each checked: signed with op's key,
  * the endpoint id in the payload. */
 static int ops_with(const struct hq_endpoint *op, const char *needle, const char *ep_id)
@@ -178,6 +194,8 @@ test_opens_after_the_threshold_probes_at_the_interval_and_closes_on_success(void
     }
     cb_field(id, "state", buf, sizeof(buf));
     assert_true(strcmp(buf, "open") == 0 || strcmp(buf, "half_open") == 0);
+    struct metric_arg ma = {murl, "hookq_endpoints_circuit_open 1\n"};
+    wenv_wait(&R.w, metrics_has, &ma, 5000, "hookq_endpoints_circuit_open 1");
     /* endpoint show: the state and the next probe (human and --json). */
     char out[8192], err[1024];
     const char *show[] = {"endpoint", "show", id, "--redis-url", wenv_url(&R.w), NULL};
@@ -215,6 +233,10 @@ test_opens_after_the_threshold_probes_at_the_interval_and_closes_on_success(void
     assert_int_equal(wenv_http_get(murl, &body), 200);
     assert_non_null(strstr(body.p, "hookq_breaker_transitions_total{to=\"open\"} 1\n"));
     assert_non_null(strstr(body.p, "hookq_breaker_transitions_total{to=\"closed\"} 1\n"));
+    hq_buf_free(&body);
+    struct metric_arg mc = {murl, "hookq_endpoints_circuit_open 0\n"};
+    wenv_wait(&R.w, metrics_has, &mc, 5000, "hookq_endpoints_circuit_open 0");
+    hq_buf_init(&body, 1 << 20);
     hq_buf_free(&body);
     hq_endpoint_free(&op);
     stop_both(wk, sc);
@@ -349,10 +371,16 @@ static void test_a_410_disables_at_once_events_are_kept_and_replayed_once_after_
     struct hq_endpoint g, op;
     wenv_endpoint_at(&R.w, "/s/410", "bk.*", 0, &g);
     wenv_endpoint_at(&R.w, "/ops", "hookq.*", 0, &op);
+    char maddr[64], murl[128];
+    snprintf(maddr, sizeof(maddr), "127.0.0.1:%d", hq_test_free_port());
+    snprintf(murl, sizeof(murl), "http://%s/metrics", maddr);
+    const char *extra[] = {"--metrics", maddr, NULL};
     pid_t sc = start_scheduler();
-    pid_t wk = wenv_worker(&R.w, NULL, ENV);
+    pid_t wk = wenv_worker(&R.w, extra, ENV);
     wenv_produce(&R.w, "bk.test", "{}", "ev_gone_0", NULL, NULL, 0);
     wenv_wait(&R.w, ep_disabled, g.id, 15000, "the endpoint to be disabled");
+    struct metric_arg md = {murl, "hookq_endpoints_disabled 1\n"};
+    wenv_wait(&R.w, metrics_has, &md, 5000, "hookq_endpoints_disabled 1");
     char reason[200];
     ep_field(g.id, "disabled_reason", reason, sizeof(reason));
     assert_string_equal(reason, "410 Gone");
