@@ -727,7 +727,9 @@ static void expand_url(const char *tmpl, long long port_base, long long i, char 
  * {i} = i, subscribed to bench.event, each through hq_endpoint_create (so the
  * registry is exactly what `hookq endpoint add` writes; ids are the generated
  * ep_... ones), and writes their ids to IDS_OUT, line i = endpoint i. One
- * MULTI/EXEC round trip each: 10,000 take about a second on loopback. */
+ * MULTI/EXEC round trip each: 10,000 take about a second on loopback. With
+ * HQ_BENCH_TENANTS=T in the environment endpoint i belongs to tenant t<i % T>
+ * (bench/noisy.sh). */
 static int cmd_endpoints(const char *url, const char *prefix, long long k, long long port_base,
                          const char *tmpl, const char *ids_out)
 {
@@ -739,6 +741,8 @@ static int cmd_endpoints(const char *url, const char *prefix, long long k, long 
     FILE *f = fopen(ids_out, "w");
     if (!f)
         die(1, "%s: %s", ids_out, strerror(errno));
+    const char *tv = getenv("HQ_BENCH_TENANTS");
+    long long tenants = tv ? parse_num("HQ_BENCH_TENANTS", tv, 1, 1000000) : 0;
     redisContext *c = connect_or_die(url);
     int64_t t0 = mono_ns();
     for (long long i = 0; i < k; i++) {
@@ -754,6 +758,8 @@ static int cmd_endpoints(const char *url, const char *prefix, long long k, long 
         e.events[0] = hq_strdup(BENCH_TYPE);
         e.nevents = 1;
         e.enabled = 1;
+        if (tenants)
+            snprintf(e.tenant, sizeof(e.tenant), "t%lld", i % tenants);
         struct hq_err err = {0};
         if (hq_endpoint_create(c, prefix, &e, &err) != 0)
             die(1, "endpoint %lld (%s): %s", i, ep_url, err.msg);

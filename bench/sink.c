@@ -11,7 +11,7 @@
  * usage:
  *   hq_sink --port-base B --ports N [--procs K] [--tls CERT_PEM,KEY_PEM]
  *           [--delay MS] [--delay-p99 MS] [--slow-every K2 --slow-delay MS2]
- *           [--log FILE] [--status FILE] [--ready FILE]
+ *           [--log FILE] [--status FILE] [--ready FILE] [--fail]
  *
  * Listens on 127.0.0.1:B .. B+N-1. With --procs K, child i serves the ports
  * whose index is i modulo K (one process cannot hold 10,000 ports and 10,000
@@ -21,6 +21,8 @@
  * median --delay and that 99th percentile. --log records "<receipt µs> <webhook-id
  * or ->" per request, --status rewrites one counters line every 500 ms, --ready is
  * created once every port listens; with K > 1 each is FILE.<i> per child.
+ * --fail answers "500 Internal Server Error" (empty body) instead of 204: a
+ * failing endpoint for bench/noisy.sh.
  * SIGTERM/SIGINT: stop, flush, exit 0. Bad options exit 2, unbindable ports 1. */
 #include <errno.h>
 #include <fcntl.h>
@@ -59,11 +61,18 @@ static const char RESP_CLOSE[] = "HTTP/1.1 204 No Content\r\nConnection: close\r
 /* An HTTP/1.0 client assumes close unless told otherwise. */
 static const char RESP_KEEP10[] = "HTTP/1.1 204 No Content\r\nConnection: keep-alive\r\n\r\n";
 enum { R_KEEP, R_CLOSE, R_KEEP10 };
+/* The same three with --fail: a failing endpoint (bench/noisy.sh). */
+static const char RESP_KEEP_500[] =
+    "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n";
+static const char RESP_CLOSE_500[] =
+    "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+static const char RESP_KEEP10_500[] =
+    "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: keep-alive\r\n\r\n";
 
 struct opts {
     unsigned port_base, ports, procs;
     unsigned delay, delay_p99, slow_every, slow_delay;
-    bool has_p99, has_slow_every, has_slow_delay;
+    bool has_p99, has_slow_every, has_slow_delay, fail;
     const char *tls, *log, *status, *ready;
 };
 
@@ -138,7 +147,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: hq_sink --port-base B --ports N [--procs K] [--tls CERT_PEM,KEY_PEM]\n"
                "               [--delay MS] [--delay-p99 MS] [--slow-every K2 --slow-delay MS2]\n"
-               "               [--log FILE] [--status FILE] [--ready FILE]\n");
+               "               [--log FILE] [--status FILE] [--ready FILE] [--fail]\n");
 }
 
 static _Noreturn void bad_opt(const char *opt, const char *val, const char *why)
@@ -178,6 +187,7 @@ static void parse_opts(int argc, char **argv)
                                        {"log", required_argument, NULL, 'l'},
                                        {"status", required_argument, NULL, 'S'},
                                        {"ready", required_argument, NULL, 'r'},
+                                       {"fail", no_argument, NULL, 'F'},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
     bool has_base = false, has_ports = false;
@@ -208,6 +218,7 @@ static void parse_opts(int argc, char **argv)
         case 'l': O.log = optarg; break;
         case 'S': O.status = optarg; break;
         case 'r': O.ready = optarg; break;
+        case 'F': O.fail = true; break;
         case 'h': usage(stdout); exit(0);
         case ':':
             fprintf(stderr, "hq_sink: option %s needs a value\n", name);
@@ -663,12 +674,10 @@ static void send_ready(struct conn *c)
         struct pend *p = &c->q[c->qhead];
         if (!p->body_done || p->deadline > now)
             break;
-        const char *r = p->resp == R_KEEP    ? RESP_KEEP
-                        : p->resp == R_CLOSE ? RESP_CLOSE
-                                             : RESP_KEEP10;
-        size_t rl = p->resp == R_KEEP    ? sizeof RESP_KEEP - 1
-                    : p->resp == R_CLOSE ? sizeof RESP_CLOSE - 1
-                                         : sizeof RESP_KEEP10 - 1;
+        const char *r = p->resp == R_KEEP    ? (O.fail ? RESP_KEEP_500 : RESP_KEEP)
+                        : p->resp == R_CLOSE ? (O.fail ? RESP_CLOSE_500 : RESP_CLOSE)
+                                             : (O.fail ? RESP_KEEP10_500 : RESP_KEEP10);
+        size_t rl = strlen(r);
         if (n + rl > sizeof out) {
             conn_send(c, out, n);
             n = 0;
