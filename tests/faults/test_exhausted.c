@@ -4,6 +4,7 @@
  * signed, whose counts add up to the dead letters, fewer events than dead
  * letters, never two within --exhausted-interval; counts held back by the
  * interval go out once it is over though no dead letter follows (the poke);
+ * dead letters of the retry window are counted apart (retry_window_exceeded);
  * --exhausted-interval 0 emits none; a bad value exits 2 with one line. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,7 +28,7 @@ static const char *const ENV[] = {"HOOKQ_ALLOW_PRIVATE=1",   "HOOKQ_BACKOFF_BASE
  * ep_id (distinct webhook-ids), each checked signed with op's key. */
 struct exh {
     int n;
-    long count[EXH_MAX], exhausted[EXH_MAX];
+    long count[EXH_MAX], exhausted[EXH_MAX], window[EXH_MAX];
     int64_t at[EXH_MAX];
     char first[EXH_MAX][64], last[EXH_MAX][64];
     int sampled[EXH_MAX]; /* "sample_event_ids":[ present */
@@ -77,6 +78,7 @@ static void exh_collect(const struct hq_endpoint *op, const char *ep_id, struct 
         snprintf(ids[x->n], sizeof(ids[0]), "%s", id);
         x->count[x->n] = num_after(q->body, "\"count\":");
         x->exhausted[x->n] = num_after(q->body, "\"exhausted\":");
+        x->window[x->n] = num_after(q->body, "\"retry_window_exceeded\":");
         x->at[x->n] = num_after(q->body, "\"at_ms\":");
         str_after(q->body, "\"first_event_id\":\"", x->first[x->n], sizeof(x->first[0]));
         str_after(q->body, "\"last_event_id\":\"", x->last[x->n], sizeof(x->last[0]));
@@ -173,6 +175,37 @@ static void test_a_storm_of_dead_letters_yields_a_few_batched_signed_events(void
     assert_int_equal(hq_test_kill_wait(sc, SIGTERM, 20000), 0);
 }
 
+static void test_retry_window_dead_letters_are_counted_apart(void **state)
+{
+    (void)state;
+    struct hq_endpoint f, op;
+    wenv_endpoint_at(&R.w, "/s/500", "ex.*", 10, &f);
+    wenv_endpoint_at(&R.w, "/ops", "hookq.*", 0, &op);
+    /* Every retry would be due >= 80 ms after the first attempt: past 50 ms. */
+    char out[4096], err[1024];
+    assert_int_equal(wenv_cli(&R.w, out, sizeof(out), err, sizeof(err), "endpoint", "update", f.id,
+                              "--retry-window", "50ms", NULL),
+                     0);
+    const char *extra[] = {"--exhausted-interval", "1s", NULL};
+    pid_t a = wenv_worker(&R.w, extra, ENV);
+    produce_batch("w", 0, 20);
+    struct want w1 = {&op, f.id, 20};
+    wenv_wait(&R.w, counted, &w1, 20000, "exhausted events counting 20 dead letters");
+    assert_int_equal(wenv_dead_count(&R.w, f.id, "retry_window_exceeded"), 20);
+    struct exh x;
+    exh_collect(&op, f.id, &x);
+    long window = 0, exhausted = 0;
+    for (int i = 0; i < x.n; i++) {
+        window += x.window[i];
+        exhausted += x.exhausted[i];
+    }
+    assert_int_equal(window, 20);
+    assert_int_equal(exhausted, 0);
+    assert_int_equal(hq_test_kill_wait(a, SIGTERM, 20000), 0);
+    hq_endpoint_free(&f);
+    hq_endpoint_free(&op);
+}
+
 static void test_interval_0_emits_none_and_bad_values_exit_2(void **state)
 {
     (void)state;
@@ -210,6 +243,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         RF_TEST(test_a_storm_of_dead_letters_yields_a_few_batched_signed_events, &R),
+        RF_TEST(test_retry_window_dead_letters_are_counted_apart, &R),
         RF_TEST(test_interval_0_emits_none_and_bad_values_exit_2, &R),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
