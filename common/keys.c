@@ -75,3 +75,7 @@ int hq_key_breaker(const char *p, const char *endpoint_id, char *out, size_t n)
 {
     return fmt(out, n, p, "cb:", endpoint_id);
 }
+int hq_key_breaker_feed(const char *p, char *out, size_t n)
+{
+    return fmt(out, n, p, "breakers", NULL);
+}

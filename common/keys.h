@@ -47,5 +47,9 @@ int hq_key_endpoints_version(const char *prefix, char *out,
  * (hq_layout_partition_for of its id) has base p; absent while it is healthy
  * (common/scripts/health.lua). */
 int hq_key_breaker(const char *prefix, const char *endpoint_id, char *out, size_t n);
+/* <reg>:breakers stream: the breaker transitions (endpoint, state, next probe),
+ * capped, which every worker follows so it stops sending to an endpoint
+ * another worker saw fail (worker/breaker.c). */
+int hq_key_breaker_feed(const char *prefix, char *out, size_t n);
 
 #endif

@@ -74,6 +74,8 @@
 #define HQ_BREAKER_WINDOW_DEFAULT_MS    60000 /* the ratio's window */
 #define HQ_BREAKER_MIN_ATTEMPTS_DEFAULT 20    /* attempts in the window before the ratio counts */
 #define HQ_BREAKER_PROBE_DEFAULT_MS     30000 /* one probe this often while open */
+#define HQ_BREAKER_FEED_MAX             10000 /* transitions kept in <reg>:breakers (~MAXLEN) */
+#define HQ_BREAKER_FEED_READ            256   /* read per tick by each worker */
 #define HQ_DISABLE_AFTER_DEFAULT_MS     (5LL * 86400000) /* no success this long disables (Svix) */
 #define HQ_FAILING_AFTER_DEFAULT_MS     86400000LL       /* hookq.endpoint.failing after this */
 #define HQ_IDLE_CLOSE_DEFAULT_MS                                                                   \

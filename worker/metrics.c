@@ -80,6 +80,8 @@ void hq_metrics_init(struct hq_metrics *m)
     atomic_init(&m->fenced, 0);
     atomic_init(&m->breaker_opened, 0);
     atomic_init(&m->breaker_closed, 0);
+    atomic_init(&m->eps_open, 0);
+    atomic_init(&m->eps_disabled, 0);
     atomic_init(&m->breaker_disabled, 0);
     atomic_init(&m->redis_reconnects, 0);
     atomic_init(&m->stream_lag, -1); /* unknown until the first XINFO GROUPS */
@@ -289,6 +291,14 @@ static int render(struct hq_buf *b, struct hq_metrics *m)
                            "hookq_breaker_transitions_total{to=\"disabled\"} %lu\n",
                            LOAD(m->breaker_opened), LOAD(m->breaker_closed),
                            LOAD(m->breaker_disabled));
+    if (rc == 0)
+        rc = gauge(b, "hookq_endpoints_circuit_open",
+                   "Endpoints this worker knows with an open or half-open circuit breaker.",
+                   LOAD(m->eps_open));
+    if (rc == 0)
+        rc = gauge(b, "hookq_endpoints_disabled",
+                   "Endpoints this worker knows disabled (by hand or by the breaker).",
+                   LOAD(m->eps_disabled));
     if (rc == 0)
         rc = counter(b, "hookq_redis_reconnects_total", "Redis reconnections.",
                      LOAD(m->redis_reconnects));
