@@ -80,3 +80,8 @@ int hq_key_exhausted(const char *p, const char *endpoint_id, char *out, size_t n
 {
     return fmt(out, n, p, "exh:", endpoint_id);
 }
+
+int hq_key_breaker_feed(const char *p, char *out, size_t n)
+{
+    return fmt(out, n, p, "breakers", NULL);
+}

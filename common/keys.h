@@ -51,5 +51,9 @@ int hq_key_breaker(const char *prefix, const char *endpoint_id, char *out, size_
  * not yet emitted and when the last event went out (common/scripts/exhausted.lua),
  * on the base of its home partition H; expires an interval after the last event. */
 int hq_key_exhausted(const char *prefix, const char *endpoint_id, char *out, size_t n);
+/* <reg>:breakers stream: the breaker transitions (endpoint, state, next probe),
+ * capped, which every worker follows so it stops sending to an endpoint
+ * another worker saw fail (worker/breaker.c). */
+int hq_key_breaker_feed(const char *prefix, char *out, size_t n);
 
 #endif

@@ -74,14 +74,16 @@
 #define HQ_BREAKER_WINDOW_DEFAULT_MS    60000 /* the ratio's window */
 #define HQ_BREAKER_MIN_ATTEMPTS_DEFAULT 20    /* attempts in the window before the ratio counts */
 #define HQ_BREAKER_PROBE_DEFAULT_MS     30000 /* one probe this often while open */
-/* Their bounds (the worker's flags and the per-endpoint overrides). */
-#define HQ_BREAKER_FAILURES_MAX     1000000
-#define HQ_BREAKER_WINDOW_MIN_MS    1000
-#define HQ_BREAKER_WINDOW_MAX_MS    86400000LL
-#define HQ_BREAKER_PROBE_MIN_MS     100
-#define HQ_BREAKER_PROBE_MAX_MS     86400000LL
-#define HQ_DISABLE_AFTER_DEFAULT_MS (5LL * 86400000) /* no success this long disables (Svix) */
-#define HQ_FAILING_AFTER_DEFAULT_MS 86400000LL       /* hookq.endpoint.failing after this */
+#define HQ_BREAKER_FEED_MAX             10000 /* transitions kept in <reg>:breakers (~MAXLEN) */
+#define HQ_BREAKER_FEED_READ            256   /* read per tick by each worker */
+#define HQ_DISABLE_AFTER_DEFAULT_MS     (5LL * 86400000) /* no success this long disables (Svix) */
+#define HQ_FAILING_AFTER_DEFAULT_MS     86400000LL       /* hookq.endpoint.failing after this */
+/* The breaker's bounds (the worker's flags and the per-endpoint overrides). */
+#define HQ_BREAKER_FAILURES_MAX  1000000
+#define HQ_BREAKER_WINDOW_MIN_MS 1000
+#define HQ_BREAKER_WINDOW_MAX_MS 86400000LL
+#define HQ_BREAKER_PROBE_MIN_MS  100
+#define HQ_BREAKER_PROBE_MAX_MS  86400000LL
 /* hookq.delivery.exhausted: at most one per endpoint per interval (hookq
  * worker --exhausted-interval), with a sample of this many event ids; one
  * exhausted.lua call carries at most HQ_EXHAUSTED_CALL_MAX endpoints. */

@@ -30,6 +30,7 @@ void hq__breaker_init(struct hq_worker *w)
 {
     hq_redis_script_init(&w->breaker.script, hq_script_health);
     hq_redis_script_init(&w->breaker.disable_script, hq_script_disable);
+    hq_key_breaker_feed(w->layout->reg, w->breaker.key_feed, sizeof(w->breaker.key_feed));
 }
 
 void hq__breaker_free(struct hq_worker *w)
@@ -129,6 +130,122 @@ static void write_disable(struct hq_worker *w, struct hq_ep *ep, const char *rea
     ep->cb.disabling = 1;
 }
 
+static void on_published(struct hq_redis_client *c, redisReply *r, void *arg)
+{
+    (void)c, (void)r, (void)arg;
+}
+
+/* Tells the other workers of a transition this worker's report made (state:
+ * "open", "closed" or "disabled"). Advisory, so without a callback: a worker
+ * that misses it learns from its own failures or its next cache refresh. */
+static void publish(struct hq_worker *w, const struct hq_ep *ep, const char *state)
+{
+    char next[24], max[24];
+    snprintf(next, sizeof(next), "%lld", (long long)ep->cb.next_probe_ms);
+    snprintf(max, sizeof(max), "%d", HQ_BREAKER_FEED_MAX);
+    const char *argv[] = {
+        "XADD", w->breaker.key_feed, "MAXLEN", "~", max, "*", "ep", ep->id, "state", state, "next",
+        next};
+    if (hq_redis_router_command(w->writer, w->layout->reg_slot, on_published, NULL, 0,
+                                (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL) != 0)
+        hq_log(HQ_LOG_DEBUG, "breaker", "could not publish the transition of %s", ep->id);
+}
+
+/* Applies one feed entry [id, [field, value, ...]] to the cached endpoint it
+ * names (endpoints not cached are read with their state when first needed). */
+static void apply(struct hq_worker *w, const redisReply *e)
+{
+    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+        e->element[0]->type != REDIS_REPLY_STRING || e->element[1]->type != REDIS_REPLY_ARRAY)
+        return;
+    const redisReply *f = e->element[1];
+    const redisReply *id = NULL, *st = NULL, *next = NULL;
+    for (size_t i = 0; i + 1 < f->elements; i += 2) {
+        const redisReply *k = f->element[i], *v = f->element[i + 1];
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+            continue;
+        if (strcmp(k->str, "ep") == 0)
+            id = v;
+        else if (strcmp(k->str, "state") == 0)
+            st = v;
+        else if (strcmp(k->str, "next") == 0)
+            next = v;
+    }
+    if (!id || !st || !next)
+        return;
+    struct hq_ep *ep = hq__dispatch_ep_lookup(w, id->str, id->len);
+    if (!ep)
+        return;
+    ep->cb.state = state_of(st->str, st->len);
+    ep->cb.next_probe_ms = strtoll(next->str, NULL, 10);
+}
+
+static void on_feed_reply(struct hq_redis_client *c, redisReply *r, void *arg)
+{
+    (void)c;
+    struct hq_worker *w = arg;
+    w->breaker.following = 0;
+    if (!r || (r->type != REDIS_REPLY_ARRAY && r->type != REDIS_REPLY_NIL))
+        return; /* asked again on the next tick */
+    const redisReply *entries = NULL;
+    int first = !w->breaker.feed_id[0];
+    if (first) { /* XREVRANGE + - COUNT 1: where to start; nothing to apply */
+        snprintf(w->breaker.feed_id, sizeof(w->breaker.feed_id), "0-0");
+        entries = r->type == REDIS_REPLY_ARRAY ? r : NULL;
+    } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+               r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements == 2) {
+        entries = r->element[0]->element[1]; /* XREAD: [[key, entries]] */
+    }
+    if (!entries || entries->type != REDIS_REPLY_ARRAY)
+        return;
+    for (size_t i = 0; i < entries->elements; i++) {
+        const redisReply *e = entries->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+            e->element[0]->type != REDIS_REPLY_STRING ||
+            e->element[0]->len >= sizeof(w->breaker.feed_id))
+            continue;
+        snprintf(w->breaker.feed_id, sizeof(w->breaker.feed_id), "%s", e->element[0]->str);
+        if (!first)
+            apply(w, e);
+    }
+}
+
+/* The gauges of what this worker knows: cached endpoints open (or half-open)
+ * and disabled. A walk of the cache per tick, as dispatch.c's congestion check. */
+static void count_states(struct hq_worker *w)
+{
+    long open = 0, disabled = 0;
+    for (int b = 0; b < HQ_CACHE_BUCKETS; b++) {
+        for (const struct hq_ep *ep = w->dispatch.eps[b]; ep; ep = ep->next) {
+            if (ep->missing)
+                continue;
+            if (ep->cb.state == HQ_CB_OPEN || ep->cb.state == HQ_CB_HALF_OPEN)
+                open++;
+            else if (ep->cb.state == HQ_CB_DISABLED || !ep->e.enabled)
+                disabled++;
+        }
+    }
+    atomic_store_explicit(&w->metrics.eps_open, open, memory_order_relaxed);
+    atomic_store_explicit(&w->metrics.eps_disabled, disabled, memory_order_relaxed);
+}
+
+void hq__breaker_follow(struct hq_worker *w)
+{
+    count_states(w);
+    if (w->breaker.following || !w->writer || w->stopping ||
+        !hq_redis_router_ready(w->writer, w->layout->reg_slot))
+        return;
+    char count[16];
+    snprintf(count, sizeof(count), "%d", HQ_BREAKER_FEED_READ);
+    const char *first[] = {"XREVRANGE", w->breaker.key_feed, "+", "-", "COUNT", "1"};
+    const char *next[] = {"XREAD",           "COUNT", count, "STREAMS", w->breaker.key_feed,
+                          w->breaker.feed_id};
+    int fresh = !w->breaker.feed_id[0];
+    if (hq_redis_router_command(w->writer, w->layout->reg_slot, on_feed_reply, w, 0, 6,
+                                fresh ? first : next, NULL) == 0)
+        w->breaker.following = 1;
+}
+
 /* One health.lua call in flight; holds a reference to ep. */
 struct call {
     struct hq_worker *w;
@@ -177,6 +294,8 @@ static void on_reply(struct hq_redis_client *c, redisReply *r, void *arg)
                 "endpoint %s: disabled (%s); its deliveries are dead-lettered (endpoint_disabled) until it is enabled",
                 ep->id, r->element[4]->str);
         }
+        if (t[0])
+            publish(w, ep, r->element[0]->str);
         if (cb->state == HQ_CB_DISABLED)
             write_disable(w, ep, r->element[4]->str);
     }

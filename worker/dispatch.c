@@ -38,6 +38,11 @@ static struct hq_ep *ep_find(struct hq_worker *w, const char *id, size_t n)
     return NULL;
 }
 
+struct hq_ep *hq__dispatch_ep_lookup(struct hq_worker *w, const char *id, size_t n)
+{
+    return ep_find(w, id, n);
+}
+
 static int ep_fresh(const struct hq_worker *w, const struct hq_ep *ep, int64_t now)
 {
     /* A disabled endpoint is read again by every batch that needs it: its

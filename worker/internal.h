@@ -287,6 +287,9 @@ struct hq_breaker {
     struct hq_ep *pending;
     struct hq_redis_script script;         /* health.lua */
     struct hq_redis_script disable_script; /* disable.lua */
+    char key_feed[HQ_KEY_MAX];             /* <reg>:breakers: transitions to follow */
+    char feed_id[48];                      /* the last entry read ("" until the first look) */
+    int following;                         /* a read of the feed is in flight */
 };
 
 /* exhausted.c: endpoints with exhausted dead letters to report (exh->next). */
@@ -465,6 +468,8 @@ void hq__dispatch_rl_tick(struct hq_worker *w);
 void hq__dispatch_rl_leased(struct hq_worker *w, struct hq_ep *ep, enum hq_rl_result res);
 /* Reads <prefix>:endpoints:ver; a change marks the whole cache stale. */
 void hq__dispatch_watch_endpoints(struct hq_worker *w);
+/* The cached endpoint id[0..n), or NULL: no reference taken. */
+struct hq_ep *hq__dispatch_ep_lookup(struct hq_worker *w, const char *id, size_t n);
 void hq__dispatch_free_cache(struct hq_worker *w);
 
 /* ---- ep.c: a cached endpoint's lifetime (a leaf) ---- */
@@ -473,10 +478,6 @@ void hq__ep_clear_data(struct hq_ep *ep);
 /* Drops a reference to ep taken with ep->refs++ (the cache's, a delivery's, a
  * breaker call's); the last frees it. */
 void hq__ep_unref(struct hq_ep *ep);
-
-/* ---- health_gauges.c: hookq_endpoints_circuit_open, hookq_endpoints_disabled ---- */
-/* Recounts the cached endpoints by breaker state and enabled (the tick). */
-void hq__health_gauges(struct hq_worker *w);
 
 /* ---- exhausted.c: hookq.delivery.exhausted (common/scripts/exhausted.lua) ---- */
 /* Notes a dead letter of ep for event_id: reason "exhausted" (window 0) or
@@ -497,6 +498,9 @@ void hq__breaker_note(struct hq_worker *w, struct hq_ep *ep, const struct hq_att
 int64_t hq__breaker_hold(struct hq_worker *w, struct hq_delivery *d, int64_t now);
 /* Sends the pending reports (one health.lua call per endpoint; the tick). */
 void hq__breaker_flush(struct hq_worker *w);
+/* Reads the transitions other workers published since the last call (one
+ * command per tick) and applies them to the cached endpoints. */
+void hq__breaker_follow(struct hq_worker *w);
 /* Installs a state read from Redis (HMGET state next_probe_ms). */
 void hq__breaker_learn(struct hq_ep *ep, const redisReply *r);
 void hq__breaker_init(struct hq_worker *w);

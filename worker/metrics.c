@@ -80,6 +80,8 @@ void hq_metrics_init(struct hq_metrics *m)
     atomic_init(&m->fenced, 0);
     atomic_init(&m->breaker_opened, 0);
     atomic_init(&m->breaker_closed, 0);
+    atomic_init(&m->eps_open, 0);
+    atomic_init(&m->eps_disabled, 0);
     atomic_init(&m->breaker_disabled, 0);
     atomic_init(&m->redis_reconnects, 0);
     atomic_init(&m->stream_lag, -1); /* unknown until the first XINFO GROUPS */
@@ -291,10 +293,11 @@ static int render(struct hq_buf *b, struct hq_metrics *m)
                            LOAD(m->breaker_disabled));
     if (rc == 0)
         rc = gauge(b, "hookq_endpoints_circuit_open",
-                   "Endpoints this worker knows whose circuit breaker is open or half-open.",
-                   LOAD(m->eps_circuit_open));
+                   "Endpoints this worker knows with an open or half-open circuit breaker.",
+                   LOAD(m->eps_open));
     if (rc == 0)
-        rc = gauge(b, "hookq_endpoints_disabled", "Endpoints this worker knows that are disabled.",
+        rc = gauge(b, "hookq_endpoints_disabled",
+                   "Endpoints this worker knows disabled (by hand or by the breaker).",
                    LOAD(m->eps_disabled));
     if (rc == 0)
         rc = counter(b, "hookq_redis_reconnects_total", "Redis reconnections.",

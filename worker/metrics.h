@@ -58,9 +58,9 @@ struct hq_metrics {
     atomic_ulong breaker_opened;   /* hookq_breaker_transitions_total{to="open"} */
     atomic_ulong breaker_closed;   /* hookq_breaker_transitions_total{to="closed"} */
     atomic_ulong breaker_disabled; /* hookq_breaker_transitions_total{to="disabled"} */
+    atomic_long eps_open;          /* hookq_endpoints_circuit_open (cached, as learned) */
+    atomic_long eps_disabled;      /* hookq_endpoints_disabled (cached, as learned) */
     atomic_ulong redis_reconnects; /* hookq_redis_reconnects_total */
-    atomic_long eps_circuit_open;  /* hookq_endpoints_circuit_open: cached, open or half-open */
-    atomic_long eps_disabled;      /* hookq_endpoints_disabled: cached, disabled */
     atomic_long stream_lag;        /* hookq_stream_lag (XINFO GROUPS lag; -1 unknown) */
     atomic_long stream_pending;    /* hookq_stream_pending */
     atomic_int redis_ready;        /* 1 when both connections are ready (/healthz) */

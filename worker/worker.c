@@ -332,7 +332,7 @@ static void on_tick(uv_timer_t *t)
     hq__dispatch_tick(w);
     hq__breaker_flush(w);
     hq__exhausted_flush(w);
-    hq__health_gauges(w);
+    hq__breaker_follow(w);
     hq__dispatch_watch_endpoints(w);
     hq__dispatch_retry_parked(w);
     maybe_close_idle(w, now);
