@@ -160,7 +160,7 @@ int hq_apikey_verify(redisContext *c, const char *base, const char *key, struct 
     int rc = 0;
     char hex[2 * SHA256_DIGEST_LENGTH + 1];
     digest_hex(key, hex);
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 6 ||
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 5 ||
         r->element[0]->type != REDIS_REPLY_STRING ||
         r->element[0]->len != 2 * SHA256_DIGEST_LENGTH ||
         CRYPTO_memcmp(r->element[0]->str, hex, 2 * SHA256_DIGEST_LENGTH) != 0) {
