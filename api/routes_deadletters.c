@@ -28,7 +28,8 @@ static int parse_id(const struct hq_layout *L, const char *s, unsigned *part, ch
     char *colon = strchr(cli, ':');
     if (colon && cli[0] == 'p')
         *colon = '/';
-    return hq_layout_entry_parse(L, cli, part, id, HQ_DLQ_ID_MAX, err);
+    int rc = hq_layout_entry_parse(L, cli, part, id, HQ_DLQ_ID_MAX, err);
+    return rc ? rc : hq_dlq_check_id("entry id", id, err);
 }
 
 static void format_id(const struct hq_layout *L, unsigned part, const char *entry, char *out,

@@ -69,13 +69,15 @@ static const struct hq_jfield event_fields[] = {
 
 /* One event of the body into ev; payload decoded into *owned when base64. */
 static int to_event(struct hq_api_req *q, const json_t *o, size_t i, struct hookq_event *ev,
-                    unsigned char **owned, struct hq_err *err)
+                    unsigned char **owned, int *shape, struct hq_err *err)
 {
     char where[32];
     snprintf(where, sizeof(where), "events[%zu]", i);
     int rc = hq_api_json_check(o, event_fields, where, err);
-    if (rc != 0)
+    if (rc != 0) {
+        *shape = 1; /* a wrong member or type: 400, as for every body */
         return rc;
+    }
     memset(ev, 0, sizeof(*ev));
     ev->type = json_string_value(json_object_get(o, "type"));
     ev->id = json_string_value(json_object_get(o, "id"));
@@ -130,15 +132,18 @@ void hq_api_events_post(struct hq_api_req *q)
                         "events: expected an array of 1-%d events and no other member", BATCH_MAX);
     struct hookq_event *evs = calloc(n ? n : 1, sizeof(*evs));
     unsigned char **owned = calloc(n ? n : 1, sizeof(*owned));
+    int shape = list && rc != 0;
     for (size_t i = 0; i < n && rc == 0; i++)
-        rc = to_event(q, list ? json_array_get(list, i) : doc, i, &evs[i], &owned[i], &err);
+        rc = to_event(q, list ? json_array_get(list, i) : doc, i, &evs[i], &owned[i], &shape, &err);
     char(*ids)[64] = calloc(n ? n : 1, 64);
     struct hookq_producer *p = rc == 0 ? producer(q, &err) : NULL;
     if (rc == 0 && !p)
         rc = HQ_EREDIS;
     if (rc == 0) {
         char msg[256];
-        int prc = hookq_produce_batch(p, evs, n, ids, msg, sizeof(msg));
+        /* One event: hookq_produce, whose messages are `hookq produce`'s word for word. */
+        int prc = list ? hookq_produce_batch(p, evs, n, ids, msg, sizeof(msg))
+                       : hookq_produce(p, &evs[0], ids[0], sizeof(ids[0]), msg, sizeof(msg));
         if (prc != 0) {
             rc = prc == HOOKQ_EINVAL ? HQ_EINVAL : HQ_EREDIS;
             hq_err_set(&err, rc, "%s", msg);
@@ -163,6 +168,8 @@ void hq_api_events_post(struct hq_api_req *q)
     wrc = wrc ? wrc : rc == 0 ? hq_buf_printf(&b, "]}") : 0;
     if (rc == 0 && wrc == 0)
         hq_api_json(q, MHD_HTTP_ACCEPTED, &b);
+    else if (shape)
+        hq_api_problem(q, MHD_HTTP_BAD_REQUEST, "invalid", err.msg);
     else
         hq_api_fail(q, rc ? rc : wrc, &err);
     hq_buf_free(&b);
