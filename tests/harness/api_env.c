@@ -5,6 +5,7 @@
 #include <cmocka.h>
 
 #include <curl/curl.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -188,4 +189,26 @@ void hq_api_env_key(const char *url, const char *scope, const char *tenant, char
     assert_true(len < n);
     memcpy(key, p, len);
     key[len] = '\0';
+}
+
+json_t *hq_api_resp_json(const struct hq_api_resp *r)
+{
+    json_error_t je;
+    json_t *j = json_loadb(r->body, r->len, 0, &je);
+    if (!j)
+        fail_msg("not JSON (%s): %s", je.text, r->body);
+    return j;
+}
+
+const char *hq_api_jstr(const json_t *j, const char *k)
+{
+    const char *s = json_string_value(json_object_get(j, k));
+    return s ? s : "";
+}
+
+void hq_api_env_keys(const char *url, char *admin, char *write, char *read, size_t n)
+{
+    hq_api_env_key(url, "admin", NULL, admin, n);
+    hq_api_env_key(url, "write", NULL, write, n);
+    hq_api_env_key(url, "read", NULL, read, n);
 }

@@ -31,25 +31,8 @@ static char ADMIN[128], WRITE[128], READ[128];
 static int setup(void **state)
 {
     hq_test_group_flush(state);
-    hq_api_env_key(R.url, "admin", NULL, ADMIN, sizeof(ADMIN));
-    hq_api_env_key(R.url, "write", NULL, WRITE, sizeof(WRITE));
-    hq_api_env_key(R.url, "read", NULL, READ, sizeof(READ));
+    hq_api_env_keys(R.url, ADMIN, WRITE, READ, sizeof(ADMIN));
     return 0;
-}
-
-static json_t *parse(const struct hq_api_resp *r)
-{
-    json_error_t je;
-    json_t *j = json_loadb(r->body, r->len, 0, &je);
-    if (!j)
-        fail_msg("not JSON (%s): %s", je.text, r->body);
-    return j;
-}
-
-static const char *jstr(const json_t *j, const char *k)
-{
-    const char *s = json_string_value(json_object_get(j, k));
-    return s ? s : "";
 }
 
 /* Creates an endpoint through the API; its id into id. */
@@ -115,8 +98,8 @@ static void test_every_route_needs_a_key_of_enough_scope(void **state)
     assert_int_equal(hq_api_call(&A, "GET", "/v1/endpoints", NULL, NULL, &r), 401);
     assert_non_null(strstr(r.headers, "WWW-Authenticate: Bearer"));
     assert_non_null(strstr(r.headers, "application/problem+json"));
-    json_t *j = parse(&r);
-    assert_string_equal(jstr(j, "code"), "unauthorized");
+    json_t *j = hq_api_resp_json(&r);
+    assert_string_equal(hq_api_jstr(j, "code"), "unauthorized");
     assert_int_equal(json_integer_value(json_object_get(j, "status")), 401);
     json_decref(j);
     hq_api_resp_free(&r);
@@ -207,17 +190,17 @@ static void test_endpoint_lifecycle(void **state)
                                  "\"rate_limit\":\"50/s\",\"backoff_base_ms\":2000}",
                                  &r),
                      201);
-    json_t *j = parse(&r);
+    json_t *j = hq_api_resp_json(&r);
     char id[64], key1[128], key2[128];
-    snprintf(id, sizeof(id), "%s", jstr(j, "id"));
-    snprintf(key1, sizeof(key1), "%s", jstr(j, "key1"));
-    snprintf(key2, sizeof(key2), "%s", jstr(j, "key2"));
+    snprintf(id, sizeof(id), "%s", hq_api_jstr(j, "id"));
+    snprintf(key1, sizeof(key1), "%s", hq_api_jstr(j, "key1"));
+    snprintf(key2, sizeof(key2), "%s", hq_api_jstr(j, "key2"));
     assert_int_equal(strncmp(key1, "whsec_", 6), 0);
     assert_true(strlen(key1) > 20);
     assert_int_equal(json_array_size(json_object_get(j, "events")), 2); /* deduplicated */
     assert_string_equal(json_string_value(json_array_get(json_object_get(j, "headers"), 0)),
                         "Authorization: Bearer t0k");
-    assert_string_equal(jstr(j, "rate_limit"), "50/s");
+    assert_string_equal(hq_api_jstr(j, "rate_limit"), "50/s");
     json_decref(j);
     hq_api_resp_free(&r);
     /* The registry holds what the CLI would have written: `hookq endpoint show` reads it. */
@@ -247,10 +230,10 @@ static void test_endpoint_lifecycle(void **state)
                                  "{\"name\":\"Billing 2\",\"events\":[\"*\"],\"tenant\":\"acme\"}",
                                  &r),
                      200);
-    j = parse(&r);
-    assert_string_equal(jstr(j, "name"), "Billing 2");
-    assert_string_equal(jstr(j, "url"), "https://billing.example.com/h");
-    assert_string_equal(jstr(j, "tenant"), "acme");
+    j = hq_api_resp_json(&r);
+    assert_string_equal(hq_api_jstr(j, "name"), "Billing 2");
+    assert_string_equal(hq_api_jstr(j, "url"), "https://billing.example.com/h");
+    assert_string_equal(hq_api_jstr(j, "tenant"), "acme");
     json_decref(j);
     hq_api_resp_free(&r);
     assert_int_equal(hq_test_cmd_int(C, "SISMEMBER hookq:idx:p: %s", id), 1);
@@ -262,11 +245,11 @@ static void test_endpoint_lifecycle(void **state)
     /* rotate: slot 2 replaced, key1 kept. */
     snprintf(rpath, sizeof(rpath), "%s/rotate", path);
     assert_int_equal(hq_api_call(&A, "POST", rpath, WRITE, "{\"slot\":2}", &r), 200);
-    j = parse(&r);
+    j = hq_api_resp_json(&r);
     assert_int_equal(json_integer_value(json_object_get(j, "slot")), 2);
-    assert_string_not_equal(jstr(j, "key"), key2);
+    assert_string_not_equal(hq_api_jstr(j, "key"), key2);
     char newkey[128];
-    snprintf(newkey, sizeof(newkey), "%s", jstr(j, "key"));
+    snprintf(newkey, sizeof(newkey), "%s", hq_api_jstr(j, "key"));
     json_decref(j);
     hq_api_resp_free(&r);
     redisReply *h = hq_test_cmd(C, "HMGET hookq:ep:%s key1 key2", id);
@@ -294,10 +277,10 @@ static void test_endpoint_lifecycle(void **state)
     hq_api_resp_free(&r);
     assert_int_equal(hq_test_cmd_int(C, "EXISTS hookq:ep:%s", id), 0);
     assert_int_equal(hq_api_call(&A, "GET", path, READ, NULL, &r), 404);
-    j = parse(&r);
+    j = hq_api_resp_json(&r);
     char want[128];
     snprintf(want, sizeof(want), "no endpoint '%s'", id);
-    assert_string_equal(jstr(j, "detail"), want);
+    assert_string_equal(hq_api_jstr(j, "detail"), want);
     json_decref(j);
     hq_api_resp_free(&r);
     assert_int_equal(hq_api_call(&A, "DELETE", path, WRITE, NULL, &r), 404);
@@ -375,16 +358,17 @@ static void test_validation_errors_match_the_cli_and_change_nothing(void **state
         if (st != c->status)
             fail_msg("case %zu %s: %ld %s", i, c->body, st, r.body);
         assert_non_null(strstr(r.headers, "application/problem+json"));
-        json_t *j = parse(&r);
-        if (c->field && strcmp(jstr(j, "field"), c->field) != 0)
-            fail_msg("case %zu: field '%s', want '%s': %s", i, jstr(j, "field"), c->field, r.body);
+        json_t *j = hq_api_resp_json(&r);
+        if (c->field && strcmp(hq_api_jstr(j, "field"), c->field) != 0)
+            fail_msg("case %zu: field '%s', want '%s': %s", i, hq_api_jstr(j, "field"), c->field,
+                     r.body);
         if (c->cli[0]) {
             char msg[512];
             cli_add_message(c->cli, msg, sizeof(msg));
-            if (strcmp(msg, jstr(j, "detail")) != 0 &&
+            if (strcmp(msg, hq_api_jstr(j, "detail")) != 0 &&
                 !(c->field && strcmp(c->field, "backoff_factor") == 0 &&
                   strstr(msg, "--backoff-factor")))
-                fail_msg("case %zu: API '%s' vs CLI '%s'", i, jstr(j, "detail"), msg);
+                fail_msg("case %zu: API '%s' vs CLI '%s'", i, hq_api_jstr(j, "detail"), msg);
         }
         json_decref(j);
         hq_api_resp_free(&r);
@@ -615,7 +599,7 @@ static void test_openapi_documents_exactly_the_routes_served(void **state)
     json_t *doc = json_load_file(HQ_TEST_SRC "/docs/openapi.json", JSON_REJECT_DUPLICATES, &je);
     if (!doc)
         fail_msg("docs/openapi.json: %s (line %d)", je.text, je.line);
-    assert_string_equal(jstr(doc, "openapi"), "3.1.0");
+    assert_string_equal(hq_api_jstr(doc, "openapi"), "3.1.0");
     static const char *const methods[] = {"get", "post", "patch", "delete", "put"};
     const char *path;
     json_t *item;
@@ -637,7 +621,7 @@ static void test_openapi_documents_exactly_the_routes_served(void **state)
                     rt = &hq_api_routes[i];
             if (!rt)
                 fail_msg("documented but not served: %s %s", upper, path);
-            const char *scope = jstr(op, "x-hookq-scope");
+            const char *scope = hq_api_jstr(op, "x-hookq-scope");
             if (strcmp(scope, rt->scope ? hq_apikey_scope_name(rt->scope) : "none") != 0)
                 fail_msg("%s %s: documented scope %s, served %s", upper, path, scope,
                          hq_apikey_scope_name(rt->scope));
@@ -662,7 +646,7 @@ static void test_openapi_documents_exactly_the_routes_served(void **state)
     /* The server serves the same document. */
     struct hq_api_resp r;
     assert_int_equal(hq_api_call(&A, "GET", "/v1/openapi.json", READ, NULL, &r), 200);
-    json_t *served = parse(&r);
+    json_t *served = hq_api_resp_json(&r);
     json_t *file = json_load_file(HQ_TEST_SRC "/docs/openapi.json", 0, &je);
     assert_true(json_equal(served, file));
     json_decref(served);
@@ -686,20 +670,20 @@ static void test_pagination_over_10000_endpoints(void **state)
     for (;;) {
         struct hq_api_resp r;
         assert_int_equal(hq_api_call(&A, "GET", path, READ, NULL, &r), 200);
-        json_t *j = parse(&r);
+        json_t *j = hq_api_resp_json(&r);
         json_t *data = json_object_get(j, "data");
         size_t i;
         json_t *e;
         json_array_foreach(data, i, e)
         {
-            assert_int_equal(hq_test_cmd_int(C, "SADD api-test-seen %s", jstr(e, "id")), 1);
+            assert_int_equal(hq_test_cmd_int(C, "SADD api-test-seen %s", hq_api_jstr(e, "id")), 1);
             seen++;
         }
         pages++;
         int done = json_is_true(json_object_get(j, "done"));
         if (!done)
             snprintf(path, sizeof(path), "/v1/endpoints?limit=500&iterator=%s",
-                     jstr(j, "iterator"));
+                     hq_api_jstr(j, "iterator"));
         json_decref(j);
         hq_api_resp_free(&r);
         if (done)
