@@ -15,6 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/keys.h"
+#include "common/layout_store.h"
+#include "common/redis_conn.h"
 #include "tests/harness/api_env.h"
 #include "tests/harness/hq_test.h"
 
@@ -308,6 +311,87 @@ static void test_attempts_event_types_and_stats(void **state)
     json_decref(cli);
 }
 
+/* A partitioned deployment (P = 4, prefix "pt"): registry keys carry {reg},
+ * events go to their partitions' streams, dead-letter ids read p<i>:<entry>
+ * and replay puts each back on its own partition. */
+static void test_partitioned_layout(void **state)
+{
+    (void)state;
+    struct hq_err err = {0};
+    struct hq_redis_conn *conn = hq_redis_conn_open(R.url, 2000, &err);
+    assert_non_null(conn);
+    struct hq_layout L;
+    assert_int_equal(hq_layout_create(conn, "pt", 4, &L, &err), 0);
+    hq_redis_conn_free(conn);
+    struct hq_api_env B;
+    const char *extra[] = {"--prefix", "pt", NULL};
+    const char *kargs[] = {"api-key",  "create", "--name",      "p",   "--scope", "admin",
+                           "--prefix", "pt",     "--redis-url", R.url, NULL};
+    char out[1024], e[1024], key[128];
+    assert_int_equal(hq_test_cli(kargs, NULL, NULL, out, sizeof(out), e, sizeof(e)), 0);
+    snprintf(key, sizeof(key), "%.*s", (int)strcspn(strstr(out, "key: ") + 5, "\n"),
+             strstr(out, "key: ") + 5);
+    assert_int_equal(hq_test_cmd_int(C, "EXISTS pt:{reg}:apikeys"), 1);
+    hq_api_env_start(&B, R.url, extra);
+    struct hq_api_resp r;
+    assert_int_equal(hq_api_call(&B, "POST", "/v1/endpoints", key,
+                                 "{\"name\":\"a\",\"url\":\"https://e.com/\"}", &r),
+                     201);
+    char id[64];
+    hq_api_json_str(r.body, "id", id, sizeof(id));
+    hq_api_resp_free(&r);
+    assert_int_equal(hq_test_cmd_int(C, "EXISTS pt:{reg}:ep:%s", id), 1);
+    assert_int_equal(hq_test_cmd_int(C, "EXISTS pt:ep:%s", id), 0);
+    /* Events with ids land in the producer rule's partitions. */
+    assert_int_equal(hq_api_call(&B, "POST", "/v1/events", key,
+                                 "{\"events\":[{\"type\":\"a\",\"id\":\"e1\",\"payload\":\"{}\"},"
+                                 "{\"type\":\"a\",\"id\":\"e2\",\"payload\":\"{}\"},"
+                                 "{\"type\":\"a\",\"id\":\"e3\",\"payload\":\"{}\"}]}",
+                                 &r),
+                     202);
+    assert_non_null(strstr(r.body, "\"entry_id\":\"p"));
+    assert_null(strchr(r.body, '/'));
+    hq_api_resp_free(&r);
+    long long total = 0;
+    for (unsigned i = 0; i < L.nparts; i++)
+        total += hq_test_cmd_int(C, "XLEN %s:events", L.part[i].base);
+    assert_int_equal(total, 3);
+    /* Dead letters in partitions 1 and 3. */
+    for (unsigned i = 1; i < 4; i += 2)
+        freeReplyObject(hq_test_cmd(
+            C, "XADD %s:dead * event_id ev%u type t endpoint_id %s reason exhausted payload {}",
+            L.part[i].base, i, id));
+    assert_int_equal(hq_api_call(&B, "GET", "/v1/dead-letters", key, NULL, &r), 200);
+    json_t *j = hq_api_resp_json(&r);
+    json_t *data = json_object_get(j, "data");
+    assert_int_equal(json_array_size(data), 2);
+    char one[64];
+    snprintf(one, sizeof(one), "%s", hq_api_jstr(json_array_get(data, 0), "id"));
+    assert_true(one[0] == 'p' && strchr(one, ':'));
+    json_decref(j);
+    hq_api_resp_free(&r);
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/dead-letters/%s", one);
+    assert_int_equal(hq_api_call(&B, "GET", path, key, NULL, &r), 200);
+    hq_api_resp_free(&r);
+    char body[256];
+    snprintf(body, sizeof(body), "{\"filter\":{\"endpoint\":\"%s\"}}", id);
+    assert_int_equal(hq_api_call(&B, "POST", "/v1/dead-letters/replay", key, body, &r), 200);
+    assert_non_null(strstr(r.body, "\"done_count\":2"));
+    hq_api_resp_free(&r);
+    assert_int_equal(hq_test_cmd_int(C, "XLEN %s:events", L.part[1].base) +
+                         hq_test_cmd_int(C, "XLEN %s:events", L.part[3].base) +
+                         hq_test_cmd_int(C, "XLEN %s:events", L.part[0].base) +
+                         hq_test_cmd_int(C, "XLEN %s:events", L.part[2].base),
+                     5);
+    assert_int_equal(hq_test_cmd_int(C, "XLEN %s:dead", L.part[1].base), 0);
+    assert_int_equal(hq_api_call(&B, "GET", "/v1/stats", key, NULL, &r), 200);
+    assert_non_null(strstr(r.body, "\"partitions\":["));
+    hq_api_resp_free(&r);
+    hq_api_env_stop(&B);
+    hq_layout_free(&L);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -320,6 +404,7 @@ int main(void)
         cmocka_unit_test_setup(test_replay_and_purge_by_ids, setup),
         cmocka_unit_test_setup(test_events_post_single_batch_and_invalid, setup),
         cmocka_unit_test_setup(test_attempts_event_types_and_stats, setup),
+        cmocka_unit_test_setup(test_partitioned_layout, setup),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     hq_api_env_stop(&A);
