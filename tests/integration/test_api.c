@@ -132,6 +132,13 @@ static void test_every_route_needs_a_key_of_enough_scope(void **state)
         freeReplyObject(h);
     }
     freeReplyObject(keys);
+    /* api-key list shows ids and scopes, never a key. */
+    const char *largs[] = {"api-key", "list", "--json", "--redis-url", R.url, NULL};
+    char lout[4096], lerr[256];
+    assert_int_equal(hq_test_cli(largs, NULL, NULL, lout, sizeof(lout), lerr, sizeof(lerr)), 0);
+    assert_non_null(strstr(lout, "\"scope\":\"admin\""));
+    assert_null(strstr(lout, ADMIN + 21));
+    assert_null(strstr(lout, "hq_live_"));
     /* Revoked: refused at once. */
     char id[16];
     snprintf(id, sizeof(id), "%.12s", READ + 8);
@@ -287,6 +294,14 @@ static void test_endpoint_lifecycle(void **state)
     hq_api_resp_free(&r);
     assert_int_equal(hq_api_call(&A, "PUT", path, WRITE, "{}", &r), 405);
     hq_api_resp_free(&r);
+    /* The server logged every request (debug), and no secret. */
+    if (hq_test_log_count(A.log, NULL, path) == 0) {
+        hq_test_log_print(A.log, "api");
+        fail_msg("%s not in %s", path, A.log);
+    }
+    assert_int_equal(hq_test_log_count(A.log, NULL, key1 + 6), 0);
+    assert_int_equal(hq_test_log_count(A.log, NULL, newkey + 6), 0);
+    assert_int_equal(hq_test_log_count(A.log, NULL, "t0k"), 0);
 }
 
 /* Each refused create: the status, the API's detail equals the CLI's message
@@ -328,6 +343,10 @@ static void test_validation_errors_match_the_cli_and_change_nothing(void **state
          "headers"},
         {"{\"name\":\"a\\u0001b\",\"url\":\"https://e.com/\"}",
          {"--name", "a\001b", "--url", "https://e.com/", NULL},
+         422,
+         "name"},
+        {"{\"name\":\"a\\r\\nX-Evil: 1\",\"url\":\"https://e.com/\"}",
+         {"--name", "a\r\nX-Evil: 1", "--url", "https://e.com/", NULL},
          422,
          "name"},
         {"{\"name\":\"a\",\"url\":\"https://e.com/\",\"tenant\":\"a b\"}", {NULL}, 422, "tenant"},
@@ -390,7 +409,11 @@ static void test_hostile_bodies_get_4xx_and_the_server_keeps_serving(void **stat
     size_t n = 100u * 1024 * 1024;
     char *huge = malloc(n);
     memset(huge, '[', n);
-    long st = hq_api_call_ex(&A, "POST", "/v1/endpoints", WRITE, huge, n, NULL, &r);
+    /* With Expect: 100-continue curl waits for the verdict on the headers (as
+     * well-behaved clients do); without, the client may still be writing when
+     * the server answers 413 and closes. */
+    const char *expect[] = {"Expect: 100-continue", NULL};
+    long st = hq_api_call_ex(&A, "POST", "/v1/endpoints", WRITE, huge, n, expect, &r);
     assert_int_equal(st, 413);
     hq_api_resp_free(&r);
     /* Deep nesting within the size cap: 30,000 '[' (over jansson's depth limit). */
@@ -424,6 +447,16 @@ static void test_hostile_bodies_get_4xx_and_the_server_keeps_serving(void **stat
     const char *text[] = {"Content-Type: text/plain", NULL};
     assert_int_equal(hq_api_call_ex(&A, "POST", "/v1/endpoints", WRITE, "{}", 2, text, &r), 415);
     hq_api_resp_free(&r);
+    /* A 40 KB header: over the per-connection memory, refused by the HTTP layer. */
+    char *hdr = malloc(41000);
+    memcpy(hdr, "X-Big: ", 7);
+    memset(hdr + 7, 'a', 40000);
+    hdr[40007] = '\0';
+    const char *bigh[] = {hdr, NULL};
+    st = hq_api_call_ex(&A, "GET", "/v1/endpoints", READ, NULL, 0, bigh, &r);
+    assert_true(st == 431 || st == 413 || st == 400);
+    hq_api_resp_free(&r);
+    free(hdr);
     /* A path that is no route, and a parameter that is no id. */
     assert_int_equal(hq_api_call(&A, "GET", "/v1/endpoints/%2e%2e%2fx", READ, NULL, &r), 404);
     hq_api_resp_free(&r);
