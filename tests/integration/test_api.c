@@ -463,6 +463,37 @@ static void test_hostile_bodies_get_4xx_and_the_server_keeps_serving(void **stat
     assert_unchanged(&before);
 }
 
+/* The decoding budget refuses expensive bodies, not large valid ones: an
+ * endpoint at every bound (64 filters, 16 headers of 1 KiB, 4 KiB of text). */
+static void test_largest_valid_endpoint_is_accepted(void **state)
+{
+    (void)state;
+    json_t *doc = json_pack("{s:s,s:s,s:[],s:[]}", "name", "big", "url", "https://e.com/h",
+                            "events", "headers");
+    char item[1100];
+    for (int i = 0; i < 64; i++) {
+        snprintf(item, sizeof(item), "t%03d.%0120d", i, 0);
+        json_array_append_new(json_object_get(doc, "events"), json_string(item));
+    }
+    for (int i = 0; i < 16; i++) {
+        snprintf(item, sizeof(item), "X-H%02d: %01000d", i, 0);
+        json_array_append_new(json_object_get(doc, "headers"), json_string(item));
+    }
+    char *desc = malloc(4097);
+    memset(desc, 'd', 4096);
+    desc[4096] = '\0';
+    json_object_set_new(doc, "description", json_string(desc));
+    free(desc);
+    char *body = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    struct hq_api_resp r;
+    long st = hq_api_call(&A, "POST", "/v1/endpoints", WRITE, body, &r);
+    if (st != 201)
+        fail_msg("%ld %s", st, r.body);
+    hq_api_resp_free(&r);
+    free(body);
+}
+
 static void test_tenant_scoped_keys_see_their_tenant_only(void **state)
 {
     (void)state;
@@ -784,6 +815,7 @@ int main(void)
         cmocka_unit_test_setup(test_endpoint_lifecycle, setup),
         cmocka_unit_test_setup(test_validation_errors_match_the_cli_and_change_nothing, setup),
         cmocka_unit_test_setup(test_hostile_bodies_get_4xx_and_the_server_keeps_serving, setup),
+        cmocka_unit_test_setup(test_largest_valid_endpoint_is_accepted, setup),
         cmocka_unit_test_setup(test_tenant_scoped_keys_see_their_tenant_only, setup),
         cmocka_unit_test_setup(test_cors_is_off_unless_origins_are_named, setup),
         cmocka_unit_test_setup(test_tls_serves_https, setup),
