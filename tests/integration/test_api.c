@@ -528,6 +528,16 @@ static void test_tenant_scoped_keys_see_their_tenant_only(void **state)
     hq_api_resp_free(&r);
     assert_int_equal(hq_api_call(&A, "GET", "/v1/endpoints?tenant=other", acme, NULL, &r), 403);
     hq_api_resp_free(&r);
+    /* tenant null: none (as `endpoint add` without --tenant); "" is refused as `--tenant ''`. */
+    assert_int_equal(hq_api_call(&A, "POST", "/v1/endpoints", WRITE,
+                                 "{\"name\":\"n\",\"url\":\"https://e.com/\",\"tenant\":null}", &r),
+                     201);
+    assert_non_null(strstr(r.body, "\"tenant\":null"));
+    hq_api_resp_free(&r);
+    assert_int_equal(hq_api_call(&A, "POST", "/v1/endpoints", WRITE,
+                                 "{\"name\":\"n\",\"url\":\"https://e.com/\",\"tenant\":\"\"}", &r),
+                     422);
+    hq_api_resp_free(&r);
     /* An unscoped key filters by tenant when asked. */
     assert_int_equal(hq_api_call(&A, "GET", "/v1/endpoints?tenant=other", READ, NULL, &r), 200);
     assert_non_null(strstr(r.body, theirs));
