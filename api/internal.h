@@ -68,6 +68,7 @@ struct hq_api_req {
     char retry_after[16];
     const char *www_auth;
     int answered;
+    int redis_failed; /* hq_api_fail saw HQ_EREDIS (the thread's connection was dropped) */
 };
 
 /* ---- router.c -------------------------------------------------------------------------- */

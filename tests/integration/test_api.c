@@ -664,6 +664,46 @@ static void test_sigterm_drains_then_exits_0(void **state)
     B.pid = 0;
 }
 
+static int readyz_ok(void *arg)
+{
+    struct hq_api_resp r;
+    long st = hq_api_call(arg, "GET", "/readyz", NULL, NULL, &r);
+    hq_api_resp_free(&r);
+    return st == 200;
+}
+
+/* Redis away: 503 with Retry-After (not a crash, not a hang); back: every
+ * pool thread reconnects on its next request. */
+static void test_redis_restart_is_503_then_recovers(void **state)
+{
+    (void)state;
+    struct hq_api_resp r;
+    /* Warm every pool thread's connection. */
+    for (int i = 0; i < 16; i++) {
+        assert_int_equal(hq_api_call(&A, "GET", "/v1/endpoints", READ, NULL, &r), 200);
+        hq_api_resp_free(&r);
+    }
+    hq_test_redis_stop(&R, 0);
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(hq_api_call(&A, "GET", "/v1/endpoints", READ, NULL, &r), 503);
+        assert_non_null(strstr(r.headers, "Retry-After: 1"));
+        hq_api_resp_free(&r);
+    }
+    assert_int_equal(hq_api_call(&A, "GET", "/readyz", NULL, NULL, &r), 503);
+    hq_api_resp_free(&r);
+    assert_int_equal(hq_api_call(&A, "GET", "/healthz", NULL, NULL, &r), 200);
+    hq_api_resp_free(&r);
+    hq_test_redis_restart(&R);
+    redisFree(C);
+    C = hq_test_redis_connect(&R);
+    assert_true(hq_test_wait(readyz_ok, &A, 5000));
+    hq_api_env_keys(R.url, ADMIN, WRITE, READ, sizeof(ADMIN)); /* the data did not survive */
+    for (int i = 0; i < 16; i++) {
+        assert_int_equal(hq_api_call(&A, "GET", "/v1/endpoints", READ, NULL, &r), 200);
+        hq_api_resp_free(&r);
+    }
+}
+
 /* ---- the OpenAPI document ------------------------------------------------------------- */
 
 static void test_openapi_documents_exactly_the_routes_served(void **state)
@@ -843,6 +883,7 @@ int main(void)
         cmocka_unit_test_setup(test_cors_is_off_unless_origins_are_named, setup),
         cmocka_unit_test_setup(test_tls_serves_https, setup),
         cmocka_unit_test_setup(test_sigterm_drains_then_exits_0, setup),
+        cmocka_unit_test_setup(test_redis_restart_is_503_then_recovers, setup),
         cmocka_unit_test_setup(test_openapi_documents_exactly_the_routes_served, setup),
         cmocka_unit_test_setup(test_pagination_over_10000_endpoints, setup),
         cmocka_unit_test_setup(test_concurrent_creates_from_4_replicas, setup),
