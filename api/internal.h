@@ -104,16 +104,16 @@ struct hq_jfield {
     enum hq_jtype type;
     int required;
 };
-/* Installs jansson's allocator with a per-thread byte budget (once, at start). */
-void hq_api_json_init(void);
-/* Decodes text strictly (duplicate keys, trailing data refused; an allocation
- * budget of 16x its size) and checks it is an object as fields say. [out] *out
+/* An upper bound of the values JSON text holds: 1 + its '[' '{' ',' ':'
+ * outside strings (json.c; decoding refuses more than JSON_VALUES_MAX). */
+size_t hq_api_json_values(const char *p, size_t n);
+/* Decodes text strictly (duplicate keys, trailing data refused; at most
+ * JSON_VALUES_MAX values, checked first) and checks it is an object as fields say. [out] *out
  * (json_decref). HQ_EINVAL naming what is wrong, or HQ_ETOOBIG with
- * *too_complex set when the budget ran out. Pure (json.c). */
+ * *too_complex set for too many values. Pure (json.c). */
 int hq_api_json_decode(const char *text, size_t len, const struct hq_jfield *fields, json_t **out,
                        int *too_complex, struct hq_err *err);
-/* Decodes q's body strictly (duplicate keys, trailing data refused; an
- * allocation budget of 16x the body), checks it is an object whose members
+/* Decodes q's body as hq_api_json_decode does, checks it is an object whose members
  * are all in fields with the right types and the required ones present.
  * [out] *out (json_decref). On failure answers the problem itself and returns -1. */
 int hq_api_json_body(struct hq_api_req *q, const struct hq_jfield *fields, json_t **out);

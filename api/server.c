@@ -354,7 +354,6 @@ struct hq_api *hq_api_start(const struct hq_api_config *cfg, struct hq_err *err)
     struct hq_api *a = hq_calloc(1, sizeof(*a));
     a->cfg = *cfg;
     a->fd = -1;
-    hq_api_json_init();
     if (cfg->tls_cert) {
         a->tls_cert_pem = read_file("--tls-cert", cfg->tls_cert, err);
         a->tls_key_pem = a->tls_cert_pem ? read_file("--tls-key", cfg->tls_key, err) : NULL;
