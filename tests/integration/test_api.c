@@ -463,7 +463,7 @@ static void test_hostile_bodies_get_4xx_and_the_server_keeps_serving(void **stat
     assert_unchanged(&before);
 }
 
-/* The decoding budget refuses expensive bodies, not large valid ones: an
+/* The bound on values refuses expensive bodies, not large valid ones: an
  * endpoint at every bound (64 filters, 16 headers of 1 KiB, 4 KiB of text). */
 static void test_largest_valid_endpoint_is_accepted(void **state)
 {
