@@ -395,6 +395,60 @@ static void test_validation_errors_match_the_cli_and_change_nothing(void **state
     }
 }
 
+/* PATCH refusals: the API's detail is `hookq endpoint update`'s message for
+ * the same change, and nothing changes. */
+static void test_update_errors_match_the_cli(void **state)
+{
+    (void)state;
+    char id[64];
+    create("{\"name\":\"a\",\"url\":\"https://e.com/\"}", id, sizeof(id));
+    static const struct {
+        const char *body;
+        const char *cli[6];
+        long status;
+    } cases[] = {
+        {"{\"url\":\"http://[::1]/\"}", {"--url", "http://[::1]/", NULL}, 422},
+        {"{\"events\":[\"a.*.b\"]}", {"--events", "a.*.b", NULL}, 422},
+        {"{\"backoff_base_ms\":7200000,\"backoff_max_ms\":60000}",
+         {"--backoff-base", "2h", "--backoff-max", "1m", NULL},
+         422},
+        {"{\"rate_limit\":\"fast\"}", {"--rate-limit", "fast", NULL}, 422},
+        {"{\"tenant\":\"no spaces\"}", {"--tenant", "no spaces", NULL}, 422},
+    };
+    struct snapshot before;
+    snap(&before);
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/endpoints/%s", id);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        struct hq_api_resp r;
+        long st = hq_api_call(&A, "PATCH", path, WRITE, cases[i].body, &r);
+        if (st != cases[i].status)
+            fail_msg("case %zu: %ld %s", i, st, r.body);
+        json_t *j = hq_api_resp_json(&r);
+        const char *argv[16] = {"endpoint", "update", id};
+        int k = 3;
+        for (int a = 0; cases[i].cli[a]; a++)
+            argv[k++] = cases[i].cli[a];
+        argv[k++] = "--redis-url";
+        argv[k++] = R.url;
+        argv[k] = NULL;
+        char out[4096], err[4096];
+        assert_int_not_equal(hq_test_cli(argv, NULL, NULL, out, sizeof(out), err, sizeof(err)), 0);
+        const char *msg = strstr(err, "hookq endpoint update: ");
+        assert_non_null(msg);
+        msg += strlen("hookq endpoint update: ");
+        char cli[512];
+        snprintf(cli, sizeof(cli), "%.*s", (int)strcspn(msg, "\n"), msg);
+        /* The CLI names --tenant where the API's field is tenant. */
+        const char *api = hq_api_jstr(j, "detail");
+        if (strcmp(cli, api) != 0 && !(strncmp(cli, "--", 2) == 0 && strcmp(cli + 2, api) == 0))
+            fail_msg("case %zu: API '%s' vs CLI '%s'", i, api, cli);
+        json_decref(j);
+        hq_api_resp_free(&r);
+        assert_unchanged(&before);
+    }
+}
+
 static void test_hostile_bodies_get_4xx_and_the_server_keeps_serving(void **state)
 {
     (void)state;
@@ -877,6 +931,7 @@ int main(void)
                                         restart_api),
         cmocka_unit_test_setup(test_endpoint_lifecycle, setup),
         cmocka_unit_test_setup(test_validation_errors_match_the_cli_and_change_nothing, setup),
+        cmocka_unit_test_setup(test_update_errors_match_the_cli, setup),
         cmocka_unit_test_setup(test_hostile_bodies_get_4xx_and_the_server_keeps_serving, setup),
         cmocka_unit_test_setup(test_largest_valid_endpoint_is_accepted, setup),
         cmocka_unit_test_setup(test_tenant_scoped_keys_see_their_tenant_only, setup),
