@@ -85,3 +85,11 @@ int hq_key_breaker_feed(const char *p, char *out, size_t n)
 {
     return fmt(out, n, p, "breakers", NULL);
 }
+int hq_key_apikey(const char *p, const char *id, char *out, size_t n)
+{
+    return fmt(out, n, p, "apikey:", id);
+}
+int hq_key_apikeys(const char *p, char *out, size_t n)
+{
+    return fmt(out, n, p, "apikeys", NULL);
+}

@@ -55,5 +55,10 @@ int hq_key_exhausted(const char *prefix, const char *endpoint_id, char *out, siz
  * capped, which every worker follows so it stops sending to an endpoint
  * another worker saw fail (worker/breaker.c). */
 int hq_key_breaker_feed(const char *prefix, char *out, size_t n);
+/* <r>:apikey:<id> hash: an API key of `hookq api` (name scope tenant sha256
+ * created_ms), on the registry base; <r>:apikeys zset id -> created ms
+ * (common/apikey.h). */
+int hq_key_apikey(const char *prefix, const char *id, char *out, size_t n);
+int hq_key_apikeys(const char *prefix, char *out, size_t n);
 
 #endif
