@@ -32,6 +32,7 @@
 #include "cli/cmd.h"
 #include "cli/demo_receiver.h"
 #include "common/alloc.h"
+#include "common/apikey.h"
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/endpoint.h"
@@ -47,7 +48,7 @@ extern char **environ;
 /* --cluster: three primaries and three replicas, as `redis-cli --cluster
  * create --cluster-replicas 1` wants at least. */
 #define UP_NODES 6
-enum { KID_REDIS = 0, KID_WORKER = UP_NODES, KID_SCHEDULER, KIDS };
+enum { KID_REDIS = 0, KID_WORKER = UP_NODES, KID_SCHEDULER, KID_API, KIDS };
 #define REDIS_MASK ((1u << UP_NODES) - 1u) /* every redis-server child */
 
 struct child {
@@ -74,6 +75,7 @@ struct up {
     char exe[PATH_MAX];       /* this binary, for the worker and scheduler */
     char redis_bin[PATH_MAX]; /* redis-server found on PATH */
     char home[1024];          /* absolute ./.hookq (paths under it fit PATH_MAX) */
+    char api_listen[64];      /* where `hookq api` serves the API and the console */
     struct hq_demo_receiver *rcv;
     struct hookq_producer *prod;
     unsigned long produced; /* events written */
@@ -730,9 +732,10 @@ static int start_workers(struct up *u, struct hq_err *err)
         "HOOKQ_BACKOFF_FACTOR=2",
         NULL,
     };
-    static const char *const cmds[] = {[KID_WORKER] = "worker", [KID_SCHEDULER] = "scheduler"};
-    for (int k = KID_WORKER; k <= KID_SCHEDULER; k++) {
-        const char *argv[12];
+    static const char *const cmds[] = {
+        [KID_WORKER] = "worker", [KID_SCHEDULER] = "scheduler", [KID_API] = "api"};
+    for (int k = KID_WORKER; k <= KID_API; k++) {
+        const char *argv[14];
         int n = 0;
         argv[n++] = u->exe;
         argv[n++] = cmds[k];
@@ -744,11 +747,63 @@ static int start_workers(struct up *u, struct hq_err *err)
             argv[n++] = "--log-level";
             argv[n++] = u->log_level;
         }
+        if (k == KID_API) {
+            argv[n++] = "--listen";
+            argv[n++] = u->api_listen;
+        }
         argv[n] = NULL;
         int rc = spawn(u, k, u->exe, argv, set_env, err);
         if (rc)
             return rc;
     }
+    return 0;
+}
+
+/* 1 when nothing listens on 127.0.0.1:port (a bind succeeds). */
+static int loopback_port_free(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int ok = bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+    close(fd);
+    return ok;
+}
+
+/* The API's address: its default port when free, else any free one. */
+static void choose_api_listen(struct up *u)
+{
+    int port = loopback_port_free(HQ_API_PORT_DEFAULT) ? HQ_API_PORT_DEFAULT : free_loopback_port();
+    snprintf(u->api_listen, sizeof(u->api_listen), "127.0.0.1:%d", port);
+}
+
+/* Creates the demo's admin API key and prints it with the console's address:
+ * the one time the key is shown, as `hookq api-key create` does. */
+static int create_admin_key(struct up *u, struct hq_err *err)
+{
+    struct hq_redis_conn *conn = hq_redis_conn_open(u->redis_url, HQ_REDIS_CONNECT_TIMEOUT_MS, err);
+    if (!conn)
+        return err->code;
+    struct hq_layout L = {0};
+    redisContext *c = NULL;
+    char key[HQ_APIKEY_STR_MAX];
+    struct hq_apikey k;
+    int rc = hq_layout_load(conn, u->prefix, &L, err);
+    if (rc == 0 && !(c = hq_redis_conn_node(conn, L.reg_slot, err)))
+        rc = err->code;
+    if (rc == 0)
+        rc = hq_apikey_create(c, L.reg, "hookq up", HQ_SCOPE_ADMIN, "", key, &k, err);
+    hq_layout_free(&L);
+    hq_redis_conn_free(conn);
+    if (rc != 0)
+        return rc;
+    printf("console: http://%s/  (API: http://%s/v1, OpenAPI: /v1/openapi.json)\n", u->api_listen,
+           u->api_listen);
+    printf("api key (admin, shown once): %s\n", key);
+    memset(key, 0, sizeof(key));
     return 0;
 }
 
@@ -813,7 +868,8 @@ int hq_cmd_up(int argc, char **argv)
         "up [--duration DUR] [--redis-url URL | --cluster]",
         "Runs the whole system on this machine: a private redis-server (data in ./.hookq/)\n"
         "unless --redis-url is given (or, with --cluster, a private 6-node Redis Cluster),\n"
-        "a worker, a scheduler, a demo receiver that\n"
+        "a worker, a scheduler, the API and web console (`hookq api`, with an admin key\n"
+        "printed once), a demo receiver that\n"
         "verifies signatures, two demo endpoints (one always failing, to show retries\n"
         "and dead letters) and a producer writing an event every 2 s. Ctrl-C stops it all."};
     int npos = 0;
@@ -843,8 +899,8 @@ int hq_cmd_up(int argc, char **argv)
     u.prefix = common.prefix;
     u.log_level = opts[4].given ? common.log_level : NULL;
     u.cluster = cluster;
-    static const char *const names[KIDS] = {"redis",   "redis-2", "redis-3", "redis-4",
-                                            "redis-5", "redis-6", "worker",  "scheduler"};
+    static const char *const names[KIDS] = {"redis",   "redis-2", "redis-3",   "redis-4", "redis-5",
+                                            "redis-6", "worker",  "scheduler", "api"};
     for (int i = 0; i < KIDS; i++) {
         u.kids[i].name = names[i];
         u.kids[i].out_fd = -1;
@@ -884,7 +940,9 @@ int hq_cmd_up(int argc, char **argv)
         goto failed;
     }
     u.rcv = hq_demo_receiver_start(stdout, &err);
-    if (!u.rcv || setup_endpoints(&u, &err) != 0 || start_workers(&u, &err) != 0)
+    choose_api_listen(&u);
+    if (!u.rcv || setup_endpoints(&u, &err) != 0 || start_workers(&u, &err) != 0 ||
+        create_admin_key(&u, &err) != 0)
         goto failed;
     char perr[256];
     if (hookq_producer_connect(u.redis_url, u.prefix, &u.prod, perr, sizeof(perr)) != 0) {
@@ -892,15 +950,17 @@ int hq_cmd_up(int argc, char **argv)
         goto failed;
     }
     if (redis_given)
-        printf("pids: redis=external worker=%d scheduler=%d\n", (int)u.kids[KID_WORKER].pid,
-               (int)u.kids[KID_SCHEDULER].pid);
+        printf("pids: redis=external worker=%d scheduler=%d api=%d\n", (int)u.kids[KID_WORKER].pid,
+               (int)u.kids[KID_SCHEDULER].pid, (int)u.kids[KID_API].pid);
     else if (cluster)
-        printf("pids: redis=%d,%d,%d,%d,%d,%d worker=%d scheduler=%d\n", (int)u.kids[0].pid,
+        printf("pids: redis=%d,%d,%d,%d,%d,%d worker=%d scheduler=%d api=%d\n", (int)u.kids[0].pid,
                (int)u.kids[1].pid, (int)u.kids[2].pid, (int)u.kids[3].pid, (int)u.kids[4].pid,
-               (int)u.kids[5].pid, (int)u.kids[KID_WORKER].pid, (int)u.kids[KID_SCHEDULER].pid);
+               (int)u.kids[5].pid, (int)u.kids[KID_WORKER].pid, (int)u.kids[KID_SCHEDULER].pid,
+               (int)u.kids[KID_API].pid);
     else
-        printf("pids: redis=%d worker=%d scheduler=%d\n", (int)u.kids[KID_REDIS].pid,
-               (int)u.kids[KID_WORKER].pid, (int)u.kids[KID_SCHEDULER].pid);
+        printf("pids: redis=%d worker=%d scheduler=%d api=%d\n", (int)u.kids[KID_REDIS].pid,
+               (int)u.kids[KID_WORKER].pid, (int)u.kids[KID_SCHEDULER].pid,
+               (int)u.kids[KID_API].pid);
     fprintf(stderr, "hookq up: running (redis %s, prefix %s); Ctrl-C stops everything\n",
             redis_given ? "given by --redis-url" : u.redis_url, u.prefix);
     run_demo(&u, duration_ms);
@@ -916,7 +976,7 @@ failed:
 shutdown:
     if (u.died >= 0)
         status = report_death(&u);
-    stop_children(&u, (1u << KID_WORKER) | (1u << KID_SCHEDULER));
+    stop_children(&u, (1u << KID_WORKER) | (1u << KID_SCHEDULER) | (1u << KID_API));
     if (u.prod)
         hookq_producer_free(u.prod);
     if (u.rcv) {

@@ -74,6 +74,7 @@
 #define HQ_BREAKER_WINDOW_DEFAULT_MS    60000 /* the ratio's window */
 #define HQ_BREAKER_MIN_ATTEMPTS_DEFAULT 20    /* attempts in the window before the ratio counts */
 #define HQ_BREAKER_PROBE_DEFAULT_MS     30000 /* one probe this often while open */
+#define HQ_API_PORT_DEFAULT             8480  /* hookq api --listen 127.0.0.1:8480 */
 #define HQ_BREAKER_FEED_MAX             10000 /* transitions kept in <reg>:breakers (~MAXLEN) */
 #define HQ_BREAKER_FEED_READ            256   /* read per tick by each worker */
 #define HQ_DISABLE_AFTER_DEFAULT_MS     (5LL * 86400000) /* no success this long disables (Svix) */

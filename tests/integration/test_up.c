@@ -19,6 +19,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
 #include "tests/harness/hq_test.h"
 
 #define OUT_MAX (512 * 1024)
@@ -74,14 +76,39 @@ static int teardown_cwd(void **state)
 }
 
 struct pids {
-    int redis, worker, scheduler;
+    int redis, worker, scheduler, api;
 };
 
 static int parse_pids(const char *out, struct pids *p)
 {
     const char *l = strstr(out, "pids: redis=");
-    return l && sscanf(l, "pids: redis=%d worker=%d scheduler=%d", &p->redis, &p->worker,
-                       &p->scheduler) == 3;
+    return l && sscanf(l, "pids: redis=%d worker=%d scheduler=%d api=%d", &p->redis, &p->worker,
+                       &p->scheduler, &p->api) == 4;
+}
+
+static size_t discard(char *p, size_t size, size_t n, void *arg)
+{
+    (void)p, (void)arg;
+    return size * n;
+}
+
+/* The status of GET url with a bearer key ("" none); 0 when nothing answered. */
+static long http_get_status(const char *url, const char *key)
+{
+    CURL *h = curl_easy_init();
+    char auth[256];
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", key);
+    struct curl_slist *hd = key[0] ? curl_slist_append(NULL, auth) : NULL;
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 5000L);
+    long status = 0;
+    if (curl_easy_perform(h) == CURLE_OK)
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(hd);
+    curl_easy_cleanup(h);
+    return status;
 }
 
 static void assert_gone(int pid, const char *what)
@@ -140,6 +167,7 @@ static void test_up_delivers_signed_events_retries_the_failing_endpoint_and_clea
     assert_gone(p.redis, "redis-server");
     assert_gone(p.worker, "worker");
     assert_gone(p.scheduler, "scheduler");
+    assert_gone(p.api, "api");
     struct stat sb;
     assert_int_equal(stat(".hookq/redis", &sb), 0); /* data stayed in the cwd */
     free(out);
@@ -258,6 +286,15 @@ static void test_up_stops_everything_on_sigint_with_status_0(void **state)
         fail_msg("no delivery before hookq up stopped:\n%s", lw.buf);
     struct pids p;
     assert_true(parse_pids(lw.buf, &p));
+    /* The API and console run beside them, with the admin key printed once. */
+    char base[64] = "", key[128] = "", url[256];
+    const char *cl = strstr(lw.buf, "console: http://"), *kl = strstr(lw.buf, "shown once): ");
+    if (!cl || !kl || sscanf(cl, "console: %63[^/ ]//%63[^/ ]", url, base) != 2 ||
+        sscanf(kl, "shown once): %127s", key) != 1)
+        fail_msg("no console address and admin key in:\n%s", lw.buf);
+    snprintf(url, sizeof(url), "http://%s/v1/stats", base);
+    assert_int_equal(http_get_status(url, key), 200);
+    assert_int_equal(http_get_status(url, ""), 401);
     int st = hq_test_kill_wait(pid, SIGINT, 30000);
     if (st >= 0)
         up_pid = 0;
@@ -268,6 +305,7 @@ static void test_up_stops_everything_on_sigint_with_status_0(void **state)
     assert_gone(p.redis, "redis-server");
     assert_gone(p.worker, "worker");
     assert_gone(p.scheduler, "scheduler");
+    assert_gone(p.api, "api");
 }
 
 static void test_up_reports_a_dead_worker_and_exits_1_after_cleaning_up(void **state)
