@@ -487,7 +487,7 @@ def check_consistency(a):
 
     # -- systemd
     unit_dir = os.path.join(src, "deploy", "systemd")
-    for unit in ("hookq-worker@.service", "hookq-scheduler.service"):
+    for unit in ("hookq-worker@.service", "hookq-scheduler.service", "hookq-api.service"):
         try:
             with open(os.path.join(unit_dir, unit), encoding="utf-8") as f:
                 u = f.read()
