@@ -233,7 +233,7 @@
         toggle,
         h('button', {type: 'button', class: 'danger', id: 'delete', onclick: () => { confirmBox.hidden = false; }}, 'Delete')),
       confirmBox, keyOut,
-      h('h2', {}, 'Recent attempts'), attempts);
+      h('h2', {}, 'Recent failures (dead letters)'), attempts);
 
     function rotate(slot) {
       guard(async () => {
@@ -264,32 +264,21 @@
     append(confirmBox, [h('p', {}, 'Type the webhook id (', h('code', {}, ep.id), ') to delete it. Its dead letters stay.'),
                         h('div', {class: 'row'}, typed, yes,
                           h('button', {type: 'button', onclick: () => { confirmBox.hidden = true; }}, 'Cancel'))]);
+    // The API has no per-endpoint attempt history (attempts are kept per
+    // event): the endpoint's recent dead letters, each linking to its event's
+    // attempt timeline.
     guard(async () => {
-      let recs;
-      try {
-        recs = items(await api('GET', '/v1/endpoints/' + encodeURIComponent(id) + '/attempts' + qs({limit: 20})));
-      } catch (e) {
-        if (e.status === 404) { clear(attempts); attempts.appendChild(h('span', {class: 'muted'}, 'Not available.')); return; }
-        throw e;
-      }
+      const recs = items(await api('GET', '/v1/dead-letters' + qs({endpoint: id, limit: 20})));
       clear(attempts);
-      attempts.appendChild(attemptTable(recs, false));
+      if (!recs.length) { attempts.appendChild(h('span', {class: 'muted'}, 'No dead letters for this webhook.')); return; }
+      attempts.appendChild(h('table', {},
+        h('thead', {}, h('tr', {}, h('th', {}, 'Last attempt'), h('th', {}, 'Reason'), h('th', {}, 'Type'),
+          h('th', {}, 'Event'), h('th', {}, 'Attempts'), h('th', {}, 'Last status'), h('th', {}, 'Last error'))),
+        h('tbody', {}, recs.map((d) => h('tr', {},
+          h('td', {}, fmtTime(d.last_attempt_ms)), h('td', {}, d.reason), h('td', {}, d.type),
+          h('td', {}, h('a', {href: '#/events?' + new URLSearchParams({id: d.event_id || ''}).toString(), class: 'mono'}, d.event_id)),
+          h('td', {}, d.attempts), h('td', {}, d.last_status), h('td', {class: 'wrap'}, d.last_error))))));
     });
-  }
-
-  function attemptTable(recs, withEndpoint) {
-    if (!recs.length) return h('span', {class: 'muted'}, 'No attempts recorded.');
-    const rows = recs.map((a) => h('tr', {class: 'attempt'},
-      withEndpoint ? h('td', {class: 'mono'}, a.endpoint_id) : null,
-      h('td', {}, fmtTime(a.at_ms)), h('td', {}, a.event_id || ''), h('td', {}, String(a.attempt ?? '')),
-      h('td', {}, String(a.status ?? '')), h('td', {}, a.outcome || ''),
-      h('td', {}, a.duration_ms !== undefined ? a.duration_ms + ' ms' : ''),
-      h('td', {class: 'wrap'}, a.error || ''), h('td', {class: 'wrap mono'}, (a.response || '').slice(0, 120))));
-    return h('table', {},
-      h('thead', {}, h('tr', {}, withEndpoint ? h('th', {}, 'Endpoint') : null, h('th', {}, 'Time'), h('th', {}, 'Event'),
-        h('th', {}, '#'), h('th', {}, 'Status'), h('th', {}, 'Outcome'), h('th', {}, 'Duration'),
-        h('th', {}, 'Error'), h('th', {}, 'Response'))),
-      h('tbody', {}, rows));
   }
 
   // ---- Dead letters -----------------------------------------------------------------
@@ -353,9 +342,11 @@
     function replayOne(d, button) {
       guard(async () => {
         const r2 = await api('POST', '/v1/dead-letters/replay', {ids: [d.id]});
+        const n = Number((r2 && r2.done_count) || 0);
         button.disabled = true;
-        button.textContent = 'Replayed';
-        say('replayed ' + ((r2 && r2.replayed) ?? 1) + ' dead letter', true);
+        button.textContent = n ? 'Replayed' : 'Not replayed';
+        say(n ? 'replayed dead letter ' + d.id : 'dead letter ' + d.id + ' was not replayed' +
+            (r2 && r2.skipped ? ' (not replayable)' : r2 && r2.missing ? ' (no longer there)' : ''), !!n);
       });
     }
     // Bulk operations run in slices: the server answers {done:false, iterator}
@@ -363,11 +354,10 @@
     async function bulk(verb) {
       let total = 0, skipped = 0, iterator;
       for (;;) {
-        const body = Object.assign({}, filter);
-        if (!Object.keys(filter).length) body.all = true;
+        const body = {filter: Object.assign({}, filter)};
         if (iterator) body.iterator = iterator;
         const r2 = await api('POST', '/v1/dead-letters/' + verb, body);
-        total += Number((r2 && r2[verb === 'replay' ? 'replayed' : 'purged']) || 0);
+        total += Number((r2 && r2.done_count) || 0);
         skipped += Number((r2 && r2.skipped) || 0);
         status.textContent = verb + ': ' + total + ' done' + (skipped ? ', ' + skipped + ' skipped' : '');
         if (!r2 || r2.done !== false || !r2.iterator) break;
@@ -442,23 +432,35 @@
     await load();
     overviewTimer = setInterval(() => { if (!document.hidden) guard(load); }, 5000);
   }
-  // Known counters first as tiles, then every other field as a key/value list.
+  // What `hookq stats --json` prints: the counters as tiles, dead letters by
+  // reason as a table, the rest as a key/value list.
   const TILES = [['stream_length', 'Stream length'], ['lag', 'Lag'], ['pending', 'Pending'],
-                 ['retry_backlog', 'Retry backlog'], ['retries', 'Retry backlog'], ['dead', 'Dead letters'],
-                 ['dead_letters', 'Dead letters'], ['deliveries_per_s', 'Deliveries/s']];
+                 ['retry_backlog', 'Retry backlog'], ['retry_lane_length', 'Retry lane'],
+                 ['dead_letters', 'Dead letters'], ['consumers', 'Consumers'], ['endpoints', 'Webhooks'],
+                 ['deliveries_per_s', 'Deliveries/s']];
   function renderStats(s) {
+    s = s && typeof s === 'object' ? s : {};
     const tiles = h('div', {class: 'stats'});
-    const shown = new Set();
     for (const [k, label] of TILES) {
-      const v = s ? s[k] : undefined;
-      if (v === undefined || shown.has(label) || (typeof v === 'object' && v !== null)) continue;
-      shown.add(label);
-      tiles.appendChild(h('div', {class: 'stat', 'data-stat': k}, h('div', {class: 'v'}, v === null ? '-' : String(v)), h('div', {class: 'k'}, label)));
+      let v = s[k];
+      let note = '';
+      if (k === 'deliveries_per_s' && v === undefined) { v = null; note = ' (no worker metrics reachable)'; }
+      if (v === undefined) continue;
+      tiles.appendChild(h('div', {class: 'stat', 'data-stat': k},
+        h('div', {class: 'v'}, v === null ? '-' : String(v)), h('div', {class: 'k'}, label + note)));
     }
-    if (!shown.has('Deliveries/s'))
-      tiles.appendChild(h('div', {class: 'stat', 'data-stat': 'deliveries_per_s'}, h('div', {class: 'v'}, '-'),
-                          h('div', {class: 'k'}, 'Deliveries/s (no worker metrics reachable)')));
-    return h('div', {}, tiles, h('h2', {}, 'Details'), kv(s));
+    const reasons = s.dead_by_reason && typeof s.dead_by_reason === 'object' ? Object.entries(s.dead_by_reason) : [];
+    const rest = {};
+    for (const [k, v] of Object.entries(s))
+      if (!TILES.some((t) => t[0] === k) && k !== 'dead_by_reason') rest[k] = v;
+    return h('div', {},
+      tiles,
+      h('h2', {}, 'Dead letters by reason'),
+      reasons.length ? h('table', {id: 'dead-by-reason'},
+        h('thead', {}, h('tr', {}, h('th', {}, 'Reason'), h('th', {}, 'Count'))),
+        h('tbody', {}, reasons.map(([k, v]) => h('tr', {}, h('td', {}, k), h('td', {}, String(v))))))
+        : h('p', {class: 'muted'}, 'None.'),
+      h('h2', {}, 'Details'), kv(rest));
   }
   function kv(v) {
     if (v === null || typeof v !== 'object') return h('span', {}, String(v));
