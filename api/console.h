@@ -38,4 +38,11 @@ const struct hq_console_file *hq_console_find(const char *path);
  * (the ETag revalidates after it). */
 const char *hq_console_cache_control(const struct hq_console_file *f);
 
+/* Queues f's response on conn (libmicrohttpd; the data is static, not
+ * copied): 200 with the content type, ETag, Cache-Control and every
+ * hq_console_headers entry, or 304 when If-None-Match names f's ETag. For the
+ * server's non-API GET/HEAD path, in place of its JSON answer. */
+struct MHD_Connection;
+int hq_console_queue(struct MHD_Connection *conn, const struct hq_console_file *f);
+
 #endif

@@ -332,7 +332,8 @@
         const fields = [];
         for (const [k, v] of Object.entries(full)) {
           if (k === 'payload') continue;
-          fields.push(h('dt', {}, k), h('dd', {}, typeof v === 'object' ? JSON.stringify(v) : String(v)));
+          const shown = typeof v === 'object' ? JSON.stringify(v) : String(v);
+          fields.push(h('dt', {}, k), h('dd', {}, shown, k.endsWith('_ms') && Number(v) ? '  (' + fmtTime(v) + ')' : ''));
         }
         append(detail, [h('h2', {}, 'Dead letter ', h('code', {}, full.id)), h('dl', {class: 'kv'}, fields),
                         h('h2', {}, 'Payload'), h('pre', {id: 'dl-payload'}, pretty(full.payload ?? ''))]);
