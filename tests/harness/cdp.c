@@ -437,37 +437,42 @@ void hq_cdp_navigate(struct hq_cdp *b, const char *url)
     hq_cdp_wait(b, expr, 10000, url);
 }
 
+/* "(() => { const e = <the element css selects>; <body> })()" into out. */
+static void element_expr(const char *css, const char *body, char *out, size_t n)
+{
+    char q[600];
+    hq_cdp_quote(css, q, sizeof(q));
+    snprintf(out, n, "(() => { const e = document.querySelector(%s); %s })()", q, body);
+}
+
 void hq_cdp_wait_visible(struct hq_cdp *b, const char *css)
 {
-    char q[600], expr[1000];
-    hq_cdp_quote(css, q, sizeof(q));
-    snprintf(expr, sizeof(expr),
-             "(() => { const e = document.querySelector(%s); if (!e) return false;"
-             " const r = e.getBoundingClientRect(); return r.width > 0 && r.height > 0; })()",
-             q);
+    char expr[1000];
+    element_expr(css,
+                 "if (!e) return false; const r = e.getBoundingClientRect();"
+                 " return r.width > 0 && r.height > 0;",
+                 expr, sizeof(expr));
     hq_cdp_wait(b, expr, 5000, css);
 }
 
 void hq_cdp_click(struct hq_cdp *b, const char *css)
 {
     hq_cdp_wait_visible(b, css);
-    char q[600], expr[1000];
-    hq_cdp_quote(css, q, sizeof(q));
-    snprintf(expr, sizeof(expr),
-             "(() => { const e = document.querySelector(%s); e.scrollIntoView({block: 'center'});"
-             " const r = e.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2];"
-             " })()",
-             q);
+    char expr[1000], body[300];
+    element_expr(css,
+                 "e.scrollIntoView({block: 'center'}); const r = e.getBoundingClientRect();"
+                 " return [r.x + r.width / 2, r.y + r.height / 2];",
+                 expr, sizeof(expr));
     json_t *xy = hq_cdp_eval(b, expr);
     double x = json_number_value(json_array_get(xy, 0)),
            y = json_number_value(json_array_get(xy, 1));
     json_decref(xy);
     /* the element at that point must be it (or inside it): not covered */
     snprintf(
-        expr, sizeof(expr),
-        "(() => { const t = document.elementFromPoint(%g, %g); const e = document.querySelector(%s);"
-        " return !!t && (t === e || e.contains(t)); })()",
-        x, y, q);
+        body, sizeof(body),
+        "const t = document.elementFromPoint(%g, %g); return !!t && (t === e || e.contains(t));", x,
+        y);
+    element_expr(css, body, expr, sizeof(expr));
     hq_cdp_wait(b, expr, 5000, css);
     const char *types[] = {"mouseMoved", "mousePressed", "mouseReleased"};
     for (size_t i = 0; i < 3; i++)
@@ -480,12 +485,9 @@ void hq_cdp_click(struct hq_cdp *b, const char *css)
 void hq_cdp_type(struct hq_cdp *b, const char *css, const char *text)
 {
     hq_cdp_wait_visible(b, css);
-    char q[600], expr[1000];
-    hq_cdp_quote(css, q, sizeof(q));
-    snprintf(expr, sizeof(expr),
-             "(() => { const e = document.querySelector(%s); e.focus(); e.select(); return"
-             " document.activeElement === e; })()",
-             q);
+    char expr[1000];
+    element_expr(css, "e.focus(); e.select(); return document.activeElement === e;", expr,
+                 sizeof(expr));
     hq_cdp_wait(b, expr, 5000, css);
     json_decref(hq_cdp_call(b, 0, "Input.insertText", json_pack("{s:s}", "text", text)));
 }
