@@ -17,6 +17,8 @@ int hq_cmd_dlq(int argc, char **argv);       /* cli/cmd_dlq.c */
 int hq_cmd_event(int argc, char **argv);     /* cli/cmd_event.c */
 int hq_cmd_up(int argc, char **argv);        /* cli/cmd_up.c */
 int hq_cmd_migrate(int argc, char **argv);   /* cli/cmd_migrate.c */
+int hq_cmd_api(int argc, char **argv);       /* cli/cmd_api.c */
+int hq_cmd_api_key(int argc, char **argv);   /* cli/cmd_api.c */
 
 /* Prints "hookq <cmd>: <msg>" on stderr and returns 'status' (for `return fail(...)`). */
 int hq_cli_fail(int status, const char *cmd, const char *msg);

@@ -23,6 +23,8 @@
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/endpoint.h"
+#include "common/endpoint_breaker.h"
+#include "common/endpoint_edit.h"
 #include "common/endpoint_store.h"
 #include "common/keys.h"
 #include "common/layout.h"
@@ -161,98 +163,12 @@ static const char *when(long long ms, char *out, size_t n)
     return hq_iso_time(ms, out, n);
 }
 
-/* "whsec_…abcd": enough to tell keys apart, not enough to use one. */
-static void mask_key(const char *key, char *out, size_t n)
-{
-    size_t len = strlen(key);
-    snprintf(out, n, "whsec_\xe2\x80\xa6%s", len > 10 ? key + len - 4 : "");
-}
-
-/* "Name: ***" unless reveal. */
-static void header_shown(const char *h, int reveal, char *out, size_t n)
-{
-    const char *colon = strchr(h, ':');
-    if (reveal || !colon)
-        snprintf(out, n, "%s", h);
-    else
-        snprintf(out, n, "%.*s: ***", (int)(colon - h), h);
-}
-
-static int json_str(struct hq_buf *b, const char *s)
-{
-    return hq_buf_json_str(b, s ? s : "", s ? strlen(s) : 0);
-}
-
-enum show_keys { KEYS_NONE, KEYS_MASKED, KEYS_REVEALED };
-
-/* Appends the endpoint's JSON object (docs/endpoints.md, "The endpoint
- * object"). */
-static int json_endpoint(struct hq_buf *b, const struct hq_endpoint *e, enum show_keys keys,
-                         int reveal_headers)
-{
-    int rc = hq_buf_printf(b, "{\"id\":");
-    rc = rc ? rc : json_str(b, e->id);
-    rc = rc ? rc : hq_buf_printf(b, ",\"name\":");
-    rc = rc ? rc : json_str(b, e->name);
-    rc = rc ? rc : hq_buf_printf(b, ",\"url\":");
-    rc = rc ? rc : json_str(b, e->url);
-    rc = rc ? rc : hq_buf_printf(b, ",\"description\":");
-    rc = rc ? rc : json_str(b, e->description);
-    rc = rc ? rc : hq_buf_printf(b, ",\"events\":[");
-    for (int i = 0; i < e->nevents && rc == 0; i++) {
-        rc = i ? hq_buf_printf(b, ",") : 0;
-        rc = rc ? rc : json_str(b, e->events[i]);
-    }
-    if (rc == 0 && e->nevents == 0)
-        rc = json_str(b, "*");
-    rc = rc ? rc : hq_buf_printf(b, "],\"headers\":[");
-    for (int i = 0; i < e->nheaders && rc == 0; i++) {
-        char h[HQ_HEADER_LINE_MAX + 8];
-        header_shown(e->headers[i], reveal_headers, h, sizeof(h));
-        rc = i ? hq_buf_printf(b, ",") : 0;
-        rc = rc ? rc : json_str(b, h);
-    }
-    rc = rc ? rc
-            : hq_buf_printf(
-                  b, "],\"enabled\":%s,\"max_attempts\":%d,\"created_ms\":%lld,\"updated_ms\":%lld",
-                  e->enabled ? "true" : "false", e->max_attempts, e->created_ms, e->updated_ms);
-    rc = rc ? rc : hq_buf_printf(b, ",\"tenant\":");
-    rc = rc ? rc : (e->tenant[0] ? json_str(b, e->tenant) : hq_buf_printf(b, "null"));
-    rc = rc ? rc
-            : hq_buf_printf(b,
-                            ",\"backoff_base_ms\":%lld,\"backoff_factor\":%.15g,"
-                            "\"backoff_max_ms\":%lld,\"retry_window_ms\":%lld",
-                            e->backoff_base_ms, e->backoff_factor, e->backoff_max_ms,
-                            e->retry_window_ms);
-    char rl[HQ_RL_STR_MAX];
-    hq_rate_format(&e->rate, rl, sizeof(rl));
-    rc = rc ? rc : hq_buf_printf(b, ",\"rate_limit\":");
-    rc = rc ? rc : (rl[0] ? json_str(b, rl) : hq_buf_printf(b, "null"));
-    if (keys != KEYS_NONE) {
-        char k1[HQ_SECRET_STR_MAX + 8], k2[HQ_SECRET_STR_MAX + 8];
-        if (keys == KEYS_MASKED) {
-            mask_key(e->key1, k1, sizeof(k1));
-            mask_key(e->key2, k2, sizeof(k2));
-        } else {
-            snprintf(k1, sizeof(k1), "%s", e->key1);
-            snprintf(k2, sizeof(k2), "%s", e->key2);
-        }
-        rc = rc ? rc : hq_buf_printf(b, ",\"key1\":");
-        rc = rc ? rc : json_str(b, k1);
-        rc = rc ? rc : hq_buf_printf(b, ",\"key1_ms\":%lld,\"key2\":", e->key1_ms);
-        rc = rc ? rc : json_str(b, k2);
-        rc = rc ? rc : hq_buf_printf(b, ",\"key2_ms\":%lld", e->key2_ms);
-    }
-    rc = rc ? rc : hq_buf_printf(b, "}");
-    return rc;
-}
-
-static void print_json_endpoint(const struct hq_endpoint *e, enum show_keys keys,
+static void print_json_endpoint(const struct hq_endpoint *e, enum hq_endpoint_keys keys,
                                 int reveal_headers)
 {
     struct hq_buf b;
     hq_buf_init(&b, JSON_OBJ_MAX);
-    if (json_endpoint(&b, e, keys, reveal_headers) == 0)
+    if (hq_endpoint_json(&b, e, keys, reveal_headers) == 0)
         printf("%s\n", b.p);
     hq_buf_free(&b);
 }
@@ -279,7 +195,7 @@ static void print_override(const char *name, long long ms, const char *env)
         printf("%-14sdeployment default (%s)\n", label, env);
 }
 
-static void print_human(const struct hq_endpoint *e, enum show_keys keys, int reveal_headers)
+static void print_human(const struct hq_endpoint *e, enum hq_endpoint_keys keys, int reveal_headers)
 {
     char t[48];
     printf("id:           %s\n", e->id);
@@ -294,7 +210,7 @@ static void print_human(const struct hq_endpoint *e, enum show_keys keys, int re
     fputs("\nheaders:      ", stdout);
     for (int i = 0; i < e->nheaders; i++) {
         char h[HQ_HEADER_LINE_MAX + 8];
-        header_shown(e->headers[i], reveal_headers, h, sizeof(h));
+        hq_endpoint_header_shown(e->headers[i], reveal_headers, h, sizeof(h));
         if (i)
             fputs("\n              ", stdout);
         hq_out_put_clean(stdout, h, 0);
@@ -320,12 +236,12 @@ static void print_human(const struct hq_endpoint *e, enum show_keys keys, int re
     char rl[HQ_RL_STR_MAX];
     hq_rate_format(&e->rate, rl, sizeof(rl));
     printf("rate_limit:   %s\n", rl[0] ? rl : "none");
-    if (keys != KEYS_NONE) {
+    if (keys != HQ_EP_KEYS_NONE) {
         char k[HQ_SECRET_STR_MAX + 8];
         for (int slot = 1; slot <= 2; slot++) {
             const char *key = slot == 1 ? e->key1 : e->key2;
-            if (keys == KEYS_MASKED)
-                mask_key(key, k, sizeof(k));
+            if (keys == HQ_EP_KEYS_MASKED)
+                hq_endpoint_mask_key(key, k, sizeof(k));
             else
                 snprintf(k, sizeof(k), "%s", key);
             when(slot == 1 ? e->key1_ms : e->key2_ms, t, sizeof(t));
@@ -339,42 +255,6 @@ static void print_human(const struct hq_endpoint *e, enum show_keys keys, int re
 }
 
 /* ---- Shared argument handling --------------------------------------------------------------- */
-
-/* Parses "invoice.paid, user.*" into e->events (deduplicated; whitespace
- * around items ignored). */
-static int parse_events(const char *list, struct hq_endpoint *e, struct hq_err *err)
-{
-    char *copy = hq_strdup(list);
-    char *save = NULL;
-    int rc = 0;
-    e->events = hq_calloc(HQ_EVENT_FILTERS_MAX, sizeof(char *));
-    e->nevents = 0;
-    for (char *tok = strtok_r(copy, ",", &save); tok && rc == 0; tok = strtok_r(NULL, ",", &save)) {
-        while (*tok == ' ' || *tok == '\t')
-            tok++;
-        size_t n = strlen(tok);
-        while (n && (tok[n - 1] == ' ' || tok[n - 1] == '\t'))
-            tok[--n] = '\0';
-        rc = hq_endpoint_check_filter(tok, err);
-        if (rc != 0)
-            break;
-        int dup = 0;
-        for (int i = 0; i < e->nevents; i++)
-            dup |= strcmp(e->events[i], tok) == 0;
-        if (dup)
-            continue;
-        if (e->nevents == HQ_EVENT_FILTERS_MAX) {
-            rc = hq_err_set(err, HQ_EINVAL, "events: more than %d filters", HQ_EVENT_FILTERS_MAX);
-            break;
-        }
-        e->events[e->nevents++] = hq_strdup(tok);
-    }
-    if (rc == 0 && e->nevents == 0)
-        rc = hq_err_set(err, HQ_EINVAL, "events: '%.80s' lists no filter (use '*' for every type)",
-                        list);
-    free(copy);
-    return rc;
-}
 
 static void set_headers(struct hq_endpoint *e, const struct hq_strlist *l)
 {
@@ -456,26 +336,6 @@ struct policy_args {
             HQ_RETRY_WINDOW_MAX_MS, 0                                                              \
     }
 
-/* The deployment's policy as the workers would see it: the defaults, then
- * HOOKQ_BACKOFF_BASE/FACTOR/MAX when set (unparseable values are the
- * workers' to refuse; here they leave the default). */
-static void deployment_policy(struct hq_policy *p)
-{
-    hq_policy_init(p);
-    const char *v = getenv("HOOKQ_BACKOFF_BASE");
-    long long ms;
-    if (v && hq_parse_duration_ms(v, &ms) == 0 && ms > 0)
-        p->base_ms = ms;
-    v = getenv("HOOKQ_BACKOFF_MAX");
-    if (v && hq_parse_duration_ms(v, &ms) == 0 && ms > 0)
-        p->max_ms = ms;
-    v = getenv("HOOKQ_BACKOFF_FACTOR");
-    char *end = NULL;
-    double f = v ? strtod(v, &end) : 0;
-    if (v && end && !*end && f >= 1)
-        p->factor = f;
-}
-
 /* Applies the given policy flags to e (opts: the command's table), then
  * checks e's policy against the deployment's. 0 or HQ_EINVAL. */
 static int apply_policy(const struct hq_opt *opts, const struct policy_args *pa, int update,
@@ -505,7 +365,7 @@ static int apply_policy(const struct hq_opt *opts, const struct policy_args *pa,
     if (given(opts, "retry-window"))
         e->retry_window_ms = pa->window_ms;
     struct hq_policy dep;
-    deployment_policy(&dep);
+    hq_endpoint_deployment_policy(&dep);
     return hq_endpoint_check_policy(e, &dep, err);
 }
 
@@ -563,7 +423,7 @@ static int cmd_add(struct ctx *x, int argc, char **argv)
     e.description = hq_strdup(description);
     e.enabled = !disabled;
     e.max_attempts = (int)max_attempts;
-    int rc = parse_events(events, &e, &err);
+    int rc = hq_endpoint_parse_events(events, &e, &err);
     if (rc == 0)
         rc = apply_policy(opts, &pa, 0, &e, &err);
     if (rc == 0) {
@@ -584,7 +444,7 @@ static int cmd_add(struct ctx *x, int argc, char **argv)
         goto out;
     }
     if (x->json) {
-        print_json_endpoint(&e, KEYS_REVEALED, 1);
+        print_json_endpoint(&e, HQ_EP_KEYS_REVEALED, 1);
     } else {
         printf("id: %s\nkey1: %s\nkey2: %s\n", e.id, e.key1, e.key2);
     }
@@ -653,7 +513,7 @@ static int on_list(const struct hq_endpoint *e, void *arg)
             putchar(',');
         struct hq_buf jb;
         hq_buf_init(&jb, JSON_OBJ_MAX);
-        if (json_endpoint(&jb, e, KEYS_NONE, 0) == 0)
+        if (hq_endpoint_json(&jb, e, HQ_EP_KEYS_NONE, 0) == 0)
             fputs(jb.p, stdout);
         hq_buf_free(&jb);
     } else {
@@ -792,27 +652,6 @@ static int read_breaker(struct ctx *x, const char *id, struct breaker_view *v, s
     return 0;
 }
 
-/* After enabling: forgets the breaker in the endpoint's home partition and
- * emits hookq.endpoint.enabled (health.lua mode "e"). The registry is written
- * first: a failure here leaves it enabled, and enabling again redoes this. */
-static int breaker_enable(struct ctx *x, const struct hq_endpoint *e, struct hq_err *err)
-{
-    unsigned h = hq_layout_partition_for(&x->L, e->id, strlen(e->id), 0);
-    char key[HQ_KEY_MAX], events[HQ_KEY_MAX], now[24];
-    hq_key_breaker(x->L.part[h].base, e->id, key, sizeof(key));
-    hq_key_events(x->L.part[h].base, events, sizeof(events));
-    snprintf(now, sizeof(now), "%lld", (long long)hq_now_ms());
-    const char *argv[] = {key, events, "e", now, e->id, e->tenant, "0", "0", "0", "0", "0", "0"};
-    redisContext *c = hq_redis_conn_node(x->conn, x->L.part[h].slot, err);
-    if (!c)
-        return HQ_EREDIS;
-    redisReply *r = hq_script_call(c, hq_script_health, 2, 12, argv, NULL, err);
-    if (!r)
-        return HQ_EREDIS;
-    freeReplyObject(r);
-    return 0;
-}
-
 static void print_breaker(const struct breaker_view *v, int json)
 {
     char t[48];
@@ -874,14 +713,16 @@ static int cmd_show(struct ctx *x, int argc, char **argv)
     if (x->json) {
         struct hq_buf b;
         hq_buf_init(&b, JSON_OBJ_MAX);
-        if (json_endpoint(&b, &e, reveal ? KEYS_REVEALED : KEYS_MASKED, reveal) == 0 && b.len) {
+        if (hq_endpoint_json(&b, &e, reveal ? HQ_EP_KEYS_REVEALED : HQ_EP_KEYS_MASKED, reveal) ==
+                0 &&
+            b.len) {
             b.p[b.len - 1] = '\0'; /* the closing brace: the circuit goes inside */
             fputs(b.p, stdout);
             print_breaker(&cb, 1);
         }
         hq_buf_free(&b);
     } else {
-        print_human(&e, reveal ? KEYS_REVEALED : KEYS_MASKED, reveal);
+        print_human(&e, reveal ? HQ_EP_KEYS_REVEALED : HQ_EP_KEYS_MASKED, reveal);
         print_breaker(&cb, 0);
     }
     hq_endpoint_free(&e);
@@ -942,9 +783,10 @@ static int cmd_update(struct ctx *x, int argc, char **argv)
     }
     /* A URL that was accepted when set stays accepted: the guard applies to a new
      * URL. */
-    status = netguard(x, url ? allow_private : 1, allow_cidrs, &g);
+    status = netguard(x, allow_private, allow_cidrs, &g);
     if (status >= 0)
         goto out;
+    hq_endpoint_update_guard(&g, url != NULL);
     status = load_for_write(x, id, &old, &e);
     if (status >= 0)
         goto out;
@@ -963,7 +805,7 @@ static int cmd_update(struct ctx *x, int argc, char **argv)
     int rc = 0;
     if (events) {
         hq_endpoint_free_list(&e.events, &e.nevents);
-        rc = parse_events(events, &e, &err);
+        rc = hq_endpoint_parse_events(events, &e, &err);
     }
     if (headers.n || clear_headers) {
         hq_endpoint_free_list(&e.headers, &e.nheaders);
@@ -983,7 +825,7 @@ static int cmd_update(struct ctx *x, int argc, char **argv)
     if (status >= 0)
         goto out;
     if (x->json)
-        print_json_endpoint(&e, KEYS_MASKED, 0);
+        print_json_endpoint(&e, HQ_EP_KEYS_MASKED, 0);
     else
         printf("updated %s\n", e.id);
     status = 0;
@@ -1018,18 +860,14 @@ static int cmd_rotate(struct ctx *x, int argc, char **argv)
     status = load_for_write(x, id, &old, &e);
     if (status >= 0)
         goto out;
-    if (slot == 0)
-        slot = e.key1_ms <= e.key2_ms ? 1 : 2;
-    char *key = slot == 1 ? e.key1 : e.key2;
-    int rc = hq_sign_key_generate(key, HQ_SECRET_STR_MAX, &err);
+    int used = 0;
+    int rc = hq_endpoint_rotate(&e, (int)slot, &used, &err);
     if (rc != 0) {
         status = fail(x, 1, &err);
         goto out;
     }
-    if (slot == 1)
-        e.key1_ms = hq_now_ms();
-    else
-        e.key2_ms = hq_now_ms();
+    slot = used;
+    const char *key = slot == 1 ? e.key1 : e.key2;
     status = save(x, &old, &e);
     if (status >= 0)
         goto out;
@@ -1072,7 +910,7 @@ static int cmd_set_enabled(struct ctx *x, int argc, char **argv, int enabled)
         goto out;
     if (enabled && !old.enabled) {
         struct hq_err err = {0};
-        if (breaker_enable(x, &e, &err) != 0) {
+        if (hq_endpoint_breaker_reset(x->conn, &x->L, &e, &err) != 0) {
             status = fail(x, 1, &err);
             goto out;
         }

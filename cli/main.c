@@ -22,6 +22,8 @@ static const struct subcommand commands[] = {
      "add, list, show, update, rotate, enable, disable, delete endpoints"},
     {"dlq", hq_cmd_dlq, "list, show, replay, purge the dead-letter stream"},
     {"event", hq_cmd_event, "show every attempt of an event"},
+    {"api", hq_cmd_api, "serve the HTTP management API (docs/api.md)"},
+    {"api-key", hq_cmd_api_key, "create, list, revoke API keys of hookq api"},
     {"migrate", hq_cmd_migrate, "move a single-Redis deployment to P partitions"},
     {"stats", hq_cmd_stats, "stream length, lag, pending, retries, dead letters, endpoints"},
     {"sign", hq_cmd_sign, "print a webhook-signature header value for a body on stdin"},

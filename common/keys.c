@@ -75,3 +75,11 @@ int hq_key_breaker(const char *p, const char *endpoint_id, char *out, size_t n)
 {
     return fmt(out, n, p, "cb:", endpoint_id);
 }
+int hq_key_apikey(const char *p, const char *id, char *out, size_t n)
+{
+    return fmt(out, n, p, "apikey:", id);
+}
+int hq_key_apikeys(const char *p, char *out, size_t n)
+{
+    return fmt(out, n, p, "apikeys", NULL);
+}

@@ -47,5 +47,10 @@ int hq_key_endpoints_version(const char *prefix, char *out,
  * (hq_layout_partition_for of its id) has base p; absent while it is healthy
  * (common/scripts/health.lua). */
 int hq_key_breaker(const char *prefix, const char *endpoint_id, char *out, size_t n);
+/* <r>:apikey:<id> hash: an API key of `hookq api` (name scope tenant sha256
+ * created_ms), on the registry base; <r>:apikeys zset id -> created ms
+ * (common/apikey.h). */
+int hq_key_apikey(const char *prefix, const char *id, char *out, size_t n);
+int hq_key_apikeys(const char *prefix, char *out, size_t n);
 
 #endif
