@@ -68,6 +68,7 @@ struct hq_api_req {
     char retry_after[16];
     const char *www_auth;
     int answered;
+    const struct hq_console_file *console; /* a console file to send instead of out */
 };
 
 /* ---- router.c -------------------------------------------------------------------------- */
