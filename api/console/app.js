@@ -267,8 +267,15 @@
     // The API has no per-endpoint attempt history (attempts are kept per
     // event): the endpoint's recent dead letters, each linking to its event's
     // attempt timeline.
-    guard(async () => {
-      const recs = items(await api('GET', '/v1/dead-letters' + qs({endpoint: id, limit: 20})));
+    (async () => {
+      let recs;
+      try {
+        recs = items(await api('GET', '/v1/dead-letters' + qs({endpoint: id, limit: 20})));
+      } catch (e) {
+        clear(attempts);
+        attempts.appendChild(h('span', {class: 'muted'}, 'Could not load: ' + e.message));
+        return;
+      }
       clear(attempts);
       if (!recs.length) { attempts.appendChild(h('span', {class: 'muted'}, 'No dead letters for this webhook.')); return; }
       attempts.appendChild(h('table', {},
@@ -278,7 +285,7 @@
           h('td', {}, fmtTime(d.last_attempt_ms)), h('td', {}, d.reason), h('td', {}, d.type),
           h('td', {}, h('a', {href: '#/events?' + new URLSearchParams({id: d.event_id || ''}).toString(), class: 'mono'}, d.event_id)),
           h('td', {}, d.attempts), h('td', {}, d.last_status), h('td', {class: 'wrap'}, d.last_error))))));
-    });
+    })();
   }
 
   // ---- Dead letters -----------------------------------------------------------------
