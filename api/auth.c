@@ -87,9 +87,12 @@ static void spend(struct hq_api_ratelimit *rl, const char *addr)
     pthread_mutex_unlock(&rl->mu);
 }
 
-static int unauthorized(struct hq_api_req *q, const char *msg)
+/* A key presented and refused costs a token; a missing header does not (it
+ * costs no Redis call and guesses nothing). */
+static int unauthorized(struct hq_api_req *q, const char *msg, int presented)
 {
-    spend(q->api->rl, q->client);
+    if (presented)
+        spend(q->api->rl, q->client);
     q->www_auth = "Bearer realm=\"hookq\"";
     hq_api_problem(q, MHD_HTTP_UNAUTHORIZED, "unauthorized", msg);
     return -1;
@@ -105,9 +108,10 @@ int hq_api_auth(struct hq_api_req *q)
     }
     const char *h = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "Authorization");
     if (!h)
-        return unauthorized(q, "authorization: missing (send 'Authorization: Bearer <api key>')");
+        return unauthorized(q, "authorization: missing (send 'Authorization: Bearer <api key>')",
+                            0);
     if (strncasecmp(h, "Bearer ", 7) != 0)
-        return unauthorized(q, "authorization: not a Bearer token");
+        return unauthorized(q, "authorization: not a Bearer token", 1);
     const char *key = h + 7;
     while (*key == ' ')
         key++;
@@ -119,7 +123,7 @@ int hq_api_auth(struct hq_api_req *q)
     }
     int rc = hq_apikey_verify(c, q->api->L.reg, key, &q->key, &err);
     if (rc == HQ_ENOTFOUND)
-        return unauthorized(q, "authorization: the API key is not valid (unknown or revoked)");
+        return unauthorized(q, "authorization: the API key is not valid (unknown or revoked)", 1);
     if (rc != 0) {
         hq_api_fail(q, rc, &err);
         return -1;

@@ -44,6 +44,10 @@ static const char *const flag_fields[][2] = {
 static void field_of(const char *detail, char *out, size_t n)
 {
     out[0] = '\0';
+    if (strncmp(detail, "header ", 7) == 0) { /* "header 'X-A': value has a CR or LF" */
+        snprintf(out, n, "headers");
+        return;
+    }
     const char *colon = strstr(detail, ": ");
     size_t len = colon ? (size_t)(colon - detail) : 0;
     if (len == 0 || len >= n || strcspn(detail, " '\"") < len)
