@@ -6,50 +6,16 @@
 
 #include "tests/harness/console_env.h"
 
-#include <ctype.h>
 #include <sys/stat.h>
-
-static int api_ready(void *arg)
-{
-    struct console_api *a = arg;
-    char url[128];
-    snprintf(url, sizeof(url), "%s/readyz", a->base);
-    struct hq_buf body;
-    hq_buf_init(&body, 4096);
-    long st = wenv_http_get(url, &body);
-    hq_buf_free(&body);
-    return st == 200;
-}
 
 void console_api_start(struct wenv *w, struct console_api *a)
 {
     memset(a, 0, sizeof(*a));
-    a->port = hq_test_free_port();
-    snprintf(a->base, sizeof(a->base), "http://127.0.0.1:%d", a->port);
-    snprintf(a->log, sizeof(a->log), "%s/api.log", w->dir);
-    char listen[64];
-    snprintf(listen, sizeof(listen), "127.0.0.1:%d", a->port);
-    const char *args[] = {"api", "--listen", listen, "--redis-url", wenv_url(w), NULL};
-    const char *env[] = {"HOOKQ_ALLOW_PRIVATE=1", NULL};
-    a->pid = wenv_track(w, hq_test_spawn(args, env, a->log));
-    if (!hq_test_wait(api_ready, a, 10000)) {
-        hq_test_log_print(a->log, "api");
-        fail_msg("hookq api did not answer /readyz on %s", a->base);
-    }
-    char out[1024], err[1024];
-    int st = wenv_cli(w, out, sizeof(out), err, sizeof(err), "api-key", "create", "--name",
-                      "console-test", "--scope", "admin", NULL);
-    if (st != 0)
-        fail_msg("hookq api-key create: exit %d: %s", st, err);
-    const char *k = strstr(out, "key: ");
-    if (k == NULL)
-        fail_msg("hookq api-key create printed no key: %s", out);
-    k += 5;
-    size_t n = 0;
-    while (k[n] && (isalnum((unsigned char)k[n]) || k[n] == '_') && n + 1 < sizeof(a->key))
-        n++;
-    memcpy(a->key, k, n);
-    a->key[n] = 0;
+    const char *extra[] = {"--allow-private", NULL};
+    hq_api_env_start(&a->env, wenv_url(w), extra);
+    wenv_track(w, a->env.pid);
+    snprintf(a->base, sizeof(a->base), "%s", a->env.base);
+    hq_api_env_key(wenv_url(w), "admin", NULL, a->key, sizeof(a->key));
 }
 
 void console_open(struct hq_cdp *b, const struct console_api *a)

@@ -6,20 +6,19 @@
 #ifndef HQ_TESTS_HARNESS_CONSOLE_ENV_H
 #define HQ_TESTS_HARNESS_CONSOLE_ENV_H
 
+#include "tests/harness/api_env.h"
 #include "tests/harness/cdp.h"
 #include "tests/harness/worker_env.h"
 
 struct console_api {
-    pid_t pid;
-    int port;
-    char base[64]; /* "http://127.0.0.1:<port>" */
-    char key[160]; /* an admin API key, as `hookq api-key create` printed it */
-    char log[320]; /* the server's stderr */
+    struct hq_api_env env; /* the server (api_env.h) */
+    char base[64];         /* "http://127.0.0.1:<port>" */
+    char key[160];         /* an admin API key, as `hookq api-key create` printed it */
 };
 
-/* Starts `hookq api` on w's Redis (HOOKQ_ALLOW_PRIVATE=1: receivers are on
- * loopback), waits for /readyz 200, and creates an admin key with the CLI.
- * The process is tracked by w (stopped by wenv_stop). */
+/* Starts `hookq api --allow-private` (receivers are on loopback) on w's
+ * Redis (hq_api_env_start) and creates an admin key with the CLI. The
+ * process is tracked by w (killed by wenv_stop). */
 void console_api_start(struct wenv *w, struct console_api *a);
 
 /* Loads the console at a->base and enters the API key in its key form, as a
