@@ -97,6 +97,8 @@ static int fill(struct hq_cdp *b, int wait_ms)
 /* The next whole message already read, parsed (caller decrefs); NULL when none. */
 static json_t *take(struct hq_cdp *b)
 {
+    if (b->in_len == 0)
+        return NULL;
     char *end = memchr(b->in, 0, b->in_len);
     if (end == NULL)
         return NULL;
