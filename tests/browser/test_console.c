@@ -6,7 +6,9 @@
  *   markup too), created in the page, shows those characters in the list and
  *   the detail page and runs nothing: no dialog, no element made of it; HTML
  *   sinks throw under the page's Trusted Types policy.
- * Screenshots: <build>/screenshots/console-xss-*.png. The seed's flow is
+ * - a webhook's page: rotation per slot (the key shown once is the stored
+ *   one), disable/enable, delete behind a typed confirmation.
+ * Screenshots: <build>/screenshots/console-*.png. The seed's flow is
  * test_console_flow.c. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +17,7 @@
 
 #include <ctype.h>
 
+#include "common/endpoint_store.h"
 #include "tests/harness/console_env.h"
 
 static struct wenv W;
@@ -84,11 +87,83 @@ static void test_names_are_text_not_markup(void **state)
     hq_cdp_close(&b);
 }
 
+/* The endpoint as stored (the registry's), for comparing with the page. */
+static void stored(const char *id, struct hq_endpoint *e)
+{
+    struct hq_err err = {0};
+    if (hq_endpoint_get(wenv_reg_node(&W), hq_tl_reg(&W.tl, "hookq"), id, e, &err) != 0)
+        fail_msg("endpoint %s: %s", id, err.msg);
+}
+
+/* A webhook's page: rotate each slot (the new key shown once is the stored
+ * one), disable and enable, delete only after typing the id. */
+static void test_webhook_page_actions(void **state)
+{
+    (void)state;
+    struct hq_endpoint ep, now;
+    wenv_endpoint_at(&W, "/detail", "invoice.paid", 0, &ep);
+    struct console_api a;
+    console_api_start(&W, &a);
+    struct hq_cdp b;
+    hq_cdp_launch(&b, 1280, 900);
+    console_open(&b, &a);
+    char hash[128], key[HQ_SECRET_STR_MAX];
+    snprintf(hash, sizeof(hash), "#/webhooks/%s", ep.id);
+    console_go(&b, hash);
+    console_wait_text(&b, "#wh-detail-name", "test");
+    for (int slot = 1; slot <= 2; slot++) {
+        char sel[32];
+        snprintf(sel, sizeof(sel), "#rotate-%d", slot);
+        hq_cdp_click(&b, sel);
+        char q[200], expr[400];
+        hq_cdp_quote(slot == 1 ? "" : key, q, sizeof(q));
+        snprintf(expr, sizeof(expr),
+                 "((document.querySelector('#rotated-key') || {}).textContent || '') !== %s", q);
+        hq_cdp_wait(&b, expr, 10000, "the rotated key");
+        hq_cdp_text(&b, "#rotated-key", key, sizeof(key));
+        stored(ep.id, &now);
+        assert_string_equal(key, slot == 1 ? now.key1 : now.key2);
+        assert_string_not_equal(key, slot == 1 ? ep.key1 : ep.key2);
+        hq_endpoint_free(&now);
+        if (slot == 1)
+            console_shot(&b, "rotated");
+    }
+    hq_cdp_click(&b, "#toggle-enabled");
+    console_wait_text(&b, "#wh-state .badge", "disabled");
+    stored(ep.id, &now);
+    assert_int_equal(now.enabled, 0);
+    hq_endpoint_free(&now);
+    hq_cdp_click(&b, "#toggle-enabled");
+    console_wait_text(&b, "#wh-state .badge", "enabled");
+    stored(ep.id, &now);
+    assert_int_equal(now.enabled, 1);
+    hq_endpoint_free(&now);
+    /* delete: the button stays disabled until the id is typed */
+    hq_cdp_click(&b, "#delete");
+    hq_cdp_type(&b, "#delete-confirm", "ep_wrong");
+    json_t *dis = hq_cdp_eval(&b, "document.querySelector('#delete-yes').disabled");
+    assert_true(json_is_true(dis));
+    json_decref(dis);
+    hq_cdp_type(&b, "#delete-confirm", ep.id);
+    console_shot(&b, "delete-confirm");
+    hq_cdp_click(&b, "#delete-yes");
+    hq_cdp_wait(&b, "location.hash === '#/webhooks'", 10000, "back to the list");
+    struct hq_err err = {0};
+    assert_int_equal(
+        hq_endpoint_get(wenv_reg_node(&W), hq_tl_reg(&W.tl, "hookq"), ep.id, &now, &err),
+        HQ_ENOTFOUND);
+    assert_int_equal(b.dialogs, 0);
+    assert_int_equal(b.exceptions, 0);
+    hq_cdp_close(&b);
+    hq_endpoint_free(&ep);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         WENV_TEST(test_console_responses_carry_the_csp, &W),
         WENV_TEST(test_names_are_text_not_markup, &W),
+        WENV_TEST(test_webhook_page_actions, &W),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
