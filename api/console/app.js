@@ -408,15 +408,26 @@
       location.hash = '#/events?' + new URLSearchParams({id: id.value.trim()}).toString();
     });
     if (!params.get('id')) return;
-    const r = await api('GET', '/v1/events/' + encodeURIComponent(params.get('id')) + '/attempts');
-    const recs = items(r);
-    if (!recs.length) { out.appendChild(h('p', {class: 'muted'}, 'No attempts recorded for this event (records expire after HOOKQ_ATTEMPT_TTL).')); return; }
-    const byEp = new Map();
-    for (const a of recs) {
-      const k = a.endpoint_id || '';
-      if (!byEp.has(k)) byEp.set(k, []);
-      byEp.get(k).push(a);
+    let r;
+    try {
+      r = await api('GET', '/v1/events/' + encodeURIComponent(params.get('id')) + '/attempts');
+    } catch (e) {
+      if (e.status !== 404) throw e;
+      out.appendChild(h('p', {class: 'muted', id: 'ev-none'}, e.message));
+      return;
     }
+    // {endpoints: [{endpoint_id, attempts: [...]}]}, or flat records in data
+    const byEp = new Map();
+    if (r && Array.isArray(r.endpoints)) {
+      for (const g of r.endpoints) byEp.set(g.endpoint_id || '', Array.isArray(g.attempts) ? g.attempts : []);
+    } else {
+      for (const a of items(r)) {
+        const k = a.endpoint_id || '';
+        if (!byEp.has(k)) byEp.set(k, []);
+        byEp.get(k).push(a);
+      }
+    }
+    if (!byEp.size) { out.appendChild(h('p', {class: 'muted', id: 'ev-none'}, 'No attempts recorded for this event (records expire after HOOKQ_ATTEMPT_TTL).')); return; }
     for (const [ep, list] of byEp) {
       out.appendChild(h('div', {class: 'card ev-endpoint', 'data-endpoint': ep},
         h('h2', {}, 'Endpoint ', h('a', {href: '#/webhooks/' + encodeURIComponent(ep), class: 'mono'}, ep)),
