@@ -111,6 +111,8 @@ void hq_api_json_init(void);
  * are all in fields with the right types and the required ones present.
  * [out] *out (json_decref). On failure answers the problem itself and returns -1. */
 int hq_api_json_body(struct hq_api_req *q, const struct hq_jfield *fields, json_t **out);
+/* Answers status with out's compact JSON (taking out's reference; NULL: 500). */
+void hq_api_json_answer(struct hq_api_req *q, unsigned status, json_t *out);
 /* Checks an object value against fields (for nested objects); HQ_EINVAL naming the field. */
 int hq_api_json_check(const json_t *obj, const struct hq_jfield *fields, const char *where,
                       struct hq_err *err);

@@ -164,3 +164,20 @@ int hq_api_json_body(struct hq_api_req *q, const struct hq_jfield *fields, json_
     *out = doc;
     return 0;
 }
+
+static int to_buf(const char *p, size_t n, void *arg)
+{
+    return hq_buf_append(arg, p, n) == 0 ? 0 : -1;
+}
+
+void hq_api_json_answer(struct hq_api_req *q, unsigned status, json_t *out)
+{
+    struct hq_buf b;
+    hq_buf_init(&b, 64u * 1024 * 1024);
+    if (out && json_dump_callback(out, to_buf, &b, JSON_COMPACT) == 0)
+        hq_api_json(q, status, &b);
+    else
+        hq_api_problem(q, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "answer: out of memory");
+    hq_buf_free(&b);
+    json_decref(out);
+}

@@ -25,27 +25,6 @@
 
 /* ---- Output ----------------------------------------------------------------------------- */
 
-/* Writes the entry as one JSON object: "id" (as users type it back: p<i>/<entry id>
- * in a partitioned layout) then every field. */
-static void entry_json(struct hq_buf *b, const char *id, const redisReply *e)
-{
-    int rc = hq_buf_append(b, "{\"id\":", 6);
-    rc = rc ? rc : hq_buf_json_str(b, id, strlen(id));
-    const redisReply *kv = e->element[1];
-    for (size_t i = 0; rc == 0 && kv->type == REDIS_REPLY_ARRAY && i + 1 < kv->elements; i += 2) {
-        const redisReply *k = kv->element[i], *v = kv->element[i + 1];
-        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
-            continue;
-        rc = hq_buf_append(b, ",", 1);
-        rc = rc ? rc : hq_buf_json_str(b, k->str, k->len);
-        rc = rc ? rc : hq_buf_append(b, ":", 1);
-        rc = rc ? rc : hq_buf_json_str(b, v->str, v->len);
-    }
-    if (rc == 0)
-        rc = hq_buf_append(b, "}", 1);
-    (void)rc; /* bounded by OUT_MAX, which no entry reaches */
-}
-
 /* A field cut and escaped for one terminal column. */
 static const char *col(struct hq_buf *b, const redisReply *e, const char *name, size_t max)
 {
@@ -72,7 +51,8 @@ static int on_list(const redisReply *e, unsigned part, void *arg)
         id[0] = '\0';
     if (s->json) {
         hq_buf_reset(&s->b);
-        entry_json(&s->b, id, e);
+        if (hq_dlq_entry_json(&s->b, id, e) != 0) /* bounded by OUT_MAX: never */
+            hq_buf_reset(&s->b);
         printf("%s%s", s->shown ? ",\n" : "", s->b.p);
     } else {
         unsigned long long ms = strtoull(hq_dlq_entry_id(e), NULL, 10);
@@ -156,7 +136,8 @@ static int do_show(struct hq_redis_conn *c, const char *cmd, const struct hq_lay
     struct hq_buf b;
     hq_buf_init(&b, OUT_MAX);
     if (json) {
-        entry_json(&b, id, e);
+        if (hq_dlq_entry_json(&b, id, e) != 0)
+            hq_buf_reset(&b);
         printf("%s\n", b.p);
     } else {
         printf("%-17s %s\n", "entry", id);

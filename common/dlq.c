@@ -2,6 +2,8 @@
  * entry ids and points in time. See dlq.h. Owns no output format. */
 #include "common/dlq.h"
 
+#include "common/buf.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -609,5 +611,26 @@ int hq_dlq_purge_matching(struct hq_redis_conn *c, const struct hq_layout *L, un
         .c = c, .L = L, .part = part, .replay = count_only ? -1 : 0, .counts = counts, .err = err};
     int rc = run_batch(b, f);
     free(b);
+    return rc;
+}
+
+/* Writes the entry as one JSON object: "id" (as users type it back: p<i>/<entry id>
+ * in a partitioned layout) then every field. */
+int hq_dlq_entry_json(struct hq_buf *b, const char *id, const redisReply *e)
+{
+    int rc = hq_buf_append(b, "{\"id\":", 6);
+    rc = rc ? rc : hq_buf_json_str(b, id, strlen(id));
+    const redisReply *kv = e->element[1];
+    for (size_t i = 0; rc == 0 && kv->type == REDIS_REPLY_ARRAY && i + 1 < kv->elements; i += 2) {
+        const redisReply *k = kv->element[i], *v = kv->element[i + 1];
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+            continue;
+        rc = hq_buf_append(b, ",", 1);
+        rc = rc ? rc : hq_buf_json_str(b, k->str, k->len);
+        rc = rc ? rc : hq_buf_append(b, ":", 1);
+        rc = rc ? rc : hq_buf_json_str(b, v->str, v->len);
+    }
+    if (rc == 0)
+        rc = hq_buf_append(b, "}", 1);
     return rc;
 }

@@ -33,6 +33,11 @@ const char *hq_dlq_entry_id(const redisReply *entry);
 /* The value of field 'name', or NULL; [out] *len (may be NULL). */
 const char *hq_dlq_field(const redisReply *entry, const char *name, size_t *len);
 
+struct hq_buf;
+/* Appends the entry as one JSON object: "id" (as given: how users type it
+ * back) then every field as a string. 0 or HQ_ETOOBIG. */
+int hq_dlq_entry_json(struct hq_buf *b, const char *id, const redisReply *entry) HQ_MUST_CHECK;
+
 struct hq_dlq_filter {
     const char *endpoint;       /* exact endpoint_id, or NULL */
     const char *type;           /* exact type, or NULL */

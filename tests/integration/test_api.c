@@ -12,6 +12,8 @@
 #include <curl/curl.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -510,6 +512,100 @@ static void test_cors_is_off_unless_origins_are_named(void **state)
     hq_api_env_stop(&B);
 }
 
+/* ---- TLS and the graceful stop ------------------------------------------------------------ */
+
+static size_t discard(char *d, size_t s, size_t n, void *arg)
+{
+    (void)d, (void)arg;
+    return s * n;
+}
+
+static void test_tls_serves_https(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/hq-api-tls-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char cmd[1024], cert[300], key[300];
+    snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
+    snprintf(key, sizeof(key), "%s/key.pem", dir);
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 "
+             "-subj /CN=127.0.0.1 -keyout %s -out %s 2>/dev/null",
+             key, cert);
+    if (system(cmd) != 0)
+        skip();
+    /* hq_api_env_start polls http://: start by hand and poll https://. */
+    struct hq_api_env B = {0};
+    B.port = hq_test_free_port();
+    snprintf(B.base, sizeof(B.base), "https://127.0.0.1:%d", B.port);
+    snprintf(B.log, sizeof(B.log), "%s/api.log", dir);
+    char listen[64];
+    snprintf(listen, sizeof(listen), "127.0.0.1:%d", B.port);
+    const char *args[] = {"api", "--listen",   listen, "--redis-url", R.url, "--shutdown-delay",
+                          "0",   "--tls-cert", cert,   "--tls-key",   key,   NULL};
+    B.pid = hq_test_spawn(args, NULL, B.log);
+    long st = 0;
+    for (int i = 0; i < 200 && st != 200; i++) {
+        CURL *c = curl_easy_init();
+        char url[128];
+        snprintf(url, sizeof(url), "%s/healthz", B.base);
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 500L);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+        if (curl_easy_perform(c) == CURLE_OK)
+            curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &st);
+        curl_easy_cleanup(c);
+        if (st != 200)
+            usleep(20000);
+    }
+    if (st != 200)
+        hq_test_log_print(B.log, "api");
+    assert_int_equal(st, 200);
+    /* Plain HTTP on the TLS port is not served. */
+    CURL *c = curl_easy_init();
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/healthz", B.port);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 2000L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+    long plain = 0;
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &plain);
+    curl_easy_cleanup(c);
+    assert_int_not_equal(plain, 200);
+    hq_api_env_stop(&B);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static int readyz_unavailable(void *arg)
+{
+    struct hq_api_resp r;
+    long st = hq_api_call(arg, "GET", "/readyz", NULL, NULL, &r);
+    hq_api_resp_free(&r);
+    return st == 503;
+}
+
+static void test_sigterm_drains_then_exits_0(void **state)
+{
+    (void)state;
+    struct hq_api_env B;
+    const char *extra[] = {"--shutdown-delay", "1s", NULL};
+    hq_api_env_start(&B, R.url, extra);
+    struct hq_api_resp r;
+    assert_int_equal(hq_api_call(&B, "GET", "/readyz", NULL, NULL, &r), 200);
+    hq_api_resp_free(&r);
+    assert_int_equal(kill(B.pid, SIGTERM), 0);
+    /* /readyz says 503 at once, while the rest is still served. */
+    assert_true(hq_test_wait(readyz_unavailable, &B, 900));
+    assert_int_equal(hq_api_call(&B, "GET", "/v1/endpoints", READ, NULL, &r), 200);
+    hq_api_resp_free(&r);
+    assert_int_equal(hq_test_kill_wait(B.pid, 0, 15000), 0);
+    B.pid = 0;
+}
+
 /* ---- the OpenAPI document ------------------------------------------------------------- */
 
 static void test_openapi_documents_exactly_the_routes_served(void **state)
@@ -673,6 +769,8 @@ int main(void)
         cmocka_unit_test_setup(test_hostile_bodies_get_4xx_and_the_server_keeps_serving, setup),
         cmocka_unit_test_setup(test_tenant_scoped_keys_see_their_tenant_only, setup),
         cmocka_unit_test_setup(test_cors_is_off_unless_origins_are_named, setup),
+        cmocka_unit_test_setup(test_tls_serves_https, setup),
+        cmocka_unit_test_setup(test_sigterm_drains_then_exits_0, setup),
         cmocka_unit_test_setup(test_openapi_documents_exactly_the_routes_served, setup),
         cmocka_unit_test_setup(test_pagination_over_10000_endpoints, setup),
         cmocka_unit_test_setup(test_concurrent_creates_from_4_replicas, setup),
