@@ -33,6 +33,11 @@
       else el.appendChild(document.createTextNode(String(k)));
     }
   }
+  // Goes to hash; the same hash again renders the page again (a refresh).
+  function nav(hash) {
+    if (location.hash === hash) route();
+    else location.hash = hash;
+  }
   function clear(el) { while (el.firstChild) el.removeChild(el.firstChild); }
   function page(title, ...kids) {
     clear(main);
@@ -316,7 +321,7 @@
       const p = new URLSearchParams();
       for (const f of DL_FILTERS) if (inputs[f].value.trim()) p.set(f, inputs[f].value.trim());
       const s = p.toString();
-      location.hash = '#/dead-letters' + (s ? '?' + s : '');
+      nav('#/dead-letters' + (s ? '?' + s : ''));
     });
     const r = await api('GET', '/v1/dead-letters' + qs(Object.assign({limit: 100}, filter)));
     const list = items(r);
@@ -405,7 +410,7 @@
     page('Event lookup', form, out);
     form.addEventListener('submit', (ev) => {
       ev.preventDefault();
-      location.hash = '#/events?' + new URLSearchParams({id: id.value.trim()}).toString();
+      nav('#/events?' + new URLSearchParams({id: id.value.trim()}).toString());
     });
     if (!params.get('id')) return;
     let r;
