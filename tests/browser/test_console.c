@@ -23,7 +23,16 @@
 static struct wenv W;
 static const char XSS_NAME[] = "<img src=x onerror=alert(1)>";
 
-/* The console's own responses: CSP, nosniff, types; /v1 stays JSON. */
+/* Lower-cases s in place; returns it. */
+static char *lower(char *s)
+{
+    for (char *c = s; *c; c++)
+        *c = (char)tolower((unsigned char)*c);
+    return s;
+}
+
+/* The console's own responses: CSP and the other headers, types, ETag
+ * revalidation; /v1 and unknown paths stay the API's. */
 static void test_console_responses_carry_the_csp(void **state)
 {
     (void)state;
@@ -32,21 +41,35 @@ static void test_console_responses_carry_the_csp(void **state)
     const char *paths[] = {"/", "/app.js", "/style.css"};
     const char *types[] = {"text/html", "text/javascript", "text/css"};
     for (int i = 0; i < 3; i++) {
-        char cmd[512], out[4096] = "";
-        snprintf(cmd, sizeof(cmd), "curl -s -D - -o /dev/null %s%s", a.base, paths[i]);
-        FILE *p = popen(cmd, "r");
-        assert_non_null(p);
-        size_t n = fread(out, 1, sizeof(out) - 1, p);
-        out[n] = 0;
-        pclose(p);
-        for (char *c = out; *c; c++)
-            *c = (char)tolower((unsigned char)*c);
-        if (!strstr(out, "http/1.1 200") || !strstr(out, types[i]) ||
-            !strstr(out, "content-security-policy: default-src 'none'; script-src 'self'") ||
-            !strstr(out, "frame-ancestors 'none'") ||
-            !strstr(out, "x-content-type-options: nosniff") || !strstr(out, "etag: \""))
-            fail_msg("GET %s answered:\n%s", paths[i], out);
+        struct hq_api_resp r;
+        assert_int_equal(hq_api_call(&a.env, "GET", paths[i], NULL, NULL, &r), 200);
+        char *hd = lower(r.headers);
+        if (!strstr(hd, types[i]) ||
+            !strstr(hd, "content-security-policy: default-src 'none'; script-src 'self'") ||
+            !strstr(hd, "frame-ancestors 'none'") || !strstr(hd, "require-trusted-types-for") ||
+            !strstr(hd, "x-content-type-options: nosniff") || !strstr(hd, "x-frame-options: deny"))
+            fail_msg("GET %s answered:\n%s", paths[i], r.headers);
+        /* revalidation: the same ETag answers 304 with no body */
+        const char *et = strstr(hd, "etag: ");
+        assert_non_null(et);
+        char inm[128];
+        snprintf(inm, sizeof(inm), "If-None-Match: %.*s", (int)strcspn(et + 6, "\r\n"), et + 6);
+        const char *extra[] = {inm, NULL};
+        struct hq_api_resp r2;
+        assert_int_equal(hq_api_call_ex(&a.env, "GET", paths[i], NULL, NULL, 0, extra, &r2), 304);
+        assert_int_equal(r2.len, 0);
+        hq_api_resp_free(&r2);
+        hq_api_resp_free(&r);
     }
+    /* the API is still the API: no key, a problem; an unknown path, 404 */
+    struct hq_api_resp r;
+    assert_int_equal(hq_api_call(&a.env, "GET", "/v1/endpoints", NULL, NULL, &r), 401);
+    assert_non_null(strstr(lower(r.headers), "application/problem+json"));
+    hq_api_resp_free(&r);
+    assert_int_equal(hq_api_call(&a.env, "GET", "/nope.js", NULL, NULL, &r), 404);
+    hq_api_resp_free(&r);
+    assert_int_equal(hq_api_call(&a.env, "POST", "/", NULL, "{}", &r), 404);
+    hq_api_resp_free(&r);
 }
 
 /* An endpoint named like markup, created in the page: shown as those

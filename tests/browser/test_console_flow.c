@@ -135,6 +135,18 @@ static void test_seed_flow_and_dead_letter_replay(void **state)
     hq_cdp_text(&b, "#created-id", id, sizeof(id));
     assert_true(strncmp(key1, "whsec_", 6) == 0 && strncmp(key2, "whsec_", 6) == 0);
     assert_string_not_equal(key1, key2);
+    /* the copy buttons put the key on the clipboard */
+    json_decref(hq_cdp_call(&b, 1, "Browser.grantPermissions",
+                            json_pack("{s:[s,s], s:s}", "permissions", "clipboardReadWrite",
+                                      "clipboardSanitizedWrite", "origin", a.base)));
+    for (int i = 1; i <= 2; i++) {
+        char sel[32], clip[HQ_SECRET_STR_MAX];
+        snprintf(sel, sizeof(sel), "#copy-key%d", i);
+        hq_cdp_click(&b, sel);
+        console_wait_text(&b, sel, "Copied");
+        hq_cdp_eval_str(&b, "navigator.clipboard.readText()", clip, sizeof(clip));
+        assert_string_equal(clip, i == 1 ? key1 : key2);
+    }
     /* stored as typed */
     struct hq_endpoint got;
     struct hq_err err = {0};
