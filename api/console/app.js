@@ -35,7 +35,7 @@
   }
   // Goes to hash; the same hash again renders the page again (a refresh).
   function nav(hash) {
-    if (location.hash === hash) route();
+    if (location.hash === hash) { say(''); route(); }
     else location.hash = hash;
   }
   function clear(el) { while (el.firstChild) el.removeChild(el.firstChild); }
@@ -65,6 +65,10 @@
   function pretty(text) {
     if (typeof text !== 'string') return JSON.stringify(text, null, 2);
     try { return JSON.stringify(JSON.parse(text), null, 2); } catch (e) { return text; }
+  }
+  // "1 dead letter", "3 dead letters", "50+ dead letters" (more pages).
+  function letters(n, more) {
+    return n + (more ? '+' : '') + ' dead letter' + (n === 1 && !more ? '' : 's');
   }
   function stateBadge(ep) {
     return ep.enabled === false ? h('span', {class: 'badge off'}, 'disabled')
@@ -298,7 +302,8 @@
   async function deadLettersPage(params) {
     const inputs = {};
     for (const f of DL_FILTERS) inputs[f] = h('input', {type: 'text', id: 'dl-' + f, value: params.get(f) || '',
-      placeholder: f === 'since' || f === 'until' ? '2h, unix ms or 2026-12-01' : ''});
+      placeholder: f === 'since' || f === 'until' ? '2h or 2026-12-01' : '',
+      title: f === 'since' || f === 'until' ? 'a duration (2h ago), unix ms, or 2026-12-01[T12:00:00Z]' : (f === 'reason' ? 'a prefix of the reason' : '')});
     const form = h('form', {class: 'card', id: 'dl-filter'},
       h('div', {class: 'row'}, DL_FILTERS.map((f) => h('div', {class: 'field'}, h('label', {for: 'dl-' + f}, f), inputs[f]))),
       h('div', {class: 'row'}, h('button', {type: 'submit', class: 'primary', id: 'dl-apply'}, 'Filter')));
@@ -334,7 +339,7 @@
           h('button', {type: 'button', class: 'dl-show', onclick: () => showLetter(d)}, 'Show'), ' ',
           h('button', {type: 'button', class: 'dl-replay', onclick: (ev) => replayOne(d, ev.currentTarget)}, 'Replay'))));
     }
-    status.textContent = list.length + (r && r.done === false ? '+' : '') + ' dead letters';
+    status.textContent = letters(list.length, r && r.done === false);
     if (!list.length) tbody.appendChild(h('tr', {}, h('td', {colspan: 8, class: 'muted'}, 'No dead letters match.')));
 
     function showLetter(d) {
@@ -382,18 +387,18 @@
       replayAll.disabled = true;
       try {
         const n = await bulk('replay');
-        say('replayed ' + n.total + ' dead letters' + (n.skipped ? ' (' + n.skipped + ' skipped: not replayable)' : ''), true);
+        say('replayed ' + letters(n.total) + (n.skipped ? ' (' + n.skipped + ' skipped: not replayable)' : ''), true);
       } finally { replayAll.disabled = false; }
     }));
     purge.addEventListener('click', () => {
       clear(confirmBox);
       const yes = h('button', {type: 'button', class: 'danger', id: 'dl-purge-yes'},
-        'Yes, purge ' + list.length + (r && r.done === false ? '+' : '') + ' dead letters');
+        'Yes, purge ' + letters(list.length, r && r.done === false));
       yes.addEventListener('click', () => guard(async () => {
         confirmBox.hidden = true;
         const n = await bulk('purge');
         await deadLettersPage(params);
-        say('purged ' + n.total + ' dead letters', true);
+        say('purged ' + letters(n.total), true);
       }));
       append(confirmBox, [h('p', {}, 'Purge every dead letter matching this filter? They are deleted for good and cannot be replayed.'),
                           h('div', {class: 'row'}, yes, h('button', {type: 'button', onclick: () => { confirmBox.hidden = true; }}, 'Cancel'))]);

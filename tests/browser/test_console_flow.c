@@ -250,7 +250,7 @@ static void test_seed_flow_and_dead_letter_replay(void **state)
     console_shot(&b, "purge-confirm");
     assert_int_equal(hq_test_cmd_int(W.c, "XLEN hookq:dead"), 1); /* nothing before yes */
     hq_cdp_click(&b, "#dl-purge-yes");
-    console_wait_text(&b, "#notice", "purged 1 dead letters");
+    console_wait_text(&b, "#notice", "purged 1 dead letter");
     assert_int_equal(hq_test_cmd_int(W.c, "XLEN hookq:dead"), 0);
 
     /* overview: one dead letter left, by reason */
