@@ -53,6 +53,11 @@
     if (!n) return '';
     return new Date(n).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
   }
+  // A dead letter's stream id ("<ms>-<seq>", "p3:<ms>-<seq>") gives when it was added.
+  function idMs(id) {
+    const m = /^(?:p\d+:)?(\d+)-\d+$/.exec(id || '');
+    return m ? Number(m[1]) : 0;
+  }
   function fmtAge(ms) {
     const n = Number(ms);
     if (!n) return '';
@@ -127,8 +132,15 @@
     return s ? '?' + s : '';
   }
   // Runs an async page body, showing its error in the notice bar.
+  // An API error (it has a status) is the user's news; anything else is a bug
+  // in this page and goes to the console as well (the browser tests fail on it).
   async function guard(fn) {
-    try { await fn(); } catch (e) { say(e.message || String(e)); }
+    try {
+      await fn();
+    } catch (e) {
+      say(e.message || String(e));
+      if (e.status === undefined) console.error('hookq console:', e);
+    }
   }
 
   // ---- Webhooks --------------------------------------------------------------------
@@ -299,6 +311,7 @@
 
   // ---- Dead letters -----------------------------------------------------------------
   const DL_FILTERS = ['endpoint', 'type', 'reason', 'since', 'until'];
+  const DL_PAGE = 50;
   async function deadLettersPage(params) {
     const inputs = {};
     for (const f of DL_FILTERS) inputs[f] = h('input', {type: 'text', id: 'dl-' + f, value: params.get(f) || '',
@@ -328,19 +341,30 @@
       const s = p.toString();
       nav('#/dead-letters' + (s ? '?' + s : ''));
     });
-    const r = await api('GET', '/v1/dead-letters' + qs(Object.assign({limit: 100}, filter)));
-    const list = items(r);
-    for (const d of list) {
-      tbody.appendChild(h('tr', {class: 'dl-row', 'data-id': d.id},
-        h('td', {}, fmtAge(d.last_attempt_ms || d.first_attempt_ms)), h('td', {class: 'dl-reason'}, d.reason),
-        h('td', {class: 'mono'}, d.endpoint_id), h('td', {}, d.type), h('td', {class: 'mono'}, d.event_id),
-        h('td', {}, String(d.last_status ?? '')), h('td', {}, String(d.attempts ?? '')),
-        h('td', {},
-          h('button', {type: 'button', class: 'dl-show', onclick: () => showLetter(d)}, 'Show'), ' ',
-          h('button', {type: 'button', class: 'dl-replay', onclick: (ev) => replayOne(d, ev.currentTarget)}, 'Replay'))));
+    const list = [];
+    let last = null; // the last page's answer
+    const more = h('button', {type: 'button', id: 'dl-more', hidden: true}, 'More');
+    main.appendChild(h('div', {class: 'row'}, more));
+    // One page (DL_PAGE rows) at a time; More follows the iterator.
+    async function load() {
+      last = await api('GET', '/v1/dead-letters' + qs(Object.assign({limit: DL_PAGE, iterator: last && last.iterator}, filter)));
+      for (const d of items(last)) {
+        list.push(d);
+        tbody.appendChild(h('tr', {class: 'dl-row', 'data-id': d.id},
+          h('td', {}, fmtAge(Number(d.last_attempt_ms) || Number(d.first_attempt_ms) || idMs(d.id))), h('td', {class: 'dl-reason'}, d.reason),
+          h('td', {class: 'mono'}, d.endpoint_id), h('td', {}, d.type), h('td', {class: 'mono'}, d.event_id),
+          h('td', {}, String(d.last_status ?? '')), h('td', {}, String(d.attempts ?? '')),
+          h('td', {},
+            h('button', {type: 'button', class: 'dl-show', onclick: () => showLetter(d)}, 'Show'), ' ',
+            h('button', {type: 'button', class: 'dl-replay', onclick: (ev) => replayOne(d, ev.currentTarget)}, 'Replay'))));
+      }
+      const unfinished = !!(last && last.done === false && last.iterator);
+      more.hidden = !unfinished;
+      status.textContent = letters(list.length, unfinished);
+      if (!list.length) tbody.appendChild(h('tr', {}, h('td', {colspan: 8, class: 'muted'}, 'No dead letters match.')));
     }
-    status.textContent = letters(list.length, r && r.done === false);
-    if (!list.length) tbody.appendChild(h('tr', {}, h('td', {colspan: 8, class: 'muted'}, 'No dead letters match.')));
+    more.addEventListener('click', () => guard(load));
+    await load();
 
     function showLetter(d) {
       guard(async () => {
@@ -393,7 +417,7 @@
     purge.addEventListener('click', () => {
       clear(confirmBox);
       const yes = h('button', {type: 'button', class: 'danger', id: 'dl-purge-yes'},
-        'Yes, purge ' + letters(list.length, r && r.done === false));
+        'Yes, purge ' + letters(list.length, !more.hidden));
       yes.addEventListener('click', () => guard(async () => {
         confirmBox.hidden = true;
         const n = await bulk('purge');
