@@ -12,6 +12,7 @@
 #include "api/internal.h"
 #include "common/alloc.h"
 #include "common/clock.h"
+#include "common/event.h"
 #include "common/log.h"
 
 #define RL_SLOTS     4096
@@ -142,4 +143,22 @@ int hq_api_auth(struct hq_api_req *q)
 const char *hq_api_tenant(const struct hq_api_req *q)
 {
     return q->key.tenant;
+}
+
+int hq_api_query_tenant(struct hq_api_req *q, const char **tenant)
+{
+    const char *t = hq_api_query(q, "tenant");
+    const char *kt = hq_api_tenant(q);
+    struct hq_err err = {0};
+    if (t && hq_event_check_tenant(t, strlen(t), &err) != 0) {
+        hq_api_problem(q, MHD_HTTP_BAD_REQUEST, "invalid", err.msg);
+        return -1;
+    }
+    if (kt[0] && t && strcmp(t, kt) != 0) {
+        hq_api_problem(q, MHD_HTTP_FORBIDDEN, "forbidden",
+                       "tenant: this API key is scoped to another tenant");
+        return -1;
+    }
+    *tenant = kt[0] ? kt : t;
+    return 0;
 }

@@ -137,6 +137,9 @@ struct hq_api_ratelimit *hq_api_ratelimit_new(void);
 void hq_api_ratelimit_free(struct hq_api_ratelimit *rl);
 /* Authenticates q for its route's scope; answers 401/403/429 and returns -1 when refused. */
 int hq_api_auth(struct hq_api_req *q);
+/* The ?tenant= filter of a list: the key's tenant for a tenant key (another
+ * one named is 403), else the parameter (checked) or NULL. -1 after answering. */
+int hq_api_query_tenant(struct hq_api_req *q, const char **tenant);
 /* The tenant q may act on: the key's ("" = any). */
 const char *hq_api_tenant(const struct hq_api_req *q);
 

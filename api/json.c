@@ -12,7 +12,7 @@
 
 /* Decoding may allocate at most this many times the body's size (jansson asks
  * ~12-43 bytes per input byte for arrays and objects of small items). */
-#define JSON_BUDGET_FACTOR 64
+#define JSON_BUDGET_FACTOR 16
 
 static _Thread_local size_t budget_left;
 static _Thread_local int budget_armed, budget_hit;

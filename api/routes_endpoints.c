@@ -404,18 +404,10 @@ void hq_api_ep_list(struct hq_api_req *q)
     int enabled = hq_api_query_bool(q, "enabled", -1);
     if (limit < 0 || q->answered)
         return;
-    const char *tenant = hq_api_query(q, "tenant");
-    const char *kt = hq_api_tenant(q);
+    const char *tenant;
+    if (hq_api_query_tenant(q, &tenant) != 0)
+        return;
     struct hq_err err = {0};
-    if (tenant && hq_endpoint_check_tenant(tenant, &err) != 0) {
-        hq_api_problem(q, MHD_HTTP_BAD_REQUEST, "invalid", err.msg);
-        return;
-    }
-    if (kt[0] && tenant && strcmp(tenant, kt) != 0) {
-        hq_api_problem(q, MHD_HTTP_FORBIDDEN, "forbidden",
-                       "tenant: this API key is scoped to another tenant");
-        return;
-    }
     struct hq_endpoint_cursor cur = {0};
     const char *it = hq_api_query(q, "iterator");
     if (it && decode_iterator(it, &cur, &err) != 0) {
@@ -424,7 +416,7 @@ void hq_api_ep_list(struct hq_api_req *q)
     }
     struct hq_buf b;
     hq_buf_init(&b, (size_t)limit * EP_JSON_MAX / 4 + 4096);
-    struct listing l = {&b, kt[0] ? kt : tenant ? tenant : "", enabled, limit, 0, 0};
+    struct listing l = {&b, tenant ? tenant : "", enabled, limit, 0, 0};
     int rc = hq_buf_printf(&b, "{\"data\":[");
     redisContext *c = hq_api_registry(q, &err);
     if (rc == 0)

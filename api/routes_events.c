@@ -299,16 +299,10 @@ static int scan_index(redisContext *c, const char *base, json_t *counts, struct 
 
 void hq_api_event_types(struct hq_api_req *q)
 {
-    const char *tenant = hq_api_query(q, "tenant");
-    const char *kt = hq_api_tenant(q);
-    struct hq_err err = {0};
-    if (kt[0] && tenant && strcmp(tenant, kt) != 0) {
-        hq_api_problem(q, MHD_HTTP_FORBIDDEN, "forbidden",
-                       "tenant: this API key is scoped to another tenant");
+    const char *tenant;
+    if (hq_api_query_tenant(q, &tenant) != 0)
         return;
-    }
-    if (kt[0])
-        tenant = kt;
+    struct hq_err err = {0};
     redisContext *c = hq_api_registry(q, &err);
     json_t *counts = json_object();
     int rc = !c ? HQ_EREDIS

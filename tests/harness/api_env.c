@@ -5,6 +5,7 @@
 #include <cmocka.h>
 
 #include <curl/curl.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,7 +63,11 @@ long hq_api_call_ex(const struct hq_api_env *a, const char *method, const char *
         own_type |= strncasecmp(headers[i], "Content-Type:", 13) == 0;
     if (body && !own_type)
         hl = curl_slist_append(hl, "Content-Type: application/json");
-    hl = curl_slist_append(hl, "Expect:");
+    int own_expect = 0;
+    for (int i = 0; headers && headers[i]; i++)
+        own_expect |= strncasecmp(headers[i], "Expect:", 7) == 0;
+    if (!own_expect)
+        hl = curl_slist_append(hl, "Expect:");
     for (int i = 0; headers && headers[i]; i++)
         hl = curl_slist_append(hl, headers[i]);
     struct sink k = {0};
@@ -144,8 +149,10 @@ void hq_api_env_start(struct hq_api_env *a, const char *url, const char *const *
     snprintf(a->log, sizeof(a->log), "%s/api-%d-%d.log", HQ_TEST_BUILD, (int)getpid(), a->port);
     char listen[64];
     snprintf(listen, sizeof(listen), "127.0.0.1:%d", a->port);
-    const char *args[48] = {"api", "--listen", listen, "--redis-url", url, "--shutdown-delay", "0"};
-    int n = 7;
+    /* debug: every request is logged, so tests can check what never is. */
+    const char *args[48] = {"api", "--listen",    listen, "--redis-url", url, "--shutdown-delay",
+                            "0",   "--log-level", "debug"};
+    int n = 9;
     for (int i = 0; extra && extra[i] && n < 46; i++)
         args[n++] = extra[i];
     args[n] = NULL;
@@ -165,6 +172,7 @@ void hq_api_env_stop(struct hq_api_env *a)
     if (st != 0)
         hq_test_log_print(a->log, "api");
     assert_int_equal(st, 0);
+    unlink(a->log);
 }
 
 void hq_api_env_key(const char *url, const char *scope, const char *tenant, char *key, size_t n)
@@ -188,4 +196,26 @@ void hq_api_env_key(const char *url, const char *scope, const char *tenant, char
     assert_true(len < n);
     memcpy(key, p, len);
     key[len] = '\0';
+}
+
+json_t *hq_api_resp_json(const struct hq_api_resp *r)
+{
+    json_error_t je;
+    json_t *j = json_loadb(r->body, r->len, 0, &je);
+    if (!j)
+        fail_msg("not JSON (%s): %s", je.text, r->body);
+    return j;
+}
+
+const char *hq_api_jstr(const json_t *j, const char *k)
+{
+    const char *s = json_string_value(json_object_get(j, k));
+    return s ? s : "";
+}
+
+void hq_api_env_keys(const char *url, char *admin, char *write, char *read, size_t n)
+{
+    hq_api_env_key(url, "admin", NULL, admin, n);
+    hq_api_env_key(url, "write", NULL, write, n);
+    hq_api_env_key(url, "read", NULL, read, n);
 }

@@ -41,6 +41,14 @@ long hq_api_call_ex(const struct hq_api_env *a, const char *method, const char *
                     const char *key, const char *body, size_t body_len, const char *const *headers,
                     struct hq_api_resp *r);
 void hq_api_resp_free(struct hq_api_resp *r);
+/* The body as JSON (fails the test when it is not); json_decref it. */
+struct json_t;
+struct json_t *hq_api_resp_json(const struct hq_api_resp *r);
+/* The string member k of j, "" when absent or not a string. */
+const char *hq_api_jstr(const struct json_t *j, const char *k);
+/* Three keys of every scope (admin, write, read) for url, n bytes each. */
+void hq_api_env_keys(const char *url, char *admin, char *write, char *read, size_t n);
+
 /* Copies the string value of "field" in a JSON text into v ("" when absent). */
 void hq_api_json_str(const char *json, const char *field, char *v, size_t n);
 

@@ -31,25 +31,8 @@ static char ADMIN[128], WRITE[128], READ[128];
 static int setup(void **state)
 {
     hq_test_group_flush(state);
-    hq_api_env_key(R.url, "admin", NULL, ADMIN, sizeof(ADMIN));
-    hq_api_env_key(R.url, "write", NULL, WRITE, sizeof(WRITE));
-    hq_api_env_key(R.url, "read", NULL, READ, sizeof(READ));
+    hq_api_env_keys(R.url, ADMIN, WRITE, READ, sizeof(ADMIN));
     return 0;
-}
-
-static json_t *parse(const struct hq_api_resp *r)
-{
-    json_error_t je;
-    json_t *j = json_loadb(r->body, r->len, 0, &je);
-    if (!j)
-        fail_msg("not JSON (%s): %s", je.text, r->body);
-    return j;
-}
-
-static const char *jstr(const json_t *j, const char *k)
-{
-    const char *s = json_string_value(json_object_get(j, k));
-    return s ? s : "";
 }
 
 /* Creates an endpoint through the API; its id into id. */
@@ -115,8 +98,8 @@ static void test_every_route_needs_a_key_of_enough_scope(void **state)
     assert_int_equal(hq_api_call(&A, "GET", "/v1/endpoints", NULL, NULL, &r), 401);
     assert_non_null(strstr(r.headers, "WWW-Authenticate: Bearer"));
     assert_non_null(strstr(r.headers, "application/problem+json"));
-    json_t *j = parse(&r);
-    assert_string_equal(jstr(j, "code"), "unauthorized");
+    json_t *j = hq_api_resp_json(&r);
+    assert_string_equal(hq_api_jstr(j, "code"), "unauthorized");
     assert_int_equal(json_integer_value(json_object_get(j, "status")), 401);
     json_decref(j);
     hq_api_resp_free(&r);
@@ -149,6 +132,13 @@ static void test_every_route_needs_a_key_of_enough_scope(void **state)
         freeReplyObject(h);
     }
     freeReplyObject(keys);
+    /* api-key list shows ids and scopes, never a key. */
+    const char *largs[] = {"api-key", "list", "--json", "--redis-url", R.url, NULL};
+    char lout[4096], lerr[256];
+    assert_int_equal(hq_test_cli(largs, NULL, NULL, lout, sizeof(lout), lerr, sizeof(lerr)), 0);
+    assert_non_null(strstr(lout, "\"scope\":\"admin\""));
+    assert_null(strstr(lout, ADMIN + 21));
+    assert_null(strstr(lout, "hq_live_"));
     /* Revoked: refused at once. */
     char id[16];
     snprintf(id, sizeof(id), "%.12s", READ + 8);
@@ -207,17 +197,17 @@ static void test_endpoint_lifecycle(void **state)
                                  "\"rate_limit\":\"50/s\",\"backoff_base_ms\":2000}",
                                  &r),
                      201);
-    json_t *j = parse(&r);
+    json_t *j = hq_api_resp_json(&r);
     char id[64], key1[128], key2[128];
-    snprintf(id, sizeof(id), "%s", jstr(j, "id"));
-    snprintf(key1, sizeof(key1), "%s", jstr(j, "key1"));
-    snprintf(key2, sizeof(key2), "%s", jstr(j, "key2"));
+    snprintf(id, sizeof(id), "%s", hq_api_jstr(j, "id"));
+    snprintf(key1, sizeof(key1), "%s", hq_api_jstr(j, "key1"));
+    snprintf(key2, sizeof(key2), "%s", hq_api_jstr(j, "key2"));
     assert_int_equal(strncmp(key1, "whsec_", 6), 0);
     assert_true(strlen(key1) > 20);
     assert_int_equal(json_array_size(json_object_get(j, "events")), 2); /* deduplicated */
     assert_string_equal(json_string_value(json_array_get(json_object_get(j, "headers"), 0)),
                         "Authorization: Bearer t0k");
-    assert_string_equal(jstr(j, "rate_limit"), "50/s");
+    assert_string_equal(hq_api_jstr(j, "rate_limit"), "50/s");
     json_decref(j);
     hq_api_resp_free(&r);
     /* The registry holds what the CLI would have written: `hookq endpoint show` reads it. */
@@ -247,10 +237,10 @@ static void test_endpoint_lifecycle(void **state)
                                  "{\"name\":\"Billing 2\",\"events\":[\"*\"],\"tenant\":\"acme\"}",
                                  &r),
                      200);
-    j = parse(&r);
-    assert_string_equal(jstr(j, "name"), "Billing 2");
-    assert_string_equal(jstr(j, "url"), "https://billing.example.com/h");
-    assert_string_equal(jstr(j, "tenant"), "acme");
+    j = hq_api_resp_json(&r);
+    assert_string_equal(hq_api_jstr(j, "name"), "Billing 2");
+    assert_string_equal(hq_api_jstr(j, "url"), "https://billing.example.com/h");
+    assert_string_equal(hq_api_jstr(j, "tenant"), "acme");
     json_decref(j);
     hq_api_resp_free(&r);
     assert_int_equal(hq_test_cmd_int(C, "SISMEMBER hookq:idx:p: %s", id), 1);
@@ -262,11 +252,11 @@ static void test_endpoint_lifecycle(void **state)
     /* rotate: slot 2 replaced, key1 kept. */
     snprintf(rpath, sizeof(rpath), "%s/rotate", path);
     assert_int_equal(hq_api_call(&A, "POST", rpath, WRITE, "{\"slot\":2}", &r), 200);
-    j = parse(&r);
+    j = hq_api_resp_json(&r);
     assert_int_equal(json_integer_value(json_object_get(j, "slot")), 2);
-    assert_string_not_equal(jstr(j, "key"), key2);
+    assert_string_not_equal(hq_api_jstr(j, "key"), key2);
     char newkey[128];
-    snprintf(newkey, sizeof(newkey), "%s", jstr(j, "key"));
+    snprintf(newkey, sizeof(newkey), "%s", hq_api_jstr(j, "key"));
     json_decref(j);
     hq_api_resp_free(&r);
     redisReply *h = hq_test_cmd(C, "HMGET hookq:ep:%s key1 key2", id);
@@ -294,16 +284,24 @@ static void test_endpoint_lifecycle(void **state)
     hq_api_resp_free(&r);
     assert_int_equal(hq_test_cmd_int(C, "EXISTS hookq:ep:%s", id), 0);
     assert_int_equal(hq_api_call(&A, "GET", path, READ, NULL, &r), 404);
-    j = parse(&r);
+    j = hq_api_resp_json(&r);
     char want[128];
     snprintf(want, sizeof(want), "no endpoint '%s'", id);
-    assert_string_equal(jstr(j, "detail"), want);
+    assert_string_equal(hq_api_jstr(j, "detail"), want);
     json_decref(j);
     hq_api_resp_free(&r);
     assert_int_equal(hq_api_call(&A, "DELETE", path, WRITE, NULL, &r), 404);
     hq_api_resp_free(&r);
     assert_int_equal(hq_api_call(&A, "PUT", path, WRITE, "{}", &r), 405);
     hq_api_resp_free(&r);
+    /* The server logged every request (debug), and no secret. */
+    if (hq_test_log_count(A.log, NULL, path) == 0) {
+        hq_test_log_print(A.log, "api");
+        fail_msg("%s not in %s", path, A.log);
+    }
+    assert_int_equal(hq_test_log_count(A.log, NULL, key1 + 6), 0);
+    assert_int_equal(hq_test_log_count(A.log, NULL, newkey + 6), 0);
+    assert_int_equal(hq_test_log_count(A.log, NULL, "t0k"), 0);
 }
 
 /* Each refused create: the status, the API's detail equals the CLI's message
@@ -347,6 +345,10 @@ static void test_validation_errors_match_the_cli_and_change_nothing(void **state
          {"--name", "a\001b", "--url", "https://e.com/", NULL},
          422,
          "name"},
+        {"{\"name\":\"a\\r\\nX-Evil: 1\",\"url\":\"https://e.com/\"}",
+         {"--name", "a\r\nX-Evil: 1", "--url", "https://e.com/", NULL},
+         422,
+         "name"},
         {"{\"name\":\"a\",\"url\":\"https://e.com/\",\"tenant\":\"a b\"}", {NULL}, 422, "tenant"},
         {"{\"name\":\"a\",\"url\":\"https://e.com/\",\"backoff_factor\":0.5}",
          {"--name", "a", "--url", "https://e.com/", "--backoff-factor", "0.5", NULL},
@@ -375,16 +377,17 @@ static void test_validation_errors_match_the_cli_and_change_nothing(void **state
         if (st != c->status)
             fail_msg("case %zu %s: %ld %s", i, c->body, st, r.body);
         assert_non_null(strstr(r.headers, "application/problem+json"));
-        json_t *j = parse(&r);
-        if (c->field && strcmp(jstr(j, "field"), c->field) != 0)
-            fail_msg("case %zu: field '%s', want '%s': %s", i, jstr(j, "field"), c->field, r.body);
+        json_t *j = hq_api_resp_json(&r);
+        if (c->field && strcmp(hq_api_jstr(j, "field"), c->field) != 0)
+            fail_msg("case %zu: field '%s', want '%s': %s", i, hq_api_jstr(j, "field"), c->field,
+                     r.body);
         if (c->cli[0]) {
             char msg[512];
             cli_add_message(c->cli, msg, sizeof(msg));
-            if (strcmp(msg, jstr(j, "detail")) != 0 &&
+            if (strcmp(msg, hq_api_jstr(j, "detail")) != 0 &&
                 !(c->field && strcmp(c->field, "backoff_factor") == 0 &&
                   strstr(msg, "--backoff-factor")))
-                fail_msg("case %zu: API '%s' vs CLI '%s'", i, jstr(j, "detail"), msg);
+                fail_msg("case %zu: API '%s' vs CLI '%s'", i, hq_api_jstr(j, "detail"), msg);
         }
         json_decref(j);
         hq_api_resp_free(&r);
@@ -406,7 +409,11 @@ static void test_hostile_bodies_get_4xx_and_the_server_keeps_serving(void **stat
     size_t n = 100u * 1024 * 1024;
     char *huge = malloc(n);
     memset(huge, '[', n);
-    long st = hq_api_call_ex(&A, "POST", "/v1/endpoints", WRITE, huge, n, NULL, &r);
+    /* With Expect: 100-continue curl waits for the verdict on the headers (as
+     * well-behaved clients do); without, the client may still be writing when
+     * the server answers 413 and closes. */
+    const char *expect[] = {"Expect: 100-continue", NULL};
+    long st = hq_api_call_ex(&A, "POST", "/v1/endpoints", WRITE, huge, n, expect, &r);
     assert_int_equal(st, 413);
     hq_api_resp_free(&r);
     /* Deep nesting within the size cap: 30,000 '[' (over jansson's depth limit). */
@@ -422,7 +429,7 @@ static void test_hostile_bodies_get_4xx_and_the_server_keeps_serving(void **stat
     }
     memcpy(huge + k, "[]]", 4);
     st = hq_api_call(&A, "POST", "/v1/endpoints", WRITE, huge, &r);
-    assert_true(st == 400 || st == 413);
+    assert_int_equal(st, 413); /* "too complex": ~43 bytes of jansson per input byte */
     hq_api_resp_free(&r);
     free(huge);
     /* Invalid UTF-8. */
@@ -440,10 +447,51 @@ static void test_hostile_bodies_get_4xx_and_the_server_keeps_serving(void **stat
     const char *text[] = {"Content-Type: text/plain", NULL};
     assert_int_equal(hq_api_call_ex(&A, "POST", "/v1/endpoints", WRITE, "{}", 2, text, &r), 415);
     hq_api_resp_free(&r);
+    /* A 40 KB header: over the per-connection memory, refused by the HTTP layer. */
+    char *hdr = malloc(41000);
+    memcpy(hdr, "X-Big: ", 7);
+    memset(hdr + 7, 'a', 40000);
+    hdr[40007] = '\0';
+    const char *bigh[] = {hdr, NULL};
+    st = hq_api_call_ex(&A, "GET", "/v1/endpoints", READ, NULL, 0, bigh, &r);
+    assert_true(st == 431 || st == 413 || st == 400);
+    hq_api_resp_free(&r);
+    free(hdr);
     /* A path that is no route, and a parameter that is no id. */
     assert_int_equal(hq_api_call(&A, "GET", "/v1/endpoints/%2e%2e%2fx", READ, NULL, &r), 404);
     hq_api_resp_free(&r);
     assert_unchanged(&before);
+}
+
+/* The decoding budget refuses expensive bodies, not large valid ones: an
+ * endpoint at every bound (64 filters, 16 headers of 1 KiB, 4 KiB of text). */
+static void test_largest_valid_endpoint_is_accepted(void **state)
+{
+    (void)state;
+    json_t *doc = json_pack("{s:s,s:s,s:[],s:[]}", "name", "big", "url", "https://e.com/h",
+                            "events", "headers");
+    char item[1100];
+    for (int i = 0; i < 64; i++) {
+        snprintf(item, sizeof(item), "t%03d.%0120d", i, 0);
+        json_array_append_new(json_object_get(doc, "events"), json_string(item));
+    }
+    for (int i = 0; i < 16; i++) {
+        snprintf(item, sizeof(item), "X-H%02d: %01000d", i, 0);
+        json_array_append_new(json_object_get(doc, "headers"), json_string(item));
+    }
+    char *desc = malloc(4097);
+    memset(desc, 'd', 4096);
+    desc[4096] = '\0';
+    json_object_set_new(doc, "description", json_string(desc));
+    free(desc);
+    char *body = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    struct hq_api_resp r;
+    long st = hq_api_call(&A, "POST", "/v1/endpoints", WRITE, body, &r);
+    if (st != 201)
+        fail_msg("%ld %s", st, r.body);
+    hq_api_resp_free(&r);
+    free(body);
 }
 
 static void test_tenant_scoped_keys_see_their_tenant_only(void **state)
@@ -615,7 +663,7 @@ static void test_openapi_documents_exactly_the_routes_served(void **state)
     json_t *doc = json_load_file(HQ_TEST_SRC "/docs/openapi.json", JSON_REJECT_DUPLICATES, &je);
     if (!doc)
         fail_msg("docs/openapi.json: %s (line %d)", je.text, je.line);
-    assert_string_equal(jstr(doc, "openapi"), "3.1.0");
+    assert_string_equal(hq_api_jstr(doc, "openapi"), "3.1.0");
     static const char *const methods[] = {"get", "post", "patch", "delete", "put"};
     const char *path;
     json_t *item;
@@ -637,7 +685,7 @@ static void test_openapi_documents_exactly_the_routes_served(void **state)
                     rt = &hq_api_routes[i];
             if (!rt)
                 fail_msg("documented but not served: %s %s", upper, path);
-            const char *scope = jstr(op, "x-hookq-scope");
+            const char *scope = hq_api_jstr(op, "x-hookq-scope");
             if (strcmp(scope, rt->scope ? hq_apikey_scope_name(rt->scope) : "none") != 0)
                 fail_msg("%s %s: documented scope %s, served %s", upper, path, scope,
                          hq_apikey_scope_name(rt->scope));
@@ -662,7 +710,7 @@ static void test_openapi_documents_exactly_the_routes_served(void **state)
     /* The server serves the same document. */
     struct hq_api_resp r;
     assert_int_equal(hq_api_call(&A, "GET", "/v1/openapi.json", READ, NULL, &r), 200);
-    json_t *served = parse(&r);
+    json_t *served = hq_api_resp_json(&r);
     json_t *file = json_load_file(HQ_TEST_SRC "/docs/openapi.json", 0, &je);
     assert_true(json_equal(served, file));
     json_decref(served);
@@ -686,20 +734,20 @@ static void test_pagination_over_10000_endpoints(void **state)
     for (;;) {
         struct hq_api_resp r;
         assert_int_equal(hq_api_call(&A, "GET", path, READ, NULL, &r), 200);
-        json_t *j = parse(&r);
+        json_t *j = hq_api_resp_json(&r);
         json_t *data = json_object_get(j, "data");
         size_t i;
         json_t *e;
         json_array_foreach(data, i, e)
         {
-            assert_int_equal(hq_test_cmd_int(C, "SADD api-test-seen %s", jstr(e, "id")), 1);
+            assert_int_equal(hq_test_cmd_int(C, "SADD api-test-seen %s", hq_api_jstr(e, "id")), 1);
             seen++;
         }
         pages++;
         int done = json_is_true(json_object_get(j, "done"));
         if (!done)
             snprintf(path, sizeof(path), "/v1/endpoints?limit=500&iterator=%s",
-                     jstr(j, "iterator"));
+                     hq_api_jstr(j, "iterator"));
         json_decref(j);
         hq_api_resp_free(&r);
         if (done)
@@ -767,6 +815,7 @@ int main(void)
         cmocka_unit_test_setup(test_endpoint_lifecycle, setup),
         cmocka_unit_test_setup(test_validation_errors_match_the_cli_and_change_nothing, setup),
         cmocka_unit_test_setup(test_hostile_bodies_get_4xx_and_the_server_keeps_serving, setup),
+        cmocka_unit_test_setup(test_largest_valid_endpoint_is_accepted, setup),
         cmocka_unit_test_setup(test_tenant_scoped_keys_see_their_tenant_only, setup),
         cmocka_unit_test_setup(test_cors_is_off_unless_origins_are_named, setup),
         cmocka_unit_test_setup(test_tls_serves_https, setup),

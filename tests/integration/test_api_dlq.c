@@ -15,6 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/keys.h"
+#include "common/layout_store.h"
+#include "common/redis_conn.h"
 #include "tests/harness/api_env.h"
 #include "tests/harness/hq_test.h"
 
@@ -27,25 +30,8 @@ static char ADMIN[128], WRITE[128], READ[128];
 static int setup(void **state)
 {
     hq_test_group_flush(state);
-    hq_api_env_key(R.url, "admin", NULL, ADMIN, sizeof(ADMIN));
-    hq_api_env_key(R.url, "write", NULL, WRITE, sizeof(WRITE));
-    hq_api_env_key(R.url, "read", NULL, READ, sizeof(READ));
+    hq_api_env_keys(R.url, ADMIN, WRITE, READ, sizeof(ADMIN));
     return 0;
-}
-
-static json_t *parse(const struct hq_api_resp *r)
-{
-    json_error_t je;
-    json_t *j = json_loadb(r->body, r->len, 0, &je);
-    if (!j)
-        fail_msg("not JSON (%s): %s", je.text, r->body);
-    return j;
-}
-
-static const char *jstr(const json_t *j, const char *k)
-{
-    const char *s = json_string_value(json_object_get(j, k));
-    return s ? s : "";
 }
 
 /* n dead letters for endpoint ep, type alternating odd/even, tenant t. */
@@ -71,22 +57,22 @@ static void test_list_get_and_filters(void **state)
         assert_true(pages < 20);
         struct hq_api_resp r;
         assert_int_equal(hq_api_call(&A, "GET", path, READ, NULL, &r), 200);
-        json_t *j = parse(&r);
+        json_t *j = hq_api_resp_json(&r);
         size_t i;
         json_t *e;
         json_array_foreach(json_object_get(j, "data"), i, e)
         {
-            assert_string_equal(jstr(e, "type"), "even");
-            assert_string_equal(jstr(e, "endpoint_id"), "epA");
+            assert_string_equal(hq_api_jstr(e, "type"), "even");
+            assert_string_equal(hq_api_jstr(e, "endpoint_id"), "epA");
             if (!first[0])
-                snprintf(first, sizeof(first), "%s", jstr(e, "id"));
+                snprintf(first, sizeof(first), "%s", hq_api_jstr(e, "id"));
             seen++;
         }
         int done = json_is_true(json_object_get(j, "done"));
         if (!done)
             snprintf(path, sizeof(path),
                      "/v1/dead-letters?type=even&endpoint=epA&limit=100&iterator=%s",
-                     jstr(j, "iterator"));
+                     hq_api_jstr(j, "iterator"));
         json_decref(j);
         hq_api_resp_free(&r);
         if (done)
@@ -97,17 +83,17 @@ static void test_list_get_and_filters(void **state)
     struct hq_api_resp r;
     assert_int_equal(
         hq_api_call(&A, "GET", "/v1/dead-letters?reason=blocked&limit=500", READ, NULL, &r), 200);
-    json_t *j = parse(&r);
+    json_t *j = hq_api_resp_json(&r);
     assert_int_equal(json_array_size(json_object_get(j, "data")), 10);
     json_decref(j);
     hq_api_resp_free(&r);
     /* One by id, every field. */
     snprintf(path, sizeof(path), "/v1/dead-letters/%s", first);
     assert_int_equal(hq_api_call(&A, "GET", path, READ, NULL, &r), 200);
-    j = parse(&r);
-    assert_string_equal(jstr(j, "id"), first);
-    assert_string_equal(jstr(j, "tenant"), "acme");
-    assert_string_equal(jstr(j, "payload"), "{}");
+    j = hq_api_resp_json(&r);
+    assert_string_equal(hq_api_jstr(j, "id"), first);
+    assert_string_equal(hq_api_jstr(j, "tenant"), "acme");
+    assert_string_equal(hq_api_jstr(j, "payload"), "{}");
     json_decref(j);
     hq_api_resp_free(&r);
     assert_int_equal(hq_api_call(&A, "GET", "/v1/dead-letters/1-0", READ, NULL, &r), 404);
@@ -117,8 +103,8 @@ static void test_list_get_and_filters(void **state)
     hq_api_resp_free(&r);
     assert_int_equal(hq_api_call(&A, "GET", "/v1/dead-letters?since=yesterday", READ, NULL, &r),
                      400);
-    j = parse(&r);
-    assert_string_equal(jstr(j, "field"), "since");
+    j = hq_api_resp_json(&r);
+    assert_string_equal(hq_api_jstr(j, "field"), "since");
     json_decref(j);
     hq_api_resp_free(&r);
     assert_int_equal(hq_api_call(&A, "GET", "/v1/dead-letters?iterator=zz", READ, NULL, &r), 400);
@@ -129,7 +115,7 @@ static void test_list_get_and_filters(void **state)
     char other[128];
     hq_api_env_key(R.url, "read", "other", other, sizeof(other));
     assert_int_equal(hq_api_call(&A, "GET", "/v1/dead-letters?limit=500", other, NULL, &r), 200);
-    j = parse(&r);
+    j = hq_api_resp_json(&r);
     assert_int_equal(json_array_size(json_object_get(j, "data")), 10);
     json_decref(j);
     hq_api_resp_free(&r);
@@ -148,7 +134,7 @@ static void test_replay_5000_by_filter_through_continuations(void **state)
     for (;;) {
         struct hq_api_resp r;
         assert_int_equal(hq_api_call(&A, "POST", "/v1/dead-letters/replay", WRITE, body, &r), 200);
-        json_t *j = parse(&r);
+        json_t *j = hq_api_resp_json(&r);
         replayed += json_integer_value(json_object_get(j, "done_count"));
         calls++;
         assert_true(json_integer_value(json_object_get(j, "done_count")) <= 2000);
@@ -156,7 +142,7 @@ static void test_replay_5000_by_filter_through_continuations(void **state)
         if (!done)
             snprintf(body, sizeof(body),
                      "{\"filter\":{\"endpoint\":\"epA\",\"since\":\"1h\"},\"iterator\":\"%s\"}",
-                     jstr(j, "iterator"));
+                     hq_api_jstr(j, "iterator"));
         json_decref(j);
         hq_api_resp_free(&r);
         if (done)
@@ -190,7 +176,7 @@ static void test_replay_and_purge_by_ids(void **state)
     assert_int_equal(hq_test_cmd_int(C, "XLEN hookq:dead"), 4);
     snprintf(body, sizeof(body), "{\"ids\":[\"%s\",\"%s\"]}", a, inv);
     assert_int_equal(hq_api_call(&A, "POST", "/v1/dead-letters/replay", WRITE, body, &r), 200);
-    json_t *j = parse(&r);
+    json_t *j = hq_api_resp_json(&r);
     assert_int_equal(json_integer_value(json_object_get(j, "done_count")), 1);
     assert_int_equal(json_integer_value(json_object_get(j, "skipped")), 1);
     json_decref(j);
@@ -224,10 +210,10 @@ static void test_events_post_single_batch_and_invalid(void **state)
                                  "\"payload\":\"{\\\"amount\\\": 4200}\"}",
                                  &r),
                      202);
-    json_t *j = parse(&r);
+    json_t *j = hq_api_resp_json(&r);
     json_t *d0 = json_array_get(json_object_get(j, "data"), 0);
-    assert_string_equal(jstr(d0, "id"), "evt_1");
-    assert_true(strlen(jstr(d0, "entry_id")) > 3);
+    assert_string_equal(hq_api_jstr(d0, "id"), "evt_1");
+    assert_true(strlen(hq_api_jstr(d0, "entry_id")) > 3);
     json_decref(j);
     hq_api_resp_free(&r);
     /* The payload is stored byte-exact (msgpack field "payload"). */
@@ -241,7 +227,7 @@ static void test_events_post_single_batch_and_invalid(void **state)
             "\"e30=\",\"payload_encoding\":\"base64\"},{\"type\":\"c\",\"payload\":\"[]\"}]}",
             &r),
         202);
-    j = parse(&r);
+    j = hq_api_resp_json(&r);
     assert_int_equal(json_array_size(json_object_get(j, "data")), 3);
     json_decref(j);
     hq_api_resp_free(&r);
@@ -256,13 +242,13 @@ static void test_events_post_single_batch_and_invalid(void **state)
     assert_int_equal(
         hq_api_call(&A, "POST", "/v1/events", WRITE, "{\"type\":\"a b\",\"payload\":\"{}\"}", &r),
         422);
-    j = parse(&r);
+    j = hq_api_resp_json(&r);
     /* The same words `hookq produce --type 'a b'` prints. */
     const char *args[] = {"produce", "--type", "a b", "--data", "{}", "--redis-url", R.url, NULL};
     char out[1024], err[1024];
     assert_int_equal(hq_test_cli(args, NULL, NULL, out, sizeof(out), err, sizeof(err)), 2);
     err[strcspn(err, "\n")] = '\0';
-    assert_non_null(strstr(err, jstr(j, "detail")));
+    assert_non_null(strstr(err, hq_api_jstr(j, "detail")));
     json_decref(j);
     hq_api_resp_free(&r);
     assert_int_equal(
@@ -284,9 +270,9 @@ static void test_attempts_event_types_and_stats(void **state)
         "{\"endpoint_id\":\"ep_a\",\"attempt\":2,\"at_ms\":2,\"status\":200,\"outcome\":\"ok\"}"));
     struct hq_api_resp r;
     assert_int_equal(hq_api_call(&A, "GET", "/v1/events/evt_9/attempts", READ, NULL, &r), 200);
-    json_t *j = parse(&r);
+    json_t *j = hq_api_resp_json(&r);
     json_t *g = json_array_get(json_object_get(j, "endpoints"), 0);
-    assert_string_equal(jstr(g, "endpoint_id"), "ep_a");
+    assert_string_equal(hq_api_jstr(g, "endpoint_id"), "ep_a");
     assert_int_equal(json_array_size(json_object_get(g, "attempts")), 2);
     json_decref(j);
     hq_api_resp_free(&r);
@@ -308,7 +294,7 @@ static void test_attempts_event_types_and_stats(void **state)
 
     seed(7, "epA", "", "exhausted");
     assert_int_equal(hq_api_call(&A, "GET", "/v1/stats", READ, NULL, &r), 200);
-    json_t *api = parse(&r);
+    json_t *api = hq_api_resp_json(&r);
     hq_api_resp_free(&r);
     const char *args[] = {"stats", "--json", "--redis-url", R.url, NULL};
     static char out[65536];
@@ -325,6 +311,87 @@ static void test_attempts_event_types_and_stats(void **state)
     json_decref(cli);
 }
 
+/* A partitioned deployment (P = 4, prefix "pt"): registry keys carry {reg},
+ * events go to their partitions' streams, dead-letter ids read p<i>:<entry>
+ * and replay puts each back on its own partition. */
+static void test_partitioned_layout(void **state)
+{
+    (void)state;
+    struct hq_err err = {0};
+    struct hq_redis_conn *conn = hq_redis_conn_open(R.url, 2000, &err);
+    assert_non_null(conn);
+    struct hq_layout L;
+    assert_int_equal(hq_layout_create(conn, "pt", 4, &L, &err), 0);
+    hq_redis_conn_free(conn);
+    struct hq_api_env B;
+    const char *extra[] = {"--prefix", "pt", NULL};
+    const char *kargs[] = {"api-key",  "create", "--name",      "p",   "--scope", "admin",
+                           "--prefix", "pt",     "--redis-url", R.url, NULL};
+    char out[1024], e[1024], key[128];
+    assert_int_equal(hq_test_cli(kargs, NULL, NULL, out, sizeof(out), e, sizeof(e)), 0);
+    snprintf(key, sizeof(key), "%.*s", (int)strcspn(strstr(out, "key: ") + 5, "\n"),
+             strstr(out, "key: ") + 5);
+    assert_int_equal(hq_test_cmd_int(C, "EXISTS pt:{reg}:apikeys"), 1);
+    hq_api_env_start(&B, R.url, extra);
+    struct hq_api_resp r;
+    assert_int_equal(hq_api_call(&B, "POST", "/v1/endpoints", key,
+                                 "{\"name\":\"a\",\"url\":\"https://e.com/\"}", &r),
+                     201);
+    char id[64];
+    hq_api_json_str(r.body, "id", id, sizeof(id));
+    hq_api_resp_free(&r);
+    assert_int_equal(hq_test_cmd_int(C, "EXISTS pt:{reg}:ep:%s", id), 1);
+    assert_int_equal(hq_test_cmd_int(C, "EXISTS pt:ep:%s", id), 0);
+    /* Events with ids land in the producer rule's partitions. */
+    assert_int_equal(hq_api_call(&B, "POST", "/v1/events", key,
+                                 "{\"events\":[{\"type\":\"a\",\"id\":\"e1\",\"payload\":\"{}\"},"
+                                 "{\"type\":\"a\",\"id\":\"e2\",\"payload\":\"{}\"},"
+                                 "{\"type\":\"a\",\"id\":\"e3\",\"payload\":\"{}\"}]}",
+                                 &r),
+                     202);
+    assert_non_null(strstr(r.body, "\"entry_id\":\"p"));
+    assert_null(strchr(r.body, '/'));
+    hq_api_resp_free(&r);
+    long long total = 0;
+    for (unsigned i = 0; i < L.nparts; i++)
+        total += hq_test_cmd_int(C, "XLEN %s:events", L.part[i].base);
+    assert_int_equal(total, 3);
+    /* Dead letters in partitions 1 and 3. */
+    for (unsigned i = 1; i < 4; i += 2)
+        freeReplyObject(hq_test_cmd(
+            C, "XADD %s:dead * event_id ev%u type t endpoint_id %s reason exhausted payload {}",
+            L.part[i].base, i, id));
+    assert_int_equal(hq_api_call(&B, "GET", "/v1/dead-letters", key, NULL, &r), 200);
+    json_t *j = hq_api_resp_json(&r);
+    json_t *data = json_object_get(j, "data");
+    assert_int_equal(json_array_size(data), 2);
+    char one[64];
+    snprintf(one, sizeof(one), "%s", hq_api_jstr(json_array_get(data, 0), "id"));
+    assert_true(one[0] == 'p' && strchr(one, ':'));
+    json_decref(j);
+    hq_api_resp_free(&r);
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/dead-letters/%s", one);
+    assert_int_equal(hq_api_call(&B, "GET", path, key, NULL, &r), 200);
+    hq_api_resp_free(&r);
+    char body[256];
+    snprintf(body, sizeof(body), "{\"filter\":{\"endpoint\":\"%s\"}}", id);
+    assert_int_equal(hq_api_call(&B, "POST", "/v1/dead-letters/replay", key, body, &r), 200);
+    assert_non_null(strstr(r.body, "\"done_count\":2"));
+    hq_api_resp_free(&r);
+    assert_int_equal(hq_test_cmd_int(C, "XLEN %s:events", L.part[1].base) +
+                         hq_test_cmd_int(C, "XLEN %s:events", L.part[3].base) +
+                         hq_test_cmd_int(C, "XLEN %s:events", L.part[0].base) +
+                         hq_test_cmd_int(C, "XLEN %s:events", L.part[2].base),
+                     5);
+    assert_int_equal(hq_test_cmd_int(C, "XLEN %s:dead", L.part[1].base), 0);
+    assert_int_equal(hq_api_call(&B, "GET", "/v1/stats", key, NULL, &r), 200);
+    assert_non_null(strstr(r.body, "\"partitions\":["));
+    hq_api_resp_free(&r);
+    hq_api_env_stop(&B);
+    hq_layout_free(&L);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -337,6 +404,7 @@ int main(void)
         cmocka_unit_test_setup(test_replay_and_purge_by_ids, setup),
         cmocka_unit_test_setup(test_events_post_single_batch_and_invalid, setup),
         cmocka_unit_test_setup(test_attempts_event_types_and_stats, setup),
+        cmocka_unit_test_setup(test_partitioned_layout, setup),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     hq_api_env_stop(&A);
