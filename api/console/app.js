@@ -497,7 +497,12 @@
     for (const [k, label] of TILES) {
       let v = s[k];
       let note = '';
-      if (k === 'deliveries_per_s' && v === undefined) { v = null; note = ' (no worker metrics reachable)'; }
+      if (k === 'deliveries_per_s') {
+        if (v === undefined) { v = null; note = ' (worker metrics not configured: HOOKQ_WORKER_METRICS)'; }
+        else if (!s.workers_reachable) note = ' (no worker metrics reachable)';
+        else if (v === null) note = ' (measuring)';
+        else note = ' (' + s.workers_reachable + ' of ' + s.workers_configured + ' workers)';
+      }
       if (v === undefined) continue;
       tiles.appendChild(h('div', {class: 'stat', 'data-stat': k},
         h('div', {class: 'v'}, v === null ? '-' : String(v)), h('div', {class: 'k'}, label + note)));
