@@ -175,7 +175,7 @@
 
   async function newWebhookPage() {
     const checks = h('div', {class: 'checks', id: 'wh-events'});
-    const name = h('input', {type: 'text', id: 'wh-name', required: true, maxlength: 200});
+    const name = h('input', {type: 'text', id: 'wh-name', required: true, maxlength: 256});
     const url = h('input', {type: 'url', id: 'wh-url', required: true, placeholder: 'https://example.com/webhooks'});
     const desc = h('textarea', {id: 'wh-description'});
     const patterns = h('input', {type: 'text', id: 'wh-patterns', placeholder: 'invoice.*, user.*'});

@@ -72,6 +72,7 @@ static void test_console_responses_carry_the_csp(void **state)
     hq_api_resp_free(&r);
     assert_int_equal(hq_api_call(&a.env, "POST", "/", NULL, "{}", &r), 404);
     hq_api_resp_free(&r);
+    console_api_stop(&a);
 }
 
 /* An endpoint named like markup, created in the page: shown as those
@@ -110,6 +111,7 @@ static void test_names_are_text_not_markup(void **state)
     assert_int_equal(b.dialogs, 0);
     assert_int_equal(b.exceptions, 0);
     hq_cdp_close(&b);
+    console_api_stop(&a);
 }
 
 /* The endpoint as stored (the registry's), for comparing with the page. */
@@ -179,6 +181,7 @@ static void test_webhook_page_actions(void **state)
         HQ_ENOTFOUND);
     console_assert_clean(&b);
     hq_cdp_close(&b);
+    console_api_stop(&a);
     hq_endpoint_free(&ep);
 }
 
@@ -242,6 +245,7 @@ static void test_dead_letters_page_by_page(void **state)
     assert_int_equal(hq_test_cmd_int(W.c, "XLEN hookq:dead"), 60);
     console_assert_clean(&b);
     hq_cdp_close(&b);
+    console_api_stop(&a);
 }
 
 int main(void)

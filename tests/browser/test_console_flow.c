@@ -290,6 +290,7 @@ static void test_seed_flow_and_dead_letter_replay(void **state)
 
     console_assert_clean(&b);
     hq_cdp_close(&b);
+    console_api_stop(&a);
     hq_test_receiver_stop(&back);
     hq_endpoint_free(&other);
     hq_endpoint_free(&flaky);

@@ -18,6 +18,11 @@ void console_api_start(struct wenv *w, struct console_api *a)
     hq_api_env_key(wenv_url(w), "admin", NULL, a->key, sizeof(a->key));
 }
 
+void console_api_stop(struct console_api *a)
+{
+    hq_api_env_stop(&a->env);
+}
+
 void console_open(struct hq_cdp *b, const struct console_api *a)
 {
     char url[128];

@@ -21,6 +21,10 @@ struct console_api {
  * process is tracked by w (killed by wenv_stop). */
 void console_api_start(struct wenv *w, struct console_api *a);
 
+/* Stops the server with SIGTERM and asserts it exits 0 (under ASan: no
+ * leak or error in the process). */
+void console_api_stop(struct console_api *a);
+
 /* Loads the console at a->base and enters the API key in its key form, as a
  * user would; waits for the webhook list. */
 void console_open(struct hq_cdp *b, const struct console_api *a);
