@@ -68,6 +68,7 @@ struct hq_api_req {
     char retry_after[16];
     const char *www_auth;
     int answered;
+    int redis_failed; /* hq_api_fail saw HQ_EREDIS (the thread's connection was dropped) */
     const struct hq_console_file *console; /* a console file to send instead of out */
 };
 
@@ -106,6 +107,12 @@ struct hq_jfield {
 };
 /* Installs jansson's allocator with a per-thread byte budget (once, at start). */
 void hq_api_json_init(void);
+/* Decodes text strictly (duplicate keys, trailing data refused; an allocation
+ * budget of 16x its size) and checks it is an object as fields say. [out] *out
+ * (json_decref). HQ_EINVAL naming what is wrong, or HQ_ETOOBIG with
+ * *too_complex set when the budget ran out. Pure (json.c). */
+int hq_api_json_decode(const char *text, size_t len, const struct hq_jfield *fields, json_t **out,
+                       int *too_complex, struct hq_err *err);
 /* Decodes q's body strictly (duplicate keys, trailing data refused; an
  * allocation budget of 16x the body), checks it is an object whose members
  * are all in fields with the right types and the required ones present.

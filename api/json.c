@@ -1,8 +1,8 @@
-/* Strict JSON bodies with jansson: duplicate keys and trailing data refused,
- * a byte budget on what decoding may allocate (a hostile body fails as "too
- * complex", not as memory pressure), and per-route field tables so an unknown
- * member or a wrong type is named. */
-#include <microhttpd.h>
+/* Strict JSON with jansson: duplicate keys and trailing data refused, a byte
+ * budget on what decoding may allocate (a hostile body fails as "too complex",
+ * not as memory pressure), and field tables so an unknown member or a wrong
+ * type is named. Pure (no connection; tests/fuzz/fuzz_api_json.c runs it);
+ * body.c is the HTTP side. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,58 +126,29 @@ int hq_api_json_check(const json_t *obj, const struct hq_jfield *fields, const c
     return 0;
 }
 
-int hq_api_json_body(struct hq_api_req *q, const struct hq_jfield *fields, json_t **out)
+int hq_api_json_decode(const char *text, size_t len, const struct hq_jfield *fields, json_t **out,
+                       int *too_complex, struct hq_err *err)
 {
     *out = NULL;
-    const char *ct = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "Content-Type");
-    if (q->body.len > 0 && (!ct || strncasecmp(ct, "application/json", 16) != 0)) {
-        hq_api_problem(q, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
-                       "content-type: must be application/json");
-        return -1;
-    }
-    const char *text = q->body.len ? q->body.p : "{}";
-    size_t len = q->body.len ? q->body.len : 2;
+    *too_complex = 0;
     json_error_t je;
     budget_left = (len + 1024) * JSON_BUDGET_FACTOR;
     budget_hit = 0;
     budget_armed = 1;
     json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
     budget_armed = 0;
-    if (!doc) {
-        char msg[300];
-        if (budget_hit) {
-            hq_api_problem(q, MHD_HTTP_CONTENT_TOO_LARGE, "payload_too_large",
-                           "body: too complex (nesting or item count)");
-            return -1;
-        }
-        snprintf(msg, sizeof(msg), "body: not valid JSON: %.160s (line %d, column %d)", je.text,
-                 je.line, je.column);
-        hq_api_problem(q, MHD_HTTP_BAD_REQUEST, "invalid", msg);
-        return -1;
+    if (!doc && budget_hit) {
+        *too_complex = 1;
+        return hq_err_set(err, HQ_ETOOBIG, "body: too complex (nesting or item count)");
     }
-    struct hq_err err = {0};
-    if (hq_api_json_check(doc, fields, "body", &err) != 0) {
+    if (!doc)
+        return hq_err_set(err, HQ_EINVAL, "body: not valid JSON: %.160s (line %d, column %d)",
+                          je.text, je.line, je.column);
+    int rc = hq_api_json_check(doc, fields, "body", err);
+    if (rc != 0) {
         json_decref(doc);
-        hq_api_problem(q, MHD_HTTP_BAD_REQUEST, "invalid", err.msg);
-        return -1;
+        return rc;
     }
     *out = doc;
     return 0;
-}
-
-static int to_buf(const char *p, size_t n, void *arg)
-{
-    return hq_buf_append(arg, p, n) == 0 ? 0 : -1;
-}
-
-void hq_api_json_answer(struct hq_api_req *q, unsigned status, json_t *out)
-{
-    struct hq_buf b;
-    hq_buf_init(&b, 64u * 1024 * 1024);
-    if (out && json_dump_callback(out, to_buf, &b, JSON_COMPACT) == 0)
-        hq_api_json(q, status, &b);
-    else
-        hq_api_problem(q, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "answer: out of memory");
-    hq_buf_free(&b);
-    json_decref(out);
 }

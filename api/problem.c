@@ -67,7 +67,7 @@ void hq_api_problem(struct hq_api_req *q, unsigned status, const char *code, con
             title = slugs[i].title;
     char field[64];
     field_of(detail, field, sizeof(field));
-    hq_buf_reset(&q->out);
+    hq_buf_free(&q->out);
     hq_buf_init(&q->out, PROBLEM_MAX);
     int rc = hq_buf_printf(&q->out,
                            "{\"type\":\"about:blank\",\"title\":\"%s\",\"status\":%u,"
@@ -101,6 +101,7 @@ void hq_api_fail(struct hq_api_req *q, int rc, const struct hq_err *err)
     case HQ_EREDIS:
     case HQ_ETIMEDOUT:
         hq_api_redis_drop();
+        q->redis_failed = 1;
         snprintf(q->retry_after, sizeof(q->retry_after), "1");
         hq_api_problem(q, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", msg);
         break;

@@ -126,6 +126,17 @@ int hq_api_query_bool(struct hq_api_req *q, const char *name, int def)
     return -1;
 }
 
+/* Forgets an answer about to be replaced by a second try. */
+static void reset_answer(struct hq_api_req *q)
+{
+    hq_buf_free(&q->out);
+    hq_buf_init(&q->out, 0);
+    q->answered = 0;
+    q->redis_failed = 0;
+    q->retry_after[0] = '\0';
+    q->www_auth = NULL;
+}
+
 void hq_api_dispatch(struct hq_api_req *q)
 {
     int known = 0;
@@ -147,11 +158,23 @@ void hq_api_dispatch(struct hq_api_req *q)
         hq_api_problem(q, MHD_HTTP_NOT_FOUND, "not_found", "path: no such route");
         return;
     }
-    if (q->route->scope != HQ_SCOPE_NONE && hq_api_auth(q) != 0)
+    /* A thread's connection found dead (Redis restarted since its last use)
+     * costs one fresh connection, not a 503: the key check and GET handlers
+     * only read, so they run once more. A write answers 503 (Retry-After). */
+    int auth = q->route->scope != HQ_SCOPE_NONE ? hq_api_auth(q) : 0;
+    if (auth != 0 && q->redis_failed) {
+        reset_answer(q);
+        auth = hq_api_auth(q);
+    }
+    if (auth != 0)
         return;
     if (q->route->body == HQ_BODY_NONE && q->body.len > 0) {
         hq_api_problem(q, MHD_HTTP_BAD_REQUEST, "invalid", "body: this route takes none");
         return;
     }
     q->route->fn(q);
+    if (q->redis_failed && strcmp(q->method, "GET") == 0) {
+        reset_answer(q);
+        q->route->fn(q);
+    }
 }

@@ -85,7 +85,7 @@ static int apply(struct hq_api_req *q, const json_t *doc, struct hq_endpoint *e,
     const char *key_tenant = hq_api_tenant(q);
     if (rc == 0 && (v = json_object_get(doc, "tenant"))) {
         const char *t = json_is_null(v) ? "" : json_string_value(v);
-        if (*t || !update)
+        if (*t || (!update && json_is_string(v))) /* add --tenant '' is refused too */
             rc = hq_endpoint_check_tenant(t, err);
         if (rc == 0)
             snprintf(e->tenant, sizeof(e->tenant), "%s", t);

@@ -29,6 +29,7 @@ HELP_COMMANDS = [
     ["endpoint", "add"], ["endpoint", "list"], ["endpoint", "show"], ["endpoint", "update"],
     ["endpoint", "rotate"], ["endpoint", "enable"], ["endpoint", "disable"],
     ["endpoint", "delete"], ["dlq", "list"], ["dlq", "show"], ["dlq", "replay"], ["dlq", "purge"],
+    ["api"], ["api-key", "create"], ["api-key", "list"], ["api-key", "revoke"],
 ]
 # Commands that deployments run: their --help must list options, or the
 # deployment files cannot be checked (the command is not built yet).
