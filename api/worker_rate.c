@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "common/clock.h"
-#include "common/err.h"
 
 static const char METRIC[] = "hookq_deliveries_total";
 
@@ -56,11 +55,12 @@ struct worker {
 };
 
 /* Two locks: rd is held by the one thread reading the workers (others do
- * not wait for it: they append the last values), mu guards the values. */
-static pthread_once_t once = PTHREAD_ONCE_INIT;
+ * not wait for it: they append the last values), mu guards the values. W
+ * and NW are set by hq_worker_rate_configure before the server's threads
+ * start; only the reader changes W's samples after that. */
 static pthread_mutex_t rd = PTHREAD_MUTEX_INITIALIZER;
-static struct worker W[HQ_WORKER_RATE_URLS_MAX]; /* rd; the URLs are set once */
-static int NW;                                   /* set once */
+static struct worker W[HQ_WORKER_RATE_URLS_MAX]; /* rd */
+static int NW;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static struct {
     int64_t read_ms; /* monotonic ms of the last read; 0 = none */
@@ -69,22 +69,43 @@ static struct {
     double delivered_per_s;
 } V; /* mu */
 
-static void load_urls(void)
+int hq_worker_rate_configure(const char *urls, struct hq_err *err)
 {
-    const char *v = getenv("HOOKQ_WORKER_METRICS");
-    for (const char *p = v ? v : ""; *p && NW < HQ_WORKER_RATE_URLS_MAX;) {
+    struct worker w[HQ_WORKER_RATE_URLS_MAX];
+    int n = 0;
+    for (const char *p = urls ? urls : ""; *p;) {
         p += strspn(p, " ");
         size_t len = strcspn(p, ",");
+        size_t next = len;
         while (len && p[len - 1] == ' ')
             len--;
-        if (len > 0 && len < sizeof(W[0].url)) {
-            memcpy(W[NW].url, p, len);
-            W[NW].url[len] = 0;
-            NW++;
+        if (len > 0) {
+            if (n == HQ_WORKER_RATE_URLS_MAX)
+                return hq_err_set(err, HQ_EINVAL, "--worker-metrics: more than %d URLs",
+                                  HQ_WORKER_RATE_URLS_MAX);
+            if (len >= sizeof(w[0].url))
+                return hq_err_set(err, HQ_EINVAL, "--worker-metrics: a URL of %zu bytes, max %zu",
+                                  len, sizeof(w[0].url) - 1);
+            if (strncmp(p, "http://", 7) != 0 && strncmp(p, "https://", 8) != 0)
+                return hq_err_set(err, HQ_EINVAL,
+                                  "--worker-metrics: '%.*s' is not an http:// or https:// URL",
+                                  (int)(len > 80 ? 80 : len), p);
+            memset(&w[n], 0, sizeof(w[n]));
+            memcpy(w[n].url, p, len);
+            w[n].url[len] = 0;
+            n++;
         }
-        p += strcspn(p, ",");
+        p += next;
         p += *p == ',';
     }
+    pthread_mutex_lock(&rd);
+    memcpy(W, w, sizeof(w[0]) * (size_t)n);
+    NW = n;
+    pthread_mutex_unlock(&rd);
+    pthread_mutex_lock(&mu);
+    memset(&V, 0, sizeof(V));
+    pthread_mutex_unlock(&mu);
+    return 0;
 }
 
 static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
@@ -156,7 +177,6 @@ int hq_worker_rate_append(struct hq_buf *b)
 {
     if (b->len == 0 || b->p[b->len - 1] != '}')
         return HQ_EINVAL;
-    pthread_once(&once, load_urls);
     if (NW == 0)
         return 0;
     pthread_mutex_lock(&mu);

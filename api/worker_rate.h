@@ -1,9 +1,9 @@
 /* Deliveries per second for the console's overview, from the workers' own
- * /metrics (hookq_deliveries_total{outcome}, worker/metrics.c). `hookq api`
- * reads the URLs named by HOOKQ_WORKER_METRICS (comma-separated, e.g.
- * "http://10.0.0.5:9464/metrics,http://10.0.0.6:9464/metrics") when
- * /v1/stats is asked, at most once a second, and reports the rate between
- * two reads. A worker that does not answer within HQ_WORKER_RATE_TIMEOUT_MS
+ * /metrics (hookq_deliveries_total{outcome}, worker/metrics.c). `hookq api
+ * --worker-metrics URLS` (HOOKQ_WORKER_METRICS; comma-separated, e.g.
+ * "http://10.0.0.5:9464/metrics,http://10.0.0.6:9464/metrics") reads them
+ * when /v1/stats is asked, at most once a second, and reports the rate
+ * between two reads. A worker that does not answer within HQ_WORKER_RATE_TIMEOUT_MS
  * is left out of that read ("when reachable"). */
 #ifndef HQ_API_WORKER_RATE_H
 #define HQ_API_WORKER_RATE_H
@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "common/buf.h"
+#include "common/err.h"
 
 #define HQ_WORKER_RATE_URLS_MAX   32        /* workers read per sample */
 #define HQ_WORKER_RATE_TIMEOUT_MS 500       /* one worker's /metrics, connect included */
@@ -25,6 +26,13 @@ struct hq_worker_rate_sample {
  * NUL-terminated) into out. Returns how many hookq_deliveries_total samples
  * it found (0: not a hookq worker's metrics). */
 int hq_worker_rate_parse(const char *text, size_t n, struct hq_worker_rate_sample *out);
+
+/* Sets the workers' /metrics URLs (comma-separated; spaces around them are
+ * ignored) for the process, before any hq_worker_rate_append. Each must be
+ * an http:// or https:// URL shorter than 512 bytes, at most
+ * HQ_WORKER_RATE_URLS_MAX of them. HQ_EINVAL naming the bad one; nothing set
+ * then. NULL or "": none (the default). */
+int hq_worker_rate_configure(const char *urls, struct hq_err *err) HQ_MUST_CHECK;
 
 /* Appends to b, which holds one JSON object (the /v1/stats answer), before
  * its closing brace:

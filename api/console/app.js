@@ -498,7 +498,7 @@
       let v = s[k];
       let note = '';
       if (k === 'deliveries_per_s') {
-        if (v === undefined) { v = null; note = ' (worker metrics not configured: HOOKQ_WORKER_METRICS)'; }
+        if (v === undefined) { v = null; note = ' (not configured: hookq api --worker-metrics)'; }
         else if (!s.workers_reachable) note = ' (no worker metrics reachable)';
         else if (v === null) note = ' (measuring)';
         else note = ' (' + s.workers_reachable + ' of ' + s.workers_configured + ' workers)';

@@ -8,8 +8,6 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <stdlib.h>
-
 #include "api/worker_rate.h"
 #include "tests/harness/worker_env.h"
 #include "worker/metrics.h"
@@ -79,7 +77,8 @@ static void test_sampler_rates_reachable_workers(void **state)
     char urls[256];
     snprintf(urls, sizeof(urls), " http://127.0.0.1:%d/metrics , http://127.0.0.1:%d/metrics",
              hq_metrics_port(s), hq_test_free_port());
-    setenv("HOOKQ_WORKER_METRICS", urls, 1);
+    struct hq_err cerr = {0};
+    assert_int_equal(hq_worker_rate_configure(urls, &cerr), 0);
 
     /* first read: one of two reachable, no rate yet */
     struct rate_arg a = {.want = ",\"workers_configured\":2,\"workers_reachable\":1,"
@@ -110,12 +109,36 @@ static void test_sampler_rates_reachable_workers(void **state)
     hq_metrics_free_parts(&m);
 }
 
+/* hookq api --worker-metrics: bad URLs refused before anything starts,
+ * naming the one at fault. */
+static void test_bad_urls_are_refused(void **state)
+{
+    (void)state;
+    struct hq_err err = {0};
+    assert_int_equal(hq_worker_rate_configure("http://a/metrics, ftp://b/metrics", &err),
+                     HQ_EINVAL);
+    assert_string_equal(err.msg,
+                        "--worker-metrics: 'ftp://b/metrics' is not an http:// or https:// URL");
+    assert_int_equal(hq_worker_rate_configure("", &err), 0);
+    const char *args[] = {"api", "--worker-metrics", "10.0.0.5:9464", NULL};
+    char out[512], errs[512];
+    assert_int_equal(hq_test_cli(args, NULL, NULL, out, sizeof(out), errs, sizeof(errs)), 2);
+    assert_string_equal(
+        errs, "hookq api: --worker-metrics: '10.0.0.5:9464' is not an http:// or https:// URL\n");
+    /* the option is also HOOKQ_WORKER_METRICS */
+    const char *env[] = {"HOOKQ_WORKER_METRICS=nope", NULL};
+    const char *args2[] = {"api", NULL};
+    assert_int_equal(hq_test_cli(args2, env, NULL, out, sizeof(out), errs, sizeof(errs)), 2);
+    assert_non_null(strstr(errs, "'nope' is not an http:// or https:// URL"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_reads_a_workers_metrics),
         cmocka_unit_test(test_parse_ignores_what_is_not_the_counter),
         cmocka_unit_test(test_sampler_rates_reachable_workers),
+        cmocka_unit_test(test_bad_urls_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
