@@ -34,8 +34,11 @@ static long long now_ms(void)
 static const char *browser_path(void)
 {
     const char *p = getenv("HQ_CHROMIUM");
-    if (p && *p)
+    if (p && *p) {
+        if (access(p, X_OK) != 0)
+            fail_msg("HQ_CHROMIUM=%s is not an executable", p);
         return p;
+    }
     const char *cands[] = {"/usr/bin/chromium", "/usr/lib/chromium/chromium",
                            "/usr/bin/chromium-browser"};
     for (size_t i = 0; i < sizeof(cands) / sizeof(cands[0]); i++)
