@@ -6,6 +6,7 @@
 
 #include "tests/harness/cdp.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -217,12 +218,43 @@ json_t *hq_cdp_call(struct hq_cdp *b, int to_browser, const char *method, json_t
 
 /* ---- the browser's life ---------------------------------------------------------------- */
 
+static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(p);
+}
+
+/* Profiles (and their logs) of test processes that are gone: a failed
+ * assertion leaves hq_cdp_close uncalled (cmocka jumps out of the test). */
+static void remove_stale_profiles(void)
+{
+    DIR *d = opendir("/tmp");
+    if (d == NULL)
+        return;
+    for (struct dirent *de; (de = readdir(d)) != NULL;) {
+        int pid;
+        if (sscanf(de->d_name, "hq-chromium-%d-", &pid) != 1 || pid <= 0 || pid == getpid() ||
+            kill(pid, 0) == 0 || errno != ESRCH)
+            continue;
+        char path[300];
+        snprintf(path, sizeof(path), "/tmp/%s", de->d_name);
+        if (strstr(de->d_name, ".log"))
+            remove(path);
+        else
+            nftw(path, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    }
+    closedir(d);
+}
+
 void hq_cdp_launch(struct hq_cdp *b, int width, int height)
 {
     memset(b, 0, sizeof(*b));
     b->next_id = 1;
     const char *exe = browser_path();
-    snprintf(b->profile, sizeof(b->profile), "/tmp/hq-chromium-XXXXXX");
+    remove_stale_profiles();
+    snprintf(b->profile, sizeof(b->profile), "/tmp/hq-chromium-%d-XXXXXX", (int)getpid());
     assert_non_null(mkdtemp(b->profile));
     int to_browser[2], from_browser[2];
     assert_int_equal(pipe2(to_browser, O_CLOEXEC), 0);
@@ -295,14 +327,6 @@ void hq_cdp_launch(struct hq_cdp *b, int width, int height)
     json_decref(hq_cdp_call(b, 0, "Emulation.setDeviceMetricsOverride",
                             json_pack("{s:i, s:i, s:i, s:b}", "width", width, "height", height,
                                       "deviceScaleFactor", 1, "mobile", 0)));
-}
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
 }
 
 void hq_cdp_close(struct hq_cdp *b)

@@ -40,8 +40,11 @@ struct hq_cdp {
     char last_error[512];
 };
 
-/* Starts the browser headless with a fresh profile and a width x height
- * viewport, and attaches to one blank page. */
+/* Starts the browser headless with a fresh profile
+ * (/tmp/hq-chromium-<pid>-XXXXXX, its stderr beside it in .log) and a width
+ * x height viewport, and attaches to one blank page. Profiles left by test
+ * processes that are gone (a failed assertion skips hq_cdp_close) are
+ * removed first. */
 void hq_cdp_launch(struct hq_cdp *b, int width, int height);
 
 /* Closes the browser (Browser.close, then SIGKILL to its group after 5 s)
