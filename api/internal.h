@@ -69,6 +69,7 @@ struct hq_api_req {
     const char *www_auth;
     int answered;
     int redis_failed; /* hq_api_fail saw HQ_EREDIS (the thread's connection was dropped) */
+    const struct hq_console_file *console; /* a console file to send instead of out */
 };
 
 /* ---- router.c -------------------------------------------------------------------------- */

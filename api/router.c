@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "api/internal.h"
+#include "api/console.h"
 #include "common/log.h"
 
 const struct hq_api_route hq_api_routes[] = {
@@ -146,8 +147,14 @@ void hq_api_dispatch(struct hq_api_req *q)
                            "method: not allowed on this path");
             return;
         }
-        /* CONSOLE: non-API GETs (/, /app.js, ...) are the web console's; the lead wires
-         * the console's lookup function (api/console.h) here. 404 until then. */
+        /* CONSOLE: non-API GETs (/, /app.js, ...) are the web console's
+         * (api/console.h); send_answer queues the file. */
+        if ((strcmp(q->method, "GET") == 0 || strcmp(q->method, "HEAD") == 0) &&
+            (q->console = hq_console_find(q->path)) != NULL) {
+            q->status = MHD_HTTP_OK;
+            q->answered = 1;
+            return;
+        }
         hq_api_problem(q, MHD_HTTP_NOT_FOUND, "not_found", "path: no such route");
         return;
     }

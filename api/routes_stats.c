@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "api/internal.h"
+#include "api/worker_rate.h"
 #include "common/stats.h"
 
 void hq_api_stats(struct hq_api_req *q)
@@ -19,6 +20,7 @@ void hq_api_stats(struct hq_api_req *q)
         hq_api_fail(q, rc, &err);
         return;
     }
+    (void)hq_worker_rate_append(&b); /* deliveries/s when HOOKQ_WORKER_METRICS names workers */
     hq_api_json(q, MHD_HTTP_OK, &b);
     hq_buf_free(&b);
 }

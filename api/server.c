@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "api/internal.h"
+#include "api/console.h"
 #include "common/alloc.h"
 #include "common/clock.h"
 #include "common/layout_store.h"
@@ -96,6 +97,8 @@ static const char *cors_origin(struct hq_api_req *q)
 
 static enum MHD_Result send_answer(struct hq_api_req *q)
 {
+    if (q->console) /* the web console's file, with its own headers (CSP) */
+        return (enum MHD_Result)hq_console_queue(q->conn, q->console);
     size_t len = q->out.len;
     char *body = hq_buf_steal(&q->out);
     struct MHD_Response *r = MHD_create_response_from_buffer(

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/worker_rate.h"
 #include "cli/cmd.h"
 #include "cli/output.h"
 #include "common/apikey.h"
@@ -23,7 +24,7 @@ int hq_cmd_api(int argc, char **argv)
     struct hq_common_opts common;
     hq_common_opts_init(&common);
     const char *listen = "127.0.0.1:8480", *tls_cert = NULL, *tls_key = NULL, *cors = NULL,
-               *allow_cidrs = NULL;
+               *allow_cidrs = NULL, *worker_metrics = NULL;
     long long threads = 4, max_payload = HQ_PAYLOAD_MAX_DEFAULT, delay_ms = 5000;
     int allow_private = 0;
     struct hq_opt opts[] = {
@@ -42,6 +43,9 @@ int hq_cmd_api(int argc, char **argv)
         {"shutdown-delay", HQ_OPT_DURATION, &delay_ms, "DUR",
          "on SIGTERM, answer /readyz 503 this long before stopping (load balancers notice)", 0, 0,
          600000, 0},
+        {"worker-metrics", HQ_OPT_STR, &worker_metrics, "URLS",
+         "comma-separated workers' /metrics URLs: deliveries/s in /v1/stats and the console", 0, 0,
+         0, 0},
         HQ_NETGUARD_OPTS(&allow_private, &allow_cidrs),
         HQ_COMMON_OPTS(&common),
         {0},
@@ -75,6 +79,8 @@ int hq_cmd_api(int argc, char **argv)
     };
     cfg.guard.allow_private = allow_private;
     if (allow_cidrs && *allow_cidrs && hq_netguard_parse_cidrs(&cfg.guard, allow_cidrs, &err) != 0)
+        return hq_cli_fail(2, argv[0], err.msg);
+    if (hq_worker_rate_configure(worker_metrics, &err) != 0)
         return hq_cli_fail(2, argv[0], err.msg);
     /* Blocked before the server's threads exist, so only sigwait sees them. */
     sigset_t stop;
