@@ -76,6 +76,8 @@ struct up {
     char redis_bin[PATH_MAX]; /* redis-server found on PATH */
     char home[1024];          /* absolute ./.hookq (paths under it fit PATH_MAX) */
     char api_listen[64];      /* where `hookq api` serves the API and the console */
+    char worker_metrics[64];  /* where the worker serves /metrics (the console's deliveries/s) */
+    char metrics_url[96];     /* http://<worker_metrics>/metrics, given to the API */
     struct hq_demo_receiver *rcv;
     struct hookq_producer *prod;
     unsigned long produced; /* events written */
@@ -735,7 +737,7 @@ static int start_workers(struct up *u, struct hq_err *err)
     static const char *const cmds[] = {
         [KID_WORKER] = "worker", [KID_SCHEDULER] = "scheduler", [KID_API] = "api"};
     for (int k = KID_WORKER; k <= KID_API; k++) {
-        const char *argv[14];
+        const char *argv[16];
         int n = 0;
         argv[n++] = u->exe;
         argv[n++] = cmds[k];
@@ -747,9 +749,14 @@ static int start_workers(struct up *u, struct hq_err *err)
             argv[n++] = "--log-level";
             argv[n++] = u->log_level;
         }
-        if (k == KID_API) {
+        if (k == KID_WORKER) {
+            argv[n++] = "--metrics";
+            argv[n++] = u->worker_metrics;
+        } else if (k == KID_API) {
             argv[n++] = "--listen";
             argv[n++] = u->api_listen;
+            argv[n++] = "--worker-metrics";
+            argv[n++] = u->metrics_url;
         }
         argv[n] = NULL;
         int rc = spawn(u, k, u->exe, argv, set_env, err);
@@ -778,6 +785,8 @@ static void choose_api_listen(struct up *u)
 {
     int port = loopback_port_free(HQ_API_PORT_DEFAULT) ? HQ_API_PORT_DEFAULT : free_loopback_port();
     snprintf(u->api_listen, sizeof(u->api_listen), "127.0.0.1:%d", port);
+    snprintf(u->worker_metrics, sizeof(u->worker_metrics), "127.0.0.1:%d", free_loopback_port());
+    snprintf(u->metrics_url, sizeof(u->metrics_url), "http://%s/metrics", u->worker_metrics);
 }
 
 /* Creates the demo's admin API key and prints it with the console's address:
