@@ -414,8 +414,9 @@ struct hq_worker {
 };
 
 /* The call graph is one-way: worker.c -> consumer.c -> dispatch.c ->
- * delivery.c, outcome.c and breaker.c; consumer.c -> outcome.c; everyone ->
- * entry.c, dispatch.c and breaker.c -> ep.c, and delivery.c -> ssrf.c;
+ * delivery.c, outcome.c, breaker.c and exhausted.c; consumer.c -> outcome.c;
+ * everyone -> entry.c, dispatch.c, breaker.c and exhausted.c -> ep.c, and
+ * delivery.c -> ssrf.c;
  * dispatch.c -> ratelimit.c, which reports back through the callbacks
  * worker.c installs (hq__dispatch_rl_tick, _rl_leased). Nothing calls up: what
  * depends on many modules (re-arming the read, noticing the drain is done, flushing) is
