@@ -173,7 +173,7 @@ static void apply(struct hq_worker *w, const redisReply *e)
     }
     if (!id || !st || !next)
         return;
-    struct hq_ep *ep = hq__dispatch_ep_lookup(w, id->str, id->len);
+    struct hq_ep *ep = hq__ep_find(w, id->str, id->len);
     if (!ep)
         return;
     ep->cb.state = state_of(st->str, st->len);

@@ -30,17 +30,7 @@
 
 static struct hq_ep *ep_find(struct hq_worker *w, const char *id, size_t n)
 {
-    for (struct hq_ep *ep = w->dispatch.eps[hq_fnv1a(id, n) % HQ_CACHE_BUCKETS]; ep;
-         ep = ep->next) {
-        if (strlen(ep->id) == n && memcmp(ep->id, id, n) == 0)
-            return ep;
-    }
-    return NULL;
-}
-
-struct hq_ep *hq__dispatch_ep_lookup(struct hq_worker *w, const char *id, size_t n)
-{
-    return ep_find(w, id, n);
+    return hq__ep_find(w, id, n);
 }
 
 static int ep_fresh(const struct hq_worker *w, const struct hq_ep *ep, int64_t now)

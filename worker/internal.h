@@ -469,8 +469,7 @@ void hq__dispatch_rl_tick(struct hq_worker *w);
 void hq__dispatch_rl_leased(struct hq_worker *w, struct hq_ep *ep, enum hq_rl_result res);
 /* Reads <prefix>:endpoints:ver; a change marks the whole cache stale. */
 void hq__dispatch_watch_endpoints(struct hq_worker *w);
-/* The cached endpoint id[0..n), or NULL: no reference taken. */
-struct hq_ep *hq__dispatch_ep_lookup(struct hq_worker *w, const char *id, size_t n);
+
 void hq__dispatch_free_cache(struct hq_worker *w);
 
 /* ---- ep.c: a cached endpoint's lifetime (a leaf) ---- */
@@ -479,6 +478,8 @@ void hq__ep_clear_data(struct hq_ep *ep);
 /* Drops a reference to ep taken with ep->refs++ (the cache's, a delivery's, a
  * breaker call's); the last frees it. */
 void hq__ep_unref(struct hq_ep *ep);
+/* The cached endpoint id[0..n), or NULL: no reference taken. */
+struct hq_ep *hq__ep_find(struct hq_worker *w, const char *id, size_t n);
 
 /* ---- exhausted.c: hookq.delivery.exhausted (common/scripts/exhausted.lua) ---- */
 /* Notes a dead letter of ep for event_id: reason "exhausted" (window 0) or
