@@ -314,11 +314,39 @@ void hq_api_event_types(struct hq_api_req *q)
         hq_api_fail(q, rc, &err);
         return;
     }
+    /* The types the workers have seen (<reg>:types, newest first): a type
+     * nobody subscribes to yet is offered too, with subscribed 0. */
+    json_t *seen = json_object();
+    char tkey[HQ_KEY_MAX];
+    hq_key_types_seen(q->api->L.reg, tkey, sizeof(tkey));
+    redisReply *r =
+        hq_redis_cmdf(c, &err, "ZREVRANGE %s 0 %d WITHSCORES", tkey, HQ_TYPES_SEEN_MAX - 1);
+    if (!r) {
+        json_decref(counts);
+        json_decref(seen);
+        hq_api_fail(q, HQ_EREDIS, &err);
+        return;
+    }
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2)
+        json_object_set_new(seen, r->element[i]->str,
+                            json_integer(strtoll(r->element[i + 1]->str, NULL, 10)));
+    freeReplyObject(r);
     json_t *data = json_array();
     const char *k;
     json_t *v;
     json_object_foreach(counts, k, v)
-        json_array_append_new(data, json_pack("{s:s,s:O}", "name", k, "subscribed", v));
+    {
+        json_t *at = json_object_get(seen, k);
+        json_array_append_new(data, json_pack("{s:s,s:O,s:O}", "name", k, "subscribed", v,
+                                              "last_seen_ms", at ? at : json_null()));
+    }
+    json_object_foreach(seen, k, v)
+    {
+        if (!json_object_get(counts, k))
+            json_array_append_new(
+                data, json_pack("{s:s,s:i,s:O}", "name", k, "subscribed", 0, "last_seen_ms", v));
+    }
     json_decref(counts);
+    json_decref(seen);
     hq_api_json_answer(q, MHD_HTTP_OK, json_pack("{s:o}", "data", data));
 }

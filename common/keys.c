@@ -85,6 +85,10 @@ int hq_key_breaker_feed(const char *p, char *out, size_t n)
 {
     return fmt(out, n, p, "breakers", NULL);
 }
+int hq_key_types_seen(const char *p, char *out, size_t n)
+{
+    return fmt(out, n, p, "types", NULL);
+}
 int hq_key_apikey(const char *p, const char *id, char *out, size_t n)
 {
     return fmt(out, n, p, "apikey:", id);

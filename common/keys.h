@@ -55,6 +55,9 @@ int hq_key_exhausted(const char *prefix, const char *endpoint_id, char *out, siz
  * capped, which every worker follows so it stops sending to an endpoint
  * another worker saw fail (worker/breaker.c). */
 int hq_key_breaker_feed(const char *prefix, char *out, size_t n);
+/* <reg>:types zset: event types the workers have seen (score = when last looked
+ * up, ms), the newest HQ_TYPES_SEEN_MAX kept; read by /v1/event-types. */
+int hq_key_types_seen(const char *prefix, char *out, size_t n);
 /* <r>:apikey:<id> hash: an API key of `hookq api` (name scope tenant sha256
  * created_ms), on the registry base; <r>:apikeys zset id -> created ms
  * (common/apikey.h). */

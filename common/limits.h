@@ -76,6 +76,7 @@
 #define HQ_BREAKER_PROBE_DEFAULT_MS     30000 /* one probe this often while open */
 #define HQ_API_PORT_DEFAULT             8480  /* hookq api --listen 127.0.0.1:8480 */
 #define HQ_BREAKER_FEED_MAX             10000 /* transitions kept in <reg>:breakers (~MAXLEN) */
+#define HQ_TYPES_SEEN_MAX               10000 /* event types kept in <reg>:types */
 #define HQ_BREAKER_FEED_READ            256   /* read per tick by each worker */
 #define HQ_DISABLE_AFTER_DEFAULT_MS     (5LL * 86400000) /* no success this long disables (Svix) */
 #define HQ_FAILING_AFTER_DEFAULT_MS     86400000LL       /* hookq.endpoint.failing after this */

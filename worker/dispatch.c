@@ -617,6 +617,28 @@ static void on_lookup_reply(struct hq_redis_client *c, redisReply *r, void *arg)
         resolve_step(rs);
 }
 
+static void on_type_noted(struct hq_redis_client *c, redisReply *r, void *arg)
+{
+    (void)c, (void)r, (void)arg; /* advisory: the next cache miss notes it again */
+}
+
+/* Notes type in <reg>:types for /v1/event-types (the types a UI offers), with
+ * its subscriber lookup: once per type per cache refresh, never per event. */
+static void note_type(struct hq_worker *w, const char *type, size_t n)
+{
+    char now[24], cut[24];
+    snprintf(now, sizeof(now), "%lld", (long long)hq_now_ms());
+    snprintf(cut, sizeof(cut), "%d", -(HQ_TYPES_SEEN_MAX + 1));
+    const char *zadd[] = {"ZADD", w->key_types_seen, now, type};
+    const size_t zlen[] = {4, strlen(w->key_types_seen), strlen(now), n};
+    const char *trim[] = {"ZREMRANGEBYRANK", w->key_types_seen, "0", cut};
+    if (hq_redis_router_command(w->writer, w->layout->reg_slot, on_type_noted, NULL, 0, 4, zadd,
+                                zlen) == 0 &&
+        hq_redis_router_command(w->writer, w->layout->reg_slot, on_type_noted, NULL, 0, 4, trim,
+                                NULL) != 0)
+        hq_log(HQ_LOG_DEBUG, "dispatch", "could not trim %s", w->key_types_seen);
+}
+
 static int send_subs(struct resolve *rs, const char *type, size_t n)
 {
     struct hq_worker *w = rs->w;
@@ -647,6 +669,7 @@ static int send_subs(struct resolve *rs, const char *type, size_t n)
         return -1;
     }
     rs->pending++;
+    note_type(w, type, n);
     return 0;
 }
 

@@ -381,6 +381,7 @@ struct hq_worker {
     struct hq_curl_uv *curl;
     struct hq_metrics metrics; /* atomics: every file counts what it decides */
     char key_endpoints_ver[HQ_KEY_MAX];
+    char key_types_seen[HQ_KEY_MAX];          /* <reg>:types (event types seen, for the API) */
     struct hq_redis_script lane_stats_script; /* the retry lanes' gauges (worker.c) */
     int draining; /* SIGTERM seen, or the layout is changing: read nothing more */
     int relayout; /* a migration began: drain, report paused, return HQ_EAGAIN */

@@ -494,6 +494,7 @@ int hq_worker_run(const struct hq_worker_config *cfg, struct hq_err *err)
         hq_key_attempt_index(base, p->key_att_index, sizeof(p->key_att_index));
     }
     hq_key_endpoints_version(w->layout->reg, w->key_endpoints_ver, sizeof(w->key_endpoints_ver));
+    hq_key_types_seen(w->layout->reg, w->key_types_seen, sizeof(w->key_types_seen));
 
     if (uv_loop_init(&w->loop) != 0) {
         hq_metrics_free_parts(&w->metrics);

@@ -288,8 +288,9 @@ static void test_attempts_event_types_and_stats(void **state)
         hq_api_resp_free(&r);
     }
     assert_int_equal(hq_api_call(&A, "GET", "/v1/event-types", READ, NULL, &r), 200);
-    assert_non_null(strstr(r.body, "{\"name\":\"invoice.paid\",\"subscribed\":2}"));
-    assert_non_null(strstr(r.body, "{\"name\":\"user.*\",\"subscribed\":1}"));
+    assert_non_null(
+        strstr(r.body, "{\"name\":\"invoice.paid\",\"subscribed\":2,\"last_seen_ms\":null}"));
+    assert_non_null(strstr(r.body, "{\"name\":\"user.*\",\"subscribed\":1,\"last_seen_ms\":null}"));
     hq_api_resp_free(&r);
 
     seed(7, "epA", "", "exhausted");
