@@ -66,6 +66,53 @@ static struct hq_ep *ep_get_or_add(struct hq_worker *w, const char *id, size_t n
     return ep;
 }
 
+/* ---- Tenants (the fair round robin's units) ------------------------------------------- */
+
+/* The tenant named name, added when new. Tenants live while an endpoint
+ * names them or waits in them; the tick frees the others. */
+static struct hq_tenant *tenant_get(struct hq_worker *w, const char *name)
+{
+    uint32_t b = hq_fnv1a(name, strlen(name)) % HQ_CACHE_BUCKETS;
+    for (struct hq_tenant *t = w->dispatch.tenants[b]; t; t = t->next)
+        if (strcmp(t->name, name) == 0)
+            return t;
+    struct hq_tenant *t = hq_calloc(1, sizeof(*t));
+    snprintf(t->name, sizeof(t->name), "%s", name);
+    t->next = w->dispatch.tenants[b];
+    w->dispatch.tenants[b] = t;
+    return t;
+}
+
+/* Points ep at its (new) tenant after a refill: an endpoint moved to another
+ * tenant waits in the old one's list until its turn there, then in the new. */
+static void tenant_set(struct hq_worker *w, struct hq_ep *ep)
+{
+    struct hq_tenant *t = ep->e.tenant[0] ? tenant_get(w, ep->e.tenant) : NULL;
+    if (t == ep->tn)
+        return;
+    if (t)
+        t->refs++;
+    if (ep->tn)
+        ep->tn->refs--;
+    ep->tn = t;
+}
+
+/* Frees the tenants nothing refers to (the tick: O(tenants), as its walk of
+ * the endpoint cache). */
+static void tenant_sweep(struct hq_worker *w, int all)
+{
+    for (int b = 0; b < HQ_CACHE_BUCKETS; b++) {
+        for (struct hq_tenant **pp = &w->dispatch.tenants[b], *t; (t = *pp);) {
+            if (all || (t->refs == 0 && !t->in_ring)) {
+                *pp = t->next;
+                free(t);
+            } else {
+                pp = &t->next;
+            }
+        }
+    }
+}
+
 /* A hash of the URL's scheme and authority (scheme://[user@]host:port), up to
  * the path: endpoints that can share connections get the same curl shard. */
 static uint32_t origin_key(const char *url)
@@ -85,6 +132,7 @@ static void ep_fill(struct hq_worker *w, struct hq_ep *ep, const redisReply *r)
     ep->fetched_ms = hq_now_ms();
     struct hq_err err = {0};
     int rc = hq_endpoint_from_reply(r, ep->id, &ep->e, &err);
+    tenant_set(w, ep);
     if (rc == HQ_ENOTFOUND) {
         ep->missing = 1;
         return;
@@ -161,16 +209,24 @@ void hq__dispatch_free_cache(struct hq_worker *w)
         ep->rl.listed = 0;
         hq__ep_unref(ep);
     }
-    for (struct hq_ep *wep; (wep = w->dispatch.waiting_head);) {
-        w->dispatch.waiting_head = wep->wnext;
-        wep->waiting = 0;
-        hq__ep_unref(wep);
+    for (struct hq_tenant *t; (t = w->dispatch.ring_head);) {
+        w->dispatch.ring_head = t->rnext;
+        t->in_ring = 0;
+        for (struct hq_ep *wep; (wep = t->whead);) {
+            t->whead = wep->wnext;
+            wep->waiting = 0;
+            wep->wtn = NULL;
+            hq__ep_unref(wep);
+        }
     }
-    w->dispatch.waiting_tail = NULL;
+    w->dispatch.ring_tail = NULL;
     for (int b = 0; b < HQ_CACHE_BUCKETS; b++) {
         for (struct hq_ep *ep = w->dispatch.eps[b], *next; ep; ep = next) {
             next = ep->next;
             ep->cached = 0;
+            ep->tn = NULL; /* the tenants go below; deliveries may still hold ep */
+            free(ep->solo);
+            ep->solo = NULL;
             hq__ep_unref(ep);
         }
         w->dispatch.eps[b] = NULL;
@@ -184,6 +240,7 @@ void hq__dispatch_free_cache(struct hq_worker *w)
         }
         w->dispatch.subs[b] = NULL;
     }
+    tenant_sweep(w, 1);
 }
 
 /* ---- Queues and slots ----------------------------------------------------------- */
@@ -204,20 +261,42 @@ static inline int can_start(const struct hq_worker *w, struct hq_ep *ep)
 static void start(struct hq_worker *w, struct hq_delivery *d);
 static struct hq_delivery *dequeue(struct hq_worker *w, struct hq_ep *ep);
 
-/* Puts ep at the tail of the worker-wide waiting list unless it is there:
- * it has deliveries queued that its own cap would let start. */
+static void ring_append(struct hq_worker *w, struct hq_tenant *t)
+{
+    t->in_ring = 1;
+    t->rnext = NULL;
+    if (w->dispatch.ring_tail)
+        w->dispatch.ring_tail->rnext = t;
+    else
+        w->dispatch.ring_head = t;
+    w->dispatch.ring_tail = t;
+}
+
+/* Puts ep at the tail of its tenant's waiting list unless it is there, and
+ * the tenant at the tail of the ring unless it is there: ep has deliveries
+ * queued that its own cap would let start. */
 static void wait_for_slot(struct hq_worker *w, struct hq_ep *ep)
 {
     if (ep->waiting)
         return;
+    struct hq_tenant *t = ep->tn;
+    if (!t) {
+        if (!ep->solo)
+            ep->solo = hq_calloc(1, sizeof(*ep->solo)); /* kept until the cache goes */
+        t = ep->solo;
+    }
     ep->waiting = 1;
     ep->refs++; /* the list's: ep outlives its queue being emptied by a deferral */
+    ep->wtn = t;
+    t->refs++;
     ep->wnext = NULL;
-    if (w->dispatch.waiting_tail)
-        w->dispatch.waiting_tail->wnext = ep;
+    if (t->wtail)
+        t->wtail->wnext = ep;
     else
-        w->dispatch.waiting_head = ep;
-    w->dispatch.waiting_tail = ep;
+        t->whead = ep;
+    t->wtail = ep;
+    if (!t->in_ring)
+        ring_append(w, t);
 }
 
 /* Starts waiting deliveries of ep while it has slots; if only the
@@ -230,24 +309,43 @@ static void pump(struct hq_worker *w, struct hq_ep *ep)
         wait_for_slot(w, ep);
 }
 
-/* Hands free worker-wide slots to the waiting endpoints, one delivery each in
- * turn: with thousands of endpoints at the cap, a finished delivery costs
- * O(1), not a walk of the cache. Entries whose deliveries were deferred
- * meanwhile leave the list here. */
+/* Hands free worker-wide slots to the waiting endpoints, one delivery per
+ * tenant in turn, and within a tenant one per endpoint in turn: a tenant
+ * with 50 busy endpoints gets the share of a tenant with one, and with
+ * thousands of endpoints at the cap a finished delivery costs O(1), not a
+ * walk of the cache. Endpoints whose deliveries were deferred meanwhile
+ * leave their list here without using the tenant's turn. */
 static void serve_waiting(struct hq_worker *w)
 {
-    struct hq_ep *ep;
-    while (w->dispatch.in_flight < w->cfg->concurrency && (ep = w->dispatch.waiting_head)) {
-        w->dispatch.waiting_head = ep->wnext;
-        if (!w->dispatch.waiting_head)
-            w->dispatch.waiting_tail = NULL;
-        ep->waiting = 0;
-        if (ep->qhead && can_start(w, ep)) {
-            start(w, dequeue(w, ep));
-            if (ep->qhead && own_room(w, ep))
-                wait_for_slot(w, ep);
+    struct hq_tenant *t;
+    while (w->dispatch.in_flight < w->cfg->concurrency && (t = w->dispatch.ring_head)) {
+        w->dispatch.ring_head = t->rnext;
+        if (!w->dispatch.ring_head)
+            w->dispatch.ring_tail = NULL;
+        t->in_ring = 0;
+        for (struct hq_ep *ep; (ep = t->whead);) {
+            t->whead = ep->wnext;
+            if (!t->whead)
+                t->wtail = NULL;
+            ep->waiting = 0;
+            ep->wtn = NULL;
+            t->refs--;
+            int started = 0;
+            if (ep->qhead && can_start(w, ep)) {
+                start(w, dequeue(w, ep));
+                started = 1;
+                if (ep->qhead && own_room(w, ep))
+                    wait_for_slot(w, ep); /* may put t back in the ring (ep's solo unit) */
+            }
+            if (started || !t->whead) {
+                /* Before the unref: t may be ep's solo unit. */
+                if (t->whead && !t->in_ring)
+                    ring_append(w, t);
+                hq__ep_unref(ep);
+                break;
+            }
+            hq__ep_unref(ep); /* t is a tenant (a solo unit's list held only ep) */
         }
-        hq__ep_unref(ep);
     }
 }
 
@@ -465,6 +563,7 @@ static struct hq_delivery *dequeue(struct hq_worker *w, struct hq_ep *ep)
 void hq__dispatch_tick(struct hq_worker *w)
 {
     int64_t now = hq_now_ms();
+    tenant_sweep(w, 0);
     for (int b = 0; b < HQ_CACHE_BUCKETS; b++) {
         for (struct hq_ep *ep = w->dispatch.eps[b]; ep; ep = ep->next) {
             if (!ep->qhead || now - ep->qhead->queued_ms <= HQ_QUEUE_WAIT_MAX_MS)
