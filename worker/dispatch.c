@@ -462,7 +462,7 @@ void hq__dispatch_rl_leased(struct hq_worker *w, struct hq_ep *ep, enum hq_rl_re
 {
     if (!w->stopping && res == HQ_RL_REFUSED) {
         /* Past the horizon: what waits goes to the retry set (no attempt). */
-        int64_t due = hq__rl_defer_due(ep, hq_now_ms());
+        int64_t due = hq__rl_defer_due(ep, hq_now_ms(), w->dispatch.workers);
         struct hq_delivery *d;
         while ((d = dequeue(w, ep))) {
             hq_metrics_rl_count(&w->metrics, ep->rl.metric_slot, 1);
@@ -484,7 +484,8 @@ static int rl_admit(struct hq_worker *w, struct hq_delivery *d)
     struct hq_ep *ep = d->ep;
     if (ep->queued >= ep->rl.burst) {
         hq_metrics_rl_count(&w->metrics, ep->rl.metric_slot, 1);
-        hq__outcome_defer_until(w, d->entry, ep, hq__rl_defer_due(ep, hq_now_ms()));
+        hq__outcome_defer_until(w, d->entry, ep,
+                                hq__rl_defer_due(ep, hq_now_ms(), w->dispatch.workers));
         finish_delivery(w, d);
         return 0;
     }
@@ -560,10 +561,53 @@ static struct hq_delivery *dequeue(struct hq_worker *w, struct hq_ep *ep)
     return d;
 }
 
+/* ---- The workers sharing the group ---------------------------------------------- */
+
+#define WORKERS_ASK_MS  5000                   /* how often the count is asked */
+#define WORKER_IDLE_MAX (3 * HQ_READ_BLOCK_MS) /* a consumer idle longer has gone */
+
+/* XINFO CONSUMERS of the first stream: the consumers that read lately. */
+static void on_consumers_reply(struct hq_redis_client *c, redisReply *r, void *arg)
+{
+    (void)c;
+    struct hq_worker *w = arg;
+    w->dispatch.workers_asking = 0;
+    if (!r || r->type != REDIS_REPLY_ARRAY)
+        return; /* asked again later; the last count stays */
+    int n = 0;
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *e = r->element[i];
+        for (size_t j = 0; e->type == REDIS_REPLY_ARRAY && j + 1 < e->elements; j += 2)
+            if (e->element[j]->type == REDIS_REPLY_STRING &&
+                strcmp(e->element[j]->str, "idle") == 0 &&
+                e->element[j + 1]->type == REDIS_REPLY_INTEGER &&
+                e->element[j + 1]->integer < WORKER_IDLE_MAX)
+                n++;
+    }
+    w->dispatch.workers = n > 0 ? n : 1;
+}
+
+/* How many workers share the deployment (those reading partition 0's
+ * events lately): a limited endpoint's deferrals are spaced by it. One call
+ * per WORKERS_ASK_MS. */
+static void ask_workers(struct hq_worker *w, int64_t now)
+{
+    if (w->dispatch.workers_asking || now - w->dispatch.workers_ms < WORKERS_ASK_MS || !w->writer ||
+        !w->nparts || !hq_redis_router_ready(w->writer, w->parts[0].slot))
+        return;
+    const char *argv[] = {"XINFO", "CONSUMERS", w->parts[0].key_events, HQ_GROUP};
+    if (hq_redis_router_command(w->writer, w->parts[0].slot, on_consumers_reply, w, 0, 4, argv,
+                                NULL) == 0) {
+        w->dispatch.workers_asking = 1;
+        w->dispatch.workers_ms = now;
+    }
+}
+
 void hq__dispatch_tick(struct hq_worker *w)
 {
     int64_t now = hq_now_ms();
     tenant_sweep(w, 0);
+    ask_workers(w, now);
     for (int b = 0; b < HQ_CACHE_BUCKETS; b++) {
         for (struct hq_ep *ep = w->dispatch.eps[b]; ep; ep = ep->next) {
             if (!ep->qhead || now - ep->qhead->queued_ms <= HQ_QUEUE_WAIT_MAX_MS)

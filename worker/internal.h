@@ -283,6 +283,9 @@ struct hq_dispatch {
     struct hq_ep *rl_want; /* limited endpoints with deliveries waiting for tokens (refs) */
     char ver[24];          /* last <prefix>:endpoints:ver seen ("" = none yet) */
     int ver_asking;        /* a GET of it is in flight */
+    int workers;           /* workers reading the group lately (>= 1): deferral spacing */
+    int workers_asking;    /* an XINFO CONSUMERS is in flight */
+    int64_t workers_ms;    /* when it was last asked */
 };
 
 /* breaker.c: endpoints with outcomes to report (linked by cb.pnext). */
@@ -545,8 +548,9 @@ void hq__rl_arm(struct hq_worker *w, int64_t due_us);
  * ones are set aside for the refund). */
 int hq__rl_ready(struct hq_ep *ep, int64_t now_us);
 /* The unix ms a deferred delivery of ep should be due at: when Redis said its
- * reserved backlog ends, at least 250 ms ahead, spaced by its interval. */
-int64_t hq__rl_defer_due(struct hq_ep *ep, int64_t now_ms);
+ * reserved backlog ends, at least 250 ms ahead, spaced by its interval times
+ * workers (the workers sharing its limit, >= 1). */
+int64_t hq__rl_defer_due(struct hq_ep *ep, int64_t now_ms, int workers);
 /* One lease call for eps[0..n) (n <= HQ_RL_LEASE_EPS_MAX, all of home
  * partition part, out of tokens), each with a reference the caller took:
  * on_leased gets each back (also when the call could not be sent). */

@@ -14,6 +14,7 @@
 #define NN_LIMIT         20   /* A's limited endpoint, per second */
 #define NN_A_PRODUCE_SEC 5    /* A's backlog is produced within this many seconds of the run */
 #define NN_RATIO_MAX     3.0
+#define NN_REDEFER_MAX   0.5 /* deferrals per delivery of A's limited endpoint, its backlog made */
 /* The quiet p99 the ratio is taken against is at least this (as in the
  * retry storm, tests/harness/retry_storm.c): loopback deliveries on the shared
  * 2-core machine have a quiet p99 of 0.3-3 ms from run to run. */
@@ -342,6 +343,12 @@ void hq_noisy_neighbour(struct rf *r, long nlimited, long nhang, int secs, int s
     assert_int_equal(nl, (size_t)loaded);
     if (hi > NN_LIMIT * 10 * 11 / 10 || lo < NN_LIMIT * 10 * 9 / 10)
         fail_msg("A's limited endpoint received %d..%d per 10 s, not 180..220", lo, hi);
+    /* Deferrals spaced for all the workers: what came back was delivered,
+     * not deferred again (each worker spacing by T alone: ~2 per delivery). */
+    if (again > NN_REDEFER_MAX)
+        fail_msg("A's limited endpoint: %.2f deferrals per delivery after its backlog was "
+                 "deferred (at most %.2f)",
+                 again, NN_REDEFER_MAX);
     if (ratio > NN_RATIO_MAX && NN_RATIO_JUDGED)
         fail_msg("B's p99 with A's backlog (%lld us) is %.2f x its p99 without (%lld us, "
                  "floored at %d us)",
