@@ -381,6 +381,38 @@ static void defer(struct hq_worker *w, struct hq_delivery *d)
     finish_delivery(w, d);
 }
 
+/* A congested endpoint's delivery is deferred to come back when its slots
+ * should have room: ~--defer / 2 ahead, then spaced by the time its slots
+ * take to serve one (its attempts' mean duration over --endpoint-concurrency;
+ * every worker spaces its own, and each serves its share of what comes
+ * back). So its backlog returns about as fast as it is served, each delivery
+ * about once, instead of all within ~--defer, most of it to be deferred
+ * again. The spacing reaches at most CONGESTION_SPREAD_MAX x --defer ahead
+ * (an endpoint that recovers is not kept waiting longer by it): beyond, a
+ * delivery comes back around then, spread over --defer, and is spaced again.
+ * With no duration known yet: ~--defer, spread +-50 %, as before. */
+#define CONGESTION_SPREAD_MAX 12
+static void defer_congested(struct hq_worker *w, struct hq_delivery *d, int64_t now)
+{
+    struct hq_ep *ep = d->ep;
+    int64_t step = ep->dur_ms / w->cfg->endpoint_concurrency;
+    if (step <= 0) {
+        defer(w, d);
+        return;
+    }
+    int64_t due = now + w->cfg->defer_ms / 2, far = now + CONGESTION_SPREAD_MAX * w->cfg->defer_ms;
+    if (ep->cong_due_ms + step > due)
+        due = ep->cong_due_ms + step;
+    if (due <= far) {
+        ep->cong_due_ms = due;
+    } else {
+        w->dispatch.spread = w->dispatch.spread * 6364136223846793005ULL + 1442695040888963407ULL;
+        due = far - (int64_t)((w->dispatch.spread >> 33) % (uint64_t)(w->cfg->defer_ms + 1));
+    }
+    hq__outcome_defer_until(w, d->entry, ep, due);
+    finish_delivery(w, d);
+}
+
 void hq__dispatch_done(CURL *easy, CURLcode res, void *arg)
 {
     struct hq_worker *w = arg;
@@ -389,6 +421,7 @@ void hq__dispatch_done(CURL *easy, CURLcode res, void *arg)
     char error[CURL_ERROR_SIZE + 64];
     struct hq_attempt a;
     hq__delivery_result(w, d, res, &a, error, sizeof(error));
+    d->ep->dur_ms += (a.duration_ms - d->ep->dur_ms) / 8;
     hq_metrics_tenant_count(&w->metrics, d->ep->tenant_slot);
     hq__outcome_attempt(w, d->entry, d->ep, &a);
     /* The healthy path (closed, nothing noted, not the probe) notes nothing. */
@@ -521,13 +554,19 @@ static void start(struct hq_worker *w, struct hq_delivery *d)
 static void enqueue(struct hq_worker *w, struct hq_delivery *d)
 {
     struct hq_ep *ep = d->ep;
-    int64_t now = hq_now_ms();
-    if (w->draining || ep->congested_until_ms > now) {
+    if (hq_unlikely(w->draining)) {
         defer(w, d);
         return;
     }
     if (!ep->qhead && can_start(w, ep)) {
         start(w, d);
+        return;
+    }
+    int64_t now = hq_now_ms();
+    /* Congested: nothing more waits for it in memory (a free slot is still
+     * used: its spaced deferrals come back to one). */
+    if (ep->congested_until_ms > now) {
+        defer_congested(w, d, now);
         return;
     }
     if (hq_unlikely(ep->rl.interval_us) && !hq__rl_ready(ep, hq_mono_us()) && !rl_admit(w, d))
@@ -620,12 +659,12 @@ void hq__dispatch_tick(struct hq_worker *w)
             ep->congested_until_ms = now + w->cfg->defer_ms;
             hq_log(
                 HQ_LOG_WARN, "dispatch",
-                "endpoint %s is congested (%d in flight, oldest waiter %lld ms): deferring %d deliveries by ~%lld ms",
-                ep->id, ep->in_flight, (long long)(now - ep->qhead->queued_ms), n,
-                w->cfg->defer_ms);
+                "endpoint %s is congested (%d in flight, oldest waiter %lld ms, attempts take ~%lld ms): deferring %d deliveries by ~%lld ms and more, spaced by its pace",
+                ep->id, ep->in_flight, (long long)(now - ep->qhead->queued_ms),
+                (long long)ep->dur_ms, n, w->cfg->defer_ms / 2);
             struct hq_delivery *d;
             while ((d = dequeue(w, ep)))
-                defer(w, d);
+                defer_congested(w, d, now);
         }
     }
 }

@@ -194,6 +194,8 @@ struct hq_ep {
     struct hq_tenant *tn;       /* its tenant (holds a count); NULL: none, it is its own (solo) */
     struct hq_tenant *solo;     /* its own scheduling unit when it has no tenant (allocated once) */
     int64_t congested_until_ms; /* while in the future, new deliveries are deferred */
+    int64_t dur_ms;             /* its attempts' duration, moving average (1/8 per attempt) */
+    int64_t cong_due_ms;        /* when its last congestion deferral was due (spacing) */
     struct hq_policy policy;    /* its retry policy: overrides on the deployment's (ep_fill) */
     int tenant_slot;            /* its hookq_deliveries_by_tenant_total slot; -1 no tenant */
     struct hq_ep_rl rl;         /* its rate limit (ratelimit.c); rl.interval_us 0 = none */
@@ -286,6 +288,7 @@ struct hq_dispatch {
     int workers;           /* workers reading the group lately (>= 1): deferral spacing */
     int workers_asking;    /* an XINFO CONSUMERS is in flight */
     int64_t workers_ms;    /* when it was last asked */
+    uint64_t spread;       /* random state: congestion deferrals past the spacing's reach */
 };
 
 /* breaker.c: endpoints with outcomes to report (linked by cb.pnext). */

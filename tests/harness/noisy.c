@@ -27,7 +27,10 @@
 #define NN_RATIO_JUDGED 1
 #endif
 
-enum { PH_NONE = 0, PH_QUIET, PH_LOADED };
+/* B's events with A's backlog are PH_LOADED + the 5-s part of the run they
+ * were produced in (up to PH_LAST), so the p99 can be told part by part. */
+enum { PH_NONE = 0, PH_QUIET, PH_LOADED, PH_LAST = 100 };
+#define NN_PART_MS 5000
 
 struct nn {
     struct rf *r;
@@ -52,7 +55,8 @@ static int cmp_ll(const void *a, const void *b)
 }
 
 long long hq_lat_p99(struct hq_test_receiver *rcv, const char *path, const int64_t *ack,
-                     const char *phase, long cap, char ph, size_t *count, const char *label)
+                     const char *phase, long cap, char ph, char ph_hi, size_t *count,
+                     const char *label)
 {
     pthread_mutex_lock(&rcv->mu);
     long long *lat = calloc(rcv->nreqs + 1, sizeof(*lat));
@@ -64,14 +68,15 @@ long long hq_lat_p99(struct hq_test_receiver *rcv, const char *path, const int64
         long n;
         if (strcmp(q->path, path) != 0 || q->status < 200 || q->status >= 300 ||
             hq_test_request_header(q, "webhook-id", id, sizeof(id)) != 0 ||
-            sscanf(id, "evck_%ld", &n) != 1 || n < 0 || n >= cap || phase[n] != ph)
+            sscanf(id, "evck_%ld", &n) != 1 || n < 0 || n >= cap || phase[n] < ph ||
+            phase[n] > ph_hi)
             continue;
         lat[k++] = q->at_us - ack[n];
     }
     pthread_mutex_unlock(&rcv->mu);
     qsort(lat, k, sizeof(*lat), cmp_ll);
     long long p = k ? lat[(k * 99 + 99) / 100 - 1] : -1;
-    if (k)
+    if (k && label)
         print_message("%s: p50 %.2f p90 %.2f p99 %.2f max %.2f ms\n", label,
                       lat[(k * 50 + 99) / 100 - 1] / 1000.0, lat[(k * 90 + 99) / 100 - 1] / 1000.0,
                       p / 1000.0, lat[k - 1] / 1000.0);
@@ -249,7 +254,8 @@ void hq_noisy_neighbour(struct rf *r, long nlimited, long nhang, int secs, int s
     static int64_t at[200000];
     static long num[200000];
     for (;;) {
-        b_one(&s, PH_LOADED);
+        int64_t part = (hq_test_now_ms() - t_load) / NN_PART_MS;
+        b_one(&s, (char)(PH_LOADED + (part < PH_LAST - PH_LOADED ? part : PH_LAST - PH_LOADED)));
         loaded++;
         for (long k = 0; k < per_tick && (made_lim < nlimited || made_hang < nhang); k++) {
             /* Interleaved in proportion: hang events spread through the limited ones. */
@@ -301,6 +307,12 @@ void hq_noisy_neighbour(struct rf *r, long nlimited, long nhang, int secs, int s
                   "deferrals %ld\n",
                   in_run, secs, lo, hi, deferred_rl, deferred_rl - deferred_mid, secs - secs / 3,
                   again, after_mid, deferred_all);
+    size_t hang_attempts = hq_test_receiver_count_path(&r->rcv2, "/delay/2000/a/hang");
+    long congested = deferred_all - deferred_rl;
+    print_message("[noisy] A hanging: %zu attempts in the run, %ld deferrals while congested "
+                  "(%.2f per attempt)\n",
+                  hang_attempts, congested,
+                  hang_attempts ? (double)congested / (double)hang_attempts : 0.0);
     /* Nothing of A's spent an attempt while throttled: each delivery it
      * received in the run was its event's first and only attempt. */
     for (size_t i = 0; i < in_run; i++) {
@@ -329,10 +341,21 @@ void hq_noisy_neighbour(struct rf *r, long nlimited, long nhang, int secs, int s
     assert_int_equal(rep.max_attempts, 1); /* no delivery of anyone's was attempted twice */
 
     size_t nq, nl;
-    long long q99 =
-        hq_lat_p99(&r->w.rcv, "/b", s.ack, s.phase, s.cap, PH_QUIET, &nq, "[noisy] B, A absent");
-    long long l99 = hq_lat_p99(&r->w.rcv, "/b", s.ack, s.phase, s.cap, PH_LOADED, &nl,
+    long long q99 = hq_lat_p99(&r->w.rcv, "/b", s.ack, s.phase, s.cap, PH_QUIET, PH_QUIET, &nq,
+                               "[noisy] B, A absent");
+    long long l99 = hq_lat_p99(&r->w.rcv, "/b", s.ack, s.phase, s.cap, PH_LOADED, PH_LAST, &nl,
                                "[noisy] B, A's backlog");
+    char parts[1024] = "";
+    for (int k = PH_LOADED; k <= PH_LAST && strlen(parts) < sizeof(parts) - 16; k++) {
+        size_t c;
+        long long p =
+            hq_lat_p99(&r->w.rcv, "/b", s.ack, s.phase, s.cap, (char)k, (char)k, &c, NULL);
+        if (c)
+            snprintf(parts + strlen(parts), sizeof(parts) - strlen(parts), " %.1f", p / 1000.0);
+    }
+    print_message("[noisy] B's p99 (ms) in each 5 s of the run (A's backlog made in the first "
+                  "%lld ms):%s\n",
+                  (long long)(t_made - t_load), parts);
     long long base = q99 > NN_QUIET_FLOOR_US ? q99 : NN_QUIET_FLOOR_US;
     double raw = (double)l99 / (double)(q99 > 0 ? q99 : 1), ratio = (double)l99 / (double)base;
     print_message("[noisy] B's p99: A absent %.2f ms (%zu events), with A %.2f ms (%zu events): "

@@ -22,11 +22,13 @@
 void hq_noisy_neighbour(struct rf *r, long nlimited, long nhang, int secs, int settle_ms);
 
 /* p99 (us) of enqueue -> receipt of the 2xx requests to path on rcv whose
- * webhook-id is evck_<n> with phase[n] == ph (ack[n]: unix us of the XADD,
- * both arrays of cap); *count their number. Prints p50, p90, p99 and the
- * maximum in ms, prefixed by label. Shared with the retry storm. */
+ * webhook-id is evck_<n> with ph <= phase[n] <= ph_hi (ack[n]: unix us of the
+ * XADD, both arrays of cap); *count their number. Prints p50, p90, p99 and
+ * the maximum in ms, prefixed by label, unless label is NULL. Shared with the
+ * retry storm. */
 long long hq_lat_p99(struct hq_test_receiver *rcv, const char *path, const int64_t *ack,
-                     const char *phase, long cap, char ph, size_t *count, const char *label);
+                     const char *phase, long cap, char ph, char ph_hi, size_t *count,
+                     const char *label);
 
 /* One event of type to the checker's endpoint idx, sent no sooner than
  * *next_us (monotonic us, then advanced by period_us): traffic at a steady

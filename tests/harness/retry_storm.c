@@ -64,7 +64,7 @@ static long long p99_of(struct storm *s, char ph, size_t *count, const char *lab
 {
     char l[64];
     snprintf(l, sizeof(l), "[retry storm] %s", label);
-    return hq_lat_p99(&s->r->w.rcv, "/fresh", s->ack, s->phase, s->cap, ph, count, l);
+    return hq_lat_p99(&s->r->w.rcv, "/fresh", s->ack, s->phase, s->cap, ph, ph, count, l);
 }
 
 void hq_retry_storm(struct rf *r, long nretries, int drain_timeout_ms)
