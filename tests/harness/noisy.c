@@ -15,6 +15,7 @@
 #define NN_A_PRODUCE_SEC 5    /* A's backlog is produced within this many seconds of the run */
 #define NN_RATIO_MAX     3.0
 #define NN_REDEFER_MAX   0.5 /* deferrals per delivery of A's limited endpoint, its backlog made */
+#define NN_CONGESTED_MAX 1.2 /* deferrals per attempt of A's hanging endpoint */
 /* The quiet p99 the ratio is taken against is at least this (as in the
  * retry storm, tests/harness/retry_storm.c): loopback deliveries on the shared
  * 2-core machine have a quiet p99 of 0.3-3 ms from run to run. */
@@ -309,6 +310,7 @@ void hq_noisy_neighbour(struct rf *r, long nlimited, long nhang, int secs, int s
                   again, after_mid, deferred_all);
     size_t hang_attempts = hq_test_receiver_count_path(&r->rcv2, "/delay/2000/a/hang");
     long congested = deferred_all - deferred_rl;
+    double per_attempt = hang_attempts ? (double)congested / (double)hang_attempts : 0.0;
     print_message("[noisy] A hanging: %zu attempts in the run, %ld deferrals while congested "
                   "(%.2f per attempt)\n",
                   hang_attempts, congested,
@@ -372,6 +374,11 @@ void hq_noisy_neighbour(struct rf *r, long nlimited, long nhang, int secs, int s
         fail_msg("A's limited endpoint: %.2f deferrals per delivery after its backlog was "
                  "deferred (at most %.2f)",
                  again, NN_REDEFER_MAX);
+    /* A congested endpoint's deferrals spaced by its pace: each comes back
+     * about once (all within ~--defer, as before: 1.7 per attempt). */
+    if (per_attempt > NN_CONGESTED_MAX)
+        fail_msg("A's hanging endpoint: %.2f deferrals per attempt (at most %.2f)", per_attempt,
+                 NN_CONGESTED_MAX);
     if (ratio > NN_RATIO_MAX && NN_RATIO_JUDGED)
         fail_msg("B's p99 with A's backlog (%lld us) is %.2f x its p99 without (%lld us, "
                  "floored at %d us)",

@@ -15,7 +15,8 @@
  * within 3 times its p99 without; A's limited endpoint receives 20/s +-10 %
  * over every sliding 10-s window of the run; each of its deliveries in the
  * run was its event's only attempt; once its backlog is deferred, fewer than
- * 0.5 deferrals per delivery (each comes back about once); and, once the limit is lifted and the
+ * 0.5 deferrals per delivery (each comes back about once); the hanging
+ * endpoint deferred at most 1.2 times per attempt in the run; and, once the limit is lifted and the
  * deferred backlog made due, the checker finds nothing lost within
  * settle_ms (A's hanging endpoint's events dead-lettered after their one
  * attempt, everything else delivered). */
