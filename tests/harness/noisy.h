@@ -16,11 +16,11 @@
  * over every sliding 10-s window of the run; each of its deliveries in the
  * run was its event's only attempt; once its backlog is deferred, fewer than
  * 0.5 deferrals per delivery (each comes back about once); the hanging
- * endpoint deferred at most 1.2 times per attempt in the run; and, once the limit is lifted and the
- * deferred backlog made due, the checker finds nothing lost within
- * settle_ms (A's hanging endpoint's events dead-lettered after their one
- * attempt, everything else delivered). */
-void hq_noisy_neighbour(struct rf *r, long nlimited, long nhang, int secs, int settle_ms);
+ * endpoint deferred at most congested_max times per attempt in the run; and, once the limit is
+ * lifted and the deferred backlog made due, the checker finds nothing lost within settle_ms (A's
+ * hanging endpoint's events dead-lettered after their one attempt, everything else delivered). */
+void hq_noisy_neighbour(struct rf *r, long nlimited, long nhang, int secs, int settle_ms,
+                        double congested_max);
 
 /* p99 (us) of enqueue -> receipt of the 2xx requests to path on rcv whose
  * webhook-id is evck_<n> with ph <= phase[n] <= ph_hi (ack[n]: unix us of the
