@@ -61,6 +61,53 @@ static struct hq_ep *ep_get_or_add(struct hq_worker *w, const char *id, size_t n
     return ep;
 }
 
+/* ---- Tenants (the fair round robin's units) ------------------------------------------- */
+
+/* The tenant named name, added when new. Tenants live while an endpoint
+ * names them or waits in them; the tick frees the others. */
+static struct hq_tenant *tenant_get(struct hq_worker *w, const char *name)
+{
+    uint32_t b = hq_fnv1a(name, strlen(name)) % HQ_CACHE_BUCKETS;
+    for (struct hq_tenant *t = w->dispatch.tenants[b]; t; t = t->next)
+        if (strcmp(t->name, name) == 0)
+            return t;
+    struct hq_tenant *t = hq_calloc(1, sizeof(*t));
+    snprintf(t->name, sizeof(t->name), "%s", name);
+    t->next = w->dispatch.tenants[b];
+    w->dispatch.tenants[b] = t;
+    return t;
+}
+
+/* Points ep at its (new) tenant after a refill: an endpoint moved to another
+ * tenant waits in the old one's list until its turn there, then in the new. */
+static void tenant_set(struct hq_worker *w, struct hq_ep *ep)
+{
+    struct hq_tenant *t = ep->e.tenant[0] ? tenant_get(w, ep->e.tenant) : NULL;
+    if (t == ep->tn)
+        return;
+    if (t)
+        t->refs++;
+    if (ep->tn)
+        ep->tn->refs--;
+    ep->tn = t;
+}
+
+/* Frees the tenants nothing refers to (the tick: O(tenants), as its walk of
+ * the endpoint cache). */
+static void tenant_sweep(struct hq_worker *w, int all)
+{
+    for (int b = 0; b < HQ_CACHE_BUCKETS; b++) {
+        for (struct hq_tenant **pp = &w->dispatch.tenants[b], *t; (t = *pp);) {
+            if (all || (t->refs == 0 && !t->in_ring)) {
+                *pp = t->next;
+                free(t);
+            } else {
+                pp = &t->next;
+            }
+        }
+    }
+}
+
 /* A hash of the URL's scheme and authority (scheme://[user@]host:port), up to
  * the path: endpoints that can share connections get the same curl shard. */
 static uint32_t origin_key(const char *url)
@@ -80,6 +127,7 @@ static void ep_fill(struct hq_worker *w, struct hq_ep *ep, const redisReply *r)
     ep->fetched_ms = hq_now_ms();
     struct hq_err err = {0};
     int rc = hq_endpoint_from_reply(r, ep->id, &ep->e, &err);
+    tenant_set(w, ep);
     if (rc == HQ_ENOTFOUND) {
         ep->missing = 1;
         return;
@@ -156,16 +204,24 @@ void hq__dispatch_free_cache(struct hq_worker *w)
         ep->rl.listed = 0;
         hq__ep_unref(ep);
     }
-    for (struct hq_ep *wep; (wep = w->dispatch.waiting_head);) {
-        w->dispatch.waiting_head = wep->wnext;
-        wep->waiting = 0;
-        hq__ep_unref(wep);
+    for (struct hq_tenant *t; (t = w->dispatch.ring_head);) {
+        w->dispatch.ring_head = t->rnext;
+        t->in_ring = 0;
+        for (struct hq_ep *wep; (wep = t->whead);) {
+            t->whead = wep->wnext;
+            wep->waiting = 0;
+            wep->wtn = NULL;
+            hq__ep_unref(wep);
+        }
     }
-    w->dispatch.waiting_tail = NULL;
+    w->dispatch.ring_tail = NULL;
     for (int b = 0; b < HQ_CACHE_BUCKETS; b++) {
         for (struct hq_ep *ep = w->dispatch.eps[b], *next; ep; ep = next) {
             next = ep->next;
             ep->cached = 0;
+            ep->tn = NULL; /* the tenants go below; deliveries may still hold ep */
+            free(ep->solo);
+            ep->solo = NULL;
             hq__ep_unref(ep);
         }
         w->dispatch.eps[b] = NULL;
@@ -179,6 +235,7 @@ void hq__dispatch_free_cache(struct hq_worker *w)
         }
         w->dispatch.subs[b] = NULL;
     }
+    tenant_sweep(w, 1);
 }
 
 /* ---- Queues and slots ----------------------------------------------------------- */
@@ -199,20 +256,42 @@ static inline int can_start(const struct hq_worker *w, struct hq_ep *ep)
 static void start(struct hq_worker *w, struct hq_delivery *d);
 static struct hq_delivery *dequeue(struct hq_worker *w, struct hq_ep *ep);
 
-/* Puts ep at the tail of the worker-wide waiting list unless it is there:
- * it has deliveries queued that its own cap would let start. */
+static void ring_append(struct hq_worker *w, struct hq_tenant *t)
+{
+    t->in_ring = 1;
+    t->rnext = NULL;
+    if (w->dispatch.ring_tail)
+        w->dispatch.ring_tail->rnext = t;
+    else
+        w->dispatch.ring_head = t;
+    w->dispatch.ring_tail = t;
+}
+
+/* Puts ep at the tail of its tenant's waiting list unless it is there, and
+ * the tenant at the tail of the ring unless it is there: ep has deliveries
+ * queued that its own cap would let start. */
 static void wait_for_slot(struct hq_worker *w, struct hq_ep *ep)
 {
     if (ep->waiting)
         return;
+    struct hq_tenant *t = ep->tn;
+    if (!t) {
+        if (!ep->solo)
+            ep->solo = hq_calloc(1, sizeof(*ep->solo)); /* kept until the cache goes */
+        t = ep->solo;
+    }
     ep->waiting = 1;
     ep->refs++; /* the list's: ep outlives its queue being emptied by a deferral */
+    ep->wtn = t;
+    t->refs++;
     ep->wnext = NULL;
-    if (w->dispatch.waiting_tail)
-        w->dispatch.waiting_tail->wnext = ep;
+    if (t->wtail)
+        t->wtail->wnext = ep;
     else
-        w->dispatch.waiting_head = ep;
-    w->dispatch.waiting_tail = ep;
+        t->whead = ep;
+    t->wtail = ep;
+    if (!t->in_ring)
+        ring_append(w, t);
 }
 
 /* Starts waiting deliveries of ep while it has slots; if only the
@@ -225,24 +304,43 @@ static void pump(struct hq_worker *w, struct hq_ep *ep)
         wait_for_slot(w, ep);
 }
 
-/* Hands free worker-wide slots to the waiting endpoints, one delivery each in
- * turn: with thousands of endpoints at the cap, a finished delivery costs
- * O(1), not a walk of the cache. Entries whose deliveries were deferred
- * meanwhile leave the list here. */
+/* Hands free worker-wide slots to the waiting endpoints, one delivery per
+ * tenant in turn, and within a tenant one per endpoint in turn: a tenant
+ * with 50 busy endpoints gets the share of a tenant with one, and with
+ * thousands of endpoints at the cap a finished delivery costs O(1), not a
+ * walk of the cache. Endpoints whose deliveries were deferred meanwhile
+ * leave their list here without using the tenant's turn. */
 static void serve_waiting(struct hq_worker *w)
 {
-    struct hq_ep *ep;
-    while (w->dispatch.in_flight < w->cfg->concurrency && (ep = w->dispatch.waiting_head)) {
-        w->dispatch.waiting_head = ep->wnext;
-        if (!w->dispatch.waiting_head)
-            w->dispatch.waiting_tail = NULL;
-        ep->waiting = 0;
-        if (ep->qhead && can_start(w, ep)) {
-            start(w, dequeue(w, ep));
-            if (ep->qhead && own_room(w, ep))
-                wait_for_slot(w, ep);
+    struct hq_tenant *t;
+    while (w->dispatch.in_flight < w->cfg->concurrency && (t = w->dispatch.ring_head)) {
+        w->dispatch.ring_head = t->rnext;
+        if (!w->dispatch.ring_head)
+            w->dispatch.ring_tail = NULL;
+        t->in_ring = 0;
+        for (struct hq_ep *ep; (ep = t->whead);) {
+            t->whead = ep->wnext;
+            if (!t->whead)
+                t->wtail = NULL;
+            ep->waiting = 0;
+            ep->wtn = NULL;
+            t->refs--;
+            int started = 0;
+            if (ep->qhead && can_start(w, ep)) {
+                start(w, dequeue(w, ep));
+                started = 1;
+                if (ep->qhead && own_room(w, ep))
+                    wait_for_slot(w, ep); /* may put t back in the ring (ep's solo unit) */
+            }
+            if (started || !t->whead) {
+                /* Before the unref: t may be ep's solo unit. */
+                if (t->whead && !t->in_ring)
+                    ring_append(w, t);
+                hq__ep_unref(ep);
+                break;
+            }
+            hq__ep_unref(ep); /* t is a tenant (a solo unit's list held only ep) */
         }
-        hq__ep_unref(ep);
     }
 }
 
@@ -278,6 +376,38 @@ static void defer(struct hq_worker *w, struct hq_delivery *d)
     finish_delivery(w, d);
 }
 
+/* A congested endpoint's delivery is deferred to come back when its slots
+ * should have room: ~--defer / 2 ahead, then spaced by the time its slots
+ * take to serve one (its attempts' mean duration over --endpoint-concurrency;
+ * every worker spaces its own, and each serves its share of what comes
+ * back). So its backlog returns about as fast as it is served, each delivery
+ * about once, instead of all within ~--defer, most of it to be deferred
+ * again. The spacing reaches at most CONGESTION_SPREAD_MAX x --defer ahead
+ * (an endpoint that recovers is not kept waiting longer by it): beyond, a
+ * delivery comes back around then, spread over --defer, and is spaced again.
+ * With no duration known yet: ~--defer, spread +-50 %, as before. */
+#define CONGESTION_SPREAD_MAX 12
+static void defer_congested(struct hq_worker *w, struct hq_delivery *d, int64_t now)
+{
+    struct hq_ep *ep = d->ep;
+    int64_t step = ep->dur_ms / w->cfg->endpoint_concurrency;
+    if (step <= 0) {
+        defer(w, d);
+        return;
+    }
+    int64_t due = now + w->cfg->defer_ms / 2, far = now + CONGESTION_SPREAD_MAX * w->cfg->defer_ms;
+    if (ep->cong_due_ms + step > due)
+        due = ep->cong_due_ms + step;
+    if (due <= far) {
+        ep->cong_due_ms = due;
+    } else {
+        w->dispatch.spread = w->dispatch.spread * 6364136223846793005ULL + 1442695040888963407ULL;
+        due = far - (int64_t)((w->dispatch.spread >> 33) % (uint64_t)(w->cfg->defer_ms + 1));
+    }
+    hq__outcome_defer_until(w, d->entry, ep, due);
+    finish_delivery(w, d);
+}
+
 void hq__dispatch_done(CURL *easy, CURLcode res, void *arg)
 {
     struct hq_worker *w = arg;
@@ -286,6 +416,7 @@ void hq__dispatch_done(CURL *easy, CURLcode res, void *arg)
     char error[CURL_ERROR_SIZE + 64];
     struct hq_attempt a;
     hq__delivery_result(w, d, res, &a, error, sizeof(error));
+    d->ep->dur_ms += (a.duration_ms - d->ep->dur_ms) / 8;
     hq_metrics_tenant_count(&w->metrics, d->ep->tenant_slot);
     int ended = hq__outcome_attempt(w, d->entry, d->ep, &a);
     if (hq_unlikely(ended)) /* dead letters of exhaustion: hookq.delivery.exhausted */
@@ -361,7 +492,7 @@ void hq__dispatch_rl_leased(struct hq_worker *w, struct hq_ep *ep, enum hq_rl_re
 {
     if (!w->stopping && res == HQ_RL_REFUSED) {
         /* Past the horizon: what waits goes to the retry set (no attempt). */
-        int64_t due = hq__rl_defer_due(ep, hq_now_ms());
+        int64_t due = hq__rl_defer_due(ep, hq_now_ms(), w->dispatch.workers);
         struct hq_delivery *d;
         while ((d = dequeue(w, ep))) {
             hq_metrics_rl_count(&w->metrics, ep->rl.metric_slot, 1);
@@ -383,7 +514,8 @@ static int rl_admit(struct hq_worker *w, struct hq_delivery *d)
     struct hq_ep *ep = d->ep;
     if (ep->queued >= ep->rl.burst) {
         hq_metrics_rl_count(&w->metrics, ep->rl.metric_slot, 1);
-        hq__outcome_defer_until(w, d->entry, ep, hq__rl_defer_due(ep, hq_now_ms()));
+        hq__outcome_defer_until(w, d->entry, ep,
+                                hq__rl_defer_due(ep, hq_now_ms(), w->dispatch.workers));
         finish_delivery(w, d);
         return 0;
     }
@@ -419,13 +551,19 @@ static void start(struct hq_worker *w, struct hq_delivery *d)
 static void enqueue(struct hq_worker *w, struct hq_delivery *d)
 {
     struct hq_ep *ep = d->ep;
-    int64_t now = hq_now_ms();
-    if (w->draining || ep->congested_until_ms > now) {
+    if (hq_unlikely(w->draining)) {
         defer(w, d);
         return;
     }
     if (!ep->qhead && can_start(w, ep)) {
         start(w, d);
+        return;
+    }
+    int64_t now = hq_now_ms();
+    /* Congested: nothing more waits for it in memory (a free slot is still
+     * used: its spaced deferrals come back to one). */
+    if (ep->congested_until_ms > now) {
+        defer_congested(w, d, now);
         return;
     }
     if (hq_unlikely(ep->rl.interval_us) && !hq__rl_ready(ep, hq_mono_us()) && !rl_admit(w, d))
@@ -459,9 +597,53 @@ static struct hq_delivery *dequeue(struct hq_worker *w, struct hq_ep *ep)
     return d;
 }
 
+/* ---- The workers sharing the group ---------------------------------------------- */
+
+#define WORKERS_ASK_MS  5000                   /* how often the count is asked */
+#define WORKER_IDLE_MAX (3 * HQ_READ_BLOCK_MS) /* a consumer idle longer has gone */
+
+/* XINFO CONSUMERS of the first stream: the consumers that read lately. */
+static void on_consumers_reply(struct hq_redis_client *c, redisReply *r, void *arg)
+{
+    (void)c;
+    struct hq_worker *w = arg;
+    w->dispatch.workers_asking = 0;
+    if (!r || r->type != REDIS_REPLY_ARRAY)
+        return; /* asked again later; the last count stays */
+    int n = 0;
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *e = r->element[i];
+        for (size_t j = 0; e->type == REDIS_REPLY_ARRAY && j + 1 < e->elements; j += 2)
+            if (e->element[j]->type == REDIS_REPLY_STRING &&
+                strcmp(e->element[j]->str, "idle") == 0 &&
+                e->element[j + 1]->type == REDIS_REPLY_INTEGER &&
+                e->element[j + 1]->integer < WORKER_IDLE_MAX)
+                n++;
+    }
+    w->dispatch.workers = n > 0 ? n : 1;
+}
+
+/* How many workers share the deployment (those reading partition 0's
+ * events lately): a limited endpoint's deferrals are spaced by it. One call
+ * per WORKERS_ASK_MS. */
+static void ask_workers(struct hq_worker *w, int64_t now)
+{
+    if (w->dispatch.workers_asking || now - w->dispatch.workers_ms < WORKERS_ASK_MS || !w->writer ||
+        !w->nparts || !hq_redis_router_ready(w->writer, w->parts[0].slot))
+        return;
+    const char *argv[] = {"XINFO", "CONSUMERS", w->parts[0].key_events, HQ_GROUP};
+    if (hq_redis_router_command(w->writer, w->parts[0].slot, on_consumers_reply, w, 0, 4, argv,
+                                NULL) == 0) {
+        w->dispatch.workers_asking = 1;
+        w->dispatch.workers_ms = now;
+    }
+}
+
 void hq__dispatch_tick(struct hq_worker *w)
 {
     int64_t now = hq_now_ms();
+    tenant_sweep(w, 0);
+    ask_workers(w, now);
     for (int b = 0; b < HQ_CACHE_BUCKETS; b++) {
         for (struct hq_ep *ep = w->dispatch.eps[b]; ep; ep = ep->next) {
             if (!ep->qhead || now - ep->qhead->queued_ms <= HQ_QUEUE_WAIT_MAX_MS)
@@ -474,12 +656,12 @@ void hq__dispatch_tick(struct hq_worker *w)
             ep->congested_until_ms = now + w->cfg->defer_ms;
             hq_log(
                 HQ_LOG_WARN, "dispatch",
-                "endpoint %s is congested (%d in flight, oldest waiter %lld ms): deferring %d deliveries by ~%lld ms",
-                ep->id, ep->in_flight, (long long)(now - ep->qhead->queued_ms), n,
-                w->cfg->defer_ms);
+                "endpoint %s is congested (%d in flight, oldest waiter %lld ms, attempts take ~%lld ms): deferring %d deliveries by ~%lld ms and more, spaced by its pace",
+                ep->id, ep->in_flight, (long long)(now - ep->qhead->queued_ms),
+                (long long)ep->dur_ms, n, w->cfg->defer_ms / 2);
             struct hq_delivery *d;
             while ((d = dequeue(w, ep)))
-                defer(w, d);
+                defer_congested(w, d, now);
         }
     }
 }

@@ -203,14 +203,32 @@ struct hq_ep {
     int in_flight;                     /* deliveries to it in flight */
     struct hq_delivery *qhead, *qtail; /* deliveries waiting for a slot */
     int queued;
-    struct hq_ep *wnext;        /* in dispatch.waiting_head: waiting for a worker-wide slot */
+    struct hq_ep *wnext;        /* in its tenant's waiting list: waiting for a worker-wide slot */
     int waiting;                /* 1 while in that list (which holds a reference) */
+    struct hq_tenant *wtn;      /* the tenant whose list it waits in (holds a count) */
+    struct hq_tenant *tn;       /* its tenant (holds a count); NULL: none, it is its own (solo) */
+    struct hq_tenant *solo;     /* its own scheduling unit when it has no tenant (allocated once) */
     int64_t congested_until_ms; /* while in the future, new deliveries are deferred */
+    int64_t dur_ms;             /* its attempts' duration, moving average (1/8 per attempt) */
+    int64_t cong_due_ms;        /* when its last congestion deferral was due (spacing) */
     struct hq_policy policy;    /* its retry policy: overrides on the deployment's (ep_fill) */
     int tenant_slot;            /* its hookq_deliveries_by_tenant_total slot; -1 no tenant */
     struct hq_ep_rl rl;         /* its rate limit (ratelimit.c); rl.interval_us 0 = none */
     struct hq_ep_breaker cb;    /* breaker.c: its circuit breaker as last learned */
     struct hq_ep_exh *exh;      /* exhausted.c: owned, NULL until its first exhausted delivery */
+};
+
+/* A scheduling unit of dispatch's fair round robin (docs/flow-control.md,
+ * "Fair scheduling"): a tenant, or an endpoint without one (its solo unit).
+ * It is in dispatch's ring while some of its endpoints wait for a
+ * worker-wide slot; those wait in its own list, in turn. */
+struct hq_tenant {
+    struct hq_tenant *next;       /* in dispatch.tenants' bucket chain (not a solo unit) */
+    struct hq_tenant *rnext;      /* in dispatch's ring */
+    struct hq_ep *whead, *wtail;  /* its endpoints waiting for a slot (linked by wnext) */
+    int in_ring;                  /* 1 while in dispatch's ring */
+    int refs;                     /* endpoints naming it or waiting in it; freed by the tick at 0 */
+    char name[HQ_TENANT_MAX + 1]; /* "" for a solo unit */
 };
 
 /* Subscriptions cached per event type: the endpoint ids from the SUNION. */
@@ -272,14 +290,21 @@ struct hq_dispatch {
     struct hq_subs *subs[HQ_CACHE_BUCKETS];
     struct hq_entry *parked; /* entries whose endpoint lookups failed; retried by the tick */
     /* Endpoints with deliveries that only the worker-wide --concurrency holds
-     * back, in the order they began to wait: a freed slot goes to the head,
-     * which goes to the tail if it has more (round robin, O(1) per slot). */
-    struct hq_ep *waiting_head, *waiting_tail;
-    long deliveries;       /* deliveries existing (queued + in flight) */
-    long in_flight;        /* curl transfers running */
+     * back, by tenant: the ring holds the tenants (and endpoints without one)
+     * that have such endpoints, each its own list of them. A freed slot goes
+     * to the ring's head tenant's first endpoint; both go to the tail of
+     * their list if they have more (round robin in two levels, O(1) per slot). */
+    struct hq_tenant *ring_head, *ring_tail;
+    struct hq_tenant *tenants[HQ_CACHE_BUCKETS]; /* by name, while referenced */
+    long deliveries;                             /* deliveries existing (queued + in flight) */
+    long in_flight;                              /* curl transfers running */
     struct hq_ep *rl_want; /* limited endpoints with deliveries waiting for tokens (refs) */
     char ver[24];          /* last <prefix>:endpoints:ver seen ("" = none yet) */
     int ver_asking;        /* a GET of it is in flight */
+    int workers;           /* workers reading the group lately (>= 1): deferral spacing */
+    int workers_asking;    /* an XINFO CONSUMERS is in flight */
+    int64_t workers_ms;    /* when it was last asked */
+    uint64_t spread;       /* random state: congestion deferrals past the spacing's reach */
 };
 
 /* breaker.c: endpoints with outcomes to report (linked by cb.pnext). */
@@ -571,8 +596,9 @@ void hq__rl_arm(struct hq_worker *w, int64_t due_us);
  * ones are set aside for the refund). */
 int hq__rl_ready(struct hq_ep *ep, int64_t now_us);
 /* The unix ms a deferred delivery of ep should be due at: when Redis said its
- * reserved backlog ends, at least 250 ms ahead, spaced by its interval. */
-int64_t hq__rl_defer_due(struct hq_ep *ep, int64_t now_ms);
+ * reserved backlog ends, at least 250 ms ahead, spaced by its interval times
+ * workers (the workers sharing its limit, >= 1). */
+int64_t hq__rl_defer_due(struct hq_ep *ep, int64_t now_ms, int workers);
 /* One lease call for eps[0..n) (n <= HQ_RL_LEASE_EPS_MAX, all of home
  * partition part, out of tokens), each with a reference the caller took:
  * on_leased gets each back (also when the call could not be sent). */

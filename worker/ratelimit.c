@@ -86,14 +86,18 @@ int hq__rl_ready(struct hq_ep *ep, int64_t now_us)
     return r->tokens > 0 && now_us >= r->usable_us;
 }
 
-int64_t hq__rl_defer_due(struct hq_ep *ep, int64_t now_ms)
+int64_t hq__rl_defer_due(struct hq_ep *ep, int64_t now_ms, int workers)
 {
     int64_t due = now_ms + RL_DEFER_MIN_MS;
     if (ep->rl.free_ms > due)
         due = ep->rl.free_ms;
-    /* Spaced by the interval, so a backlog comes back at about the rate
-     * (per worker) rather than all at once. */
-    int64_t step = ep->rl.interval_us / 1000 > 0 ? ep->rl.interval_us / 1000 : 1;
+    /* Spaced by the interval times the workers (each defers its share of the
+     * backlog), so the backlog comes back at about the rate, each delivery
+     * about once, rather than all at once or at n times the rate, most of it
+     * to be deferred again. */
+    int64_t step = ep->rl.interval_us * (workers > 1 ? workers : 1) / 1000;
+    if (step < 1)
+        step = 1;
     if (ep->rl.defer_ms + step > due)
         due = ep->rl.defer_ms + step;
     ep->rl.defer_ms = due;

@@ -21,6 +21,7 @@
 
 #include "common/endpoint_store.h"
 #include "worker/metrics.h"
+#include "tests/harness/noisy.h"
 #include "tests/harness/worker_env.h"
 
 static struct wenv W;
@@ -159,14 +160,8 @@ static void test_a_limit_holds_across_three_workers_and_spends_no_attempt(void *
     wenv_kill_leftovers(&W);
 
     /* Every sliding 10-s window (100-ms steps) of [t0, t0 + secs). */
-    int lo = 1 << 30, hi = 0;
-    for (int64_t w0 = t0; w0 + 10000 <= t0 + (int64_t)secs * 1000; w0 += 100) {
-        int c = 0;
-        for (size_t i = 0; i < n; i++)
-            c += at[i] >= w0 && at[i] < w0 + 10000;
-        lo = c < lo ? c : lo;
-        hi = c > hi ? c : hi;
-    }
+    int lo, hi;
+    hq_rate_windows(at, n, t0, secs, &lo, &hi);
     print_message("A (20/s, 3 workers): %zu received in %d s; sliding 10-s windows %d..%d "
                   "(limit 200, +-10 %% = 180..220); %lld deferred at the end; B's %d in %lld ms\n",
                   n, secs, lo, hi, deferred, NB, (long long)(b_done_ms - produced_ms));

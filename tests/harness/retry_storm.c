@@ -5,6 +5,7 @@
 #include <cmocka.h>
 
 #include "tests/harness/retry_storm.h"
+#include "tests/harness/noisy.h"
 
 #include "common/limits.h"
 
@@ -54,52 +55,16 @@ static int64_t now_us(void)
 /* Produces one fresh event at the pace of STORM_RATE_US, addressed to the fresh endpoint. */
 static void fresh_one(struct storm *s, char phase)
 {
-    int64_t wait = s->next_us - now_us();
-    if (wait > 0)
-        rf_pause_ms((int)((wait + 999) / 1000)); /* pacing, not an assertion */
-    s->next_us += STORM_RATE_US;
-    long n = s->r->ck.seq;
-    assert_true(n < s->cap);
-    s->ack[n] = hq_test_now_us(); /* enqueue: when the XADD is sent */
-    hq_ck_produce_to(&s->r->ck, s->r->w.c, "fresh.test", "{\"f\":1}", s->fresh);
-    s->phase[n] = phase;
+    hq_paced_produce(s->r, &s->next_us, STORM_RATE_US, s->ack, s->phase, s->cap, phase,
+                     "fresh.test", "{\"f\":1}", s->fresh);
 }
 
-static int cmp_ll(const void *a, const void *b)
-{
-    long long x = *(const long long *)a, y = *(const long long *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* p99 of enqueue -> receipt (us) of the fresh events of phase ph; *count their
- * number; prints p50, p90, p99 and the maximum under label. */
+/* p99 of enqueue -> receipt (us) of the fresh events of phase ph. */
 static long long p99_of(struct storm *s, char ph, size_t *count, const char *label)
 {
-    struct hq_test_receiver *rc = &s->r->w.rcv;
-    pthread_mutex_lock(&rc->mu);
-    long long *lat = calloc(rc->nreqs + 1, sizeof(*lat));
-    assert_non_null(lat);
-    size_t k = 0;
-    for (size_t i = 0; i < rc->nreqs; i++) {
-        const struct hq_test_request *q = &rc->reqs[i];
-        char id[64];
-        long n;
-        if (strcmp(q->path, "/fresh") != 0 || q->status < 200 || q->status >= 300 ||
-            hq_test_request_header(q, "webhook-id", id, sizeof(id)) != 0 ||
-            sscanf(id, "evck_%ld", &n) != 1 || n < 0 || n >= s->cap || s->phase[n] != ph)
-            continue;
-        lat[k++] = q->at_us - s->ack[n];
-    }
-    pthread_mutex_unlock(&rc->mu);
-    qsort(lat, k, sizeof(*lat), cmp_ll);
-    long long p = k ? lat[(k * 99 + 99) / 100 - 1] : -1;
-    if (k)
-        print_message("[retry storm] %s: p50 %.2f p90 %.2f p99 %.2f max %.2f ms\n", label,
-                      lat[(k * 50 + 99) / 100 - 1] / 1000.0, lat[(k * 90 + 99) / 100 - 1] / 1000.0,
-                      p / 1000.0, lat[k - 1] / 1000.0);
-    *count = k;
-    free(lat);
-    return p;
+    char l[64];
+    snprintf(l, sizeof(l), "[retry storm] %s", label);
+    return hq_lat_p99(&s->r->w.rcv, "/fresh", s->ack, s->phase, s->cap, ph, ph, count, l);
 }
 
 void hq_retry_storm(struct rf *r, long nretries, int drain_timeout_ms)
