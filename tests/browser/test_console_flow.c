@@ -190,7 +190,8 @@ static void test_seed_flow_and_dead_letter_replay(void **state)
     assert_memory_equal(q->body, body, strlen(body));
     assert_signed_by(q, key1, other.key1);
     assert_signed_by(q, key2, other.key2);
-    /* ... and a user.* event too (the pattern) */
+    /* ... and a user.* event too (the pattern), attempted strictly later */
+    wenv_next_ms(&W);
     wenv_produce(&W, "user.created", "{}", "evt_console_2", NULL, NULL, 0);
     struct count_arg two = {&W.rcv, "/console", 2};
     wenv_wait(&W, received_at_least, &two, 15000, "the user.* event");

@@ -137,6 +137,7 @@ static void test_recent_attempts_of_one_endpoint_newest_first(void **state)
             for (int k = 0; k < 4; k++)
                 wenv_wait(&W, has_records, &(struct recorded){ids[k], 2}, 15000,
                           "both endpoints' records of the first events");
+            wenv_next_ms(&W);
         }
         wenv_produce(&W, "order.created", "{}", ids[i], NULL, NULL, 0);
     }
