@@ -136,6 +136,8 @@ void hq_api_redis_drop(void);
 const char *hq_api_query(struct hq_api_req *q, const char *name);
 /* limit=: 1-HQ_API_LIST_MAX, default HQ_API_LIST_DEFAULT; -1 after answering 400. */
 long long hq_api_query_limit(struct hq_api_req *q);
+/* limit=: 1-max, default def; -1 after answering 400. */
+long long hq_api_query_limit_in(struct hq_api_req *q, long long def, long long max);
 /* A boolean query parameter: 0/1, def when absent, -1 after answering 400. */
 int hq_api_query_bool(struct hq_api_req *q, const char *name, int def);
 
@@ -162,6 +164,7 @@ void hq_api_ep_delete(struct hq_api_req *q);
 void hq_api_ep_rotate(struct hq_api_req *q);
 void hq_api_ep_enable(struct hq_api_req *q);
 void hq_api_ep_disable(struct hq_api_req *q);
+void hq_api_ep_attempts(struct hq_api_req *q);
 void hq_api_event_types(struct hq_api_req *q);
 void hq_api_events_post(struct hq_api_req *q);
 void hq_api_event_attempts(struct hq_api_req *q);

@@ -22,6 +22,7 @@ const struct hq_api_route hq_api_routes[] = {
     {"POST", "/v1/endpoints/{id}/rotate", HQ_SCOPE_WRITE, hq_api_ep_rotate, HQ_BODY_DOC},
     {"POST", "/v1/endpoints/{id}/enable", HQ_SCOPE_WRITE, hq_api_ep_enable, HQ_BODY_NONE},
     {"POST", "/v1/endpoints/{id}/disable", HQ_SCOPE_WRITE, hq_api_ep_disable, HQ_BODY_NONE},
+    {"GET", "/v1/endpoints/{id}/attempts", HQ_SCOPE_READ, hq_api_ep_attempts, HQ_BODY_NONE},
     {"GET", "/v1/event-types", HQ_SCOPE_READ, hq_api_event_types, HQ_BODY_NONE},
     {"POST", "/v1/events", HQ_SCOPE_WRITE, hq_api_events_post, HQ_BODY_EVENTS},
     {"GET", "/v1/events/{id}/attempts", HQ_SCOPE_READ, hq_api_event_attempts, HQ_BODY_NONE},
@@ -97,14 +98,19 @@ const char *hq_api_query(struct hq_api_req *q, const char *name)
 
 long long hq_api_query_limit(struct hq_api_req *q)
 {
+    return hq_api_query_limit_in(q, HQ_API_LIST_DEFAULT, HQ_API_LIST_MAX);
+}
+
+long long hq_api_query_limit_in(struct hq_api_req *q, long long def, long long max)
+{
     const char *v = hq_api_query(q, "limit");
     if (!v)
-        return HQ_API_LIST_DEFAULT;
+        return def;
     char *end = NULL;
     long long n = strtoll(v, &end, 10);
-    if (!*v || *end || n < 1 || n > HQ_API_LIST_MAX) {
+    if (!*v || *end || n < 1 || n > max) {
         char msg[160];
-        snprintf(msg, sizeof(msg), "limit: '%.20s' is not a number 1-%d", v, HQ_API_LIST_MAX);
+        snprintf(msg, sizeof(msg), "limit: '%.20s' is not a number 1-%lld", v, max);
         hq_api_problem(q, MHD_HTTP_BAD_REQUEST, "invalid", msg);
         return -1;
     }

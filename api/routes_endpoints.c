@@ -10,6 +10,7 @@
 
 #include "api/internal.h"
 #include "common/alloc.h"
+#include "common/attempts_recent.h"
 #include "common/clock.h"
 #include "common/endpoint_breaker.h"
 #include "common/endpoint_edit.h"
@@ -432,4 +433,38 @@ void hq_api_ep_list(struct hq_api_req *q)
     else
         hq_api_fail(q, rc, &err);
     hq_buf_free(&b);
+}
+
+/* ---- GET /v1/endpoints/{id}/attempts ----------------------------------------------------------
+ */
+
+/* The endpoint's newest attempt records (common/attempts_recent.h), for the
+ * console's endpoint page: a bounded scan, "complete": false when it ended it. */
+void hq_api_ep_attempts(struct hq_api_req *q)
+{
+    long long limit = hq_api_query_limit_in(q, HQ_RECENT_ATTEMPTS_DEFAULT, HQ_RECENT_ATTEMPTS_MAX);
+    if (limit < 0)
+        return;
+    struct hq_err err = {0};
+    struct hq_endpoint e;
+    redisContext *reg = hq_api_registry(q, &err);
+    int rc = reg ? get_visible(q, reg, q->params[0], 0, &e, &err) : HQ_EREDIS;
+    if (rc != 0) {
+        hq_api_fail(q, rc, &err);
+        return;
+    }
+    hq_endpoint_free(&e);
+    struct hq_recent got;
+    struct hq_redis_conn *c = hq_api_redis(q, &err);
+    rc = c ? hq_attempts_recent(c, &q->api->L, q->params[0], (int)limit, HQ_RECENT_SCAN_BUDGET,
+                                &got, &err)
+           : HQ_EREDIS;
+    if (rc != 0) {
+        hq_api_fail(q, rc, &err);
+        return;
+    }
+    hq_api_json_answer(q, MHD_HTTP_OK,
+                       json_pack("{s:s,s:o,s:b,s:I}", "endpoint_id", q->params[0], "data",
+                                 got.items, "complete", got.complete, "scanned",
+                                 (json_int_t)got.scanned));
 }

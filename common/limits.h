@@ -104,6 +104,11 @@
 #define HQ_BACKOFF_JITTER_PCT      20 /* +-20 %: spreads a recovered outage's retries */
 #define HQ_ATTEMPT_TTL_DEFAULT_MS  (72LL * 3600 * 1000) /* attempt records kept for `event show` */
 #define HQ_ATTEMPTS_KEPT_MAX       50 /* attempt records kept per event: bounds the list */
+#define HQ_RECENT_ATTEMPTS_DEFAULT 20 /* an endpoint's recent attempts: records answered */
+#define HQ_RECENT_ATTEMPTS_MAX     100
+#define HQ_RECENT_SCAN_BUDGET                                                                      \
+    20000 /* bucket fields one recent-attempts read looks at, all partitions together (plus at     \
+           * most one HSCAN reply): bounds the request whatever the data size */
 #define HQ_RETRY_AFTER_MAX_S                                                                       \
     (366LL * 86400)                /* Retry-After seconds saturate here (no overflow);             \
                                     * the policy's --backoff-max clamps further */

@@ -236,6 +236,7 @@
     const toggle = h('button', {type: 'button', id: 'toggle-enabled'}, ep.enabled === false ? 'Enable' : 'Disable');
     const confirmBox = h('div', {class: 'confirm', id: 'delete-box', hidden: true});
     const attempts = h('div', {id: 'wh-attempts'}, h('span', {class: 'muted'}, 'Loading...'));
+    const dead = h('div', {id: 'wh-dead'}, h('span', {class: 'muted'}, 'Loading...'));
     page('Webhook ' + (ep.name || ep.id),
       h('div', {class: 'card'},
         h('dl', {class: 'kv', id: 'wh-detail'},
@@ -254,7 +255,8 @@
         toggle,
         h('button', {type: 'button', class: 'danger', id: 'delete', onclick: () => { confirmBox.hidden = false; }}, 'Delete')),
       confirmBox, keyOut,
-      h('h2', {}, 'Recent failures (dead letters)'), attempts);
+      h('h2', {}, 'Recent attempts'), attempts,
+      h('h2', {}, 'Recent failures (dead letters)'), dead);
 
     function rotate(slot) {
       guard(async () => {
@@ -285,27 +287,50 @@
     append(confirmBox, [h('p', {}, 'Type the webhook id (', h('code', {}, ep.id), ') to delete it. Its dead letters stay.'),
                         h('div', {class: 'row'}, typed, yes,
                           h('button', {type: 'button', onclick: () => { confirmBox.hidden = true; }}, 'Cancel'))]);
-    // The API has no per-endpoint attempt history (attempts are kept per
-    // event): the endpoint's recent dead letters, each linking to its event's
-    // attempt timeline.
-    (async () => {
-      let recs;
-      try {
-        recs = items(await api('GET', '/v1/dead-letters' + qs({endpoint: id, limit: 20})));
-      } catch (e) {
-        clear(attempts);
-        attempts.appendChild(h('span', {class: 'muted'}, 'Could not load: ' + e.message));
-        return;
-      }
-      clear(attempts);
-      if (!recs.length) { attempts.appendChild(h('span', {class: 'muted'}, 'No dead letters for this webhook.')); return; }
-      attempts.appendChild(h('table', {},
+    // The endpoint's newest attempts (a bounded scan of the attempt records:
+    // "complete" false when the scan stopped early) and its recent dead
+    // letters, each event linking to its attempt timeline.
+    const eventLink = (eid) =>
+      h('a', {href: '#/events?' + new URLSearchParams({id: eid || ''}).toString(), class: 'mono'}, eid);
+    fill(attempts, async () => {
+      const r = await api('GET', '/v1/endpoints/' + encodeURIComponent(id) + '/attempts' + qs({limit: 20}));
+      const recs = items(r);
+      const partial = r && r.complete === false ? h('p', {class: 'muted', id: 'wh-attempts-partial'},
+        'Only part of the attempt records was read (the scan has a budget): older attempts may be missing.') : null;
+      if (!recs.length) return [h('span', {class: 'muted'}, 'No attempts recorded for this webhook (records expire after HOOKQ_ATTEMPT_TTL).'), partial];
+      return [h('table', {id: 'wh-attempts-table'},
+        h('thead', {}, h('tr', {}, h('th', {}, 'Time'), h('th', {}, 'Event'), h('th', {}, 'Attempt'),
+          h('th', {}, 'Outcome'), h('th', {}, 'Status / error'), h('th', {}, 'Duration'))),
+        h('tbody', {}, recs.map((a) => h('tr', {class: a.outcome === 'delivered' ? 'ok' : 'bad'},
+          h('td', {}, fmtTime(a.at_ms)), h('td', {}, eventLink(a.event_id)), h('td', {}, a.attempt ?? ''),
+          h('td', {}, a.outcome || ''), h('td', {class: 'wrap'}, (a.status ? a.status : '') + (a.error ? (a.status ? ' ' : '') + a.error : '')),
+          h('td', {}, a.duration_ms !== undefined ? a.duration_ms + ' ms' : ''))))), partial];
+    });
+    fill(dead, async () => {
+      const recs = items(await api('GET', '/v1/dead-letters' + qs({endpoint: id, limit: 20})));
+      if (!recs.length) return h('span', {class: 'muted'}, 'No dead letters for this webhook.');
+      return h('table', {},
         h('thead', {}, h('tr', {}, h('th', {}, 'Last attempt'), h('th', {}, 'Reason'), h('th', {}, 'Type'),
           h('th', {}, 'Event'), h('th', {}, 'Attempts'), h('th', {}, 'Last status'), h('th', {}, 'Last error'))),
         h('tbody', {}, recs.map((d) => h('tr', {},
           h('td', {}, fmtTime(d.last_attempt_ms)), h('td', {}, d.reason), h('td', {}, d.type),
-          h('td', {}, h('a', {href: '#/events?' + new URLSearchParams({id: d.event_id || ''}).toString(), class: 'mono'}, d.event_id)),
-          h('td', {}, d.attempts), h('td', {}, d.last_status), h('td', {class: 'wrap'}, d.last_error))))));
+          h('td', {}, eventLink(d.event_id)),
+          h('td', {}, d.attempts), h('td', {}, d.last_status), h('td', {class: 'wrap'}, d.last_error)))));
+    });
+  }
+  // Fills el with what load() resolves to (nodes or text), or the error it throws.
+  function fill(el, load) {
+    (async () => {
+      let kids;
+      try {
+        kids = await load();
+      } catch (e) {
+        clear(el);
+        el.appendChild(h('span', {class: 'muted'}, 'Could not load: ' + e.message));
+        return;
+      }
+      clear(el);
+      append(el, [kids]);
     })();
   }
 

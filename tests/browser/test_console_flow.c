@@ -93,6 +93,15 @@ static void set_status(struct hq_test_receiver *rcv, int status)
 
 /* ---- the test ----------------------------------------------------------------------------- */
 
+/* The event (arg: its id) has an attempt record. */
+static int recorded(void *arg)
+{
+    redisReply *r = wenv_attempts(&W, arg);
+    int n = (int)r->elements;
+    freeReplyObject(r);
+    return n > 0;
+}
+
 static void test_seed_flow_and_dead_letter_replay(void **state)
 {
     (void)state;
@@ -181,18 +190,25 @@ static void test_seed_flow_and_dead_letter_replay(void **state)
     assert_memory_equal(q->body, body, strlen(body));
     assert_signed_by(q, key1, other.key1);
     assert_signed_by(q, key2, other.key2);
-    /* ... and a user.* event too (the pattern) */
+    /* ... and a user.* event too (the pattern), attempted strictly later */
+    wenv_next_ms(&W);
     wenv_produce(&W, "user.created", "{}", "evt_console_2", NULL, NULL, 0);
     struct count_arg two = {&W.rcv, "/console", 2};
     wenv_wait(&W, received_at_least, &two, 15000, "the user.* event");
 
-    /* the list and the detail page */
+    /* the list and the detail page, with the endpoint's recent attempts */
+    wenv_wait(&W, recorded, "evt_console_2", 15000, "the user.* event's attempt record");
     console_go(&b, "#/webhooks");
     console_wait_text(&b, "#webhook-list .ep-name", "Billing");
     char sel[200];
     snprintf(sel, sizeof(sel), "#webhook-list tr[data-id='%s']", id);
     hq_cdp_click(&b, sel);
     console_wait_text(&b, "#wh-detail-name", "Billing");
+    hq_cdp_wait(&b,
+                "document.querySelectorAll('#wh-attempts-table tbody tr').length === 2 && "
+                "document.querySelector('#wh-attempts-table tbody tr a').textContent === "
+                "'evt_console_2'",
+                10000, "the two attempts, newest first, on the detail page");
     console_shot(&b, "webhook-detail");
 
     /* event lookup: the attempt timeline per endpoint */

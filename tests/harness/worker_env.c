@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "common/clock.h"
 #include "common/endpoint_store.h"
 #include "tests/harness/worker_env.h"
 #include "worker/metrics.h"
@@ -244,6 +245,17 @@ pid_t wenv_scheduler(struct wenv *w, const char *const *extra)
         args[n++] = *extra;
     args[n] = NULL;
     return wenv_track(w, hq_test_spawn(args, NULL, w->log));
+}
+
+static int clock_past(void *arg)
+{
+    return hq_now_ms() > *(const int64_t *)arg;
+}
+
+void wenv_next_ms(struct wenv *w)
+{
+    int64_t t = hq_now_ms();
+    wenv_wait(w, clock_past, &t, 1000, "the next millisecond");
 }
 
 int received_at_least(void *arg)

@@ -140,6 +140,11 @@ struct count_arg {
 
 int received_at_least(void *arg);
 
+/* Returns once the wall clock (hq_now_ms) has passed the millisecond it read on
+ * entry: a time a worker stamps after this (an attempt's at_ms) is strictly
+ * later than one stamped before. */
+void wenv_next_ms(struct wenv *w);
+
 struct redis_arg {
     struct wenv *w;
     const char *cmd; /* integer-returning command */
