@@ -36,9 +36,11 @@
 #define EVERYSEC_WINDOW_MS 2000
 /* Share of the outage a process may spend on CPU while reconnecting. */
 #define MAX_CPU_SHARE_PCT 10
-/* Reconnect attempts are logged at most every 10 s while down: a few lines per
- * connection and per failed batch, not one per attempt. */
-#define MAX_OUTAGE_LOG_LINES 12
+/* Reconnect attempts are logged at most every 10 s while down: a line per
+ * connection lost (a reader and a retry-lane reader per partition, the
+ * writer), a few per failed batch or congested endpoint, not one per attempt.
+ * P = 4 logs 8 reader lines alone (seen: 13 lines under ASan). */
+#define MAX_OUTAGE_LOG_LINES(P) (10 + 2 * (int)(P))
 
 static struct rf R;
 
@@ -147,10 +149,11 @@ static void run(int always)
         "appendfsync %s: %lld deliveries in flight at the kill, %d XADDs refused, outage %d ms, CPU used meanwhile: worker %ld ms, scheduler %ld ms\n",
         always ? "always" : "everysec", bound, refused, OUTAGE_MS, cpu_w, cpu_s);
     print_message("log lines while Redis was down: worker %d, scheduler %d\n", lines_w, lines_s);
-    if (lines_w > MAX_OUTAGE_LOG_LINES || lines_s > MAX_OUTAGE_LOG_LINES)
+    int max_lines = MAX_OUTAGE_LOG_LINES(R.w.tl.L.nparts);
+    if (lines_w > max_lines || lines_s > max_lines)
         rf_dump_logs(&R);
-    assert_true(lines_w <= MAX_OUTAGE_LOG_LINES);
-    assert_true(lines_s <= MAX_OUTAGE_LOG_LINES);
+    assert_true(lines_w <= max_lines);
+    assert_true(lines_s <= max_lines);
     assert_true(cpu_w >= 0 && cpu_w <= OUTAGE_MS * MAX_CPU_SHARE_PCT / 100);
     assert_true(cpu_s >= 0 && cpu_s <= OUTAGE_MS * MAX_CPU_SHARE_PCT / 100);
 
