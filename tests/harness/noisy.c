@@ -165,7 +165,7 @@ static long metric_sum(char (*addr)[64], int n, const char *name)
     long sum = 0;
     for (int i = 0; i < n; i++) {
         char url[128];
-        snprintf(url, sizeof(url), "http://%s/metrics", addr[i]);
+        snprintf(url, sizeof(url), "http://%.63s/metrics", addr[i]);
         struct hq_buf body;
         hq_buf_init(&body, 1 << 20);
         char line[160];
