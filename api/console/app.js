@@ -558,6 +558,7 @@
   async function route() {
     clearInterval(overviewTimer);
     const hash = location.hash || '#/webhooks';
+    delete main.dataset.shown;
     const [path, query] = hash.slice(1).split('?');
     const params = new URLSearchParams(query || '');
     const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
@@ -575,6 +576,9 @@
       else if (parts[1]) await webhookPage(parts[1]);
       else await webhooksPage();
     });
+    // The page for the current hash has loaded (what tests wait for before
+    // they act, so they never click a page being replaced).
+    if ((location.hash || '#/webhooks') === hash) main.dataset.shown = hash;
   }
 
   // ---- The key form ---------------------------------------------------------------------

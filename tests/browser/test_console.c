@@ -175,6 +175,7 @@ static void test_webhook_page_actions(void **state)
     console_shot(&b, "delete-confirm");
     hq_cdp_click(&b, "#delete-yes");
     hq_cdp_wait(&b, "location.hash === '#/webhooks'", 10000, "back to the list");
+    console_wait_shown(&b);
     struct hq_err err = {0};
     assert_int_equal(
         hq_endpoint_get(wenv_reg_node(&W), hq_tl_reg(&W.tl, "hookq"), ep.id, &now, &err),

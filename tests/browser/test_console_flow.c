@@ -232,6 +232,7 @@ static void test_seed_flow_and_dead_letter_replay(void **state)
     hq_cdp_type(&b, "#dl-endpoint", flaky.id);
     hq_cdp_click(&b, "#dl-apply");
     hq_cdp_wait(&b, "location.hash.includes('endpoint=')", 5000, "the filter in the URL");
+    console_wait_shown(&b); /* the filtered list, not the one it replaces */
     console_wait_text(&b, "#dl-list .dl-reason", "exhausted");
     hq_cdp_click(&b, "#dl-list .dl-show");
     hq_cdp_wait_visible(&b, "#dl-payload");

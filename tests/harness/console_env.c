@@ -44,6 +44,14 @@ void console_go(struct hq_cdp *b, const char *hash)
     hq_cdp_quote(hash, q, sizeof(q));
     snprintf(expr, sizeof(expr), "location.hash = %s, true", q);
     json_decref(hq_cdp_eval(b, expr));
+    console_wait_shown(b);
+}
+
+void console_wait_shown(struct hq_cdp *b)
+{
+    hq_cdp_wait(b,
+                "document.getElementById('main').dataset.shown === (location.hash || '#/webhooks')",
+                10000, "the page of the current address to load");
 }
 
 void console_wait_text(struct hq_cdp *b, const char *css, const char *text)

@@ -31,6 +31,10 @@ void console_open(struct hq_cdp *b, const struct console_api *a);
 
 /* Sets location.hash (the console's router follows). */
 void console_go(struct hq_cdp *b, const char *hash);
+/* Waits until the page for the current address has loaded (main's
+ * data-shown is the hash): after a click that navigates, before acting on the
+ * new page, so an element of the page being replaced is never used. */
+void console_wait_shown(struct hq_cdp *b);
 
 /* Waits (10 s) until some element css selects has exactly this textContent. */
 void console_wait_text(struct hq_cdp *b, const char *css, const char *text);
