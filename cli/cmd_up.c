@@ -737,7 +737,7 @@ static int start_workers(struct up *u, struct hq_err *err)
     static const char *const cmds[] = {
         [KID_WORKER] = "worker", [KID_SCHEDULER] = "scheduler", [KID_API] = "api"};
     for (int k = KID_WORKER; k <= KID_API; k++) {
-        const char *argv[16];
+        const char *argv[18];
         int n = 0;
         argv[n++] = u->exe;
         argv[n++] = cmds[k];
@@ -757,6 +757,8 @@ static int start_workers(struct up *u, struct hq_err *err)
             argv[n++] = u->api_listen;
             argv[n++] = "--worker-metrics";
             argv[n++] = u->metrics_url;
+            argv[n++] = "--shutdown-delay"; /* no load balancer to tell: stop at once */
+            argv[n++] = "0";
         }
         argv[n] = NULL;
         int rc = spawn(u, k, u->exe, argv, set_env, err);
