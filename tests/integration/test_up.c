@@ -275,6 +275,16 @@ static int log_has(void *arg)
 
 static struct log_wait lw; /* large: kept off the stack */
 
+struct api_arg {
+    const char *url, *key;
+};
+
+static int api_answers(void *arg)
+{
+    struct api_arg *a = arg;
+    return http_get_status(a->url, a->key) == 200;
+}
+
 static void test_up_stops_everything_on_sigint_with_status_0(void **state)
 {
     (void)state;
@@ -293,7 +303,9 @@ static void test_up_stops_everything_on_sigint_with_status_0(void **state)
         sscanf(kl, "shown once): %127s", key) != 1)
         fail_msg("no console address and admin key in:\n%s", lw.buf);
     snprintf(url, sizeof(url), "http://%s/v1/stats", base);
-    assert_int_equal(http_get_status(url, key), 200);
+    struct api_arg aa = {url, key};
+    if (!hq_test_wait(api_answers, &aa, 10000)) /* it starts beside the worker */
+        fail_msg("GET %s with the admin key: %ld, not 200", url, http_get_status(url, key));
     assert_int_equal(http_get_status(url, ""), 401);
     int st = hq_test_kill_wait(pid, SIGINT, 30000);
     if (st >= 0)
