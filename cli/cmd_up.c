@@ -327,19 +327,28 @@ static int find_on_path(const char *name, char *out, size_t n)
     return HQ_ENOTFOUND;
 }
 
-static int free_loopback_port(void)
+/* Binds a socket to 127.0.0.1:port (0: any free port) and closes it; the
+ * port it got, or -1 when that port is taken. */
+static int bind_loopback(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof(a);
-    int port = -1;
+    int got = -1;
     if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
         getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
+        got = ntohs(a.sin_port);
     close(fd);
-    return port;
+    return got;
+}
+
+static int free_loopback_port(void)
+{
+    return bind_loopback(0);
 }
 
 /* 1 when the Redis at url answers PING with PONG. */
@@ -768,24 +777,10 @@ static int start_workers(struct up *u, struct hq_err *err)
     return 0;
 }
 
-/* 1 when nothing listens on 127.0.0.1:port (a bind succeeds). */
-static int loopback_port_free(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return 0;
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    int ok = bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-    close(fd);
-    return ok;
-}
-
 /* The API's address: its default port when free, else any free one. */
 static void choose_api_listen(struct up *u)
 {
-    int port = loopback_port_free(HQ_API_PORT_DEFAULT) ? HQ_API_PORT_DEFAULT : free_loopback_port();
+    int port = bind_loopback(HQ_API_PORT_DEFAULT) > 0 ? HQ_API_PORT_DEFAULT : free_loopback_port();
     snprintf(u->api_listen, sizeof(u->api_listen), "127.0.0.1:%d", port);
     snprintf(u->worker_metrics, sizeof(u->worker_metrics), "127.0.0.1:%d", free_loopback_port());
     snprintf(u->metrics_url, sizeof(u->metrics_url), "http://%s/metrics", u->worker_metrics);
