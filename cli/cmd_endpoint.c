@@ -239,6 +239,9 @@ static void print_human(const struct hq_endpoint *e, enum hq_endpoint_keys keys,
     char cbo[200];
     hq_endpoint_breaker_format(&e->breaker, cbo, sizeof(cbo));
     printf("breaker:      %s\n", cbo);
+    char bt[HQ_BATCH_STR_MAX];
+    hq_batch_format(&e->batch, bt, sizeof(bt));
+    printf("batch:        %s\n", bt[0] ? bt : "off (one event per request)");
     if (keys != HQ_EP_KEYS_NONE) {
         char k[HQ_SECRET_STR_MAX + 8];
         for (int slot = 1; slot <= 2; slot++) {

@@ -281,7 +281,8 @@ static int check_overrides(const struct hq_endpoint *e, struct hq_err *err)
         return hq_err_set(err, HQ_EINVAL,
                           "--backoff-base: %lldms must be <= --backoff-max (%lldms)",
                           e->backoff_base_ms, e->backoff_max_ms);
-    return hq_endpoint_check_breaker(&e->breaker, err);
+    int rc = hq_endpoint_check_breaker(&e->breaker, err);
+    return rc ? rc : hq_batch_check(&e->batch, err);
 }
 
 int hq_endpoint_validate(const struct hq_endpoint *e, const struct hq_netguard *g,
@@ -735,6 +736,15 @@ int hq_endpoint_from_reply(const redisReply *r, const char *id, struct hq_endpoi
                 rl[v->len] = '\0';
                 bad = hq_rate_parse(rl, &e->rate, NULL) ? "rate_limit" : NULL;
             }
+        } else if (field_is(k, "batch")) {
+            char bt[HQ_BATCH_STR_MAX];
+            if (v->len >= sizeof(bt)) {
+                bad = "batch";
+            } else {
+                memcpy(bt, v->str, v->len);
+                bt[v->len] = '\0';
+                bad = hq_batch_parse(bt, &e->batch, NULL) ? "batch" : NULL;
+            }
         } else if (field_is(k, "backoff_factor")) {
             bad = parse_double(v->str, v->len, &e->backoff_factor) ? "backoff_factor" : NULL;
         } else if (breaker_field(k, v, &e->breaker) < 0) {
@@ -779,7 +789,8 @@ const char *const hq_endpoint_listing_fields[HQ_ENDPOINT_LISTING_FIELDS] = {"nam
                                                                             "breaker_ratio",
                                                                             "breaker_window_ms",
                                                                             "breaker_min_attempts",
-                                                                            "breaker_probe_ms"};
+                                                                            "breaker_probe_ms",
+                                                                            "batch"};
 
 int hq_endpoint_from_listing(const redisReply *r, const char *id, struct hq_endpoint *e)
 {
@@ -822,6 +833,13 @@ int hq_endpoint_from_listing(const redisReply *r, const char *id, struct hq_endp
             snprintf(rl, sizeof(rl), "%.*s", (int)v->len, v->str);
             if (hq_rate_parse(rl, &e->rate, NULL) != 0)
                 e->rate = (struct hq_rate){0};
+            break;
+        }
+        case 20: {
+            char bt[HQ_BATCH_STR_MAX];
+            snprintf(bt, sizeof(bt), "%.*s", (int)v->len, v->str);
+            if (hq_batch_parse(bt, &e->batch, NULL) != 0)
+                e->batch = (struct hq_batch_cfg){0};
             break;
         }
         default: { /* 15-19: breaker_*, as in the hash reader (lenient: garbage is unset) */

@@ -34,6 +34,7 @@
 #include <stddef.h>
 
 #include "common/backoff.h"
+#include "common/batch.h"
 #include "common/err.h"
 #include "common/keys.h"
 #include "common/limits.h"
@@ -76,6 +77,7 @@ struct hq_endpoint {
     long long retry_window_ms;          /* no retry due later than the first attempt + this, ms */
     struct hq_rate rate;                /* rate limit (hash field rate_limit "50/s"); n 0 = none */
     struct hq_endpoint_breaker breaker; /* circuit breaker overrides (breaker_* fields) */
+    struct hq_batch_cfg batch;          /* --batch (hash field batch); max 0 = off */
 };
 
 void hq_endpoint_free(struct hq_endpoint *e); /* frees the owned fields, wipes keys */
@@ -108,7 +110,7 @@ int hq_endpoint_from_reply(const redisReply *r, const char *id, struct hq_endpoi
 
 /* The hash fields a listing reads: every field but the keys, so a listing
  * never holds a secret. */
-#define HQ_ENDPOINT_LISTING_FIELDS 20
+#define HQ_ENDPOINT_LISTING_FIELDS 21
 extern const char *const hq_endpoint_listing_fields[HQ_ENDPOINT_LISTING_FIELDS];
 /* Fills e (caller frees with hq_endpoint_free) from an HMGET of
  * hq_endpoint_listing_fields, leniently: a hand-edited hash is shown as well

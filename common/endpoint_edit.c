@@ -140,6 +140,15 @@ static int breaker_json(struct hq_buf *b, const struct hq_endpoint_breaker *o)
     return rc ? rc : hq_buf_printf(b, "}");
 }
 
+/* "batch":{"max":N,"wait_ms":W,"bytes":B}, or null when off. */
+static int batch_json(struct hq_buf *b, const struct hq_batch_cfg *c)
+{
+    if (c->max <= 0)
+        return hq_buf_printf(b, ",\"batch\":null");
+    return hq_buf_printf(b, ",\"batch\":{\"max\":%d,\"wait_ms\":%lld,\"bytes\":%lld}", c->max,
+                         c->wait_ms, c->bytes);
+}
+
 int hq_endpoint_json(struct hq_buf *b, const struct hq_endpoint *e, enum hq_endpoint_keys keys,
                      int reveal_headers)
 {
@@ -182,6 +191,7 @@ int hq_endpoint_json(struct hq_buf *b, const struct hq_endpoint *e, enum hq_endp
     rc = rc ? rc : hq_buf_printf(b, ",\"rate_limit\":");
     rc = rc ? rc : (rl[0] ? json_str(b, rl) : hq_buf_printf(b, "null"));
     rc = rc ? rc : breaker_json(b, &e->breaker);
+    rc = rc ? rc : batch_json(b, &e->batch);
     if (keys != HQ_EP_KEYS_NONE) {
         char k1[HQ_SECRET_STR_MAX + 8], k2[HQ_SECRET_STR_MAX + 8];
         if (keys == HQ_EP_KEYS_MASKED) {

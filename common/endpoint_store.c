@@ -95,7 +95,7 @@ static char *join(char **v, int n, char sep)
 static void tx_hash(struct tx *t, const char *base, const struct hq_endpoint *e)
 {
     char key[HQ_KEY_MAX], k1[24], k2[24], en[4], ma[16], cr[24], up[24];
-    char bb[24], bf[32], bm[24], rw[24], rl[HQ_RL_STR_MAX], cb[5][24];
+    char bb[24], bf[32], bm[24], rw[24], rl[HQ_RL_STR_MAX], cb[5][24], bt[HQ_BATCH_STR_MAX];
     hq_key_endpoint(base, e->id, key, sizeof(key));
     const char *del[] = {"DEL", key};
     tx_append(t, 2, del);
@@ -120,6 +120,7 @@ static void tx_hash(struct tx *t, const char *base, const struct hq_endpoint *e)
     snprintf(cb[2], sizeof(cb[2]), "%lld", o->window_ms);
     snprintf(cb[3], sizeof(cb[3]), "%lld", o->min_attempts);
     snprintf(cb[4], sizeof(cb[4]), "%lld", o->probe_ms);
+    hq_batch_format(&e->batch, bt, sizeof(bt));
     const char *argv[] = {
         "HSET",
         key,
@@ -171,6 +172,8 @@ static void tx_hash(struct tx *t, const char *base, const struct hq_endpoint *e)
         cb[3],
         "breaker_probe_ms",
         cb[4],
+        "batch",
+        bt,
     };
     tx_append(t, (int)(sizeof(argv) / sizeof(*argv)), argv);
     free(events);
