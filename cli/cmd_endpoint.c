@@ -290,6 +290,7 @@ struct policy_args {
     double factor;
     const char *breaker_ratio;
     struct hq_endpoint_breaker breaker; /* the other --breaker-* flags */
+    const char *batch;
 };
 
 /* The per-endpoint circuit breaker flags: the worker's names (cmd_worker.c),
@@ -374,6 +375,15 @@ struct policy_args {
          0,                                                                                        \
          0,                                                                                        \
          0},                                                                                       \
+        {"batch",                                                                                  \
+         HQ_OPT_STR,                                                                               \
+         &(p)->batch,                                                                              \
+         "max=N,wait=DUR,bytes=SIZE",                                                              \
+         "send up to N events per request as one JSON array (docs/batching.md; off = one each)",   \
+         HQ_OPTF_NOENV,                                                                            \
+         0,                                                                                        \
+         0,                                                                                        \
+         0},                                                                                       \
         {"backoff-max",                                                                            \
          HQ_OPT_DURATION,                                                                          \
          &(p)->max_ms,                                                                             \
@@ -414,6 +424,11 @@ static int apply_policy(const struct hq_opt *opts, const struct policy_args *pa,
     }
     if (given(opts, "rate-limit")) {
         int rc = hq_rate_parse(pa->rate_limit, &e->rate, err);
+        if (rc != 0)
+            return rc;
+    }
+    if (given(opts, "batch")) {
+        int rc = hq_batch_parse(pa->batch, &e->batch, err);
         if (rc != 0)
             return rc;
     }
@@ -838,7 +853,7 @@ static int cmd_update(struct ctx *x, int argc, char **argv)
         {0},
     };
     static const struct hq_cmd_help help = {
-        "endpoint update ID [--name N] [--url U] [--description D] [--events LIST] [--header 'K: V']... [--clear-headers] [--max-attempts N] [--tenant T] [--backoff-base DUR] [--backoff-factor F] [--backoff-max DUR] [--retry-window DUR] [--rate-limit N/s] [--breaker-failures N] [--breaker-ratio P%] [--breaker-window DUR] [--breaker-min-attempts N] [--breaker-probe-interval DUR]",
+        "endpoint update ID [--name N] [--url U] [--description D] [--events LIST] [--header 'K: V']... [--clear-headers] [--max-attempts N] [--tenant T] [--backoff-base DUR] [--backoff-factor F] [--backoff-max DUR] [--retry-window DUR] [--rate-limit N/s] [--batch max=N,wait=DUR,bytes=SIZE|off] [--breaker-failures N] [--breaker-ratio P%] [--breaker-window DUR] [--breaker-min-attempts N] [--breaker-probe-interval DUR]",
         "Changes an endpoint; workers see the change within HOOKQ_ENDPOINT_CACHE."};
     const char *id = NULL;
     struct hq_err err = {0};
@@ -850,7 +865,8 @@ static int cmd_update(struct ctx *x, int argc, char **argv)
     if (!(name || url || description || events || headers.n || clear_headers ||
           given(opts, "max-attempts") || given(opts, "tenant") || given(opts, "backoff-base") ||
           given(opts, "backoff-factor") || given(opts, "backoff-max") ||
-          given(opts, "retry-window") || given(opts, "rate-limit") || breaker_given(opts))) {
+          given(opts, "retry-window") || given(opts, "rate-limit") || given(opts, "batch") ||
+          breaker_given(opts))) {
         hq_err_set(&err, HQ_EINVAL, "nothing to update (usage: hookq %s)", help.usage);
         status = fail(x, 2, &err);
         goto out;

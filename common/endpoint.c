@@ -646,6 +646,16 @@ static int field_is(const redisReply *k, const char *name)
     return k->len == strlen(name) && memcmp(k->str, name, k->len) == 0;
 }
 
+/* Copies a string reply's value into out (n bytes, NUL-terminated); -1 when it does not fit. */
+static int value_str(const redisReply *v, char *out, size_t n)
+{
+    if (v->len >= n)
+        return -1;
+    memcpy(out, v->str, v->len);
+    out[v->len] = '\0';
+    return 0;
+}
+
 int hq_endpoint_from_reply(const redisReply *r, const char *id, struct hq_endpoint *e,
                            struct hq_err *err)
 {
@@ -729,22 +739,12 @@ int hq_endpoint_from_reply(const redisReply *r, const char *id, struct hq_endpoi
             bad = parse_ll(v->str, v->len, &e->retry_window_ms) ? "retry_window_ms" : NULL;
         } else if (field_is(k, "rate_limit")) {
             char rl[HQ_RL_STR_MAX];
-            if (v->len >= sizeof(rl)) {
+            if (value_str(v, rl, sizeof(rl)) != 0 || hq_rate_parse(rl, &e->rate, NULL) != 0)
                 bad = "rate_limit";
-            } else {
-                memcpy(rl, v->str, v->len);
-                rl[v->len] = '\0';
-                bad = hq_rate_parse(rl, &e->rate, NULL) ? "rate_limit" : NULL;
-            }
         } else if (field_is(k, "batch")) {
             char bt[HQ_BATCH_STR_MAX];
-            if (v->len >= sizeof(bt)) {
+            if (value_str(v, bt, sizeof(bt)) != 0 || hq_batch_parse(bt, &e->batch, NULL) != 0)
                 bad = "batch";
-            } else {
-                memcpy(bt, v->str, v->len);
-                bt[v->len] = '\0';
-                bad = hq_batch_parse(bt, &e->batch, NULL) ? "batch" : NULL;
-            }
         } else if (field_is(k, "backoff_factor")) {
             bad = parse_double(v->str, v->len, &e->backoff_factor) ? "backoff_factor" : NULL;
         } else if (breaker_field(k, v, &e->breaker) < 0) {

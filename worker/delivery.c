@@ -215,24 +215,23 @@ void hq__delivery_pool_free(struct hq_worker *w)
  * buffer (no allocation on the hot path), then a copy of the endpoint's custom
  * headers (copied because a cache refresh may replace the endpoint's list while
  * this attempt runs). */
-static struct curl_slist *build_headers(struct hq_delivery *d, int64_t ts)
+static struct curl_slist *build_headers(struct hq_delivery *d, int64_t ts, const char *wid,
+                                        const char *body, size_t body_len)
 {
-    struct hq_entry *e = d->entry;
     struct hq_ep *ep = d->ep;
     static char content_type[] = "Content-Type: application/json";
     static char user_agent[] = "User-Agent: hookq/" HQ_VERSION;
     static char no_expect[] = "Expect:"; /* no 100-continue round trip */
     char *p = d->hbuf, *end = d->hbuf + sizeof(d->hbuf);
     char *id = p;
-    p += snprintf(p, (size_t)(end - p), "webhook-id: %s", e->event_id) + 1;
+    p += snprintf(p, (size_t)(end - p), "webhook-id: %s", wid) + 1;
     char *tsh = p;
     p += snprintf(p, (size_t)(end - p), "webhook-timestamp: %lld", (long long)ts) + 1;
     char *sig = p;
     p += snprintf(p, (size_t)(end - p), "webhook-signature: ");
-    hq_sign_header(ep->keys, ep->nkeys, e->event_id, strlen(e->event_id), ts, e->ev.payload,
-                   e->ev.payload_len, p);
+    hq_sign_header(ep->keys, ep->nkeys, wid, strlen(wid), ts, body, body_len, p);
     char *data[6] = {content_type, user_agent, id, tsh, sig, no_expect};
-    int n = e->ev.payload_len > CURL_EXPECT_100_THRESHOLD ? 6 : 5;
+    int n = body_len > CURL_EXPECT_100_THRESHOLD ? 6 : 5;
     for (int i = 0; i < n; i++) {
         d->hnodes[i].data = data[i];
         d->hnodes[i].next = i < n - 1 ? &d->hnodes[i + 1] : NULL;
@@ -260,9 +259,18 @@ int hq__delivery_start(struct hq_worker *w, struct hq_delivery *d)
     d->easy = easy;
     /* Only what differs per attempt; the rest was set once (easy_setup). */
     curl_easy_setopt(easy, CURLOPT_URL, d->ep->e.url);
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, d->entry->ev.payload);
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)d->entry->ev.payload_len);
-    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, build_headers(d, d->at_ms / 1000));
+    /* A batch (batch.c): its body and id, signed once over the whole body. */
+    const char *wid = d->entry->event_id, *body = d->entry->ev.payload;
+    size_t body_len = d->entry->ev.payload_len;
+    if (hq_unlikely(d->batch)) {
+        wid = d->batch->id;
+        body = d->batch->body.p;
+        body_len = d->batch->body.len;
+    }
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER,
+                     build_headers(d, d->at_ms / 1000, wid, body, body_len));
     curl_easy_setopt(easy, CURLOPT_PRIVATE, d);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, d);
     curl_easy_setopt(easy, CURLOPT_HEADERDATA, d);
@@ -386,5 +394,6 @@ void hq__delivery_result(struct hq_worker *w, struct hq_delivery *d, CURLcode re
         .ok = ok,
         .blocked = d->blocked[0] ? d->blocked : NULL,
         .retry_after_ms = (status == 429 || status == 503) ? d->retry_after_ms : -1,
+        .batch_id = d->batch ? d->batch->id : NULL,
     };
 }

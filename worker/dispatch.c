@@ -354,6 +354,8 @@ static void finish_delivery(struct hq_worker *w, struct hq_delivery *d)
     struct hq_ep *ep = d->ep;
     int held_slot = d->state == HQ_DELIVERY_IN_FLIGHT;
     hq_assert(d->state != HQ_DELIVERY_QUEUED); /* dequeued first */
+    if (hq_unlikely(d->batch))
+        hq__batch_free(w, d); /* its other members were finished or detached first */
     if (held_slot) {
         hq__delivery_end(w, d);
         ep->in_flight--;
@@ -370,9 +372,42 @@ static void finish_delivery(struct hq_worker *w, struct hq_delivery *d)
     hq__outcome_delivery_finished(w, e);
 }
 
+/* A batch's leader that will not be sent now: detaches the other members
+ * (linked by qnext, each alone) to share its fate one by one, and frees the
+ * batch. NULL for a delivery sent alone. */
+static struct hq_delivery *unbatch(struct hq_worker *w, struct hq_delivery *d)
+{
+    struct hq_batch_run *b = d->batch;
+    if (!b)
+        return NULL;
+    struct hq_delivery *list = NULL, **tail = &list;
+    for (int i = 1; i < b->n; i++) {
+        b->m[i]->qnext = NULL;
+        *tail = b->m[i];
+        tail = &b->m[i]->qnext;
+    }
+    hq__batch_free(w, d);
+    return list;
+}
+
 static void defer(struct hq_worker *w, struct hq_delivery *d)
 {
+    for (struct hq_delivery *m = unbatch(w, d), *next; m; m = next) {
+        next = m->qnext;
+        defer(w, m);
+    }
     hq__outcome_defer(w, d->entry, d->ep);
+    finish_delivery(w, d);
+}
+
+/* d (and each member of its batch, alone) deferred to due_ms. */
+static void defer_until(struct hq_worker *w, struct hq_delivery *d, int64_t due_ms)
+{
+    for (struct hq_delivery *m = unbatch(w, d), *next; m; m = next) {
+        next = m->qnext;
+        defer_until(w, m, due_ms);
+    }
+    hq__outcome_defer_until(w, d->entry, d->ep, due_ms);
     finish_delivery(w, d);
 }
 
@@ -389,6 +424,10 @@ static void defer(struct hq_worker *w, struct hq_delivery *d)
 #define CONGESTION_SPREAD_MAX 12
 static void defer_congested(struct hq_worker *w, struct hq_delivery *d, int64_t now)
 {
+    for (struct hq_delivery *m = unbatch(w, d), *next; m; m = next) {
+        next = m->qnext;
+        defer_congested(w, m, now);
+    }
     struct hq_ep *ep = d->ep;
     int64_t step = ep->dur_ms / w->cfg->endpoint_concurrency;
     if (step <= 0) {
@@ -418,6 +457,19 @@ void hq__dispatch_done(CURL *easy, CURLcode res, void *arg)
     hq__delivery_result(w, d, res, &a, error, sizeof(error));
     d->ep->dur_ms += (a.duration_ms - d->ep->dur_ms) / 8;
     hq_metrics_tenant_count(&w->metrics, d->ep->tenant_slot);
+    /* A batch: each member gets the attempt as its own (its outcome, its
+     * retry or dead letter alone, the batch's id in its records), in the
+     * batch's order, the leader first. */
+    char bid[HQ_BATCH_ID_MAX], resp[HQ_RESP_KEEP_MAX];
+    struct hq_delivery *members = NULL;
+    if (hq_unlikely(d->batch)) {
+        /* Copies: finishing the leader may recycle its struct for a new attempt. */
+        memcpy(bid, d->batch->id, sizeof(bid));
+        a.batch_id = bid;
+        memcpy(resp, a.resp, a.resp_len);
+        a.resp = resp;
+        members = unbatch(w, d);
+    }
     int ended = hq__outcome_attempt(w, d->entry, d->ep, &a);
     if (hq_unlikely(ended)) /* dead letters of exhaustion: hookq.delivery.exhausted */
         hq__exhausted_note(w, d->ep, d->entry->event_id, ended == HQ_OUT_WINDOW);
@@ -425,6 +477,15 @@ void hq__dispatch_done(CURL *easy, CURLcode res, void *arg)
     if (hq_unlikely(!a.ok || d->ep->cb.state != HQ_CB_CLOSED || d->ep->cb.listed || d->probe))
         hq__breaker_note(w, d->ep, &a, d->probe);
     finish_delivery(w, d);
+    for (struct hq_delivery *m = members, *next; m; m = next) {
+        next = m->qnext;
+        struct hq_attempt am = a;
+        am.attempt = m->entry->ev.attempt + 1;
+        ended = hq__outcome_attempt(w, m->entry, m->ep, &am);
+        if (hq_unlikely(ended))
+            hq__exhausted_note(w, m->ep, m->entry->event_id, ended == HQ_OUT_WINDOW);
+        finish_delivery(w, m);
+    }
 }
 
 /* ---- Rate limits (tokens and leases: ratelimit.c) -------------------------------- */
@@ -514,9 +575,7 @@ static int rl_admit(struct hq_worker *w, struct hq_delivery *d)
     struct hq_ep *ep = d->ep;
     if (ep->queued >= ep->rl.burst) {
         hq_metrics_rl_count(&w->metrics, ep->rl.metric_slot, 1);
-        hq__outcome_defer_until(w, d->entry, ep,
-                                hq__rl_defer_due(ep, hq_now_ms(), w->dispatch.workers));
-        finish_delivery(w, d);
+        defer_until(w, d, hq__rl_defer_due(ep, hq_now_ms(), w->dispatch.workers));
         return 0;
     }
     hq_metrics_rl_count(&w->metrics, ep->rl.metric_slot, 0);
@@ -528,13 +587,20 @@ static void start(struct hq_worker *w, struct hq_delivery *d)
 {
     if (hq_unlikely(d->ep->cb.state >= HQ_CB_OPEN)) {
         int64_t due = hq__breaker_hold(w, d, hq_now_ms());
-        if (due < 0) /* disabled: kept for replay after enabling */
+        if (due < 0) { /* disabled: kept for replay after enabling */
+            for (struct hq_delivery *m = unbatch(w, d), *next; m; m = next) {
+                next = m->qnext;
+                hq__outcome_dead_endpoint(w, m->entry, m->ep->id, m->ep->e.url, m->ep->e.tenant,
+                                          "endpoint_disabled");
+                finish_delivery(w, m);
+            }
             hq__outcome_dead_endpoint(w, d->entry, d->ep->id, d->ep->e.url, d->ep->e.tenant,
                                       "endpoint_disabled");
-        else if (due) /* the breaker is open: no attempt spent */
-            hq__outcome_defer_until(w, d->entry, d->ep, due);
-        if (due) {
             finish_delivery(w, d);
+            return;
+        }
+        if (due) { /* the breaker is open: no attempt spent */
+            defer_until(w, d, due);
             return;
         }
     }
@@ -554,6 +620,12 @@ static void enqueue(struct hq_worker *w, struct hq_delivery *d)
     if (hq_unlikely(w->draining)) {
         defer(w, d);
         return;
+    }
+    /* A batching endpoint collects it (batch.c); a batch it closed goes on. */
+    if (hq_unlikely(ep->e.batch.max) && !d->batch && hq__batch_wants(w, d)) {
+        d = hq__batch_add(w, d);
+        if (!d)
+            return;
     }
     if (!ep->qhead && can_start(w, ep)) {
         start(w, d);
@@ -666,8 +738,20 @@ void hq__dispatch_tick(struct hq_worker *w)
     }
 }
 
+int64_t hq__dispatch_batches(struct hq_worker *w)
+{
+    if (!w->batching.head)
+        return -1;
+    int64_t next = -1, now_us = hq_mono_us();
+    struct hq_delivery *d;
+    while ((d = hq__batch_take_due(w, now_us, w->draining, &next)))
+        enqueue(w, d); /* deferred when draining */
+    return next;
+}
+
 void hq__dispatch_defer_all(struct hq_worker *w)
 {
+    (void)hq__dispatch_batches(w); /* draining: every batch being collected, deferred */
     for (int b = 0; b < HQ_CACHE_BUCKETS; b++) {
         for (struct hq_ep *ep = w->dispatch.eps[b]; ep; ep = ep->next) {
             struct hq_delivery *d;

@@ -27,6 +27,7 @@
 #include <uv.h>
 
 #include "common/assert.h"
+#include "common/batch.h"
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/endpoint.h"
@@ -65,6 +66,7 @@
 
 struct hq_worker;
 struct hq_ep;
+struct hq_batch_run;
 
 enum hq_entry_state {
     HQ_ENTRY_RESOLVING = 0, /* waiting for endpoint data */
@@ -124,6 +126,7 @@ struct hq_delivery {
     long long retry_after_ms;        /* from a Retry-After header on 429/503; -1 none */
     const struct hq_netguard *guard; /* borrowed from the config: the SSRF rules */
     char blocked[160];               /* SSRF refusal reason; "" when not blocked */
+    struct hq_batch_run *batch;      /* a batch's leader: owns its batch (batch.c); NULL alone */
     /* Buffers: not cleared when a struct is recycled (hq__delivery_new). */
     struct curl_slist hnodes[6]; /* the standard headers, built without malloc */
     char hbuf[HQ_ID_MAX + 2 * (HQ_SIG_V1_LEN + 1) + 96]; /* their variable text */
@@ -216,6 +219,7 @@ struct hq_ep {
     struct hq_ep_rl rl;         /* its rate limit (ratelimit.c); rl.interval_us 0 = none */
     struct hq_ep_breaker cb;    /* breaker.c: its circuit breaker as last learned */
     struct hq_ep_exh *exh;      /* exhausted.c: owned, NULL until its first exhausted delivery */
+    struct hq_batch_run *bpend; /* batch.c: the batch being collected for it; NULL none */
 };
 
 /* A scheduling unit of dispatch's fair round robin (docs/flow-control.md,
@@ -256,6 +260,7 @@ struct hq_attempt {
     int ok;                   /* a 2xx answer */
     const char *blocked;      /* the SSRF guard's refusal, NULL when not blocked */
     long long retry_after_ms; /* from Retry-After on 429/503; -1 none */
+    const char *batch_id;     /* the batch the attempt carried the event in; NULL alone */
 };
 
 #define HQ_CACHE_BUCKETS 1024
@@ -321,6 +326,28 @@ struct hq_breaker {
 struct hq_exhausted {
     struct hq_ep *pending;
     struct hq_redis_script script; /* exhausted.lua */
+};
+
+/* batch.c (docs/batching.md): one batch of deliveries to one endpoint, sent
+ * as one request. Collected in its endpoint's bpend (and the pending list)
+ * until full or due; then closed (body and id built) and owned by its
+ * leader, m[0], which dispatch.c sends like any delivery. The other members
+ * hold no slot; they hold their entry and an endpoint reference, as any
+ * delivery does, and get the leader's attempt as their own. */
+struct hq_batch_run {
+    struct hq_batch_run *next, *prev; /* in the pending list while collected */
+    struct hq_ep *ep;                 /* borrowed: the members hold references */
+    int n, max;
+    size_t bytes, bytes_max;  /* the body's size estimate so far, and its bound */
+    int64_t due_us;           /* monotonic us when it goes, full or not */
+    char id[HQ_BATCH_ID_MAX]; /* its webhook-id, once closed */
+    struct hq_buf body;       /* the JSON array, once closed */
+    struct hq_delivery *m[];  /* max of them */
+};
+
+/* batch.c: the batches being collected, oldest first. */
+struct hq_batching {
+    struct hq_batch_run *head, *tail;
 };
 
 /* delivery.c: recycled delivery structs and easy handles. */
@@ -421,6 +448,7 @@ struct hq_worker {
     struct hq_ratelimit ratelimit;
     struct hq_breaker breaker;
     struct hq_exhausted exhausted;
+    struct hq_batching batching;
 
     /* worker.c's own part. */
     struct hq_metrics_server *metrics_server;
@@ -488,6 +516,10 @@ void hq__dispatch_done(CURL *easy, CURLcode result, void *arg);
 void hq__dispatch_tick(struct hq_worker *w);         /* congestion checks */
 void hq__dispatch_retry_parked(struct hq_worker *w); /* re-resolves batches whose lookups failed */
 void hq__dispatch_defer_all(struct hq_worker *w);    /* drain: defer every queued delivery */
+/* Sends the batches being collected that are due (every one, deferred, while
+ * draining; worker.c, once per loop turn). Returns the ms until the next is
+ * due, or -1 when none is collected. */
+int64_t hq__dispatch_batches(struct hq_worker *w);
 /* Rate limits, ratelimit.c's callbacks (installed by worker.c): the tick
  * starts what usable tokens allow and leases for the endpoints out of them;
  * a lease answered starts, defers (refused) or waits for the next tick. */
@@ -603,6 +635,23 @@ int64_t hq__rl_defer_due(struct hq_ep *ep, int64_t now_ms, int workers);
  * partition part, out of tokens), each with a reference the caller took:
  * on_leased gets each back (also when the call could not be sent). */
 void hq__rl_lease(struct hq_worker *w, unsigned part, struct hq_ep *const *eps, int n);
+
+/* ---- batch.c: collecting deliveries into batches (a leaf) ---- */
+/* 1 when d may join a batch: its endpoint batches, the breaker is closed, the
+ * event is new (fresh lane, no attempt yet; a deferral coming back) and small
+ * enough for the endpoint's bytes bound; never a replay of a dead letter. */
+int hq__batch_wants(const struct hq_worker *w, const struct hq_delivery *d);
+/* d joins its endpoint's batch being collected. Returns the leader of a batch
+ * this closed (full by count, or d would overflow its bytes: d then starts the
+ * next), to be sent; NULL when nothing closed. */
+struct hq_delivery *hq__batch_add(struct hq_worker *w, struct hq_delivery *d);
+/* Closes and returns the leader of one collected batch due at now_us (every
+ * one when all), or NULL; *next_ms: ms until the earliest still collected is
+ * due (-1 none). */
+struct hq_delivery *hq__batch_take_due(struct hq_worker *w, int64_t now_us, int all,
+                                       int64_t *next_ms);
+/* Frees leader's batch (its members are finished or detached). */
+void hq__batch_free(struct hq_worker *w, struct hq_delivery *leader);
 
 /* ---- ssrf.c ---- */
 /* Sets the open-socket callback on a new easy handle; each attempt sets

@@ -90,6 +90,7 @@ void hq_metrics_init(struct hq_metrics *m)
     atomic_init(&m->rl_throttled, 0);
     atomic_init(&m->rl_deferred, 0);
     atomic_init(&m->rl_leases, 0);
+    atomic_init(&m->batches, 0);
     atomic_init(&m->nrl, 0);
     for (int i = 0; i <= HQ_METRICS_RL_ENDPOINTS_MAX; i++)
         for (int j = 0; j < 2; j++)
@@ -277,6 +278,10 @@ static int render(struct hq_buf *b, struct hq_metrics *m)
     if (rc == 0)
         rc = counter(b, "hookq_events_acked_total", "Stream entries acknowledged.",
                      LOAD(m->events_acked));
+    if (rc == 0)
+        rc = counter(b, "hookq_batches_total",
+                     "Batches of events built to be sent as one request (--batch).",
+                     LOAD(m->batches));
     if (rc == 0)
         rc = counter(b, "hookq_outcomes_fenced_total",
                      "Outcomes discarded because another consumer owned the entry.",

@@ -93,6 +93,8 @@ struct hq_metrics {
     char rl_names[HQ_METRICS_RL_ENDPOINTS_MAX][HQ_ENDPOINT_ID_MAX + 1];
     atomic_int nrl;
     atomic_ulong rl_by_ep[HQ_METRICS_RL_ENDPOINTS_MAX + 1][2]; /* [slot][0 throttled, 1 deferred] */
+
+    atomic_ulong batches; /* hookq_batches_total: batches closed to be sent (batch.c) */
 };
 
 /* Allocates the per-partition gauges for n partitions (all -1); freed by hq_metrics_free_parts. */

@@ -80,6 +80,10 @@ static void attempt_json(struct hq_buf *b, const struct hq_attempt *a, const cha
     rc |= hq_buf_json_str(b, a->error, strlen(a->error));
     rc |= LIT(b, ",\"response\":");
     rc |= hq_buf_json_str(b, a->resp, a->resp_len);
+    if (a->batch_id) {
+        rc |= LIT(b, ",\"batch_id\":");
+        rc |= hq_buf_json_str(b, a->batch_id, strlen(a->batch_id));
+    }
     rc |= LIT(b, "}");
     (void)rc; /* the buffer's bound (HQ_RESP_KEEP_MAX escaped) is never hit */
 }
@@ -176,6 +180,7 @@ static void add(struct hq_worker *w, struct hq_entry *e, enum hq_metric_outcome 
             .payload_len = e->ev.payload_len,
             .tenant = tenant && *tenant ? tenant : e->ev.tenant,
             .tenant_len = tenant && *tenant ? strlen(tenant) : e->ev.tenant_len,
+            .batch_id = a ? a->batch_id : NULL,
         };
         op.dead = &dl;
     }

@@ -107,7 +107,7 @@ static int dead_fields(struct hq_ops *o, const struct hq_dead_letter *dl)
         [DL_TENANT] = sv_mem(dl->tenant, dl->tenant ? dl->tenant_len : 0),
     };
     /* The count is computed, never written by hand: the fields, then the raw pairs. */
-    int rc = arg_dec(o, 2 * DL_FIELDS + 2 * dl->nraw);
+    int rc = arg_dec(o, 2 * DL_FIELDS + 2 * dl->nraw + (dl->batch_id ? 2 : 0));
     for (int i = 0; i < DL_FIELDS; i++) {
         rc |= arg_str(o, dl_names[i]);
         rc |= arg(o, v[i].p, v[i].n);
@@ -117,6 +117,10 @@ static int dead_fields(struct hq_ops *o, const struct hq_dead_letter *dl)
         size_t n = strlen(p);
         rc |= arg(o, p, n);
         p += n + 1;
+    }
+    if (dl->batch_id) {
+        rc |= arg_str(o, "batch_id");
+        rc |= arg_str(o, dl->batch_id);
     }
     return rc;
 }

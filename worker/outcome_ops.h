@@ -43,6 +43,7 @@ struct hq_dead_letter {
      * back to back in raw ("raw_<name>\0<value>\0..."), appended as fields. */
     const char *raw;
     int nraw;
+    const char *batch_id; /* the batch it was sent in (field batch_id); NULL: sent alone */
 };
 
 /* An "f" op; any part may be absent. */

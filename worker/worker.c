@@ -372,7 +372,10 @@ static void on_flush_timer(uv_timer_t *t)
 static void on_turn_prepare(uv_prepare_t *p)
 {
     struct hq_worker *w = container_of(p, struct hq_worker, turn_prepare);
+    int64_t batch_ms = hq__dispatch_batches(w); /* before the flush: a send may fail at once */
     int64_t due_ms = hq__outcome_flush(w);
+    if (batch_ms >= 0 && (due_ms < 0 || batch_ms < due_ms))
+        due_ms = batch_ms;
     if (due_ms >= 0 && !w->stopping &&
         (!uv_is_active((uv_handle_t *)&w->flush_timer) ||
          uv_timer_get_due_in(&w->flush_timer) > (uint64_t)due_ms))

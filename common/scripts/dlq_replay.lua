@@ -32,6 +32,13 @@ for _, id in ipairs(ARGV) do
         table.insert(ev, 'tenant')
         table.insert(ev, f['tenant'])
       end
+      -- A dead letter of a batch is replayed alone (docs/batching.md): the
+      -- worker batches no fresh entry that carries first_ms, set to now here.
+      if (f['batch_id'] or '') ~= '' then
+        local t = redis.call('TIME')
+        table.insert(ev, 'first_ms')
+        table.insert(ev, tostring(t[1] * 1000 + math.floor(t[2] / 1000)))
+      end
       redis.call('XADD', KEYS[2], '*', unpack(ev))
       redis.call('XDEL', KEYS[1], id)
       replayed = replayed + 1

@@ -1,0 +1,363 @@
+/* Batched delivery (docs/batching.md) against a real redis-server, a real
+ * worker and a loopback receiver: a batching endpoint gets its events as JSON
+ * arrays of at most max events and about bytes, after at most wait; each
+ * request is signed once over the whole body with the batch's id as
+ * webhook-id; every member's outcome is recorded (with the batch's id); a
+ * failed batch leaves one retry or one dead letter per event, and a replayed
+ * dead letter is delivered alone. Bad --batch values change nothing. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/batch.h"
+#include "common/endpoint_store.h"
+
+#include "tests/harness/worker_env.h"
+
+static struct wenv W;
+
+static int setup(void **state)
+{
+    (void)state;
+    freeReplyObject(hq_test_cmd(W.c, "FLUSHALL"));
+    hq_test_receiver_stop(&W.rcv);
+    hq_test_receiver_start(&W.rcv);
+    if (truncate(W.log, 0) != 0) {
+        /* no log yet */
+    }
+    return 0;
+}
+
+static void stop_worker(pid_t pid)
+{
+    int st = hq_test_kill_wait(pid, SIGTERM, 20000);
+    if (st != 0)
+        wenv_dump_log(&W);
+    assert_int_equal(st, 0);
+}
+
+/* An endpoint at <receiver><path> batching with spec ("max=10,wait=1s"). */
+static void batch_endpoint(const char *path, const char *spec, int max_attempts,
+                           struct hq_endpoint *e)
+{
+    char url[128];
+    snprintf(url, sizeof(url), "%s%s", W.rcv.url, path);
+    wenv_endpoint_fill(url, NULL, NULL, max_attempts, e);
+    struct hq_err err = {0};
+    if (hq_batch_parse(spec, &e->batch, &err) != 0)
+        fail_msg("%s", err.msg);
+    wenv_endpoint_create(&W, e);
+}
+
+/* n events to ep: ids <prefix>0.., payloads {"i":0}.. */
+static void produce_n(const struct hq_endpoint *ep, const char *prefix, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char id[32], body[32];
+        snprintf(id, sizeof(id), "%s%d", prefix, i);
+        snprintf(body, sizeof(body), "{\"i\":%d}", i);
+        wenv_produce(&W, "t.x", body, id, ep->id, NULL, 0);
+    }
+}
+
+/* Checks request q is one signed batch of ep: a JSON array whose webhook-id is
+ * the batch id of (ep, first element's id, n), verifying with both keys over
+ * the whole body. Returns the array (caller json_decref's). */
+static json_t *check_batch(const struct hq_test_request *q, const struct hq_endpoint *ep)
+{
+    json_error_t je;
+    json_t *arr = json_loadb(q->body, q->body_len, 0, &je);
+    if (!arr || !json_is_array(arr))
+        fail_msg("batch body is not a JSON array: %s: %.200s", je.text, q->body);
+    size_t n = json_array_size(arr);
+    assert_true(n >= 1);
+    char wid[256], ts[32], sig[512];
+    assert_int_equal(hq_test_request_header(q, "webhook-id", wid, sizeof(wid)), 0);
+    assert_int_equal(hq_test_request_header(q, "webhook-timestamp", ts, sizeof(ts)), 0);
+    assert_int_equal(hq_test_request_header(q, "webhook-signature", sig, sizeof(sig)), 0);
+    char want[HQ_BATCH_ID_MAX];
+    hq_batch_id(ep->id, json_string_value(json_object_get(json_array_get(arr, 0), "id")), (int)n,
+                want);
+    assert_string_equal(wid, want);
+    const char *keys[2] = {ep->key1, ep->key2};
+    for (int i = 0; i < 2; i++) {
+        struct hq_sign_key k;
+        struct hq_err err = {0};
+        assert_int_equal(hq_sign_key_decode(keys[i], &k, &err), 0);
+        assert_int_equal(hq_sign_verify(&k, wid, atoll(ts), q->body, q->body_len, sig,
+                                        hq_test_now_ms() / 1000, 300, &err),
+                         0);
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *el = json_array_get(arr, i);
+        assert_true(json_is_string(json_object_get(el, "id")));
+        assert_true(json_is_string(json_object_get(el, "type")));
+        assert_true(json_is_integer(json_object_get(el, "timestamp")));
+        assert_true(json_object_get(el, "payload") || json_object_get(el, "payload_b64"));
+    }
+    return arr;
+}
+
+/* 25 events, max=10, wait=1s: two full batches at once, the last 5 after the
+ * wait (not before); every event once, in stream order within each batch; a
+ * payload that is not JSON travels as payload_b64. */
+static void test_batches_hold_max_events_and_wait_then_send_signed(void **state)
+{
+    (void)state;
+    struct hq_endpoint ep;
+    batch_endpoint("/b", "max=10,wait=1s", 0, &ep);
+    pid_t pid = wenv_worker(&W, NULL, NULL);
+    int64_t t_last = 0;
+    for (int i = 0; i < 25; i++) {
+        char id[32], body[64];
+        snprintf(id, sizeof(id), "evt_%02d", i);
+        if (i == 7)
+            snprintf(body, sizeof(body), "not json %d", i);
+        else
+            snprintf(body, sizeof(body), "{\"n\":%d}", i);
+        if (i == 20)
+            t_last = hq_test_now_ms(); /* the last batch's first event */
+        wenv_produce(&W, "order.created", body, id, ep.id, NULL, 0);
+    }
+    struct count_arg ca = {&W.rcv, "/b", 3};
+    wenv_wait(&W, received_at_least, &ca, 10000, "three batches");
+    wenv_wait(&W, nothing_pending_and_stream_empty, &W, 10000, "the acks");
+    assert_int_equal(hq_test_receiver_count(&W.rcv), 3);
+    int seen[25] = {0}, sizes[3];
+    for (int r = 0; r < 3; r++) {
+        const struct hq_test_request *q = &W.rcv.reqs[r];
+        json_t *arr = check_batch(q, &ep);
+        sizes[r] = (int)json_array_size(arr);
+        int prev = -1;
+        for (size_t i = 0; i < json_array_size(arr); i++) {
+            json_t *el = json_array_get(arr, i);
+            int k = atoi(json_string_value(json_object_get(el, "id")) + 4);
+            assert_true(k > prev); /* stream order within a batch */
+            prev = k;
+            seen[k]++;
+            assert_string_equal(json_string_value(json_object_get(el, "type")), "order.created");
+            if (k == 7) {
+                assert_null(json_object_get(el, "payload"));
+                assert_string_equal(json_string_value(json_object_get(el, "payload_b64")),
+                                    "bm90IGpzb24gNw==");
+            } else {
+                assert_int_equal(
+                    json_integer_value(json_object_get(json_object_get(el, "payload"), "n")), k);
+            }
+        }
+        json_decref(arr);
+    }
+    for (int k = 0; k < 25; k++)
+        assert_int_equal(seen[k], 1);
+    assert_int_equal(sizes[0], 10);
+    assert_int_equal(sizes[1], 10);
+    assert_int_equal(sizes[2], 5);
+    /* The partial batch waited its second (its timer started when read). */
+    assert_true(W.rcv.reqs[2].at_ms - t_last >= 1000 - 2);
+    /* Each member's attempt record names the batch. */
+    char wid[256];
+    assert_int_equal(hq_test_request_header(&W.rcv.reqs[2], "webhook-id", wid, sizeof(wid)), 0);
+    redisReply *r = wenv_attempts(&W, "evt_22");
+    assert_int_equal(r->elements, 1);
+    assert_non_null(strstr(r->element[0]->str, "\"outcome\":\"delivered\""));
+    assert_non_null(strstr(r->element[0]->str, wid));
+    freeReplyObject(r);
+    stop_worker(pid);
+    hq_endpoint_free(&ep);
+}
+
+/* bytes=4k with ~1 KiB events and max=100: each body stays within 4 KiB and
+ * still holds several events. */
+static void test_batches_respect_bytes(void **state)
+{
+    (void)state;
+    struct hq_endpoint ep;
+    batch_endpoint("/b", "max=100,wait=200ms,bytes=4k", 0, &ep);
+    pid_t pid = wenv_worker(&W, NULL, NULL);
+    char body[1100];
+    memset(body, 'x', sizeof(body));
+    memcpy(body, "{\"pad\":\"", 8);
+    strcpy(body + 1000, "\"}");
+    for (int i = 0; i < 20; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), "evt_%02d", i);
+        wenv_produce(&W, "t.x", body, id, ep.id, NULL, 0);
+    }
+    wenv_wait(&W, nothing_pending_and_stream_empty, &W, 10000, "the acks");
+    size_t events = 0, n = hq_test_receiver_count(&W.rcv);
+    for (size_t r = 0; r < n; r++) {
+        const struct hq_test_request *q = &W.rcv.reqs[r];
+        assert_true(q->body_len <= 4096);
+        json_t *arr = check_batch(q, &ep);
+        assert_true(json_array_size(arr) >= 2);
+        events += json_array_size(arr);
+        json_decref(arr);
+    }
+    assert_int_equal(events, 20);
+    stop_worker(pid);
+    hq_endpoint_free(&ep);
+}
+
+/* A batch that fails: each member is retried on its own (one retry item per
+ * event, the batch's id in its attempt record); at the last attempt each gets
+ * its own dead letter with batch_id, and a replayed one arrives alone. */
+static void test_failed_batch_splits_per_event_and_replay_goes_alone(void **state)
+{
+    (void)state;
+    struct hq_endpoint ep;
+    batch_endpoint("/s/503", "max=5,wait=2s", 1, &ep);
+    pid_t pid = wenv_worker(&W, NULL, NULL);
+    produce_n(&ep, "evt_", 5);
+    struct redis_arg ra = {&W, "XLEN hookq:dead", 5};
+    wenv_wait(&W, redis_int_is, &ra, 10000, "five dead letters");
+    wenv_wait(&W, nothing_pending_and_stream_empty, &W, 10000, "the acks");
+    assert_int_equal(hq_test_receiver_count(&W.rcv), 1); /* one request for the five */
+    char wid[256];
+    assert_int_equal(hq_test_request_header(&W.rcv.reqs[0], "webhook-id", wid, sizeof(wid)), 0);
+    assert_memory_equal(wid, "bat_", 4);
+    for (int i = 0; i < 5; i++) {
+        char want[16];
+        snprintf(want, sizeof(want), "evt_%d", i);
+        stream_field_is(&W, "hookq:dead", i, "event_id", want);
+        stream_field_is(&W, "hookq:dead", i, "batch_id", wid);
+        stream_field_is(&W, "hookq:dead", i, "reason", "exhausted");
+    }
+    /* The endpoint is fixed; one dead letter is replayed: it comes alone,
+     * its own id as webhook-id, its payload as the body. (A new worker: no
+     * cached endpoint to wait out.) */
+    stop_worker(pid);
+    char url[128], out[4096], err[4096];
+    snprintf(url, sizeof(url), "%s/ok", W.rcv.url);
+    assert_int_equal(wenv_cli(&W, out, sizeof(out), err, sizeof(err), "endpoint", "update", ep.id,
+                              "--url", url, NULL),
+                     0);
+    redisReply *d = hq_test_cmd(W.c, "XRANGE hookq:dead - +");
+    char did[64];
+    snprintf(did, sizeof(did), "%s", d->element[3]->element[0]->str);
+    freeReplyObject(d);
+    assert_int_equal(wenv_cli(&W, out, sizeof(out), err, sizeof(err), "dlq", "replay", did, NULL),
+                     0);
+    pid = wenv_worker(&W, NULL, NULL);
+    struct count_arg ca = {&W.rcv, "/ok", 1};
+    wenv_wait(&W, received_at_least, &ca, 10000, "the replay");
+    wenv_wait(&W, nothing_pending_and_stream_empty, &W, 10000, "the replay's ack");
+    const struct hq_test_request *q = &W.rcv.reqs[1];
+    assert_string_equal(q->body, "{\"i\":3}");
+    char v[256];
+    assert_int_equal(hq_test_request_header(q, "webhook-id", v, sizeof(v)), 0);
+    assert_string_equal(v, "evt_3");
+    struct hq_sign_key k;
+    struct hq_err kerr = {0};
+    assert_int_equal(hq_sign_key_decode(ep.key1, &k, &kerr), 0);
+    wenv_assert_signed(q, &k, NULL, 0);
+    assert_int_equal(hq_test_receiver_count(&W.rcv), 2);
+    stop_worker(pid);
+    hq_endpoint_free(&ep);
+}
+
+/* With attempts left, a failed batch leaves one retry per event. */
+static void test_failed_batch_leaves_one_retry_per_event(void **state)
+{
+    (void)state;
+    struct hq_endpoint ep;
+    batch_endpoint("/s/500", "max=4,wait=2s", 3, &ep);
+    pid_t pid = wenv_worker(&W, NULL, NULL);
+    produce_n(&ep, "evt_r", 4);
+    struct redis_arg ra = {&W, "ZCARD hookq:retry", 4};
+    wenv_wait(&W, redis_int_is, &ra, 10000, "four retries");
+    wenv_wait(&W, nothing_pending_and_stream_empty, &W, 10000, "the acks");
+    assert_int_equal(hq_test_receiver_count(&W.rcv), 1);
+    char wid[256];
+    assert_int_equal(hq_test_request_header(&W.rcv.reqs[0], "webhook-id", wid, sizeof(wid)), 0);
+    for (int i = 0; i < 4; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), "evt_r%d", i);
+        redisReply *r = wenv_attempts(&W, id);
+        assert_int_equal(r->elements, 1);
+        assert_non_null(strstr(r->element[0]->str, "\"outcome\":\"retry\""));
+        assert_non_null(strstr(r->element[0]->str, wid));
+        freeReplyObject(r);
+    }
+    stop_worker(pid);
+    hq_endpoint_free(&ep);
+}
+
+/* `endpoint add|update --batch`: shown by show (text and --json); bad values
+ * exit 2 with one line naming the field and change nothing; off clears. */
+static void test_batch_flag_is_validated_shown_and_cleared(void **state)
+{
+    (void)state;
+    char out[8192], err[4096], url[128];
+    snprintf(url, sizeof(url), "%s/x", W.rcv.url);
+    assert_int_equal(wenv_cli(&W, out, sizeof(out), err, sizeof(err), "endpoint", "add", "--name",
+                              "b", "--url", url, "--batch", "max=50,wait=20ms", "--json", NULL),
+                     0);
+    json_error_t je;
+    json_t *o = json_loads(out, 0, &je);
+    assert_non_null(o);
+    char id[80];
+    snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(o, "id")));
+    json_t *b = json_object_get(o, "batch");
+    assert_int_equal(json_integer_value(json_object_get(b, "max")), 50);
+    assert_int_equal(json_integer_value(json_object_get(b, "wait_ms")), 20);
+    assert_int_equal(json_integer_value(json_object_get(b, "bytes")), HQ_BATCH_BYTES_DEFAULT);
+    json_decref(o);
+    struct {
+        const char *v, *msg;
+    } bad[] = {{"max=1", "max=1 is out of range"},
+               {"max=10,wait=10s", "wait=10000ms is out of range"},
+               {"max=10,bytes=12", "bytes=12 is out of range"},
+               {"max=10,speed=3", "'speed=3' is not max=N"}};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        assert_int_equal(wenv_cli(&W, out, sizeof(out), err, sizeof(err), "endpoint", "update", id,
+                                  "--batch", bad[i].v, NULL),
+                         2);
+        if (!strstr(err, "--batch: ") || !strstr(err, bad[i].msg) ||
+            strchr(err, '\n') != err + strlen(err) - 1)
+            fail_msg("--batch %s: %s", bad[i].v, err);
+        assert_int_equal(wenv_cli(&W, out, sizeof(out), err, sizeof(err), "endpoint", "add",
+                                  "--name", "c", "--url", url, "--batch", bad[i].v, NULL),
+                         2);
+    }
+    assert_int_equal(hq_test_cmd_int(W.c, "ZCARD hookq:endpoints"), 1); /* no add went through */
+    assert_int_equal(wenv_cli(&W, out, sizeof(out), err, sizeof(err), "endpoint", "show", id, NULL),
+                     0);
+    assert_non_null(strstr(out, "batch:        max=50,wait=20ms,bytes=1048576"));
+    assert_int_equal(wenv_cli(&W, out, sizeof(out), err, sizeof(err), "endpoint", "update", id,
+                              "--batch", "off", NULL),
+                     0);
+    assert_int_equal(wenv_cli(&W, out, sizeof(out), err, sizeof(err), "endpoint", "show", id, NULL),
+                     0);
+    assert_non_null(strstr(out, "batch:        off"));
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    wenv_start(&W, NULL);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    wenv_stop(&W);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_batches_hold_max_events_and_wait_then_send_signed, setup),
+        cmocka_unit_test_setup(test_batches_respect_bytes, setup),
+        cmocka_unit_test_setup(test_failed_batch_splits_per_event_and_replay_goes_alone, setup),
+        cmocka_unit_test_setup(test_failed_batch_leaves_one_retry_per_event, setup),
+        cmocka_unit_test_setup(test_batch_flag_is_validated_shown_and_cleared, setup),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
