@@ -242,6 +242,11 @@ static void test_failed_batch_splits_per_event_and_replay_goes_alone(void **stat
     freeReplyObject(d);
     assert_int_equal(wenv_cli(&W, out, sizeof(out), err, sizeof(err), "dlq", "replay", did, NULL),
                      0);
+    /* A healthy endpoint again (its breaker forgotten): only the replay's
+     * own marking keeps it out of a batch. */
+    char cb[HQ_KEY_MAX];
+    hq_key_breaker("hookq", ep.id, cb, sizeof(cb));
+    freeReplyObject(hq_test_cmd(W.c, "DEL %s", cb));
     pid = wenv_worker(&W, NULL, NULL);
     struct count_arg ca = {&W.rcv, "/ok", 1};
     wenv_wait(&W, received_at_least, &ca, 10000, "the replay");
