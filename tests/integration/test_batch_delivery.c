@@ -65,6 +65,37 @@ static void produce_n(const struct hq_endpoint *ep, const char *prefix, int n)
     }
 }
 
+/* Asserts sig holds the Standard Webhooks v1 signature of (wid, ts, body) by
+ * secret as an independent signer computes it: Python's hmac, hashlib and
+ * base64 (as tests/data/standard-webhooks/gen_vectors.py), never hookq's code. */
+static void assert_signed_independently(const char *secret, const char *wid, const char *ts,
+                                        const char *body, size_t n, const char *sig)
+{
+    char path[] = "/tmp/hq_batch_body.XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, body, n), (ssize_t)n);
+    close(fd);
+    char cmd[1024], got[128] = "";
+    snprintf(
+        cmd, sizeof(cmd),
+        "python3 -c 'import base64,hashlib,hmac,sys;"
+        "k=base64.b64decode(sys.argv[1].split(\"_\")[1]);"
+        "m=sys.argv[2].encode()+b\".\"+sys.argv[3].encode()+b\".\"+open(sys.argv[4],\"rb\").read();"
+        "print(\"v1,\"+base64.b64encode(hmac.new(k,m,hashlib.sha256).digest()).decode())' "
+        "'%s' '%s' '%s' '%s'",
+        secret, wid, ts, path);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    if (!fgets(got, sizeof(got), p))
+        got[0] = '\0';
+    pclose(p);
+    unlink(path);
+    got[strcspn(got, "\n")] = '\0';
+    if (strlen(got) != HQ_SIG_V1_LEN || !strstr(sig, got))
+        fail_msg("independent signature '%s' not in '%s'", got, sig);
+}
+
 /* Checks request q is one signed batch of ep: a JSON array whose webhook-id is
  * the batch id of (ep, first element's id, n), verifying with both keys over
  * the whole body. Returns the array (caller json_decref's). */
@@ -93,6 +124,7 @@ static json_t *check_batch(const struct hq_test_request *q, const struct hq_endp
                                         hq_test_now_ms() / 1000, 300, &err),
                          0);
     }
+    assert_signed_independently(ep->key1, wid, ts, q->body, q->body_len, sig);
     for (size_t i = 0; i < n; i++) {
         json_t *el = json_array_get(arr, i);
         assert_true(json_is_string(json_object_get(el, "id")));
