@@ -324,6 +324,41 @@ static void test_failed_batch_leaves_one_retry_per_event(void **state)
     hq_endpoint_free(&ep);
 }
 
+static int pending_is_10(void *arg)
+{
+    return wenv_pending(arg) == 10;
+}
+
+/* A worker killed (-9) while it collects a batch: the events stay pending,
+ * another worker reclaims them after --claim-idle and delivers each. */
+static void test_a_worker_killed_while_collecting_loses_nothing(void **state)
+{
+    (void)state;
+    struct hq_endpoint ep;
+    batch_endpoint("/k", "max=100,wait=2s", 0, &ep);
+    const char *args[] = {"--timeout", "1s", "--claim-idle", "7s", NULL};
+    pid_t a = wenv_worker(&W, args, NULL);
+    produce_n(&ep, "evt_k", 10);
+    wenv_wait(&W, pending_is_10, &W, 10000, "the worker holding the ten");
+    assert_int_equal(hq_test_kill_wait(a, SIGKILL, 5000), 128 + SIGKILL);
+    assert_int_equal(hq_test_receiver_count(&W.rcv), 0); /* killed within the wait */
+    pid_t b = wenv_worker(&W, args, NULL);
+    struct count_arg ca = {&W.rcv, "/k", 1};
+    wenv_wait(&W, received_at_least, &ca, 30000, "the reclaimed batch");
+    wenv_wait(&W, nothing_pending_and_stream_empty, &W, 30000, "the acks");
+    int seen[10] = {0};
+    for (size_t r = 0; r < hq_test_receiver_count(&W.rcv); r++) {
+        json_t *arr = check_batch(&W.rcv.reqs[r], &ep);
+        for (size_t i = 0; i < json_array_size(arr); i++)
+            seen[atoi(json_string_value(json_object_get(json_array_get(arr, i), "id")) + 5)]++;
+        json_decref(arr);
+    }
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(seen[i], 1);
+    stop_worker(b);
+    hq_endpoint_free(&ep);
+}
+
 /* `endpoint add|update --batch`: shown by show (text and --json); bad values
  * exit 2 with one line naming the field and change nothing; off clears. */
 static void test_batch_flag_is_validated_shown_and_cleared(void **state)
@@ -395,6 +430,7 @@ int main(void)
         cmocka_unit_test_setup(test_failed_batch_splits_per_event_and_replay_goes_alone, setup),
         cmocka_unit_test_setup(test_failed_batch_leaves_one_retry_per_event, setup),
         cmocka_unit_test_setup(test_batch_flag_is_validated_shown_and_cleared, setup),
+        cmocka_unit_test_setup(test_a_worker_killed_while_collecting_loses_nothing, setup),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
