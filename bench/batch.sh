@@ -84,7 +84,8 @@ run() {
     r0=$(requests)
     rc0=$(redis_cpu)
     t0=$(date +%s%N)
-    HOOKQ_LOG_LEVEL=warn "$HOOKQ" worker --redis-url "$URL" --allow-private >"$TMP/worker-$1.log" 2>&1 &
+    # shellcheck disable=SC2086 # HQ_WORKER_ARGS is a word list on purpose
+    HOOKQ_LOG_LEVEL=warn "$HOOKQ" worker --redis-url "$URL" --allow-private ${HQ_WORKER_ARGS:-} >"$TMP/worker-$1.log" 2>&1 &
     wpid=$!
     STARTED+=("$wpid")
     out=$("$HQB" wait-drain "$URL" hookq "$wpid" $((120 + n / 1000)) "$t0") ||
