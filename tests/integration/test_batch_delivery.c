@@ -204,12 +204,13 @@ static void test_batches_hold_max_events_and_wait_then_send_signed(void **state)
 }
 
 /* bytes=4k with ~1 KiB events and max=100: each body stays within 4 KiB and
- * still holds several events. */
+ * still holds several events (a long wait: only bytes closes them, but for
+ * the last). */
 static void test_batches_respect_bytes(void **state)
 {
     (void)state;
     struct hq_endpoint ep;
-    batch_endpoint("/b", "max=100,wait=200ms,bytes=4k", 0, &ep);
+    batch_endpoint("/b", "max=100,wait=2s,bytes=4k", 0, &ep);
     pid_t pid = wenv_worker(&W, NULL, NULL);
     char body[1100];
     memset(body, 'x', sizeof(body));
