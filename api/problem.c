@@ -38,6 +38,7 @@ static const char *const flag_fields[][2] = {
     {"--max-attempts", "max_attempts"},
     {"--since", "since"},
     {"--until", "until"},
+    {"--batch", "batch"},
 };
 
 /* The field a message names: its leading token before ": ", when it looks like one. */

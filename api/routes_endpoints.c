@@ -29,7 +29,7 @@
         {"max_attempts", HQ_J_INT, 0}, {"tenant", HQ_J_STR_NULL, 0},                               \
         {"backoff_base_ms", HQ_J_INT, 0}, {"backoff_factor", HQ_J_NUM, 0},                         \
         {"backoff_max_ms", HQ_J_INT, 0}, {"retry_window_ms", HQ_J_INT, 0},                         \
-        {"rate_limit", HQ_J_STR_NULL, 0},                                                          \
+        {"rate_limit", HQ_J_STR_NULL, 0}, {"batch", HQ_J_ANY, 0},                                  \
     {                                                                                              \
         NULL, 0, 0                                                                                 \
     }
@@ -46,6 +46,33 @@ static void set_str(char **dst, const json_t *v)
 static int clamp_int(json_int_t v)
 {
     return v < 0 ? -1 : v > INT_MAX ? INT_MAX : (int)v;
+}
+
+/* "batch": null (off), the CLI's --batch string, or the object the endpoint
+ * shows ({"max":N,"wait_ms":W,"bytes":B}; wait_ms and bytes default as in
+ * the string). The rules and messages are the CLI's (hq_endpoint_set_batch). */
+static int set_batch(const json_t *v, struct hq_endpoint *e, struct hq_err *err)
+{
+    if (json_is_null(v) || json_is_string(v))
+        return hq_endpoint_set_batch(e, json_is_null(v) ? "" : json_string_value(v), NULL, err);
+    static const struct hq_jfield fields[] = {
+        {"max", HQ_J_INT, 1}, {"wait_ms", HQ_J_INT, 0}, {"bytes", HQ_J_INT, 0}, {NULL, 0, 0}};
+    if (!json_is_object(v))
+        return hq_err_set(err, HQ_EINVAL,
+                          "batch: expected null, a string (max=N,wait=DURATION,bytes=SIZE) or "
+                          "an object (max, wait_ms, bytes)");
+    int rc = hq_api_json_check(v, fields, "batch", err);
+    if (rc != 0)
+        return rc;
+    const json_t *w = json_object_get(v, "wait_ms"), *b = json_object_get(v, "bytes");
+    json_int_t max = json_integer_value(json_object_get(v, "max"));
+    struct hq_batch_cfg c = {
+        .max = max < 0         ? -1
+               : max > INT_MAX ? INT_MAX
+                               : (int)max,
+        .wait_ms = w ? (long long)json_integer_value(w) : HQ_BATCH_WAIT_DEFAULT,
+        .bytes = b ? (long long)json_integer_value(b) : HQ_BATCH_BYTES_DEFAULT};
+    return hq_endpoint_set_batch(e, NULL, &c, err);
 }
 
 /* Applies doc's members to e (the CLI's add/update flags, one by one), then
@@ -99,6 +126,8 @@ static int apply(struct hq_api_req *q, const json_t *doc, struct hq_endpoint *e,
     }
     if (rc == 0 && (v = json_object_get(doc, "rate_limit")))
         rc = hq_rate_parse(json_is_null(v) ? "" : json_string_value(v), &e->rate, err);
+    if (rc == 0 && (v = json_object_get(doc, "batch")))
+        rc = set_batch(v, e, err);
     if ((v = json_object_get(doc, "backoff_base_ms")))
         e->backoff_base_ms = json_integer_value(v);
     if ((v = json_object_get(doc, "backoff_factor")))

@@ -428,7 +428,7 @@ static int apply_policy(const struct hq_opt *opts, const struct policy_args *pa,
             return rc;
     }
     if (given(opts, "batch")) {
-        int rc = hq_batch_parse(pa->batch, &e->batch, err);
+        int rc = hq_endpoint_set_batch(e, pa->batch ? pa->batch : "", NULL, err);
         if (rc != 0)
             return rc;
     }

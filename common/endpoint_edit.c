@@ -210,3 +210,14 @@ int hq_endpoint_json(struct hq_buf *b, const struct hq_endpoint *e, enum hq_endp
     rc = rc ? rc : hq_buf_printf(b, "}");
     return rc;
 }
+
+int hq_endpoint_set_batch(struct hq_endpoint *e, const char *spec, const struct hq_batch_cfg *c,
+                          struct hq_err *err)
+{
+    struct hq_batch_cfg b = {0};
+    int rc = spec ? hq_batch_parse(spec, &b, err) : hq_batch_check(c, err);
+    if (rc != 0)
+        return rc;
+    e->batch = spec ? b : c->max > 0 ? *c : b;
+    return 0;
+}

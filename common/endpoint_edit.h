@@ -47,4 +47,10 @@ void hq_endpoint_mask_key(const char *key, char *out, size_t n);
 /* "Name: ***" unless reveal. */
 void hq_endpoint_header_shown(const char *h, int reveal, char *out, size_t n);
 
+/* Sets e->batch from the --batch syntax ("max=N,wait=DUR,bytes=SIZE", "off"
+ * or "" for off: hq_batch_parse), or, when spec is NULL, from c (the API's
+ * object form; bounds as hq_batch_check). Nothing changed on error. */
+int hq_endpoint_set_batch(struct hq_endpoint *e, const char *spec, const struct hq_batch_cfg *c,
+                          struct hq_err *err) HQ_MUST_CHECK;
+
 #endif

@@ -198,6 +198,7 @@ static void test_endpoint_lifecycle(void **state)
                                  &r),
                      201);
     json_t *j = hq_api_resp_json(&r);
+    assert_true(json_is_null(json_object_get(j, "batch"))); /* off unless asked */
     char id[64], key1[128], key2[128];
     snprintf(id, sizeof(id), "%s", hq_api_jstr(j, "id"));
     snprintf(key1, sizeof(key1), "%s", hq_api_jstr(j, "key1"));
@@ -249,6 +250,33 @@ static void test_endpoint_lifecycle(void **state)
     assert_int_equal(hq_api_call(&A, "PATCH", path, WRITE, "{}", &r), 422);
     hq_api_resp_free(&r);
 
+    /* batch: the object the endpoint shows, the CLI's string, or null (off);
+     * stored as `endpoint update --batch` stores it. */
+    assert_int_equal(hq_api_call(&A, "PATCH", path, WRITE, "{\"batch\":{\"max\":50}}", &r), 200);
+    assert_non_null(strstr(r.body, "\"batch\":{\"max\":50,\"wait_ms\":100,\"bytes\":1048576}"));
+    hq_api_resp_free(&r);
+    redisReply *h = hq_test_cmd(C, "HGET hookq:ep:%s batch", id);
+    assert_string_equal(h->str, "max=50,wait=100ms,bytes=1048576");
+    freeReplyObject(h);
+    assert_int_equal(
+        hq_api_call(&A, "PATCH", path, WRITE, "{\"batch\":\"max=20,wait=1s,bytes=256k\"}", &r),
+        200);
+    assert_non_null(strstr(r.body, "\"batch\":{\"max\":20,\"wait_ms\":1000,\"bytes\":262144}"));
+    hq_api_resp_free(&r);
+    assert_int_equal(hq_api_call(&A, "PATCH", path, WRITE,
+                                 "{\"batch\":{\"max\":3,\"wait_ms\":7,\"bytes\":2048}}", &r),
+                     200);
+    hq_api_resp_free(&r);
+    assert_int_equal(hq_api_call(&A, "GET", path, READ, NULL, &r), 200);
+    assert_non_null(strstr(r.body, "\"batch\":{\"max\":3,\"wait_ms\":7,\"bytes\":2048}"));
+    hq_api_resp_free(&r);
+    assert_int_equal(hq_api_call(&A, "PATCH", path, WRITE, "{\"batch\":null}", &r), 200);
+    assert_non_null(strstr(r.body, "\"batch\":null"));
+    hq_api_resp_free(&r);
+    h = hq_test_cmd(C, "HGET hookq:ep:%s batch", id);
+    assert_true(h->type == REDIS_REPLY_NIL || (h->type == REDIS_REPLY_STRING && h->len == 0));
+    freeReplyObject(h);
+
     /* rotate: slot 2 replaced, key1 kept. */
     snprintf(rpath, sizeof(rpath), "%s/rotate", path);
     assert_int_equal(hq_api_call(&A, "POST", rpath, WRITE, "{\"slot\":2}", &r), 200);
@@ -259,7 +287,7 @@ static void test_endpoint_lifecycle(void **state)
     snprintf(newkey, sizeof(newkey), "%s", hq_api_jstr(j, "key"));
     json_decref(j);
     hq_api_resp_free(&r);
-    redisReply *h = hq_test_cmd(C, "HMGET hookq:ep:%s key1 key2", id);
+    h = hq_test_cmd(C, "HMGET hookq:ep:%s key1 key2", id);
     assert_string_equal(h->element[0]->str, key1);
     assert_string_equal(h->element[1]->str, newkey);
     freeReplyObject(h);
@@ -358,6 +386,19 @@ static void test_validation_errors_match_the_cli_and_change_nothing(void **state
          {"--name", "a", "--url", "https://e.com/", "--rate-limit", "5/h", NULL},
          422,
          NULL},
+        {"{\"name\":\"a\",\"url\":\"https://e.com/\",\"batch\":{\"max\":1}}",
+         {"--name", "a", "--url", "https://e.com/", "--batch", "max=1", NULL},
+         422,
+         "batch"},
+        {"{\"name\":\"a\",\"url\":\"https://e.com/\",\"batch\":\"max=10,speed=3\"}",
+         {"--name", "a", "--url", "https://e.com/", "--batch", "max=10,speed=3", NULL},
+         422,
+         "batch"},
+        {"{\"name\":\"a\",\"url\":\"https://e.com/\",\"batch\":7}", {NULL}, 422, "batch"},
+        {"{\"name\":\"a\",\"url\":\"https://e.com/\",\"batch\":{\"max\":5,\"wait\":1}}",
+         {NULL},
+         422,
+         "wait"},
         {"{\"name\":\"a\",\"url\":\"https://e.com/\",\"max_attempts\":1000}", {NULL}, 422, NULL},
         {"{\"name\":\"a\"}", {NULL}, 400, "url"},
         {"{\"name\":7,\"url\":\"https://e.com/\"}", {NULL}, 400, "name"},
@@ -414,6 +455,8 @@ static void test_update_errors_match_the_cli(void **state)
          422},
         {"{\"rate_limit\":\"fast\"}", {"--rate-limit", "fast", NULL}, 422},
         {"{\"tenant\":\"no spaces\"}", {"--tenant", "no spaces", NULL}, 422},
+        {"{\"batch\":{\"max\":20,\"wait_ms\":5000}}", {"--batch", "max=20,wait=5000ms", NULL}, 422},
+        {"{\"batch\":\"wait=1s\"}", {"--batch", "wait=1s", NULL}, 422},
     };
     struct snapshot before;
     snap(&before);
