@@ -168,11 +168,12 @@ enum field_id {
     F_ATTEMPT,
     F_FIRST_MS,
     F_TENANT,
+    F_BATCH,
     F_UNKNOWN
 };
 
-static const char *const field_names[] = {"type", "payload", "id",       "endpoint",
-                                          "ts",   "attempt", "first_ms", "tenant"};
+static const char *const field_names[] = {"type",    "payload",  "id",     "endpoint", "ts",
+                                          "attempt", "first_ms", "tenant", "batch"};
 
 /* Looks a field name up among the names allowed in a form (a bitmask). */
 static enum field_id field_lookup(const char *s, size_t n, unsigned allowed)
@@ -369,6 +370,10 @@ static void set_str(struct hq_event *ev, enum field_id f, const char *s, size_t 
         ev->tenant = s;
         ev->tenant_len = n;
         break;
+    case F_BATCH:
+        ev->batch = s;
+        ev->batch_len = n;
+        break;
     default: break;
     }
 }
@@ -496,7 +501,7 @@ int hq_event_decode_fields(const struct hq_field *fields, size_t n, size_t max_p
     unsigned seen = 0;
     const unsigned allowed = (1u << F_TYPE) | (1u << F_PAYLOAD) | (1u << F_ID) |
                              (1u << F_ENDPOINT) | (1u << F_ATTEMPT) | (1u << F_FIRST_MS) |
-                             (1u << F_TENANT);
+                             (1u << F_TENANT) | (1u << F_BATCH);
     for (size_t k = 0; k < n; k++) {
         const struct hq_field *fl = &fields[k];
         const char *val = fl->val ? fl->val : "";

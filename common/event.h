@@ -41,6 +41,11 @@ struct hq_event {
     int64_t ts_ms;    /* producer's timestamp, unix ms; 0 when absent */
     int attempt;      /* failed attempts so far (internal field); 0 for new events */
     int64_t first_ms; /* unix ms of the first attempt (internal field); 0 when new */
+    /* A failed batch retried whole (internal field, plain form only; worker/batch_retry.c):
+     * its members, one "id type timestamp_ms payload_offset payload_len b64\n" line each,
+     * the payload being the batch's body. NULL for a single event. Borrowed. */
+    const char *batch;
+    size_t batch_len;
 };
 
 /* Decodes a stream entry's field/value pairs (either form).

@@ -49,7 +49,9 @@ static void unlink_pending(struct hq_worker *w, struct hq_batch_run *b)
     b->ep->bpend = NULL;
 }
 
-static void put_element(struct hq_buf *b, const struct hq_entry *e)
+/* Appends e's element to body b and its line to members ml (the retry
+ * item's member list, worker/batch_retry.c: where its payload is in b). */
+static void put_element(struct hq_buf *b, struct hq_buf *ml, const struct hq_entry *e)
 {
     int rc = hq_buf_append(b, "{\"id\":", 6);
     rc |= hq_buf_json_str(b, e->event_id, strlen(e->event_id));
@@ -58,11 +60,13 @@ static void put_element(struct hq_buf *b, const struct hq_entry *e)
     /* The producer's timestamp, else when the entry was added to the stream. */
     rc |= hq_buf_append(b, ",\"timestamp\":", 13);
     rc |= hq_buf_i64(b, e->ev.ts_ms ? (long long)e->ev.ts_ms : (long long)e->sid.ms);
-    if (hq_json_check(e->ev.payload, e->ev.payload_len)) {
+    int json = hq_json_check(e->ev.payload, e->ev.payload_len);
+    size_t at = b->len + (json ? 11 : 16), n = json ? e->ev.payload_len : 0;
+    if (json) {
         rc |= hq_buf_append(b, ",\"payload\":", 11);
         rc |= hq_buf_append(b, e->ev.payload, e->ev.payload_len);
     } else {
-        size_t n = (e->ev.payload_len + 2) / 3 * 4;
+        n = (e->ev.payload_len + 2) / 3 * 4;
         rc |= hq_buf_append(b, ",\"payload_b64\":\"", 16);
         rc |= hq_buf_reserve(b, n + 1);
         if (rc == 0) {
@@ -76,6 +80,10 @@ static void put_element(struct hq_buf *b, const struct hq_entry *e)
     rc |= hq_buf_append(b, "}", 1);
     if (rc != 0) /* the bound is the estimate's plus room: a bug when hit */
         hq_panic("batch body over its bound (%zu bytes)", b->len);
+    if (hq_buf_printf(ml, "%s %.*s %lld %zu %zu %d\n", e->event_id, (int)e->ev.type_len, e->ev.type,
+                      e->ev.ts_ms ? (long long)e->ev.ts_ms : (long long)e->sid.ms, at, n,
+                      !json) != 0)
+        hq_panic("batch member list: no room");
 }
 
 /* Closes b: its body and id. Returns its leader, which owns it now. */
@@ -83,6 +91,7 @@ static struct hq_delivery *close_batch(struct hq_worker *w, struct hq_batch_run 
 {
     unlink_pending(w, b);
     hq_buf_init(&b->body, b->bytes + 2 * (size_t)b->n + 64);
+    hq_buf_init(&b->members, (size_t)b->n * (HQ_ID_MAX + HQ_TYPE_MAX + 72));
     if (hq_buf_reserve(&b->body, b->bytes + 2 * (size_t)b->n + 8) != 0)
         hq_panic("batch body: no room");
     if (hq_buf_append(&b->body, "[", 1) != 0)
@@ -90,7 +99,7 @@ static struct hq_delivery *close_batch(struct hq_worker *w, struct hq_batch_run 
     for (int i = 0; i < b->n; i++) {
         if (i && hq_buf_append(&b->body, ",", 1) != 0)
             hq_panic("batch body: no room");
-        put_element(&b->body, b->m[i]->entry);
+        put_element(&b->body, &b->members, b->m[i]->entry);
     }
     if (hq_buf_append(&b->body, "]", 1) != 0)
         hq_panic("batch body: no room");
@@ -165,5 +174,6 @@ void hq__batch_free(struct hq_worker *w, struct hq_delivery *leader)
     struct hq_batch_run *b = leader->batch;
     leader->batch = NULL;
     hq_buf_free(&b->body);
+    hq_buf_free(&b->members);
     free(b);
 }

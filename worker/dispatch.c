@@ -462,15 +462,19 @@ void hq__dispatch_done(CURL *easy, CURLcode res, void *arg)
      * batch's order, the leader first. */
     char bid[HQ_BATCH_ID_MAX], resp[HQ_RESP_KEEP_MAX];
     struct hq_delivery *members = NULL;
+    int whole = 0; /* a failed batch retried whole (batch_retry.c): recorded there */
     if (hq_unlikely(d->batch)) {
         /* Copies: finishing the leader may recycle its struct for a new attempt. */
         memcpy(bid, d->batch->id, sizeof(bid));
         a.batch_id = bid;
         memcpy(resp, a.resp, a.resp_len);
         a.resp = resp;
+        whole = !a.ok && hq__batch_retry_whole(w, d, &a);
         members = unbatch(w, d);
+    } else if (hq_unlikely(d->entry->ev.batch)) {
+        a.batch_id = d->entry->event_id; /* a batch retried whole: its id */
     }
-    int ended = hq__outcome_attempt(w, d->entry, d->ep, &a);
+    int ended = whole ? 0 : hq__outcome_attempt(w, d->entry, d->ep, &a);
     if (hq_unlikely(ended)) /* dead letters of exhaustion: hookq.delivery.exhausted */
         hq__exhausted_note(w, d->ep, d->entry->event_id, ended == HQ_OUT_WINDOW);
     /* The healthy path (closed, nothing noted, not the probe) notes nothing. */
@@ -481,7 +485,7 @@ void hq__dispatch_done(CURL *easy, CURLcode res, void *arg)
         next = m->qnext;
         struct hq_attempt am = a;
         am.attempt = m->entry->ev.attempt + 1;
-        ended = hq__outcome_attempt(w, m->entry, m->ep, &am);
+        ended = whole ? 0 : hq__outcome_attempt(w, m->entry, m->ep, &am);
         if (hq_unlikely(ended))
             hq__exhausted_note(w, m->ep, m->entry->event_id, ended == HQ_OUT_WINDOW);
         finish_delivery(w, m);

@@ -342,12 +342,14 @@ struct hq_batch_run {
     int64_t due_us;           /* monotonic us when it goes, full or not */
     char id[HQ_BATCH_ID_MAX]; /* its webhook-id, once closed */
     struct hq_buf body;       /* the JSON array, once closed */
+    struct hq_buf members;    /* once closed: its retry item's member list (batch_retry.c) */
     struct hq_delivery *m[];  /* max of them */
 };
 
 /* batch.c: the batches being collected, oldest first. */
 struct hq_batching {
     struct hq_batch_run *head, *tail;
+    struct hq_redis_script retry_script; /* batch_retry.lua (batch_retry.c), once src is set */
 };
 
 /* delivery.c: recycled delivery structs and easy handles. */
@@ -595,6 +597,17 @@ void hq__delivery_end(struct hq_worker *w, struct hq_delivery *d);
 enum { HQ_OUT_EXHAUSTED = 1, HQ_OUT_WINDOW = 2 };
 int hq__outcome_attempt(struct hq_worker *w, struct hq_entry *e, const struct hq_ep *ep,
                         const struct hq_attempt *a);
+/* When a's failure of e is retried (backoff, Retry-After; unix ms), or -1
+ * when that is past the endpoint's retry window. */
+int64_t hq__outcome_retry_due(struct hq_worker *w, const struct hq_entry *e, const struct hq_ep *ep,
+                              const struct hq_attempt *a);
+/* Only a's attempt record for e, counted as kind: a member of a batch whose
+ * retry item carries the rest (batch_retry.c). */
+void hq__outcome_record(struct hq_worker *w, struct hq_entry *e, const struct hq_attempt *a,
+                        enum hq_metric_outcome kind);
+/* A retry of e alone, due at due_ms, without an attempt record (batch_retry.c's fallback). */
+void hq__outcome_retry_alone(struct hq_worker *w, struct hq_entry *e, const char *endpoint_id,
+                             const char *url, const char *tenant, int failed, int64_t due_ms);
 /* A delivery of e to ep postponed without an attempt (congestion, drain). */
 void hq__outcome_defer(struct hq_worker *w, struct hq_entry *e, const struct hq_ep *ep);
 /* The same, due at due_ms (unix ms): a rate-limited endpoint's next tokens,
@@ -652,6 +665,24 @@ struct hq_delivery *hq__batch_take_due(struct hq_worker *w, int64_t now_us, int 
                                        int64_t *next_ms);
 /* Frees leader's batch (its members are finished or detached). */
 void hq__batch_free(struct hq_worker *w, struct hq_delivery *leader);
+
+/* ---- batch_retry.c: a failed batch retried whole (docs/batching.md) ---- */
+/* A fresh batch (leader d, closed) failed with a, which is to be retried: writes
+ * its retry item (one call, before any member is recorded) and each member's
+ * attempt record, and holds the members' entries until the item is written
+ * (then they are recorded; if it cannot be, each gets its own retry). 1 when
+ * it did; 0 when the batch is not retried whole (blocked, exhausted, past the
+ * retry window, bigger than --max-payload, Redis not ready): the caller
+ * records each member alone. */
+int hq__batch_retry_whole(struct hq_worker *w, struct hq_delivery *d, const struct hq_attempt *a);
+/* ---- batch_members.c: a batch retry item's member list (a leaf) ---- */
+/* e is a batch retried whole (e->ev.batch): appends each member's attempt
+ * record (att). Returns the number of members (0 when the list is corrupt). */
+int hq__batch_retry_records(struct hq_entry *e, const char *att, size_t att_len);
+/* e is a batch retried whole and dead: appends op for each member instead of
+ * e (its id, type, payload; batch_id e's id). Returns the number of members,
+ * or 0 (nothing appended) when the list is corrupt: the caller appends op. */
+int hq__batch_retry_split(struct hq_entry *e, const struct hq_full_op *op);
 
 /* ---- ssrf.c ---- */
 /* Sets the open-socket callback on a new easy handle; each attempt sets

@@ -106,6 +106,15 @@ static inline uint64_t jitter_rand(struct hq_outcomes *o)
     return x * 0x2545F4914F6CDD1DULL;
 }
 
+/* Counts the other n - 1 members of a batch retried whole; n (0: none). */
+static int count_more(struct hq_worker *w, enum hq_metric_outcome kind, int n)
+{
+    if (n > 1)
+        atomic_fetch_add_explicit(&w->metrics.deliveries[kind], (unsigned long)(n - 1),
+                                  memory_order_relaxed);
+    return n;
+}
+
 /* Records one outcome of e for endpoint (endpoint_id, url): kind, the attempt
  * (NULL for outcomes without one: deferrals, dead endpoints), the failed
  * attempts so far, the due time of retries and deferrals, the dead reason.
@@ -124,6 +133,10 @@ static void add(struct hq_worker *w, struct hq_entry *e, enum hq_metric_outcome 
         hq_buf_reset(att);
         attempt_json(att, a, hq_metrics_outcome_names[kind]);
     }
+    /* A batch retried whole (batch_retry.c): each member gets the attempt
+     * record too (and is counted), the batch's own stays. */
+    if (hq_unlikely(e->ev.batch) && a && kind != HQ_MO_DEAD)
+        count_more(w, kind, hq__batch_retry_records(e, att->p, att->len));
     if (kind == HQ_MO_DELIVERED && a) { /* most ops: the short form */
         ops_check(e, hq_ops_delivered(&e->ops, e->event_id, att->p, att->len));
         return;
@@ -145,7 +158,7 @@ static void add(struct hq_worker *w, struct hq_entry *e, enum hq_metric_outcome 
         hq_buf_init(&data, (size_t)w->cfg->max_payload + 64 * 1024);
         msgpack_packer dp;
         msgpack_packer_init(&dp, &data, pack_write);
-        msgpack_pack_map(&dp, e->ev.tenant ? 12 : 11);
+        msgpack_pack_map(&dp, 11 + !!e->ev.tenant + !!e->ev.batch);
         pack_kv(&dp, "type", e->ev.type, e->ev.type_len);
         pack_kv(&dp, "payload", e->ev.payload, e->ev.payload_len);
         pack_kv(&dp, "id", e->event_id, strlen(e->event_id));
@@ -159,6 +172,8 @@ static void add(struct hq_worker *w, struct hq_entry *e, enum hq_metric_outcome 
         pack_kint(&dp, "deferred", kind == HQ_MO_DEFERRED);
         if (e->ev.tenant) /* the event's: a retry stays within its tenant */
             pack_kv(&dp, "tenant", e->ev.tenant, e->ev.tenant_len);
+        if (e->ev.batch) /* a batch retried whole: its members */
+            pack_kv(&dp, "batch", e->ev.batch, e->ev.batch_len);
         op.retry_data = data.p;
         op.retry_data_len = data.len;
     }
@@ -183,10 +198,41 @@ static void add(struct hq_worker *w, struct hq_entry *e, enum hq_metric_outcome 
             .batch_id = a ? a->batch_id : NULL,
         };
         op.dead = &dl;
+        /* A dead batch: one dead letter per member, each replayable alone. */
+        if (hq_unlikely(e->ev.batch) && count_more(w, kind, hq__batch_retry_split(e, &op)))
+            return;
     }
     ops_check(e, hq_ops_full(&e->ops, &op));
     if (data.max)
         hq_buf_free(&data);
+}
+
+int64_t hq__outcome_retry_due(struct hq_worker *w, const struct hq_entry *e, const struct hq_ep *ep,
+                              const struct hq_attempt *a)
+{
+    long long due = a->done_ms + hq_backoff_next_ms(&ep->policy, a->attempt, a->retry_after_ms,
+                                                    jitter_rand(&w->outcomes));
+    return hq_backoff_in_window(e->first_ms ? e->first_ms : a->at_ms, ep->e.retry_window_ms, due)
+               ? (int64_t)due
+               : -1;
+}
+
+void hq__outcome_record(struct hq_worker *w, struct hq_entry *e, const struct hq_attempt *a,
+                        enum hq_metric_outcome kind)
+{
+    atomic_fetch_add_explicit(&w->metrics.deliveries[kind], 1, memory_order_relaxed);
+    if (!e->first_ms)
+        e->first_ms = a->at_ms;
+    struct hq_buf *att = &w->outcomes.att_json;
+    hq_buf_reset(att);
+    attempt_json(att, a, hq_metrics_outcome_names[kind]);
+    ops_check(e, hq_ops_delivered(&e->ops, e->event_id, att->p, att->len));
+}
+
+void hq__outcome_retry_alone(struct hq_worker *w, struct hq_entry *e, const char *endpoint_id,
+                             const char *url, const char *tenant, int failed, int64_t due_ms)
+{
+    add(w, e, HQ_MO_RETRY, NULL, endpoint_id, url, tenant, failed, due_ms, NULL);
 }
 
 int hq__outcome_attempt(struct hq_worker *w, struct hq_entry *e, const struct hq_ep *ep,
@@ -209,9 +255,8 @@ int hq__outcome_attempt(struct hq_worker *w, struct hq_entry *e, const struct hq
         add(w, e, HQ_MO_DEAD, a, ep->id, ep->e.url, t, failed, 0, "exhausted");
         ended = HQ_OUT_EXHAUSTED;
     } else {
-        long long due = a->done_ms + hq_backoff_next_ms(&ep->policy, failed, a->retry_after_ms,
-                                                        jitter_rand(&w->outcomes));
-        if (hq_backoff_in_window(e->first_ms ? e->first_ms : a->at_ms, ep->e.retry_window_ms, due))
+        int64_t due = hq__outcome_retry_due(w, e, ep, a);
+        if (due >= 0)
             add(w, e, HQ_MO_RETRY, a, ep->id, ep->e.url, t, failed, due, NULL);
         else {
             add(w, e, HQ_MO_DEAD, a, ep->id, ep->e.url, t, failed, 0, "retry_window_exceeded");

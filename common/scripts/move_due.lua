@@ -106,6 +106,11 @@ for _, m in ipairs(due) do
       table.insert(f, 'tenant')
       table.insert(f, d.tenant)
     end
+    -- A batch retried whole (docs/batching.md): its members go with it.
+    if type(d.batch) == 'string' and d.batch ~= '' then
+      table.insert(f, 'batch')
+      table.insert(f, d.batch)
+    end
     redis.call('XADD', target, '*', unpack(f))
     requeued = requeued + 1
   end

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include <jansson.h>
+#include <pthread.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -41,17 +42,26 @@ static void stop_worker(pid_t pid)
     assert_int_equal(st, 0);
 }
 
-/* An endpoint at <receiver><path> batching with spec ("max=10,wait=1s"). */
-static void batch_endpoint(const char *path, const char *spec, int max_attempts,
-                           struct hq_endpoint *e)
+/* An endpoint at <receiver><path> batching with spec ("max=10,wait=1s");
+ * base_ms > 0: its backoff base (retries soon). */
+static void batch_endpoint_backoff(const char *path, const char *spec, int max_attempts,
+                                   long long base_ms, struct hq_endpoint *e)
 {
     char url[128];
     snprintf(url, sizeof(url), "%s%s", W.rcv.url, path);
     wenv_endpoint_fill(url, NULL, NULL, max_attempts, e);
+    if (base_ms > 0)
+        e->backoff_base_ms = base_ms;
     struct hq_err err = {0};
     if (hq_batch_parse(spec, &e->batch, &err) != 0)
         fail_msg("%s", err.msg);
     wenv_endpoint_create(&W, e);
+}
+
+static void batch_endpoint(const char *path, const char *spec, int max_attempts,
+                           struct hq_endpoint *e)
+{
+    batch_endpoint_backoff(path, spec, max_attempts, 0, e);
 }
 
 /* n events to ep: ids <prefix>0.., payloads {"i":0}.. */
@@ -298,20 +308,24 @@ static void test_failed_batch_splits_per_event_and_replay_goes_alone(void **stat
     hq_endpoint_free(&ep);
 }
 
-/* With attempts left, a failed batch leaves one retry per event. */
-static void test_failed_batch_leaves_one_retry_per_event(void **state)
+/* With attempts left, a failed batch leaves one retry: the batch itself
+ * (its id, its body, its members), and each member's attempt record. */
+static void test_failed_batch_leaves_one_retry_for_the_batch(void **state)
 {
     (void)state;
     struct hq_endpoint ep;
     batch_endpoint("/s/500", "max=4,wait=2s", 3, &ep);
     pid_t pid = wenv_worker(&W, NULL, NULL);
     produce_n(&ep, "evt_r", 4);
-    struct redis_arg ra = {&W, "ZCARD hookq:retry", 4};
-    wenv_wait(&W, redis_int_is, &ra, 10000, "four retries");
     wenv_wait(&W, nothing_pending_and_stream_empty, &W, 10000, "the acks");
+    assert_int_equal(hq_test_cmd_int(W.c, "ZCARD hookq:retry"), 1);
     assert_int_equal(hq_test_receiver_count(&W.rcv), 1);
-    char wid[256];
+    char wid[256], member[512];
     assert_int_equal(hq_test_request_header(&W.rcv.reqs[0], "webhook-id", wid, sizeof(wid)), 0);
+    snprintf(member, sizeof(member), "%s/%s/1", ep.id, wid);
+    redisReply *z = hq_test_cmd(W.c, "ZRANGE hookq:retry 0 -1");
+    assert_string_equal(z->element[0]->str, member);
+    freeReplyObject(z);
     for (int i = 0; i < 4; i++) {
         char id[32];
         snprintf(id, sizeof(id), "evt_r%d", i);
@@ -321,6 +335,119 @@ static void test_failed_batch_leaves_one_retry_per_event(void **state)
         assert_non_null(strstr(r->element[0]->str, wid));
         freeReplyObject(r);
     }
+    stop_worker(pid);
+    hq_endpoint_free(&ep);
+}
+
+static int received_3(void *arg)
+{
+    (void)arg;
+    return hq_test_receiver_count(&W.rcv) >= 3;
+}
+
+/* The receiver answers 500 until told otherwise (default_status). */
+static void receiver_answers(int status)
+{
+    pthread_mutex_lock(&W.rcv.mu);
+    W.rcv.default_status = status;
+    pthread_mutex_unlock(&W.rcv.mu);
+}
+
+/* Requests 0..n-1 all carry the same batch: one webhook-id, one body, each
+ * signed over it (check_batch); returns the id in wid. */
+static void assert_same_batch(const struct hq_endpoint *ep, size_t n, char *wid, size_t wn)
+{
+    assert_int_equal(hq_test_receiver_count(&W.rcv), n);
+    for (size_t i = 0; i < n; i++) {
+        const struct hq_test_request *q = &W.rcv.reqs[i];
+        json_decref(check_batch(q, ep));
+        char v[256];
+        assert_int_equal(hq_test_request_header(q, "webhook-id", v, sizeof(v)), 0);
+        if (i == 0)
+            snprintf(wid, wn, "%s", v);
+        assert_string_equal(v, wid);
+        assert_int_equal(q->body_len, W.rcv.reqs[0].body_len);
+        assert_memory_equal(q->body, W.rcv.reqs[0].body, q->body_len);
+    }
+}
+
+/* A batch failing twice, then answered 2xx: sent three times whole, the same
+ * webhook-id and body each time (re-signed), by the scheduler's retries; each
+ * member's attempts are recorded (retry, retry, delivered). */
+static void test_failed_batch_is_retried_whole_with_its_id(void **state)
+{
+    (void)state;
+    receiver_answers(500);
+    struct hq_endpoint ep;
+    batch_endpoint_backoff("/b", "max=4,wait=2s", 5, 300, &ep);
+    pid_t pid = wenv_worker(&W, NULL, NULL);
+    pid_t sched = wenv_scheduler(&W, NULL);
+    produce_n(&ep, "evt_w", 4);
+    struct count_arg ca = {&W.rcv, "/b", 2};
+    wenv_wait(&W, received_at_least, &ca, 15000, "the batch and its first retry");
+    receiver_answers(204);
+    wenv_wait(&W, received_3, NULL, 15000, "the second retry");
+    struct redis_arg ra = {&W, "ZCARD hookq:retry", 0};
+    wenv_wait(&W, redis_int_is, &ra, 10000, "no retry left");
+    wenv_wait(&W, nothing_pending_and_stream_empty, &W, 10000, "the acks");
+    char wid[256];
+    assert_same_batch(&ep, 3, wid, sizeof(wid));
+    json_t *arr = check_batch(&W.rcv.reqs[2], &ep);
+    assert_int_equal(json_array_size(arr), 4);
+    for (int i = 0; i < 4; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), "evt_w%d", i);
+        assert_string_equal(
+            json_string_value(json_object_get(json_array_get(arr, (size_t)i), "id")), id);
+        redisReply *r = wenv_attempts(&W, id);
+        assert_int_equal(r->elements, 3);
+        assert_non_null(strstr(r->element[0]->str, "\"outcome\":\"retry\""));
+        assert_non_null(strstr(r->element[1]->str, "\"attempt\":2"));
+        assert_non_null(strstr(r->element[2]->str, "\"outcome\":\"delivered\""));
+        assert_non_null(strstr(r->element[2]->str, wid));
+        freeReplyObject(r);
+    }
+    json_decref(arr);
+    assert_int_equal(hq_test_cmd_int(W.c, "XLEN hookq:dead"), 0);
+    stop_worker(sched);
+    stop_worker(pid);
+    hq_endpoint_free(&ep);
+}
+
+/* A batch failing every time: retried whole until its attempts are spent,
+ * then one dead letter per event (its own id, type and payload, a non-JSON
+ * one as produced; batch_id the batch's). */
+static void test_exhausted_batch_splits_into_dead_letters(void **state)
+{
+    (void)state;
+    struct hq_endpoint ep;
+    batch_endpoint_backoff("/s/503", "max=3,wait=2s", 3, 200, &ep);
+    pid_t pid = wenv_worker(&W, NULL, NULL);
+    pid_t sched = wenv_scheduler(&W, NULL);
+    wenv_produce(&W, "t.a", "{\"i\":0}", "evt_x0", ep.id, NULL, 0);
+    wenv_produce(&W, "t.b", "not json \x01", "evt_x1", ep.id, NULL, 0);
+    wenv_produce(&W, "t.c", "[1,2]", "evt_x2", ep.id, NULL, 0);
+    struct redis_arg ra = {&W, "XLEN hookq:dead", 3};
+    wenv_wait(&W, redis_int_is, &ra, 20000, "three dead letters");
+    wenv_wait(&W, nothing_pending_and_stream_empty, &W, 10000, "the acks");
+    char wid[256];
+    assert_same_batch(&ep, 3, wid, sizeof(wid));
+    const char *ids[] = {"evt_x0", "evt_x1", "evt_x2"}, *types[] = {"t.a", "t.b", "t.c"};
+    const char *payloads[] = {"{\"i\":0}", "not json \x01", "[1,2]"};
+    for (int i = 0; i < 3; i++) {
+        stream_field_is(&W, "hookq:dead", i, "event_id", ids[i]);
+        stream_field_is(&W, "hookq:dead", i, "type", types[i]);
+        stream_field_is(&W, "hookq:dead", i, "payload", payloads[i]);
+        stream_field_is(&W, "hookq:dead", i, "batch_id", wid);
+        stream_field_is(&W, "hookq:dead", i, "reason", "exhausted");
+        stream_field_is(&W, "hookq:dead", i, "attempts", "3");
+        redisReply *r = wenv_attempts(&W, ids[i]);
+        assert_int_equal(r->elements, 3);
+        assert_non_null(strstr(r->element[2]->str, "\"outcome\":\"dead\""));
+        freeReplyObject(r);
+    }
+    assert_int_equal(hq_test_cmd_int(W.c, "ZCARD hookq:retry"), 0);
+    stop_worker(sched);
     stop_worker(pid);
     hq_endpoint_free(&ep);
 }
@@ -429,7 +556,9 @@ int main(void)
         cmocka_unit_test_setup(test_batches_hold_max_events_and_wait_then_send_signed, setup),
         cmocka_unit_test_setup(test_batches_respect_bytes, setup),
         cmocka_unit_test_setup(test_failed_batch_splits_per_event_and_replay_goes_alone, setup),
-        cmocka_unit_test_setup(test_failed_batch_leaves_one_retry_per_event, setup),
+        cmocka_unit_test_setup(test_failed_batch_leaves_one_retry_for_the_batch, setup),
+        cmocka_unit_test_setup(test_failed_batch_is_retried_whole_with_its_id, setup),
+        cmocka_unit_test_setup(test_exhausted_batch_splits_into_dead_letters, setup),
         cmocka_unit_test_setup(test_batch_flag_is_validated_shown_and_cleared, setup),
         cmocka_unit_test_setup(test_a_worker_killed_while_collecting_loses_nothing, setup),
     };
