@@ -452,6 +452,54 @@ static void test_exhausted_batch_splits_into_dead_letters(void **state)
     hq_endpoint_free(&ep);
 }
 
+/* The first request answered and the next one being answered now. */
+static int second_in_flight(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&W.rcv.mu);
+    int yes = W.rcv.nreqs == 1 && W.rcv.in_flight == 1;
+    pthread_mutex_unlock(&W.rcv.mu);
+    return yes;
+}
+
+/* A worker killed (-9) while it sends a batch's retry: the retry's entry
+ * stays pending and another worker reclaims it and sends it whole (the same
+ * id and body); every member is delivered. */
+static void test_a_worker_killed_during_a_batch_retry_resends_it_whole(void **state)
+{
+    (void)state;
+    receiver_answers(500);
+    struct hq_endpoint ep;
+    batch_endpoint_backoff("/delay/800/k", "max=3,wait=1s", 5, 300, &ep);
+    const char *args[] = {"--timeout", "2s", "--claim-idle", "8s", NULL};
+    pid_t a = wenv_worker(&W, args, NULL);
+    pid_t sched = wenv_scheduler(&W, NULL);
+    produce_n(&ep, "evt_q", 3);
+    wenv_wait(&W, second_in_flight, NULL, 15000, "the batch's retry in flight");
+    assert_int_equal(hq_test_kill_wait(a, SIGKILL, 5000), 128 + SIGKILL);
+    receiver_answers(204);
+    pid_t b = wenv_worker(&W, args, NULL);
+    struct count_arg ca = {&W.rcv, "/delay", 3};
+    wenv_wait(&W, received_at_least, &ca, 30000, "the reclaimed retry");
+    struct redis_arg ra = {&W, "XLEN hookq:retries", 0};
+    wenv_wait(&W, redis_int_is, &ra, 30000, "the retry lane acked");
+    wenv_wait(&W, nothing_pending_and_stream_empty, &W, 10000, "the acks");
+    char wid[256];
+    assert_same_batch(&ep, 3, wid, sizeof(wid));
+    for (int i = 0; i < 3; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), "evt_q%d", i);
+        redisReply *r = wenv_attempts(&W, id);
+        assert_true(r->elements >= 2);
+        assert_non_null(strstr(r->element[r->elements - 1]->str, "\"outcome\":\"delivered\""));
+        freeReplyObject(r);
+    }
+    assert_int_equal(hq_test_cmd_int(W.c, "ZCARD hookq:retry"), 0);
+    stop_worker(sched);
+    stop_worker(b);
+    hq_endpoint_free(&ep);
+}
+
 static int pending_is_10(void *arg)
 {
     return wenv_pending(arg) == 10;
@@ -561,6 +609,7 @@ int main(void)
         cmocka_unit_test_setup(test_exhausted_batch_splits_into_dead_letters, setup),
         cmocka_unit_test_setup(test_batch_flag_is_validated_shown_and_cleared, setup),
         cmocka_unit_test_setup(test_a_worker_killed_while_collecting_loses_nothing, setup),
+        cmocka_unit_test_setup(test_a_worker_killed_during_a_batch_retry_resends_it_whole, setup),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
