@@ -80,6 +80,14 @@ static int string(struct cur *c)
 {
     c->p++; /* the opening quote */
     while (c->p < c->end) {
+        /* The common run of plain ASCII, with a local pointer: c->p may
+         * alias the bytes read, so it would be stored and reloaded per byte. */
+        const unsigned char *p = c->p, *end = c->end;
+        while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
+            p++;
+        c->p = p;
+        if (p >= end)
+            break;
         unsigned char x = *c->p;
         if (x == '"') {
             c->p++;

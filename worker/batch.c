@@ -49,9 +49,9 @@ static void unlink_pending(struct hq_worker *w, struct hq_batch_run *b)
     b->ep->bpend = NULL;
 }
 
-/* Appends e's element to body b and its line to members ml (the retry
- * item's member list, worker/batch_retry.c: where its payload is in b). */
-static void put_element(struct hq_buf *b, struct hq_buf *ml, const struct hq_entry *e)
+/* Appends e's element to body b; [out] pay: where its payload is in b (for
+ * a retry item's member list, batch_retry.c). */
+static void put_element(struct hq_buf *b, struct hq_batch_pay *pay, const struct hq_entry *e)
 {
     int rc = hq_buf_append(b, "{\"id\":", 6);
     rc |= hq_buf_json_str(b, e->event_id, strlen(e->event_id));
@@ -80,10 +80,9 @@ static void put_element(struct hq_buf *b, struct hq_buf *ml, const struct hq_ent
     rc |= hq_buf_append(b, "}", 1);
     if (rc != 0) /* the bound is the estimate's plus room: a bug when hit */
         hq_panic("batch body over its bound (%zu bytes)", b->len);
-    if (hq_buf_printf(ml, "%s %.*s %lld %zu %zu %d\n", e->event_id, (int)e->ev.type_len, e->ev.type,
-                      e->ev.ts_ms ? (long long)e->ev.ts_ms : (long long)e->sid.ms, at, n,
-                      !json) != 0)
-        hq_panic("batch member list: no room");
+    pay->at = at;
+    pay->len = n;
+    pay->b64 = !json;
 }
 
 /* Closes b: its body and id. Returns its leader, which owns it now. */
@@ -91,7 +90,7 @@ static struct hq_delivery *close_batch(struct hq_worker *w, struct hq_batch_run 
 {
     unlink_pending(w, b);
     hq_buf_init(&b->body, b->bytes + 2 * (size_t)b->n + 64);
-    hq_buf_init(&b->members, (size_t)b->n * (HQ_ID_MAX + HQ_TYPE_MAX + 72));
+    b->pay = hq_malloc((size_t)b->n * sizeof(b->pay[0]));
     if (hq_buf_reserve(&b->body, b->bytes + 2 * (size_t)b->n + 8) != 0)
         hq_panic("batch body: no room");
     if (hq_buf_append(&b->body, "[", 1) != 0)
@@ -99,7 +98,7 @@ static struct hq_delivery *close_batch(struct hq_worker *w, struct hq_batch_run 
     for (int i = 0; i < b->n; i++) {
         if (i && hq_buf_append(&b->body, ",", 1) != 0)
             hq_panic("batch body: no room");
-        put_element(&b->body, &b->members, b->m[i]->entry);
+        put_element(&b->body, &b->pay[i], b->m[i]->entry);
     }
     if (hq_buf_append(&b->body, "]", 1) != 0)
         hq_panic("batch body: no room");
@@ -174,6 +173,6 @@ void hq__batch_free(struct hq_worker *w, struct hq_delivery *leader)
     struct hq_batch_run *b = leader->batch;
     leader->batch = NULL;
     hq_buf_free(&b->body);
-    hq_buf_free(&b->members);
+    free(b->pay);
     free(b);
 }

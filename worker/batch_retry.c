@@ -94,7 +94,16 @@ int hq__batch_retry_whole(struct hq_worker *w, struct hq_delivery *d, const stru
         return 0;
     int64_t first = le->first_ms ? le->first_ms : a->at_ms;
     struct hq_buf data;
-    hq_buf_init(&data, b->body.len + b->members.len + 64 * 1024);
+    struct hq_buf ml; /* the member list (batch_members.c) */
+    hq_buf_init(&ml, (size_t)b->n * (HQ_ID_MAX + HQ_TYPE_MAX + 72));
+    for (int i = 0; i < b->n; i++) {
+        const struct hq_entry *e = b->m[i]->entry;
+        if (hq_buf_printf(&ml, "%s %.*s %lld %zu %zu %d\n", e->event_id, (int)e->ev.type_len,
+                          e->ev.type, e->ev.ts_ms ? (long long)e->ev.ts_ms : (long long)e->sid.ms,
+                          b->pay[i].at, b->pay[i].len, b->pay[i].b64) != 0)
+            hq_panic("batch member list: no room");
+    }
+    hq_buf_init(&data, b->body.len + ml.len + 64 * 1024);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &data, pack_write);
     msgpack_pack_map(&pk, 12 + !!le->ev.tenant);
@@ -111,7 +120,8 @@ int hq__batch_retry_whole(struct hq_worker *w, struct hq_delivery *d, const stru
     kint(&pk, "deferred", 0);
     if (le->ev.tenant) /* the event's: a retry stays within its tenant */
         kv(&pk, "tenant", le->ev.tenant, le->ev.tenant_len);
-    kv(&pk, "batch", b->members.p, b->members.len);
+    kv(&pk, "batch", ml.p, ml.len);
+    hq_buf_free(&ml);
     char member[HQ_ENDPOINT_ID_MAX + HQ_BATCH_ID_MAX + 24], due_s[24];
     snprintf(member, sizeof(member), "%s/%s/%d", ep->id, b->id, a->attempt);
     snprintf(due_s, sizeof(due_s), "%lld", (long long)due);

@@ -334,6 +334,10 @@ struct hq_exhausted {
  * leader, m[0], which dispatch.c sends like any delivery. The other members
  * hold no slot; they hold their entry and an endpoint reference, as any
  * delivery does, and get the leader's attempt as their own. */
+struct hq_batch_pay {
+    size_t at, len; /* the payload's bytes in the body (its base64 text when b64) */
+    int b64;
+};
 struct hq_batch_run {
     struct hq_batch_run *next, *prev; /* in the pending list while collected */
     struct hq_ep *ep;                 /* borrowed: the members hold references */
@@ -342,7 +346,7 @@ struct hq_batch_run {
     int64_t due_us;           /* monotonic us when it goes, full or not */
     char id[HQ_BATCH_ID_MAX]; /* its webhook-id, once closed */
     struct hq_buf body;       /* the JSON array, once closed */
-    struct hq_buf members;    /* once closed: its retry item's member list (batch_retry.c) */
+    struct hq_batch_pay *pay; /* once closed: n, where each member's payload is in body */
     struct hq_delivery *m[];  /* max of them */
 };
 
