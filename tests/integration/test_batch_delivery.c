@@ -246,6 +246,47 @@ static void test_batches_respect_bytes(void **state)
     hq_endpoint_free(&ep);
 }
 
+/* The endpoint is fixed (its URL now <receiver>/ok) and dead letter `index`
+ * (of hookq:dead) is replayed: it comes alone, id as webhook-id and body its
+ * payload (len bytes), signed. A new worker (no cached endpoint to wait
+ * out), stopped at the end; the breaker is forgotten first, so only the
+ * replay's own marking keeps it out of a batch. */
+static void replay_alone(const struct hq_endpoint *ep, int index, const char *id, const char *body,
+                         size_t len)
+{
+    char url[128], out[4096], err[4096];
+    snprintf(url, sizeof(url), "%s/ok", W.rcv.url);
+    assert_int_equal(wenv_cli(&W, out, sizeof(out), err, sizeof(err), "endpoint", "update", ep->id,
+                              "--url", url, NULL),
+                     0);
+    redisReply *d = hq_test_cmd(W.c, "XRANGE hookq:dead - +");
+    char did[64];
+    snprintf(did, sizeof(did), "%s", d->element[index]->element[0]->str);
+    freeReplyObject(d);
+    assert_int_equal(wenv_cli(&W, out, sizeof(out), err, sizeof(err), "dlq", "replay", did, NULL),
+                     0);
+    char cb[HQ_KEY_MAX];
+    hq_key_breaker("hookq", ep->id, cb, sizeof(cb));
+    freeReplyObject(hq_test_cmd(W.c, "DEL %s", cb));
+    size_t before = hq_test_receiver_count(&W.rcv);
+    pid_t pid = wenv_worker(&W, NULL, NULL);
+    struct count_arg ca = {&W.rcv, "/ok", 1};
+    wenv_wait(&W, received_at_least, &ca, 10000, "the replay");
+    wenv_wait(&W, nothing_pending_and_stream_empty, &W, 10000, "the replay's ack");
+    const struct hq_test_request *q = &W.rcv.reqs[before];
+    assert_int_equal(q->body_len, len);
+    assert_memory_equal(q->body, body, len);
+    char v[256];
+    assert_int_equal(hq_test_request_header(q, "webhook-id", v, sizeof(v)), 0);
+    assert_string_equal(v, id);
+    struct hq_sign_key k;
+    struct hq_err kerr = {0};
+    assert_int_equal(hq_sign_key_decode(ep->key1, &k, &kerr), 0);
+    wenv_assert_signed(q, &k, NULL, 0);
+    assert_int_equal(hq_test_receiver_count(&W.rcv), before + 1);
+    stop_worker(pid);
+}
+
 /* A batch that fails: each member is retried on its own (one retry item per
  * event, the batch's id in its attempt record); at the last attempt each gets
  * its own dead letter with batch_id, and a replayed one arrives alone. */
@@ -270,41 +311,8 @@ static void test_failed_batch_splits_per_event_and_replay_goes_alone(void **stat
         stream_field_is(&W, "hookq:dead", i, "batch_id", wid);
         stream_field_is(&W, "hookq:dead", i, "reason", "exhausted");
     }
-    /* The endpoint is fixed; one dead letter is replayed: it comes alone,
-     * its own id as webhook-id, its payload as the body. (A new worker: no
-     * cached endpoint to wait out.) */
     stop_worker(pid);
-    char url[128], out[4096], err[4096];
-    snprintf(url, sizeof(url), "%s/ok", W.rcv.url);
-    assert_int_equal(wenv_cli(&W, out, sizeof(out), err, sizeof(err), "endpoint", "update", ep.id,
-                              "--url", url, NULL),
-                     0);
-    redisReply *d = hq_test_cmd(W.c, "XRANGE hookq:dead - +");
-    char did[64];
-    snprintf(did, sizeof(did), "%s", d->element[3]->element[0]->str);
-    freeReplyObject(d);
-    assert_int_equal(wenv_cli(&W, out, sizeof(out), err, sizeof(err), "dlq", "replay", did, NULL),
-                     0);
-    /* A healthy endpoint again (its breaker forgotten): only the replay's
-     * own marking keeps it out of a batch. */
-    char cb[HQ_KEY_MAX];
-    hq_key_breaker("hookq", ep.id, cb, sizeof(cb));
-    freeReplyObject(hq_test_cmd(W.c, "DEL %s", cb));
-    pid = wenv_worker(&W, NULL, NULL);
-    struct count_arg ca = {&W.rcv, "/ok", 1};
-    wenv_wait(&W, received_at_least, &ca, 10000, "the replay");
-    wenv_wait(&W, nothing_pending_and_stream_empty, &W, 10000, "the replay's ack");
-    const struct hq_test_request *q = &W.rcv.reqs[1];
-    assert_string_equal(q->body, "{\"i\":3}");
-    char v[256];
-    assert_int_equal(hq_test_request_header(q, "webhook-id", v, sizeof(v)), 0);
-    assert_string_equal(v, "evt_3");
-    struct hq_sign_key k;
-    struct hq_err kerr = {0};
-    assert_int_equal(hq_sign_key_decode(ep.key1, &k, &kerr), 0);
-    wenv_assert_signed(q, &k, NULL, 0);
-    assert_int_equal(hq_test_receiver_count(&W.rcv), 2);
-    stop_worker(pid);
+    replay_alone(&ep, 3, "evt_3", "{\"i\":3}", 7);
     hq_endpoint_free(&ep);
 }
 
@@ -449,6 +457,9 @@ static void test_exhausted_batch_splits_into_dead_letters(void **state)
     assert_int_equal(hq_test_cmd_int(W.c, "ZCARD hookq:retry"), 0);
     stop_worker(sched);
     stop_worker(pid);
+    /* Each is replayable alone: the one that was not JSON (base64 in the
+     * batch) comes back byte for byte. */
+    replay_alone(&ep, 1, "evt_x1", "not json \x01", 10);
     hq_endpoint_free(&ep);
 }
 
