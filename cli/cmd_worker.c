@@ -137,6 +137,7 @@ int hq_cmd_worker(int argc, char **argv)
     cfg.disable_after_ms = HQ_DISABLE_AFTER_DEFAULT_MS;
     cfg.failing_after_ms = HQ_FAILING_AFTER_DEFAULT_MS;
     cfg.exhausted_every_ms = HQ_EXHAUSTED_INTERVAL_DEFAULT_MS;
+    cfg.dedupe_window_ms = HQ_DEDUPE_WINDOW_DEFAULT_MS;
     const char *on_gone = "on";
     hq_policy_init(&cfg.policy);
     const char *consumer = NULL, *allow_cidrs = NULL;
@@ -208,6 +209,9 @@ int hq_cmd_worker(int argc, char **argv)
          0},
         {"metrics", HQ_OPT_STR, &cfg.metrics, "HOST:PORT", "serve /metrics and /healthz here", 0, 0,
          0, 0},
+        {"dedupe-window", HQ_OPT_DURATION, &cfg.dedupe_window_ms, "DUR",
+         "deliver an event id at most once per this window (default 24h; 0 off)", 0, 0,
+         HQ_DEDUPE_WINDOW_MAX_MS, 0},
         {0},
     };
     struct hq_err err = {0};

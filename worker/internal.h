@@ -368,6 +368,12 @@ struct hq_ratelimit {
     int64_t timer_due_us;      /* monotonic us the armed timer fires; 0 = not armed */
 };
 
+/* dedupe.c: the claim of event ids at read (idempotent events). */
+struct hq_dedupe {
+    struct hq_redis_script script; /* claim_ids.lua */
+    int in_flight;                 /* claim calls in flight (their entries are held) */
+};
+
 /* The lanes of a partition: two streams the worker reads, with the same
  * hash tag (one slot). Fresh events arrive on <b>:events; due retries come
  * back on <b>:retries (the scheduler moves them there), read with a bounded
@@ -393,6 +399,7 @@ struct hq_wpart {
      * or <b>:retries for the retry lane. The other keys are the partition's. */
     char key_events[HQ_KEY_MAX], key_retry[HQ_KEY_MAX], key_retry_data[HQ_KEY_MAX];
     char key_dead[HQ_KEY_MAX], key_att_index[HQ_KEY_MAX];
+    char key_duplicates[HQ_KEY_MAX]; /* <b>:duplicates: the partition's duplicate count */
 };
 
 struct hq_worker {
@@ -421,6 +428,7 @@ struct hq_worker {
     struct hq_ratelimit ratelimit;
     struct hq_breaker breaker;
     struct hq_exhausted exhausted;
+    struct hq_dedupe dedupe;
 
     /* worker.c's own part. */
     struct hq_metrics_server *metrics_server;
@@ -476,6 +484,14 @@ void hq__consumer_claim(struct hq_worker *w);
 void hq__consumer_reader_changed(struct hq_wpart *p, int ready);
 /* 1 while a read or a claim is in flight (the drain waits for them). */
 int hq__consumer_busy(const struct hq_worker *w);
+
+/* ---- dedupe.c: idempotent events, claimed at read ---- */
+void hq__dedupe_init(struct hq_worker *w);
+/* Takes a read batch of stream p (linked by qnext; ownership stays with
+ * w->entries): claims its entries' event ids in one call, then hands the
+ * entries to deliver to hq__dispatch_batch and the duplicates to
+ * hq__outcome_duplicate. */
+void hq__dedupe_batch(struct hq_worker *w, struct hq_wpart *p, struct hq_entry *batch);
 
 /* ---- dispatch.c: endpoint cache, fan-out, per-endpoint queues ---- */
 /* Takes a batch of decoded entries (linked by qnext; ownership stays with
@@ -573,6 +589,9 @@ void hq__outcome_defer_until(struct hq_worker *w, struct hq_entry *e, const stru
  * disabled or another tenant's (reason). */
 void hq__outcome_dead_endpoint(struct hq_worker *w, struct hq_entry *e, const char *endpoint_id,
                                const char *url, const char *tenant, const char *reason);
+/* e is a duplicate (dedupe.c): counted in counter_key by the record call,
+ * acknowledged, not delivered; e becomes READY. */
+void hq__outcome_duplicate(struct hq_worker *w, struct hq_entry *e, const char *counter_key);
 /* Dead-letters an invalid entry with its raw fields; e becomes READY. */
 void hq__outcome_add_invalid(struct hq_worker *w, struct hq_entry *e);
 /* One delivery of e finished; when none remain, e becomes READY. */

@@ -116,8 +116,8 @@ void hq_metrics_observe_latency(struct hq_metrics *m, uint64_t duration_us)
 
 /* ---- Rendering (Prometheus text exposition format 0.0.4) ---------------------------- */
 
-const char *const hq_metrics_outcome_names[HQ_MO_COUNT] = {"delivered", "retry", "dead",
-                                                           "deferred"};
+const char *const hq_metrics_outcome_names[HQ_MO_COUNT] = {"delivered", "retry", "dead", "deferred",
+                                                           "duplicate"};
 static const char *const class_names[HQ_MC_COUNT] = {"http_status", "timeout", "connect", "dns",
                                                      "tls",         "network", "blocked", "other"};
 
@@ -251,7 +251,7 @@ static int render(struct hq_buf *b, struct hq_metrics *m)
 {
     int rc = head(
         b, "hookq_deliveries_total", "counter",
-        "Deliveries finished, by outcome (delivered, retry scheduled, dead-lettered, deferred).");
+        "Deliveries finished, by outcome (delivered, retry scheduled, dead-lettered, deferred, duplicate: an entry whose event id was delivered already, acked and not delivered).");
     for (int i = 0; rc == 0 && i < HQ_MO_COUNT; i++)
         rc = hq_buf_printf(b, "hookq_deliveries_total{outcome=\"%s\"} %lu\n",
                            hq_metrics_outcome_names[i], LOAD(m->deliveries[i]));

@@ -18,10 +18,11 @@ enum hq_metric_outcome {
     HQ_MO_RETRY,         /* failed, retry scheduled */
     HQ_MO_DEAD,          /* failed, dead-lettered (exhausted, blocked, invalid, endpoint gone) */
     HQ_MO_DEFERRED,      /* postponed: endpoint's queue congested (no attempt spent) */
+    HQ_MO_DUPLICATE,     /* an entry whose event id was claimed already: acked, not delivered */
     HQ_MO_COUNT
 };
 
-/* Their names: "delivered", "retry", "dead", "deferred". */
+/* Their names: "delivered", "retry", "dead", "deferred", "duplicate". */
 extern const char *const hq_metrics_outcome_names[HQ_MO_COUNT];
 
 /* Error classes of failed attempts (label class=...). */

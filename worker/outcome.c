@@ -262,6 +262,14 @@ void hq__outcome_add_invalid(struct hq_worker *w, struct hq_entry *e)
     hq__outcome_delivery_finished(w, e);
 }
 
+void hq__outcome_duplicate(struct hq_worker *w, struct hq_entry *e, const char *counter_key)
+{
+    ops_check(e, hq_ops_duplicate(&e->ops, counter_key));
+    atomic_fetch_add_explicit(&w->metrics.deliveries[HQ_MO_DUPLICATE], 1, memory_order_relaxed);
+    e->remaining = 1;
+    hq__outcome_delivery_finished(w, e);
+}
+
 /* ---- Ready queue and flushing ------------------------------------------------------- */
 
 static void ready_push(struct hq_worker *w, struct hq_entry *e)

@@ -68,6 +68,14 @@ int hq_ops_delivered(struct hq_ops *o, const char *event_id, const char *att, si
     return rc;
 }
 
+int hq_ops_duplicate(struct hq_ops *o, const char *counter_key)
+{
+    int rc = arg(o, "d", 1);
+    rc |= arg(o, "", 0);
+    rc |= arg_str(o, counter_key);
+    return rc;
+}
+
 /* A borrowed string with its length. */
 struct sv {
     const char *p;

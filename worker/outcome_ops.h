@@ -7,7 +7,8 @@
  * Per entry the script gets: entry id, n, then n arguments holding its ops:
  *   "a", event id, attempt record JSON                      (a delivery), or
  *   "f", event id or "", attempt record or "", retry member or "", due ms,
- *        retry data or "", d, then d dead-letter field/value strings. */
+ *        retry data or "", d, then d dead-letter field/value strings, or
+ *   "d", "", counter key                                    (a duplicate). */
 #ifndef HQ_WORKER_OUTCOME_OPS_H
 #define HQ_WORKER_OUTCOME_OPS_H
 
@@ -64,6 +65,9 @@ void hq_ops_free(struct hq_ops *o);
 int hq_ops_delivered(struct hq_ops *o, const char *event_id, const char *att, size_t att_len);
 /* Appends an "f" op. 0, or -1 past the bound. */
 int hq_ops_full(struct hq_ops *o, const struct hq_full_op *op);
+/* Appends a duplicate op: the script counts it in counter_key (the
+ * partition's <p>:duplicates) and acks the entry. 0, or -1 past the bound. */
+int hq_ops_duplicate(struct hq_ops *o, const char *counter_key);
 /* Points argv/lens[0..o->nargs) at o's arguments (borrowed from o). */
 void hq_ops_argv(const struct hq_ops *o, const char **argv, size_t *lens);
 

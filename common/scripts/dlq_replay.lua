@@ -1,6 +1,6 @@
 -- dlq_replay.lua: re-enqueues a batch of dead letters by entry id, atomically
 -- (`hookq dlq replay`). Owns: reading each dead letter, re-adding its event to
--- the stream with a fresh attempt budget (no `attempt` field; same event id,
+-- the stream with a fresh attempt budget (no `attempt` field; `replay` = 1; same event id,
 -- so the same webhook-id; its tenant when it has one) and deleting it from the dead stream. Reading and
 -- deleting in the same script means two concurrent replays cannot enqueue an
 -- entry twice.
@@ -24,8 +24,10 @@ for _, id in ipairs(ARGV) do
         or (f['endpoint_id'] or '') == '' or (f['type'] or '') == '' or f['payload'] == nil then
       skipped = skipped + 1
     else
+      -- replay = 1: exempt from the dedupe claim (worker/dedupe.c), which would
+      -- otherwise find the id claimed by its first delivery and drop it.
       local ev = {'type', f['type'], 'payload', f['payload'], 'id', f['event_id'],
-                  'endpoint', f['endpoint_id']}
+                  'endpoint', f['endpoint_id'], 'replay', '1'}
       -- The dead letter's tenant goes along: an endpoint moved to another
       -- tenant meanwhile gets it dead-lettered (tenant_mismatch), not delivered.
       if (f['tenant'] or '') ~= '' then

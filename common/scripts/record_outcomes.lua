@@ -35,7 +35,9 @@
 --   "a", event id, attempt record JSON                    (a delivery), or
 --   "f", event id for the attempt record or "", attempt record JSON or "",
 --   retry member or "", due ms, retry data (a msgpack map, stored as is) or "",
---   d = the number of dead-letter field/value strings (0: none), those d strings
+--   d = the number of dead-letter field/value strings (0: none), those d strings, or
+--   "d", "", counter key: a duplicate (worker/dedupe.c): INCR the partition's
+--   <p>:duplicates, nothing else (the entry is acked like every other)
 -- (plain arguments, not msgpack: no unpacking or table per op here).
 -- Returns one integer per entry: 1 recorded and acked, 0 fenced.
 -- ARGV and redis.call are globals: locals make each use a register access.
@@ -83,6 +85,9 @@ while i <= nargs do
         end
       end
       if argv[j] == 'a' then
+        j = j + 3
+      elseif argv[j] == 'd' then
+        call('INCR', argv[j + 2])
         j = j + 3
       else
         local member, nd = argv[j + 3], tonumber(argv[j + 6])
