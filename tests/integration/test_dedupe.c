@@ -9,6 +9,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "hookq/hookq.h"
 #include "producer/encode.h"
 #include "tests/harness/worker_env.h"
 
@@ -249,6 +250,53 @@ static void test_dlq_replay_is_not_a_duplicate(void **state)
     hq_endpoint_free(&ep);
 }
 
+/* `hookq produce` and libhookq report an id a worker already claimed; the
+ * entry is still written and the workers acknowledge it without delivering. */
+static void test_producers_report_a_duplicate(void **state)
+{
+    (void)state;
+    struct hq_endpoint ep;
+    wenv_endpoint_at(&W, "/dd", NULL, 0, &ep);
+    pid_t wk = wenv_worker(&W, NULL, NULL);
+    char out[4096], err[4096];
+    assert_int_equal(wenv_cli(&W, out, sizeof(out), err, sizeof(err), "produce", "--type",
+                              "order.paid", "--id", "evt_dd_p", "--data", "{}", NULL),
+                     0);
+    assert_null(strstr(err, "duplicate"));
+    struct id_arg one = {&W.rcv, "evt_dd_p", 1};
+    wenv_wait(&W, id_requests_at_least, &one, 15000, "the first delivery");
+    wenv_wait(&W, nothing_pending_and_stream_empty, &W, 15000, "the first acked");
+    assert_int_equal(wenv_cli(&W, out, sizeof(out), err, sizeof(err), "produce", "--type",
+                              "order.paid", "--id", "evt_dd_p", "--data", "{}", "--json", NULL),
+                     0);
+    if (!strstr(err, "hookq produce: duplicate: id evt_dd_p already produced"))
+        fail_msg("want the duplicate reported on stderr, got '%s'", err);
+    assert_non_null(strstr(out, "\"duplicate\":true"));
+
+    struct hookq_producer *p = NULL;
+    char msg[256], id[64];
+    assert_int_equal(hookq_producer_connect(wenv_url(&W), NULL, &p, msg, sizeof(msg)), 0);
+    struct hookq_event ev = {
+        .type = "order.paid", .payload = "{}", .payload_len = 2, .id = "evt_dd_p"};
+    /* Off by default: 0, as before. */
+    assert_int_equal(hookq_produce(p, &ev, id, sizeof(id), msg, sizeof(msg)), 0);
+    hookq_producer_set_report_duplicates(p, 1);
+    assert_int_equal(hookq_produce(p, &ev, id, sizeof(id), msg, sizeof(msg)), HOOKQ_DUPLICATE);
+    assert_non_null(strstr(msg, "duplicate: id evt_dd_p already produced"));
+    assert_true(id[0] != '\0'); /* written all the same */
+    ev.id = "evt_dd_p_new";
+    assert_int_equal(hookq_produce(p, &ev, id, sizeof(id), msg, sizeof(msg)), 0);
+    hookq_producer_free(p);
+
+    struct id_arg other = {&W.rcv, "evt_dd_p_new", 1};
+    wenv_wait(&W, id_requests_at_least, &other, 15000, "the new id delivered");
+    wenv_wait(&W, nothing_pending_and_stream_empty, &W, 15000, "everything acked");
+    assert_int_equal(requests_with_id(&W.rcv, "evt_dd_p"), 1);
+    assert_int_equal(dup_count(), 3);
+    assert_int_equal(hq_test_kill_wait(wk, SIGTERM, 20000), 0);
+    hq_endpoint_free(&ep);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -256,6 +304,7 @@ int main(void)
         WENV_TEST(test_after_the_window_the_id_is_delivered_again, &W),
         WENV_TEST(test_kill9_between_delivery_and_record_is_no_loss, &W),
         WENV_TEST(test_dlq_replay_is_not_a_duplicate, &W),
+        WENV_TEST(test_producers_report_a_duplicate, &W),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
