@@ -10,16 +10,11 @@
 -- is claimed by this very entry: read again after a crash, so it is delivered
 -- again, a duplicate at most and never a loss), 0 a duplicate (claimed by
 -- another entry within the window: acknowledged, not delivered).
--- GET then SET (not SET NX GET, which needs Redis 7.0): same effect, atomic
--- inside the script.
+-- SET NX GET (Redis 7.0, which hookq requires): one command per id.
 local res, px = {}, ARGV[1]
 for i = 1, #KEYS do
-  local old, mine = redis.call('GET', KEYS[i]), ARGV[i + 1]
-  if not old then
-    redis.call('SET', KEYS[i], mine, 'PX', px)
-    res[i] = 1
-  else
-    res[i] = old == mine and 1 or 0
-  end
+  local mine = ARGV[i + 1]
+  local old = redis.call('SET', KEYS[i], mine, 'NX', 'GET', 'PX', px)
+  res[i] = (not old or old == mine) and 1 or 0
 end
 return res
