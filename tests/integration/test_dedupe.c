@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "hookq/hookq.h"
+#include "common/scripts.h"
 #include "producer/encode.h"
 #include "tests/harness/worker_env.h"
 
@@ -118,6 +119,39 @@ static long long dup_count(void)
     return sum;
 }
 
+/* claim_ids.lua alone: a free id is claimed (1) with the window as its TTL;
+ * the same entry again (a reclaim after a crash) is delivered (1); another
+ * entry with the id is a duplicate (0) and changes nothing. */
+static void test_claim_script_decides_first_own_and_duplicate(void **state)
+{
+    (void)state;
+    char ka[HQ_KEY_MAX];
+    redisContext *c = dd_key("evt_a", ka, sizeof(ka));
+    struct hq_err err = {0};
+    const struct {
+        const char *e1, *e2;
+    } steps[] = {
+        {"1-1", "1-2"}, /* free: claimed by 1-1; 1-2 in the same batch: a duplicate */
+        {"1-1", "1-3"}, /* 1-1 read again (a reclaim): delivered; 1-3 later: a duplicate */
+    };
+    for (size_t i = 0; i < sizeof(steps) / sizeof(*steps); i++) {
+        const char *argv[] = {ka, ka, "60000", steps[i].e1, steps[i].e2};
+        redisReply *r = hq_script_call(c, hq_script_claim_ids, 2, 5, argv, NULL, &err);
+        assert_non_null(r);
+        assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+        assert_int_equal(r->elements, 2);
+        assert_int_equal(r->element[0]->integer, 1);
+        assert_int_equal(r->element[1]->integer, 0);
+        freeReplyObject(r);
+    }
+    redisReply *v = redisCommand(c, "GET %s", ka);
+    assert_non_null(v);
+    assert_string_equal(v->str, "1-1"); /* the duplicates did not take it over */
+    freeReplyObject(v);
+    long long ttl = hq_test_cmd_int(c, "PTTL %s", ka);
+    assert_true(ttl > 55000 && ttl <= 60000);
+}
+
 static void test_same_id_plain_and_msgpack_is_delivered_once(void **state)
 {
     (void)state;
@@ -154,6 +188,29 @@ static void test_same_id_plain_and_msgpack_is_delivered_once(void **state)
     pthread_mutex_unlock(&W.rcv.mu);
     assert_true(first);
     assert_int_equal(wenv_sum(&W, "XLEN", hq_key_dead), 0);
+    /* The start-up line states the window and the memory it costs. */
+    assert_true(wenv_log_has(&W, "dedupe: an event id is delivered at most once per 86400000ms; "
+                                 "Redis keeps ~200 bytes per id"));
+    assert_int_equal(hq_test_kill_wait(wk, SIGTERM, 20000), 0);
+    hq_endpoint_free(&ep);
+}
+
+/* --dedupe-window 0 turns it off: every entry is delivered, no key is written. */
+static void test_window_0_delivers_every_entry(void **state)
+{
+    (void)state;
+    struct hq_endpoint ep;
+    wenv_endpoint_at(&W, "/dd", NULL, 0, &ep);
+    const char *args[] = {"--dedupe-window", "0", NULL};
+    pid_t wk = wenv_worker(&W, args, NULL);
+    wenv_produce(&W, "order.paid", "{}", "evt_dd_off", NULL, NULL, 0);
+    produce_msgpack("order.paid", "{}", "evt_dd_off");
+    struct id_arg two = {&W.rcv, "evt_dd_off", 2};
+    wenv_wait(&W, id_requests_at_least, &two, 15000, "both entries delivered");
+    wenv_wait(&W, nothing_pending_and_stream_empty, &W, 15000, "everything acked");
+    struct gone_arg g = {"evt_dd_off"};
+    assert_true(dd_key_gone(&g));
+    assert_false(wenv_log_has(&W, "dedupe")); /* no start-up line, no claim call */
     assert_int_equal(hq_test_kill_wait(wk, SIGTERM, 20000), 0);
     hq_endpoint_free(&ep);
 }
@@ -300,8 +357,10 @@ static void test_producers_report_a_duplicate(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        WENV_TEST(test_claim_script_decides_first_own_and_duplicate, &W),
         WENV_TEST(test_same_id_plain_and_msgpack_is_delivered_once, &W),
         WENV_TEST(test_after_the_window_the_id_is_delivered_again, &W),
+        WENV_TEST(test_window_0_delivers_every_entry, &W),
         WENV_TEST(test_kill9_between_delivery_and_record_is_no_loss, &W),
         WENV_TEST(test_dlq_replay_is_not_a_duplicate, &W),
         WENV_TEST(test_producers_report_a_duplicate, &W),
