@@ -447,8 +447,8 @@ struct hq_worker {
     int exit_code;
 };
 
-/* The call graph is one-way: worker.c -> consumer.c -> dispatch.c ->
- * delivery.c, outcome.c, breaker.c and exhausted.c; consumer.c -> outcome.c;
+/* The call graph is one-way: worker.c -> consumer.c -> dedupe.c -> dispatch.c ->
+ * delivery.c, outcome.c, breaker.c and exhausted.c; consumer.c and dedupe.c -> outcome.c;
  * everyone -> entry.c, dispatch.c, breaker.c and exhausted.c -> ep.c, and
  * delivery.c -> ssrf.c;
  * dispatch.c -> ratelimit.c, which reports back through the callbacks
