@@ -76,6 +76,8 @@ static void on_claimed(struct hq_redis_client *c, redisReply *r, void *arg)
             hq_log(HQ_LOG_DEBUG, "dedupe", "entry %s: event id %s already claimed: a duplicate",
                    e->id, e->event_id);
             hq__outcome_duplicate(w, e, w->parts[cl->part].key_duplicates);
+            atomic_fetch_add_explicit(&w->metrics.part_dups[w->parts[cl->part].lpart], 1,
+                                      memory_order_relaxed);
             continue;
         }
         e->qnext = NULL;

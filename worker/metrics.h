@@ -75,6 +75,10 @@ struct hq_metrics {
      * (0 when none). -1 unknown. Same life as part_lag. */
     atomic_long *lane_depth;
     atomic_long *lane_lag_ms;
+    /* hookq_duplicates_total{partition}: entries of a partition acknowledged as
+     * duplicates (dedupe.c; their sum is deliveries_total{outcome="duplicate"}).
+     * Same life as part_lag. */
+    atomic_ulong *part_dups;
     unsigned nparts;
     /* hookq_deliveries_by_tenant_total{tenant}: attempts finished to the
      * endpoints of each of the first HQ_METRICS_TENANTS_MAX tenants seen; the

@@ -173,6 +173,15 @@ static void test_same_id_plain_and_msgpack_is_delivered_once(void **state)
     wenv_wait(&W, nothing_pending_and_stream_empty, &W, 15000, "everything acked");
     assert_int_equal(requests_with_id(&W.rcv, "evt_dd_1"), 1);
     assert_int_equal(metric_duplicates(murl), 2);
+    struct hq_buf mb;
+    hq_buf_init(&mb, 1 << 20);
+    assert_int_equal(wenv_http_get(murl, &mb), 200);
+    char line[96];
+    snprintf(line, sizeof(line), "hookq_duplicates_total{partition=\"%u\"} 2\n",
+             hq_tl_part_for(&W.tl, "evt_dd_1"));
+    if (!strstr(mb.p, line))
+        fail_msg("want %s in /metrics", line);
+    hq_buf_free(&mb);
     /* Counted in Redis, per partition, for `hookq stats`. */
     assert_int_equal(dup_count(), 2);
     char out[8192], err[1024];
