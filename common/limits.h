@@ -163,4 +163,8 @@
 #define HQ_SIGN_TOLERANCE_S 300  /* `hookq verify` timestamp tolerance (5 min, as the spec says) */
 #define HQ_SIG_HEADER_MAX   4096 /* webhook-signature value accepted by `hookq verify` */
 
+/* HOOKQ_RETAIN_MAX_BYTES default: payload and field bytes kept for resend over all
+ * partitions (docs/resend.md); Redis' own overhead adds ~10-20 %. */
+#define HQ_RETAIN_MAX_BYTES_DEFAULT (1024LL * 1024 * 1024)
+
 #endif

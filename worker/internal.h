@@ -90,6 +90,7 @@ struct hq_entry {
     struct hq_ops ops;            /* its outcome ops, as record_outcomes.lua's arguments */
     int64_t first_ms;             /* first attempt time carried across retries */
     int64_t ready_us;             /* monotonic time it became READY (flush coalescing) */
+    int retained;                 /* an "r" op (HOOKQ_RETAIN) carries its payload already */
 };
 
 enum hq_delivery_state {
@@ -393,6 +394,7 @@ struct hq_wpart {
      * or <b>:retries for the retry lane. The other keys are the partition's. */
     char key_events[HQ_KEY_MAX], key_retry[HQ_KEY_MAX], key_retry_data[HQ_KEY_MAX];
     char key_dead[HQ_KEY_MAX], key_att_index[HQ_KEY_MAX];
+    char key_retained[HQ_KEY_MAX], key_retained_bytes[HQ_KEY_MAX];
 };
 
 struct hq_worker {

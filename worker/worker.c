@@ -492,6 +492,8 @@ int hq_worker_run(const struct hq_worker_config *cfg, struct hq_err *err)
         hq_key_retry_data(base, p->key_retry_data, sizeof(p->key_retry_data));
         hq_key_dead(base, p->key_dead, sizeof(p->key_dead));
         hq_key_attempt_index(base, p->key_att_index, sizeof(p->key_att_index));
+        hq_key_retained(base, p->key_retained, sizeof(p->key_retained));
+        hq_key_retained_bytes(base, p->key_retained_bytes, sizeof(p->key_retained_bytes));
     }
     hq_key_endpoints_version(w->layout->reg, w->key_endpoints_ver, sizeof(w->key_endpoints_ver));
     hq_key_types_seen(w->layout->reg, w->key_types_seen, sizeof(w->key_types_seen));
