@@ -183,10 +183,11 @@ if rn > 0 then -- at most 2 entries dropped per entry kept, and 64: bounded work
   local total = call('INCRBY', KEYS[6], rbytes)
   local now = call('TIME')
   local cutoff = now[1] * 1000 + math.floor(now[2] / 1000) - rttl
-  local drop, last, budget, lo = 0, nil, 2 * rn + 64, '-'
+  -- The first page is the oldest entry alone: usually nothing is due.
+  local drop, last, budget, lo, size = 0, nil, 2 * rn + 64, '-', 1
   while budget > 0 do
-    local page = call('XRANGE', KEYS[5], lo, '+', 'COUNT', math.min(budget, 64))
-    local stop = #page < math.min(budget, 64)
+    local page = call('XRANGE', KEYS[5], lo, '+', 'COUNT', size)
+    local stop = #page < size
     for k = 1, #page do
       local id = page[k][1]
       if total - drop <= rmax and tonumber(string.match(id, '^%d+')) >= cutoff then
@@ -203,6 +204,7 @@ if rn > 0 then -- at most 2 entries dropped per entry kept, and 64: bounded work
       break
     end
     lo, budget = '(' .. last, budget - #page
+    size = math.min(budget, 64)
   end
   if last then
     local ms, seq = string.match(last, '^(%d+)-(%d+)$')
