@@ -123,6 +123,12 @@ static void two_endpoints(void)
     wenv_endpoint_at(&W, "/s/500/bad", NULL, 1, &BAD);
 }
 
+static void free_endpoints(void)
+{
+    hq_endpoint_free(&OK);
+    hq_endpoint_free(&BAD);
+}
+
 /* Produces id and waits until both outcomes are recorded (n-th of each). */
 static void produce_settled(const char *id, long long n, int retained)
 {
@@ -198,6 +204,7 @@ static void test_a_delivered_event_is_retained_and_resent_with_its_webhook_id(vo
     struct count_arg c3 = {&W.rcv, "/hooks/ok", 3};
     wenv_wait(&W, received_at_least, &c3, 10000, "the delivery re-sent");
     stop(pid);
+    free_endpoints();
 }
 
 static void test_recover_sends_exactly_the_window_the_endpoint_and_all_say(void **state)
@@ -257,6 +264,7 @@ static void test_recover_sends_exactly_the_window_the_endpoint_and_all_say(void 
         hq_test_request_header(&W.rcv.reqs[W.rcv.nreqs - 1], "webhook-id", v, sizeof(v)), 0);
     assert_true(!strcmp(v, "ev_2") || !strcmp(v, "ev_3"));
     stop(pid);
+    free_endpoints();
 }
 
 /* Keys and lengths of every stream: what a command must leave as it was. */
@@ -307,6 +315,7 @@ static void test_bad_arguments_change_nothing(void **state)
     /* And the dead letter is still there to recover. */
     assert_int_equal(cli("recover", "--endpoint", BAD.id, "--since", "1h", NULL), 0);
     assert_string_equal(OUT, "re-sent 1\n");
+    free_endpoints();
 }
 
 static void test_retained_events_are_bounded_by_bytes_and_age(void **state)
@@ -338,6 +347,7 @@ static void test_retained_events_are_bounded_by_bytes_and_age(void **state)
     wenv_wait(&W, retained_gone, NULL, 10000, "the retained keys' expiry");
     stop(pid);
     wenv_assert_layout(&W, "retain"); /* 60 ids: more than one partition at P = 4 */
+    hq_endpoint_free(&OK);
 }
 
 int main(void)
