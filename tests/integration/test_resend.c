@@ -175,6 +175,10 @@ static void test_a_delivered_event_is_retained_and_resent_with_its_webhook_id(vo
     assert_string_equal(got, want);
     assert_true(bytes_sum() > 0);
     assert_int_equal(hq_test_receiver_count_path(&W.rcv, "/hooks/ok"), 1);
+    char st[64];
+    snprintf(st, sizeof(st), "\"retained\":1,\"retained_bytes\":%lld,", bytes_sum());
+    assert_int_equal(cli("stats", "--json", NULL), 0);
+    assert_non_null(strstr(OUT, st));
 
     /* By id, to the one endpoint: the retained copy (not the other's dead letter). */
     assert_int_equal(cli("event", "resend", "ev_keep", "--endpoint", OK.id, NULL), 0);
