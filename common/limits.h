@@ -164,7 +164,7 @@
 #define HQ_SIG_HEADER_MAX   4096 /* webhook-signature value accepted by `hookq verify` */
 
 /* HOOKQ_RETAIN_MAX_BYTES default: payload and field bytes kept for resend over all
- * partitions (docs/resend.md); Redis' own overhead adds ~10-20 %. */
+ * partitions (docs/resend.md); Redis holds them in about as much memory. */
 #define HQ_RETAIN_MAX_BYTES_DEFAULT (1024LL * 1024 * 1024)
 
 #endif
