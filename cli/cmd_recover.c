@@ -147,6 +147,11 @@ static int run(const char *cmd, const struct hq_common_opts *common, struct hq_d
                n.missing);
     else
         printf("re-sent %lld\n", n.done);
+    if (n.skipped)
+        fprintf(
+            stderr,
+            "hookq %s: skipped %lld dead letters that hold no valid event (reason invalid: ...); they stay\n",
+            cmd, n.skipped);
 out:
     hq_cli_disconnect(c, &L);
     return status;

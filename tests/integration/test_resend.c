@@ -316,9 +316,19 @@ static void test_bad_arguments_change_nothing(void **state)
         snapshot(after, sizeof(after));
         assert_string_equal(after, before);
     }
-    /* And the dead letter is still there to recover. */
+    /* And the dead letter is still there to recover; an invalid one beside it
+     * is skipped, said, and kept. */
+    char dead[HQ_KEY_MAX];
+    hq_key_dead(W.tl.L.part[0].base, dead, sizeof(dead));
+    freeReplyObject(hq_test_cmd(wenv_node(&W, 0),
+                                "XADD %s * event_id ev_bad endpoint_id %s reason invalid:x", dead,
+                                BAD.id));
     assert_int_equal(cli("recover", "--endpoint", BAD.id, "--since", "1h", NULL), 0);
     assert_string_equal(OUT, "re-sent 1\n");
+    assert_non_null(strstr(ERR, "skipped 1 dead letters that hold no valid event"));
+    entries(hq_key_dead, after, sizeof(after));
+    snprintf(before, sizeof(before), "ev_bad>%s", BAD.id);
+    assert_string_equal(after, before);
     free_endpoints();
 }
 
