@@ -25,14 +25,10 @@
 #include "common/layout.h"
 #include "common/redis_conn.h"
 
-struct progress {
-    long long total;
-};
-
+/* The progress line on a terminal; arg: the total counted first. */
 static void on_progress(const struct hq_dlq_counts *n, void *arg)
 {
-    struct progress *p = arg;
-    fprintf(stderr, "\rre-sent %lld/%lld", n->done, p->total);
+    fprintf(stderr, "\rre-sent %lld/%lld", n->done, *(const long long *)arg);
     fflush(stderr);
 }
 
@@ -57,15 +53,15 @@ static int any_retained(struct hq_redis_conn *c, const struct hq_layout *L, stru
 /* Counts (count_only) or re-sends what f matches in the dead streams and, when
  * retained, the retained ones, partition by partition. */
 static int walk(struct hq_redis_conn *c, const struct hq_layout *L, struct hq_dlq_filter *f,
-                int retained, int count_only, struct progress *p, struct hq_dlq_counts *n,
+                int retained, int count_only, long long *total, struct hq_dlq_counts *n,
                 struct hq_err *err)
 {
     for (int s = 0; s <= retained; s++) {
         f->retained = s;
         for (unsigned i = 0; i < L->nparts; i++) {
-            int rc = count_only
-                         ? hq_dlq_purge_matching(c, L, i, f, 1, n, err)
-                         : hq_dlq_replay_matching(c, L, i, f, p ? on_progress : NULL, p, n, err);
+            int rc = count_only ? hq_dlq_purge_matching(c, L, i, f, 1, n, err)
+                                : hq_dlq_replay_matching(c, L, i, f, total ? on_progress : NULL,
+                                                         total, n, err);
             if (rc != 0)
                 return rc;
         }
@@ -116,15 +112,15 @@ static int run(const char *cmd, const struct hq_common_opts *common, struct hq_d
         }
     }
     struct hq_dlq_counts n = {0};
-    struct progress p = {0};
+    long long total = 0;
     int tty = isatty(STDERR_FILENO);
     if (tty || f->event_id) {
         if (walk(c, &L, f, retained, 1, NULL, &n, &err) != 0) {
             status = hq_cli_fail(1, cmd, err.msg);
             goto out;
         }
-        p.total = n.done;
-        if (p.total == 0 && f->event_id) {
+        total = n.done;
+        if (total == 0 && f->event_id) {
             snprintf(
                 msg, sizeof(msg),
                 "event '%.128s' is neither dead-lettered nor retained%s%.64s%s; nothing changed",
@@ -135,7 +131,7 @@ static int run(const char *cmd, const struct hq_common_opts *common, struct hq_d
         }
         n = (struct hq_dlq_counts){0};
     }
-    int rc = walk(c, &L, f, retained, 0, tty ? &p : NULL, &n, &err);
+    int rc = walk(c, &L, f, retained, 0, tty ? &total : NULL, &n, &err);
     if (tty)
         fprintf(stderr, "\n");
     if (rc != 0) {
