@@ -547,14 +547,17 @@ int hq_worker_run(const struct hq_worker_config *cfg, struct hq_err *err)
     uv_signal_init(&w->loop, &w->sigint);
     uv_signal_start(&w->sigint, on_signal, SIGINT);
 
-    char where[300];
+    char where[300], retain[80] = "";
     hq_redis_url_describe(&cfg->redis, where, sizeof(where));
+    if (cfg->retain_ms > 0) /* docs/resend.md */
+        snprintf(retain, sizeof(retain), " retain=%lldms retain_max_bytes=%lld", cfg->retain_ms,
+                 cfg->retain_max_bytes);
     hq_log(
         HQ_LOG_INFO, "worker",
-        "started consumer=%s redis=%s prefix=%s partitions=%u%s concurrency=%lld endpoint_concurrency=%lld timeout=%lldms claim_idle=%lldms",
+        "started consumer=%s redis=%s prefix=%s partitions=%u%s concurrency=%lld endpoint_concurrency=%lld timeout=%lldms claim_idle=%lldms%s",
         cfg->consumer, where, cfg->prefix, w->layout->nparts,
         w->layout->tagged ? "" : " (untagged)", cfg->concurrency, cfg->endpoint_concurrency,
-        cfg->timeout_ms, cfg->claim_idle_ms);
+        cfg->timeout_ms, cfg->claim_idle_ms, retain);
 
     hq__consumer_start(w); /* allocates its per-partition state; groups wait for READY */
     w->writer = hq_redis_router_new(&w->loop, &cfg->redis, "writer", on_writer_state, w);

@@ -169,6 +169,7 @@ static void test_a_delivered_event_is_retained_and_resent_with_its_webhook_id(vo
     const char *extra[] = {"--retain", "1h", NULL};
     pid_t pid = wenv_worker(&W, extra, NULL);
     produce_settled("ev_keep", 1, 1);
+    assert_true(wenv_log_has(&W, "retain=3600000ms retain_max_bytes=1073741824"));
     char got[4096], want[256];
     entries(hq_key_retained, got, sizeof(got));
     snprintf(want, sizeof(want), "ev_keep>%s", OK.id);
