@@ -44,6 +44,10 @@
 #define HQ_OUTCOME_BATCH_MAX                                                                       \
     256 /* entries per record_outcomes.lua call: bounds one call's size                            \
          */
+/* ... and its bytes, past the first entry: payloads ride along with retained
+ * deliveries (docs/resend.md), retries and dead letters, and one call of 256
+ * 1-MiB payloads would hold Redis for a long time. */
+#define HQ_OUTCOME_BATCH_BYTES (16 * 1024 * 1024)
 /* Outcome coalescing: record_outcomes.lua costs Redis ~20 us per delivery in
  * calls of one entry and ~9 us in calls of 32 or more (docs/performance.md), so
  * a call waits for this many ready entries, or until the oldest waited this

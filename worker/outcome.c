@@ -448,7 +448,11 @@ static int flush_one(struct hq_worker *w, unsigned part)
     const char *fixed[] = {
         HQ_GROUP, w->cfg->consumer, ttl, keep, p->key_att_index, maxlen, rmin, rmax, rcount};
     size_t argc = NELEM(keys) + NELEM(fixed);
+    size_t bytes = 0;
     for (struct hq_entry *e = q->ready_head; e && f->n < HQ_OUTCOME_BATCH_MAX; e = e->qnext) {
+        if (f->n > 0 && bytes + e->ops.buf.len > HQ_OUTCOME_BATCH_BYTES)
+            break;
+        bytes += e->ops.buf.len;
         f->entries[f->n++] = e;
         argc += 2 + (size_t)e->ops.nargs; /* id, count, its ops */
     }
