@@ -125,6 +125,8 @@ static void print_human(const struct hq_layout *L, const struct hq_stats *part,
         print_breakdown("reason", &d->reasons, STATS_REASONS_MAX, d, s->dead);
         print_breakdown("endpoint", &d->endpoints, STATS_TOP_ENDPOINTS, d, s->dead);
     }
+    if (s->retained > 0 || s->retained_bytes > 0) /* HOOKQ_RETAIN: docs/resend.md */
+        printf("retained:     %lld deliveries, %lld bytes\n", s->retained, s->retained_bytes);
     printf("endpoints:    %lld\n", s->endpoints);
     printf(
         "duplicates:   %lld (entries acknowledged, not delivered: their event id was seen within "

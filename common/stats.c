@@ -68,7 +68,11 @@ static int read_part(struct hq_redis_conn *conn, const struct hq_layout *L, unsi
                      struct hq_stats *s, struct hq_err *err)
 {
     const char *base = L->part[part].base;
-    char ev[HQ_KEY_MAX], retry[HQ_KEY_MAX], dead[HQ_KEY_MAX], lane[HQ_KEY_MAX], dups[HQ_KEY_MAX];
+    char ev[HQ_KEY_MAX], retry[HQ_KEY_MAX], dead[HQ_KEY_MAX], lane[HQ_KEY_MAX];
+    char kept[HQ_KEY_MAX], kept_bytes[HQ_KEY_MAX];
+    hq_key_retained(base, kept, sizeof(kept));
+    hq_key_retained_bytes(base, kept_bytes, sizeof(kept_bytes));
+    char dups[HQ_KEY_MAX];
     hq_key_duplicates(base, dups, sizeof(dups));
     hq_key_events(base, ev, sizeof(ev));
     hq_key_retry(base, retry, sizeof(retry));
@@ -78,9 +82,10 @@ static int read_part(struct hq_redis_conn *conn, const struct hq_layout *L, unsi
         {"XLEN", ev},     {"XINFO", "GROUPS", ev},
         {"ZCARD", retry}, {"ZRANGE", retry, "0", "0", "WITHSCORES"},
         {"XLEN", dead},   {"EVAL", hq_script_lane_stats, "1", lane, HQ_GROUP},
+        {"XLEN", kept},   {"GET", kept_bytes},
         {"GET", dups},
     };
-    const int argcs[] = {2, 3, 2, 5, 2, 5, 2};
+    const int argcs[] = {2, 3, 2, 5, 2, 5, 2, 2, 2};
     const int n = (int)(sizeof(argcs) / sizeof(*argcs));
     memset(s, 0, sizeof(*s));
     s->lag = -1;
@@ -123,7 +128,9 @@ static int read_part(struct hq_redis_conn *conn, const struct hq_layout *L, unsi
                 s->lane_age = int_of(r->element[3]);
             }
             break;
-        case 6:
+        case 6: s->retained = int_of(r); break;
+        case 7: s->retained_bytes = r->type == REDIS_REPLY_STRING ? atoll(r->str) : 0; break;
+        case 8:
             s->duplicates = r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : 0;
             break;
         }
@@ -200,6 +207,8 @@ int hq_stats_read(struct hq_redis_conn *conn, const struct hq_layout *L, struct 
         s->duplicates += p->duplicates;
         if (p->lane_age > s->lane_age)
             s->lane_age = p->lane_age;
+        s->retained += p->retained;
+        s->retained_bytes += p->retained_bytes;
     }
     char eps[HQ_KEY_MAX];
     hq_key_endpoints(L->reg, eps, sizeof(eps));
@@ -433,6 +442,9 @@ int hq_stats_json(const struct hq_layout *L, const struct hq_stats *part, const 
                             ",\"breakers_open\":%lld,\"breakers_half_open\":%lld,"
                             "\"breakers_disabled\":%lld",
                             s->cb_open, s->cb_half_open, s->cb_disabled);
+    rc = rc ? rc
+            : hq_buf_printf(&b, ",\"retained\":%lld,\"retained_bytes\":%lld", s->retained,
+                            s->retained_bytes);
     rc = rc ? rc : hq_buf_printf(&b, ",\"endpoints\":%lld,\"now_ms\":%lld}", s->endpoints, s->now);
     if (rc == 0)
         *out = b;

@@ -44,6 +44,10 @@
 #define HQ_OUTCOME_BATCH_MAX                                                                       \
     256 /* entries per record_outcomes.lua call: bounds one call's size                            \
          */
+/* ... and its bytes, past the first entry: payloads ride along with retained
+ * deliveries (docs/resend.md), retries and dead letters, and one call of 256
+ * 1-MiB payloads would hold Redis for a long time. */
+#define HQ_OUTCOME_BATCH_BYTES (16 * 1024 * 1024)
 /* Outcome coalescing: record_outcomes.lua costs Redis ~20 us per delivery in
  * calls of one entry and ~9 us in calls of 32 or more (docs/performance.md), so
  * a call waits for this many ready entries, or until the oldest waited this
@@ -90,6 +94,7 @@ struct hq_entry {
     struct hq_ops ops;            /* its outcome ops, as record_outcomes.lua's arguments */
     int64_t first_ms;             /* first attempt time carried across retries */
     int64_t ready_us;             /* monotonic time it became READY (flush coalescing) */
+    int retained;                 /* an "r" op (HOOKQ_RETAIN) carries its payload already */
 };
 
 enum hq_delivery_state {
@@ -399,6 +404,7 @@ struct hq_wpart {
      * or <b>:retries for the retry lane. The other keys are the partition's. */
     char key_events[HQ_KEY_MAX], key_retry[HQ_KEY_MAX], key_retry_data[HQ_KEY_MAX];
     char key_dead[HQ_KEY_MAX], key_att_index[HQ_KEY_MAX];
+    char key_retained[HQ_KEY_MAX], key_retained_bytes[HQ_KEY_MAX];
     char key_duplicates[HQ_KEY_MAX]; /* <b>:duplicates: the partition's duplicate count */
 };
 

@@ -6,6 +6,8 @@
 -- entry twice.
 --
 -- KEYS[1] <p>:dead   KEYS[2] <p>:events (one partition's: same slot)   ARGV: entry ids
+-- Resend (docs/resend.md) passes KEYS[1] <p>:retained, the delivered events kept
+-- in dead letters' fields, and KEYS[3] <p>:retained:bytes: their bytes leave it.
 -- Returns {replayed, not_replayable, missing}. Entries that hold no valid
 -- event (reason "invalid: ...", or no endpoint/type/id) stay in the dead
 -- stream and are counted as not replayable.
@@ -36,6 +38,11 @@ for _, id in ipairs(ARGV) do
       end
       redis.call('XADD', KEYS[2], '*', unpack(ev))
       redis.call('XDEL', KEYS[1], id)
+      if KEYS[3] then
+        local n = 0
+        for i = 1, #kv do n = n + #kv[i] end
+        redis.call('DECRBY', KEYS[3], n)
+      end
       replayed = replayed + 1
     end
   end
