@@ -6,7 +6,9 @@
  *   plain:   fields type, payload, id?, endpoint?, tenant?
  * Entries re-enqueued by the scheduler are plain and carry the internal fields
  * "attempt" (failed attempts so far, decimal) and "first_ms" (unix ms of the
- * first attempt); producers never write those.
+ * first attempt); producers never write those. Entries re-added by a dead-letter
+ * replay (or a resend) carry "replay" = "1": they are exempt from the dedupe
+ * claim (worker/dedupe.c), like the scheduler's (which carry "attempt").
  *
  * The decoder allocates nothing: every string in struct hq_event points into
  * the input, so the event is valid only while the input is. It never trusts a
@@ -41,6 +43,8 @@ struct hq_event {
     int64_t ts_ms;    /* producer's timestamp, unix ms; 0 when absent */
     int attempt;      /* failed attempts so far (internal field); 0 for new events */
     int64_t first_ms; /* unix ms of the first attempt (internal field); 0 when new */
+    int requeued;     /* 1: the internal field "attempt" was present (a retry or deferral) */
+    int replay;       /* 1: the internal field "replay" = "1" (a dead-letter replay or resend) */
     /* A failed batch retried whole (internal field, plain form only; worker/batch_retry.c):
      * its members, one "id type timestamp_ms payload_offset payload_len b64\n" line each,
      * the payload being the batch's body. NULL for a single event. Borrowed. */
