@@ -607,6 +607,36 @@ void hq_endpoint_breaker_format(const struct hq_endpoint_breaker *b, char *out, 
 
 /* Reads breaker field k = v (a breaker_* field of the hash) into b. Returns
  * 0 when k is not one, 1 parsed, -1 malformed. "" is unset. */
+const char *hq_endpoint_ordered_name(int ordered)
+{
+    return ordered == HQ_ORDERED_BLOCK ? "block" : ordered == HQ_ORDERED_SKIP ? "skip" : "";
+}
+
+int hq_endpoint_parse_ordered(const char *s, int *out, struct hq_err *err)
+{
+    if (strcmp(s, "block") == 0)
+        *out = HQ_ORDERED_BLOCK;
+    else if (strcmp(s, "skip") == 0)
+        *out = HQ_ORDERED_SKIP;
+    else
+        return hq_err_set(err, HQ_EINVAL, "--ordered-on-failure: '%s' is not block or skip", s);
+    return 0;
+}
+
+/* The hash field ordered: "" = off, "block", "skip". -1 for anything else (*out 0). */
+static int ordered_field(const redisReply *v, int *out)
+{
+    *out = HQ_ORDERED_OFF;
+    if (v->len == 0)
+        return 0;
+    char s[8];
+    if (v->len >= sizeof(s))
+        return -1;
+    memcpy(s, v->str, v->len);
+    s[v->len] = '\0';
+    return hq_endpoint_parse_ordered(s, out, NULL) == 0 ? 0 : -1;
+}
+
 static int breaker_field(const redisReply *k, const redisReply *v, struct hq_endpoint_breaker *b)
 {
     static const char *const names[] = {"breaker_failures", "breaker_ratio", "breaker_window_ms",
@@ -739,6 +769,8 @@ int hq_endpoint_from_reply(const redisReply *r, const char *id, struct hq_endpoi
             bad = parse_double(v->str, v->len, &e->backoff_factor) ? "backoff_factor" : NULL;
         } else if (breaker_field(k, v, &e->breaker) < 0) {
             bad = "breaker_*";
+        } else if (field_is(k, "ordered")) {
+            bad = ordered_field(v, &e->ordered) ? "ordered" : NULL;
         }
         /* Unknown fields are ignored: a newer hookq may have added them. */
     }
@@ -779,7 +811,8 @@ const char *const hq_endpoint_listing_fields[HQ_ENDPOINT_LISTING_FIELDS] = {"nam
                                                                             "breaker_ratio",
                                                                             "breaker_window_ms",
                                                                             "breaker_min_attempts",
-                                                                            "breaker_probe_ms"};
+                                                                            "breaker_probe_ms",
+                                                                            "ordered"};
 
 int hq_endpoint_from_listing(const redisReply *r, const char *id, struct hq_endpoint *e)
 {
@@ -824,6 +857,7 @@ int hq_endpoint_from_listing(const redisReply *r, const char *id, struct hq_endp
                 e->rate = (struct hq_rate){0};
             break;
         }
+        case 20: (void)ordered_field(v, &e->ordered); break; /* garbage: not ordered */
         default: { /* 15-19: breaker_*, as in the hash reader (lenient: garbage is unset) */
             redisReply k = {.type = REDIS_REPLY_STRING,
                             .str = (char *)hq_endpoint_listing_fields[i],

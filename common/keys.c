@@ -97,3 +97,7 @@ int hq_key_apikeys(const char *p, char *out, size_t n)
 {
     return fmt(out, n, p, "apikeys", NULL);
 }
+int hq_key_lines(const char *p, char *out, size_t n)
+{
+    return fmt(out, n, p, "lines", NULL);
+}

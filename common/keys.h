@@ -64,4 +64,10 @@ int hq_key_types_seen(const char *prefix, char *out, size_t n);
 int hq_key_apikey(const char *prefix, const char *id, char *out, size_t n);
 int hq_key_apikeys(const char *prefix, char *out, size_t n);
 
+/* <p>:lines zset "<endpoint id>/<key>" -> due ms: the lines of ordered endpoints
+ * (docs/ordering.md). record_outcomes.lua and lines_claim.lua name the rest
+ * from it: <p>:lines:<endpoint id>/<key> zset of the line's items, <p>:lines:data
+ * hash "<line>/<item>" -> its data, <p>:lines:busy hash endpoint -> lines in flight. */
+int hq_key_lines(const char *prefix, char *out, size_t n);
+
 #endif

@@ -23,6 +23,9 @@ extern const char hq_script_disable[]; /* automatic disable, registry side (work
 /* hookq.delivery.exhausted (worker/exhausted.c) */
 extern const char hq_script_exhausted[];
 
+/* ordered endpoints' lines: sends due heads (worker/ordered.c) */
+extern const char hq_script_lines_claim[];
+
 /* SHA1 hex (41 bytes with NUL) of a script's source, for EVALSHA. */
 void hq_script_sha1(const char *src, char out[41]);
 

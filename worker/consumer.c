@@ -23,7 +23,8 @@
  * hiredis frees the reply when our callback returns. */
 static void own_event(struct hq_entry *e, const struct hq_event *ev)
 {
-    size_t n = ev->type_len + ev->payload_len + ev->id_len + ev->endpoint_len + ev->tenant_len + 5;
+    size_t n = ev->type_len + ev->payload_len + ev->id_len + ev->endpoint_len + ev->tenant_len +
+               ev->key_len + ev->line_len + 7;
     char *p = hq_malloc(n);
     e->data = p;
     e->ev = *ev;
@@ -40,6 +41,8 @@ static void own_event(struct hq_entry *e, const struct hq_event *ev)
     COPY(id, id_len);
     COPY(endpoint, endpoint_len);
     COPY(tenant, tenant_len);
+    COPY(key, key_len);
+    COPY(line, line_len);
 #undef COPY
 }
 

@@ -116,8 +116,8 @@ void hq_metrics_observe_latency(struct hq_metrics *m, uint64_t duration_us)
 
 /* ---- Rendering (Prometheus text exposition format 0.0.4) ---------------------------- */
 
-const char *const hq_metrics_outcome_names[HQ_MO_COUNT] = {"delivered", "retry", "dead",
-                                                           "deferred"};
+const char *const hq_metrics_outcome_names[HQ_MO_COUNT] = {"delivered", "retry", "dead", "deferred",
+                                                           "parked"};
 static const char *const class_names[HQ_MC_COUNT] = {"http_status", "timeout", "connect", "dns",
                                                      "tls",         "network", "blocked", "other"};
 

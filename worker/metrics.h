@@ -18,6 +18,7 @@ enum hq_metric_outcome {
     HQ_MO_RETRY,         /* failed, retry scheduled */
     HQ_MO_DEAD,          /* failed, dead-lettered (exhausted, blocked, invalid, endpoint gone) */
     HQ_MO_DEFERRED,      /* postponed: endpoint's queue congested (no attempt spent) */
+    HQ_MO_PARKED,        /* an ordered endpoint's pair put in its line (no attempt) */
     HQ_MO_COUNT
 };
 

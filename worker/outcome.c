@@ -102,6 +102,32 @@ static inline uint64_t jitter_rand(struct hq_outcomes *o)
     return x * 0x2545F4914F6CDD1DULL;
 }
 
+/* The "o" op of an outcome that concerns a line (docs/ordering.md): the
+ * parking of a fresh entry's pair for an ordered endpoint (PARKED), or the
+ * outcome of a line's head (e->ev.line): kept while it is retried or
+ * deferred, ended when delivered or dead. */
+static int line_op(struct hq_worker *w, struct hq_entry *e, const char *endpoint_id,
+                   enum hq_metric_outcome kind, const struct hq_full_op *op)
+{
+    char name[HQ_ENDPOINT_ID_MAX + HQ_ORDER_KEY_MAX + 2], item[48];
+    snprintf(name, sizeof(name), "%s/%.*s", endpoint_id, (int)e->ev.key_len,
+             e->ev.key ? e->ev.key : "");
+    if (kind == HQ_MO_PARKED)
+        snprintf(item, sizeof(item), "%015llu-%020llu", e->sid.ms, e->sid.seq);
+    else
+        snprintf(item, sizeof(item), "%.*s", (int)e->ev.line_len, e->ev.line);
+    struct hq_line_ref ref = {
+        .action = kind == HQ_MO_PARKED                            ? 'p'
+                  : kind == HQ_MO_RETRY || kind == HQ_MO_DEFERRED ? 'k'
+                                                                  : 'd',
+        .index = w->parts[e->part].key_lines,
+        .name = name,
+        .item = item,
+    };
+    e->lines = 1;
+    return hq_ops_line(&e->ops, op, &ref);
+}
+
 /* Records one outcome of e for endpoint (endpoint_id, url): kind, the attempt
  * (NULL for outcomes without one: deferrals, dead endpoints), the failed
  * attempts so far, the due time of retries and deferrals, the dead reason.
@@ -120,7 +146,8 @@ static void add(struct hq_worker *w, struct hq_entry *e, enum hq_metric_outcome 
         hq_buf_reset(att);
         attempt_json(att, a, hq_metrics_outcome_names[kind]);
     }
-    if (kind == HQ_MO_DELIVERED && a) { /* most ops: the short form */
+    int line = kind == HQ_MO_PARKED || e->ev.line;
+    if (kind == HQ_MO_DELIVERED && a && !line) { /* most ops: the short form */
         ops_check(e, hq_ops_delivered(&e->ops, e->event_id, att->p, att->len));
         return;
     }
@@ -133,7 +160,7 @@ static void add(struct hq_worker *w, struct hq_entry *e, enum hq_metric_outcome 
     /* Member unique per (endpoint, event, attempt): identical payloads never collapse. */
     char member[HQ_ENDPOINT_ID_MAX + HQ_ID_MAX + 24];
     struct hq_buf data = {0};
-    if (kind == HQ_MO_RETRY || kind == HQ_MO_DEFERRED) {
+    if (kind == HQ_MO_RETRY || kind == HQ_MO_DEFERRED || kind == HQ_MO_PARKED) {
         snprintf(member, sizeof(member), "%s/%s/%d", endpoint_id, e->event_id, failed_attempts);
         op.retry_member = member;
         op.due_ms = due_ms;
@@ -179,7 +206,7 @@ static void add(struct hq_worker *w, struct hq_entry *e, enum hq_metric_outcome 
         };
         op.dead = &dl;
     }
-    ops_check(e, hq_ops_full(&e->ops, &op));
+    ops_check(e, line ? line_op(w, e, endpoint_id, kind, &op) : hq_ops_full(&e->ops, &op));
     if (data.max)
         hq_buf_free(&data);
 }
@@ -200,6 +227,9 @@ int hq__outcome_attempt(struct hq_worker *w, struct hq_entry *e, const struct hq
         char reason[200];
         snprintf(reason, sizeof(reason), "blocked: %s", a->blocked);
         add(w, e, HQ_MO_DEAD, a, ep->id, ep->e.url, t, failed, 0, reason);
+    } else if (e->ev.line && ep->e.ordered == HQ_ORDERED_SKIP) {
+        /* An ordered endpoint that skips: the line moves on at once. */
+        add(w, e, HQ_MO_DEAD, a, ep->id, ep->e.url, t, failed, 0, "skipped: ordered");
     } else if (failed >= ep->policy.max_attempts) {
         add(w, e, HQ_MO_DEAD, a, ep->id, ep->e.url, t, failed, 0, "exhausted");
         ended = HQ_OUT_EXHAUSTED;
@@ -230,6 +260,11 @@ void hq__outcome_defer_until(struct hq_worker *w, struct hq_entry *e, const stru
                              int64_t due_ms)
 {
     add(w, e, HQ_MO_DEFERRED, NULL, ep->id, ep->e.url, ep->e.tenant, e->ev.attempt, due_ms, NULL);
+}
+
+void hq__outcome_park(struct hq_worker *w, struct hq_entry *e, const struct hq_ep *ep)
+{
+    add(w, e, HQ_MO_PARKED, NULL, ep->id, ep->e.url, ep->e.tenant, e->ev.attempt, 0, NULL);
 }
 
 void hq__outcome_dead_endpoint(struct hq_worker *w, struct hq_entry *e, const char *endpoint_id,
@@ -354,6 +389,8 @@ static void on_flush_reply(struct hq_redis_client *c, redisReply *r, void *arg)
     q->flush_retry_at_ms = 0;
     for (int i = 0; i < f->n; i++) {
         redisReply *x = r->element[i];
+        if (f->entries[i]->lines)
+            w->outcomes.lines_flushed++;
         if (x->type == REDIS_REPLY_INTEGER && x->integer == 1) {
             atomic_fetch_add_explicit(&w->metrics.events_acked, 1, memory_order_relaxed);
         } else {
