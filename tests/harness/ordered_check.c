@@ -36,7 +36,9 @@ void ordered_produce_part(struct ordered_run *o, int from_seq, int to_seq)
             snprintf(id, sizeof(id), "o-%d-%d", k, s);
             snprintf(key, sizeof(key), "k%d", k);
             snprintf(payload, sizeof(payload), "{\"k\":%d,\"s\":%d}", k, s);
-            unsigned part = hq_tl_part_for(&w->tl, o->nkeys ? key : id);
+            /* By the key, as producers route (keyless: all in k0's partition,
+             * the one where a keyless line is in stream order). */
+            unsigned part = hq_tl_part_for(&w->tl, key);
             assert_true(hq_key_events(w->tl.L.part[part].base, stream, sizeof(stream)) >= 0);
             redisContext *c = wenv_node(w, part);
             if (o->nkeys)

@@ -66,11 +66,12 @@ static void test_a_pending_earlier_entry_holds_the_line(void **state)
     struct ordered_run o = {.r = &R, .path = "/wm", .nkeys = 0, .per_key = 20};
     ordered_endpoint(&o, HQ_ORDERED_BLOCK);
     char stream[HQ_KEY_MAX];
-    assert_true(hq_key_events(hq_tl_base(&R.w.tl, "hookq", 0), stream, sizeof(stream)) >= 0);
-    freeReplyObject(hq_test_cmd(R.w.c, "XGROUP CREATE %s workers 0 MKSTREAM", stream));
+    unsigned part = hq_tl_part_for(&R.w.tl, "k0"); /* ordered_produce's partition */
+    assert_true(hq_key_events(hq_tl_base(&R.w.tl, "hookq", part), stream, sizeof(stream)) >= 0);
+    redisContext *c = wenv_node(&R.w, part);
+    freeReplyObject(hq_test_cmd(c, "XGROUP CREATE %s workers 0 MKSTREAM", stream));
     ordered_produce_part(&o, 0, 1);
-    redisReply *r =
-        hq_test_cmd(R.w.c, "XREADGROUP GROUP workers stuck COUNT 1 STREAMS %s >", stream);
+    redisReply *r = hq_test_cmd(c, "XREADGROUP GROUP workers stuck COUNT 1 STREAMS %s >", stream);
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
     freeReplyObject(r);
     ordered_produce_part(&o, 1, 20);
@@ -145,6 +146,38 @@ static void test_unordered_endpoint_beside_is_unaffected(void **state)
     assert_int_equal(hq_test_receiver_count_path(&R.w.rcv, "/plain"), 200);
 }
 
+/* `hookq produce --key` (libhookq, the msgpack form): events of one key but
+ * ids of different partitions all go to the key's partition, and reach the
+ * ordered endpoint in order. */
+static void test_produce_key_routes_by_key(void **state)
+{
+    (void)state;
+    struct ordered_run o = {.r = &R, .path = "/pk", .nkeys = 1, .per_key = 8};
+    ordered_endpoint(&o, HQ_ORDERED_BLOCK);
+    char out[512], err[512];
+    for (int s = 0; s < o.per_key; s++) {
+        char id[32];
+        snprintf(id, sizeof(id), "o-0-%d", s);
+        assert_int_equal(wenv_cli(&R.w, out, sizeof(out), err, sizeof(err), "produce", "--type",
+                                  "ord.test", "--key", "k0", "--id", id, "--data", "{}", NULL),
+                         0);
+    }
+    assert_int_equal(wenv_cli(&R.w, out, sizeof(out), err, sizeof(err), "produce", "--type",
+                              "ord.test", "--key", "bad key", "--data", "{}", NULL),
+                     2);
+    assert_non_null(strstr(err, "key:"));
+    unsigned part = hq_tl_part_for(&R.w.tl, "k0");
+    char stream[HQ_KEY_MAX];
+    assert_true(hq_key_events(hq_tl_base(&R.w.tl, "hookq", part), stream, sizeof(stream)) >= 0);
+    assert_int_equal(hq_test_cmd_int(wenv_node(&R.w, part), "XLEN %s", stream), o.per_key);
+    const char *extra[] = {"--concurrency", "16", NULL};
+    rf_worker(&R, "w1", extra);
+    ordered_wait_delivered(&o, 30000);
+    struct ordered_report rep;
+    check_order(&o, &rep);
+    assert_int_equal(rep.early, 0);
+}
+
 /* The CLI: --ordered, --ordered-on-failure, --no-ordered, show and --json,
  * and bad values refused with nothing changed. */
 static void test_cli_ordered_flags(void **state)
@@ -195,6 +228,7 @@ int main(void)
         RF_TEST(test_skip_dead_letters_and_moves_on, &R),
         RF_TEST(test_unordered_endpoint_beside_is_unaffected, &R),
         RF_TEST(test_cli_ordered_flags, &R),
+        RF_TEST(test_produce_key_routes_by_key, &R),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
