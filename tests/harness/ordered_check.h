@@ -40,9 +40,9 @@ void ordered_wait_delivered(struct ordered_run *o, int ms);
 void ordered_wait_dead(struct ordered_run *o, long n, int ms);
 long ordered_dead(struct ordered_run *o);
 long ordered_dead_reason(struct ordered_run *o, const char *reason);
-/* nworkers workers and a scheduler; half the events, a kill -9 of a worker
- * and a restart of the scheduler once a quarter are delivered, the other
- * half, a replacement worker; awaits every event delivered. */
+/* nworkers workers and a scheduler; half the events; once a quarter are
+ * delivered the other half, at once a kill -9 of a worker and a restart of
+ * the scheduler, and a replacement worker; awaits every event delivered. */
 void ordered_kill9_run(struct ordered_run *o, int nworkers, int ms);
 
 #endif
