@@ -340,8 +340,9 @@ struct hq_delivery_pool {
 struct hq_outcome_queue {
     struct hq_entry *ready_head, *ready_tail; /* entries waiting to be flushed */
     int nready;                               /* their number */
-    int flushing;                             /* record_outcomes calls in flight */
-    int64_t flush_retry_at_ms;                /* after a failed flush, not before this */
+    int nlines;                /* of them carrying line ops (flushed without coalescing) */
+    int flushing;              /* record_outcomes calls in flight */
+    int64_t flush_retry_at_ms; /* after a failed flush, not before this */
     int flush_backoff_ms;
 };
 struct hq_outcomes {

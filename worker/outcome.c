@@ -304,6 +304,7 @@ static void ready_push(struct hq_worker *w, struct hq_entry *e)
     struct hq_outcome_queue *q = &w->outcomes.q[e->part];
     e->ready_us = hq_mono_us();
     q->nready++;
+    q->nlines += e->lines;
     e->qnext = NULL;
     if (q->ready_tail)
         q->ready_tail->qnext = e;
@@ -371,6 +372,7 @@ static void on_flush_reply(struct hq_redis_client *c, redisReply *r, void *arg)
             if (!q->ready_tail)
                 q->ready_tail = e;
             q->nready++;
+            q->nlines += e->lines;
         }
         /* Several calls in flight fail together when a connection drops: back
          * off once per round, not once per call. Per partition: a shard that
@@ -507,6 +509,7 @@ static int flush_one(struct hq_worker *w, unsigned part)
     /* Detach the batch from the ready queue. */
     for (int k = 0; k < f->n; k++) {
         hq__entry_set_state(&w->entries, f->entries[k], HQ_ENTRY_FLUSHING);
+        q->nlines -= f->entries[k]->lines;
         q->ready_head = f->entries[k]->qnext;
     }
     q->nready -= f->n;
@@ -533,7 +536,8 @@ static int64_t flush_part(struct hq_worker *w, unsigned part, int64_t *now_ms)
     if (wait_us > HQ_FLUSH_WAIT_MAX_US)
         wait_us = HQ_FLUSH_WAIT_MAX_US;
     while (q->ready_head && q->flushing < FLUSHES_IN_FLIGHT_MAX) {
-        if (!w->draining && q->nready < HQ_FLUSH_BATCH_MIN) {
+        /* Line ops do not wait: an ordered line's next head waits for them. */
+        if (!w->draining && q->nready < HQ_FLUSH_BATCH_MIN && !q->nlines) {
             int64_t waited = hq_mono_us() - q->ready_head->ready_us;
             if (waited < wait_us)
                 return (wait_us - waited + 999) / 1000;
