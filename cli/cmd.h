@@ -19,6 +19,9 @@ int hq_cmd_up(int argc, char **argv);        /* cli/cmd_up.c */
 int hq_cmd_migrate(int argc, char **argv);   /* cli/cmd_migrate.c */
 int hq_cmd_api(int argc, char **argv);       /* cli/cmd_api.c */
 int hq_cmd_api_key(int argc, char **argv);   /* cli/cmd_api.c */
+int hq_cmd_recover(int argc, char **argv);   /* cli/cmd_recover.c */
+/* `event resend`: argv[0] = "resend" (cli/cmd_recover.c). */
+int hq_cmd_event_resend(int argc, char **argv);
 
 /* Prints "hookq <cmd>: <msg>" on stderr and returns 'status' (for `return fail(...)`). */
 int hq_cli_fail(int status, const char *cmd, const char *msg);

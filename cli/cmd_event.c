@@ -305,6 +305,8 @@ static void print_json(const char *id, struct att *a, size_t n, const int *order
 
 int hq_cmd_event(int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], "resend") == 0)
+        return hq_cmd_event_resend(argc - 1, argv + 1);
     struct hq_common_opts common;
     hq_common_opts_init(&common);
     int json = 0;
@@ -314,10 +316,11 @@ int hq_cmd_event(int argc, char **argv)
         {0},
     };
     static const struct hq_cmd_help help = {
-        "event show EVENT_ID [--json]",
+        "event (show EVENT_ID [--json] | resend EVENT_ID [--endpoint ID])",
         "Shows every recorded delivery attempt of an event, grouped by endpoint: time,\n"
         "attempt number, outcome, HTTP status, duration, error and the start of the response.\n"
-        "Records are kept for HOOKQ_ATTEMPT_TTL (72h by default)."};
+        "Records are kept for HOOKQ_ATTEMPT_TTL (72h by default).\n"
+        "resend: see hookq event resend --help."};
     int npos;
     char **pos;
     int rc = hq_cli_parse(opts, &help, argv[0], argc, argv, &npos, &pos);
@@ -331,7 +334,9 @@ int hq_cmd_event(int argc, char **argv)
     struct att *a = NULL;
     int *order = NULL;
     if (npos != 2 || strcmp(pos[0], "show") != 0) {
-        status = hq_cli_fail(2, "event", "usage: hookq event show EVENT_ID [--json]");
+        status = hq_cli_fail(
+            2, "event",
+            "usage: hookq event show EVENT_ID [--json] | resend EVENT_ID [--endpoint ID]");
         goto out;
     }
     const char *id = pos[1];

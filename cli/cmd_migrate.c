@@ -281,7 +281,7 @@ static int wait_paused(struct mig *m)
 
 /* ---- Step 3: renames ------------------------------------------------------------------------ */
 
-#define NFIXED 8
+#define NFIXED 10
 
 /* The fixed keys: old name -> new name. */
 static void fixed_keys(const struct mig *m, char src[NFIXED][HQ_KEY_MAX],
@@ -304,6 +304,13 @@ static void fixed_keys(const struct mig *m, char src[NFIXED][HQ_KEY_MAX],
     hq_key_attempt_index(p0, dst[6], HQ_KEY_MAX);
     hq_key_retries(m->prefix, src[7], HQ_KEY_MAX); /* the retry lane, with its group */
     hq_key_retries(p0, dst[7], HQ_KEY_MAX);
+    /* Retained deliveries (docs/resend.md). Merged into a twin a worker wrote
+     * meanwhile, the byte count keeps the larger (the string rule): an
+     * undercount until the keys expire, never a loss. */
+    hq_key_retained(m->prefix, src[8], HQ_KEY_MAX);
+    hq_key_retained(p0, dst[8], HQ_KEY_MAX);
+    hq_key_retained_bytes(m->prefix, src[9], HQ_KEY_MAX);
+    hq_key_retained_bytes(p0, dst[9], HQ_KEY_MAX);
 }
 
 static int merge(struct mig *m, const char *src, const char *dst)

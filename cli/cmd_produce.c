@@ -4,7 +4,12 @@
  * and reading the payload (--data JSON, --data @file, stdin); the wire format and the write belong
  * to libhookq (producer/producer.c).
  *
- * Exit status: 0 written; 2 bad usage or input (nothing written); 1 Redis
+ * An --id a worker claimed within the dedupe window (idempotent events) is
+ * reported on stderr ("duplicate: id X already produced ...", --json adds
+ * "duplicate":true): the entry is written and the workers acknowledge it
+ * without delivering it; exit 0.
+ *
+ * Exit status: 0 written (a duplicate too); 2 bad usage or input (nothing written); 1 Redis
  * unreachable or refusing the write, or (--durable) no replica acknowledged
  * it in time. */
 #include <errno.h>
@@ -167,7 +172,8 @@ int hq_cmd_produce(int argc, char **argv)
         "(<prefix>:events on a single Redis; with P partitions CRC16(id) mod P, or any one\n"
         "without --id: docs/wire-format.md), then prints the stream entry id (p<i>/<id> with\n"
         "several partitions). Nothing is written when the event is invalid. Waits up to 30 s\n"
-        "while `hookq migrate` runs."};
+        "while `hookq migrate` runs. An --id already delivered within the workers' dedupe\n"
+        "window is reported on stderr (\"duplicate: id X already produced\"); exit 0."};
 
     int npos = 0;
     char **pos = NULL;
@@ -207,6 +213,7 @@ int hq_cmd_produce(int argc, char **argv)
     hookq_producer_set_max_payload(p, (size_t)max_payload);
     if (durable)
         hookq_producer_set_durable(p, (int)durable_ms);
+    hookq_producer_set_report_duplicates(p, 1);
     struct hookq_event ev = {.type = type,
                              .payload = payload,
                              .payload_len = payload_len,
@@ -221,7 +228,11 @@ int hq_cmd_produce(int argc, char **argv)
     /* Not durable: the event was written (to the primary only) and its id is
      * printed, but the command fails. */
     int durable_failed = rc == HOOKQ_ETIMEDOUT && durable;
-    if (rc != 0 && !durable_failed)
+    /* A duplicate is written and succeeds (exit 0): stderr says so. */
+    int duplicate = rc == HOOKQ_DUPLICATE;
+    if (duplicate)
+        fprintf(stderr, "hookq produce: %s\n", msg);
+    if (rc != 0 && !durable_failed && !duplicate)
         return hq_cli_fail(rc == HOOKQ_EINVAL ? 2 : 1, "produce", msg);
     if (durable_failed)
         hq_cli_fail(1, "produce", msg);
@@ -238,6 +249,8 @@ int hq_cmd_produce(int argc, char **argv)
         if (brc == 0)
             brc = hq_buf_json_str(&out, id, strlen(id));
     }
+    if (brc == 0 && duplicate)
+        brc = hq_buf_printf(&out, ",\"duplicate\":true");
     if (brc == 0)
         brc = hq_buf_append(&out, "}", 1);
     if (brc == 0)

@@ -64,8 +64,8 @@ static void print_breakdown(const char *what, const struct hq_tally *t, size_t t
 
 static void print_partitions(const struct hq_layout *L, const struct hq_stats *part)
 {
-    printf("%-9s %-21s %10s %8s %8s %8s %8s %8s %9s\n", "PARTITION", "NODE", "EVENTS", "LAG",
-           "PENDING", "RETRIES", "DEAD", "LANE", "LANE_AGE");
+    printf("%-9s %-21s %10s %8s %8s %8s %8s %8s %9s %10s\n", "PARTITION", "NODE", "EVENTS", "LAG",
+           "PENDING", "RETRIES", "DEAD", "LANE", "LANE_AGE", "DUPLICATES");
     for (unsigned i = 0; i < L->nparts; i++) {
         const struct hq_stats *p = &part[i];
         char name[16], lag[24];
@@ -76,8 +76,9 @@ static void print_partitions(const struct hq_layout *L, const struct hq_stats *p
             snprintf(lag, sizeof(lag), "%s", p->group_exists ? "?" : "-");
         char age[48];
         hq_out_span(p->lane_age, age, sizeof(age));
-        printf("%-9s %-21s %10lld %8s %8lld %8lld %8lld %8lld %9s\n", name, p->node, p->stream_len,
-               lag, p->pending, p->retries, p->dead, p->lane_len, age);
+        printf("%-9s %-21s %10lld %8s %8lld %8lld %8lld %8lld %9s %10lld\n", name, p->node,
+               p->stream_len, lag, p->pending, p->retries, p->dead, p->lane_len, age,
+               p->duplicates);
     }
     printf("totals:\n");
 }
@@ -124,7 +125,13 @@ static void print_human(const struct hq_layout *L, const struct hq_stats *part,
         print_breakdown("reason", &d->reasons, STATS_REASONS_MAX, d, s->dead);
         print_breakdown("endpoint", &d->endpoints, STATS_TOP_ENDPOINTS, d, s->dead);
     }
+    if (s->retained > 0 || s->retained_bytes > 0) /* HOOKQ_RETAIN: docs/resend.md */
+        printf("retained:     %lld deliveries, %lld bytes\n", s->retained, s->retained_bytes);
     printf("endpoints:    %lld\n", s->endpoints);
+    printf(
+        "duplicates:   %lld (entries acknowledged, not delivered: their event id was seen within "
+        "the dedupe window)\n",
+        s->duplicates);
 }
 
 /* ---- --tenant -------------------------------------------------------------------------- */

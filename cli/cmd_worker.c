@@ -126,6 +126,7 @@ int hq_cmd_worker(int argc, char **argv)
     cfg.timeout_ms = HQ_TIMEOUT_DEFAULT_MS;
     cfg.max_payload = HQ_PAYLOAD_MAX_DEFAULT;
     cfg.attempt_ttl_ms = HQ_ATTEMPT_TTL_DEFAULT_MS;
+    cfg.retain_max_bytes = HQ_RETAIN_MAX_BYTES_DEFAULT;
     cfg.endpoint_cache_ms = HQ_ENDPOINT_CACHE_DEFAULT_MS;
     cfg.defer_ms = HQ_DEFER_DEFAULT_MS;
     cfg.idle_close_ms = HQ_IDLE_CLOSE_DEFAULT_MS;
@@ -137,6 +138,7 @@ int hq_cmd_worker(int argc, char **argv)
     cfg.disable_after_ms = HQ_DISABLE_AFTER_DEFAULT_MS;
     cfg.failing_after_ms = HQ_FAILING_AFTER_DEFAULT_MS;
     cfg.exhausted_every_ms = HQ_EXHAUSTED_INTERVAL_DEFAULT_MS;
+    cfg.dedupe_window_ms = HQ_DEDUPE_WINDOW_DEFAULT_MS;
     const char *on_gone = "on";
     hq_policy_init(&cfg.policy);
     const char *consumer = NULL, *allow_cidrs = NULL;
@@ -172,6 +174,12 @@ int hq_cmd_worker(int argc, char **argv)
          100, 86400000LL, 0},
         {"defer", HQ_OPT_DURATION, &cfg.defer_ms, "DUR",
          "postponement of a congested endpoint's deliveries (default 5s)", 0, 1, 3600000, 0},
+        {"retain", HQ_OPT_DURATION, &cfg.retain_ms, "DUR",
+         "keep delivered events this long for hookq event resend / recover --all (default 0: off)",
+         0, 0, 86400000LL * 365, 0},
+        {"retain-max-bytes", HQ_OPT_SIZE, &cfg.retain_max_bytes, "SIZE",
+         "and at most this many bytes of them over all partitions, oldest dropped (default 1G)", 0,
+         1024, 1LL << 50, 0},
         {"dead-maxlen", HQ_OPT_INT, &cfg.dead_maxlen, "N",
          "cap the dead-letter stream at about N entries (default: no cap)", 0, 0, 1000000000LL, 0},
         {"breaker-failures", HQ_OPT_INT, &cfg.breaker_failures, "N",
@@ -208,6 +216,9 @@ int hq_cmd_worker(int argc, char **argv)
          0},
         {"metrics", HQ_OPT_STR, &cfg.metrics, "HOST:PORT", "serve /metrics and /healthz here", 0, 0,
          0, 0},
+        {"dedupe-window", HQ_OPT_DURATION, &cfg.dedupe_window_ms, "DUR",
+         "deliver an event id at most once per this window (default 24h; 0 off)", 0, 0,
+         HQ_DEDUPE_WINDOW_MAX_MS, 0},
         {0},
     };
     struct hq_err err = {0};

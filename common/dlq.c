@@ -171,6 +171,8 @@ int hq_dlq_match(const struct hq_dlq_filter *f, const redisReply *e)
         return 0;
     if (f->tenant && !field_is(e, "tenant", f->tenant))
         return 0;
+    if (f->event_id && !field_is(e, "event_id", f->event_id))
+        return 0;
     if (f->reason) {
         const char *r = hq_dlq_field(e, "reason", NULL);
         if (!r || strncmp(r, f->reason, strlen(f->reason)) != 0)
@@ -192,6 +194,15 @@ static void dead_key(const struct hq_layout *L, unsigned part, char key[HQ_KEY_M
     hq_key_dead(L->part[part].base, key, HQ_KEY_MAX);
 }
 
+/* The stream a walk reads: <base>:dead, or <base>:retained. */
+static void stream_key(const struct hq_layout *L, unsigned part, int retained, char key[HQ_KEY_MAX])
+{
+    if (retained)
+        hq_key_retained(L->part[part].base, key, HQ_KEY_MAX);
+    else
+        dead_key(L, part, key);
+}
+
 /* The XRANGE bounds of f: lo ("-" or "<since>-0"), hi ("+", "(<before>-0" or max_id). */
 static void filter_bounds(const struct hq_dlq_filter *f, char lo[HQ_DLQ_ID_MAX + 1],
                           char hi[HQ_DLQ_ID_MAX + 1])
@@ -208,11 +219,11 @@ static void filter_bounds(const struct hq_dlq_filter *f, char lo[HQ_DLQ_ID_MAX +
 
 /* One page of partition part between lo and hi; NULL with err, or an array reply. */
 static redisReply *read_page(struct hq_redis_conn *c, const struct hq_layout *L, unsigned part,
-                             int newest_first, const char *lo, const char *hi, size_t page,
-                             struct hq_err *err)
+                             int retained, int newest_first, const char *lo, const char *hi,
+                             size_t page, struct hq_err *err)
 {
     char key[HQ_KEY_MAX], count[24];
-    dead_key(L, part, key);
+    stream_key(L, part, retained, key);
     snprintf(count, sizeof(count), "%zu", page);
     const char *argv[] = {newest_first ? "XREVRANGE" : "XRANGE",
                           key,
@@ -235,7 +246,7 @@ int hq_dlq_scan(struct hq_redis_conn *c, const struct hq_layout *L, unsigned par
     char lo[HQ_DLQ_ID_MAX + 1], hi[HQ_DLQ_ID_MAX + 1];
     filter_bounds(f, lo, hi);
     for (;;) {
-        redisReply *r = read_page(c, L, part, newest_first, lo, hi, HQ_DLQ_PAGE, err);
+        redisReply *r = read_page(c, L, part, f->retained, newest_first, lo, hi, HQ_DLQ_PAGE, err);
         if (!r)
             return HQ_EREDIS;
         int stop = r->elements == 0;
@@ -385,7 +396,7 @@ static int lane_fill(struct hq_redis_conn *c, const struct hq_layout *L, unsigne
         snprintf(hi, sizeof(hi), "(%s", cur->last[i]);
     else
         snprintf(hi, sizeof(hi), "%s", fhi);
-    ln->page = read_page(c, L, i, 1, lo, hi, page, err);
+    ln->page = read_page(c, L, i, 0, 1, lo, hi, page, err);
     if (!ln->page)
         return -1;
     ln->next = 0;
@@ -478,22 +489,32 @@ int hq_dlq_replay_ids(struct hq_redis_conn *c, const struct hq_layout *L, unsign
                       const char *const *ids, size_t n, struct hq_dlq_counts *counts,
                       struct hq_err *err)
 {
-    char dead[HQ_KEY_MAX], events[HQ_KEY_MAX];
-    dead_key(L, part, dead);
+    return hq_dlq_replay_ids_from(c, L, part, 0, ids, n, counts, err);
+}
+
+int hq_dlq_replay_ids_from(struct hq_redis_conn *c, const struct hq_layout *L, unsigned part,
+                           int retained, const char *const *ids, size_t n,
+                           struct hq_dlq_counts *counts, struct hq_err *err)
+{
+    char dead[HQ_KEY_MAX], events[HQ_KEY_MAX], bytes[HQ_KEY_MAX];
+    stream_key(L, part, retained, dead);
     hq_key_events(L->part[part].base, events, sizeof(events));
-    const char *argv[2 + HQ_DLQ_PAGE];
+    hq_key_retained_bytes(L->part[part].base, bytes, sizeof(bytes));
+    int nkeys = retained ? 3 : 2;
+    const char *argv[3 + HQ_DLQ_PAGE];
     argv[0] = dead;
     argv[1] = events;
+    argv[2] = bytes;
     for (size_t off = 0; off < n; off += HQ_DLQ_PAGE) {
         size_t k = n - off < (size_t)HQ_DLQ_PAGE ? n - off : (size_t)HQ_DLQ_PAGE;
         for (size_t i = 0; i < k; i++)
-            argv[2 + i] = ids[off + i];
-        /* Both keys carry the partition's tag: one slot, one node. */
+            argv[nkeys + i] = ids[off + i];
+        /* The keys carry the partition's tag: one slot, one node. */
         redisContext *node = hq_redis_conn_node(c, L->part[part].slot, err);
         if (!node)
             return HQ_EREDIS;
         redisReply *r =
-            hq_script_call(node, hq_script_dlq_replay, 2, (int)(2 + k), argv, NULL, err);
+            hq_script_call(node, hq_script_dlq_replay, nkeys, nkeys + (int)k, argv, NULL, err);
         if (!r)
             return HQ_EREDIS;
         if (r->type == REDIS_REPLY_ARRAY && r->elements == 3) {
@@ -535,7 +556,8 @@ struct batch {
     struct hq_redis_conn *c;
     const struct hq_layout *L;
     unsigned part;
-    int replay; /* 1 replay, 0 delete, -1 count only */
+    int replay;   /* 1 replay, 0 delete, -1 count only */
+    int retained; /* replay from <base>:retained (the filter's) */
     char ids[HQ_DLQ_PAGE][HQ_DLQ_ID_MAX];
     size_t n;
     struct hq_dlq_counts *counts;
@@ -550,7 +572,8 @@ static int flush(struct batch *b)
     const char *ids[HQ_DLQ_PAGE];
     for (size_t i = 0; i < b->n; i++)
         ids[i] = b->ids[i];
-    int rc = b->replay ? hq_dlq_replay_ids(b->c, b->L, b->part, ids, b->n, b->counts, b->err)
+    int rc = b->replay ? hq_dlq_replay_ids_from(b->c, b->L, b->part, b->retained, ids, b->n,
+                                                b->counts, b->err)
                        : hq_dlq_delete_ids(b->c, b->L, b->part, ids, b->n, b->counts, b->err);
     b->n = 0;
     if (rc == 0 && b->progress)
@@ -593,6 +616,7 @@ int hq_dlq_replay_matching(struct hq_redis_conn *c, const struct hq_layout *L, u
                         .L = L,
                         .part = part,
                         .replay = 1,
+                        .retained = f->retained,
                         .counts = counts,
                         .progress = progress,
                         .arg = arg,

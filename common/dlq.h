@@ -46,6 +46,9 @@ struct hq_dlq_filter {
     int64_t since_ms;           /* only entries added at or after this unix ms; 0 = no bound */
     int64_t before_ms;          /* only entries added before this unix ms; 0 = no bound */
     char max_id[HQ_DLQ_ID_MAX]; /* only entries with id <= this; "" = no bound */
+    const char *event_id;       /* exact event_id, or NULL */
+    int retained; /* 1: scan, count and replay <base>:retained (HOOKQ_RETAIN: delivered events,
+                     docs/resend.md) instead of <base>:dead; the same fields */
 };
 
 /* Whether the entry passes the field filters (endpoint, type, tenant, reason). */
@@ -129,6 +132,12 @@ int hq_dlq_replay_ids(struct hq_redis_conn *c, const struct hq_layout *L, unsign
 /* Replays every entry matching f, oldest first, page by page. */
 int hq_dlq_replay_matching(struct hq_redis_conn *c, const struct hq_layout *L, unsigned part,
                            const struct hq_dlq_filter *f, hq_dlq_progress_cb progress, void *arg,
+                           struct hq_dlq_counts *counts, struct hq_err *err) HQ_MUST_CHECK;
+
+/* The same from <base>:retained when retained (the entries leave it, their
+ * bytes leave <base>:retained:bytes). */
+int hq_dlq_replay_ids_from(struct hq_redis_conn *c, const struct hq_layout *L, unsigned part,
+                           int retained, const char *const *ids, size_t n,
                            struct hq_dlq_counts *counts, struct hq_err *err) HQ_MUST_CHECK;
 
 /* XDELs the n given ids in batches. [out] counts->done deleted, ->missing absent. */

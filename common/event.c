@@ -189,11 +189,13 @@ enum field_id {
     F_TENANT,
     F_KEY,
     F_LINE,
+    F_REPLAY,
     F_UNKNOWN
 };
 
-static const char *const field_names[] = {"type",    "payload",  "id",     "endpoint", "ts",
-                                          "attempt", "first_ms", "tenant", "key",      "line"};
+static const char *const field_names[] = {"type", "payload", "id",       "endpoint",
+                                          "ts",   "attempt", "first_ms", "tenant",
+                                          "key",  "line",    "replay"};
 
 /* Looks a field name up among the names allowed in a form (a bitmask). */
 static enum field_id field_lookup(const char *s, size_t n, unsigned allowed)
@@ -525,7 +527,7 @@ int hq_event_decode_fields(const struct hq_field *fields, size_t n, size_t max_p
     unsigned seen = 0;
     const unsigned allowed = (1u << F_TYPE) | (1u << F_PAYLOAD) | (1u << F_ID) |
                              (1u << F_ENDPOINT) | (1u << F_ATTEMPT) | (1u << F_FIRST_MS) |
-                             (1u << F_TENANT) | (1u << F_KEY) | (1u << F_LINE);
+                             (1u << F_TENANT) | (1u << F_KEY) | (1u << F_LINE) | (1u << F_REPLAY);
     for (size_t k = 0; k < n; k++) {
         const struct hq_field *fl = &fields[k];
         const char *val = fl->val ? fl->val : "";
@@ -543,6 +545,11 @@ int hq_event_decode_fields(const struct hq_field *fields, size_t n, size_t max_p
                 return hq_err_set(err, HQ_EINVAL, "attempt: '%s' is not a number 0-%d",
                                   echo(val, val_len, e), HQ_ATTEMPT_FIELD_MAX);
             out->attempt = (int)num;
+            out->requeued = 1;
+        } else if (f == F_REPLAY) {
+            if (val_len != 1 || val[0] != '1')
+                return hq_err_set(err, HQ_EINVAL, "replay: '%s' is not 1", echo(val, val_len, e));
+            out->replay = 1;
         } else if (f == F_FIRST_MS) {
             if (parse_decimal(val, val_len, INT64_MAX, &num) != 0)
                 return hq_err_set(err, HQ_EINVAL, "first_ms: '%s' is not a unix ms time",

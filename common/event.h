@@ -6,7 +6,9 @@
  *   plain:   fields type, payload, id?, endpoint?, tenant?
  * Entries re-enqueued by the scheduler are plain and carry the internal fields
  * "attempt" (failed attempts so far, decimal) and "first_ms" (unix ms of the
- * first attempt); producers never write those.
+ * first attempt); producers never write those. Entries re-added by a dead-letter
+ * replay (or a resend) carry "replay" = "1": they are exempt from the dedupe
+ * claim (worker/dedupe.c), like the scheduler's (which carry "attempt").
  *
  * The decoder allocates nothing: every string in struct hq_event points into
  * the input, so the event is valid only while the input is. It never trusts a
@@ -45,6 +47,8 @@ struct hq_event {
     size_t key_len;
     const char *line; /* borrowed; internal: set on a line's head sent by lines_claim.lua */
     size_t line_len;
+    int requeued; /* 1: the internal field "attempt" was present (a retry or deferral) */
+    int replay;   /* 1: the internal field "replay" = "1" (a dead-letter replay or resend) */
 };
 
 /* Decodes a stream entry's field/value pairs (either form).

@@ -101,3 +101,19 @@ int hq_key_lines(const char *p, char *out, size_t n)
 {
     return fmt(out, n, p, "lines", NULL);
 }
+int hq_key_retained(const char *p, char *out, size_t n)
+{
+    return fmt(out, n, p, "retained", NULL);
+}
+int hq_key_retained_bytes(const char *p, char *out, size_t n)
+{
+    return fmt(out, n, p, "retained:bytes", NULL);
+}
+int hq_key_dedupe(const char *p, const char *event_id, char *out, size_t n)
+{
+    return fmt(out, n, p, "dd:", event_id);
+}
+int hq_key_duplicates(const char *p, char *out, size_t n)
+{
+    return fmt(out, n, p, "duplicates", NULL);
+}

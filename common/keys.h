@@ -63,6 +63,18 @@ int hq_key_types_seen(const char *prefix, char *out, size_t n);
  * (common/apikey.h). */
 int hq_key_apikey(const char *prefix, const char *id, char *out, size_t n);
 int hq_key_apikeys(const char *prefix, char *out, size_t n);
+/* <p>:retained stream of delivered events kept for resend (HOOKQ_RETAIN), and
+ * <p>:retained:bytes, the byte count it holds (docs/resend.md). */
+int hq_key_retained(const char *prefix, char *out, size_t n);
+int hq_key_retained_bytes(const char *prefix, char *out, size_t n);
+
+/* <p>:dd:<event id> string: the stream entry id that claimed the event id for
+ * delivery (idempotent events, worker/dedupe.c, common/scripts/claim_ids.lua);
+ * expires after the dedupe window. On the base of the event's partition. */
+int hq_key_dedupe(const char *prefix, const char *event_id, char *out, size_t n);
+/* <p>:duplicates counter: entries of the partition acknowledged as duplicates
+ * (record_outcomes.lua's "d" op; `hookq stats`). */
+int hq_key_duplicates(const char *prefix, char *out, size_t n);
 
 /* <p>:lines zset "<endpoint id>/<key>" -> due ms: the lines of ordered endpoints
  * (docs/ordering.md). record_outcomes.lua and lines_claim.lua name the rest

@@ -164,4 +164,15 @@
 #define HQ_SIGN_TOLERANCE_S 300  /* `hookq verify` timestamp tolerance (5 min, as the spec says) */
 #define HQ_SIG_HEADER_MAX   4096 /* webhook-signature value accepted by `hookq verify` */
 
+/* HOOKQ_RETAIN_MAX_BYTES default: payload and field bytes kept for resend over all
+ * partitions (docs/resend.md); Redis holds them in about as much memory. */
+#define HQ_RETAIN_MAX_BYTES_DEFAULT (1024LL * 1024 * 1024)
+
+/* Idempotent events (worker/dedupe.c): an event id is delivered at most once per
+ * window; 0 turns it off. The default is the issue's 24 h; 30 days at most (the
+ * keys cost ~100-180 bytes of Redis memory per id: docs/wire-format.md). */
+#define HQ_DEDUPE_WINDOW_DEFAULT_MS (24LL * 3600 * 1000)
+#define HQ_DEDUPE_WINDOW_MAX_MS     (30LL * 24 * 3600 * 1000)
+#define HQ_DEDUPE_ID_BYTES          200 /* Redis memory per claimed id: 198 B measured, 36-char ids */
+
 #endif

@@ -25,6 +25,8 @@ extern const char hq_script_exhausted[];
 
 /* ordered endpoints' lines: sends due heads (worker/ordered.c) */
 extern const char hq_script_lines_claim[];
+/* idempotent events: the dedupe claim of a read batch (worker/dedupe.c) */
+extern const char hq_script_claim_ids[];
 
 /* SHA1 hex (41 bytes with NUL) of a script's source, for EVALSHA. */
 void hq_script_sha1(const char *src, char out[41]);

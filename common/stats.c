@@ -69,6 +69,11 @@ static int read_part(struct hq_redis_conn *conn, const struct hq_layout *L, unsi
 {
     const char *base = L->part[part].base;
     char ev[HQ_KEY_MAX], retry[HQ_KEY_MAX], dead[HQ_KEY_MAX], lane[HQ_KEY_MAX];
+    char kept[HQ_KEY_MAX], kept_bytes[HQ_KEY_MAX];
+    hq_key_retained(base, kept, sizeof(kept));
+    hq_key_retained_bytes(base, kept_bytes, sizeof(kept_bytes));
+    char dups[HQ_KEY_MAX];
+    hq_key_duplicates(base, dups, sizeof(dups));
     hq_key_events(base, ev, sizeof(ev));
     hq_key_retry(base, retry, sizeof(retry));
     hq_key_dead(base, dead, sizeof(dead));
@@ -77,8 +82,10 @@ static int read_part(struct hq_redis_conn *conn, const struct hq_layout *L, unsi
         {"XLEN", ev},     {"XINFO", "GROUPS", ev},
         {"ZCARD", retry}, {"ZRANGE", retry, "0", "0", "WITHSCORES"},
         {"XLEN", dead},   {"EVAL", hq_script_lane_stats, "1", lane, HQ_GROUP},
+        {"XLEN", kept},   {"GET", kept_bytes},
+        {"GET", dups},
     };
-    const int argcs[] = {2, 3, 2, 5, 2, 5};
+    const int argcs[] = {2, 3, 2, 5, 2, 5, 2, 2, 2};
     const int n = (int)(sizeof(argcs) / sizeof(*argcs));
     memset(s, 0, sizeof(*s));
     s->lag = -1;
@@ -120,6 +127,11 @@ static int read_part(struct hq_redis_conn *conn, const struct hq_layout *L, unsi
                 s->lane_len = int_of(r->element[0]);
                 s->lane_age = int_of(r->element[3]);
             }
+            break;
+        case 6: s->retained = int_of(r); break;
+        case 7: s->retained_bytes = r->type == REDIS_REPLY_STRING ? atoll(r->str) : 0; break;
+        case 8:
+            s->duplicates = r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : 0;
             break;
         }
         freeReplyObject(r);
@@ -192,8 +204,11 @@ int hq_stats_read(struct hq_redis_conn *conn, const struct hq_layout *L, struct 
             s->next_due = p->next_due;
         s->dead += p->dead;
         s->lane_len += p->lane_len;
+        s->duplicates += p->duplicates;
         if (p->lane_age > s->lane_age)
             s->lane_age = p->lane_age;
+        s->retained += p->retained;
+        s->retained_bytes += p->retained_bytes;
     }
     char eps[HQ_KEY_MAX];
     hq_key_endpoints(L->reg, eps, sizeof(eps));
@@ -384,9 +399,10 @@ static int json_partitions(struct hq_buf *b, const struct hq_layout *L, const st
             rc ? rc
                : hq_buf_printf(
                      b,
-                     ",\"stream_length\":%lld,\"group_exists\":%s,\"consumers\":%lld,\"pending\":%lld,\"lag\":%s,\"retry_backlog\":%lld,\"retry_next_due_ms\":%s,\"dead_letters\":%lld,\"retry_lane_length\":%lld,\"retry_lane_oldest_ms\":%lld}",
+                     ",\"stream_length\":%lld,\"group_exists\":%s,\"consumers\":%lld,\"pending\":%lld,\"lag\":%s,\"retry_backlog\":%lld,\"retry_next_due_ms\":%s,\"dead_letters\":%lld,\"retry_lane_length\":%lld,\"retry_lane_oldest_ms\":%lld",
                      p->stream_len, p->group_exists ? "true" : "false", p->consumers, p->pending,
                      lag, p->retries, due, p->dead, p->lane_len, p->lane_age);
+        rc = rc ? rc : hq_buf_printf(b, ",\"duplicates\":%lld}", p->duplicates);
     }
     return rc ? rc : hq_buf_append(b, "]", 1);
 }
@@ -416,6 +432,7 @@ int hq_stats_json(const struct hq_layout *L, const struct hq_stats *part, const 
                  s->stream_len, HQ_GROUP, s->group_exists ? "true" : "false", s->consumers,
                  s->pending, lag, s->retries, due, due_iso, s->dead, d->scanned, s->lane_len,
                  s->lane_age);
+    rc = rc ? rc : hq_buf_printf(&b, ",\"duplicates\":%lld", s->duplicates);
     rc = rc ? rc : json_breakdown(&b, "dead_by_reason", &d->reasons);
     rc = rc ? rc : json_breakdown(&b, "dead_by_endpoint", &d->endpoints);
     if (L->tagged)
@@ -425,6 +442,9 @@ int hq_stats_json(const struct hq_layout *L, const struct hq_stats *part, const 
                             ",\"breakers_open\":%lld,\"breakers_half_open\":%lld,"
                             "\"breakers_disabled\":%lld",
                             s->cb_open, s->cb_half_open, s->cb_disabled);
+    rc = rc ? rc
+            : hq_buf_printf(&b, ",\"retained\":%lld,\"retained_bytes\":%lld", s->retained,
+                            s->retained_bytes);
     rc = rc ? rc : hq_buf_printf(&b, ",\"endpoints\":%lld,\"now_ms\":%lld}", s->endpoints, s->now);
     if (rc == 0)
         *out = b;

@@ -39,6 +39,8 @@ struct hq_stats {
     long long cb_open, cb_half_open, cb_disabled; /* circuit breakers by state (<p>:{H}:cb:*) */
     long long now;                                /* unix ms when read */
     char node[64];                                /* the node serving the partition */
+    long long retained, retained_bytes; /* XLEN <p>:retained, GET <p>:retained:bytes (resend.md) */
+    long long duplicates; /* GET <p>:duplicates: entries acked as duplicates (idempotent events) */
 };
 
 /* One counted name (a reason class or an endpoint id; may hold any bytes). */

@@ -52,6 +52,7 @@ struct hookq_producer {
     size_t max_payload;   /* bytes; HQ_PAYLOAD_MAX_DEFAULT unless set */
     unsigned rr;          /* round robin over partitions for events without an id */
     int durable_ms;       /* > 0: WAIT 1 durable_ms after the writes */
+    int report_dups;      /* 1: GET <p>:dd:<id> before each XADD of an event with an id */
     long long checked_ms; /* monotonic ms of the last layout read */
 };
 
@@ -252,20 +253,31 @@ void hookq_producer_free(struct hookq_producer *p)
 /* What a write of a batch came to, over its rounds. */
 struct tally {
     size_t written, failed, first_failed, not_durable;
-    long long acked; /* replicas of the first round that missed the durable bound */
+    size_t dups, first_dup; /* events whose id a worker had claimed (report_dups) */
+    long long acked;        /* replicas of the first round that missed the durable bound */
     char first_msg[160];
 };
 
 /* One round trip on one node: the XADDs of events idx[0..m) (pipelined), then
  * WAIT 1 in durable mode. Entry ids into ids ("p<i>/<entry id>" tagged).
  * 0, or HQ_EREDIS after an I/O failure (the connection is dropped). */
-static int write_round(struct hookq_producer *p, redisContext *c, const size_t *idx, size_t m,
-                       const unsigned *part, const uint8_t *arena, const size_t *offs, char *ids,
-                       size_t id_len, size_t n, struct tally *t, struct hq_err *err)
+static int write_round(struct hookq_producer *p, redisContext *c, const struct hookq_event *evs,
+                       const size_t *idx, size_t m, const unsigned *part, const uint8_t *arena,
+                       const size_t *offs, char *ids, size_t id_len, size_t n, struct tally *t,
+                       struct hq_err *err)
 {
     for (size_t k = 0; k < m; k++) {
         size_t i = idx[k];
         char key[HQ_KEY_MAX];
+        if (p->report_dups && evs[i].id && evs[i].id[0]) {
+            /* Idempotent events: a worker claimed the id within the dedupe window. */
+            hq_key_dedupe(p->L.part[part[i]].base, evs[i].id, key, sizeof(key));
+            const char *gv[] = {"GET", key};
+            if (redisAppendCommandArgv(c, 2, gv, NULL) != REDIS_OK) {
+                disconnect(p);
+                return hq_err_set(err, HQ_ENOMEM, "redis: out of memory queueing event %zu", i);
+            }
+        }
         hq_key_events(p->L.part[part[i]].base, key, sizeof(key));
         const char *argv[] = {"XADD", key, "*", "event", (const char *)arena + offs[i]};
         size_t lens[] = {4, strlen(key), 1, 5, offs[i + 1] - offs[i]};
@@ -279,6 +291,20 @@ static int write_round(struct hookq_producer *p, redisContext *c, const size_t *
     for (size_t k = 0; k < m; k++) {
         size_t i = idx[k];
         void *vr = NULL;
+        if (p->report_dups && evs[i].id && evs[i].id[0]) {
+            if (redisGetReply(c, &vr) != REDIS_OK || !vr) {
+                hq_err_set(err, HQ_EREDIS,
+                           "redis: %s (%zu of %zu events confirmed written; the rest may or may "
+                           "not be)",
+                           c->errstr[0] ? c->errstr : "connection lost", t->written, n);
+                disconnect(p);
+                return HQ_EREDIS;
+            }
+            if (((redisReply *)vr)->type == REDIS_REPLY_STRING && t->dups++ == 0)
+                t->first_dup = i;
+            freeReplyObject(vr);
+            vr = NULL;
+        }
         if (redisGetReply(c, &vr) != REDIS_OK || !vr) {
             hq_err_set(
                 err, HQ_EREDIS,
@@ -397,7 +423,8 @@ static int write_all(struct hookq_producer *p, const struct hookq_event *evs, si
             rc = HQ_EREDIS;
             break;
         }
-        rc = write_round(p, c, idx + from, to - from, part, arena, offs, ids, id_len, n, &t, err);
+        rc = write_round(p, c, evs, idx + from, to - from, part, arena, offs, ids, id_len, n, &t,
+                         err);
     }
     free(part);
     free(idx);
@@ -420,6 +447,17 @@ static int write_all(struct hookq_producer *p, const struct hookq_event *evs, si
                           "durable: %lld of 1 replicas acknowledged within %d ms (%zu of %zu "
                           "events written to the primary only)",
                           t.acked, p->durable_ms, t.not_durable, n);
+    }
+    if (t.dups > 0) {
+        if (!index_errors)
+            return hq_err_set(err, HOOKQ_DUPLICATE,
+                              "duplicate: id %s already produced (a worker claimed it within the "
+                              "dedupe window: this entry is acknowledged, not delivered)",
+                              evs[t.first_dup].id);
+        return hq_err_set(err, HOOKQ_DUPLICATE,
+                          "duplicate: %zu of %zu events' ids already produced (first: event %zu, "
+                          "id %s): those entries are acknowledged, not delivered",
+                          t.dups, n, t.first_dup, evs[t.first_dup].id);
     }
     return 0;
 }
@@ -487,6 +525,11 @@ static int produce(struct hookq_producer *p, const struct hookq_event *evs, size
     free(arena);
     free(offs);
     return rc;
+}
+
+void hookq_producer_set_report_duplicates(struct hookq_producer *p, int on)
+{
+    p->report_dups = on != 0;
 }
 
 int hookq_produce(struct hookq_producer *p, const struct hookq_event *ev, char *entry_id,

@@ -4,7 +4,8 @@
  * so weighting takes separate calls), COUNT = a share of the free capacity,
  * split between the lanes (read_partition); reclaims entries
  * idle longer than --claim-idle on the writer (XAUTOCLAIM, per partition);
- * decodes them into struct hq_entry (entry.c), hands valid ones to dispatch.c
+ * decodes them into struct hq_entry (entry.c), hands valid ones to dedupe.c
+ * (which claims their event ids, then hands them to dispatch.c)
  * and invalid ones to outcome.c (a dead letter with their raw fields). It
  * recreates a partition's group when Redis comes back without it (NOGROUP).
  * Re-arming the reads when capacity frees is worker.c's, once per loop turn. */
@@ -150,7 +151,7 @@ static void take_entries(struct hq_wpart *p, const redisReply *arr, int claimed)
         tail = &e->qnext;
     }
     if (batch)
-        hq__dispatch_batch(w, batch);
+        hq__dedupe_batch(w, p, batch);
 }
 
 /* ---- Group ------------------------------------------------------------------------------ */

@@ -44,6 +44,10 @@
 #define HQ_OUTCOME_BATCH_MAX                                                                       \
     256 /* entries per record_outcomes.lua call: bounds one call's size                            \
          */
+/* ... and its bytes, past the first entry: payloads ride along with retained
+ * deliveries (docs/resend.md), retries and dead letters, and one call of 256
+ * 1-MiB payloads would hold Redis for a long time. */
+#define HQ_OUTCOME_BATCH_BYTES (16 * 1024 * 1024)
 /* Outcome coalescing: record_outcomes.lua costs Redis ~20 us per delivery in
  * calls of one entry and ~9 us in calls of 32 or more (docs/performance.md), so
  * a call waits for this many ready entries, or until the oldest waited this
@@ -91,6 +95,7 @@ struct hq_entry {
     int64_t first_ms;             /* first attempt time carried across retries */
     int64_t ready_us;             /* monotonic time it became READY (flush coalescing) */
     int lines;                    /* it carries a line op (docs/ordering.md) */
+    int retained;                 /* an "r" op (HOOKQ_RETAIN) carries its payload already */
 };
 
 enum hq_delivery_state {
@@ -371,6 +376,12 @@ struct hq_ratelimit {
     int64_t timer_due_us;      /* monotonic us the armed timer fires; 0 = not armed */
 };
 
+/* dedupe.c: the claim of event ids at read (idempotent events). */
+struct hq_dedupe {
+    struct hq_redis_script script; /* claim_ids.lua */
+    int in_flight;                 /* claim calls in flight (their entries are held) */
+};
+
 /* The lanes of a partition: two streams the worker reads, with the same
  * hash tag (one slot). Fresh events arrive on <b>:events; due retries come
  * back on <b>:retries (the scheduler moves them there), read with a bounded
@@ -397,6 +408,8 @@ struct hq_wpart {
     char key_events[HQ_KEY_MAX], key_retry[HQ_KEY_MAX], key_retry_data[HQ_KEY_MAX];
     char key_dead[HQ_KEY_MAX], key_att_index[HQ_KEY_MAX];
     char key_lines[HQ_KEY_MAX]; /* <b>:lines: ordered endpoints' lines (worker/ordered.c) */
+    char key_retained[HQ_KEY_MAX], key_retained_bytes[HQ_KEY_MAX];
+    char key_duplicates[HQ_KEY_MAX]; /* <b>:duplicates: the partition's duplicate count */
 };
 
 /* ordered.c: claiming the due heads of ordered endpoints' lines, per partition. */
@@ -440,6 +453,7 @@ struct hq_worker {
     struct hq_breaker breaker;
     struct hq_exhausted exhausted;
     struct hq_ordered ordered;
+    struct hq_dedupe dedupe;
 
     /* worker.c's own part. */
     struct hq_metrics_server *metrics_server;
@@ -458,8 +472,8 @@ struct hq_worker {
     int exit_code;
 };
 
-/* The call graph is one-way: worker.c -> consumer.c -> dispatch.c ->
- * delivery.c, outcome.c, breaker.c and exhausted.c; consumer.c -> outcome.c;
+/* The call graph is one-way: worker.c -> consumer.c -> dedupe.c -> dispatch.c ->
+ * delivery.c, outcome.c, breaker.c and exhausted.c; consumer.c and dedupe.c -> outcome.c;
  * everyone -> entry.c, dispatch.c, breaker.c and exhausted.c -> ep.c, and
  * delivery.c -> ssrf.c;
  * dispatch.c -> ratelimit.c, which reports back through the callbacks
@@ -495,6 +509,14 @@ void hq__consumer_claim(struct hq_worker *w);
 void hq__consumer_reader_changed(struct hq_wpart *p, int ready);
 /* 1 while a read or a claim is in flight (the drain waits for them). */
 int hq__consumer_busy(const struct hq_worker *w);
+
+/* ---- dedupe.c: idempotent events, claimed at read ---- */
+void hq__dedupe_init(struct hq_worker *w);
+/* Takes a read batch of stream p (linked by qnext; ownership stays with
+ * w->entries): claims its entries' event ids in one call, then hands the
+ * entries to deliver to hq__dispatch_batch and the duplicates to
+ * hq__outcome_duplicate. */
+void hq__dedupe_batch(struct hq_worker *w, struct hq_wpart *p, struct hq_entry *batch);
 
 /* ---- dispatch.c: endpoint cache, fan-out, per-endpoint queues ---- */
 /* Takes a batch of decoded entries (linked by qnext; ownership stays with
@@ -595,6 +617,9 @@ void hq__outcome_park(struct hq_worker *w, struct hq_entry *e, const struct hq_e
  * disabled or another tenant's (reason). */
 void hq__outcome_dead_endpoint(struct hq_worker *w, struct hq_entry *e, const char *endpoint_id,
                                const char *url, const char *tenant, const char *reason);
+/* e is a duplicate (dedupe.c): counted in counter_key by the record call,
+ * acknowledged, not delivered; e becomes READY. */
+void hq__outcome_duplicate(struct hq_worker *w, struct hq_entry *e, const char *counter_key);
 /* Dead-letters an invalid entry with its raw fields; e becomes READY. */
 void hq__outcome_add_invalid(struct hq_worker *w, struct hq_entry *e);
 /* One delivery of e finished; when none remain, e becomes READY. */

@@ -41,8 +41,10 @@ void hq_metrics_alloc_parts(struct hq_metrics *m, unsigned n)
     m->part_lag = hq_calloc(n, sizeof(*m->part_lag));
     m->lane_depth = hq_calloc(n, sizeof(*m->lane_depth));
     m->lane_lag_ms = hq_calloc(n, sizeof(*m->lane_lag_ms));
+    m->part_dups = hq_calloc(n, sizeof(*m->part_dups));
     m->nparts = n;
     for (unsigned i = 0; i < n; i++) {
+        atomic_init(&m->part_dups[i], 0);
         atomic_init(&m->part_lag[i], -1);
         atomic_init(&m->lane_depth[i], -1);
         atomic_init(&m->lane_lag_ms[i], -1);
@@ -54,7 +56,9 @@ void hq_metrics_free_parts(struct hq_metrics *m)
     free(m->part_lag);
     free(m->lane_depth);
     free(m->lane_lag_ms);
+    free(m->part_dups);
     m->part_lag = m->lane_depth = m->lane_lag_ms = NULL;
+    m->part_dups = NULL;
     m->nparts = 0;
 }
 
@@ -62,6 +66,7 @@ void hq_metrics_init(struct hq_metrics *m)
 {
     m->part_lag = NULL; /* the worker sets these (hq_metrics_alloc_parts) */
     m->lane_depth = m->lane_lag_ms = NULL;
+    m->part_dups = NULL;
     m->nparts = 0;
     for (int i = 0; i < HQ_MO_COUNT; i++)
         atomic_init(&m->deliveries[i], 0);
@@ -116,8 +121,8 @@ void hq_metrics_observe_latency(struct hq_metrics *m, uint64_t duration_us)
 
 /* ---- Rendering (Prometheus text exposition format 0.0.4) ---------------------------- */
 
-const char *const hq_metrics_outcome_names[HQ_MO_COUNT] = {"delivered", "retry", "dead", "deferred",
-                                                           "parked"};
+const char *const hq_metrics_outcome_names[HQ_MO_COUNT] = {"delivered", "retry",  "dead",
+                                                           "deferred",  "parked", "duplicate"};
 static const char *const class_names[HQ_MC_COUNT] = {"http_status", "timeout", "connect", "dns",
                                                      "tls",         "network", "blocked", "other"};
 
@@ -251,7 +256,7 @@ static int render(struct hq_buf *b, struct hq_metrics *m)
 {
     int rc = head(
         b, "hookq_deliveries_total", "counter",
-        "Deliveries finished, by outcome (delivered, retry scheduled, dead-lettered, deferred).");
+        "Deliveries finished, by outcome (delivered, retry scheduled, dead-lettered, deferred, duplicate: an entry whose event id was delivered already, acked and not delivered).");
     for (int i = 0; rc == 0 && i < HQ_MO_COUNT; i++)
         rc = hq_buf_printf(b, "hookq_deliveries_total{outcome=\"%s\"} %lu\n",
                            hq_metrics_outcome_names[i], LOAD(m->deliveries[i]));
@@ -339,6 +344,14 @@ static int render(struct hq_buf *b, struct hq_metrics *m)
                     : hq_buf_printf(b, "hookq_retry_lane_lag_seconds{partition=\"%u\"} %ld.%03ld\n",
                                     i, ms / 1000, ms % 1000);
         }
+    }
+    if (rc == 0 && m->nparts > 0) {
+        rc = head(b, "hookq_duplicates_total", "counter",
+                  "Entries of a partition acknowledged without delivery: their event id was "
+                  "claimed by another entry within the dedupe window.");
+        for (unsigned i = 0; rc == 0 && i < m->nparts; i++)
+            rc = hq_buf_printf(b, "hookq_duplicates_total{partition=\"%u\"} %lu\n", i,
+                               LOAD(m->part_dups[i]));
     }
     if (rc == 0)
         rc = render_by_tenant(b, m);

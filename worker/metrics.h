@@ -19,10 +19,11 @@ enum hq_metric_outcome {
     HQ_MO_DEAD,          /* failed, dead-lettered (exhausted, blocked, invalid, endpoint gone) */
     HQ_MO_DEFERRED,      /* postponed: endpoint's queue congested (no attempt spent) */
     HQ_MO_PARKED,        /* an ordered endpoint's pair put in its line (no attempt) */
+    HQ_MO_DUPLICATE,     /* an entry whose event id was claimed already: acked, not delivered */
     HQ_MO_COUNT
 };
 
-/* Their names: "delivered", "retry", "dead", "deferred". */
+/* Their names: "delivered", "retry", "dead", "deferred", "duplicate". */
 extern const char *const hq_metrics_outcome_names[HQ_MO_COUNT];
 
 /* Error classes of failed attempts (label class=...). */
@@ -75,6 +76,10 @@ struct hq_metrics {
      * (0 when none). -1 unknown. Same life as part_lag. */
     atomic_long *lane_depth;
     atomic_long *lane_lag_ms;
+    /* hookq_duplicates_total{partition}: entries of a partition acknowledged as
+     * duplicates (dedupe.c; their sum is deliveries_total{outcome="duplicate"}).
+     * Same life as part_lag. */
+    atomic_ulong *part_dups;
     unsigned nparts;
     /* hookq_deliveries_by_tenant_total{tenant}: attempts finished to the
      * endpoints of each of the first HQ_METRICS_TENANTS_MAX tenants seen; the

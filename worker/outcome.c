@@ -146,7 +146,27 @@ static void add(struct hq_worker *w, struct hq_entry *e, enum hq_metric_outcome 
         hq_buf_reset(att);
         attempt_json(att, a, hq_metrics_outcome_names[kind]);
     }
+    /* An ordered line's ops ("o": docs/ordering.md); its deliveries are not retained. */
     int line = kind == HQ_MO_PARKED || e->ev.line;
+    if (kind == HQ_MO_DELIVERED && a && !line && w->cfg->retain_ms > 0) { /* kept for resend */
+        struct hq_retained_op r = {
+            .endpoint_id = endpoint_id,
+            .type = e->ev.type,
+            .type_len = e->ev.type_len,
+            .payload = e->ev.payload,
+            .payload_len = e->ev.payload_len,
+            .tenant = e->ev.tenant,
+            .tenant_len = e->ev.tenant_len,
+            .status = a->status,
+            .first_ms = e->first_ms,
+            .ttl_ms = w->cfg->retain_ms,
+            .max_bytes = w->cfg->retain_max_bytes / (long long)w->layout->nparts,
+            .payload_again = e->retained,
+        };
+        ops_check(e, hq_ops_retained(&e->ops, e->event_id, att->p, att->len, &r));
+        e->retained = 1;
+        return;
+    }
     if (kind == HQ_MO_DELIVERED && a && !line) { /* most ops: the short form */
         ops_check(e, hq_ops_delivered(&e->ops, e->event_id, att->p, att->len));
         return;
@@ -293,6 +313,14 @@ void hq__outcome_add_invalid(struct hq_worker *w, struct hq_entry *e)
     struct hq_full_op op = {.dead = &dl};
     ops_check(e, hq_ops_full(&e->ops, &op));
     atomic_fetch_add_explicit(&w->metrics.deliveries[HQ_MO_DEAD], 1, memory_order_relaxed);
+    e->remaining = 1;
+    hq__outcome_delivery_finished(w, e);
+}
+
+void hq__outcome_duplicate(struct hq_worker *w, struct hq_entry *e, const char *counter_key)
+{
+    ops_check(e, hq_ops_duplicate(&e->ops, counter_key));
+    atomic_fetch_add_explicit(&w->metrics.deliveries[HQ_MO_DUPLICATE], 1, memory_order_relaxed);
     e->remaining = 1;
     hq__outcome_delivery_finished(w, e);
 }
@@ -463,11 +491,16 @@ static int flush_one(struct hq_worker *w, unsigned part)
     snprintf(keep, sizeof(keep), "%d", HQ_ATTEMPTS_KEPT_MAX);
     snprintf(maxlen, sizeof(maxlen), "%lld", w->cfg->dead_maxlen);
     /* KEYS and the fixed ARGV of record_outcomes.lua, in its header's order. */
-    const char *keys[] = {p->key_events, p->key_retry, p->key_retry_data, p->key_dead};
+    const char *keys[] = {p->key_events, p->key_retry,    p->key_retry_data,
+                          p->key_dead,   p->key_retained, p->key_retained_bytes};
     const char *fixed[] = {
         HQ_GROUP, w->cfg->consumer, ttl, keep, p->key_att_index, maxlen, rmin, rmax, rcount};
     size_t argc = NELEM(keys) + NELEM(fixed);
+    size_t bytes = 0;
     for (struct hq_entry *e = q->ready_head; e && f->n < HQ_OUTCOME_BATCH_MAX; e = e->qnext) {
+        if (f->n > 0 && bytes + e->ops.buf.len > HQ_OUTCOME_BATCH_BYTES)
+            break;
+        bytes += e->ops.buf.len;
         f->entries[f->n++] = e;
         argc += 2 + (size_t)e->ops.nargs; /* id, count, its ops */
     }

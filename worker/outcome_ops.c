@@ -68,6 +68,33 @@ int hq_ops_delivered(struct hq_ops *o, const char *event_id, const char *att, si
     return rc;
 }
 
+int hq_ops_retained(struct hq_ops *o, const char *event_id, const char *att, size_t att_len,
+                    const struct hq_retained_op *r)
+{
+    int rc = arg(o, "r", 1);
+    rc |= arg_str(o, event_id);
+    rc |= arg(o, att, att_len);
+    rc |= arg_str(o, r->endpoint_id);
+    rc |= arg(o, r->type, r->type_len);
+    /* A fan-out keeps one copy per endpoint in Redis but sends it only once. */
+    rc |= r->payload_again ? arg(o, "=", 1) : arg(o, "p", 1);
+    rc |= r->payload_again ? arg(o, "", 0) : arg(o, r->payload, r->payload_len);
+    rc |= r->tenant ? arg(o, r->tenant, r->tenant_len) : arg(o, "", 0);
+    rc |= arg_dec(o, r->status);
+    rc |= arg_dec(o, r->first_ms);
+    rc |= arg_dec(o, r->ttl_ms);
+    rc |= arg_dec(o, r->max_bytes);
+    return rc;
+}
+
+int hq_ops_duplicate(struct hq_ops *o, const char *counter_key)
+{
+    int rc = arg(o, "d", 1);
+    rc |= arg(o, "", 0);
+    rc |= arg_str(o, counter_key);
+    return rc;
+}
+
 /* A borrowed string with its length. */
 struct sv {
     const char *p;

@@ -9,7 +9,8 @@
  *   "f", event id or "", attempt record or "", retry member or "", due ms,
  *        retry data or "", d, then d dead-letter field/value strings, or
  *   "o", event id or "", attempt record or "", action, lines key, line, item,
- *        due ms, data or "", d, then d dead-letter field/value strings. */
+ *        due ms, data or "", d, then d dead-letter field/value strings, or
+ *   "d", "", counter key                                    (a duplicate). */
 #ifndef HQ_WORKER_OUTCOME_OPS_H
 #define HQ_WORKER_OUTCOME_OPS_H
 
@@ -64,6 +65,20 @@ void hq_ops_init(struct hq_ops *o, size_t max);
 void hq_ops_free(struct hq_ops *o);
 /* Appends a delivery op. 0, or -1 past the buffer's bound (o unchanged in count). */
 int hq_ops_delivered(struct hq_ops *o, const char *event_id, const char *att, size_t att_len);
+/* What a delivery keeps for resend (HOOKQ_RETAIN): borrowed strings. */
+struct hq_retained_op {
+    const char *endpoint_id, *type, *payload, *tenant; /* tenant NULL: none */
+    size_t type_len, payload_len, tenant_len;
+    int status;          /* the 2xx */
+    int64_t first_ms;    /* unix ms of the first attempt */
+    long long ttl_ms;    /* kept this long ... */
+    long long max_bytes; /* ... and this partition keeps at most this many bytes */
+    int payload_again;   /* 1: an earlier "r" op of the same entry carried the payload */
+};
+/* Appends an "r" op: a delivery op (the same three arguments, with "r") that
+ * also keeps the event in <p>:retained. 0, or -1 past the bound. */
+int hq_ops_retained(struct hq_ops *o, const char *event_id, const char *att, size_t att_len,
+                    const struct hq_retained_op *r);
 /* Appends an "f" op. 0, or -1 past the bound. */
 int hq_ops_full(struct hq_ops *o, const struct hq_full_op *op);
 /* Where an "o" op (an ordered endpoint's line, docs/ordering.md) applies. */
@@ -76,6 +91,9 @@ struct hq_line_ref {
 /* Appends an "o" op: op's attempt record, due_ms, retry_data (the item's data,
  * for p and k) and dead letter, applied to line. 0, or -1 past the bound. */
 int hq_ops_line(struct hq_ops *o, const struct hq_full_op *op, const struct hq_line_ref *line);
+/* Appends a duplicate op: the script counts it in counter_key (the
+ * partition's <p>:duplicates) and acks the entry. 0, or -1 past the bound. */
+int hq_ops_duplicate(struct hq_ops *o, const char *counter_key);
 /* Points argv/lens[0..o->nargs) at o's arguments (borrowed from o). */
 void hq_ops_argv(const struct hq_ops *o, const char **argv, size_t *lens);
 

@@ -495,6 +495,9 @@ int hq_worker_run(const struct hq_worker_config *cfg, struct hq_err *err)
         hq_key_dead(base, p->key_dead, sizeof(p->key_dead));
         hq_key_attempt_index(base, p->key_att_index, sizeof(p->key_att_index));
         hq_key_lines(base, p->key_lines, sizeof(p->key_lines));
+        hq_key_retained(base, p->key_retained, sizeof(p->key_retained));
+        hq_key_retained_bytes(base, p->key_retained_bytes, sizeof(p->key_retained_bytes));
+        hq_key_duplicates(base, p->key_duplicates, sizeof(p->key_duplicates));
     }
     hq_key_endpoints_version(w->layout->reg, w->key_endpoints_ver, sizeof(w->key_endpoints_ver));
     hq_key_types_seen(w->layout->reg, w->key_types_seen, sizeof(w->key_types_seen));
@@ -534,6 +537,7 @@ int hq_worker_run(const struct hq_worker_config *cfg, struct hq_err *err)
     hq__breaker_init(w);
     hq__exhausted_init(w);
     hq__ordered_init(w);
+    hq__dedupe_init(w);
     uv_prepare_init(&w->loop, &w->turn_prepare);
     uv_prepare_start(&w->turn_prepare, on_turn_prepare);
     uv_timer_init(&w->loop, &w->flush_timer);
@@ -549,14 +553,25 @@ int hq_worker_run(const struct hq_worker_config *cfg, struct hq_err *err)
     uv_signal_init(&w->loop, &w->sigint);
     uv_signal_start(&w->sigint, on_signal, SIGINT);
 
-    char where[300];
+    char where[300], retain[80] = "";
     hq_redis_url_describe(&cfg->redis, where, sizeof(where));
+    if (cfg->retain_ms > 0) /* docs/resend.md */
+        snprintf(retain, sizeof(retain), " retain=%lldms retain_max_bytes=%lld", cfg->retain_ms,
+                 cfg->retain_max_bytes);
     hq_log(
         HQ_LOG_INFO, "worker",
-        "started consumer=%s redis=%s prefix=%s partitions=%u%s concurrency=%lld endpoint_concurrency=%lld timeout=%lldms claim_idle=%lldms",
+        "started consumer=%s redis=%s prefix=%s partitions=%u%s concurrency=%lld endpoint_concurrency=%lld timeout=%lldms claim_idle=%lldms%s",
         cfg->consumer, where, cfg->prefix, w->layout->nparts,
         w->layout->tagged ? "" : " (untagged)", cfg->concurrency, cfg->endpoint_concurrency,
-        cfg->timeout_ms, cfg->claim_idle_ms);
+        cfg->timeout_ms, cfg->claim_idle_ms, retain);
+    if (cfg->dedupe_window_ms > 0) {
+        /* HQ_DEDUPE_ID_BYTES: one <p>:dd:<id> key, measured (docs/wire-format.md). */
+        double per_100 = 100.0 * (double)cfg->dedupe_window_ms / 1000.0 * HQ_DEDUPE_ID_BYTES;
+        hq_log(HQ_LOG_INFO, "worker",
+               "dedupe: an event id is delivered at most once per %lldms; Redis keeps ~%d bytes "
+               "per id for that long: ~%.0f MiB at 100 events/s with ids (--dedupe-window 0: off)",
+               cfg->dedupe_window_ms, HQ_DEDUPE_ID_BYTES, per_100 / (1024.0 * 1024.0));
+    }
 
     hq__consumer_start(w); /* allocates its per-partition state; groups wait for READY */
     w->writer = hq_redis_router_new(&w->loop, &cfg->redis, "writer", on_writer_state, w);

@@ -42,6 +42,9 @@ struct hq_worker_config {
     const char *proxy;              /* --proxy: NULL = no proxy, environment ignored */
     const char *ca_file;            /* --ca-file: extra CA bundle for private CAs */
     const char *metrics;            /* --metrics HOST:PORT or NULL */
+    long long retain_ms;            /* --retain: keep delivered payloads this long (0 off) */
+    long long retain_max_bytes;     /* --retain-max-bytes: over all partitions */
+    long long dedupe_window_ms;     /* --dedupe-window: an event id delivered once per (0 off) */
 };
 
 /* Runs the worker until SIGTERM/SIGINT drained it (returns 0) or a fatal

@@ -27,19 +27,25 @@
 -- PEXPIREAT one W later only catches a deployment with no worker left.
 --
 -- KEYS[1] events stream   KEYS[2] retry zset   KEYS[3] retry data hash   KEYS[4] dead stream
+-- KEYS[5] <p>:retained stream   KEYS[6] <p>:retained:bytes (HOOKQ_RETAIN: the "r" op)
 -- ARGV[1] group  ARGV[2] consumer  ARGV[3] attempt record ttl (ms, by Redis' TIME)  ARGV[4] attempt records kept per event
 -- ARGV[5] attempt bucket index ("<p>:attempts")  ARGV[6] dead stream MAXLEN (0 = unbounded)
 -- ARGV[7] fence range start id or ""  ARGV[8] range end id  ARGV[9] range count
 -- then per entry: entry id, n, and n arguments holding its ops (encoded by
 -- worker/outcome_ops.c, the one writer of this format), each either
 --   "a", event id, attempt record JSON                    (a delivery), or
+--   "r", event id, attempt record JSON, endpoint id, type, "p" payload or "=" ""
+--   (the payload of this entry's previous "r" op), tenant or "", status,
+--   first attempt ms, retain ms, retain bytes (a delivery kept for resend), or
 --   "f", event id for the attempt record or "", attempt record JSON or "",
 --   retry member or "", due ms, retry data (a msgpack map, stored as is) or "",
 --   d = the number of dead-letter field/value strings (0: none), those d strings, or
 --   "o", event id or "", attempt record JSON or "", action, lines key (<p>:lines),
 --   line ("<endpoint>/<key>"), item, due ms, data or "", d, those d strings
 --   (an ordered endpoint's line, docs/ordering.md; action p parks the pair as
---   the line's item, k keeps its failed head with new data due later, d ends it)
+--   the line's item, k keeps its failed head with new data due later, d ends it), or
+--   "d", "", counter key: a duplicate (worker/dedupe.c): INCR the partition's
+--   <p>:duplicates, nothing else (the entry is acked like every other)
 -- (plain arguments, not msgpack: no unpacking or table per op here).
 -- Returns one integer per entry: 1 recorded and acked, 0 fenced.
 -- ARGV and redis.call are globals: locals make each use a register access.
@@ -107,6 +113,28 @@ local function owned(id)
   local p = call('XPENDING', events, group, id, id, 1)
   return #p == 1 and p[1][2] == consumer
 end
+-- "r": the delivery kept in <p>:retained (entry id = when recorded; the fields
+-- of a dead letter that dlq_replay.lua reads), its bytes counted; trimmed
+-- below by age and by bytes, oldest first (docs/resend.md).
+local rpay, rbytes, rn, rttl, rmax = '', 0, 0, 0, 0
+local function retain(j)
+  if argv[j + 5] == 'p' then
+    rpay = argv[j + 6]
+  end
+  local ev, ep, ty, st, fm, te = argv[j + 1], argv[j + 3], argv[j + 4], argv[j + 8], argv[j + 9],
+                                 argv[j + 7]
+  -- No table and unpack per delivery: the two shapes spelled out.
+  if te == '' then
+    call('XADD', KEYS[5], '*', 'event_id', ev, 'type', ty, 'endpoint_id', ep, 'status', st,
+         'first_attempt_ms', fm, 'payload', rpay)
+  else
+    call('XADD', KEYS[5], '*', 'event_id', ev, 'type', ty, 'endpoint_id', ep, 'status', st,
+         'first_attempt_ms', fm, 'payload', rpay, 'tenant', te)
+  end
+  -- The field names' bytes (52, + 6 for tenant) and the values'.
+  rbytes = rbytes + 52 + #ev + #ty + #ep + #st + #fm + #rpay + (te == '' and 0 or 6 + #te)
+  rn, rttl, rmax = rn + 1, tonumber(argv[j + 10]), tonumber(argv[j + 11])
+end
 local res, acked = {}, {}
 local i, nargs = 10, #argv
 while i <= nargs do
@@ -129,6 +157,12 @@ while i <= nargs do
         j = j + 3
       elseif argv[j] == 'o' then
         j = line_op(j)
+      elseif argv[j] == 'r' then
+        retain(j)
+        j = j + 12
+      elseif argv[j] == 'd' then
+        call('INCR', argv[j + 2])
+        j = j + 3
       else
         local member, nd = argv[j + 3], tonumber(argv[j + 6])
         if member ~= '' then
@@ -193,6 +227,42 @@ if #evs > 0 then
     call('UNLINK', attidx .. ':' .. gone[k])
     call('ZREM', attidx, gone[k])
   end
+end
+if rn > 0 then -- at most 2 entries dropped per entry kept, and 64: bounded work per call
+  local total = call('INCRBY', KEYS[6], rbytes)
+  local now = call('TIME')
+  local cutoff = now[1] * 1000 + math.floor(now[2] / 1000) - rttl
+  -- The first page is the oldest entry alone: usually nothing is due.
+  local drop, last, budget, lo, size = 0, nil, 2 * rn + 64, '-', 1
+  while budget > 0 do
+    local page = call('XRANGE', KEYS[5], lo, '+', 'COUNT', size)
+    local stop = #page < size
+    for k = 1, #page do
+      local id = page[k][1]
+      if total - drop <= rmax and tonumber(string.match(id, '^%d+')) >= cutoff then
+        stop = true
+        break
+      end
+      local kv = page[k][2]
+      for m = 1, #kv do
+        drop = drop + #kv[m]
+      end
+      last = id
+    end
+    if stop or not last then
+      break
+    end
+    lo, budget = '(' .. last, budget - #page
+    size = math.min(budget, 64)
+  end
+  if last then
+    local ms, seq = string.match(last, '^(%d+)-(%d+)$')
+    call('XTRIM', KEYS[5], 'MINID', ms .. '-' .. string.format('%d', tonumber(seq) + 1))
+    call('DECRBY', KEYS[6], drop)
+  end
+  -- Nothing delivered for the retain time: both keys go, together.
+  call('PEXPIRE', KEYS[5], rttl)
+  call('PEXPIRE', KEYS[6], rttl)
 end
 if #acked > 0 then
   call('XACK', events, group, unpack(acked))

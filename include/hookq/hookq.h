@@ -37,6 +37,12 @@ struct hookq_producer;
     (-7) /* durable mode: written to the primary, but no replica acknowledged in time; or a        \
           * `hookq migrate` in progress lasted longer than the 30 s a connect waits */
 
+/* Not an error (positive): with hookq_producer_set_report_duplicates on, the
+ * event was written but its id had been claimed by a worker within the dedupe
+ * window: the workers acknowledge the new entry without delivering it
+ * (docs/wire-format.md, "Idempotent events"). err names the id. */
+#define HOOKQ_DUPLICATE 1
+
 struct hookq_event {
     const char *type;    /* required: 1-128 chars of [A-Za-z0-9_.:-]; not starting "hookq."
                           * (reserved for hookq's own events) */
@@ -72,18 +78,28 @@ HOOKQ_EXPORT void hookq_producer_set_max_payload(struct hookq_producer *p, size_
  * failover now could lose them. timeout_ms <= 0 turns it off (the default). */
 HOOKQ_EXPORT void hookq_producer_set_durable(struct hookq_producer *p, int timeout_ms);
 
+/* Reports duplicates: before each write of an event with an id, the same
+ * round trip reads whether a worker claimed that id within the dedupe window
+ * (one GET per such event); the produce calls then return HOOKQ_DUPLICATE
+ * (the events are still written, entry ids filled) instead of 0. A duplicate
+ * produced before any worker read the first entry is not reported (the
+ * workers still deliver the id once). Off by default. */
+HOOKQ_EXPORT void hookq_producer_set_report_duplicates(struct hookq_producer *p, int on);
+
 /* Writes one event; entry_id (may be NULL) receives the stream entry id:
  * "<ms>-<seq>" with one partition, "p<i>/<ms>-<seq>" with several (the form
  * hookq's commands take back).
- * Returns 0, or < 0 with err filled (nothing written). */
+ * Returns 0, HOOKQ_DUPLICATE (written; see above), or < 0 with err filled
+ * (nothing written). */
 HOOKQ_EXPORT int hookq_produce(struct hookq_producer *p, const struct hookq_event *ev,
                                char *entry_id, size_t entry_id_len, char *err, size_t err_len);
 
 /* Writes n events pipelined in one round trip. All are validated first: if any
  * is invalid nothing is written and err names its index. ids (may be NULL)
  * is an array of n buffers of ids_len bytes each for the entry ids.
- * Returns 0 or < 0 (on a Redis failure some events may have been written;
- * err says how many). */
+ * Returns 0, HOOKQ_DUPLICATE (all written, some ids were claimed already: err
+ * says how many and the first), or < 0 (on a Redis failure some events may
+ * have been written; err says how many). */
 HOOKQ_EXPORT int hookq_produce_batch(struct hookq_producer *p, const struct hookq_event *evs,
                                      size_t n, char (*ids)[64], char *err, size_t err_len);
 

@@ -183,11 +183,12 @@ static void test_replay_by_id_reenqueues_with_fresh_budget_and_removes_the_entry
     assert_string_equal(OUT, "replayed 2\n");
     redisReply *r = hq_test_cmd(C, "XRANGE hookq:events - +");
     assert_int_equal(r->elements, 2);
-    const char *want[] = {"type", "invoice.paid", "payload",  "{\"n\":1}",
-                          "id",   "ev_old",       "endpoint", "ep_a"};
+    const char *want[] = {"type",   "invoice.paid", "payload", "{\"n\":1}", "id",
+                          "ev_old", "endpoint",     "ep_a",    "replay",    "1"};
     const redisReply *kv = r->element[0]->element[1];
-    assert_int_equal(kv->elements, 8); /* no attempt field: a fresh budget */
-    for (int i = 0; i < 8; i++)
+    /* No attempt field: a fresh budget; replay = 1: not a duplicate (dedupe). */
+    assert_int_equal(kv->elements, 10);
+    for (int i = 0; i < 10; i++)
         assert_string_equal(kv->element[i]->str, want[i]);
     freeReplyObject(r);
     assert_int_equal(hq_test_cmd_int(C, "XLEN hookq:dead"), 1);

@@ -70,6 +70,11 @@ static void populate(redisContext *c)
             c,
             "XADD hookq:dead * event_id dead_%d type t.x endpoint_id %s reason exhausted payload {}",
             i, EPS[0]));
+    /* A retained delivery (HOOKQ_RETAIN) and its byte count. */
+    freeReplyObject(hq_test_cmd(
+        c, "XADD hookq:retained * event_id kept_0 type t.x endpoint_id %s status 200 payload {}",
+        EPS[0]));
+    freeReplyObject(hq_test_cmd(c, "SET hookq:retained:bytes 77"));
     for (int i = 0; i < NATT; i++) {
         freeReplyObject(hq_test_cmd(c, "RPUSH hookq:att:ev_%d {\"attempt\":1}", i));
         freeReplyObject(hq_test_cmd(c, "EXPIRE hookq:att:ev_%d 600", i));
@@ -125,6 +130,10 @@ static void assert_migrated(redisContext *c, const struct hq_layout *L, long lon
     assert_int_equal(hq_test_cmd_int(c, "HLEN %s", k), 3);
     hq_key_dead(p0, k, sizeof(k));
     assert_int_equal(hq_test_cmd_int(c, "XLEN %s", k), NDEAD);
+    hq_key_retained(p0, k, sizeof(k));
+    assert_int_equal(hq_test_cmd_int(c, "XLEN %s", k), 1);
+    hq_key_retained_bytes(p0, k, sizeof(k));
+    assert_int_equal(hq_test_cmd_int(c, "INCRBY %s 0", k), 77);
     hq_key_endpoints(L->reg, k, sizeof(k));
     assert_int_equal(hq_test_cmd_int(c, "ZCARD %s", k), NEPS);
     hq_key_endpoints_version(L->reg, k, sizeof(k));
@@ -182,7 +191,7 @@ static void test_migrate_an_idle_deployment_to_4_partitions(void **state)
     assert_int_equal(run(a), 0);
     assert_non_null(strstr(OUT, "migrated hookq to 4 partitions in "));
     snprintf(want, sizeof(want),
-             ": 8 fixed keys, %lld registry keys, 21 attempt record keys renamed", nreg);
+             ": 10 fixed keys, %lld registry keys, 21 attempt record keys renamed", nreg);
     assert_non_null(strstr(OUT, want));
     assert_non_null(strstr(OUT, "1/1 live consumers paused"));
     assert_null(strstr(ERR, "did not pause"));

@@ -434,6 +434,9 @@ static void test_stats_p4_shows_each_partition_and_the_totals(void **state)
     char eps[HQ_KEY_MAX];
     hq_key_endpoints(L.reg, eps, sizeof(eps));
     freeReplyObject(hq_test_cmd(c, "ZADD %s 1 ep_1 2 ep_2", eps));
+    char dups[HQ_KEY_MAX]; /* idempotent events: p1 acked 5 duplicates */
+    hq_key_duplicates(L.part[1].base, dups, sizeof(dups));
+    freeReplyObject(hq_test_cmd(c, "SET %s 5", dups));
 
     char out[8192], err[1024], line[256], node[64];
     snprintf(node, sizeof(node), "127.0.0.1:%d", redis.port);
@@ -446,8 +449,9 @@ static void test_stats_p4_shows_each_partition_and_the_totals(void **state)
     const char *want_age[] = {"0s", "3m", "0s", "0s"};
     for (unsigned p = 0; p < 4; p++) {
         char want[200];
-        snprintf(want, sizeof(want), "%-9s %-21s %10u %8u %8d %8lld %8lld %8lld %9s", rows[p], node,
-                 p + 1, p, 1, want_retry[p], want_dead[p], want_lane[p], want_age[p]);
+        snprintf(want, sizeof(want), "%-9s %-21s %10u %8u %8d %8lld %8lld %8lld %9s %10d", rows[p],
+                 node, p + 1, p, 1, want_retry[p], want_dead[p], want_lane[p], want_age[p],
+                 p == 1 ? 5 : 0);
         if (out_line(out, rows[p], line, sizeof(line)) != 0 || strcmp(line, want) != 0)
             fail_msg("partition %u: want '%s' in\n%s", p, want, out);
     }
@@ -458,13 +462,14 @@ static void test_stats_p4_shows_each_partition_and_the_totals(void **state)
                                 "waited 3m"));
     assert_non_null(strstr(out, "dead letters: 4\n  by reason: exhausted 4"));
     assert_non_null(strstr(out, "endpoints:    2"));
+    assert_non_null(strstr(out, "duplicates:   5 "));
 
     assert_int_equal(run_stats("part4", "--json", out, sizeof(out), err, sizeof(err)), 0);
     const struct {
         const char *field, *want;
-    } top[] = {{"stream_length", "10"},   {"pending", "4"},      {"lag", "6"},
-               {"retry_backlog", "2"},    {"dead_letters", "4"}, {"endpoints", "2"},
-               {"retry_lane_length", "2"}};
+    } top[] = {{"stream_length", "10"},    {"pending", "4"},      {"lag", "6"},
+               {"retry_backlog", "2"},     {"dead_letters", "4"}, {"endpoints", "2"},
+               {"retry_lane_length", "2"}, {"duplicates", "5"}};
     for (size_t i = 0; i < sizeof(top) / sizeof(*top); i++)
         assert_json_field(out, top[i].field, top[i].want);
     const char *parts = strstr(out, ",\"partitions\":[{\"partition\":0,");
@@ -474,7 +479,7 @@ static void test_stats_p4_shows_each_partition_and_the_totals(void **state)
              "{\"partition\":2,\"tag\":\"%s\",\"node\":\"%s\",\"stream_length\":3,\"group_exists\":"
              "true,\"consumers\":1,\"pending\":1,\"lag\":2,\"retry_backlog\":2,"
              "\"retry_next_due_ms\":%lld,\"dead_letters\":0,\"retry_lane_length\":0,"
-             "\"retry_lane_oldest_ms\":0}",
+             "\"retry_lane_oldest_ms\":0,\"duplicates\":0}",
              L.part[2].tag, node, due);
     if (!strstr(parts, want))
         fail_msg("want %s in %s", want, parts);

@@ -153,6 +153,10 @@ static void render(int rc, const struct hq_event *ev, const struct hq_err *err, 
         o += (size_t)snprintf(out + o, cap - o, " line=");
         render_str(out, cap, &o, ev->line, ev->line_len);
     }
+    if (ev->requeued)
+        o += (size_t)snprintf(out + o, cap - o, " requeued");
+    if (ev->replay)
+        o += (size_t)snprintf(out + o, cap - o, " replay");
 }
 
 /* Runs one case; returns the number of mismatches (printed). */
