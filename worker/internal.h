@@ -417,6 +417,7 @@ struct hq_ordered_part {
     int claiming;    /* a lines_claim.lua call is in flight */
     int again;       /* lines changed meanwhile: claim again at its reply */
     int64_t next_ms; /* loop ms of the next claim */
+    long long lines; /* lines in the partition at the last claim (the gauge's share) */
 };
 struct hq_ordered {
     struct hq_redis_script script; /* lines_claim.lua */

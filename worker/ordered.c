@@ -69,9 +69,15 @@ static void on_claim_reply(struct hq_redis_client *c, redisReply *r, void *arg)
     struct hq_ordered_part *op = &w->ordered.part[lp];
     op->claiming = 0;
     int64_t now = (int64_t)uv_now(&w->loop), wait = CLAIM_IDLE_MS;
-    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
-        r->element[0]->type == REDIS_REPLY_INTEGER && r->element[2]->type == REDIS_REPLY_INTEGER) {
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 4 &&
+        r->element[0]->type == REDIS_REPLY_INTEGER && r->element[2]->type == REDIS_REPLY_INTEGER &&
+        r->element[3]->type == REDIS_REPLY_INTEGER) {
         long long due = r->element[2]->integer;
+        atomic_fetch_add_explicit(&w->metrics.line_heads, (unsigned long)r->element[0]->integer,
+                                  memory_order_relaxed);
+        atomic_fetch_add_explicit(&w->metrics.lines, (long)(r->element[3]->integer - op->lines),
+                                  memory_order_relaxed);
+        op->lines = r->element[3]->integer;
         if (due >= 0 && due < wait)
             wait = due < CLAIM_BUSY_MS ? CLAIM_BUSY_MS : due;
     } else {

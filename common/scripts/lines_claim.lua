@@ -16,7 +16,8 @@
 -- KEYS[1] <p>:events  KEYS[2] <p>:retries  KEYS[3] <p>:lines  KEYS[4] <p>:dead
 -- ARGV[1] group  ARGV[2] max heads to send  ARGV[3] heads in flight per endpoint
 -- ARGV[4] dead-letter MAXLEN ~ (0 = keep all)
--- Returns {sent, held back by the watermark, ms until the next due line or -1}.
+-- Returns {sent, held back by the watermark, ms until the next due line or -1,
+-- lines left}.
 local call = redis.call
 local t = call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -103,4 +104,4 @@ local wait = -1
 if nxt[2] and nxt[2] ~= 'inf' then
   wait = math.max(0, tonumber(nxt[2]) - now)
 end
-return {sent, held, wait}
+return {sent, held, wait, call('ZCARD', idx)}
