@@ -81,5 +81,7 @@ int hq_key_duplicates(const char *prefix, char *out, size_t n);
  * from it: <p>:lines:<endpoint id>/<key> zset of the line's items, <p>:lines:data
  * hash "<line>/<item>" -> its data, <p>:lines:busy hash endpoint -> lines in flight. */
 int hq_key_lines(const char *prefix, char *out, size_t n);
+/* <p>:lines:data (the name the scripts form from <p>:lines), for readers: hookq stats. */
+int hq_key_lines_data(const char *prefix, char *out, size_t n);
 
 #endif

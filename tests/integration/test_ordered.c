@@ -123,6 +123,9 @@ static void test_a_pending_earlier_entry_holds_the_line(void **state)
     struct metric_arg ma = {murl, "hookq_ordered_lines", 1};
     wenv_wait(&R.w, metric_is, &ma, 5000, "hookq_ordered_lines 1 while the line is held");
     assert_int_equal(hq_test_receiver_count_path(&R.w.rcv, "/wm"), 0);
+    char out[8192], err[1024];
+    assert_int_equal(wenv_cli(&R.w, out, sizeof(out), err, sizeof(err), "stats", NULL), 0);
+    assert_non_null(strstr(out, "ordered:      1 lines, 19 events waiting in them"));
     ordered_wait_delivered(&o, 60000);
     ma.want = 0;
     wenv_wait(&R.w, metric_is, &ma, 10000, "hookq_ordered_lines 0");
