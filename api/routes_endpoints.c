@@ -29,7 +29,8 @@
         {"max_attempts", HQ_J_INT, 0}, {"tenant", HQ_J_STR_NULL, 0},                               \
         {"backoff_base_ms", HQ_J_INT, 0}, {"backoff_factor", HQ_J_NUM, 0},                         \
         {"backoff_max_ms", HQ_J_INT, 0}, {"retry_window_ms", HQ_J_INT, 0},                         \
-        {"rate_limit", HQ_J_STR_NULL, 0}, {"batch", HQ_J_ANY, 0},                                  \
+        {"rate_limit", HQ_J_STR_NULL, 0}, {"batch", HQ_J_ANY, 0}, {"ordered", HQ_J_BOOL, 0},       \
+        {"ordered_on_failure", HQ_J_STR, 0},                                                       \
     {                                                                                              \
         NULL, 0, 0                                                                                 \
     }
@@ -73,6 +74,27 @@ static int set_batch(const json_t *v, struct hq_endpoint *e, struct hq_err *err)
         .wait_ms = w ? (long long)json_integer_value(w) : HQ_BATCH_WAIT_DEFAULT,
         .bytes = b ? (long long)json_integer_value(b) : HQ_BATCH_BYTES_DEFAULT};
     return hq_endpoint_set_batch(e, NULL, &c, err);
+}
+
+/* "ordered" (true/false) and "ordered_on_failure" ("block"/"skip": the
+ * CLI's --ordered, --no-ordered, --ordered-on-failure). */
+static int apply_ordered(const json_t *doc, struct hq_endpoint *e, struct hq_err *err)
+{
+    const json_t *on = json_object_get(doc, "ordered");
+    const json_t *mode = json_object_get(doc, "ordered_on_failure");
+    int ordered = on ? json_is_true(on) : e->ordered != HQ_ORDERED_OFF;
+    int m = e->ordered ? e->ordered : HQ_ORDERED_BLOCK;
+    if (mode) {
+        int rc = hq_endpoint_parse_ordered(json_string_value(mode), &m, err);
+        if (rc != 0)
+            return hq_err_set(err, rc, "ordered_on_failure: '%s' is not block or skip",
+                              json_string_value(mode));
+        if (!ordered)
+            return hq_err_set(err, HQ_EINVAL,
+                              "ordered_on_failure: the endpoint is not ordered (set ordered)");
+    }
+    e->ordered = ordered ? m : HQ_ORDERED_OFF;
+    return 0;
 }
 
 /* Applies doc's members to e (the CLI's add/update flags, one by one), then
@@ -136,6 +158,8 @@ static int apply(struct hq_api_req *q, const json_t *doc, struct hq_endpoint *e,
         e->backoff_max_ms = json_integer_value(v);
     if ((v = json_object_get(doc, "retry_window_ms")))
         e->retry_window_ms = json_integer_value(v);
+    if (rc == 0)
+        rc = apply_ordered(doc, e, err);
     if (rc != 0)
         return rc;
     struct hq_policy dep;

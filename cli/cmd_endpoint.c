@@ -242,6 +242,7 @@ static void print_human(const struct hq_endpoint *e, enum hq_endpoint_keys keys,
     char bt[HQ_BATCH_STR_MAX];
     hq_batch_format(&e->batch, bt, sizeof(bt));
     printf("batch:        %s\n", bt[0] ? bt : "off (one event per request)");
+    printf("ordered:      %s\n", e->ordered ? hq_endpoint_ordered_name(e->ordered) : "no");
     if (keys != HQ_EP_KEYS_NONE) {
         char k[HQ_SECRET_STR_MAX + 8];
         for (int slot = 1; slot <= 2; slot++) {
@@ -291,7 +292,61 @@ struct policy_args {
     const char *breaker_ratio;
     struct hq_endpoint_breaker breaker; /* the other --breaker-* flags */
     const char *batch;
+    int ordered, no_ordered; /* --ordered, --no-ordered */
+    const char *on_failure;  /* --ordered-on-failure */
 };
+
+/* The ordered-delivery flags of add and update (docs/ordering.md). */
+#define ORDERED_OPTS(p)                                                                            \
+    {"ordered",                                                                                    \
+     HQ_OPT_BOOL,                                                                                  \
+     &(p)->ordered,                                                                                \
+     NULL,                                                                                         \
+     "deliver one at a time per ordering key, in stream order",                                    \
+     HQ_OPTF_NOENV,                                                                                \
+     0,                                                                                            \
+     0,                                                                                            \
+     0},                                                                                           \
+        {"ordered-on-failure",                                                                     \
+         HQ_OPT_STR,                                                                               \
+         &(p)->on_failure,                                                                         \
+         "block|skip",                                                                             \
+         "a failed head holds its line until delivered or dead (block, default) or is "            \
+         "dead-lettered at once (skip)",                                                           \
+         HQ_OPTF_NOENV,                                                                            \
+         0,                                                                                        \
+         0,                                                                                        \
+         0},                                                                                       \
+    {                                                                                              \
+        "no-ordered", HQ_OPT_BOOL, &(p)->no_ordered, NULL, "deliver unordered again",              \
+            HQ_OPTF_NOENV, 0, 0, 0                                                                 \
+    }
+
+/* Applies --ordered / --ordered-on-failure / --no-ordered to e. */
+static int apply_ordered(const struct hq_opt *opts, const struct policy_args *pa,
+                         struct hq_endpoint *e, struct hq_err *err)
+{
+    if (pa->no_ordered && (pa->ordered || given(opts, "ordered-on-failure")))
+        return hq_err_set(err, HQ_EINVAL,
+                          "--no-ordered: give it without --ordered and "
+                          "--ordered-on-failure");
+    if (pa->no_ordered) {
+        e->ordered = HQ_ORDERED_OFF;
+        return 0;
+    }
+    int mode = e->ordered ? e->ordered : HQ_ORDERED_BLOCK;
+    if (given(opts, "ordered-on-failure")) {
+        int rc = hq_endpoint_parse_ordered(pa->on_failure, &mode, err);
+        if (rc != 0)
+            return rc;
+        if (!pa->ordered && !e->ordered)
+            return hq_err_set(err, HQ_EINVAL,
+                              "--ordered-on-failure: the endpoint is not ordered (add --ordered)");
+    }
+    if (pa->ordered || e->ordered)
+        e->ordered = mode;
+    return 0;
+}
 
 /* The per-endpoint circuit breaker flags: the worker's names (cmd_worker.c),
  * 0 / '' = the worker's value. */
@@ -453,6 +508,9 @@ static int apply_policy(const struct hq_opt *opts, const struct policy_args *pa,
         if (rc != 0)
             return rc;
     }
+    int orc = apply_ordered(opts, pa, e, err);
+    if (orc != 0)
+        return orc;
     int brc = hq_endpoint_check_breaker(&e->breaker, err);
     if (brc != 0)
         return brc;
@@ -485,6 +543,7 @@ static int cmd_add(struct ctx *x, int argc, char **argv)
         {"disabled", HQ_OPT_BOOL, &disabled, NULL, "create it disabled", HQ_OPTF_NOENV, 0, 0, 0},
         POLICY_OPTS(&pa),
         BREAKER_OPTS(&pa),
+        ORDERED_OPTS(&pa),
         JSON_OPT(x),
         HQ_NETGUARD_OPTS(&allow_private, &allow_cidrs),
         HQ_COMMON_OPTS(&x->common),
@@ -847,13 +906,14 @@ static int cmd_update(struct ctx *x, int argc, char **argv)
          HQ_ENDPOINT_ATTEMPTS_MAX, 0},
         POLICY_OPTS(&pa),
         BREAKER_OPTS(&pa),
+        ORDERED_OPTS(&pa),
         JSON_OPT(x),
         HQ_NETGUARD_OPTS(&allow_private, &allow_cidrs),
         HQ_COMMON_OPTS(&x->common),
         {0},
     };
     static const struct hq_cmd_help help = {
-        "endpoint update ID [--name N] [--url U] [--description D] [--events LIST] [--header 'K: V']... [--clear-headers] [--max-attempts N] [--tenant T] [--backoff-base DUR] [--backoff-factor F] [--backoff-max DUR] [--retry-window DUR] [--rate-limit N/s] [--batch max=N,wait=DUR,bytes=SIZE|off] [--breaker-failures N] [--breaker-ratio P%] [--breaker-window DUR] [--breaker-min-attempts N] [--breaker-probe-interval DUR]",
+        "endpoint update ID [--name N] [--url U] [--description D] [--events LIST] [--header 'K: V']... [--clear-headers] [--max-attempts N] [--tenant T] [--backoff-base DUR] [--backoff-factor F] [--backoff-max DUR] [--retry-window DUR] [--rate-limit N/s] [--batch max=N,wait=DUR,bytes=SIZE|off] [--breaker-failures N] [--breaker-ratio P%] [--breaker-window DUR] [--breaker-min-attempts N] [--breaker-probe-interval DUR] [--ordered [--ordered-on-failure block|skip] | --no-ordered]",
         "Changes an endpoint; workers see the change within HOOKQ_ENDPOINT_CACHE."};
     const char *id = NULL;
     struct hq_err err = {0};
@@ -866,7 +926,8 @@ static int cmd_update(struct ctx *x, int argc, char **argv)
           given(opts, "max-attempts") || given(opts, "tenant") || given(opts, "backoff-base") ||
           given(opts, "backoff-factor") || given(opts, "backoff-max") ||
           given(opts, "retry-window") || given(opts, "rate-limit") || given(opts, "batch") ||
-          breaker_given(opts))) {
+          breaker_given(opts) || pa.ordered || pa.no_ordered ||
+          given(opts, "ordered-on-failure"))) {
         hq_err_set(&err, HQ_EINVAL, "nothing to update (usage: hookq %s)", help.usage);
         status = fail(x, 2, &err);
         goto out;

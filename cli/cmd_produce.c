@@ -113,7 +113,8 @@ static int load_payload(const char *data, size_t max, char **buf, size_t *len)
 }
 
 /* Checks the event's fields; returns 0 or 2 after printing why. */
-static int check_fields(const char *type, const char *id, const char *endpoint, const char *tenant)
+static int check_fields(const char *type, const char *id, const char *endpoint, const char *tenant,
+                        const char *key)
 {
     struct hq_err err = {0};
     if (!type)
@@ -121,14 +122,16 @@ static int check_fields(const char *type, const char *id, const char *endpoint, 
     if (hq_event_check_produced_type(type, strlen(type), &err) != 0 ||
         (id && hq_event_check_id(id, strlen(id), &err) != 0) ||
         (endpoint && hq_event_check_endpoint(endpoint, strlen(endpoint), &err) != 0) ||
-        (tenant && hq_event_check_tenant(tenant, strlen(tenant), &err) != 0))
+        (tenant && hq_event_check_tenant(tenant, strlen(tenant), &err) != 0) ||
+        (key && hq_event_check_key(key, strlen(key), &err) != 0))
         return hq_cli_fail(2, "produce", err.msg);
     return 0;
 }
 
 int hq_cmd_produce(int argc, char **argv)
 {
-    const char *type = NULL, *id = NULL, *endpoint = NULL, *data = NULL, *tenant = NULL;
+    const char *type = NULL, *id = NULL, *endpoint = NULL, *data = NULL, *tenant = NULL,
+               *key = NULL;
     long long max_payload = HQ_PAYLOAD_MAX_DEFAULT;
     int json = 0, durable = 0;
     long long durable_ms = 1000;
@@ -145,6 +148,10 @@ int hq_cmd_produce(int argc, char **argv)
         {"tenant", HQ_OPT_STR, &tenant, "T",
          "deliver only to this tenant's endpoints: 1-64 of [A-Za-z0-9_.:-]", HQ_OPTF_NOENV, 0, 0,
          0},
+        {"key", HQ_OPT_STR, &key, "K",
+         "ordering key: an ordered endpoint keeps each key's events in order, 1-128 of "
+         "[A-Za-z0-9_.:-]",
+         HQ_OPTF_NOENV, 0, 0, 0},
         {"data", HQ_OPT_STR, &data, "JSON|@FILE|-",
          "the payload, sent byte-exact (default: read stdin)", HQ_OPTF_NOENV, 0, 0, 0},
         {"max-payload", HQ_OPT_SIZE, &max_payload, "SIZE",
@@ -160,7 +167,7 @@ int hq_cmd_produce(int argc, char **argv)
         {0},
     };
     static const struct hq_cmd_help help = {
-        "produce --type T [--id ID] [--endpoint EP] [--tenant T] [--data JSON|@FILE|-] [options]",
+        "produce --type T [--id ID] [--endpoint EP] [--tenant T] [--key K] [--data JSON|@FILE|-] [options]",
         "Validates one event and writes it in the msgpack form to the stream of its partition\n"
         "(<prefix>:events on a single Redis; with P partitions CRC16(id) mod P, or any one\n"
         "without --id: docs/wire-format.md), then prints the stream entry id (p<i>/<id> with\n"
@@ -183,7 +190,7 @@ int hq_cmd_produce(int argc, char **argv)
     free(pos);
     if (hq_common_opts_apply(&common, &err) != 0)
         return hq_cli_fail(2, "produce", err.msg);
-    rc = check_fields(type, id, endpoint, tenant);
+    rc = check_fields(type, id, endpoint, tenant, key);
     if (rc != 0)
         return rc;
     struct hq_redis_url url;
@@ -212,7 +219,8 @@ int hq_cmd_produce(int argc, char **argv)
                              .payload_len = payload_len,
                              .id = id,
                              .endpoint = endpoint,
-                             .tenant = tenant};
+                             .tenant = tenant,
+                             .key = key};
     char entry_id[64];
     rc = hookq_produce(p, &ev, entry_id, sizeof(entry_id), msg, sizeof(msg));
     hookq_producer_free(p);

@@ -127,6 +127,8 @@ static void print_human(const struct hq_layout *L, const struct hq_stats *part,
     }
     if (s->retained > 0 || s->retained_bytes > 0) /* HOOKQ_RETAIN: docs/resend.md */
         printf("retained:     %lld deliveries, %lld bytes\n", s->retained, s->retained_bytes);
+    if (s->lines > 0) /* ordered endpoints: docs/ordering.md */
+        printf("ordered:      %lld lines, %lld events waiting in them\n", s->lines, s->line_items);
     printf("endpoints:    %lld\n", s->endpoints);
     printf(
         "duplicates:   %lld (entries acknowledged, not delivered: their event id was seen within "

@@ -282,7 +282,14 @@ static int check_overrides(const struct hq_endpoint *e, struct hq_err *err)
                           "--backoff-base: %lldms must be <= --backoff-max (%lldms)",
                           e->backoff_base_ms, e->backoff_max_ms);
     int rc = hq_endpoint_check_breaker(&e->breaker, err);
-    return rc ? rc : hq_batch_check(&e->batch, err);
+    rc = rc ? rc : hq_batch_check(&e->batch, err);
+    /* Batches of an ordered line (consecutive events of one key) are not
+     * built: refused rather than one setting silently ignored. */
+    if (rc == 0 && e->batch.max && e->ordered)
+        return hq_err_set(err, HQ_EINVAL,
+                          "--batch: not available on an ordered endpoint (--ordered) yet; "
+                          "give one of them");
+    return rc;
 }
 
 int hq_endpoint_validate(const struct hq_endpoint *e, const struct hq_netguard *g,
@@ -608,6 +615,36 @@ void hq_endpoint_breaker_format(const struct hq_endpoint_breaker *b, char *out, 
 
 /* Reads breaker field k = v (a breaker_* field of the hash) into b. Returns
  * 0 when k is not one, 1 parsed, -1 malformed. "" is unset. */
+const char *hq_endpoint_ordered_name(int ordered)
+{
+    return ordered == HQ_ORDERED_BLOCK ? "block" : ordered == HQ_ORDERED_SKIP ? "skip" : "";
+}
+
+int hq_endpoint_parse_ordered(const char *s, int *out, struct hq_err *err)
+{
+    if (strcmp(s, "block") == 0)
+        *out = HQ_ORDERED_BLOCK;
+    else if (strcmp(s, "skip") == 0)
+        *out = HQ_ORDERED_SKIP;
+    else
+        return hq_err_set(err, HQ_EINVAL, "--ordered-on-failure: '%s' is not block or skip", s);
+    return 0;
+}
+
+/* The hash field ordered: "" = off, "block", "skip". -1 for anything else (*out 0). */
+static int ordered_field(const redisReply *v, int *out)
+{
+    *out = HQ_ORDERED_OFF;
+    if (v->len == 0)
+        return 0;
+    char s[8];
+    if (v->len >= sizeof(s))
+        return -1;
+    memcpy(s, v->str, v->len);
+    s[v->len] = '\0';
+    return hq_endpoint_parse_ordered(s, out, NULL) == 0 ? 0 : -1;
+}
+
 static int breaker_field(const redisReply *k, const redisReply *v, struct hq_endpoint_breaker *b)
 {
     static const char *const names[] = {"breaker_failures", "breaker_ratio", "breaker_window_ms",
@@ -749,6 +786,8 @@ int hq_endpoint_from_reply(const redisReply *r, const char *id, struct hq_endpoi
             bad = parse_double(v->str, v->len, &e->backoff_factor) ? "backoff_factor" : NULL;
         } else if (breaker_field(k, v, &e->breaker) < 0) {
             bad = "breaker_*";
+        } else if (field_is(k, "ordered")) {
+            bad = ordered_field(v, &e->ordered) ? "ordered" : NULL;
         }
         /* Unknown fields are ignored: a newer hookq may have added them. */
     }
@@ -790,7 +829,8 @@ const char *const hq_endpoint_listing_fields[HQ_ENDPOINT_LISTING_FIELDS] = {"nam
                                                                             "breaker_window_ms",
                                                                             "breaker_min_attempts",
                                                                             "breaker_probe_ms",
-                                                                            "batch"};
+                                                                            "batch",
+                                                                            "ordered"};
 
 int hq_endpoint_from_listing(const redisReply *r, const char *id, struct hq_endpoint *e)
 {
@@ -842,6 +882,7 @@ int hq_endpoint_from_listing(const redisReply *r, const char *id, struct hq_endp
                 e->batch = (struct hq_batch_cfg){0};
             break;
         }
+        case 21: (void)ordered_field(v, &e->ordered); break; /* garbage: not ordered */
         default: { /* 15-19: breaker_*, as in the hash reader (lenient: garbage is unset) */
             redisReply k = {.type = REDIS_REPLY_STRING,
                             .str = (char *)hq_endpoint_listing_fields[i],

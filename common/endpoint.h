@@ -15,6 +15,7 @@
  *                      breaker_min_attempts breaker_probe_ms (circuit breaker
  *                      overrides; absent/"" = the worker's --breaker-*; 0 = the
  *                      worker's too but for breaker_ratio, where 0 = off)
+ *                      ordered ("block" | "skip"; absent/"" = not ordered)
  *                      events  = filters joined by ","  ("invoice.paid,user.*")
  *                      headers = "Name: value" lines joined by "\n" (CR/LF are refused in headers)
  *   <r>:endpoints      zset id -> created ms (paged listing)
@@ -78,7 +79,17 @@ struct hq_endpoint {
     struct hq_rate rate;                /* rate limit (hash field rate_limit "50/s"); n 0 = none */
     struct hq_endpoint_breaker breaker; /* circuit breaker overrides (breaker_* fields) */
     struct hq_batch_cfg batch;          /* --batch (hash field batch); max 0 = off */
+    int ordered; /* hash field ordered: HQ_ORDERED_OFF ("" / absent), _BLOCK, _SKIP */
 };
+
+/* Ordered delivery (docs/ordering.md): off, or one line per ordering key whose
+ * failed head holds the line until it is delivered or dead (block), or is
+ * dead-lettered at once (skip). */
+enum { HQ_ORDERED_OFF = 0, HQ_ORDERED_BLOCK = 1, HQ_ORDERED_SKIP = 2 };
+/* "block" / "skip" / "" for e->ordered. */
+const char *hq_endpoint_ordered_name(int ordered);
+/* Parses an --ordered-on-failure value ("block", "skip") into *out. HQ_EINVAL naming the flag. */
+int hq_endpoint_parse_ordered(const char *s, int *out, struct hq_err *err) HQ_MUST_CHECK;
 
 void hq_endpoint_free(struct hq_endpoint *e); /* frees the owned fields, wipes keys */
 /* Frees an owned list of owned strings (e->events, e->headers) and leaves it
@@ -110,7 +121,7 @@ int hq_endpoint_from_reply(const redisReply *r, const char *id, struct hq_endpoi
 
 /* The hash fields a listing reads: every field but the keys, so a listing
  * never holds a secret. */
-#define HQ_ENDPOINT_LISTING_FIELDS 21
+#define HQ_ENDPOINT_LISTING_FIELDS 22
 extern const char *const hq_endpoint_listing_fields[HQ_ENDPOINT_LISTING_FIELDS];
 /* Fills e (caller frees with hq_endpoint_free) from an HMGET of
  * hq_endpoint_listing_fields, leniently: a hand-edited hash is shown as well

@@ -192,6 +192,11 @@ int hq_endpoint_json(struct hq_buf *b, const struct hq_endpoint *e, enum hq_endp
     rc = rc ? rc : (rl[0] ? json_str(b, rl) : hq_buf_printf(b, "null"));
     rc = rc ? rc : breaker_json(b, &e->breaker);
     rc = rc ? rc : batch_json(b, &e->batch);
+    rc = rc ? rc : hq_buf_printf(b, ",\"ordered\":%s", e->ordered ? "true" : "false");
+    if (e->ordered)
+        rc = rc ? rc
+                : hq_buf_printf(b, ",\"ordered_on_failure\":\"%s\"",
+                                hq_endpoint_ordered_name(e->ordered));
     if (keys != HQ_EP_KEYS_NONE) {
         char k1[HQ_SECRET_STR_MAX + 8], k2[HQ_SECRET_STR_MAX + 8];
         if (keys == HQ_EP_KEYS_MASKED) {

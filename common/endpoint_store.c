@@ -174,6 +174,8 @@ static void tx_hash(struct tx *t, const char *base, const struct hq_endpoint *e)
         cb[4],
         "batch",
         bt,
+        "ordered",
+        hq_endpoint_ordered_name(e->ordered),
     };
     tx_append(t, (int)(sizeof(argv) / sizeof(*argv)), argv);
     free(events);

@@ -113,6 +113,21 @@ int hq_event_check_tenant(const char *s, size_t n, struct hq_err *err)
                       err);
 }
 
+int hq_event_check_key(const char *s, size_t n, struct hq_err *err)
+{
+    return check_name("key", s, n, HQ_ORDER_KEY_MAX, ALLOW_DOT | ALLOW_COLON, "[A-Za-z0-9_.:-]",
+                      err);
+}
+
+/* The internal line field: a line item's name, digits and one dash. */
+static int check_line(const char *s, size_t n, struct hq_err *err)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+            return hq_err_set(err, HQ_EINVAL, "line: not a line item");
+    return n > 0 && n <= 48 ? 0 : hq_err_set(err, HQ_EINVAL, "line: not a line item");
+}
+
 int hq_event_type_reserved(const char *type, size_t n)
 {
     size_t k = sizeof(HQ_RESERVED_TYPE_PREFIX) - 1;
@@ -154,6 +169,10 @@ static int validate(const struct hq_event *ev, size_t max_payload, struct hq_err
         rc = hq_event_check_endpoint(ev->endpoint, ev->endpoint_len, err);
     if (rc == 0 && ev->tenant)
         rc = hq_event_check_tenant(ev->tenant, ev->tenant_len, err);
+    if (rc == 0 && ev->key)
+        rc = hq_event_check_key(ev->key, ev->key_len, err);
+    if (rc == 0 && ev->line)
+        rc = check_line(ev->line, ev->line_len, err);
     return rc;
 }
 
@@ -169,12 +188,15 @@ enum field_id {
     F_FIRST_MS,
     F_TENANT,
     F_BATCH,
+    F_KEY,
+    F_LINE,
     F_REPLAY,
     F_UNKNOWN
 };
 
-static const char *const field_names[] = {"type",    "payload",  "id",     "endpoint", "ts",
-                                          "attempt", "first_ms", "tenant", "batch",    "replay"};
+static const char *const field_names[] = {"type",  "payload", "id",       "endpoint",
+                                          "ts",    "attempt", "first_ms", "tenant",
+                                          "batch", "key",     "line",     "replay"};
 
 /* Looks a field name up among the names allowed in a form (a bitmask). */
 static enum field_id field_lookup(const char *s, size_t n, unsigned allowed)
@@ -375,6 +397,14 @@ static void set_str(struct hq_event *ev, enum field_id f, const char *s, size_t 
         ev->batch = s;
         ev->batch_len = n;
         break;
+    case F_KEY:
+        ev->key = s;
+        ev->key_len = n;
+        break;
+    case F_LINE:
+        ev->line = s;
+        ev->line_len = n;
+        break;
     default: break;
     }
 }
@@ -424,7 +454,7 @@ int hq_event_decode_msgpack(const uint8_t *p, size_t n, size_t max_payload, stru
     size_t pairs = (size_t)v.len;
     unsigned seen = 0;
     const unsigned allowed = (1u << F_TYPE) | (1u << F_PAYLOAD) | (1u << F_ID) |
-                             (1u << F_ENDPOINT) | (1u << F_TS) | (1u << F_TENANT);
+                             (1u << F_ENDPOINT) | (1u << F_TS) | (1u << F_TENANT) | (1u << F_KEY);
     for (size_t k = 0; k < pairs; k++) {
         struct mp_val key;
         rc = read_value(&c, &key, err);
@@ -502,7 +532,8 @@ int hq_event_decode_fields(const struct hq_field *fields, size_t n, size_t max_p
     unsigned seen = 0;
     const unsigned allowed = (1u << F_TYPE) | (1u << F_PAYLOAD) | (1u << F_ID) |
                              (1u << F_ENDPOINT) | (1u << F_ATTEMPT) | (1u << F_FIRST_MS) |
-                             (1u << F_TENANT) | (1u << F_BATCH) | (1u << F_REPLAY);
+                             (1u << F_TENANT) | (1u << F_BATCH) | (1u << F_KEY) | (1u << F_LINE) |
+                             (1u << F_REPLAY);
     for (size_t k = 0; k < n; k++) {
         const struct hq_field *fl = &fields[k];
         const char *val = fl->val ? fl->val : "";

@@ -43,8 +43,12 @@ struct hq_event {
     int64_t ts_ms;    /* producer's timestamp, unix ms; 0 when absent */
     int attempt;      /* failed attempts so far (internal field); 0 for new events */
     int64_t first_ms; /* unix ms of the first attempt (internal field); 0 when new */
-    int requeued;     /* 1: the internal field "attempt" was present (a retry or deferral) */
-    int replay;       /* 1: the internal field "replay" = "1" (a dead-letter replay or resend) */
+    const char *key;  /* borrowed; the ordering key, NULL when absent (docs/ordering.md) */
+    size_t key_len;
+    const char *line; /* borrowed; internal: set on a line's head sent by lines_claim.lua */
+    size_t line_len;
+    int requeued; /* 1: the internal field "attempt" was present (a retry or deferral) */
+    int replay;   /* 1: the internal field "replay" = "1" (a dead-letter replay or resend) */
     /* A failed batch retried whole (internal field, plain form only; worker/batch_retry.c):
      * its members, one "id type timestamp_ms payload_offset payload_len b64\n" line each,
      * the payload being the batch's body. NULL for a single event. Borrowed. */
@@ -72,6 +76,9 @@ int hq_event_check_endpoint(const char *s, size_t n, struct hq_err *err) HQ_MUST
 int hq_event_check_payload(size_t n, size_t max_payload, struct hq_err *err) HQ_MUST_CHECK;
 /* A tenant id: 1-HQ_TENANT_MAX chars of [A-Za-z0-9_.:-] (the type's set). */
 int hq_event_check_tenant(const char *s, size_t n, struct hq_err *err) HQ_MUST_CHECK;
+
+/* An ordering key: 1-HQ_ORDER_KEY_MAX chars of [A-Za-z0-9_.:-] (the type's set). */
+int hq_event_check_key(const char *s, size_t n, struct hq_err *err) HQ_MUST_CHECK;
 
 /* 1 when the type starts with HQ_RESERVED_TYPE_PREFIX ("hookq."): reserved
  * for the events hookq emits itself; a "*" filter does not match them. */

@@ -97,6 +97,14 @@ int hq_key_apikeys(const char *p, char *out, size_t n)
 {
     return fmt(out, n, p, "apikeys", NULL);
 }
+int hq_key_lines(const char *p, char *out, size_t n)
+{
+    return fmt(out, n, p, "lines", NULL);
+}
+int hq_key_lines_data(const char *p, char *out, size_t n)
+{
+    return fmt(out, n, p, "lines:data", NULL);
+}
 int hq_key_retained(const char *p, char *out, size_t n)
 {
     return fmt(out, n, p, "retained", NULL);

@@ -76,4 +76,12 @@ int hq_key_dedupe(const char *prefix, const char *event_id, char *out, size_t n)
  * (record_outcomes.lua's "d" op; `hookq stats`). */
 int hq_key_duplicates(const char *prefix, char *out, size_t n);
 
+/* <p>:lines zset "<endpoint id>/<key>" -> due ms: the lines of ordered endpoints
+ * (docs/ordering.md). record_outcomes.lua and lines_claim.lua name the rest
+ * from it: <p>:lines:<endpoint id>/<key> zset of the line's items, <p>:lines:data
+ * hash "<line>/<item>" -> its data, <p>:lines:busy hash endpoint -> lines in flight. */
+int hq_key_lines(const char *prefix, char *out, size_t n);
+/* <p>:lines:data (the name the scripts form from <p>:lines), for readers: hookq stats. */
+int hq_key_lines_data(const char *prefix, char *out, size_t n);
+
 #endif

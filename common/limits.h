@@ -27,6 +27,7 @@
 #define HQ_ENDPOINT_ATTEMPTS_MAX 100  /* per-endpoint --max-attempts ceiling: 100 spans weeks */
 
 /* ---- Tenants and per-endpoint retry policy (docs/flow-control.md) ------------ */
+#define HQ_ORDER_KEY_MAX        128      /* an event's ordering key: part of a Redis key name */
 #define HQ_TENANT_MAX           64       /* tenant (customer/account) id: fits a key and a label */
 #define HQ_RESERVED_TYPE_PREFIX "hookq." /* types hookq emits itself (operational webhooks) */
 #define HQ_BACKOFF_SPAN_MAX_MS  (86400000LL * 30)  /* endpoint --backoff-base/-max: as deployment */

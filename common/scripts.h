@@ -25,6 +25,8 @@ extern const char hq_script_exhausted[];
 
 /* A failed batch's retry item (worker/batch_retry.c) */
 extern const char hq_script_batch_retry[];
+/* ordered endpoints' lines: sends due heads (worker/ordered.c) */
+extern const char hq_script_lines_claim[];
 /* idempotent events: the dedupe claim of a read batch (worker/dedupe.c) */
 extern const char hq_script_claim_ids[];
 

@@ -74,18 +74,22 @@ static int read_part(struct hq_redis_conn *conn, const struct hq_layout *L, unsi
     hq_key_retained_bytes(base, kept_bytes, sizeof(kept_bytes));
     char dups[HQ_KEY_MAX];
     hq_key_duplicates(base, dups, sizeof(dups));
+    char lines[HQ_KEY_MAX], line_data[HQ_KEY_MAX];
+    hq_key_lines(base, lines, sizeof(lines));
+    hq_key_lines_data(base, line_data, sizeof(line_data));
     hq_key_events(base, ev, sizeof(ev));
     hq_key_retry(base, retry, sizeof(retry));
     hq_key_dead(base, dead, sizeof(dead));
     hq_key_retries(base, lane, sizeof(lane));
     const char *cmds[][5] = {
-        {"XLEN", ev},     {"XINFO", "GROUPS", ev},
-        {"ZCARD", retry}, {"ZRANGE", retry, "0", "0", "WITHSCORES"},
-        {"XLEN", dead},   {"EVAL", hq_script_lane_stats, "1", lane, HQ_GROUP},
-        {"XLEN", kept},   {"GET", kept_bytes},
-        {"GET", dups},
+        {"XLEN", ev},        {"XINFO", "GROUPS", ev},
+        {"ZCARD", retry},    {"ZRANGE", retry, "0", "0", "WITHSCORES"},
+        {"XLEN", dead},      {"EVAL", hq_script_lane_stats, "1", lane, HQ_GROUP},
+        {"XLEN", kept},      {"GET", kept_bytes},
+        {"GET", dups},       {"ZCARD", lines},
+        {"HLEN", line_data},
     };
-    const int argcs[] = {2, 3, 2, 5, 2, 5, 2, 2, 2};
+    const int argcs[] = {2, 3, 2, 5, 2, 5, 2, 2, 2, 2, 2};
     const int n = (int)(sizeof(argcs) / sizeof(*argcs));
     memset(s, 0, sizeof(*s));
     s->lag = -1;
@@ -133,6 +137,8 @@ static int read_part(struct hq_redis_conn *conn, const struct hq_layout *L, unsi
         case 8:
             s->duplicates = r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : 0;
             break;
+        case 9: s->lines = int_of(r); break;
+        case 10: s->line_items = int_of(r); break;
         }
         freeReplyObject(r);
     }
@@ -205,6 +211,8 @@ int hq_stats_read(struct hq_redis_conn *conn, const struct hq_layout *L, struct 
         s->dead += p->dead;
         s->lane_len += p->lane_len;
         s->duplicates += p->duplicates;
+        s->lines += p->lines;
+        s->line_items += p->line_items;
         if (p->lane_age > s->lane_age)
             s->lane_age = p->lane_age;
         s->retained += p->retained;

@@ -41,6 +41,7 @@ struct hq_stats {
     char node[64];                                /* the node serving the partition */
     long long retained, retained_bytes; /* XLEN <p>:retained, GET <p>:retained:bytes (resend.md) */
     long long duplicates; /* GET <p>:duplicates: entries acked as duplicates (idempotent events) */
+    long long lines, line_items; /* ZCARD <p>:lines, HLEN <p>:lines:data (ordering.md) */
 };
 
 /* One counted name (a reason class or an endpoint id; may hold any bytes). */

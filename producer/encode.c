@@ -38,8 +38,8 @@ static int pack_event(const struct hq_event *ev, struct sink *s)
 {
     msgpack_packer pk;
     msgpack_packer_init(&pk, s, on_pack_write);
-    size_t pairs =
-        2 + (ev->id != NULL) + (ev->endpoint != NULL) + (ev->ts_ms != 0) + (ev->tenant != NULL);
+    size_t pairs = 2 + (ev->id != NULL) + (ev->endpoint != NULL) + (ev->ts_ms != 0) +
+                   (ev->tenant != NULL) + (ev->key != NULL);
     if (msgpack_pack_map(&pk, pairs) != 0)
         return -1;
     if (pack_str(&pk, "type", 4) != 0 || pack_str(&pk, ev->type, ev->type_len) != 0)
@@ -57,6 +57,8 @@ static int pack_event(const struct hq_event *ev, struct sink *s)
         return -1;
     if (ev->tenant &&
         (pack_str(&pk, "tenant", 6) != 0 || pack_str(&pk, ev->tenant, ev->tenant_len) != 0))
+        return -1;
+    if (ev->key && (pack_str(&pk, "key", 3) != 0 || pack_str(&pk, ev->key, ev->key_len) != 0))
         return -1;
     return 0;
 }

@@ -175,6 +175,13 @@ static int to_event(const struct hookq_event *in, size_t max_payload, struct hq_
         if (rc != 0)
             return rc;
     }
+    if (in->key) {
+        ev->key = in->key;
+        ev->key_len = strlen(in->key);
+        rc = hq_event_check_key(ev->key, ev->key_len, err);
+        if (rc != 0)
+            return rc;
+    }
     if (in->ts_ms < 0)
         return hq_err_set(err, HQ_EINVAL, "ts: %lld is not a positive unix ms time",
                           (long long)in->ts_ms);
@@ -377,8 +384,11 @@ static int write_all(struct hookq_producer *p, const struct hookq_event *evs, si
         return hq_err_set(err, HQ_ENOMEM, "out of memory");
     }
     for (size_t i = 0; i < n; i++) {
-        size_t len = evs[i].id ? strlen(evs[i].id) : 0;
-        part[i] = hq_layout_partition_for(&p->L, evs[i].id, len, p->rr);
+        /* By the ordering key when there is one: a key's events share a
+         * partition, so its line sees them in stream order (docs/ordering.md). */
+        const char *by = evs[i].key ? evs[i].key : evs[i].id;
+        size_t len = by ? strlen(by) : 0;
+        part[i] = hq_layout_partition_for(&p->L, by, len, p->rr);
         if (len == 0)
             p->rr++;
         start[part[i] + 1]++;

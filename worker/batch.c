@@ -26,7 +26,8 @@ int hq__batch_wants(const struct hq_worker *w, const struct hq_delivery *d)
 {
     const struct hq_entry *e = d->entry;
     const struct hq_ep *ep = d->ep;
-    if (ep->cb.state != HQ_CB_CLOSED || e->ev.attempt != 0)
+    /* A line's head goes alone: one in flight per line (ordered.c). */
+    if (ep->cb.state != HQ_CB_CLOSED || e->ev.attempt != 0 || e->ev.line || ep->e.ordered)
         return 0;
     /* Fresh lane: a new event (a replayed dead letter of a batch carries
      * first_ms: it goes alone). Retry lane: a deferral coming back. */

@@ -25,7 +25,7 @@
 static void own_event(struct hq_entry *e, const struct hq_event *ev)
 {
     size_t n = ev->type_len + ev->payload_len + ev->id_len + ev->endpoint_len + ev->tenant_len +
-               ev->batch_len + 6;
+               ev->batch_len + ev->key_len + ev->line_len + 8;
     char *p = hq_malloc(n);
     e->data = p;
     e->ev = *ev;
@@ -43,6 +43,8 @@ static void own_event(struct hq_entry *e, const struct hq_event *ev)
     COPY(endpoint, endpoint_len);
     COPY(tenant, tenant_len);
     COPY(batch, batch_len);
+    COPY(key, key_len);
+    COPY(line, line_len);
 #undef COPY
 }
 

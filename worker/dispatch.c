@@ -770,6 +770,12 @@ void hq__dispatch_defer_all(struct hq_worker *w)
 static void add_delivery(struct hq_worker *w, struct hq_entry *e, struct hq_ep *ep,
                          struct hq_delivery ***list)
 {
+    /* An ordered endpoint's fresh pair joins its line (docs/ordering.md);
+     * the line's head comes back on the retry lane with e->ev.line set. */
+    if (hq_unlikely(ep->e.ordered) && w->parts[e->part].lane == HQ_LANE_FRESH && e->sid_ok) {
+        hq__outcome_park(w, e, ep);
+        return;
+    }
     struct hq_delivery *d = hq__delivery_new(w);
     d->entry = e;
     d->ep = ep;

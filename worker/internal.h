@@ -96,6 +96,7 @@ struct hq_entry {
     struct hq_ops ops;            /* its outcome ops, as record_outcomes.lua's arguments */
     int64_t first_ms;             /* first attempt time carried across retries */
     int64_t ready_us;             /* monotonic time it became READY (flush coalescing) */
+    int lines;                    /* it carries a line op (docs/ordering.md) */
     int retained;                 /* an "r" op (HOOKQ_RETAIN) carries its payload already */
 };
 
@@ -377,16 +378,18 @@ struct hq_delivery_pool {
 struct hq_outcome_queue {
     struct hq_entry *ready_head, *ready_tail; /* entries waiting to be flushed */
     int nready;                               /* their number */
-    int flushing;                             /* record_outcomes calls in flight */
-    int64_t flush_retry_at_ms;                /* after a failed flush, not before this */
+    int nlines;                /* of them carrying line ops (flushed without coalescing) */
+    int flushing;              /* record_outcomes calls in flight */
+    int64_t flush_retry_at_ms; /* after a failed flush, not before this */
     int flush_backoff_ms;
 };
 struct hq_outcomes {
     struct hq_redis_script record_script;
-    struct hq_buf att_json;     /* scratch for one attempt record, reused */
-    struct hq_outcome_queue *q; /* w->nparts of them, owned */
-    int flushing;               /* calls in flight over all partitions */
-    uint64_t rng;               /* xorshift state for the jitter of retries and deferrals */
+    struct hq_buf att_json;      /* scratch for one attempt record, reused */
+    struct hq_outcome_queue *q;  /* w->nparts of them, owned */
+    int flushing;                /* calls in flight over all partitions */
+    unsigned long lines_flushed; /* calls recorded that carried line ops (ordered.c claims then) */
+    uint64_t rng;                /* xorshift state for the jitter of retries and deferrals */
 };
 
 /* ratelimit.c: tokens and their leases; reports through callbacks (dispatch's). */
@@ -437,8 +440,24 @@ struct hq_wpart {
      * or <b>:retries for the retry lane. The other keys are the partition's. */
     char key_events[HQ_KEY_MAX], key_retry[HQ_KEY_MAX], key_retry_data[HQ_KEY_MAX];
     char key_dead[HQ_KEY_MAX], key_att_index[HQ_KEY_MAX];
+    char key_lines[HQ_KEY_MAX]; /* <b>:lines: ordered endpoints' lines (worker/ordered.c) */
     char key_retained[HQ_KEY_MAX], key_retained_bytes[HQ_KEY_MAX];
     char key_duplicates[HQ_KEY_MAX]; /* <b>:duplicates: the partition's duplicate count */
+};
+
+/* ordered.c: claiming the due heads of ordered endpoints' lines, per partition. */
+struct hq_ordered_part {
+    int claiming;    /* a lines_claim.lua call is in flight */
+    int again;       /* lines changed meanwhile: claim again at its reply */
+    int64_t next_ms; /* loop ms of the next claim */
+    long long lines; /* lines in the partition at the last claim (the gauge's share) */
+};
+struct hq_ordered {
+    struct hq_redis_script script; /* lines_claim.lua */
+    struct hq_ordered_part *part;  /* layout->nparts of them, owned */
+    uv_timer_t timer;              /* wakes the loop for the next claim */
+    int timer_on;                  /* initialised (closed at shutdown) */
+    unsigned long seen;            /* outcomes.lines_flushed at the last turn */
 };
 
 struct hq_worker {
@@ -468,6 +487,7 @@ struct hq_worker {
     struct hq_breaker breaker;
     struct hq_exhausted exhausted;
     struct hq_batching batching;
+    struct hq_ordered ordered;
     struct hq_dedupe dedupe;
 
     /* worker.c's own part. */
@@ -640,6 +660,9 @@ void hq__outcome_defer(struct hq_worker *w, struct hq_entry *e, const struct hq_
  * an open breaker's next probe. */
 void hq__outcome_defer_until(struct hq_worker *w, struct hq_entry *e, const struct hq_ep *ep,
                              int64_t due_ms);
+/* Parks the pair (e, ep) of an ordered endpoint as an item of its line
+ * (docs/ordering.md): no attempt, recorded with e's ack. */
+void hq__outcome_park(struct hq_worker *w, struct hq_entry *e, const struct hq_ep *ep);
 /* e cannot go to endpoint (id, url, tenant: "" when unknown): it is deleted,
  * disabled or another tenant's (reason). */
 void hq__outcome_dead_endpoint(struct hq_worker *w, struct hq_entry *e, const char *endpoint_id,
@@ -712,6 +735,13 @@ int hq__batch_retry_records(struct hq_entry *e, const char *att, size_t att_len)
  * e (its id, type, payload; batch_id e's id). Returns the number of members,
  * or 0 (nothing appended) when the list is corrupt: the caller appends op. */
 int hq__batch_retry_split(struct hq_entry *e, const struct hq_full_op *op);
+/* ---- ordered.c: sending the due heads of ordered endpoints' lines ---- */
+void hq__ordered_init(struct hq_worker *w);
+void hq__ordered_close(struct hq_worker *w,
+                       void (*close_handle)(struct hq_worker *, uv_handle_t *));
+void hq__ordered_free(struct hq_worker *w);
+/* Once per loop turn: claims on the partitions whose lines changed or came due. */
+void hq__ordered_turn(struct hq_worker *w);
 
 /* ---- ssrf.c ---- */
 /* Sets the open-socket callback on a new easy handle; each attempt sets

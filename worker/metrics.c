@@ -83,6 +83,8 @@ void hq_metrics_init(struct hq_metrics *m)
     atomic_init(&m->events_invalid, 0);
     atomic_init(&m->events_acked, 0);
     atomic_init(&m->fenced, 0);
+    atomic_init(&m->line_heads, 0);
+    atomic_init(&m->lines, 0);
     atomic_init(&m->breaker_opened, 0);
     atomic_init(&m->breaker_closed, 0);
     atomic_init(&m->eps_open, 0);
@@ -122,8 +124,8 @@ void hq_metrics_observe_latency(struct hq_metrics *m, uint64_t duration_us)
 
 /* ---- Rendering (Prometheus text exposition format 0.0.4) ---------------------------- */
 
-const char *const hq_metrics_outcome_names[HQ_MO_COUNT] = {"delivered", "retry", "dead", "deferred",
-                                                           "duplicate"};
+const char *const hq_metrics_outcome_names[HQ_MO_COUNT] = {"delivered", "retry",  "dead",
+                                                           "deferred",  "parked", "duplicate"};
 static const char *const class_names[HQ_MC_COUNT] = {"http_status", "timeout", "connect", "dns",
                                                      "tls",         "network", "blocked", "other"};
 
@@ -291,6 +293,14 @@ static int render(struct hq_buf *b, struct hq_metrics *m)
         rc = counter(b, "hookq_outcomes_fenced_total",
                      "Outcomes discarded because another consumer owned the entry.",
                      LOAD(m->fenced));
+    if (rc == 0)
+        rc = counter(b, "hookq_ordered_heads_sent_total",
+                     "Heads of ordered endpoints' lines this worker sent to the retry lanes.",
+                     LOAD(m->line_heads));
+    if (rc == 0)
+        rc = gauge(b, "hookq_ordered_lines",
+                   "Lines of ordered endpoints holding events, all partitions (last claim).",
+                   LOAD(m->lines));
     if (rc == 0)
         rc = head(b, "hookq_breaker_transitions_total", "counter",
                   "Circuit breaker state changes this worker made, by new state.");

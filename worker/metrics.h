@@ -18,6 +18,7 @@ enum hq_metric_outcome {
     HQ_MO_RETRY,         /* failed, retry scheduled */
     HQ_MO_DEAD,          /* failed, dead-lettered (exhausted, blocked, invalid, endpoint gone) */
     HQ_MO_DEFERRED,      /* postponed: endpoint's queue congested (no attempt spent) */
+    HQ_MO_PARKED,        /* an ordered endpoint's pair put in its line (no attempt) */
     HQ_MO_DUPLICATE,     /* an entry whose event id was claimed already: acked, not delivered */
     HQ_MO_COUNT
 };
@@ -56,6 +57,8 @@ struct hq_metrics {
     atomic_ulong events_invalid;   /* hookq_events_invalid_total */
     atomic_ulong events_acked;     /* hookq_events_acked_total */
     atomic_ulong fenced;           /* hookq_outcomes_fenced_total (lost ownership) */
+    atomic_ulong line_heads;       /* hookq_ordered_heads_sent_total (worker/ordered.c) */
+    atomic_long lines;             /* hookq_ordered_lines: lines waiting, as last seen */
     atomic_ulong breaker_opened;   /* hookq_breaker_transitions_total{to="open"} */
     atomic_ulong breaker_closed;   /* hookq_breaker_transitions_total{to="closed"} */
     atomic_ulong breaker_disabled; /* hookq_breaker_transitions_total{to="disabled"} */

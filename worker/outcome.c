@@ -115,6 +115,32 @@ static int count_more(struct hq_worker *w, enum hq_metric_outcome kind, int n)
     return n;
 }
 
+/* The "o" op of an outcome that concerns a line (docs/ordering.md): the
+ * parking of a fresh entry's pair for an ordered endpoint (PARKED), or the
+ * outcome of a line's head (e->ev.line): kept while it is retried or
+ * deferred, ended when delivered or dead. */
+static int line_op(struct hq_worker *w, struct hq_entry *e, const char *endpoint_id,
+                   enum hq_metric_outcome kind, const struct hq_full_op *op)
+{
+    char name[HQ_ENDPOINT_ID_MAX + HQ_ORDER_KEY_MAX + 2], item[48];
+    snprintf(name, sizeof(name), "%s/%.*s", endpoint_id, (int)e->ev.key_len,
+             e->ev.key ? e->ev.key : "");
+    if (kind == HQ_MO_PARKED)
+        snprintf(item, sizeof(item), "%015llu-%020llu", e->sid.ms, e->sid.seq);
+    else
+        snprintf(item, sizeof(item), "%.*s", (int)e->ev.line_len, e->ev.line);
+    struct hq_line_ref ref = {
+        .action = kind == HQ_MO_PARKED                            ? 'p'
+                  : kind == HQ_MO_RETRY || kind == HQ_MO_DEFERRED ? 'k'
+                                                                  : 'd',
+        .index = w->parts[e->part].key_lines,
+        .name = name,
+        .item = item,
+    };
+    e->lines = 1;
+    return hq_ops_line(&e->ops, op, &ref);
+}
+
 /* Records one outcome of e for endpoint (endpoint_id, url): kind, the attempt
  * (NULL for outcomes without one: deferrals, dead endpoints), the failed
  * attempts so far, the due time of retries and deferrals, the dead reason.
@@ -137,7 +163,9 @@ static void add(struct hq_worker *w, struct hq_entry *e, enum hq_metric_outcome 
      * record too (and is counted), the batch's own stays. */
     if (hq_unlikely(e->ev.batch) && a && kind != HQ_MO_DEAD)
         count_more(w, kind, hq__batch_retry_records(e, att->p, att->len));
-    if (kind == HQ_MO_DELIVERED && a && w->cfg->retain_ms > 0 &&
+    /* An ordered line's ops ("o": docs/ordering.md); its deliveries are not retained. */
+    int line = kind == HQ_MO_PARKED || e->ev.line;
+    if (kind == HQ_MO_DELIVERED && a && !line && w->cfg->retain_ms > 0 &&
         !e->ev.batch) { /* kept for resend */
         struct hq_retained_op r = {
             .endpoint_id = endpoint_id,
@@ -157,7 +185,7 @@ static void add(struct hq_worker *w, struct hq_entry *e, enum hq_metric_outcome 
         e->retained = 1;
         return;
     }
-    if (kind == HQ_MO_DELIVERED && a) { /* most ops: the short form */
+    if (kind == HQ_MO_DELIVERED && a && !line) { /* most ops: the short form */
         ops_check(e, hq_ops_delivered(&e->ops, e->event_id, att->p, att->len));
         return;
     }
@@ -170,7 +198,7 @@ static void add(struct hq_worker *w, struct hq_entry *e, enum hq_metric_outcome 
     /* Member unique per (endpoint, event, attempt): identical payloads never collapse. */
     char member[HQ_ENDPOINT_ID_MAX + HQ_ID_MAX + 24];
     struct hq_buf data = {0};
-    if (kind == HQ_MO_RETRY || kind == HQ_MO_DEFERRED) {
+    if (kind == HQ_MO_RETRY || kind == HQ_MO_DEFERRED || kind == HQ_MO_PARKED) {
         snprintf(member, sizeof(member), "%s/%s/%d", endpoint_id, e->event_id, failed_attempts);
         op.retry_member = member;
         op.due_ms = due_ms;
@@ -222,7 +250,7 @@ static void add(struct hq_worker *w, struct hq_entry *e, enum hq_metric_outcome 
         if (hq_unlikely(e->ev.batch) && count_more(w, kind, hq__batch_retry_split(e, &op)))
             return;
     }
-    ops_check(e, hq_ops_full(&e->ops, &op));
+    ops_check(e, line ? line_op(w, e, endpoint_id, kind, &op) : hq_ops_full(&e->ops, &op));
     if (data.max)
         hq_buf_free(&data);
 }
@@ -271,6 +299,9 @@ int hq__outcome_attempt(struct hq_worker *w, struct hq_entry *e, const struct hq
         char reason[200];
         snprintf(reason, sizeof(reason), "blocked: %s", a->blocked);
         add(w, e, HQ_MO_DEAD, a, ep->id, ep->e.url, t, failed, 0, reason);
+    } else if (e->ev.line && ep->e.ordered == HQ_ORDERED_SKIP) {
+        /* An ordered endpoint that skips: the line moves on at once. */
+        add(w, e, HQ_MO_DEAD, a, ep->id, ep->e.url, t, failed, 0, "skipped: ordered");
     } else if (failed >= ep->policy.max_attempts) {
         add(w, e, HQ_MO_DEAD, a, ep->id, ep->e.url, t, failed, 0, "exhausted");
         ended = HQ_OUT_EXHAUSTED;
@@ -300,6 +331,11 @@ void hq__outcome_defer_until(struct hq_worker *w, struct hq_entry *e, const stru
                              int64_t due_ms)
 {
     add(w, e, HQ_MO_DEFERRED, NULL, ep->id, ep->e.url, ep->e.tenant, e->ev.attempt, due_ms, NULL);
+}
+
+void hq__outcome_park(struct hq_worker *w, struct hq_entry *e, const struct hq_ep *ep)
+{
+    add(w, e, HQ_MO_PARKED, NULL, ep->id, ep->e.url, ep->e.tenant, e->ev.attempt, 0, NULL);
 }
 
 void hq__outcome_dead_endpoint(struct hq_worker *w, struct hq_entry *e, const char *endpoint_id,
@@ -347,6 +383,7 @@ static void ready_push(struct hq_worker *w, struct hq_entry *e)
     struct hq_outcome_queue *q = &w->outcomes.q[e->part];
     e->ready_us = hq_mono_us();
     q->nready++;
+    q->nlines += e->lines;
     e->qnext = NULL;
     if (q->ready_tail)
         q->ready_tail->qnext = e;
@@ -414,6 +451,7 @@ static void on_flush_reply(struct hq_redis_client *c, redisReply *r, void *arg)
             if (!q->ready_tail)
                 q->ready_tail = e;
             q->nready++;
+            q->nlines += e->lines;
         }
         /* Several calls in flight fail together when a connection drops: back
          * off once per round, not once per call. Per partition: a shard that
@@ -432,6 +470,8 @@ static void on_flush_reply(struct hq_redis_client *c, redisReply *r, void *arg)
     q->flush_retry_at_ms = 0;
     for (int i = 0; i < f->n; i++) {
         redisReply *x = r->element[i];
+        if (f->entries[i]->lines)
+            w->outcomes.lines_flushed++;
         if (x->type == REDIS_REPLY_INTEGER && x->integer == 1) {
             atomic_fetch_add_explicit(&w->metrics.events_acked, 1, memory_order_relaxed);
         } else {
@@ -553,6 +593,7 @@ static int flush_one(struct hq_worker *w, unsigned part)
     /* Detach the batch from the ready queue. */
     for (int k = 0; k < f->n; k++) {
         hq__entry_set_state(&w->entries, f->entries[k], HQ_ENTRY_FLUSHING);
+        q->nlines -= f->entries[k]->lines;
         q->ready_head = f->entries[k]->qnext;
     }
     q->nready -= f->n;
@@ -579,7 +620,8 @@ static int64_t flush_part(struct hq_worker *w, unsigned part, int64_t *now_ms)
     if (wait_us > HQ_FLUSH_WAIT_MAX_US)
         wait_us = HQ_FLUSH_WAIT_MAX_US;
     while (q->ready_head && q->flushing < FLUSHES_IN_FLIGHT_MAX) {
-        if (!w->draining && q->nready < HQ_FLUSH_BATCH_MIN) {
+        /* Line ops do not wait: an ordered line's next head waits for them. */
+        if (!w->draining && q->nready < HQ_FLUSH_BATCH_MIN && !q->nlines) {
             int64_t waited = hq_mono_us() - q->ready_head->ready_us;
             if (waited < wait_us)
                 return (wait_us - waited + 999) / 1000;

@@ -178,6 +178,21 @@ int hq_ops_full(struct hq_ops *o, const struct hq_full_op *op)
     return rc;
 }
 
+int hq_ops_line(struct hq_ops *o, const struct hq_full_op *op, const struct hq_line_ref *line)
+{
+    int rc = arg(o, "o", 1);
+    rc |= arg_str(o, op->event_id);
+    rc |= arg(o, op->event_id ? op->att : "", op->event_id ? op->att_len : 0);
+    rc |= arg(o, &line->action, 1);
+    rc |= arg_str(o, line->index);
+    rc |= arg_str(o, line->name);
+    rc |= arg_str(o, line->item);
+    rc |= arg_dec(o, op->due_ms);
+    rc |= arg(o, op->retry_data ? op->retry_data : "", op->retry_data ? op->retry_data_len : 0);
+    rc |= op->dead ? dead_fields(o, op->dead) : arg(o, "0", 1);
+    return rc;
+}
+
 void hq_ops_argv(const struct hq_ops *o, const char **argv, size_t *lens)
 {
     size_t off = 0;

@@ -8,6 +8,8 @@
  *   "a", event id, attempt record JSON                      (a delivery), or
  *   "f", event id or "", attempt record or "", retry member or "", due ms,
  *        retry data or "", d, then d dead-letter field/value strings, or
+ *   "o", event id or "", attempt record or "", action, lines key, line, item,
+ *        due ms, data or "", d, then d dead-letter field/value strings, or
  *   "d", "", counter key                                    (a duplicate). */
 #ifndef HQ_WORKER_OUTCOME_OPS_H
 #define HQ_WORKER_OUTCOME_OPS_H
@@ -80,6 +82,16 @@ int hq_ops_retained(struct hq_ops *o, const char *event_id, const char *att, siz
                     const struct hq_retained_op *r);
 /* Appends an "f" op. 0, or -1 past the bound. */
 int hq_ops_full(struct hq_ops *o, const struct hq_full_op *op);
+/* Where an "o" op (an ordered endpoint's line, docs/ordering.md) applies. */
+struct hq_line_ref {
+    char action;       /* 'p' park the pair as an item, 'k' keep the failed head, 'd' end it */
+    const char *index; /* <p>:lines of the entry's partition */
+    const char *name;  /* "<endpoint id>/<key>" ("" key: the endpoint's keyless line) */
+    const char *item;  /* the origin entry's padded id */
+};
+/* Appends an "o" op: op's attempt record, due_ms, retry_data (the item's data,
+ * for p and k) and dead letter, applied to line. 0, or -1 past the bound. */
+int hq_ops_line(struct hq_ops *o, const struct hq_full_op *op, const struct hq_line_ref *line);
 /* Appends a duplicate op: the script counts it in counter_key (the
  * partition's <p>:duplicates) and acks the entry. 0, or -1 past the bound. */
 int hq_ops_duplicate(struct hq_ops *o, const char *counter_key);

@@ -80,6 +80,7 @@ static void shutdown_all(struct hq_worker *w)
     close_handle(w, (uv_handle_t *)&w->claim_timer);
     close_handle(w, (uv_handle_t *)&w->tick_timer);
     hq__rl_close(w, close_handle);
+    hq__ordered_close(w, close_handle);
     close_handle(w, (uv_handle_t *)&w->sigterm);
     close_handle(w, (uv_handle_t *)&w->sigint);
     w->handles_open++;
@@ -384,6 +385,7 @@ static void on_turn_prepare(uv_prepare_t *p)
         maybe_done(w);
     else
         hq__consumer_read(w);
+    hq__ordered_turn(w);
 }
 
 /* ---- Redis connection state --------------------------------------------------------------- */
@@ -495,6 +497,7 @@ int hq_worker_run(const struct hq_worker_config *cfg, struct hq_err *err)
         hq_key_retry_data(base, p->key_retry_data, sizeof(p->key_retry_data));
         hq_key_dead(base, p->key_dead, sizeof(p->key_dead));
         hq_key_attempt_index(base, p->key_att_index, sizeof(p->key_att_index));
+        hq_key_lines(base, p->key_lines, sizeof(p->key_lines));
         hq_key_retained(base, p->key_retained, sizeof(p->key_retained));
         hq_key_retained_bytes(base, p->key_retained_bytes, sizeof(p->key_retained_bytes));
         hq_key_duplicates(base, p->key_duplicates, sizeof(p->key_duplicates));
@@ -536,6 +539,7 @@ int hq_worker_run(const struct hq_worker_config *cfg, struct hq_err *err)
     hq__rl_init(w, hq__dispatch_rl_tick, hq__dispatch_rl_leased);
     hq__breaker_init(w);
     hq__exhausted_init(w);
+    hq__ordered_init(w);
     hq__dedupe_init(w);
     uv_prepare_init(&w->loop, &w->turn_prepare);
     uv_prepare_start(&w->turn_prepare, on_turn_prepare);
@@ -604,6 +608,7 @@ int hq_worker_run(const struct hq_worker_config *cfg, struct hq_err *err)
         hq_metrics_stop(w->metrics_server);
     int code = w->exit_code, relayout = w->relayout && !w->signals;
     hq__outcome_free(w);
+    hq__ordered_free(w);
     hq__consumer_free(w);
     hq_metrics_free_parts(&w->metrics);
     free(w->parts);

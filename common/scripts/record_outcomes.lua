@@ -40,6 +40,10 @@
 --   "f", event id for the attempt record or "", attempt record JSON or "",
 --   retry member or "", due ms, retry data (a msgpack map, stored as is) or "",
 --   d = the number of dead-letter field/value strings (0: none), those d strings, or
+--   "o", event id or "", attempt record JSON or "", action, lines key (<p>:lines),
+--   line ("<endpoint>/<key>"), item, due ms, data or "", d, those d strings
+--   (an ordered endpoint's line, docs/ordering.md; action p parks the pair as
+--   the line's item, k keeps its failed head with new data due later, d ends it), or
 --   "d", "", counter key: a duplicate (worker/dedupe.c): INCR the partition's
 --   <p>:duplicates, nothing else (the entry is acked like every other)
 -- (plain arguments, not msgpack: no unpacking or table per op here).
@@ -62,6 +66,45 @@ if argv[7] ~= '' then
       mine[p[k][1]] = true
     end
   end
+end
+local function dead_letter(from, nd)
+  if deadmax > 0 then
+    call('XADD', dead, 'MAXLEN', '~', deadmax, '*', unpack(argv, from, from + nd - 1))
+  else
+    call('XADD', dead, '*', unpack(argv, from, from + nd - 1))
+  end
+end
+-- An "o" op at j; returns the index after it. <lines>:busy counts each
+-- endpoint's heads in flight (lines_claim.lua sends them, marked due +inf).
+local function line_op(j)
+  local act, idx, name, item = argv[j + 3], argv[j + 4], argv[j + 5], argv[j + 6]
+  local line, field, nd = idx .. ':' .. name, name .. '/' .. item, tonumber(argv[j + 9])
+  if act == 'p' then
+    call('ZADD', line, 0, item)
+    call('HSET', idx .. ':data', field, argv[j + 8])
+    call('ZADD', idx, 'NX', argv[j + 7], name)
+  else
+    local ep = string.match(name, '^[^/]*')
+    if call('HINCRBY', idx .. ':busy', ep, -1) <= 0 then
+      call('HDEL', idx .. ':busy', ep)
+    end
+    if act == 'k' then
+      call('HSET', idx .. ':data', field, argv[j + 8])
+      call('ZADD', idx, argv[j + 7], name)
+    else
+      call('ZREM', line, item)
+      call('HDEL', idx .. ':data', field)
+      if call('ZCARD', line) > 0 then
+        call('ZADD', idx, argv[j + 7], name)
+      else
+        call('ZREM', idx, name)
+      end
+    end
+  end
+  if nd > 0 then
+    dead_letter(j + 10, nd)
+  end
+  return j + 10 + nd
 end
 local function owned(id)
   if mine then
@@ -112,6 +155,8 @@ while i <= nargs do
       end
       if argv[j] == 'a' then
         j = j + 3
+      elseif argv[j] == 'o' then
+        j = line_op(j)
       elseif argv[j] == 'r' then
         retain(j)
         j = j + 12
@@ -125,11 +170,7 @@ while i <= nargs do
           call('HSET', rdata, member, argv[j + 5])
         end
         if nd > 0 then
-          if deadmax > 0 then
-            call('XADD', dead, 'MAXLEN', '~', deadmax, '*', unpack(argv, j + 7, j + 6 + nd))
-          else
-            call('XADD', dead, '*', unpack(argv, j + 7, j + 6 + nd))
-          end
+          dead_letter(j + 7, nd)
         end
         j = j + 7 + nd
       end

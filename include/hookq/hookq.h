@@ -54,6 +54,9 @@ struct hookq_event {
     const char *tenant;   /* optional: 1-64 chars of [A-Za-z0-9_.:-]; only this tenant's
                            * endpoints receive it (added in 0.1: appended, so initialise the
                            * struct with designated initialisers or {0}) */
+    const char *key;      /* optional: ordering key, 1-128 chars of [A-Za-z0-9_.:-]; an ordered
+                           * endpoint keeps each key's events in order (docs/ordering.md), and
+                           * the event goes to the partition of its key (added after 0.1) */
 };
 
 /* Connects (5 s timeout), authenticates and selects the db of redis_url

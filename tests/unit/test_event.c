@@ -145,6 +145,14 @@ static void render(int rc, const struct hq_event *ev, const struct hq_err *err, 
         o += (size_t)snprintf(out + o, cap - o, " tenant=");
         render_str(out, cap, &o, ev->tenant, ev->tenant_len);
     }
+    if (ev->key) {
+        o += (size_t)snprintf(out + o, cap - o, " key=");
+        render_str(out, cap, &o, ev->key, ev->key_len);
+    }
+    if (ev->line) {
+        o += (size_t)snprintf(out + o, cap - o, " line=");
+        render_str(out, cap, &o, ev->line, ev->line_len);
+    }
     if (ev->requeued)
         o += (size_t)snprintf(out + o, cap - o, " requeued");
     if (ev->replay)
