@@ -43,7 +43,8 @@
 --   "o", event id or "", attempt record JSON or "", action, lines key (<p>:lines),
 --   line ("<endpoint>/<key>"), item, due ms, data or "", d, those d strings
 --   (an ordered endpoint's line, docs/ordering.md; action p parks the pair as
---   the line's item, k keeps its failed head with new data due later, d ends it), or
+--   the line's item, k keeps its failed head with new data due later, d ends it,
+--   b ends a batch of the line: its items up to item), or
 --   "d", "", counter key: a duplicate (worker/dedupe.c): INCR the partition's
 --   <p>:duplicates, nothing else (the entry is acked like every other)
 -- (plain arguments, not msgpack: no unpacking or table per op here).
@@ -74,6 +75,20 @@ local function dead_letter(from, nd)
     call('XADD', dead, '*', unpack(argv, from, from + nd - 1))
   end
 end
+-- Action b: a batch of an ordered line (lines_claim.lua) ended: its members
+-- are the line's items up to item (later ones were parked after it was sent),
+-- their data and the batch's own (<line>/#b, kept while it is retried) go.
+local function line_batch_end(idx, line, name, item)
+  local its = call('ZRANGEBYLEX', line, '-', '[' .. item)
+  local f = {name .. '/#b'}
+  for k = 1, #its do
+    f[k + 1] = name .. '/' .. its[k]
+  end
+  call('HDEL', idx .. ':data', unpack(f))
+  if #its > 0 then
+    call('ZREM', line, unpack(its))
+  end
+end
 -- An "o" op at j; returns the index after it. <lines>:busy counts each
 -- endpoint's heads in flight (lines_claim.lua sends them, marked due +inf).
 local function line_op(j)
@@ -92,8 +107,12 @@ local function line_op(j)
       call('HSET', idx .. ':data', field, argv[j + 8])
       call('ZADD', idx, argv[j + 7], name)
     else
-      call('ZREM', line, item)
-      call('HDEL', idx .. ':data', field)
+      if act == 'b' then
+        line_batch_end(idx, line, name, item)
+      else
+        call('ZREM', line, item)
+        call('HDEL', idx .. ':data', field)
+      end
       if call('ZCARD', line) > 0 then
         call('ZADD', idx, argv[j + 7], name)
       else

@@ -1,0 +1,340 @@
+/* Endpoints both ordered and batched (docs/batching.md, docs/ordering.md):
+ * real workers, scheduler, redis-server and a receiver. A line sends up to
+ * max consecutive events of its key as one batch, in stream order; its next
+ * batch goes only after this one got a 2xx or was dead-lettered. A failed
+ * batch is retried whole (same webhook-id, members and order); exhausted, it
+ * leaves one dead letter per member and the line moves on. The checker
+ * (check_batches) reads the receiver's requests in arrival order. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+
+#include "tests/harness/ordered_check.h"
+
+static struct rf R;
+
+struct batch_report {
+    long delivered; /* events whose request got its first 2xx */
+    long failed;    /* non-2xx answers of the batch in turn */
+    long repeats;   /* requests of events already delivered */
+    long early;     /* requests not starting right after the key's last delivered event */
+    long bad;       /* requests mixing keys, not consecutive, over max, or unreadable */
+    long lost;      /* events never delivered (nor dead-lettered with skip) */
+    long requests, batches, max_size;
+};
+
+/* The (key, seq) of each event of request q: a batch's elements or the
+ * event alone. Returns how many, -1 when unreadable. */
+static int members(const struct hq_test_request *q, int *k, int *s, int cap)
+{
+    char wid[96];
+    if (hq_test_request_header(q, "webhook-id", wid, sizeof(wid)) != 0)
+        return -1;
+    if (strncmp(wid, "bat_", 4) != 0)
+        return sscanf(wid, "o-%d-%d", &k[0], &s[0]) == 2 ? 1 : -1;
+    if (strlen(wid) != 36 || strspn(wid + 4, "0123456789abcdef") != 32)
+        return -1;
+    json_error_t je;
+    json_t *arr = json_loadb(q->body, q->body_len, 0, &je);
+    int n =
+        json_is_array(arr) && json_array_size(arr) <= (size_t)cap ? (int)json_array_size(arr) : -1;
+    for (int i = 0; i < n; i++) {
+        json_t *el = json_array_get(arr, (size_t)i);
+        const char *id = json_string_value(json_object_get(el, "id"));
+        json_t *p = json_object_get(el, "payload");
+        int pk = -1, ps = -1;
+        /* The payload as produced ({"k":K,"s":S}) must match the id. */
+        if (!id || sscanf(id, "o-%d-%d", &k[i], &s[i]) != 2 || !p ||
+            (pk = (int)json_integer_value(json_object_get(p, "k"))) != k[i] ||
+            (ps = (int)json_integer_value(json_object_get(p, "s"))) != s[i] ||
+            strcmp(json_string_value(json_object_get(el, "type")), "ord.test") != 0)
+            n = -1;
+    }
+    json_decref(arr);
+    return n;
+}
+
+static void check_batches(struct ordered_run *o, int max, struct batch_report *rep)
+{
+    struct hq_test_receiver *rc = o->rcv ? o->rcv : &o->r->w.rcv;
+    int nkeys = o->nkeys ? o->nkeys : 1;
+    int *done = malloc(sizeof(int) * (size_t)nkeys);
+    for (int k = 0; k < nkeys; k++)
+        done[k] = -1;
+    memset(rep, 0, sizeof(*rep));
+    int ks[1024], ss[1024];
+    pthread_mutex_lock(&rc->mu);
+    for (size_t i = 0; i < rc->nreqs; i++) {
+        const struct hq_test_request *q = &rc->reqs[i];
+        if (strcmp(q->path, o->path) != 0)
+            continue;
+        rep->requests++;
+        int n = members(q, ks, ss, 1024), ok = q->status >= 200 && q->status < 300;
+        for (int m = 1; m < n; m++)
+            if (ks[m] != ks[0] || ss[m] != ss[0] + m)
+                n = -1;
+        if (n < 1 || n > max || ks[0] < 0 || ks[0] >= nkeys) {
+            rep->bad++;
+            continue;
+        }
+        rep->batches += n > 1;
+        if (n > rep->max_size)
+            rep->max_size = n;
+        int k = ks[0], last = ss[n - 1];
+        if (last <= done[k])
+            rep->repeats++;
+        else if (ss[0] != done[k] + 1)
+            rep->early++;
+        else if (ok) {
+            done[k] = last;
+            rep->delivered += n;
+        } else {
+            rep->failed++;
+            if (o->skip)
+                done[k] = last;
+        }
+    }
+    pthread_mutex_unlock(&rc->mu);
+    for (int k = 0; k < nkeys; k++)
+        rep->lost += o->per_key - 1 - done[k];
+    free(done);
+}
+
+struct wait_arg {
+    struct ordered_run *o;
+    int max;
+};
+
+static int all_delivered(void *arg)
+{
+    struct wait_arg *a = arg;
+    struct batch_report rep;
+    check_batches(a->o, a->max, &rep);
+    if (rep.lost == 0)
+        return 1;
+    rf_pause_ms(20);
+    return 0;
+}
+
+/* An ordered endpoint (mode) batched with max; backoff base_ms..4x, attempts. */
+static void ob_endpoint(struct ordered_run *o, int mode, int max, long long base_ms, int attempts)
+{
+    struct rf *r = o->r;
+    assert_true(r->neps < RF_EPS_MAX);
+    struct hq_test_receiver *rc = &r->w.rcv;
+    char url[256];
+    assert_true(snprintf(url, sizeof(url), "%s%s", rc->url, o->path) < (int)sizeof(url));
+    struct hq_endpoint *e = &r->eps[r->neps++];
+    wenv_endpoint_fill(url, "ord.*", NULL, attempts, e);
+    e->ordered = mode;
+    e->backoff_base_ms = base_ms;
+    e->backoff_max_ms = 4 * base_ms;
+    e->batch = (struct hq_batch_cfg){.max = max, .wait_ms = 100, .bytes = 1 << 20};
+    o->skip = mode == HQ_ORDERED_SKIP;
+    wenv_endpoint_create(&r->w, e);
+}
+
+/* Nothing left in the lines: no line, no item data, no batch kept. */
+static void lines_empty(void)
+{
+    assert_int_equal(wenv_sum(&R.w, "ZCARD", hq_key_lines), 0);
+    assert_int_equal(wenv_sum(&R.w, "HLEN", hq_key_lines_data), 0);
+}
+
+static int lines_gone(void *arg)
+{
+    (void)arg;
+    if (wenv_sum(&R.w, "ZCARD", hq_key_lines) == 0)
+        return 1;
+    rf_pause_ms(20);
+    return 0;
+}
+
+/* 8 keys x 40 events, max=8, produced before the worker starts: every
+ * request holds consecutive events of one key in stream order (at most 8),
+ * each event delivered once, none lost, and batches really formed; lines run
+ * in parallel (each request takes 10 ms), never two of one line. */
+static void test_batches_hold_consecutive_events_of_one_key(void **state)
+{
+    (void)state;
+    struct ordered_run o = {.r = &R, .path = "/delay/10/ob", .nkeys = 8, .per_key = 40};
+    ob_endpoint(&o, HQ_ORDERED_BLOCK, 8, 50, 50);
+    ordered_produce(&o);
+    const char *extra[] = {"--concurrency", "512", "--endpoint-concurrency", "16", NULL};
+    rf_worker(&R, "w1", extra);
+    rf_worker(&R, "w2", extra);
+    struct wait_arg wa = {&o, 8};
+    wenv_wait(&R.w, all_delivered, &wa, 60000, "every event delivered");
+    wenv_wait(&R.w, lines_gone, NULL, 10000, "the lines ended");
+    struct batch_report rep;
+    check_batches(&o, 8, &rep);
+    print_message("[ordered batch] %ld delivered in %ld requests (%ld batches, largest %ld), "
+                  "%ld repeats, %ld early, %ld bad, max in flight %d\n",
+                  rep.delivered, rep.requests, rep.batches, rep.max_size, rep.repeats, rep.early,
+                  rep.bad, R.w.rcv.max_in_flight);
+    assert_int_equal(rep.bad, 0);
+    assert_int_equal(rep.early, 0);
+    assert_int_equal(rep.repeats, 0);
+    assert_int_equal(rep.lost, 0);
+    assert_int_equal(rep.delivered, 320);
+    assert_true(rep.batches > 0);
+    assert_true(rep.requests < 320);
+    assert_true(R.w.rcv.max_in_flight > 1);
+    assert_true(R.w.rcv.max_in_flight <= 8);
+    lines_empty();
+}
+
+/* The webhook-id of request i at path (in arrival order) in wid; its body. */
+static const char *nth_request(const char *path, int i, char *wid, size_t n)
+{
+    const char *body = NULL;
+    pthread_mutex_lock(&R.w.rcv.mu);
+    for (size_t j = 0; j < R.w.rcv.nreqs; j++) {
+        const struct hq_test_request *q = &R.w.rcv.reqs[j];
+        if (strcmp(q->path, path) == 0 && i-- == 0) {
+            assert_int_equal(hq_test_request_header(q, "webhook-id", wid, n), 0);
+            body = q->body;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&R.w.rcv.mu);
+    assert_non_null(body);
+    return body;
+}
+
+/* One key, 12 events, max=4; the receiver fails the first two requests:
+ * the first batch arrives 3 times with the same webhook-id and body (the
+ * same members in the same order), and the key's next batch only after it. */
+static void test_failed_batch_is_retried_whole_before_the_next(void **state)
+{
+    (void)state;
+    struct ordered_run o = {.r = &R, .path = "/obr", .nkeys = 1, .per_key = 12};
+    ob_endpoint(&o, HQ_ORDERED_BLOCK, 4, 400, 10);
+    ordered_produce(&o);
+    R.w.rcv.default_status = 500;
+    const char *extra[] = {"--concurrency", "64", NULL};
+    rf_worker(&R, "w1", extra);
+    struct count_arg ca = {&R.w.rcv, "/obr", 2};
+    wenv_wait(&R.w, received_at_least, &ca, 15000, "the batch and its first retry");
+    R.w.rcv.default_status = 204;
+    struct wait_arg wa = {&o, 4};
+    wenv_wait(&R.w, all_delivered, &wa, 30000, "every event delivered");
+    struct batch_report rep;
+    check_batches(&o, 4, &rep);
+    assert_int_equal(rep.bad, 0);
+    assert_int_equal(rep.early, 0);
+    assert_int_equal(rep.failed, 2);
+    assert_int_equal(rep.requests, 5); /* 3 + the two next batches */
+    char w0[96], w1[96], w2[96], w3[96];
+    const char *b0 = nth_request("/obr", 0, w0, sizeof(w0));
+    const char *b1 = nth_request("/obr", 1, w1, sizeof(w1));
+    const char *b2 = nth_request("/obr", 2, w2, sizeof(w2));
+    const char *b3 = nth_request("/obr", 3, w3, sizeof(w3));
+    assert_int_equal(strncmp(w0, "bat_", 4), 0);
+    assert_string_equal(w0, w1);
+    assert_string_equal(w0, w2);
+    assert_string_equal(b0, b1);
+    assert_string_equal(b0, b2);
+    assert_string_not_equal(w0, w3);
+    assert_non_null(strstr(b0, "\"id\":\"o-0-0\""));
+    assert_non_null(strstr(b0, "\"id\":\"o-0-3\""));
+    assert_non_null(strstr(b3, "\"id\":\"o-0-4\""));
+    /* Each member's attempts: retry, retry, delivered, with the batch's id. */
+    redisReply *r = wenv_attempts(&R.w, "o-0-2");
+    assert_int_equal(r->elements, 3);
+    assert_non_null(strstr(r->element[0]->str, "\"outcome\":\"retry\""));
+    assert_non_null(strstr(r->element[2]->str, "\"outcome\":\"delivered\""));
+    assert_non_null(strstr(r->element[2]->str, w0));
+    freeReplyObject(r);
+    wenv_wait(&R.w, lines_gone, NULL, 10000, "the line ended");
+    lines_empty();
+    assert_int_equal(ordered_dead(&o), 0);
+}
+
+/* The ids of the dead letters, in order, joined by ','. */
+static void dead_ids(char *out, size_t n)
+{
+    out[0] = '\0';
+    for (unsigned i = 0; i < hq_tl_nparts(&R.w.tl); i++) {
+        char key[HQ_KEY_MAX];
+        assert_true(hq_key_dead(hq_tl_base(&R.w.tl, "hookq", i), key, sizeof(key)) >= 0);
+        redisReply *r = hq_test_cmd(wenv_node(&R.w, i), "XRANGE %s - +", key);
+        for (size_t e = 0; r->type == REDIS_REPLY_ARRAY && e < r->elements; e++) {
+            redisReply *f = r->element[e]->element[1];
+            for (size_t j = 0; j + 1 < f->elements; j += 2)
+                if (strcmp(f->element[j]->str, "event_id") == 0)
+                    snprintf(out + strlen(out), n - strlen(out), "%s%s", *out ? "," : "",
+                             f->element[j + 1]->str);
+        }
+        freeReplyObject(r);
+    }
+}
+
+/* Block, every request failing, 2 attempts, 8 events of one key, max=4: the
+ * first batch is sent twice, then one dead letter per member (exhausted, in
+ * order), then the line moves on to the next batch, which ends the same way. */
+static void test_exhausted_batch_dead_letters_each_member_then_moves_on(void **state)
+{
+    (void)state;
+    struct ordered_run o = {.r = &R, .path = "/s/503/obx", .nkeys = 1, .per_key = 8};
+    ob_endpoint(&o, HQ_ORDERED_BLOCK, 4, 50, 2);
+    ordered_produce(&o);
+    const char *extra[] = {"--concurrency", "64", NULL};
+    rf_worker(&R, "w1", extra);
+    ordered_wait_dead(&o, 8, 30000);
+    wenv_wait(&R.w, lines_gone, NULL, 10000, "the line ended");
+    char ids[512];
+    dead_ids(ids, sizeof(ids));
+    assert_string_equal(ids, "o-0-0,o-0-1,o-0-2,o-0-3,o-0-4,o-0-5,o-0-6,o-0-7");
+    assert_int_equal(ordered_dead_reason(&o, "exhausted"), 8);
+    struct batch_report rep;
+    check_batches(&o, 4, &rep);
+    assert_int_equal(rep.bad, 0);
+    assert_int_equal(rep.requests, 4);
+    char w[4][96];
+    for (int i = 0; i < 4; i++)
+        (void)nth_request("/s/503/obx", i, w[i], sizeof(w[i]));
+    assert_string_equal(w[0], w[1]);
+    assert_string_equal(w[2], w[3]);
+    assert_string_not_equal(w[1], w[2]);
+    assert_non_null(strstr(nth_request("/s/503/obx", 2, w[2], sizeof(w[2])), "\"id\":\"o-0-4\""));
+    lines_empty();
+}
+
+/* Skip: a failed batch is dead-lettered at once (one per member, `skipped:
+ * ordered`) and the line moves on: one request per batch. */
+static void test_skip_dead_letters_the_batch_at_once(void **state)
+{
+    (void)state;
+    struct ordered_run o = {.r = &R, .path = "/s/500/obs", .nkeys = 2, .per_key = 10};
+    ob_endpoint(&o, HQ_ORDERED_SKIP, 5, 50, 10);
+    ordered_produce(&o);
+    const char *extra[] = {"--concurrency", "64", NULL};
+    rf_worker(&R, "w1", extra);
+    ordered_wait_dead(&o, 20, 30000);
+    wenv_wait(&R.w, lines_gone, NULL, 10000, "the lines ended");
+    struct batch_report rep;
+    check_batches(&o, 5, &rep);
+    assert_int_equal(rep.bad, 0);
+    assert_int_equal(rep.early, 0);
+    assert_int_equal(rep.repeats, 0);
+    assert_int_equal(rep.lost, 0);
+    assert_int_equal(rep.failed, rep.requests);
+    assert_true(rep.batches > 0);
+    assert_int_equal(ordered_dead_reason(&o, "skipped: ordered"), 20);
+    lines_empty();
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        RF_TEST(test_batches_hold_consecutive_events_of_one_key, &R),
+        RF_TEST(test_failed_batch_is_retried_whole_before_the_next, &R),
+        RF_TEST(test_exhausted_batch_dead_letters_each_member_then_moves_on, &R),
+        RF_TEST(test_skip_dead_letters_the_batch_at_once, &R),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
