@@ -328,6 +328,69 @@ static void test_skip_dead_letters_the_batch_at_once(void **state)
     lines_empty();
 }
 
+/* A batch's elements as unordered batches have them: a payload that is not
+ * JSON goes base64 (payload_b64, byte for byte), the timestamp is the
+ * entry's; with no attempt left (1), each member's dead letter
+ * carries its own payload as produced. */
+static void test_batch_elements_and_dead_letters_as_produced(void **state)
+{
+    (void)state;
+    struct ordered_run o = {.r = &R, .path = "/s/500/obe", .nkeys = 1, .per_key = 3};
+    ob_endpoint(&o, HQ_ORDERED_BLOCK, 10, 50, 1);
+    unsigned part = hq_tl_part_for(&R.w.tl, "k0");
+    char stream[HQ_KEY_MAX];
+    assert_true(hq_key_events(hq_tl_base(&R.w.tl, "hookq", part), stream, sizeof(stream)) >= 0);
+    const char *pay[] = {"{\"k\":0,\"s\":0}", "not json \x01\xff", "[1,2]"};
+    long long ms[3];
+    for (int i = 0; i < 3; i++) {
+        redisReply *r = hq_test_cmd(wenv_node(&R.w, part),
+                                    "XADD %s * type ord.test payload %b id o-0-%d key k0", stream,
+                                    pay[i], strlen(pay[i]), i);
+        assert_int_equal(r->type, REDIS_REPLY_STRING);
+        ms[i] = atoll(r->str);
+        freeReplyObject(r);
+    }
+    const char *extra[] = {"--concurrency", "64", NULL};
+    rf_worker(&R, "w1", extra);
+    ordered_wait_dead(&o, 3, 30000);
+    wenv_wait(&R.w, lines_gone, NULL, 10000, "the line ended");
+    char wid[96];
+    const char *body = nth_request("/s/500/obe", 0, wid, sizeof(wid));
+    json_error_t je;
+    json_t *arr = json_loads(body, 0, &je);
+    assert_non_null(arr);
+    assert_int_equal(json_array_size(arr), 3);
+    json_t *e1 = json_array_get(arr, 1);
+    assert_null(json_object_get(e1, "payload"));
+    assert_string_equal(json_string_value(json_object_get(e1, "payload_b64")), "bm90IGpzb24gAf8=");
+    assert_int_equal(json_integer_value(json_object_get(e1, "timestamp")), ms[1]);
+    /* [1,2]: JSON, an array as produced. */
+    assert_true(json_is_array(json_object_get(json_array_get(arr, 2), "payload")));
+    json_decref(arr);
+    for (int i = 0; i < 3; i++) {
+        char key[HQ_KEY_MAX];
+        assert_true(hq_key_dead(hq_tl_base(&R.w.tl, "hookq", part), key, sizeof(key)) >= 0);
+        redisReply *r = hq_test_cmd(wenv_node(&R.w, part), "XRANGE %s - +", key);
+        assert_int_equal(r->elements, 3);
+        redisReply *f = r->element[i]->element[1];
+        int seen = 0;
+        for (size_t j = 0; j + 1 < f->elements; j += 2) {
+            if (strcmp(f->element[j]->str, "payload") == 0) {
+                assert_int_equal(f->element[j + 1]->len, strlen(pay[i]));
+                assert_memory_equal(f->element[j + 1]->str, pay[i], strlen(pay[i]));
+                seen++;
+            }
+            if (strcmp(f->element[j]->str, "batch_id") == 0) {
+                assert_string_equal(f->element[j + 1]->str, wid);
+                seen++;
+            }
+        }
+        assert_int_equal(seen, 2);
+        freeReplyObject(r);
+    }
+    lines_empty();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -335,6 +398,7 @@ int main(void)
         RF_TEST(test_failed_batch_is_retried_whole_before_the_next, &R),
         RF_TEST(test_exhausted_batch_dead_letters_each_member_then_moves_on, &R),
         RF_TEST(test_skip_dead_letters_the_batch_at_once, &R),
+        RF_TEST(test_batch_elements_and_dead_letters_as_produced, &R),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
