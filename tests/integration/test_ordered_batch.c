@@ -124,7 +124,7 @@ static void ob_endpoint(struct ordered_run *o, int mode, int max, long long base
 {
     struct rf *r = o->r;
     assert_true(r->neps < RF_EPS_MAX);
-    struct hq_test_receiver *rc = &r->w.rcv;
+    struct hq_test_receiver *rc = o->rcv ? o->rcv : &r->w.rcv;
     char url[256];
     assert_true(snprintf(url, sizeof(url), "%s%s", rc->url, o->path) < (int)sizeof(url));
     struct hq_endpoint *e = &r->eps[r->neps++];
@@ -391,6 +391,74 @@ static void test_batch_elements_and_dead_letters_as_produced(void **state)
     lines_empty();
 }
 
+struct delivered_arg {
+    struct ordered_run *o;
+    int max;
+    long want;
+};
+
+static int delivered_at_least(void *arg)
+{
+    struct delivered_arg *a = arg;
+    struct batch_report rep;
+    check_batches(a->o, a->max, &rep);
+    if (rep.delivered >= a->want)
+        return 1;
+    rf_pause_ms(20);
+    return 0;
+}
+
+/* Block with batches: 20 % of requests fail, 3 workers, half the events;
+ * once a quarter are delivered the other half, a kill -9 of a worker and a
+ * restart of the scheduler: each key's batches in stream order, none lost,
+ * no batch sent before its predecessor's 2xx. */
+static void test_batches_hold_the_line_through_failures_and_kill9(void **state)
+{
+    (void)state;
+    rf_start_rcv2(&R, 20);
+    struct ordered_run o = {.r = &R, .rcv = &R.rcv2, .path = "/flaky", .nkeys = 10, .per_key = 60};
+    ob_endpoint(&o, HQ_ORDERED_BLOCK, 6, 50, 50);
+    const char *extra[] = {"--concurrency",
+                           "64",
+                           "--endpoint-concurrency",
+                           "16",
+                           "--claim-idle",
+                           "8s",
+                           "--timeout",
+                           "2s",
+                           NULL};
+    pid_t sc = rf_scheduler(&R);
+    pid_t ws[3];
+    for (int i = 0; i < 3; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "w%d", i);
+        ws[i] = rf_worker(&R, name, extra);
+    }
+    ordered_produce_part(&o, 0, 30);
+    struct delivered_arg da = {&o, 6, 150};
+    wenv_wait(&R.w, delivered_at_least, &da, 60000, "a quarter delivered");
+    ordered_produce_part(&o, 30, 60);
+    assert_int_equal(hq_test_kill_wait(ws[0], SIGKILL, 5000), 128 + SIGKILL);
+    assert_int_equal(hq_test_kill_wait(sc, SIGTERM, 10000), 0);
+    rf_scheduler(&R);
+    rf_worker(&R, "w-new", extra);
+    struct wait_arg wa = {&o, 6};
+    wenv_wait(&R.w, all_delivered, &wa, 120000, "every event delivered");
+    struct batch_report rep;
+    check_batches(&o, 6, &rep);
+    print_message("[ordered batch, block, 20%% failures, kill -9] %ld delivered in %ld requests "
+                  "(%ld batches), %ld failed, %ld repeats, %ld early, %ld bad\n",
+                  rep.delivered, rep.requests, rep.batches, rep.failed, rep.repeats, rep.early,
+                  rep.bad);
+    assert_int_equal(rep.bad, 0);
+    assert_int_equal(rep.early, 0);
+    assert_int_equal(rep.lost, 0);
+    assert_true(rep.failed > 0);
+    assert_true(rep.batches > 0);
+    assert_true(rep.repeats <= 16); /* the killed worker's batches in flight */
+    assert_int_equal(ordered_dead(&o), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -399,6 +467,7 @@ int main(void)
         RF_TEST(test_exhausted_batch_dead_letters_each_member_then_moves_on, &R),
         RF_TEST(test_skip_dead_letters_the_batch_at_once, &R),
         RF_TEST(test_batch_elements_and_dead_letters_as_produced, &R),
+        RF_TEST(test_batches_hold_the_line_through_failures_and_kill9, &R),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
