@@ -459,6 +459,91 @@ static void test_batches_hold_the_line_through_failures_and_kill9(void **state)
     assert_int_equal(ordered_dead(&o), 0);
 }
 
+/* XADDs event o-<k>-<seq> with key k<k> to the key's partition. */
+static void produce_one(int k, int seq)
+{
+    char key[16], stream[HQ_KEY_MAX];
+    snprintf(key, sizeof(key), "k%d", k);
+    unsigned part = hq_tl_part_for(&R.w.tl, key);
+    assert_true(hq_key_events(hq_tl_base(&R.w.tl, "hookq", part), stream, sizeof(stream)) >= 0);
+    redisReply *r =
+        hq_test_cmd(wenv_node(&R.w, part),
+                    "XADD %s * type ord.test payload {\"k\":%d,\"s\":%d} id o-%d-%d key %s", stream,
+                    k, seq, k, seq, key);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    freeReplyObject(r);
+}
+
+static int one_in_flight(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&R.w.rcv.mu);
+    int n = R.w.rcv.in_flight;
+    pthread_mutex_unlock(&R.w.rcv.mu);
+    if (n >= 1)
+        return 1;
+    rf_pause_ms(5);
+    return 0;
+}
+
+/* The watermark within a batch: a line's fresh head waits (the endpoint's one
+ * line in flight is another key's) while the key's next entry is pending
+ * with a consumer that never acks and later ones are parked: the head goes
+ * alone, never in a batch that skips the pending entry; once that entry is
+ * reclaimed and parked, the rest follow in order. */
+static void test_a_batch_stops_at_the_watermark(void **state)
+{
+    (void)state;
+    int kb = 1; /* a key in k0's partition: both lines share one lines:busy count */
+    char kbs[16];
+    for (;; kb++) {
+        snprintf(kbs, sizeof(kbs), "k%d", kb);
+        if (hq_tl_part_for(&R.w.tl, kbs) == hq_tl_part_for(&R.w.tl, "k0"))
+            break;
+    }
+    struct ordered_run o = {.r = &R, .path = "/delay/1500/obw", .nkeys = kb + 1, .per_key = 5};
+    ob_endpoint(&o, HQ_ORDERED_BLOCK, 10, 50, 10);
+    unsigned part = hq_tl_part_for(&R.w.tl, "k0");
+    char stream[HQ_KEY_MAX];
+    assert_true(hq_key_events(hq_tl_base(&R.w.tl, "hookq", part), stream, sizeof(stream)) >= 0);
+    redisContext *c = wenv_node(&R.w, part);
+    freeReplyObject(hq_test_cmd(c, "XGROUP CREATE %s workers 0 MKSTREAM", stream));
+    produce_one(0, 0);
+    produce_one(kb, 0);
+    const char *extra[] = {
+        "--endpoint-concurrency", "1", "--claim-idle", "8s", "--timeout", "2s", NULL};
+    pid_t pid = rf_worker(&R, "w1", extra);
+    wenv_wait(&R.w, one_in_flight, NULL, 10000, "k0's head in flight");
+    /* The worker paused: the stuck consumer surely reads kb's next entry. */
+    assert_int_equal(kill(pid, SIGSTOP), 0);
+    /* An entry for no endpoint first: it answers the paused worker's
+     * blocking read, if one is waiting. */
+    freeReplyObject(hq_test_cmd(c, "XADD %s * type other.x payload {} id filler", stream));
+    rf_pause_ms(50);
+    produce_one(kb, 1);
+    redisReply *r = hq_test_cmd(c, "XREADGROUP GROUP workers stuck COUNT 10 STREAMS %s >", stream);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_non_null(strstr(r->element[0]
+                               ->element[1]
+                               ->element[r->element[0]->element[1]->elements - 1]
+                               ->element[1]
+                               ->element[5]
+                               ->str,
+                           "o-"));
+    freeReplyObject(r);
+    for (int s = 2; s < 5; s++)
+        produce_one(kb, s);
+    assert_int_equal(kill(pid, SIGCONT), 0);
+    struct delivered_arg da = {&o, 10, 6};
+    wenv_wait(&R.w, delivered_at_least, &da, 60000, "the second key's events");
+    struct batch_report rep;
+    check_batches(&o, 10, &rep);
+    print_message("[ordered batch, watermark] %ld delivered in %ld requests, %ld early, %ld bad\n",
+                  rep.delivered, rep.requests, rep.early, rep.bad);
+    assert_int_equal(rep.bad, 0);
+    assert_int_equal(rep.early, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -468,6 +553,7 @@ int main(void)
         RF_TEST(test_skip_dead_letters_the_batch_at_once, &R),
         RF_TEST(test_batch_elements_and_dead_letters_as_produced, &R),
         RF_TEST(test_batches_hold_the_line_through_failures_and_kill9, &R),
+        RF_TEST(test_a_batch_stops_at_the_watermark, &R),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
