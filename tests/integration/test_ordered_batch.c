@@ -103,17 +103,18 @@ static void check_batches(struct ordered_run *o, int max, struct batch_report *r
     free(done);
 }
 
-struct wait_arg {
+struct delivered_arg {
     struct ordered_run *o;
     int max;
+    long want; /* events delivered; 0: all of the run's */
 };
 
-static int all_delivered(void *arg)
+static int delivered_at_least(void *arg)
 {
-    struct wait_arg *a = arg;
+    struct delivered_arg *a = arg;
     struct batch_report rep;
     check_batches(a->o, a->max, &rep);
-    if (rep.lost == 0)
+    if (a->want ? rep.delivered >= a->want : rep.lost == 0)
         return 1;
     rf_pause_ms(20);
     return 0;
@@ -166,8 +167,8 @@ static void test_batches_hold_consecutive_events_of_one_key(void **state)
     const char *extra[] = {"--concurrency", "512", "--endpoint-concurrency", "16", NULL};
     rf_worker(&R, "w1", extra);
     rf_worker(&R, "w2", extra);
-    struct wait_arg wa = {&o, 8};
-    wenv_wait(&R.w, all_delivered, &wa, 60000, "every event delivered");
+    struct delivered_arg wa = {&o, 8, 0};
+    wenv_wait(&R.w, delivered_at_least, &wa, 60000, "every event delivered");
     wenv_wait(&R.w, lines_gone, NULL, 10000, "the lines ended");
     struct batch_report rep;
     check_batches(&o, 8, &rep);
@@ -220,8 +221,8 @@ static void test_failed_batch_is_retried_whole_before_the_next(void **state)
     struct count_arg ca = {&R.w.rcv, "/obr", 2};
     wenv_wait(&R.w, received_at_least, &ca, 15000, "the batch and its first retry");
     R.w.rcv.default_status = 204;
-    struct wait_arg wa = {&o, 4};
-    wenv_wait(&R.w, all_delivered, &wa, 30000, "every event delivered");
+    struct delivered_arg wa = {&o, 4, 0};
+    wenv_wait(&R.w, delivered_at_least, &wa, 30000, "every event delivered");
     struct batch_report rep;
     check_batches(&o, 4, &rep);
     assert_int_equal(rep.bad, 0);
@@ -391,23 +392,6 @@ static void test_batch_elements_and_dead_letters_as_produced(void **state)
     lines_empty();
 }
 
-struct delivered_arg {
-    struct ordered_run *o;
-    int max;
-    long want;
-};
-
-static int delivered_at_least(void *arg)
-{
-    struct delivered_arg *a = arg;
-    struct batch_report rep;
-    check_batches(a->o, a->max, &rep);
-    if (rep.delivered >= a->want)
-        return 1;
-    rf_pause_ms(20);
-    return 0;
-}
-
 /* Block with batches: 20 % of requests fail, 3 workers, half the events;
  * once a quarter are delivered the other half, a kill -9 of a worker and a
  * restart of the scheduler: each key's batches in stream order, none lost,
@@ -442,8 +426,8 @@ static void test_batches_hold_the_line_through_failures_and_kill9(void **state)
     assert_int_equal(hq_test_kill_wait(sc, SIGTERM, 10000), 0);
     rf_scheduler(&R);
     rf_worker(&R, "w-new", extra);
-    struct wait_arg wa = {&o, 6};
-    wenv_wait(&R.w, all_delivered, &wa, 120000, "every event delivered");
+    struct delivered_arg wa = {&o, 6, 0};
+    wenv_wait(&R.w, delivered_at_least, &wa, 120000, "every event delivered");
     struct batch_report rep;
     check_batches(&o, 6, &rep);
     print_message("[ordered batch, block, 20%% failures, kill -9] %ld delivered in %ld requests "
