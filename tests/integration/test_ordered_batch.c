@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "common/attempts.h"
 #include "tests/harness/ordered_check.h"
 
 static struct rf R;
@@ -244,7 +245,12 @@ static void test_failed_batch_is_retried_whole_before_the_next(void **state)
     assert_non_null(strstr(b0, "\"id\":\"o-0-3\""));
     assert_non_null(strstr(b3, "\"id\":\"o-0-4\""));
     /* Each member's attempts: retry, retry, delivered, with the batch's id. */
-    redisReply *r = wenv_attempts(&R.w, "o-0-2");
+    /* In the key's partition (its entry's), not the id's. */
+    unsigned part = hq_tl_part_for(&R.w.tl, "k0");
+    struct hq_err err = {0};
+    redisReply *r =
+        hq_attempts_read(wenv_node(&R.w, part), R.w.tl.L.part[part].base, "o-0-2", &err);
+    assert_non_null(r);
     assert_int_equal(r->elements, 3);
     assert_non_null(strstr(r->element[0]->str, "\"outcome\":\"retry\""));
     assert_non_null(strstr(r->element[2]->str, "\"outcome\":\"delivered\""));
