@@ -170,25 +170,26 @@ for _, name in ipairs(due) do
     end
     if busy[ep] < cap then
       local field = name .. '/' .. head
-      local f, bd = nil, call('HGET', datak, name .. '/#b')
-      if bd then
-        f = batch_again(ep, key, line, bd)
-        if not f then
-          call('HDEL', datak, name .. '/#b') -- unreadable: its members go again
-        end
+      local f, raw = nil, call('HGET', datak, field)
+      local ok, d = false, nil
+      if raw then
+        ok, d = pcall(cmsgpack.unpack, raw)
       end
-      if not f then
-        local raw = call('HGET', datak, field)
-        local ok, d = false, nil
-        if raw then
-          ok, d = pcall(cmsgpack.unpack, raw)
-        end
-        if ok and item_ok(d) then
-          if type(d.bmax) == 'number' and d.bmax >= 2 and d.attempt == 0 then
+      if ok and item_ok(d) then
+        -- Only a head parked with batch data can start a batch (#b: its first member).
+        if type(d.bmax) == 'number' and d.bmax >= 2 then
+          local bd = call('HGET', datak, name .. '/#b')
+          if bd then
+            f = batch_again(ep, key, line, bd)
+            if not f then
+              call('HDEL', datak, name .. '/#b') -- unreadable: its members go again
+            end
+          end
+          if not f and d.attempt == 0 then
             f = batch_new(ep, key, name, line, d)
           end
-          f = f or fields(d, ep, key, head)
         end
+        f = f or fields(d, ep, key, head)
       end
       if f then
         call('XADD', KEYS[2], '*', unpack(f))
