@@ -77,16 +77,19 @@ local function dead_letter(from, nd)
   end
 end
 -- Chaining (action "c", docs/ordering.md "How it works"): a head read from
--- the retry lane ended (delivered or dead), so its endpoint has a free slot:
--- the slot goes at once to the head of the first due line of that endpoint
--- (the ended line, when it has items left, queued behind the lines already
--- due: round robin), XADDed to this call's stream (KEYS[1], the retry lane)
--- as lines_claim.lua sends one, under the same watermark (the smallest entry
--- pending in <p>:events: every earlier entry is parked). The endpoint's heads
--- in flight stay as they were, so its concurrency holds without knowing it.
--- Nothing chains when no due line of the endpoint is among the first
--- CHAIN_SCAN due lines, is below the watermark, or has readable data: the
--- worker then runs lines_claim.lua, which also dead-letters unreadable data.
+-- the retry lane ended (delivered or dead), so its endpoint has a free slot.
+-- The slot goes at once, in this call, to the line's own next item, else to
+-- the head of the first due line of that endpoint (the ended line, empty or
+-- held, queued behind them), XADDed to this call's stream (KEYS[1], the retry
+-- lane) as lines_claim.lua sends one, under the same watermark (the smallest
+-- entry pending in <p>:events: every earlier entry is parked). A line with a
+-- backlog so keeps its slot until it empties or waits for the watermark (as
+-- lines_claim.lua's name order favoured some lines before). The endpoint's
+-- heads in flight stay as they were, so its concurrency holds without the
+-- script knowing it. Nothing chains when no due line of the endpoint is
+-- among the first CHAIN_SCAN due lines, is below the watermark, or has
+-- readable data: the worker then runs lines_claim.lua, which also
+-- dead-letters unreadable data.
 local CHAIN_SCAN = 32
 local wm, chained = nil, 0 -- watermark (false: nothing pending), 1 when this entry's op chained
 local function pad(id)
@@ -96,9 +99,8 @@ end
 local function num(v)
   return string.format('%.0f', v)
 end
--- Sends the head of line cand (of endpoint ep, key key): 1, or 0 when not sendable.
-local function send_head(idx, cand, ep, key)
-  local head = call('ZRANGE', idx .. ':' .. cand, 0, 0)[1]
+-- Sends head (nil: none) of line cand (of endpoint ep, key key): 1, or 0 when not sendable.
+local function send_head(idx, cand, ep, key, head)
   if not head or (wm and head >= wm) then
     return 0
   end
@@ -123,26 +125,33 @@ local function send_head(idx, cand, ep, key)
     f[#f + 1], f[#f + 2] = 'tenant', d.tenant
   end
   call('XADD', KEYS[1], '*', unpack(f))
-  call('ZADD', idx, '+inf', cand)
   return 1
 end
--- Line name (ended, items left: more) of endpoint ep: 1 when a head was chained.
-local function chain(idx, name, ep, more)
-  local t = call('TIME')
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  if more then
-    call('ZADD', idx, now, name)
-  else
-    call('ZREM', idx, name)
-  end
+-- Line name of endpoint ep ended its head: 1 when a head was chained.
+local function chain(idx, name, ep)
   if wm == nil then -- <p>:lines -> <p>:events (common/keys.c: both "<base>:<name>")
     local p = call('XPENDING', string.sub(idx, 1, -6) .. 'events', group)
     wm = p[1] > 0 and pad(p[2]) or false
   end
   local pre = ep .. '/'
+  local nxt = call('ZRANGE', idx .. ':' .. name, 0, 0)[1]
+  if send_head(idx, name, ep, string.sub(name, #pre + 1), nxt) == 1 then
+    return 1 -- the line stays in flight (+inf)
+  end
+  local t = call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  if nxt then
+    call('ZADD', idx, now, name)
+  else
+    call('ZREM', idx, name)
+  end
   for _, cand in ipairs(call('ZRANGEBYSCORE', idx, '-inf', now, 'LIMIT', 0, CHAIN_SCAN)) do
-    if string.sub(cand, 1, #pre) == pre and send_head(idx, cand, ep, string.sub(cand, #pre + 1)) == 1 then
-      return 1
+    if string.sub(cand, 1, #pre) == pre and cand ~= name then
+      local head = call('ZRANGE', idx .. ':' .. cand, 0, 0)[1]
+      if send_head(idx, cand, ep, string.sub(cand, #pre + 1), head) == 1 then
+        call('ZADD', idx, '+inf', cand)
+        return 1
+      end
     end
   end
   return 0
@@ -160,7 +169,7 @@ local function line_op(j)
     call('ZREM', line, item)
     call('HDEL', idx .. ':data', field)
     local ep = string.match(name, '^[^/]*')
-    chained = chain(idx, name, ep, call('ZCARD', line) > 0)
+    chained = chain(idx, name, ep)
     if chained == 0 and call('HINCRBY', idx .. ':busy', ep, -1) <= 0 then
       call('HDEL', idx .. ':busy', ep)
     end

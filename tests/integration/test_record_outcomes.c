@@ -448,13 +448,14 @@ static long long str_num(redisReply *r)
 
 #define ITEM(ms) "0000000000000" #ms "-00000000000000000001"
 
-/* A head that ends ("c") hands its endpoint's slot to the next head of a due
- * line of that endpoint in the same call (docs/ordering.md "chaining"): the
- * ended line's next item when no other line waits, XADDed to the call's stream
- * with its line field, the line marked in flight, the heads in flight counted
- * as before; another endpoint's due line is not touched; and a next item not
- * below the watermark (an older entry still pending in t:events) is not sent:
- * the line is due, the slot freed, the reply 1 (the worker then claims). */
+/* A head that ends ("c") hands its endpoint's slot on in the same call
+ * (docs/ordering.md "How it works"): to its line's next item, XADDed to the
+ * call's stream with its line field, the line staying in flight, the heads in
+ * flight counted as before, reply 2; when that item is not below the
+ * watermark (an older entry still pending in t:events), to the head of a due
+ * line of the same endpoint (the ended line then due behind it); another
+ * endpoint's due line is never taken; with nothing to send, the slot is freed,
+ * an empty line leaves t:lines and the reply is 1 (the worker then claims). */
 static void test_line_end_chains_the_next_head_below_the_watermark(void **state)
 {
     (void)state;
@@ -486,16 +487,34 @@ static void test_line_end_chains_the_next_head_below_the_watermark(void **state)
     assert_int_equal(str_num(hq_test_cmd(C, "ZSCORE t:lines ep2/z")), 0);
     assert_int_equal(hq_test_cmd_int(C, "XLEN ev"), 10); /* e0 acked and deleted, x2 added */
 
-    /* Entry 30-0 of t:events is pending: item 40 must wait for it. */
+    /* Entry 30-0 of t:events is pending: item 40 waits for it, the slot goes
+     * to the due line ep1/m (item 25), ep1/k is due behind it. */
+    park("ep1/m", ITEM(25), "m25");
+    freeReplyObject(hq_test_cmd(C, "ZADD t:lines 0 ep1/m"));
     freeReplyObject(hq_test_cmd(C, "XADD t:events 30-0 type t"));
     freeReplyObject(hq_test_cmd(C, "XREADGROUP GROUP workers b STREAMS t:events >"));
     long long t0 = redis_now_ms();
-    assert_int_equal(end_head(1, "ep1/k", ITEM(20)), 1);
-    assert_int_equal(hq_test_cmd_int(C, "XLEN ev"), 9); /* e1 deleted, nothing added */
-    assert_int_equal(hq_test_cmd_int(C, "HEXISTS t:lines:busy ep1"), 0);
+    assert_int_equal(end_head(1, "ep1/k", ITEM(20)), 2);
+    assert_int_equal(hq_test_cmd_int(C, "XLEN ev"), 10); /* e1 deleted, m25 added */
+    r = hq_test_cmd(C, "XREVRANGE ev + - COUNT 1");
+    assert_string_equal(r->element[0]->element[1]->element[5]->str, "m25");
+    freeReplyObject(r);
+    assert_int_equal(str_num(hq_test_cmd(C, "HGET t:lines:busy ep1")), 1);
+    r = hq_test_cmd(C, "ZSCORE t:lines ep1/m");
+    assert_string_equal(r->str, "inf");
+    freeReplyObject(r);
     long long due = str_num(hq_test_cmd(C, "ZSCORE t:lines ep1/k"));
     assert_true(due >= t0 && due <= redis_now_ms());
     assert_int_equal(hq_test_cmd_int(C, "ZCARD t:lines:ep1/k"), 1);
+
+    /* ep1/m ends empty; ep1/k's item 40 still waits: nothing chains. */
+    assert_int_equal(end_head(2, "ep1/m", ITEM(25)), 1);
+    assert_int_equal(hq_test_cmd_int(C, "XLEN ev"), 9);
+    assert_int_equal(hq_test_cmd_int(C, "HEXISTS t:lines:busy ep1"), 0);
+    r = hq_test_cmd(C, "ZSCORE t:lines ep1/m"); /* an empty line leaves t:lines */
+    assert_int_equal(r->type, REDIS_REPLY_NIL);
+    freeReplyObject(r);
+    assert_int_equal(str_num(hq_test_cmd(C, "ZSCORE t:lines ep2/z")), 0);
 }
 
 int main(void)
