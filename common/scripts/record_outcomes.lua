@@ -156,6 +156,7 @@ local function chain(idx, name, ep)
   end
   return 0
 end
+local parked = {} -- line key -> true once this call parked an item in it
 -- An "o" op at j; returns the index after it. <lines>:busy counts each
 -- endpoint's heads in flight (lines_claim.lua sends them, marked due +inf).
 local function line_op(j)
@@ -164,7 +165,10 @@ local function line_op(j)
   if act == 'p' then
     call('ZADD', line, 0, item)
     call('HSET', idx .. ':data', field, argv[j + 8])
-    call('ZADD', idx, 'NX', argv[j + 7], name)
+    if not parked[line] then -- once per line and call: the later ZADD NX would change nothing
+      parked[line] = true
+      call('ZADD', idx, 'NX', argv[j + 7], name)
+    end
   elseif act == 'c' then
     call('ZREM', line, item)
     call('HDEL', idx .. ':data', field)
