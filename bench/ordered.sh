@@ -8,7 +8,11 @@
 #   one key     M events of one key to an --ordered endpoint: one round trip
 #               per event (park, send, record, next head), reported in ms.
 # Prints deliveries/s of each and the ratio ordered / unordered (target >=
-# 0.5). A benchmark, not a test: the target is printed as met/missed. Exit 1
+# 0.5); before each phase's line, per event: the worker's and redis' CPU (us)
+# and the Redis commands >= 0.05 per event (calls, us; INFO commandstats after
+# CONFIG RESETSTAT, so including the pre-fill's XADDs; scripts' commands are
+# counted both alone and in their EVALSHA's time). Compare two builds in one
+# session by alternating HQ_BUILD_DIR. A benchmark, not a test: the target is printed as met/missed. Exit 1
 # when a run cannot be made, 2 for a bad option. Talks only to 127.0.0.1 and
 # stops everything it started.
 set -euo pipefail
