@@ -8,7 +8,11 @@
 #   one key     M events of one key to an --ordered endpoint: one round trip
 #               per event (park, send, record, next head), reported in ms.
 # Prints deliveries/s of each and the ratio ordered / unordered (target >=
-# 0.5). A benchmark, not a test: the target is printed as met/missed. Exit 1
+# 0.5); before each phase's line, per event: the worker's and redis' CPU (us)
+# and the Redis commands >= 0.05 per event (calls, us; INFO commandstats after
+# CONFIG RESETSTAT, so including the pre-fill's XADDs; scripts' commands are
+# counted both alone and in their EVALSHA's time). Compare two builds in one
+# session by alternating HQ_BUILD_DIR. A benchmark, not a test: the target is printed as met/missed. Exit 1
 # when a run cannot be made, 2 for a bad option. Talks only to 127.0.0.1 and
 # stops everything it started.
 set -euo pipefail
@@ -98,11 +102,28 @@ fill() {
     }' | rcli --pipe >/dev/null
 }
 
+# redis_cpu: redis-server's CPU seconds so far (user + sys).
+redis_cpu() { rcli INFO cpu | tr -d '\r' | awk -F: '/^used_cpu_(sys|user):/ { s += $2 } END { printf "%.3f", s }'; }
+# cpu_report N WPID: per event, the worker's and redis' CPU (us) and the Redis
+# commands (calls, us) since the phase started (CONFIG RESETSTAT).
+cpu_report() {
+    local n=$1 t wcpu rc
+    t=$(getconf CLK_TCK)
+    wcpu=$(awk -v t="$t" -v n="$n" '{ printf "%.1f", ($14 + $15) / t * 1e6 / n }' "/proc/$2/stat")
+    rc=$(awk -v a="$RCPU0" -v b="$(redis_cpu)" -v n="$n" 'BEGIN { printf "%.1f", (b - a) * 1e6 / n }')
+    printf '  per event: worker %s us CPU, redis %s us CPU; commands per event:' "$wcpu" "$rc"
+    rcli INFO commandstats | tr -d '\r' | awk -F'[:=,]' -v n="$n" '/^cmdstat_/ {
+        c = $3 / n; if (c >= 0.05) printf " %s %.2f (%.1f us)", substr($1, 9), c, $5 / n }
+        END { printf "\n" }'
+}
+
 # phase NAME N KEYS FLAGS: one timed drain; sets DPS and SECS.
 phase() {
     local name=$1 n=$2 keys=$3 flags=$4 dir="$TMP/$1" port spid wpid t0 last i
     mkdir -p "$dir"
     rcli FLUSHDB >/dev/null
+    rcli CONFIG RESETSTAT >/dev/null
+    RCPU0=$(redis_cpu)
     port=$(val "$("$HQB" free-port)" port)
     "$SINK" --port-base "$port" --ports 1 --delay "$DELAY" --log "$dir/sink.log" \
         --status "$dir/sink.status" --ready "$dir/sink.ready" >"$dir/sink.out" 2>&1 &
@@ -124,6 +145,7 @@ phase() {
         sleep 0.05
     done
     [ "$(val "$(head -n1 "$dir/sink.status")" requests)" -ge "$n" ] || die "$name: not drained in 300 s"
+    cpu_report "$n" "$wpid"
     stop_pid "$wpid"
     stop_pid "$spid" # writes its log
     PIDS=("${PIDS[0]}")

@@ -57,7 +57,7 @@ struct hq_metrics {
     atomic_ulong events_invalid;   /* hookq_events_invalid_total */
     atomic_ulong events_acked;     /* hookq_events_acked_total */
     atomic_ulong fenced;           /* hookq_outcomes_fenced_total (lost ownership) */
-    atomic_ulong line_heads;       /* hookq_ordered_heads_sent_total (worker/ordered.c) */
+    atomic_ulong line_heads;       /* hookq_ordered_heads_sent_total (ordered.c, outcome.c) */
     atomic_long lines;             /* hookq_ordered_lines: lines waiting, as last seen */
     atomic_ulong breaker_opened;   /* hookq_breaker_transitions_total{to="open"} */
     atomic_ulong breaker_closed;   /* hookq_breaker_transitions_total{to="closed"} */

@@ -10,11 +10,13 @@
  * outcome ends or keeps it in its line ("o" op again). Every worker claims; the
  * script is atomic, so none sends a head twice.
  *
- * When: after this worker recorded a line op (a parked pair, a head's
- * outcome), when the last claim said a line comes due (its backoff; 10 ms
- * while the watermark holds heads back), and at least once a second for what
- * other workers changed. A deployment without ordered endpoints costs one
- * call per partition per second. */
+ * Most heads do not come from here: a head's end chains the next one in its
+ * record call (record_outcomes.lua's "c" op, docs/ordering.md). When: after
+ * this worker recorded a line op that did not chain (a parked pair, a kept
+ * head, an end with nothing to chain), when the last claim said a line
+ * comes due (its backoff; 10 ms while the watermark holds heads back), and at
+ * least once a second for what other workers changed. A deployment without
+ * ordered endpoints costs one call per partition per second. */
 #include "worker/internal.h"
 
 #include <stdio.h>

@@ -142,10 +142,13 @@ static int line_op(struct hq_worker *w, struct hq_entry *e, const char *endpoint
         snprintf(item, sizeof(item), "%015llu-%020llu", e->sid.ms, e->sid.seq);
     else
         snprintf(item, sizeof(item), "%.*s", (int)e->ev.line_len, e->ev.line);
+    /* A head read from the retry lane that ended chains its line's next head
+     * ("c": record_outcomes.lua's chain(), which sends it to that stream). */
+    char end = w->parts[e->part].lane == HQ_LANE_RETRY ? 'c' : 'd';
     struct hq_line_ref ref = {
         .action = kind == HQ_MO_PARKED                            ? 'p'
                   : kind == HQ_MO_RETRY || kind == HQ_MO_DEFERRED ? 'k'
-                                                                  : 'd',
+                                                                  : end,
         .index = w->parts[e->part].key_lines,
         .name = name,
         .item = item,
@@ -500,9 +503,13 @@ static void on_flush_reply(struct hq_redis_client *c, redisReply *r, void *arg)
     q->flush_retry_at_ms = 0;
     for (int i = 0; i < f->n; i++) {
         redisReply *x = r->element[i];
-        if (f->entries[i]->lines)
+        /* 2: a line's next head was chained (no claim needed for it). */
+        int chained = x->type == REDIS_REPLY_INTEGER && x->integer == 2;
+        if (chained)
+            atomic_fetch_add_explicit(&w->metrics.line_heads, 1, memory_order_relaxed);
+        else if (f->entries[i]->lines)
             w->outcomes.lines_flushed++;
-        if (x->type == REDIS_REPLY_INTEGER && x->integer == 1) {
+        if (x->type == REDIS_REPLY_INTEGER && (x->integer == 1 || chained)) {
             atomic_fetch_add_explicit(&w->metrics.events_acked, 1, memory_order_relaxed);
         } else {
             atomic_fetch_add_explicit(&w->metrics.fenced, 1, memory_order_relaxed);

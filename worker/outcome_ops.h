@@ -84,7 +84,8 @@ int hq_ops_retained(struct hq_ops *o, const char *event_id, const char *att, siz
 int hq_ops_full(struct hq_ops *o, const struct hq_full_op *op);
 /* Where an "o" op (an ordered endpoint's line, docs/ordering.md) applies. */
 struct hq_line_ref {
-    char action;       /* 'p' park the pair as an item, 'k' keep the failed head, 'd' end it */
+    char action;       /* 'p' park the pair as an item, 'k' keep the failed head, 'd' end it,
+                        * 'c' end a head read from the retry lane and chain the next one */
     const char *index; /* <p>:lines of the entry's partition */
     const char *name;  /* "<endpoint id>/<key>" ("" key: the endpoint's keyless line) */
     const char *item;  /* the origin entry's padded id */

@@ -44,11 +44,13 @@
 --   line ("<endpoint>/<key>"), item, due ms, data or "", d, those d strings
 --   (an ordered endpoint's line, docs/ordering.md; action p parks the pair as
 --   the line's item, k keeps its failed head with new data due later, d ends it,
+--   c ends a head read from the retry lane and chains: see chain() below,
 --   b ends a batch of the line: its items up to item), or
 --   "d", "", counter key: a duplicate (worker/dedupe.c): INCR the partition's
 --   <p>:duplicates, nothing else (the entry is acked like every other)
 -- (plain arguments, not msgpack: no unpacking or table per op here).
--- Returns one integer per entry: 1 recorded and acked, 0 fenced.
+-- Returns one integer per entry: 1 recorded and acked, 2 the same and its "c"
+-- op chained a line's next head, 0 fenced.
 -- ARGV and redis.call are globals: locals make each use a register access.
 local argv, call = ARGV, redis.call
 local events, retry, rdata, dead = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -89,6 +91,90 @@ local function line_batch_end(idx, line, name, item)
     call('ZREM', line, unpack(its))
   end
 end
+-- Chaining (action "c", docs/ordering.md "How it works"): a head read from
+-- the retry lane ended (delivered or dead), so its endpoint has a free slot.
+-- The slot goes at once, in this call, to the line's own next item, else to
+-- the head of the first due line of that endpoint (the ended line, empty or
+-- held, queued behind them), XADDed to this call's stream (KEYS[1], the retry
+-- lane) as lines_claim.lua sends one, under the same watermark (the smallest
+-- entry pending in <p>:events: every earlier entry is parked). A line with a
+-- backlog so keeps its slot until it empties or waits for the watermark (as
+-- lines_claim.lua's name order favoured some lines before). The endpoint's
+-- heads in flight stay as they were, so its concurrency holds without the
+-- script knowing it. Nothing chains when no due line of the endpoint is
+-- among the first CHAIN_SCAN due lines, is below the watermark, or has
+-- readable data: the worker then runs lines_claim.lua, which also
+-- dead-letters unreadable data.
+local CHAIN_SCAN = 32
+local wm, chained = nil, 0 -- watermark (false: nothing pending), 1 when this entry's op chained
+local function pad(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return string.rep('0', 15 - #ms) .. ms .. '-' .. string.rep('0', 20 - #seq) .. seq
+end
+local function num(v)
+  return string.format('%.0f', v)
+end
+-- Sends head (nil: none) of line cand (of endpoint ep, key key): 1, or 0 when not sendable.
+local function send_head(idx, cand, ep, key, head)
+  if not head or (wm and head >= wm) then
+    return 0
+  end
+  local raw = call('HGET', idx .. ':data', cand .. '/' .. head)
+  local ok, d = false, nil
+  if raw then
+    ok, d = pcall(cmsgpack.unpack, raw)
+  end
+  if not (ok and type(d) == 'table' and type(d.type) == 'string' and type(d.id) == 'string'
+          and type(d.payload) == 'string' and type(d.attempt) == 'number') then
+    return 0
+  end
+  if d.bmax then -- an ordered and batched endpoint's: lines_claim.lua builds its batch
+    return 0
+  end
+  local f = {'type', d.type, 'payload', d.payload, 'id', d.id, 'endpoint', ep,
+             'attempt', num(d.attempt), 'line', head}
+  if type(d.first_ms) == 'number' and d.first_ms > 0 then
+    f[#f + 1], f[#f + 2] = 'first_ms', num(d.first_ms)
+  end
+  if key ~= '' then
+    f[#f + 1], f[#f + 2] = 'key', key
+  end
+  if type(d.tenant) == 'string' and d.tenant ~= '' then
+    f[#f + 1], f[#f + 2] = 'tenant', d.tenant
+  end
+  call('XADD', KEYS[1], '*', unpack(f))
+  return 1
+end
+-- Line name of endpoint ep ended its head: 1 when a head was chained.
+local function chain(idx, name, ep)
+  if wm == nil then -- <p>:lines -> <p>:events (common/keys.c: both "<base>:<name>")
+    local p = call('XPENDING', string.sub(idx, 1, -6) .. 'events', group)
+    wm = p[1] > 0 and pad(p[2]) or false
+  end
+  local pre = ep .. '/'
+  local nxt = call('ZRANGE', idx .. ':' .. name, 0, 0)[1]
+  if send_head(idx, name, ep, string.sub(name, #pre + 1), nxt) == 1 then
+    return 1 -- the line stays in flight (+inf)
+  end
+  local t = call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  if nxt then
+    call('ZADD', idx, now, name)
+  else
+    call('ZREM', idx, name)
+  end
+  for _, cand in ipairs(call('ZRANGEBYSCORE', idx, '-inf', now, 'LIMIT', 0, CHAIN_SCAN)) do
+    if string.sub(cand, 1, #pre) == pre and cand ~= name then
+      local head = call('ZRANGE', idx .. ':' .. cand, 0, 0)[1]
+      if send_head(idx, cand, ep, string.sub(cand, #pre + 1), head) == 1 then
+        call('ZADD', idx, '+inf', cand)
+        return 1
+      end
+    end
+  end
+  return 0
+end
+local parked = {} -- line key -> true once this call parked an item in it
 -- An "o" op at j; returns the index after it. <lines>:busy counts each
 -- endpoint's heads in flight (lines_claim.lua sends them, marked due +inf).
 local function line_op(j)
@@ -97,7 +183,18 @@ local function line_op(j)
   if act == 'p' then
     call('ZADD', line, 0, item)
     call('HSET', idx .. ':data', field, argv[j + 8])
-    call('ZADD', idx, 'NX', argv[j + 7], name)
+    if not parked[line] then -- once per line and call: the later ZADD NX would change nothing
+      parked[line] = true
+      call('ZADD', idx, 'NX', argv[j + 7], name)
+    end
+  elseif act == 'c' then
+    call('ZREM', line, item)
+    call('HDEL', idx .. ':data', field)
+    local ep = string.match(name, '^[^/]*')
+    chained = chain(idx, name, ep)
+    if chained == 0 and call('HINCRBY', idx .. ':busy', ep, -1) <= 0 then
+      call('HDEL', idx .. ':busy', ep)
+    end
   else
     local ep = string.match(name, '^[^/]*')
     if call('HINCRBY', idx .. ':busy', ep, -1) <= 0 then
@@ -161,6 +258,7 @@ while i <= nargs do
   i = i + 2
   if owned(id) then
     local j = i
+    chained = 0
     while j < i + n do
       local evid, att = argv[j + 1], argv[j + 2]
       if evid ~= '' then
@@ -195,7 +293,7 @@ while i <= nargs do
       end
     end
     acked[#acked + 1] = id
-    res[#res + 1] = 1
+    res[#res + 1] = 1 + chained
   else
     res[#res + 1] = 0
   end

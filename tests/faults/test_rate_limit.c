@@ -165,6 +165,17 @@ static void test_a_limit_holds_across_three_workers_and_spends_no_attempt(void *
     print_message("A (20/s, 3 workers): %zu received in %d s; sliding 10-s windows %d..%d "
                   "(limit 200, +-10 %% = 180..220); %lld deferred at the end; B's %d in %lld ms\n",
                   n, secs, lo, hi, deferred, NB, (long long)(b_done_ms - produced_ms));
+    if (hi > RATE * 10 * 11 / 10 || lo < RATE * 10 * 9 / 10) { /* where it went wrong */
+        char line[1024];
+        int len = 0;
+        for (int s = 0; s < secs && len < (int)sizeof(line) - 8; s++) {
+            int c = 0;
+            for (size_t i = 0; i < n; i++)
+                c += at[i] >= t0 + s * 1000LL && at[i] < t0 + (s + 1) * 1000LL;
+            len += snprintf(line + len, sizeof(line) - (size_t)len, " %d", c);
+        }
+        print_message("A per second:%s\n", line);
+    }
     assert_true(hi <= RATE * 10 * 11 / 10);
     assert_true(lo >= RATE * 10 * 9 / 10);
     assert_true(deferred > 0); /* the backlog really went through the retry set */

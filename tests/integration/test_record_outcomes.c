@@ -410,6 +410,113 @@ static void test_attempt_records_of_two_calls_are_appended(void **state)
     freeReplyObject(r);
 }
 
+/* Parks item (padded id) in line ep/key of t:lines with its data, as the "p"
+ * op leaves it (data: the retry-data map lines_claim.lua reads). */
+static void park(const char *name, const char *item, const char *id)
+{
+    freeReplyObject(hq_test_cmd(C, "ZADD t:lines:%s 0 %s", name, item));
+    freeReplyObject(hq_test_cmd(
+        C, "EVAL %s 1 t:lines:data %s/%s %s", /* the map packed where the script unpacks it */
+        "return redis.call('HSET', KEYS[1], ARGV[1], cmsgpack.pack({type = 't', id = ARGV[2], "
+        "payload = '{}', attempt = 0, first_ms = 7}))",
+        name, item, id));
+}
+
+/* Ends the head item of line name ("c": read from the retry lane, here ev) for entry IDS[i]. */
+static long long end_head(int i, const char *name, const char *item)
+{
+    struct hq_ops ops;
+    hq_ops_init(&ops, 1 << 20);
+    struct hq_full_op op = {0};
+    struct hq_line_ref ref = {.action = 'c', .index = "t:lines", .name = name, .item = item};
+    assert_int_equal(hq_ops_line(&ops, &op, &ref), 0);
+    const char *ids[] = {IDS[i]};
+    long long got[1];
+    call(ids, &ops, 1, "", "", "0", got);
+    hq_ops_free(&ops);
+    return got[0];
+}
+
+/* A command's string reply as a number (HGET, ZSCORE). */
+static long long str_num(redisReply *r)
+{
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    long long v = atoll(r->str);
+    freeReplyObject(r);
+    return v;
+}
+
+#define ITEM(ms) "0000000000000" #ms "-00000000000000000001"
+
+/* A head that ends ("c") hands its endpoint's slot on in the same call
+ * (docs/ordering.md "How it works"): to its line's next item, XADDed to the
+ * call's stream with its line field, the line staying in flight, the heads in
+ * flight counted as before, reply 2; when that item is not below the
+ * watermark (an older entry still pending in t:events), to the head of a due
+ * line of the same endpoint (the ended line then due behind it); another
+ * endpoint's due line is never taken; with nothing to send, the slot is freed,
+ * an empty line leaves t:lines and the reply is 1 (the worker then claims). */
+static void test_line_end_chains_the_next_head_below_the_watermark(void **state)
+{
+    (void)state;
+    park("ep1/k", ITEM(10), "x1");
+    park("ep1/k", ITEM(20), "x2");
+    park("ep1/k", ITEM(40), "x4");
+    park("ep2/z", ITEM(30), "z3");
+    freeReplyObject(hq_test_cmd(C, "ZADD t:lines +inf ep1/k 0 ep2/z"));
+    freeReplyObject(hq_test_cmd(C, "HSET t:lines:busy ep1 1"));
+    freeReplyObject(hq_test_cmd(C, "XGROUP CREATE t:events workers 0 MKSTREAM"));
+
+    assert_int_equal(end_head(0, "ep1/k", ITEM(10)), 2);
+    redisReply *r = hq_test_cmd(C, "XREVRANGE ev + - COUNT 1");
+    assert_int_equal(r->elements, 1);
+    const redisReply *f = r->element[0]->element[1];
+    const char *want[] = {"type",    "t", "payload", "{}",     "id",       "x2", "endpoint", "ep1",
+                          "attempt", "0", "line",    ITEM(20), "first_ms", "7",  "key",      "k"};
+    assert_int_equal(f->elements, sizeof(want) / sizeof(*want));
+    for (size_t k = 0; k < f->elements; k++)
+        assert_string_equal(f->element[k]->str, want[k]);
+    freeReplyObject(r);
+    assert_false(pending(0));
+    r = hq_test_cmd(C, "ZSCORE t:lines ep1/k");
+    assert_string_equal(r->str, "inf");
+    freeReplyObject(r);
+    assert_int_equal(str_num(hq_test_cmd(C, "HGET t:lines:busy ep1")), 1);
+    assert_int_equal(hq_test_cmd_int(C, "ZCARD t:lines:ep1/k"), 2);
+    assert_int_equal(hq_test_cmd_int(C, "HEXISTS t:lines:data ep1/k/" ITEM(10)), 0);
+    assert_int_equal(str_num(hq_test_cmd(C, "ZSCORE t:lines ep2/z")), 0);
+    assert_int_equal(hq_test_cmd_int(C, "XLEN ev"), 10); /* e0 acked and deleted, x2 added */
+
+    /* Entry 30-0 of t:events is pending: item 40 waits for it, the slot goes
+     * to the due line ep1/m (item 25), ep1/k is due behind it. */
+    park("ep1/m", ITEM(25), "m25");
+    freeReplyObject(hq_test_cmd(C, "ZADD t:lines 0 ep1/m"));
+    freeReplyObject(hq_test_cmd(C, "XADD t:events 30-0 type t"));
+    freeReplyObject(hq_test_cmd(C, "XREADGROUP GROUP workers b STREAMS t:events >"));
+    long long t0 = redis_now_ms();
+    assert_int_equal(end_head(1, "ep1/k", ITEM(20)), 2);
+    assert_int_equal(hq_test_cmd_int(C, "XLEN ev"), 10); /* e1 deleted, m25 added */
+    r = hq_test_cmd(C, "XREVRANGE ev + - COUNT 1");
+    assert_string_equal(r->element[0]->element[1]->element[5]->str, "m25");
+    freeReplyObject(r);
+    assert_int_equal(str_num(hq_test_cmd(C, "HGET t:lines:busy ep1")), 1);
+    r = hq_test_cmd(C, "ZSCORE t:lines ep1/m");
+    assert_string_equal(r->str, "inf");
+    freeReplyObject(r);
+    long long due = str_num(hq_test_cmd(C, "ZSCORE t:lines ep1/k"));
+    assert_true(due >= t0 && due <= redis_now_ms());
+    assert_int_equal(hq_test_cmd_int(C, "ZCARD t:lines:ep1/k"), 1);
+
+    /* ep1/m ends empty; ep1/k's item 40 still waits: nothing chains. */
+    assert_int_equal(end_head(2, "ep1/m", ITEM(25)), 1);
+    assert_int_equal(hq_test_cmd_int(C, "XLEN ev"), 9);
+    assert_int_equal(hq_test_cmd_int(C, "HEXISTS t:lines:busy ep1"), 0);
+    r = hq_test_cmd(C, "ZSCORE t:lines ep1/m"); /* an empty line leaves t:lines */
+    assert_int_equal(r->type, REDIS_REPLY_NIL);
+    freeReplyObject(r);
+    assert_int_equal(str_num(hq_test_cmd(C, "ZSCORE t:lines ep2/z")), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -424,6 +531,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_attempt_records_of_two_calls_are_appended, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_line_end_chains_the_next_head_below_the_watermark,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
