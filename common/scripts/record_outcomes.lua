@@ -98,14 +98,18 @@ end
 -- held, queued behind them), XADDed to this call's stream (KEYS[1], the retry
 -- lane) as lines_claim.lua sends one, under the same watermark (the smallest
 -- entry pending in <p>:events: every earlier entry is parked). A line with a
--- backlog so keeps its slot until it empties or waits for the watermark (as
--- lines_claim.lua's name order favoured some lines before). The endpoint's
+-- backlog keeps its slot for at most CHAIN_RUN heads in a row (counted in
+-- <lines>:busy as "<line>#run"), then goes back among the due lines with the
+-- time it yielded as its score, behind those that waited longer: with more
+-- keys than the endpoint's concurrency, busy keys cannot hold every slot
+-- while others wait. The endpoint's
 -- heads in flight stay as they were, so its concurrency holds without the
 -- script knowing it. Nothing chains when no due line of the endpoint is
 -- among the first CHAIN_SCAN due lines, is below the watermark, or has
 -- readable data: the worker then runs lines_claim.lua, which also
 -- dead-letters unreadable data.
 local CHAIN_SCAN = 32
+local CHAIN_RUN = 16
 local wm, chained = nil, 0 -- watermark (false: nothing pending), 1 when this entry's op chained
 local function pad(id)
   local ms, seq = string.match(id, '^(%d+)-(%d+)$')
@@ -153,9 +157,13 @@ local function chain(idx, name, ep)
   end
   local pre = ep .. '/'
   local nxt = call('ZRANGE', idx .. ':' .. name, 0, 0)[1]
-  if send_head(idx, name, ep, string.sub(name, #pre + 1), nxt) == 1 then
-    return 1 -- the line stays in flight (+inf)
+  local run = name .. '#run'
+  if call('HINCRBY', idx .. ':busy', run, 1) <= CHAIN_RUN then
+    if send_head(idx, name, ep, string.sub(name, #pre + 1), nxt) == 1 then
+      return 1 -- the line stays in flight (+inf)
+    end
   end
+  call('HDEL', idx .. ':busy', run)
   local t = call('TIME')
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   if nxt then
@@ -164,7 +172,7 @@ local function chain(idx, name, ep)
     call('ZREM', idx, name)
   end
   for _, cand in ipairs(call('ZRANGEBYSCORE', idx, '-inf', now, 'LIMIT', 0, CHAIN_SCAN)) do
-    if string.sub(cand, 1, #pre) == pre and cand ~= name then
+    if string.sub(cand, 1, #pre) == pre then -- its own line too, behind the older ones
       local head = call('ZRANGE', idx .. ':' .. cand, 0, 0)[1]
       if send_head(idx, cand, ep, string.sub(cand, #pre + 1), head) == 1 then
         call('ZADD', idx, '+inf', cand)
@@ -210,6 +218,7 @@ local function line_op(j)
         call('ZREM', line, item)
         call('HDEL', idx .. ':data', field)
       end
+      call('HDEL', idx .. ':busy', name .. '#run') -- a run chain() counted ends here too
       if call('ZCARD', line) > 0 then
         call('ZADD', idx, argv[j + 7], name)
       else

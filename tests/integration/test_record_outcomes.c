@@ -422,19 +422,24 @@ static void park(const char *name, const char *item, const char *id)
         name, item, id));
 }
 
-/* Ends the head item of line name ("c": read from the retry lane, here ev) for entry IDS[i]. */
-static long long end_head(int i, const char *name, const char *item)
+/* Ends the head item of line name ("c": read from the retry lane, here ev) for entry id. */
+static long long end_head_of(const char *id, const char *name, const char *item)
 {
     struct hq_ops ops;
     hq_ops_init(&ops, 1 << 20);
     struct hq_full_op op = {0};
     struct hq_line_ref ref = {.action = 'c', .index = "t:lines", .name = name, .item = item};
     assert_int_equal(hq_ops_line(&ops, &op, &ref), 0);
-    const char *ids[] = {IDS[i]};
+    const char *ids[] = {id};
     long long got[1];
     call(ids, &ops, 1, "", "", "0", got);
     hq_ops_free(&ops);
     return got[0];
+}
+
+static long long end_head(int i, const char *name, const char *item)
+{
+    return end_head_of(IDS[i], name, item);
 }
 
 /* A command's string reply as a number (HGET, ZSCORE). */
@@ -517,6 +522,56 @@ static void test_line_end_chains_the_next_head_below_the_watermark(void **state)
     assert_int_equal(str_num(hq_test_cmd(C, "ZSCORE t:lines ep2/z")), 0);
 }
 
+#define CHAIN_RUN 16 /* record_outcomes.lua's */
+
+/* A line with a backlog keeps its endpoint's slot for CHAIN_RUN heads in a
+ * row, then yields it to a line of the endpoint that waited (due since
+ * before), and is due itself behind it: with more keys than the endpoint's
+ * concurrency, busy keys cannot keep the others waiting. */
+static void test_a_line_yields_its_slot_after_a_run_of_chained_heads(void **state)
+{
+    (void)state;
+    char item[64], id[64], entry[64];
+    for (int k = 0; k <= CHAIN_RUN + 1; k++) {
+        snprintf(item, sizeof(item), "00000000000%04d-00000000000000000001", 100 + k);
+        snprintf(id, sizeof(id), "k%d", k);
+        park("ep1/k", item, id);
+    }
+    park("ep1/m", ITEM(50), "m50");
+    freeReplyObject(hq_test_cmd(C, "ZADD t:lines +inf ep1/k 0 ep1/m"));
+    freeReplyObject(hq_test_cmd(C, "HSET t:lines:busy ep1 1"));
+    freeReplyObject(hq_test_cmd(C, "XGROUP CREATE t:events workers 0 MKSTREAM"));
+    snprintf(entry, sizeof(entry), "%s", IDS[0]);
+    for (int k = 0; k <= CHAIN_RUN; k++) {
+        snprintf(item, sizeof(item), "00000000000%04d-00000000000000000001", 100 + k);
+        assert_int_equal(end_head_of(entry, "ep1/k", item), 2);
+        /* The chained head: read by a, as a worker reads the retry lane. */
+        redisReply *r = hq_test_cmd(C, "XREADGROUP GROUP workers a COUNT 1 STREAMS ev >");
+        assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+        const redisReply *e = r->element[0]->element[1]->element[0];
+        snprintf(entry, sizeof(entry), "%s", e->element[0]->str);
+        snprintf(id, sizeof(id), k < CHAIN_RUN ? "k%d" : "m50", k + 1);
+        assert_string_equal(e->element[1]->element[5]->str, id);
+        freeReplyObject(r);
+    }
+    /* The run ended: ep1/m holds the slot, ep1/k is due again, not in flight. */
+    redisReply *r = hq_test_cmd(C, "ZSCORE t:lines ep1/m");
+    assert_string_equal(r->str, "inf");
+    freeReplyObject(r);
+    r = hq_test_cmd(C, "ZSCORE t:lines ep1/k");
+    assert_string_not_equal(r->str, "inf");
+    freeReplyObject(r);
+    assert_int_equal(str_num(hq_test_cmd(C, "HGET t:lines:busy ep1")), 1);
+    assert_int_equal(hq_test_cmd_int(C, "HEXISTS t:lines:busy ep1/k#run"), 0);
+    /* ep1/m ends empty: the slot goes back to ep1/k, a run of its own. */
+    assert_int_equal(end_head_of(entry, "ep1/m", ITEM(50)), 2);
+    r = hq_test_cmd(C, "XREVRANGE ev + - COUNT 1");
+    snprintf(id, sizeof(id), "k%d", CHAIN_RUN + 1);
+    assert_string_equal(r->element[0]->element[1]->element[5]->str, id);
+    freeReplyObject(r);
+    assert_int_equal(hq_test_cmd_int(C, "HEXISTS t:lines:busy ep1/m#run"), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -532,6 +587,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_attempt_records_of_two_calls_are_appended, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_line_end_chains_the_next_head_below_the_watermark,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_line_yields_its_slot_after_a_run_of_chained_heads,
                                         setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
