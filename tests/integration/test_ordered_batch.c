@@ -534,6 +534,33 @@ static void test_a_batch_stops_at_the_watermark(void **state)
     assert_int_equal(rep.early, 0);
 }
 
+/* A head sent alone (its line held one event) that ends does not chain its
+ * line's next event alone: the events parked meanwhile go as one batch. */
+static void test_after_a_lone_head_the_rest_go_as_a_batch(void **state)
+{
+    (void)state;
+    struct ordered_run o = {.r = &R, .path = "/delay/500/obl", .nkeys = 1, .per_key = 6};
+    ob_endpoint(&o, HQ_ORDERED_BLOCK, 10, 50, 10);
+    produce_one(0, 0);
+    const char *extra[] = {"--concurrency", "64", NULL};
+    rf_worker(&R, "w1", extra);
+    wenv_wait(&R.w, one_in_flight, NULL, 10000, "the lone head in flight");
+    for (int s = 1; s < 6; s++)
+        produce_one(0, s);
+    struct delivered_arg da = {&o, 10, 0};
+    wenv_wait(&R.w, delivered_at_least, &da, 30000, "every event delivered");
+    struct batch_report rep;
+    check_batches(&o, 10, &rep);
+    assert_int_equal(rep.bad, 0);
+    assert_int_equal(rep.early, 0);
+    assert_int_equal(rep.requests, 2);
+    char wid[96];
+    (void)nth_request("/delay/500/obl", 0, wid, sizeof(wid));
+    assert_string_equal(wid, "o-0-0");
+    (void)nth_request("/delay/500/obl", 1, wid, sizeof(wid));
+    assert_int_equal(strncmp(wid, "bat_", 4), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -544,6 +571,7 @@ int main(void)
         RF_TEST(test_batch_elements_and_dead_letters_as_produced, &R),
         RF_TEST(test_batches_hold_the_line_through_failures_and_kill9, &R),
         RF_TEST(test_a_batch_stops_at_the_watermark, &R),
+        RF_TEST(test_after_a_lone_head_the_rest_go_as_a_batch, &R),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
