@@ -80,7 +80,11 @@ redis_cpu() { redis-cli -p "$RPORT" INFO cpu | awk -F: '/^used_cpu_(user|sys):/ 
 # requests worker-us redis-us" (CPU microseconds per event of each).
 run() {
     local n=$2 t0 out secs wpid r0 rc0 wcpu
+    # Both phases produce ids t0..: the first phase's dedupe claims go, so
+    # neither phase meets duplicates (each event still costs its claim).
+    redis-cli -p "$RPORT" --scan --pattern 'hookq:dd:*' | xargs -r -n 1000 redis-cli -p "$RPORT" DEL >/dev/null
     "$HQB" produce "$URL" hookq "$n" >/dev/null || die "pre-filling the stream failed"
+    redis-cli -p "$RPORT" CONFIG RESETSTAT >/dev/null
     r0=$(requests)
     rc0=$(redis_cpu)
     t0=$(date +%s%N)
@@ -94,6 +98,9 @@ run() {
     rc0=$(awk "BEGIN { printf \"%.1f\", ($(redis_cpu) - $rc0) * 1e6 / $n }")
     kill -TERM "$wpid"; wait "$wpid" 2>/dev/null || true
     secs=$(field "$out" secs)
+    # HQ_BENCH_CMDSTATS=1: Redis' INFO commandstats of the phase, us per event.
+    [ -z "${HQ_BENCH_CMDSTATS:-}" ] || redis-cli -p "$RPORT" INFO commandstats | tr -d '\r' |
+        awk -F'[:=,]' -v n="$n" -v m="$1" '/^cmdstat_/ { sub(/^cmdstat_/, "", $1); if ($5 / n >= 0.05) printf "  %s %-14s %6.2f us/event %8.3f calls/event\n", m, $1, $5 / n, $3 / n }' >&2
     [ "$(field "$out" dead)" = 0 ] || die "$1: dead letters ($out)"
     kill -USR1 "$NPID"; sleep 0.5 # nginx flushes its buffered access log on reopen
     echo "$(awk "BEGIN { printf \"%.0f\", $n / $secs }") $(($(requests) - r0)) $(awk "BEGIN { printf \"%.1f\", $wcpu * 1e6 / $n }") $rc0"
