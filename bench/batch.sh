@@ -6,7 +6,9 @@
 # `hookq worker` and times the drain: first unbatched, then with
 # `--batch max=100,wait=50ms`. Prints deliveries/s of each (an event counts as
 # one delivery, batched or not), the requests nginx saw and the ratio; the
-# target is a ratio >= 5. A benchmark, not a test: exits 0 either way, 1 when
+# target is a ratio >= 5. Both phases use ids t0..: the first phase's dedupe
+# claims are dropped before the second, so each event costs one claim and
+# none is a duplicate. A benchmark, not a test: exits 0 either way, 1 when
 # a phase cannot run, 2 for a bad option. Everything it starts is stopped.
 set -euo pipefail
 
@@ -24,7 +26,8 @@ while [ $# -gt 0 ]; do
     --batch) [ -n "${2:-}" ] || { echo "$ME: --batch: missing value" >&2; exit 2; }; BATCH=$2; shift 2 ;;
     -h | --help)
         echo "usage: bench/batch.sh [--events N (unbatched, default 30000)] [--batch-events N (default 200000)] [--batch SPEC (default max=100,wait=50ms)]"
-        echo "env: HQ_BUILD_DIR (default <repo>/build): where bin/hookq and bin/hq_bench are"
+        echo "env: HQ_BUILD_DIR (default <repo>/build): where bin/hookq and bin/hq_bench are;"
+        echo "     HQ_WORKER_ARGS: added to each worker's command line; HQ_BENCH_CMDSTATS=1: Redis' commandstats per event of each phase (stderr)"
         exit 0 ;;
     *) echo "$ME: unknown option '$1'" >&2; exit 2 ;;
     esac
