@@ -27,7 +27,8 @@ while [ $# -gt 0 ]; do
     -h | --help)
         echo "usage: bench/batch.sh [--events N (unbatched, default 30000)] [--batch-events N (default 200000)] [--batch SPEC (default max=100,wait=50ms)]"
         echo "env: HQ_BUILD_DIR (default <repo>/build): where bin/hookq and bin/hq_bench are;"
-        echo "     HQ_WORKER_ARGS: added to each worker's command line; HQ_BENCH_CMDSTATS=1: Redis' commandstats per event of each phase (stderr)"
+        echo "     HQ_WORKER_ARGS: added to each worker's command line; HQ_WORKER_WRAP: put before it (e.g. callgrind,"
+        echo "     then bench/ir_per_delivery.sh); HQ_BENCH_CMDSTATS=1: Redis' commandstats per event of each phase (stderr)"
         exit 0 ;;
     *) echo "$ME: unknown option '$1'" >&2; exit 2 ;;
     esac
@@ -91,8 +92,8 @@ run() {
     r0=$(requests)
     rc0=$(redis_cpu)
     t0=$(date +%s%N)
-    # shellcheck disable=SC2086 # HQ_WORKER_ARGS is a word list on purpose
-    HOOKQ_LOG_LEVEL=warn "$HOOKQ" worker --redis-url "$URL" --allow-private ${HQ_WORKER_ARGS:-} >"$TMP/worker-$1.log" 2>&1 &
+    # shellcheck disable=SC2086 # HQ_WORKER_WRAP and HQ_WORKER_ARGS are word lists on purpose
+    HOOKQ_LOG_LEVEL=warn ${HQ_WORKER_WRAP:-} "$HOOKQ" worker --redis-url "$URL" --allow-private ${HQ_WORKER_ARGS:-} >"$TMP/worker-$1.log" 2>&1 &
     wpid=$!
     STARTED+=("$wpid")
     out=$("$HQB" wait-drain "$URL" hookq "$wpid" $((120 + n / 1000)) "$t0") ||
