@@ -6,7 +6,9 @@
 # `hookq worker` and times the drain: first unbatched, then with
 # `--batch max=100,wait=50ms`. Prints deliveries/s of each (an event counts as
 # one delivery, batched or not), the requests nginx saw and the ratio; the
-# target is a ratio >= 5. A benchmark, not a test: exits 0 either way, 1 when
+# target is a ratio >= 5. Both phases use ids t0..: the first phase's dedupe
+# claims are dropped before the second, so each event costs one claim and
+# none is a duplicate. A benchmark, not a test: exits 0 either way, 1 when
 # a phase cannot run, 2 for a bad option. Everything it starts is stopped.
 set -euo pipefail
 
@@ -24,7 +26,9 @@ while [ $# -gt 0 ]; do
     --batch) [ -n "${2:-}" ] || { echo "$ME: --batch: missing value" >&2; exit 2; }; BATCH=$2; shift 2 ;;
     -h | --help)
         echo "usage: bench/batch.sh [--events N (unbatched, default 30000)] [--batch-events N (default 200000)] [--batch SPEC (default max=100,wait=50ms)]"
-        echo "env: HQ_BUILD_DIR (default <repo>/build): where bin/hookq and bin/hq_bench are"
+        echo "env: HQ_BUILD_DIR (default <repo>/build): where bin/hookq and bin/hq_bench are;"
+        echo "     HQ_WORKER_ARGS: added to each worker's command line; HQ_WORKER_WRAP: put before it (e.g. callgrind,"
+        echo "     then bench/ir_per_delivery.sh); HQ_BENCH_CMDSTATS=1: Redis' commandstats per event of each phase (stderr)"
         exit 0 ;;
     *) echo "$ME: unknown option '$1'" >&2; exit 2 ;;
     esac
@@ -80,12 +84,16 @@ redis_cpu() { redis-cli -p "$RPORT" INFO cpu | awk -F: '/^used_cpu_(user|sys):/ 
 # requests worker-us redis-us" (CPU microseconds per event of each).
 run() {
     local n=$2 t0 out secs wpid r0 rc0 wcpu
+    # Both phases produce ids t0..: the first phase's dedupe claims go, so
+    # neither phase meets duplicates (each event still costs its claim).
+    redis-cli -p "$RPORT" --scan --pattern 'hookq:dd:*' | xargs -r -n 1000 redis-cli -p "$RPORT" DEL >/dev/null
     "$HQB" produce "$URL" hookq "$n" >/dev/null || die "pre-filling the stream failed"
+    redis-cli -p "$RPORT" CONFIG RESETSTAT >/dev/null
     r0=$(requests)
     rc0=$(redis_cpu)
     t0=$(date +%s%N)
-    # shellcheck disable=SC2086 # HQ_WORKER_ARGS is a word list on purpose
-    HOOKQ_LOG_LEVEL=warn "$HOOKQ" worker --redis-url "$URL" --allow-private ${HQ_WORKER_ARGS:-} >"$TMP/worker-$1.log" 2>&1 &
+    # shellcheck disable=SC2086 # HQ_WORKER_WRAP and HQ_WORKER_ARGS are word lists on purpose
+    HOOKQ_LOG_LEVEL=warn ${HQ_WORKER_WRAP:-} "$HOOKQ" worker --redis-url "$URL" --allow-private ${HQ_WORKER_ARGS:-} >"$TMP/worker-$1.log" 2>&1 &
     wpid=$!
     STARTED+=("$wpid")
     out=$("$HQB" wait-drain "$URL" hookq "$wpid" $((120 + n / 1000)) "$t0") ||
@@ -94,6 +102,9 @@ run() {
     rc0=$(awk "BEGIN { printf \"%.1f\", ($(redis_cpu) - $rc0) * 1e6 / $n }")
     kill -TERM "$wpid"; wait "$wpid" 2>/dev/null || true
     secs=$(field "$out" secs)
+    # HQ_BENCH_CMDSTATS=1: Redis' INFO commandstats of the phase, us per event.
+    [ -z "${HQ_BENCH_CMDSTATS:-}" ] || redis-cli -p "$RPORT" INFO commandstats | tr -d '\r' |
+        awk -F'[:=,]' -v n="$n" -v m="$1" '/^cmdstat_/ { sub(/^cmdstat_/, "", $1); if ($5 / n >= 0.05) printf "  %s %-14s %6.2f us/event %8.3f calls/event\n", m, $1, $5 / n, $3 / n }' >&2
     [ "$(field "$out" dead)" = 0 ] || die "$1: dead letters ($out)"
     kill -USR1 "$NPID"; sleep 0.5 # nginx flushes its buffered access log on reopen
     echo "$(awk "BEGIN { printf \"%.0f\", $n / $secs }") $(($(requests) - r0)) $(awk "BEGIN { printf \"%.1f\", $wcpu * 1e6 / $n }") $rc0"

@@ -107,9 +107,11 @@ static struct hq_entry *entry_from_reply(struct hq_wpart *p, const redisReply *e
         rc = hq_event_decode_fields(f, nf, (size_t)w->cfg->max_payload, &ev, &err);
     if (rc == 0) {
         own_event(e, &ev);
-        if (e->ev.id)
-            snprintf(e->event_id, sizeof(e->event_id), "%s", e->ev.id);
-        else
+        if (e->ev.id) { /* checked: no NUL inside (hq_event_check_id), at most HQ_ID_MAX */
+            size_t n = e->ev.id_len < sizeof(e->event_id) ? e->ev.id_len : sizeof(e->event_id) - 1;
+            memcpy(e->event_id, e->ev.id, n);
+            e->event_id[n] = '\0';
+        } else
             hq_layout_derived_id(w->layout, p->lpart, "evt", e->id, strlen(e->id), e->event_id,
                                  sizeof(e->event_id));
         e->first_ms = e->ev.first_ms;

@@ -480,11 +480,14 @@ void hq__dispatch_done(CURL *easy, CURLcode res, void *arg)
     /* The healthy path (closed, nothing noted, not the probe) notes nothing. */
     if (hq_unlikely(!a.ok || d->ep->cb.state != HQ_CB_CLOSED || d->ep->cb.listed || d->probe))
         hq__breaker_note(w, d->ep, &a, d->probe);
+    /* The leader's record, as built (nothing builds one before the members). */
+    unsigned long gen = whole ? 0 : w->outcomes.att_gen;
     finish_delivery(w, d);
     for (struct hq_delivery *m = members, *next; m; m = next) {
         next = m->qnext;
         struct hq_attempt am = a;
         am.attempt = m->entry->ev.attempt + 1;
+        am.same_gen = am.attempt == a.attempt ? gen : 0;
         ended = whole ? 0 : hq__outcome_attempt(w, m->entry, m->ep, &am);
         if (hq_unlikely(ended))
             hq__exhausted_note(w, m->ep, m->entry->event_id, ended == HQ_OUT_WINDOW);

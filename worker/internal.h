@@ -267,6 +267,10 @@ struct hq_attempt {
     const char *blocked;      /* the SSRF guard's refusal, NULL when not blocked */
     long long retry_after_ms; /* from Retry-After on 429/503; -1 none */
     const char *batch_id;     /* the batch the attempt carried the event in; NULL alone */
+    /* A batch member's (dispatch.c): the outcomes' att_gen right after the
+     * leader's record was built; while nothing is built after it, a member
+     * with the same outcome reuses that record (0: build it). */
+    unsigned long same_gen;
 };
 
 #define HQ_CACHE_BUCKETS 1024
@@ -386,6 +390,8 @@ struct hq_outcome_queue {
 struct hq_outcomes {
     struct hq_redis_script record_script;
     struct hq_buf att_json;      /* scratch for one attempt record, reused */
+    unsigned long att_gen;       /* bumped at each build of att_json */
+    int att_kind;                /* the outcome att_json was built with */
     struct hq_outcome_queue *q;  /* w->nparts of them, owned */
     int flushing;                /* calls in flight over all partitions */
     unsigned long lines_flushed; /* calls recorded that carried line ops (ordered.c claims then) */

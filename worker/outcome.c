@@ -89,6 +89,22 @@ static void attempt_json(struct hq_buf *b, const struct hq_attempt *a, const cha
     (void)rc; /* the buffer's bound (HQ_RESP_KEEP_MAX escaped) is never hit */
 }
 
+/* w's attempt record of a with outcome kind, in w->outcomes.att_json: built,
+ * or kept as it is when it was last built for the same attempt of a batch
+ * (a->same_gen: its members share the leader's record, one build per batch). */
+static struct hq_buf *att_record(struct hq_worker *w, const struct hq_attempt *a,
+                                 enum hq_metric_outcome kind)
+{
+    struct hq_outcomes *o = &w->outcomes;
+    if (a->same_gen && a->same_gen == o->att_gen && o->att_kind == (int)kind)
+        return &o->att_json;
+    hq_buf_reset(&o->att_json);
+    attempt_json(&o->att_json, a, hq_metrics_outcome_names[kind]);
+    o->att_gen++;
+    o->att_kind = (int)kind;
+    return &o->att_json;
+}
+
 /* Appends one op to e (a bound far above any real entry: hitting it is a bug). */
 static void ops_check(const struct hq_entry *e, int rc)
 {
@@ -178,11 +194,7 @@ static void add(struct hq_worker *w, struct hq_entry *e, enum hq_metric_outcome 
     if (!e->first_ms)
         e->first_ms = a ? a->at_ms : now;
     url = url ? url : "";
-    struct hq_buf *att = &w->outcomes.att_json;
-    if (a) {
-        hq_buf_reset(att);
-        attempt_json(att, a, hq_metrics_outcome_names[kind]);
-    }
+    struct hq_buf *att = a ? att_record(w, a, kind) : &w->outcomes.att_json;
     /* A batch retried whole (batch_retry.c): each member gets the attempt
      * record too (and is counted), the batch's own stays. */
     if (hq_unlikely(e->ev.batch) && a && kind != HQ_MO_DEAD)
@@ -302,9 +314,7 @@ void hq__outcome_record(struct hq_worker *w, struct hq_entry *e, const struct hq
     atomic_fetch_add_explicit(&w->metrics.deliveries[kind], 1, memory_order_relaxed);
     if (!e->first_ms)
         e->first_ms = a->at_ms;
-    struct hq_buf *att = &w->outcomes.att_json;
-    hq_buf_reset(att);
-    attempt_json(att, a, hq_metrics_outcome_names[kind]);
+    struct hq_buf *att = att_record(w, a, kind);
     ops_check(e, hq_ops_delivered(&e->ops, e->event_id, att->p, att->len));
 }
 

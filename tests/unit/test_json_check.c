@@ -85,12 +85,36 @@ static void test_agrees_with_jansson(void **state)
     }
 }
 
+/* Every byte at every place of a string long enough for the eight-byte
+ * scan: one byte that needs a look (a quote, a backslash, a control byte,
+ * one of a UTF-8 sequence) is never skipped over; jansson decides. */
+static void test_every_byte_in_a_long_string(void **state)
+{
+    (void)state;
+    char in[40];
+    for (int at = 0; at < 30; at++) {
+        for (int b = 0; b < 256; b++) {
+            memset(in, 'a', sizeof(in));
+            in[0] = '"';
+            in[1 + at] = (char)b;
+            in[31] = '"';
+            json_error_t e;
+            json_t *j = json_loadb(in, 32, JSON_DECODE_ANY, &e);
+            if (hq_json_check(in, 32) != (j != NULL))
+                fail_msg("byte 0x%02x at %d: ours %d, jansson %d", b, at, hq_json_check(in, 32),
+                         j != NULL);
+            json_decref(j);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_accepts_json_values),
         cmocka_unit_test(test_refuses_what_is_not_one_json_value),
         cmocka_unit_test(test_agrees_with_jansson),
+        cmocka_unit_test(test_every_byte_in_a_long_string),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
