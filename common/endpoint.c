@@ -283,12 +283,6 @@ static int check_overrides(const struct hq_endpoint *e, struct hq_err *err)
                           e->backoff_base_ms, e->backoff_max_ms);
     int rc = hq_endpoint_check_breaker(&e->breaker, err);
     rc = rc ? rc : hq_batch_check(&e->batch, err);
-    /* Batches of an ordered line (consecutive events of one key) are not
-     * built: refused rather than one setting silently ignored. */
-    if (rc == 0 && e->batch.max && e->ordered)
-        return hq_err_set(err, HQ_EINVAL,
-                          "--batch: not available on an ordered endpoint (--ordered) yet; "
-                          "give one of them");
     return rc;
 }
 

@@ -396,6 +396,7 @@ struct hq_outcomes {
     int flushing;                /* calls in flight over all partitions */
     unsigned long lines_flushed; /* calls recorded that carried line ops (ordered.c claims then) */
     uint64_t rng;                /* xorshift state for the jitter of retries and deferrals */
+    const struct hq_batch_cfg *parking_batch; /* hq__outcome_park's endpoint's --batch, or NULL */
 };
 
 /* ratelimit.c: tokens and their leases; reports through callbacks (dispatch's). */

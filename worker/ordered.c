@@ -96,8 +96,9 @@ static void claim(struct hq_worker *w, unsigned lp)
 {
     struct hq_wpart *fresh = &w->parts[lp * HQ_LANES + HQ_LANE_FRESH];
     struct hq_wpart *lane = &w->parts[lp * HQ_LANES + HQ_LANE_RETRY];
-    char max[12], cap[24], maxlen[24];
+    char max[12], cap[24], maxlen[24], maxpay[24];
     snprintf(max, sizeof(max), "%d", CLAIM_HEADS_MAX);
+    snprintf(maxpay, sizeof(maxpay), "%lld", (long long)w->cfg->max_payload);
     snprintf(cap, sizeof(cap), "%lld", w->cfg->endpoint_concurrency);
     snprintf(maxlen, sizeof(maxlen), "%lld", w->cfg->dead_maxlen);
     const char *argv[] = {fresh->key_events,
@@ -107,13 +108,14 @@ static void claim(struct hq_worker *w, unsigned lp)
                           HQ_GROUP,
                           max,
                           cap,
-                          maxlen};
-    size_t lens[8];
-    for (int i = 0; i < 8; i++)
+                          maxlen,
+                          maxpay};
+    size_t lens[9];
+    for (int i = 0; i < 9; i++)
         lens[i] = strlen(argv[i]);
     struct claim *cl = hq_malloc(sizeof(*cl));
     *cl = (struct claim){w, lp};
-    if (hq_redis_router_script(w->writer, fresh->slot, &w->ordered.script, on_claim_reply, cl, 4, 8,
+    if (hq_redis_router_script(w->writer, fresh->slot, &w->ordered.script, on_claim_reply, cl, 4, 9,
                                argv, lens) != 0) {
         free(cl);
         return;

@@ -22,6 +22,7 @@
 
 #include "common/alloc.h"
 #include "common/backoff.h"
+#include "common/json_check.h"
 #include "common/log.h"
 #include "common/scripts.h"
 
@@ -131,6 +132,18 @@ static int count_more(struct hq_worker *w, enum hq_metric_outcome kind, int n)
     return n;
 }
 
+/* The item data an ordered and batched endpoint's line builds its batches
+ * from (lines_claim.lua): the setting then (bmax, bbytes), whether the
+ * payload is JSON (else base64 in the body) and the element's timestamp. */
+static void pack_line_batch(msgpack_packer *dp, const struct hq_entry *e,
+                            const struct hq_batch_cfg *b)
+{
+    pack_kint(dp, "bmax", b->max);
+    pack_kint(dp, "bbytes", b->bytes);
+    pack_kint(dp, "json", hq_json_check(e->ev.payload, e->ev.payload_len));
+    pack_kint(dp, "ts", e->ev.ts_ms ? e->ev.ts_ms : (int64_t)e->sid.ms);
+}
+
 /* The "o" op of an outcome that concerns a line (docs/ordering.md): the
  * parking of a fresh entry's pair for an ordered endpoint (PARKED), or the
  * outcome of a line's head (e->ev.line): kept while it is retried or
@@ -156,6 +169,14 @@ static int line_op(struct hq_worker *w, struct hq_entry *e, const char *endpoint
         .name = name,
         .item = item,
     };
+    /* A batch of the line (lines_claim.lua): kept as the line's "#b" while it
+     * is retried whole; ended with its members, the items up to its last. */
+    if (hq_unlikely(e->ev.batch) && kind != HQ_MO_PARKED) {
+        if (ref.action == 'k')
+            ref.item = "#b";
+        else
+            ref.action = 'b';
+    }
     e->lines = 1;
     return hq_ops_line(&e->ops, op, &ref);
 }
@@ -221,7 +242,9 @@ static void add(struct hq_worker *w, struct hq_entry *e, enum hq_metric_outcome 
         hq_buf_init(&data, (size_t)w->cfg->max_payload + 64 * 1024);
         msgpack_packer dp;
         msgpack_packer_init(&dp, &data, pack_write);
-        msgpack_pack_map(&dp, 11 + !!e->ev.tenant + !!e->ev.batch);
+        const struct hq_batch_cfg *pb =
+            kind == HQ_MO_PARKED ? w->outcomes.parking_batch : NULL; /* hq__outcome_park */
+        msgpack_pack_map(&dp, 11 + !!e->ev.tenant + !!e->ev.batch + (pb ? 4 : 0));
         pack_kv(&dp, "type", e->ev.type, e->ev.type_len);
         pack_kv(&dp, "payload", e->ev.payload, e->ev.payload_len);
         pack_kv(&dp, "id", e->event_id, strlen(e->event_id));
@@ -237,6 +260,8 @@ static void add(struct hq_worker *w, struct hq_entry *e, enum hq_metric_outcome 
             pack_kv(&dp, "tenant", e->ev.tenant, e->ev.tenant_len);
         if (e->ev.batch) /* a batch retried whole: its members */
             pack_kv(&dp, "batch", e->ev.batch, e->ev.batch_len);
+        if (pb) /* an ordered line's batches (lines_claim.lua builds them) */
+            pack_line_batch(&dp, e, pb);
         op.retry_data = data.p;
         op.retry_data_len = data.len;
     }
@@ -262,8 +287,11 @@ static void add(struct hq_worker *w, struct hq_entry *e, enum hq_metric_outcome 
         };
         op.dead = &dl;
         /* A dead batch: one dead letter per member, each replayable alone. */
-        if (hq_unlikely(e->ev.batch) && count_more(w, kind, hq__batch_retry_split(e, &op)))
+        if (hq_unlikely(e->ev.batch) && count_more(w, kind, hq__batch_retry_split(e, &op))) {
+            if (e->ev.line) /* an ordered line's batch: it ends (b), the line moves on */
+                ops_check(e, line_op(w, e, endpoint_id, kind, &(struct hq_full_op){0}));
             return;
+        }
     }
     ops_check(e, line ? line_op(w, e, endpoint_id, kind, &op) : hq_ops_full(&e->ops, &op));
     if (data.max)
@@ -348,7 +376,9 @@ void hq__outcome_defer_until(struct hq_worker *w, struct hq_entry *e, const stru
 
 void hq__outcome_park(struct hq_worker *w, struct hq_entry *e, const struct hq_ep *ep)
 {
+    w->outcomes.parking_batch = ep->e.batch.max ? &ep->e.batch : NULL;
     add(w, e, HQ_MO_PARKED, NULL, ep->id, ep->e.url, ep->e.tenant, e->ev.attempt, 0, NULL);
+    w->outcomes.parking_batch = NULL;
 }
 
 void hq__outcome_dead_endpoint(struct hq_worker *w, struct hq_entry *e, const char *endpoint_id,

@@ -44,7 +44,8 @@
 --   line ("<endpoint>/<key>"), item, due ms, data or "", d, those d strings
 --   (an ordered endpoint's line, docs/ordering.md; action p parks the pair as
 --   the line's item, k keeps its failed head with new data due later, d ends it,
---   c ends a head read from the retry lane and chains: see chain() below), or
+--   c ends a head read from the retry lane and chains: see chain() below,
+--   b ends a batch of the line: its items up to item), or
 --   "d", "", counter key: a duplicate (worker/dedupe.c): INCR the partition's
 --   <p>:duplicates, nothing else (the entry is acked like every other)
 -- (plain arguments, not msgpack: no unpacking or table per op here).
@@ -74,6 +75,20 @@ local function dead_letter(from, nd)
     call('XADD', dead, 'MAXLEN', '~', deadmax, '*', unpack(argv, from, from + nd - 1))
   else
     call('XADD', dead, '*', unpack(argv, from, from + nd - 1))
+  end
+end
+-- Action b: a batch of an ordered line (lines_claim.lua) ended: its members
+-- are the line's items up to item (later ones were parked after it was sent),
+-- their data and the batch's own (<line>/#b, kept while it is retried) go.
+local function line_batch_end(idx, line, name, item)
+  local its = call('ZRANGEBYLEX', line, '-', '[' .. item)
+  local f = {name .. '/#b'}
+  for k = 1, #its do
+    f[k + 1] = name .. '/' .. its[k]
+  end
+  call('HDEL', idx .. ':data', unpack(f))
+  if #its > 0 then
+    call('ZREM', line, unpack(its))
   end
 end
 -- Chaining (action "c", docs/ordering.md "How it works"): a head read from
@@ -115,6 +130,9 @@ local function send_head(idx, cand, ep, key, head)
   end
   if not (ok and type(d) == 'table' and type(d.type) == 'string' and type(d.id) == 'string'
           and type(d.payload) == 'string' and type(d.attempt) == 'number') then
+    return 0
+  end
+  if d.bmax then -- an ordered and batched endpoint's: lines_claim.lua builds its batch
     return 0
   end
   local f = {'type', d.type, 'payload', d.payload, 'id', d.id, 'endpoint', ep,
@@ -194,8 +212,12 @@ local function line_op(j)
       call('HSET', idx .. ':data', field, argv[j + 8])
       call('ZADD', idx, argv[j + 7], name)
     else
-      call('ZREM', line, item)
-      call('HDEL', idx .. ':data', field)
+      if act == 'b' then
+        line_batch_end(idx, line, name, item)
+      else
+        call('ZREM', line, item)
+        call('HDEL', idx .. ':data', field)
+      end
       call('HDEL', idx .. ':busy', name .. '#run') -- a run chain() counted ends here too
       if call('ZCARD', line) > 0 then
         call('ZADD', idx, argv[j + 7], name)

@@ -583,18 +583,19 @@ static void test_batch_flag_is_validated_shown_and_cleared(void **state)
                                   "--name", "c", "--url", url, "--batch", bad[i].v, NULL),
                          2);
     }
-    /* Batches of an ordered line are not built: the pair is refused, not half-applied. */
+    /* --batch with --ordered: accepted, both shown (docs/batching.md). */
+    assert_int_equal(wenv_cli(&W, out, sizeof(out), err, sizeof(err), "endpoint", "add", "--name",
+                              "c", "--url", url, "--ordered", "--batch", "max=10", "--json", NULL),
+                     0);
+    assert_non_null(strstr(out, "\"ordered\":true"));
+    assert_non_null(strstr(out, "\"batch\":{\"max\":10,"));
+    assert_int_equal(hq_test_cmd_int(W.c, "ZCARD hookq:endpoints"), 2);
     assert_int_equal(wenv_cli(&W, out, sizeof(out), err, sizeof(err), "endpoint", "update", id,
                               "--ordered", NULL),
-                     2);
-    assert_non_null(strstr(err, "--batch: not available on an ordered endpoint"));
-    assert_int_equal(wenv_cli(&W, out, sizeof(out), err, sizeof(err), "endpoint", "add", "--name",
-                              "c", "--url", url, "--ordered", "--batch", "max=10", NULL),
-                     2);
-    assert_int_equal(hq_test_cmd_int(W.c, "ZCARD hookq:endpoints"), 1); /* no add went through */
+                     0);
     assert_int_equal(wenv_cli(&W, out, sizeof(out), err, sizeof(err), "endpoint", "show", id, NULL),
                      0);
-    assert_non_null(strstr(out, "ordered:      no"));
+    assert_non_null(strstr(out, "ordered:      block"));
     assert_non_null(strstr(out, "batch:        max=50,wait=20ms,bytes=1048576"));
     assert_int_equal(wenv_cli(&W, out, sizeof(out), err, sizeof(err), "endpoint", "update", id,
                               "--batch", "off", NULL),
