@@ -19,12 +19,11 @@ redisReply *hq_attempts_read(redisContext *node, const char *base, const char *e
 
 struct hq_redis_conn;
 struct hq_layout;
-/* The records of event id in a deployment (hq_attempts_read): in the partition
- * they are most likely in (the one an id derived from a stream entry names,
- * "evt_p3_<entry>", else the producer rule's partition of the id), else in
- * every other one (events produced before a migration to more partitions kept
- * their records in partition 0; a producer may have chosen another). NULL with
- * err, or the first non-empty reply (the last empty reply when there is none).
+/* The records of event id in a deployment (hq_attempts_read), from every
+ * partition, merged by time ("at_ms"), the last HQ_ATTEMPTS_KEPT_MAX: a
+ * batch retried whole writes its members' later records in the batch's
+ * partition; events produced before a migration to more partitions kept
+ * theirs in partition 0; a producer may have chosen another. NULL with err.
  * `hookq event show` and `hookq api` read records through it. */
 redisReply *hq_attempts_lookup(struct hq_redis_conn *c, const struct hq_layout *L, const char *id,
                                struct hq_err *err);
