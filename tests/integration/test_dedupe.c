@@ -499,13 +499,26 @@ static void test_producers_report_a_duplicate(void **state)
     assert_true(id[0] != '\0'); /* written all the same */
     ev.id = "evt_dd_p_new";
     assert_int_equal(hookq_produce(p, &ev, id, sizeof(id), msg, sizeof(msg)), 0);
+    /* A batch: a round's first look-up is an EVAL, the later ones EVALSHAs of
+     * the build-time SHA1; the claimed id in the middle is reported. */
+    struct hookq_event evs[3] = {ev, ev, ev};
+    evs[0].id = "evt_dd_b1";
+    evs[1].id = "evt_dd_p";
+    evs[2].id = "evt_dd_b2";
+    char ids[3][64];
+    assert_int_equal(hookq_produce_batch(p, evs, 3, ids, msg, sizeof(msg)), HOOKQ_DUPLICATE);
+    if (!strstr(msg, "1 of 3 events' ids already produced (first: event 1, id evt_dd_p)"))
+        fail_msg("want the batch's duplicate reported, got '%s'", msg);
     hookq_producer_free(p);
 
     struct id_arg other = {&W.rcv, "evt_dd_p_new", 1};
     wenv_wait(&W, id_requests_at_least, &other, 15000, "the new id delivered");
+    struct id_arg b2 = {&W.rcv, "evt_dd_b2", 1};
+    wenv_wait(&W, id_requests_at_least, &b2, 15000, "the batch's new ids delivered");
     wenv_wait(&W, nothing_pending_and_stream_empty, &W, 15000, "everything acked");
     assert_int_equal(requests_with_id(&W.rcv, "evt_dd_p"), 1);
-    assert_int_equal(dup_count(), 3);
+    assert_int_equal(requests_with_id(&W.rcv, "evt_dd_b1"), 1);
+    assert_int_equal(dup_count(), 4);
     assert_int_equal(hq_test_kill_wait(wk, SIGTERM, 20000), 0);
     hq_endpoint_free(&ep);
 }
