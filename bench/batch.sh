@@ -84,9 +84,10 @@ redis_cpu() { redis-cli -p "$RPORT" INFO cpu | awk -F: '/^used_cpu_(user|sys):/ 
 # requests worker-us redis-us" (CPU microseconds per event of each).
 run() {
     local n=$2 t0 out secs wpid r0 rc0 wcpu
-    # Both phases produce ids t0..: the first phase's dedupe claims go, so
+    # Both phases produce ids t0..: the first phase's dedupe claims go (the
+    # generation index hookq:dd and its generations hookq:dd:<start ms>), so
     # neither phase meets duplicates (each event still costs its claim).
-    redis-cli -p "$RPORT" --scan --pattern 'hookq:dd:*' | xargs -r -n 1000 redis-cli -p "$RPORT" DEL >/dev/null
+    redis-cli -p "$RPORT" --scan --pattern 'hookq:dd*' | xargs -r -n 1000 redis-cli -p "$RPORT" UNLINK >/dev/null
     "$HQB" produce "$URL" hookq "$n" >/dev/null || die "pre-filling the stream failed"
     redis-cli -p "$RPORT" CONFIG RESETSTAT >/dev/null
     r0=$(requests)

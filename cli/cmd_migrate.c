@@ -11,7 +11,8 @@
  *      retry, retry:data, dead -> partition 0; endpoints, endpoints:ver -> {reg}), then SCAN +
  *      pipelined RENAMENX for :ep:*, :idx:t:*, :idx:p:* (-> {reg}) and :att:*,
  *      :attempts:* (attempt records -> partition 0; the bucket index
- *      :attempts is a fixed key);
+ *      :attempts is a fixed key) and :dd:* (dedupe claim generations ->
+ *      partition 0; their index :dd is a fixed key);
  *   4. create group `workers` on every partition's stream;
  *   5. HDEL state, DEL the paused set: workers restart on the new layout;
  *   6. sweep what old producers XADDed to <prefix>:events meanwhile into the
@@ -100,6 +101,7 @@ struct counts {
     long long fixed;  /* fixed keys renamed */
     long long reg;    /* registry keys renamed (:ep:*, :idx:*) */
     long long att;    /* attempt record keys renamed (lists, buckets) */
+    long long dd;     /* dedupe claim generations renamed */
     long long merged; /* keys merged into an existing tagged twin */
     long long swept;  /* stray events moved into the partitions */
     long long groups; /* groups created */
@@ -281,7 +283,7 @@ static int wait_paused(struct mig *m)
 
 /* ---- Step 3: renames ------------------------------------------------------------------------ */
 
-#define NFIXED 10
+#define NFIXED 11
 
 /* The fixed keys: old name -> new name. */
 static void fixed_keys(const struct mig *m, char src[NFIXED][HQ_KEY_MAX],
@@ -311,6 +313,11 @@ static void fixed_keys(const struct mig *m, char src[NFIXED][HQ_KEY_MAX],
     hq_key_retained(p0, dst[8], HQ_KEY_MAX);
     hq_key_retained_bytes(m->prefix, src[9], HQ_KEY_MAX);
     hq_key_retained_bytes(p0, dst[9], HQ_KEY_MAX);
+    /* Dedupe claims (idempotent events): the generations' index. Merged into a
+     * twin, a generation listed in both keeps the earlier end (ZUNIONSTORE MIN):
+     * a claim written meanwhile may be forgotten up to a generation early. */
+    hq_key_dedupe_index(m->prefix, src[10], HQ_KEY_MAX);
+    hq_key_dedupe_index(p0, dst[10], HQ_KEY_MAX);
 }
 
 static int merge(struct mig *m, const char *src, const char *dst)
@@ -472,7 +479,8 @@ static int rename_all(struct mig *m)
         rename_pattern(m, hq_key_idx_type, reg, &m->n.reg) != 0 ||
         rename_pattern(m, hq_key_idx_prefix, reg, &m->n.reg) != 0 ||
         rename_pattern(m, hq_key_attempts, p0, &m->n.att) != 0 ||
-        rename_pattern(m, hq_key_attempt_bucket, p0, &m->n.att) != 0)
+        rename_pattern(m, hq_key_attempt_bucket, p0, &m->n.att) != 0 ||
+        rename_pattern(m, hq_key_dedupe_gen, p0, &m->n.dd) != 0)
         return -1;
     return 0;
 }
@@ -633,9 +641,9 @@ static int dry_run(struct mig *m)
     }
     if (rename_all(m) != 0)
         return -1;
-    printf("would rename %lld registry keys (:ep:*, :idx:*) -> %s:... and %lld attempt record keys "
-           "(:att:*, :attempts:*) -> %s:...\n",
-           m->n.reg, m->L.reg, m->n.att, m->L.part[0].base);
+    printf("would rename %lld registry keys (:ep:*, :idx:*) -> %s:..., %lld attempt record keys "
+           "(:att:*, :attempts:*) and %lld dedupe claim generations (:dd:*) -> %s:...\n",
+           m->n.reg, m->L.reg, m->n.att, m->n.dd, m->L.part[0].base);
     printf("would create group %s on %u streams; nothing changed (dry run)\n", HQ_GROUP,
            m->L.nparts);
     return 0;
@@ -686,12 +694,11 @@ static int run(struct mig *m, struct hq_redis_conn *conn, unsigned P)
         sweep(m) != 0)
         return hq_cli_fail(1, CMD, m->err.msg);
     double secs = (double)(hq_mono_ms() - t0) / 1000.0;
-    printf(
-        "migrated %s to %u partitions in %.2f s: %lld fixed keys, %lld registry keys, %lld "
-        "attempt record keys renamed, %lld merged; %lld stray events swept; %d/%d live consumers "
-        "paused\n",
-        m->prefix, P, secs, m->n.fixed, m->n.reg, m->n.att, m->n.merged, m->n.swept,
-        m->n.consumers - m->n.unpaused, m->n.consumers);
+    printf("migrated %s to %u partitions in %.2f s: %lld fixed keys, %lld registry keys, %lld "
+           "attempt record keys, %lld dedupe claim generations renamed, %lld merged; %lld stray "
+           "events swept; %d/%d live consumers paused\n",
+           m->prefix, P, secs, m->n.fixed, m->n.reg, m->n.att, m->n.dd, m->n.merged, m->n.swept,
+           m->n.consumers - m->n.unpaused, m->n.consumers);
     return 0;
 }
 

@@ -1,13 +1,16 @@
 # Lua scripts live as files (one atomic operation each) and are embedded at
 # build time as C strings: hq_script_<name> in the generated scripts_gen.c,
-# declared in common/scripts.h.
+# declared in common/scripts.h, and its SHA1 hq_script_<name>_sha1 (for
+# EVALSHA without hashing at run time: libhookq has no SHA1 of its own).
 function(hq_embed_lua out files)
   set(body "/* Generated from the files in common/scripts by cmake/HqEmbed.cmake. Do not edit. */\n")
   foreach(f ${files})
     get_filename_component(name ${f} NAME_WE)
     file(READ ${f} hex HEX)
     string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," hex "${hex}")
+    file(SHA1 ${f} sha)
     string(APPEND body "const char hq_script_${name}[] = {${hex} 0};\n")
+    string(APPEND body "const char hq_script_${name}_sha1[] = \"${sha}\";\n")
   endforeach()
   file(CONFIGURE OUTPUT ${out} CONTENT "${body}")
   set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${files})

@@ -113,9 +113,13 @@ int hq_key_retained_bytes(const char *p, char *out, size_t n)
 {
     return fmt(out, n, p, "retained:bytes", NULL);
 }
-int hq_key_dedupe(const char *p, const char *event_id, char *out, size_t n)
+int hq_key_dedupe_index(const char *p, char *out, size_t n)
 {
-    return fmt(out, n, p, "dd:", event_id);
+    return fmt(out, n, p, "dd", NULL);
+}
+int hq_key_dedupe_gen(const char *p, const char *start_ms, char *out, size_t n)
+{
+    return fmt(out, n, p, "dd:", start_ms);
 }
 int hq_key_duplicates(const char *p, char *out, size_t n)
 {

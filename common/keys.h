@@ -68,10 +68,14 @@ int hq_key_apikeys(const char *prefix, char *out, size_t n);
 int hq_key_retained(const char *prefix, char *out, size_t n);
 int hq_key_retained_bytes(const char *prefix, char *out, size_t n);
 
-/* <p>:dd:<event id> string: the stream entry id that claimed the event id for
- * delivery (idempotent events, worker/dedupe.c, common/scripts/claim_ids.lua);
- * expires after the dedupe window. On the base of the event's partition. */
-int hq_key_dedupe(const char *prefix, const char *event_id, char *out, size_t n);
+/* <p>:dd zset: the dedupe claim generations (idempotent events,
+ * worker/dedupe.c, common/scripts/claim_ids.lua), member = start ms, score =
+ * when its newest claim is a window old; <p>:dd:<start ms> hash event id ->
+ * the stream entry id that claimed it for delivery. The scripts form the
+ * generations' names from the index (same hash tag). On the base of the
+ * event's partition. */
+int hq_key_dedupe_index(const char *prefix, char *out, size_t n);
+int hq_key_dedupe_gen(const char *prefix, const char *start_ms, char *out, size_t n);
 /* <p>:duplicates counter: entries of the partition acknowledged as duplicates
  * (record_outcomes.lua's "d" op; `hookq stats`). */
 int hq_key_duplicates(const char *prefix, char *out, size_t n);

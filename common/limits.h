@@ -169,10 +169,15 @@
 #define HQ_RETAIN_MAX_BYTES_DEFAULT (1024LL * 1024 * 1024)
 
 /* Idempotent events (worker/dedupe.c): an event id is delivered at most once per
- * window; 0 turns it off. The default is the issue's 24 h; 30 days at most (the
- * keys cost ~100-180 bytes of Redis memory per id: docs/wire-format.md). */
+ * window; 0 turns it off. The default is the issue's 24 h; 30 days at most (a
+ * claim costs ~120 bytes of Redis memory per id, held for the window to 1.5
+ * windows: docs/wire-format.md). */
 #define HQ_DEDUPE_WINDOW_DEFAULT_MS (24LL * 3600 * 1000)
 #define HQ_DEDUPE_WINDOW_MAX_MS     (30LL * 24 * 3600 * 1000)
-#define HQ_DEDUPE_ID_BYTES          200 /* Redis memory per claimed id: 198 B measured, 36-char ids */
+/* Redis memory per claimed id, a field of a claim generation (claim_ids.lua):
+ * 120-122 B measured (36-char ids, used_memory, 100,000 and 1,000,000 claims) */
+#define HQ_DEDUPE_ID_BYTES 125
+/* Claims are held for at most the window times this (generations G = window / 2). */
+#define HQ_DEDUPE_HOLD_MAX 1.5
 
 #endif

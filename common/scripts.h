@@ -29,6 +29,10 @@ extern const char hq_script_batch_retry[];
 extern const char hq_script_lines_claim[];
 /* idempotent events: the dedupe claim of a read batch (worker/dedupe.c) */
 extern const char hq_script_claim_ids[];
+/* idempotent events, producers' side: is an id claimed? (producer/producer.c,
+ * pipelined with the XADD; libhookq embeds it alone: gen/dd_seen_gen.c) */
+extern const char hq_script_dd_seen[];
+extern const char hq_script_dd_seen_sha1[]; /* its SHA1, hex: computed at build time */
 
 /* SHA1 hex (41 bytes with NUL) of a script's source, for EVALSHA. */
 void hq_script_sha1(const char *src, char out[41]);

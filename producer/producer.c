@@ -28,6 +28,7 @@
 #include "common/layout_store.h"
 #include "common/limits.h"
 #include "common/redis_conn.h"
+#include "common/scripts.h"
 #include "producer/encode.h"
 
 _Static_assert(HOOKQ_EINVAL == HQ_EINVAL && HOOKQ_ENOMEM == HQ_ENOMEM &&
@@ -52,7 +53,7 @@ struct hookq_producer {
     size_t max_payload;   /* bytes; HQ_PAYLOAD_MAX_DEFAULT unless set */
     unsigned rr;          /* round robin over partitions for events without an id */
     int durable_ms;       /* > 0: WAIT 1 durable_ms after the writes */
-    int report_dups;      /* 1: GET <p>:dd:<id> before each XADD of an event with an id */
+    int report_dups;      /* 1: dd_seen.lua of <p>:dd before each XADD of an event with an id */
     long long checked_ms; /* monotonic ms of the last layout read */
 };
 
@@ -266,14 +267,20 @@ static int write_round(struct hookq_producer *p, redisContext *c, const struct h
                        const size_t *offs, char *ids, size_t id_len, size_t n, struct tally *t,
                        struct hq_err *err)
 {
+    int loaded = 0; /* the round's first look-up is an EVAL: it loads the script */
     for (size_t k = 0; k < m; k++) {
         size_t i = idx[k];
         char key[HQ_KEY_MAX];
         if (p->report_dups && evs[i].id && evs[i].id[0]) {
-            /* Idempotent events: a worker claimed the id within the dedupe window. */
-            hq_key_dedupe(p->L.part[part[i]].base, evs[i].id, key, sizeof(key));
-            const char *gv[] = {"GET", key};
-            if (redisAppendCommandArgv(c, 2, gv, NULL) != REDIS_OK) {
+            /* Idempotent events: a worker claimed the id within the dedupe window
+             * (dd_seen.lua: the id in the claim generations listed in <p>:dd). The
+             * later ones of the round are EVALSHAs: Redis hashes no script again. */
+            hq_key_dedupe_index(p->L.part[part[i]].base, key, sizeof(key));
+            const char *gv[] = {loaded ? "EVALSHA" : "EVAL",
+                                loaded ? hq_script_dd_seen_sha1 : hq_script_dd_seen, "1", key,
+                                evs[i].id};
+            loaded = 1;
+            if (redisAppendCommandArgv(c, 5, gv, NULL) != REDIS_OK) {
                 disconnect(p);
                 return hq_err_set(err, HQ_ENOMEM, "redis: out of memory queueing event %zu", i);
             }
@@ -300,6 +307,8 @@ static int write_round(struct hookq_producer *p, redisContext *c, const struct h
                 disconnect(p);
                 return HQ_EREDIS;
             }
+            /* An error (say NOSCRIPT after a SCRIPT FLUSH between the EVAL and
+             * an EVALSHA): the id is not reported, as before any worker read it. */
             if (((redisReply *)vr)->type == REDIS_REPLY_STRING && t->dups++ == 0)
                 t->first_dup = i;
             freeReplyObject(vr);

@@ -2,7 +2,9 @@
  * id is delivered at most once per --dedupe-window. The claim is made at
  * read, before anything is sent: after each XREADGROUP or XAUTOCLAIM of the
  * fresh stream, ONE claim_ids.lua call for the read batch (no round trip per
- * delivery) sets <p>:dd:<id> = the entry id unless the id is claimed. Its
+ * delivery) records id -> the entry id in the current claim generation
+ * (<p>:dd:<start ms>, listed in <p>:dd) unless a live generation holds the
+ * id. Its
  * answer per entry: deliver (the id was free, or this very entry claimed it
  * and is read again after a crash: a duplicate at most, never a loss), or
  * duplicate (another entry claimed it): the entry gets a "d" op (counted in
@@ -92,40 +94,41 @@ static void on_claimed(struct hq_redis_client *c, redisReply *r, void *arg)
 void hq__dedupe_batch(struct hq_worker *w, struct hq_wpart *p, struct hq_entry *batch)
 {
     int n = 0;
-    size_t bytes = 0, base_len = strlen(w->layout->part[p->lpart].base);
     if (w->cfg->dedupe_window_ms > 0)
         for (struct hq_entry *e = batch; e; e = e->qnext)
-            if (claims(p, e)) {
-                n++;
-                bytes += base_len + 4 + e->ev.id_len + 1; /* <base>:dd:<id> */
-            }
+            n += claims(p, e);
     if (n == 0) {
         hq__dispatch_batch(w, batch);
         return;
     }
     struct claim *cl = hq_malloc(sizeof(*cl) + (size_t)n * sizeof(cl->claimed[0]));
     *cl = (struct claim){.w = w, .part = p->index, .batch = batch, .n = 0};
-    /* argv: n keys, the window, n entry ids (copied by the client when sent). */
-    const char **argv = hq_malloc((size_t)(2 * n + 1) * sizeof(*argv));
-    char *keys = hq_malloc(bytes), *at = keys;
-    char window[24];
-    snprintf(window, sizeof(window), "%lld", w->cfg->dedupe_window_ms);
-    argv[n] = window;
+    /* argv: the generation index, the window, then (event id, entry id) per
+     * claim (copied by the client when sent). */
+    int argc = 2 + 2 * n;
+    const char **argv = hq_malloc((size_t)argc * sizeof(*argv));
+    size_t *lens = hq_malloc((size_t)argc * sizeof(*lens));
+    char index[HQ_KEY_MAX], window[24];
+    int len = hq_key_dedupe_index(w->layout->part[p->lpart].base, index, sizeof(index));
+    hq_assert(len > 0);
+    argv[0] = index;
+    lens[0] = (size_t)len;
+    lens[1] = (size_t)snprintf(window, sizeof(window), "%lld", w->cfg->dedupe_window_ms);
+    argv[1] = window;
     for (struct hq_entry *e = batch; e; e = e->qnext) {
         if (!claims(p, e))
             continue;
-        int len = hq_key_dedupe(w->layout->part[p->lpart].base, e->ev.id, at,
-                                (size_t)(keys + bytes - at));
-        hq_assert(len > 0);
-        argv[cl->n] = at;
-        argv[n + 1 + cl->n] = e->id;
+        int k = 2 + 2 * cl->n;
+        argv[k] = e->ev.id;
+        lens[k] = e->ev.id_len;
+        argv[k + 1] = e->id;
+        lens[k + 1] = strlen(e->id);
         cl->claimed[cl->n++] = e;
-        at += len + 1;
     }
     int rc = w->writer ? hq_redis_router_script(w->writer, p->slot, &w->dedupe.script, on_claimed,
-                                                cl, n, 2 * n + 1, argv, NULL)
+                                                cl, 1, argc, argv, lens)
                        : HQ_EIO;
-    free(keys);
+    free(lens);
     free(argv);
     if (rc != 0) {
         hq_log(HQ_LOG_WARN, "dedupe", "cannot claim %d event ids of %s now: delivering unclaimed",

@@ -568,12 +568,17 @@ int hq_worker_run(const struct hq_worker_config *cfg, struct hq_err *err)
         w->layout->tagged ? "" : " (untagged)", cfg->concurrency, cfg->endpoint_concurrency,
         cfg->timeout_ms, cfg->claim_idle_ms, retain);
     if (cfg->dedupe_window_ms > 0) {
-        /* HQ_DEDUPE_ID_BYTES: one <p>:dd:<id> key, measured (docs/wire-format.md). */
-        double per_100 = 100.0 * (double)cfg->dedupe_window_ms / 1000.0 * HQ_DEDUPE_ID_BYTES;
+        /* HQ_DEDUPE_ID_BYTES: one field of a claim generation, measured
+         * (docs/wire-format.md); held up to HQ_DEDUPE_HOLD_MAX windows: the
+         * estimate is the most Redis holds, just before a generation goes. */
+        double per_100 = 100.0 * (double)cfg->dedupe_window_ms / 1000.0 * HQ_DEDUPE_HOLD_MAX *
+                         HQ_DEDUPE_ID_BYTES;
         hq_log(HQ_LOG_INFO, "worker",
                "dedupe: an event id is delivered at most once per %lldms; Redis keeps ~%d bytes "
-               "per id for that long: ~%.0f MiB at 100 events/s with ids (--dedupe-window 0: off)",
-               cfg->dedupe_window_ms, HQ_DEDUPE_ID_BYTES, per_100 / (1024.0 * 1024.0));
+               "per id for up to %.1fx that: ~%.0f MiB at 100 events/s with ids "
+               "(--dedupe-window 0: off)",
+               cfg->dedupe_window_ms, HQ_DEDUPE_ID_BYTES, HQ_DEDUPE_HOLD_MAX,
+               per_100 / (1024.0 * 1024.0));
     }
 
     hq__consumer_start(w); /* allocates its per-partition state; groups wait for READY */

@@ -3,7 +3,10 @@
  * delivered once and counted as a duplicate; after the window it is delivered
  * again; a kill -9 between the first delivery and its record never turns the
  * dedupe into a loss (the reclaim delivers again); a dead-letter replay is
- * not a duplicate. Real worker processes, real Redis, a real receiver. */
+ * not a duplicate. claim_ids.lua alone, on the claim generations: a claim
+ * holds in the next generation, a generation is UNLINKed by the claim calls
+ * once past its end (not by its PEXPIREAT backstop) and its id is claimed
+ * anew. Real worker processes, real Redis, a real receiver. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -67,24 +70,67 @@ static void produce_msgpack(const char *type, const char *payload, const char *i
     freeReplyObject(r);
 }
 
-/* The <p>:dd:<id> key of id, in its partition. */
-static redisContext *dd_key(const char *id, char *key, size_t n)
+/* The claim generations' index <p>:dd of id's partition, and its node. */
+static redisContext *dd_index(const char *id, char *key, size_t n)
 {
     unsigned part = hq_tl_part_for(&W.tl, id);
-    assert_true(hq_key_dedupe(W.tl.L.part[part].base, id, key, n) >= 0);
+    assert_true(hq_key_dedupe_index(W.tl.L.part[part].base, key, n) >= 0);
     return wenv_node(&W, part);
+}
+
+/* The entry id holding id's claim (dd_seen.lua, as producers look), "" when free. */
+static void dd_seen(const char *id, char *out, size_t n)
+{
+    char idx[HQ_KEY_MAX];
+    redisContext *c = dd_index(id, idx, sizeof(idx));
+    const char *argv[] = {idx, id};
+    redisReply *r = hq_script_call(c, hq_script_dd_seen, 1, 2, argv, NULL, &(struct hq_err){0});
+    assert_non_null(r);
+    snprintf(out, n, "%s", r->type == REDIS_REPLY_STRING ? r->str : "");
+    freeReplyObject(r);
 }
 
 struct gone_arg {
     const char *id;
 };
 
-static int dd_key_gone(void *arg)
+static int dd_claim_gone(void *arg)
 {
     struct gone_arg *a = arg;
-    char key[HQ_KEY_MAX];
-    redisContext *c = dd_key(a->id, key, sizeof(key));
-    return hq_test_cmd_int(c, "EXISTS %s", key) == 0;
+    char v[64];
+    dd_seen(a->id, v, sizeof(v));
+    return v[0] == '\0';
+}
+
+/* claim_ids.lua on the partition of id route (the ids claimed need not be
+ * its: the script does not look): n (event id, entry id) pairs; the replies into res. */
+static void claim(const char *route, const char *window, int n, const char *const *pairs,
+                  long long *res)
+{
+    char idx[HQ_KEY_MAX];
+    redisContext *c = dd_index(route, idx, sizeof(idx));
+    const char *argv[2 + 2 * 8] = {idx, window};
+    assert_true(n <= 8);
+    for (int i = 0; i < 2 * n; i++)
+        argv[2 + i] = pairs[i];
+    redisReply *r =
+        hq_script_call(c, hq_script_claim_ids, 1, 2 + 2 * n, argv, NULL, &(struct hq_err){0});
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, (size_t)n);
+    for (int i = 0; i < n; i++)
+        res[i] = r->element[i]->integer;
+    freeReplyObject(r);
+}
+
+/* Redis' clock, ms. */
+static long long redis_ms(redisContext *c)
+{
+    redisReply *r = redisCommand(c, "TIME");
+    assert_non_null(r);
+    long long ms = atoll(r->element[0]->str) * 1000 + atoll(r->element[1]->str) / 1000;
+    freeReplyObject(r);
+    return ms;
 }
 
 /* The worker's hookq_deliveries_total{outcome="duplicate"}, -1 when unreadable. */
@@ -119,37 +165,138 @@ static long long dup_count(void)
     return sum;
 }
 
-/* claim_ids.lua alone: a free id is claimed (1) with the window as its TTL;
- * the same entry again (a reclaim after a crash) is delivered (1); another
- * entry with the id is a duplicate (0) and changes nothing. */
+/* claim_ids.lua alone: a free id is claimed (1) as a field of the current
+ * generation; the same entry again (a reclaim after a crash) is delivered (1);
+ * another entry with the id is a duplicate (0) and changes nothing, in the
+ * same batch as in a later one. */
 static void test_claim_script_decides_first_own_and_duplicate(void **state)
 {
     (void)state;
-    char ka[HQ_KEY_MAX];
-    redisContext *c = dd_key("evt_a", ka, sizeof(ka));
-    struct hq_err err = {0};
-    const struct {
-        const char *e1, *e2;
-    } steps[] = {
-        {"1-1", "1-2"}, /* free: claimed by 1-1; 1-2 in the same batch: a duplicate */
-        {"1-1", "1-3"}, /* 1-1 read again (a reclaim): delivered; 1-3 later: a duplicate */
+    char idx[HQ_KEY_MAX];
+    redisContext *c = dd_index("evt_a", idx, sizeof(idx));
+    const char *steps[][4] = {
+        {"evt_a", "1-1", "evt_a",
+         "1-2"}, /* free: claimed by 1-1; 1-2 in the same batch: a duplicate */
+        {"evt_a", "1-1", "evt_a",
+         "1-3"}, /* 1-1 read again (a reclaim): delivered; 1-3 later: a duplicate */
     };
     for (size_t i = 0; i < sizeof(steps) / sizeof(*steps); i++) {
-        const char *argv[] = {ka, ka, "60000", steps[i].e1, steps[i].e2};
-        redisReply *r = hq_script_call(c, hq_script_claim_ids, 2, 5, argv, NULL, &err);
-        assert_non_null(r);
-        assert_int_equal(r->type, REDIS_REPLY_ARRAY);
-        assert_int_equal(r->elements, 2);
-        assert_int_equal(r->element[0]->integer, 1);
-        assert_int_equal(r->element[1]->integer, 0);
-        freeReplyObject(r);
+        long long res[2];
+        claim("evt_a", "60000", 2, steps[i], res);
+        assert_int_equal(res[0], 1);
+        assert_int_equal(res[1], 0);
     }
-    redisReply *v = redisCommand(c, "GET %s", ka);
-    assert_non_null(v);
-    assert_string_equal(v->str, "1-1"); /* the duplicates did not take it over */
-    freeReplyObject(v);
-    long long ttl = hq_test_cmd_int(c, "PTTL %s", ka);
-    assert_true(ttl > 55000 && ttl <= 60000);
+    char v[64];
+    dd_seen("evt_a", v, sizeof(v));
+    assert_string_equal(v, "1-1"); /* the duplicates did not take it over */
+    /* One generation, G = 60 s / 2 wide, listed until its newest claim is a
+     * window old, removed by Redis one G after that at the latest. */
+    redisReply *g = redisCommand(c, "ZRANGE %s 0 -1 WITHSCORES", idx);
+    assert_non_null(g);
+    assert_int_equal(g->elements, 2);
+    long long start = atoll(g->element[0]->str), end = atoll(g->element[1]->str);
+    assert_int_equal(start % 30000, 0);
+    assert_int_equal(end, start + 30000 + 60000);
+    char gen[HQ_KEY_MAX];
+    hq_key_dedupe_gen(W.tl.L.part[hq_tl_part_for(&W.tl, "evt_a")].base, g->element[0]->str, gen,
+                      sizeof(gen));
+    freeReplyObject(g);
+    assert_int_equal(hq_test_cmd_int(c, "HLEN %s", gen), 1);
+    long long ttl = hq_test_cmd_int(c, "PTTL %s", gen), now = redis_ms(c);
+    assert_true(ttl > 0 && now + ttl <= end + 30000 + 50 && now + ttl >= end + 30000 - 50);
+}
+
+struct gen_arg {
+    redisContext *c;
+    long long after; /* ms */
+};
+
+static int redis_clock_past(void *arg)
+{
+    struct gen_arg *a = arg;
+    return redis_ms(a->c) >= a->after;
+}
+
+struct unlink_arg {
+    redisContext *c;
+    const char *gen, *idx, *start;
+    long long end; /* the generation's score */
+    int n;
+};
+
+/* Claims a fresh id (the clean-up runs in claim calls), then: is the generation gone? */
+static int generation_unlinked(void *arg)
+{
+    struct unlink_arg *a = arg;
+    char id[32];
+    snprintf(id, sizeof(id), "evt_gc_%d", a->n++);
+    const char *pair[] = {id, "2-1"};
+    long long res[1], before = redis_ms(a->c);
+    claim("evt_g", "2000", 1, pair, res);
+    long long now = redis_ms(a->c);
+    if (hq_test_cmd_int(a->c, "EXISTS %s", a->gen) == 1) {
+        /* Removed by the claim calls (UNLINK), long before its PEXPIREAT
+         * backstop (end + G): a claim well past end left it in place. */
+        if (before >= a->end + 500)
+            fail_msg("generation %s not unlinked %lld ms past its end", a->gen, before - a->end);
+        return 0;
+    }
+    /* Never removed before its newest claim is a window old. */
+    assert_true(now >= a->end);
+    redisReply *z = redisCommand(a->c, "ZSCORE %s %s", a->idx, a->start);
+    assert_non_null(z);
+    int listed = z->type != REDIS_REPLY_NIL;
+    freeReplyObject(z);
+    assert_false(listed);
+    return 1;
+}
+
+/* Generations at a 2 s window (G = 1 s): a claim made in one generation still
+ * holds in the next (an id is deduplicated for at least the window); once
+ * every claim of a generation is a window old, the generation is UNLINKed and
+ * unlisted, and its id is delivered again (at most window + G after its claim). */
+static void test_claims_hold_across_generations_then_expire(void **state)
+{
+    (void)state;
+    char idx[HQ_KEY_MAX], gen[HQ_KEY_MAX], start_s[24];
+    redisContext *c = dd_index("evt_g", idx, sizeof(idx));
+    const char *first[] = {"evt_g", "1-1"};
+    long long res[2], t0 = redis_ms(c);
+    claim("evt_g", "2000", 1, first, res);
+    assert_int_equal(res[0], 1);
+    redisReply *g = redisCommand(c, "ZRANGE %s 0 -1 WITHSCORES", idx);
+    assert_non_null(g);
+    assert_int_equal(g->elements, 2);
+    long long start = atoll(g->element[0]->str), end = atoll(g->element[1]->str);
+    snprintf(start_s, sizeof(start_s), "%s", g->element[0]->str);
+    freeReplyObject(g);
+    assert_true(start <= t0 + 5 && t0 < start + 1000 + 5);
+    assert_int_equal(end, start + 1000 + 2000);
+    hq_key_dedupe_gen(W.tl.L.part[hq_tl_part_for(&W.tl, "evt_g")].base, start_s, gen, sizeof(gen));
+
+    /* The next generation: the claim is found in the previous one. */
+    struct gen_arg next = {c, start + 1000};
+    wenv_wait(&W, redis_clock_past, &next, 5000, "the next claim generation");
+    const char *other[] = {"evt_g2", "1-3"}; /* opens the new generation */
+    claim("evt_g", "2000", 1, other, res);
+    assert_int_equal(res[0], 1);
+    assert_int_equal(hq_test_cmd_int(c, "ZCARD %s", idx), 2);
+    const char *again[] = {"evt_g", "1-2"};
+    claim("evt_g", "2000", 1, again, res);
+    assert_int_equal(res[0], 0); /* a duplicate: claimed a generation ago */
+    char v[64];
+    dd_seen("evt_g", v, sizeof(v));
+    assert_string_equal(v, "1-1");
+
+    /* Past start + G + window: unlinked by a claim call, and free again. */
+    struct unlink_arg u = {c, gen, idx, start_s, end, 0};
+    wenv_wait(&W, generation_unlinked, &u, 10000, "the first generation unlinked");
+    dd_seen("evt_g", v, sizeof(v));
+    assert_string_equal(v, "");
+    const char *third[] = {"evt_g", "1-4"};
+    claim("evt_g", "2000", 1, third, res);
+    assert_int_equal(res[0], 1); /* delivered again: claimed anew */
+    assert_true(redis_ms(c) - t0 >= 2000);
 }
 
 static void test_same_id_plain_and_msgpack_is_delivered_once(void **state)
@@ -199,12 +346,12 @@ static void test_same_id_plain_and_msgpack_is_delivered_once(void **state)
     assert_int_equal(wenv_sum(&W, "XLEN", hq_key_dead), 0);
     /* The start-up line states the window and the memory it costs. */
     assert_true(wenv_log_has(&W, "dedupe: an event id is delivered at most once per 86400000ms; "
-                                 "Redis keeps ~200 bytes per id"));
+                                 "Redis keeps ~125 bytes per id for up to 1.5x that"));
     assert_int_equal(hq_test_kill_wait(wk, SIGTERM, 20000), 0);
     hq_endpoint_free(&ep);
 }
 
-/* --dedupe-window 0 turns it off: every entry is delivered, no key is written. */
+/* --dedupe-window 0 turns it off: every entry is delivered, no claim is written. */
 static void test_window_0_delivers_every_entry(void **state)
 {
     (void)state;
@@ -217,8 +364,9 @@ static void test_window_0_delivers_every_entry(void **state)
     struct id_arg two = {&W.rcv, "evt_dd_off", 2};
     wenv_wait(&W, id_requests_at_least, &two, 15000, "both entries delivered");
     wenv_wait(&W, nothing_pending_and_stream_empty, &W, 15000, "everything acked");
-    struct gone_arg g = {"evt_dd_off"};
-    assert_true(dd_key_gone(&g));
+    char idx[HQ_KEY_MAX];
+    redisContext *c = dd_index("evt_dd_off", idx, sizeof(idx));
+    assert_int_equal(hq_test_cmd_int(c, "EXISTS %s", idx), 0);
     assert_false(wenv_log_has(&W, "dedupe")); /* no start-up line, no claim call */
     assert_int_equal(hq_test_kill_wait(wk, SIGTERM, 20000), 0);
     hq_endpoint_free(&ep);
@@ -234,12 +382,11 @@ static void test_after_the_window_the_id_is_delivered_again(void **state)
     wenv_produce(&W, "order.paid", "{}", "evt_dd_w", NULL, NULL, 0);
     struct id_arg one = {&W.rcv, "evt_dd_w", 1};
     wenv_wait(&W, id_requests_at_least, &one, 15000, "the first delivery");
-    char key[HQ_KEY_MAX];
-    redisContext *c = dd_key("evt_dd_w", key, sizeof(key));
-    long long ttl = hq_test_cmd_int(c, "PTTL %s", key);
-    assert_true(ttl > 0 && ttl <= 2000);
+    char v[64];
+    dd_seen("evt_dd_w", v, sizeof(v));
+    assert_true(v[0] != '\0'); /* claimed */
     struct gone_arg g = {"evt_dd_w"};
-    wenv_wait(&W, dd_key_gone, &g, 10000, "the claim expired");
+    wenv_wait(&W, dd_claim_gone, &g, 10000, "the claim expired");
     wenv_produce(&W, "order.paid", "{}", "evt_dd_w", NULL, NULL, 0);
     struct id_arg two = {&W.rcv, "evt_dd_w", 2};
     wenv_wait(&W, id_requests_at_least, &two, 15000, "delivered again after the window");
@@ -352,13 +499,26 @@ static void test_producers_report_a_duplicate(void **state)
     assert_true(id[0] != '\0'); /* written all the same */
     ev.id = "evt_dd_p_new";
     assert_int_equal(hookq_produce(p, &ev, id, sizeof(id), msg, sizeof(msg)), 0);
+    /* A batch: a round's first look-up is an EVAL, the later ones EVALSHAs of
+     * the build-time SHA1; the claimed id in the middle is reported. */
+    struct hookq_event evs[3] = {ev, ev, ev};
+    evs[0].id = "evt_dd_b1";
+    evs[1].id = "evt_dd_p";
+    evs[2].id = "evt_dd_b2";
+    char ids[3][64];
+    assert_int_equal(hookq_produce_batch(p, evs, 3, ids, msg, sizeof(msg)), HOOKQ_DUPLICATE);
+    if (!strstr(msg, "1 of 3 events' ids already produced (first: event 1, id evt_dd_p)"))
+        fail_msg("want the batch's duplicate reported, got '%s'", msg);
     hookq_producer_free(p);
 
     struct id_arg other = {&W.rcv, "evt_dd_p_new", 1};
     wenv_wait(&W, id_requests_at_least, &other, 15000, "the new id delivered");
+    struct id_arg b2 = {&W.rcv, "evt_dd_b2", 1};
+    wenv_wait(&W, id_requests_at_least, &b2, 15000, "the batch's new ids delivered");
     wenv_wait(&W, nothing_pending_and_stream_empty, &W, 15000, "everything acked");
     assert_int_equal(requests_with_id(&W.rcv, "evt_dd_p"), 1);
-    assert_int_equal(dup_count(), 3);
+    assert_int_equal(requests_with_id(&W.rcv, "evt_dd_b1"), 1);
+    assert_int_equal(dup_count(), 4);
     assert_int_equal(hq_test_kill_wait(wk, SIGTERM, 20000), 0);
     hq_endpoint_free(&ep);
 }
@@ -367,6 +527,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         WENV_TEST(test_claim_script_decides_first_own_and_duplicate, &W),
+        WENV_TEST(test_claims_hold_across_generations_then_expire, &W),
         WENV_TEST(test_same_id_plain_and_msgpack_is_delivered_once, &W),
         WENV_TEST(test_after_the_window_the_id_is_delivered_again, &W),
         WENV_TEST(test_window_0_delivers_every_entry, &W),

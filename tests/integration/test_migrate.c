@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "common/layout_store.h"
+#include "common/scripts.h"
 #include "tests/harness/worker_env.h"
 
 static struct wenv W;
@@ -83,6 +84,13 @@ static void populate(redisContext *c)
     freeReplyObject(hq_test_cmd(c, "ZADD hookq:attempts 1000 1000"));
     freeReplyObject(hq_test_cmd(c, "HSET hookq:attempts:1000 evb_0 {\"attempt\":1}"));
     freeReplyObject(hq_test_cmd(c, "EXPIRE hookq:attempts:1000 600"));
+    /* A dedupe claim generation (claim_ids.lua) and its index, live for 10 min. */
+    redisReply *t = hq_test_cmd(c, "TIME");
+    long long now = atoll(t->element[0]->str) * 1000;
+    freeReplyObject(t);
+    freeReplyObject(hq_test_cmd(c, "ZADD hookq:dd %lld 2000", now + 600000));
+    freeReplyObject(hq_test_cmd(c, "HSET hookq:dd:2000 evd_0 1-1"));
+    freeReplyObject(hq_test_cmd(c, "EXPIRE hookq:dd:2000 600"));
 }
 
 static void target(struct hq_layout *L)
@@ -157,6 +165,17 @@ static void assert_migrated(redisContext *c, const struct hq_layout *L, long lon
     hq_key_attempt_bucket(p0, "1000", k, sizeof(k));
     long long bttl = hq_test_cmd_int(c, "TTL %s", k);
     assert_true(bttl > 0 && bttl <= 600);
+    /* The dedupe claims came along: a producer's look-up finds the id there. */
+    hq_key_dedupe_gen(p0, "2000", k, sizeof(k));
+    long long dttl = hq_test_cmd_int(c, "TTL %s", k);
+    assert_true(dttl > 0 && dttl <= 600);
+    hq_key_dedupe_index(p0, k, sizeof(k));
+    const char *dv[] = {k, "evd_0"};
+    redisReply *seen = hq_script_call(c, hq_script_dd_seen, 1, 2, dv, NULL, &(struct hq_err){0});
+    assert_non_null(seen);
+    assert_int_equal(seen->type, REDIS_REPLY_STRING);
+    assert_string_equal(seen->str, "1-1");
+    freeReplyObject(seen);
     /* The migration is over: no state, no paused set. */
     assert_int_equal(hq_test_cmd_int(c, "HEXISTS hookq:{reg}:config state"), 0);
     assert_int_equal(hq_test_cmd_int(c, "EXISTS hookq:{reg}:migrate:paused"), 0);
@@ -190,8 +209,11 @@ static void test_migrate_an_idle_deployment_to_4_partitions(void **state)
     const char *a[] = {"migrate", "--partitions", "4", "--wait", "5s", NULL};
     assert_int_equal(run(a), 0);
     assert_non_null(strstr(OUT, "migrated hookq to 4 partitions in "));
-    snprintf(want, sizeof(want),
-             ": 10 fixed keys, %lld registry keys, 21 attempt record keys renamed", nreg);
+    snprintf(
+        want, sizeof(want),
+        ": 11 fixed keys, %lld registry keys, 21 attempt record keys, 1 dedupe claim generations "
+        "renamed",
+        nreg);
     assert_non_null(strstr(OUT, want));
     assert_non_null(strstr(OUT, "1/1 live consumers paused"));
     assert_null(strstr(ERR, "did not pause"));
