@@ -223,9 +223,13 @@ static void fill(redisContext *c, const char *stream, long long n, char id_tag,
     char payload[BENCH_PAYLOAD_BYTES];
     char id[32];
     long long queued = 0;
+    /* HQ_BENCH_ID_FROM=K numbers the ids from K: a second fill meets no
+     * duplicates of the first (dedupe is on by default). */
+    const char *from_env = getenv("HQ_BENCH_ID_FROM");
+    long long from = from_env ? strtoll(from_env, NULL, 10) : 0;
     for (long long seq = 0; seq < n; seq++) {
         make_payload(payload, seq);
-        snprintf(id, sizeof(id), "%c%lld", id_tag, seq);
+        snprintf(id, sizeof(id), "%c%lld", id_tag, from + seq);
         append_xadd(c, stream, payload, id,
                     ids && ids->n ? ids->v[(unsigned long long)seq % ids->n] : NULL);
         queued++;

@@ -12,7 +12,12 @@
 # µs per delivery (a script's line includes the commands it calls, which have
 # their own lines too).
 #
-#   bench/redis_cost.sh [--events N] [--rounds R] [--keep] BUILD_DIR...
+# --warm W: each run first delivers W other events with the same build (not
+# measured), so Redis holds the dedupe claims and attempt records of W earlier
+# events, as a running deployment does (a flushed keyspace flatters whatever
+# inserts into big tables).
+#
+#   bench/redis_cost.sh [--events N] [--rounds R] [--warm W] [--keep] BUILD_DIR...
 #   e.g. old=$(mktemp -d); git archive HEAD~1 | tar -x -C "$old"
 #        (cd "$old" && cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo && cmake --build build --target hookq)
 #        bench/redis_cost.sh --rounds 3 "$old/build" build
@@ -31,6 +36,7 @@ HQB=${HQ_BUILD_DIR:-$ROOT/build}/bin/hq_bench
 PREFIX=hookq
 EVENTS=100000
 ROUNDS=3
+WARM=0
 KEEP=0
 BUILDS=()
 posint() { [[ $2 =~ ^[1-9][0-9]{0,8}$ ]] || bad_opt "$1: '$2' is not a positive integer"; }
@@ -38,6 +44,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
     --events) [ $# -ge 2 ] || bad_opt "--events: missing value"; posint --events "$2"; EVENTS=$2; shift 2 ;;
     --rounds) [ $# -ge 2 ] || bad_opt "--rounds: missing value"; posint --rounds "$2"; ROUNDS=$2; shift 2 ;;
+    --warm) [ $# -ge 2 ] || bad_opt "--warm: missing value"; posint --warm "$2"; WARM=$2; shift 2 ;;
     --keep) KEEP=1; shift ;;
     -h | --help) usage; exit 0 ;;
     -*) bad_opt "unknown option '$1'" ;;
@@ -119,7 +126,7 @@ done
 
 redis_cpu() { rcli INFO cpu | awk -F: '/^used_cpu_(user|sys):/ { s += $2 } END { printf "%.4f", s }'; }
 
-echo "redis_cost: $(nproc) CPUs, redis $(redis-server --version | awk '{print $3}'), $EVENTS events a run, $ROUNDS rounds"
+echo "redis_cost: $(nproc) CPUs, redis $(redis-server --version | awk '{print $3}'), $EVENTS events a run, $ROUNDS rounds, $WARM warm-up events"
 for b in "${!BUILDS[@]}"; do echo "build $b: ${BUILDS[$b]}"; done
 : >"$TMP/runs.tsv"
 for ((r = 1; r <= ROUNDS; r++)); do
@@ -132,7 +139,18 @@ for ((r = 1; r <= ROUNDS; r++)); do
     for b in "${order[@]}"; do
         rcli FLUSHDB SYNC >/dev/null
         hqb endpoint "$URL" "$PREFIX" "http://127.0.0.1:$NPORT/" >/dev/null || die "creating the endpoint failed"
-        hqb produce "$URL" "$PREFIX" "$EVENTS" >/dev/null || die "pre-filling the stream failed"
+        if [ "$WARM" -gt 0 ]; then
+            hqb produce "$URL" "$PREFIX" "$WARM" >/dev/null || die "pre-filling the warm-up failed"
+            HOOKQ_LOG_LEVEL=warn "${BUILDS[$b]}/bin/hookq" worker --redis-url "$URL" --allow-private \
+                >"$TMP/warm.$r.$b.log" 2>&1 &
+            wpid=$!
+            PIDS+=("$wpid")
+            hqb wait-drain "$URL" "$PREFIX" "$wpid" $((120 + WARM / 1000)) "$(date +%s%N)" >/dev/null ||
+                { tail -n 20 "$TMP/warm.$r.$b.log" >&2; die "build $b did not drain its warm-up"; }
+            stop_pid "$wpid" TERM
+        fi
+        HQ_BENCH_ID_FROM=$WARM hqb produce "$URL" "$PREFIX" "$EVENTS" >/dev/null ||
+            die "pre-filling the stream failed"
         rcli CONFIG RESETSTAT >/dev/null
         c0=$(redis_cpu)
         t0=$(date +%s%N)

@@ -26,8 +26,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -53,17 +55,58 @@ static void sleep_ms(int ms)
     }
 }
 
+/* Ports for the servers a test starts (redis-server, a worker's metrics, the
+ * API) are chosen where no other socket can take them between the choice and
+ * the server's bind: outside the kernel's ephemeral range (32768-60999 by
+ * default: the thousands of outgoing connections the tests make get their
+ * local ports there), and reserved across the test processes ctest runs in
+ * parallel by an flock on PORT_DIR/<port>, held until this process exits
+ * (the descriptor is never closed; O_CLOEXEC keeps children from holding it
+ * after the test). Binding port 0 and closing, as before, left both doors
+ * open: a parallel test once read another test's worker metrics. */
+#define PORT_LO  10000
+#define PORT_HI  32767
+#define PORT_DIR "/tmp/hookq-test-ports"
+
+/* 1 when port binds on 127.0.0.1 now (SO_REUSEADDR, as the servers bind). */
+static int port_binds(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int ok = bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+    close(fd);
+    return ok;
+}
+
 int hq_test_free_port(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    socklen_t len = sizeof(a);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
+    static unsigned seed;
+    if (!seed) {
+        seed = (unsigned)getpid() ^ (unsigned)hq_test_now_us();
+        if (mkdir(PORT_DIR, 01777) == 0)
+            chmod(PORT_DIR, 01777); /* shared by every user's tests; mkdir's mode met the umask */
+        else if (errno != EEXIST)
+            fail_msg("%s: %s", PORT_DIR, strerror(errno));
+    }
+    for (int tries = 0; tries < 5000; tries++) {
+        int port = PORT_LO + (int)(rand_r(&seed) % (PORT_HI - PORT_LO + 1));
+        char path[64];
+        snprintf(path, sizeof(path), "%s/%d", PORT_DIR, port);
+        int lock = open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0666);
+        if (lock < 0)
+            continue; /* another user's reservation */
+        if (flock(lock, LOCK_EX | LOCK_NB) != 0 || !port_binds(port)) {
+            close(lock); /* reserved by another test process (or this one), or in use */
+            continue;
+        }
+        return port; /* lock stays open: the reservation lasts as long as this process */
+    }
+    fail_msg("no free port in %d-%d after 5000 tries", PORT_LO, PORT_HI);
+    return -1;
 }
 
 /* fork(), failing the test when it cannot. In the child, before anything else:

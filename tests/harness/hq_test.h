@@ -122,7 +122,8 @@ pid_t hq_test_spawn(const char *const *args, const char *const *env, const char 
 /* Sends sig and waits up to timeout_ms; returns the exit status, 128+sig when killed, -1 on
  * timeout. */
 int hq_test_kill_wait(pid_t pid, int sig, int timeout_ms);
-/* A free TCP port on 127.0.0.1. */
+/* A free TCP port on 127.0.0.1, outside the ephemeral range and reserved
+ * for this process until it exits (no parallel test gets it). */
 int hq_test_free_port(void);
 
 /* ---- log files ---------------------------------------------------------------------------- */
