@@ -389,6 +389,21 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
     return MHD_YES;
 }
 
+static int hq_test_gate_closed(struct hq_test_receiver *rc)
+{
+    pthread_mutex_lock(&rc->mu);
+    int closed = rc->gate_closed;
+    pthread_mutex_unlock(&rc->mu);
+    return closed;
+}
+
+void hq_test_receiver_gate(struct hq_test_receiver *rc, int closed)
+{
+    pthread_mutex_lock(&rc->mu);
+    rc->gate_closed = closed;
+    pthread_mutex_unlock(&rc->mu);
+}
+
 static struct MHD_Response *empty_response(void)
 {
     return MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
@@ -452,6 +467,9 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
     } else if (strncmp(url, "/delay/", 7) == 0) {
         int ms = atoi(url + 7);
         for (int waited = 0; waited < ms && !rc->stopping; waited += 5)
+            sleep_ms(5);
+    } else if (strncmp(url, "/gate", 5) == 0) {
+        while (!rc->stopping && hq_test_gate_closed(rc))
             sleep_ms(5);
     } else if (strncmp(url, "/hang", 5) == 0) {
         while (!rc->stopping)

@@ -57,6 +57,7 @@ long long hq_test_cmd_int(redisContext *c, const char *fmt, ...);
  *   /s/<code>[/...]         answer <code> (e.g. /s/500, /s/302 with Location: /)
  *   /delay/<ms>[/...]       wait <ms>, then answer default_status
  *   /hang[/...]             never answer (until the receiver stops)
+ *   /gate[/...]             wait while `gate_closed` is set, then answer default_status
  *   /big/<bytes>[/...]      answer 200 with a body of <bytes> bytes
  *   /retry-after/<v>[/...]  answer 429 with "Retry-After: <v>"
  *   /redirect[/...]         answer 302 with Location: /s/204
@@ -79,6 +80,7 @@ struct hq_test_receiver {
     char url[64];       /* "http://127.0.0.1:<port>" */
     int default_status; /* 204 unless changed before requests arrive */
     int flaky_pct;      /* share of requests failed with 500 */
+    int gate_closed;    /* /gate requests wait while set (hq_test_receiver_gate) */
     pthread_mutex_t mu; /* guards the fields below */
     struct hq_test_request *reqs;
     size_t nreqs, capreqs;
@@ -89,6 +91,10 @@ struct hq_test_receiver {
 
 void hq_test_receiver_start(struct hq_test_receiver *rc);
 void hq_test_receiver_stop(struct hq_test_receiver *rc);
+/* Closes (1) or opens (0) the gate that /gate requests wait at: a test holds
+ * a worker's deliveries in flight for as long as it needs, whatever the speed
+ * of the machine, then lets them through. */
+void hq_test_receiver_gate(struct hq_test_receiver *rc, int closed);
 /* Number of recorded requests (thread-safe). */
 size_t hq_test_receiver_count(struct hq_test_receiver *rc);
 /* Number of recorded requests whose path starts with prefix. */
