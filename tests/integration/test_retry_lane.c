@@ -151,13 +151,18 @@ static void test_a_worker_killed_with_retries_pending_is_reclaimed(void **state)
     assert_int_equal(hq_test_kill_wait(a, SIGKILL, 5000), 128 + SIGKILL);
     hq_ck_note_fault(&R.ck, held);
     /* b reports the lane's depth: what a holds stays pending there until b
-     * reclaims it, --claim-idle (10 s) after a read it. */
+     * reclaims it, its --claim-idle (16 s) after a read it. */
     char maddr[64];
     snprintf(maddr, sizeof(maddr), "127.0.0.1:%d", hq_test_free_port());
+    /* --timeout 10s: b sends ~300 requests at once (the reclaimed and the
+     * unread), each answered after 3 s; on a loaded machine (ASan, clean-clone
+     * CI) the receiver's threads took over a second more for some, and at 4 s
+     * ~50 timed out: retries due after the settle wait, not what is tested.
+     * --claim-idle must exceed the timeout by more than 5 s. */
     const char *bextra[] = {"--timeout",
-                            "4s",
-                            "--claim-idle",
                             "10s",
+                            "--claim-idle",
+                            "16s",
                             "--concurrency",
                             "400",
                             "--endpoint-concurrency",
