@@ -59,9 +59,9 @@ static void test_kill9_with_1000_in_flight_another_worker_reclaims_all(void **st
     hq_test_receiver_gate(&R.w.rcv, 0);
 
     int64_t t_kill = hq_test_now_ms();
-    /* b: as a but closing idle connections after 1 s, and with /healthz to
-     * say when it is ready. Its baseline: ready, nothing reclaimed yet (the
-     * claim idle time is 16 s). */
+    /* b: as a but with a shorter timeout (below), closing idle connections after 1 s, and with
+     * /healthz to say when it is ready. Its baseline: ready, nothing reclaimed yet (the claim idle
+     * time is 16 s). */
     char maddr[64], hurl[128];
     snprintf(maddr, sizeof(maddr), "127.0.0.1:%d", hq_test_free_port());
     snprintf(hurl, sizeof(hurl), "http://%s/healthz", maddr);

@@ -389,7 +389,7 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
     return MHD_YES;
 }
 
-static int hq_test_gate_closed(struct hq_test_receiver *rc)
+static int gate_closed(struct hq_test_receiver *rc)
 {
     pthread_mutex_lock(&rc->mu);
     int closed = rc->gate_closed;
@@ -469,7 +469,7 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
         for (int waited = 0; waited < ms && !rc->stopping; waited += 5)
             sleep_ms(5);
     } else if (strncmp(url, "/gate", 5) == 0) {
-        while (!rc->stopping && hq_test_gate_closed(rc))
+        while (!rc->stopping && gate_closed(rc))
             sleep_ms(5);
     } else if (strncmp(url, "/hang", 5) == 0) {
         while (!rc->stopping)

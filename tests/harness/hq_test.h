@@ -80,8 +80,8 @@ struct hq_test_receiver {
     char url[64];       /* "http://127.0.0.1:<port>" */
     int default_status; /* 204 unless changed before requests arrive */
     int flaky_pct;      /* share of requests failed with 500 */
-    int gate_closed;    /* /gate requests wait while set (hq_test_receiver_gate) */
     pthread_mutex_t mu; /* guards the fields below */
+    int gate_closed;    /* /gate requests wait while set (hq_test_receiver_gate) */
     struct hq_test_request *reqs;
     size_t nreqs, capreqs;
     int in_flight;     /* requests being answered now */
